@@ -1,0 +1,43 @@
+# outcomes: two commands for a newcomer, `make report` and `make test`.
+# Both create .venv on first use, install the kit (editable) and a Jupyter kernel named `outcomes`.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SCALE  ?= 1
+SEED   ?= 42
+PYTEST_ARGS ?=
+
+.PHONY: setup demo ingest report test bench docs clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m ipykernel install --sys-prefix --name outcomes --display-name "Python (outcomes)"
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv, install the kit and the `outcomes` kernel
+
+demo: setup  ## generate the demo company's exports into data/raw
+	$(BIN)/outcomes demo --scale $(SCALE) --seed $(SEED) --out data/raw
+
+ingest: demo  ## load the exports into data/warehouse.duckdb
+	$(BIN)/outcomes ingest --sources params/sources.yaml
+
+report: ingest  ## run the monthly report pack on the demo data
+	$(BIN)/outcomes run --config params/monthly.yaml
+
+test: setup  ## the whole test suite (what .ci/run calls)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: setup  ## benchmarks (measurements, never assertions)
+	$(BIN)/python benchmarks/run_pack.py --scale $(or $(BENCH_SCALE),10)
+
+docs: setup  ## regenerate generated docs (data model, metric glossary)
+	$(BIN)/outcomes docs
+
+clean:
+	rm -rf $(VENV) data/raw data/rejects data/warehouse.duckdb
