@@ -1,0 +1,67 @@
+"""The `outcomes` command line: one entry point, one sub-command per pipeline step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from outcomes import config
+from outcomes.errors import OutcomesError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Join IT delivery with customer outcomes, test IT initiatives and report ROI.",
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _fail(exc: OutcomesError, code: int = 2) -> None:
+    """Print a kit error without a traceback and exit with ``code``."""
+    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def demo(
+    scale: float = typer.Option(1.0, help="Size of the company; 1 runs in seconds, 100 gives about 10 million tickets."),
+    seed: int = typer.Option(42, help="Random seed; the same seed gives the same data."),
+    out: Path = typer.Option(config.RAW_DIR, help="Folder for the exports and ground_truth.json."),
+) -> None:
+    """Write the demo company's raw exports (CSV and Parquet) and ground_truth.json."""
+    from outcomes.simulate import generate
+
+    try:
+        summary = generate(out_dir=out, scale=scale, seed=seed)
+    except OutcomesError as exc:
+        _fail(exc)
+    console.print(summary.to_table())
+
+
+@app.command()
+def ingest(
+    sources: Path = typer.Option(config.PARAMS_DIR / "sources.yaml", help="Source mappings (YAML)."),
+) -> None:
+    """Load every source into the warehouse; print rows read, loaded and rejected per source."""
+    from outcomes.ingest import run_ingest
+
+    try:
+        summary = run_ingest(sources)
+    except OutcomesError as exc:
+        _fail(exc)
+    console.print(summary.to_table())
+
+
+def main() -> None:  # pragma: no cover - console entry
+    """Run the command line."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+
+__all__ = ["app", "main", "Optional"]
