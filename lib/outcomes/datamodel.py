@@ -146,6 +146,7 @@ TABLES: dict[str, Table] = {
                 C("reopened", "bool", "Reopened after resolution.", required=False, nullable=True),
                 C("first_contact_resolved", "bool", "Resolved at first contact.", required=False, nullable=True),
                 C("sla_target_hours", "float", "Resolution target in hours.", required=False, nullable=True, min=0),
+                C("sla_met", "bool", "Resolved within its SLA (when the tool records it).", required=False, nullable=True),
             ),
             key=("ticket_id",),
             rules=(

@@ -70,6 +70,8 @@ class Source(Params):
         Name of a preset mapping in ``lib/outcomes/presets/``.
     delimiter : str, optional
         CSV field separator (default ``,``).
+    null_values : list of str
+        Strings that mean "empty" in the export (e.g. ``?`` or ``NULL``).
     encoding : str
         CSV text encoding (default ``utf-8``; a UTF-8 byte-order mark is accepted).
     sheet : str, optional
@@ -98,6 +100,7 @@ class Source(Params):
     preset: str | None = None
     delimiter: str | None = None
     encoding: str = "utf-8"
+    null_values: list[str] = Field(default_factory=list)
     sheet: str | None = None
     columns: dict[str, str] = Field(default_factory=dict)
     constants: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
