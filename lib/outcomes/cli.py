@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -64,4 +63,3 @@ def main() -> None:  # pragma: no cover - console entry
 if __name__ == "__main__":  # pragma: no cover
     main()
 
-__all__ = ["app", "main", "Optional"]

@@ -1,0 +1,76 @@
+"""Shared fixtures: the demo company's warehouse, built once per test run when missing.
+
+The demo data lives where `make report` puts it (``data/raw`` and ``data/warehouse.duckdb``),
+so notebooks run with their default parameters (as nbval does) read the same warehouse
+that the tests check. A file lock keeps parallel test workers from building it twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from outcomes import config
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+DEMO_SCALE = 1.0
+DEMO_SEED = 42
+
+
+def _demo_is_current() -> bool:
+    truth = config.RAW_DIR / "ground_truth.json"
+    if not (truth.is_file() and config.WAREHOUSE_PATH.is_file()):
+        return False
+    meta = json.loads(truth.read_text())
+    return meta.get("seed") == DEMO_SEED and float(meta.get("scale", -1)) == DEMO_SCALE and (
+        config.WAREHOUSE_PATH.stat().st_mtime >= truth.stat().st_mtime
+    )
+
+
+def build_demo_warehouse() -> Path:
+    """Generate and ingest the demo company (scale 1, seed 42) unless it is already there.
+
+    Returns
+    -------
+    Path
+        The warehouse file.
+    """
+    config.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    with open(config.DATA_DIR / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _demo_is_current():
+            exe = [sys.executable, "-m", "outcomes.cli"]
+            subprocess.run(
+                [*exe, "demo", "--scale", str(DEMO_SCALE), "--seed", str(DEMO_SEED), "--out", str(config.RAW_DIR)],
+                check=True,
+                cwd=REPO,
+            )
+            subprocess.run([*exe, "ingest", "--sources", str(config.PARAMS_DIR / "sources.yaml")], check=True, cwd=REPO)
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    return config.WAREHOUSE_PATH
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse() -> Path:
+    """The demo warehouse file (built on first use)."""
+    return build_demo_warehouse()
+
+
+@pytest.fixture(scope="session")
+def ground_truth(demo_warehouse: Path) -> dict:
+    """The planted truth of the demo company."""
+    return json.loads((config.RAW_DIR / "ground_truth.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The public datasets folder; tests using it skip where it is absent (a user's clone)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"public datasets not found at {SHARED_DATA} (present in CI, not in a user's clone)")
+    return SHARED_DATA
