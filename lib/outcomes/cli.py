@@ -55,6 +55,41 @@ def ingest(
     console.print(summary.to_table())
 
 
+@app.command()
+def docs(
+    out: Path = typer.Option(config.DOCS_DIR, help="Folder of the generated pages."),
+) -> None:
+    """Regenerate the documentation pages built from the code (docs/data-model.md...)."""
+    from outcomes.docs_gen import write_docs
+
+    for page in write_docs(out):
+        console.print(f"wrote {page}")
+
+
+@app.command()
+def run(
+    config_file: Path = typer.Option(config.PARAMS_DIR / "monthly.yaml", "--config", help="The run's parameters (YAML)."),
+    period: str = typer.Option(None, help="Month to report, YYYY-MM; default: the last complete month in UTC."),
+    engine: str = typer.Option(None, help="Query engine passed to the notebooks: duckdb or spark (default: from --config)."),
+) -> None:
+    """Run the monthly report pack and publish reports/<period>/ atomically; print its index page."""
+    from outcomes.errors import ParamsError, ReportRunError
+    from outcomes.run import RunInterrupted, run_monthly
+
+    if engine not in (None, "duckdb", "spark"):
+        _fail(ParamsError(f"--engine {engine!r} is not supported; valid engines are: duckdb, spark"))
+    try:
+        summary = run_monthly(config_file, period=period, engine=engine)
+    except RunInterrupted as exc:
+        _fail(exc, code=130)
+    except ReportRunError as exc:
+        _fail(exc, code=1)
+    except OutcomesError as exc:
+        _fail(exc)
+    err_console.print(f"published {len(summary.runs)} report(s) for {summary.period} in {summary.seconds:.0f} s")
+    console.print(str(summary.index), highlight=False, soft_wrap=True)
+
+
 def main() -> None:  # pragma: no cover - console entry
     """Run the command line."""
     app()

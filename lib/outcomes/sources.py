@@ -44,14 +44,16 @@ class Dedupe(Params):
     ----------
     key : list of str
         Export columns (after renaming: canonical names) that identify a record.
-    order_by : str
-        Canonical column that orders the versions.
+    order_by : str, optional
+        Canonical column that orders the versions. When not given, the versions are
+        ordered as they appear in the export (files in name order, then rows), so
+        ``keep: last`` keeps the record's last row in the file.
     keep : {"last", "first"}
         Which version to keep.
     """
 
     key: list[str]
-    order_by: str
+    order_by: str | None = None
     keep: Literal["last", "first"] = "last"
 
 
@@ -83,6 +85,10 @@ class Source(Params):
     derive : dict
         Canonical column name -> SQL expression over the export's columns (quoted as in
         the export), for values that need a small computation (``"reopen_count" > 0``).
+        In the expression an export column whose values are all ``true``/``false`` is a
+        boolean, all whole numbers an integer, all numbers a double, otherwise text.
+        Precedence when a column is given several ways: ``derive``, then ``constants``,
+        then ``columns``, then an export column of the canonical name.
     dates : dict
         Canonical column name -> strftime format, or ``excel`` for Excel serial day numbers.
         Columns not listed are parsed as ISO 8601.

@@ -1,0 +1,48 @@
+"""Experiment statistics: randomized comparisons, result types and the one decision rule.
+
+Public API
+----------
+- :mod:`.results`: :class:`MetricEffect`, :class:`InitiativeResult`, :class:`Decision`,
+  :class:`Condition` and the condition codes.
+- :func:`decide` / :func:`combine` (:mod:`.decision`): ship / keep testing / stop.
+- :class:`InitiativeSpec` (:mod:`.spec`): ``params/initiatives/<id>.yaml``.
+- :func:`analyze_table` / :func:`analyze_aggregates` (:mod:`.randomized`): a whole
+  randomized initiative from a unit table or from sufficient statistics.
+- :mod:`.statistics`, :mod:`.frequentist`, :mod:`.sequential`, :mod:`.multiplicity`,
+  :mod:`.power`, :mod:`.srm`: the building blocks.
+"""
+
+from outcomes.experiment.decision import combine, decide
+from outcomes.experiment.power import plan, sample_size_per_arm
+from outcomes.experiment.randomized import aggregate_table, analyze_aggregates, analyze_table, read_table
+from outcomes.experiment.results import Condition, Decision, InitiativeResult, MetricEffect
+from outcomes.experiment.spec import InitiativeSpec, MetricSpec
+from outcomes.experiment.srm import srm_test
+from outcomes.experiment.statistics import (
+    ProportionStatistic,
+    RatioStatistic,
+    RegressionAdjustedStatistic,
+    SampleMeanStatistic,
+)
+
+__all__ = [
+    "Condition",
+    "Decision",
+    "InitiativeResult",
+    "InitiativeSpec",
+    "MetricEffect",
+    "MetricSpec",
+    "ProportionStatistic",
+    "RatioStatistic",
+    "RegressionAdjustedStatistic",
+    "SampleMeanStatistic",
+    "aggregate_table",
+    "analyze_aggregates",
+    "analyze_table",
+    "combine",
+    "decide",
+    "plan",
+    "read_table",
+    "sample_size_per_arm",
+    "srm_test",
+]

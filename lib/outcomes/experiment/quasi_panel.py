@@ -1,0 +1,370 @@
+"""The input of every quasi-experimental design: a checked unit x period panel.
+
+A rollout that was not randomized is analysed on a panel (one row per unit and
+period: region x month, service x month...) plus the units that got the change and
+the date it started. :func:`prepare_panel` checks the frame once, at the entry
+point, and adds the columns the estimators share (treated, post, position of the
+period, period relative to the start). Misuse (a missing column, duplicate rows)
+raises :class:`~outcomes.errors.OutcomesError`; expected data conditions (no treated
+unit, a start date outside the data, too few pre-periods) come back as
+:class:`~outcomes.experiment.results.Condition` values on the panel so that reports can say "insufficient data".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from outcomes.errors import OutcomesError
+from outcomes.experiment.results import BlockAction, Condition
+
+#: Condition codes of the quasi designs (stable strings, beside those of :mod:`outcomes.experiment.results`).
+NO_TREATED_UNITS = "no_treated_units"
+NO_CONTROL_UNITS = "no_control_units"
+START_OUTSIDE_DATA = "start_outside_data"
+TOO_FEW_PRE_PERIODS = "too_few_pre_periods"
+TOO_FEW_POST_PERIODS = "too_few_post_periods"
+UNKNOWN_TREATED_UNITS = "unknown_treated_units"
+MISSING_OUTCOMES = "missing_outcomes"
+FEW_CLUSTERS = "few_clusters"
+FEW_TREATED_UNITS = "few_treated_units"
+PRE_TREND = "pre_trend"
+PLACEBO_IN_TIME = "placebo_in_time"
+PLACEBO_IN_SPACE = "placebo_in_space"
+INFERENCE_DISAGREES = "inference_disagrees"
+
+#: What a condition that leaves nothing to estimate forces: the data must grow before a decision.
+BLOCKS: BlockAction = "keep testing"
+
+#: Internal column names of :attr:`QuasiPanel.data`.
+UNIT, PERIOD, Y, TREATED, POST, POS, REL = "unit", "period", "y", "treated", "post", "pos", "rel"
+
+
+class QuasiInputError(OutcomesError, ValueError):
+    """A panel frame or argument the quasi-experimental designs cannot use at all."""
+
+
+@dataclass(frozen=True)
+class QuasiPanel:
+    """A checked panel with the columns the estimators share.
+
+    Attributes
+    ----------
+    data : pandas.DataFrame
+        Columns ``unit``, ``period``, ``y``, ``treated`` (bool), ``post`` (bool),
+        ``pos`` (0-based position of the period among all periods), ``rel`` (position
+        relative to the first post period: -1 is the last pre-period) and the covariates.
+    outcome : str
+        Name of the outcome column in the user's frame (the metric).
+    unit_col, period_col : str
+        Names of the unit and period columns in the user's frame.
+    covariates : tuple of str
+        Covariate columns kept in ``data``.
+    treated_units : tuple
+        Treated units found in the data.
+    start : pandas.Timestamp or int
+        First period of the change.
+    periods : tuple
+        Sorted distinct periods.
+    conditions : tuple of Condition
+        Conditions found while checking.
+    """
+
+    data: pd.DataFrame
+    outcome: str
+    unit_col: str
+    period_col: str
+    covariates: tuple[str, ...]
+    treated_units: tuple[Any, ...]
+    start: Any
+    periods: tuple[Any, ...]
+    conditions: tuple[Condition, ...]
+
+    @property
+    def n_units(self) -> int:
+        """Number of distinct units."""
+        return int(self.data[UNIT].nunique())
+
+    @property
+    def n_treated(self) -> int:
+        """Number of treated units present in the data."""
+        return len(self.treated_units)
+
+    @property
+    def n_control(self) -> int:
+        """Number of untreated units."""
+        return self.n_units - self.n_treated
+
+    @property
+    def n_pre(self) -> int:
+        """Number of periods before the start."""
+        return sum(1 for p in self.periods if p < self.start)
+
+    @property
+    def n_post(self) -> int:
+        """Number of periods from the start on."""
+        return len(self.periods) - self.n_pre
+
+    @property
+    def blocked(self) -> bool:
+        """True when a blocking condition leaves nothing to estimate."""
+        return any(c.blocks is not None for c in self.conditions)
+
+    def with_start(self, start: Any, *, pre_only: bool = False) -> QuasiPanel:
+        """Return the same panel with another start date (for placebo checks).
+
+        Parameters
+        ----------
+        start : pandas.Timestamp or int
+            The new start; must be one of :attr:`periods`.
+        pre_only : bool
+            Keep only the periods before the real start.
+
+        Returns
+        -------
+        QuasiPanel
+        """
+        data = self.data[self.data[PERIOD] < self.start] if pre_only else self.data
+        periods = tuple(p for p in self.periods if (not pre_only or p < self.start))
+        return _finish(data.drop(columns=[POST, POS, REL]), self, start, periods, self.treated_units, ())
+
+    def with_treated(self, treated_units: tuple[Any, ...], *, drop: tuple[Any, ...] = ()) -> QuasiPanel:
+        """Return the same panel with other treated units (for placebo-in-space checks).
+
+        Parameters
+        ----------
+        treated_units : tuple
+            Units to mark as treated.
+        drop : tuple
+            Units to remove first (the really treated units).
+
+        Returns
+        -------
+        QuasiPanel
+        """
+        data = self.data[~self.data[UNIT].isin(drop)].copy()
+        data[TREATED] = data[UNIT].isin(treated_units)
+        return _finish(data.drop(columns=[POST, POS, REL]), self, self.start, self.periods, treated_units, ())
+
+
+def period_label(value: Any) -> str:
+    """Return a period as text: ``2025-03-01`` for dates, the number otherwise."""
+    return value.strftime("%Y-%m-%d") if isinstance(value, pd.Timestamp) else str(value)
+
+
+def _coerce_periods(values: pd.Series, start: Any, period_col: str) -> tuple[pd.Series, Any]:
+    """Return periods and start on one comparable scale: integers, or timestamps."""
+    if pd.api.types.is_bool_dtype(values):
+        raise QuasiInputError(f"period column '{period_col}' is boolean; use dates (first of month) or integers")
+    if pd.api.types.is_integer_dtype(values):
+        try:
+            return values.astype("int64"), int(start)
+        except (TypeError, ValueError):
+            raise QuasiInputError(
+                f"period column '{period_col}' holds integers but start={start!r} is not an integer; "
+                "pass the start as a period number of the same scale"
+            ) from None
+    try:
+        periods = pd.to_datetime(values)
+        start_ts = pd.Timestamp(start)
+    except (TypeError, ValueError) as exc:
+        raise QuasiInputError(
+            f"period column '{period_col}' or start={start!r} cannot be read as dates ({exc}); "
+            "use dates such as 2025-03-01 or integer period numbers"
+        ) from None
+    if getattr(periods.dt, "tz", None) is not None:
+        periods = periods.dt.tz_convert("UTC").dt.tz_localize(None)
+    if start_ts.tzinfo is not None:
+        start_ts = start_ts.tz_convert("UTC").tz_localize(None)
+    return periods.astype("datetime64[ns]"), start_ts
+
+
+def _finish(
+    data: pd.DataFrame,
+    like: QuasiPanel | None,
+    start: Any,
+    periods: tuple[Any, ...],
+    treated_units: tuple[Any, ...],
+    conditions: tuple[Condition, ...],
+    *,
+    outcome: str = "",
+    unit_col: str = "",
+    period_col: str = "",
+    covariates: tuple[str, ...] = (),
+) -> QuasiPanel:
+    """Add post, position and relative-time columns and build the panel."""
+    position = {p: i for i, p in enumerate(periods)}
+    first_post = next((position[p] for p in periods if p >= start), len(periods))
+    pos = data[PERIOD].map(position).astype("int64")
+    data = data.assign(**{POST: data[PERIOD] >= start, POS: pos, REL: pos - first_post})
+    if like is not None:
+        outcome, unit_col, period_col, covariates = like.outcome, like.unit_col, like.period_col, like.covariates
+    return QuasiPanel(
+        data=data.reset_index(drop=True),
+        outcome=outcome,
+        unit_col=unit_col,
+        period_col=period_col,
+        covariates=covariates,
+        treated_units=tuple(treated_units),
+        start=start,
+        periods=periods,
+        conditions=conditions,
+    )
+
+
+def prepare_panel(
+    frame: pd.DataFrame,
+    *,
+    unit: str,
+    period: str,
+    outcome: str,
+    start: Any,
+    treated_units: tuple[Any, ...] | list[Any] | None = None,
+    covariates: tuple[str, ...] | list[str] = (),
+    min_pre_periods: int = 3,
+    min_post_periods: int = 1,
+    require_control: bool = True,
+) -> QuasiPanel:
+    """Check a unit x period frame and add the columns the designs share.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per unit and period.
+    unit, period, outcome : str
+        Column names. Periods are dates (for example the first of each month) or integers.
+    start : date-like or int
+        First period with the change (same scale as ``period``).
+    treated_units : sequence, optional
+        Units that got the change. ``None`` marks every unit treated (a rollout to all,
+        as analysed by an interrupted time series).
+    covariates : sequence of str
+        Extra numeric columns to adjust for.
+    min_pre_periods : int
+        Fewer periods before the start give the blocking condition ``TOO_FEW_PRE_PERIODS``.
+    min_post_periods : int
+        Fewer periods from the start on give the blocking condition ``TOO_FEW_POST_PERIODS``.
+    require_control : bool
+        Whether untreated units are needed (difference-in-differences) or not.
+
+    Returns
+    -------
+    QuasiPanel
+
+    Raises
+    ------
+    QuasiInputError
+        When a column is missing, the outcome or a covariate is not numeric, or a unit
+        has two rows for one period.
+    """
+    if min_pre_periods < 1 or min_post_periods < 1:
+        raise QuasiInputError(
+            f"min_pre_periods and min_post_periods must be at least 1, got {min_pre_periods} and {min_post_periods}"
+        )
+    covariates = tuple(covariates)
+    needed = [unit, period, outcome, *covariates]
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise QuasiInputError(
+            f"column(s) {missing} not in the panel frame. Columns in the frame: {list(frame.columns)}; "
+            "pass the right names as unit=, period=, outcome=, covariates="
+        )
+    for col in (outcome, *covariates):
+        if not pd.api.types.is_numeric_dtype(frame[col]) or pd.api.types.is_bool_dtype(frame[col]):
+            raise QuasiInputError(
+                f"column '{col}' must be numeric, found dtype {frame[col].dtype}; convert it before the analysis"
+            )
+    periods, start = _coerce_periods(frame[period], start, period)
+    data = pd.DataFrame(
+        {UNIT: frame[unit].to_numpy(), PERIOD: periods.to_numpy(), Y: frame[outcome].astype("float64").to_numpy()}
+    )
+    for col in covariates:
+        data[col] = frame[col].astype("float64").to_numpy()
+    dup = data.duplicated([UNIT, PERIOD])
+    if dup.any():
+        row = int(dup.to_numpy().argmax())
+        raise QuasiInputError(
+            f"unit '{data[UNIT].iat[row]}' has more than one row for period {data[PERIOD].iat[row]} "
+            f"(row {row} of the frame); aggregate the panel to one row per {unit} and {period}"
+        )
+    conditions: list[Condition] = []
+    n_missing = int(data[[Y, *covariates]].isna().any(axis=1).sum())
+    if n_missing:
+        conditions.append(
+            Condition(MISSING_OUTCOMES, f"{n_missing} unit-period row(s) with a missing value were left out.")
+        )
+        data = data.dropna(subset=[Y, *covariates])
+    units = pd.unique(data[UNIT])
+    if treated_units is None:
+        treated = tuple(units)
+    else:
+        wanted = list(dict.fromkeys(treated_units))
+        treated = tuple(u for u in wanted if u in set(units))
+        unknown = [u for u in wanted if u not in set(units)]
+        if unknown:
+            conditions.append(
+                Condition(
+                    UNKNOWN_TREATED_UNITS,
+                    f"treated unit(s) {unknown} do not appear in column '{unit}'; units in the data: {list(units)}.",
+                )
+            )
+    data[TREATED] = data[UNIT].isin(treated)
+    sorted_periods = tuple(data[PERIOD].drop_duplicates().sort_values())
+    if not treated:
+        conditions.append(
+            Condition(NO_TREATED_UNITS, "No treated unit is in the data: there is nothing to compare.", BLOCKS)
+        )
+    if require_control and len(treated) == len(units):
+        conditions.append(
+            Condition(
+                NO_CONTROL_UNITS,
+                "Every unit was treated, so no untreated unit shows what would have happened; "
+                "use an interrupted time series instead.",
+                BLOCKS,
+            )
+        )
+    n_pre = sum(1 for p in sorted_periods if p < start)
+    if not sorted_periods or start <= sorted_periods[0] or start > sorted_periods[-1]:
+        span = "no periods"
+        if sorted_periods:
+            span = f"{period_label(sorted_periods[0])} to {period_label(sorted_periods[-1])}"
+        conditions.append(
+            Condition(
+                START_OUTSIDE_DATA,
+                f"The start {period_label(start)} is outside the data ({span}): the analysis needs periods both before and after it.",
+                BLOCKS,
+            )
+        )
+    elif n_pre < min_pre_periods:
+        conditions.append(
+            Condition(
+                TOO_FEW_PRE_PERIODS,
+                f"Only {n_pre} period(s) before the start; at least {min_pre_periods} are needed to judge "
+                "the trend before the change.",
+                BLOCKS,
+            )
+        )
+    n_post = len(sorted_periods) - n_pre
+    if n_pre and n_post and n_post < min_post_periods:
+        conditions.append(
+            Condition(
+                TOO_FEW_POST_PERIODS,
+                f"Only {n_post} period(s) from the start on; at least {min_post_periods} are needed to measure "
+                "the change.",
+                BLOCKS,
+            )
+        )
+    return _finish(
+        data,
+        None,
+        start,
+        sorted_periods,
+        treated,
+        tuple(conditions),
+        outcome=outcome,
+        unit_col=unit,
+        period_col=period,
+        covariates=covariates,
+    )

@@ -1,0 +1,486 @@
+"""Result types shared by every experiment design (randomized, DiD, ITS).
+
+A design's engine fills :class:`MetricEffect` rows (one per metric x arm, and per segment
+when sliced), :func:`outcomes.experiment.decision.decide` turns the primary and guardrail
+rows into one :class:`Decision`, and :class:`InitiativeResult` carries the lot. The types
+are frozen and hold plain floats, so they pickle, compare and serialise without surprises.
+
+Conventions (stable; other modules and the monthly ``results.json`` rely on them)
+
+* Effects are *treatment minus control* on the metric's own scale (``estimate_abs``) and
+  relative to the control mean (``estimate_rel = estimate_abs / control_mean``).
+* ``ci_low``/``ci_high`` are fixed-horizon, unadjusted, two-sided ``1 - alpha`` intervals on
+  the absolute scale; ``ci_rel_low``/``ci_rel_high`` the same on the relative scale.
+* ``seq_ci_low``/``seq_ci_high`` are anytime-valid (sequential) intervals on the absolute
+  scale; ``NaN`` when the design has none (quasi-experiments).
+* Missing numbers are ``NaN`` (``None`` in :meth:`to_dict`), never absent.
+* Designs without arms use ``arm="treated"`` and ``control_arm="untreated"``.
+* ``unit="fraction"`` marks rates stored as fractions (0.27); they are shown as % and
+  their differences as percentage points (pp).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+import pandas as pd
+
+Role = Literal["primary", "guardrail", "secondary"]
+Kind = Literal["mean", "proportion", "ratio"]
+Direction = Literal["higher", "lower"]
+Action = Literal["ship", "keep testing", "stop"]
+BlockAction = Literal["stop", "keep testing"]
+
+# Condition codes: stable strings that programs and tests may match on.
+EMPTY_ARM = "empty_arm"
+TOO_FEW_UNITS = "too_few_units"
+ZERO_VARIANCE = "zero_variance"
+ZERO_CONTROL_MEAN = "zero_control_mean"
+SAMPLE_RATIO_MISMATCH = "sample_ratio_mismatch"
+CUPED_NOT_APPLIED = "cuped_not_applied"
+MISSING_VALUES = "missing_values"
+NO_PRIMARY = "no_primary_metric"
+SEGMENT_CAVEAT = "segment_multiple_comparisons"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A data condition found while analysing, stated as a code and a plain sentence.
+
+    Parameters
+    ----------
+    code : str
+        A stable identifier such as ``"sample_ratio_mismatch"`` (see the module constants).
+    message : str
+        One plain sentence saying what was found and what it means.
+    blocks : {"stop", "keep testing"} or None
+        The decision this condition forces when it applies to the primary metric or to
+        the whole initiative; ``None`` for conditions that only inform.
+    """
+
+    code: str
+    message: str
+    blocks: BlockAction | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the condition as a JSON-ready mapping."""
+        return {"code": self.code, "message": self.message, "blocks": self.blocks}
+
+
+def _clean(value: Any) -> Any:
+    """Turn NaN into None and numpy scalars into Python numbers, recursively."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _num(x: float, signed: bool = False) -> str:
+    """Format a number with about three significant digits."""
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    sign = "+" if signed else ""
+    ax = abs(x)
+    if ax >= 100:
+        return f"{x:{sign},.0f}"
+    if ax >= 10:
+        return f"{x:{sign}.1f}"
+    if ax >= 1 or ax == 0:
+        return f"{x:{sign}.2f}"
+    return f"{x:{sign}.3g}"
+
+
+def format_level(x: float, unit: str) -> str:
+    """Format a metric level (a mean, a rate) for a sentence.
+
+    Parameters
+    ----------
+    x : float
+        The value.
+    unit : str
+        ``"fraction"`` shows a percentage; any other unit is appended after the number.
+
+    Returns
+    -------
+    str
+        For example ``"27%"`` or ``"1.20 hours"``.
+    """
+    if unit == "fraction":
+        if not math.isfinite(x):
+            return "n/a"
+        return f"{x * 100:.1f}%"
+    text = _num(x)
+    return f"{text} {unit}" if unit else text
+
+
+def format_change(x: float, unit: str) -> str:
+    """Format a signed difference: percentage points for fractions, else the metric unit.
+
+    Parameters
+    ----------
+    x : float
+        The difference (treatment minus control).
+    unit : str
+        The metric unit.
+
+    Returns
+    -------
+    str
+        For example ``"+6.0 pp"`` or ``"-0.15 tickets"``.
+    """
+    if unit == "fraction":
+        return "n/a" if not math.isfinite(x) else f"{x * 100:+.1f} pp"
+    text = _num(x, signed=True)
+    return f"{text} {unit}" if unit else text
+
+
+def format_interval(low: float, high: float, unit: str) -> str:
+    """Format an interval's bounds, e.g. ``"+4.0 to +8.2 pp"``."""
+    if unit == "fraction":
+        return f"{low * 100:+.1f} to {high * 100:+.1f} pp"
+    text = f"{_num(low, signed=True)} to {_num(high, signed=True)}"
+    return f"{text} {unit}" if unit else text
+
+
+def level_pct(alpha: float) -> str:
+    """Return the confidence level of ``alpha`` as text, e.g. ``"95%"``."""
+    pct = 100 * (1 - alpha)
+    return f"{pct:.0f}%" if abs(pct - round(pct)) < 1e-9 else f"{pct:g}%"
+
+
+@dataclass(frozen=True)
+class MetricEffect:
+    """The effect of one arm (or treatment) on one metric, compared with control.
+
+    Parameters
+    ----------
+    metric : str
+        Metric id (a catalog id or the user's column name).
+    arm, control_arm : str
+        The compared arm and its control (``"treated"``/``"untreated"`` for quasi designs).
+    role : {"primary", "guardrail", "secondary"}
+        The metric's role in the initiative.
+    kind : {"mean", "proportion", "ratio"}
+        How the metric is computed per unit.
+    direction : {"higher", "lower"}
+        Which way is better.
+    unit : str
+        Display unit; ``"fraction"`` for rates shown as %.
+    control_mean, treatment_mean : float
+        Unadjusted metric levels per arm (for quasi designs: counterfactual and observed).
+    n_control, n_treatment : int
+        Units per arm.
+    estimate_abs, estimate_rel : float
+        Treatment minus control, absolute and relative to ``control_mean``.
+    se_abs, se_rel : float
+        Standard errors of the two estimates.
+    df : float
+        Degrees of freedom of the reference t distribution (``inf`` for normal).
+    ci_low, ci_high : float
+        Fixed-horizon, unadjusted two-sided ``1 - alpha`` interval, absolute scale.
+    ci_rel_low, ci_rel_high : float
+        The same interval on the relative scale (delta method).
+    p_value : float
+        Two-sided p-value of "no difference".
+    p_value_adjusted : float
+        ``p_value`` adjusted for the metric's family (Holm or Benjamini-Hochberg).
+    seq_ci_low, seq_ci_high : float
+        Anytime-valid interval, absolute scale (``NaN`` when not computed).
+    alpha : float
+        Significance level of the intervals and tests.
+    margin : float
+        Non-inferiority margin (positive; ``NaN`` when none); on the relative scale when
+        ``margin_relative`` is true.
+    margin_relative : bool
+        Whether ``margin`` is a fraction of the control mean.
+    p_value_noninferiority : float
+        One-sided p-value of "worse by at least the margin" (``NaN`` without margin).
+    variance_reduction : float
+        Share of the variance removed by CUPED (0.3 = 30%), ``NaN`` when not applied.
+    mde_achieved : float
+        Smallest absolute effect detectable with the planned power at the units so far.
+    segment : str
+        ``"all"`` for the whole population, else the segment label (``"column=value"``).
+    label : str
+        Human-readable metric name used in sentences (defaults to ``metric``).
+    method : str
+        Short name of the estimator, e.g. ``"welch"``, ``"welch+cuped"``, ``"did"``.
+    conditions : tuple of Condition
+        Data conditions found for this comparison.
+    """
+
+    metric: str
+    arm: str
+    control_arm: str
+    role: Role = "primary"
+    kind: Kind = "mean"
+    direction: Direction = "higher"
+    unit: str = ""
+    control_mean: float = math.nan
+    treatment_mean: float = math.nan
+    n_control: int = 0
+    n_treatment: int = 0
+    estimate_abs: float = math.nan
+    estimate_rel: float = math.nan
+    se_abs: float = math.nan
+    se_rel: float = math.nan
+    df: float = math.inf
+    ci_low: float = math.nan
+    ci_high: float = math.nan
+    ci_rel_low: float = math.nan
+    ci_rel_high: float = math.nan
+    p_value: float = math.nan
+    p_value_adjusted: float = math.nan
+    seq_ci_low: float = math.nan
+    seq_ci_high: float = math.nan
+    alpha: float = 0.05
+    margin: float = math.nan
+    margin_relative: bool = False
+    p_value_noninferiority: float = math.nan
+    variance_reduction: float = math.nan
+    mde_achieved: float = math.nan
+    segment: str = "all"
+    label: str = ""
+    method: str = "welch"
+    conditions: tuple[Condition, ...] = field(default_factory=tuple)
+
+    @property
+    def name(self) -> str:
+        """The metric's display name."""
+        return self.label or self.metric.replace("_", " ")
+
+    @property
+    def estimable(self) -> bool:
+        """Whether an estimate and a fixed-horizon interval exist."""
+        return all(math.isfinite(v) for v in (self.estimate_abs, self.ci_low, self.ci_high))
+
+    @property
+    def blocking(self) -> tuple[Condition, ...]:
+        """Conditions on this comparison that force a decision."""
+        return tuple(c for c in self.conditions if c.blocks is not None)
+
+    def conf_int(self, relative: bool = False) -> tuple[float, float]:
+        """Return the fixed-horizon interval ``(low, high)``, absolute or relative."""
+        return (self.ci_rel_low, self.ci_rel_high) if relative else (self.ci_low, self.ci_high)
+
+    def improvement(self) -> float:
+        """Return the absolute effect signed so that positive means better."""
+        return self.estimate_abs if self.direction == "higher" else -self.estimate_abs
+
+    def sentence(self) -> str:
+        """One plain sentence stating the effect and its fixed-horizon interval."""
+        if not self.estimable:
+            reason = self.conditions[0].message if self.conditions else "no estimate could be made."
+            return f"{self.name} ({self.arm} vs {self.control_arm}): {reason}"
+        return (
+            f"{self.name} ({self.arm} vs {self.control_arm}): {format_level(self.control_mean, self.unit)} -> "
+            f"{format_level(self.treatment_mean, self.unit)} ({format_change(self.estimate_abs, self.unit)}, "
+            f"{level_pct(self.alpha)} CI {format_interval(self.ci_low, self.ci_high, self.unit)}; "
+            f"p {_p(self.p_value)}, adjusted p {_p(self.p_value_adjusted)})"
+            + (f"; CUPED removed {self.variance_reduction:.0%} of the variance." if math.isfinite(self.variance_reduction) else ".")
+        )
+
+    def summary(self) -> str:
+        """Return a short plain-text summary (the sentence plus conditions)."""
+        lines = [self.sentence()]
+        if math.isfinite(self.seq_ci_low):
+            lines.append(
+                f"  Anytime-valid {level_pct(self.alpha)} CI: "
+                f"{format_interval(self.seq_ci_low, self.seq_ci_high, self.unit)}."
+            )
+        lines.extend(f"  Note ({c.code}): {c.message}" for c in self.conditions)
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return every field as a JSON-ready mapping (NaN becomes None)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "conditions"}
+        out["conditions"] = [c.to_dict() for c in self.conditions]
+        return _clean(out)
+
+    def to_entry(self) -> dict[str, Any]:
+        """Return the ``results.json`` metric entry (the stable keys first, then details)."""
+        keys = (
+            "metric", "arm", "role", "estimate_abs", "estimate_rel", "ci_low", "ci_high",
+            "p_value", "p_value_adjusted", "seq_ci_low", "seq_ci_high",
+            "control_arm", "segment", "kind", "direction", "unit", "control_mean", "treatment_mean",
+            "n_control", "n_treatment", "ci_rel_low", "ci_rel_high", "margin", "margin_relative",
+            "p_value_noninferiority", "variance_reduction", "mde_achieved", "method",
+        )
+        entry = {k: getattr(self, k) for k in keys}
+        entry["conditions"] = [c.code for c in self.conditions]
+        return _clean(entry)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return a one-row frame of :meth:`to_dict` (conditions as a code list)."""
+        row = self.to_dict()
+        row["conditions"] = ", ".join(c.code for c in self.conditions)
+        return pd.DataFrame([row])
+
+
+def _p(p: float) -> str:
+    """Format a p-value with its relation sign, e.g. ``"= 0.031"`` or ``"< 0.001"``."""
+    if p is None or not math.isfinite(p):
+        return "= n/a"
+    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The one decision for an initiative, with its reason in one plain sentence.
+
+    Parameters
+    ----------
+    action : {"ship", "keep testing", "stop"}
+        What to do.
+    reason : str
+        One plain sentence, ending with the action.
+    arm : str or None
+        The arm the decision is about (the arm to ship when ``action == "ship"``).
+    codes : tuple of str
+        Condition codes that drove the decision (empty when the data decided).
+    """
+
+    action: Action
+    reason: str
+    arm: str | None = None
+    codes: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        """Return ``"<ACTION>: <reason>"``."""
+        return f"{self.action.upper()}: {self.reason}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the decision as a JSON-ready mapping."""
+        return {"action": self.action, "reason": self.reason, "arm": self.arm, "codes": list(self.codes)}
+
+
+@dataclass(frozen=True)
+class InitiativeResult:
+    """Everything known about one initiative: effects, checks and the decision.
+
+    Parameters
+    ----------
+    id : str
+        Initiative id (``params/initiatives/<id>.yaml``).
+    design : {"randomized", "did", "its"}
+        The design.
+    effects : tuple of MetricEffect
+        Whole-population effects, one per metric x arm.
+    decision : Decision
+        The decision from :func:`outcomes.experiment.decision.decide`.
+    srm_p_value : float
+        Chi-squared p-value of the arm sizes against the planned split (``NaN`` without arms).
+    srm_flag : bool
+        Whether a sample ratio mismatch was flagged.
+    conditions : tuple of Condition
+        Initiative-level conditions (SRM, empty arm...).
+    segment_effects : tuple of MetricEffect
+        Effects per segment (``segment != "all"``), adjusted within metric x arm.
+    name : str
+        Human-readable name.
+    alpha : float
+        Significance level used.
+    arm_sizes : dict
+        Units per arm.
+    notes : tuple of str
+        Plain sentences about the method (tuning, corrections) for the report.
+    """
+
+    id: str
+    design: str
+    effects: tuple[MetricEffect, ...]
+    decision: Decision
+    srm_p_value: float = math.nan
+    srm_flag: bool = False
+    conditions: tuple[Condition, ...] = ()
+    segment_effects: tuple[MetricEffect, ...] = ()
+    name: str = ""
+    alpha: float = 0.05
+    arm_sizes: dict[str, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def primary(self) -> tuple[MetricEffect, ...]:
+        """Primary-metric effects (one per arm)."""
+        return tuple(e for e in self.effects if e.role == "primary")
+
+    @property
+    def guardrails(self) -> tuple[MetricEffect, ...]:
+        """Guardrail effects."""
+        return tuple(e for e in self.effects if e.role == "guardrail")
+
+    def effect(self, metric: str, arm: str | None = None, segment: str = "all") -> MetricEffect:
+        """Return the effect of ``metric`` (for ``arm``; the only arm when ``None``).
+
+        Raises
+        ------
+        KeyError
+            Naming the metrics and arms that exist.
+        """
+        pool = self.effects if segment == "all" else self.segment_effects
+        hits = [e for e in pool if e.metric == metric and e.segment == segment and (arm is None or e.arm == arm)]
+        if len(hits) != 1:
+            have = sorted({(e.metric, e.arm, e.segment) for e in pool})
+            raise KeyError(
+                f"initiative {self.id!r}: {len(hits)} effects match metric={metric!r}, arm={arm!r}, "
+                f"segment={segment!r}; available (metric, arm, segment): {have}"
+            )
+        return hits[0]
+
+    def summary(self) -> str:
+        """Return a markdown summary: decision, checks, one line per effect, notes."""
+        title = self.name or self.id
+        lines = [f"### {title} ({self.design})", "", f"**Decision: {self.decision.action}.** {self.decision.reason}", ""]
+        if self.arm_sizes:
+            sizes = ", ".join(f"{arm}: {n:,}" for arm, n in self.arm_sizes.items())
+            srm = f"SRM p {_p(self.srm_p_value)}" + (" (flagged)" if self.srm_flag else "")
+            lines += [f"Units per arm: {sizes}; {srm}.", ""]
+        lines += [f"- {e.role}: {e.sentence()}" for e in self.effects]
+        for c in self.conditions:
+            lines.append(f"- Note ({c.code}): {c.message}")
+        if self.segment_effects:
+            lines += ["", f"Segment breakdown ({len(self.segment_effects)} comparisons; see the caveat below):"]
+            lines += [f"- [{e.segment}] {e.sentence()}" for e in self.segment_effects]
+        lines += ["", *self.notes] if self.notes else []
+        return "\n".join(lines)
+
+    def to_frame(self, segments: bool = False) -> pd.DataFrame:
+        """Return one row per effect (and per segment effect when ``segments``)."""
+        pool = self.effects + (self.segment_effects if segments else ())
+        if not pool:
+            return pd.DataFrame(columns=[f.name for f in fields(MetricEffect)])
+        frame = pd.concat([e.to_frame() for e in pool], ignore_index=True)
+        return frame.assign(initiative=self.id, design=self.design)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the ``results.json`` initiative entry.
+
+        The stable keys are ``id, design, srm_p_value, decision`` (the action string) and
+        ``metrics`` (see :meth:`MetricEffect.to_entry`); ``name``, ``srm_flag``,
+        ``decision_reason``, ``arm_sizes``, ``conditions``, ``notes`` and ``segments`` add detail.
+        """
+        return _clean(
+            {
+                "id": self.id,
+                "design": self.design,
+                "srm_p_value": self.srm_p_value,
+                "decision": self.decision.action,
+                "metrics": [e.to_entry() for e in self.effects],
+                "name": self.name,
+                "srm_flag": bool(self.srm_flag),
+                "decision_reason": self.decision.reason,
+                "decision_arm": self.decision.arm,
+                "arm_sizes": dict(self.arm_sizes),
+                "conditions": [c.to_dict() for c in self.conditions],
+                "notes": list(self.notes),
+                "segments": [e.to_entry() for e in self.segment_effects],
+            }
+        )
+

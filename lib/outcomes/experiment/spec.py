@@ -1,0 +1,213 @@
+"""The initiative specification: ``params/initiatives/<id>.yaml`` as a frozen, typed model.
+
+Example (a randomized test on a user's own table)::
+
+    id: email-test
+    name: E-mail campaign test
+    hypothesis: E-mails raise two-week spend
+    design: randomized            # randomized | did | its
+    data:
+      table: data/raw/email_test.csv
+      unit: customer_id
+      arm: segment                # any number of arms; each is compared with the control
+      control: No E-Mail
+    metrics:
+      - {column: spend, kind: mean, role: primary}
+      - {column: conversion, kind: proportion, role: guardrail, margin: 0.01}
+    alpha: 0.05
+
+Load it with ``outcomes.params.load(path, InitiativeSpec)``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from outcomes.params import Params
+
+
+class DataSpec(Params):
+    """Where the initiative's data is and how units and arms are named.
+
+    Parameters
+    ----------
+    table : str, optional
+        A unit-level table (CSV or Parquet path) for user-brought data.
+    unit : str
+        The unit id column (customer, region, service).
+    arm : str, optional
+        The arm column (randomized designs).
+    control : str, optional
+        The control arm's value in ``arm`` (randomized designs).
+    time : str, optional
+        The period column (DiD and ITS on a panel).
+    segments : list of str
+        Columns to break effects down by (each level compared separately).
+    """
+
+    table: str | None = None
+    unit: str
+    arm: str | None = None
+    control: str | None = None
+    time: str | None = None
+    segments: list[str] = Field(default_factory=list)
+
+
+class MetricSpec(Params):
+    """One metric of the initiative.
+
+    Parameters
+    ----------
+    column : str, optional
+        The unit-level column (means and proportions). One of ``column``/``metric``, or
+        ``numerator`` and ``denominator`` for ratios, is required.
+    metric : str, optional
+        A warehouse metric id from the catalog (used when the data come from the warehouse).
+    kind : {"mean", "proportion", "ratio"}
+        How the metric is computed per unit.
+    numerator, denominator : str, optional
+        Columns of a ratio metric ``sum(numerator) / sum(denominator)``.
+    role : {"primary", "guardrail", "secondary"}
+        Exactly one metric is primary.
+    pre : str, optional
+        Pre-period column of the same metric, for CUPED (means and proportions).
+    direction : {"higher", "lower"}
+        Which way is better.
+    margin : float, optional
+        Non-inferiority margin for guardrails (positive; absolute unless ``margin_relative``).
+    margin_relative : bool
+        Whether ``margin`` is a fraction of the control level.
+    mde : float, optional
+        Minimum worthwhile effect (absolute; primary metric): planning and "stop" when
+        an inconclusive interval rules it out.
+    unit : str, optional
+        Display unit; defaults to ``"fraction"`` for proportions, else empty.
+    label : str, optional
+        Display name.
+    """
+
+    column: str | None = None
+    metric: str | None = None
+    kind: Literal["mean", "proportion", "ratio"] = "mean"
+    numerator: str | None = None
+    denominator: str | None = None
+    role: Literal["primary", "guardrail", "secondary"] = "secondary"
+    pre: str | None = None
+    direction: Literal["higher", "lower"] = "higher"
+    margin: float | None = Field(default=None, gt=0)
+    margin_relative: bool = False
+    mde: float | None = Field(default=None, gt=0)
+    unit: str | None = None
+    label: str | None = None
+
+    @model_validator(mode="after")
+    def _columns_given(self) -> MetricSpec:
+        if self.kind == "ratio":
+            if not (self.numerator and self.denominator):
+                raise ValueError("a ratio metric needs 'numerator' and 'denominator' columns")
+            if self.pre:
+                raise ValueError("'pre' (CUPED) is supported for mean and proportion metrics, not ratios")
+        elif not (self.column or self.metric):
+            raise ValueError(f"a {self.kind} metric needs 'column' (a table column) or 'metric' (a catalog id)")
+        return self
+
+    @property
+    def id(self) -> str:
+        """The metric's id in results: ``metric``, else ``column``, else ``numerator_per_denominator``."""
+        return self.metric or self.column or f"{self.numerator}_per_{self.denominator}"
+
+    @property
+    def display_unit(self) -> str:
+        """``unit``, defaulting to ``"fraction"`` for proportions."""
+        if self.unit is not None:
+            return self.unit
+        return "fraction" if self.kind == "proportion" else ""
+
+
+class InitiativeSpec(Params):
+    """An initiative: hypothesis, design, data, metrics and the test's settings.
+
+    Parameters
+    ----------
+    id : str
+        Short id (file name ``params/initiatives/<id>.yaml``).
+    name, hypothesis : str
+        Shown in reports.
+    design : {"randomized", "did", "its"}
+        Randomized comparison, difference-in-differences or interrupted time series.
+    data : DataSpec
+        Table, unit, arm and control.
+    metrics : list of MetricSpec
+        Exactly one primary; guardrails and secondaries optional.
+    alpha : float
+        Two-sided significance level, in (0, 1).
+    correction : {"holm", "bh", "none"}
+        Multiple-comparison correction within each family.
+    planned_split : dict, optional
+        Planned share per arm (weights; normalised). Equal shares when omitted.
+    srm_threshold : float
+        Flag a sample ratio mismatch below this p-value.
+    min_units : int
+        Fewer units than this in an arm is a "keep testing" condition.
+    interval : {"sequential", "fixed"}
+        Which interval the decision uses; ``sequential`` keeps monthly looks valid.
+    expected_n : int, optional
+        Tuning N* of the anytime-valid interval: expected total units of control plus one
+        treatment arm at the planned end (default 5,000).
+    power : float
+        Target power for planning and the MDE reported so far.
+    units_per_month : float, optional
+        Eligible units entering per month, for the duration of the plan.
+    start_date, end_date : str, optional
+        ISO dates of the test window.
+    treated_units : list of str, optional
+        Treated units of DiD/ITS designs.
+    """
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name: str = ""
+    hypothesis: str = ""
+    design: Literal["randomized", "did", "its"] = "randomized"
+    data: DataSpec
+    metrics: list[MetricSpec] = Field(min_length=1)
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    correction: Literal["holm", "bh", "none"] = "holm"
+    planned_split: dict[str, float] | None = None
+    srm_threshold: float = Field(default=0.001, gt=0, lt=1)
+    min_units: int = Field(default=30, ge=2)
+    interval: Literal["sequential", "fixed"] = "sequential"
+    expected_n: int | None = Field(default=None, gt=0)
+    power: float = Field(default=0.8, gt=0, lt=1)
+    units_per_month: float | None = Field(default=None, gt=0)
+    start_date: str | None = None
+    end_date: str | None = None
+    treated_units: list[str] | None = None
+
+    @field_validator("planned_split")
+    @classmethod
+    def _positive_split(cls, split: dict[str, float] | None) -> dict[str, float] | None:
+        if split is not None and any(v <= 0 for v in split.values()):
+            raise ValueError(f"every planned share must be positive, got {split}")
+        return split
+
+    @model_validator(mode="after")
+    def _consistent(self) -> InitiativeSpec:
+        roles = [m.role for m in self.metrics]
+        if roles.count("primary") != 1:
+            raise ValueError(
+                f"exactly one metric must have role 'primary', found {roles.count('primary')} "
+                f"(roles: {roles}); mark the metric the decision rests on as primary"
+            )
+        ids = [m.id for m in self.metrics]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"metric ids must be unique, found {ids}")
+        if self.design == "randomized" and not (self.data.arm and self.data.control):
+            raise ValueError("a randomized design needs 'data.arm' (the arm column) and 'data.control' (its control value)")
+        return self
+
+    @property
+    def primary(self) -> MetricSpec:
+        """The primary metric."""
+        return next(m for m in self.metrics if m.role == "primary")

@@ -1,0 +1,101 @@
+"""The joint panel: IT delivery and customer outcomes side by side, per month and segment.
+
+:func:`build_panel` computes every requested catalog metric once, in a handful of engine
+queries (one per metric family, all segment dimensions stacked in it), and returns a tidy
+frame. It is the one input of the scorecard, the drivers model and the ROI work; they
+never query the warehouse again. Customer outcomes per IT service come through the
+service map (the customers whose region a customer-facing service serves).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import ibis
+import pandas as pd
+
+from outcomes import metrics as _metrics
+from outcomes.catalog import DIMENSIONS
+
+PANEL_COLUMNS = _metrics.TIDY_COLUMNS
+
+
+def build_panel(
+    con: ibis.BaseBackend,
+    *,
+    start: str | dt.date,
+    end: str | dt.date,
+    segment: str = "region",
+    metrics: Sequence[str] | None = None,
+    min_customers: int = 10,
+    requester: _metrics.Requester = "all",
+) -> pd.DataFrame:
+    """Compute the joint panel: every metric per month, for the company and per segment.
+
+    Parameters
+    ----------
+    con : ibis.BaseBackend
+        The warehouse (``outcomes.warehouse.connect()``), DuckDB or Spark.
+    start, end : str or date
+        First and last month, ``"YYYY-MM"``.
+    segment : str
+        Segment dimension: ``region``, ``customer_segment``, ``channel``, ``service`` (or
+        ``all`` for the company only). The company total (``segment_dim == "all"``) is
+        always included.
+    metrics : sequence of str, optional
+        Catalog metric ids; default: all.
+    min_customers : int
+        Customer metrics resting on fewer units are suppressed (NULL, ``suppressed`` true).
+    requester : {"all", "customer", "employee"}
+        Whose tickets the ticket metrics count (the drivers model uses customer tickets).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy: ``period``, ``segment_dim``, ``segment``, ``metric``, ``value``, ``n``,
+        ``suppressed``, ``note``. See :func:`outcomes.metrics.compute`.
+
+    Examples
+    --------
+    >>> from outcomes import warehouse
+    >>> panel = build_panel(warehouse.connect(), start="2025-01", end="2025-12")  # doctest: +SKIP
+    >>> wide(panel, segment_dim="region").loc[:, ["csat", "first_response_mean_hours"]]  # doctest: +SKIP
+    """
+    if segment not in DIMENSIONS:
+        raise ValueError(f"segment {segment!r} is not a segment dimension; valid: {list(DIMENSIONS)}")
+    dims = ("all",) if segment == "all" else ("all", segment)
+    return _metrics.compute(
+        con, start=start, end=end, dims=dims, metrics=metrics, requester=requester, min_customers=min_customers
+    )
+
+
+def wide(panel: pd.DataFrame, *, segment_dim: str | None = None, column: str = "value") -> pd.DataFrame:
+    """Pivot the tidy panel to one column per metric.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Output of :func:`build_panel`.
+    segment_dim : str, optional
+        Keep only this segment dimension (then the index is ``period`` x ``segment``).
+    column : str
+        Which tidy column to spread: ``value`` (default) or ``n``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by (``segment_dim``,) ``segment``, ``period``; one column per metric, in
+        panel order.
+    """
+    frame = panel if segment_dim is None else panel[panel["segment_dim"] == segment_dim]
+    index = ["segment", "period"] if segment_dim is not None else ["segment_dim", "segment", "period"]
+    order = list(dict.fromkeys(frame["metric"]))
+    out = frame.pivot_table(index=index, columns="metric", values=column, aggfunc="first", dropna=False)
+    return out.reindex(columns=order).sort_index()
+
+
+def series(panel: pd.DataFrame, metric: str, *, segment_dim: str = "all", segment: str = "all") -> pd.Series:
+    """One metric's monthly values for one segment, indexed by period."""
+    rows = panel[(panel["metric"] == metric) & (panel["segment_dim"] == segment_dim) & (panel["segment"] == segment)]
+    return rows.set_index("period")["value"].sort_index()

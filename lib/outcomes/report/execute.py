@@ -1,0 +1,244 @@
+"""Run one notebook with papermill in a fresh kernel, with its own environment and cell hooks.
+
+papermill's default engine starts the kernel with the caller's environment and working
+directory (changing the working directory of the whole process, which is unsafe when
+several notebooks run in threads). The ``outcomes`` engine registered here passes the
+environment and the working directory to the kernel itself, and calls a hook before each
+cell so the run can show progress and name the cell that failed or hung.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import papermill
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from papermill.clientwrap import PapermillNotebookClient
+from papermill.engines import NBClientEngine, papermill_engines
+from papermill.exceptions import PapermillExecutionError
+from papermill.log import logger as papermill_logger
+from papermill.utils import merge_kwargs, remove_args
+
+ENGINE_NAME = "outcomes"
+
+#: ``on_cell(index, total, source)`` is called before each cell runs.
+CellHook = Callable[[int, int, str], None]
+
+
+class OutcomesEngine(NBClientEngine):
+    """papermill engine: nbclient with a per-kernel environment, working directory and cell hook."""
+
+    @classmethod
+    def execute_managed_notebook(
+        cls,
+        nb_man: Any,
+        kernel_name: str,
+        log_output: bool = False,
+        stdout_file: Any = None,
+        stderr_file: Any = None,
+        start_timeout: int = 60,
+        execution_timeout: int | None = None,
+        kernel_env: Mapping[str, str] | None = None,
+        kernel_cwd: str | None = None,
+        kernel_stderr: Any = None,
+        on_cell: CellHook | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Execute the notebook held by papermill's execution manager (see :class:`NBClientEngine`)."""
+        if on_cell is not None:
+            start = nb_man.cell_start
+            total = len(nb_man.nb.cells)
+
+            def cell_start(cell: Any, cell_index: int | None = None, **kw: Any) -> None:
+                on_cell(cell_index or 0, total, cell.source)
+                start(cell, cell_index, **kw)
+
+            nb_man.cell_start = cell_start
+        safe_kwargs = remove_args(["timeout", "startup_timeout", "input_path"], **kwargs)
+        final_kwargs = merge_kwargs(
+            safe_kwargs,
+            timeout=execution_timeout,
+            startup_timeout=start_timeout,
+            kernel_name=kernel_name,
+            log=papermill_logger,
+            log_output=log_output,
+            stdout_file=stdout_file,
+            stderr_file=stderr_file,
+        )
+        launch: dict[str, Any] = {}
+        if kernel_env is not None:
+            launch["env"] = dict(kernel_env)
+        if kernel_cwd is not None:
+            launch["cwd"] = kernel_cwd
+        if kernel_stderr is not None:
+            launch["stdout"] = launch["stderr"] = kernel_stderr
+        return PapermillNotebookClient(nb_man, **final_kwargs).execute(**launch)
+
+
+papermill_engines.register(ENGINE_NAME, OutcomesEngine)
+
+
+@dataclass(frozen=True)
+class CellFailure:
+    """Where and why a notebook stopped.
+
+    Parameters
+    ----------
+    notebook : str
+        The report's name (file stem).
+    cell_index : int or None
+        Position of the cell in the executed notebook (0-based; the injected-parameters
+        cell counts), or None when the kernel never ran a cell.
+    first_line : str
+        The cell's first non-empty source line.
+    ename, evalue : str
+        Exception class name and message.
+    """
+
+    notebook: str
+    cell_index: int | None
+    first_line: str
+    ename: str
+    evalue: str
+
+    def summary(self) -> str:
+        """One line for the run summary: notebook, cell, error."""
+        where = f"cell {self.cell_index}" if self.cell_index is not None else "before the first cell"
+        line = f" `{self.first_line}`" if self.first_line else ""
+        return f"{self.notebook}: {where}{line}: {self.ename}: {self.evalue}"
+
+
+def first_line(source: str) -> str:
+    """The first non-empty line of a cell's source, shortened to 100 characters."""
+    for line in source.splitlines():
+        if line.strip():
+            return line.strip()[:100]
+    return ""
+
+
+@dataclass(frozen=True)
+class Execution:
+    """What :func:`execute` did: the output notebook, and the failure when there was one."""
+
+    output: Path
+    failure: CellFailure | None
+
+
+def execute(
+    notebook: Path,
+    output: Path,
+    parameters: Mapping[str, Any],
+    *,
+    name: str,
+    kernel: str,
+    execution_timeout: int,
+    start_timeout: int,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    kernel_log: Path | None = None,
+    on_cell: CellHook | None = None,
+) -> Execution:
+    """Run ``notebook`` in a fresh kernel and write the executed copy to ``output``.
+
+    A failing, hanging or dying notebook is not an exception here: the executed notebook
+    (with the error, or up to the cell that hung) is written all the same, and the
+    failure is returned.
+
+    Parameters
+    ----------
+    notebook, output : Path
+        The source notebook and the executed notebook to write.
+    parameters : mapping
+        Values injected after the ``parameters`` cell (already validated).
+    name : str
+        The report's name, used in the failure message.
+    kernel : str
+        Jupyter kernel name.
+    execution_timeout, start_timeout : int
+        Seconds per cell, and for the kernel to start.
+    cwd : Path
+        The kernel's working directory.
+    env : mapping, optional
+        Extra environment variables for the kernel (added to this process's environment).
+    kernel_log : Path, optional
+        File receiving the kernel process's own output (start-up warnings, crashes);
+        by default it goes to this process's terminal.
+    on_cell : callable, optional
+        Called before each cell with ``(index, total, source)``.
+
+    Returns
+    -------
+    Execution
+        The output path and the failure, if any.
+    """
+    current: dict[str, Any] = {"index": None, "source": ""}
+
+    def hook(index: int, total: int, source: str) -> None:
+        current["index"], current["source"] = index, source
+        if on_cell is not None:
+            on_cell(index, total, source)
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        stderr = stack.enter_context(kernel_log.open("a", encoding="utf-8")) if kernel_log is not None else None
+        return _execute(notebook, output, parameters, name, kernel, execution_timeout, start_timeout, cwd, env, stderr, hook, current)
+
+
+def _execute(
+    notebook: Path,
+    output: Path,
+    parameters: Mapping[str, Any],
+    name: str,
+    kernel: str,
+    execution_timeout: int,
+    start_timeout: int,
+    cwd: Path,
+    env: Mapping[str, str] | None,
+    stderr: Any,
+    hook: CellHook,
+    current: dict[str, Any],
+) -> Execution:
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters=dict(parameters),
+            engine_name=ENGINE_NAME,
+            kernel_name=kernel,
+            language="python",
+            progress_bar=False,
+            log_output=False,
+            start_timeout=start_timeout,
+            execution_timeout=execution_timeout,
+            kernel_env={**os.environ, **(env or {})},
+            kernel_cwd=str(cwd),
+            kernel_stderr=stderr,
+            on_cell=hook,
+        )
+    except PapermillExecutionError as exc:
+        return Execution(output, CellFailure(name, exc.cell_index, first_line(exc.source), exc.ename, exc.evalue))
+    except CellTimeoutError:
+        failure = CellFailure(
+            name,
+            current["index"],
+            first_line(current["source"]),
+            "CellTimeoutError",
+            f"the cell ran longer than the {execution_timeout} s limit (execution_timeout in the run's parameters)",
+        )
+        return Execution(output, failure)
+    except DeadKernelError as exc:
+        return Execution(output, CellFailure(name, current["index"], first_line(current["source"]), "DeadKernelError", str(exc)))
+    except RuntimeError as exc:  # kernel start-up failures and timeouts
+        return Execution(output, CellFailure(name, current["index"], first_line(current["source"]), type(exc).__name__, str(exc)))
+    return Execution(output, None)
+
+
+def read(path: Path) -> nbformat.NotebookNode:
+    """Read an executed notebook (version 4)."""
+    return nbformat.read(path, as_version=4)

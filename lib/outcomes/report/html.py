@@ -1,0 +1,235 @@
+"""Executed notebook -> one self-contained, offline HTML page.
+
+The page is built by nbconvert's :class:`~nbconvert.HTMLExporter` with the template
+``templates/outcomes_report`` (derived from ``lab``): no code, no prompts, no
+``injected-parameters`` cell, no stderr, no require.js/MathJax/mermaid, the Vega bundle
+from vl-convert inlined once (only when the page has charts), a table of contents and
+the house CSS (phone and print). :func:`check_page` is the gate every published page
+passes: no external script, link, stylesheet or image, and a size limit.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from html.parser import HTMLParser
+from pathlib import Path
+
+import nbformat
+from nbconvert import HTMLExporter
+from nbconvert.preprocessors import TagRemovePreprocessor
+
+from outcomes.report.renderer import CHART_CLASS, vega_lite_version
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+TEMPLATE_NAME = "outcomes_report"
+TOC_PLACEHOLDER = "<!--outcomes-toc-->"
+
+#: Cells carrying one of these tags are left out of the page.
+REMOVE_CELL_TAGS = frozenset({"injected-parameters", "remove_cell", "remove-cell"})
+#: Cells carrying one of these tags show their output only (code is never shown anyway).
+REMOVE_INPUT_TAGS = frozenset({"remove_input", "remove-input"})
+
+_EXTERNAL = [
+    (re.compile(r"<script\b[^>]*\bsrc\s*=", re.I), "a <script src=...> (external script)"),
+    (re.compile(r"<link\b[^>]*\bhref\s*=\s*[\"']?(?!data:|#)", re.I), "a <link href=...> (external stylesheet or resource)"),
+    (re.compile(r"\b(?:src|href|srcset|poster|action|data)\s*=\s*[\"']?\s*(?:https?:)?//", re.I), "an attribute pointing at the network (http://, https:// or //)"),
+    (re.compile(r"url\(\s*[\"']?\s*(?:https?:)?//", re.I), "a CSS url() pointing at the network"),
+    (re.compile(r"@import\b", re.I), "a CSS @import"),
+    (re.compile(r"<iframe\b", re.I), "an <iframe>"),
+    (re.compile(r"Error loading script", re.I), "an 'Error loading script' message"),
+]
+
+
+@lru_cache(maxsize=1)
+def vega_bundle() -> str:
+    """The Vega, Vega-Lite and vega-embed JavaScript matching Altair's Vega-Lite version.
+
+    Returns
+    -------
+    str
+        One script (about 900 KB) that defines ``window.vegaEmbed``.
+    """
+    import vl_convert as vlc
+
+    bundle = vlc.javascript_bundle(vl_version=vega_lite_version())
+    if re.search(r"</script", bundle, re.I):
+        raise RuntimeError("the vl-convert JavaScript bundle contains '</script' and cannot be inlined")
+    return bundle
+
+
+@lru_cache(maxsize=1)
+def house_css() -> str:
+    """The house CSS shared by report pages and the index pages."""
+    return (TEMPLATES_DIR / "outcomes.css").read_text(encoding="utf-8")
+
+
+def make_exporter() -> HTMLExporter:
+    """Return the configured HTML exporter (template, no input, no prompts, tag removal)."""
+    exporter = HTMLExporter(
+        template_name=TEMPLATE_NAME,
+        extra_template_basedirs=[str(TEMPLATES_DIR)],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        theme="light",
+    )
+    remover = TagRemovePreprocessor(
+        remove_cell_tags=set(REMOVE_CELL_TAGS), remove_input_tags=set(REMOVE_INPUT_TAGS), enabled=True
+    )
+    exporter.register_preprocessor(remover, enabled=True)
+    return exporter
+
+
+def has_charts(nb: nbformat.NotebookNode) -> bool:
+    """Whether any output of the notebook holds a chart of the ``outcomes`` renderer."""
+    marker = f'class="{CHART_CLASS}"'
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            text = out.get("data", {}).get("text/html", "")
+            if marker in ("".join(text) if isinstance(text, list) else text):
+                return True
+    return False
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A heading of the rendered page, for the table of contents."""
+
+    level: int
+    anchor: str
+    text: str
+
+
+class _HeadingParser(HTMLParser):
+    """Collects ``h1``-``h3`` elements that carry an ``id`` (nbconvert adds them)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.headings: list[Heading] = []
+        self._open: tuple[int, str] | None = None
+        self._text: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag in {"h1", "h2", "h3"} and a.get("id"):
+            self._open, self._text = (int(tag[1]), a["id"] or ""), []
+        elif self._open and tag == "a" and "anchor-link" in (a.get("class") or ""):
+            self._skip += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._open and tag == "a" and self._skip:
+            self._skip -= 1
+        elif self._open and tag == f"h{self._open[0]}":
+            text = " ".join("".join(self._text).split())
+            if text:
+                self.headings.append(Heading(self._open[0], self._open[1], text))
+            self._open = None
+
+    def handle_data(self, data: str) -> None:
+        if self._open and not self._skip:
+            self._text.append(data)
+
+
+def headings(page: str) -> list[Heading]:
+    """The ``h1``-``h3`` headings (with ids) of an HTML page, in order."""
+    parser = _HeadingParser()
+    parser.feed(page)
+    return parser.headings
+
+
+def toc_html(items: list[Heading]) -> str:
+    """A collapsible table of contents of the level-2 and level-3 headings ("" when fewer than two)."""
+    entries = [h for h in items if h.level in (2, 3)]
+    if len(entries) < 2:
+        return ""
+    lines = "".join(
+        f'<li class="level-{h.level}"><a href="#{html.escape(h.anchor, quote=True)}">{html.escape(h.text)}</a></li>'
+        for h in entries
+    )
+    return f'<nav class="outcomes-toc" aria-label="Contents"><details open><summary>Contents</summary><ol>{lines}</ol></details></nav>'
+
+
+def first_heading(nb: nbformat.NotebookNode) -> str | None:
+    """The text of the first Markdown heading of a notebook's markdown cells, if any."""
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        for line in cell.source.splitlines():
+            m = re.match(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$", line)
+            if m and m.group(1):
+                return m.group(1)
+    return None
+
+
+def export_html(
+    nb: nbformat.NotebookNode, out_path: Path, *, title: str, back_label: str = "Report index", meta: str = ""
+) -> Path:
+    """Render an executed notebook to one offline HTML page.
+
+    Parameters
+    ----------
+    nb : nbformat.NotebookNode
+        The executed notebook (read from the run's output ``.ipynb``).
+    out_path : Path
+        The page to write.
+    title : str
+        The page title (escaped).
+    back_label : str
+        Text of the link back to the month's ``index.html``.
+    meta : str
+        A line shown at the top (period, run date), escaped.
+
+    Returns
+    -------
+    Path
+        ``out_path``.
+    """
+    nb = nbformat.from_dict(nb)
+    nb.metadata["title"] = title
+    resources = {
+        "metadata": {"name": title},
+        "vega_bundle": vega_bundle() if has_charts(nb) else "",
+        "outcomes_css": house_css(),
+        "outcomes_back_label": back_label,
+        "outcomes_meta": meta,
+    }
+    page, _ = make_exporter().from_notebook_node(nb, resources=resources)
+    page = page.replace(TOC_PLACEHOLDER, toc_html(headings(page)), 1)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(page, encoding="utf-8")
+    return out_path
+
+
+def check_page(path: Path, max_bytes: int) -> list[str]:
+    """Check that a page is self-contained and small enough to publish.
+
+    Parameters
+    ----------
+    path : Path
+        An HTML page.
+    max_bytes : int
+        Largest size allowed.
+
+    Returns
+    -------
+    list of str
+        Problems found (empty when the page may be published), each naming the file.
+    """
+    problems = []
+    size = path.stat().st_size
+    if size > max_bytes:
+        problems.append(f"{path.name}: {size / 1e6:.1f} MB exceeds the {max_bytes / 1e6:.1f} MB limit; chart fewer rows (aggregate first)")
+    text = path.read_text(encoding="utf-8")
+    if vega_bundle.cache_info().currsize or "window.vegaEmbed" in text:
+        text = text.replace(vega_bundle(), "")
+    for pattern, what in _EXTERNAL:
+        m = pattern.search(text)
+        if m:
+            start = max(m.start() - 40, 0)
+            snippet = " ".join(text[start : m.end() + 40].split())
+            problems.append(f"{path.name}: contains {what}: ...{snippet}...")
+    return problems

@@ -1,0 +1,165 @@
+"""The final personal-data scan of a report pack before it is published.
+
+Reports carry aggregates only, and the metrics code suppresses small segments. This scan
+is the last line of defence: every word sequence of every page and notebook is looked
+up against a deny-list (customer names and e-mails from the warehouse, plus an optional
+file). The lookup runs inside the engine as a semi-join, so personal data never has to
+be loaded into Python: only the phrases of the report are sent to the warehouse.
+
+Matching is on whole words, case-insensitively: ``anna.berg@example.com`` is found in
+``mailto:anna.berg@example.com`` and ``Anna Berg`` in ``Customer Anna Berg churned``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: Longest phrase, in words, looked up (names rarely have more words).
+MAX_WORDS = 4
+
+_TOKEN = re.compile(r"[\w.@+'-]+", re.UNICODE)
+_DATA_URI = re.compile(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)")
+
+
+@dataclass(frozen=True)
+class PIIHit:
+    """Personal data found in a report file (the value itself is not kept)."""
+
+    file: str
+    source: str
+    count: int
+
+    def summary(self) -> str:
+        """One line naming the file and where the deny-listed value came from."""
+        return f"{self.file}: {self.count} value(s) from {self.source}"
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def file_text(path: Path, *, skip: str = "") -> str:
+    """The text of a page or notebook as a reader could see it.
+
+    HTML entities are decoded, inline SVG images are decoded, JSON strings of notebooks
+    are unescaped; ``skip`` (the Vega bundle) is removed first.
+    """
+    raw = path.read_text(encoding="utf-8")
+    if skip:
+        raw = raw.replace(skip, " ")
+    if path.suffix in {".ipynb", ".json"}:
+        return "\n".join(_strings(json.loads(raw)))
+    images = [base64.b64decode(m).decode("utf-8", "replace") for m in _DATA_URI.findall(raw)]
+    return html.unescape("\n".join([raw, *images]))
+
+
+def phrases(text: str, max_words: int = MAX_WORDS) -> set[str]:
+    """Every run of 1 to ``max_words`` consecutive words of ``text``, lower-cased.
+
+    Words are runs of letters, digits and ``. @ + ' -``; trailing dots and dashes are
+    dropped so that a sentence's last word matches.
+    """
+    words = [w.strip(".-'").lower() for w in _TOKEN.findall(text)]
+    words = [w for w in words if w]
+    out: set[str] = set()
+    for n in range(1, max_words + 1):
+        for i in range(len(words) - n + 1):
+            out.add(" ".join(words[i : i + n]))
+    return out
+
+
+def _normalised(value: str) -> str:
+    return " ".join(w.strip(".-'").lower() for w in _TOKEN.findall(value))
+
+
+def scan(
+    files: Iterable[Path],
+    *,
+    warehouse: Path | None,
+    columns: Iterable[str],
+    deny_file: Path | None,
+    min_length: int,
+    skip: str = "",
+) -> list[PIIHit]:
+    """Look for deny-listed strings in report files.
+
+    Parameters
+    ----------
+    files : iterable of Path
+        The pages and notebooks about to be published.
+    warehouse : Path, optional
+        The DuckDB warehouse; columns are looked up there when it exists.
+    columns : iterable of str
+        ``table.column`` names holding personal data; missing tables or columns are skipped.
+    deny_file : Path, optional
+        More strings, one per line.
+    min_length : int
+        Shorter deny-listed strings are ignored.
+    skip : str
+        Text removed from pages before scanning (the Vega bundle, identical on every page).
+
+    Returns
+    -------
+    list of PIIHit
+        One entry per file and source with at least one match.
+    """
+    import duckdb
+    import pyarrow as pa
+
+    extra = []
+    if deny_file is not None and deny_file.is_file():
+        extra = [_normalised(s) for s in deny_file.read_text(encoding="utf-8").splitlines()]
+        extra = [s for s in extra if len(s) >= min_length]
+    columns = list(columns)
+    hits: list[PIIHit] = []
+    con = duckdb.connect()
+    try:
+        sources: list[tuple[str, str]] = []
+        if warehouse is not None and warehouse.is_file():
+            con.execute(f"ATTACH '{warehouse.as_posix()}' AS wh (READ_ONLY)")
+            present = {
+                (t, c)
+                for t, c in con.execute(
+                    "SELECT table_name, column_name FROM information_schema.columns WHERE table_catalog = 'wh'"
+                ).fetchall()
+            }
+            for spec in columns:
+                table, column = spec.split(".", 1)
+                if (table, column) in present:
+                    sources.append(
+                        (spec, f"SELECT DISTINCT regexp_replace(lower(trim(CAST(\"{column}\" AS VARCHAR))), '\\s+', ' ', 'g') AS v "
+                            f'FROM wh."{table}"')
+                    )
+        if extra:
+            con.register("deny_extra", pa.table({"v": extra}))
+            sources.append(("the deny-list file", "SELECT v FROM deny_extra"))
+        if not sources:
+            return hits
+        for path in files:
+            found = pa.table({"p": sorted(phrases(file_text(path, skip=skip)))})
+            con.register("found_phrases", found)
+            for label, sql in sources:
+                count = con.execute(
+                    f"SELECT count(*) FROM ({sql}) d WHERE length(d.v) >= ? AND d.v IN (SELECT p FROM found_phrases)",
+                    [min_length],
+                ).fetchall()[0][0]
+                if count:
+                    hits.append(PIIHit(path.name, label, int(count)))
+            con.unregister("found_phrases")
+    finally:
+        con.close()
+    return hits

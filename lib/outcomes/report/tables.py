@@ -1,0 +1,103 @@
+"""Tables for reports: a pandas frame shown as a styled HTML table, with units.
+
+Rates are stored as fractions (0.27) and shown as percentages (27.0 %); money and
+counts get thousands separators; every other unit is written in the column header.
+Cell text is HTML-escaped, so labels from data or parameter files show as text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pandas as pd
+from IPython.display import HTML
+
+from outcomes.report.text import escape
+
+#: Units shown as percentages of a fraction.
+PERCENT_UNITS = frozenset({"fraction", "%", "percent", "rate"})
+#: Units shown as whole numbers with thousands separators.
+COUNT_UNITS = frozenset({"count", "tickets", "customers", "orders", "minutes"})
+#: Units shown with the unit in the header; other units are too.
+CURRENCIES = frozenset({"EUR", "USD", "GBP", "CHF"})
+
+
+def _formatter(unit: str | None, digits: int) -> Callable[[Any], str]:
+    def fmt(value: Any) -> str:
+        if value is None or (isinstance(value, float) and pd.isna(value)):
+            return "–"
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return str(value)
+        if unit in PERCENT_UNITS:
+            return f"{value * 100:,.{digits}f} %"
+        if unit in COUNT_UNITS:
+            return f"{value:,.0f}"
+        if unit in CURRENCIES:
+            return f"{value:,.0f}"
+        return f"{value:,.{digits}f}"
+
+    return fmt
+
+
+def header(column: str, unit: str | None) -> str:
+    """The column header with its unit, e.g. ``mttr_hours (hours)`` or ``csat (%)``."""
+    if not unit or unit == "count":
+        return str(column)
+    return f"{column} ({'%' if unit in PERCENT_UNITS else unit})"
+
+
+def table(
+    frame: pd.DataFrame,
+    units: Mapping[str, str] | None = None,
+    *,
+    caption: str | None = None,
+    digits: int = 1,
+    index: bool = False,
+) -> HTML:
+    """Return a frame as a styled HTML table for a report.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Aggregates only (one row per segment, metric or arm), never customer rows.
+    units : mapping, optional
+        Column -> unit: ``fraction`` (shown as %), a currency code (``EUR``), ``count``,
+        ``hours``, ``days``... Columns without a unit are shown as they are.
+    caption : str, optional
+        A sentence above the table (escaped).
+    digits : int
+        Decimals for non-count numbers.
+    index : bool
+        Whether to show the frame's index.
+
+    Returns
+    -------
+    IPython.display.HTML
+        A ``<table class="outcomes-table">`` inside a horizontally scrollable box.
+
+    Raises
+    ------
+    KeyError
+        When ``units`` names a column the frame does not have.
+    """
+    units = dict(units or {})
+    unknown = sorted(set(units) - set(map(str, frame.columns)))
+    if unknown:
+        raise KeyError(f"units given for columns {unknown} that the table does not have; columns are {list(map(str, frame.columns))}")
+    shown = frame.rename(columns={c: header(str(c), units.get(str(c))) for c in frame.columns})
+    styler = shown.style.format(
+        {header(str(c), units.get(str(c))): _formatter(units.get(str(c)), digits) for c in frame.columns},
+        escape="html",
+    )
+    styler = styler.format_index(escape="html", axis=1).format_index(escape="html", axis=0)
+    if not index:
+        styler = styler.hide(axis="index")
+    if caption:
+        styler = styler.set_caption(escape(caption))
+    numeric = [header(str(c), units.get(str(c))) for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
+    styler = styler.set_properties(subset=numeric, **{"text-align": "right"})
+    digest = hashlib.sha1(pd.util.hash_pandas_object(frame, index=True).values.tobytes()).hexdigest()[:10]
+    styler = styler.set_uuid(f"t{digest}").set_table_attributes('class="outcomes-table"')
+    return HTML(f'<div class="outcomes-table-wrap">{styler.to_html()}</div>')

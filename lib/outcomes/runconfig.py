@@ -1,0 +1,213 @@
+"""The monthly run's parameters file (``params/monthly.yaml``) as a typed, frozen model.
+
+Example::
+
+    kernel: null                 # "outcomes" when installed, else "python3"
+    execution_timeout: 900       # seconds per cell
+    parameters:                  # given to every notebook whose parameters cell declares them
+      currency: EUR
+    notebooks:
+      - name: 01_joint_scorecard
+      - name: 02_initiative_review
+        per_initiative: true     # once per params/initiatives/*.yaml with active: true
+      - name: 00_executive_summary
+        after: [01_joint_scorecard, 02_initiative_review]
+
+Keys of ``parameters`` are checked against each notebook's ``parameters`` cell before
+anything runs (papermill itself only warns about unknown names).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from outcomes import params
+from outcomes.errors import ParamsError
+from outcomes.params import Params
+
+Engine = Literal["duckdb", "spark"]
+
+
+class NotebookEntry(Params):
+    """One notebook of the pack.
+
+    Parameters
+    ----------
+    name : str
+        The report's file stem; the notebook is ``notebooks/<name>.ipynb`` unless ``path`` says otherwise.
+    path : Path, optional
+        The notebook, relative to the project root.
+    title : str, optional
+        Link text on the month's index page; defaults to the notebook's first heading.
+    parameters : dict
+        Values for the notebook's ``parameters`` cell (override the run-wide ``parameters``).
+    per_initiative : bool
+        Run once per active initiative, passing its id in ``initiative_parameter``.
+    initiative_parameter : str
+        Name of the parameter that receives the initiative id.
+    after : list of str
+        Names of notebooks that must finish first (their results are readable with
+        ``report.results()``).
+    optional : bool
+        Skip the notebook with a warning when its file does not exist (otherwise a
+        missing file is a configuration error).
+    execution_timeout : int, optional
+        Seconds a single cell of this notebook may run (default: the run's).
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    path: Path | None = None
+    title: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    per_initiative: bool = False
+    initiative_parameter: str = "initiative"
+    after: list[str] = Field(default_factory=list)
+    optional: bool = False
+    execution_timeout: int | None = Field(default=None, gt=0)
+
+    @property
+    def notebook_path(self) -> Path:
+        """The notebook file, relative to the project root unless absolute."""
+        return self.path if self.path is not None else Path("notebooks") / f"{self.name}.ipynb"
+
+
+class PIIScan(Params):
+    """The final personal-data scan of the published pages and notebooks.
+
+    Parameters
+    ----------
+    columns : list of str
+        ``table.column`` values in the warehouse that must never appear in a report
+        (matched as whole words, case-insensitively). Tables or columns missing from the
+        warehouse are skipped.
+    deny_list : Path, optional
+        A text file with more strings, one per line.
+    min_length : int
+        Shorter strings are not searched for (they match ordinary words).
+    """
+
+    columns: list[str] = Field(default_factory=lambda: ["customers.name", "customers.email"])
+    deny_list: Path | None = None
+    min_length: int = Field(default=5, ge=1)
+
+    @field_validator("columns")
+    @classmethod
+    def _table_dot_column(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if v.count(".") != 1]
+        if bad:
+            raise ValueError(f"write columns as table.column (e.g. customers.email); got {bad}")
+        return value
+
+
+class RunConfig(Params):
+    """``params/monthly.yaml``: which notebooks make the monthly pack, and how they run.
+
+    Parameters
+    ----------
+    notebooks : list of NotebookEntry
+        The pack, in the order reports are listed on the index page (the executive
+        summary is always listed first).
+    parameters : dict
+        Run-wide values, given to every notebook whose parameters cell declares the name.
+        ``period`` (``YYYY-MM``) and ``engine`` are added by the run.
+    kernel : str, optional
+        Jupyter kernel; ``None`` picks ``outcomes`` when installed, else ``python3``.
+    execution_timeout : int
+        Seconds a single cell may run.
+    start_timeout : int
+        Seconds a kernel may take to start.
+    max_workers : int, optional
+        Notebooks run at the same time; defaults to the number of cores.
+    engine : {"duckdb", "spark"}
+        Query engine, passed to notebooks declaring an ``engine`` parameter.
+    reports_dir, initiatives_dir, warehouse, raw_dir : Path
+        Folders and files, relative to the project root.
+    max_page_mb : float
+        Largest HTML page that may be published.
+    pii : PIIScan
+        The final personal-data scan.
+    """
+
+    notebooks: list[NotebookEntry] = Field(min_length=1)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    kernel: str | None = None
+    execution_timeout: int = Field(default=900, gt=0)
+    start_timeout: int = Field(default=120, gt=0)
+    max_workers: int | None = Field(default=None, ge=1)
+    engine: Engine = "duckdb"
+    reports_dir: Path = Path("reports")
+    initiatives_dir: Path = Path("params/initiatives")
+    warehouse: Path = Path("data/warehouse.duckdb")
+    raw_dir: Path = Path("data/raw")
+    max_page_mb: float = Field(default=5.0, gt=0)
+    pii: PIIScan = Field(default_factory=PIIScan)
+
+
+def load(path: str | Path) -> RunConfig:
+    """Read and check ``params/monthly.yaml``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The run's parameters file.
+
+    Returns
+    -------
+    RunConfig
+        The validated configuration.
+
+    Raises
+    ------
+    ParamsError
+        Naming the file, the key and the valid keys or names.
+    """
+    cfg = params.load(path, RunConfig)
+    check(cfg, str(path))
+    return cfg
+
+
+def check(cfg: RunConfig, source: str) -> None:
+    """Check what one key cannot: unique names, known ``after`` names, no cycles.
+
+    Raises
+    ------
+    ParamsError
+        Naming the file, the notebook and the valid names.
+    """
+    names = [nb.name for nb in cfg.notebooks]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ParamsError(f"{source}: notebook names must be unique; repeated: {', '.join(dupes)}")
+    for nb in cfg.notebooks:
+        unknown = [a for a in nb.after if a not in names]
+        if unknown:
+            raise ParamsError(
+                f"{source}: notebook '{nb.name}' key 'after' names {unknown}, which are not in the pack; "
+                f"valid names are: {', '.join(names)}"
+            )
+    try:
+        _check_acyclic({nb.name: list(nb.after) for nb in cfg.notebooks})
+    except ValueError as exc:
+        raise ParamsError(f"{source}: {exc}") from None
+
+
+def _check_acyclic(after: dict[str, list[str]]) -> None:
+    """Raise ``ValueError`` naming a cycle in the ``after`` relation, if there is one."""
+    state: dict[str, int] = {}
+
+    def visit(name: str, trail: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cycle = trail[trail.index(name) :] + [name]
+            raise ValueError(f"the 'after' lists form a cycle: {' -> '.join(cycle)}; remove one of these links")
+        state[name] = 1
+        for dep in after[name]:
+            visit(dep, [*trail, name])
+        state[name] = 2
+
+    for name in after:
+        visit(name, [])

@@ -1,0 +1,165 @@
+"""The embedded warehouse: one DuckDB file holding the canonical tables.
+
+``outcomes ingest`` builds the file (:mod:`outcomes.ingest`); every other step opens it
+read-only through :func:`connect` and works on ibis expressions. Besides the canonical
+tables of :mod:`outcomes.datamodel` the file holds two bookkeeping tables:
+
+``_rejects``
+    One line per rule a row of an export broke: ``source, table, row_number, column,
+    value, rule, message``. ``row_number`` is the 1-based data row in the export file
+    (the header is not counted).
+``_ingest_log``
+    One line per file read: ``source, file, rows_read, rows_loaded, rows_rejected,
+    sha256, ingested_at``.
+
+Timestamps are stored as naive ``TIMESTAMP`` in UTC, dates and months as ``DATE`` (a
+month on its first day), booleans as ``BOOLEAN``, integers as ``BIGINT`` and floats as
+``DOUBLE``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from outcomes import config
+from outcomes.datamodel import TABLES, Column, LogicalType
+from outcomes.errors import WarehouseError
+
+if TYPE_CHECKING:
+    import duckdb
+    import ibis
+
+Engine = Literal["duckdb", "spark"]
+
+#: DuckDB type of each logical type of the data model.
+SQL_TYPES: dict[LogicalType, str] = {
+    "string": "VARCHAR",
+    "int": "BIGINT",
+    "float": "DOUBLE",
+    "bool": "BOOLEAN",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+    "month": "DATE",
+}
+
+REJECTS_TABLE = "_rejects"
+LOG_TABLE = "_ingest_log"
+
+_BOOKKEEPING_DDL = {
+    REJECTS_TABLE: (
+        'source VARCHAR NOT NULL, "table" VARCHAR NOT NULL, row_number BIGINT NOT NULL, '
+        '"column" VARCHAR NOT NULL, value VARCHAR, rule VARCHAR NOT NULL, message VARCHAR NOT NULL'
+    ),
+    LOG_TABLE: (
+        "source VARCHAR NOT NULL, file VARCHAR NOT NULL, rows_read BIGINT NOT NULL, rows_loaded BIGINT NOT NULL, "
+        "rows_rejected BIGINT NOT NULL, sha256 VARCHAR NOT NULL, ingested_at TIMESTAMP NOT NULL"
+    ),
+}
+
+
+def quote(name: str) -> str:
+    """Quote an SQL identifier (column or table name) for DuckDB."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def column_ddl(col: Column, key: tuple[str, ...] = ()) -> str:
+    """Return the DuckDB column definition of a canonical column (``NOT NULL`` when required)."""
+    not_null = "" if col.nullable and col.name not in key else " NOT NULL"
+    return f"{quote(col.name)} {SQL_TYPES[col.type]}{not_null}"
+
+
+def create_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every canonical table and the bookkeeping tables, empty.
+
+    Keys are not declared as SQL primary keys (an index would cost memory at tens of
+    millions of rows); ingest rejects duplicate keys and :mod:`outcomes.schemas` checks
+    uniqueness on the loaded tables.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        A writable connection.
+    """
+    for t in TABLES.values():
+        cols = ", ".join(column_ddl(c, t.key) for c in t.columns)
+        con.execute(f"CREATE TABLE {quote(t.name)} ({cols})")
+    for name, ddl in _BOOKKEEPING_DDL.items():
+        con.execute(f"CREATE TABLE {quote(name)} ({ddl})")
+
+
+def connect(
+    path: str | Path | None = None, *, read_only: bool = True, engine: Engine = "duckdb"
+) -> ibis.BaseBackend:
+    """Open the warehouse as an ibis backend.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The DuckDB file; defaults to :data:`outcomes.config.WAREHOUSE_PATH`.
+    read_only : bool
+        Open read-only (the default for every reader; only ingest writes).
+    engine : {"duckdb", "spark"}
+        The query engine. Only ``duckdb`` is available in this version.
+
+    Returns
+    -------
+    ibis.BaseBackend
+        The connection; ``con.table("tickets")`` gives an ibis table expression.
+
+    Raises
+    ------
+    WarehouseError
+        When the file does not exist, or the engine is not available.
+    """
+    if engine != "duckdb":
+        raise WarehouseError(
+            f"engine '{engine}' is not available in this version of the kit; "
+            "open the warehouse with engine='duckdb' (the default)"
+        )
+    path = Path(path) if path is not None else config.WAREHOUSE_PATH
+    if not path.is_file():
+        raise WarehouseError(
+            f"warehouse {path} not found; run `outcomes ingest` to build it from the exports "
+            "listed in params/sources.yaml"
+        )
+    import ibis
+
+    return ibis.duckdb.connect(str(path), read_only=read_only)
+
+
+def fingerprints(con: ibis.BaseBackend) -> dict[str, dict[str, int | str]]:
+    """Row count and content hash of every table, for the report manifest.
+
+    The hash does not depend on row order: it is the sum over rows of the lower 64 bits
+    of the MD5 of the row's text, written as 32 hexadecimal digits. ``_ingest_log`` is
+    left out because it records when ingest ran; two ingests of the same exports
+    therefore give the same fingerprints.
+
+    Parameters
+    ----------
+    con : ibis.BaseBackend
+        A DuckDB connection from :func:`connect`.
+
+    Returns
+    -------
+    dict
+        Table name -> ``{"rows": int, "hash": str}``, tables in alphabetical order.
+    """
+    out: dict[str, dict[str, int | str]] = {}
+    listing = con.raw_sql(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY table_name"
+    ).fetchall()
+    for (name,) in listing:
+        if name == LOG_TABLE:
+            continue
+        cur = con.raw_sql(
+            f"SELECT count(*), coalesce(sum(md5_number_lower(CAST(t AS VARCHAR))::HUGEINT), 0) "
+            f"FROM {quote(name)} AS t"
+        )
+        rows, total = cur.fetchall()[0]
+        out[name] = {"rows": int(rows), "hash": f"{int(total) % (1 << 128):032x}"}
+    return out
+
+
+__all__ = ["SQL_TYPES", "REJECTS_TABLE", "LOG_TABLE", "connect", "create_tables", "fingerprints", "quote", "column_ddl"]

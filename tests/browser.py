@@ -1,0 +1,100 @@
+"""Headless Chromium for tests: open a page from disk with the network blocked.
+
+Every request that is not a local file goes to a proxy at 127.0.0.1:9, where nothing
+listens, so a page that tries to load anything from the network fails visibly. The
+verbose log (``--v=1``) records each request (``NotifyBeforeURLRequest: <url>``) and
+each console message (``CONSOLE``), which the tests assert on.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+NO_NETWORK = ["--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>"]
+BASE_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-extensions",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
+_REQUEST = re.compile(r"NotifyBeforeURLRequest: (\S+)")
+_CONSOLE = re.compile(r":CONSOLE[:(\]].*")
+
+
+@lru_cache(maxsize=1)
+def chromium() -> str | None:
+    """The Chromium executable; installed with apt-get when missing and possible (as CI does)."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], capture_output=True, timeout=600, check=False)
+        return shutil.which("chromium")
+    return None
+
+
+def require_chromium() -> str:
+    """The Chromium executable, or skip the test with the reason."""
+    exe = chromium()
+    if exe is None:
+        pytest.skip("headless Chromium not found and could not be installed (apt-get install chromium)")
+    return exe
+
+
+@dataclass(frozen=True)
+class PageLoad:
+    """What Chromium saw when loading a page."""
+
+    dom: str
+    requests: list[str]
+    console: list[str]
+
+    @property
+    def network_requests(self) -> list[str]:
+        """Requests for anything other than local files and inline data."""
+        return [u for u in self.requests if not u.startswith(("file:", "data:", "blob:", "about:", "chrome"))]
+
+
+def load(page: Path, *, budget_ms: int = 15000, screenshot: Path | None = None, size: str = "1280,1600") -> PageLoad:
+    """Open ``page`` headless with the network blocked; return the DOM, requests and console lines.
+
+    Parameters
+    ----------
+    page : Path
+        An HTML file.
+    budget_ms : int
+        Virtual time given to scripts (charts render asynchronously).
+    screenshot : Path, optional
+        Also save a PNG of the page (``size`` is the window, ``width,height``).
+    """
+    exe = require_chromium()
+    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+        flags = [*BASE_FLAGS, *NO_NETWORK, f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=1",
+                 f"--virtual-time-budget={budget_ms}"]
+        url = page.resolve().as_uri()
+        done = subprocess.run([exe, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+        if screenshot is not None:
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run(
+                [exe, *BASE_FLAGS, *NO_NETWORK, f"--user-data-dir={profile}", f"--virtual-time-budget={budget_ms}",
+                 f"--window-size={size}", f"--screenshot={screenshot}", url],
+                capture_output=True, text=True, timeout=120, check=True,
+            )
+    return PageLoad(done.stdout, _REQUEST.findall(done.stderr), [m.group(0) for m in _CONSOLE.finditer(done.stderr)])

@@ -1,0 +1,87 @@
+"""Shared fixtures of the report-run tests: a small pack of fixture notebooks run once per session.
+
+The pack (``tests/notebooks``): ``ok`` (two charts, a table, recorded scorecard),
+``initiative`` once per active initiative (one of them named ``<script>alert(1)</script>``),
+and ``summary``, which runs after both and records headlines from their results.
+Kernels are slow to start, so the pack is run once and shared by the test modules
+that import these fixtures.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from outcomes.run import RunSummary, run_monthly
+
+NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
+PERIOD = "2025-11"
+XSS = "<script>alert(1)</script>"
+
+
+@dataclass(frozen=True)
+class Pack:
+    """A published fixture pack."""
+
+    root: Path
+    reports: Path
+    config: Path
+    summary: RunSummary
+
+    @property
+    def month(self) -> Path:
+        return self.reports / PERIOD
+
+
+def write_config(root: Path, notebooks: str, **settings: object) -> Path:
+    """Write a run configuration into ``root`` (reports, initiatives and data paths inside it)."""
+    lines = {
+        "kernel": "python3",
+        "execution_timeout": 120,
+        "reports_dir": (root / "reports").as_posix(),
+        "initiatives_dir": (root / "initiatives").as_posix(),
+        "warehouse": (root / "warehouse.duckdb").as_posix(),
+        "raw_dir": (root / "raw").as_posix(),
+        **settings,
+    }
+    head = "\n".join(f"{k}: {v}" for k, v in lines.items())
+    path = root / "monthly.yaml"
+    path.write_text(head + "\nnotebooks:\n" + textwrap.indent(textwrap.dedent(notebooks).strip(), "  ") + "\n")
+    return path
+
+
+def write_initiatives(root: Path) -> None:
+    """Two active initiatives (one with a hostile id) and an inactive one."""
+    folder = root / "initiatives"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "portal.yaml").write_text("id: portal\nactive: true\nname: Self-service portal\n")
+    (folder / "xss.yaml").write_text(f'id: "{XSS}"\nactive: true\n')
+    (folder / "old.yaml").write_text("id: retired\nactive: false\n")
+
+
+@pytest.fixture(scope="session")
+def pack(tmp_path_factory: pytest.TempPathFactory) -> Pack:
+    """The fixture pack, run and published once per session."""
+    root = tmp_path_factory.mktemp("pack")
+    write_initiatives(root)
+    (root / "raw").mkdir()
+    (root / "raw" / "tickets.csv").write_text("ticket_id,opened_at\nT1,2025-11-03 10:00:00\n")
+    config = write_config(
+        root,
+        f"""
+        - name: ok
+          path: {NOTEBOOKS / 'ok.ipynb'}
+        - name: initiative
+          path: {NOTEBOOKS / 'initiative.ipynb'}
+          per_initiative: true
+          parameters: {{months: 6}}
+        - name: summary
+          path: {NOTEBOOKS / 'summary.ipynb'}
+          after: [ok, initiative]
+        """,
+    )
+    summary = run_monthly(config, period=PERIOD)
+    return Pack(root, root / "reports", config, summary)

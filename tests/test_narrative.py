@@ -1,0 +1,215 @@
+"""Executive formatting and sentences: gains, losses, inconclusive, missing; never a false 'clear'."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from outcomes import narrative as n
+from outcomes.narrative import MetricChange
+
+
+@pytest.mark.parametrize(
+    ("x", "kwargs", "text"),
+    [
+        (1_234_567, {}, "EUR 1.2m"),
+        (35_530, {}, "EUR 36k"),
+        (3_500, {}, "EUR 3.5k"),
+        (850, {}, "EUR 850"),
+        (2.5, {}, "EUR 2.50"),
+        (0, {}, "EUR 0"),
+        (-0.001, {}, "EUR 0"),
+        (-42_000, {}, "-EUR 42k"),
+        (999_960, {}, "EUR 1.0m"),  # rounding does not give "1,000k"
+        (999.7, {}, "EUR 1.0k"),
+        (2.04e9, {}, "EUR 2.0bn"),
+        (12_000_000, {}, "EUR 12m"),
+        (300_000, {"unit": "m"}, "EUR 0.3m"),
+        (35_000, {"signed": True}, "+EUR 35k"),
+        (1e6, {"currency": "USD"}, "USD 1.0m"),
+        (math.nan, {}, "not available"),
+        (None, {}, "not available"),
+    ],
+)
+def test_fmt_money(x, kwargs, text):
+    currency = kwargs.pop("currency", "EUR")
+    assert n.fmt_money(x, currency, **kwargs) == text
+
+
+def test_money_range_shares_one_scale():
+    assert n.fmt_money_range(300_000, 2_000_000) == "EUR 0.3m to EUR 2.0m"
+    assert n.fmt_money_range(-96_000, 21_000) == "-EUR 96k to EUR 21k"
+
+
+@pytest.mark.parametrize(
+    ("func", "x", "text"),
+    [
+        (n.fmt_percent, 0.27, "27%"),
+        (n.fmt_percent, 3.29, "329%"),
+        (n.fmt_percent, 0.061, "6.1%"),
+        (n.fmt_percent, 0.0, "0%"),
+        (n.fmt_percent, -0.23, "-23%"),
+        (n.fmt_percent, math.nan, "not available"),
+        (n.fmt_pp, 0.061, "+6.1 pp"),
+        (n.fmt_pp, -0.003, "-0.3 pp"),
+        (n.fmt_pp, 0.0, "0.0 pp"),
+        (n.fmt_pp, -0.00001, "0.0 pp"),
+        (n.fmt_pp, None, "not available"),
+        (n.fmt_probability, 0.87, "87%"),
+        (n.fmt_probability, 0.999, "more than 99%"),
+        (n.fmt_probability, 0.001, "less than 1%"),
+        (n.fmt_hours, 2.5, "2.5 hours"),
+        (n.fmt_hours, 1.0, "1 hour"),
+        (n.fmt_hours, 0.75, "45 minutes"),
+        (n.fmt_hours, 0.999, "1 hour"),
+        (n.fmt_hours, -2.0, "-2 hours"),
+        (n.fmt_hours, 72.0, "3 days"),
+        (n.fmt_hours, 0.0, "0 minutes"),
+        (n.fmt_minutes, 90.0, "1.5 hours"),
+        (n.fmt_count, 1615, "1,615"),
+        (n.fmt_count, -40, "-40"),
+        (n.fmt_count, 0, "0"),
+        (n.fmt_count, 2_300_000, "2.3 million"),
+        (n.fmt_count, math.inf, "not available"),
+        (n.fmt_number, 0.045, "0.045"),
+        (n.fmt_number, 2.5, "2.5"),
+        (n.fmt_number, 1615.4, "1,615"),
+        (n.fmt_months, 13.6, "14 months"),
+        (n.fmt_months, 1.0, "1 month"),
+        (n.fmt_months, 0.4, "less than 1 month"),
+        (n.fmt_months, 0.0, "immediately"),
+        (n.fmt_months, None, "not within the horizon"),
+    ],
+)
+def test_formatters(func, x, text):
+    assert func(x) == text
+
+
+def test_signed_changes():
+    assert n.fmt_count(290, signed=True) == "+290"
+    assert n.fmt_hours(1.5, signed=True) == "+1.5 hours"
+    assert n.fmt_percent(0.05, signed=True) == "+5%"
+    assert n.fmt_value(0.02, "rate", signed=True, change=True) == "+2.0 pp"
+    assert n.fmt_value(0.78, "rate") == "78%"
+    with pytest.raises(ValueError, match="unit must be one of"):
+        n.fmt_value(1, "furlongs")  # type: ignore[arg-type]
+
+
+def test_gain_is_called_a_clear_improvement():
+    c = MetricChange("First response time", -2.0, -2.6, -1.4, unit="hours", better="down")
+    assert c.verdict == "gain"
+    assert n.metric_change_sentence(c) == (
+        "First response time fell by 2 hours (95% interval -2.6 hours to -1.4 hours): a clear improvement."
+    )
+
+
+def test_loss_is_called_a_clear_deterioration():
+    c = MetricChange("Churn", 0.004, 0.001, 0.007, unit="rate", better="down")
+    assert c.verdict == "loss"
+    assert n.metric_change_sentence(c) == "Churn rose by 0.4 pp (95% interval +0.1 pp to +0.7 pp): a clear deterioration."
+
+
+def test_baseline_is_stated_in_levels():
+    c = MetricChange("CSAT", 0.021, 0.008, 0.034, unit="rate", baseline=0.78)
+    assert n.metric_change_sentence(c).startswith("CSAT rose by 2.1 pp from 78% (95% interval +0.8 pp to +3.4 pp)")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        MetricChange("CSAT", 0.03, -0.001, 0.061, unit="rate"),  # large estimate, interval spans zero
+        MetricChange("CSAT", -0.004, -0.012, 0.004, unit="rate"),
+        MetricChange("CSAT", 0.0, -0.01, 0.01, unit="rate"),
+        MetricChange("CSAT", 0.03, 0.0, 0.06, unit="rate"),  # touches zero: not clear
+    ],
+)
+def test_interval_spanning_zero_is_never_called_clear(change):
+    text = n.metric_change_sentence(change)
+    assert change.verdict == "inconclusive"
+    assert "inconclusive" in text
+    assert "clear" not in text and "significant" not in text
+
+
+def test_no_interval_is_never_called_clear():
+    c = MetricChange("NPS", 3.0)
+    assert not c.is_clear
+    assert n.metric_change_sentence(c) == "NPS rose by 3 (no interval available), so it cannot be called a clear change."
+
+
+def test_missing_data_is_said_plainly():
+    assert n.metric_change_sentence(MetricChange("NPS", None, reason_missing="no survey answers in the treated regions")) == (
+        "NPS: not available (no survey answers in the treated regions)."
+    )
+    assert n.metric_change_sentence(MetricChange("NPS", math.nan)) == "NPS: not available (no data for this period)."
+
+
+def test_balance_metric_change_is_neither_gain_nor_loss():
+    c = MetricChange("Cost per ticket", 3.0, 1.0, 5.0, unit="money", better="balance")
+    assert n.metric_change_sentence(c).endswith(": a clear change.")
+
+
+ROI = {"npv_p50": 1.2e6, "npv_p10": 3e5, "npv_p90": 2.0e6, "prob_roi_positive": 0.87, "roi_p50": 1.4, "payback_months": 13.6}
+
+
+def test_roi_sentence_always_states_uncertainty():
+    assert n.roi_sentence(ROI) == (
+        "NPV EUR 1.2m (P10 EUR 0.3m to P90 EUR 2.0m); 87% chance ROI is positive; median ROI 140%, "
+        "payback in 14 months. Whether it pays off is uncertain."
+    )
+
+
+def test_roi_sentence_for_losses_gains_and_missing():
+    loss = {"npv_p50": -2e5, "npv_p10": -5e5, "npv_p90": -4e4, "prob_roi_positive": 0.02, "payback_months": None}
+    assert n.roi_sentence(loss) == (
+        "NPV -EUR 200k (P10 -EUR 500k to P90 -EUR 40k); 2% chance ROI is positive; payback not within the horizon. "
+        "It is likely to lose money."
+    )
+    gain = {**ROI, "prob_roi_positive": 0.97}
+    assert n.roi_sentence(gain).endswith("It is likely to pay off.")
+    assert n.roi_sentence(None) == "Value not available: no investment case has been computed."
+    assert n.roi_sentence({"npv_p50": math.nan}) == "Value not available: no investment case has been computed."
+
+
+def test_headline_has_four_sentences_from_numbers():
+    lines = n.headline(
+        customers=MetricChange("Churn", -0.003, -0.005, -0.001, unit="rate", better="down"),
+        it=MetricChange("First response time", -2.0, -2.6, -1.4, unit="hours", better="down"),
+        roi=ROI,
+        decision="ship",
+    )
+    assert lines[0] == "For customers: Churn fell by 0.3 pp (95% interval -0.5 pp to -0.1 pp): a clear improvement."
+    assert lines[1].startswith("IT delivered: First response time fell by 2 hours")
+    assert lines[2].startswith("Worth: NPV EUR 1.2m (P10 EUR 0.3m to P90 EUR 2.0m)")
+    assert lines[3] == "We recommend: roll it out. Chance of a positive ROI: 87%."
+    empty = n.headline(customers=None, it=None, roi=None, decision=None)
+    assert empty == [
+        "For customers: no measured change yet.",
+        "IT delivered: no measured change yet.",
+        "Worth: Value not available: no investment case has been computed.",
+        "No recommendation yet: the evaluation has not reached a decision.",
+    ]
+
+
+def test_unknown_decision_is_quoted_as_given():
+    assert n.recommendation_sentence("extend to the south region") == "We recommend: extend to the south region."
+    assert n.recommendation_sentence("Stop") == "We recommend: stop it."
+
+
+def test_value_chain_sentence_and_metric_units():
+    assert n.unit_for_metric("churn_rate") == "rate"
+    assert n.unit_for_metric("first_response_mean_hours") == "hours"
+    assert n.unit_for_metric("outage_minutes") == "minutes"
+    assert n.unit_for_metric("clv") == "money"
+    assert n.unit_for_metric("ticket_volume") == "number"
+    text = n.value_chain_sentence(
+        [n.ChainStep("first_response_mean_hours", -2.0, "hours"), n.ChainStep("churn_rate", -0.003, "rate")],
+        units_per_month=28.95,
+        unit_label="customers kept",
+        unit_value=2562.18,
+        value_per_month=74_175.0,
+    )
+    assert text == (
+        "first_response_mean_hours -2 hours -> churn_rate -0.3 pp -> 29 customers kept per month "
+        "x EUR 2.6k = EUR 74k per month"
+    )
