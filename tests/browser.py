@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -33,6 +34,8 @@ BASE_FLAGS = [
     "--disable-sync",
     "--hide-scrollbars",
 ]
+#: Hosts the browser itself calls (time, updates, accounts), never a page of the report.
+BROWSER_SERVICES = ("clients2.google.com", "update.googleapis.com", "accounts.google.com", "clientservices.googleapis.com")
 _REQUEST = re.compile(r"NotifyBeforeURLRequest: (\S+)")
 _CONSOLE = re.compile(r":CONSOLE[:(\]].*")
 
@@ -68,8 +71,9 @@ class PageLoad:
 
     @property
     def network_requests(self) -> list[str]:
-        """Requests for anything other than local files and inline data."""
-        return [u for u in self.requests if not u.startswith(("file:", "data:", "blob:", "about:", "chrome"))]
+        """Requests for anything other than local files, inline data and the browser's own services."""
+        local = ("file:", "data:", "blob:", "about:", "chrome")
+        return [u for u in self.requests if not u.startswith(local) and urlsplit(u).hostname not in BROWSER_SERVICES]
 
 
 def load(page: Path, *, budget_ms: int = 15000, screenshot: Path | None = None, size: str = "1280,1600") -> PageLoad:

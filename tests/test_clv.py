@@ -84,10 +84,10 @@ def excerpt_summary() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def planted() -> tuple[dict[str, float], pd.DataFrame]:
-    """20,000 simulated customers with CDNOW-like parameters, ages 27-39 weeks, a 39-week hold-out."""
+    """8,000 simulated customers with CDNOW-like parameters, ages 27-39 weeks, a 39-week hold-out."""
     truth = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5}
     rng = np.random.default_rng(7)
-    T = rng.uniform(27, 39, 20_000)
+    T = rng.uniform(27, 39, 8_000)
     return truth, _simulate_bgnbd(*truth.values(), T, 39.0, rng)
 
 
@@ -169,18 +169,17 @@ def _bgnbd_likelihood_by_integration(r: float, alpha: float, a: float, b: float,
     """The BG/NBD likelihood from its definition, integrating over lambda ~ gamma(r, alpha) and p ~ beta(a, b).
 
     Individual level (FHL 2005, eq. 3): (1-p)^x lam^x e^(-lam T) + [x>0] p (1-p)^(x-1) lam^x e^(-lam t_x).
-    The integral is taken over the two distributions' quantiles, where the integrand is smooth.
+    The integral is taken over the two distributions' quantiles, where the integrand is smooth,
+    by a 400 x 400 Gauss-Legendre rule.
     """
-
-    def integrand(v: float, u: float) -> float:
-        lam = stats.gamma.ppf(u, r, scale=1 / alpha)
-        p = stats.beta.ppf(v, a, b)
-        value = (1 - p) ** x * lam**x * np.exp(-lam * T)
-        if x > 0:
-            value += p * (1 - p) ** (x - 1) * lam**x * np.exp(-lam * tx)
-        return value
-
-    return integrate.dblquad(integrand, 0, 1, 0, 1, epsabs=1e-13, epsrel=1e-9)[0]
+    nodes, weights = np.polynomial.legendre.leggauss(400)
+    u, w = (nodes + 1) / 2, weights / 2
+    lam = stats.gamma.ppf(u, r, scale=1 / alpha)[:, None]
+    p = stats.beta.ppf(u, a, b)[None, :]
+    value = (1 - p) ** x * lam**x * np.exp(-lam * T)
+    if x > 0:
+        value = value + p * (1 - p) ** (x - 1) * lam**x * np.exp(-lam * tx)
+    return float(w @ value @ w)
 
 
 def test_bgnbd_log_likelihood_equals_numerical_integration(excerpt_summary: pd.DataFrame) -> None:
@@ -209,9 +208,10 @@ def test_gamma_gamma_log_likelihood_equals_numerical_integration(excerpt_summary
 def test_probabilities_of_purchase_counts_sum_to_one_and_give_the_mean() -> None:
     fit = _fit_with(**PUBLISHED_BGNBD)
     t = np.array([1.0, 39.0, 78.0])
-    probs = np.array([fit.probability_of_purchases(k, t) for k in range(400)])
-    assert_allclose(probs.sum(axis=0), 1.0, atol=1e-6)
-    assert_allclose((np.arange(400)[:, None] * probs).sum(axis=0), fit.expected_purchases_new(t), rtol=1e-4)
+    counts = np.arange(2_000)[:, None]
+    probs = fit.probability_of_purchases(counts, t)
+    assert_allclose(probs.sum(axis=0), 1.0, atol=1e-9)
+    assert_allclose((counts * probs).sum(axis=0), fit.expected_purchases_new(t), rtol=1e-6)
 
 
 def _fit_with(r: float, alpha: float, a: float, b: float) -> clv.BetaGeoFit:

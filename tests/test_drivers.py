@@ -58,14 +58,16 @@ def test_coefficient_and_interval_match_a_direct_statsmodels_fit():
 
 
 def test_intervals_cover_the_planted_slope_about_95_percent_of_the_time():
-    # 200 seeded panels with 10 clusters; t with 9 df after the CR1 correction
+    # 80 seeded panels with 8 clusters (t with 7 df after the CR1 correction); with 80 draws
+    # the observed coverage of a 95% interval falls in [0.88, 1] with probability above 0.99:
+    # scipy.stats.binom.cdf(70, 80, 0.95) = 0.0065
     hits = [
-        (e := fit_drivers(synthetic_panel(seed=s, regions=10, months=12), outcomes=("csat",)).estimate("csat")).ci_low
+        (e := fit_drivers(synthetic_panel(seed=s, regions=8, months=10), outcomes=("csat",)).estimate("csat")).ci_low
         < -0.03
         < e.ci_high
-        for s in range(200)
+        for s in range(80)
     ]
-    assert 0.88 <= np.mean(hits) <= 0.99
+    assert np.mean(hits) >= 0.88
 
 
 def test_expected_data_conditions_come_back_as_statuses():

@@ -204,3 +204,19 @@ def test_alpha_outside_unit_interval_raises():
         sequential.rho(0.0)
     with pytest.raises(ValueError, match=r"power must be in \(0, 1\)"):
         power.sample_size_per_arm(0.1, 1.0, power=1.0)
+
+
+@pytest.mark.parametrize(("ours", "theirs"), [("holm", "holm"), ("bh", "fdr_bh")])
+def test_grouped_adjustment_matches_statsmodels_family_by_family(ours, theirs):
+    rng = np.random.default_rng(8)
+    sizes = rng.integers(1, 9, 6)
+    groups = np.repeat(np.arange(sizes.size), sizes)
+    p = rng.uniform(0, 1, groups.size) ** 3  # many small p-values, some ties near 0
+    p[rng.integers(0, groups.size, 3)] = np.nan
+    out = multiplicity.adjust_groups(p, groups, ours)
+    for g in range(sizes.size):
+        idx = (groups == g) & np.isfinite(p)
+        if idx.any():
+            # statsmodels.stats.multitest.multipletests(p[idx], method=theirs)[1]
+            assert_allclose(out[idx], multipletests(p[idx], method=theirs)[1], rtol=1e-12)
+    assert np.isnan(out[~np.isfinite(p)]).all()

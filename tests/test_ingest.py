@@ -13,7 +13,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from outcomes import docs_gen, schemas, warehouse
+from outcomes import config, docs_gen, schemas, warehouse
 from outcomes.cli import app
 from outcomes.datamodel import TABLES
 from outcomes.errors import IngestError, WarehouseError
@@ -250,7 +250,7 @@ def test_cli_ingest(project: Path) -> None:
 
 
 def test_data_model_doc_is_fresh() -> None:
-    page = docs_gen.config.DOCS_DIR / "data-model.md"
+    page = config.DOCS_DIR / "data-model.md"
     assert page.read_text(encoding="utf-8") == docs_gen.render_data_model(), (
         "docs/data-model.md is stale: run `outcomes docs` and commit the result"
     )

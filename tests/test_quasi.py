@@ -11,7 +11,7 @@ import pytest
 import statsmodels.formula.api as smf
 
 from outcomes import config
-from outcomes.experiment.did import did_2x2, did_twfe, event_study, wild_cluster_pvalue
+from outcomes.experiment.did import did_2x2, did_twfe, event_study, pretrend_tests, twfe, wild_cluster_pvalue
 from outcomes.experiment.its import segmented_regression, treated_series
 from outcomes.experiment.placebo import placebo_in_space, placebo_in_time
 from outcomes.experiment.quasi import (
@@ -200,30 +200,32 @@ def test_did_recovers_the_planted_effect_with_nominal_coverage() -> None:
     i.e. [0.912, 0.988]; bias within 4 Monte Carlo standard errors of the mean estimate.
     """
     ys = simulate_panels(300, 40, 8, effect=1.0, seed=11)
-    est = np.array([did_twfe(sim_panel(y))[0] for y in ys], dtype=object)
-    values = np.array([e.estimate for e in est])
-    covered = np.array([e.ci_low <= 1.0 <= e.ci_high for e in est])
+    est = twfe(sim_panel(ys[0]), outcomes=ys.reshape(len(ys), -1).T)
+    assert est["estimate"].iloc[0] == pytest.approx(did_twfe(sim_panel(ys[0]))[0].estimate, rel=1e-12)
+    values = est["estimate"].to_numpy()
+    covered = (est["ci_low"] <= 1.0) & (1.0 <= est["ci_high"])
     assert abs(values.mean() - 1.0) < 4 * values.std() / math.sqrt(len(values))
     assert 0.912 <= covered.mean() <= 0.988
 
 
 def test_did_false_positive_rate_without_effect_is_close_to_alpha() -> None:
-    """A/A: 300 panels of 50 units, no effect; rejection rate within 3 Monte Carlo SE of 5% ([0.012, 0.088])."""
-    ys = simulate_panels(300, 50, 6, seed=12)
-    p = np.array([did_twfe(sim_panel(y))[0].p_value for y in ys])
-    assert 0.012 <= (p < 0.05).mean() <= 0.088
+    """A/A: 2000 panels of 50 units, no effect; rejection rate within 3 Monte Carlo SE of 5%
+    (sqrt(.05 x .95 / 2000) = 0.0049, so [0.035, 0.065])."""
+    ys = simulate_panels(2000, 50, 6, seed=12)
+    p = twfe(sim_panel(ys[0]), outcomes=ys.reshape(len(ys), -1).T)["p_value"]
+    assert 0.035 <= (p < 0.05).mean() <= 0.065
 
 
 def test_pretrend_test_flags_diverging_trends_and_not_parallel_ones() -> None:
-    """Treated units trending 0.4 per period faster (sd 1 noise): flagged in >= 80% of 100 panels;
-    parallel trends: flagged in <= 12% (5% +- 3 Monte Carlo SE of 100 draws)."""
-    diverging = simulate_panels(100, 30, 10, trend_gap=0.4, seed=13)
-    flagged = np.mean([event_study(sim_panel(y)).pretrend.rejected for y in diverging])
-    assert flagged >= 0.8
-    parallel = simulate_panels(100, 30, 10, seed=14)
-    tests = [event_study(sim_panel(y)).pretrend for y in parallel]
-    assert {t.method for t in tests} == {"joint Wald F"}
-    assert np.mean([t.rejected for t in tests]) <= 0.12
+    """Treated units trending 0.7 per period faster (sd 1 noise, 30 units, 5 leads): flagged in
+    >= 90% of 300 panels; parallel trends: flagged within 3 Monte Carlo SE of 5% ([0.012, 0.088])."""
+    diverging = simulate_panels(300, 30, 10, trend_gap=0.7, seed=13)
+    tests = pretrend_tests(sim_panel(diverging[0]), outcomes=diverging.reshape(300, -1).T)
+    assert np.mean([t.rejected for t in tests]) >= 0.9
+    parallel = simulate_panels(300, 30, 10, seed=14)
+    tests = pretrend_tests(sim_panel(parallel[0]), outcomes=parallel.reshape(300, -1).T)
+    assert {(t.method, t.n_leads, t.df_denom) for t in tests} == {("joint Wald F", 4, 29.0)}
+    assert 0.012 <= np.mean([t.rejected for t in tests]) <= 0.088
 
 
 def test_its_recovers_a_level_change_under_ar1_noise() -> None:
@@ -254,17 +256,24 @@ def test_its_recovers_a_level_change_under_ar1_noise() -> None:
 
 
 def test_placebo_start_dates_in_a_panel_without_effect_are_not_flagged() -> None:
-    """100 no-effect panels (30 units, 12 periods, 6 before the start): the Bonferroni flag over
-    the fake dates keeps the family-wise rate at most 5%; allowed up to 12% (+3 Monte Carlo SE)."""
-    ys = simulate_panels(100, 30, 12, seed=16)
-    flagged = []
-    for y in ys:
-        panel = sim_panel(y)
-        real = did_twfe(panel)[0]
-        check = placebo_in_time(panel, lambda p: did_twfe(p)[0], real, min_pre_periods=3)
-        flagged.append(check.flagged)
-    assert len(check.estimates) == 3
-    assert np.mean(flagged) <= 0.12
+    """300 no-effect panels (30 units, 12 periods, 6 before the start), fake starts at periods 3-5.
+
+    The Bonferroni flag keeps the family-wise rate at most 5%; allowed up to 8.8%
+    (5% + 3 Monte Carlo SE). Each panel also goes through :func:`placebo_in_time` itself.
+    """
+    ys = simulate_panels(300, 30, 12, seed=16)
+    panel = sim_panel(ys[0])
+    outcomes = ys.reshape(len(ys), -1).T
+    pre = (panel.data["period"] < 6).to_numpy()
+    pvalues = np.column_stack(
+        [twfe(panel.with_start(fake, pre_only=True), outcomes=outcomes[pre])["p_value"] for fake in (3, 4, 5)]
+    )
+    flagged = (pvalues < 0.05 / 3).any(axis=1)
+    assert flagged.mean() <= 0.088
+    check = placebo_in_time(panel, lambda p: did_twfe(p)[0], did_twfe(panel)[0], min_pre_periods=3)
+    assert check.estimates["label"].tolist() == ["3", "4", "5"]
+    np.testing.assert_allclose(check.estimates["p_value"], pvalues[0])
+    assert check.flagged == flagged[0]
 
 
 # ---------------------------------------------------------------- placebo checks, whole results
@@ -303,11 +312,15 @@ def test_placebo_in_space_ranks_a_real_effect_first_among_many_untreated_units()
     panel = sim_panel(ys[0])
     real = did_twfe(panel)[0]
     check = placebo_in_space(panel, lambda p: did_twfe(p)[0], real, max_placebos=30, seed=2)
-    assert len(check.estimates) == 30
-    assert check.rank_p_value == pytest.approx(1 / 31)
+    sampled = placebo_in_space(panel, lambda p: did_twfe(p)[0], real, max_placebos=8, seed=2)
+    assert len(sampled.estimates) == 8 and sampled.estimates["label"].is_unique
+    # 20 untreated units, fake treated groups of 19 (one untreated unit must stay): 20 sets.
+    assert len(check.estimates) == 20
+    assert check.rank_p_value == pytest.approx(1 / 21)
     assert not check.flagged
-    assert check.estimates.equals(placebo_in_space(panel, lambda p: did_twfe(p)[0], real, max_placebos=30,
-                                                   seed=2).estimates)
+    assert sampled.estimates.equals(
+        placebo_in_space(panel, lambda p: did_twfe(p)[0], real, max_placebos=8, seed=2).estimates
+    )
 
 
 def test_pre_trend_in_the_data_blocks_the_decision() -> None:

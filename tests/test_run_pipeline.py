@@ -18,12 +18,14 @@ import jsonschema
 import nbformat
 import psutil
 import pytest
-from report_pack import NOTEBOOKS, PERIOD, XSS, Pack, pack, write_config  # noqa: F401 - pack is a fixture
+from report_pack import NOTEBOOKS, PERIOD, XSS, Pack, write_config
 
 from outcomes import config, run
 from outcomes.errors import ReportRunError
 from outcomes.report import publish
 from outcomes.runconfig import load as load_config
+
+pytest_plugins = ["report_pack"]  # the session-wide `pack` fixture
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

@@ -219,10 +219,10 @@ def _fit_log_params(
         return value if np.isfinite(value) else 1e100
 
     bounds = [(-_LOG_BOUND, _LOG_BOUND)] * n_params
-    res = optimize.minimize(objective, np.zeros(n_params), method="L-BFGS-B", bounds=bounds)
-    polished = optimize.minimize(objective, res.x, method="Nelder-Mead", options={"xatol": 1e-8, "fatol": 1e-12, "maxiter": 4000})
-    best = polished if polished.fun <= res.fun else res
-    theta = np.asarray(best.x, dtype=float)
+    res = optimize.minimize(
+        objective, np.zeros(n_params), method="L-BFGS-B", bounds=bounds, options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 2000}
+    )
+    theta = np.asarray(res.x, dtype=float)
     hess = approx_hess3(theta, neg_log_lik)
     try:
         cov = np.linalg.inv(hess)
@@ -231,9 +231,9 @@ def _fit_log_params(
     except np.linalg.LinAlgError:
         cov = np.full((n_params, n_params), np.nan)
     at_bound = bool(np.any(np.abs(theta) > _LOG_BOUND - 1e-3))
-    converged = bool(res.success or polished.success) and not at_bound
+    converged = bool(res.success) and not at_bound
     message = "converged" if converged else (
-        "a parameter ran to the edge of its range (the data do not identify it)" if at_bound else str(best.message)
+        "a parameter ran to the edge of its range (the data do not identify it)" if at_bound else str(res.message)
     )
     return theta, cov, -neg_log_lik(theta), converged, message
 
@@ -370,37 +370,33 @@ class BetaGeoFit:
         z = t / (alpha + t)
         return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, z))
 
-    def probability_of_purchases(self, x: int, t: float | np.ndarray) -> np.ndarray:
+    def probability_of_purchases(self, x: int | np.ndarray, t: float | np.ndarray) -> np.ndarray:
         """Probability that a new customer makes exactly ``x`` repeat purchases in their first ``t`` (eq. 8).
 
-        ``P(X(t) = x) = B(a, b+x)/B(a, b) NBD(x) + [x > 0] B(a+1, b+x-1)/B(a, b) (1 - sum_{j<x} NBD(j))``
-        with ``NBD(j) = G(r+j)/(G(r) j!) (alpha/(alpha+t))^r (t/(alpha+t))^j``.
+        ``P(X(t) = x) = B(a, b+x)/B(a, b) NB(x) + [x > 0] B(a+1, b+x-1)/B(a, b) P(NB >= x)``, with
+        ``NB`` the negative binomial count of a customer who never leaves,
+        ``G(r+j)/(G(r) j!) (alpha/(alpha+t))^r (t/(alpha+t))^j``.
 
         Parameters
         ----------
-        x : int
-            Number of repeat purchases, >= 0.
+        x : int or array
+            Numbers of repeat purchases, >= 0.
         t : float or array
-            Time since the first purchase (> 0), one per customer.
+            Times since the first purchase (> 0), broadcast against ``x``.
 
         Returns
         -------
         ndarray
-            The probabilities, shaped like ``t``.
+            The probabilities.
         """
+        x = np.asarray(x, dtype=float)
         t = np.asarray(t, dtype=float)
         r, alpha, a, b = self.r, self.alpha, self.a, self.b
-
-        def nbd(k: int) -> np.ndarray:
-            return np.exp(
-                gammaln(r + k) - gammaln(r) - gammaln(k + 1) + r * np.log(alpha / (alpha + t)) + k * np.log(t / (alpha + t))
-            )
-
-        first = np.exp(betaln(a, b + x) - betaln(a, b)) * nbd(x)
-        if x == 0:
-            return first
-        below = sum(nbd(j) for j in range(x))
-        return first + np.exp(betaln(a + 1, b + x - 1) - betaln(a, b)) * (1 - below)
+        stay = alpha / (alpha + t)
+        x1 = np.where(x > 0, x, 1.0)
+        first = np.exp(betaln(a, b + x) - betaln(a, b)) * stats.nbinom.pmf(x, r, stay)
+        second = np.exp(betaln(a + 1, b + x1 - 1) - betaln(a, b)) * stats.nbinom.sf(x1 - 1, r, stay)
+        return first + np.where(x > 0, second, 0.0)
 
     def to_frame(self, level: float = 0.95) -> pd.DataFrame:
         """The parameter table (see :meth:`conf_int`) with the model name."""

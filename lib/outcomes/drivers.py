@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 import ibis
 import numpy as np
 import pandas as pd
-import statsmodels.formula.api as smf
+import statsmodels.api as sm
 
 from outcomes import catalog
 from outcomes.panel import build_panel, wide
@@ -222,7 +222,9 @@ def _fit_one(w: pd.DataFrame, x: str, y: str, alpha: float) -> Estimate:
     if np.allclose(within - within.mean(), 0.0):
         return Estimate(y, x, np.nan, np.nan, np.nan, np.nan, np.nan, g - 1, len(data), g, NO_VARIATION)
     groups = pd.factorize(data["segment"])[0]
-    fit = smf.ols("y ~ x + C(segment) + C(period)", data=data).fit(
+    effects = pd.get_dummies(data[["segment", "period"]].astype(str), drop_first=True, dtype=float)
+    design = sm.add_constant(pd.concat([data[["x"]], effects], axis=1), has_constant="add")
+    fit = sm.OLS(data["y"], design).fit(
         cov_type="cluster", cov_kwds={"groups": groups, "use_correction": True, "df_correction": True}, use_t=True
     )
     low, high = fit.conf_int(alpha=alpha).loc["x"]

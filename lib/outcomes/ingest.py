@@ -243,6 +243,19 @@ def _open_binary(path: Path):
     return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
 
 
+def _column_names(header: list[str]) -> list[str]:
+    """Usable column names: trimmed, an empty name becomes ``columnN``, a repeat ``name_N``."""
+    names: list[str] = []
+    for i, raw in enumerate(header):
+        name = raw.strip() or f"column{i}"
+        base, n = name, 0
+        while name in names or name == "_row":
+            n += 1
+            name = f"{base}_{n}"
+        names.append(name)
+    return names
+
+
 def _cell_text(value: object) -> str | None:
     """Render an Excel cell as the text a CSV export would hold."""
     if value is None:
@@ -442,23 +455,14 @@ class _SourceLoader:
 
     @staticmethod
     def _csv_header(path: Path, delim: str) -> list[str]:
-        """Column names from the header line (a UTF-8 BOM dropped; empty names become columnN, repeats name_N).
+        """Column names from the header line (a UTF-8 BOM dropped).
 
         The header is read here rather than sniffed by DuckDB, so that a malformed line
         further down cannot be mistaken for the header.
         """
         with _open_binary(path) as fh:
             head = fh.read(1 << 16).decode("utf-8-sig", errors="replace")
-        row = next(csv.reader(io.StringIO(head), delimiter=delim, quotechar='"'), [])
-        names: list[str] = []
-        for i, raw in enumerate(row):
-            name = raw.strip() or f"column{i}"
-            base, n = name, 0
-            while name in names or name == "_row":
-                n += 1
-                name = f"{base}_{n}"
-            names.append(name)
-        return names
+        return _column_names(next(csv.reader(io.StringIO(head), delimiter=delim, quotechar='"'), []))
 
     def _encoding_error(self, path: Path) -> IngestError:
         """Locate the first byte that is not UTF-8 and explain the ``encoding`` option."""
@@ -542,7 +546,7 @@ class _SourceLoader:
                     found="an empty sheet",
                     fix="export the file again",
                 )
-            names = [str(v).strip() if v is not None else f"column{i}" for i, v in enumerate(header)]
+            names = _column_names(["" if v is None else str(v) for v in header])
             cols = ", ".join(f"{quote(n)} VARCHAR" for n in names)
             self.con.execute(f"CREATE TEMP TABLE _raw0 (_row BIGINT, {cols})")
             for batch in self._excel_batches(rows, len(names)):
@@ -723,13 +727,8 @@ class _SourceLoader:
             fix=f"edit {self.where}.derive.{canonical}",
         )
 
-    def _derive_types(self, path: Path, export_cols: list[str]) -> dict[str, str]:
-        """Types of the export columns that ``derive`` expressions read.
-
-        In a derive expression, an export column whose values are all ``true``/``false``
-        is a BOOLEAN, all whole numbers a BIGINT, all numbers a DOUBLE, otherwise text
-        (empty values do not count), so that ``"reopen_count" > 0`` compares numbers.
-        """
+    def _derive_refs(self, path: Path, export_cols: list[str]) -> list[str]:
+        """The export columns that the ``derive`` expressions read."""
         import sqlglot
         from sqlglot import exp
 
@@ -740,6 +739,15 @@ class _SourceLoader:
             except sqlglot.errors.ParseError as exc:
                 raise self._derive_error(path, export_cols, canonical, str(exc).splitlines()[0]) from None
             refs += [c.name for c in tree.find_all(exp.Column) if c.name in export_cols and c.name not in refs]
+        return refs
+
+    def _derive_types(self, refs: list[str]) -> dict[str, str]:
+        """Types of the export columns that ``derive`` expressions read.
+
+        In a derive expression, an export column whose values are all ``true``/``false``
+        is a BOOLEAN, all whole numbers a BIGINT, all numbers a DOUBLE, otherwise text
+        (empty values do not count), so that ``"reopen_count" > 0`` compares numbers.
+        """
         if not refs:
             return {}
         probes = []
@@ -760,14 +768,20 @@ class _SourceLoader:
         return types
 
     def stage(self, fidx: int, path: Path, export_cols: list[str]) -> None:
-        """Map ``_raw`` (one file) onto the canonical columns and append it to ``_typed``."""
+        """Map ``_raw`` (one file) onto the canonical columns and append it to ``_typed``.
+
+        Only the export columns the mapping reads are cleaned and carried along.
+        """
         s = self.source
+        refs = self._derive_refs(path, export_cols)
+        mapped = [e for e in self._needed_export_columns().values() if e in export_cols]
+        used = [c for c in export_cols if c in refs or c in mapped]
         nulls = ", ".join(_lit(v.strip()) for v in ["", *s.null_values])
-        cleaned = ", ".join(
-            f"CASE WHEN trim({quote(c)}) IN ({nulls}) THEN NULL ELSE trim({quote(c)}) END AS {quote(c)}" for c in export_cols
+        cleaned = "".join(
+            f", CASE WHEN trim({quote(c)}) IN ({nulls}) THEN NULL ELSE trim({quote(c)}) END AS {quote(c)}" for c in used
         )
-        self.con.execute(f"CREATE OR REPLACE TEMP VIEW _src AS SELECT _row, {cleaned} FROM _raw")
-        typed_refs = self._derive_types(path, export_cols)
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW _src AS SELECT _row{cleaned} FROM _raw")
+        typed_refs = self._derive_types(refs)
         replace = ", ".join(f"CAST({quote(c)} AS {t}) AS {quote(c)}" for c, t in typed_refs.items())
         keep_text = "".join(f", {quote(c)} AS {quote('__text__' + c)}" for c in typed_refs)
         inner = f"SELECT *{f' REPLACE ({replace})' if replace else ''}{keep_text} FROM _src"

@@ -285,8 +285,11 @@ def _bases_incidents(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Tabl
         sm = con.table("service_map").select(_sm_service="service", _sm_region="region")
         everywhere = i.filter(i.region.isnull())
         everywhere = everywhere.inner_join(sm, everywhere.service == sm._sm_service)
-        everywhere = everywhere.mutate(region=everywhere._sm_region).drop("_sm_service", "_sm_region")
-        expanded = i.filter(i.region.notnull()).union(everywhere, distinct=False)
+        columns = ["period", "service", "region", "outage_minutes"]
+        everywhere = everywhere.mutate(region=everywhere._sm_region.cast("string")).select(columns)
+        located = i.filter(i.region.notnull())
+        located = located.mutate(region=located.region.cast("string")).select(columns)
+        expanded = located.union(everywhere.cast(located.schema()), distinct=False)
         bases["region"] = expanded.mutate(segment=expanded.region.cast("string"))
     return bases
 

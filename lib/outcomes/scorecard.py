@@ -93,18 +93,22 @@ def _gap(metric_id: str, value: float, target: float, tolerance: float | None) -
     return max(abs(value - target) - (tolerance or 0.0), 0.0)
 
 
-def format_value(metric_id: str, value: float | None, *, change: bool = False) -> str:
-    """A value in its unit for sentences: rates as % (changes as pp), EUR with separators."""
+def format_value(metric_id: str, value: float | None, *, change: bool = False, signed: bool = True) -> str:
+    """A value in its unit for sentences: rates as % (changes as pp), EUR with separators.
+
+    ``change`` formats a difference (pp for rates), with a sign unless ``signed`` is false.
+    """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     m = catalog.get(metric_id)
-    sign = "+" if change else ""
+    sign = "+" if change and signed else ""
     if m.is_rate:
-        return f"{value * 100:{sign},.1f} {'pp' if change else '%'}"
+        digits = 2 if abs(value) < 0.01 else 1
+        return f"{value * 100:{sign},.{digits}f} {'pp' if change else '%'}"
     if m.unit == "EUR":
         return f"EUR {value:{sign},.0f}" if abs(value) >= 100 else f"EUR {value:{sign},.2f}"
     if m.unit == "count":
-        return f"{value:{sign},.0f}" if float(value).is_integer() else f"{value:{sign},.2f}"
+        return f"{value:{sign},.0f}" if float(value).is_integer() or abs(value) >= 100 else f"{value:{sign},.2f}"
     return f"{value:{sign},.2f} {m.unit}"
 
 
@@ -333,7 +337,8 @@ def top_movers(
     """The metrics that moved most this month, and the segment behind each move.
 
     A move is scored by ``z = change / sd(month-to-month changes before this month)``,
-    so a metric that always swings does not crowd out a quiet one that jumped.
+    so a metric that always swings does not crowd out a quiet one that jumped; without
+    three earlier changes (or when they never vary) the relative change is used instead.
 
     Returns
     -------
@@ -350,7 +355,8 @@ def top_movers(
         s = history[history["metric"] == r["metric"]].sort_values("period")
         diffs = s[s["period"] < period]["value"].diff().dropna()
         sd = diffs.std(ddof=1) if len(diffs) >= 3 else np.nan
-        z = r["change"] / sd if sd and not math.isnan(sd) and sd > 0 else np.nan
+        scale = 1e-9 * (abs(r["previous"]) + 1.0)
+        z = r["change"] / sd if not math.isnan(sd) and sd > scale else np.nan
         out.append({"metric": r["metric"], "name": r["name"], "value": r["value"], "previous": r["previous"], "change": r["change"], "z": z})
     movers = pd.DataFrame(out, columns=["metric", "name", "value", "previous", "change", "z"])
     if movers.empty:
@@ -432,7 +438,7 @@ def prescriptions(
         actions = catalog.get(mid).actions
         words = (
             f"{r['name']} is {format_value(mid, r['value'])} against a target of {format_value(mid, r['target'])} "
-            f"({format_value(mid, gap)} off)."
+            f"({format_value(mid, gap, change=True, signed=False)} off)."
         )
         if links:
             words += f" Closing the gap goes with {' and '.join(links)} (drivers model; an association)."

@@ -7,7 +7,7 @@ tables of :mod:`outcomes.datamodel` the file holds two bookkeeping tables:
 ``_rejects``
     One line per rule a row of an export broke: ``source, table, row_number, column,
     value, rule, message``. ``row_number`` is the 1-based data row in the export file
-    (the header is not counted).
+    (the header and blank lines are not counted; in Excel, the sheet row minus one).
 ``_ingest_log``
     One line per file read: ``source, file, rows_read, rows_loaded, rows_rejected,
     sha256, ingested_at``.

@@ -141,7 +141,8 @@ def _blocked(conditions: Sequence[Condition], arm: str) -> Decision | None:
     stops = [c for c in blocking if c.blocks == "stop"]
     first = (stops or blocking)[0]
     action = "stop" if stops else "keep testing"
-    return Decision(action, f"{first.message.rstrip('. ')}; {action}.", arm, tuple(c.code for c in blocking))
+    text = first.message.rstrip(". ")
+    return Decision(action, f"{text[:1].upper()}{text[1:]}; {action}.", arm, tuple(c.code for c in blocking))
 
 
 def decide(

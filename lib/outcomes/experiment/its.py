@@ -183,16 +183,17 @@ def segmented_regression(
     else:
         nan = math.nan
         slope_estimate = Estimate(nan, nan, nan, nan, nan, float(res.df_resid), "not identified: one post period")
-    x_cf = x.assign(level=0.0, **({"slope": 0.0} if "slope" in names else {}))
-    pred = res.get_prediction(x_cf).summary_frame(alpha=alpha)
+    x_cf = x.assign(level=0.0, **({"slope": 0.0} if "slope" in names else {})).to_numpy()
+    cf = x_cf @ beta
+    cf_se = np.sqrt(np.einsum("ij,jk,ik->i", x_cf, cov, x_cf))
     frame = pd.DataFrame(
         {
             "period": s[PERIOD],
             "observed": s[Y],
             "fitted": res.fittedvalues,
-            "counterfactual": pred["mean"],
-            "cf_low": pred["mean_ci_lower"],
-            "cf_high": pred["mean_ci_upper"],
+            "counterfactual": cf,
+            "cf_low": cf - q * cf_se,
+            "cf_high": cf + q * cf_se,
             "phase": np.where(s[POST], "post", "pre"),
         }
     )
@@ -201,7 +202,7 @@ def segmented_regression(
         level=pick(level),
         slope=slope_estimate,
         average=pick(average),
-        baseline=float(pred["mean"].iloc[first_post]),
+        baseline=float(cf[first_post]),
         series=frame,
         seasonality=used,
         maxlags=lags,

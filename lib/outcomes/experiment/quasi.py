@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -55,6 +55,8 @@ FEW_CLUSTERS_BELOW = 30
 #: Fewer treated (or untreated) units than this: even the wild bootstrap is unreliable
 #: (MacKinnon and Webb 2017); the placebo-in-space rank is the check to weigh.
 FEW_TREATED_BELOW = 3
+#: Wild bootstrap draws per placebo fit when there are few clusters.
+PLACEBO_BOOTSTRAP_REPS = 1999
 
 Design = Literal["did", "its"]
 
@@ -358,9 +360,9 @@ def _did_conditions(
     return out
 
 
-def _placebo_conditions(checks: Sequence[PlaceboCheck]) -> list[Condition]:
+def _placebo_conditions(checks: Sequence[PlaceboCheck], *, blocking: bool) -> list[Condition]:
     codes = {"in_time": PLACEBO_IN_TIME, "in_space": PLACEBO_IN_SPACE}
-    return [Condition(codes[c.kind], c.sentence, BLOCKS) for c in checks if c.flagged]
+    return [Condition(codes[c.kind], c.sentence, BLOCKS if blocking else None) for c in checks if c.flagged]
 
 
 def _blocked_result(
@@ -461,12 +463,17 @@ def difference_in_differences(
     twfe, trends = did_twfe(panel, alpha)
     two_by_two, cells = did_2x2(panel, alpha)
     study = event_study(panel, alpha)
-    wild_p = wild_cluster_pvalue(panel, bootstrap_reps, seed) if panel.n_units < FEW_CLUSTERS_BELOW else math.nan
+    few = panel.n_units < FEW_CLUSTERS_BELOW
+    wild_p = wild_cluster_pvalue(panel, bootstrap_reps, seed) if few else math.nan
     checks: list[PlaceboCheck] = []
     if placebo:
 
         def estimator(p: QuasiPanel) -> Estimate:
-            return did_twfe(p, alpha)[0]
+            est = did_twfe(p, alpha)[0]
+            if not few:
+                return est
+            # With few clusters the cluster-robust p-value over-rejects; placebo flags use the bootstrap.
+            return replace(est, p_value=wild_cluster_pvalue(p, PLACEBO_BOOTSTRAP_REPS, seed))
 
         for check in (
             placebo_in_time(panel, estimator, twfe, alpha=alpha, min_pre_periods=min_pre_periods),
@@ -491,7 +498,7 @@ def difference_in_differences(
     conditions = (
         *panel.conditions,
         *_did_conditions(panel, twfe, study.pretrend, wild_p, alpha),
-        *_placebo_conditions(checks),
+        *_placebo_conditions(checks, blocking=True),
     )
     return QuasiResult(
         design="did",
@@ -629,7 +636,7 @@ def interrupted_time_series(
         other_estimates={"slope change per period": fit.slope, "average post-period effect": fit.average},
         counterfactual=fit.series,
         placebos=tuple(checks),
-        conditions=(*panel.conditions, *_placebo_conditions(checks)),
+        conditions=(*panel.conditions, *_placebo_conditions(checks, blocking=False)),
         start=panel.start,
         n_units=panel.n_units,
         n_treated=panel.n_treated,
