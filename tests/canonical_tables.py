@@ -47,7 +47,8 @@ def frame(table: str, rows: list[dict[str, Any]] | None = None) -> pd.DataFrame:
         elif c.type == "bool":
             df[c.name] = s.astype("boolean")
         else:
-            df[c.name] = s.astype("object")
+            # None, not NaN: Spark would read a NaN in a string column as the text "NaN"
+            df[c.name] = s.astype("object").where(s.notna(), None)
     return df
 
 

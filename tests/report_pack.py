@@ -1,10 +1,9 @@
-"""Shared fixtures of the report-run tests: a small pack of fixture notebooks run once per session.
+"""Helpers of the report-run tests: the fixture pack's notebooks, configuration and initiatives.
 
 The pack (``tests/notebooks``): ``ok`` (two charts, a table, recorded scorecard),
 ``initiative`` once per active initiative (one of them named ``<script>alert(1)</script>``),
 and ``summary``, which runs after both and records headlines from their results.
-Kernels are slow to start, so the pack is run once and shared by the test modules
-that import these fixtures.
+The session fixture that runs it lives in ``report_plugin.py``.
 """
 
 from __future__ import annotations
@@ -13,9 +12,7 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
-from outcomes.run import RunSummary, run_monthly
+from outcomes.run import RunSummary
 
 NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
 PERIOD = "2025-11"
@@ -60,28 +57,3 @@ def write_initiatives(root: Path) -> None:
     (folder / "portal.yaml").write_text("id: portal\nactive: true\nname: Self-service portal\n")
     (folder / "xss.yaml").write_text(f'id: "{XSS}"\nactive: true\n')
     (folder / "old.yaml").write_text("id: retired\nactive: false\n")
-
-
-@pytest.fixture(scope="session")
-def pack(tmp_path_factory: pytest.TempPathFactory) -> Pack:
-    """The fixture pack, run and published once per session."""
-    root = tmp_path_factory.mktemp("pack")
-    write_initiatives(root)
-    (root / "raw").mkdir()
-    (root / "raw" / "tickets.csv").write_text("ticket_id,opened_at\nT1,2025-11-03 10:00:00\n")
-    config = write_config(
-        root,
-        f"""
-        - name: ok
-          path: {NOTEBOOKS / 'ok.ipynb'}
-        - name: initiative
-          path: {NOTEBOOKS / 'initiative.ipynb'}
-          per_initiative: true
-          parameters: {{months: 6}}
-        - name: summary
-          path: {NOTEBOOKS / 'summary.ipynb'}
-          after: [ok, initiative]
-        """,
-    )
-    summary = run_monthly(config, period=PERIOD)
-    return Pack(root, root / "reports", config, summary)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from outcomes.experiment.decision import clear_direction, combine, decide, within_margin
@@ -157,3 +158,23 @@ def test_bad_arguments_raise_with_the_constraint():
         decide(GAIN, interval="bayes")
     with pytest.raises(ValueError, match="mde must be a positive number"):
         decide(GAIN, mde=-0.01)
+
+
+def test_ship_always_rests_on_a_clear_gain_on_random_inputs():
+    rng = np.random.default_rng(21)
+    for _ in range(500):
+        est = rng.normal(0, 0.02)
+        half = rng.uniform(0.001, 0.03)
+        seq_half = half * rng.uniform(1.0, 1.8)
+        p_adj = float(rng.uniform(0, 0.2))
+        primary = MetricEffect(
+            **{**effect(est, est - half, est + half, p=p_adj, seq=(est - seq_half, est + seq_half)).__dict__,
+               "p_value_adjusted": p_adj, "direction": str(rng.choice(["higher", "lower"]))}
+        )
+        d = decide(primary, [CSAT_FLAT])
+        better = est if primary.direction == "higher" else -est
+        if d.action == "ship":
+            assert p_adj < 0.05 and better > 0
+            assert (est - seq_half > 0) or (est + seq_half < 0)
+        if d.action == "stop":
+            assert p_adj < 0.05 and better < 0

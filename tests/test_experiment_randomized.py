@@ -98,6 +98,9 @@ def test_cuped_reduces_variance_on_correlated_pre_period():
     assert with_pre.variance_reduction > 0.5
     assert with_pre.se_abs**2 == pytest.approx(without.se_abs**2 * (1 - with_pre.variance_reduction), rel=0.01)
     assert "CUPED removed" in with_pre.sentence()
+    constant = analyze_table(table.assign(pre_tickets=1.0), portal_spec()).effect("tickets")
+    assert "cuped_not_applied" in [c.code for c in constant.conditions]
+    assert constant.method == "welch" and constant.se_abs == pytest.approx(without.se_abs)
 
 
 def test_srm_flagged_on_planted_52_48_split_and_not_on_fair_split():
@@ -244,3 +247,21 @@ def test_to_dict_matches_the_results_json_entry_schema():
     assert all(keys <= set(m) for m in entry["metrics"])
     frame = analyze_table(portal_table(), portal_spec()).to_frame()
     assert len(frame) == 3 and {"metric", "arm", "ci_low", "conditions"} <= set(frame.columns)
+
+
+def test_cli_experiment_prints_the_decision_and_writes_json(tmp_path):
+    from typer.testing import CliRunner
+
+    from outcomes.cli import app
+
+    portal_table(n=4000).to_csv(tmp_path / "portal.csv", index=False)
+    spec = tmp_path / "portal.yaml"
+    spec.write_text(
+        f"id: portal\ndata: {{table: {tmp_path / 'portal.csv'}, unit: customer_id, arm: arm, control: control}}\n"
+        "metrics:\n  - {column: self_service, kind: proportion, role: primary}\n"
+    )
+    out = tmp_path / "portal.json"
+    result = CliRunner().invoke(app, ["experiment", str(spec), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "Decision:" in result.output
+    assert json.loads(out.read_text())["id"] == "portal"

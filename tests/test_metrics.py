@@ -10,6 +10,7 @@ import pytest
 from canonical_tables import example_rows, make_warehouse
 
 from outcomes import catalog, metrics
+from outcomes.errors import WarehouseError
 
 ALL_DIMS = ("all", "region", "customer_segment", "channel", "service")
 CONTRACT_IDS = (
@@ -226,6 +227,14 @@ def test_errors_name_the_problem(con):
         metrics.month_range("2025-03", "2025-01")
     with pytest.raises(ValueError, match="valid dimensions"):
         metrics.compute(con, start="2025-01", end="2025-01", dims=("country",))
+
+
+def test_missing_table_names_the_table_and_the_fix(tmp_path):
+    import ibis
+
+    con = ibis.duckdb.connect(str(tmp_path / "empty.duckdb"))
+    with pytest.raises(WarehouseError, match="no table customer_surveys, customers.*needed for csat.*outcomes ingest"):
+        metrics.compute(con, start="2025-01", end="2025-01", metrics=["csat"])
 
 
 def test_glossary_is_fresh():

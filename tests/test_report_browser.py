@@ -16,7 +16,7 @@ import pytest
 from browser import PageLoad, load, require_chromium
 from report_pack import XSS, Pack
 
-pytest_plugins = ["report_pack"]  # the session-wide `pack` fixture
+pytest_plugins = ["report_plugin"]  # the session-wide `pack` fixture
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"

@@ -198,3 +198,12 @@ def test_pii_scan_finds_whole_words_case_insensitively(tmp_path: Path) -> None:
     assert [h.summary() for h in pii.scan([page], warehouse=None, columns=[], deny_file=deny, min_length=5)] == [
         "p.html: 1 value(s) from the deny-list file"
     ]
+
+
+def test_results_schema_doc_embeds_the_schema_file_verbatim() -> None:
+    repo = Path(__file__).resolve().parents[1]
+    doc = (repo / "docs" / "results-schema.md").read_text()
+    embedded = doc.split("```json\n", 1)[1].split("\n```", 1)[0]
+    assert json.loads(embedded) == results.schema()
+    for section in results.sections():
+        assert f"`{section}`" in doc

@@ -25,7 +25,7 @@ from outcomes.errors import ReportRunError
 from outcomes.report import publish
 from outcomes.runconfig import load as load_config
 
-pytest_plugins = ["report_pack"]  # the session-wide `pack` fixture
+pytest_plugins = ["report_plugin"]  # the session-wide `pack` fixture
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

@@ -6,6 +6,7 @@ import json
 import math
 
 import altair as alt
+import jsonschema
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +19,7 @@ from outcomes.scorecard import (
     NO_TARGET,
     OFF,
     ON,
+    SUPPRESSED,
     Targets,
     build_scorecard,
     decompose,
@@ -168,8 +170,19 @@ def test_records_are_json_ready(panel):
     records = scorecard_records(card)
     json.dumps(records, allow_nan=False)
     rec = {r["metric"]: r for r in records}
-    assert set(rec["csat"]) == {"metric", "segment", "value", "previous", "target", "status", "unit"}
-    assert rec["nps"]["value"] is None and rec["csat"]["segment"] == "all"
+    assert rec["nps"]["value"] is None and rec["csat"]["segment"] is None
+    schema = json.loads((config.PACKAGE_DIR / "results_schema.json").read_text())
+    row = {"$defs": schema["$defs"], **schema["$defs"]["scorecard_row"]}
+    for r in records:
+        jsonschema.validate(r, row)
+
+
+def test_suppressed_values_get_their_own_status(panel):
+    hidden = panel.copy()
+    mask = (hidden.metric == "csat") & (hidden.segment_dim == "all") & (hidden.period == MONTHS[-1])
+    hidden.loc[mask, ["value", "suppressed"]] = [np.nan, True]
+    card = build_scorecard(hidden, "2025-03")
+    assert card.table.set_index("metric").loc["csat", "status"] == SUPPRESSED
 
 
 def test_missing_period_is_explained(panel):

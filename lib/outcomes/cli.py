@@ -90,6 +90,28 @@ def run(
     console.print(str(summary.index), highlight=False, soft_wrap=True)
 
 
+@app.command()
+def experiment(
+    spec_file: Path = typer.Argument(..., help="Initiative parameters, params/initiatives/<id>.yaml (randomized design)."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the results.json entry to this file."),
+) -> None:
+    """Analyse a randomized initiative from its unit table (data.table); print effects and the decision."""
+    import json
+
+    from outcomes.experiment import InitiativeSpec, analyze_table, read_table
+    from outcomes.params import load
+
+    try:
+        spec = load(spec_file, InitiativeSpec)
+        result = analyze_table(read_table(spec), spec)
+    except OutcomesError as exc:
+        _fail(exc)
+    console.print(result.summary(), highlight=False, soft_wrap=True, markup=False)
+    if json_out is not None:
+        json_out.write_text(json.dumps(result.to_dict(), indent=2, allow_nan=False), encoding="utf-8")
+        err_console.print(f"wrote {json_out}")
+
+
 def main() -> None:  # pragma: no cover - console entry
     """Run the command line."""
     app()

@@ -130,6 +130,7 @@ def rfm_summary(
     day = t[time].cast("date")
     value = t[amount].cast("float64") if amount is not None else ibis.literal(0.0)
     purchases = t.select(customer=t[customer].cast("string"), day=day, value=value)
+    purchases = purchases.filter(purchases.customer.notnull() & purchases.day.notnull())
     if observation_end is None:
         end = purchases.day.max().as_scalar()
     else:
@@ -466,8 +467,8 @@ def fit_bgnbd(summary: pd.DataFrame, *, time_unit: TimeUnit = "week") -> BetaGeo
 
     Notes
     -----
-    Customers with the same ``(frequency, recency, T)`` are evaluated once and weighted,
-    so a million customers fit as fast as their distinct histories.
+    Customers with the same ``(frequency, recency, T)`` are evaluated once and weighted:
+    the work grows with the number of distinct histories, not of customers.
     """
     _check_unit(time_unit)
     x, tx, big_t = _summary_arrays(summary)
@@ -698,7 +699,9 @@ class CLVResult:
     level : float
         Level of the intervals.
     draws : int
-        Parameter draws behind the intervals.
+        Parameter draws behind the intervals (0 when there is no interval).
+    notes : tuple of str
+        Plain sentences on conditions met (no interval, a fit that did not converge).
     """
 
     customers: pd.DataFrame
@@ -738,15 +741,16 @@ class CLVResult:
         ]
         for row in self.segments.iloc[1:].itertuples(index=False):
             seg_int = (
-                f" ({_fmt(row.clv_mean_low)} to {_fmt(row.clv_mean_high)})" if math.isfinite(row.clv_mean_low) else ""
+                f" ({self.level:.0%} interval {_fmt(row.clv_mean_low)} to {_fmt(row.clv_mean_high)})"
+                if math.isfinite(row.clv_mean_low) else ""
             )
             lines.append(f"Segment {row.segment}: {row.customers:,} customers, CLV {_fmt(row.clv_mean)}{cur} per customer{seg_int}.")
         lines += [self.bgnbd.summary(self.level), self.gamma_gamma.summary(self.level, self.currency), *self.notes]
         return "\n".join(lines)
 
 
-def _segment_table(codes: np.ndarray, labels: list[str], frame: pd.DataFrame) -> pd.DataFrame:
-    """Aggregate the per-customer CLV by segment code (row 0 is the whole population)."""
+def _segment_table(codes: np.ndarray, labels: list[str], frame: pd.DataFrame, segmented: bool) -> pd.DataFrame:
+    """Aggregate the per-customer CLV: the whole population, then (when ``segmented``) each segment code."""
     n_seg = len(labels)
     counts = np.bincount(codes, minlength=n_seg).astype(float)
     sums = {c: np.bincount(codes, weights=frame[c].to_numpy(dtype=float), minlength=n_seg) for c in ("expected_purchases", "clv", "p_alive")}
@@ -766,7 +770,7 @@ def _segment_table(codes: np.ndarray, labels: list[str], frame: pd.DataFrame) ->
             "clv_total": frame["clv"].sum(), "clv_mean": frame["clv"].mean(), "p_alive_mean": frame["p_alive"].mean(),
         }]
     )
-    return pd.concat([whole, table], ignore_index=True) if n_seg > 1 or labels != ["all"] else whole
+    return pd.concat([whole, table], ignore_index=True) if segmented else whole
 
 
 def customer_lifetime_value(
@@ -863,7 +867,7 @@ def customer_lifetime_value(
     else:
         cat = frame[segment].astype("string").fillna("(none)").astype("category")
         codes, labels = cat.cat.codes.to_numpy(), [str(c) for c in cat.cat.categories]
-    table = _segment_table(codes, labels, frame)
+    table = _segment_table(codes, labels, frame, segment is not None)
     for col in ("clv_total_low", "clv_total_high", "clv_mean_low", "clv_mean_high"):
         table[col] = np.nan
 
@@ -881,13 +885,18 @@ def customer_lifetime_value(
             c, _, _ = clv_for(tuple(bg_draws[i]), tuple(gg_draws[i]))
             totals[i, 0] = c.sum()
             totals[i, 1:] = np.bincount(codes, weights=c, minlength=n_seg)
-        totals = totals if len(table) == n_seg + 1 else totals[:, :1]
+        totals = totals if segment is not None else totals[:, :1]
         lo, hi = np.nanquantile(totals, [(1 - level) / 2, (1 + level) / 2], axis=0)
         counts = table["customers"].to_numpy(dtype=float)
         table["clv_total_low"], table["clv_total_high"] = lo, hi
         table["clv_mean_low"], table["clv_mean_high"] = lo / np.maximum(counts, 1), hi / np.maximum(counts, 1)
     if not (bgnbd.converged and gamma_gamma.converged):
         notes.append("A model did not converge; the CLV figures are unreliable.")
+    if gamma_gamma.q <= 1:
+        notes.append(
+            f"The Gamma-Gamma fit has q = {gamma_gamma.q:.3g} <= 1, so the population's mean spend per purchase is "
+            "infinite: spend is too heavy-tailed for the model, and the CLV of customers without repeats is not usable."
+        )
     return CLVResult(frame, table, bgnbd, gamma_gamma, int(horizon_months), float(discount_rate), float(margin),
                      currency, float(level), int(draws if usable else 0), tuple(notes))
 

@@ -45,6 +45,7 @@ import pandas as pd
 
 from outcomes import catalog
 from outcomes.catalog import DIMENSIONS
+from outcomes.errors import WarehouseError
 
 Requester = Literal["all", "customer", "employee"]
 UNASSIGNED = "unassigned"
@@ -449,7 +450,7 @@ class Family:
     aggregates : callable
         ``table -> {column: aggregate}``; a metric id is its value, ``<id>__n`` its count.
     tables : tuple of str
-        Warehouse tables it reads.
+        Warehouse tables it reads (checked before it runs).
     """
 
     name: str
@@ -675,6 +676,16 @@ def compute_wide(
         ``<id>__n``) and each family's own frame.
     """
     names = plan(metric_ids)
+    present = set(con.list_tables())
+    for name in names:
+        tables = ("service_map",) if name == "services" else _family(name).tables
+        missing = [t for t in tables if t not in present]
+        if missing:
+            wanted = [m for m in metric_ids if name in plan([m])]
+            raise WarehouseError(
+                f"the warehouse has no table {', '.join(missing)}, needed for {', '.join(wanted)}; "
+                "run `outcomes ingest` (or map an export onto it in params/sources.yaml)"
+            )
     frames: dict[str, pd.DataFrame] = {}
     for name in names:
         if name == "services":

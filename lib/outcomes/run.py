@@ -49,7 +49,7 @@ from outcomes.report import html as report_html
 from outcomes.report import manifest as run_manifest
 from outcomes.report import pages, pii, publish, results
 from outcomes.report.execute import CellFailure
-from outcomes.runconfig import Engine, NotebookEntry, RunConfig
+from outcomes.runconfig import Engine, RunConfig
 from outcomes.runconfig import load as load_config
 
 log = logging.getLogger("outcomes.run")
@@ -618,7 +618,9 @@ def _schedule(
                         running[pool.submit(start, task)] = task
                         del waiting[stem]
                 if not running:
-                    continue
+                    if waiting:  # cannot happen with an acyclic 'after' relation (checked when loading)
+                        raise ReportRunError(f"no notebook can start: {', '.join(waiting)} wait for each other")
+                    break
                 finished, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
                 for fut in finished:
                     task = running.pop(fut)

@@ -29,7 +29,8 @@ from outcomes.params import Params, load
 
 TARGETS_PATH: Path = config.PARAMS_DIR / "targets.yaml"
 
-ON, OFF, NO_TARGET, NO_DATA = "on target", "off target", "no target", "no data"
+#: Status codes of a metric against its target (also written to results.json).
+ON, OFF, NO_TARGET, NO_DATA, SUPPRESSED = "on_target", "off_target", "no_target", "no_data", "suppressed"
 
 
 class Targets(Params):
@@ -50,7 +51,10 @@ class Targets(Params):
     @classmethod
     def _known_metrics(cls, value: dict[str, float]) -> dict[str, float]:
         for mid in value:
-            catalog.get(mid)
+            try:
+                catalog.get(mid)
+            except KeyError as exc:
+                raise ValueError(exc.args[0]) from None
         return value
 
 
@@ -70,7 +74,7 @@ def target_of(metric_id: str, targets: Targets | None = None) -> tuple[float | N
 
 
 def status_of(metric_id: str, value: float | None, target: float | None, tolerance: float | None = None) -> str:
-    """``on target``, ``off target``, ``no target`` or ``no data``, given the metric's better direction."""
+    """``on_target``, ``off_target``, ``no_target`` or ``no_data``, given the metric's better direction."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return NO_DATA
     if target is None or (isinstance(target, float) and math.isnan(target)):
@@ -285,7 +289,8 @@ def build_scorecard(
         previous, _ = _value_at(view, mid, prev_m)
         last_year, _ = _value_at(view, mid, year_m)
         target, tolerance = target_of(mid, targets)
-        note = view[(view["metric"] == mid) & (view["period"] == now)]["note"].iloc[0]
+        current = view[(view["metric"] == mid) & (view["period"] == now)].iloc[0]
+        status = SUPPRESSED if bool(current["suppressed"]) else status_of(mid, value, target, tolerance)
         rows.append(
             {
                 "area": m.area,
@@ -302,9 +307,9 @@ def build_scorecard(
                 "change_vs_last_year": value - last_year,
                 "target": np.nan if target is None else target,
                 "tolerance": np.nan if tolerance is None else tolerance,
-                "status": status_of(mid, value, target, tolerance),
+                "status": status,
                 "n": n,
-                "note": note,
+                "note": current["note"],
             }
         )
     order = list(catalog.load_catalog().areas)
@@ -531,10 +536,11 @@ def scorecard_records(scorecard: Scorecard) -> list[dict[str, Any]]:
     Returns
     -------
     list of dict
-        ``{metric, segment, value, previous, target, status, unit}`` per metric; NaN
-        becomes None and ``segment`` is ``"all"`` or ``"<dim>:<segment>"``.
+        ``{metric, segment, value, previous, target, status, unit}`` per metric (the
+        ``scorecard_row`` of ``results_schema.json``); NaN becomes None and ``segment`` is
+        None for the whole business, else ``"<dim>:<segment>"``.
     """
-    seg = "all" if scorecard.segment_dim == "all" else f"{scorecard.segment_dim}:{scorecard.segment}"
+    seg = None if scorecard.segment_dim == "all" else f"{scorecard.segment_dim}:{scorecard.segment}"
     return [
         {
             "metric": r["metric"],

@@ -133,8 +133,21 @@ def _default_subject(effect: MetricEffect) -> str:
     return "The initiative" if effect.arm == "treated" else f"The {effect.arm} arm"
 
 
-def _blocked(conditions: Sequence[Condition], arm: str) -> Decision | None:
-    """Return the decision forced by blocking conditions, if any."""
+def from_conditions(conditions: Iterable[Condition], arm: str | None = None) -> Decision | None:
+    """Return the decision forced by blocking conditions, if any.
+
+    Parameters
+    ----------
+    conditions : iterable of Condition
+        Conditions; those with ``blocks`` set decide ("stop" beats "keep testing").
+    arm : str, optional
+        The arm the decision is about.
+
+    Returns
+    -------
+    Decision or None
+        ``None`` when no condition blocks.
+    """
     blocking = [c for c in conditions if c.blocks is not None]
     if not blocking:
         return None
@@ -193,7 +206,7 @@ def decide(
     arm = primary.arm
     subject = subject or _default_subject(primary)
 
-    forced = _blocked((*conditions, *primary.conditions), arm)
+    forced = from_conditions((*conditions, *primary.conditions), arm)
     if forced is not None:
         return forced
     if not primary.estimable:

@@ -172,7 +172,7 @@ def cluster_ols(x: np.ndarray, y: np.ndarray, controls: np.ndarray, groups: np.n
     q = u[:, s > s.max() * max(controls.shape) * np.finfo(float).eps]
     xt = x - q @ (q.T @ x)
     yt = y - q @ (q.T @ y)
-    bread = np.linalg.inv(xt.T @ xt)
+    bread = np.linalg.pinv(xt.T @ xt)
     beta = bread @ (xt.T @ yt)
     resid = yt - xt @ beta
     n, n_clusters = len(y), int(groups.max()) + 1
@@ -357,7 +357,7 @@ def _event_fit(panel: QuasiPanel, y: np.ndarray, alpha: float) -> tuple[list[int
     elif len(leads) <= n_clusters - 1:
         b = fit.beta[leads]
         v = fit.cov[np.ix_(leads, leads)]
-        wald = np.einsum("ls,lms,ms->s", b, np.linalg.inv(np.moveaxis(v, 2, 0)).transpose(1, 2, 0), b)
+        wald = np.einsum("ls,lms,ms->s", b, np.linalg.pinv(np.moveaxis(v, 2, 0)).transpose(1, 2, 0), b)
         f = wald / len(leads)
         p = stats.f.sf(f, len(leads), fit.df)
         tests = [

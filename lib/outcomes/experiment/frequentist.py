@@ -153,7 +153,8 @@ def cuped_moments(
     theta : ndarray
         ``sum_arms cov(x, y) (n - 1) / sum_arms var(x) (n - 1)``; 0 where ``x`` is constant.
     variance_reduction : ndarray
-        ``1 - var(adjusted difference) / var(unadjusted difference)``.
+        ``1 - var(adjusted difference) / var(unadjusted difference)``; NaN where the
+        covariate is constant (nothing to adjust with).
     """
     nc, yc, yyc, xc, xxc, xyc = (np.asarray(a, dtype=float) for a in control)
     nt, yt, yyt, xt, xxt, xyt = (np.asarray(a, dtype=float) for a in treatment)
@@ -161,7 +162,8 @@ def cuped_moments(
     vx_c, vx_t = sample_variance(nc, xc, xxc), sample_variance(nt, xt, xxt)
     cv_c, cv_t = sample_covariance(nc, xc, yc, xyc), sample_covariance(nt, xt, yt, xyt)
     wc, wt = np.maximum(nc - 1, 0), np.maximum(nt - 1, 0)
-    theta = np.nan_to_num(safe_div(cv_c * wc + cv_t * wt, vx_c * wc + vx_t * wt))
+    pooled_vx = vx_c * wc + vx_t * wt
+    theta = np.nan_to_num(safe_div(cv_c * wc + cv_t * wt, pooled_vx))
     x_pool = safe_div(xc + xt, nc + nt)
 
     def arm(n: np.ndarray, y: np.ndarray, x: np.ndarray, vy: np.ndarray, vx: np.ndarray, cv: np.ndarray) -> Moments:
@@ -173,7 +175,8 @@ def cuped_moments(
     with np.errstate(divide="ignore", invalid="ignore"):
         before = vy_c / nc + vy_t / nt
         after = mc.est_variance / nc + mt.est_variance / nt
-    reduction = np.where(before > 0, 1 - after / np.where(before > 0, before, 1.0), np.nan)
+    applied = (before > 0) & (pooled_vx > 0)
+    reduction = np.where(applied, 1 - after / np.where(applied, before, 1.0), np.nan)
     return mc, mt, theta, reduction
 
 

@@ -111,7 +111,9 @@ def treated_series(panel: QuasiPanel) -> pd.DataFrame:
     d = panel.data[panel.data[TREATED]]
     return (
         d.groupby(PERIOD, sort=True)
-        .agg(**{Y: (Y, "mean"), POS: (POS, "first"), REL: (REL, "first"), POST: (POST, "first"), "n_units": (Y, "size")})
+        .agg(
+            **{Y: (Y, "mean"), POS: (POS, "first"), REL: (REL, "first"), POST: (POST, "first"), "n_units": (Y, "size")}
+        )
         .reset_index()
     )
 

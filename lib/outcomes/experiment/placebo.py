@@ -4,7 +4,9 @@
   Nothing changed there, so an "effect" at a fake date says the comparison was already
   drifting. A fake date is flagged when its p-value is below ``alpha / k`` (Bonferroni
   over the ``k`` fake dates), so a panel without any effect raises the flag in at most
-  ``alpha`` of cases, however correlated the fake dates are.
+  ``alpha`` of cases, however correlated the fake dates are. With ``flag=False`` (used
+  for interrupted time series, whose Newey-West p-values are optimistic in short series)
+  the check only reports where the real estimate ranks.
 - **In space**: the really treated units are dropped and untreated units are marked
   treated at the real start (every set of the same size, or a seeded sample of them).
   Where the real estimate ranks among these placebo estimates gives a permutation
@@ -47,7 +49,8 @@ class PlaceboCheck:
     min_p_value : float
         Smallest ``rank_p_value`` possible with ``k`` placebos, ``1 / (k + 1)``.
     flagged : bool
-        In time: a fake date has ``p < alpha / k``. In space: ``rank_p_value > alpha``
+        In time: a fake date has ``p < alpha / k`` (never when run with ``flag=False``).
+        In space: ``rank_p_value > alpha``
         although ``min_p_value <= alpha`` (the real effect is not unusual among placebos).
     sentence : str
         The result in one plain sentence.
@@ -82,6 +85,7 @@ def placebo_in_time(
     alpha: float = 0.05,
     min_pre_periods: int = 3,
     min_post_periods: int = 1,
+    flag: bool = True,
 ) -> PlaceboCheck | None:
     """Run ``estimator`` at fake start dates inside the pre-period.
 
@@ -99,6 +103,10 @@ def placebo_in_time(
         Periods needed before each fake start.
     min_post_periods : int
         Periods needed from each fake start to the real start.
+    flag : bool
+        Flag fake dates by their p-values. Off when those p-values are not trusted
+        (interrupted time series: Newey-West errors are optimistic in short series);
+        the check then only says where the real estimate ranks.
 
     Returns
     -------
@@ -114,8 +122,14 @@ def placebo_in_time(
     rank_p, min_p = _rank(estimates, real.estimate)
     k = len(estimates)
     worst = estimates.loc[estimates["p_value"].idxmin()]
-    flagged = bool(worst["p_value"] < alpha / k)
-    if flagged:
+    flagged = flag and bool(worst["p_value"] < alpha / k)
+    larger = (estimates["estimate"].abs() < abs(real.estimate)).mean()
+    if not flag:
+        sentence = (
+            f"Placebo in time: the real estimate is larger in size than {larger:.0%} of the {k} estimates at fake "
+            f"start dates in the pre-period (rank p = {rank_p:.2f}, smallest possible {min_p:.2f})."
+        )
+    elif flagged:
         sentence = (
             f"Placebo in time: at the fake start {worst['label']} (no change happened then) the method finds "
             f"{worst['estimate']:+.3g} with p = {worst['p_value']:.3g}, below {alpha:g}/{k}; the comparison was "
@@ -125,7 +139,7 @@ def placebo_in_time(
         sentence = (
             f"Placebo in time: none of {k} fake start dates in the pre-period shows an effect "
             f"(smallest p = {worst['p_value']:.3g}, flag below {alpha:g}/{k}); the real estimate is larger than "
-            f"{(estimates['estimate'].abs() < abs(real.estimate)).mean():.0%} of them in size."
+            f"{larger:.0%} of them in size."
         )
     return PlaceboCheck("in_time", estimates, real.estimate, rank_p, min_p, flagged, sentence)
 

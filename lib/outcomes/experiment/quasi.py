@@ -360,9 +360,9 @@ def _did_conditions(
     return out
 
 
-def _placebo_conditions(checks: Sequence[PlaceboCheck], *, blocking: bool) -> list[Condition]:
+def _placebo_conditions(checks: Sequence[PlaceboCheck]) -> list[Condition]:
     codes = {"in_time": PLACEBO_IN_TIME, "in_space": PLACEBO_IN_SPACE}
-    return [Condition(codes[c.kind], c.sentence, BLOCKS if blocking else None) for c in checks if c.flagged]
+    return [Condition(codes[c.kind], c.sentence, BLOCKS) for c in checks if c.flagged]
 
 
 def _blocked_result(
@@ -498,7 +498,7 @@ def difference_in_differences(
     conditions = (
         *panel.conditions,
         *_did_conditions(panel, twfe, study.pretrend, wild_p, alpha),
-        *_placebo_conditions(checks, blocking=True),
+        *_placebo_conditions(checks),
     )
     return QuasiResult(
         design="did",
@@ -606,7 +606,6 @@ def interrupted_time_series(
     fit = segmented_regression(treated_series(panel), alpha=alpha, seasonality=seasonality, maxlags=maxlags)
     checks: list[PlaceboCheck] = []
     if placebo:
-
         # Explicit seasonal terms may not fit the shorter pre-period: let each placebo choose.
         placebo_seasonality: Seasonality = "none" if seasonality == "none" else "auto"
 
@@ -621,6 +620,7 @@ def interrupted_time_series(
             alpha=alpha,
             min_pre_periods=min_pre_periods,
             min_post_periods=min_post_periods,
+            flag=False,
         )
         if check is not None:
             checks.append(check)
@@ -636,7 +636,7 @@ def interrupted_time_series(
         other_estimates={"slope change per period": fit.slope, "average post-period effect": fit.average},
         counterfactual=fit.series,
         placebos=tuple(checks),
-        conditions=(*panel.conditions, *_placebo_conditions(checks, blocking=False)),
+        conditions=panel.conditions,
         start=panel.start,
         n_units=panel.n_units,
         n_treated=panel.n_treated,

@@ -113,5 +113,6 @@ def its_chart(result: QuasiResult) -> alt.LayerChart:
     band = frame.dropna(subset=["cf_low", "cf_high"])
     if not band.empty:
         layers.insert(0, alt.Chart(band).mark_area(opacity=0.2).encode(x=x, y="cf_low:Q", y2="cf_high:Q"))
-    title = "Observed against the counterfactual" if result.design == "its" else "Treated units against the counterfactual"
-    return alt.layer(*layers).properties(title=f"{title}: {result.metric}")
+    title = "Observed" if result.design == "its" else "Treated units"
+
+    return alt.layer(*layers).properties(title=f"{title} against the counterfactual: {result.metric}")

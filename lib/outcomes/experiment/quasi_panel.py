@@ -333,7 +333,8 @@ def prepare_panel(
         conditions.append(
             Condition(
                 START_OUTSIDE_DATA,
-                f"The start {period_label(start)} is outside the data ({span}): the analysis needs periods both before and after it.",
+                f"The start {period_label(start)} is outside the data ({span}): the analysis needs periods "
+                "both before and after it.",
                 BLOCKS,
             )
         )

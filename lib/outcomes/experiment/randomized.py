@@ -16,6 +16,7 @@ their families, and :func:`~outcomes.experiment.decision.decide` gives the decis
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import pandas as pd
 
 from outcomes import config
 from outcomes.errors import ParamsError
-from outcomes.experiment.decision import combine, decide
+from outcomes.experiment.decision import combine, decide, from_conditions
 from outcomes.experiment.frequentist import compare, cuped_moments, noninferiority_p
 from outcomes.experiment.multiplicity import adjust_groups
 from outcomes.experiment.power import minimum_detectable_effect, plan
@@ -173,25 +174,35 @@ def _cell_conditions(
 ) -> tuple[Condition, ...]:
     """Data conditions of one comparison cell, as plain sentences."""
     name = metric.label or metric.id.replace("_", " ")
+    keep = "keep testing"
     out = []
     empty = [a for a, n in ((control, n_c), (arm, n_t)) if n == 0]
     if empty:
         which = " and ".join(map(repr, empty)) + (" arms have" if len(empty) == 2 else " arm has")
-        out.append(Condition(EMPTY_ARM, f"The {which} no units with {name} data yet, so there is nothing to compare", "keep testing"))
+        text = f"The {which} no units with {name} data yet, so there is nothing to compare"
+        out.append(Condition(EMPTY_ARM, text, keep))
     elif min(n_c, n_t) < min_units:
-        out.append(Condition(TOO_FEW_UNITS, f"{name} has only {int(min(n_c, n_t)):,} units in the smaller arm (at least {min_units} are needed for a reliable interval)", "keep testing"))
-    elif not (np.isfinite(se) and se > 0):
-        out.append(Condition(ZERO_VARIANCE, f"{name} does not vary within the arms, so no interval can be computed", "keep testing"))
+        smaller = int(min(n_c, n_t))
+        text = (
+            f"{name} has only {smaller:,} units in the smaller arm "
+            f"(at least {min_units} are needed for a reliable interval)"
+        )
+        out.append(Condition(TOO_FEW_UNITS, text, keep))
+    elif not (math.isfinite(se) and se > 0):
+        text = f"{name} does not vary within the arms, so no interval can be computed"
+        out.append(Condition(ZERO_VARIANCE, text, keep))
     if n_c > 0 and base == 0:
-        out.append(Condition(ZERO_CONTROL_MEAN, f"The control level of {name} is zero, so the relative effect is undefined"))
-    if cuped_asked and not np.isfinite(reduction) and not empty:
-        out.append(Condition(CUPED_NOT_APPLIED, f"CUPED was not applied to {name}: the pre-period values are missing or constant"))
+        text = f"The control level of {name} is zero, so the relative effect is undefined"
+        out.append(Condition(ZERO_CONTROL_MEAN, text))
+    if cuped_asked and not math.isfinite(reduction) and not empty:
+        text = f"CUPED was not applied to {name}: the pre-period values are missing or constant"
+        out.append(Condition(CUPED_NOT_APPLIED, text))
     return tuple(out)
 
 
 def _arm_order(agg: pd.DataFrame, spec: InitiativeSpec, units: Mapping[str, int]) -> list[str]:
     """Control first, then arms in order of appearance (data, planned split, units)."""
-    seen = [spec.data.control, *agg["arm"].tolist(), *(spec.planned_split or {}), *units]
+    seen = [spec.data.control, *agg["arm"].unique().tolist(), *(spec.planned_split or {}), *units]
     return list(dict.fromkeys(str(a) for a in seen))
 
 
@@ -236,11 +247,12 @@ def analyze_aggregates(
             agg[col] = np.nan
     agg["arm"] = agg["arm"].astype(str)
     by_id = {m.id: m for m in spec.metrics}
-    absent = [m for m in by_id if m not in set(agg["metric"])]
+    present = set(agg["metric"].unique().tolist())
+    absent = [m for m in by_id if m not in present]
     if absent:
         raise ParamsError(
             f"initiative {spec.id!r}: the aggregates have no rows for metric(s) {absent}; "
-            f"metrics present: {sorted(set(agg['metric']))}"
+            f"metrics present: {sorted(present)}"
         )
     agg = agg[agg["metric"].isin(by_id)]
     whole = agg[agg["segment"] == "all"]
@@ -252,7 +264,8 @@ def analyze_aggregates(
     init_conditions = list(conditions)
     empty = [a for a, n in counts.items() if n == 0]
     for a in empty:
-        init_conditions.append(Condition(EMPTY_ARM, f"The {a!r} arm has no units yet, so there is nothing to compare", "keep testing"))
+        text = f"The {a!r} arm has no units yet, so there is nothing to compare"
+        init_conditions.append(Condition(EMPTY_ARM, text, "keep testing"))
     srm_p, srm_flag = np.nan, False
     if not empty:
         try:
@@ -331,9 +344,10 @@ def _effects(cells: pd.DataFrame, spec: InitiativeSpec, by_id: Mapping[str, Metr
     comp = compare(Moments(**mc), Moments(**mt), spec.alpha, reduction)
 
     tuning = spec.expected_n or DEFAULT_TUNING
-    seq_lo, seq_hi = confidence_sequence(comp.estimate_abs, comp.se_abs, comp.n_control + comp.n_treatment, spec.alpha, tuning)
+    n_total = comp.n_control + comp.n_treatment
+    seq_lo, seq_hi = confidence_sequence(comp.estimate_abs, comp.se_abs, n_total, spec.alpha, tuning)
     margin = np.array([m.margin if m.margin is not None else np.nan for m in specs])
-    rel = np.array([m.margin_relative for m in specs])
+    rel = np.array([m.margin_relative for m in specs], dtype=bool)
     higher = np.array([m.direction == "higher" for m in specs])
     p_ni = np.where(
         rel,
@@ -349,30 +363,32 @@ def _effects(cells: pd.DataFrame, spec: InitiativeSpec, by_id: Mapping[str, Metr
     )
     p_adj = adjust_groups(comp.p_value, family, spec.correction)
 
+    numbers = {
+        "control_mean": comp.control_mean, "treatment_mean": comp.treatment_mean,
+        "estimate_abs": comp.estimate_abs, "estimate_rel": comp.estimate_rel, "se_abs": comp.se_abs,
+        "se_rel": comp.se_rel, "df": comp.df, "ci_low": comp.ci_low, "ci_high": comp.ci_high,
+        "ci_rel_low": comp.ci_rel_low, "ci_rel_high": comp.ci_rel_high, "p_value": comp.p_value,
+        "p_value_adjusted": p_adj, "seq_ci_low": seq_lo, "seq_ci_high": seq_hi, "margin": margin,
+        "p_value_noninferiority": p_ni, "variance_reduction": reduction, "mde_achieved": mde,
+    }
+    names, columns = list(numbers), [np.asarray(v, dtype=float).tolist() for v in numbers.values()]
+    n_c, n_t = comp.n_control.astype(int).tolist(), comp.n_treatment.astype(int).tolist()
+    control = str(spec.data.control)
     out = []
-    arms = cells["arm"].to_numpy()
-    for i, m in enumerate(specs):
+    for i, (m, arm, segment, values) in enumerate(zip(specs, cells["arm"].tolist(), segments.tolist(), zip(*columns))):
+        row = dict(zip(names, values))
+        adjusted = math.isfinite(row["variance_reduction"])
         conds = _cell_conditions(
-            m, arms[i], str(spec.data.control), comp.n_control[i], comp.n_treatment[i], comp.se_abs[i],
-            comp.control_mean[i], bool(cuped_asked[i]), reduction[i], spec.min_units,
+            m, arm, control, n_c[i], n_t[i], row["se_abs"], row["control_mean"], bool(cuped_asked[i]),
+            row["variance_reduction"], spec.min_units,
         )
         out.append(
             MetricEffect(
-                metric=m.id, arm=arms[i], control_arm=str(spec.data.control), role=m.role, kind=m.kind,
-                direction=m.direction, unit=m.display_unit,
-                control_mean=float(comp.control_mean[i]), treatment_mean=float(comp.treatment_mean[i]),
-                n_control=int(comp.n_control[i]), n_treatment=int(comp.n_treatment[i]),
-                estimate_abs=float(comp.estimate_abs[i]), estimate_rel=float(comp.estimate_rel[i]),
-                se_abs=float(comp.se_abs[i]), se_rel=float(comp.se_rel[i]), df=float(comp.df[i]),
-                ci_low=float(comp.ci_low[i]), ci_high=float(comp.ci_high[i]),
-                ci_rel_low=float(comp.ci_rel_low[i]), ci_rel_high=float(comp.ci_rel_high[i]),
-                p_value=float(comp.p_value[i]), p_value_adjusted=float(p_adj[i]),
-                seq_ci_low=float(seq_lo[i]), seq_ci_high=float(seq_hi[i]), alpha=spec.alpha,
-                margin=float(margin[i]), margin_relative=bool(rel[i]),
-                p_value_noninferiority=float(p_ni[i]), variance_reduction=float(reduction[i]),
-                mde_achieved=float(mde[i]), segment=str(segments[i]), label=m.label or "",
-                method="welch+cuped" if cuped[i] else "welch-delta" if m.kind == "ratio" else "welch",
-                conditions=conds,
+                metric=m.id, arm=arm, control_arm=control, role=m.role, kind=m.kind, direction=m.direction,
+                unit=m.display_unit, n_control=n_c[i], n_treatment=n_t[i], alpha=spec.alpha,
+                margin_relative=m.margin_relative, segment=str(segment), label=m.label or "",
+                method="welch+cuped" if adjusted else "welch-delta" if m.kind == "ratio" else "welch",
+                conditions=conds, **row,
             )
         )
     return out
@@ -389,14 +405,17 @@ def _decide(
         if not primary:
             continue
         guardrails = [e for e in effects if e.arm == arm and e.role == "guardrail"]
-        d = decide(primary[0], guardrails, conditions, interval=spec.interval, mde=spec.primary.mde, subject=f"The {arm} arm")
+        d = decide(
+            primary[0], guardrails, conditions, interval=spec.interval, mde=spec.primary.mde, subject=f"The {arm} arm"
+        )
         pairs.append((primary[0], d))
     if pairs:
         return combine(pairs)
-    blocking = [c for c in conditions if c.blocks is not None]
-    reason = blocking[0].message.rstrip(". ") if blocking else "No treatment arm has units yet"
-    action = "stop" if any(c.blocks == "stop" for c in blocking) else "keep testing"
-    return Decision(action, f"{reason}; {action}.", None, tuple(c.code for c in blocking))
+    forced = from_conditions(conditions)
+    if forced is not None:
+        return forced
+    reason = f"No treatment arm has units yet, only the control {spec.data.control!r}; keep testing."
+    return Decision("keep testing", reason)
 
 
 def _notes(spec: InitiativeSpec, effects: tuple[MetricEffect, ...], counts: Mapping[str, int]) -> tuple[str, ...]:
@@ -409,7 +428,8 @@ def _notes(spec: InitiativeSpec, effects: tuple[MetricEffect, ...], counts: Mapp
         f"Waudby-Smith et al. tuned at N* = {tuning:,} units"
         f"{'' if spec.expected_n else ' (the default; set expected_n to the planned total)'}; the decision uses the "
         f"{'anytime-valid' if spec.interval == 'sequential' else 'fixed-horizon'} interval. p-values are adjusted "
-        f"({_CORRECTION_NAMES[spec.correction]}) within the primary and secondary metrics and, separately, within the guardrails.",
+        f"({_CORRECTION_NAMES[spec.correction]}) within the primary and secondary metrics and, separately, "
+        "within the guardrails.",
     ]
     primary = [e for e in effects if e.metric == spec.primary.id and e.estimable]
     if primary:
@@ -494,7 +514,7 @@ def analyze_table(df: pd.DataFrame, spec: InitiativeSpec) -> InitiativeResult:
 
 
 def read_table(spec: InitiativeSpec) -> pd.DataFrame:
-    """Read ``spec.data.table`` (CSV or Parquet; relative paths from the project root).
+    """Read ``spec.data.table`` (CSV, compressed CSV or Parquet; relative paths from the project root).
 
     Raises
     ------
@@ -506,9 +526,12 @@ def read_table(spec: InitiativeSpec) -> pd.DataFrame:
     path = config.resolve(spec.data.table)
     if not path.is_file():
         raise ParamsError(f"initiative {spec.id!r}: data.table {str(path)!r} not found; check the path")
-    suffix = Path(path).suffix.lower()
-    if suffix == ".csv":
+    name = path.name.lower()
+    if name.endswith((".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz")):
         return pd.read_csv(path)
-    if suffix in (".parquet", ".pq"):
+    if name.endswith((".parquet", ".pq")):
         return pd.read_parquet(path)
-    raise ParamsError(f"initiative {spec.id!r}: data.table {path.name!r} must be .csv or .parquet, got {suffix!r}")
+    raise ParamsError(
+        f"initiative {spec.id!r}: data.table {path.name!r} must be a .csv (optionally .gz, .bz2, .zip, .xz) "
+        f"or .parquet file, got {''.join(Path(name).suffixes)!r}"
+    )

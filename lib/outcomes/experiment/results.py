@@ -277,14 +277,18 @@ class MetricEffect:
     def sentence(self) -> str:
         """One plain sentence stating the effect and its fixed-horizon interval."""
         if not self.estimable:
-            reason = self.conditions[0].message if self.conditions else "no estimate could be made."
-            return f"{self.name} ({self.arm} vs {self.control_arm}): {reason}"
+            reason = self.conditions[0].message if self.conditions else "no estimate could be made"
+            return f"{self.name} ({self.arm} vs {self.control_arm}): {reason.rstrip('. ')}."
         return (
             f"{self.name} ({self.arm} vs {self.control_arm}): {format_level(self.control_mean, self.unit)} -> "
             f"{format_level(self.treatment_mean, self.unit)} ({format_change(self.estimate_abs, self.unit)}, "
             f"{level_pct(self.alpha)} CI {format_interval(self.ci_low, self.ci_high, self.unit)}; "
             f"p {_p(self.p_value)}, adjusted p {_p(self.p_value_adjusted)})"
-            + (f"; CUPED removed {self.variance_reduction:.0%} of the variance." if math.isfinite(self.variance_reduction) else ".")
+            + (
+                f"; CUPED removed {self.variance_reduction:.0%} of the variance."
+                if math.isfinite(self.variance_reduction)
+                else "."
+            )
         )
 
     def summary(self) -> str:
@@ -437,7 +441,8 @@ class InitiativeResult:
     def summary(self) -> str:
         """Return a markdown summary: decision, checks, one line per effect, notes."""
         title = self.name or self.id
-        lines = [f"### {title} ({self.design})", "", f"**Decision: {self.decision.action}.** {self.decision.reason}", ""]
+        decision = f"**Decision: {self.decision.action}.** {self.decision.reason}"
+        lines = [f"### {title} ({self.design})", "", decision, ""]
         if self.arm_sizes:
             sizes = ", ".join(f"{arm}: {n:,}" for arm, n in self.arm_sizes.items())
             srm = f"SRM p {_p(self.srm_p_value)}" + (" (flagged)" if self.srm_flag else "")

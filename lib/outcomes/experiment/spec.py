@@ -164,6 +164,9 @@ class InitiativeSpec(Params):
         ISO dates of the test window.
     treated_units : list of str, optional
         Treated units of DiD/ITS designs.
+    active : bool
+        Whether the monthly report reviews the initiative (``outcomes run`` picks the
+        files with ``active: true``).
     """
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
@@ -184,6 +187,7 @@ class InitiativeSpec(Params):
     start_date: str | None = None
     end_date: str | None = None
     treated_units: list[str] | None = None
+    active: bool = False
 
     @field_validator("planned_split")
     @classmethod
@@ -204,7 +208,9 @@ class InitiativeSpec(Params):
         if len(set(ids)) != len(ids):
             raise ValueError(f"metric ids must be unique, found {ids}")
         if self.design == "randomized" and not (self.data.arm and self.data.control):
-            raise ValueError("a randomized design needs 'data.arm' (the arm column) and 'data.control' (its control value)")
+            raise ValueError(
+                "a randomized design needs 'data.arm' (the arm column) and 'data.control' (its control value)"
+            )
         return self
 
     @property

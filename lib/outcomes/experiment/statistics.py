@@ -227,7 +227,8 @@ class RatioStatistic(_Addable):
         m, d = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
         keep = np.isfinite(m) & np.isfinite(d)
         m, d = m[keep], d[keep]
-        return cls(int(m.size), float(m.sum()), float((m * m).sum()), float(d.sum()), float((d * d).sum()), float((m * d).sum()))
+        sums = (m.sum(), (m * m).sum(), d.sum(), (d * d).sum(), (m * d).sum())
+        return cls(int(m.size), *map(float, sums))
 
 
 @dataclass(frozen=True)
@@ -271,7 +272,8 @@ class RegressionAdjustedStatistic(_Addable):
         y, x = np.asarray(values, dtype=float), np.asarray(pre, dtype=float)
         keep = np.isfinite(y) & np.isfinite(x)
         y, x = y[keep], x[keep]
-        return cls(int(y.size), float(y.sum()), float((y * y).sum()), float(x.sum()), float((x * x).sum()), float((x * y).sum()))
+        sums = (y.sum(), (y * y).sum(), x.sum(), (x * x).sum(), (x * y).sum())
+        return cls(int(y.size), *map(float, sums))
 
 
 Statistic = SampleMeanStatistic | ProportionStatistic | RatioStatistic | RegressionAdjustedStatistic
@@ -283,7 +285,9 @@ AGGREGATE_COLUMNS = (
 )
 
 
-def unit_sums(values: pd.Series, kind: str, *, denominator: pd.Series | None = None, pre: pd.Series | None = None) -> pd.DataFrame:
+def unit_sums(
+    values: pd.Series, kind: str, *, denominator: pd.Series | None = None, pre: pd.Series | None = None
+) -> pd.DataFrame:
     """Per-unit terms whose group sums are the sufficient statistics.
 
     Parameters

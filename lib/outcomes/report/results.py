@@ -78,7 +78,7 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, (str, bool)) or value is None:
         return value
     if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
+        return None if value != value else value.isoformat()  # pandas NaT is a datetime unequal to itself
     if hasattr(value, "tolist") and not isinstance(value, (int, float)):  # numpy arrays, pandas Series
         return to_jsonable(value.tolist())
     if hasattr(value, "item") and callable(value.item):  # numpy and pandas scalars

@@ -33,7 +33,7 @@ def house_theme() -> alt.theme.ThemeConfig:
         "config": {
             "background": "white",
             "font": FONT,
-            "view": {"continuousWidth": 560, "continuousHeight": 280, "stroke": None},
+            "view": {"continuousWidth": 560, "continuousHeight": 280, "discreteWidth": 560, "stroke": None},
             "title": {"anchor": "start", "fontSize": 15, "fontWeight": 600, "color": INK, "subtitleColor": MUTED},
             "axis": {
                 "labelColor": MUTED,
