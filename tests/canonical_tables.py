@@ -78,12 +78,33 @@ def make_warehouse(path: Path, **rows: list[dict[str, Any]]) -> ibis.BaseBackend
 def load(con: ibis.BaseBackend, rows: dict[str, list[dict[str, Any]]]) -> None:
     """Create every canonical table in ``con`` (any Ibis backend) from ``rows``."""
     for name in TABLES:
-        data = ibis.memtable(frame(name, rows.get(name)), schema=schema(name))
+        df = frame(name, rows.get(name))
         if con.name == "pyspark":
-            # a temporary view: nothing is written to Spark's warehouse folder
-            con.create_view(name, data, overwrite=True)
+            _spark_view(con, name, df)
         else:
-            con.create_table(name, data, overwrite=True)
+            con.create_table(name, ibis.memtable(df, schema=schema(name)), overwrite=True)
+
+
+def _python(value: Any) -> Any:
+    """A pandas/numpy scalar as a plain Python value, with every missing value as None."""
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value.item() if hasattr(value, "item") else value
+
+
+def _spark_view(con: ibis.BaseBackend, name: str, df: pd.DataFrame) -> None:
+    """Register ``df`` as a temporary Spark view with the canonical types and real NULLs.
+
+    Built from Python rows rather than pandas: Spark would keep a pandas NaN as a float
+    NaN (not NULL) and nothing is written to Spark's warehouse folder.
+    """
+    from ibis.backends.pyspark.datatypes import PySparkSchema
+
+    records = [tuple(_python(v) for v in row) for row in df.itertuples(index=False, name=None)]
+    sdf = con._session.createDataFrame(records, schema=PySparkSchema.from_ibis(schema(name)))
+    sdf.createOrReplaceTempView(name)
 
 
 def example_rows() -> dict[str, list[dict[str, Any]]]:

@@ -113,7 +113,7 @@ def test_index_page_leads_with_headlines_and_the_summary(pack: Pack) -> None:
     assert f'href="{PERIOD}/index.html"' in archive and "November 2025" in archive
 
 
-def test_final_checks_find_customer_emails_in_published_files(pack: Pack, tmp_path: Path) -> None:
+def test_final_checks_find_customer_names_in_published_files(pack: Pack, tmp_path: Path) -> None:
     """The run's last gate (the same function the run calls) fails on deny-listed data."""
     import duckdb
 
@@ -192,7 +192,7 @@ def test_failed_run_keeps_executed_notebooks_for_debugging(failed: tuple, pack: 
 # --------------------------------------------------------------------------- interruption
 
 
-def test_interrupted_run_publishes_nothing_and_stops_its_kernels(pack: Pack, failed: tuple) -> None:
+def test_interrupted_run_publishes_nothing_and_stops_its_kernels(pack: Pack) -> None:
     before = snapshot(pack.month)
     root = pack.root / "interrupted"
     root.mkdir()
@@ -231,3 +231,19 @@ def test_interrupted_run_publishes_nothing_and_stops_its_kernels(pack: Pack, fai
     else:
         os.kill(kernel_pid, signal.SIGKILL)
         pytest.fail("the interrupted run left its kernel running")
+
+
+# --------------------------------------------------------------------------- another month
+
+
+def test_publishing_another_month_leaves_earlier_months_byte_identical(pack: Pack) -> None:
+    before = snapshot(pack.month)
+    root = pack.root / "december"
+    root.mkdir()
+    cfg = write_config(root, f"- name: initiative\n  path: {NOTEBOOKS / 'initiative.ipynb'}", reports_dir=pack.reports.as_posix())
+    summary = run.run_monthly(cfg, period="2025-12")
+    assert summary.index == pack.reports / "2025-12" / "index.html" and summary.index.is_file()
+    assert snapshot(pack.month) == before
+    archive = (pack.reports / "index.html").read_text()
+    assert archive.index('href="2025-12/index.html"') < archive.index(f'href="{PERIOD}/index.html"')  # newest first
+    assert "_failed" not in archive

@@ -205,7 +205,9 @@ def test_targets_file_is_valid_and_checked(tmp_path):
 def test_charts_are_unrendered_altair_specs(panel):
     card = build_scorecard(panel, "2025-03")
     spark = sparklines(card).to_dict()
-    assert spark["facet"]["row"]["field"] == "area_name"
+    titles = ["Cost & revenue", "Utilization", "User experience", "Customer experience"]
+    assert [block["title"] for block in spark["vconcat"]] == titles
+    assert spark["vconcat"][0]["facet"]["field"] == "label"
     assert isinstance(movers_chart(card), alt.Chart)
     assert movers_chart(card).to_dict()["encoding"]["x"]["field"] == "z"
     assert area_small_multiples(card, "user_experience").to_dict()["spec"]["encoding"]["x"]["type"] == "temporal"

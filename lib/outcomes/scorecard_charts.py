@@ -25,37 +25,43 @@ def _unit(metric_id: str) -> str:
     return "%" if m.is_rate else m.unit
 
 
-def sparklines(scorecard: Scorecard, *, width: int = 160, height: int = 40) -> alt.FacetChart:
-    """Small multiples of each metric's monthly history, grouped by measurement area.
+def sparklines(scorecard: Scorecard, *, width: int = 150, height: int = 40, columns: int = 6) -> alt.VConcatChart:
+    """Sparklines of every metric's monthly history, one block of small multiples per area.
 
-    The line is the metric; the dashed rule is its target; the last point is coloured by
-    status. Rates are shown in %.
+    In each panel the line is the metric, the dashed rule its target and the last point
+    is coloured by status. Rates are shown in %.
     """
     trend = scorecard.trend.copy()
-    trend["shown"] = [v * 100 if catalog.get(m).is_rate else v for m, v in zip(trend["metric"], trend["value"])]
-    trend["target_shown"] = [
-        t * 100 if catalog.get(m).is_rate and pd.notna(t) else t for m, t in zip(trend["metric"], trend["target"])
-    ]
+    rate = trend["metric"].map(lambda m: catalog.get(m).is_rate)
+    trend["shown"] = trend["value"].where(~rate, trend["value"] * 100)
+    trend["target_shown"] = trend["target"].where(~rate, trend["target"] * 100)
     trend["label"] = [f"{n} ({_unit(m)})" for n, m in zip(trend["name"], trend["metric"])]
-    status = scorecard.table.set_index("metric")["status"]
-    trend["status"] = trend["metric"].map(status)
+    trend["status"] = trend["metric"].map(scorecard.table.set_index("metric")["status"])
     trend["is_last"] = trend["period"] == pd.Timestamp(scorecard.period)
-    base = alt.Chart().encode(x=alt.X("period:T", axis=None))
-    line = base.mark_line().encode(
-        y=alt.Y("shown:Q", axis=None, scale=alt.Scale(zero=False)),
-        tooltip=[alt.Tooltip("period:T", format="%Y-%m"), alt.Tooltip("shown:Q", format=",.2f", title="value")],
-    )
-    target = base.mark_rule(strokeDash=[3, 3]).encode(y="mean(target_shown):Q")
-    last = (
-        base.mark_point(filled=True, size=40)
-        .encode(y="shown:Q", color=alt.Color("status:N", title="status"))
-        .transform_filter(alt.datum.is_last)
-    )
-    layered = alt.layer(line, target, last, data=trend).properties(width=width, height=height)
-    return layered.facet(
-        row=alt.Row("area_name:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")),
-        column=alt.Column("label:N", title=None),
-    ).resolve_scale(y="independent")
+    blocks = []
+    for area, title in catalog.load_catalog().areas.items():
+        data = trend[trend["area"] == area]
+        if data.empty:
+            continue
+        base = alt.Chart().encode(x=alt.X("period:T", axis=None))
+        line = base.mark_line().encode(
+            y=alt.Y("shown:Q", axis=None, scale=alt.Scale(zero=False)),
+            tooltip=[alt.Tooltip("period:T", format="%Y-%m"), alt.Tooltip("shown:Q", format=",.2f", title="value")],
+        )
+        target = base.mark_rule(strokeDash=[3, 3]).encode(y="mean(target_shown):Q")
+        last = (
+            base.mark_point(filled=True, size=40)
+            .encode(y="shown:Q", color=alt.Color("status:N", title="status"))
+            .transform_filter(alt.datum.is_last)
+        )
+        block = (
+            alt.layer(line, target, last, data=data)
+            .properties(width=width, height=height)
+            .facet(facet=alt.Facet("label:N", title=None), columns=columns, title=title)
+            .resolve_scale(y="independent")
+        )
+        blocks.append(block)
+    return alt.vconcat(*blocks)
 
 
 def area_small_multiples(scorecard: Scorecard, area: str, *, columns: int = 4) -> alt.FacetChart:

@@ -45,6 +45,8 @@ class DataSpec(Params):
         The period column (DiD and ITS on a panel).
     segments : list of str
         Columns to break effects down by (each level compared separately).
+    requester : {"all", "customer", "employee"}
+        Warehouse-backed DiD/ITS designs: whose tickets the ticket metrics count.
     """
 
     table: str | None = None
@@ -53,6 +55,7 @@ class DataSpec(Params):
     control: str | None = None
     time: str | None = None
     segments: list[str] = Field(default_factory=list)
+    requester: Literal["all", "customer", "employee"] = "all"
 
 
 class MetricSpec(Params):

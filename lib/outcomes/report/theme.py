@@ -45,6 +45,7 @@ def house_theme() -> alt.theme.ThemeConfig:
                 "domainColor": "#9aa5b1",
                 "tickColor": "#9aa5b1",
             },
+            "axisXDiscrete": {"labelAngle": 0, "labelLimit": 140},
             "legend": {"labelColor": MUTED, "titleColor": INK, "labelFontSize": 12, "titleFontSize": 12, "orient": "bottom"},
             "range": {"category": PALETTE},
             "line": {"strokeWidth": 2.5},

@@ -224,7 +224,8 @@ def _chain_frame(
         name = f"link:{link.to}"
         rows.append((f"Change in {link.to} per +1 {prev}", link.to, float(central[name]), sources[name]))
     segments = ", ".join(ini.population.segments or ())
-    population_source = "stated" if ini.population.count is not None else f"customers in {segments}"
+    count = ini.population.count
+    population_source = count.origin if count is not None else f"customers in {segments}"
     rows += [
         ("Outcome change", ini.outcome, float(steps.outcome_change), "computed"),
         ("Population per month", ini.population.description, float(steps.population), population_source),

@@ -404,11 +404,20 @@ class ValueInputs:
         CLV per segment (e.g. ARPU x margin / churn from the orders data).
     customers_by_segment : mapping of str to float, optional
         Active customers per segment.
+    population_by_initiative : mapping of str to float, optional
+        Events per month (e.g. deployments) by initiative id, replacing a stated
+        ``population.count``.
+    initial_cost_by_initiative, recurring_monthly_cost_by_initiative : mapping of str to float, optional
+        One-off and running costs per month by initiative id (e.g. from the portfolio
+        office's register), replacing the stated costs.
     """
 
     cost_per_ticket: float | None = None
     clv_by_segment: Mapping[str, float] | None = None
     customers_by_segment: Mapping[str, float] | None = None
+    population_by_initiative: Mapping[str, float] | None = None
+    initial_cost_by_initiative: Mapping[str, float] | None = None
+    recurring_monthly_cost_by_initiative: Mapping[str, float] | None = None
 
 
 def with_inputs(model: ValueModel, inputs: ValueInputs | None) -> ValueModel:
@@ -451,7 +460,47 @@ def with_inputs(model: ValueModel, inputs: ValueInputs | None) -> ValueModel:
         if inputs.customers_by_segment and name in inputs.customers_by_segment:
             update["customers"] = float(inputs.customers_by_segment[name])
         segments[name] = seg.model_copy(update=update)
-    return model.model_copy(update={"inputs": new_inputs, "segments": segments})
+    return model.model_copy(
+        update={"inputs": new_inputs, "segments": segments, "initiatives": _initiatives_with_inputs(model, inputs)}
+    )
+
+
+def _initiatives_with_inputs(model: ValueModel, inputs: ValueInputs) -> dict[str, Initiative]:
+    """The initiatives with warehouse populations and costs in place of the stated ones."""
+    given_by_label = {
+        "population_by_initiative": inputs.population_by_initiative,
+        "initial_cost_by_initiative": inputs.initial_cost_by_initiative,
+        "recurring_monthly_cost_by_initiative": inputs.recurring_monthly_cost_by_initiative,
+    }
+    for label, given in given_by_label.items():
+        unknown = sorted(set(given or {}) - set(model.initiatives))
+        if unknown:
+            raise ParamsError(
+                f"ValueInputs.{label} names unknown initiative(s) {unknown}; "
+                f"initiatives in value.yaml are: {', '.join(model.initiatives)}"
+            )
+    counted = sorted(k for k in inputs.population_by_initiative or {} if model.initiatives[k].population.count is None)
+    if counted:
+        raise ParamsError(
+            f"ValueInputs.population_by_initiative names {counted}, whose population is customers in segments; "
+            "pass customers through customers_by_segment instead"
+        )
+    out = dict(model.initiatives)
+    for key, ini in model.initiatives.items():
+        update: dict[str, Any] = {}
+        if key in (inputs.population_by_initiative or {}):
+            count = ini.population.count.rescaled(float(inputs.population_by_initiative[key]), "warehouse")  # type: ignore[union-attr,index]
+            update["population"] = ini.population.model_copy(update={"count": count})
+        costs: dict[str, Quantity] = {}
+        if key in (inputs.initial_cost_by_initiative or {}):
+            costs["initial"] = ini.costs.initial.rescaled(float(inputs.initial_cost_by_initiative[key]), "warehouse")  # type: ignore[index]
+        if key in (inputs.recurring_monthly_cost_by_initiative or {}):
+            monthly = float(inputs.recurring_monthly_cost_by_initiative[key])  # type: ignore[index]
+            costs["recurring_monthly"] = ini.costs.recurring_monthly.rescaled(monthly, "warehouse")
+        if costs:
+            update["costs"] = ini.costs.model_copy(update=costs)
+        out[key] = ini.model_copy(update=update) if update else ini
+    return out
 
 
 def chain_quantities(model: ValueModel, key: str) -> dict[str, Quantity]:

@@ -1,0 +1,703 @@
+"""The investment step: what the IT initiatives are worth, from the warehouse and the reviews.
+
+This module wires the ROI library (:mod:`outcomes.roi`) to the rest of the kit:
+
+* :func:`warehouse_inputs` computes the value model's inputs from the warehouse: cost per
+  ticket (service-desk cost / tickets), CLV per segment (ARPU x gross margin / churn),
+  customers per segment, deployments per month and the costs in the portfolio office's
+  register;
+* :func:`drivers_estimates` fits the drivers model (how first response moves CSAT and
+  churn) whose slopes carry an IT change to a customer outcome, labelled as an association;
+* :func:`review_initiatives` reviews every active initiative (``params/initiatives``);
+* :func:`evaluate` builds one investment case per initiative of the value model, from the
+  initiative's measured effect (labelled ``experiment``) or its stated assumption, and
+  the portfolio with the decisions and the IT demand each initiative adds or removes;
+* :func:`executive_summary` turns the results of a report run (``results.json`` sections)
+  into the one page for the CIO and the CMO: headline sentences, the scorecard headline,
+  the decisions, the ROI table and the caveats that matter.
+
+Every number shown comes from a result; every value statement carries its range.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ibis
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown
+
+from outcomes import catalog, config, narrative, warehouse
+from outcomes.drivers import OK, DriversResult, drivers_panel, fit_drivers
+from outcomes.experiment.results import InitiativeResult, MetricEffect
+from outcomes.metrics import Scope, compute_wide, month_range, to_month
+from outcomes.params import read_yaml
+from outcomes.report.text import escape_md
+from outcomes.roi import charts, montecarlo
+from outcomes.roi.montecarlo import InvestmentCase
+from outcomes.roi.portfolio import Portfolio, build_portfolio
+from outcomes.roi.value import DEFAULT_PATH as VALUE_MODEL_PATH
+from outcomes.roi.value import Effect, Quantity, ValueInputs, ValueModel, load_value_model, simple_clv, with_inputs
+
+#: Months of history behind the warehouse inputs (a year smooths seasons and small segments).
+INPUT_MONTHS = 12
+#: Months of the region x month panel behind the drivers model.
+DRIVERS_MONTHS = 24
+#: Where the initiative files live.
+INITIATIVES_DIR = config.PARAMS_DIR / "initiatives"
+#: Customer outcome metrics (what changed for customers); the rest is IT delivery.
+CUSTOMER_METRICS = frozenset(
+    {"csat", "nps", "churn_rate", "retention_rate", "conversion_rate", "active_customers", "revenue", "arpu", "aov", "clv"}
+)
+#: Deployment metrics: a chain on them counts deployments per month.
+DEPLOYMENT_METRICS = frozenset({"lead_time_hours", "change_failure_rate", "time_to_restore_hours", "deployment_frequency"})
+#: What each design is called for readers.
+DESIGN_WORDS = {
+    "randomized": "randomized experiment",
+    "did": "difference-in-differences",
+    "its": "interrupted time series",
+}
+_SOURCE_WORDS = {
+    "experiment": "measured",
+    "drivers": "drivers model (an association across regions and months, not proof of cause)",
+    "assumption": "stated assumption (params/value.yaml)",
+}
+
+
+# --------------------------------------------------------------------------- warehouse inputs
+
+
+def _window(period: str, months: int) -> list[dt.date]:
+    if months < 1:
+        raise ValueError(f"months must be at least 1, got {months}")
+    end = pd.Timestamp(to_month(period))
+    return month_range((end - pd.DateOffset(months=months - 1)).date(), end.date())
+
+
+@dataclass(frozen=True)
+class WarehouseInputs:
+    """The value model's inputs computed from the warehouse over a window of months.
+
+    Attributes
+    ----------
+    period : str
+        The last month of the window, ``YYYY-MM``.
+    months : int
+        Months in the window.
+    desk_cost : float
+        Service-desk cost over the window.
+    tickets : float
+        Tickets opened over the window (every requester: the desk serves them all).
+    cost_per_ticket : float
+        ``desk_cost / tickets``.
+    segments : pandas.DataFrame
+        One row per customer segment: ``customers`` (active in ``period``),
+        ``customer_months``, ``revenue``, ``arpu_monthly``, ``gross_margin``,
+        ``churn_rate`` (monthly, pooled over the window) and ``clv`` (ARPU x margin / churn).
+    deployments_per_month : float
+        Production deployments per month over the window.
+    initial_cost, recurring_monthly_cost : dict of str to float
+        One-off and running costs per month by initiative id, from the portfolio office's
+        register (the warehouse table ``initiatives``).
+    """
+
+    period: str
+    months: int
+    desk_cost: float
+    tickets: float
+    cost_per_ticket: float
+    segments: pd.DataFrame
+    deployments_per_month: float
+    initial_cost: dict[str, float] = field(default_factory=dict)
+    recurring_monthly_cost: dict[str, float] = field(default_factory=dict)
+
+    def value_inputs(self, model: ValueModel) -> ValueInputs:
+        """The figures the value model takes in place of its stated fallbacks.
+
+        Parameters
+        ----------
+        model : ValueModel
+            The value model; only its segments and initiatives receive figures.
+
+        Returns
+        -------
+        ValueInputs
+            Cost per ticket, CLV and customers per segment, deployments per month for
+            chains on a deployment metric with a stated count, and the register's costs.
+        """
+        seg = self.segments[self.segments["segment"].isin(list(model.segments))].set_index("segment")
+        clv = {k: float(v) for k, v in seg["clv"].items() if np.isfinite(v) and v > 0}
+        deployments = {
+            key: self.deployments_per_month
+            for key, ini in model.initiatives.items()
+            if ini.population.count is not None and ini.metric in DEPLOYMENT_METRICS
+        }
+        known = set(model.initiatives)
+        return ValueInputs(
+            cost_per_ticket=self.cost_per_ticket if np.isfinite(self.cost_per_ticket) else None,
+            clv_by_segment=clv,
+            customers_by_segment={k: float(v) for k, v in seg["customers"].items()},
+            population_by_initiative=deployments,
+            initial_cost_by_initiative={k: v for k, v in self.initial_cost.items() if k in known},
+            recurring_monthly_cost_by_initiative={k: v for k, v in self.recurring_monthly_cost.items() if k in known},
+        )
+
+    def to_frame(self, currency: str = "EUR") -> pd.DataFrame:
+        """The inputs as a table for readers: figure, value (formatted) and how it was computed."""
+        window = f"{self.months} months to {self.period}"
+        rows = [
+            ("Cost per ticket", narrative.fmt_money(self.cost_per_ticket, currency),
+             f"service-desk cost {narrative.fmt_money(self.desk_cost, currency)} / {narrative.fmt_count(self.tickets)} tickets ({window})"),
+            ("Deployments per month", narrative.fmt_number(self.deployments_per_month), f"production deployments ({window})"),
+        ]
+        for _, r in self.segments.iterrows():
+            rows.append(
+                (f"CLV, {r['segment']}", narrative.fmt_money(r["clv"], currency),
+                 f"ARPU {narrative.fmt_money(r['arpu_monthly'], currency)} x margin {narrative.fmt_percent(r['gross_margin'])} "
+                 f"/ churn {narrative.fmt_percent(r['churn_rate'], decimals=2)} a month ({window})")
+            )
+            rows.append((f"Customers, {r['segment']}", narrative.fmt_count(r["customers"]), f"active in {self.period}"))
+        return pd.DataFrame(rows, columns=["figure", "value", "how it was computed"])
+
+
+def _register_costs(con: ibis.BaseBackend) -> tuple[dict[str, float], dict[str, float]]:
+    if "initiatives" not in con.list_tables():
+        return {}, {}
+    t = con.table("initiatives")
+    frame = t.select("initiative_id", "one_off_cost", "recurring_cost_monthly").execute()
+    initial = {r.initiative_id: float(r.one_off_cost) for r in frame.itertuples() if pd.notna(r.one_off_cost)}
+    monthly = {
+        r.initiative_id: float(r.recurring_cost_monthly) for r in frame.itertuples() if pd.notna(r.recurring_cost_monthly)
+    }
+    return initial, monthly
+
+
+def warehouse_inputs(con: ibis.BaseBackend, period: str, *, months: int = INPUT_MONTHS) -> WarehouseInputs:
+    """Compute the value model's inputs from the warehouse.
+
+    Parameters
+    ----------
+    con : ibis.BaseBackend
+        The warehouse (:func:`outcomes.warehouse.connect`).
+    period : str
+        The last month of the window, ``YYYY-MM``.
+    months : int
+        Months in the window.
+
+    Returns
+    -------
+    WarehouseInputs
+        Sums over the window, divided after aggregation (exact): cost per ticket =
+        service-desk cost / tickets; ARPU = revenue / customer-months; gross margin =
+        margin / revenue of orders with a margin; churn = customers lost / customers at the
+        start of each month; CLV = ARPU x margin / churn; customers = active in ``period``.
+    """
+    periods = _window(period, months)
+    scope = Scope(tuple(periods), ("all", "customer_segment"))
+    wide, _ = compute_wide(con, ["cost_per_ticket", "clv", "deployment_frequency"], scope)
+    company = wide[wide["segment_dim"] == "all"]
+    desk_cost = float(company["desk_cost"].fillna(0.0).sum())
+    tickets = float(company["ticket_volume"].fillna(0.0).sum())
+    segs = wide[wide["segment_dim"] == "customer_segment"].copy()
+    segs["lost"] = segs["churn_rate"].fillna(0.0) * segs["churn_rate__n"].fillna(0.0)
+    last = pd.Timestamp(periods[-1])
+    rows = []
+    for name, g in segs.groupby("segment", sort=True):
+        customer_months = float(g["active_customers"].fillna(0.0).sum())
+        revenue = float(g["revenue"].fillna(0.0).sum())
+        at_start = float(g["churn_rate__n"].fillna(0.0).sum())
+        arpu = revenue / customer_months if customer_months else np.nan
+        with_margin = float(g["revenue_with_margin"].fillna(0.0).sum())
+        margin = float(g["margin"].fillna(0.0).sum()) / with_margin if with_margin else np.nan
+        churn = float(g["lost"].sum()) / at_start if at_start else np.nan
+        clv = simple_clv(arpu, margin, churn) if churn > 0 and np.isfinite(arpu * margin) else np.nan
+        now = g.loc[pd.to_datetime(g["period"]) == last, "active_customers"]
+        rows.append(
+            {
+                "segment": str(name),
+                "customers": float(now.iloc[0]) if len(now) else 0.0,
+                "customer_months": customer_months,
+                "revenue": revenue,
+                "arpu_monthly": arpu,
+                "gross_margin": margin,
+                "churn_rate": churn,
+                "clv": clv,
+            }
+        )
+    initial, monthly = _register_costs(con)
+    return WarehouseInputs(
+        period=f"{last:%Y-%m}",
+        months=len(periods),
+        desk_cost=desk_cost,
+        tickets=tickets,
+        cost_per_ticket=desk_cost / tickets if tickets else np.nan,
+        segments=pd.DataFrame(rows),
+        deployments_per_month=float(company["deployments"].fillna(0).sum()) / len(periods),
+        initial_cost=initial,
+        recurring_monthly_cost=monthly,
+    )
+
+
+# --------------------------------------------------------------------------- drivers and reviews
+
+
+def drivers_estimates(con: ibis.BaseBackend, period: str, *, months: int = DRIVERS_MONTHS) -> DriversResult:
+    """Fit the drivers model (CSAT and churn on mean first response, region x month).
+
+    Parameters
+    ----------
+    con : ibis.BaseBackend
+        The warehouse.
+    period : str
+        The last month of the panel.
+    months : int
+        Months of the panel.
+
+    Returns
+    -------
+    DriversResult
+    """
+    periods = _window(period, months)
+    panel = drivers_panel(con, start=periods[0], end=periods[-1])
+    return fit_drivers(panel)
+
+
+def link_slopes(model: ValueModel, key: str, drivers: DriversResult | None) -> dict[str, Quantity]:
+    """The drivers model's slopes for an initiative's links, as normal quantities.
+
+    A link gets the drivers' slope when the drivers model was fitted on the link's
+    starting metric and estimated its target; the quantity spans the model's interval
+    (t with clusters - 1 degrees of freedom), so its spread is honest with few clusters.
+
+    Parameters
+    ----------
+    model : ValueModel
+        The value model.
+    key : str
+        Initiative id.
+    drivers : DriversResult or None
+        The fitted drivers model.
+
+    Returns
+    -------
+    dict of str to Quantity
+        By the link's ``to`` metric; links the drivers model does not cover keep their stated slope.
+    """
+    if drivers is None:
+        return {}
+    ini = model.initiative(key)
+    out: dict[str, Quantity] = {}
+    previous = ini.metric
+    for link in ini.links:
+        est = drivers.estimate(link.to)
+        if drivers.x == previous and est is not None and est.status == OK:
+            out[link.to] = Quantity(
+                value=est.coef, low=est.ci_low, high=est.ci_high, level=1 - drivers.alpha,
+                distribution="normal", origin="drivers",
+            )
+        previous = link.to
+    return out
+
+
+def active_specs(folder: str | Path = INITIATIVES_DIR) -> dict[str, Path]:
+    """Initiative files with ``active: true``, by id (the file name when ``id`` is absent)."""
+    out: dict[str, Path] = {}
+    for path in sorted([*Path(folder).glob("*.yaml"), *Path(folder).glob("*.yml")]):
+        doc = read_yaml(path)
+        if isinstance(doc, dict) and doc.get("active") is True:
+            out[str(doc.get("id") or path.stem)] = path
+    return out
+
+
+def review_initiatives(folder: str | Path = INITIATIVES_DIR) -> dict[str, InitiativeResult]:
+    """Review every active initiative with the statistics engine.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Where the initiative files are.
+
+    Returns
+    -------
+    dict of str to InitiativeResult
+        By initiative id.
+    """
+    review = importlib.import_module("outcomes.experiment.review").review
+    return {ident: review(path) for ident, path in active_specs(folder).items()}
+
+
+def measured_effect(result: InitiativeResult, metric: str) -> MetricEffect | None:
+    """The whole-population effect of ``result`` on ``metric`` with an interval, if any.
+
+    With several arms the arm the decision is about comes first.
+    """
+    hits = [e for e in result.effects if e.metric == metric and e.segment == "all" and e.estimable]
+    hits.sort(key=lambda e: e.arm != result.decision.arm)
+    return hits[0] if hits else None
+
+
+def effect_quantity(effect: MetricEffect) -> Effect:
+    """A measured effect as the value model's :class:`Effect` (normal over its interval)."""
+    return Effect.from_ci(effect.estimate_abs, effect.ci_low, effect.ci_high, level=1 - effect.alpha, source="experiment")
+
+
+# --------------------------------------------------------------------------- the investment cases
+
+
+@dataclass(frozen=True)
+class Investment:
+    """Every initiative's investment case, the portfolio and what each number rests on.
+
+    Build it with :func:`evaluate` (or :func:`build_investment` from computed parts).
+
+    Attributes
+    ----------
+    period : str
+        The reported month.
+    model : ValueModel
+        The value model as stated (``params/value.yaml``).
+    inputs : WarehouseInputs or None
+        Figures from the warehouse (None: the stated fallbacks were used).
+    drivers : DriversResult or None
+        The drivers model behind the link slopes.
+    results : dict of str to InitiativeResult
+        Initiative reviews by id.
+    cases : tuple of InvestmentCase
+        One per initiative of the value model.
+    portfolio : Portfolio
+        The cases side by side with decisions and IT demand.
+    evidence : pandas.DataFrame
+        Per initiative and chain step: the number, its source and what it rests on.
+    """
+
+    period: str
+    model: ValueModel
+    inputs: WarehouseInputs | None
+    drivers: DriversResult | None
+    results: dict[str, InitiativeResult]
+    cases: tuple[InvestmentCase, ...]
+    portfolio: Portfolio
+    evidence: pd.DataFrame
+
+    def case(self, key: str) -> InvestmentCase:
+        """The case of initiative ``key``."""
+        for c in self.cases:
+            if c.initiative == key:
+                return c
+        raise KeyError(f"no investment case for '{key}'; cases are: {', '.join(c.initiative for c in self.cases)}")
+
+    def records(self) -> list[dict[str, Any]]:
+        """The results.json ``roi`` entries, one per initiative."""
+        return [c.to_dict() for c in self.cases]
+
+    def tei_table(self, key: str) -> pd.DataFrame:
+        """The yearly TEI table of one case, amounts formatted (risk adjustments in the line names)."""
+        case = self.case(key)
+        frame = case.to_frame()
+        ini = self.model.initiative(key)
+        frame = frame.map(lambda v: narrative.fmt_money(v, case.currency) if isinstance(v, int | float) else v)
+        risk = (
+            f"benefits cut {narrative.fmt_percent(ini.risk.benefits)} and costs raised "
+            f"{narrative.fmt_percent(ini.risk.costs)} for risk"
+        )
+        return frame.assign(note=[risk if i == 0 else "" for i in range(len(frame))])
+
+    def case_views(self) -> list[Any]:
+        """Per initiative: a heading, the value chain, the waterfall, the TEI table and the evidence.
+
+        Returns
+        -------
+        list
+            Markdown, Altair charts and HTML tables, in reading order, for ``display(*views)``.
+        """
+        from outcomes.report.tables import table
+
+        views: list[Any] = []
+        for case in self.cases:
+            ini = self.model.initiative(case.initiative)
+            views.append(Markdown(f"### {escape_md(case.name)}\n\n{escape_md(charts.chain_sentence(case))}"))
+            views.append(charts.waterfall_chart(case))
+            views.append(
+                table(
+                    self.tei_table(case.initiative),
+                    caption=(
+                        f"Investment case (TEI, {self.model.horizon_years} years, discounted at "
+                        f"{narrative.fmt_percent(self.model.discount_rate)}; the Initial column is not discounted); "
+                        f"risk adjustment: benefits -{narrative.fmt_percent(ini.risk.benefits)}, "
+                        f"costs +{narrative.fmt_percent(ini.risk.costs)}."
+                    ),
+                )
+            )
+            views.append(table(case.summary(), caption="With the uncertainty carried through (Monte Carlo)."))
+            views.append(table(self.evidence[self.evidence["initiative"] == case.initiative].drop(columns="initiative")))
+        return views
+
+    def caveats(self) -> list[str]:
+        """The caveats that matter for these cases, in plain sentences."""
+        return case_caveats(self.model, self.records(), self.evidence, self.results)
+
+
+def _evidence_rows(
+    model: ValueModel, case: InvestmentCase, result: InitiativeResult | None, measured: MetricEffect | None
+) -> list[dict[str, Any]]:
+    ini = model.initiative(case.initiative)
+    rows = []
+    for _, step in case.chain.iterrows():
+        source = str(step["source"])
+        if step["step"] == "IT metric change":
+            if measured is not None and result is not None:
+                basis = (
+                    f"{DESIGN_WORDS.get(result.design, result.design)} '{result.id}': "
+                    f"{narrative.interval_text(_metric_change(measured.metric, measured.estimate_abs, measured.ci_low, measured.ci_high, 1 - measured.alpha))}"
+                )
+            else:
+                basis = _SOURCE_WORDS["assumption"] + ": no measured effect on this metric yet"
+        elif step["step"].startswith("Change in"):
+            basis = _SOURCE_WORDS.get(source, source)
+        elif source == "warehouse":
+            basis = "the warehouse"
+        else:
+            basis = {"computed": "computed from the steps above", "value model": "params/value.yaml or the warehouse"}.get(
+                source, source
+            )
+        rows.append(
+            {
+                "initiative": case.initiative,
+                "step": step["step"],
+                "what": step["what"],
+                "value": narrative.fmt_value(
+                    step["value"], narrative.unit_for_metric(str(step["what"])), signed=step["step"].endswith("change"), change=True
+                ),
+                "source": source,
+                "rests on": basis,
+            }
+        )
+    costs = ini.costs
+    rows.append(
+        {
+            "initiative": case.initiative,
+            "step": "Costs",
+            "what": "initial, running per month",
+            "value": f"{narrative.fmt_money(costs.initial.value, model.currency)}, {narrative.fmt_money(costs.recurring_monthly.value, model.currency)}",
+            "source": costs.initial.origin,
+            "rests on": "the portfolio office's register" if costs.initial.origin == "warehouse" else _SOURCE_WORDS["assumption"],
+        }
+    )
+    return rows
+
+
+def _metric_change(metric: str, estimate: float | None, low: float | None, high: float | None, level: float = 0.95,
+                   label: str | None = None) -> narrative.MetricChange:
+    m = _catalog_metric(metric)
+    better = "balance" if m is None or m.direction == "balance" else ("up" if m.direction == "higher_is_better" else "down")
+    return narrative.MetricChange(
+        label=label or (m.name if m is not None else metric.replace("_", " ")),
+        estimate=estimate,
+        ci_low=low,
+        ci_high=high,
+        unit=narrative.unit_for_metric(metric),
+        better=better,  # type: ignore[arg-type]
+        level=level,
+    )
+
+
+def _catalog_metric(metric: str) -> catalog.Metric | None:
+    return catalog.get(metric) if metric in catalog.ids() else None
+
+
+def it_demand(model: ValueModel, case: InvestmentCase) -> float | None:
+    """Tickets per month the initiative adds (positive) or removes (negative); None when not a ticket chain."""
+    if model.initiative(case.initiative).money != "tickets_prevented":
+        return None
+    return -float(case.steps.units_per_month)
+
+
+def build_investment(
+    model: ValueModel,
+    *,
+    period: str,
+    inputs: WarehouseInputs | None = None,
+    drivers: DriversResult | None = None,
+    results: Mapping[str, InitiativeResult] | None = None,
+    initiatives: Sequence[str] | None = None,
+    n: int = montecarlo.DEFAULT_DRAWS,
+    seed: int | None = montecarlo.DEFAULT_SEED,
+) -> Investment:
+    """Build every initiative's investment case from computed parts.
+
+    Parameters
+    ----------
+    model : ValueModel
+        The value model.
+    period : str
+        The reported month.
+    inputs : WarehouseInputs, optional
+        Warehouse figures replacing the stated fallbacks.
+    drivers : DriversResult, optional
+        Slopes for the links (labelled ``drivers``).
+    results : mapping of str to InitiativeResult, optional
+        Reviews by initiative id; an initiative's measured effect on the chain's metric
+        replaces the stated assumption (labelled ``experiment``).
+    initiatives : sequence of str, optional
+        Which initiatives of the value model; default all.
+    n : int
+        Monte Carlo draws per case.
+    seed : int or None
+        Seed of every case's draws.
+
+    Returns
+    -------
+    Investment
+    """
+    results = dict(results or {})
+    keys = list(initiatives) if initiatives is not None else list(model.initiatives)
+    value_inputs = inputs.value_inputs(model) if inputs is not None else None
+    cases, evidence = [], []
+    for key in keys:
+        ini = model.initiative(key)
+        result = results.get(key)
+        measured = measured_effect(result, ini.metric) if result is not None else None
+        case = montecarlo.simulate(
+            model,
+            key,
+            effect=effect_quantity(measured) if measured is not None else None,
+            link_slopes=link_slopes(model, key, drivers),
+            inputs=value_inputs,
+            n=n,
+            seed=seed,
+        )
+        cases.append(case)
+        evidence += _evidence_rows(with_inputs(model, value_inputs), case, result, measured)
+    decisions = {k: r.decision.action for k, r in results.items() if k in keys}
+    demand = {c.initiative: d for c in cases if (d := it_demand(model, c)) is not None}
+    return Investment(
+        period=period,
+        model=model,
+        inputs=inputs,
+        drivers=drivers,
+        results=results,
+        cases=tuple(cases),
+        portfolio=build_portfolio(cases, decisions=decisions, it_demand=demand),
+        evidence=pd.DataFrame(evidence, columns=["initiative", "step", "what", "value", "source", "rests on"]),
+    )
+
+
+def evaluate(
+    period: str,
+    *,
+    value_model: str | Path = VALUE_MODEL_PATH,
+    seed: int | None = montecarlo.DEFAULT_SEED,
+    draws: int = montecarlo.DEFAULT_DRAWS,
+    engine: str = "duckdb",
+    warehouse_path: str | Path | None = None,
+    initiatives_dir: str | Path = INITIATIVES_DIR,
+    results: Mapping[str, InitiativeResult] | None = None,
+) -> Investment:
+    """Evaluate every initiative of the value model on the warehouse (what ``03_roi`` shows).
+
+    Parameters
+    ----------
+    period : str
+        The reported month, ``YYYY-MM``.
+    value_model : str or Path
+        ``params/value.yaml``.
+    seed : int or None
+        Monte Carlo seed.
+    draws : int
+        Monte Carlo draws per case.
+    engine : str
+        Query engine of the warehouse.
+    warehouse_path : str or Path, optional
+        The warehouse file (default: the project's).
+    initiatives_dir : str or Path
+        Where the initiative files are; the active ones are reviewed.
+    results : mapping of str to InitiativeResult, optional
+        Reviews already made (skips reviewing again).
+
+    Returns
+    -------
+    Investment
+    """
+    model = load_value_model(config.resolve(value_model))
+    con = warehouse.connect(warehouse_path, engine=engine)  # type: ignore[arg-type]
+    inputs = warehouse_inputs(con, period)
+    drivers = drivers_estimates(con, period)
+    reviews = dict(results) if results is not None else review_initiatives(initiatives_dir)
+    return build_investment(model, period=period, inputs=inputs, drivers=drivers, results=reviews, n=draws, seed=seed)
+
+
+# --------------------------------------------------------------------------- caveats
+
+
+def case_caveats(
+    model: ValueModel,
+    roi: Sequence[Mapping[str, Any]],
+    evidence: pd.DataFrame | None = None,
+    results: Mapping[str, InitiativeResult] | None = None,
+) -> list[str]:
+    """Caveats on investment cases, from their numbers and what they rest on.
+
+    Parameters
+    ----------
+    model : ValueModel
+        The value model (names, risk adjustments).
+    roi : sequence of mapping
+        results.json ``roi`` entries.
+    evidence : pandas.DataFrame, optional
+        :attr:`Investment.evidence`: which steps are assumptions or drivers slopes.
+    results : mapping of str to InitiativeResult, optional
+        Reviews, for their designs.
+
+    Returns
+    -------
+    list of str
+    """
+    out = []
+    names = {k: ini.name for k, ini in model.initiatives.items()}
+    spans = [names.get(r["initiative"], r["initiative"]) for r in roi if _spans_zero(r)]
+    if spans:
+        out.append(f"The NPV range of {_join(spans)} runs from a loss to a gain (P10 below zero, P90 above): the case is not settled.")
+    if evidence is not None and len(evidence):
+        assumed = evidence[(evidence["step"] == "IT metric change") & (evidence["source"] == "assumption")]["initiative"]
+        if len(assumed):
+            out.append(
+                f"No measured effect yet for {_join([names.get(k, k) for k in assumed])}: its case rests on the stated "
+                "assumption in params/value.yaml."
+            )
+        linked = evidence[evidence["source"] == "drivers"]["initiative"].unique()
+        if len(linked):
+            out.append(
+                f"The value of {_join([names.get(k, k) for k in linked])} runs through the drivers model: an association "
+                "between first response and customer outcomes across regions and months, not proof of cause."
+            )
+    for key, res in (results or {}).items():
+        if res.design == "its":
+            out.append(f"{names.get(key, res.name or key)} was evaluated by an interrupted time series; its intervals tend to be too narrow in short series.")
+        if res.design == "did":
+            out.append(f"{names.get(key, res.name or key)} compares a few treated regions with the others; its interval is approximate.")
+    out.append(
+        "Churn avoided counts each kept customer at their full lifetime value; benefits are cut and costs raised "
+        "for risk (TEI), and inputs are drawn independently, so correlated inputs would widen the ranges."
+    )
+    return out
+
+
+def _spans_zero(r: Mapping[str, Any]) -> bool:
+    lo, hi = r.get("npv_p10"), r.get("npv_p90")
+    return not (narrative.is_missing(lo) or narrative.is_missing(hi)) and lo < 0 < hi
+
+
+def _join(items: Sequence[str]) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def bullets(sentences: Sequence[str]) -> Markdown:
+    """A Markdown bullet list of sentences, each escaped (the sentences come from results)."""
+    return Markdown("\n".join(f"- {escape_md(s)}" for s in sentences) or "- none")
