@@ -30,8 +30,9 @@ ingest: demo  ## load the exports into data/warehouse.duckdb
 report: ingest  ## run the monthly report pack on the demo data
 	$(BIN)/outcomes run --config params/monthly.yaml
 
-test: setup  ## the whole test suite (what .ci/run calls)
+test: setup  ## the whole test suite (what .ci/run calls): unit, pipeline and browser tests, then every notebook under nbval
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks/
 
 bench: setup  ## benchmarks (measurements, never assertions)
 	$(BIN)/python benchmarks/run_pack.py --scale $(or $(BENCH_SCALE),10)

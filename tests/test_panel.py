@@ -7,7 +7,7 @@ import pytest
 from canonical_tables import example_rows, make_warehouse
 
 from outcomes import metrics
-from outcomes.panel import PANEL_COLUMNS, build_panel, series, wide
+from outcomes.panel import PANEL_COLUMNS, build_panel, series, wide, window
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +63,11 @@ def test_panel_runs_one_query_per_family(con, monkeypatch):
     monkeypatch.setattr(metrics, "run_family", counting)
     build_panel(con, start="2025-01", end="2025-03", segment="region")
     assert len(calls) == len(set(calls)) == len(metrics.FAMILIES)
+
+
+def test_window_counts_months_back_from_the_period():
+    assert window("2025-12", 24) == ("2024-01", "2025-12")
+    assert window("2025-03", 1) == ("2025-03", "2025-03")
 
 
 def test_unknown_segment_is_refused(con):

@@ -115,3 +115,22 @@ def test_default_period_is_the_last_complete_month_in_utc() -> None:
     assert run.last_complete_month(dt.datetime(2026, 3, 1, 0, 30, tzinfo=dt.timezone(dt.timedelta(hours=2)))) == "2026-01"
     with pytest.raises(ParamsError, match="write it as YYYY-MM"):
         run.check_period("2025-13")
+
+
+def test_default_period_falls_back_to_the_last_complete_month_of_the_data(tmp_path: Path) -> None:
+    import duckdb
+
+    path = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE tickets (opened_at TIMESTAMP); CREATE TABLE orders (ordered_at TIMESTAMP)")
+    con.execute("INSERT INTO tickets VALUES ('2025-12-31 22:00'); INSERT INTO orders VALUES ('2025-11-03')")
+    con.close()
+    now = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
+    assert run.last_data_month(path) == "2025-12"
+    assert run.default_period(now, path) == "2025-12"
+    con = duckdb.connect(str(path))
+    con.execute("DELETE FROM tickets; INSERT INTO tickets VALUES ('2025-12-15 08:00')")
+    con.close()
+    assert run.default_period(now, path) == "2025-11", "a month the data only half covers is not complete"
+    assert run.default_period(dt.datetime(2025, 12, 2, tzinfo=dt.UTC), path) == "2025-11"
+    assert run.default_period(now, tmp_path / "missing.duckdb") == "2026-10"

@@ -111,6 +111,13 @@ def test_table_values_targets_and_areas(panel):
     assert card.trend["period"].max() == pd.Timestamp("2025-03-01")
 
 
+def test_formatted_table_shows_units(panel):
+    f = build_scorecard(panel, "2025-03").formatted().set_index("metric")
+    assert f.loc["Customer satisfaction (CSAT)", "this month"].endswith("%")
+    assert f.loc["Net Promoter Score", "this month"] == "n/a"
+    assert f.loc["Churn rate", "status"] in ("on target", "off target")
+
+
 def test_sum_decomposition_adds_up_to_the_change(panel):
     dec = decompose(panel, "ticket_volume", "2025-03", "region").set_index("segment")
     assert dec.loc["north", "contribution"] == pytest.approx(42.0)

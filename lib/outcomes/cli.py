@@ -112,6 +112,44 @@ def experiment(
         err_console.print(f"wrote {json_out}")
 
 
+@app.command()
+def analyze(
+    params_file: Path = typer.Argument(..., help="Initiative parameters, params/initiatives/<id>.yaml."),
+    out: Path = typer.Option(None, help="Folder for the HTML page and results.json; default reports/analyze/<id>."),
+    period: str = typer.Option(None, help="Analyse data up to this month, YYYY-MM; default: all data."),
+) -> None:
+    """Review one initiative: run the review notebook, write its HTML page and results.json."""
+    from outcomes.errors import ReportRunError
+    from outcomes.experiment import review
+    from outcomes.experiment.spec import InitiativeSpec
+    from outcomes.params import load
+
+    try:
+        spec = load(params_file, InitiativeSpec)
+        html, results = review.analyze(params_file, out or config.REPORTS_DIR / "analyze" / spec.id, period=period)
+    except ReportRunError as exc:
+        _fail(exc, code=1)
+    except OutcomesError as exc:
+        _fail(exc)
+    console.print(str(html), highlight=False, soft_wrap=True)
+    err_console.print(f"wrote {results}")
+
+
+@app.command("new-initiative")
+def new_initiative(
+    initiative_id: str = typer.Argument(..., help="Id of the new initiative (lower-case, digits, - and _)."),
+    folder: Path = typer.Option(config.PARAMS_DIR / "initiatives", help="Folder of the initiative parameters."),
+) -> None:
+    """Write a commented parameters template params/initiatives/<ID>.yaml (never overwrites)."""
+    from outcomes.experiment.review import write_template
+
+    try:
+        path = write_template(initiative_id, folder)
+    except OutcomesError as exc:
+        _fail(exc)
+    console.print(str(path), highlight=False, soft_wrap=True)
+
+
 def main() -> None:  # pragma: no cover - console entry
     """Run the command line."""
     app()

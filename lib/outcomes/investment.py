@@ -22,7 +22,6 @@ Every number shown comes from a result; every value statement carries its range.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +42,16 @@ from outcomes.roi import charts, montecarlo
 from outcomes.roi.montecarlo import InvestmentCase
 from outcomes.roi.portfolio import Portfolio, build_portfolio
 from outcomes.roi.value import DEFAULT_PATH as VALUE_MODEL_PATH
-from outcomes.roi.value import Effect, Quantity, ValueInputs, ValueModel, load_value_model, simple_clv, with_inputs
+from outcomes.roi.value import (
+    Effect,
+    Quantity,
+    ValueInputs,
+    ValueModel,
+    chain_quantities,
+    load_value_model,
+    simple_clv,
+    with_inputs,
+)
 
 #: Months of history behind the warehouse inputs (a year smooths seasons and small segments).
 INPUT_MONTHS = 12
@@ -210,6 +218,8 @@ def warehouse_inputs(con: ibis.BaseBackend, period: str, *, months: int = INPUT_
     rows = []
     for name, g in segs.groupby("segment", sort=True):
         customer_months = float(g["active_customers"].fillna(0.0).sum())
+        if customer_months == 0:
+            continue
         revenue = float(g["revenue"].fillna(0.0).sum())
         at_start = float(g["churn_rate__n"].fillna(0.0).sum())
         arpu = revenue / customer_months if customer_months else np.nan
@@ -315,21 +325,29 @@ def active_specs(folder: str | Path = INITIATIVES_DIR) -> dict[str, Path]:
     return out
 
 
-def review_initiatives(folder: str | Path = INITIATIVES_DIR) -> dict[str, InitiativeResult]:
+def review_initiatives(
+    period: str | None = None, *, con: ibis.BaseBackend | None = None, folder: str | Path = INITIATIVES_DIR
+) -> dict[str, Any]:
     """Review every active initiative with the statistics engine.
 
     Parameters
     ----------
+    period : str, optional
+        Analyse data up to the end of this month.
+    con : ibis.BaseBackend, optional
+        The warehouse.
     folder : str or Path
         Where the initiative files are.
 
     Returns
     -------
-    dict of str to InitiativeResult
-        By initiative id.
+    dict of str to outcomes.experiment.review.Review
+        By initiative id; ``.result`` is the :class:`InitiativeResult`, ``.entry()`` the
+        results.json entry.
     """
-    review = importlib.import_module("outcomes.experiment.review").review
-    return {ident: review(path) for ident, path in active_specs(folder).items()}
+    from outcomes.experiment.review import review
+
+    return {ident: review(path, period=period, con=con) for ident, path in active_specs(folder).items()}
 
 
 def measured_effect(result: InitiativeResult, metric: str) -> MetricEffect | None:
@@ -440,40 +458,65 @@ class Investment:
 
     def caveats(self) -> list[str]:
         """The caveats that matter for these cases, in plain sentences."""
-        return case_caveats(self.model, self.records(), self.evidence, self.results)
+        ev = self.evidence
+        return case_caveats(
+            self.model,
+            self.records(),
+            designs={k: r.design for k, r in self.results.items() if k in {c.initiative for c in self.cases}},
+            measured=list(ev[(ev["step"] == "IT metric change") & (ev["source"] == "experiment")]["initiative"]),
+            linked=list(ev[ev["source"] == "drivers"]["initiative"].unique()),
+        )
+
+
+_UNIT_VALUE_PREFIXES = ("clv:", "cost_per_ticket", "agent_hourly_rate", "employee_hourly_rate",
+                        "outage_revenue_per_minute", "revenue_per_conversion", "conversion_margin")
+
+
+def _origin_words(origins: set[str]) -> str:
+    if origins == {"warehouse"}:
+        return "the warehouse"
+    if "warehouse" in origins:
+        return "the warehouse and stated assumptions (params/value.yaml)"
+    return _SOURCE_WORDS["assumption"]
 
 
 def _evidence_rows(
-    model: ValueModel, case: InvestmentCase, result: InitiativeResult | None, measured: MetricEffect | None
+    model: ValueModel,
+    case: InvestmentCase,
+    result: InitiativeResult | None,
+    measured: MetricEffect | None,
+    customers_from_warehouse: bool,
 ) -> list[dict[str, Any]]:
+    """What each step of a case's chain rests on (``model`` has the warehouse inputs in place)."""
     ini = model.initiative(case.initiative)
+    quantities = chain_quantities(model, case.initiative)
+    unit_origins = {q.origin for name, q in quantities.items() if name.startswith(_UNIT_VALUE_PREFIXES)}
     rows = []
     for _, step in case.chain.iterrows():
-        source = str(step["source"])
-        if step["step"] == "IT metric change":
+        source, name = str(step["source"]), str(step["step"])
+        if name == "IT metric change":
             if measured is not None and result is not None:
-                basis = (
-                    f"{DESIGN_WORDS.get(result.design, result.design)} '{result.id}': "
-                    f"{narrative.interval_text(_metric_change(measured.metric, measured.estimate_abs, measured.ci_low, measured.ci_high, 1 - measured.alpha))}"
-                )
+                change = _metric_change(measured.metric, measured.estimate_abs, measured.ci_low, measured.ci_high, 1 - measured.alpha)
+                basis = f"{DESIGN_WORDS.get(result.design, result.design)} '{result.id}': {narrative.interval_text(change)}"
             else:
                 basis = _SOURCE_WORDS["assumption"] + ": no measured effect on this metric yet"
-        elif step["step"].startswith("Change in"):
+        elif name.startswith("Change in"):
             basis = _SOURCE_WORDS.get(source, source)
-        elif source == "warehouse":
-            basis = "the warehouse"
+        elif name == "Population per month":
+            from_wh = source == "warehouse" or (ini.population.segments is not None and customers_from_warehouse)
+            basis = "the warehouse" if from_wh else _SOURCE_WORDS["assumption"]
+        elif name == "Value per unit":
+            basis = _origin_words(unit_origins)
         else:
-            basis = {"computed": "computed from the steps above", "value model": "params/value.yaml or the warehouse"}.get(
-                source, source
-            )
+            basis = "computed from the steps above"
+        money = name in ("Value per unit", "Value per month")
+        unit = "money" if money else narrative.unit_for_metric(str(step["what"]))
         rows.append(
             {
                 "initiative": case.initiative,
-                "step": step["step"],
+                "step": name,
                 "what": step["what"],
-                "value": narrative.fmt_value(
-                    step["value"], narrative.unit_for_metric(str(step["what"])), signed=step["step"].endswith("change"), change=True
-                ),
+                "value": narrative.fmt_value(step["value"], unit, signed=name.endswith("change"), change=True, currency=model.currency),
                 "source": source,
                 "rests on": basis,
             }
@@ -484,7 +527,8 @@ def _evidence_rows(
             "initiative": case.initiative,
             "step": "Costs",
             "what": "initial, running per month",
-            "value": f"{narrative.fmt_money(costs.initial.value, model.currency)}, {narrative.fmt_money(costs.recurring_monthly.value, model.currency)}",
+            "value": f"{narrative.fmt_money(costs.initial.value, model.currency)}, "
+            f"{narrative.fmt_money(costs.recurring_monthly.value, model.currency)}",
             "source": costs.initial.origin,
             "rests on": "the portfolio office's register" if costs.initial.origin == "warehouse" else _SOURCE_WORDS["assumption"],
         }
@@ -573,7 +617,9 @@ def build_investment(
             seed=seed,
         )
         cases.append(case)
-        evidence += _evidence_rows(with_inputs(model, value_inputs), case, result, measured)
+        evidence += _evidence_rows(
+            with_inputs(model, value_inputs), case, result, measured, bool(value_inputs and value_inputs.customers_by_segment)
+        )
     decisions = {k: r.decision.action for k, r in results.items() if k in keys}
     demand = {c.initiative: d for c in cases if (d := it_demand(model, c)) is not None}
     return Investment(
@@ -628,8 +674,9 @@ def evaluate(
     con = warehouse.connect(warehouse_path, engine=engine)  # type: ignore[arg-type]
     inputs = warehouse_inputs(con, period)
     drivers = drivers_estimates(con, period)
-    reviews = dict(results) if results is not None else review_initiatives(initiatives_dir)
-    return build_investment(model, period=period, inputs=inputs, drivers=drivers, results=reviews, n=draws, seed=seed)
+    if results is None:
+        results = {k: r.result for k, r in review_initiatives(period, con=con, folder=initiatives_dir).items()}
+    return build_investment(model, period=period, inputs=inputs, drivers=drivers, results=results, n=draws, seed=seed)
 
 
 # --------------------------------------------------------------------------- caveats
@@ -638,52 +685,54 @@ def evaluate(
 def case_caveats(
     model: ValueModel,
     roi: Sequence[Mapping[str, Any]],
-    evidence: pd.DataFrame | None = None,
-    results: Mapping[str, InitiativeResult] | None = None,
+    *,
+    designs: Mapping[str, str] | None = None,
+    measured: Sequence[str] | None = None,
+    linked: Sequence[str] | None = None,
 ) -> list[str]:
-    """Caveats on investment cases, from their numbers and what they rest on.
+    """The caveats that matter for a set of investment cases, from their results.
 
     Parameters
     ----------
     model : ValueModel
-        The value model (names, risk adjustments).
+        The value model (initiative names).
     roi : sequence of mapping
         results.json ``roi`` entries.
-    evidence : pandas.DataFrame, optional
-        :attr:`Investment.evidence`: which steps are assumptions or drivers slopes.
-    results : mapping of str to InitiativeResult, optional
-        Reviews, for their designs.
+    designs : mapping of str to str, optional
+        Evaluation design by initiative id (randomized, did, its).
+    measured : sequence of str, optional
+        Initiatives whose case rests on a measured effect; the others rest on an assumption.
+    linked : sequence of str, optional
+        Initiatives whose value runs through the drivers model.
 
     Returns
     -------
     list of str
     """
-    out = []
     names = {k: ini.name for k, ini in model.initiatives.items()}
-    spans = [names.get(r["initiative"], r["initiative"]) for r in roi if _spans_zero(r)]
+    name = lambda key: names.get(key, key)  # noqa: E731
+    ids = [r["initiative"] for r in roi]
+    out = []
+    spans = [name(r["initiative"]) for r in roi if _spans_zero(r)]
     if spans:
-        out.append(f"The NPV range of {_join(spans)} runs from a loss to a gain (P10 below zero, P90 above): the case is not settled.")
-    if evidence is not None and len(evidence):
-        assumed = evidence[(evidence["step"] == "IT metric change") & (evidence["source"] == "assumption")]["initiative"]
-        if len(assumed):
-            out.append(
-                f"No measured effect yet for {_join([names.get(k, k) for k in assumed])}: its case rests on the stated "
-                "assumption in params/value.yaml."
-            )
-        linked = evidence[evidence["source"] == "drivers"]["initiative"].unique()
-        if len(linked):
-            out.append(
-                f"The value of {_join([names.get(k, k) for k in linked])} runs through the drivers model: an association "
-                "between first response and customer outcomes across regions and months, not proof of cause."
-            )
-    for key, res in (results or {}).items():
-        if res.design == "its":
-            out.append(f"{names.get(key, res.name or key)} was evaluated by an interrupted time series; its intervals tend to be too narrow in short series.")
-        if res.design == "did":
-            out.append(f"{names.get(key, res.name or key)} compares a few treated regions with the others; its interval is approximate.")
+        out.append(f"The NPV range of {_join(spans)} runs from a loss (P10) to a gain (P90): that case is not settled.")
+    if measured is not None:
+        assumed = [name(k) for k in ids if k not in set(measured)]
+        if assumed:
+            out.append(f"No measured effect yet for {_join(assumed)}: the value rests on the stated assumption in params/value.yaml.")
+    if linked:
+        out.append(
+            f"The value of {_join([name(k) for k in linked])} runs through the drivers model: an association between "
+            "first response and customer outcomes across regions and months, not proof of cause."
+        )
+    for key, design in (designs or {}).items():
+        if design == "its":
+            out.append(f"{name(key)} was evaluated by an interrupted time series (no comparison group): its interval tends to be too narrow.")
+        elif design == "did":
+            out.append(f"{name(key)} compares a few treated regions with the others: its interval is approximate.")
     out.append(
-        "Churn avoided counts each kept customer at their full lifetime value; benefits are cut and costs raised "
-        "for risk (TEI), and inputs are drawn independently, so correlated inputs would widen the ranges."
+        "Each customer kept counts at their full lifetime value; benefits are cut and costs raised for risk (TEI), and "
+        "inputs are drawn independently, so correlated inputs would make the ranges wider."
     )
     return out
 
@@ -695,9 +744,324 @@ def _spans_zero(r: Mapping[str, Any]) -> bool:
 
 def _join(items: Sequence[str]) -> str:
     items = list(items)
+    if not items:
+        return "none"
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def bullets(sentences: Sequence[str]) -> Markdown:
     """A Markdown bullet list of sentences, each escaped (the sentences come from results)."""
     return Markdown("\n".join(f"- {escape_md(s)}" for s in sentences) or "- none")
+
+
+# --------------------------------------------------------------------------- executive summary
+
+
+@dataclass(frozen=True)
+class ExecutiveSummary:
+    """The one page for the CIO and the CMO, every sentence built from results.
+
+    Attributes
+    ----------
+    period : str
+        The reported month.
+    headlines : list of str
+        What changed for customers, what IT delivered, what it is worth, what we
+        recommend, and the scorecard in one sentence.
+    scorecard : list of str
+        The scorecard headline: targets met and missed, the misses with their numbers.
+    decisions : pandas.DataFrame
+        One row per initiative: design, decision, primary metric and its effect.
+    roi : pandas.DataFrame
+        One row per initiative: NPV P50 and P10 to P90, ROI, payback, chance ROI > 0.
+    caveats : list of str
+        What the reader must keep in mind.
+    """
+
+    period: str
+    headlines: list[str]
+    scorecard: list[str]
+    decisions: pd.DataFrame
+    roi: pd.DataFrame
+    caveats: list[str]
+
+
+def _row_change(metric_row: Mapping[str, Any], label: str) -> narrative.MetricChange:
+    return _metric_change(
+        str(metric_row["metric"]), metric_row.get("estimate_abs"), metric_row.get("ci_low"), metric_row.get("ci_high"), label=label
+    )
+
+
+def _rows(entries: Sequence[Mapping[str, Any]], *, customer: bool) -> list[tuple[str, Mapping[str, Any]]]:
+    out = []
+    for e in entries:
+        for m in e.get("metrics", []):
+            if (m["metric"] in CUSTOMER_METRICS) == customer and not narrative.is_missing(m.get("estimate_abs")):
+                out.append((str(e["id"]), m))
+    return out
+
+
+def _strength(m: Mapping[str, Any]) -> tuple[bool, float]:
+    clear = _row_change(m, "").is_clear
+    p = m.get("p_value")
+    return clear, -(p if not narrative.is_missing(p) else 1.0)
+
+
+def customers_sentence(initiatives: Sequence[Mapping[str, Any]], scorecard: Sequence[Mapping[str, Any]], names: Mapping[str, str], period: str) -> str:
+    """What changed for customers: the clearest measured customer effect, else the scorecard's levels."""
+    rows = _rows(initiatives, customer=True)
+    if rows:
+        key, m = max(rows, key=lambda r: _strength(r[1]))
+        metric = _catalog_metric(str(m["metric"]))
+        label = f"{metric.name if metric else m['metric']} where {names.get(key, key)} runs"
+        return "For customers: " + narrative.metric_change_sentence(_row_change(m, label))
+    levels = {r["metric"]: r for r in scorecard if r.get("segment") is None}
+    parts = []
+    for mid in ("csat", "churn_rate"):
+        r = levels.get(mid)
+        if r is not None and not narrative.is_missing(r.get("value")):
+            unit = narrative.unit_for_metric(mid)
+            parts.append(
+                f"{catalog.get(mid).name} was {narrative.fmt_value(r['value'], unit)} "
+                f"({narrative.fmt_value(r['previous'], unit)} the month before)"
+            )
+    if not parts:
+        return "For customers: no measured change and no scorecard for this period."
+    return f"For customers: {'; '.join(parts)} in {period}; these are monthly levels, not measured effects of IT."
+
+
+def it_sentence(initiatives: Sequence[Mapping[str, Any]], names: Mapping[str, str]) -> str:
+    """What IT delivered: each initiative's primary IT effect with its interval."""
+    parts = []
+    for e in initiatives:
+        for m in e.get("metrics", []):
+            if m.get("role") != "primary" or m["metric"] in CUSTOMER_METRICS:
+                continue
+            change = _row_change(m, names.get(str(e["id"]), str(e["id"])))
+            size = narrative.fmt_value(change.estimate, change.unit, signed=True, change=True)
+            verdict = {"gain": "a clear improvement", "loss": "a clear deterioration", "change": "a clear change"}.get(
+                change.verdict, "inconclusive"
+            )
+            metric = _catalog_metric(str(m["metric"]))
+            what = (metric.name if metric else str(m["metric"])).lower()
+            parts.append(f"{change.label}: {what} {size} ({narrative.interval_text(change)}), {verdict}")
+    if not parts:
+        return "IT delivered: no initiative has a measured effect yet."
+    return "IT delivered: " + "; ".join(parts) + "."
+
+
+def worth_sentence(roi: Sequence[Mapping[str, Any]], names: Mapping[str, str], currency: str, years: int) -> str:
+    """What it is worth: the sum of the median NPVs and the largest case with its range."""
+    usable = [r for r in roi if not narrative.is_missing(r.get("npv_p50"))]
+    if not usable:
+        return "What it is worth: " + narrative.roi_sentence(None)
+    total = sum(float(r["npv_p50"]) for r in usable)
+    top = max(usable, key=lambda r: float(r["npv_p50"]))
+    return (
+        f"What it is worth: the median NPVs of {len(usable)} initiative{'s' if len(usable) > 1 else ''} over {years} years "
+        f"add up to {narrative.fmt_money(total, currency)}; the largest, {names.get(top['initiative'], top['initiative'])}: "
+        + narrative.roi_sentence(top, currency)
+    )
+
+
+def recommendation(decisions: Mapping[str, str], roi: Sequence[Mapping[str, Any]], names: Mapping[str, str]) -> str:
+    """What we recommend, from the decisions and the chance each case pays off."""
+    chance = {r["initiative"]: r.get("prob_roi_positive") for r in roi}
+    words = {"ship": "roll out", "keep testing": "keep testing", "stop": "stop"}
+    parts = []
+    for key in sorted(set(decisions) | set(chance), key=lambda k: (decisions.get(k) or "~", k)):
+        action = decisions.get(key)
+        p = chance.get(key)
+        name = names.get(key, key)
+        odds = "" if narrative.is_missing(p) else f" ({narrative.fmt_probability(p)} chance of a positive ROI)"
+        if action is None:
+            parts.append(f"decide on {name} once it is evaluated{odds}")
+        elif action == "ship" and not narrative.is_missing(p) and p < 0.5:
+            parts.append(f"roll out {name} only after cutting its costs: the effect is clear but the case is not{odds}")
+        else:
+            parts.append(f"{words.get(action, action)} {name}{odds}")
+    if not parts:
+        return "We recommend: nothing yet; no initiative has been evaluated."
+    return "We recommend: " + "; ".join(parts) + "."
+
+
+def scorecard_sentences(scorecard: Sequence[Mapping[str, Any]], period: str, top: int = 4) -> list[str]:
+    """The scorecard headline: how many targets are met, and the misses with their numbers."""
+    rows = [r for r in scorecard if r.get("segment") is None]
+    if not rows:
+        return [f"No scorecard for {period}."]
+    on = [r for r in rows if r.get("status") == "on_target"]
+    off = [r for r in rows if r.get("status") == "off_target"]
+    out = [f"{len(on)} of {len(on) + len(off)} metrics with a target met it in {period}; {len(off)} missed it."]
+    for r in off[:top]:
+        mid = str(r["metric"])
+        unit = narrative.unit_for_metric(mid)
+        name = catalog.get(mid).name if mid in catalog.ids() else mid
+        out.append(
+            f"{name}: {narrative.fmt_value(r['value'], unit)} against a target of {narrative.fmt_value(r['target'], unit)} "
+            f"({narrative.fmt_value(r['previous'], unit)} the month before)."
+        )
+    return out
+
+
+def summarize(results: Mapping[str, Sequence[Any]], model: ValueModel, period: str) -> ExecutiveSummary:
+    """Build the executive summary from the sections of a results document.
+
+    Parameters
+    ----------
+    results : mapping
+        ``scorecard``, ``initiatives`` and ``roi`` rows (results.json sections).
+    model : ValueModel
+        The value model (initiative names, currency, horizon).
+    period : str
+        The reported month.
+
+    Returns
+    -------
+    ExecutiveSummary
+    """
+    entries = list(results.get("initiatives", []))
+    roi = list(results.get("roi", []))
+    scorecard = list(results.get("scorecard", []))
+    names = {k: ini.name for k, ini in model.initiatives.items()}
+    decisions = {str(e["id"]): str(e["decision"]) for e in entries}
+    cur = model.currency
+    score = scorecard_sentences(scorecard, period)
+    headlines = [
+        customers_sentence(entries, scorecard, names, period),
+        it_sentence(entries, names),
+        worth_sentence(roi, names, cur, model.horizon_years),
+        recommendation(decisions, roi, names),
+        "Scorecard: " + score[0],
+    ]
+    decision_rows = []
+    for e in entries:
+        primary = next((m for m in e.get("metrics", []) if m.get("role") == "primary"), None)
+        change = _row_change(primary, "") if primary else None
+        decision_rows.append(
+            {
+                "Initiative": names.get(str(e["id"]), str(e["id"])),
+                "Design": DESIGN_WORDS.get(str(e["design"]), str(e["design"])),
+                "Decision": str(e["decision"]),
+                "Primary metric": (_catalog_metric(str(primary["metric"])).name if primary and _catalog_metric(str(primary["metric"])) else (primary or {}).get("metric", "none")),
+                "Effect": narrative.fmt_value(change.estimate, change.unit, signed=True, change=True) if change else narrative.NOT_AVAILABLE,
+                "95% interval": narrative.interval_text(change) if change else narrative.NOT_AVAILABLE,
+            }
+        )
+    roi_rows = [
+        {
+            "Initiative": names.get(r["initiative"], r["initiative"]),
+            "NPV (P50)": narrative.fmt_money(r["npv_p50"], cur),
+            "NPV P10 to P90": narrative.fmt_money_range(r["npv_p10"], r["npv_p90"], cur),
+            "ROI (P50)": narrative.fmt_percent(r["roi_p50"]),
+            "Payback": narrative.fmt_months(r["payback_months"]),
+            "Chance ROI > 0": narrative.fmt_probability(r["prob_roi_positive"]),
+        }
+        for r in sorted(roi, key=lambda r: -(r["npv_p50"] if not narrative.is_missing(r["npv_p50"]) else -np.inf))
+    ]
+    linked = [r["initiative"] for r in roi if r["initiative"] in model.initiatives and any(
+        link.to in ("csat", "churn_rate") for link in model.initiatives[r["initiative"]].links)]
+    measured_ids = [str(e["id"]) for e in entries]
+    caveats = case_caveats(
+        model, roi, designs={str(e["id"]): str(e["design"]) for e in entries}, measured=measured_ids, linked=linked
+    )
+    return ExecutiveSummary(
+        period=period,
+        headlines=headlines,
+        scorecard=score,
+        decisions=pd.DataFrame(decision_rows, columns=["Initiative", "Design", "Decision", "Primary metric", "Effect", "95% interval"]),
+        roi=pd.DataFrame(roi_rows, columns=["Initiative", "NPV (P50)", "NPV P10 to P90", "ROI (P50)", "Payback", "Chance ROI > 0"]),
+        caveats=caveats,
+    )
+
+
+def complete_results(
+    found: Mapping[str, Sequence[Any]],
+    *,
+    period: str,
+    value_model: str | Path = VALUE_MODEL_PATH,
+    seed: int | None = montecarlo.DEFAULT_SEED,
+    draws: int = montecarlo.DEFAULT_DRAWS,
+    engine: str = "duckdb",
+    history_months: int = 13,
+) -> dict[str, list[Any]]:
+    """The run's results, with any empty section computed here.
+
+    In a report run the scorecard, the initiative reviews and the ROI notebook have
+    recorded their sections before the executive summary runs; opened on its own, the
+    summary computes what is missing the same way those notebooks do.
+
+    Parameters
+    ----------
+    found : mapping
+        Sections recorded so far (``report.results()``).
+    period : str
+        The reported month.
+    value_model : str or Path
+        ``params/value.yaml``.
+    seed, draws : int
+        Monte Carlo settings for a missing ROI section.
+    engine : str
+        Query engine of the warehouse.
+    history_months : int
+        Months of panel behind a missing scorecard.
+
+    Returns
+    -------
+    dict
+        ``scorecard``, ``initiatives`` and ``roi`` rows.
+    """
+    from outcomes.panel import build_panel
+    from outcomes.scorecard import build_scorecard, scorecard_records
+
+    out = {k: list(v) for k, v in found.items()}
+    missing = [k for k in ("scorecard", "initiatives", "roi") if not out.get(k)]
+    if not missing:
+        return out
+    con = warehouse.connect(engine=engine)  # type: ignore[arg-type]
+    if "initiatives" in missing or "roi" in missing:
+        reviews = review_initiatives(period, con=con)
+        if "initiatives" in missing:
+            out["initiatives"] = [r.entry() for r in reviews.values()]
+        if "roi" in missing:
+            results = {k: r.result for k, r in reviews.items()}
+            out["roi"] = evaluate(period, value_model=value_model, seed=seed, draws=draws, engine=engine, results=results).records()
+    if "scorecard" in missing:
+        periods = _window(period, history_months)
+        panel = build_panel(con, start=periods[0], end=periods[-1], segment="all")
+        out["scorecard"] = scorecard_records(build_scorecard(panel, period))
+    return out
+
+
+def executive_summary(
+    found: Mapping[str, Sequence[Any]],
+    *,
+    period: str,
+    value_model: str | Path = VALUE_MODEL_PATH,
+    seed: int | None = montecarlo.DEFAULT_SEED,
+    draws: int = montecarlo.DEFAULT_DRAWS,
+    engine: str = "duckdb",
+) -> ExecutiveSummary:
+    """The executive summary of a month (what ``00_executive_summary`` shows).
+
+    Parameters
+    ----------
+    found : mapping
+        Sections recorded by the run's other notebooks (``report.results()``); missing
+        ones are computed (:func:`complete_results`).
+    period : str
+        The reported month.
+    value_model : str or Path
+        ``params/value.yaml``.
+    seed, draws : int
+        Monte Carlo settings, used only when the ROI section is missing.
+    engine : str
+        Query engine of the warehouse.
+
+    Returns
+    -------
+    ExecutiveSummary
+    """
+    model = load_value_model(config.resolve(value_model))
+    results = complete_results(found, period=period, value_model=value_model, seed=seed, draws=draws, engine=engine)
+    return summarize(results, model, period)

@@ -186,7 +186,14 @@ def _tickets(con: ibis.BaseBackend, requester: Requester) -> ibis.Table:
     if requester != "all":
         t = t.filter(t.requester_type == requester)
     c = con.table("customers").select(_cid="customer_id", _cseg="segment", _creg="region")
-    j = t.left_join(c, [t.requester_type == "customer", t.requester_id == c._cid])
+    # an equality-only join (a hash join; customer_id is unique, so rows are not repeated);
+    # the customer's attributes are then kept for customer requesters only
+    j = t.left_join(c, t.requester_id == c._cid)
+    is_customer = j.requester_type == "customer"
+    j = j.mutate(
+        _cseg=ibis.ifelse(is_customer, j._cseg, ibis.null("string")),
+        _creg=ibis.ifelse(is_customer, j._creg, ibis.null("string")),
+    )
     return j.select(
         opened_at=j.opened_at,
         resolved_at=j.resolved_at,
@@ -664,16 +671,14 @@ def _service_counts(con: ibis.BaseBackend, dims: Iterable[str]) -> pd.DataFrame:
     return frame[["segment_dim", "segment", "services"]]
 
 
-def compute_wide(
-    con: ibis.BaseBackend, metric_ids: Sequence[str], scope: Scope
-) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+def compute_wide(con: ibis.BaseBackend, metric_ids: Sequence[str], scope: Scope) -> pd.DataFrame:
     """Run the families needed for ``metric_ids`` and derive the combined metrics.
 
     Returns
     -------
-    (pandas.DataFrame, dict)
-        The merged wide frame (one row per period x segment, columns ``<id>`` and
-        ``<id>__n``) and each family's own frame.
+    pandas.DataFrame
+        One row per period x segment with the families' aggregate columns, ``<id>`` and
+        ``<id>__n`` for each metric (months or segments without data are absent).
     """
     names = plan(metric_ids)
     present = set(con.list_tables())
@@ -702,7 +707,7 @@ def compute_wide(
         if d.metric in metric_ids:
             value, n = d.compute(wide)
             wide[d.metric], wide[f"{d.metric}__n"] = value, n
-    return wide, frames
+    return wide
 
 
 def compute(
@@ -750,7 +755,7 @@ def compute(
         raise ValueError(f"min_customers must be at least 1, got {min_customers}")
     metric_ids = list(catalog.ids() if metrics is None else metrics)
     scope = Scope(tuple(month_range(start, end)), tuple(dict.fromkeys(dims)), requester)
-    wide, _ = compute_wide(con, metric_ids, scope)
+    wide = compute_wide(con, metric_ids, scope)
     return _to_tidy(wide, metric_ids, scope, min_customers)
 
 

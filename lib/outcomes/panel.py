@@ -70,6 +70,21 @@ def build_panel(
     )
 
 
+def window(period: str | dt.date, months: int) -> tuple[str, str]:
+    """The first and last month (``"YYYY-MM"``) of ``months`` months of history ending at ``period``.
+
+    Examples
+    --------
+    >>> window("2025-12", 24)
+    ('2024-01', '2025-12')
+    """
+    if months < 1:
+        raise ValueError(f"months must be at least 1, got {months}")
+    end = pd.Timestamp(_metrics.to_month(period))
+    start = end - pd.DateOffset(months=months - 1)
+    return f"{start:%Y-%m}", f"{end:%Y-%m}"
+
+
 def wide(panel: pd.DataFrame, *, segment_dim: str | None = None, column: str = "value") -> pd.DataFrame:
     """Pivot the tidy panel to one column per metric.
 

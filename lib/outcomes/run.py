@@ -71,6 +71,49 @@ def last_complete_month(now: dt.datetime | None = None) -> str:
     return (first - dt.timedelta(days=1)).strftime("%Y-%m")
 
 
+def last_data_month(warehouse: Path | None = None) -> str | None:
+    """The last complete month that the warehouse's tickets and orders cover, ``YYYY-MM``.
+
+    A month counts as complete when the newest ticket or order falls in its last two days.
+    Returns ``None`` when there is no warehouse or it holds no timestamps.
+    """
+    import duckdb
+
+    path = warehouse or config.WAREHOUSE_PATH
+    if not Path(path).is_file():
+        return None
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        newest = con.execute(
+            "SELECT max(t) FROM (SELECT max(opened_at) AS t FROM tickets UNION ALL SELECT max(ordered_at) FROM orders)"
+        ).fetchone()[0]
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+    if newest is None:
+        return None
+    day = newest.date() if isinstance(newest, dt.datetime) else newest
+    month_end = (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+    if (month_end - day).days <= 1:
+        return day.strftime("%Y-%m")
+    return (day.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
+
+
+def default_period(now: dt.datetime | None = None, warehouse: Path | None = None) -> str:
+    """The period a run reports on when none is given.
+
+    The last complete calendar month in UTC, unless the warehouse's data end earlier: then
+    the last complete month of the data (a report on a month without data says nothing).
+    """
+    calendar = last_complete_month(now)
+    data = last_data_month(warehouse)
+    if data is not None and data < calendar:
+        log.warning("the data end in %s, before the last calendar month %s; reporting on %s", data, calendar, data)
+        return data
+    return calendar
+
+
 def check_period(period: str) -> str:
     """Return ``period`` if it is ``YYYY-MM``, else raise :class:`ParamsError`."""
     if not PERIOD.match(period):
@@ -704,7 +747,8 @@ def run_monthly(
     config_path : Path
         ``params/monthly.yaml``.
     period : str, optional
-        ``YYYY-MM``; defaults to the last complete month in UTC.
+        ``YYYY-MM``; defaults to :func:`default_period` (the last complete month in UTC,
+        or the last complete month of the data when the data end earlier).
     engine : {"duckdb", "spark"}, optional
         Overrides the configuration's engine.
     console : rich.console.Console, optional
@@ -730,7 +774,7 @@ def run_monthly(
     console = console or Console(stderr=True)
     clock = time.monotonic()
     cfg = load_config(config_path)
-    period = check_period(period or last_complete_month())
+    period = check_period(period or default_period())
     engine = engine or cfg.engine
     kernel = check_kernel(cfg.kernel or default_kernel(), str(config_path))
     tasks = plan(cfg, source=str(config_path), period=period, engine=engine)

@@ -211,6 +211,23 @@ class Scorecard:
         """The table split by measurement area, in catalog area order."""
         return {name: self.table[self.table["area"] == area] for area, name in catalog.load_catalog().areas.items()}
 
+    def formatted(self) -> pd.DataFrame:
+        """The table for reading: values in their units (rates in %), one row per metric."""
+        t = self.table
+        fmt = {c: [format_value(m, v) for m, v in zip(t["metric"], t[c])] for c in ("value", "previous", "last_year", "target")}
+        return pd.DataFrame(
+            {
+                "area": t["area_name"],
+                "metric": t["name"],
+                "this month": fmt["value"],
+                "last month": fmt["previous"],
+                "a year ago": fmt["last_year"],
+                "target": fmt["target"],
+                "status": t["status"].str.replace("_", " "),
+                "owner": t["owner"],
+            }
+        )
+
     def sentences(self) -> list[str]:
         """Headline sentences: status count, top movers and top prescriptions."""
         t = self.table

@@ -338,15 +338,15 @@ def _sums(units: ibis.Table, spec: InitiativeSpec) -> dict[str, ibis.Value]:
     out: dict[str, ibis.Value] = {}
     for i, m in enumerate(spec.metrics):
         y = units[m.numerator if m.kind == "ratio" else m.column or m.metric]
-        terms = {"n": ibis.literal(1.0), "sum": y, "sum_squares": y * y}
+        terms = {"sum": y, "sum_squares": y * y}
         if m.kind == "ratio":
             d = units[m.denominator]
             terms |= {"den_sum": d, "den_sum_squares": d * d, "sum_products": y * d}
         if m.pre:
             x = units[m.pre]
             terms |= {"pre_sum": x, "pre_sum_squares": x * x, "sum_post_pre": x * y}
-        for name, term in terms.items():
-            out[f"{i}__{name}"] = term.sum() if name != "n" else units.count().cast("float64")
+        out[f"{i}__n"] = units.count().cast("float64")
+        out |= {f"{i}__{name}": term.sum() for name, term in terms.items()}
     return out
 
 

@@ -1,0 +1,101 @@
+"""`outcomes analyze` on a user-brought table, and `outcomes new-initiative`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from outcomes.cli import app
+from outcomes.experiment.spec import InitiativeSpec
+from outcomes.params import load
+from outcomes.report import results as report_results
+
+runner = CliRunner()
+
+SPEC = """\
+id: email-test
+name: E-mail campaign test
+hypothesis: E-mails raise two-week spend
+design: randomized
+data:
+  table: {table}
+  unit: customer_id
+  arm: segment
+  control: No E-Mail
+metrics:
+  - {{column: spend, kind: mean, role: primary}}
+  - {{column: conversion, kind: proportion, role: guardrail, margin: 0.01}}
+alpha: 0.05
+"""
+
+
+def _table(path: Path) -> Path:
+    """Three arms of 400 customers; the Mens arm spends 1.0 more (planted)."""
+    rng = np.random.default_rng(11)
+    arms = np.repeat(["No E-Mail", "Mens E-Mail", "Womens E-Mail"], 400)
+    lift = np.where(arms == "Mens E-Mail", 1.0, 0.0)
+    df = pd.DataFrame({
+        "customer_id": np.arange(arms.size),
+        "segment": arms,
+        "spend": rng.gamma(2.0, 1.5, arms.size) + lift,
+        "conversion": (rng.random(arms.size) < 0.1).astype(int),
+    })
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_analyze_user_table_writes_html_and_valid_results(tmp_path: Path) -> None:
+    params = tmp_path / "email-test.yaml"
+    params.write_text(SPEC.format(table=_table(tmp_path / "email.csv")), encoding="utf-8")
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["analyze", str(params), "--out", str(out), "--period", "2025-12"])
+    assert res.exit_code == 0, res.output
+    page = out / "email-test.html"
+    assert page.is_file() and "Decision: E-mail campaign test" in page.read_text(encoding="utf-8")
+    doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    report_results.validate(doc)
+    assert doc["period"] == "2025-12"
+    [entry] = doc["initiatives"]
+    pairs = sorted((m["arm"], m["metric"]) for m in entry["metrics"])
+    assert pairs == [("Mens E-Mail", "conversion"), ("Mens E-Mail", "spend"),
+                     ("Womens E-Mail", "conversion"), ("Womens E-Mail", "spend")]
+    mens = next(m for m in entry["metrics"] if m["arm"] == "Mens E-Mail" and m["metric"] == "spend")
+    assert mens["ci_low"] <= 1.0 <= mens["ci_high"]
+    assert mens["seq_ci_low"] < mens["ci_low"] and mens["p_value"] <= mens["p_value_adjusted"]
+
+
+def test_misspelt_key_names_key_file_and_valid_keys(tmp_path: Path) -> None:
+    params = tmp_path / "typo.yaml"
+    params.write_text(SPEC.format(table="x.csv").replace("alpha: 0.05", "alpah: 0.05"), encoding="utf-8")
+    res = runner.invoke(app, ["analyze", str(params), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2
+    text = " ".join(res.output.split())
+    assert "alpah" in text and "typo.yaml" in text and "alpha" in text.replace("alpah", "")
+    assert not (tmp_path / "out").exists()  # refused before any kernel started
+
+
+def test_new_initiative_writes_a_template_and_never_overwrites(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["new-initiative", "churn-nudge", "--folder", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    path = tmp_path / "churn-nudge.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert text.count("#") > 20  # commented for the analyst
+    filled = text.replace("data/raw/churn-nudge.csv", str(tmp_path / "nudge.csv")).replace("active: false", "active: true")
+    path.write_text(filled, encoding="utf-8")
+    spec = load(path, InitiativeSpec)
+    assert spec.id == "churn-nudge" and spec.active and spec.primary.column == "spend"
+    again = runner.invoke(app, ["new-initiative", "churn-nudge", "--folder", str(tmp_path)])
+    assert again.exit_code == 2 and "already exists" in again.output
+    assert path.read_text(encoding="utf-8") == filled
+
+
+@pytest.mark.parametrize("bad", ["Churn", "_x", "a b", "../x"])
+def test_new_initiative_refuses_invalid_ids(tmp_path: Path, bad: str) -> None:
+    res = runner.invoke(app, ["new-initiative", bad, "--folder", str(tmp_path)])
+    assert res.exit_code == 2 and "not valid" in " ".join(res.output.split())
+    assert not list(tmp_path.iterdir())

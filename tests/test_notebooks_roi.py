@@ -1,0 +1,125 @@
+"""The ROI notebook and the executive summary run top to bottom on the demo company.
+
+They run as in ``outcomes run``: 03_roi first, recording the ``roi`` section, then the
+executive summary reading it (and computing the sections of the notebooks not run here).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import duckdb
+import nbformat
+import papermill as pm
+import pytest
+
+from outcomes import config
+from outcomes.report import results as report_results
+from outcomes.run import default_kernel
+
+NOTEBOOKS = config.PROJ_ROOT / "notebooks"
+PARAMETERS = {"period": "2025-12", "draws": 2000, "seed": 11}
+
+
+def _run(name: str, out: Path, results_dir: Path, monkeypatch: pytest.MonkeyPatch) -> nbformat.NotebookNode:
+    monkeypatch.setenv(report_results.RESULTS_PATH_ENV, str(results_dir / f"{name}.json"))
+    monkeypatch.setenv(report_results.RESULTS_DIR_ENV, str(results_dir))
+    return pm.execute_notebook(
+        str(NOTEBOOKS / f"{name}.ipynb"),
+        str(out / f"{name}.ipynb"),
+        parameters=PARAMETERS,
+        kernel_name=default_kernel(),
+        cwd=str(NOTEBOOKS),
+        progress_bar=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def executed(demo_warehouse, tmp_path_factory):
+    out = tmp_path_factory.mktemp("notebooks")
+    results_dir = out / "results"
+    results_dir.mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        roi = _run("03_roi", out, results_dir, mp)
+        summary = _run("00_executive_summary", out, results_dir, mp)
+    found = {p.stem: json.loads(p.read_text()) for p in results_dir.glob("*.json")}
+    return {"03_roi": roi, "00_executive_summary": summary, "results": found}
+
+
+def _outputs(nb: nbformat.NotebookNode) -> list[dict]:
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+
+
+def _text(nb: nbformat.NotebookNode) -> str:
+    parts = []
+    for o in _outputs(nb):
+        if o.get("output_type") == "stream":
+            parts.append(o["text"])
+        for mime in ("text/markdown", "text/html", "text/plain"):
+            parts.append(str(o.get("data", {}).get(mime, "")))
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("name", ["03_roi", "00_executive_summary"])
+def test_notebook_runs_without_errors(executed, name):
+    nb = executed[name]
+    errors = [o for o in _outputs(nb) if o.get("output_type") == "error"]
+    assert errors == []
+    stderr = [o["text"] for o in _outputs(nb) if o.get("output_type") == "stream" and o.get("name") == "stderr"]
+    assert not any("Traceback" in t for t in stderr)
+    assert nb.metadata["papermill"]["parameters"] == PARAMETERS
+
+
+@pytest.mark.parametrize("name", ["03_roi", "00_executive_summary"])
+def test_committed_notebook_is_thin_and_clean(name):
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", [])
+    assert sum("parameters" in c.metadata.get("tags", []) for c in nb.cells) == 1
+    assert "report = outcomes.report.setup_notebook()" in code[1].source
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code)
+    params = pm.inspect_notebook(str(NOTEBOOKS / f"{name}.ipynb"))
+    assert {"period", "value_model", "seed", "draws", "engine"} <= set(params)
+    assert all(p["help"] for p in params.values())
+
+
+def test_roi_notebook_records_valid_roi_entries(executed):
+    recorded = executed["results"]["03_roi"]
+    assert list(recorded) == ["roi"]
+    ids = [r["initiative"] for r in recorded["roi"]]
+    assert ids == ["self-service-portal", "chatbot", "faster-releases"]
+    report_results.check_rows("roi", recorded["roi"])
+    text = _text(executed["03_roi"])
+    for heading in ("Investment case (TEI", "risk adjustment: benefits", "Initiatives by NPV", "rests on"):
+        assert heading in text
+
+
+def test_summary_records_headlines_built_from_the_results(executed):
+    recorded = executed["results"]["00_executive_summary"]
+    assert list(recorded) == ["headlines"]
+    headlines = recorded["headlines"]
+    report_results.check_rows("headlines", headlines)
+    assert 3 <= len(headlines) <= 5
+    assert [h.split(":")[0] for h in headlines[:4]] == ["For customers", "IT delivered", "What it is worth", "We recommend"]
+    # uncertainty is always stated
+    assert "interval" in headlines[0] and "interval" in headlines[1]
+    assert "P10" in headlines[2] and "chance ROI is positive" in headlines[2]
+    # the worth sentence names the largest median NPV recorded by 03_roi
+    roi = executed["results"]["03_roi"]["roi"]
+    top = max(roi, key=lambda r: r["npv_p50"])
+    assert top["initiative"] == "chatbot" and "Service-desk chatbot" in headlines[2]
+
+
+def test_summary_shows_no_customer_names_or_emails(executed, demo_warehouse):
+    text = _text(executed["00_executive_summary"])
+    db = duckdb.connect(str(demo_warehouse), read_only=True)
+    try:
+        rows = db.execute("select name, email, customer_id from customers").fetchall()
+    finally:
+        db.close()
+    assert "@" not in text
+    words = set(re.findall(r"[A-Za-z0-9._-]+", text))
+    leaked = [v for row in rows for v in row if v and (v in words or (" " in v and v in text))]
+    assert leaked == []
