@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from outcomes import config
+from outcomes import catalog, config
 from outcomes.datamodel import TABLES, Column, Table
 from outcomes.warehouse import SQL_TYPES
 
@@ -107,6 +107,7 @@ def render_data_model() -> str:
 #: Page (relative to the docs folder) -> function rendering it.
 GENERATORS: dict[str, Callable[[], str]] = {
     "data-model.md": render_data_model,
+    "metrics.md": catalog.render_glossary,
 }
 
 

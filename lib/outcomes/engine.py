@@ -190,6 +190,8 @@ class SparkSettings(Params):
             "spark.driver.memory": self.driver_memory,
             "spark.sql.shuffle.partitions": str(self.shuffle_partitions),
             "spark.ui.enabled": str(self.ui).lower(),
+            # progress bars would fill notebook outputs and run logs
+            "spark.ui.showConsoleProgress": "false",
         }
         if self.master is not None:
             out["spark.master"] = self.master
@@ -352,6 +354,7 @@ def export_parquet(warehouse: str | Path | None = None, folder: str | Path | Non
     stamp = _stamp(warehouse)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; the export is read by Spark executors too
     rows: dict[str, int] = {}
     try:
         with duckdb.connect(str(warehouse), read_only=True) as con:

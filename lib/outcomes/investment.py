@@ -61,10 +61,15 @@ DRIVERS_MONTHS = 24
 INITIATIVES_DIR = config.PARAMS_DIR / "initiatives"
 #: Customer outcome metrics (what changed for customers); the rest is IT delivery.
 CUSTOMER_METRICS = frozenset(
-    {"csat", "nps", "churn_rate", "retention_rate", "conversion_rate", "active_customers", "revenue", "arpu", "aov", "clv"}
+    {
+        "csat", "nps", "churn_rate", "retention_rate", "conversion_rate",
+        "active_customers", "revenue", "arpu", "aov", "clv",
+    }
 )
 #: Deployment metrics: a chain on them counts deployments per month.
-DEPLOYMENT_METRICS = frozenset({"lead_time_hours", "change_failure_rate", "time_to_restore_hours", "deployment_frequency"})
+DEPLOYMENT_METRICS = frozenset(
+    {"lead_time_hours", "change_failure_rate", "time_to_restore_hours", "deployment_frequency"}
+)
 #: What each design is called for readers.
 DESIGN_WORDS = {
     "randomized": "randomized experiment",
@@ -159,17 +164,25 @@ class WarehouseInputs:
     def to_frame(self, currency: str = "EUR") -> pd.DataFrame:
         """The inputs as a table for readers: figure, value (formatted) and how it was computed."""
         window = f"{self.months} months to {self.period}"
+        money = lambda x: narrative.fmt_money(x, currency)  # noqa: E731
         rows = [
-            ("Cost per ticket", narrative.fmt_money(self.cost_per_ticket, currency),
-             f"service-desk cost {narrative.fmt_money(self.desk_cost, currency)} / {narrative.fmt_count(self.tickets)} tickets ({window})"),
-            ("Deployments per month", narrative.fmt_number(self.deployments_per_month), f"production deployments ({window})"),
+            (
+                "Cost per ticket",
+                money(self.cost_per_ticket),
+                f"service-desk cost {money(self.desk_cost)} / {narrative.fmt_count(self.tickets)} tickets ({window})",
+            ),
+            (
+                "Deployments per month",
+                narrative.fmt_number(self.deployments_per_month),
+                f"production deployments ({window})",
+            ),
         ]
         for _, r in self.segments.iterrows():
-            rows.append(
-                (f"CLV, {r['segment']}", narrative.fmt_money(r["clv"], currency),
-                 f"ARPU {narrative.fmt_money(r['arpu_monthly'], currency)} x margin {narrative.fmt_percent(r['gross_margin'])} "
-                 f"/ churn {narrative.fmt_percent(r['churn_rate'], decimals=2)} a month ({window})")
+            how = (
+                f"ARPU {money(r['arpu_monthly'])} x margin {narrative.fmt_percent(r['gross_margin'])} "
+                f"/ churn {narrative.fmt_percent(r['churn_rate'], decimals=2)} a month ({window})"
             )
+            rows.append((f"CLV, {r['segment']}", money(r["clv"]), how))
             rows.append((f"Customers, {r['segment']}", narrative.fmt_count(r["customers"]), f"active in {self.period}"))
         return pd.DataFrame(rows, columns=["figure", "value", "how it was computed"])
 
@@ -179,10 +192,9 @@ def _register_costs(con: ibis.BaseBackend) -> tuple[dict[str, float], dict[str, 
         return {}, {}
     t = con.table("initiatives")
     frame = t.select("initiative_id", "one_off_cost", "recurring_cost_monthly").execute()
-    initial = {r.initiative_id: float(r.one_off_cost) for r in frame.itertuples() if pd.notna(r.one_off_cost)}
-    monthly = {
-        r.initiative_id: float(r.recurring_cost_monthly) for r in frame.itertuples() if pd.notna(r.recurring_cost_monthly)
-    }
+    rows = list(frame.itertuples())
+    initial = {r.initiative_id: float(r.one_off_cost) for r in rows if pd.notna(r.one_off_cost)}
+    monthly = {r.initiative_id: float(r.recurring_cost_monthly) for r in rows if pd.notna(r.recurring_cost_monthly)}
     return initial, monthly
 
 
@@ -315,14 +327,19 @@ def link_slopes(model: ValueModel, key: str, drivers: DriversResult | None) -> d
     return out
 
 
-def active_specs(folder: str | Path = INITIATIVES_DIR) -> dict[str, Path]:
-    """Initiative files with ``active: true``, by id (the file name when ``id`` is absent)."""
-    out: dict[str, Path] = {}
+def initiative_files(folder: str | Path = INITIATIVES_DIR) -> dict[str, tuple[Path, bool]]:
+    """Initiative files by id (the file name when ``id`` is absent), with whether each is active."""
+    out: dict[str, tuple[Path, bool]] = {}
     for path in sorted([*Path(folder).glob("*.yaml"), *Path(folder).glob("*.yml")]):
         doc = read_yaml(path)
-        if isinstance(doc, dict) and doc.get("active") is True:
-            out[str(doc.get("id") or path.stem)] = path
+        if isinstance(doc, dict):
+            out[str(doc.get("id") or path.stem)] = (path, doc.get("active") is True)
     return out
+
+
+def active_specs(folder: str | Path = INITIATIVES_DIR) -> dict[str, Path]:
+    """Initiative files with ``active: true``, by id."""
+    return {ident: path for ident, (path, active) in initiative_files(folder).items() if active}
 
 
 def review_initiatives(
@@ -362,7 +379,9 @@ def measured_effect(result: InitiativeResult, metric: str) -> MetricEffect | Non
 
 def effect_quantity(effect: MetricEffect) -> Effect:
     """A measured effect as the value model's :class:`Effect` (normal over its interval)."""
-    return Effect.from_ci(effect.estimate_abs, effect.ci_low, effect.ci_high, level=1 - effect.alpha, source="experiment")
+    return Effect.from_ci(
+        effect.estimate_abs, effect.ci_low, effect.ci_high, level=1 - effect.alpha, source="experiment"
+    )
 
 
 # --------------------------------------------------------------------------- the investment cases
@@ -392,6 +411,8 @@ class Investment:
         The cases side by side with decisions and IT demand.
     evidence : pandas.DataFrame
         Per initiative and chain step: the number, its source and what it rests on.
+    unvalued : tuple of str
+        Reviewed initiatives without a value chain in the value model (no case).
     """
 
     period: str
@@ -402,6 +423,7 @@ class Investment:
     cases: tuple[InvestmentCase, ...]
     portfolio: Portfolio
     evidence: pd.DataFrame
+    unvalued: tuple[str, ...] = ()
 
     def case(self, key: str) -> InvestmentCase:
         """The case of initiative ``key``."""
@@ -453,7 +475,8 @@ class Investment:
                 )
             )
             views.append(table(case.summary(), caption="With the uncertainty carried through (Monte Carlo)."))
-            views.append(table(self.evidence[self.evidence["initiative"] == case.initiative].drop(columns="initiative")))
+            evidence = self.evidence[self.evidence["initiative"] == case.initiative].drop(columns="initiative")
+            views.append(table(evidence, caption="What each number rests on."))
         return views
 
     def caveats(self) -> list[str]:
@@ -465,9 +488,11 @@ class Investment:
             designs={k: r.design for k, r in self.results.items() if k in {c.initiative for c in self.cases}},
             measured=list(ev[(ev["step"] == "IT metric change") & (ev["source"] == "experiment")]["initiative"]),
             linked=list(ev[ev["source"] == "drivers"]["initiative"].unique()),
+            unvalued=self.unvalued,
         )
 
 
+_REGISTER = "the portfolio office's register"
 _UNIT_VALUE_PREFIXES = ("clv:", "cost_per_ticket", "agent_hourly_rate", "employee_hourly_rate",
                         "outage_revenue_per_minute", "revenue_per_conversion", "conversion_margin")
 
@@ -496,8 +521,11 @@ def _evidence_rows(
         source, name = str(step["source"]), str(step["step"])
         if name == "IT metric change":
             if measured is not None and result is not None:
-                change = _metric_change(measured.metric, measured.estimate_abs, measured.ci_low, measured.ci_high, 1 - measured.alpha)
-                basis = f"{DESIGN_WORDS.get(result.design, result.design)} '{result.id}': {narrative.interval_text(change)}"
+                change = _metric_change(
+                    measured.metric, measured.estimate_abs, measured.ci_low, measured.ci_high, 1 - measured.alpha
+                )
+                design = DESIGN_WORDS.get(result.design, result.design)
+                basis = f"{design} '{result.id}': {narrative.interval_text(change)}"
             else:
                 basis = _SOURCE_WORDS["assumption"] + ": no measured effect on this metric yet"
         elif name.startswith("Change in"):
@@ -516,7 +544,9 @@ def _evidence_rows(
                 "initiative": case.initiative,
                 "step": name,
                 "what": step["what"],
-                "value": narrative.fmt_value(step["value"], unit, signed=name.endswith("change"), change=True, currency=model.currency),
+                "value": narrative.fmt_value(
+                    step["value"], unit, signed=name.endswith("change"), change=True, currency=model.currency
+                ),
                 "source": source,
                 "rests on": basis,
             }
@@ -530,29 +560,43 @@ def _evidence_rows(
             "value": f"{narrative.fmt_money(costs.initial.value, model.currency)}, "
             f"{narrative.fmt_money(costs.recurring_monthly.value, model.currency)}",
             "source": costs.initial.origin,
-            "rests on": "the portfolio office's register" if costs.initial.origin == "warehouse" else _SOURCE_WORDS["assumption"],
+            "rests on": _REGISTER if costs.initial.origin == "warehouse" else _SOURCE_WORDS["assumption"],
         }
     )
     return rows
 
 
-def _metric_change(metric: str, estimate: float | None, low: float | None, high: float | None, level: float = 0.95,
-                   label: str | None = None) -> narrative.MetricChange:
+_BETTER = {"higher_is_better": "up", "lower_is_better": "down", "balance": "balance"}
+
+
+def _metric_change(
+    metric: str,
+    estimate: float | None,
+    low: float | None,
+    high: float | None,
+    level: float = 0.95,
+    label: str | None = None,
+) -> narrative.MetricChange:
+    """A catalog metric's change as the narrative's :class:`~outcomes.narrative.MetricChange`."""
     m = _catalog_metric(metric)
-    better = "balance" if m is None or m.direction == "balance" else ("up" if m.direction == "higher_is_better" else "down")
     return narrative.MetricChange(
-        label=label or (m.name if m is not None else metric.replace("_", " ")),
+        label=label or _metric_name(metric),
         estimate=estimate,
         ci_low=low,
         ci_high=high,
         unit=narrative.unit_for_metric(metric),
-        better=better,  # type: ignore[arg-type]
+        better=_BETTER[m.direction] if m is not None else "balance",  # type: ignore[arg-type]
         level=level,
     )
 
 
 def _catalog_metric(metric: str) -> catalog.Metric | None:
     return catalog.get(metric) if metric in catalog.ids() else None
+
+
+def _metric_name(metric: str) -> str:
+    m = _catalog_metric(metric)
+    return m.name if m is not None else metric.replace("_", " ")
 
 
 def it_demand(model: ValueModel, case: InvestmentCase) -> float | None:
@@ -589,7 +633,8 @@ def build_investment(
         Reviews by initiative id; an initiative's measured effect on the chain's metric
         replaces the stated assumption (labelled ``experiment``).
     initiatives : sequence of str, optional
-        Which initiatives of the value model; default all.
+        Which initiatives of the value model; default all (reviewed ones without a value
+        chain are listed in :attr:`Investment.unvalued`).
     n : int
         Monte Carlo draws per case.
     seed : int or None
@@ -617,9 +662,8 @@ def build_investment(
             seed=seed,
         )
         cases.append(case)
-        evidence += _evidence_rows(
-            with_inputs(model, value_inputs), case, result, measured, bool(value_inputs and value_inputs.customers_by_segment)
-        )
+        from_warehouse = bool(value_inputs and value_inputs.customers_by_segment)
+        evidence += _evidence_rows(with_inputs(model, value_inputs), case, result, measured, from_warehouse)
     decisions = {k: r.decision.action for k, r in results.items() if k in keys}
     demand = {c.initiative: d for c in cases if (d := it_demand(model, c)) is not None}
     return Investment(
@@ -631,6 +675,7 @@ def build_investment(
         cases=tuple(cases),
         portfolio=build_portfolio(cases, decisions=decisions, it_demand=demand),
         evidence=pd.DataFrame(evidence, columns=["initiative", "step", "what", "value", "source", "rests on"]),
+        unvalued=tuple(sorted(set(results) - set(model.initiatives))),
     )
 
 
@@ -669,6 +714,8 @@ def evaluate(
     Returns
     -------
     Investment
+        One case per initiative of the value model, except those whose initiative file
+        says ``active: false``.
     """
     model = load_value_model(config.resolve(value_model))
     con = warehouse.connect(warehouse_path, engine=engine)  # type: ignore[arg-type]
@@ -676,7 +723,11 @@ def evaluate(
     drivers = drivers_estimates(con, period)
     if results is None:
         results = {k: r.result for k, r in review_initiatives(period, con=con, folder=initiatives_dir).items()}
-    return build_investment(model, period=period, inputs=inputs, drivers=drivers, results=results, n=draws, seed=seed)
+    retired = {k for k, (_, active) in initiative_files(initiatives_dir).items() if not active}
+    keys = [k for k in model.initiatives if k not in retired]
+    return build_investment(
+        model, period=period, inputs=inputs, drivers=drivers, results=results, initiatives=keys, n=draws, seed=seed
+    )
 
 
 # --------------------------------------------------------------------------- caveats
@@ -689,6 +740,7 @@ def case_caveats(
     designs: Mapping[str, str] | None = None,
     measured: Sequence[str] | None = None,
     linked: Sequence[str] | None = None,
+    unvalued: Sequence[str] = (),
 ) -> list[str]:
     """The caveats that matter for a set of investment cases, from their results.
 
@@ -704,6 +756,8 @@ def case_caveats(
         Initiatives whose case rests on a measured effect; the others rest on an assumption.
     linked : sequence of str, optional
         Initiatives whose value runs through the drivers model.
+    unvalued : sequence of str, optional
+        Evaluated initiatives without a value chain in the value model.
 
     Returns
     -------
@@ -719,15 +773,23 @@ def case_caveats(
     if measured is not None:
         assumed = [name(k) for k in ids if k not in set(measured)]
         if assumed:
-            out.append(f"No measured effect yet for {_join(assumed)}: the value rests on the stated assumption in params/value.yaml.")
+            out.append(
+                f"No measured effect yet for {_join(assumed)}: the value rests on the stated assumption "
+                "in params/value.yaml."
+            )
     if linked:
         out.append(
             f"The value of {_join([name(k) for k in linked])} runs through the drivers model: an association between "
             "first response and customer outcomes across regions and months, not proof of cause."
         )
+    if unvalued:
+        out.append(f"{_join(list(unvalued))} has no value chain in params/value.yaml, so it has no investment case.")
     for key, design in (designs or {}).items():
         if design == "its":
-            out.append(f"{name(key)} was evaluated by an interrupted time series (no comparison group): its interval tends to be too narrow.")
+            out.append(
+                f"{name(key)} was evaluated by an interrupted time series (no comparison group): "
+                "its interval tends to be too narrow."
+            )
         elif design == "did":
             out.append(f"{name(key)} compares a few treated regions with the others: its interval is approximate.")
     out.append(
@@ -755,6 +817,10 @@ def bullets(sentences: Sequence[str]) -> Markdown:
 
 
 # --------------------------------------------------------------------------- executive summary
+
+
+DECISION_COLUMNS = ["Initiative", "Design", "Decision", "Primary metric", "Effect", "95% interval"]
+ROI_COLUMNS = ["Initiative", "NPV (P50)", "NPV P10 to P90", "ROI (P50)", "Payback", "Chance ROI > 0"]
 
 
 @dataclass(frozen=True)
@@ -787,9 +853,8 @@ class ExecutiveSummary:
 
 
 def _row_change(metric_row: Mapping[str, Any], label: str) -> narrative.MetricChange:
-    return _metric_change(
-        str(metric_row["metric"]), metric_row.get("estimate_abs"), metric_row.get("ci_low"), metric_row.get("ci_high"), label=label
-    )
+    m = metric_row
+    return _metric_change(str(m["metric"]), m.get("estimate_abs"), m.get("ci_low"), m.get("ci_high"), label=label)
 
 
 def _rows(entries: Sequence[Mapping[str, Any]], *, customer: bool) -> list[tuple[str, Mapping[str, Any]]]:
@@ -807,13 +872,17 @@ def _strength(m: Mapping[str, Any]) -> tuple[bool, float]:
     return clear, -(p if not narrative.is_missing(p) else 1.0)
 
 
-def customers_sentence(initiatives: Sequence[Mapping[str, Any]], scorecard: Sequence[Mapping[str, Any]], names: Mapping[str, str], period: str) -> str:
+def customers_sentence(
+    initiatives: Sequence[Mapping[str, Any]],
+    scorecard: Sequence[Mapping[str, Any]],
+    names: Mapping[str, str],
+    period: str,
+) -> str:
     """What changed for customers: the clearest measured customer effect, else the scorecard's levels."""
     rows = _rows(initiatives, customer=True)
     if rows:
         key, m = max(rows, key=lambda r: _strength(r[1]))
-        metric = _catalog_metric(str(m["metric"]))
-        label = f"{metric.name if metric else m['metric']} where {names.get(key, key)} runs"
+        label = f"{_metric_name(str(m['metric']))} where {names.get(key, key)} runs"
         return "For customers: " + narrative.metric_change_sentence(_row_change(m, label))
     levels = {r["metric"]: r for r in scorecard if r.get("segment") is None}
     parts = []
@@ -842,8 +911,7 @@ def it_sentence(initiatives: Sequence[Mapping[str, Any]], names: Mapping[str, st
             verdict = {"gain": "a clear improvement", "loss": "a clear deterioration", "change": "a clear change"}.get(
                 change.verdict, "inconclusive"
             )
-            metric = _catalog_metric(str(m["metric"]))
-            what = (metric.name if metric else str(m["metric"])).lower()
+            what = _metric_name(str(m["metric"])).lower()
             parts.append(f"{change.label}: {what} {size} ({narrative.interval_text(change)}), {verdict}")
     if not parts:
         return "IT delivered: no initiative has a measured effect yet."
@@ -857,10 +925,11 @@ def worth_sentence(roi: Sequence[Mapping[str, Any]], names: Mapping[str, str], c
         return "What it is worth: " + narrative.roi_sentence(None)
     total = sum(float(r["npv_p50"]) for r in usable)
     top = max(usable, key=lambda r: float(r["npv_p50"]))
+    count = f"{len(usable)} initiative{'s' if len(usable) > 1 else ''}"
+    largest = names.get(top["initiative"], top["initiative"])
     return (
-        f"What it is worth: the median NPVs of {len(usable)} initiative{'s' if len(usable) > 1 else ''} over {years} years "
-        f"add up to {narrative.fmt_money(total, currency)}; the largest, {names.get(top['initiative'], top['initiative'])}: "
-        + narrative.roi_sentence(top, currency)
+        f"What it is worth: the median NPVs of {count} over {years} years add up to "
+        f"{narrative.fmt_money(total, currency)}; the largest, {largest}: " + narrative.roi_sentence(top, currency)
     )
 
 
@@ -896,11 +965,8 @@ def scorecard_sentences(scorecard: Sequence[Mapping[str, Any]], period: str, top
     for r in off[:top]:
         mid = str(r["metric"])
         unit = narrative.unit_for_metric(mid)
-        name = catalog.get(mid).name if mid in catalog.ids() else mid
-        out.append(
-            f"{name}: {narrative.fmt_value(r['value'], unit)} against a target of {narrative.fmt_value(r['target'], unit)} "
-            f"({narrative.fmt_value(r['previous'], unit)} the month before)."
-        )
+        value, target, previous = (narrative.fmt_value(r[k], unit) for k in ("value", "target", "previous"))
+        out.append(f"{_metric_name(mid)}: {value} against a target of {target} ({previous} the month before).")
     return out
 
 
@@ -943,8 +1009,12 @@ def summarize(results: Mapping[str, Sequence[Any]], model: ValueModel, period: s
                 "Initiative": names.get(str(e["id"]), str(e["id"])),
                 "Design": DESIGN_WORDS.get(str(e["design"]), str(e["design"])),
                 "Decision": str(e["decision"]),
-                "Primary metric": (_catalog_metric(str(primary["metric"])).name if primary and _catalog_metric(str(primary["metric"])) else (primary or {}).get("metric", "none")),
-                "Effect": narrative.fmt_value(change.estimate, change.unit, signed=True, change=True) if change else narrative.NOT_AVAILABLE,
+                "Primary metric": _metric_name(str(primary["metric"])) if primary else narrative.NOT_AVAILABLE,
+                "Effect": (
+                    narrative.fmt_value(change.estimate, change.unit, signed=True, change=True)
+                    if change
+                    else narrative.NOT_AVAILABLE
+                ),
                 "95% interval": narrative.interval_text(change) if change else narrative.NOT_AVAILABLE,
             }
         )
@@ -969,8 +1039,8 @@ def summarize(results: Mapping[str, Sequence[Any]], model: ValueModel, period: s
         period=period,
         headlines=headlines,
         scorecard=score,
-        decisions=pd.DataFrame(decision_rows, columns=["Initiative", "Design", "Decision", "Primary metric", "Effect", "95% interval"]),
-        roi=pd.DataFrame(roi_rows, columns=["Initiative", "NPV (P50)", "NPV P10 to P90", "ROI (P50)", "Payback", "Chance ROI > 0"]),
+        decisions=pd.DataFrame(decision_rows, columns=DECISION_COLUMNS),
+        roi=pd.DataFrame(roi_rows, columns=ROI_COLUMNS),
         caveats=caveats,
     )
 
@@ -1025,7 +1095,8 @@ def complete_results(
             out["initiatives"] = [r.entry() for r in reviews.values()]
         if "roi" in missing:
             results = {k: r.result for k, r in reviews.items()}
-            out["roi"] = evaluate(period, value_model=value_model, seed=seed, draws=draws, engine=engine, results=results).records()
+            inv = evaluate(period, value_model=value_model, seed=seed, draws=draws, engine=engine, results=results)
+            out["roi"] = inv.records()
     if "scorecard" in missing:
         periods = _window(period, history_months)
         panel = build_panel(con, start=periods[0], end=periods[-1], segment="all")

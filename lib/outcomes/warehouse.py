@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     import duckdb
     import ibis
 
+    from outcomes.engine import EngineSettings
+
 Engine = Literal["duckdb", "spark"]
 
 #: DuckDB type of each logical type of the data model.
@@ -89,7 +91,11 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def connect(
-    path: str | Path | None = None, *, read_only: bool = True, engine: Engine = "duckdb"
+    path: str | Path | None = None,
+    *,
+    read_only: bool = True,
+    engine: Engine = "duckdb",
+    spark_settings: EngineSettings | str | Path | None = None,
 ) -> ibis.BaseBackend:
     """Open the warehouse as an ibis backend.
 
@@ -100,7 +106,13 @@ def connect(
     read_only : bool
         Open read-only (the default for every reader; only ingest writes).
     engine : {"duckdb", "spark"}
-        The query engine. Only ``duckdb`` is available in this version.
+        The query engine. ``spark`` opens the canonical tables on Spark as
+        ``params/engine.yaml`` says (:func:`outcomes.engine.connect`): from a Parquet
+        export of ``path``, refreshed when the file is newer, or from a Spark catalog
+        database. Spark connections are read-only.
+    spark_settings : EngineSettings, str or Path, optional
+        For ``engine="spark"``: the settings or their YAML file; default
+        ``params/engine.yaml``.
 
     Returns
     -------
@@ -110,13 +122,14 @@ def connect(
     Raises
     ------
     WarehouseError
-        When the file does not exist, or the engine is not available.
+        When the file does not exist, the engine is unknown, or Spark cannot reach the tables.
     """
+    if engine == "spark":
+        from outcomes import engine as spark_engine
+
+        return spark_engine.connect(path, spark_settings)
     if engine != "duckdb":
-        raise WarehouseError(
-            f"engine '{engine}' is not available in this version of the kit; "
-            "open the warehouse with engine='duckdb' (the default)"
-        )
+        raise WarehouseError(f"engine '{engine}' is not supported; valid engines are: duckdb, spark")
     path = Path(path) if path is not None else config.WAREHOUSE_PATH
     if not path.is_file():
         raise WarehouseError(

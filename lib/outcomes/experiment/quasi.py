@@ -7,7 +7,7 @@ Two designs, one result type:
   2x2 means beside it, an event study with a pre-trend test, placebo checks in time
   and in space.
 - :func:`interrupted_time_series`: every unit got the change at one date. Segmented
-  regression (level and slope change) with Newey-West errors and seasonal terms, and a
+  regression (level and slope change) with AR(1) errors and seasonal terms, and a
   placebo check in time.
 
 :func:`analyze_rollout` picks the design from the data. Every result says which design
@@ -563,7 +563,9 @@ def interrupted_time_series(
     seasonality : {"auto", "fourier", "month", "none"}
         Seasonal terms (see :func:`~outcomes.experiment.its.segmented_regression`).
     maxlags : int, optional
-        Newey-West lags; default ``floor(4 (n/100)^(2/9))``.
+        Use OLS with Newey-West errors with this many lags instead of the default AR(1)
+        errors (their intervals are too narrow in short series; the placebo check then
+        only ranks and never flags).
     min_pre_periods : int
         Fewer periods before the start leave the result blocked.
     min_post_periods : int
@@ -600,7 +602,7 @@ def interrupted_time_series(
         f"trend and season of {metric} before the start, extended past it, show what would have happened."
     )
     assumptions = _its_assumptions(metric, panel.start)
-    method = "segmented regression with Newey-West errors"
+    method = f"segmented regression with {'AR(1)' if maxlags is None else 'Newey-West'} errors"
     if panel.blocked:
         return _blocked_result(panel, "its", metric, why, assumptions, method, alpha)
     fit = segmented_regression(treated_series(panel), alpha=alpha, seasonality=seasonality, maxlags=maxlags)
@@ -620,7 +622,7 @@ def interrupted_time_series(
             alpha=alpha,
             min_pre_periods=min_pre_periods,
             min_post_periods=min_post_periods,
-            flag=False,
+            flag=maxlags is None,
         )
         if check is not None:
             checks.append(check)
@@ -636,7 +638,7 @@ def interrupted_time_series(
         other_estimates={"slope change per period": fit.slope, "average post-period effect": fit.average},
         counterfactual=fit.series,
         placebos=tuple(checks),
-        conditions=panel.conditions,
+        conditions=(*panel.conditions, *_placebo_conditions(checks)),
         start=panel.start,
         n_units=panel.n_units,
         n_treated=panel.n_treated,

@@ -485,18 +485,20 @@ def _initiatives_with_inputs(model: ValueModel, inputs: ValueInputs) -> dict[str
             f"ValueInputs.population_by_initiative names {counted}, whose population is customers in segments; "
             "pass customers through customers_by_segment instead"
         )
+    counts = dict(inputs.population_by_initiative or {})
+    initial = dict(inputs.initial_cost_by_initiative or {})
+    monthly = dict(inputs.recurring_monthly_cost_by_initiative or {})
     out = dict(model.initiatives)
     for key, ini in model.initiatives.items():
         update: dict[str, Any] = {}
-        if key in (inputs.population_by_initiative or {}):
-            count = ini.population.count.rescaled(float(inputs.population_by_initiative[key]), "warehouse")  # type: ignore[union-attr,index]
+        if key in counts and ini.population.count is not None:
+            count = ini.population.count.rescaled(float(counts[key]), "warehouse")
             update["population"] = ini.population.model_copy(update={"count": count})
         costs: dict[str, Quantity] = {}
-        if key in (inputs.initial_cost_by_initiative or {}):
-            costs["initial"] = ini.costs.initial.rescaled(float(inputs.initial_cost_by_initiative[key]), "warehouse")  # type: ignore[index]
-        if key in (inputs.recurring_monthly_cost_by_initiative or {}):
-            monthly = float(inputs.recurring_monthly_cost_by_initiative[key])  # type: ignore[index]
-            costs["recurring_monthly"] = ini.costs.recurring_monthly.rescaled(monthly, "warehouse")
+        if key in initial:
+            costs["initial"] = ini.costs.initial.rescaled(float(initial[key]), "warehouse")
+        if key in monthly:
+            costs["recurring_monthly"] = ini.costs.recurring_monthly.rescaled(float(monthly[key]), "warehouse")
         if costs:
             update["costs"] = ini.costs.model_copy(update=costs)
         out[key] = ini.model_copy(update=update) if update else ini
