@@ -7,6 +7,7 @@ import datetime as dt
 import re
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -48,7 +49,19 @@ def _effect_of(truth: dict, metric: str) -> float:
 # --------------------------------------------------------------------------- planted effects
 
 
-def test_portal_recovers_planted_effects_and_ships(reviews: dict, ground_truth: dict) -> None:
+def _assigned_per_arm(warehouse: Path) -> dict[str, int]:
+    """Units per arm of the portal test, counted straight from the warehouse."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT arm, count(*) FROM assignments WHERE initiative_id = 'self-service-portal' GROUP BY arm"
+        ).fetchall()
+    finally:
+        con.close()
+    return {arm: int(n) for arm, n in rows}
+
+
+def test_portal_recovers_planted_effects(reviews: dict, ground_truth: dict, demo_warehouse: Path) -> None:
     truth = _truth(ground_truth, "self-service-portal")
     r = reviews["self-service-portal"].result
     ssr = r.effect("self_service_rate", "portal")
@@ -62,9 +75,16 @@ def test_portal_recovers_planted_effects_and_ships(reviews: dict, ground_truth: 
     assert csat.ci_low <= 0.0 <= csat.ci_high
     assert r.effect("ticket_volume", "portal").variance_reduction > 0  # CUPED on the pre-period tickets
     assert not r.srm_flag and r.srm_p_value > 0.001
-    assert r.arm_sizes == {"control": 9322, "portal": 9229}
+    assert r.arm_sizes == _assigned_per_arm(demo_warehouse)
     assert sum(r.arm_sizes.values()) == truth["randomised_customers"]
-    assert r.decision.action == "ship" and r.decision.arm == "portal"
+    # The primary effect is clear; CSAT has no planted effect, so whether its sampling noise
+    # already clears the non-inferiority margin depends on the draw: ship, or keep testing
+    # on account of that guardrail; never stop.
+    assert r.decision.action in ("ship", "keep testing")
+    if r.decision.action == "ship":
+        assert r.decision.arm == "portal"
+    else:
+        assert "CSAT" in r.decision.reason and "margin" in r.decision.reason
 
 
 def test_chatbot_did_recovers_first_response_effect(reviews: dict, ground_truth: dict) -> None:
@@ -107,7 +127,7 @@ def test_entry_follows_results_schema_one_row_per_arm_and_metric(reviews: dict) 
     assert all(m["arm"] is None and m["seq_ci_low"] is None for m in entries[1]["metrics"])
 
 
-def test_portal_charts_and_texts(reviews: dict) -> None:
+def test_portal_charts_and_texts(reviews: dict, demo_warehouse: Path) -> None:
     rv = reviews["self-service-portal"]
     forest = rv.forest_chart().to_dict()
     labels = {row["label"] for data in forest["datasets"].values() for row in data if "label" in row}
@@ -115,11 +135,11 @@ def test_portal_charts_and_texts(reviews: dict) -> None:
     timeline = rv.timeline
     assert list(timeline["look"].dt.strftime("%Y-%m")) == ["2025-07", "2025-08", "2025-09", "2025-10", "2025-11", "2025-12"]
     assert (timeline["seq_ci_high"] - timeline["seq_ci_low"] > timeline["ci_high"] - timeline["ci_low"]).all()
-    assert timeline["units"].iloc[-1] == 9322 + 9229
+    assert timeline["units"].iloc[-1] == sum(_assigned_per_arm(demo_warehouse).values())
     layers = rv.time_chart().to_dict()["layer"]
     assert layers[0]["mark"]["type"] == "area" and layers[0]["encoding"]["y"]["field"] == "seq_ci_low"
     text = rv.decision_text().data
-    assert text.index("Ship it") < text.index("self")  # the decision comes first
+    assert text.index("Decision") < text.index("self")  # the decision comes first
     assert "ideas" in rv.segments().data and "12 comparisons" in rv.segments().data
     assert "months" in rv.planning_text().data
 
@@ -290,7 +310,7 @@ def test_notebook_runs_for_every_warehouse_backed_initiative(notebook_runs: dict
         assert run.ok, run.failure.summary()
         assert run.html.is_file()
         [entry] = run.results["initiatives"]
-        assert entry["id"] == stem and entry["decision"] == "ship"
+        assert entry["id"] == stem and entry["decision"] in ("ship", "keep testing")
         page = run.html.read_text(encoding="utf-8")
         assert "Decision:" in page
         assert not re.search(r"\bC\d{8}\b", page)  # aggregates only: no customer ids

@@ -99,10 +99,13 @@ def test_chatbot_chain_hand_worked(model):
     assert_allclose(steps.outcome_change, -0.003)
     # customers 8,000 + 1,500 + 150 = 9,650; kept per month = 0.003 x 9,650 = 28.95
     assert_allclose(steps.units_per_month, 28.95)
-    # CLV 700, 5,250, 75,000 weighted by customers: (5.6m + 7.875m + 11.25m) / 9,650 = 2,562.18
-    assert_allclose(steps.unit_value, 24_725_000 / 9_650)
-    # money per month = 0.003 x 24,725,000 = 74,175
-    assert_allclose(steps.value_per_month, 74_175.0)
+    # CLV 700, 5,250, 75,000 weighted by churners (customers x churn rate):
+    # 8,000 x 0.020 = 160, 1,500 x 0.012 = 18, 150 x 0.006 = 0.9; 178.9 churners a month
+    # (160 x 700 + 18 x 5,250 + 0.9 x 75,000) / 178.9 = 274,000 / 178.9 = 1,531.58
+    assert_allclose(steps.unit_value, 274_000 / 178.9)
+    # money per month = 28.95 x 274,000 / 178.9 = 44,339.30
+    assert_allclose(steps.value_per_month, 28.95 * 274_000 / 178.9)
+    assert_allclose(steps.value_per_month, 44_339.30, atol=0.01)
 
 
 def test_portal_chain_and_signs(model):

@@ -150,6 +150,21 @@ def new_initiative(
     console.print(str(path), highlight=False, soft_wrap=True)
 
 
+@app.command("export-parquet")
+def export_parquet(
+    warehouse: Path = typer.Option(config.WAREHOUSE_PATH, help="The DuckDB warehouse to export."),
+    out: Path = typer.Option(None, help="Export folder; default spark.data.parquet of params/engine.yaml."),
+) -> None:
+    """Write every canonical table to <out>/<table>.parquet for Spark (replaces the folder atomically)."""
+    from outcomes.engine import export_parquet as export
+
+    try:
+        summary = export(warehouse, out)
+    except OutcomesError as exc:
+        _fail(exc)
+    console.print(summary.to_table())
+
+
 def main() -> None:  # pragma: no cover - console entry
     """Run the command line."""
     app()

@@ -366,7 +366,8 @@ def export_parquet(warehouse: str | Path | None = None, folder: str | Path | Non
                 )
             for name in TABLES:
                 target = staging / f"{name}.parquet"
-                con.execute(f"COPY (SELECT * FROM {quote(name)}) TO '{target}' (FORMAT parquet)")
+                literal = str(target).replace("'", "''")
+                con.execute(f"COPY (SELECT * FROM {quote(name)}) TO '{literal}' (FORMAT parquet)")
                 rows[name] = int(con.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()[0])
         manifest = {**stamp, "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "rows": rows}
         (staging / EXPORT_MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
@@ -461,8 +462,10 @@ def spark_session(settings: SparkSettings) -> SparkSession:
     for key, value in settings.spark_conf().items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
-    for key in ("spark.sql.shuffle.partitions", *FIXED_CONF, *(k for k in settings.conf if k.startswith("spark.sql."))):
-        session.conf.set(key, settings.spark_conf()[key])
+    # A session that was already running keeps its settings: set again those that can change.
+    for key, value in settings.spark_conf().items():
+        if key.startswith("spark.sql.") and session.conf.isModifiable(key):
+            session.conf.set(key, value)
     return session
 
 
@@ -511,17 +514,17 @@ def connect(
                 f"neither the warehouse {warehouse} nor a Parquet export in {folder} exists; "
                 "run `outcomes ingest` (Spark then reads its export, made on first use)"
             )
-    con = ibis.pyspark.connect(spark_session(spark))
+    session = spark_session(spark)
     if spark.data.database is not None:
-        _use_database(con, spark.data.database)
+        _use_database(session, spark.data.database)
     else:
-        _register_parquet(con, spark.data.parquet_location())
-    return con
+        _register_parquet(session, spark.data.parquet_location())
+    return ibis.pyspark.connect(session)
 
 
-def _use_database(con: ibis.BaseBackend, database: str) -> None:
+def _use_database(session: SparkSession, database: str) -> None:
     """Make ``database`` (``name`` or ``catalog.name``) the session's current database."""
-    catalog_api = con._session.catalog
+    catalog_api = session.catalog
     catalog, _, name = database.rpartition(".")
     if catalog:
         catalog_api.setCurrentCatalog(catalog)
@@ -535,14 +538,14 @@ def _use_database(con: ibis.BaseBackend, database: str) -> None:
     catalog_api.setCurrentDatabase(name)
 
 
-def _register_parquet(con: ibis.BaseBackend, location: str) -> None:
+def _register_parquet(session: SparkSession, location: str) -> None:
     """Register ``<location>/<table>.parquet`` as a temporary view for every canonical table."""
     from pyspark.errors import AnalysisException
 
     for name in TABLES:
         path = f"{location}/{name}.parquet"
         try:
-            con._session.read.parquet(path).createOrReplaceTempView(name)
+            session.read.parquet(path).createOrReplaceTempView(name)
         except AnalysisException as exc:
             raise WarehouseError(
                 f"Spark cannot read table '{name}' from {path} ({str(exc).splitlines()[0]}); "

@@ -49,6 +49,7 @@ from outcomes.roi.value import (
     ValueModel,
     chain_quantities,
     load_value_model,
+    monthly_rate,
     simple_clv,
     with_inputs,
 )
@@ -156,6 +157,7 @@ class WarehouseInputs:
             cost_per_ticket=self.cost_per_ticket if np.isfinite(self.cost_per_ticket) else None,
             clv_by_segment=clv,
             customers_by_segment={k: float(v) for k, v in seg["customers"].items()},
+            churn_by_segment={k: float(v) for k, v in seg["churn_rate"].items() if np.isfinite(v) and v > 0},
             population_by_initiative=deployments,
             initial_cost_by_initiative={k: v for k, v in self.initial_cost.items() if k in known},
             recurring_monthly_cost_by_initiative={k: v for k, v in self.recurring_monthly_cost.items() if k in known},
@@ -180,7 +182,8 @@ class WarehouseInputs:
         for _, r in self.segments.iterrows():
             how = (
                 f"ARPU {money(r['arpu_monthly'])} x margin {narrative.fmt_percent(r['gross_margin'])} "
-                f"/ churn {narrative.fmt_percent(r['churn_rate'], decimals=2)} a month ({window})"
+                f"/ (churn {narrative.fmt_percent(r['churn_rate'], decimals=2)} + discount "
+                f"{narrative.fmt_percent(r['monthly_discount'], decimals=2)} a month) ({window})"
             )
             rows.append((f"CLV, {r['segment']}", money(r["clv"]), how))
             rows.append((f"Customers, {r['segment']}", narrative.fmt_count(r["customers"]), f"active in {self.period}"))
@@ -198,7 +201,9 @@ def _register_costs(con: ibis.BaseBackend) -> tuple[dict[str, float], dict[str, 
     return initial, monthly
 
 
-def warehouse_inputs(con: ibis.BaseBackend, period: str, *, months: int = INPUT_MONTHS) -> WarehouseInputs:
+def warehouse_inputs(
+    con: ibis.BaseBackend, period: str, *, months: int = INPUT_MONTHS, discount_rate: float = 0.10
+) -> WarehouseInputs:
     """Compute the value model's inputs from the warehouse.
 
     Parameters
@@ -209,6 +214,9 @@ def warehouse_inputs(con: ibis.BaseBackend, period: str, *, months: int = INPUT_
         The last month of the window, ``YYYY-MM``.
     months : int
         Months in the window.
+    discount_rate : float
+        Yearly discount rate of the value model; CLV discounts future months at the
+        equivalent monthly rate.
 
     Returns
     -------
@@ -216,17 +224,19 @@ def warehouse_inputs(con: ibis.BaseBackend, period: str, *, months: int = INPUT_
         Sums over the window, divided after aggregation (exact): cost per ticket =
         service-desk cost / tickets; ARPU = revenue / customer-months; gross margin =
         margin / revenue of orders with a margin; churn = customers lost / customers at the
-        start of each month; CLV = ARPU x margin / churn; customers = active in ``period``.
+        start of each month; CLV = ARPU x margin / (churn + monthly discount rate);
+        customers = active in ``period``.
     """
     periods = _window(period, months)
     scope = Scope(tuple(periods), ("all", "customer_segment"))
-    wide, _ = compute_wide(con, ["cost_per_ticket", "clv", "deployment_frequency"], scope)
+    wide = compute_wide(con, ["cost_per_ticket", "clv", "deployment_frequency"], scope)
     company = wide[wide["segment_dim"] == "all"]
     desk_cost = float(company["desk_cost"].fillna(0.0).sum())
     tickets = float(company["ticket_volume"].fillna(0.0).sum())
     segs = wide[wide["segment_dim"] == "customer_segment"].copy()
     segs["lost"] = segs["churn_rate"].fillna(0.0) * segs["churn_rate__n"].fillna(0.0)
     last = pd.Timestamp(periods[-1])
+    d = monthly_rate(discount_rate)
     rows = []
     for name, g in segs.groupby("segment", sort=True):
         customer_months = float(g["active_customers"].fillna(0.0).sum())
@@ -238,7 +248,7 @@ def warehouse_inputs(con: ibis.BaseBackend, period: str, *, months: int = INPUT_
         with_margin = float(g["revenue_with_margin"].fillna(0.0).sum())
         margin = float(g["margin"].fillna(0.0).sum()) / with_margin if with_margin else np.nan
         churn = float(g["lost"].sum()) / at_start if at_start else np.nan
-        clv = simple_clv(arpu, margin, churn) if churn > 0 and np.isfinite(arpu * margin) else np.nan
+        clv = simple_clv(arpu, margin, churn, d) if churn > 0 and np.isfinite(arpu * margin) else np.nan
         now = g.loc[pd.to_datetime(g["period"]) == last, "active_customers"]
         rows.append(
             {
@@ -249,6 +259,7 @@ def warehouse_inputs(con: ibis.BaseBackend, period: str, *, months: int = INPUT_
                 "arpu_monthly": arpu,
                 "gross_margin": margin,
                 "churn_rate": churn,
+                "monthly_discount": d,
                 "clv": clv,
             }
         )
@@ -437,16 +448,20 @@ class Investment:
         return [c.to_dict() for c in self.cases]
 
     def tei_table(self, key: str) -> pd.DataFrame:
-        """The yearly TEI table of one case, amounts formatted (risk adjustments in the line names)."""
+        """The yearly TEI table of one case (risk-adjusted), amounts formatted for readers.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Column ``line`` then Initial, Year 1..n, Total and Present value; blank where
+            a figure does not apply (the total and present value of cumulative net benefits).
+        """
         case = self.case(key)
-        frame = case.to_frame()
-        ini = self.model.initiative(key)
-        frame = frame.map(lambda v: narrative.fmt_money(v, case.currency) if isinstance(v, int | float) else v)
-        risk = (
-            f"benefits cut {narrative.fmt_percent(ini.risk.benefits)} and costs raised "
-            f"{narrative.fmt_percent(ini.risk.costs)} for risk"
-        )
-        return frame.assign(note=[risk if i == 0 else "" for i in range(len(frame))])
+        frame = case.to_frame().reset_index()
+        amounts = [c for c in frame.columns if c != "line"]
+        for col in amounts:
+            frame[col] = [narrative.fmt_money(v, case.currency) if np.isfinite(v) else "" for v in frame[col]]
+        return frame
 
     def case_views(self) -> list[Any]:
         """Per initiative: a heading, the value chain, the waterfall, the TEI table and the evidence.
@@ -469,8 +484,8 @@ class Investment:
                     caption=(
                         f"Investment case (TEI, {self.model.horizon_years} years, discounted at "
                         f"{narrative.fmt_percent(self.model.discount_rate)}; the Initial column is not discounted); "
-                        f"risk adjustment: benefits -{narrative.fmt_percent(ini.risk.benefits)}, "
-                        f"costs +{narrative.fmt_percent(ini.risk.costs)}."
+                        f"risk adjustment: benefits cut {narrative.fmt_percent(ini.risk.benefits)}, "
+                        f"costs raised {narrative.fmt_percent(ini.risk.costs)}."
                     ),
                 )
             )
@@ -647,6 +662,8 @@ def build_investment(
     results = dict(results or {})
     keys = list(initiatives) if initiatives is not None else list(model.initiatives)
     value_inputs = inputs.value_inputs(model) if inputs is not None else None
+    with_figures = with_inputs(model, value_inputs)
+    from_warehouse = bool(value_inputs and value_inputs.customers_by_segment)
     cases, evidence = [], []
     for key in keys:
         ini = model.initiative(key)
@@ -662,8 +679,7 @@ def build_investment(
             seed=seed,
         )
         cases.append(case)
-        from_warehouse = bool(value_inputs and value_inputs.customers_by_segment)
-        evidence += _evidence_rows(with_inputs(model, value_inputs), case, result, measured, from_warehouse)
+        evidence += _evidence_rows(with_figures, case, result, measured, from_warehouse)
     decisions = {k: r.decision.action for k, r in results.items() if k in keys}
     demand = {c.initiative: d for c in cases if (d := it_demand(model, c)) is not None}
     return Investment(
@@ -719,7 +735,7 @@ def evaluate(
     """
     model = load_value_model(config.resolve(value_model))
     con = warehouse.connect(warehouse_path, engine=engine)  # type: ignore[arg-type]
-    inputs = warehouse_inputs(con, period)
+    inputs = warehouse_inputs(con, period, discount_rate=model.discount_rate)
     drivers = drivers_estimates(con, period)
     if results is None:
         results = {k: r.result for k, r in review_initiatives(period, con=con, folder=initiatives_dir).items()}
@@ -791,7 +807,10 @@ def case_caveats(
                 "its interval tends to be too narrow."
             )
         elif design == "did":
-            out.append(f"{name(key)} compares a few treated regions with the others: its interval is approximate.")
+            out.append(
+                f"{name(key)} compares a few treated regions with the others: its interval is approximate, and "
+                "its case assumes the same effect wherever it runs."
+            )
     out.append(
         "Each customer kept counts at their full lifetime value; benefits are cut and costs raised for risk (TEI), and "
         "inputs are drawn independently, so correlated inputs would make the ranges wider."
@@ -855,6 +874,14 @@ class ExecutiveSummary:
 def _row_change(metric_row: Mapping[str, Any], label: str) -> narrative.MetricChange:
     m = metric_row
     return _metric_change(str(m["metric"]), m.get("estimate_abs"), m.get("ci_low"), m.get("ci_high"), label=label)
+
+
+def _bounds(change: narrative.MetricChange) -> str:
+    """An interval's bounds as text ("-1.4 hours to -39 minutes"), or "not available"."""
+    if not change.has_interval:
+        return narrative.NOT_AVAILABLE
+    lo, hi = (narrative.fmt_value(x, change.unit, signed=True, change=True) for x in (change.ci_low, change.ci_high))
+    return f"{lo} to {hi}"
 
 
 def _rows(entries: Sequence[Mapping[str, Any]], *, customer: bool) -> list[tuple[str, Mapping[str, Any]]]:
@@ -1015,7 +1042,7 @@ def summarize(results: Mapping[str, Sequence[Any]], model: ValueModel, period: s
                     if change
                     else narrative.NOT_AVAILABLE
                 ),
-                "95% interval": narrative.interval_text(change) if change else narrative.NOT_AVAILABLE,
+                "95% interval": _bounds(change) if change else narrative.NOT_AVAILABLE,
             }
         )
     roi_rows = [
@@ -1029,11 +1056,15 @@ def summarize(results: Mapping[str, Sequence[Any]], model: ValueModel, period: s
         }
         for r in sorted(roi, key=lambda r: -(r["npv_p50"] if not narrative.is_missing(r["npv_p50"]) else -np.inf))
     ]
-    linked = [r["initiative"] for r in roi if r["initiative"] in model.initiatives and any(
-        link.to in ("csat", "churn_rate") for link in model.initiatives[r["initiative"]].links)]
-    measured_ids = [str(e["id"]) for e in entries]
+    churn_links = {k for k, ini in model.initiatives.items() if any(lk.to in CUSTOMER_METRICS for lk in ini.links)}
+    reviewed = [str(e["id"]) for e in entries]
     caveats = case_caveats(
-        model, roi, designs={str(e["id"]): str(e["design"]) for e in entries}, measured=measured_ids, linked=linked
+        model,
+        roi,
+        designs={str(e["id"]): str(e["design"]) for e in entries},
+        measured=reviewed,
+        linked=[r["initiative"] for r in roi if r["initiative"] in churn_links],
+        unvalued=[k for k in reviewed if k not in model.initiatives],
     )
     return ExecutiveSummary(
         period=period,

@@ -4,9 +4,10 @@
   Nothing changed there, so an "effect" at a fake date says the comparison was already
   drifting. A fake date is flagged when its p-value is below ``alpha / k`` (Bonferroni
   over the ``k`` fake dates), so a panel without any effect raises the flag in at most
-  ``alpha`` of cases, however correlated the fake dates are. With ``flag=False`` (used
-  for interrupted time series, whose Newey-West p-values are optimistic in short series)
-  the check only reports where the real estimate ranks.
+  ``alpha`` of cases, however correlated the fake dates are, provided the p-values are
+  calibrated in their far tail. With ``flag=False`` (used for interrupted time series
+  fitted with Newey-West errors, whose p-values are optimistic in short series) the
+  check only reports where the real estimate ranks.
 - **In space**: the really treated units are dropped and untreated units are marked
   treated at the real start (every set of the same size, or a seeded sample of them).
   Where the real estimate ranks among these placebo estimates gives a permutation
@@ -105,7 +106,7 @@ def placebo_in_time(
         Periods needed from each fake start to the real start.
     flag : bool
         Flag fake dates by their p-values. Off when those p-values are not trusted
-        (interrupted time series: Newey-West errors are optimistic in short series);
+        (interrupted time series with Newey-West errors, optimistic in short series);
         the check then only says where the real estimate ranks.
 
     Returns

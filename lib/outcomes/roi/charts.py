@@ -96,7 +96,7 @@ def waterfall_chart(case: InvestmentCase) -> alt.LayerChart:
     """
     data = waterfall_frame(case)
     order = list(data["step"])
-    x = alt.X("step:N", sort=order, title=None, axis=alt.Axis(labelAngle=0, labelLimit=140))
+    x = alt.X("step:N", sort=order, title=None, axis=alt.Axis(labelAngle=-30, labelAlign="right", labelLimit=160))
     base = alt.Chart(data).encode(x=x)
     bars = base.mark_bar().encode(
         y=alt.Y("start:Q", title=f"{case.currency} (present value)", axis=alt.Axis(format="~s")),

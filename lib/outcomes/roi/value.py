@@ -190,9 +190,12 @@ class Quantity(Params):
 class Segment(Params):
     """A customer segment: its size and the simple CLV inputs.
 
-    CLV (simple) = ARPU x gross margin / churn rate, with ARPU and churn monthly. A
-    stated ``clv`` replaces the formula; ``clv_spread`` sets a triangular range of
-    +/- that fraction around the formula's value.
+    CLV (simple, discounted) = ARPU x gross margin / (churn rate + monthly discount rate),
+    with ARPU and churn monthly and the discount rate derived from the value model's
+    yearly rate. A stated ``clv`` replaces the formula; ``clv_spread`` sets a triangular
+    range of +/- that fraction around the formula's value. ``churn_rate`` also weights the
+    segment when a change in the average churn rate is spread over segments: the customers
+    kept are distributed like the churners, not like the customer base.
     """
 
     customers: float = Field(ge=0)
@@ -201,12 +204,13 @@ class Segment(Params):
     churn_rate: float = Field(gt=0, le=1)
     clv: Quantity | None = None
     clv_spread: float = Field(default=0.25, ge=0, lt=1)
+    monthly_discount: float = Field(default=0.0, ge=0, lt=1)
 
     def clv_quantity(self) -> Quantity:
         """The segment's CLV with its range."""
         if self.clv is not None:
             return self.clv
-        v = simple_clv(self.arpu_monthly, self.gross_margin, self.churn_rate)
+        v = simple_clv(self.arpu_monthly, self.gross_margin, self.churn_rate, self.monthly_discount)
         if self.clv_spread == 0:
             return Quantity(value=v)
         return Quantity(value=v, low=v * (1 - self.clv_spread), high=v * (1 + self.clv_spread))
@@ -370,8 +374,13 @@ def load_value_model(path: str | Path = DEFAULT_PATH) -> ValueModel:
     return load(path, ValueModel)
 
 
-def simple_clv(arpu_monthly: float, gross_margin: float, churn_rate: float) -> float:
-    """Simple customer lifetime value: ARPU x gross margin / churn rate.
+def simple_clv(arpu_monthly: float, gross_margin: float, churn_rate: float, monthly_discount: float = 0.0) -> float:
+    """Simple customer lifetime value: ARPU x gross margin / (churn rate + discount rate).
+
+    With ``monthly_discount`` 0 this is the undiscounted formula ARPU x margin / churn; a
+    positive monthly discount rate values later months less (the present value of a
+    margin stream that survives each month with probability ``1 - churn``), which keeps
+    the CLV of rarely churning segments from dominating a value case.
 
     Parameters
     ----------
@@ -381,6 +390,8 @@ def simple_clv(arpu_monthly: float, gross_margin: float, churn_rate: float) -> f
         Gross margin as a fraction of revenue.
     churn_rate : float
         Monthly churn rate (fraction); the expected lifetime is ``1 / churn_rate`` months.
+    monthly_discount : float
+        Monthly discount rate (fraction), e.g. ``1.10 ** (1 / 12) - 1`` for 10% a year.
 
     Returns
     -------
@@ -389,7 +400,14 @@ def simple_clv(arpu_monthly: float, gross_margin: float, churn_rate: float) -> f
     """
     if churn_rate <= 0:
         raise ParamsError(f"churn_rate must be above 0 to compute a lifetime value, got {churn_rate}")
-    return arpu_monthly * gross_margin / churn_rate
+    if monthly_discount < 0:
+        raise ParamsError(f"monthly_discount must not be negative, got {monthly_discount}")
+    return arpu_monthly * gross_margin / (churn_rate + monthly_discount)
+
+
+def monthly_rate(yearly_rate: float) -> float:
+    """The monthly rate equivalent to a yearly discount rate: ``(1 + r) ** (1 / 12) - 1``."""
+    return (1.0 + yearly_rate) ** (1.0 / 12.0) - 1.0
 
 
 @dataclass(frozen=True)
@@ -404,6 +422,9 @@ class ValueInputs:
         CLV per segment (e.g. ARPU x margin / churn from the orders data).
     customers_by_segment : mapping of str to float, optional
         Active customers per segment.
+    churn_by_segment : mapping of str to float, optional
+        Monthly churn rate per segment; weights segments by their churners when a change
+        in the average churn rate is valued.
     population_by_initiative : mapping of str to float, optional
         Events per month (e.g. deployments) by initiative id, replacing a stated
         ``population.count``.
@@ -415,6 +436,7 @@ class ValueInputs:
     cost_per_ticket: float | None = None
     clv_by_segment: Mapping[str, float] | None = None
     customers_by_segment: Mapping[str, float] | None = None
+    churn_by_segment: Mapping[str, float] | None = None
     population_by_initiative: Mapping[str, float] | None = None
     initial_cost_by_initiative: Mapping[str, float] | None = None
     recurring_monthly_cost_by_initiative: Mapping[str, float] | None = None
@@ -445,7 +467,11 @@ def with_inputs(model: ValueModel, inputs: ValueInputs | None) -> ValueModel:
             update={"cost_per_ticket": new_inputs.cost_per_ticket.rescaled(inputs.cost_per_ticket, "warehouse")}
         )
     segments = dict(model.segments)
-    given_by_label = {"clv_by_segment": inputs.clv_by_segment, "customers_by_segment": inputs.customers_by_segment}
+    given_by_label = {
+        "clv_by_segment": inputs.clv_by_segment,
+        "customers_by_segment": inputs.customers_by_segment,
+        "churn_by_segment": inputs.churn_by_segment,
+    }
     for label, given in given_by_label.items():
         unknown = sorted(set(given or {}) - set(segments))
         if unknown:
@@ -459,6 +485,8 @@ def with_inputs(model: ValueModel, inputs: ValueInputs | None) -> ValueModel:
             update["clv"] = seg.clv_quantity().rescaled(float(inputs.clv_by_segment[name]), "warehouse")
         if inputs.customers_by_segment and name in inputs.customers_by_segment:
             update["customers"] = float(inputs.customers_by_segment[name])
+        if inputs.churn_by_segment and name in inputs.churn_by_segment and inputs.churn_by_segment[name] > 0:
+            update["churn_rate"] = float(inputs.churn_by_segment[name])
         segments[name] = seg.model_copy(update=update)
     return model.model_copy(
         update={"inputs": new_inputs, "segments": segments, "initiatives": _initiatives_with_inputs(model, inputs)}
@@ -561,7 +589,7 @@ class ChainSteps:
     units_per_month : numpy.ndarray
         Customers kept, tickets prevented, hours saved... per month (positive = gain).
     unit_value : numpy.ndarray
-        Money per unit (CLV weighted by segment size, cost per ticket, hourly rate...).
+        Money per unit (CLV weighted by each segment's churners, cost per ticket, hourly rate...).
     value_per_month : numpy.ndarray
         Money per month at full adoption.
     """
@@ -604,7 +632,10 @@ def chain_value(model: ValueModel, key: str, values: Mapping[str, np.ndarray | f
         population = np.asarray(values["population"], dtype=float)
     if ini.money == "churn_avoided":
         clvs = np.stack([np.asarray(values[f"clv:{s}"], dtype=float) for s in ini.population.segments or ()])
-        weights = sizes / sizes.sum() if sizes.sum() > 0 else np.full(len(sizes), 1.0 / len(sizes))
+        # A change in the average churn rate is a change in churners: spread the customers
+        # kept over the segments as the churners are spread (customers x churn rate).
+        churners = sizes * np.array([model.segments[s].churn_rate for s in ini.population.segments or ()])
+        weights = churners / churners.sum() if churners.sum() > 0 else np.full(len(sizes), 1.0 / len(sizes))
         unit_value = np.tensordot(weights, clvs, axes=1)
     elif ini.money == "conversions_gained":
         unit_value = np.asarray(values["revenue_per_conversion"], dtype=float) * np.asarray(values["conversion_margin"])

@@ -193,10 +193,10 @@ class Planted:
     staffing_shock_sd_hours: float = 0.45
     csat_base: float = 0.80
     csat_region: tuple[float, ...] = (0.00, -0.02, 0.02, -0.01, 0.01)
-    csat_per_hour: float = -0.035
+    csat_per_hour: float = -0.02
     churn_base: float = 0.020
     churn_region: tuple[float, ...] = (0.000, 0.002, -0.002, 0.001, -0.001)
-    churn_rate_per_hour: float = 0.004
+    churn_rate_per_hour: float = 0.0015
     portal_start: str = "2025-07-01"
     portal_share: float = 0.5
     self_service_control: float = 0.21
