@@ -804,7 +804,7 @@ def case_caveats(
         if design == "its":
             out.append(
                 f"{name(key)} was evaluated by an interrupted time series (no comparison group): "
-                "its interval tends to be too narrow."
+                "it assumes nothing else changed at the same time."
             )
         elif design == "did":
             out.append(

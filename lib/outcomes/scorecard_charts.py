@@ -35,6 +35,10 @@ def sparklines(scorecard: Scorecard, *, width: int = 150, height: int = 40, colu
     rate = trend["metric"].map(lambda m: catalog.get(m).is_rate)
     trend["shown"] = trend["value"].where(~rate, trend["value"] * 100)
     trend["target_shown"] = trend["target"].where(~rate, trend["target"] * 100)
+    # A metric without a target gets an invisible rule at its own level: an empty layer
+    # would give its panel an infinite y extent.
+    trend["has_target"] = trend["target_shown"].notna().astype(int)
+    trend["target_shown"] = trend["target_shown"].fillna(trend["shown"])
     trend["label"] = [f"{n} ({_unit(m)})" for n, m in zip(trend["name"], trend["metric"])]
     trend["status"] = trend["metric"].map(scorecard.table.set_index("metric")["status"])
     trend["is_last"] = trend["period"] == pd.Timestamp(scorecard.period)
@@ -48,7 +52,10 @@ def sparklines(scorecard: Scorecard, *, width: int = 150, height: int = 40, colu
             y=alt.Y("shown:Q", axis=None, scale=alt.Scale(zero=False)),
             tooltip=[alt.Tooltip("period:T", format="%Y-%m"), alt.Tooltip("shown:Q", format=",.2f", title="value")],
         )
-        target = base.mark_rule(strokeDash=[3, 3]).encode(y="mean(target_shown):Q")
+        target = base.mark_rule(strokeDash=[3, 3]).encode(
+            y="mean(target_shown):Q",
+            opacity=alt.Opacity("max(has_target):Q", scale=alt.Scale(domain=[0, 1], range=[0, 1]), legend=None),
+        )
         last = (
             base.mark_point(filled=True, size=40)
             .encode(y="shown:Q", color=alt.Color("status:N", title="status"))
