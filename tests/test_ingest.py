@@ -233,8 +233,8 @@ def test_connect_errors(tmp_path: Path) -> None:
     assert str(info.value) == (
         f"warehouse {missing} not found; run `outcomes ingest` to build it from the exports listed in params/sources.yaml"
     )
-    with pytest.raises(WarehouseError, match="engine 'spark' is not available"):
-        warehouse.connect(missing, engine="spark")
+    with pytest.raises(WarehouseError, match="engine 'flink' is not supported; valid engines are: duckdb, spark"):
+        warehouse.connect(missing, engine="flink")  # type: ignore[arg-type]
 
 
 def test_cli_ingest(project: Path) -> None:
