@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from outcomes import config
 from outcomes.drivers import INSUFFICIENT_DATA, NO_VARIATION, drivers_panel, fit_drivers
 
 X = "first_response_mean_hours"
@@ -99,18 +97,12 @@ def test_sentences_summary_and_frame():
     assert "ci_low" in result.summary()
 
 
-DEMO_TRUTH = config.RAW_DIR / "ground_truth.json"
-
-
-@pytest.mark.skipif(
-    not (DEMO_TRUTH.is_file() and config.WAREHOUSE_PATH.is_file()),
-    reason="demo data not built (run `outcomes demo` and `outcomes ingest`)",
-)
-def test_demo_company_links_are_recovered():
+def test_demo_company_links_are_recovered(demo_warehouse, ground_truth):
+    """The planted links of the demo company, recovered through the warehouse (built when missing)."""
     import ibis
 
-    truth = json.loads(DEMO_TRUTH.read_text())
-    con = ibis.duckdb.connect(str(config.WAREHOUSE_PATH), read_only=True)
+    truth = ground_truth
+    con = ibis.duckdb.connect(str(demo_warehouse), read_only=True)
     panel = drivers_panel(con, start=truth["period_start"], end=truth["period_end"])
     result = fit_drivers(panel)
     links = truth["links"]

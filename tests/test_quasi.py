@@ -605,16 +605,13 @@ def test_blocked_results_have_no_chart() -> None:
         its_chart(res)
 
 
-# ---------------------------------------------------------------- demo company (optional)
+# ---------------------------------------------------------------- demo company
 
 
-def test_recovers_the_demo_chatbot_effect_when_the_demo_data_exists() -> None:
+def test_recovers_the_demo_chatbot_effect(ground_truth: dict) -> None:
     """The raw tickets export aggregated to region x month inside DuckDB (aggregates only leave it)."""
-    truth_path = config.RAW_DIR / "ground_truth.json"
-    if not truth_path.is_file():
-        pytest.skip(f"demo data not found at {truth_path}; run `outcomes demo` to create it")
     duckdb = pytest.importorskip("duckdb")
-    truth = json.loads(truth_path.read_text())
+    truth = ground_truth
     chatbot = next(i for i in truth["initiatives"] if i["id"] == "chatbot")
     planted = chatbot["effects"][0]["abs"]
     tickets = (config.RAW_DIR / "tickets" / "tickets_*.csv").as_posix()
