@@ -149,3 +149,9 @@ def test_every_run_parameter_exists_in_each_notebooks_parameters_cell() -> None:
     for task in tasks:
         declared = set(papermill.inspect_notebook(str(task.notebook)))
         assert set(task.parameters) <= declared, (task.stem, set(task.parameters) - declared)
+
+
+def test_published_files_are_readable_by_others(month: Path) -> None:
+    """A web server or a shared drive serves the month to people other than the run's user."""
+    for path in month.iterdir():
+        assert path.stat().st_mode & 0o044 == 0o044, path.name

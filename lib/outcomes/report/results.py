@@ -269,6 +269,8 @@ def write_json(path: Path, doc: Any) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(doc, fh, indent=2, ensure_ascii=False, allow_nan=False)
             fh.write("\n")
+        # mkstemp creates the file readable by its owner only; a published file is read by others
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
