@@ -119,3 +119,26 @@ def test_yaml_dates_stay_strings(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
     path.write_text("period: 2025-06-01\n")
     assert load(path, _Outer).period == "2025-06-01"
+
+
+def test_make_report_chains_setup_demo_ingest_and_the_pack() -> None:
+    """`make report` runs the steps the test suite runs on the demo data, in order."""
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    plan = subprocess.run(["make", "-n", "-B", "report"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    steps = [
+        "pip install --quiet -e '.[dev]'",
+        "ipykernel install --sys-prefix --name outcomes",
+        "outcomes demo --scale 1 --seed 42 --out data/raw",
+        "outcomes ingest --sources params/sources.yaml",
+        "outcomes run --config params/monthly.yaml",
+    ]
+    positions = [plan.find(step) for step in steps]
+    assert all(p >= 0 for p in positions), dict(zip(steps, positions))
+    assert positions == sorted(positions)
+    from conftest import DEMO_SCALE, DEMO_SEED
+
+    assert (DEMO_SCALE, DEMO_SEED) == (1.0, 42)

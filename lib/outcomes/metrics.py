@@ -99,8 +99,13 @@ def _months_table(periods: Sequence[dt.date]) -> ibis.Table:
 
 
 def _hours(start: ibis.Value, stop: ibis.Value) -> ibis.Value:
-    """Hours from ``start`` to ``stop`` (NULL when either is NULL), portable across engines."""
-    return (stop.epoch_seconds().cast("int64") - start.epoch_seconds().cast("int64")) / 3600.0
+    """Hours from ``start`` to ``stop`` (NULL when either is NULL), portable across engines.
+
+    The seconds are cast to float64 before dividing: Spark reads the literal ``3600.0`` as a
+    DECIMAL, and ``BIGINT / DECIMAL`` would round the hours to six decimal places.
+    """
+    seconds = stop.epoch_seconds().cast("int64") - start.epoch_seconds().cast("int64")
+    return seconds.cast("float64") / 3600.0
 
 
 def _month(ts: ibis.Value) -> ibis.Value:
