@@ -365,6 +365,17 @@ def _placebo_conditions(checks: Sequence[PlaceboCheck]) -> list[Condition]:
     return [Condition(codes[c.kind], c.sentence, BLOCKS) for c in checks if c.flagged]
 
 
+def _panel_facts(panel: QuasiPanel) -> dict[str, Any]:
+    """The panel's start and counts that every result reports."""
+    return {
+        "start": panel.start,
+        "n_units": panel.n_units,
+        "n_treated": panel.n_treated,
+        "n_pre": panel.n_pre,
+        "n_post": panel.n_post,
+    }
+
+
 def _blocked_result(
     panel: QuasiPanel, design: Design, metric: str, why: str, assumptions: tuple[str, ...], method: str, alpha: float
 ) -> QuasiResult:
@@ -378,12 +389,8 @@ def _blocked_result(
         observed=math.nan,
         counterfactual_mean=math.nan,
         conditions=panel.conditions,
-        start=panel.start,
-        n_units=panel.n_units,
-        n_treated=panel.n_treated,
-        n_pre=panel.n_pre,
-        n_post=panel.n_post,
         alpha=alpha,
+        **_panel_facts(panel),
     )
 
 
@@ -517,12 +524,8 @@ def difference_in_differences(
         placebos=tuple(checks),
         wild_p_value=wild_p,
         conditions=conditions,
-        start=panel.start,
-        n_units=panel.n_units,
-        n_treated=panel.n_treated,
-        n_pre=panel.n_pre,
-        n_post=panel.n_post,
         alpha=alpha,
+        **_panel_facts(panel),
     )
 
 
@@ -639,12 +642,8 @@ def interrupted_time_series(
         counterfactual=fit.series,
         placebos=tuple(checks),
         conditions=(*panel.conditions, *_placebo_conditions(checks)),
-        start=panel.start,
-        n_units=panel.n_units,
-        n_treated=panel.n_treated,
-        n_pre=panel.n_pre,
-        n_post=panel.n_post,
         alpha=alpha,
+        **_panel_facts(panel),
     )
 
 

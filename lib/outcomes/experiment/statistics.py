@@ -130,24 +130,42 @@ class _Addable:
         """Return the sums as a mapping (the aggregate-table columns)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    @property
+    def mean(self) -> float:
+        """``sum / n``: the mean, or the proportion (NaN when empty)."""
+        return self.sum / self.n if self.n else float("nan")  # type: ignore[attr-defined]
+
+
+class _SumOfSquares(_Addable):
+    """Statistics whose ``sum`` and ``sum_squares`` are of the unit values."""
+
+    @property
+    def variance(self) -> float:
+        """Unbiased per-unit variance of the unit values."""
+        return float(sample_variance(self.n, self.sum, self.sum_squares))  # type: ignore[attr-defined]
+
+
+def _finite(values: ArrayLike) -> np.ndarray:
+    """The unit values as floats, NaN dropped."""
+    y = np.asarray(values, dtype=float)
+    return y[np.isfinite(y)]
+
+
+def _paired_sums(a: ArrayLike, b: ArrayLike) -> tuple[int, float, float, float, float, float]:
+    """``n, sum a, sum a^2, sum b, sum b^2, sum ab`` over units where both values are finite."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    keep = np.isfinite(a) & np.isfinite(b)
+    a, b = a[keep], b[keep]
+    return int(a.size), *map(float, (a.sum(), (a * a).sum(), b.sum(), (b * b).sum(), (a * b).sum()))
+
 
 @dataclass(frozen=True)
-class SampleMeanStatistic(_Addable):
+class SampleMeanStatistic(_SumOfSquares):
     """Sums for a mean metric: ``n``, ``sum`` and ``sum_squares`` of the unit values."""
 
     n: int
     sum: float
     sum_squares: float
-
-    @property
-    def mean(self) -> float:
-        """The mean (NaN when empty)."""
-        return self.sum / self.n if self.n else float("nan")
-
-    @property
-    def variance(self) -> float:
-        """Unbiased per-unit variance."""
-        return float(sample_variance(self.n, self.sum, self.sum_squares))
 
     def moments(self) -> Moments:
         """Moments for the comparison engine."""
@@ -156,8 +174,7 @@ class SampleMeanStatistic(_Addable):
     @classmethod
     def from_values(cls, values: ArrayLike) -> SampleMeanStatistic:
         """Build from unit values (NaN dropped)."""
-        y = np.asarray(values, dtype=float)
-        y = y[np.isfinite(y)]
+        y = _finite(values)
         return cls(int(y.size), float(y.sum()), float((y * y).sum()))
 
 
@@ -167,11 +184,6 @@ class ProportionStatistic(_Addable):
 
     n: int
     sum: float
-
-    @property
-    def mean(self) -> float:
-        """The proportion (NaN when empty)."""
-        return self.sum / self.n if self.n else float("nan")
 
     @property
     def variance(self) -> float:
@@ -185,8 +197,7 @@ class ProportionStatistic(_Addable):
     @classmethod
     def from_values(cls, values: ArrayLike) -> ProportionStatistic:
         """Build from 0/1 (or boolean) unit values (NaN dropped)."""
-        y = np.asarray(values, dtype=float)
-        y = y[np.isfinite(y)]
+        y = _finite(values)
         return cls(int(y.size), float(y.sum()))
 
 
@@ -224,15 +235,11 @@ class RatioStatistic(_Addable):
     @classmethod
     def from_values(cls, numerator: ArrayLike, denominator: ArrayLike) -> RatioStatistic:
         """Build from unit numerators and denominators (units with a NaN dropped)."""
-        m, d = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
-        keep = np.isfinite(m) & np.isfinite(d)
-        m, d = m[keep], d[keep]
-        sums = (m.sum(), (m * m).sum(), d.sum(), (d * d).sum(), (m * d).sum())
-        return cls(int(m.size), *map(float, sums))
+        return cls(*_paired_sums(numerator, denominator))
 
 
 @dataclass(frozen=True)
-class RegressionAdjustedStatistic(_Addable):
+class RegressionAdjustedStatistic(_SumOfSquares):
     """Sums for a mean metric ``y`` with a pre-period covariate ``x`` (CUPED).
 
     ``sum``/``sum_squares`` are of ``y``, ``pre_sum``/``pre_sum_squares`` of ``x`` and
@@ -247,16 +254,6 @@ class RegressionAdjustedStatistic(_Addable):
     sum_post_pre: float
 
     @property
-    def mean(self) -> float:
-        """Unadjusted mean of ``y``."""
-        return self.sum / self.n if self.n else float("nan")
-
-    @property
-    def variance(self) -> float:
-        """Unadjusted per-unit variance of ``y``."""
-        return float(sample_variance(self.n, self.sum, self.sum_squares))
-
-    @property
     def pre_variance(self) -> float:
         """Per-unit variance of the covariate."""
         return float(sample_variance(self.n, self.pre_sum, self.pre_sum_squares))
@@ -269,11 +266,7 @@ class RegressionAdjustedStatistic(_Addable):
     @classmethod
     def from_values(cls, values: ArrayLike, pre: ArrayLike) -> RegressionAdjustedStatistic:
         """Build from unit values and their pre-period values (units with a NaN dropped)."""
-        y, x = np.asarray(values, dtype=float), np.asarray(pre, dtype=float)
-        keep = np.isfinite(y) & np.isfinite(x)
-        y, x = y[keep], x[keep]
-        sums = (y.sum(), (y * y).sum(), x.sum(), (x * x).sum(), (x * y).sum())
-        return cls(int(y.size), *map(float, sums))
+        return cls(*_paired_sums(values, pre))
 
 
 Statistic = SampleMeanStatistic | ProportionStatistic | RatioStatistic | RegressionAdjustedStatistic
