@@ -32,10 +32,14 @@ BASE_FLAGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--disable-domain-reliability",
+    "--disable-features=OptimizationHints,OptimizationHintsFetching,OptimizationGuideModelDownloading,"
+    "OptimizationTargetPrediction,MediaRouter,Translate,AutofillServerCommunication",
     "--hide-scrollbars",
 ]
-#: Hosts the browser itself calls (time, updates, accounts), never a page of the report.
-BROWSER_SERVICES = ("clients2.google.com", "update.googleapis.com", "accounts.google.com", "clientservices.googleapis.com")
+#: Domains of the browser's own background services (updates, models, accounts, time).
+#: A request there counts as the page's only when the page's source names that host.
+BROWSER_SERVICE_DOMAINS = ("google.com", "googleapis.com", "gvt1.com", "gstatic.com")
 _REQUEST = re.compile(r"NotifyBeforeURLRequest: (\S+)")
 _CONSOLE = re.compile(r":CONSOLE[:(\]].*")
 
@@ -68,12 +72,19 @@ class PageLoad:
     dom: str
     requests: list[str]
     console: list[str]
+    source: str = ""
 
     @property
     def network_requests(self) -> list[str]:
         """Requests for anything other than local files, inline data and the browser's own services."""
         local = ("file:", "data:", "blob:", "about:", "chrome")
-        return [u for u in self.requests if not u.startswith(local) and urlsplit(u).hostname not in BROWSER_SERVICES]
+        return [u for u in self.requests if not u.startswith(local) and not self._browser_service(u)]
+
+    def _browser_service(self, url: str) -> bool:
+        """Whether ``url`` is the browser's own background call rather than the page's."""
+        host = urlsplit(url).hostname or ""
+        service = any(host == d or host.endswith("." + d) for d in BROWSER_SERVICE_DOMAINS)
+        return service and host not in self.source
 
 
 def load(page: Path, *, budget_ms: int = 15000, screenshot: Path | None = None, size: str = "1280,1600") -> PageLoad:
@@ -101,4 +112,5 @@ def load(page: Path, *, budget_ms: int = 15000, screenshot: Path | None = None, 
                  f"--window-size={size}", f"--screenshot={screenshot}", url],
                 capture_output=True, text=True, timeout=120, check=True,
             )
-    return PageLoad(done.stdout, _REQUEST.findall(done.stderr), [m.group(0) for m in _CONSOLE.finditer(done.stderr)])
+    console = [m.group(0) for m in _CONSOLE.finditer(done.stderr)]
+    return PageLoad(done.stdout, _REQUEST.findall(done.stderr), console, page.read_text(errors="replace"))

@@ -77,3 +77,14 @@ def test_index_screenshot_is_saved(loads: dict[str, PageLoad]) -> None:
     shot = ARTIFACTS / "index.png"
     assert shot.is_file() and shot.stat().st_size > 10_000
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_page_that_loads_from_a_cdn_is_caught(tmp_path: Path) -> None:
+    """The request check itself: CDN loads are reported, also on a browser-service domain the page names."""
+    page = tmp_path / "cdn.html"
+    page.write_text(
+        '<html><head><link rel="stylesheet" href="https://fonts.googleapis.com/css?family=Roboto">'
+        '<script src="https://cdn.jsdelivr.net/npm/vega@5"></script></head><body>x</body></html>'
+    )
+    hosts = {re.sub(r"^https?://([^/]+)/.*$", r"\1", u) for u in load(page, budget_ms=3000).network_requests}
+    assert {"fonts.googleapis.com", "cdn.jsdelivr.net"} <= hosts
