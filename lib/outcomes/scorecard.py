@@ -153,7 +153,7 @@ def decompose(panel: pd.DataFrame, metric_id: str, period: str | dt.date, segmen
     rows = panel[(panel["metric"] == metric_id) & (panel["segment_dim"] == segment_dim)]
     cur = rows[rows["period"] == now].set_index("segment")[["value", "n"]]
     prev = rows[rows["period"] == before].set_index("segment")[["value", "n"]]
-    out = cur.join(prev, rsuffix="_prev", how="outer").rename(columns={"value_prev": "previous", "n_prev": "previous_n"})
+    out = cur.join(prev.rename(columns={"value": "previous", "n": "previous_n"}), how="outer")
     out["change"] = out["value"] - out["previous"]
     if m.kind == "sum":
         out["contribution"] = out["value"].fillna(0.0) - out["previous"].fillna(0.0)
