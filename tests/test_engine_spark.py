@@ -89,7 +89,7 @@ def test_unknown_key_names_file_key_and_valid_keys(tmp_path: Path) -> None:
                        r"valid keys are: database, parquet"):
         engine.load_settings(path)
     path = _write(tmp_path, {"sparks": {}})
-    with pytest.raises(ParamsError, match=r"unknown key 'sparks' \(did you mean 'spark'\?\); valid keys are: spark$"):
+    with pytest.raises(ParamsError, match=r"unknown key 'sparks' \(did you mean 'spark'\?\); valid keys are: duckdb, spark$"):
         engine.load_settings(path)
 
 

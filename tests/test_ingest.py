@@ -172,6 +172,26 @@ def test_fingerprints_ignore_row_order_but_see_values(tmp_path: Path) -> None:
     assert a == b != c
 
 
+def test_fingerprints_are_stored_at_ingest_and_recomputed_after_a_change(project: Path) -> None:
+    run_ingest(project, validate=False)
+    wh = _wh(project)
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        stored = warehouse.stored_fingerprints(con.execute)
+        assert stored == warehouse.table_fingerprints(con.execute)
+        assert warehouse.FINGERPRINTS_TABLE not in stored and "_ingest_log" not in stored
+    finally:
+        con.close()
+    con = duckdb.connect(str(wh))
+    try:
+        con.execute("DELETE FROM tickets WHERE rowid = (SELECT min(rowid) FROM tickets)")
+        assert warehouse.stored_fingerprints(con.execute) is None  # row count changed: not trusted
+        assert warehouse.table_fingerprints(con.execute)["tickets"]["rows"] == stored["tickets"]["rows"] - 1
+    finally:
+        con.close()
+    assert warehouse.fingerprints(warehouse.connect(wh))["tickets"]["rows"] == stored["tickets"]["rows"] - 1
+
+
 def test_atomic_swap(project: Path) -> None:
     run_ingest(project, validate=False)
     wh = _wh(project)

@@ -165,7 +165,8 @@ def test_rabobank_incidents_with_a_generic_mapping(tmp_path: Path) -> None:
     summary = run_ingest(_real_config(tmp_path, "bpi2014_rabobank", RABOBANK.parent), validate=False)
     # README: 46,809 rows, 46,606 with an Incident ID, 203 blank rows at the end;
     # priorities 1 -> 3, 2 -> 697, 3 -> 6,703, 4 -> 22,717, 5 -> 16,486.
-    assert (summary.rows_read, summary.rows_loaded, summary.rows_rejected) == (46_809, 46_606, 203)
+    incidents = next(r for r in summary.sources if r.table == "tickets")
+    assert (incidents.rows_read, incidents.rows_loaded, incidents.rows_rejected) == (46_809, 46_606, 203)
     assert dict(_query(tmp_path, "SELECT priority, count(*) FROM tickets GROUP BY 1")) == {
         "critical": 3,
         "high": 697,

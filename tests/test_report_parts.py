@@ -33,6 +33,14 @@ def test_md_escapes_values_but_not_the_template() -> None:
     assert "<" not in out.replace("&lt;", "")
 
 
+def test_md_values_render_as_their_own_text() -> None:
+    import mistune
+
+    for value in ("the men's e-mail", "A&B > C", "> not a quote", "# not a heading", "*not* _emphasis_"):
+        rendered = mistune.html(text.md("{v}", v=value).data).strip()
+        assert rendered == "<p>" + text.escape(value).replace("&#x27;", "'").replace("&quot;", '"') + "</p>", value
+
+
 def test_table_escapes_labels_and_formats_units() -> None:
     frame = pd.DataFrame({"segment": [XSS, "smb"], "csat": [0.8123, None], "revenue": [1234567.4, 10.0], "mttr_hours": [5.25, 3.0]})
     page = tables.table(frame, {"csat": "fraction", "revenue": "EUR", "mttr_hours": "hours"}, caption="<b>c</b>").data

@@ -79,7 +79,9 @@ def clv_by_segment(result: CLVResult) -> alt.LayerChart:
     table = result.segments
     data = table if len(table) == 1 else table[table["segment"] != "all"]
     unit = f" ({result.currency})" if result.currency else ""
-    base = alt.Chart(data).encode(y=alt.Y("segment:N", title=None, sort="-x"))
+    # An explicit order: "-x" would sort each layer by its own x field, and Vega warns of the conflict.
+    order = list(data.sort_values("clv_mean", ascending=False)["segment"])
+    base = alt.Chart(data).encode(y=alt.Y("segment:N", title=None, sort=order))
     bars = base.mark_bar().encode(
         x=alt.X("clv_mean:Q", title=f"CLV per customer over {result.horizon_months} months{unit}"),
         tooltip=[

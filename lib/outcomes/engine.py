@@ -53,6 +53,9 @@ if TYPE_CHECKING:
 
 #: The engine settings file read by ``connect(engine="spark")``.
 ENGINE_PARAMS_PATH: Path = config.PARAMS_DIR / "engine.yaml"
+#: Environment variable naming another settings file (a test's or a scheduled run's); the
+#: kernels of ``outcomes run`` inherit it.
+ENGINE_PARAMS_ENV = "OUTCOMES_ENGINE_PARAMS"
 #: Written last into an export folder: the source warehouse and the rows per table.
 EXPORT_MANIFEST = "_export.json"
 #: Spark settings the kit fixes; ``conf`` may not change them.
@@ -200,19 +203,53 @@ class SparkSettings(Params):
         return out
 
 
+class DuckDBSettings(Params):
+    """How each reader's embedded DuckDB connection may use the machine.
+
+    Every notebook of a run opens its own connection, and notebooks run in parallel, so
+    the pack's peak memory is about ``memory_limit`` times the notebooks running at once
+    plus each kernel's own Python memory. DuckDB spills to disk beyond the limit.
+
+    Parameters
+    ----------
+    memory_limit : str, optional
+        DuckDB's ``memory_limit`` (``1GB``, ``512MB``); None keeps DuckDB's default
+        (80 % of the machine's memory).
+    threads : int, optional
+        Worker threads per connection; None keeps DuckDB's default (one per core).
+    """
+
+    memory_limit: str | None = None
+    threads: int | None = Field(default=None, ge=1)
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _duckdb_size(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", value, re.IGNORECASE):
+            raise ValueError("is not a DuckDB memory size; write a number and KB, MB, GB or TB, e.g. 1GB or 512MB")
+        return value
+
+    def config(self) -> dict[str, Any]:
+        """The settings DuckDB's ``connect(config=...)`` takes (only those given)."""
+        return {k: v for k, v in {"memory_limit": self.memory_limit, "threads": self.threads}.items() if v is not None}
+
+
 class EngineSettings(Params):
     """``params/engine.yaml``: how the query engines run.
 
     The engine itself is chosen per run (``engine:`` in ``params/monthly.yaml``,
-    ``outcomes run --engine``, ``warehouse.connect(engine=...)``); DuckDB needs no
-    settings (it opens the embedded file ``data/warehouse.duckdb``).
+    ``outcomes run --engine``, ``warehouse.connect(engine=...)``).
 
     Parameters
     ----------
+    duckdb : DuckDBSettings
+        Memory and threads of each embedded DuckDB connection (ingest's and every
+        reader's).
     spark : SparkSettings
         The Spark session and where Spark finds the canonical tables.
     """
 
+    duckdb: DuckDBSettings = Field(default_factory=DuckDBSettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
 
 
@@ -222,7 +259,8 @@ def load_settings(path: str | Path | None = None) -> EngineSettings:
     Parameters
     ----------
     path : str or Path, optional
-        The settings file; default :data:`ENGINE_PARAMS_PATH`.
+        The settings file; default the file named by :data:`ENGINE_PARAMS_ENV` when it
+        is set, else :data:`ENGINE_PARAMS_PATH`.
 
     Returns
     -------
@@ -234,7 +272,9 @@ def load_settings(path: str | Path | None = None) -> EngineSettings:
     ParamsError
         Naming the file, the key and the valid keys.
     """
-    return load(path if path is not None else ENGINE_PARAMS_PATH, EngineSettings)
+    if path is None:
+        path = config.resolve(os.environ[ENGINE_PARAMS_ENV]) if os.environ.get(ENGINE_PARAMS_ENV) else ENGINE_PARAMS_PATH
+    return load(path, EngineSettings)
 
 
 # --------------------------------------------------------------------------- export
@@ -279,6 +319,34 @@ def _stamp(warehouse: Path) -> dict[str, Any]:
     """Identify one state of the DuckDB file (its path, size and modification time)."""
     st = warehouse.stat()
     return {"warehouse": str(warehouse.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def source_stamp(warehouse: str | Path | None = None, settings: EngineSettings | str | Path | None = None) -> dict[str, Any] | None:
+    """Identify the state of the tables Spark reads, or None when it cannot be known.
+
+    A local Parquet export is refreshed from the DuckDB file on connect, so its state is
+    the file's (path, size, modification time). A catalog database or a remote Parquet
+    folder changes without the kit knowing: None.
+
+    Parameters
+    ----------
+    warehouse : str or Path, optional
+        The DuckDB file; default :data:`outcomes.config.WAREHOUSE_PATH`.
+    settings : EngineSettings, str or Path, optional
+        The settings or their YAML file; default ``params/engine.yaml``.
+
+    Returns
+    -------
+    dict or None
+        ``engine``, ``parquet`` (the export folder) and the DuckDB file's stamp.
+    """
+    if not isinstance(settings, EngineSettings):
+        settings = load_settings(settings)
+    data = settings.spark.data
+    warehouse = Path(warehouse) if warehouse is not None else config.WAREHOUSE_PATH
+    if data.parquet is None or data.is_remote or not warehouse.is_file():
+        return None
+    return {"engine": "spark", "parquet": data.parquet_location(), **_stamp(warehouse)}
 
 
 def export_is_current(folder: str | Path, warehouse: str | Path | None = None) -> bool:
@@ -555,6 +623,7 @@ def _register_parquet(session: SparkSession, location: str) -> None:
 
 
 __all__ = [
+    "ENGINE_PARAMS_ENV",
     "ENGINE_PARAMS_PATH",
     "EXPORT_MANIFEST",
     "FIXED_CONF",
@@ -567,5 +636,6 @@ __all__ = [
     "export_parquet",
     "load_settings",
     "refresh_export",
+    "source_stamp",
     "spark_session",
 ]

@@ -14,7 +14,9 @@ DuckDB does the work, so an export of 10 million tickets never sits in pandas me
    export column of the same name; an optional column found nowhere is left empty.
    ``values`` maps are applied, then the text is parsed into the canonical type
    (``try_strptime``/``TRY_CAST``), dates by their ``dates`` format.
-3. **Dedupe** (event logs only): one version per key, as ``dedupe`` says.
+3. **Dedupe** (event logs only): one version per key, as ``dedupe`` says; columns
+   under ``dedupe.aggregate`` take an aggregate over all the key's versions instead
+   (the first event's time, the number of team changes...).
 4. **Check.** Every rule a row breaks becomes a line of ``_rejects``: an unparseable
    value, an empty required value or key, a value outside the column's allowed values
    (after value maps), a number below ``min`` or above ``max``, a broken row rule of the
@@ -41,6 +43,9 @@ with :func:`os.replace` only when every source loaded, so a failed ingest leaves
 previous warehouse byte-identical. Each run rebuilds every table from the exports, so
 running twice gives the same tables. The rejects of each source are also written to
 ``<rejects_dir>/<source>.csv`` (a header only when nothing was rejected).
+:func:`ensure_warehouse` ingests only when the warehouse is missing or stale (the
+exports' SHA-256 differ from its ``_ingest_log``), under a file lock, so notebooks run
+in parallel can all call it.
 
 Dates, time zones, Excel
 ------------------------
@@ -89,8 +94,8 @@ import duckdb
 from outcomes import config
 from outcomes.datamodel import TABLES, Column, Table
 from outcomes.errors import IngestError, ParamsError
-from outcomes.sources import Source, SourcesConfig, load_sources
-from outcomes.warehouse import LOG_TABLE, REJECTS_TABLE, SQL_TYPES, create_tables, quote
+from outcomes.sources import Dedupe, Source, SourcesConfig, load_sources
+from outcomes.warehouse import LOG_TABLE, REJECTS_TABLE, SQL_TYPES, create_tables, quote, store_fingerprints
 
 if TYPE_CHECKING:
     from rich.table import Table as RichTable
@@ -238,6 +243,15 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _matching_files(source: Source, raw_dir: Path) -> tuple[Path, list[Path]]:
+    """The source's path or glob (relative paths under ``raw_dir``) and the files it matches, in name order."""
+    pattern = Path(source.path)
+    pattern = pattern if pattern.is_absolute() else raw_dir / pattern
+    if glob.has_magic(str(pattern)):
+        return pattern, sorted(Path(p) for p in glob.glob(str(pattern), recursive=True) if Path(p).is_file())
+    return pattern, [pattern] if pattern.is_file() else []
+
+
 def _open_binary(path: Path):
     """Open a file for reading bytes, decompressing ``.gz``."""
     return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
@@ -331,6 +345,8 @@ class _SourceLoader:
                         found=key,
                         fix=f"edit {self.where}.dedupe",
                     )
+            for column in s.dedupe.aggregate:
+                self._check_aggregation(s.dedupe, column)
         try:
             self.con.execute(f"SELECT timezone({_lit(s.timezone)}, TIMESTAMP '2000-01-01')").fetchall()
         except duckdb.Error:
@@ -343,15 +359,47 @@ class _SourceLoader:
                 fix=f"edit {self.where}.timezone",
             ) from None
 
+    def _check_aggregation(self, d: Dedupe, column: str) -> None:
+        """Check one ``dedupe.aggregate`` entry: canonical columns, and an aggregation that suits their types."""
+        names = self.table.column_names
+        func, arg = d.aggregation(column)
+        spec = f"{self.where}.dedupe.aggregate.{column}"
+        for name in (column, arg):
+            if name not in names:
+                raise IngestError(
+                    f"{self.cfg_label}: {spec} names '{name}', which is not a column of table "
+                    f"'{self.table.name}'{_close_match(name, names)}; columns are {names}",
+                    file=self.cfg_label,
+                    column=name,
+                    expected=f"a column of {self.table.name}",
+                    found=name,
+                    fix=f"edit {spec}",
+                )
+        out, src = self.table.column(column).type, self.table.column(arg).type
+        numeric = ("int", "float")
+        needs = {
+            "any": (src == "bool" and out == "bool", "a boolean column into a boolean column"),
+            "all": (src == "bool" and out == "bool", "a boolean column into a boolean column"),
+            "sum": (src in numeric and out in numeric, "a numeric column into a numeric column"),
+            "count_distinct": (out in numeric, "any column into a numeric column"),
+            "changes": (out in numeric, "any column into a numeric column"),
+        }
+        fits, what = needs.get(func, (src == out, "a column into a column of the same type"))
+        if not fits:
+            raise IngestError(
+                f"{self.cfg_label}: {spec} is '{d.aggregate[column]}', which reads {arg} ({src}) into "
+                f"{column} ({out}); {func} aggregates {what}",
+                file=self.cfg_label,
+                column=column,
+                expected=f"{func} of {what}",
+                found=f"{arg} ({src}) into {column} ({out})",
+                fix=f"edit {spec}",
+            )
+
     # ------------------------------------------------------------------ files
     def files(self) -> list[Path]:
         """The files the source's path or glob matches, in name order."""
-        pattern = Path(self.source.path)
-        pattern = pattern if pattern.is_absolute() else self.raw_dir / pattern
-        if glob.has_magic(str(pattern)):
-            found = sorted(Path(p) for p in glob.glob(str(pattern), recursive=True) if Path(p).is_file())
-        else:
-            found = [pattern] if pattern.is_file() else []
+        pattern, found = _matching_files(self.source, self.raw_dir)
         if not found:
             raise IngestError(
                 f"no file matches {pattern} (source '{self.name}'); check {self.where}.path in {self.cfg_label} "
@@ -811,11 +859,54 @@ class _SourceLoader:
         order = f"{quote(d.order_by)} {'DESC' if last else 'ASC'} NULLS LAST, " if d.order_by else ""
         order += "_fidx DESC, _row DESC" if last else "_fidx, _row"
         null_key = " OR ".join(f"{quote(k)} IS NULL" for k in d.key)
-        self.con.execute(
-            f"CREATE TEMP TABLE _kept AS SELECT * FROM _typed "
-            f"QUALIFY row_number() OVER (PARTITION BY {part} ORDER BY {order}) = 1 OR {null_key}"
-        )
+        kept = f"SELECT * FROM _typed QUALIFY row_number() OVER (PARTITION BY {part} ORDER BY {order}) = 1 OR {null_key}"
+        if d.aggregate:
+            replace = ", ".join(
+                f"CASE WHEN a._grouped THEN a.{quote(c)} ELSE k.{quote(c)} END AS {quote(c)}"
+                for col in d.aggregate
+                for c in (col, col + "__src")
+            )
+            join = " AND ".join(f"k.{quote(k)} = a.{quote(k)}" for k in d.key)
+            kept = f"SELECT k.* REPLACE ({replace}) FROM ({kept}) k LEFT JOIN ({self._aggregates(d, null_key)}) a ON {join}"
+        self.con.execute(f"CREATE TEMP TABLE _kept AS {kept}")
         self.con.execute("DROP TABLE _typed")
+
+    def _aggregates(self, d: Dedupe, null_key: str) -> str:
+        """SQL of one row per key with the ``dedupe.aggregate`` columns (value and text), over every version.
+
+        A version whose value of the aggregated column cannot be parsed makes the
+        record's value empty and its text that value, so the record is rejected as
+        unparseable instead of aggregating over the rest.
+        """
+        part = ", ".join(quote(k) for k in d.key)
+        asc, desc = "_fidx, _row", "_fidx DESC, _row DESC"
+        if d.order_by:
+            asc, desc = f"{quote(d.order_by)} ASC NULLS LAST, {asc}", f"{quote(d.order_by)} DESC NULLS LAST, {desc}"
+        steps, outs = [], []
+        for i, column in enumerate(d.aggregate):
+            func, arg = d.aggregation(column)
+            a, a_src = quote(arg), quote(arg + "__src")
+            if func == "changes":
+                steps.append(f"{a} <> lag({a} IGNORE NULLS) OVER (PARTITION BY {part} ORDER BY {asc}) AS _changed{i}")
+            value = {
+                "min": f"min({a})",
+                "max": f"max({a})",
+                "sum": f"sum({a})",
+                "any": f"bool_or({a})",
+                "all": f"bool_and({a})",
+                "count_distinct": f"count(DISTINCT {a})",
+                "changes": f"count(*) FILTER (WHERE _changed{i})",
+                "first": f"first({a} ORDER BY {asc}) FILTER (WHERE {a} IS NOT NULL)",
+                "last": f"first({a} ORDER BY {desc}) FILTER (WHERE {a} IS NOT NULL)",
+            }[func]
+            bad = f"first({a_src} ORDER BY {asc}) FILTER (WHERE {a_src} IS NOT NULL AND {a} IS NULL)"
+            sql_type = SQL_TYPES[self.table.column(column).type]
+            outs += [
+                f"CASE WHEN {bad} IS NULL AND count({a}) > 0 THEN CAST({value} AS {sql_type}) END AS {quote(column)}",
+                f"coalesce({bad}, CAST(CASE WHEN count({a}) > 0 THEN {value} END AS VARCHAR)) AS {quote(column + '__src')}",
+            ]
+        versions = f"SELECT *{''.join(', ' + s for s in steps)} FROM _typed WHERE NOT ({null_key})"
+        return f"SELECT {part}, TRUE AS _grouped, {', '.join(outs)} FROM ({versions}) GROUP BY {part}"
 
     def _reject_select(self, where: str, column: str, value: str, rule: str, message: str, ord_: int) -> str:
         """One SELECT of reject lines: rows of ``_kept`` matching ``where``."""
@@ -1065,7 +1156,14 @@ def _validate_tables(con: duckdb.DuckDBPyConnection, names: list[str]) -> None:
             ) from None
 
 
-def run_ingest(sources_path: str | Path | None = None, *, validate: bool = True) -> IngestSummary:
+def run_ingest(
+    sources_path: str | Path | None = None,
+    *,
+    validate: bool = True,
+    raw_dir: str | Path | None = None,
+    warehouse: str | Path | None = None,
+    rejects_dir: str | Path | None = None,
+) -> IngestSummary:
     """Load every source of ``params/sources.yaml`` into a fresh warehouse, atomically.
 
     Parameters
@@ -1079,6 +1177,8 @@ def run_ingest(sources_path: str | Path | None = None, *, validate: bool = True)
         default). The rows were already checked one by one; the schema check is the
         final enforcement of the data model, with a fixed cost of under a second per
         table.
+    raw_dir, warehouse, rejects_dir : str or Path, optional
+        Override the file's keys of the same name (relative to the project root).
 
     Returns
     -------
@@ -1097,18 +1197,21 @@ def run_ingest(sources_path: str | Path | None = None, *, validate: bool = True)
     except ParamsError as exc:
         raise IngestError(str(exc), file=str(path), fix=f"edit {path}") from None
     cfg_label = _label(path)
-    warehouse = config.resolve(cfg.warehouse)
-    raw_dir = config.resolve(cfg.raw_dir)
-    rejects_dir = config.resolve(cfg.rejects_dir)
+    warehouse = config.resolve(warehouse if warehouse is not None else cfg.warehouse)
+    raw_dir = config.resolve(raw_dir if raw_dir is not None else cfg.raw_dir)
+    rejects_dir = config.resolve(rejects_dir if rejects_dir is not None else cfg.rejects_dir)
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     rejects_dir.mkdir(parents=True, exist_ok=True)
     tmp = warehouse.with_name(f".{warehouse.name}.{os.getpid()}.tmp")
     tmp_csvs: dict[Path, Path] = {}
     _remove(tmp)
-    con = duckdb.connect(str(tmp))
+    from outcomes.engine import load_settings
+
+    con = duckdb.connect(str(tmp), config=load_settings().duckdb.config())
     try:
         con.execute("SET TimeZone = 'UTC'")
-        con.execute("SET enable_progress_bar = false")
+        # PRAGMA, not SET: inside a Jupyter kernel without ipywidgets, SET enable_progress_bar raises
+        con.execute("PRAGMA disable_progress_bar")
         con.execute("BEGIN TRANSACTION")
         create_tables(con)
         con.execute("COMMIT")
@@ -1125,6 +1228,7 @@ def run_ingest(sources_path: str | Path | None = None, *, validate: bool = True)
                 f"TO {_lit(str(part))} (HEADER, DELIMITER ',')"
             )
             tmp_csvs[part] = r.rejects_file
+        store_fingerprints(con)
         con.execute("CHECKPOINT")
         con.close()
         os.replace(tmp, warehouse)
@@ -1139,10 +1243,155 @@ def run_ingest(sources_path: str | Path | None = None, *, validate: bool = True)
     return IngestSummary(warehouse=warehouse, sources=tuple(results))
 
 
+def ensure_warehouse(
+    sources: str | Path, *, raw_dir: str | Path | None = None, warehouse: str | Path | None = None
+) -> Path:
+    """Return a warehouse holding the sources file's exports, ingesting only when needed.
+
+    The warehouse is (re)built with :func:`run_ingest` when it is missing or stale, and
+    left as it is otherwise, so notebooks can call this at their top on every run. It is
+    stale when the files its sources match (names and SHA-256 of their bytes) differ from
+    its ``_ingest_log``, when a canonical table's columns differ from the data model, or
+    when the sources file or a preset it uses is newer than it. A file lock next to the
+    warehouse makes concurrent callers (notebooks run in parallel) wait for one ingest
+    instead of running several; the ingest itself is atomic.
+
+    Parameters
+    ----------
+    sources : str or Path
+        A source mappings file (``params/real/<name>.yaml``), relative to the project
+        root unless absolute.
+    raw_dir : str or Path, optional
+        Folder the exports are read from, overriding the file's ``raw_dir`` (e.g. a
+        committed excerpt instead of the full data).
+    warehouse : str or Path, optional
+        The warehouse file. Defaults to the file's ``warehouse``; when ``raw_dir``
+        overrides the file's folder, a short hash of the resolved folder is added to the
+        name (``uci_servicenow-1a2b3c4d.duckdb``) so excerpt and full data never share
+        a warehouse. Rejects then go to ``<warehouse stem>-rejects/`` beside it.
+
+    Returns
+    -------
+    Path
+        The warehouse file, absolute.
+
+    Raises
+    ------
+    IngestError
+        When the raw folder or an export does not exist (the message names it and quotes
+        the sources file's header comment, which says where the data come from), or
+        when ingest fails (the previous warehouse is then left untouched).
+    """
+    import fcntl
+
+    path = config.resolve(sources)
+    try:
+        cfg: SourcesConfig = load_sources(path)
+    except ParamsError as exc:
+        raise IngestError(str(exc), file=str(path), fix=f"edit {path}") from None
+    # Resolved, so one folder spelled two ways (``a/../b``, symlinks) is one set of files.
+    own_raw = config.resolve(cfg.raw_dir).resolve()
+    raw = config.resolve(raw_dir).resolve() if raw_dir is not None else own_raw
+    rejects: Path | None = None
+    if warehouse is not None:
+        target = config.resolve(warehouse)
+        rejects = target.with_name(f"{target.stem}-rejects")
+    else:
+        target = config.resolve(cfg.warehouse)
+        if raw != own_raw:
+            tag = hashlib.sha256(str(raw).encode("utf-8")).hexdigest()[:8]
+            target = target.with_name(f"{target.stem}-{tag}{target.suffix}")
+            rejects = target.with_name(f"{target.stem}-rejects")
+    expected = _expected_log(cfg, raw, path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_name(f".{target.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not _is_current(target, expected, [path, *_preset_files(cfg)]):
+                run_ingest(path, raw_dir=raw, warehouse=target, rejects_dir=rejects)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return target
+
+
+def _about(path: Path) -> str:
+    """The comment lines heading a parameters file, joined (where its data come from)."""
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    return " ".join(t for t in lines if t)
+
+
+def _expected_log(cfg: SourcesConfig, raw_dir: Path, path: Path) -> set[tuple[str, str, str]]:
+    """(source, file, sha256) of every file the sources match; raise when a folder or file is missing."""
+    label = _label(path)
+    about = _about(path)
+    where = f" About this data ({label}): {about}" if about else f" The comments of {label} should say where the data come from."
+    if not raw_dir.is_dir():
+        raise IngestError(
+            f"the raw data folder {raw_dir} does not exist (raw_dir of {label}); put the exports there, or pass "
+            f"raw_dir= to read them from elsewhere.{where}",
+            file=str(raw_dir),
+            expected="an existing folder",
+            found="no folder",
+            fix=f"download the data into {raw_dir}",
+        )
+    out = set()
+    for name, src in cfg.sources.items():
+        pattern, files = _matching_files(src, raw_dir)
+        if not files:
+            raise IngestError(
+                f"no file matches {pattern} (source '{name}' of {label}; relative paths start at raw_dir "
+                f"{raw_dir}); put the export there or fix sources.{name}.path.{where}",
+                file=str(pattern),
+                expected="an existing file",
+                found="no file",
+                fix=f"download the data into {raw_dir}",
+            )
+        out.update((name, str(f), _sha256(f)) for f in files)
+    return out
+
+
+def _preset_files(cfg: SourcesConfig) -> list[Path]:
+    """The preset files the sources use."""
+    from outcomes.sources import PRESETS_DIR
+
+    return sorted({PRESETS_DIR / f"{s.preset}.yaml" for s in cfg.sources.values() if s.preset})
+
+
+def _is_current(warehouse: Path, expected: set[tuple[str, str, str]], mappings: list[Path]) -> bool:
+    """Whether ``warehouse`` was ingested from exactly these files, with today's data model and mappings."""
+    if not warehouse.is_file():
+        return False
+    built = warehouse.stat().st_mtime
+    if any(m.is_file() and m.stat().st_mtime > built for m in mappings):
+        return False
+    try:
+        con = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.Error:
+        return False
+    try:
+        logged = {tuple(r) for r in con.execute(f"SELECT source, file, sha256 FROM {LOG_TABLE}").fetchall()}
+        columns: dict[str, list[str]] = {}
+        for table, column in con.execute(
+            "SELECT table_name, column_name FROM information_schema.columns ORDER BY table_name, ordinal_position"
+        ).fetchall():
+            columns.setdefault(table, []).append(column)
+    except duckdb.Error:
+        return False
+    finally:
+        con.close()
+    if logged != expected:
+        return False
+    return all(columns.get(t.name) == list(t.column_names) for t in TABLES.values())
+
+
 def _remove(db: Path) -> None:
     """Delete a DuckDB file and its write-ahead log, if present."""
     db.unlink(missing_ok=True)
     db.with_name(db.name + ".wal").unlink(missing_ok=True)
 
 
-__all__ = ["IngestSummary", "SourceResult", "run_ingest"]
+__all__ = ["IngestSummary", "SourceResult", "ensure_warehouse", "run_ingest"]

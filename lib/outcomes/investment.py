@@ -11,7 +11,9 @@ This module wires the ROI library (:mod:`outcomes.roi`) to the rest of the kit:
 * :func:`review_initiatives` reviews every active initiative (``params/initiatives``);
 * :func:`evaluate` builds one investment case per initiative of the value model, from the
   initiative's measured effect (labelled ``experiment``) or its stated assumption, and
-  the portfolio with the decisions and the IT demand each initiative adds or removes;
+  the portfolio with the decisions and the IT demand each initiative adds or removes; in
+  a report run the drivers panel and the initiative results are those the scorecard and
+  the review notebooks computed (:mod:`outcomes.shared`), not computed again;
 * :func:`executive_summary` turns the results of a report run (``results.json`` sections)
   into the one page for the CIO and the CMO: headline sentences, the scorecard headline,
   the decisions, the ROI table and the caveats that matter.
@@ -32,7 +34,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown
 
-from outcomes import catalog, config, narrative, warehouse
+from outcomes import catalog, config, narrative, shared, warehouse
 from outcomes.drivers import OK, DriversResult, drivers_panel, fit_drivers
 from outcomes.experiment.results import InitiativeResult, MetricEffect
 from outcomes.metrics import Scope, compute_wide, month_range, to_month
@@ -280,24 +282,40 @@ def warehouse_inputs(
 # --------------------------------------------------------------------------- drivers and reviews
 
 
-def drivers_estimates(con: ibis.BaseBackend, period: str, *, months: int = DRIVERS_MONTHS) -> DriversResult:
+def drivers_estimates(
+    con: ibis.BaseBackend | None,
+    period: str,
+    *,
+    months: int = DRIVERS_MONTHS,
+    engine: str = "duckdb",
+    warehouse_path: str | Path | None = None,
+) -> DriversResult:
     """Fit the drivers model (CSAT and churn on mean first response, region x month).
+
+    The panel is the one ``01_joint_scorecard`` fits the same model on: in a report run
+    it is computed once and shared (:func:`outcomes.shared.frame`).
 
     Parameters
     ----------
-    con : ibis.BaseBackend
-        The warehouse.
+    con : ibis.BaseBackend or None
+        The warehouse on ``engine``; None opens one when the panel must be computed.
     period : str
         The last month of the panel.
     months : int
         Months of the panel.
+    engine : {"duckdb", "spark"}
+        The engine of ``con``.
+    warehouse_path : str or Path, optional
+        The DuckDB file (default: the project's).
 
     Returns
     -------
     DriversResult
     """
     periods = _window(period, months)
-    panel = drivers_panel(con, start=periods[0], end=periods[-1])
+    panel = shared.frame(
+        drivers_panel, con, engine=engine, warehouse_path=warehouse_path, start=periods[0], end=periods[-1]
+    )
     return fit_drivers(panel)
 
 
@@ -725,7 +743,9 @@ def evaluate(
     initiatives_dir : str or Path
         Where the initiative files are; the active ones are reviewed.
     results : mapping of str to InitiativeResult, optional
-        Reviews already made (skips reviewing again).
+        Reviews already made. Without them each active initiative's result is read from
+        the report run's shared folder, where ``02_initiative_review`` stored it, or
+        reviewed here (:func:`outcomes.shared.review_result`).
 
     Returns
     -------
@@ -736,9 +756,12 @@ def evaluate(
     model = load_value_model(config.resolve(value_model))
     con = warehouse.connect(warehouse_path, engine=engine)  # type: ignore[arg-type]
     inputs = warehouse_inputs(con, period, discount_rate=model.discount_rate)
-    drivers = drivers_estimates(con, period)
+    drivers = drivers_estimates(con, period, engine=engine, warehouse_path=warehouse_path)
     if results is None:
-        results = {k: r.result for k, r in review_initiatives(period, con=con, folder=initiatives_dir).items()}
+        results = {
+            k: shared.review_result(path, period=period, engine=engine, con=con)
+            for k, path in active_specs(initiatives_dir).items()
+        }
     retired = {k for k, (_, active) in initiative_files(initiatives_dir).items() if not active}
     keys = [k for k in model.initiatives if k not in retired]
     return build_investment(
@@ -1112,7 +1135,7 @@ def complete_results(
     dict
         ``scorecard``, ``initiatives`` and ``roi`` rows.
     """
-    from outcomes.panel import build_panel
+    from outcomes.panel import shared_panel
     from outcomes.scorecard import build_scorecard, scorecard_records
 
     out = {k: list(v) for k, v in found.items()}
@@ -1130,7 +1153,7 @@ def complete_results(
             out["roi"] = inv.records()
     if "scorecard" in missing:
         periods = _window(period, history_months)
-        panel = build_panel(con, start=periods[0], end=periods[-1], segment="all")
+        panel = shared_panel(con, start=periods[0], end=periods[-1], segment="all", engine=engine)
         out["scorecard"] = scorecard_records(build_scorecard(panel, period))
     return out
 

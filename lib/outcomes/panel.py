@@ -5,17 +5,22 @@ queries (one per metric family, all segment dimensions stacked in it), and retur
 frame. It is the one input of the scorecard, the drivers model and the ROI work; they
 never query the warehouse again. Customer outcomes per IT service come through the
 service map (the customers whose region a customer-facing service serves).
+
+:func:`shared_panel` is :func:`build_panel` computed once per report run: the notebooks
+of a run that ask for the same panel share one computation (:mod:`outcomes.shared`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from pathlib import Path
 
 import ibis
 import pandas as pd
 
 from outcomes import metrics as _metrics
+from outcomes import shared
 from outcomes.catalog import DIMENSIONS
 
 PANEL_COLUMNS = _metrics.TIDY_COLUMNS
@@ -67,6 +72,57 @@ def build_panel(
     dims = ("all",) if segment == "all" else ("all", segment)
     return _metrics.compute(
         con, start=start, end=end, dims=dims, metrics=metrics, requester=requester, min_customers=min_customers
+    )
+
+
+def shared_panel(
+    con: ibis.BaseBackend | None = None,
+    *,
+    start: str | dt.date,
+    end: str | dt.date,
+    segment: str = "region",
+    metrics: Sequence[str] | None = None,
+    min_customers: int = 10,
+    requester: _metrics.Requester = "all",
+    engine: str = "duckdb",
+    warehouse_path: str | Path | None = None,
+) -> pd.DataFrame:
+    """:func:`build_panel`, computed once per report run and shared by its notebooks.
+
+    During ``outcomes run`` the first notebook asking for a panel computes it and stores
+    it in the run's shared folder; a notebook asking for the same panel (same arguments,
+    engine and warehouse state) reads it. Outside a run, or when the warehouse cannot be
+    stamped, it is :func:`build_panel`. See :mod:`outcomes.shared`.
+
+    Parameters
+    ----------
+    con : ibis.BaseBackend, optional
+        An open connection to the warehouse on ``engine``, used when the panel must be
+        computed; one is opened then when not given (so a panel read from the run's
+        shared folder needs no connection, and on Spark no session).
+    start, end, segment, metrics, min_customers, requester
+        As in :func:`build_panel`.
+    engine : {"duckdb", "spark"}
+        The engine computing the panel.
+    warehouse_path : str or Path, optional
+        The DuckDB file; default :data:`outcomes.config.WAREHOUSE_PATH`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Equal to ``build_panel(con, start=..., ...)``.
+    """
+    return shared.frame(
+        build_panel,
+        con,
+        engine=engine,
+        warehouse_path=warehouse_path,
+        start=start,
+        end=end,
+        segment=segment,
+        metrics=None if metrics is None else list(metrics),
+        min_customers=min_customers,
+        requester=requester,
     )
 
 

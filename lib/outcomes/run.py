@@ -17,6 +17,10 @@ Steps, in order:
    notebook holds a deny-listed string (customer names and e-mails).
 5. **Publish** atomically into ``reports/<period>/`` and refresh ``reports/index.html``.
 
+A pack with ``publish_as`` in its configuration (the case study) is built and published
+the same way into ``reports/<publish_as>/``, with its own index page, after checking that
+the data it ``requires`` exist.
+
 Everything is built in ``reports/.tmp-<period>-<pid>/``. A failed or interrupted run
 moves that folder to ``reports/_failed/`` and leaves the published month untouched.
 """
@@ -41,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from outcomes import config
+from outcomes import config, shared
 from outcomes.errors import ParamsError, ReportRunError
 from outcomes.params import read_yaml
 from outcomes.report import execute as nbexec
@@ -50,6 +54,7 @@ from outcomes.report import manifest as run_manifest
 from outcomes.report import pages, pii, publish, results
 from outcomes.report.execute import CellFailure
 from outcomes.runconfig import Engine, RunConfig
+from outcomes.runconfig import check_requirements
 from outcomes.runconfig import load as load_config
 
 log = logging.getLogger("outcomes.run")
@@ -59,6 +64,8 @@ RUN_PARAMETERS = ("period", "engine")
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 LOG_NAME = "run.log"
 WORK_DIR = ".work"
+#: Inside WORK_DIR: what the notebooks compute once and share (:mod:`outcomes.shared`).
+SHARED_DIR = "shared"
 
 
 # --------------------------------------------------------------------------- planning
@@ -469,6 +476,7 @@ def execute_and_render(
     results_dir: Path | None = None,
     meta: str = "",
     on_cell: nbexec.CellHook | None = None,
+    shared_dir: Path | None = None,
 ) -> NotebookRun:
     """Run one notebook with parameters and render its offline HTML page into ``out_dir``.
 
@@ -499,6 +507,9 @@ def execute_and_render(
         A line shown at the top of the page.
     on_cell : callable, optional
         Progress hook, called before each cell with ``(index, total, source)``.
+    shared_dir : Path, optional
+        Folder of what the run's notebooks compute once and share (panels, initiative
+        results: :mod:`outcomes.shared`); nothing is shared when omitted.
 
     Returns
     -------
@@ -526,7 +537,11 @@ def execute_and_render(
             execution_timeout=options.execution_timeout,
             start_timeout=options.start_timeout,
             cwd=options.cwd,
-            env={results.RESULTS_PATH_ENV: str(results_file), results.RESULTS_DIR_ENV: str(results_dir)},
+            env={
+                results.RESULTS_PATH_ENV: str(results_file),
+                results.RESULTS_DIR_ENV: str(results_dir),
+                **({shared.SHARED_DIR_ENV: str(shared_dir)} if shared_dir is not None else {}),
+            },
             kernel_log=results_dir / f"{stem}.kernel.log",
             on_cell=on_cell,
         )
@@ -548,7 +563,7 @@ def execute_and_render(
     return run
 
 
-def write_results(path: Path, runs: list[NotebookRun], period: str) -> dict[str, Any]:
+def write_results(path: Path, runs: list[NotebookRun], period: str | None) -> dict[str, Any]:
     """Merge what the runs recorded, validate it against the schema and write ``results.json``.
 
     Returns
@@ -566,7 +581,7 @@ def write_results(path: Path, runs: list[NotebookRun], period: str) -> dict[str,
 
 @dataclass
 class RunSummary:
-    """What a monthly run produced."""
+    """What a run produced (``period`` is the published folder: the month, or ``publish_as``)."""
 
     period: str
     index: Path
@@ -694,7 +709,8 @@ def _order_links(cfg: RunConfig, runs: list[NotebookRun], tasks: list[Task]) -> 
         if task.initiative is not None:
             note = f"Initiative: {task.initiative}"
         else:
-            note = "Start here: the month in a few sentences" if task.entry in leads else ""
+            summary = "the pack in a few sentences" if cfg.publish_as else "the month in a few sentences"
+            note = f"Start here: {summary}" if task.entry in leads else ""
         links.append(pages.ReportLink(f"{run.name}.html", run.title, note, lead=task.entry in leads))
     return links
 
@@ -723,11 +739,12 @@ def _checks(build: Path, cfg: RunConfig) -> list[str]:
     files = sorted([*build.glob("*.html"), *build.glob("*.ipynb")])
     hits = pii.scan(
         files,
-        warehouse=config.resolve(cfg.warehouse),
+        warehouse=config.resolve(cfg.warehouse) if cfg.warehouse else None,
         columns=cfg.pii.columns,
         deny_file=config.resolve(cfg.pii.deny_list) if cfg.pii.deny_list else None,
         min_length=cfg.pii.min_length,
         skip=report_html.vega_bundle(),
+        data_files=[(config.resolve(f.path), f.columns) for f in cfg.pii.files],
     )
     problems.extend(f"personal data found: {h.summary()}" for h in hits)
     return problems
@@ -774,7 +791,9 @@ def run_monthly(
     console = console or Console(stderr=True)
     clock = time.monotonic()
     cfg = load_config(config_path)
-    period = check_period(period or default_period())
+    check_requirements(cfg, str(config_path))
+    # a pack published under its own name reports on no month: the warehouse's last month is irrelevant
+    period = check_period(period or (last_complete_month() if cfg.publish_as else default_period()))
     engine = engine or cfg.engine
     kernel = check_kernel(cfg.kernel or default_kernel(), str(config_path))
     tasks = plan(cfg, source=str(config_path), period=period, engine=engine)
@@ -783,7 +802,8 @@ def run_monthly(
     reports_dir = config.resolve(cfg.reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)
     publish.recover(reports_dir)
-    build = publish.build_dir(reports_dir, period)
+    folder = cfg.publish_as or period
+    build = publish.build_dir(reports_dir, folder)
     shutil.rmtree(build, ignore_errors=True)
     work = build / WORK_DIR
     (work / "results").mkdir(parents=True)
@@ -792,7 +812,7 @@ def run_monthly(
     previous = signal.signal(signal.SIGTERM, _interrupt) if in_main else None
     options = ExecutionOptions(kernel, cfg.execution_timeout, cfg.start_timeout, config.PROJ_ROOT)
     generated = dt.datetime.now(dt.UTC)
-    meta = f"{pages.period_label(period)} · generated {generated:%d %b %Y %H:%M} UTC"
+    meta = f"{cfg.pack_title or pages.period_label(period)} · generated {generated:%d %b %Y %H:%M} UTC"
     log.info("run of %s: %d notebook(s), kernel %s, engine %s, config %s", period, len(tasks), kernel, engine, config_path)
     progress = _Progress(tasks, console)
     failures: list[str] = []
@@ -809,6 +829,7 @@ def run_monthly(
             results_dir=work / "results",
             meta=meta,
             on_cell=progress.cell(task.stem),
+            shared_dir=work / SHARED_DIR,
         )
 
     def done(task: Task, run: NotebookRun | None, note: str) -> None:
@@ -837,20 +858,20 @@ def run_monthly(
         if not failures:
             log.info("run of %s: all checks passed; publishing", period)
             _unlog(handler)
-            publish.swap_in(build, reports_dir / period)
+            publish.swap_in(build, reports_dir / folder)
             publish.write_text_atomic(reports_dir / "index.html", pages.archive_index(reports_dir))
     except KeyboardInterrupt:
         log.error("interrupted; nothing was published")
         _unlog(handler)
-        kept = publish.keep_failed(build, reports_dir, period, interrupted=True)
+        kept = publish.keep_failed(build, reports_dir, folder, interrupted=True)
         raise RunInterrupted(
-            f"run of {period} interrupted; reports/{period} was left as it was"
+            f"run of {folder} interrupted; reports/{folder} was left as it was"
             + (f"; the partial build is kept in {kept}" if kept else "")
         ) from None
     except Exception:
         log.exception("run of %s stopped by an unexpected error", period)
         _unlog(handler)
-        publish.keep_failed(build, reports_dir, period)
+        publish.keep_failed(build, reports_dir, folder)
         raise
     finally:
         if previous is not None:
@@ -858,13 +879,13 @@ def run_monthly(
     if failures:
         log.error("run of %s failed:\n%s", period, "\n".join(failures))
         _unlog(handler)
-        kept = publish.keep_failed(build, reports_dir, period)
+        kept = publish.keep_failed(build, reports_dir, folder)
         lines = "\n".join(f"  - {f}" for f in failures)
         raise ReportRunError(
-            f"run of {period} failed; reports/{period} was left as it was.\n{lines}\n"
+            f"run of {folder} failed; reports/{folder} was left as it was.\n{lines}\n"
             f"The executed notebooks and {LOG_NAME} are kept in {kept}"
         )
-    return RunSummary(period, reports_dir / period / "index.html", runs, round(time.monotonic() - clock, 1))
+    return RunSummary(folder, reports_dir / folder / "index.html", runs, round(time.monotonic() - clock, 1))
 
 
 def _assemble(
@@ -879,14 +900,16 @@ def _assemble(
     generated: dt.datetime,
 ) -> list[str]:
     """Write results.json, manifest.json and index.html into ``build``; return the check problems."""
-    doc = write_results(build / "results.json", runs, period)
+    doc = write_results(build / "results.json", runs, None if cfg.publish_as else period)
     manifest = {
-        "period": period,
+        "period": doc["period"],
+        "publish_as": cfg.publish_as,
         "generated_at": doc["generated_at"],
         "config_file": str(config_path),
         "config": cfg.model_dump(mode="json"),
         "engine": engine,
         "kernel": kernel,
+        "shared": shared.inventory(build / WORK_DIR / SHARED_DIR),
         "notebooks": [
             {
                 "name": r.name,
@@ -901,14 +924,20 @@ def _assemble(
             }
             for r in runs
         ],
-        "data": run_manifest.data_fingerprints(config.resolve(cfg.warehouse), config.resolve(cfg.raw_dir)),
+        "data": run_manifest.data_fingerprints(
+            config.resolve(cfg.warehouse) if cfg.warehouse else None, config.resolve(cfg.raw_dir)
+        ),
         "packages": run_manifest.package_versions(),
         "git": run_manifest.git_state(config.PROJ_ROOT),
         **run_manifest.environment(),
     }
     results.write_json(build / "manifest.json", manifest)
     links = _order_links(cfg, runs, tasks)
-    publish.write_text_atomic(build / "index.html", pages.month_index(period, links, doc, manifest))
+    if cfg.pack_title:
+        index = pages.pack_index(cfg.pack_title, cfg.description or "", links, doc, manifest)
+    else:
+        index = pages.month_index(period, links, doc, manifest)
+    publish.write_text_atomic(build / "index.html", index)
     shutil.rmtree(build / WORK_DIR, ignore_errors=True)
     return _checks(build, cfg)
 

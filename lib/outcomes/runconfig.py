@@ -15,6 +15,16 @@ Example::
 
 Keys of ``parameters`` are checked against each notebook's ``parameters`` cell before
 anything runs (papermill itself only warns about unknown names).
+
+A pack that is not a monthly report (the case study, ``params/case_study.yaml``) sets
+``publish_as``: it is then published into ``reports/<publish_as>/`` under its own
+``title``, and ``requires`` names the data it cannot run without::
+
+    publish_as: case-study
+    title: "Case study: the kit on public data"
+    requires:
+      - path: ../shared/data/hillstrom_email_experiment
+        help: Kevin Hillstrom's MineThatData e-mail test (2008); see docs/case-study.md
 """
 
 from __future__ import annotations
@@ -22,9 +32,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from outcomes import params
+from outcomes import config, params
 from outcomes.errors import ParamsError
 from outcomes.params import Params
 
@@ -74,6 +84,21 @@ class NotebookEntry(Params):
         return self.path if self.path is not None else Path("notebooks") / f"{self.name}.ipynb"
 
 
+class PIIFile(Params):
+    """Columns of a data file (CSV, optionally gzipped) whose values must never be published.
+
+    Parameters
+    ----------
+    path : Path
+        The file, relative to the project root; skipped when it does not exist.
+    columns : list of str
+        Its columns holding personal data or customer ids.
+    """
+
+    path: Path
+    columns: list[str] = Field(min_length=1)
+
+
 class PIIScan(Params):
     """The final personal-data scan of the published pages and notebooks.
 
@@ -83,6 +108,8 @@ class PIIScan(Params):
         ``table.column`` values in the warehouse that must never appear in a report
         (matched as whole words, case-insensitively). Tables or columns missing from the
         warehouse are skipped.
+    files : list of PIIFile
+        Columns of data files read directly (not through the warehouse), scanned the same way.
     deny_list : Path, optional
         A text file with more strings, one per line.
     min_length : int
@@ -90,6 +117,7 @@ class PIIScan(Params):
     """
 
     columns: list[str] = Field(default_factory=lambda: ["customers.name", "customers.email"])
+    files: list[PIIFile] = Field(default_factory=list)
     deny_list: Path | None = None
     min_length: int = Field(default=5, ge=1)
 
@@ -102,8 +130,23 @@ class PIIScan(Params):
         return value
 
 
+class Requirement(Params):
+    """A file or folder the pack cannot run without (checked before anything runs).
+
+    Parameters
+    ----------
+    path : Path
+        Relative to the project root.
+    help : str
+        Where to get it, shown when it is missing.
+    """
+
+    path: Path
+    help: str = Field(min_length=1)
+
+
 class RunConfig(Params):
-    """``params/monthly.yaml``: which notebooks make the monthly pack, and how they run.
+    """A pack's run configuration (``params/monthly.yaml``, ``params/case_study.yaml``): its notebooks and how they run.
 
     Parameters
     ----------
@@ -124,11 +167,25 @@ class RunConfig(Params):
     engine : {"duckdb", "spark"}
         Query engine, passed to notebooks declaring an ``engine`` parameter.
     reports_dir, initiatives_dir, warehouse, raw_dir : Path
-        Folders and files, relative to the project root.
+        Folders and files, relative to the project root. ``warehouse: null`` for a pack
+        that reads no single warehouse (the case study reads one per dataset): the
+        manifest then fingerprints the files under ``raw_dir`` and the personal-data scan
+        uses ``pii.files`` and the deny-list only.
     max_page_mb : float
         Largest HTML page that may be published.
     pii : PIIScan
         The final personal-data scan.
+    publish_as : str, optional
+        Publish the pack into ``reports/<publish_as>/`` under ``title`` instead of into
+        ``reports/<period>/`` as a monthly report (lower-case letters, digits, ``-`` and
+        ``_``, starting with a letter). Its ``results.json`` then has ``period: null``.
+    title : str, optional
+        Title of the pack's index page (only with ``publish_as``; default: ``publish_as``).
+    description : str, optional
+        A line under the title of the pack's index page (only with ``publish_as``).
+    requires : list of Requirement
+        Files or folders that must exist before anything runs; a missing one stops the
+        run with its ``help`` (where to get it).
     """
 
     notebooks: list[NotebookEntry] = Field(min_length=1)
@@ -140,10 +197,31 @@ class RunConfig(Params):
     engine: Engine = "duckdb"
     reports_dir: Path = Path("reports")
     initiatives_dir: Path = Path("params/initiatives")
-    warehouse: Path = Path("data/warehouse.duckdb")
+    warehouse: Path | None = Path("data/warehouse.duckdb")
     raw_dir: Path = Path("data/raw")
     max_page_mb: float = Field(default=5.0, gt=0)
     pii: PIIScan = Field(default_factory=PIIScan)
+    publish_as: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]*$")
+    title: str | None = Field(default=None, min_length=1)
+    description: str | None = Field(default=None, min_length=1)
+    requires: list[Requirement] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _pack_keys_need_publish_as(self) -> RunConfig:
+        given = [k for k in ("title", "description") if getattr(self, k) is not None]
+        if given and self.publish_as is None:
+            raise ValueError(
+                f"{' and '.join(given)} name a pack published under its own name; set publish_as "
+                "(e.g. publish_as: case-study) or remove them (a monthly pack's title is its month)"
+            )
+        return self
+
+    @property
+    def pack_title(self) -> str | None:
+        """The index page's title of a pack published under its own name (None for the monthly pack)."""
+        if self.publish_as is None:
+            return None
+        return self.title or self.publish_as
 
 
 def load(path: str | Path) -> RunConfig:
@@ -167,6 +245,20 @@ def load(path: str | Path) -> RunConfig:
     cfg = params.load(path, RunConfig)
     check(cfg, str(path))
     return cfg
+
+
+def check_requirements(cfg: RunConfig, source: str) -> None:
+    """Check that every ``requires`` path exists.
+
+    Raises
+    ------
+    ParamsError
+        Naming each missing path and where to get it.
+    """
+    missing = [r for r in cfg.requires if not config.resolve(r.path).exists()]
+    if missing:
+        lines = "\n".join(f"  - {config.resolve(r.path)} ({r.path}): {r.help}" for r in missing)
+        raise ParamsError(f"{source}: nothing was run; the pack needs data that are not there:\n{lines}")
 
 
 def check(cfg: RunConfig, source: str) -> None:

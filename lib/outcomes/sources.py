@@ -23,10 +23,11 @@ Example
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from outcomes import config
 from outcomes.datamodel import TABLES
@@ -35,6 +36,11 @@ from outcomes.params import Params, load, read_yaml, validate
 PRESETS_DIR = config.PACKAGE_DIR / "presets"
 
 FileFormat = Literal["csv", "parquet", "excel"]
+
+
+#: Aggregations a dedupe can apply over a record's versions (see :class:`Dedupe`).
+AGGREGATIONS = ("min", "max", "first", "last", "sum", "any", "all", "count_distinct", "changes")
+_AGGREGATION_RE = re.compile(rf"^\s*({'|'.join(AGGREGATIONS)})\s*(?:\(\s*(\w+)\s*\))?\s*$")
 
 
 class Dedupe(Params):
@@ -50,11 +56,39 @@ class Dedupe(Params):
         ``keep: last`` keeps the record's last row in the file.
     keep : {"last", "first"}
         Which version to keep.
+    aggregate : dict
+        Canonical column -> an aggregation over the record's versions, which replaces
+        the kept version's value: ``min``, ``max``, ``first``, ``last`` (the first or
+        last non-empty value, in version order), ``sum``, ``any``, ``all`` (of a boolean),
+        ``count_distinct`` (distinct non-empty values) or ``changes`` (how many times a
+        non-empty value differs from the previous non-empty one). Written ``min`` (of the
+        column's own per-version values) or ``changes(assignment_group)`` (of another
+        canonical column). Empty values are skipped; a record whose versions are all
+        empty gets an empty value. Example: an audit log with one row per status change
+        takes ``opened_at: min``, ``resolved_at: min`` (with a ``derive`` that is empty
+        except on resolving events) and ``reassignment_count: changes(assignment_group)``.
     """
 
     key: list[str]
     order_by: str | None = None
     keep: Literal["last", "first"] = "last"
+    aggregate: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("aggregate")
+    @classmethod
+    def _known_aggregations(cls, value: dict[str, str]) -> dict[str, str]:
+        for column, spec in value.items():
+            if not _AGGREGATION_RE.match(spec):
+                raise ValueError(
+                    f"aggregate.{column} is '{spec}', which is not an aggregation; write one of "
+                    f"{', '.join(AGGREGATIONS)}, alone or applied to a canonical column such as changes(assignment_group)"
+                )
+        return value
+
+    def aggregation(self, column: str) -> tuple[str, str]:
+        """The aggregation of ``column``: (function, canonical column it reads)."""
+        func, _, arg = re.sub(r"[\s)]", "", self.aggregate[column]).partition("(")
+        return func, arg or column
 
 
 class Source(Params):
@@ -194,4 +228,4 @@ def load_sources(path: str | Path | None = None) -> SourcesConfig:
     return validate(SourcesConfig, doc, source=str(path))
 
 
-__all__ = ["Dedupe", "Source", "SourcesConfig", "load_sources", "load"]
+__all__ = ["AGGREGATIONS", "Dedupe", "Source", "SourcesConfig", "load_sources", "load"]

@@ -11,6 +11,9 @@ tables of :mod:`outcomes.datamodel` the file holds two bookkeeping tables:
 ``_ingest_log``
     One line per file read: ``source, file, rows_read, rows_loaded, rows_rejected,
     sha256, ingested_at``.
+``_fingerprints``
+    Row count and content hash of every other table (see :func:`fingerprints`), computed
+    once by ingest so a report run does not re-read every row to record them.
 
 Timestamps are stored as naive ``TIMESTAMP`` in UTC, dates and months as ``DATE`` (a
 month on its first day), booleans as ``BOOLEAN``, integers as ``BIGINT`` and floats as
@@ -20,7 +23,7 @@ month on its first day), booleans as ``BOOLEAN``, integers as ``BIGINT`` and flo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from outcomes import config
 from outcomes.datamodel import TABLES, Column, LogicalType
@@ -47,6 +50,7 @@ SQL_TYPES: dict[LogicalType, str] = {
 
 REJECTS_TABLE = "_rejects"
 LOG_TABLE = "_ingest_log"
+FINGERPRINTS_TABLE = "_fingerprints"
 
 _BOOKKEEPING_DDL = {
     REJECTS_TABLE: (
@@ -111,8 +115,8 @@ def connect(
         export of ``path``, refreshed when the file is newer, or from a Spark catalog
         database. Spark connections are read-only.
     spark_settings : EngineSettings, str or Path, optional
-        For ``engine="spark"``: the settings or their YAML file; default
-        ``params/engine.yaml``.
+        The engine settings or their YAML file (default ``params/engine.yaml``): the
+        Spark session for ``engine="spark"``, memory and threads for DuckDB.
 
     Returns
     -------
@@ -138,7 +142,48 @@ def connect(
         )
     import ibis
 
-    return ibis.duckdb.connect(str(path), read_only=read_only)
+    from outcomes import engine as engines
+
+    settings = spark_settings if isinstance(spark_settings, engines.EngineSettings) else engines.load_settings(spark_settings)
+    return ibis.duckdb.connect(str(path), read_only=read_only, **settings.duckdb.config())
+
+
+def source_stamp(
+    engine: Engine | str = "duckdb",
+    path: str | Path | None = None,
+    spark_settings: EngineSettings | str | Path | None = None,
+) -> dict[str, Any] | None:
+    """Identify the state of the tables an engine reads, without opening them.
+
+    What is computed from the warehouse can be reused while this stamp stays the same
+    (:mod:`outcomes.shared` keys on it). Rebuilding the warehouse changes the DuckDB
+    file's size or modification time, hence the stamp.
+
+    Parameters
+    ----------
+    engine : {"duckdb", "spark"}
+        The query engine.
+    path : str or Path, optional
+        The DuckDB file; defaults to :data:`outcomes.config.WAREHOUSE_PATH`.
+    spark_settings : EngineSettings, str or Path, optional
+        For ``engine="spark"``: the settings or their YAML file.
+
+    Returns
+    -------
+    dict or None
+        ``engine``, ``warehouse`` (the resolved path), ``size`` and ``mtime_ns`` (for
+        Spark also the Parquet folder); None when there is no such file, or Spark reads
+        tables whose state the kit cannot know (a catalog database, a remote folder).
+    """
+    if engine == "spark":
+        from outcomes import engine as spark_engine
+
+        return spark_engine.source_stamp(path, spark_settings)
+    path = Path(path) if path is not None else config.WAREHOUSE_PATH
+    if engine != "duckdb" or not path.is_file():
+        return None
+    st = path.stat()
+    return {"engine": "duckdb", "warehouse": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
 def fingerprints(con: ibis.BaseBackend) -> dict[str, dict[str, int | str]]:
@@ -147,7 +192,9 @@ def fingerprints(con: ibis.BaseBackend) -> dict[str, dict[str, int | str]]:
     The hash does not depend on row order: it is the sum over rows of the lower 64 bits
     of the MD5 of the row's text, written as 32 hexadecimal digits. ``_ingest_log`` is
     left out because it records when ingest ran; two ingests of the same exports
-    therefore give the same fingerprints.
+    therefore give the same fingerprints. The values ingest stored in ``_fingerprints``
+    are used while every table still has the row count stored with it (the warehouse is
+    written by ingest only); otherwise they are computed, which reads every row.
 
     Parameters
     ----------
@@ -159,20 +206,65 @@ def fingerprints(con: ibis.BaseBackend) -> dict[str, dict[str, int | str]]:
     dict
         Table name -> ``{"rows": int, "hash": str}``, tables in alphabetical order.
     """
+    return stored_fingerprints(con.raw_sql) or table_fingerprints(con.raw_sql)
+
+
+def table_fingerprints(execute: Any) -> dict[str, dict[str, int | str]]:
+    """Compute :func:`fingerprints` by reading every row.
+
+    Parameters
+    ----------
+    execute : callable
+        ``sql -> cursor`` of a DuckDB connection (``duckdb.DuckDBPyConnection.execute``
+        or an ibis backend's ``raw_sql``).
+    """
     out: dict[str, dict[str, int | str]] = {}
-    listing = con.raw_sql(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY table_name"
-    ).fetchall()
-    for (name,) in listing:
-        if name == LOG_TABLE:
-            continue
-        cur = con.raw_sql(
-            f"SELECT count(*), coalesce(sum(md5_number_lower(CAST(t AS VARCHAR))::HUGEINT), 0) "
-            f"FROM {quote(name)} AS t"
-        )
-        rows, total = cur.fetchall()[0]
+    for name in _data_tables(execute):
+        rows, total = execute(
+            f"SELECT count(*), coalesce(sum(md5_number_lower(CAST(t AS VARCHAR))::HUGEINT), 0) FROM {quote(name)} AS t"
+        ).fetchall()[0]
         out[name] = {"rows": int(rows), "hash": f"{int(total) % (1 << 128):032x}"}
     return out
 
 
-__all__ = ["SQL_TYPES", "REJECTS_TABLE", "LOG_TABLE", "connect", "create_tables", "fingerprints", "quote", "column_ddl"]
+def store_fingerprints(con: duckdb.DuckDBPyConnection) -> None:
+    """Compute the fingerprints of a warehouse being built and store them in ``_fingerprints``."""
+    found = table_fingerprints(con.execute)
+    con.execute(f"CREATE OR REPLACE TABLE {FINGERPRINTS_TABLE} (table_name VARCHAR, rows BIGINT, hash VARCHAR)")
+    if found:
+        con.executemany(
+            f"INSERT INTO {FINGERPRINTS_TABLE} VALUES (?, ?, ?)", [(k, v["rows"], v["hash"]) for k, v in found.items()]
+        )
+
+
+def stored_fingerprints(execute: Any) -> dict[str, dict[str, int | str]] | None:
+    """The fingerprints ingest stored, or None when absent or no longer matching the row counts."""
+    tables = _data_tables(execute)
+    if FINGERPRINTS_TABLE not in _all_tables(execute):
+        return None
+    stored = {
+        name: {"rows": int(rows), "hash": digest}
+        for name, rows, digest in execute(f"SELECT table_name, rows, hash FROM {FINGERPRINTS_TABLE}").fetchall()
+    }
+    if sorted(stored) != tables:
+        return None
+    for name in tables:
+        if execute(f"SELECT count(*) FROM {quote(name)}").fetchall()[0][0] != stored[name]["rows"]:
+            return None
+    return {name: stored[name] for name in tables}
+
+
+def _all_tables(execute: Any) -> list[str]:
+    """Every table of the main schema, alphabetically."""
+    listing = execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY table_name"
+    ).fetchall()
+    return [name for (name,) in listing]
+
+
+def _data_tables(execute: Any) -> list[str]:
+    """The tables whose content is fingerprinted (all but the ingest log and the fingerprints)."""
+    return [t for t in _all_tables(execute) if t not in (LOG_TABLE, FINGERPRINTS_TABLE)]
+
+
+__all__ = ["SQL_TYPES", "REJECTS_TABLE", "LOG_TABLE", "FINGERPRINTS_TABLE", "connect", "create_tables", "fingerprints", "table_fingerprints", "store_fingerprints", "stored_fingerprints", "quote", "column_ddl", "source_stamp"]

@@ -65,7 +65,9 @@ _CORRECTION_NAMES = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "no cor
 
 def _require_columns(df: pd.DataFrame, spec: InitiativeSpec) -> None:
     """Raise when a column named in the spec is not in the table."""
-    wanted: list[tuple[str, str]] = [("data.unit", spec.data.unit), ("data.arm", spec.data.arm or "")]
+    wanted: list[tuple[str, str]] = [("data.arm", spec.data.arm or "")]
+    if spec.data.unit is not None:
+        wanted.insert(0, ("data.unit", spec.data.unit))
     wanted += [(f"data.segments[{i}]", c) for i, c in enumerate(spec.data.segments)]
     for i, m in enumerate(spec.metrics):
         for key in ("column", "numerator", "denominator", "pre"):
@@ -455,8 +457,9 @@ def analyze_table(df: pd.DataFrame, spec: InitiativeSpec) -> InitiativeResult:
     Parameters
     ----------
     df : DataFrame
-        The user's table: a unit id column, an arm column, metric columns (and
-        pre-period, segment columns) as named in ``spec``.
+        The user's table: a unit id column (or none with ``data.unit: null``, one row
+        per unit), an arm column, metric columns (and pre-period, segment columns) as
+        named in ``spec``.
     spec : InitiativeSpec
         The initiative.
 
@@ -491,8 +494,8 @@ def analyze_table(df: pd.DataFrame, spec: InitiativeSpec) -> InitiativeResult:
     if no_arm:
         conditions.append(Condition(MISSING_VALUES, f"{no_arm:,} rows have no arm and were left out"))
         df = df[df[arm_col].notna()]
-    arms_per_unit = df.groupby(unit_col)[arm_col].nunique()
-    leaked = int((arms_per_unit > 1).sum())
+    # unit: null means one row per unit, so no unit can be in two arms
+    leaked = 0 if unit_col is None else int((df.groupby(unit_col)[arm_col].nunique() > 1).sum())
     if leaked:
         conditions.append(
             Condition(
@@ -509,7 +512,8 @@ def analyze_table(df: pd.DataFrame, spec: InitiativeSpec) -> InitiativeResult:
             conditions.append(
                 Condition(MISSING_VALUES, f"{missing:,} units have no value of {col!r} and were left out of {m.id}")
             )
-    units = df.groupby(df[arm_col].astype(str))[unit_col].nunique().astype(int).to_dict()
+    by_arm = df.groupby(df[arm_col].astype(str))
+    units = (by_arm.size() if unit_col is None else by_arm[unit_col].nunique()).astype(int).to_dict()
     return analyze_aggregates(aggregate_table(df, spec), spec, units=units, conditions=conditions)
 
 

@@ -35,8 +35,10 @@ class DataSpec(Params):
     ----------
     table : str, optional
         A unit-level table (CSV or Parquet path) for user-brought data.
-    unit : str
-        The unit id column (customer, region, service).
+    unit : str or None
+        The unit id column (customer, region, service). ``None`` (``unit: null``) for a
+        randomized test on a table with one row per unit and no id column (such as a
+        published experiment file): each row is a unit, its row number its id.
     arm : str, optional
         The arm column (randomized designs).
     control : str, optional
@@ -50,7 +52,7 @@ class DataSpec(Params):
     """
 
     table: str | None = None
-    unit: str
+    unit: str | None
     arm: str | None = None
     control: str | None = None
     time: str | None = None
@@ -191,6 +193,16 @@ class InitiativeSpec(Params):
     end_date: str | None = None
     treated_units: list[str] | None = None
     active: bool = False
+
+    @model_validator(mode="after")
+    def _unit_needed(self) -> InitiativeSpec:
+        if self.data.unit is None and (self.design != "randomized" or not self.data.table):
+            raise ValueError(
+                "data.unit: null (one row per unit, no id column) needs a randomized design on a unit-level "
+                f"data.table; design {self.design!r}{'' if self.data.table else ' without data.table'} needs the "
+                "unit id column, e.g. data.unit: customer"
+            )
+        return self
 
     @field_validator("planned_split")
     @classmethod

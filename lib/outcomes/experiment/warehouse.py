@@ -81,8 +81,13 @@ SELF_SERVICE_CHANNELS = ("portal", "chatbot")
 
 
 def _hours(start: ibis.Value, stop: ibis.Value) -> ibis.Value:
-    """Hours from ``start`` to ``stop`` (NULL when either is NULL)."""
-    return (stop.epoch_seconds().cast("int64") - start.epoch_seconds().cast("int64")) / 3600.0
+    """Hours from ``start`` to ``stop`` (NULL when either is NULL), in float64 on every engine.
+
+    Spark reads the literal ``3600.0`` as a DECIMAL and ``BIGINT / DECIMAL`` rounds the
+    hours to six decimal places (as in :func:`outcomes.metrics._hours`).
+    """
+    seconds = stop.epoch_seconds().cast("int64") - start.epoch_seconds().cast("int64")
+    return seconds.cast("float64") / 3600.0
 
 
 #: Per-ticket mean metrics of the quasi panels: metric id -> value of one ticket.

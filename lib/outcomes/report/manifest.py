@@ -55,13 +55,13 @@ def _latest_timestamp(con: Any) -> str | None:
     return None if latest is None else latest.isoformat()
 
 
-def data_fingerprints(warehouse: Path, raw_dir: Path) -> dict[str, Any]:
+def data_fingerprints(warehouse: Path | None, raw_dir: Path) -> dict[str, Any]:
     """Fingerprints of the input data and its freshness.
 
     Parameters
     ----------
-    warehouse : Path
-        The DuckDB warehouse; used when it exists (through :mod:`outcomes.warehouse`).
+    warehouse : Path or None
+        The DuckDB warehouse; used when given and it exists (through :mod:`outcomes.warehouse`).
     raw_dir : Path
         The raw exports, hashed when there is no warehouse.
 
@@ -71,7 +71,7 @@ def data_fingerprints(warehouse: Path, raw_dir: Path) -> dict[str, Any]:
         ``source`` (``warehouse``, ``raw_files`` or ``none``), ``fingerprints`` and
         ``latest_timestamp`` (None when unknown).
     """
-    if warehouse.is_file():
+    if warehouse is not None and warehouse.is_file():
         from outcomes import warehouse as wh
 
         con = wh.connect(warehouse, read_only=True)

@@ -1,4 +1,5 @@
-"""The landing pages: ``reports/<period>/index.html`` for a month and ``reports/index.html``.
+"""The landing pages: ``reports/<period>/index.html`` for a month, ``reports/<publish_as>/index.html``
+for a named pack (the case study), and ``reports/index.html``.
 
 A month's page leads with the executive summary's headline sentences (from
 ``results.json``), links to every report (the executive summary first), and states the
@@ -93,6 +94,78 @@ def month_index(period: str, reports: Sequence[ReportLink], results: dict[str, A
     )
 
 
+def pack_index(
+    title: str,
+    description: str,
+    reports: Sequence[ReportLink],
+    results: dict[str, Any],
+    manifest: dict[str, Any],
+    per_section: int = 3,
+) -> str:
+    """Render the landing page of a pack published under its own name (``publish_as``).
+
+    Parameters
+    ----------
+    title : str
+        The pack's title.
+    description : str
+        A line under the title (may be empty).
+    reports : sequence of ReportLink
+        In display order (the overview first).
+    results : dict
+        The pack's ``results.json``: its ``headlines`` lead the page; after the links come
+        the first sentences of its ``findings``, grouped by section.
+    manifest : dict
+        The pack's ``manifest.json`` (run date).
+    per_section : int
+        Finding sentences shown per section (the pages and ``results.json`` hold them all).
+
+    Returns
+    -------
+    str
+        The HTML page.
+    """
+    from outcomes.findings import SECTION_LABELS
+
+    groups: dict[str, list[str]] = {name: [] for name in SECTION_LABELS}
+    for row in results.get("findings", []):
+        groups.setdefault(row["section"], []).append(row["sentence"])
+    findings = [
+        {"label": SECTION_LABELS.get(name, name), "sentences": lines[:per_section], "more": max(len(lines) - per_section, 0)}
+        for name, lines in groups.items()
+        if lines
+    ]
+    return _env().get_template("pack.html.j2").render(
+        css=house_css(),
+        title=title,
+        description=description,
+        headlines=list(results.get("headlines", [])),
+        findings=findings,
+        reports=list(reports),
+        generated=_when(manifest.get("generated_at")),
+    )
+
+
+def published_packs(reports_dir: Path) -> list[dict[str, str]]:
+    """Packs published under their own name in ``reports_dir``: ``href``, ``label`` (title) and ``note``."""
+    if not reports_dir.is_dir():
+        return []
+    packs = []
+    for folder in sorted(reports_dir.iterdir()):
+        manifest_path = folder / "manifest.json"
+        if not (folder / "index.html").is_file() or not manifest_path.is_file():
+            continue
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            continue
+        if not manifest.get("publish_as"):
+            continue
+        title = (manifest.get("config") or {}).get("title") or manifest["publish_as"]
+        packs.append({"href": f"{folder.name}/index.html", "label": title, "note": f"generated {_when(manifest.get('generated_at'))}"})
+    return packs
+
+
 def published_months(reports_dir: Path) -> list[str]:
     """Periods published in ``reports_dir`` (folders ``YYYY-MM`` with an index page), newest first."""
     if not reports_dir.is_dir():
@@ -102,7 +175,7 @@ def published_months(reports_dir: Path) -> list[str]:
 
 
 def archive_index(reports_dir: Path) -> str:
-    """Render ``reports/index.html``: every published month, newest first, with its first headline."""
+    """Render ``reports/index.html``: every published month, newest first, with its first headline, then the named packs."""
     months = []
     for period in published_months(reports_dir):
         note = ""
@@ -114,4 +187,4 @@ def archive_index(reports_dir: Path) -> str:
                 headlines = []
             note = headlines[0] if headlines else ""
         months.append({"href": f"{period}/index.html", "label": period_label(period), "note": note})
-    return _env().get_template("archive.html.j2").render(css=house_css(), months=months)
+    return _env().get_template("archive.html.j2").render(css=house_css(), months=months, packs=published_packs(reports_dir))

@@ -94,6 +94,7 @@ def scan(
     deny_file: Path | None,
     min_length: int,
     skip: str = "",
+    data_files: Iterable[tuple[Path, Iterable[str]]] = (),
 ) -> list[PIIHit]:
     """Look for deny-listed strings in report files.
 
@@ -111,6 +112,9 @@ def scan(
         Shorter deny-listed strings are ignored.
     skip : str
         Text removed from pages before scanning (the Vega bundle, identical on every page).
+    data_files : iterable of (Path, columns)
+        CSV files (optionally gzipped) and their columns holding personal data, read
+        directly; missing files are skipped.
 
     Returns
     -------
@@ -125,6 +129,7 @@ def scan(
         extra = [_normalised(s) for s in deny_file.read_text(encoding="utf-8").splitlines()]
         extra = [s for s in extra if len(s) >= min_length]
     columns = list(columns)
+    files = list(files)
     hits: list[PIIHit] = []
     con = duckdb.connect()
     try:
@@ -144,22 +149,42 @@ def scan(
                         (spec, f"SELECT DISTINCT regexp_replace(lower(trim(CAST(\"{column}\" AS VARCHAR))), '\\s+', ' ', 'g') AS v "
                             f'FROM wh."{table}"')
                     )
+        for data_file, names in data_files:
+            if not data_file.is_file():
+                continue
+            for column in names:
+                # read each file's column once, not once per scanned page
+                name = f"pii_file_{len(sources)}"
+                quoted = column.replace('"', '""')
+                con.execute(
+                    f"CREATE TEMP TABLE {name} AS SELECT DISTINCT regexp_replace(lower(trim(\"{quoted}\")), '\\s+', ' ', 'g') "
+                    f"AS v FROM read_csv('{data_file.as_posix()}', all_varchar = true)"
+                )
+                sources.append((f"{data_file.name}:{column}", f"SELECT v FROM {name}"))
         if extra:
             con.register("deny_extra", pa.table({"v": extra}))
             sources.append(("the deny-list file", "SELECT v FROM deny_extra"))
         if not sources:
             return hits
+        # Every file's phrases in one table, so each deny-list source is read and
+        # normalised once per scan, not once per file.
+        names, found = [], []
         for path in files:
-            found = pa.table({"p": sorted(phrases(file_text(path, skip=skip)))})
-            con.register("found_phrases", found)
-            for label, sql in sources:
-                count = con.execute(
-                    f"SELECT count(*) FROM ({sql}) d WHERE length(d.v) >= ? AND d.v IN (SELECT p FROM found_phrases)",
-                    [min_length],
-                ).fetchall()[0][0]
-                if count:
-                    hits.append(PIIHit(path.name, label, int(count)))
-            con.unregister("found_phrases")
+            words = sorted(phrases(file_text(path, skip=skip)))
+            names.extend([path.name] * len(words))
+            found.extend(words)
+        con.register("found_phrases", pa.table({"file": pa.array(names, pa.string()), "p": pa.array(found, pa.string())}))
+        for label, sql in sources:
+            rows = con.execute(
+                f"SELECT f.file, count(DISTINCT d.v) FROM ({sql}) d JOIN found_phrases f ON d.v = f.p "
+                "WHERE length(d.v) >= ? GROUP BY f.file",
+                [min_length],
+            ).fetchall()
+            counts = dict(rows)
+            hits.extend(PIIHit(path.name, label, int(counts[path.name])) for path in files if counts.get(path.name))
+        con.unregister("found_phrases")
+        order = {path.name: i for i, path in enumerate(files)}
+        hits.sort(key=lambda h: order[h.file])  # file by file, sources in their order
     finally:
         con.close()
     return hits

@@ -1,4 +1,4 @@
-"""Publishing a month atomically: a reader sees the old month or the new one, never a mix.
+"""Publishing a month (or a named pack) atomically: a reader sees the old one or the new one, never a mix.
 
 A run builds everything in ``reports/.tmp-<period>-<pid>/``. :func:`swap_in` renames
 the published ``reports/<period>/`` aside (``.old-<period>-<pid>``), renames the new folder
@@ -24,7 +24,7 @@ from pathlib import Path
 log = logging.getLogger("outcomes.run")
 
 FAILED_DIR = "_failed"
-_AUX = re.compile(r"^\.(tmp|old)-(\d{4}-\d{2})-(\d+)$")
+_AUX = re.compile(r"^\.(tmp|old)-([a-z0-9][a-z0-9_-]*)-(\d+)$")  # the folder: a month or a pack's publish_as
 
 
 def build_dir(reports_dir: Path, period: str) -> Path:

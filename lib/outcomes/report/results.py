@@ -149,7 +149,8 @@ def record(section: str, data: Any) -> None:
     ----------
     section : str
         One of :func:`sections`: ``headlines`` (a list of sentences), ``scorecard``,
-        ``initiatives`` or ``roi`` (rows with the fields of ``docs/results-schema.md``).
+        ``initiatives``, ``roi`` or ``findings`` (rows with the fields of
+        ``docs/results-schema.md``).
     data : Any
         A frame, a list of rows (dicts, dataclasses, pydantic models), one row, or for
         ``headlines`` a sentence or a list of sentences. Rows add to what the notebook
@@ -224,15 +225,15 @@ def merge(parts: Iterable[Mapping[str, list[Any]]]) -> dict[str, list[Any]]:
     return out
 
 
-def build(parts: Iterable[Mapping[str, list[Any]]], period: str, generated_at: dt.datetime | None = None) -> dict[str, Any]:
+def build(parts: Iterable[Mapping[str, list[Any]]], period: str | None, generated_at: dt.datetime | None = None) -> dict[str, Any]:
     """Assemble and validate a complete results document.
 
     Parameters
     ----------
     parts : iterable of mapping
         Per-notebook results.
-    period : str
-        The reported month, ``YYYY-MM``.
+    period : str or None
+        The reported month, ``YYYY-MM``; None for a pack that is not about a month.
     generated_at : datetime, optional
         Defaults to now (UTC).
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from IPython.display import Markdown
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")  # ">" is written as &gt; by the HTML escape
 
 
 class _EscapingFormatter(string.Formatter):
@@ -57,7 +57,9 @@ def escape_md(text: Any) -> str:
         Markdown source that displays ``text`` verbatim.
     """
     one_line = " ".join(str(text).split())
-    return _MD_SPECIAL.sub(r"\\\1", escape(one_line))
+    # Markdown syntax first, then HTML: escaping the other way round would put a backslash
+    # inside entities such as ``&#x27;`` and show them as text.
+    return escape(_MD_SPECIAL.sub(r"\\\1", one_line))
 
 
 def md(template: str, /, **values: Any) -> Markdown:

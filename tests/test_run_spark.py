@@ -1,0 +1,107 @@
+"""``outcomes run --engine spark``: the whole monthly pack on Spark equals the DuckDB run.
+
+The real pack (``params/monthly.yaml``: scorecard, one review per active initiative, ROI,
+executive summary) runs twice on the demo company: on DuckDB, and on Spark in local mode
+(two cores, two shuffle partitions, no whole-stage code generation, a Parquet export in a
+temporary folder; settings passed to the kernels through ``OUTCOMES_ENGINE_PARAMS``). Every number of ``results.json``
+must agree to 1e-9 relative (the parity tolerance of the catalog on the two engines) and
+every text exactly. Only ``generated_at`` (when the document was written) legitimately
+differs in ``results.json``; in ``manifest.json`` the engine, the timings and the
+backend of the shared artefacts differ, which is what the last test checks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from outcomes import config, engine
+from outcomes.run import run_monthly
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+PERIOD = "2025-12"
+RTOL = 1e-9
+#: Fields of results.json that differ between two runs of the same data.
+RUN_FIELDS = ("generated_at",)
+
+
+def _run(root: Path, engine_name: str) -> Path:
+    doc = yaml.safe_load((config.PARAMS_DIR / "monthly.yaml").read_text(encoding="utf-8"))
+    doc["reports_dir"] = str(root / f"reports-{engine_name}")
+    path = root / f"monthly-{engine_name}.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    summary = run_monthly(path, period=PERIOD, engine=engine_name)  # type: ignore[arg-type]
+    return summary.index.parent
+
+
+@pytest.fixture(scope="module")
+def months(demo_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The published month of the DuckDB run and of the Spark run."""
+    if shutil.which("java") is None:
+        pytest.skip("Java is not installed: Spark needs a Java 17 runtime")
+    pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -e '.[spark]')")
+    root = tmp_path_factory.mktemp("spark-pack")
+    settings = {
+        "spark": {
+            "master": "local[2]",
+            "driver_memory": "1g",
+            "shuffle_partitions": 2,
+            # on demo-sized data compiling each query costs more than running it
+            "conf": {"spark.sql.codegen.wholeStage": "false"},
+            "data": {"parquet": str(root / "parquet")},
+        }
+    }
+    (root / "engine.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(engine.ENGINE_PARAMS_ENV, str(root / "engine.yaml"))
+        return {name: _run(root, name) for name in ("duckdb", "spark")}
+
+
+def _differences(a: Any, b: Any, where: str = "") -> list[str]:
+    """Every place where two JSON documents differ beyond RTOL (numbers) or at all (the rest)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        if set(a) != set(b):
+            return [f"{where}: keys {sorted(set(a) ^ set(b))} in one document only"]
+        return [d for k in a for d in _differences(a[k], b[k], f"{where}.{k}")]
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return [f"{where}: {len(a)} items against {len(b)}"]
+        return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in _differences(x, y, f"{where}[{i}]")]
+    numbers = (int, float)
+    if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) and not isinstance(b, bool):
+        return [] if math.isclose(a, b, rel_tol=RTOL, abs_tol=1e-12) else [f"{where}: {a!r} against {b!r}"]
+    return [] if a == b else [f"{where}: {a!r} against {b!r}"]
+
+
+def _results(month: Path) -> dict[str, Any]:
+    doc = json.loads((month / "results.json").read_text(encoding="utf-8"))
+    return {k: v for k, v in doc.items() if k not in RUN_FIELDS}
+
+
+def test_the_scorecard_on_spark_equals_the_duckdb_scorecard(months: dict[str, Path]) -> None:
+    duck, spark = (_results(months[e])["scorecard"] for e in ("duckdb", "spark"))
+    assert len(duck) >= 10
+    assert _differences(duck, spark, "scorecard") == []
+
+
+def test_results_json_on_spark_equals_the_duckdb_results(months: dict[str, Path]) -> None:
+    duck, spark = (_results(months[e]) for e in ("duckdb", "spark"))
+    assert {"scorecard", "initiatives", "roi", "headlines"} <= set(duck)
+    assert _differences(duck, spark) == []
+
+
+def test_the_spark_run_computed_its_panels_on_spark(months: dict[str, Path]) -> None:
+    for name, backend in (("duckdb", "duckdb"), ("spark", "pyspark")):
+        manifest = json.loads((months[name] / "manifest.json").read_text(encoding="utf-8"))
+        assert manifest["engine"] == name
+        panels = [s for s in manifest["shared"] if s["kind"] == "panel"]
+        # the scorecard's panel, its services panel, and the drivers panel it shares with the ROI page
+        assert len(panels) == 3 and {p["computed_by"] for p in panels} == {"01_joint_scorecard"}
+        assert {(s["engine"], s["backend"]) for s in manifest["shared"]} == {(name, backend)}
