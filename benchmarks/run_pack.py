@@ -406,11 +406,19 @@ def _short(file: str) -> str:
 # --------------------------------------------------------------------------- the work folder
 
 
-def prepare(work: Path) -> dict[str, str]:
-    """Make ``work`` a project root: params (pointing into ``work``), notebooks; return the stages' environment."""
+def prepare(work: Path, memory_limit: str | None = None) -> dict[str, str]:
+    """Make ``work`` a project root: params (pointing into ``work``), notebooks; return the stages' environment.
+
+    ``memory_limit`` goes into the copy of ``params/engine.yaml`` (DuckDB, per connection).
+    """
     import yaml
 
     shutil.copytree(REPO / "params", work / "params")
+    if memory_limit is not None:
+        engine_yaml = work / "params" / "engine.yaml"
+        values = yaml.safe_load(engine_yaml.read_text(encoding="utf-8"))
+        values.setdefault("duckdb", {})["memory_limit"] = memory_limit
+        engine_yaml.write_text(yaml.safe_dump(values, sort_keys=False), encoding="utf-8")
     (work / "notebooks").symlink_to(REPO / "notebooks", target_is_directory=True)
     data = work / "data"
     for name, keys in (
@@ -668,6 +676,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--period", default=None, help="reported month, YYYY-MM (default: the last complete month of the data)")
     parser.add_argument("--work-root", type=Path, default=None, help="where the temporary work folder goes (default: the system's)")
+    parser.add_argument("--memory-limit", default=None, help="DuckDB memory_limit per connection, e.g. 1GB (params/engine.yaml)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (exports, warehouse, reports)")
     parser.add_argument("--no-profile", dest="profile", action="store_false", help="skip the cProfile pass")
     parser.add_argument("--out", type=Path, default=None, help="results file (default benchmarks/results/<date>-scale<S>.md)")
@@ -682,7 +691,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix=f"outcomes-bench-{args.scale:g}-", dir=args.work_root))
     try:
-        env = prepare(work)
+        env = prepare(work, args.memory_limit)
         print(f"scale {args.scale:g}, seed {args.seed}: generating the demo company into {work} (not timed)", flush=True)
         generate_s = generate(work, args.scale, args.seed)
         load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())

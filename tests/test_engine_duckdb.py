@@ -42,3 +42,13 @@ def test_a_wrong_key_or_size_is_named(tmp_path: Path, text: str, named: str) -> 
     with pytest.raises(ParamsError) as err:
         engine.load_settings(settings)
     assert named in str(err.value) and "engine.yaml" in str(err.value)
+
+
+def test_each_process_spills_to_its_own_folder(tmp_path: Path) -> None:
+    """Parallel notebooks open one warehouse file; DuckDB's default spill folder would be shared."""
+    import os
+
+    con = warehouse.connect(_warehouse(tmp_path))
+    (folder,) = con.raw_sql("SELECT current_setting('temp_directory')").fetchall()[0]
+    assert folder == str(warehouse.spill_directory()) and str(os.getpid()) in folder
+    assert not folder.startswith(str(tmp_path))

@@ -1207,8 +1207,10 @@ def run_ingest(
     _remove(tmp)
     from outcomes.engine import load_settings
 
-    con = duckdb.connect(str(tmp), config=load_settings().duckdb.config())
+    con = duckdb.connect(str(tmp))
     try:
+        for name, value in load_settings().duckdb.config().items():
+            con.execute(f"SET {name} = '{value}'")
         con.execute("SET TimeZone = 'UTC'")
         # PRAGMA, not SET: inside a Jupyter kernel without ipywidgets, SET enable_progress_bar raises
         con.execute("PRAGMA disable_progress_bar")

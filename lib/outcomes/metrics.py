@@ -151,6 +151,13 @@ class Scope:
         """Keep the rows of ``t`` whose ``period`` is within the months."""
         return t.filter(t.period.between(ibis.literal(self.periods[0]), ibis.literal(self.periods[-1])))
 
+    def timestamps_in_window(self, ts: ibis.Value) -> ibis.Value:
+        """Whether a raw timestamp falls within the months (a range the engine can apply before joins)."""
+        last = self.periods[-1]
+        after = dt.date(last.year + last.month // 12, last.month % 12 + 1, 1)
+        low = dt.datetime.combine(self.periods[0], dt.time())
+        return (ts >= ibis.literal(low)) & (ts < ibis.literal(dt.datetime.combine(after, dt.time())))
+
 
 # --------------------------------------------------------------------------- bases
 
@@ -185,11 +192,17 @@ def _customer_bases(con: ibis.BaseBackend, t: ibis.Table, dims: Iterable[str]) -
     return bases
 
 
-def _tickets(con: ibis.BaseBackend, requester: Requester) -> ibis.Table:
-    """Tickets with their segment columns and durations in hours."""
+def _tickets(con: ibis.BaseBackend, requester: Requester, scope: Scope | None = None, on: str = "opened_at") -> ibis.Table:
+    """Tickets with their segment columns and durations in hours.
+
+    With ``scope``, only tickets whose ``on`` timestamp falls within its months are kept,
+    before the join to customers (so a short window does not join all of history).
+    """
     t = con.table("tickets")
     if requester != "all":
         t = t.filter(t.requester_type == requester)
+    if scope is not None:
+        t = t.filter(scope.timestamps_in_window(t[on]))
     c = con.table("customers").select(_cid="customer_id", _cseg="segment", _creg="region")
     # an equality-only join (a hash join; customer_id is unique, so rows are not repeated);
     # the customer's attributes are then kept for customer requesters only
@@ -223,7 +236,7 @@ TICKET_COLUMNS = {"region": "region", "customer_segment": "customer_segment", "c
 
 
 def _bases_tickets_opened(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Table]:
-    t = _tickets(con, scope.requester)
+    t = _tickets(con, scope.requester, scope, "opened_at")
     t = scope.in_window(t.mutate(period=_month(t.opened_at)))
     return _segments(t, TICKET_COLUMNS, scope.dims)
 
@@ -250,7 +263,7 @@ def _aggs_tickets_opened(t: ibis.Table) -> dict[str, ibis.Value]:
 
 
 def _bases_tickets_resolved(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Table]:
-    t = _tickets(con, scope.requester)
+    t = _tickets(con, scope.requester, scope, "resolved_at")
     t = t.filter(t.resolved_at.notnull())
     t = scope.in_window(t.mutate(period=_month(t.resolved_at)))
     return _segments(t, TICKET_COLUMNS, scope.dims)

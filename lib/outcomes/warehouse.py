@@ -145,7 +145,33 @@ def connect(
     from outcomes import engine as engines
 
     settings = spark_settings if isinstance(spark_settings, engines.EngineSettings) else engines.load_settings(spark_settings)
-    return ibis.duckdb.connect(str(path), read_only=read_only, **settings.duckdb.config())
+    con = ibis.duckdb.connect(str(path), read_only=read_only)
+    # Set on the open database rather than passed to connect(): DuckDB refuses a second
+    # connection to a file with a different connect() configuration in one process.
+    for name, value in {**settings.duckdb.config(), "temp_directory": str(spill_directory())}.items():
+        con.raw_sql(f"SET {name} = '{value}'")
+    return con
+
+
+def spill_directory() -> Path:
+    """Where this process's DuckDB connections spill to disk: one folder per process.
+
+    DuckDB's default, ``<warehouse>.tmp``, is shared by every process that opens the file,
+    and notebooks of a run open it at the same time: their spill files would collide.
+    """
+    import atexit
+    import os
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.gettempdir()) / f"outcomes-duckdb-{os.getpid()}"
+    if folder not in _SPILL_FOLDERS:
+        _SPILL_FOLDERS.add(folder)
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+_SPILL_FOLDERS: set[Path] = set()
 
 
 def source_stamp(
@@ -267,4 +293,4 @@ def _data_tables(execute: Any) -> list[str]:
     return [t for t in _all_tables(execute) if t not in (LOG_TABLE, FINGERPRINTS_TABLE)]
 
 
-__all__ = ["SQL_TYPES", "REJECTS_TABLE", "LOG_TABLE", "FINGERPRINTS_TABLE", "connect", "create_tables", "fingerprints", "table_fingerprints", "store_fingerprints", "stored_fingerprints", "quote", "column_ddl", "source_stamp"]
+__all__ = ["SQL_TYPES", "REJECTS_TABLE", "LOG_TABLE", "FINGERPRINTS_TABLE", "connect", "create_tables", "fingerprints", "table_fingerprints", "store_fingerprints", "stored_fingerprints", "quote", "column_ddl", "source_stamp", "spill_directory"]
