@@ -100,10 +100,17 @@ def findings(summary: pd.DataFrame, *, dataset: str, section: str, period: str) 
             finding(
                 section=section, dataset=dataset, metric=r.metric, label=r.name, estimate=float(value), unit=unit,
                 better=_BETTER[m.direction], n=int(r.n),
-                sentence=f"{r.name}: {value:,.1f} {unit} {what} {r.months} months ({period}).",
+                sentence=f"{r.name}: {_amount(value, unit)} {what} {r.months} months ({period}).",
             )
         )
     return rows
+
+
+def _amount(value: float, unit: str) -> str:
+    """A figure with its unit for a sentence: counts as whole numbers without the word "count"."""
+    if unit == "count":
+        return f"{value:,.0f}"
+    return f"{value:,.1f}%" if unit == "%" else f"{value:,.1f} {unit}"
 
 
 __all__ = ["SUMMARY_COLUMNS", "findings", "formatted", "summarise"]
