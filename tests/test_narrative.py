@@ -210,6 +210,8 @@ def test_value_chain_sentence_and_metric_units():
         value_per_month=74_175.0,
     )
     assert text == (
-        "first_response_mean_hours -2 hours -> churn_rate -0.3 pp -> 29 customers kept per month "
+        "First response, mean -2 hours -> Churn rate -0.3 pp -> 29 customers kept per month "
         "x EUR 2.6k = EUR 74k per month"
     )
+    outside = n.value_chain_sentence([n.ChainStep("tickets_per_customer", -0.023)], 464, "tickets prevented", 22.0, 10_208.0)
+    assert outside.startswith("Tickets per customer -0.023 -> 464 tickets prevented per month")

@@ -50,7 +50,7 @@ def test_waterfall_steps_add_up_to_npv(cases):
     assert bar["mark"]["type"] == "bar"
     assert bar["encoding"]["x"]["sort"] == frame["step"].tolist()
     assert bar["encoding"]["y2"]["field"] == "end"
-    assert "churn_rate -0.3 pp" in spec["title"]["subtitle"][0]
+    assert "Churn rate -0.3 pp" in spec["title"]["subtitle"][0]
 
 
 def test_portfolio_chart_sorted_interval(cases):

@@ -510,6 +510,13 @@ def unit_for_metric(metric: str) -> Unit:
     return "number"
 
 
+def _metric_name(metric: str) -> str:
+    """The catalog's name of a metric, or its id in words when the catalog has none."""
+    from outcomes import catalog
+
+    return catalog.get(metric).name if metric in catalog.ids() else metric.replace("_", " ").capitalize()
+
+
 @dataclass(frozen=True)
 class ChainStep:
     """One metric change along a value chain."""
@@ -532,10 +539,11 @@ def value_chain_sentence(
     Returns
     -------
     str
-        E.g. "first_response_mean_hours -2 hours -> churn_rate -0.3 pp -> 29 customers kept
-        per month x EUR 2.6k = EUR 74k per month".
+        E.g. "First response, mean -2 hours -> Churn rate -0.3 pp -> 29 customers kept
+        per month x EUR 2.6k = EUR 74k per month". Metrics are named as the catalog names
+        them; an id outside the catalog is written in words.
     """
-    parts = [f"{s.metric} {fmt_value(s.change, s.unit, signed=True, change=True, currency=currency)}" for s in steps]
+    parts = [f"{_metric_name(s.metric)} {fmt_value(s.change, s.unit, signed=True, change=True, currency=currency)}" for s in steps]
     money = (
         f"{fmt_count(units_per_month) if abs(units_per_month or 0) >= 10 else fmt_number(units_per_month)} "
         f"{unit_label} per month x {fmt_money(unit_value, currency)} = {fmt_money(value_per_month, currency)} per month"
