@@ -30,9 +30,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run_pack import prepare as project  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
@@ -46,16 +46,7 @@ def prepare(work: Path, scale: float) -> dict[str, str]:
         return env
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    shutil.copytree(REPO / "params", work / "params")
-    (work / "notebooks").symlink_to(REPO / "notebooks", target_is_directory=True)
-    for name, keys in (
-        ("sources.yaml", {"raw_dir": data / "raw", "warehouse": data / "warehouse.duckdb", "rejects_dir": data / "rejects"}),
-        ("monthly.yaml", {"raw_dir": data / "raw", "warehouse": data / "warehouse.duckdb", "reports_dir": work / "reports"}),
-    ):
-        path = work / "params" / name
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        doc.update({k: str(v) for k, v in keys.items()})
-        path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    project(work)  # params pointing into ``work``, notebooks: as benchmarks/run_pack.py lays them out
     began = time.perf_counter()
     subprocess.run([str(BIN / "outcomes"), "demo", "--scale", str(scale), "--out", str(data / "raw")], check=True, env=env)
     subprocess.run([str(BIN / "outcomes"), "ingest", "--sources", str(work / "params" / "sources.yaml")], check=True, env=env)

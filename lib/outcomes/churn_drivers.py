@@ -87,7 +87,19 @@ class ChurnTable(Params):
     null_values: list[str] = Field(default_factory=list)
 
 
-class ChurnAttribute(Params):
+class _TableColumn(Params):
+    """A column of the customer table with the name reports show for it."""
+
+    column: str
+    label: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The label, defaulting to the column name."""
+        return self.label or self.column
+
+
+class ChurnAttribute(_TableColumn):
     """An attribute whose relation with churn is studied (a service held, a contract type).
 
     Parameters
@@ -104,18 +116,11 @@ class ChurnAttribute(Params):
         effects.
     """
 
-    column: str
-    label: str | None = None
     reference: str
     not_applicable: list[str] = Field(default_factory=list)
 
-    @property
-    def name(self) -> str:
-        """The label, defaulting to the column name."""
-        return self.label or self.column
 
-
-class ChurnControl(Params):
+class ChurnControl(_TableColumn):
     """A control variable of the regression.
 
     Parameters
@@ -129,14 +134,7 @@ class ChurnControl(Params):
         enters the model linearly (tenure in months, for example).
     """
 
-    column: str
-    label: str | None = None
     reference: str | None = None
-
-    @property
-    def name(self) -> str:
-        """The label, defaulting to the column name."""
-        return self.label or self.column
 
 
 class ValueScenario(Params):
