@@ -83,6 +83,11 @@ def month_range(start: str | dt.date, end: str | dt.date) -> list[dt.date]:
     return [p.date() for p in pd.date_range(first, last, freq="MS")]
 
 
+def _next_month(day: dt.date) -> dt.date:
+    """The first day of the month after ``day``'s."""
+    return dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
 def _months_table(periods: Sequence[dt.date]) -> ibis.Table:
     """A small table of months: first day, first day of the next month, and that day as a timestamp."""
     frame = pd.DataFrame({"period": pd.to_datetime(list(periods))})
@@ -153,10 +158,18 @@ class Scope:
 
     def timestamps_in_window(self, ts: ibis.Value) -> ibis.Value:
         """Whether a raw timestamp falls within the months (a range the engine can apply before joins)."""
-        last = self.periods[-1]
-        after = dt.date(last.year + last.month // 12, last.month % 12 + 1, 1)
+        after = _next_month(self.periods[-1])
         low = dt.datetime.combine(self.periods[0], dt.time())
         return (ts >= ibis.literal(low)) & (ts < ibis.literal(dt.datetime.combine(after, dt.time())))
+
+    def monthly(self, t: ibis.Table, at: str) -> ibis.Table:
+        """The rows of ``t`` whose timestamp ``at`` falls within the months, with their ``period``.
+
+        The window is a range on the raw column, which the engine applies from its
+        min/max indexes before reading the rows (a filter on the computed month is not).
+        """
+        t = t.filter(self.timestamps_in_window(t[at]))
+        return t.mutate(period=_month(t[at]))
 
 
 # --------------------------------------------------------------------------- bases
@@ -192,26 +205,35 @@ def _customer_bases(con: ibis.BaseBackend, t: ibis.Table, dims: Iterable[str]) -
     return bases
 
 
-def _tickets(con: ibis.BaseBackend, requester: Requester, scope: Scope | None = None, on: str = "opened_at") -> ibis.Table:
+def _tickets(
+    con: ibis.BaseBackend,
+    requester: Requester,
+    keep: Callable[[ibis.Table], ibis.Value] | None = None,
+    customer: bool = True,
+) -> ibis.Table:
     """Tickets with their segment columns and durations in hours.
 
-    With ``scope``, only tickets whose ``on`` timestamp falls within its months are kept,
-    before the join to customers (so a short window does not join all of history).
+    ``keep`` selects tickets on their raw columns (``tickets -> boolean``) before the join
+    to customers, so a short window does not join all of history. Without ``customer``
+    the join is left out and ``customer_segment`` is NULL (and ``region`` the ticket's own).
     """
     t = con.table("tickets")
     if requester != "all":
         t = t.filter(t.requester_type == requester)
-    if scope is not None:
-        t = t.filter(scope.timestamps_in_window(t[on]))
-    c = con.table("customers").select(_cid="customer_id", _cseg="segment", _creg="region")
-    # an equality-only join (a hash join; customer_id is unique, so rows are not repeated);
-    # the customer's attributes are then kept for customer requesters only
-    j = t.left_join(c, t.requester_id == c._cid)
-    is_customer = j.requester_type == "customer"
-    j = j.mutate(
-        _cseg=ibis.ifelse(is_customer, j._cseg, ibis.null("string")),
-        _creg=ibis.ifelse(is_customer, j._creg, ibis.null("string")),
-    )
+    if keep is not None:
+        t = t.filter(keep(t))
+    if customer:
+        c = con.table("customers").select(_cid="customer_id", _cseg="segment", _creg="region")
+        # an equality-only join (a hash join; customer_id is unique, so rows are not repeated);
+        # the customer's attributes are then kept for customer requesters only
+        j = t.left_join(c, t.requester_id == c._cid)
+        is_customer = j.requester_type == "customer"
+        j = j.mutate(
+            _cseg=ibis.ifelse(is_customer, j._cseg, ibis.null("string")),
+            _creg=ibis.ifelse(is_customer, j._creg, ibis.null("string")),
+        )
+    else:
+        j = t.mutate(_cseg=ibis.null("string"), _creg=ibis.null("string"))
     return j.select(
         opened_at=j.opened_at,
         resolved_at=j.resolved_at,
@@ -233,12 +255,33 @@ def _tickets(con: ibis.BaseBackend, requester: Requester, scope: Scope | None = 
 
 
 TICKET_COLUMNS = {"region": "region", "customer_segment": "customer_segment", "channel": "channel", "service": "service"}
+#: Ticket dimensions read from the requester's customer record (the others need no join).
+CUSTOMER_DIMS = ("region", "customer_segment")
+
+
+def _ticket_bases(
+    con: ibis.BaseBackend,
+    scope: Scope,
+    keep: Callable[[ibis.Table], ibis.Value],
+    prepare: Callable[[ibis.Table], ibis.Table],
+) -> dict[str, ibis.Table]:
+    """Per-dimension ticket bases: ``_tickets`` selected by ``keep``, then ``prepare`` (adds ``period``).
+
+    Only the dimensions of :data:`CUSTOMER_DIMS` join the customers.
+    """
+    bases: dict[str, ibis.Table] = {}
+    for customer in (False, True):
+        dims = [d for d in scope.dims if (d in CUSTOMER_DIMS) == customer]
+        if dims:
+            t = prepare(_tickets(con, scope.requester, keep, customer=customer))
+            bases |= _segments(t, TICKET_COLUMNS, dims)
+    return bases
 
 
 def _bases_tickets_opened(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Table]:
-    t = _tickets(con, scope.requester, scope, "opened_at")
-    t = scope.in_window(t.mutate(period=_month(t.opened_at)))
-    return _segments(t, TICKET_COLUMNS, scope.dims)
+    return _ticket_bases(
+        con, scope, lambda r: scope.timestamps_in_window(r.opened_at), lambda t: t.mutate(period=_month(t.opened_at))
+    )
 
 
 def _aggs_tickets_opened(t: ibis.Table) -> dict[str, ibis.Value]:
@@ -263,10 +306,12 @@ def _aggs_tickets_opened(t: ibis.Table) -> dict[str, ibis.Value]:
 
 
 def _bases_tickets_resolved(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Table]:
-    t = _tickets(con, scope.requester, scope, "resolved_at")
-    t = t.filter(t.resolved_at.notnull())
-    t = scope.in_window(t.mutate(period=_month(t.resolved_at)))
-    return _segments(t, TICKET_COLUMNS, scope.dims)
+    return _ticket_bases(
+        con,
+        scope,
+        lambda r: r.resolved_at.notnull() & scope.timestamps_in_window(r.resolved_at),
+        lambda t: t.mutate(period=_month(t.resolved_at)),
+    )
 
 
 def _aggs_tickets_resolved(t: ibis.Table) -> dict[str, ibis.Value]:
@@ -284,13 +329,17 @@ def _aggs_tickets_resolved(t: ibis.Table) -> dict[str, ibis.Value]:
 
 
 def _bases_backlog(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Table]:
-    t = _tickets(con, scope.requester)
     m = _months_table(scope.periods)
-    j = t.inner_join(
-        m, [t.opened_at < m.period_end, t.resolved_at.isnull() | (t.resolved_at >= m.period_end)]
-    )
-    j = j.mutate(age_hours=_hours(j.opened_at, j.period_end))
-    return _segments(j, TICKET_COLUMNS, scope.dims)
+    first_end, last_end = (dt.datetime.combine(_next_month(p), dt.time()) for p in (scope.periods[0], scope.periods[-1]))
+
+    def open_at_a_month_end(r: ibis.Table) -> ibis.Value:
+        return (r.opened_at < last_end) & (r.resolved_at.isnull() | (r.resolved_at >= first_end))
+
+    def at_month_ends(t: ibis.Table) -> ibis.Table:
+        j = t.inner_join(m, [t.opened_at < m.period_end, t.resolved_at.isnull() | (t.resolved_at >= m.period_end)])
+        return j.mutate(age_hours=_hours(j.opened_at, j.period_end))
+
+    return _ticket_bases(con, scope, open_at_a_month_end, at_month_ends)
 
 
 def _aggs_backlog(t: ibis.Table) -> dict[str, ibis.Value]:
@@ -305,7 +354,7 @@ def _aggs_backlog(t: ibis.Table) -> dict[str, ibis.Value]:
 
 def _bases_incidents(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Table]:
     i = con.table("incidents")
-    i = scope.in_window(i.mutate(period=_month(i.started_at)))
+    i = scope.monthly(i, "started_at")
     bases = _segments(i, {"service": "service"}, [d for d in scope.dims if d != "region"])
     if "region" in scope.dims:
         sm = con.table("service_map").select(_sm_service="service", _sm_region="region")
@@ -326,7 +375,7 @@ def _aggs_incidents(t: ibis.Table) -> dict[str, ibis.Value]:
 
 def _bases_deployments(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Table]:
     d = con.table("deployments")
-    d = scope.in_window(d.mutate(period=_month(d.deployed_at)))
+    d = scope.monthly(d, "deployed_at")
     d = d.mutate(
         failed_f=_rate(d.failed),
         restore_hours=ibis.ifelse(d.failed, _hours(d.deployed_at, d.restored_at), ibis.null("float64")),
@@ -360,7 +409,8 @@ def _aggs_costs(t: ibis.Table) -> dict[str, ibis.Value]:
 
 def _bases_employee_survey(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Table]:
     s = con.table("employee_survey")
-    s = scope.in_window(s.mutate(period=_month(s.responded_at), satisfied=_rate(s.score >= 4)))
+    s = scope.monthly(s, "responded_at")
+    s = s.mutate(satisfied=_rate(s.score >= 4))
     return _segments(s, {"region": "region"}, scope.dims)
 
 
@@ -390,16 +440,16 @@ def _aggs_customer_base(t: ibis.Table) -> dict[str, ibis.Value]:
         "active_customers": n.cast("float64"),
         "active_customers__n": n,
         "customers_new": t.new.sum(),
-        "churn_rate": t.lost.sum() / start.nullif(0),
+        "customers_lost": t.lost.sum(),
         "churn_rate__n": start,
-        "retention_rate": (t.at_end.sum() - t.new.sum()) / start.nullif(0),
+        "customers_kept": t.at_end.sum() - t.new.sum(),
         "retention_rate__n": start,
     }
 
 
 def _bases_surveys(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Table]:
     s = con.table("customer_surveys")
-    s = scope.in_window(s.mutate(period=_month(s.responded_at)))
+    s = scope.monthly(s, "responded_at")
     csat = ibis.ifelse(s.kind == "csat", _rate(s.score >= 4), ibis.null("float64"))
     nps = ibis.ifelse(
         s.kind == "nps",
@@ -412,16 +462,16 @@ def _bases_surveys(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Table]
 
 def _aggs_surveys(t: ibis.Table) -> dict[str, ibis.Value]:
     return {
-        "csat": t.csat_point.mean(),
+        "csat_points": t.csat_point.sum(),
         "csat__n": t.csat_point.count(),
-        "nps": t.nps_point.mean(),
+        "nps_points": t.nps_point.sum(),
         "nps__n": t.nps_point.count(),
     }
 
 
 def _bases_orders(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Table]:
     o = con.table("orders")
-    o = scope.in_window(o.mutate(period=_month(o.ordered_at)))
+    o = scope.monthly(o, "ordered_at")
     o = o.mutate(
         revenue_with_margin=ibis.ifelse(o.margin.notnull(), o.revenue, ibis.null("float64")),
     )
@@ -432,8 +482,7 @@ def _aggs_orders(t: ibis.Table) -> dict[str, ibis.Value]:
     return {
         "revenue": t.revenue.sum().fill_null(0.0),
         "revenue__n": t.customer_id.nunique(),
-        "aov": t.revenue.mean(),
-        "aov__n": t.count(),
+        "aov__n": t.revenue.count(),
         "margin": t.margin.sum(),
         "revenue_with_margin": t.revenue_with_margin.sum(),
     }
@@ -476,6 +525,15 @@ class Family:
         ``table -> {column: aggregate}``; a metric id is its value, ``<id>__n`` its count.
     tables : tuple of str
         Warehouse tables it reads (checked before it runs).
+    ratios : tuple of (str, str, str)
+        ``(metric, numerator, denominator)``: metrics divided after aggregation, from two
+        aggregate columns.
+    rollup : str, optional
+        A dimension whose segments partition the family's rows (every row in exactly one
+        segment; ``unassigned`` included) while every aggregate column adds up across them
+        (sums, counts, distinct customers when the segment is a customer attribute). The
+        company row is then the sum of that dimension's rows instead of a second pass over
+        the base table.
     """
 
     name: str
@@ -484,11 +542,13 @@ class Family:
     bases: Callable[[ibis.BaseBackend, Scope], dict[str, ibis.Table]]
     aggregates: Callable[[ibis.Table], dict[str, ibis.Value]]
     tables: tuple[str, ...]
+    ratios: tuple[tuple[str, str, str], ...] = ()
+    rollup: str | None = None
 
     def columns(self, con: ibis.BaseBackend, scope: Scope) -> tuple[str, ...]:
         """Names of the aggregate columns (metric values, ``<id>__n`` counts and helpers)."""
         base = self.bases(con, Scope(scope.periods, ("all",), scope.requester))["all"]
-        return tuple(self.aggregates(base))
+        return (*self.aggregates(base), *(metric for metric, _, _ in self.ratios))
 
 
 _T = ("all", "region", "customer_segment", "channel", "service")
@@ -539,9 +599,17 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "customer_base", _C, ("active_customers", "churn_rate", "retention_rate"), _bases_customer_base,
         _aggs_customer_base, ("customers", "churn", "service_map"),
+        ratios=(("churn_rate", "customers_lost", "churn_rate__n"), ("retention_rate", "customers_kept", "retention_rate__n")),
+        rollup="region",
     ),
-    Family("surveys", _C, ("csat", "nps"), _bases_surveys, _aggs_surveys, ("customer_surveys", "customers", "service_map")),
-    Family("orders", _C, ("revenue", "aov"), _bases_orders, _aggs_orders, ("orders", "customers", "service_map")),
+    Family(
+        "surveys", _C, ("csat", "nps"), _bases_surveys, _aggs_surveys, ("customer_surveys", "customers", "service_map"),
+        ratios=(("csat", "csat_points", "csat__n"), ("nps", "nps_points", "nps__n")), rollup="region",
+    ),
+    Family(
+        "orders", _C, ("revenue", "aov"), _bases_orders, _aggs_orders, ("orders", "customers", "service_map"),
+        ratios=(("aov", "revenue", "aov__n"),), rollup="region",
+    ),
     Family("campaigns", ("all", "region"), ("conversion_rate",), _bases_campaigns, _aggs_campaigns, ("campaigns",)),
 )
 
@@ -650,9 +718,13 @@ def run_family(con: ibis.BaseBackend, family: Family, scope: Scope) -> pd.DataFr
     pandas.DataFrame
         Columns ``period``, ``segment_dim``, ``segment`` and the family's aggregate columns.
     """
-    bases = family.bases(con, scope)
+    rolled = family.rollup is not None and "all" in scope.dims
+    queried = [d for d in scope.dims if not (rolled and d == "all")]
+    if rolled and family.rollup not in queried:
+        queried.append(family.rollup)
+    bases = family.bases(con, Scope(scope.periods, tuple(queried), scope.requester))
     parts = []
-    for dim in scope.dims:
+    for dim in queried:
         if dim not in bases:
             continue
         b = bases[dim]
@@ -664,6 +736,14 @@ def run_family(con: ibis.BaseBackend, family: Family, scope: Scope) -> pd.DataFr
     frame = expr.execute()
     frame["period"] = pd.to_datetime(frame["period"]).astype("datetime64[ns]")
     frame["segment"] = frame["segment"].astype(str)
+    if rolled:
+        by_rollup = frame["segment_dim"] == family.rollup
+        company = frame[by_rollup].drop(columns=["segment_dim", "segment"]).groupby("period", as_index=False).sum(min_count=1)
+        company = company.assign(segment_dim="all", segment="all")
+        kept = frame if family.rollup in scope.dims else frame[~by_rollup]
+        frame = pd.concat([company[frame.columns], kept], ignore_index=True)
+    for metric, numerator, denominator in family.ratios:
+        frame[metric] = _ratio(frame[numerator], frame[denominator])
     return frame
 
 
