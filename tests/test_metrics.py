@@ -248,3 +248,22 @@ def test_glossary_lists_every_metric_with_its_source():
     for m in catalog.all_metrics():
         assert f"### {m.id}" in text
         assert f"[{m.source}]" in text
+
+
+@pytest.mark.parametrize("family", [f for f in metrics.FAMILIES if f.rollup], ids=lambda f: f.name)
+def test_company_row_summed_from_the_rollup_dimension_equals_a_direct_pass(demo_warehouse, family):
+    """The company row of a rolled-up family equals the same family queried for the company directly."""
+    import dataclasses
+
+    from outcomes import warehouse
+
+    con = warehouse.connect(demo_warehouse, read_only=True)
+    scope = metrics.Scope(tuple(metrics.month_range("2024-06", "2025-12")), ("all",))
+    rolled = metrics.run_family(con, family, scope).sort_values("period", ignore_index=True)
+    direct = metrics.run_family(con, dataclasses.replace(family, rollup=None), scope).sort_values("period", ignore_index=True)
+    assert len(rolled) == len(direct) == 19 and set(rolled["segment_dim"]) == {"all"}
+    columns = [c for c in direct.columns if c not in metrics.KEYS]
+    assert columns and set(columns) == set(rolled.columns) - set(metrics.KEYS)
+    np.testing.assert_allclose(
+        rolled[columns].to_numpy(float), direct[columns].to_numpy(float), rtol=1e-12, equal_nan=True
+    )

@@ -254,6 +254,32 @@ def test_warehouse_sufficient_statistics_equal_pandas(tmp_path: Path) -> None:
     assert (units["customer_months"] > 0).any() and (units["churned"] > 0).any()
 
 
+def test_interim_looks_equal_pandas_on_their_own_windows(tmp_path: Path) -> None:
+    """Looks computed in the same pass equal the primary metric recomputed by hand on each shorter window."""
+    rows = _fixture_rows()
+    con = make_warehouse(tmp_path / "w.duckdb", **rows)
+    spec = InitiativeSpec.model_validate(FIXTURE_SPEC)
+    window = bridge.analysis_window(con, spec)
+    ends = [*window.months[1:], window.end]
+    got = bridge.randomized_aggregates(con, spec, window, looks=ends)
+    assert [look.window for look in got.looks] == [bridge.Window(window.start, end) for end in ends]
+    primary_only = spec.model_copy(update={"metrics": [spec.primary], "data": spec.data.model_copy(update={"segments": []})})
+    key = ["metric", "arm", "segment"]
+    for look in got.looks:
+        units = _pandas_units(rows, look.window)
+        expected = aggregate_table(units, primary_only).sort_values(key, ignore_index=True)
+        table = look.table.sort_values(key, ignore_index=True)
+        pd.testing.assert_frame_equal(table[key].astype(str), expected[key].astype(str))
+        numbers = [c for c in table.columns if c not in key]
+        np.testing.assert_allclose(table[numbers].to_numpy(float), expected[numbers].to_numpy(float), rtol=1e-9,
+                                   equal_nan=True)
+        assert look.units == units.groupby("arm").size().to_dict()
+    # the shorter windows really differ: the first look counts fewer tickets than the whole window
+    first = got.looks[0].table.set_index("arm")["den_sum"]
+    whole = got.table[(got.table["metric"] == spec.primary.id) & (got.table["segment"] == "all")].set_index("arm")["den_sum"]
+    assert (first < whole).all()
+
+
 def test_unknown_unit_column_names_valid_columns(tmp_path: Path) -> None:
     con = make_warehouse(tmp_path / "w.duckdb", **_fixture_rows())
     doc = {**FIXTURE_SPEC, "metrics": [{"metric": "x", "kind": "ratio", "numerator": "tikets", "denominator": "tickets",

@@ -377,12 +377,12 @@ def cumulative_chart(timeline: pd.DataFrame, primary: MetricEffect, alpha: float
 
 def _randomized_warehouse(spec: InitiativeSpec, con: ibis.BaseBackend, period: str | None) -> Review:
     window = bridge.analysis_window(con, spec, period)
-    agg = bridge.randomized_aggregates(con, spec, window)
+    agg = bridge.randomized_aggregates(con, spec, window, looks=window.months[1:] + [window.end])
     result = analyze_aggregates(agg.table, spec, units=agg.units)
     primary_only = spec.model_copy(update={"metrics": [spec.primary], "data": spec.data.model_copy(update={"segments": []})})
     rows = []
-    for month in window.months[1:] + [window.end]:
-        look = bridge.randomized_aggregates(con, primary_only, bridge.Window(window.start, month))
+    for look in agg.looks:
+        month = look.window.end
         res = analyze_aggregates(look.table, primary_only, units=look.units)
         for e in res.effects:
             rows.append({"look": pd.Timestamp(month - dt.timedelta(days=1)), "arm": e.arm, "estimate": e.estimate_abs,

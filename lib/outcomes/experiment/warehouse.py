@@ -27,7 +27,7 @@ columns of a table::
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -255,19 +255,31 @@ def _check_randomized(spec: InitiativeSpec) -> None:
 
 
 def _event_sums(
-    t: ibis.Table, key: ibis.Value, at: ibis.Value, window: Window, values: dict[str, tuple[ibis.Value, ibis.Value]]
-) -> ibis.Table:
-    """Per-unit sums of event values in the window and in the pre-period window.
+    t: ibis.Table,
+    key: ibis.Value,
+    at: ibis.Value,
+    windows: Sequence[Window],
+    values: dict[str, tuple[ibis.Value, ibis.Value]],
+    wanted: Sequence[set[str]],
+) -> ibis.Table | None:
+    """Per-unit sums of event values in each window and in its pre-period window.
 
     ``values`` maps a column name to ``(condition, value)``; an event adds ``value`` to the
-    column when ``condition`` holds.
+    column when ``condition`` holds. Only the columns wanted in window ``k`` (``<name>`` or
+    ``<name>_pre``, in ``wanted[k]``) are summed, as ``<column>_w<k>``; None when none is.
     """
-    t = t.filter(at >= window.pre_start, at < window.end)
-    post = at >= window.start
     aggs: dict[str, ibis.Value] = {}
-    for name, (cond, value) in values.items():
-        aggs[name] = ibis.ifelse(post & cond, value, 0.0).sum()
-        aggs[f"{name}_pre"] = ibis.ifelse(~post & cond, value, 0.0).sum()
+    for k, w in enumerate(windows):
+        post = (at >= w.start) & (at < w.end)
+        pre = (at >= w.pre_start) & (at < w.start)
+        for name, (cond, value) in values.items():
+            for column, inside in ((name, post), (f"{name}_pre", pre)):
+                if column in wanted[k]:
+                    aggs[f"{column}_w{k}"] = ibis.ifelse(inside & cond, value, 0.0).sum()
+    if not aggs:
+        return None
+    used = [w for k, w in enumerate(windows) if any(c.endswith(f"_w{k}") for c in aggs)]
+    t = t.filter(at >= min(w.pre_start for w in used), at < max(w.end for w in used))
     return t.group_by(unit_id=key).aggregate(**aggs)
 
 
@@ -275,7 +287,12 @@ def _month_index(d: ibis.Value) -> ibis.Value:
     return d.year().cast("int64") * 12 + d.month().cast("int64")
 
 
-def unit_table(con: ibis.BaseBackend, spec: InitiativeSpec, window: Window) -> ibis.Table:
+def unit_table(
+    con: ibis.BaseBackend,
+    spec: InitiativeSpec,
+    windows: Sequence[Window],
+    columns: Sequence[Sequence[str]] | None = None,
+) -> ibis.Table:
     """One row per customer assigned to the initiative, as an ibis expression (not executed).
 
     Parameters
@@ -284,16 +301,22 @@ def unit_table(con: ibis.BaseBackend, spec: InitiativeSpec, window: Window) -> i
         The warehouse.
     spec : InitiativeSpec
         A randomized initiative with ``data.unit: customer``.
-    window : Window
-        The test window.
+    windows : sequence of Window
+        Test windows; the columns of window ``k`` end in ``_w<k>``. The event tables are
+        read once for all of them.
+    columns : sequence of sequences of str, optional
+        Per window, the unit columns wanted (:data:`UNIT_COLUMNS`, their ``_pre``
+        versions, :data:`STATE_COLUMNS`); default all. Event tables no wanted column needs
+        are not read.
 
     Returns
     -------
     ibis.Table
-        ``unit_id``, ``arm``, the customer attributes of :data:`SEGMENT_COLUMNS`, the
-        columns of :data:`UNIT_COLUMNS` with their ``_pre`` versions, and
-        :data:`STATE_COLUMNS`. Counts are zero when a customer had no events.
+        ``unit_id``, ``arm``, the customer attributes of :data:`SEGMENT_COLUMNS` and, per
+        window, the wanted columns. Counts are zero when a customer had no events.
     """
+    every = [*UNIT_COLUMNS, *(f"{c}_pre" for c in UNIT_COLUMNS), *STATE_COLUMNS]
+    wanted = [set(every if columns is None else columns[k]) for k in range(len(windows))]
     a = con.table("assignments")
     units = a.filter(a.initiative_id == spec.id).select(unit_id=a.unit_id, arm=a.arm)
     customers = con.table("customers").select("customer_id", "segment", "region", "signup_date")
@@ -304,62 +327,68 @@ def unit_table(con: ibis.BaseBackend, spec: InitiativeSpec, window: Window) -> i
     tk = con.table("tickets")
     tk = tk.filter((tk.requester_type == "customer") & tk.requester_id.notnull())
     hours = _hours(tk.opened_at, tk.first_response_at)
-    tickets = _event_sums(tk, tk.requester_id, tk.opened_at, window, {
+    tickets = _event_sums(tk, tk.requester_id, tk.opened_at, windows, {
         "tickets": (ibis.literal(True), 1.0),
         "self_service_tickets": (tk.channel.isin(SELF_SERVICE_CHANNELS), 1.0),
         "responded_tickets": (hours.notnull(), 1.0),
         "first_response_hours": (hours.notnull(), hours),
-    })
+    }, wanted)
     sv = con.table("customer_surveys")
     sv = sv.filter(sv.kind == "csat")
-    surveys = _event_sums(sv, sv.customer_id, sv.responded_at, window, {
+    surveys = _event_sums(sv, sv.customer_id, sv.responded_at, windows, {
         "csat_answers": (ibis.literal(True), 1.0),
         "csat_satisfied": (sv.score >= 4, 1.0),
-    })
+    }, wanted)
     od = con.table("orders")
-    orders = _event_sums(od, od.customer_id, od.ordered_at, window, {
+    orders = _event_sums(od, od.customer_id, od.ordered_at, windows, {
         "orders": (ibis.literal(True), 1.0),
         "revenue": (ibis.literal(True), od.revenue),
-    })
+    }, wanted)
     for events in (tickets, surveys, orders):
-        units = units.left_join(events, units.unit_id == events.unit_id).drop("unit_id_right")
+        if events is not None:
+            units = units.left_join(events, units.unit_id == events.unit_id).drop("unit_id_right")
 
-    last_day = window.end - dt.timedelta(days=1)
-    first = ibis.greatest(ibis.literal(window.start), units.signup_date.fill_null(window.start))
-    first_idx = _month_index(first) + ibis.ifelse(first.day() > 1, 1, 0)
-    last = ibis.least(ibis.literal(last_day), units.churned_at.fill_null(last_day))
-    months = ibis.greatest(_month_index(last) - first_idx + 1, 0)
-    churned = (units.churned_at >= window.start) & (units.churned_at < window.end)
-    counts = {c: units[c].fill_null(0.0).cast("float64") for c in (*UNIT_COLUMNS, *(f"{c}_pre" for c in UNIT_COLUMNS))}
-    return units.select(
-        "unit_id", "arm", "segment", "region", **counts,
-        customer_months=months.cast("float64"),
-        churned=churned.fill_null(False).cast("float64"),
-    )
+    out: dict[str, ibis.Value] = {}
+    for k, window in enumerate(windows):
+        last_day = window.end - dt.timedelta(days=1)
+        first = ibis.greatest(ibis.literal(window.start), units.signup_date.fill_null(window.start))
+        first_idx = _month_index(first) + ibis.ifelse(first.day() > 1, 1, 0)
+        last = ibis.least(ibis.literal(last_day), units.churned_at.fill_null(last_day))
+        state = {
+            "customer_months": ibis.greatest(_month_index(last) - first_idx + 1, 0).cast("float64"),
+            "churned": ((units.churned_at >= window.start) & (units.churned_at < window.end)).fill_null(False).cast("float64"),
+        }
+        for column in sorted(wanted[k]):
+            if column in state:
+                out[f"{column}_w{k}"] = state[column]
+            else:
+                out[f"{column}_w{k}"] = units[f"{column}_w{k}"].fill_null(0.0).cast("float64")
+    return units.select("unit_id", "arm", "segment", "region", **out)
 
 
-def _sums(units: ibis.Table, spec: InitiativeSpec) -> dict[str, ibis.Value]:
-    """The aggregate expressions of every metric, named ``<i>__<aggregate column>``."""
+def _sums(units: ibis.Table, spec: InitiativeSpec, k: int) -> dict[str, ibis.Value]:
+    """The aggregate expressions of every metric in window ``k``, named ``w<k>__<i>__<aggregate column>``."""
     out: dict[str, ibis.Value] = {}
     for i, m in enumerate(spec.metrics):
-        y = units[m.numerator if m.kind == "ratio" else m.column or m.metric]
+        y = units[f"{m.numerator if m.kind == 'ratio' else m.column or m.metric}_w{k}"]
         terms = {"sum": y, "sum_squares": y * y}
         if m.kind == "ratio":
-            d = units[m.denominator]
+            d = units[f"{m.denominator}_w{k}"]
             terms |= {"den_sum": d, "den_sum_squares": d * d, "sum_products": y * d}
         if m.pre:
-            x = units[m.pre]
+            x = units[f"{m.pre}_w{k}"]
             terms |= {"pre_sum": x, "pre_sum_squares": x * x, "sum_post_pre": x * y}
-        out[f"{i}__n"] = units.count().cast("float64")
-        out |= {f"{i}__{name}": term.sum() for name, term in terms.items()}
+        out[f"w{k}__{i}__n"] = units.count().cast("float64")
+        out |= {f"w{k}__{i}__{name}": term.sum() for name, term in terms.items()}
     return out
 
 
-def _reshape(wide: pd.DataFrame, spec: InitiativeSpec, segment: pd.Series) -> pd.DataFrame:
-    """One row per metric x arm x segment from the wide aggregate frame."""
+def _reshape(wide: pd.DataFrame, spec: InitiativeSpec, segment: pd.Series, k: int) -> pd.DataFrame:
+    """One row per metric x arm x segment from the wide aggregate frame, window ``k``."""
     frames = []
     for i, m in enumerate(spec.metrics):
-        cols = {c: c.split("__", 1)[1] for c in wide.columns if c.startswith(f"{i}__")}
+        prefix = f"w{k}__{i}__"
+        cols = {c: c.removeprefix(prefix) for c in wide.columns if c.startswith(prefix)}
         part = wide[list(cols)].rename(columns=cols)
         frames.append(part.assign(metric=m.id, arm=wide["arm"].astype(str).to_numpy(), segment=segment.to_numpy()))
     out = pd.concat(frames, ignore_index=True)
@@ -382,15 +411,25 @@ class Aggregates:
         Assigned units per arm (for the sample-ratio check).
     window : Window
         The test window.
+    looks : tuple of Aggregates
+        Interim looks (same start, earlier ends): the primary metric, company rows only.
     """
 
     table: pd.DataFrame
     units: dict[str, int]
     window: Window
+    looks: tuple[Aggregates, ...] = ()
 
 
-def randomized_aggregates(con: ibis.BaseBackend, spec: InitiativeSpec, window: Window) -> Aggregates:
-    """Per-arm (and per-segment) sufficient statistics of the spec's metrics, in one pass per breakdown.
+def randomized_aggregates(
+    con: ibis.BaseBackend, spec: InitiativeSpec, window: Window, *, looks: Sequence[dt.date] = ()
+) -> Aggregates:
+    """Per-arm (and per-segment) sufficient statistics of the spec's metrics, in one query.
+
+    The engine groups the unit table once, by arm and every segment column of the spec
+    together; the company and per-segment rows are sums of those groups (every aggregate
+    is a sum: ``n``, sums, sums of squares and cross-products). Interim looks at the
+    primary metric are computed in the same pass over the events.
 
     Parameters
     ----------
@@ -400,6 +439,9 @@ def randomized_aggregates(con: ibis.BaseBackend, spec: InitiativeSpec, window: W
         A randomized, warehouse-backed initiative.
     window : Window
         The test window (:func:`analysis_window`).
+    looks : sequence of date
+        Ends (exclusive) of interim windows from the same start, e.g. the first day of
+        each month: their primary-metric statistics go to :attr:`Aggregates.looks`.
 
     Returns
     -------
@@ -412,22 +454,37 @@ def randomized_aggregates(con: ibis.BaseBackend, spec: InitiativeSpec, window: W
         assignments.
     """
     _check_randomized(spec)
-    units = unit_table(con, spec, window)
-    sums = _sums(units, spec)
-    whole = units.group_by("arm").aggregate(**sums).execute()
-    if whole.empty:
+    primary_only = spec.model_copy(update={"metrics": [spec.primary], "data": spec.data.model_copy(update={"segments": []})})
+    windows = [window, *(Window(window.start, end) for end in looks)]
+    specs = [spec, *(primary_only for _ in looks)]
+    units = unit_table(con, spec, windows, [sorted({col for _, col in _unit_columns(s)}) for s in specs])
+    keys = list(dict.fromkeys(["arm", *spec.data.segments]))
+    labelled = units.mutate(**{c: units[c].fill_null("(missing)") for c in keys if c != "arm"})
+    sums: dict[str, ibis.Value] = {}
+    for k, s in enumerate(specs):
+        sums |= _sums(labelled, s, k)
+    groups = labelled.group_by(keys).aggregate(**sums).execute()
+    if groups.empty:
         raise ParamsError(
             f"initiative {spec.id!r}: the assignments table has no units for this initiative id; "
             "check the id against the experimentation tool's export"
         )
-    parts = [_reshape(whole, spec, pd.Series("all", index=whole.index))]
+    numbers = list(sums)
+    groups["arm"] = groups["arm"].astype(str)
+    whole = groups.groupby("arm", as_index=False)[numbers].sum()
+
+    def counts(k: int) -> dict[str, int]:
+        return dict(zip(whole["arm"], whole[f"w{k}__0__n"].astype(int), strict=True))
+
+    parts = [_reshape(whole, spec, pd.Series("all", index=whole.index), 0)]
     for col in spec.data.segments:
-        labelled = units.mutate(_segment=ibis.literal(f"{col}=") + units[col].fill_null("(missing)"))
-        frame = labelled.group_by(["arm", "_segment"]).aggregate(**_sums(labelled, spec)).execute()
-        parts.append(_reshape(frame, spec, frame["_segment"]))
-    table = pd.concat(parts, ignore_index=True)
-    counts = {str(r.arm): int(r.n) for r in whole[["arm", "0__n"]].rename(columns={"0__n": "n"}).itertuples()}
-    return Aggregates(table, counts, window)
+        part = groups.groupby(["arm", col], as_index=False)[numbers].sum()
+        parts.append(_reshape(part, spec, f"{col}=" + part[col].astype(str), 0))
+    at_looks = tuple(
+        Aggregates(_reshape(whole, primary_only, pd.Series("all", index=whole.index), k), counts(k), windows[k])
+        for k in range(1, len(windows))
+    )
+    return Aggregates(pd.concat(parts, ignore_index=True), counts(0), window, at_looks)
 
 
 # --------------------------------------------------------------------------- quasi designs
