@@ -250,18 +250,21 @@ def test_glossary_lists_every_metric_with_its_source():
         assert f"[{m.source}]" in text
 
 
+@pytest.mark.parametrize("dims", [("all",), ("all", "customer_segment"), ("all", "service")], ids="+".join)
 @pytest.mark.parametrize("family", [f for f in metrics.FAMILIES if f.rollup], ids=lambda f: f.name)
-def test_company_row_summed_from_the_rollup_dimension_equals_a_direct_pass(demo_warehouse, family):
+def test_company_row_summed_from_the_rollup_dimension_equals_a_direct_pass(demo_warehouse, family, dims):
     """The company row of a rolled-up family equals the same family queried for the company directly."""
     import dataclasses
 
     from outcomes import warehouse
 
     con = warehouse.connect(demo_warehouse, read_only=True)
-    scope = metrics.Scope(tuple(metrics.month_range("2024-06", "2025-12")), ("all",))
-    rolled = metrics.run_family(con, family, scope).sort_values("period", ignore_index=True)
-    direct = metrics.run_family(con, dataclasses.replace(family, rollup=None), scope).sort_values("period", ignore_index=True)
-    assert len(rolled) == len(direct) == 19 and set(rolled["segment_dim"]) == {"all"}
+    scope = metrics.Scope(tuple(metrics.month_range("2024-06", "2025-12")), dims)
+    order = ["segment_dim", "segment", "period"]
+    rolled = metrics.run_family(con, family, scope).sort_values(order, ignore_index=True)
+    direct = metrics.run_family(con, dataclasses.replace(family, rollup=()), scope).sort_values(order, ignore_index=True)
+    assert set(rolled["segment_dim"]) == set(dims) and (rolled["segment_dim"] == "all").sum() == 19
+    pd.testing.assert_frame_equal(rolled[order], direct[order])
     columns = [c for c in direct.columns if c not in metrics.KEYS]
     assert columns and set(columns) == set(rolled.columns) - set(metrics.KEYS)
     np.testing.assert_allclose(

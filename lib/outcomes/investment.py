@@ -236,7 +236,7 @@ def warehouse_inputs(
     desk_cost = float(company["desk_cost"].fillna(0.0).sum())
     tickets = float(company["ticket_volume"].fillna(0.0).sum())
     segs = wide[wide["segment_dim"] == "customer_segment"].copy()
-    segs["lost"] = segs["churn_rate"].fillna(0.0) * segs["churn_rate__n"].fillna(0.0)
+    segs["lost"] = segs["customers_lost"].fillna(0.0)
     last = pd.Timestamp(periods[-1])
     d = monthly_rate(discount_rate)
     rows = []

@@ -5,7 +5,10 @@ tickets by month resolved, the month-end backlog, incidents, deployments, servic
 costs, the employee survey, the customer base, customer surveys, orders and campaigns).
 Each family is one Ibis query: its base table is grouped by month and segment for every
 requested segment dimension, the groupings are stacked with ``union_all``, and only that
-aggregate leaves the engine. Metrics that combine two families (ARPU = revenue / active
+aggregate leaves the engine. Families whose aggregates all add up across customers
+(customer base, surveys, orders) give the company row as the sum of a customer
+dimension's rows (``Family.rollup``), which saves a second pass over their base table;
+ticket bases join customers only for the dimensions read from the customer record. Metrics that combine two families (ARPU = revenue / active
 customers, cost per ticket, availability, ...) are divided after aggregation, which is
 exact. The same expressions run on DuckDB and on Spark (``ibis.pyspark``): they use
 portable operations only, and medians and percentiles are exact on both engines
@@ -528,12 +531,12 @@ class Family:
     ratios : tuple of (str, str, str)
         ``(metric, numerator, denominator)``: metrics divided after aggregation, from two
         aggregate columns.
-    rollup : str, optional
-        A dimension whose segments partition the family's rows (every row in exactly one
+    rollup : tuple of str
+        Dimensions whose segments partition the family's rows (every row in exactly one
         segment; ``unassigned`` included) while every aggregate column adds up across them
         (sums, counts, distinct customers when the segment is a customer attribute). The
-        company row is then the sum of that dimension's rows instead of a second pass over
-        the base table.
+        company row is then the sum of one of them (the first requested, else the first)
+        instead of a second pass over the base table.
     """
 
     name: str
@@ -543,7 +546,7 @@ class Family:
     aggregates: Callable[[ibis.Table], dict[str, ibis.Value]]
     tables: tuple[str, ...]
     ratios: tuple[tuple[str, str, str], ...] = ()
-    rollup: str | None = None
+    rollup: tuple[str, ...] = ()
 
     def columns(self, con: ibis.BaseBackend, scope: Scope) -> tuple[str, ...]:
         """Names of the aggregate columns (metric values, ``<id>__n`` counts and helpers)."""
@@ -553,6 +556,8 @@ class Family:
 
 _T = ("all", "region", "customer_segment", "channel", "service")
 _C = ("all", "region", "customer_segment", "service")
+#: Customer attributes: each customer is in exactly one of their segments.
+_PARTITIONS = ("region", "customer_segment")
 FAMILIES: tuple[Family, ...] = (
     Family(
         "tickets_opened",
@@ -600,15 +605,15 @@ FAMILIES: tuple[Family, ...] = (
         "customer_base", _C, ("active_customers", "churn_rate", "retention_rate"), _bases_customer_base,
         _aggs_customer_base, ("customers", "churn", "service_map"),
         ratios=(("churn_rate", "customers_lost", "churn_rate__n"), ("retention_rate", "customers_kept", "retention_rate__n")),
-        rollup="region",
+        rollup=_PARTITIONS,
     ),
     Family(
         "surveys", _C, ("csat", "nps"), _bases_surveys, _aggs_surveys, ("customer_surveys", "customers", "service_map"),
-        ratios=(("csat", "csat_points", "csat__n"), ("nps", "nps_points", "nps__n")), rollup="region",
+        ratios=(("csat", "csat_points", "csat__n"), ("nps", "nps_points", "nps__n")), rollup=_PARTITIONS,
     ),
     Family(
         "orders", _C, ("revenue", "aov"), _bases_orders, _aggs_orders, ("orders", "customers", "service_map"),
-        ratios=(("aov", "revenue", "aov__n"),), rollup="region",
+        ratios=(("aov", "revenue", "aov__n"),), rollup=_PARTITIONS,
     ),
     Family("campaigns", ("all", "region"), ("conversion_rate",), _bases_campaigns, _aggs_campaigns, ("campaigns",)),
 )
@@ -718,10 +723,11 @@ def run_family(con: ibis.BaseBackend, family: Family, scope: Scope) -> pd.DataFr
     pandas.DataFrame
         Columns ``period``, ``segment_dim``, ``segment`` and the family's aggregate columns.
     """
-    rolled = family.rollup is not None and "all" in scope.dims
+    rolled = bool(family.rollup) and "all" in scope.dims
+    rollup = next((d for d in family.rollup if d in scope.dims), family.rollup[0] if rolled else None)
     queried = [d for d in scope.dims if not (rolled and d == "all")]
-    if rolled and family.rollup not in queried:
-        queried.append(family.rollup)
+    if rolled and rollup not in queried:
+        queried.append(rollup)
     bases = family.bases(con, Scope(scope.periods, tuple(queried), scope.requester))
     parts = []
     for dim in queried:
@@ -737,10 +743,10 @@ def run_family(con: ibis.BaseBackend, family: Family, scope: Scope) -> pd.DataFr
     frame["period"] = pd.to_datetime(frame["period"]).astype("datetime64[ns]")
     frame["segment"] = frame["segment"].astype(str)
     if rolled:
-        by_rollup = frame["segment_dim"] == family.rollup
+        by_rollup = frame["segment_dim"] == rollup
         company = frame[by_rollup].drop(columns=["segment_dim", "segment"]).groupby("period", as_index=False).sum(min_count=1)
         company = company.assign(segment_dim="all", segment="all")
-        kept = frame if family.rollup in scope.dims else frame[~by_rollup]
+        kept = frame if rollup in scope.dims else frame[~by_rollup]
         frame = pd.concat([company[frame.columns], kept], ignore_index=True)
     for metric, numerator, denominator in family.ratios:
         frame[metric] = _ratio(frame[numerator], frame[denominator])
