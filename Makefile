@@ -35,7 +35,7 @@ test: setup  ## the whole test suite (what .ci/run calls): unit, pipeline and br
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks/
 
 bench: setup  ## benchmarks (measurements, never assertions)
-	$(BIN)/python benchmarks/run_pack.py --scale $(or $(BENCH_SCALE),10)
+	$(BIN)/python benchmarks/run_pack.py --scale $(or $(BENCH_SCALE),10) $(BENCH_ARGS)
 
 docs: setup  ## regenerate generated docs (data model, metric glossary)
 	$(BIN)/outcomes docs

@@ -244,6 +244,9 @@ def test_findings_match_schema_and_carry_no_ids(excerpt):
     assert ame["unit"] == "pp" and ame["ci_low"] < ame["estimate"] < ame["ci_high"] < 0
     kept = by_metric["margin_kept_techsupport_no_to_yes"]
     assert kept["unit"] == "USD" and kept["ci_low"] > 0 and kept["n"] == 395
+    # the pack's index shows the first rows of a section: the headline ones lead
+    assert [r["metric"] for r in rows[:3]] == ["churn_rate", "margin_kept_techsupport_no_to_yes", "ame_techsupport_yes"]
+    assert {r["metric"] for r in rows[3:5]} == {"churn_rate_techsupport_no", "churn_rate_techsupport_yes"}
     ids = set(pd.read_csv(EXCERPT_DIR / "Telco-Customer-Churn.csv")["customerID"])
     text = json.dumps(rows) + rates.to_json() + value.churner_revenue.to_json() + model.groups.to_json()
     assert not [i for i in ids if i in text]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import altair as alt
@@ -154,6 +155,14 @@ def test_toc_lists_section_headings_with_their_anchors() -> None:
     assert [(h.level, h.anchor, h.text) for h in found] == [(1, "Title", "Title"), (2, "A-&-B", "A & B"), (3, "c", "C")]
     toc = report_html.toc_html(found)
     assert '<a href="#A-&amp;-B">A &amp; B</a>' in toc and 'class="level-3"' in toc and "Title" not in toc
+    # sub-headings nest under their section, so the numbered list counts sections only
+    page += '<h2 id="d">D</h2><h3 id="e">E</h3><h3 id="f">F</h3><h2 id="g">G</h2>'
+    toc = report_html.toc_html(report_html.headings(page))
+    top = toc.split("<ol>", 1)[1].rsplit("</ol>", 1)[0]
+    sections = re.findall(r'<li class="level-2"><a href="#(\w[^"]*)"', top)
+    assert sections == ["A-&amp;-B", "d", "g"]
+    assert '<a href="#d">D</a><ul><li class="level-3"><a href="#e">E</a></li><li class="level-3"><a href="#f">F</a></li></ul></li>' in toc
+    assert toc.count("<li") == 6 and toc.count("</li>") == 6
 
 
 # --------------------------------------------------------------------------- publishing

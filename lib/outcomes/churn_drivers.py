@@ -930,7 +930,9 @@ def findings(
     list of dict
         Overall churn rate (%), churn rate of every unsuppressed level of each attribute
         (%), the average marginal effect of every level (pp, omitted when the model is not
-        usable), the churners' monthly revenue and the scenario's margin kept.
+        usable), the churners' monthly revenue and the scenario's margin kept. The
+        headline rows come first (a pack's index shows the first few): the overall rate,
+        the scenario's margin kept, its attribute's effect and rates, then the rest.
     """
     level = f"{value.level:.0%}"
     common = {"section": section, "dataset": dataset}
@@ -983,7 +985,22 @@ def findings(
             f"months ({level} CI {value.revenue_kept_low:,.0f} to {value.revenue_kept_high:,.0f}; assumed margin "
             f"{s.margin:.0%}); an association, not a proven cause.",
         ))
-    return rows
+    return sorted(rows, key=lambda row: _headline_rank(row["metric"], s))
+
+
+def _headline_rank(metric: str, scenario: ValueScenario | None) -> int:
+    """Order of a finding on the pack's index: overall rate, scenario value, its attribute, the rest."""
+    if metric == "churn_rate":
+        return 0
+    if metric.startswith("margin_kept_"):
+        return 1
+    if scenario is not None:
+        levels = [f"{_slug(scenario.attribute)}_{_slug(level)}" for level in (scenario.from_level, scenario.to_level)]
+        if metric in [f"ame_{x}" for x in levels]:
+            return 2
+        if metric in [f"churn_rate_{x}" for x in levels]:
+            return 3
+    return 4
 
 
 __all__ = [

@@ -146,10 +146,22 @@ def toc_html(items: list[Heading]) -> str:
     entries = [h for h in items if h.level in (2, 3)]
     if len(entries) < 2:
         return ""
-    lines = "".join(
-        f'<li class="level-{h.level}"><a href="#{html.escape(h.anchor, quote=True)}">{html.escape(h.text)}</a></li>'
-        for h in entries
-    )
+    # level-3 headings nest under the level-2 heading before them, so the numbers count sections only
+    groups: list[tuple[Heading, list[Heading]]] = []
+    for h in entries:
+        if h.level == 3 and groups:
+            groups[-1][1].append(h)
+        else:
+            groups.append((h, []))
+
+    def link(h: Heading) -> str:
+        return f'<a href="#{html.escape(h.anchor, quote=True)}">{html.escape(h.text)}</a>'
+
+    def item(top: Heading, subs: list[Heading]) -> str:
+        nested = "".join(f'<li class="level-3">{link(h)}</li>' for h in subs)
+        return f'<li class="level-{top.level}">{link(top)}{f"<ul>{nested}</ul>" if nested else ""}</li>'
+
+    lines = "".join(item(top, subs) for top, subs in groups)
     return f'<nav class="outcomes-toc" aria-label="Contents"><details open><summary>Contents</summary><ol>{lines}</ol></details></nav>'
 
 
