@@ -36,7 +36,7 @@ spent after its last notebook (results, manifest, checks, publishing) from their
 and written to ``benchmarks/results/<YYYY-MM-DD>-scale<S>.md``::
 
     .venv/bin/python benchmarks/run_pack.py --scale 1
-    make bench BENCH_SCALE=100
+    make bench BENCH_SCALE=100 BENCH_ARGS="--memory-limit 600MB"
 """
 
 from __future__ import annotations
