@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from outcomes.errors import ParamsError
 from outcomes.experiment import InitiativeSpec, aggregate_table, analyze_aggregates, analyze_table
@@ -14,9 +15,11 @@ from outcomes.experiment.results import (
     EMPTY_ARM,
     SAMPLE_RATIO_MISMATCH,
     SEGMENT_CAVEAT,
+    SEGMENT_SAMPLE_RATIO_MISMATCH,
     TOO_FEW_UNITS,
     ZERO_VARIANCE,
 )
+from outcomes.experiment.srm import segment_splits
 from outcomes.params import load
 
 EMAIL_YAML = """\
@@ -162,6 +165,82 @@ def test_segment_breakdown_carries_the_caveat():
     assert "not as grounds to ship" in result.summary()
     # the whole-population decision is unchanged by the breakdown
     assert result.decision == analyze_table(portal_table(), portal_spec()).decision
+
+
+def test_segment_recorded_after_assignment_is_flagged_while_the_whole_stays_in_balance():
+    # planted: the portal moves customers into an "engaged" segment after assignment, so each
+    # segment is out of balance although the arms as a whole are 50/50
+    table = portal_table(n=20000, seed=6)
+    rng = np.random.default_rng(7)
+    table["engagement"] = np.where(rng.uniform(size=len(table)) < np.where(table["arm"] == "portal", 0.45, 0.35), "engaged", "casual")
+    spec = portal_spec(data={"unit": "customer_id", "arm": "arm", "control": "control", "segments": ["engagement", "segment"]})
+    result = analyze_table(table, spec)
+    assert not result.srm_flag
+    flags = {x.segment: x.flagged for x in result.segment_splits}
+    assert flags == {
+        "engagement=engaged": True, "engagement=casual": True,
+        "segment=consumer": False, "segment=smb": False, "segment=enterprise": False,
+    }
+    (condition,) = [c for c in result.conditions if c.code == SEGMENT_SAMPLE_RATIO_MISMATCH]
+    assert condition.blocks is None
+    assert "engagement=engaged: control" in condition.message and "recorded after assignment" in condition.message
+    # the decision rests on the whole population
+    assert result.decision == analyze_table(table, portal_spec()).decision
+    entries = {x["segment"]: x for x in result.to_dict()["segment_splits"]}
+    assert entries["engagement=engaged"]["flagged"] is True and entries["segment=smb"]["flagged"] is False
+
+
+def test_segment_splits_equal_scipy_chisquare_and_statsmodels_holm():
+    # reference: scipy.stats.chisquare per segment against the planned 70/30 split, then
+    # statsmodels.stats.multitest.multipletests(p, method="holm") over the segments
+    from statsmodels.stats.multitest import multipletests
+
+    counts = {"north": (700, 300), "south": (520, 180), "east": (3, 2), "west": (1450, 550)}
+    units = pd.DataFrame(
+        [{"segment": f"region={r}", "arm": a, "n": n} for r, pair in counts.items() for a, n in zip(("control", "portal"), pair)]
+    )
+    splits, condition = segment_splits(units, ["control", "portal"], {"control": 7, "portal": 3})
+    checked = [r for r in counts if r != "east"]
+    raw = [stats.chisquare(counts[r], np.array([0.7, 0.3]) * sum(counts[r])).pvalue for r in checked]
+    holm = multipletests(raw, method="holm")[1]
+    by = {x.segment: x for x in splits}
+    np.testing.assert_allclose([by[f"region={r}"].p_value for r in checked], raw, rtol=1e-12)
+    np.testing.assert_allclose([by[f"region={r}"].p_value_adjusted for r in checked], holm, rtol=1e-12)
+    # east: 1.5 units expected in the portal arm, too few to check
+    assert np.isnan(by["region=east"].p_value) and not by["region=east"].flagged
+    assert by["region=east"].units == {"control": 3, "portal": 2}
+    # west is 72.5/27.5 on 2,000 units: p = 0.014 raw, not below 0.001 after Holm
+    assert condition is None and not any(x.flagged for x in splits)
+
+
+def test_segment_split_check_false_alarms_and_power_by_simulation():
+    # 2,000 balanced experiments with 6 segments of 2,000 units: Holm at 0.001 keeps the chance of any
+    # false alarm at or below 0.001 (expected at most 2 of 2,000; Poisson P(more than 8) < 1e-3).
+    rng = np.random.default_rng(20)
+    arms = ["control", "portal"]
+
+    def units(counts):
+        return pd.DataFrame(
+            [{"segment": f"s={i}", "arm": a, "n": n} for i, pair in enumerate(counts) for a, n in zip(arms, pair)]
+        )
+
+    false_alarms = 0
+    for _ in range(2000):
+        portal = rng.binomial(2000, 0.5, size=6)
+        false_alarms += any(x.flagged for x in segment_splits(units([(2000 - p, p) for p in portal]), arms)[0])
+    assert false_alarms <= 8
+    # power: one segment of 10,000 loses 10% of its portal units (5,000 -> 4,500 of 9,500). Its p-value is
+    # the smallest, so Holm flags it when p < 0.001 / 6: a noncentral chi-squared with 1 df and
+    # lambda = (250 / sqrt(9,500 x 0.25))^2 = 26.3 gives the power; 400 experiments land within 0.07 of it.
+    lam = (250 / np.sqrt(9500 * 0.25)) ** 2
+    expected = stats.ncx2.sf(stats.chi2.isf(0.001 / 6, 1), 1, lam)
+    hits = 0
+    for _ in range(400):
+        portal = rng.binomial(10_000, 0.5, size=6)
+        broken = [(10_000 - p, p) for p in portal]
+        broken[0] = (broken[0][0], rng.binomial(broken[0][1], 0.9))
+        hits += segment_splits(units(broken), arms)[0][0].flagged
+    assert abs(hits / 400 - expected) < 0.07
 
 
 def test_data_problems_come_back_as_conditions():

@@ -252,6 +252,24 @@ def test_summary_sentences_are_built_from_results(model):
     assert not any("Self-service portal" in h for h in s.headlines)
 
 
+def test_summary_states_the_initiatives_together_from_the_portfolio_row(model):
+    roi = [_roi("chatbot", 2.0e6, 5.0e6, 9.0e6, 0.97), _roi("faster-releases", -150e3, -50e3, 100e3, 0.3)]
+    total = {"initiatives": ["chatbot", "faster-releases"], "npv_p10": 2.2e6, "npv_p50": 4.9e6, "npv_p90": 8.6e6,
+             "roi_p50": 2.1, "payback_months": 9.0, "prob_roi_positive": 0.96, "prob_any_case_negative": 0.7}
+    s = investment.summarize({"roi": roi, "portfolio": [total]}, model, PERIOD)
+    worth = s.headlines[2]
+    assert worth.startswith(
+        "What it is worth: the 2 initiatives together are worth EUR 4.9m (P10 EUR 2.2m to P90 EUR 8.6m; "
+        "96% chance the total is positive) over 3 years; the largest, Service-desk chatbot: NPV EUR 5.0m"
+    )
+    assert "add up" not in worth
+    assert s.roi["Initiative"].tolist() == ["Service-desk chatbot", "Faster releases (CI/CD)", "All initiatives together"]
+    assert s.roi.iloc[-1]["NPV P10 to P90"] == "EUR 2.2m to EUR 8.6m"
+    # one initiative: no total row and no "together"
+    single = investment.summarize({"roi": roi[:1], "portfolio": [{**total, "initiatives": ["chatbot"]}]}, model, PERIOD)
+    assert "together" not in single.headlines[2] and len(single.roi) == 1
+
+
 def test_summary_names_a_clear_customer_effect_and_a_costly_ship(model):
     results = {
         "initiatives": [

@@ -87,10 +87,15 @@ def test_committed_notebook_is_thin_and_clean(name):
 
 def test_roi_notebook_records_valid_roi_entries(executed):
     recorded = executed["results"]["03_roi"]
-    assert list(recorded) == ["roi"]
+    assert list(recorded) == ["roi", "portfolio"]
     ids = [r["initiative"] for r in recorded["roi"]]
     assert ids == ["self-service-portal", "chatbot", "faster-releases"]
     report_results.check_rows("roi", recorded["roi"])
+    report_results.check_rows("portfolio", recorded["portfolio"])
+    (total,) = recorded["portfolio"]
+    assert total["initiatives"] == ids
+    # the total's median lies between the sum of the P10s and the sum of the P90s
+    assert sum(r["npv_p10"] for r in recorded["roi"]) < total["npv_p50"] < sum(r["npv_p90"] for r in recorded["roi"])
     text = _text(executed["03_roi"])
     for heading in ("Investment case (TEI", "risk adjustment: benefits cut", "Initiatives by NPV", "rests on"):
         assert heading in text
@@ -110,6 +115,9 @@ def test_summary_records_headlines_built_from_the_results(executed):
     roi = executed["results"]["03_roi"]["roi"]
     top = max(roi, key=lambda r: r["npv_p50"])
     assert top["initiative"] == "chatbot" and "Service-desk chatbot" in headlines[2]
+    # and the initiatives together, from the portfolio row 03_roi recorded
+    assert "the 3 initiatives together are worth" in headlines[2] and "chance the total is positive" in headlines[2]
+    assert "All initiatives together" in _text(executed["00_executive_summary"])
 
 
 def test_summary_shows_no_customer_names_or_emails(executed, demo_warehouse):

@@ -141,6 +141,10 @@ def test_portal_charts_and_texts(reviews: dict, demo_warehouse: Path) -> None:
     text = rv.decision_text().data
     assert text.index("Decision") < text.index("self")  # the decision comes first
     assert "ideas" in rv.segments().data and "12 comparisons" in rv.segments().data
+    # the demo assigns at random within every segment: each segment's split is checked and as planned
+    assert set(rv.segments_frame()["arm split"]) == {"as planned"}
+    assert {x.segment for x in rv.result.segment_splits} == {"segment=consumer", "segment=smb", "segment=enterprise"}
+    assert "arm split" in rv.segments().data
     assert "months" in rv.planning_text().data
 
 

@@ -42,7 +42,7 @@ from outcomes.params import read_yaml
 from outcomes.report.text import escape_md
 from outcomes.roi import charts, montecarlo
 from outcomes.roi.montecarlo import InvestmentCase
-from outcomes.roi.portfolio import Portfolio, build_portfolio
+from outcomes.roi.portfolio import TOTAL_LABEL, Portfolio, build_portfolio
 from outcomes.roi.value import DEFAULT_PATH as VALUE_MODEL_PATH
 from outcomes.roi.value import (
     Effect,
@@ -465,6 +465,10 @@ class Investment:
         """The results.json ``roi`` entries, one per initiative."""
         return [c.to_dict() for c in self.cases]
 
+    def portfolio_records(self) -> list[dict[str, Any]]:
+        """The results.json ``portfolio`` section: the initiatives together, or nothing without a case."""
+        return [self.portfolio.total().to_dict()] if self.cases else []
+
     def tei_table(self, key: str) -> pd.DataFrame:
         """The yearly TEI table of one case (risk-adjusted), amounts formatted for readers.
 
@@ -836,7 +840,7 @@ def case_caveats(
             )
     out.append(
         "Each customer kept counts at their full lifetime value; benefits are cut and costs raised for risk (TEI), and "
-        "inputs are drawn independently, so correlated inputs would make the ranges wider."
+        "different inputs are drawn independently, so inputs that move together would make the ranges wider."
     )
     return out
 
@@ -881,7 +885,8 @@ class ExecutiveSummary:
     decisions : pandas.DataFrame
         One row per initiative: design, decision, primary metric and its effect.
     roi : pandas.DataFrame
-        One row per initiative: NPV P50 and P10 to P90, ROI, payback, chance ROI > 0.
+        One row per initiative: NPV P50 and P10 to P90, ROI, payback, chance ROI > 0;
+        with two initiatives or more, a last row for them together.
     caveats : list of str
         What the reader must keep in mind.
     """
@@ -968,18 +973,56 @@ def it_sentence(initiatives: Sequence[Mapping[str, Any]], names: Mapping[str, st
     return "IT delivered: " + "; ".join(parts) + "."
 
 
-def worth_sentence(roi: Sequence[Mapping[str, Any]], names: Mapping[str, str], currency: str, years: int) -> str:
-    """What it is worth: the sum of the median NPVs and the largest case with its range."""
+def worth_sentence(
+    roi: Sequence[Mapping[str, Any]],
+    names: Mapping[str, str],
+    currency: str,
+    years: int,
+    portfolio: Sequence[Mapping[str, Any]] = (),
+) -> str:
+    """What it is worth: the initiatives together with their range, and the largest case.
+
+    Parameters
+    ----------
+    roi : sequence of mapping
+        results.json ``roi`` rows.
+    names : mapping of str to str
+        Initiative names by id.
+    currency : str
+        Reporting currency.
+    years : int
+        Horizon of the cases.
+    portfolio : sequence of mapping
+        results.json ``portfolio`` rows (the total, summed draw by draw); without one, the
+        median NPVs are added up and said to be a sum of medians.
+
+    Returns
+    -------
+    str
+    """
     usable = [r for r in roi if not narrative.is_missing(r.get("npv_p50"))]
     if not usable:
         return "What it is worth: " + narrative.roi_sentence(None)
-    total = sum(float(r["npv_p50"]) for r in usable)
     top = max(usable, key=lambda r: float(r["npv_p50"]))
-    count = f"{len(usable)} initiative{'s' if len(usable) > 1 else ''}"
     largest = names.get(top["initiative"], top["initiative"])
+    tail = f"the largest, {largest}: " + narrative.roi_sentence(top, currency)
+    if len(usable) == 1:
+        return f"What it is worth over {years} years: {tail}"
+    total = next((p for p in portfolio if not narrative.is_missing(p.get("npv_p50"))), None)
+    if total is None:
+        median_sum = sum(float(r["npv_p50"]) for r in usable)
+        return (
+            f"What it is worth: the median NPVs of {len(usable)} initiatives over {years} years add up to "
+            f"{narrative.fmt_money(median_sum, currency)}; {tail}"
+        )
+    together = (
+        f"{narrative.fmt_money(total['npv_p50'], currency)} "
+        f"(P10 {narrative.fmt_money(total['npv_p10'], currency)} to P90 {narrative.fmt_money(total['npv_p90'], currency)}; "
+        f"{narrative.fmt_probability(total['prob_roi_positive'])} chance the total is positive)"
+    )
     return (
-        f"What it is worth: the median NPVs of {count} over {years} years add up to "
-        f"{narrative.fmt_money(total, currency)}; the largest, {largest}: " + narrative.roi_sentence(top, currency)
+        f"What it is worth: the {len(total['initiatives'])} initiatives together are worth {together} "
+        f"over {years} years; {tail}"
     )
 
 
@@ -1026,7 +1069,8 @@ def summarize(results: Mapping[str, Sequence[Any]], model: ValueModel, period: s
     Parameters
     ----------
     results : mapping
-        ``scorecard``, ``initiatives`` and ``roi`` rows (results.json sections).
+        ``scorecard``, ``initiatives``, ``roi`` and (optionally) ``portfolio`` rows
+        (results.json sections).
     model : ValueModel
         The value model (initiative names, currency, horizon).
     period : str
@@ -1046,7 +1090,7 @@ def summarize(results: Mapping[str, Sequence[Any]], model: ValueModel, period: s
     headlines = [
         customers_sentence(entries, scorecard, names, period),
         it_sentence(entries, names),
-        worth_sentence(roi, names, cur, model.horizon_years),
+        worth_sentence(roi, names, cur, model.horizon_years, results.get("portfolio", [])),
         recommendation(decisions, roi, names),
         "Scorecard: " + score[0],
     ]
@@ -1068,6 +1112,8 @@ def summarize(results: Mapping[str, Sequence[Any]], model: ValueModel, period: s
                 "95% interval": _bounds(change) if change else narrative.NOT_AVAILABLE,
             }
         )
+    ordered = sorted(roi, key=lambda r: -(r["npv_p50"] if not narrative.is_missing(r["npv_p50"]) else -np.inf))
+    together = [{**p, "initiative": TOTAL_LABEL} for p in results.get("portfolio", [])[:1] if len(roi) > 1]
     roi_rows = [
         {
             "Initiative": names.get(r["initiative"], r["initiative"]),
@@ -1077,7 +1123,7 @@ def summarize(results: Mapping[str, Sequence[Any]], model: ValueModel, period: s
             "Payback": narrative.fmt_months(r["payback_months"]),
             "Chance ROI > 0": narrative.fmt_probability(r["prob_roi_positive"]),
         }
-        for r in sorted(roi, key=lambda r: -(r["npv_p50"] if not narrative.is_missing(r["npv_p50"]) else -np.inf))
+        for r in [*ordered, *together]
     ]
     churn_links = {k for k, ini in model.initiatives.items() if any(lk.to in CUSTOMER_METRICS for lk in ini.links)}
     reviewed = [str(e["id"]) for e in entries]
@@ -1133,7 +1179,9 @@ def complete_results(
     Returns
     -------
     dict
-        ``scorecard``, ``initiatives`` and ``roi`` rows.
+        ``scorecard``, ``initiatives``, ``roi`` and ``portfolio`` rows (the portfolio is
+        computed with a missing ROI section; recorded ROI rows are used with the portfolio
+        recorded beside them, if any).
     """
     from outcomes.panel import shared_panel
     from outcomes.scorecard import build_scorecard, scorecard_records
@@ -1151,6 +1199,7 @@ def complete_results(
             results = {k: r.result for k, r in reviews.items()}
             inv = evaluate(period, value_model=value_model, seed=seed, draws=draws, engine=engine, results=results)
             out["roi"] = inv.records()
+            out["portfolio"] = inv.portfolio_records()
     if "scorecard" in missing:
         periods = _window(period, history_months)
         panel = shared_panel(con, start=periods[0], end=periods[-1], segment="all", engine=engine)

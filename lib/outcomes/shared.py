@@ -125,7 +125,7 @@ def result_to_dict(result: InitiativeResult) -> dict[str, Any]:
 
 def result_from_dict(doc: Mapping[str, Any]) -> InitiativeResult:
     """Rebuild an :class:`~outcomes.experiment.results.InitiativeResult` from :func:`result_to_dict`."""
-    from outcomes.experiment.results import Condition, Decision, InitiativeResult, MetricEffect
+    from outcomes.experiment.results import Condition, Decision, InitiativeResult, MetricEffect, SegmentSplit
 
     def conditions(rows: Any) -> tuple[Condition, ...]:
         return tuple(Condition(**c) for c in rows)
@@ -142,6 +142,7 @@ def result_from_dict(doc: Mapping[str, Any]) -> InitiativeResult:
             "decision": Decision(**{**decision, "codes": tuple(decision["codes"])}),
             "conditions": conditions(doc["conditions"]),
             "notes": tuple(doc["notes"]),
+            "segment_splits": tuple(SegmentSplit(**x) for x in doc.get("segment_splits", ())),
         }
     )
 

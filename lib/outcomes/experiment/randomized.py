@@ -46,7 +46,7 @@ from outcomes.experiment.results import (
 )
 from outcomes.experiment.sequential import DEFAULT_TUNING, confidence_sequence
 from outcomes.experiment.spec import InitiativeSpec, MetricSpec
-from outcomes.experiment.srm import srm_test
+from outcomes.experiment.srm import segment_splits, srm_test
 from outcomes.experiment.statistics import (
     AGGREGATE_COLUMNS,
     Moments,
@@ -233,7 +233,8 @@ def analyze_aggregates(
     Returns
     -------
     InitiativeResult
-        Effects (whole population and segments), SRM, conditions, notes and the decision.
+        Effects (whole population and segments), SRM (whole population and per segment),
+        conditions, notes and the decision.
 
     Raises
     ------
@@ -301,6 +302,12 @@ def analyze_aggregates(
                 "segments do not enter the decision.",
             )
         )
+    splits: tuple = ()
+    sliced = agg[agg["segment"] != "all"]
+    if not sliced.empty and not empty:
+        splits, split_condition = segment_splits(sliced, arms, spec.planned_split, spec.srm_threshold)
+        if split_condition is not None:
+            init_conditions.append(split_condition)
     decision = _decide(whole_fx, spec, init_conditions, arms)
     return InitiativeResult(
         id=spec.id,
@@ -315,6 +322,7 @@ def analyze_aggregates(
         alpha=spec.alpha,
         arm_sizes=counts,
         notes=_notes(spec, whole_fx, counts),
+        segment_splits=splits,
     )
 
 

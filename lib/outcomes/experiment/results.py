@@ -43,6 +43,7 @@ CUPED_NOT_APPLIED = "cuped_not_applied"
 MISSING_VALUES = "missing_values"
 NO_PRIMARY = "no_primary_metric"
 SEGMENT_CAVEAT = "segment_multiple_comparisons"
+SEGMENT_SAMPLE_RATIO_MISMATCH = "segment_sample_ratio_mismatch"
 
 
 @dataclass(frozen=True)
@@ -366,6 +367,44 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class SegmentSplit:
+    """The sample-ratio check of one segment of the breakdown.
+
+    Parameters
+    ----------
+    segment : str
+        Segment label (``"<column>=<value>"``).
+    units : dict of str to int
+        Units per arm in the segment.
+    p_value : float
+        Chi-squared p-value against the planned split; NaN when an arm expects fewer than
+        5 units (too few to check).
+    p_value_adjusted : float
+        Holm-adjusted over the segments checked.
+    flagged : bool
+        Whether the adjusted p-value is below the SRM threshold.
+    """
+
+    segment: str
+    units: dict[str, int]
+    p_value: float
+    p_value_adjusted: float
+    flagged: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the check as a JSON-ready mapping."""
+        return _clean(
+            {
+                "segment": self.segment,
+                "units": dict(self.units),
+                "p_value": self.p_value,
+                "p_value_adjusted": self.p_value_adjusted,
+                "flagged": bool(self.flagged),
+            }
+        )
+
+
+@dataclass(frozen=True)
 class InitiativeResult:
     """Everything known about one initiative: effects, checks and the decision.
 
@@ -395,6 +434,8 @@ class InitiativeResult:
         Units per arm.
     notes : tuple of str
         Plain sentences about the method (tuning, corrections) for the report.
+    segment_splits : tuple of SegmentSplit
+        The sample-ratio check of each segment of the breakdown (randomized designs).
     """
 
     id: str
@@ -409,6 +450,7 @@ class InitiativeResult:
     alpha: float = 0.05
     arm_sizes: dict[str, int] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    segment_splits: tuple[SegmentSplit, ...] = ()
 
     @property
     def primary(self) -> tuple[MetricEffect, ...]:
@@ -469,7 +511,8 @@ class InitiativeResult:
 
         The stable keys are ``id, design, srm_p_value, decision`` (the action string) and
         ``metrics`` (see :meth:`MetricEffect.to_entry`); ``name``, ``srm_flag``,
-        ``decision_reason``, ``arm_sizes``, ``conditions``, ``notes`` and ``segments`` add detail.
+        ``decision_reason``, ``arm_sizes``, ``conditions``, ``notes``, ``segments`` and
+        ``segment_splits`` add detail.
         """
         return _clean(
             {
@@ -486,6 +529,7 @@ class InitiativeResult:
                 "conditions": [c.to_dict() for c in self.conditions],
                 "notes": list(self.notes),
                 "segments": [e.to_entry() for e in self.segment_effects],
+                "segment_splits": [x.to_dict() for x in self.segment_splits],
             }
         )
 

@@ -40,7 +40,14 @@ from outcomes.experiment.power import minimum_detectable_effect
 from outcomes.experiment.quasi import QuasiResult, difference_in_differences, interrupted_time_series
 from outcomes.experiment.quasi_charts import event_study_chart, its_chart
 from outcomes.experiment.randomized import analyze_aggregates, analyze_table, read_table
-from outcomes.experiment.results import InitiativeResult, MetricEffect, format_change, format_interval, level_pct
+from outcomes.experiment.results import (
+    InitiativeResult,
+    MetricEffect,
+    SegmentSplit,
+    format_change,
+    format_interval,
+    level_pct,
+)
 from outcomes.experiment.spec import InitiativeSpec, MetricSpec
 from outcomes.params import load
 from outcomes.report.tables import table
@@ -196,11 +203,18 @@ class Review:
         return Markdown("\n".join(lines))
 
     def segments_frame(self) -> pd.DataFrame:
-        """One row per segment, arm and metric (empty when no breakdown was asked for)."""
+        """One row per segment, arm and metric (empty when no breakdown was asked for).
+
+        The ``arm split`` column gives the segment's sample-ratio check: "as planned",
+        "mismatch" (Holm-adjusted p below the SRM threshold: do not read that row) or "too
+        few units" to check.
+        """
+        splits = {x.segment: _split_word(x) for x in self.result.segment_splits}
         rows = [
             {"segment": e.segment, "metric": e.name, "arm": e.arm, "change": format_change(e.estimate_abs, e.unit),
              f"{level_pct(e.alpha)} CI": format_interval(e.ci_low, e.ci_high, e.unit) if e.estimable else "n/a",
-             "adjusted p": _p(e.p_value_adjusted), "units": e.n_control + e.n_treatment}
+             "adjusted p": _p(e.p_value_adjusted), "units": e.n_control + e.n_treatment,
+             "arm split": splits.get(e.segment, "not checked")}
             for e in self.result.segment_effects
         ]
         return pd.DataFrame(rows)
@@ -311,6 +325,12 @@ class Review:
             metrics.append(item)
         entry["metrics"] = metrics
         return entry
+
+
+def _split_word(split: SegmentSplit) -> str:
+    if split.flagged:
+        return f"mismatch (p = {split.p_value_adjusted:.2g})"
+    return "as planned" if math.isfinite(split.p_value) else "too few units"
 
 
 def _level(x: float, unit: str) -> str:

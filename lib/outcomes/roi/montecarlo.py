@@ -5,10 +5,20 @@ effect from its sampling distribution, value inputs from their stated ranges), t
 chain and the TEI cash flows are computed for all draws at once, and the case reports
 P10/P50/P90 of NPV and ROI, the median payback and the probability that ROI is positive.
 The same seed gives the same numbers.
+
+Each uncertain number is drawn from a stream of its own, derived from the seed and the
+number's name, so draw ``i`` of every case describes one state of the world: a number
+the initiatives share (cost per ticket, a segment's lifetime value, a link between two
+metrics) takes the same value in draw ``i`` of every case, while a number of one
+initiative (its effect, population and costs) is drawn independently of the others.
+Summing the cases draw by draw therefore gives the portfolio's distribution
+(:meth:`outcomes.roi.portfolio.Portfolio.total`), and adding an initiative leaves the
+other cases' draws unchanged.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +47,35 @@ DEFAULT_DRAWS = 10_000
 DEFAULT_SEED = 42
 #: Keys of a results.json ``roi`` entry.
 RESULTS_KEYS = ("initiative", "npv_p50", "npv_p10", "npv_p90", "roi_p50", "payback_months", "prob_roi_positive")
+#: Quantities that belong to one initiative; every other quantity is shared by the initiatives that use it.
+OWN_QUANTITIES = ("effect", "population", "cost:initial", "cost:recurring_monthly")
+
+
+def resolve_seed(seed: int | None) -> int:
+    """The seed itself, or fresh entropy when it is None (so that one call draws from one seed)."""
+    if seed is None:
+        return int(np.random.SeedSequence().entropy)
+    if seed < 0:
+        raise ParamsError(f"the Monte Carlo seed must be a non-negative integer, got {seed}")
+    return int(seed)
+
+
+def stream(seed: int, label: str) -> np.random.Generator:
+    """The generator of one uncertain number: the same seed and label give the same draws.
+
+    Parameters
+    ----------
+    seed : int
+        The run's seed (non-negative).
+    label : str
+        What is drawn: ``<initiative>/<name>`` for a number of one initiative, the bare
+        name (``cost_per_ticket``, ``link:<from>-><to>``) for a shared one.
+
+    Returns
+    -------
+    numpy.random.Generator
+    """
+    return np.random.default_rng([seed, zlib.crc32(label.encode("utf-8"))])
 
 
 def yearly_flows(
@@ -101,7 +140,9 @@ class InvestmentCase:
         The value chain, one row per step, with its source.
     npv, roi, payback_months, pv_benefits, pv_costs, value_per_month : numpy.ndarray
         One value per draw; payback is NaN when not within the horizon.
-    seed : int or None
+    net_flows : numpy.ndarray
+        Risk-adjusted benefits minus costs, shape ``(draws, years + 1)`` (initial, year 1, ...).
+    seed : int
         Seed of the draws.
     """
 
@@ -117,7 +158,8 @@ class InvestmentCase:
     pv_benefits: np.ndarray
     pv_costs: np.ndarray
     value_per_month: np.ndarray
-    seed: int | None
+    net_flows: np.ndarray
+    seed: int
     sources: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -236,6 +278,14 @@ def _chain_frame(
     return pd.DataFrame(rows, columns=["step", "what", "value", "source"])
 
 
+def _stream_labels(key: str, metric: str, link_targets: list[str]) -> dict[str, str]:
+    """Stream labels of the quantities that are not drawn under their bare name."""
+    labels = {name: f"{key}/{name}" for name in OWN_QUANTITIES}
+    previous = [metric, *link_targets]
+    labels.update({f"link:{to}": f"link:{frm}->{to}" for frm, to in zip(previous, link_targets, strict=False)})
+    return labels
+
+
 def simulate(
     model: ValueModel,
     key: str,
@@ -265,7 +315,8 @@ def simulate(
     n : int
         Number of draws.
     seed : int or None
-        Seed of ``numpy.random.default_rng``.
+        Seed of the draws (each number draws from :func:`stream` of this seed); None draws
+        fresh entropy.
 
     Returns
     -------
@@ -291,8 +342,9 @@ def simulate(
     passed = set(link_slopes or {})
     sources.update({f"link:{lk.to}": "drivers" if lk.to in passed else lk.source for lk in ini.links})
 
-    rng = np.random.default_rng(seed)
-    draws = {name: quantities[name].sample(rng, n) for name in sorted(quantities)}
+    seed = resolve_seed(seed)
+    labels = _stream_labels(key, ini.metric, link_targets)
+    draws = {name: q.sample(stream(seed, labels.get(name, name)), n) for name, q in quantities.items()}
     central = {name: q.value for name, q in quantities.items()}
     ramp = ini.ramp or (1.0,) * model.horizon_years
 
@@ -330,6 +382,7 @@ def simulate(
         pv_benefits=pv_b,
         pv_costs=pv_c,
         value_per_month=steps_draws.value_per_month,
+        net_flows=b_adj - c_adj,
         seed=seed,
         sources=sources,
     )

@@ -1,14 +1,24 @@
-"""All initiatives side by side: investment, NPV range, ROI, payback, decision, IT demand."""
+"""All initiatives side by side, and together.
+
+Side by side: investment, NPV range, ROI, payback, decision and IT demand per initiative.
+Together: the portfolio's NPV, ROI and payback, computed draw by draw from the cases'
+Monte Carlo draws (which share the draws of the numbers the initiatives have in common
+and draw the rest independently, see :mod:`outcomes.roi.montecarlo`), so its P10 to P90
+is the range of the total, not the sum of the cases' ranges.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from outcomes import narrative
 from outcomes.errors import ParamsError
+from outcomes.roi import finance
 from outcomes.roi.montecarlo import InvestmentCase
 
 COLUMNS = [
@@ -24,6 +34,72 @@ COLUMNS = [
     "decision",
     "it_demand_tickets_per_month",
 ]
+#: Keys of a results.json ``portfolio`` row.
+TOTAL_KEYS = (
+    "initiatives",
+    "npv_p50",
+    "npv_p10",
+    "npv_p90",
+    "roi_p50",
+    "payback_months",
+    "prob_roi_positive",
+    "prob_any_case_negative",
+)
+#: Name of the total's row in the portfolio tables.
+TOTAL_LABEL = "All initiatives together"
+
+
+@dataclass(frozen=True)
+class PortfolioTotal:
+    """The initiatives taken together: their draws summed draw by draw.
+
+    Build it with :meth:`Portfolio.total`.
+
+    Attributes
+    ----------
+    initiatives : tuple of str
+        Initiative ids in the total.
+    currency : str
+        Currency of every amount.
+    npv, pv_costs, payback_months : numpy.ndarray
+        One value per draw; payback is NaN when the summed net benefits do not pay back
+        within the horizon.
+    any_case_negative : numpy.ndarray of bool
+        Per draw, whether at least one initiative's NPV is below zero.
+    """
+
+    initiatives: tuple[str, ...]
+    currency: str
+    npv: np.ndarray
+    pv_costs: np.ndarray
+    payback_months: np.ndarray
+    any_case_negative: np.ndarray
+
+    def to_dict(self) -> dict[str, Any]:
+        """The results.json ``portfolio`` row (exactly :data:`TOTAL_KEYS`).
+
+        Returns
+        -------
+        dict
+            ``initiatives`` (ids), the NPV's P50/P10/P90, median ROI (NPV over PV of
+            costs, draw by draw), median payback in months (None when the median draw
+            does not pay back within the horizon), the probability that the total NPV is
+            positive and the probability that at least one initiative loses money.
+        """
+        roi = finance.roi(self.npv, self.pv_costs)
+        finite = roi[np.isfinite(roi)]
+        payback = np.where(np.isnan(self.payback_months), np.inf, self.payback_months)
+        median_payback = float(np.quantile(payback, 0.5, method="inverted_cdf"))
+        return {
+            "initiatives": list(self.initiatives),
+            "npv_p50": float(np.quantile(self.npv, 0.5)),
+            "npv_p10": float(np.quantile(self.npv, 0.1)),
+            "npv_p90": float(np.quantile(self.npv, 0.9)),
+            "roi_p50": float(np.quantile(finite, 0.5)) if finite.size else None,
+            "payback_months": median_payback if np.isfinite(median_payback) else None,
+            "prob_roi_positive": float(np.mean(self.npv > 0)),
+            "prob_any_case_negative": float(np.mean(self.any_case_negative)),
+        }
 
 
 @dataclass(frozen=True)
@@ -68,10 +144,59 @@ class Portfolio:
         frame = pd.DataFrame(rows, columns=COLUMNS)
         return frame.sort_values("npv_p50", ascending=False, kind="stable").reset_index(drop=True)
 
+    def total(self) -> PortfolioTotal:
+        """The initiatives together, summed draw by draw.
+
+        Returns
+        -------
+        PortfolioTotal
+
+        Raises
+        ------
+        ParamsError
+            When there is no case, or the cases were drawn with different seeds, numbers of
+            draws, currencies or horizons (their draws then do not line up).
+        """
+        if not self.cases:
+            raise ParamsError("the portfolio has no investment case to total")
+        first = self.cases[0]
+        for attr, what in (("seed", "seeds"), ("n_draws", "numbers of draws"), ("currency", "currencies")):
+            seen = {getattr(c, attr) for c in self.cases}
+            if len(seen) > 1:
+                found = ", ".join(f"{c.initiative}: {getattr(c, attr)}" for c in self.cases)
+                raise ParamsError(
+                    f"the cases have different {what} ({found}); build them with one seed, one number "
+                    "of draws and one value model so that their draws can be summed"
+                )
+        widths = {c.net_flows.shape[-1] for c in self.cases}
+        if len(widths) > 1:
+            raise ParamsError("the cases have different horizons; build them from one value model")
+        net = np.sum([c.net_flows for c in self.cases], axis=0)
+        return PortfolioTotal(
+            initiatives=tuple(c.initiative for c in self.cases),
+            currency=first.currency,
+            npv=np.sum([c.npv for c in self.cases], axis=0),
+            pv_costs=np.sum([c.pv_costs for c in self.cases], axis=0),
+            payback_months=finance.payback_months(net),
+            any_case_negative=np.any([c.npv < 0 for c in self.cases], axis=0),
+        )
+
     def summary(self) -> pd.DataFrame:
-        """The portfolio in executive wording (formatted text), highest median NPV first."""
+        """The portfolio in executive wording (formatted text), highest median NPV first.
+
+        With two initiatives or more, a last row gives them together (:meth:`total`):
+        its investment is the sum, its NPV range the range of the summed draws.
+        """
         currency = self.cases[0].currency if self.cases else "EUR"
         frame = self.to_frame()
+        if len(self.cases) > 1:
+            total = self.total().to_dict()
+            row = {k: total[k] for k in ("npv_p10", "npv_p50", "npv_p90", "roi_p50", "payback_months", "prob_roi_positive")}
+            row.update(name=TOTAL_LABEL, investment=float(frame["investment"].sum()), decision="")
+            row["it_demand_tickets_per_month"] = (
+                frame["it_demand_tickets_per_month"].sum(min_count=1) if self.it_demand else None
+            )
+            frame = pd.concat([frame, pd.DataFrame([row])], ignore_index=True)
         return pd.DataFrame(
             {
                 "Initiative": frame["name"],
