@@ -264,10 +264,10 @@ def test_summary_states_the_initiatives_together_from_the_portfolio_row(model):
     )
     assert "add up" not in worth
     assert s.roi["Initiative"].tolist() == ["Service-desk chatbot", "Faster releases (CI/CD)", "All initiatives together"]
-    assert s.roi.iloc[-1]["NPV P10 to P90"] == "EUR 2.2m to EUR 8.6m"
+    assert s.roi.iloc[-1]["NPV P10 to P90"] == "EUR 2.2m to EUR 8.6m" and s.roi.attrs["total_row"]
     # one initiative: no total row and no "together"
     single = investment.summarize({"roi": roi[:1], "portfolio": [{**total, "initiatives": ["chatbot"]}]}, model, PERIOD)
-    assert "together" not in single.headlines[2] and len(single.roi) == 1
+    assert "together" not in single.headlines[2] and len(single.roi) == 1 and not single.roi.attrs["total_row"]
 
 
 def test_summary_names_a_clear_customer_effect_and_a_costly_ship(model):

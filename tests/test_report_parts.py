@@ -52,6 +52,15 @@ def test_table_escapes_labels_and_formats_units() -> None:
         tables.table(frame, {"nps": "count"})
 
 
+def test_a_total_row_is_set_apart_only_when_the_frame_says_so() -> None:
+    frame = pd.DataFrame({"initiative": ["chatbot", "portal", "All initiatives together"], "npv": [7.4, -0.2, 7.2]})
+    rule = "tbody tr:last-child td"
+    assert rule not in tables.table(frame).data
+    frame.attrs["total_row"] = True
+    page = tables.table(frame).data
+    assert re.search(r"#T_\w+ tbody tr:last-child td \{\s*font-weight: 600;", page)
+
+
 # --------------------------------------------------------------------------- charts
 
 

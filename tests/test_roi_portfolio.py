@@ -165,7 +165,8 @@ def test_total_payback_and_investment_by_hand():
     assert last["Initiative"] == portfolio.TOTAL_LABEL and last["Decision"] == ""
     assert last["Investment (PV)"] == narrative.fmt_money(2 * COSTS_PV)
     assert last["Payback"] == narrative.fmt_months(12 * 20_000 / 14_400)
-    assert len(summary) == 3
+    assert len(summary) == 3 and summary.attrs["total_row"] is True
+    assert portfolio.build_portfolio(cases[:1]).summary().attrs["total_row"] is False
 
 
 def test_total_is_a_valid_results_row_and_refuses_draws_that_do_not_line_up(cases):

@@ -1125,6 +1125,8 @@ def summarize(results: Mapping[str, Sequence[Any]], model: ValueModel, period: s
         }
         for r in [*ordered, *together]
     ]
+    roi_table = pd.DataFrame(roi_rows, columns=ROI_COLUMNS)
+    roi_table.attrs["total_row"] = bool(together)
     churn_links = {k for k, ini in model.initiatives.items() if any(lk.to in CUSTOMER_METRICS for lk in ini.links)}
     reviewed = [str(e["id"]) for e in entries]
     caveats = case_caveats(
@@ -1140,7 +1142,7 @@ def summarize(results: Mapping[str, Sequence[Any]], model: ValueModel, period: s
         headlines=headlines,
         scorecard=score,
         decisions=pd.DataFrame(decision_rows, columns=DECISION_COLUMNS),
-        roi=pd.DataFrame(roi_rows, columns=ROI_COLUMNS),
+        roi=roi_table,
         caveats=caveats,
     )
 

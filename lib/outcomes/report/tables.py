@@ -75,7 +75,9 @@ def table(
     Returns
     -------
     IPython.display.HTML
-        A ``<table class="outcomes-table">`` inside a horizontally scrollable box.
+        A ``<table class="outcomes-table">`` inside a horizontally scrollable box. A frame
+        whose ``attrs["total_row"]`` is true (a portfolio total, say) shows its last row
+        in bold under a rule.
 
     Raises
     ------
@@ -98,6 +100,9 @@ def table(
         styler = styler.set_caption(escape(caption))
     numeric = [header(str(c), units.get(str(c))) for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
     styler = styler.set_properties(subset=numeric, **{"text-align": "right"})
+    if frame.attrs.get("total_row") and len(frame):
+        total = {"selector": "tbody tr:last-child td", "props": "font-weight: 600; border-top: 2px solid #1f2933;"}
+        styler = styler.set_table_styles([total], overwrite=False)
     digest = hashlib.sha1(pd.util.hash_pandas_object(frame, index=True).values.tobytes()).hexdigest()[:10]
     styler = styler.set_uuid(f"t{digest}").set_table_attributes('class="outcomes-table"')
     return HTML(f'<div class="outcomes-table-wrap">{styler.to_html()}</div>')

@@ -185,7 +185,8 @@ class Portfolio:
         """The portfolio in executive wording (formatted text), highest median NPV first.
 
         With two initiatives or more, a last row gives them together (:meth:`total`):
-        its investment is the sum, its NPV range the range of the summed draws.
+        its investment is the sum, its NPV range the range of the summed draws; the frame's
+        ``attrs["total_row"]`` then tells report tables to set it apart.
         """
         currency = self.cases[0].currency if self.cases else "EUR"
         frame = self.to_frame()
@@ -197,7 +198,7 @@ class Portfolio:
                 frame["it_demand_tickets_per_month"].sum(min_count=1) if self.it_demand else None
             )
             frame = pd.concat([frame, pd.DataFrame([row])], ignore_index=True)
-        return pd.DataFrame(
+        out = pd.DataFrame(
             {
                 "Initiative": frame["name"],
                 "Investment (PV)": [narrative.fmt_money(x, currency) for x in frame["investment"]],
@@ -215,6 +216,8 @@ class Portfolio:
                 ],
             }
         )
+        out.attrs["total_row"] = len(self.cases) > 1
+        return out
 
 
 def build_portfolio(
