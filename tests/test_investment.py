@@ -296,3 +296,13 @@ def test_summary_without_results_says_so(model):
     assert s.headlines[2] == "What it is worth: Value not available: no investment case has been computed."
     assert s.headlines[3] == "We recommend: nothing yet; no initiative has been evaluated."
     assert s.roi.empty and s.decisions.empty
+
+
+def test_without_a_seed_every_case_shares_one_fresh_seed(model):
+    one = investment.build_investment(model, period=PERIOD, n=200, seed=None)
+    two = investment.build_investment(model, period=PERIOD, n=200, seed=None)
+    assert len({c.seed for c in one.cases}) == 1 and one.cases[0].seed != two.cases[0].seed
+    (row,) = one.portfolio_records()
+    assert row["initiatives"] == [c.initiative for c in one.cases]
+    with pytest.raises(ParamsError, match="non-negative"):
+        investment.build_investment(model, period=PERIOD, n=200, seed=-1)

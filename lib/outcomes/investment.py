@@ -675,13 +675,14 @@ def build_investment(
     n : int
         Monte Carlo draws per case.
     seed : int or None
-        Seed of every case's draws.
+        Seed of every case's draws; None draws one fresh seed for all of them.
 
     Returns
     -------
     Investment
     """
     results = dict(results or {})
+    seed = montecarlo.resolve_seed(seed)  # one seed for every case, so that the portfolio can sum their draws
     keys = list(initiatives) if initiatives is not None else list(model.initiatives)
     value_inputs = inputs.value_inputs(model) if inputs is not None else None
     with_figures = with_inputs(model, value_inputs)
