@@ -15,7 +15,7 @@ import pytest
 from canonical_tables import make_warehouse
 from outcomes import config
 from outcomes.errors import ParamsError
-from outcomes.experiment import aggregate_table
+from outcomes.experiment import aggregate_table, analyze_aggregates
 from outcomes.experiment import warehouse as bridge
 from outcomes.experiment.review import load_spec, review
 from outcomes.experiment.spec import InitiativeSpec
@@ -226,7 +226,7 @@ FIXTURE_SPEC = {
     "data": {"unit": "customer", "arm": "arm", "control": "control", "segments": ["segment"]},
     "metrics": [
         {"metric": "self_service_rate", "kind": "ratio", "numerator": "self_service_tickets",
-         "denominator": "tickets", "role": "primary"},
+         "denominator": "tickets", "pre": "self_service_tickets_pre", "pre_denominator": "tickets_pre", "role": "primary"},
         {"metric": "ticket_volume", "column": "tickets", "pre": "tickets_pre", "role": "secondary"},
         {"metric": "csat", "kind": "ratio", "numerator": "csat_satisfied", "denominator": "csat_answers",
          "role": "guardrail"},
@@ -256,6 +256,10 @@ def test_warehouse_sufficient_statistics_equal_pandas(tmp_path: Path) -> None:
     np.testing.assert_allclose(a[numbers].to_numpy(float), b[numbers].to_numpy(float), rtol=1e-9, equal_nan=True)
     assert got.units == units.groupby("arm").size().to_dict()
     assert (units["customer_months"] > 0).any() and (units["churned"] > 0).any()
+    # the ratio with a pre-period carries its nine pre-period sums, and is analysed with CUPED
+    ratio = a[(a["metric"] == "self_service_rate") & (a["segment"] == "all")]
+    assert ratio[["pre_sum", "pre_den_sum", "den_sum_post_pre_den"]].notna().all().all()
+    assert analyze_aggregates(got.table, spec).effect("self_service_rate", "b").method == "welch-delta+cuped"
 
 
 def test_interim_looks_equal_pandas_on_their_own_windows(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ whole initiative, or thousands of segment cells, is one call.
   unadjusted control mean and ``c`` the (possibly CUPED-adjusted) control estimate; without
   adjustment this is gbstats' ``s_c^2 mu_t^2 / (mu_c^4 n_c) + s_t^2 / (mu_c^2 n_t)``.
 * CUPED: ``y - theta (x - x_bar)`` with ``theta`` pooled over the two arms' within-arm
-  covariances (treated as known), as gbstats' regression adjustment.
+  covariances (treated as known), as gbstats' regression adjustment; on a ratio metric
+  the same on the delta-method linearization of the ratio and of its pre-period ratio.
 * One-sided non-inferiority tests against a margin, in the metric's better direction.
 """
 
@@ -135,6 +136,38 @@ def compare(
     )
 
 
+def _adjusted(
+    n: tuple[np.ndarray, np.ndarray],
+    level: tuple[np.ndarray, np.ndarray],
+    pre_level: tuple[np.ndarray, np.ndarray],
+    pre_pool: np.ndarray,
+    var_y: tuple[np.ndarray, np.ndarray],
+    var_x: tuple[np.ndarray, np.ndarray],
+    cov_xy: tuple[np.ndarray, np.ndarray],
+) -> tuple[Moments, Moments, np.ndarray, np.ndarray]:
+    """The regression adjustment shared by means and ratios, from per-unit (co)variances per arm.
+
+    ``theta`` pools the arms' within-arm covariance over their within-arm variance of the
+    covariate; each arm's estimate is ``level - theta (pre_level - pre_pool)``.
+    """
+    w = tuple(np.maximum(k - 1, 0) for k in n)
+    pooled_vx = var_x[0] * w[0] + var_x[1] * w[1]
+    theta = np.nan_to_num(safe_div(cov_xy[0] * w[0] + cov_xy[1] * w[1], pooled_vx))
+
+    def arm(i: int) -> Moments:
+        est_var = np.maximum(var_y[i] + theta**2 * var_x[i] - 2 * theta * cov_xy[i], 0.0)
+        est = level[i] - theta * (pre_level[i] - pre_pool)
+        return Moments(n[i], level[i], var_y[i], est, est_var, var_y[i] - theta * cov_xy[i])
+
+    mc, mt = arm(0), arm(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        before = var_y[0] / n[0] + var_y[1] / n[1]
+        after = mc.est_variance / n[0] + mt.est_variance / n[1]
+    applied = (before > 0) & (pooled_vx > 0)
+    reduction = np.where(applied, 1 - after / np.where(applied, before, 1.0), np.nan)
+    return mc, mt, theta, reduction
+
+
 def cuped_moments(
     control: tuple[ArrayLike, ...], treatment: tuple[ArrayLike, ...]
 ) -> tuple[Moments, Moments, np.ndarray, np.ndarray]:
@@ -156,28 +189,70 @@ def cuped_moments(
         ``1 - var(adjusted difference) / var(unadjusted difference)``; NaN where the
         covariate is constant (nothing to adjust with).
     """
-    nc, yc, yyc, xc, xxc, xyc = (np.asarray(a, dtype=float) for a in control)
-    nt, yt, yyt, xt, xxt, xyt = (np.asarray(a, dtype=float) for a in treatment)
-    vy_c, vy_t = sample_variance(nc, yc, yyc), sample_variance(nt, yt, yyt)
-    vx_c, vx_t = sample_variance(nc, xc, xxc), sample_variance(nt, xt, xxt)
-    cv_c, cv_t = sample_covariance(nc, xc, yc, xyc), sample_covariance(nt, xt, yt, xyt)
-    wc, wt = np.maximum(nc - 1, 0), np.maximum(nt - 1, 0)
-    pooled_vx = vx_c * wc + vx_t * wt
-    theta = np.nan_to_num(safe_div(cv_c * wc + cv_t * wt, pooled_vx))
-    x_pool = safe_div(xc + xt, nc + nt)
+    arms = [tuple(np.asarray(a, dtype=float) for a in sums) for sums in (control, treatment)]
+    n = tuple(a[0] for a in arms)
+    return _adjusted(
+        n,
+        tuple(safe_div(a[1], a[0]) for a in arms),
+        tuple(safe_div(a[3], a[0]) for a in arms),
+        safe_div(arms[0][3] + arms[1][3], n[0] + n[1]),
+        tuple(sample_variance(a[0], a[1], a[2]) for a in arms),
+        tuple(sample_variance(a[0], a[3], a[4]) for a in arms),
+        tuple(sample_covariance(a[0], a[3], a[1], a[5]) for a in arms),
+    )
 
-    def arm(n: np.ndarray, y: np.ndarray, x: np.ndarray, vy: np.ndarray, vx: np.ndarray, cv: np.ndarray) -> Moments:
-        mean, mx = safe_div(y, n), safe_div(x, n)
-        est_var = np.maximum(vy + theta**2 * vx - 2 * theta * cv, 0.0)
-        return Moments(n, mean, vy, mean - theta * (mx - x_pool), est_var, vy - theta * cv)
 
-    mc, mt = arm(nc, yc, xc, vy_c, vx_c, cv_c), arm(nt, yt, xt, vy_t, vx_t, cv_t)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        before = vy_c / nc + vy_t / nt
-        after = mc.est_variance / nc + mt.est_variance / nt
-    applied = (before > 0) & (pooled_vx > 0)
-    reduction = np.where(applied, 1 - after / np.where(applied, before, 1.0), np.nan)
-    return mc, mt, theta, reduction
+#: Order of the sums :func:`ratio_cuped_moments` takes per arm.
+RATIO_CUPED_SUMS = (
+    "n", "sum", "sum_squares", "den_sum", "den_sum_squares", "sum_products",
+    "pre_sum", "pre_sum_squares", "pre_den_sum", "pre_den_sum_squares", "pre_sum_products",
+    "sum_post_pre", "sum_post_pre_den", "den_sum_post_pre", "den_sum_post_pre_den",
+)
+
+
+def ratio_cuped_moments(
+    control: tuple[ArrayLike, ...], treatment: tuple[ArrayLike, ...]
+) -> tuple[Moments, Moments, np.ndarray, np.ndarray]:
+    """CUPED on a ratio metric: the ratio adjusted by its own pre-period ratio.
+
+    A ratio ``R = mean(m) / mean(d)`` is linear to first order in its units'
+    ``phi = (m - R d) / mean(d)``, and its pre-period ratio ``P = mean(x) / mean(w)`` in
+    ``psi = (x - P w) / mean(w)``. The adjustment is CUPED on those (gbstats'
+    regression-adjusted ratio): ``theta`` pools the arms' ``cov(phi, psi)`` over
+    ``var(psi)``, each arm's estimate is ``R - theta (P - P_pooled)``, and the variances
+    follow by the delta method with
+
+    * ``var(phi) = (var(m) - 2 R cov(m, d) + R^2 var(d)) / mean(d)^2``,
+    * ``var(psi) = (var(x) - 2 P cov(x, w) + P^2 var(w)) / mean(w)^2``,
+    * ``cov(phi, psi) = (cov(m, x) - P cov(m, w) - R cov(d, x) + R P cov(d, w)) / (mean(d) mean(w))``.
+
+    Parameters
+    ----------
+    control, treatment : tuple of arrays
+        The sums :data:`RATIO_CUPED_SUMS` per arm, in that order.
+
+    Returns
+    -------
+    control, treatment, theta, variance_reduction
+        As :func:`cuped_moments`; ``mean``/``variance`` are the unadjusted ratio and its
+        delta-method variance.
+    """
+    per_arm = []
+    for sums in (control, treatment):
+        n, m, mm, d, dd, md, x, xx, w, ww, xw, mx, mw, dx, dw = (np.asarray(a, dtype=float) for a in sums)
+        mu_m, mu_d, mu_x, mu_w = (safe_div(v, n) for v in (m, d, x, w))
+        r, p = safe_div(mu_m, mu_d), safe_div(mu_x, mu_w)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v_phi = (sample_variance(n, m, mm) - 2 * r * sample_covariance(n, m, d, md) + r**2 * sample_variance(n, d, dd)) / mu_d**2
+            v_psi = (sample_variance(n, x, xx) - 2 * p * sample_covariance(n, x, w, xw) + p**2 * sample_variance(n, w, ww)) / mu_w**2
+            c = (
+                sample_covariance(n, m, x, mx) - p * sample_covariance(n, m, w, mw)
+                - r * sample_covariance(n, d, x, dx) + r * p * sample_covariance(n, d, w, dw)
+            ) / (mu_d * mu_w)
+        clean = (lambda a: np.where(np.isfinite(a), a, 0.0))
+        per_arm.append((n, r, p, x, w, np.maximum(clean(v_phi), 0.0), np.maximum(clean(v_psi), 0.0), clean(c)))
+    (nc, rc, pc, xc, wc, vyc, vxc, cc), (nt, rt, pt, xt, wt, vyt, vxt, ct) = per_arm
+    return _adjusted((nc, nt), (rc, rt), (pc, pt), safe_div(xc + xt, wc + wt), (vyc, vyt), (vxc, vxt), (cc, ct))
 
 
 def noninferiority_p(

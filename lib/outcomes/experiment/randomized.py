@@ -26,7 +26,7 @@ import pandas as pd
 from outcomes import config
 from outcomes.errors import ParamsError
 from outcomes.experiment.decision import combine, decide, from_conditions
-from outcomes.experiment.frequentist import compare, cuped_moments, noninferiority_p
+from outcomes.experiment.frequentist import RATIO_CUPED_SUMS, compare, cuped_moments, noninferiority_p, ratio_cuped_moments
 from outcomes.experiment.multiplicity import adjust_groups
 from outcomes.experiment.power import minimum_detectable_effect, plan
 from outcomes.experiment.results import (
@@ -70,7 +70,7 @@ def _require_columns(df: pd.DataFrame, spec: InitiativeSpec) -> None:
         wanted.insert(0, ("data.unit", spec.data.unit))
     wanted += [(f"data.segments[{i}]", c) for i, c in enumerate(spec.data.segments)]
     for i, m in enumerate(spec.metrics):
-        for key in ("column", "numerator", "denominator", "pre"):
+        for key in ("column", "numerator", "denominator", "pre", "pre_denominator"):
             value = getattr(m, key)
             if value and not (key == "column" and m.kind == "ratio"):
                 wanted.append((f"metrics[{i}].{key}", value))
@@ -135,7 +135,8 @@ def aggregate_table(df: pd.DataFrame, spec: InitiativeSpec) -> pd.DataFrame:
         values = _numeric(df, m.numerator if m.kind == "ratio" else m.column or m.metric, m, spec)
         den = _numeric(df, m.denominator, m, spec) if m.kind == "ratio" else None
         pre = _numeric(df, m.pre, m, spec) if m.pre else None
-        terms = unit_sums(values, m.kind, denominator=den, pre=pre)
+        pre_den = _numeric(df, m.pre_denominator, m, spec) if m.pre_denominator else None
+        terms = unit_sums(values, m.kind, denominator=den, pre=pre, pre_denominator=pre_den)
         terms = terms[arm.loc[terms.index].notna()]
         terms["arm"] = arm.loc[terms.index].astype(str)
         whole = terms.groupby("arm", sort=False).sum().reset_index().assign(segment="all")
@@ -156,6 +157,9 @@ def _moments_for(kind: str, cuped: bool, c: pd.DataFrame, t: pd.DataFrame) -> tu
     def cols(frame: pd.DataFrame, names: Iterable[str]) -> tuple[np.ndarray, ...]:
         return tuple(frame[n].to_numpy(dtype=float) for n in names)
 
+    if cuped and kind == "ratio":
+        mc, mt, _, reduction = ratio_cuped_moments(cols(c, RATIO_CUPED_SUMS), cols(t, RATIO_CUPED_SUMS))
+        return mc, mt, reduction
     if cuped:
         names = ("n", "sum", "sum_squares", "pre_sum", "pre_sum_squares", "sum_post_pre")
         mc, mt, _, reduction = cuped_moments(cols(c, names), cols(t, names))
@@ -333,10 +337,13 @@ def _effects(cells: pd.DataFrame, spec: InitiativeSpec, by_id: Mapping[str, Metr
         return []
     specs = [by_id[m] for m in cells["metric"]]
     kinds = np.array([m.kind for m in specs])
-    cuped_asked = np.array([m.pre is not None for m in specs]) | (
-        cells["pre_sum_t"].notna().to_numpy() & (kinds != "ratio")
-    )
-    cuped = cuped_asked & cells["pre_sum_t"].notna().to_numpy() & cells["pre_sum_c"].notna().to_numpy()
+    has_pre = {
+        arm: cells[f"pre_sum_{arm}"].notna().to_numpy()
+        & ((kinds != "ratio") | cells[f"pre_den_sum_{arm}"].notna().to_numpy())
+        for arm in ("c", "t")
+    }
+    cuped_asked = np.array([m.pre is not None for m in specs]) | has_pre["t"]
+    cuped = cuped_asked & has_pre["t"] & has_pre["c"]
     mc = {f: np.full(n, np.nan) for f in _MOMENT_FIELDS}
     mt = {f: np.full(n, np.nan) for f in _MOMENT_FIELDS}
     reduction = np.full(n, np.nan)
@@ -397,7 +404,7 @@ def _effects(cells: pd.DataFrame, spec: InitiativeSpec, by_id: Mapping[str, Metr
                 metric=m.id, arm=arm, control_arm=control, role=m.role, kind=m.kind, direction=m.direction,
                 unit=m.display_unit, n_control=n_c[i], n_treatment=n_t[i], alpha=spec.alpha,
                 margin_relative=m.margin_relative, segment=str(segment), label=m.label or "",
-                method="welch+cuped" if adjusted else "welch-delta" if m.kind == "ratio" else "welch",
+                method=("welch-delta" if m.kind == "ratio" else "welch") + ("+cuped" if adjusted else ""),
                 conditions=conds, **row,
             )
         )

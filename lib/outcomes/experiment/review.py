@@ -552,6 +552,8 @@ metrics:
     direction: higher            # higher | lower: which way is better
     mde: 1.0                     # smallest change worth having, in the metric's unit
     label: spend per customer
+    # pre: spend_before          # the same metric before the start: CUPED narrows the interval
+    #                            # (a ratio also needs pre_denominator: its denominator before the start)
   # Guardrails must not get worse; a margin makes that a non-inferiority test.
   - column: conversion
     kind: proportion

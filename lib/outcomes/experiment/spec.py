@@ -77,7 +77,9 @@ class MetricSpec(Params):
     role : {"primary", "guardrail", "secondary"}
         Exactly one metric is primary.
     pre : str, optional
-        Pre-period column of the same metric, for CUPED (means and proportions).
+        Pre-period column of the same metric, for CUPED (the numerator's for ratios).
+    pre_denominator : str, optional
+        Pre-period column of a ratio's denominator; with ``pre``, CUPED on the ratio.
     direction : {"higher", "lower"}
         Which way is better.
     margin : float, optional
@@ -100,6 +102,7 @@ class MetricSpec(Params):
     denominator: str | None = None
     role: Literal["primary", "guardrail", "secondary"] = "secondary"
     pre: str | None = None
+    pre_denominator: str | None = None
     direction: Literal["higher", "lower"] = "higher"
     margin: float | None = Field(default=None, gt=0)
     margin_relative: bool = False
@@ -112,8 +115,13 @@ class MetricSpec(Params):
         if self.kind == "ratio":
             if not (self.numerator and self.denominator):
                 raise ValueError("a ratio metric needs 'numerator' and 'denominator' columns")
-            if self.pre:
-                raise ValueError("'pre' (CUPED) is supported for mean and proportion metrics, not ratios")
+            if bool(self.pre) != bool(self.pre_denominator):
+                raise ValueError(
+                    "CUPED on a ratio needs both 'pre' (the numerator's pre-period column) and 'pre_denominator' "
+                    "(the denominator's); give both or neither"
+                )
+        elif self.pre_denominator:
+            raise ValueError(f"'pre_denominator' is for ratio metrics; this metric is a {self.kind}, so give only 'pre'")
         elif not (self.column or self.metric):
             raise ValueError(f"a {self.kind} metric needs 'column' (a table column) or 'metric' (a catalog id)")
         return self

@@ -14,6 +14,10 @@ RatioStatistic                 n, sum(m), sum(m^2), sum(d), sum(d^2), sum(m*d)
 RegressionAdjustedStatistic    n, sum(y), sum(y^2), sum(x), sum(x^2), sum(x*y)  (x = pre-period)
 =============================  ==============================================================
 
+A ratio with a pre-period (CUPED on a ratio) adds to the ratio's sums those of the pre-period
+numerator ``x`` and denominator ``w``: sum(x), sum(x^2), sum(w), sum(w^2), sum(x*w) and the
+cross-products sum(m*x), sum(m*w), sum(d*x), sum(d*w) (columns ``RATIO_PRE_COLUMNS``).
+
 The array functions (:func:`mean_moments`, :func:`proportion_moments`, :func:`ratio_moments`)
 take numpy arrays of the same sums, so thousands of metric x segment cells are computed
 at once.
@@ -271,15 +275,45 @@ class RegressionAdjustedStatistic(_SumOfSquares):
 
 Statistic = SampleMeanStatistic | ProportionStatistic | RatioStatistic | RegressionAdjustedStatistic
 
+#: Extra sums of a ratio with a pre-period: the pre-period denominator and the cross-products.
+RATIO_PRE_COLUMNS = (
+    "pre_den_sum", "pre_den_sum_squares", "pre_sum_products",
+    "sum_post_pre_den", "den_sum_post_pre", "den_sum_post_pre_den",
+)
 #: Columns of the aggregate table: the sums per (metric, arm, segment).
 AGGREGATE_COLUMNS = (
     "n", "sum", "sum_squares", "den_sum", "den_sum_squares", "sum_products",
-    "pre_sum", "pre_sum_squares", "sum_post_pre",
+    "pre_sum", "pre_sum_squares", "sum_post_pre", *RATIO_PRE_COLUMNS,
 )
 
 
+def ratio_pre_terms(
+    y: ArrayLike, d: ArrayLike, x: ArrayLike, w: ArrayLike
+) -> dict[str, ArrayLike]:
+    """Per-unit terms of a ratio's pre-period sums (pre numerator ``x``, pre denominator ``w``).
+
+    Works on pandas Series and on ibis columns alike, so the warehouse and a unit table
+    build the same sums.
+
+    Returns
+    -------
+    dict
+        ``pre_sum, pre_sum_squares, sum_post_pre`` and :data:`RATIO_PRE_COLUMNS`.
+    """
+    return {
+        "pre_sum": x, "pre_sum_squares": x * x, "sum_post_pre": x * y,
+        "pre_den_sum": w, "pre_den_sum_squares": w * w, "pre_sum_products": x * w,
+        "sum_post_pre_den": y * w, "den_sum_post_pre": d * x, "den_sum_post_pre_den": d * w,
+    }
+
+
 def unit_sums(
-    values: pd.Series, kind: str, *, denominator: pd.Series | None = None, pre: pd.Series | None = None
+    values: pd.Series,
+    kind: str,
+    *,
+    denominator: pd.Series | None = None,
+    pre: pd.Series | None = None,
+    pre_denominator: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Per-unit terms whose group sums are the sufficient statistics.
 
@@ -292,7 +326,9 @@ def unit_sums(
     denominator : Series, optional
         Required for ratios.
     pre : Series, optional
-        Pre-period covariate for CUPED (means and proportions).
+        Pre-period covariate for CUPED (the pre-period numerator for ratios).
+    pre_denominator : Series, optional
+        Pre-period denominator, with ``pre``, for CUPED on a ratio.
 
     Returns
     -------
@@ -305,7 +341,9 @@ def unit_sums(
     if kind == "ratio":
         d = denominator.astype(float)
         terms |= {"den_sum": d, "den_sum_squares": d * d, "sum_products": y * d}
-    if pre is not None:
+    if kind == "ratio" and pre is not None and pre_denominator is not None:
+        terms |= ratio_pre_terms(y, d, pre.astype(float), pre_denominator.astype(float))
+    elif pre is not None:
         x = pre.astype(float)
         terms |= {"pre_sum": x, "pre_sum_squares": x * x, "sum_post_pre": x * y}
     frame = pd.DataFrame(terms)

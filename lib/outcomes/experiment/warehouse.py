@@ -16,7 +16,8 @@ An initiative whose parameters name no ``data.table`` is analysed on the warehou
 A metric of a warehouse-backed initiative names the unit columns the way a user names the
 columns of a table::
 
-    - {metric: self_service_rate, kind: ratio, numerator: self_service_tickets, denominator: tickets}
+    - {metric: self_service_rate, kind: ratio, numerator: self_service_tickets, denominator: tickets,
+       pre: self_service_tickets_pre, pre_denominator: tickets_pre}
     - {metric: ticket_volume, column: tickets, pre: tickets_pre, kind: mean, direction: lower}
 
 :func:`spec_from_register` turns a row of the ``initiatives`` register into an
@@ -37,7 +38,7 @@ import pandas as pd
 from outcomes import catalog
 from outcomes.errors import ParamsError
 from outcomes.experiment.spec import DataSpec, InitiativeSpec, MetricSpec
-from outcomes.experiment.statistics import AGGREGATE_COLUMNS
+from outcomes.experiment.statistics import AGGREGATE_COLUMNS, ratio_pre_terms
 
 #: Per-customer columns of the randomized unit table (window ``[start, end)``); each count
 #: also exists as ``<column>_pre`` over the equally long window before the start.
@@ -223,7 +224,7 @@ def _unit_columns(spec: InitiativeSpec) -> list[tuple[str, str]]:
     """(spec key, unit column) pairs the spec's metrics name."""
     out = []
     for i, m in enumerate(spec.metrics):
-        keys = ("numerator", "denominator", "pre") if m.kind == "ratio" else ("column", "pre")
+        keys = ("numerator", "denominator", "pre", "pre_denominator") if m.kind == "ratio" else ("column", "pre")
         for key in keys:
             value = getattr(m, key) or (m.metric if key == "column" else None)
             if value:
@@ -375,7 +376,9 @@ def _sums(units: ibis.Table, spec: InitiativeSpec, k: int) -> dict[str, ibis.Val
         if m.kind == "ratio":
             d = units[f"{m.denominator}_w{k}"]
             terms |= {"den_sum": d, "den_sum_squares": d * d, "sum_products": y * d}
-        if m.pre:
+            if m.pre:
+                terms |= ratio_pre_terms(y, d, units[f"{m.pre}_w{k}"], units[f"{m.pre_denominator}_w{k}"])
+        elif m.pre:
             x = units[f"{m.pre}_w{k}"]
             terms |= {"pre_sum": x, "pre_sum_squares": x * x, "sum_post_pre": x * y}
         out[f"w{k}__{i}__n"] = units.count().cast("float64")
