@@ -65,7 +65,11 @@ def test_portfolio_chart_sorted_interval(cases):
     rule = spec["layer"][0]
     assert rule["mark"]["type"] == "rule"
     assert (rule["encoding"]["x"]["field"], rule["encoding"]["x2"]["field"]) == ("npv_p10", "npv_p90")
-    assert rule["encoding"]["y"]["sort"] == book.to_frame()["name"].tolist()
+    assert rule["encoding"]["y"]["sort"] == [*book.to_frame()["name"], portfolio.TOTAL_LABEL]
+    rows = [r for data in spec["datasets"].values() for r in data]
+    total = next(r for r in rows if r.get("name") == portfolio.TOTAL_LABEL)
+    assert total["decision"] == charts.TOTAL_DECISION
+    assert total["npv_p50"] == pytest.approx(book.total().to_dict()["npv_p50"])
     assert spec["layer"][1]["encoding"]["x"]["field"] == "npv_p50"
 
 

@@ -12,7 +12,10 @@ import pandas as pd
 from outcomes import narrative
 from outcomes.roi import finance
 from outcomes.roi.montecarlo import InvestmentCase
-from outcomes.roi.portfolio import Portfolio
+from outcomes.roi.portfolio import TOTAL_LABEL, Portfolio
+
+#: The colour category of the portfolio's total row in :func:`portfolio_chart`.
+TOTAL_DECISION = "all initiatives together"
 
 
 def _pv_before_risk(lines: dict[str, np.ndarray], rate: float) -> float:
@@ -130,10 +133,15 @@ def portfolio_chart(portfolio: Portfolio) -> alt.LayerChart:
     Returns
     -------
     altair.LayerChart
-        A rule per initiative, a point at the median, a zero line; colour by decision.
+        A rule per initiative, a point at the median, a zero line; colour by decision. With
+        two initiatives or more, a last row shows them together (:meth:`Portfolio.total`).
     """
     frame = portfolio.to_frame()
     currency = portfolio.cases[0].currency if portfolio.cases else "EUR"
+    if len(portfolio.cases) > 1:
+        total = portfolio.total().to_dict()
+        row = {k: total[k] for k in ("npv_p10", "npv_p50", "npv_p90", "prob_roi_positive")}
+        frame = pd.concat([frame, pd.DataFrame([{**row, "name": TOTAL_LABEL, "decision": TOTAL_DECISION}])], ignore_index=True)
     frame = frame.assign(
         decision=frame["decision"].fillna("no decision yet"),
         npv_text=[narrative.fmt_money(x, currency) for x in frame["npv_p50"]],
