@@ -242,15 +242,17 @@ def ratio_cuped_moments(
         n, m, mm, d, dd, md, x, xx, w, ww, xw, mx, mw, dx, dw = (np.asarray(a, dtype=float) for a in sums)
         mu_m, mu_d, mu_x, mu_w = (safe_div(v, n) for v in (m, d, x, w))
         r, p = safe_div(mu_m, mu_d), safe_div(mu_x, mu_w)
+        var_m, var_d, cov_md = sample_variance(n, m, mm), sample_variance(n, d, dd), sample_covariance(n, m, d, md)
+        var_x, var_w, cov_xw = sample_variance(n, x, xx), sample_variance(n, w, ww), sample_covariance(n, x, w, xw)
         with np.errstate(divide="ignore", invalid="ignore"):
-            v_phi = (sample_variance(n, m, mm) - 2 * r * sample_covariance(n, m, d, md) + r**2 * sample_variance(n, d, dd)) / mu_d**2
-            v_psi = (sample_variance(n, x, xx) - 2 * p * sample_covariance(n, x, w, xw) + p**2 * sample_variance(n, w, ww)) / mu_w**2
+            v_phi = (var_m - 2 * r * cov_md + r**2 * var_d) / mu_d**2
+            v_psi = (var_x - 2 * p * cov_xw + p**2 * var_w) / mu_w**2
             c = (
                 sample_covariance(n, m, x, mx) - p * sample_covariance(n, m, w, mw)
                 - r * sample_covariance(n, d, x, dx) + r * p * sample_covariance(n, d, w, dw)
             ) / (mu_d * mu_w)
-        clean = (lambda a: np.where(np.isfinite(a), a, 0.0))
-        per_arm.append((n, r, p, x, w, np.maximum(clean(v_phi), 0.0), np.maximum(clean(v_psi), 0.0), clean(c)))
+        v_phi, v_psi, c = (np.where(np.isfinite(a), a, 0.0) for a in (v_phi, v_psi, c))
+        per_arm.append((n, r, p, x, w, np.maximum(v_phi, 0.0), np.maximum(v_psi, 0.0), c))
     (nc, rc, pc, xc, wc, vyc, vxc, cc), (nt, rt, pt, xt, wt, vyt, vxt, ct) = per_arm
     return _adjusted((nc, nt), (rc, rt), (pc, pt), safe_div(xc + xt, wc + wt), (vyc, vyt), (vxc, vxt), (cc, ct))
 
