@@ -268,6 +268,7 @@ def test_summary_states_the_initiatives_together_from_the_portfolio_row(model):
     # one initiative: no total row and no "together"
     single = investment.summarize({"roi": roi[:1], "portfolio": [{**total, "initiatives": ["chatbot"]}]}, model, PERIOD)
     assert "together" not in single.headlines[2] and len(single.roi) == 1 and not single.roi.attrs["total_row"]
+    assert single.headlines[2].startswith("What it is worth over 3 years: Service-desk chatbot: NPV EUR 5.0m")
 
 
 def test_summary_names_a_clear_customer_effect_and_a_costly_ship(model):

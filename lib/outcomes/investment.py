@@ -1006,9 +1006,9 @@ def worth_sentence(
         return "What it is worth: " + narrative.roi_sentence(None)
     top = max(usable, key=lambda r: float(r["npv_p50"]))
     largest = names.get(top["initiative"], top["initiative"])
-    tail = f"the largest, {largest}: " + narrative.roi_sentence(top, currency)
     if len(usable) == 1:
-        return f"What it is worth over {years} years: {tail}"
+        return f"What it is worth over {years} years: {largest}: " + narrative.roi_sentence(top, currency)
+    tail = f"the largest, {largest}: " + narrative.roi_sentence(top, currency)
     total = next((p for p in portfolio if not narrative.is_missing(p.get("npv_p50"))), None)
     if total is None:
         median_sum = sum(float(r["npv_p50"]) for r in usable)
