@@ -13,9 +13,9 @@ from scipy import stats
 
 from outcomes import config
 from outcomes.errors import ParamsError
-from outcomes.params import validate
 from outcomes.roi import montecarlo, value
 from outcomes.roi.value import Effect, Quantity, ValueModel
+from value_models import ticket_initiative, ticket_model
 
 ANNUITY = 1 / 1.1 + 1 / 1.21 + 1 / 1.331  # PV of 1 a year for 3 years at 10% = 2.486852
 
@@ -27,31 +27,7 @@ def model() -> ValueModel:
 
 def _linear_model(effect: dict) -> ValueModel:
     """Tickets prevented with every input fixed but the effect: NPV is linear in the effect."""
-    return validate(
-        ValueModel,
-        {
-            "inputs": {
-                "cost_per_ticket": 20,
-                "agent_hourly_rate": 40,
-                "employee_hourly_rate": 60,
-                "outage_revenue_per_minute": 500,
-                "revenue_per_conversion": 100,
-                "conversion_margin": 0.3,
-            },
-            "segments": {"all": {"customers": 1000, "arpu_monthly": 10, "gross_margin": 0.5, "churn_rate": 0.05}},
-            "initiatives": {
-                "deflect": {
-                    "name": "Deflection",
-                    "metric": "tickets_per_customer",
-                    "effect": effect,
-                    "money": "tickets_prevented",
-                    "population": {"description": "customers", "count": 1000},
-                    "costs": {"initial": 10_000, "recurring_monthly": 500},
-                }
-            },
-        },
-        "linear test model",
-    )
+    return ticket_model({"deflect": ticket_initiative("Deflection", effect, 1000)}, where="linear test model")
 
 
 def test_linear_case_matches_normal_quantiles():

@@ -9,9 +9,9 @@ from scipy import stats
 
 from outcomes import config, narrative
 from outcomes.errors import ParamsError
-from outcomes.params import validate
 from outcomes.report import results as report_results
 from outcomes.roi import charts, montecarlo, portfolio, value
+from value_models import ticket_initiative, ticket_model
 
 
 @pytest.fixture(scope="module")
@@ -78,33 +78,8 @@ def test_portfolio_chart_sorted_interval(cases):
 
 def _two_initiatives(effect_a: dict, effect_b: dict, cost_per_ticket: float | dict = 20) -> value.ValueModel:
     """Two ticket-prevention initiatives: NPV_i = k_i x effect_i + c_i while cost per ticket is fixed."""
-
-    def initiative(name: str, effect: dict, count: int) -> dict:
-        return {
-            "name": name,
-            "metric": "tickets_per_customer",
-            "effect": effect,
-            "money": "tickets_prevented",
-            "population": {"description": "customers", "count": count},
-            "costs": {"initial": 10_000, "recurring_monthly": 500},
-        }
-
-    return validate(
-        value.ValueModel,
-        {
-            "inputs": {
-                "cost_per_ticket": cost_per_ticket,
-                "agent_hourly_rate": 40,
-                "employee_hourly_rate": 60,
-                "outage_revenue_per_minute": 500,
-                "revenue_per_conversion": 100,
-                "conversion_margin": 0.3,
-            },
-            "segments": {"all": {"customers": 1000, "arpu_monthly": 10, "gross_margin": 0.5, "churn_rate": 0.05}},
-            "initiatives": {"a": initiative("A", effect_a, 1000), "b": initiative("B", effect_b, 2000)},
-        },
-        "two-initiative test model",
-    )
+    initiatives = {"a": ticket_initiative("A", effect_a, 1000), "b": ticket_initiative("B", effect_b, 2000)}
+    return ticket_model(initiatives, cost_per_ticket, where="two-initiative test model")
 
 
 ANNUITY = 1 / 1.1 + 1 / 1.21 + 1 / 1.331  # PV of 1 a year for 3 years at 10%

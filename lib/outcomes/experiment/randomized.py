@@ -41,6 +41,7 @@ from outcomes.experiment.results import (
     Decision,
     InitiativeResult,
     MetricEffect,
+    SegmentSplit,
     format_change,
     level_pct,
 )
@@ -306,7 +307,7 @@ def analyze_aggregates(
                 "segments do not enter the decision.",
             )
         )
-    splits: tuple = ()
+    splits: tuple[SegmentSplit, ...] = ()
     sliced = agg[agg["segment"] != "all"]
     if not sliced.empty and not empty:
         splits, split_condition = segment_splits(sliced, arms, spec.planned_split, spec.srm_threshold)

@@ -307,6 +307,48 @@ def ratio_pre_terms(
     }
 
 
+def sum_terms(
+    y: ArrayLike,
+    kind: str,
+    *,
+    denominator: ArrayLike | None = None,
+    pre: ArrayLike | None = None,
+    pre_denominator: ArrayLike | None = None,
+) -> dict[str, ArrayLike]:
+    """Per-unit terms whose sums are a metric's sufficient statistics (all but ``n``).
+
+    Works on pandas Series and on ibis columns alike, so a user's unit table and the
+    warehouse build the same sums.
+
+    Parameters
+    ----------
+    y : Series or column
+        The metric per unit (the numerator for ratios).
+    kind : {"mean", "proportion", "ratio"}
+        The metric kind.
+    denominator : Series or column, optional
+        Required for ratios.
+    pre : Series or column, optional
+        Pre-period covariate for CUPED (the pre-period numerator for ratios).
+    pre_denominator : Series or column, optional
+        Pre-period denominator of a ratio, with ``pre``.
+
+    Returns
+    -------
+    dict
+        Aggregate-column name -> per-unit term (:data:`AGGREGATE_COLUMNS` but ``n``).
+    """
+    terms = {"sum": y, "sum_squares": y * y}
+    if kind == "ratio":
+        d = denominator
+        terms |= {"den_sum": d, "den_sum_squares": d * d, "sum_products": y * d}
+        if pre is not None and pre_denominator is not None:
+            terms |= ratio_pre_terms(y, d, pre, pre_denominator)
+    elif pre is not None:
+        terms |= {"pre_sum": pre, "pre_sum_squares": pre * pre, "sum_post_pre": pre * y}
+    return terms
+
+
 def unit_sums(
     values: pd.Series,
     kind: str,
@@ -336,16 +378,16 @@ def unit_sums(
         One row per unit with the :data:`AGGREGATE_COLUMNS` terms; units with a missing
         value are dropped (``n`` counts the rest).
     """
+    def as_float(x: pd.Series | None) -> pd.Series | None:
+        return None if x is None else x.astype(float)
+
     y = values.astype(float)
-    terms = {"n": pd.Series(1.0, index=y.index), "sum": y, "sum_squares": y * y}
-    if kind == "ratio":
-        d = denominator.astype(float)
-        terms |= {"den_sum": d, "den_sum_squares": d * d, "sum_products": y * d}
-    if kind == "ratio" and pre is not None and pre_denominator is not None:
-        terms |= ratio_pre_terms(y, d, pre.astype(float), pre_denominator.astype(float))
-    elif pre is not None:
-        x = pre.astype(float)
-        terms |= {"pre_sum": x, "pre_sum_squares": x * x, "sum_post_pre": x * y}
+    terms = {
+        "n": pd.Series(1.0, index=y.index),
+        **sum_terms(
+            y, kind, denominator=as_float(denominator), pre=as_float(pre), pre_denominator=as_float(pre_denominator)
+        ),
+    }
     frame = pd.DataFrame(terms)
     return frame[frame.notna().all(axis=1)]
 

@@ -38,7 +38,7 @@ import pandas as pd
 from outcomes import catalog
 from outcomes.errors import ParamsError
 from outcomes.experiment.spec import DataSpec, InitiativeSpec, MetricSpec
-from outcomes.experiment.statistics import AGGREGATE_COLUMNS, ratio_pre_terms
+from outcomes.experiment.statistics import AGGREGATE_COLUMNS, sum_terms
 
 #: Per-customer columns of the randomized unit table (window ``[start, end)``); each count
 #: also exists as ``<column>_pre`` over the equally long window before the start.
@@ -369,18 +369,18 @@ def unit_table(
 
 def _sums(units: ibis.Table, spec: InitiativeSpec, k: int) -> dict[str, ibis.Value]:
     """The aggregate expressions of every metric in window ``k``, named ``w<k>__<i>__<aggregate column>``."""
+    def column(name: str | None) -> ibis.Value | None:
+        return units[f"{name}_w{k}"] if name else None
+
     out: dict[str, ibis.Value] = {}
     for i, m in enumerate(spec.metrics):
-        y = units[f"{m.numerator if m.kind == 'ratio' else m.column or m.metric}_w{k}"]
-        terms = {"sum": y, "sum_squares": y * y}
-        if m.kind == "ratio":
-            d = units[f"{m.denominator}_w{k}"]
-            terms |= {"den_sum": d, "den_sum_squares": d * d, "sum_products": y * d}
-            if m.pre:
-                terms |= ratio_pre_terms(y, d, units[f"{m.pre}_w{k}"], units[f"{m.pre_denominator}_w{k}"])
-        elif m.pre:
-            x = units[f"{m.pre}_w{k}"]
-            terms |= {"pre_sum": x, "pre_sum_squares": x * x, "sum_post_pre": x * y}
+        terms = sum_terms(
+            column(m.numerator if m.kind == "ratio" else m.column or m.metric),
+            m.kind,
+            denominator=column(m.denominator if m.kind == "ratio" else None),
+            pre=column(m.pre),
+            pre_denominator=column(m.pre_denominator),
+        )
         out[f"w{k}__{i}__n"] = units.count().cast("float64")
         out |= {f"w{k}__{i}__{name}": term.sum() for name, term in terms.items()}
     return out

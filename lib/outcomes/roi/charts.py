@@ -136,14 +136,10 @@ def portfolio_chart(portfolio: Portfolio) -> alt.LayerChart:
         A rule per initiative, a point at the median, a zero line; colour by decision. With
         two initiatives or more, a last row shows them together (:meth:`Portfolio.total`).
     """
-    frame = portfolio.to_frame()
+    frame = portfolio.to_frame(with_total=True)
     currency = portfolio.cases[0].currency if portfolio.cases else "EUR"
-    if len(portfolio.cases) > 1:
-        total = portfolio.total().to_dict()
-        row = {k: total[k] for k in ("npv_p10", "npv_p50", "npv_p90", "prob_roi_positive")}
-        frame = pd.concat([frame, pd.DataFrame([{**row, "name": TOTAL_LABEL, "decision": TOTAL_DECISION}])], ignore_index=True)
     frame = frame.assign(
-        decision=frame["decision"].fillna("no decision yet"),
+        decision=frame["decision"].where(frame["name"] != TOTAL_LABEL, TOTAL_DECISION).fillna("no decision yet"),
         npv_text=[narrative.fmt_money(x, currency) for x in frame["npv_p50"]],
         range_text=[
             narrative.fmt_money_range(a, b, currency) for a, b in zip(frame["npv_p10"], frame["npv_p90"], strict=True)

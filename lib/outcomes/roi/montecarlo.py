@@ -116,6 +116,18 @@ def _quantile(x: np.ndarray, q: float) -> float:
     return float(np.quantile(x, q))
 
 
+def finite_quantile(x: np.ndarray, q: float) -> float | None:
+    """Quantile ``q`` of the finite draws (ROI is infinite where a draw has no cost); None when none is."""
+    finite = x[np.isfinite(x)]
+    return _quantile(finite, q) if finite.size else None
+
+
+def median_payback(months: np.ndarray) -> float | None:
+    """Median payback in months, a draw that never pays back counting as later than any; None past the horizon."""
+    filled = np.where(np.isnan(months), np.inf, months)
+    return _none_if_nan(float(np.quantile(filled, 0.5, method="inverted_cdf")))
+
+
 def _none_if_nan(x: float) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
@@ -175,8 +187,7 @@ class InvestmentCase:
     @property
     def payback_p50(self) -> float | None:
         """Median payback in months; None when more than half the draws do not pay back in the horizon."""
-        filled = np.where(np.isnan(self.payback_months), np.inf, self.payback_months)
-        return _none_if_nan(float(np.quantile(filled, 0.5, method="inverted_cdf")))
+        return median_payback(self.payback_months)
 
     def to_dict(self) -> dict[str, Any]:
         """The results.json ``roi`` entry (exactly the keys of its schema).
@@ -202,8 +213,7 @@ class InvestmentCase:
             value_per_month_p50, prob_payback_within_horizon, horizon_years,
             discount_rate, n_draws, seed`` and the chain's ``sources``. Missing values are None.
         """
-        finite_roi = self.roi[np.isfinite(self.roi)]
-        roi_q = [_quantile(finite_roi, q) if finite_roi.size else None for q in (0.1, 0.5, 0.9)]
+        roi_q = [finite_quantile(self.roi, q) for q in (0.1, 0.5, 0.9)]
         return {
             "initiative": self.initiative,
             "npv_p50": _quantile(self.npv, 0.5),

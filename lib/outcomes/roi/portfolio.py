@@ -19,7 +19,7 @@ import pandas as pd
 from outcomes import narrative
 from outcomes.errors import ParamsError
 from outcomes.roi import finance
-from outcomes.roi.montecarlo import InvestmentCase
+from outcomes.roi.montecarlo import InvestmentCase, finite_quantile, median_payback
 
 COLUMNS = [
     "initiative",
@@ -86,17 +86,13 @@ class PortfolioTotal:
             does not pay back within the horizon), the probability that the total NPV is
             positive and the probability that at least one initiative loses money.
         """
-        roi = finance.roi(self.npv, self.pv_costs)
-        finite = roi[np.isfinite(roi)]
-        payback = np.where(np.isnan(self.payback_months), np.inf, self.payback_months)
-        median_payback = float(np.quantile(payback, 0.5, method="inverted_cdf"))
         return {
             "initiatives": list(self.initiatives),
             "npv_p50": float(np.quantile(self.npv, 0.5)),
             "npv_p10": float(np.quantile(self.npv, 0.1)),
             "npv_p90": float(np.quantile(self.npv, 0.9)),
-            "roi_p50": float(np.quantile(finite, 0.5)) if finite.size else None,
-            "payback_months": median_payback if np.isfinite(median_payback) else None,
+            "roi_p50": finite_quantile(finance.roi(self.npv, self.pv_costs), 0.5),
+            "payback_months": median_payback(self.payback_months),
             "prob_roi_positive": float(np.mean(self.npv > 0)),
             "prob_any_case_negative": float(np.mean(self.any_case_negative)),
         }
@@ -122,8 +118,15 @@ class Portfolio:
     decisions: dict[str, str] = field(default_factory=dict)
     it_demand: dict[str, float] = field(default_factory=dict)
 
-    def to_frame(self) -> pd.DataFrame:
+    def to_frame(self, with_total: bool = False) -> pd.DataFrame:
         """One row per initiative, highest median NPV first.
+
+        Parameters
+        ----------
+        with_total : bool
+            With two initiatives or more, end with their total (:meth:`total`), named
+            :data:`TOTAL_LABEL`, without an initiative id or a decision: its investment and
+            IT demand are the sums of the initiatives' (of those stated, for the demand).
 
         Returns
         -------
@@ -142,7 +145,16 @@ class Portfolio:
                 }
             )
         frame = pd.DataFrame(rows, columns=COLUMNS)
-        return frame.sort_values("npv_p50", ascending=False, kind="stable").reset_index(drop=True)
+        frame = frame.sort_values("npv_p50", ascending=False, kind="stable").reset_index(drop=True)
+        if not with_total or len(self.cases) < 2:
+            return frame
+        total = self.total().to_dict()
+        row = {k: total[k] for k in ("npv_p10", "npv_p50", "npv_p90", "roi_p50", "payback_months", "prob_roi_positive")}
+        row.update(name=TOTAL_LABEL, investment=float(frame["investment"].sum()))
+        row["it_demand_tickets_per_month"] = (
+            frame["it_demand_tickets_per_month"].sum(min_count=1) if self.it_demand else None
+        )
+        return pd.concat([frame, pd.DataFrame([row], columns=COLUMNS)], ignore_index=True)
 
     def total(self) -> PortfolioTotal:
         """The initiatives together, summed draw by draw.
@@ -189,15 +201,8 @@ class Portfolio:
         ``attrs["total_row"]`` then tells report tables to set it apart.
         """
         currency = self.cases[0].currency if self.cases else "EUR"
-        frame = self.to_frame()
-        if len(self.cases) > 1:
-            total = self.total().to_dict()
-            row = {k: total[k] for k in ("npv_p10", "npv_p50", "npv_p90", "roi_p50", "payback_months", "prob_roi_positive")}
-            row.update(name=TOTAL_LABEL, investment=float(frame["investment"].sum()), decision="")
-            row["it_demand_tickets_per_month"] = (
-                frame["it_demand_tickets_per_month"].sum(min_count=1) if self.it_demand else None
-            )
-            frame = pd.concat([frame, pd.DataFrame([row])], ignore_index=True)
+        frame = self.to_frame(with_total=True)
+        total = frame["name"] == TOTAL_LABEL
         out = pd.DataFrame(
             {
                 "Initiative": frame["name"],
@@ -210,13 +215,16 @@ class Portfolio:
                 "ROI (P50)": [narrative.fmt_percent(x) for x in frame["roi_p50"]],
                 "Payback": [narrative.fmt_months(x) for x in frame["payback_months"]],
                 "Chance ROI > 0": [narrative.fmt_probability(x) for x in frame["prob_roi_positive"]],
-                "Decision": [d if isinstance(d, str) else "no decision yet" for d in frame["decision"]],
+                "Decision": [
+                    d if isinstance(d, str) else "" if is_total else "no decision yet"
+                    for d, is_total in zip(frame["decision"], total, strict=True)
+                ],
                 "IT demand (tickets/month)": [
                     narrative.fmt_count(x, signed=True) for x in frame["it_demand_tickets_per_month"]
                 ],
             }
         )
-        out.attrs["total_row"] = len(self.cases) > 1
+        out.attrs["total_row"] = bool(total.any())
         return out
 
 
