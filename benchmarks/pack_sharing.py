@@ -1,7 +1,7 @@
 """Time the monthly pack with and without the artefacts its notebooks share.
 
 ``outcomes run`` lets its notebooks compute the panels and the initiative reviews once
-and share them (:mod:`outcomes.shared`): the ROI page reads the reviews the review pages
+and share them (:mod:`outcomes.cache`): the ROI page reads the reviews the review pages
 made and the drivers panel the scorecard made. Without sharing, every notebook computes
 what it needs itself, as it does when opened alone. This script runs the real pack both
 ways on the demo company at ``--scale`` and prints the wall time of the run and of each
@@ -59,7 +59,8 @@ def child(mode: str, period: str, engine: str) -> None:
     """One run of the pack in this process (``OUTCOMES_ROOT`` set); prints a JSON line."""
     from rich.console import Console
 
-    from outcomes import config, run
+    from outcomes import config
+    from outcomes.run import monthly as run
 
     if mode == "recomputed":
         # The run without a shared folder: every notebook computes what it needs.

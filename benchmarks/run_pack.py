@@ -202,7 +202,7 @@ def _write_report(values: dict[str, Any]) -> None:
 
 def stage_ingest(period: str) -> dict[str, Any]:
     """``outcomes ingest`` in this process, with the seconds of each source and of the final schema check."""
-    from outcomes import ingest
+    from outcomes.ingest import load as ingest
 
     parts: dict[str, float] = {}
 
@@ -225,20 +225,22 @@ def stage_ingest(period: str) -> dict[str, Any]:
 
 def stage_panel(period: str) -> dict[str, Any]:
     """The scorecard's panel: every catalog metric, 24 months, company and regions."""
-    from outcomes import panel, warehouse
+    from outcomes.metrics import panel
+    from outcomes.warehouse import store
 
     began = time.perf_counter()
     start, end = panel.window(period, HISTORY_MONTHS)
-    frame = panel.build_panel(warehouse.connect(), start=start, end=end, segment="region")
+    frame = panel.build_panel(store.connect(), start=start, end=end, segment="region")
     return {"compute_s": time.perf_counter() - began, "rows": len(frame)}
 
 
 def stage_month(period: str, out: str) -> dict[str, Any]:
     """The baseline's numbers from the kit: one month, company and regions, saved for the check."""
-    from outcomes import panel, warehouse
+    from outcomes.metrics import panel
+    from outcomes.warehouse import store
 
     began = time.perf_counter()
-    frame = panel.build_panel(warehouse.connect(), start=period, end=period, segment="region", metrics=BASELINE_METRICS)
+    frame = panel.build_panel(store.connect(), start=period, end=period, segment="region", metrics=BASELINE_METRICS)
     seconds = time.perf_counter() - began
     frame[["segment", "metric", "value"]].to_parquet(out)
     return {"compute_s": seconds, "rows": len(frame)}
@@ -246,8 +248,8 @@ def stage_month(period: str, out: str) -> dict[str, Any]:
 
 def stage_statistics(period: str) -> dict[str, Any]:
     """Review every active initiative, as ``02_initiative_review`` does once per initiative."""
-    from outcomes import investment
-    from outcomes.experiment import review
+    from outcomes.report import investment
+    from outcomes.report import review
 
     began = time.perf_counter()
     decisions = {key: review.review(path, period=period).result.decision.action for key, path in investment.active_specs().items()}
@@ -256,7 +258,7 @@ def stage_statistics(period: str) -> dict[str, Any]:
 
 def stage_roi(period: str) -> dict[str, Any]:
     """Evaluate every investment case, as ``03_roi`` does."""
-    from outcomes import investment
+    from outcomes.report import investment
 
     began = time.perf_counter()
     inv = investment.evaluate(period)
@@ -355,11 +357,11 @@ CHILD_STAGES = {
 
 #: Modules each stage imports before its clock starts (and before the profiler does).
 STAGE_IMPORTS = {
-    "ingest": ("outcomes.ingest", "outcomes.schemas", "ibis.backends.duckdb"),
-    "panel": ("outcomes.panel", "outcomes.warehouse", "ibis.backends.duckdb"),
-    "month": ("outcomes.panel", "outcomes.warehouse", "ibis.backends.duckdb"),
-    "statistics": ("outcomes.report", "outcomes.investment", "outcomes.experiment.review", "ibis.backends.duckdb"),
-    "roi": ("outcomes.report", "outcomes.investment", "outcomes.experiment.review", "ibis.backends.duckdb"),
+    "ingest": ("outcomes.ingest.load", "outcomes.warehouse.schemas", "ibis.backends.duckdb"),
+    "panel": ("outcomes.metrics.panel", "outcomes.warehouse.store", "ibis.backends.duckdb"),
+    "month": ("outcomes.metrics.panel", "outcomes.warehouse.store", "ibis.backends.duckdb"),
+    "statistics": ("outcomes.report", "outcomes.report.investment", "outcomes.report.review", "ibis.backends.duckdb"),
+    "roi": ("outcomes.report", "outcomes.report.investment", "outcomes.report.review", "ibis.backends.duckdb"),
     "baseline": ("pandas", "pyarrow.parquet"),
 }
 
@@ -690,7 +692,7 @@ def main() -> None:
         run_child(args.stage, args.period, args.stage_out, args.profile)
         return
 
-    from outcomes.run import last_data_month
+    from outcomes.run.monthly import last_data_month
 
     work = Path(tempfile.mkdtemp(prefix=f"outcomes-bench-{args.scale:g}-", dir=args.work_root))
     try:

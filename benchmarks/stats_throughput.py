@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 
 from outcomes.experiment import InitiativeSpec, analyze_aggregates
-from outcomes.experiment.frequentist import compare, noninferiority_p
-from outcomes.experiment.multiplicity import adjust_groups
-from outcomes.experiment.sequential import confidence_sequence
+from outcomes.experiment.randomized.frequentist import compare, noninferiority_p
+from outcomes.experiment.randomized.multiplicity import adjust_groups
+from outcomes.experiment.randomized.sequential import confidence_sequence
 from outcomes.experiment.statistics import mean_moments
 
 

@@ -1,6 +1,6 @@
 """Small warehouses for tests: every canonical table, empty and typed, plus the rows a test gives.
 
-The column types follow :mod:`outcomes.datamodel` and the warehouse contract: timestamps
+The column types follow :mod:`outcomes.warehouse.datamodel` and the warehouse contract: timestamps
 as naive UTC TIMESTAMP, dates and months as DATE, bools as BOOLEAN.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 import ibis
 import pandas as pd
 
-from outcomes.datamodel import TABLES
+from outcomes.warehouse.datamodel import TABLES
 
 _IBIS_TYPES = {
     "string": "string",

@@ -12,7 +12,7 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-from outcomes.run import RunSummary
+from outcomes.run.monthly import RunSummary
 
 NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
 PERIOD = "2025-11"

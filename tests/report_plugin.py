@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from report_pack import NOTEBOOKS, PERIOD, Pack, write_config, write_initiatives
 
-from outcomes.run import run_monthly
+from outcomes.run.monthly import run_monthly
 
 
 @pytest.fixture(scope="session")

@@ -29,10 +29,10 @@ from report_pack import NOTEBOOKS, write_config
 
 from outcomes import config
 from outcomes.errors import ParamsError
-from outcomes.report import pii
-from outcomes.report.html import vega_bundle
-from outcomes.run import check_parameters, declared_parameters, run_monthly
-from outcomes.runconfig import load as load_run_config
+from outcomes.run import pii
+from outcomes.run.html import vega_bundle
+from outcomes.run.monthly import check_parameters, declared_parameters, run_monthly
+from outcomes.run.config import load as load_run_config
 
 CONFIG = config.PARAMS_DIR / "case_study.yaml"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -197,7 +197,7 @@ def test_every_page_is_published_and_listed_on_the_index(published: Path) -> Non
 
 def test_results_json_is_valid_with_findings_from_every_section(published: Path) -> None:
     results = json.loads((published / "results.json").read_text())
-    jsonschema.validate(results, json.loads((config.PACKAGE_DIR / "results_schema.json").read_text()))
+    jsonschema.validate(results, json.loads((config.PACKAGE_DIR / "report" / "results_schema.json").read_text()))
     assert results["period"] is None
     rows = results["findings"]
     assert {r["section"] for r in rows} == SECTIONS

@@ -18,11 +18,14 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from outcomes import clv, clv_holdout, findings
+from outcomes.casestudy import clv
+from outcomes.casestudy import clv_holdout
+from outcomes.casestudy import findings
 from outcomes.errors import ParamsError
-from outcomes.experiment import InitiativeSpec, analyze_table, read_table, readout
+from outcomes.experiment import InitiativeSpec, analyze_table, read_table
+from outcomes.casestudy import readout
 from outcomes.report import results
-from outcomes.roi.campaign import campaign_roi
+from outcomes.casestudy.campaign import campaign_roi
 
 ROOT = Path(__file__).resolve().parents[1]
 EXCERPT_DIR = "tests/data/case_study/hillstrom_email_experiment"

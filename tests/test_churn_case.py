@@ -1,4 +1,4 @@
-"""Churn drivers (lib/outcomes/churn_drivers.py) on the IBM telco sample and on planted data.
+"""Churn drivers (lib/outcomes/casestudy/churn_drivers.py) on the IBM telco sample and on planted data.
 
 Golden numbers were produced with statsmodels run directly; each command is in a comment
 next to its value. The full-data test reads ../shared/data and is skipped without it.
@@ -17,8 +17,9 @@ from numpy.testing import assert_allclose
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
-from outcomes import churn_charts, churn_drivers
-from outcomes.churn_drivers import ChurnSpec, CustomerGroups
+from outcomes.casestudy import churn_charts
+from outcomes.casestudy import churn_drivers
+from outcomes.casestudy.churn_drivers import ChurnSpec, CustomerGroups
 from outcomes.errors import ParamsError
 from outcomes.params import validate
 from outcomes.report.results import check_rows, to_jsonable

@@ -21,7 +21,8 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy import integrate, stats
 
-from outcomes import clv, clv_charts
+from outcomes.casestudy import clv
+from outcomes.casestudy import clv_charts
 from outcomes.errors import ParamsError
 
 EXCERPT = Path(__file__).parent / "data" / "cdnow_excerpt.csv"

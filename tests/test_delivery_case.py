@@ -1,4 +1,4 @@
-"""Late delivery vs review score (:mod:`outcomes.delivery`) and the Olist mapping (params/real/olist.yaml).
+"""Late delivery vs review score (:mod:`outcomes.casestudy.delivery`) and the Olist mapping (params/real/olist.yaml).
 
 Checked here: the excerpt ingested through the mapping gives the orders, lateness and
 controls that pandas computes from the raw file; the estimate equals statsmodels OLS
@@ -23,8 +23,12 @@ import statsmodels.api as sm
 from scipy import stats
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
-from outcomes import config, delivery, delivery_charts, ingest, warehouse
-from outcomes.warehouse import create_tables
+from outcomes import config
+from outcomes.casestudy import delivery
+from outcomes.casestudy import delivery_charts
+from outcomes.ingest import load
+from outcomes.warehouse import store
+from outcomes.warehouse.store import create_tables
 
 SOURCES = config.PARAMS_DIR / "real" / "olist.yaml"
 EXCERPT = config.PROJ_ROOT / "tests" / "data" / "case_study" / "olist_ecommerce_partial"
@@ -72,8 +76,8 @@ def _hand_ols(data: pd.DataFrame, driver: str, controls: list[str], fixed_effect
 @pytest.fixture(scope="module")
 def excerpt_con(tmp_path_factory: pytest.TempPathFactory):
     """The committed excerpt ingested through params/real/olist.yaml into a temporary warehouse."""
-    path = ingest.ensure_warehouse(SOURCES, raw_dir=EXCERPT, warehouse=tmp_path_factory.mktemp("olist") / "olist.duckdb")
-    return warehouse.connect(path)
+    path = load.ensure_warehouse(SOURCES, raw_dir=EXCERPT, warehouse=tmp_path_factory.mktemp("olist") / "olist.duckdb")
+    return store.connect(path)
 
 
 def _simulated_warehouse(path: Path, n: int, seed: int, late_effect: float, per_day: float) -> Path:
@@ -212,7 +216,7 @@ def test_cluster_robust_errors_match_statsmodels_and_rare_levels_are_pooled() ->
 
 def test_a_planted_effect_is_recovered_through_the_engine(tmp_path: Path) -> None:
     path = _simulated_warehouse(tmp_path / "sim.duckdb", n=8000, seed=11, late_effect=-2.5, per_day=-0.1)
-    con = warehouse.connect(path)
+    con = store.connect(path)
     assert len(delivery.order_outcomes(con)) == 0  # the answers are NPS, not CSAT
     frame = delivery.order_outcomes(con, kind="nps")
     assert len(frame) == 8000
@@ -249,8 +253,8 @@ def test_misuse_raises_with_the_rule_in_the_message() -> None:
 # --------------------------------------------------------------------------- aggregates and value by hand
 def test_punctuality_aggregates_match_pandas_and_scipy(tmp_path: Path) -> None:
     path = _simulated_warehouse(tmp_path / "sim.duckdb", n=1500, seed=3, late_effect=-2.5, per_day=-0.1)
-    summary = delivery.punctuality(warehouse.connect(path), kind="nps", top_box_from=6, bucket_edges=(1, 3, 7), min_group=30)
-    frame = delivery.order_outcomes(warehouse.connect(path), kind="nps")
+    summary = delivery.punctuality(store.connect(path), kind="nps", top_box_from=6, bucket_edges=(1, 3, 7), min_group=30)
+    frame = delivery.order_outcomes(store.connect(path), kind="nps")
     late = frame[frame["late"]]
     row = summary.row("late")
     top = int((late["score"] >= 6).sum())
@@ -322,7 +326,7 @@ def test_charts_encode_shares_intervals_and_the_zero_line(excerpt_con) -> None:
 def test_full_olist_table_agrees_with_the_readme_and_the_literature(tmp_path: Path) -> None:
     if not FULL.is_dir():
         pytest.skip(f"public datasets not found at {FULL} (present in CI, not in a user's clone)")
-    con = warehouse.connect(ingest.ensure_warehouse(SOURCES, raw_dir=FULL, warehouse=tmp_path / "olist.duckdb"))
+    con = store.connect(load.ensure_warehouse(SOURCES, raw_dir=FULL, warehouse=tmp_path / "olist.duckdb"))
     summary = delivery.punctuality(con)
     # README: 3,467 delivered orders; 380 delivered after the estimated date's midnight, of which
     # 41 on the promised day itself: 339 after the promised day.

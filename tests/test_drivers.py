@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from outcomes.drivers import INSUFFICIENT_DATA, NO_VARIATION, drivers_panel, fit_drivers
+from outcomes.scorecard.drivers import INSUFFICIENT_DATA, NO_VARIATION, drivers_panel, fit_drivers
 
 X = "first_response_mean_hours"
 

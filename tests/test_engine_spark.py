@@ -23,11 +23,15 @@ import yaml
 from canonical_tables import make_warehouse
 from typer.testing import CliRunner
 
-from outcomes import catalog, engine, metrics, panel, warehouse
+from outcomes.metrics import catalog
+from outcomes.warehouse import spark_backend
+from outcomes.metrics import compute
+from outcomes.metrics import panel
+from outcomes.warehouse import store
 from outcomes.cli import app
-from outcomes.catalog import DIMENSIONS
-from outcomes.datamodel import TABLES
-from outcomes.engine import EngineSettings, SparkSettings
+from outcomes.metrics.catalog import DIMENSIONS
+from outcomes.warehouse.datamodel import TABLES
+from outcomes.warehouse.spark_backend import EngineSettings, SparkSettings
 from outcomes.errors import ParamsError, WarehouseError
 
 MONTHS = ("2025-02", "2025-03")
@@ -69,7 +73,7 @@ def _settings(parquet: Path, **spark: object) -> EngineSettings:
 
 
 def test_shipped_file_holds_the_defaults() -> None:
-    assert engine.load_settings() == EngineSettings()
+    assert spark_backend.load_settings() == EngineSettings()
     conf = EngineSettings().spark.spark_conf()
     assert conf["spark.master"] == "local[*]"
     assert conf["spark.sql.session.timeZone"] == "UTC"
@@ -79,7 +83,7 @@ def test_shipped_file_holds_the_defaults() -> None:
 def test_unknown_key_names_file_key_and_valid_keys(tmp_path: Path) -> None:
     path = _write(tmp_path, {"spark": {"mastr": "local[2]"}})
     with pytest.raises(ParamsError) as info:
-        engine.load_settings(path)
+        spark_backend.load_settings(path)
     assert str(info.value) == (
         f"{path}: unknown key 'spark.mastr' (did you mean 'master'?); "
         "valid keys are: app_name, conf, data, driver_memory, master, shuffle_partitions, ui"
@@ -87,10 +91,10 @@ def test_unknown_key_names_file_key_and_valid_keys(tmp_path: Path) -> None:
     path = _write(tmp_path, {"spark": {"data": {"databse": "analytics"}}})
     with pytest.raises(ParamsError, match=r"unknown key 'spark.data.databse' \(did you mean 'database'\?\); "
                        r"valid keys are: database, parquet"):
-        engine.load_settings(path)
+        spark_backend.load_settings(path)
     path = _write(tmp_path, {"sparks": {}})
     with pytest.raises(ParamsError, match=r"unknown key 'sparks' \(did you mean 'spark'\?\); valid keys are: duckdb, spark$"):
-        engine.load_settings(path)
+        spark_backend.load_settings(path)
 
 
 @pytest.mark.parametrize(
@@ -113,7 +117,7 @@ def test_unknown_key_names_file_key_and_valid_keys(tmp_path: Path) -> None:
 def test_invalid_values_name_file_key_and_rule(tmp_path: Path, spark: dict, key: str, rule: str) -> None:
     path = _write(tmp_path, {"spark": spark})
     with pytest.raises(ParamsError) as info:
-        engine.load_settings(path)
+        spark_backend.load_settings(path)
     message = str(info.value)
     assert message.startswith(f"{path}: key '{key}' has value ")
     assert rule in message
@@ -150,10 +154,10 @@ def test_export_parquet_is_complete_typed_and_atomic(tmp_path: Path) -> None:
     db = tmp_path / "small.duckdb"
     make_warehouse(db, tickets=TICKETS).disconnect()
     folder = tmp_path / "parquet"
-    first = engine.export_parquet(db, folder)
+    first = spark_backend.export_parquet(db, folder)
     assert first.rows == {name: (1 if name == "tickets" else 0) for name in TABLES}
-    assert sorted(p.name for p in folder.iterdir()) == sorted([engine.EXPORT_MANIFEST, *(f"{t}.parquet" for t in TABLES)])
-    assert engine.export_is_current(folder, db)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([spark_backend.EXPORT_MANIFEST, *(f"{t}.parquet" for t in TABLES)])
+    assert spark_backend.export_is_current(folder, db)
     con = duckdb.connect()
     types = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM '{folder}/tickets.parquet'").fetchall()}
     assert types["opened_at"] == "TIMESTAMP" and types["reopened"] == "BOOLEAN" and types["reassignment_count"] == "BIGINT"
@@ -161,10 +165,10 @@ def test_export_parquet_is_complete_typed_and_atomic(tmp_path: Path) -> None:
 
     with duckdb.connect(str(db)) as writer:
         writer.execute("DELETE FROM tickets")
-    assert not engine.export_is_current(folder, db)
-    assert engine.refresh_export(folder, db) is True
-    assert engine.refresh_export(folder, db) is False
-    manifest = json.loads((folder / engine.EXPORT_MANIFEST).read_text())
+    assert not spark_backend.export_is_current(folder, db)
+    assert spark_backend.refresh_export(folder, db) is True
+    assert spark_backend.refresh_export(folder, db) is False
+    manifest = json.loads((folder / spark_backend.EXPORT_MANIFEST).read_text())
     assert manifest["rows"]["tickets"] == 0 and manifest["warehouse"] == str(db.resolve())
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".parquet.") and p.is_dir()] == []
 
@@ -172,7 +176,7 @@ def test_export_parquet_is_complete_typed_and_atomic(tmp_path: Path) -> None:
 def test_export_of_a_missing_warehouse(tmp_path: Path) -> None:
     missing = tmp_path / "none.duckdb"
     with pytest.raises(WarehouseError, match="not found; run `outcomes ingest` to build it before exporting"):
-        engine.export_parquet(missing, tmp_path / "parquet")
+        spark_backend.export_parquet(missing, tmp_path / "parquet")
     assert not (tmp_path / "parquet").exists()
 
 
@@ -182,7 +186,7 @@ def test_cli_export_parquet(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["export-parquet", "--warehouse", str(db), "--out", str(tmp_path / "parquet")])
     assert result.exit_code == 0, result.output
     assert "tickets" in result.output and "total" in result.output
-    assert engine.export_is_current(tmp_path / "parquet", db)
+    assert spark_backend.export_is_current(tmp_path / "parquet", db)
     result = CliRunner().invoke(app, ["export-parquet", "--warehouse", str(tmp_path / "none.duckdb")])
     assert result.exit_code == 2
     assert "run `outcomes ingest`" in result.output
@@ -192,9 +196,9 @@ def test_connect_errors_before_spark_starts(tmp_path: Path) -> None:
     missing = tmp_path / "none.duckdb"
     settings = _settings(tmp_path / "parquet")
     with pytest.raises(WarehouseError, match=r"neither the warehouse .*none.duckdb nor a Parquet export in .*parquet exists"):
-        warehouse.connect(missing, engine="spark", spark_settings=settings)
+        store.connect(missing, engine="spark", spark_settings=settings)
     with pytest.raises(WarehouseError, match="engine 'flink' is not supported; valid engines are: duckdb, spark"):
-        warehouse.connect(missing, engine="flink")  # type: ignore[arg-type]
+        store.connect(missing, engine="flink")  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- Spark
@@ -213,14 +217,14 @@ def spark_con(demo_warehouse: Path, spark_settings: EngineSettings):
     if shutil.which("java") is None:
         pytest.skip("Java is not installed: Spark needs a Java 17 runtime (apt-get install openjdk-17-jre-headless)")
     pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -e '.[spark]')")
-    con = warehouse.connect(demo_warehouse, engine="spark", spark_settings=spark_settings)
+    con = store.connect(demo_warehouse, engine="spark", spark_settings=spark_settings)
     yield con
     con.disconnect()
 
 
 @pytest.fixture(scope="module")
 def duck_con(demo_warehouse: Path):
-    con = warehouse.connect(demo_warehouse)
+    con = store.connect(demo_warehouse)
     yield con
     con.disconnect()
 
@@ -240,8 +244,8 @@ def _assert_same(expected: pd.DataFrame, got: pd.DataFrame) -> None:
 @pytest.mark.spark
 def test_every_metric_and_segment_matches_duckdb(spark_con, duck_con) -> None:
     kwargs = dict(start=MONTHS[0], end=MONTHS[-1], dims=DIMENSIONS)
-    expected = metrics.compute(duck_con, **kwargs)
-    got = metrics.compute(spark_con, **kwargs)
+    expected = compute.compute(duck_con, **kwargs)
+    got = compute.compute(spark_con, **kwargs)
     assert set(got["metric"]) == set(catalog.ids())
     assert set(got["segment_dim"]) == set(DIMENSIONS)
     assert got["value"].notna().sum() > len(got) / 2
@@ -280,17 +284,17 @@ def test_tables_from_a_catalog_database(spark_con, spark_settings: EngineSetting
         session.sql(f"CREATE TABLE outcomes_test.{name} USING parquet LOCATION '{export}/{name}.parquet'")
         session.catalog.dropTempView(name)  # the views of the Parquet export would hide the catalog's tables
     in_database = spark_settings.model_copy(
-        update={"spark": spark_settings.spark.model_copy(update={"data": engine.SparkData(database="outcomes_test")})}
+        update={"spark": spark_settings.spark.model_copy(update={"data": spark_backend.SparkData(database="outcomes_test")})}
     )
     try:
-        con = engine.connect(None, in_database)
+        con = spark_backend.connect(None, in_database)
         assert con.current_database == "outcomes_test"
         assert set(TABLES) <= set(con.list_tables())
         assert con.table("tickets").count().execute() == expected
         nowhere = in_database.model_copy(
-            update={"spark": in_database.spark.model_copy(update={"data": engine.SparkData(database="nowhere")})}
+            update={"spark": in_database.spark.model_copy(update={"data": spark_backend.SparkData(database="nowhere")})}
         )
         with pytest.raises(WarehouseError, match="Spark catalog has no database 'nowhere'.* databases are: .*outcomes_test"):
-            engine.connect(None, nowhere)
+            spark_backend.connect(None, nowhere)
     finally:
         session.catalog.setCurrentDatabase("default")

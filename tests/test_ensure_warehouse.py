@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from outcomes.errors import IngestError
-from outcomes.ingest import ensure_warehouse
+from outcomes.ingest.load import ensure_warehouse
 
 DATA = Path(__file__).resolve().parent / "data"
 SAMPLE = "servicenow_incidents_sample.csv"

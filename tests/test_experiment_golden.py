@@ -14,8 +14,11 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
-from outcomes.experiment import frequentist, multiplicity, power, sequential
-from outcomes.experiment.srm import srm_test
+from outcomes.experiment.randomized import frequentist
+from outcomes.experiment.randomized import multiplicity
+from outcomes.experiment.randomized import power
+from outcomes.experiment.randomized import sequential
+from outcomes.experiment.randomized.srm import srm_test
 from outcomes.experiment.statistics import (
     ProportionStatistic,
     RatioStatistic,

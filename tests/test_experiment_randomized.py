@@ -19,7 +19,7 @@ from outcomes.experiment.results import (
     TOO_FEW_UNITS,
     ZERO_VARIANCE,
 )
-from outcomes.experiment.srm import segment_splits
+from outcomes.experiment.randomized.srm import segment_splits
 from outcomes.params import load
 
 EMAIL_YAML = """\

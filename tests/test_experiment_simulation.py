@@ -9,7 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from outcomes.experiment import frequentist, multiplicity, power, sequential
+from outcomes.experiment.randomized import frequentist
+from outcomes.experiment.randomized import multiplicity
+from outcomes.experiment.randomized import power
+from outcomes.experiment.randomized import sequential
 from outcomes.experiment.statistics import mean_moments, proportion_moments, ratio_moments, ratio_pre_terms
 
 R = 4000  # simulated experiments per test type (>= 2,000 required)

@@ -13,11 +13,14 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from outcomes import config, docs_gen, schemas, warehouse
+from outcomes import config
+from outcomes.run import docs as docs_gen
+from outcomes.warehouse import schemas
+from outcomes.warehouse import store
 from outcomes.cli import app
-from outcomes.datamodel import TABLES
+from outcomes.warehouse.datamodel import TABLES
 from outcomes.errors import IngestError, WarehouseError
-from outcomes.ingest import run_ingest
+from outcomes.ingest.load import run_ingest
 
 TICKETS_JAN = """ticket_id,opened_at,resolved_at,requester_type,requester_id,service,priority,channel,reassignment_count
 T1,2024-01-01 10:00,2024-01-01 12:00,customer,C1,email,high,phone,0
@@ -152,9 +155,9 @@ def test_summary_table(project: Path) -> None:
 
 def test_idempotent(project: Path) -> None:
     run_ingest(project, validate=False)
-    first = warehouse.fingerprints(warehouse.connect(_wh(project)))
+    first = store.fingerprints(store.connect(_wh(project)))
     run_ingest(project, validate=False)
-    second = warehouse.fingerprints(warehouse.connect(_wh(project)))
+    second = store.fingerprints(store.connect(_wh(project)))
     assert first == second
     assert first["tickets"]["rows"] == 2 and first["_rejects"]["rows"] == 4
     assert "_ingest_log" not in first and set(TABLES) < set(first)
@@ -168,7 +171,7 @@ def test_fingerprints_ignore_row_order_but_see_values(tmp_path: Path) -> None:
         con.execute(f"CREATE TABLE t AS SELECT * FROM (VALUES {rows}) v(n, s)")
         con.close()
         paths.append(path)
-    a, b, c = (warehouse.fingerprints(warehouse.connect(p))["t"] for p in paths)
+    a, b, c = (store.fingerprints(store.connect(p))["t"] for p in paths)
     assert a == b != c
 
 
@@ -177,19 +180,19 @@ def test_fingerprints_are_stored_at_ingest_and_recomputed_after_a_change(project
     wh = _wh(project)
     con = duckdb.connect(str(wh), read_only=True)
     try:
-        stored = warehouse.stored_fingerprints(con.execute)
-        assert stored == warehouse.table_fingerprints(con.execute)
-        assert warehouse.FINGERPRINTS_TABLE not in stored and "_ingest_log" not in stored
+        stored = store.stored_fingerprints(con.execute)
+        assert stored == store.table_fingerprints(con.execute)
+        assert store.FINGERPRINTS_TABLE not in stored and "_ingest_log" not in stored
     finally:
         con.close()
     con = duckdb.connect(str(wh))
     try:
         con.execute("DELETE FROM tickets WHERE rowid = (SELECT min(rowid) FROM tickets)")
-        assert warehouse.stored_fingerprints(con.execute) is None  # row count changed: not trusted
-        assert warehouse.table_fingerprints(con.execute)["tickets"]["rows"] == stored["tickets"]["rows"] - 1
+        assert store.stored_fingerprints(con.execute) is None  # row count changed: not trusted
+        assert store.table_fingerprints(con.execute)["tickets"]["rows"] == stored["tickets"]["rows"] - 1
     finally:
         con.close()
-    assert warehouse.fingerprints(warehouse.connect(wh))["tickets"]["rows"] == stored["tickets"]["rows"] - 1
+    assert store.fingerprints(store.connect(wh))["tickets"]["rows"] == stored["tickets"]["rows"] - 1
 
 
 def test_atomic_swap(project: Path) -> None:
@@ -219,7 +222,7 @@ def test_schemas_catch_a_table_that_breaks_the_model(tmp_path: Path) -> None:
     """The pandera schemas, run inside DuckDB through ibis, are the final enforcement of the data model."""
     path = tmp_path / "bad.duckdb"
     raw = duckdb.connect(str(path))
-    warehouse.create_tables(raw)
+    store.create_tables(raw)
     columns = "ticket_id, opened_at, resolved_at, requester_type, requester_id, service, priority, channel, reassignment_count"
     raw.execute(
         f"INSERT INTO tickets ({columns}) VALUES "
@@ -227,7 +230,7 @@ def test_schemas_catch_a_table_that_breaks_the_model(tmp_path: Path) -> None:
         "('T1', '2024-01-02 10:00', NULL, 'customer', 'C1', 'email', 'low', 'phone', 0)"
     )
     raw.close()
-    con = warehouse.connect(path)
+    con = store.connect(path)
     with pytest.raises(pandera.errors.SchemaErrors) as info:
         schemas.validate(con.table("tickets"), "tickets")
     failed = sorted(str(e.check) for e in info.value.schema_errors)
@@ -241,7 +244,7 @@ def test_schemas_catch_a_table_that_breaks_the_model(tmp_path: Path) -> None:
 
 def test_schemas_pass_on_an_ingested_warehouse(project: Path) -> None:
     run_ingest(project, validate=False)
-    con = warehouse.connect(_wh(project))
+    con = store.connect(_wh(project))
     for name in TABLES:
         schemas.validate(con.table(name), name)
 
@@ -249,12 +252,12 @@ def test_schemas_pass_on_an_ingested_warehouse(project: Path) -> None:
 def test_connect_errors(tmp_path: Path) -> None:
     missing = tmp_path / "none.duckdb"
     with pytest.raises(WarehouseError) as info:
-        warehouse.connect(missing)
+        store.connect(missing)
     assert str(info.value) == (
         f"warehouse {missing} not found; run `outcomes ingest` to build it from the exports listed in params/sources.yaml"
     )
     with pytest.raises(WarehouseError, match="engine 'flink' is not supported; valid engines are: duckdb, spark"):
-        warehouse.connect(missing, engine="flink")  # type: ignore[arg-type]
+        store.connect(missing, engine="flink")  # type: ignore[arg-type]
 
 
 def test_cli_ingest(project: Path) -> None:

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from outcomes.errors import IngestError
-from outcomes.ingest import run_ingest as _run_ingest
+from outcomes.ingest.load import run_ingest as _run_ingest
 
 HEADER = "ticket_id,opened_at,resolved_at,requester_type,requester_id,service,priority,channel"
 GOOD = [

@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from outcomes import config, investment, warehouse
+from outcomes import config
+from outcomes.report import investment
+from outcomes.warehouse import store
 from outcomes.errors import ParamsError
 from outcomes.report import results as report_results
-from outcomes.roi import montecarlo
-from outcomes.roi.value import Effect, Quantity, ValueInputs, load_value_model, with_inputs
+from outcomes.value import montecarlo
+from outcomes.value.model import Effect, Quantity, ValueInputs, load_value_model, with_inputs
 
 PERIOD = "2025-12"
 WINDOW = ("2025-01-01", "2026-01-01")  # the twelve months to PERIOD, as [start, end)
@@ -21,7 +23,7 @@ DRAWS = 4_000
 
 @pytest.fixture(scope="module")
 def con(demo_warehouse):
-    return warehouse.connect(demo_warehouse)
+    return store.connect(demo_warehouse)
 
 
 @pytest.fixture(scope="module")

@@ -25,8 +25,14 @@ from numpy.testing import assert_allclose
 from scipy import stats
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
-from outcomes import catalog, change_linkage, datamodel, metric_support, panel_summary, ticket_groups, warehouse
-from outcomes.warehouse import create_tables
+from outcomes.metrics import catalog
+from outcomes.casestudy import change_linkage
+from outcomes.warehouse import datamodel
+from outcomes.metrics import support as metric_support
+from outcomes.casestudy import panel_summary
+from outcomes.casestudy import ticket_groups
+from outcomes.warehouse import store
+from outcomes.warehouse.store import create_tables
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,7 +103,7 @@ def linked(tmp_path: Path) -> Path:
 
 
 def test_link_changes_counts_worked_by_hand(linked: Path) -> None:
-    res = change_linkage.link_changes(warehouse.connect(linked), window_days=7, min_deployments=1)
+    res = change_linkage.link_changes(store.connect(linked), window_days=7, min_deployments=1)
     assert (res.deployments, res.followed, res.tickets, res.preceded) == (4, 2, 6, 3)
     assert res.failure_rate == 0.5
     by_type = res.by_type.set_index("ci_type")
@@ -113,14 +119,14 @@ def test_link_changes_counts_worked_by_hand(linked: Path) -> None:
 
 
 def test_link_changes_window_and_pooling(linked: Path) -> None:
-    res = change_linkage.link_changes(warehouse.connect(linked), window_days=14, min_deployments=2)
+    res = change_linkage.link_changes(store.connect(linked), window_days=14, min_deployments=2)
     assert (res.followed, res.preceded) == (2, 4)
     assert res.by_type["ci_type"].tolist() == ["app", change_linkage.OTHER_TYPES]
 
 
 def test_link_changes_effect_is_welch_within_the_comparable_type(linked: Path) -> None:
     # app: preceded T1 (8 h), T2 (24 h) against T3 (2 h), T4 (3 h); db has one ticket per group: dropped.
-    res = change_linkage.link_changes(warehouse.connect(linked), window_days=7)
+    res = change_linkage.link_changes(store.connect(linked), window_days=7)
     e = res.effect
     assert (e.types_used, e.types_dropped, e.n_preceded, e.n_not_preceded) == (1, 1, 2, 2)
     welch = stats.ttest_ind(np.log([8.0, 24.0]), np.log([2.0, 3.0]), equal_var=False)
@@ -136,12 +142,12 @@ def test_link_changes_without_items_returns_an_error_value(tmp_path: Path) -> No
         deployments=_deployments([{"deployment_id": "D1", "deployed_at": _ts("2024-01-01 00:00")}]),
         tickets=_tickets([{"ticket_id": "T1", "opened_at": _ts("2024-01-02 00:00")}]),
     )
-    res = change_linkage.link_changes(warehouse.connect(path))
+    res = change_linkage.link_changes(store.connect(path))
     assert res.error == change_linkage.NO_LINKABLE_DEPLOYMENTS
     assert res.effect.error == change_linkage.NO_COMPARABLE_TYPES
     assert res.findings("x") == []
     with pytest.raises(ValueError, match="window_days must be at least 1"):
-        change_linkage.link_changes(warehouse.connect(path), window_days=0)
+        change_linkage.link_changes(store.connect(path), window_days=0)
 
 
 # ----------------------------------------------------------------------------- the estimate
@@ -232,7 +238,7 @@ def test_unavailable_metrics_name_the_missing_field(tmp_path: Path) -> None:
             {"ticket_id": "T2", "opened_at": _ts("2024-01-03"), "resolved_at": None, "reopened": True},
         ]
     )
-    con = warehouse.connect(_warehouse(tmp_path / "support.duckdb", tickets=tickets))
+    con = store.connect(_warehouse(tmp_path / "support.duckdb", tickets=tickets))
     support = metric_support.metric_support(
         con,
         ["ticket_volume", "first_response_mean_hours", "sla_attainment", "reopen_rate", "self_service_rate", "change_failure_rate"],
@@ -271,7 +277,7 @@ def test_group_shares_by_hand(tmp_path: Path) -> None:
         [{"ticket_id": i, "assignment_group": g, "opened_at": _ts("2024-01-10 00:00"), "resolved_at": _ts("2024-01-10 00:00") + dt.timedelta(hours=h)} for i, g, h in rows]
         + [{"ticket_id": "Z1", "assignment_group": "Z", "opened_at": _ts("2024-01-30 00:00"), "resolved_at": None}]
     )
-    con = warehouse.connect(_warehouse(tmp_path / "groups.duckdb", tickets=tickets))
+    con = store.connect(_warehouse(tmp_path / "groups.duckdb", tickets=tickets))
     res = ticket_groups.group_shares(con, "assignment_group", start="2024-01", end="2024-02", min_tickets=2, reference_hours=2.0)
     table = res.table.set_index("group")
     # excess over 2 h: X 0 + 1 + 8 = 9, Y 18; Z open; Y and Z pooled (one ticket each)
@@ -370,7 +376,7 @@ def test_synthetic_files_keep_the_real_exports_columns_and_vocabularies_but_none
 
 
 def test_linkage_recovers_what_the_synthetic_files_plant(planted, tmp_path: Path) -> None:
-    from outcomes.ingest import ensure_warehouse
+    from outcomes.ingest.load import ensure_warehouse
 
     path = ensure_warehouse(
         ROOT / "params/real/bpi2014_rabobank.yaml", raw_dir=SYNTHETIC, warehouse=tmp_path / "rabobank_like.duckdb"
@@ -386,7 +392,7 @@ def test_linkage_recovers_what_the_synthetic_files_plant(planted, tmp_path: Path
     recorded = con.execute("SELECT count(*) FILTER (WHERE failed) FROM deployments").fetchone()[0]
     assert recorded == truth["recorded_lines"]
     con.close()
-    res = change_linkage.link_changes(warehouse.connect(path), window_days=7)
+    res = change_linkage.link_changes(store.connect(path), window_days=7)
     assert (res.deployments, res.followed, res.tickets, res.preceded) == (
         truth["change_lines"], truth["failed_lines"], truth["incidents"], truth["caused_incidents"],
     )
@@ -403,7 +409,7 @@ def test_linkage_recovers_what_the_synthetic_files_plant(planted, tmp_path: Path
 def full() -> dict[str, Path]:
     if not (SHARED / "uci_incident_event_log").is_dir() or not (SHARED / "bpi2014_rabobank_itsm").is_dir():
         pytest.skip(f"public datasets not found in {SHARED}")
-    from outcomes.ingest import ensure_warehouse
+    from outcomes.ingest.load import ensure_warehouse
 
     # The mappings' own raw_dir (../shared/data/<dataset>, as params/case_study.yaml passes it) and warehouses
     # (data/real/, rebuilt only when stale): the notebook and a second run reuse them.
@@ -424,7 +430,7 @@ def test_full_uci_counts_match_the_readme(full: dict[str, Path]) -> None:
     got["sla"] = con.execute("SELECT count(*) FROM tickets WHERE sla_met").fetchone()[0]
     for key, value in readme.items():
         assert 0 <= value - got[key] <= rejected, key
-    support = metric_support.metric_support(warehouse.connect(full["uci"]), extra=change_linkage.REQUIRES).set_index("metric")
+    support = metric_support.metric_support(store.connect(full["uci"]), extra=change_linkage.REQUIRES).set_index("metric")
     assert not support.loc["first_response_median_hours", "available"]
     assert not support.loc["change_linkage", "available"]
     assert support.loc["sla_attainment", "available"] and support.loc["reopen_rate", "available"]
@@ -440,15 +446,15 @@ def test_full_rabobank_counts_match_the_readme(full: dict[str, Path]) -> None:
     assert got == {"critical": 3, "high": 697, "medium": 6_703, "low": 22_717 + 16_486}
     changes = con.execute("SELECT count(DISTINCT split_part(deployment_id, '/', 1)) FROM deployments").fetchone()[0]
     assert changes <= 18_000  # 18,000 distinct change ids in the file; only implemented ones are deployments
-    res = change_linkage.link_changes(warehouse.connect(full["rabobank"]), window_days=7)
+    res = change_linkage.link_changes(store.connect(full["rabobank"]), window_days=7)
     assert res.deployments == log["rabobank_changes"][1] and 0 < res.failure_rate < 1
     assert res.effect.error is None and res.effect.ci_low < res.effect.estimate < res.effect.ci_high
 
 
 def test_charts_are_built_from_the_results(linked: Path) -> None:
-    from outcomes import itsm_charts
+    from outcomes.casestudy import itsm_charts
 
-    con = warehouse.connect(linked)
+    con = store.connect(linked)
     spec = itsm_charts.change_failure_chart(change_linkage.link_changes(con, min_deployments=1)).to_dict()
     assert [layer["mark"]["type"] for layer in spec["layer"]] == ["bar", "rule"]
     shares = ticket_groups.group_shares(con, "ci_type", start="2024-01", end="2024-01", min_tickets=1)

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from canonical_tables import example_rows, make_warehouse
 
-from outcomes import catalog, metrics
+from outcomes.metrics import catalog
+from outcomes.metrics import compute
 from outcomes.errors import WarehouseError
 
 ALL_DIMS = ("all", "region", "customer_segment", "channel", "service")
@@ -30,7 +31,7 @@ def con(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tidy(con):
-    return metrics.compute(con, start="2025-01", end="2025-03", dims=ALL_DIMS, min_customers=1)
+    return compute.compute(con, start="2025-01", end="2025-03", dims=ALL_DIMS, min_customers=1)
 
 
 def val(tidy, metric, period="2025-01", dim="all", segment="all"):
@@ -54,18 +55,18 @@ def test_catalog_holds_the_contract_ids_and_valid_entries():
 
 
 def test_every_catalog_metric_is_computed_by_exactly_one_family_or_derivation():
-    direct = [mid for f in metrics.FAMILIES for mid in f.metrics]
-    derived = [d.metric for d in metrics.DERIVED]
+    direct = [mid for f in compute.FAMILIES for mid in f.metrics]
+    derived = [d.metric for d in compute.DERIVED]
     assert sorted(direct + derived) == sorted(catalog.ids())
 
 
 def test_catalog_dimensions_match_what_the_families_can_cut():
-    for f in metrics.FAMILIES:
+    for f in compute.FAMILIES:
         for mid in f.metrics:
             assert catalog.get(mid).dimensions == f.dims, mid
-    fam = {f.name: set(f.dims) for f in metrics.FAMILIES}
+    fam = {f.name: set(f.dims) for f in compute.FAMILIES}
     fam["services"] = set(ALL_DIMS)
-    for d in metrics.DERIVED:
+    for d in compute.DERIVED:
         possible = set.intersection(*(fam[n] for n in d.needs))
         assert set(catalog.get(d.metric).dimensions) <= possible, d.metric
 
@@ -193,19 +194,19 @@ def test_dimension_a_metric_cannot_be_cut_by_is_null_with_the_reason(tidy):
 
 
 def test_small_segments_are_suppressed(con):
-    tidy = metrics.compute(con, start="2025-01", end="2025-01", dims=("all", "region"), metrics=["csat", "ticket_volume"])
+    tidy = compute.compute(con, start="2025-01", end="2025-01", dims=("all", "region"), metrics=["csat", "ticket_volume"])
     csat = tidy[tidy.metric == "csat"].set_index("segment")
     assert csat.loc["all", "n"] == 3 and csat.loc["all", "suppressed"]
     assert csat["value"].isna().all()
     assert "fewer than 10" in csat.loc["north", "note"]
     # IT metrics are not customer metrics: never suppressed
     assert not tidy[tidy.metric == "ticket_volume"]["suppressed"].any()
-    shown = metrics.compute(con, start="2025-01", end="2025-01", metrics=["csat"], min_customers=3)
+    shown = compute.compute(con, start="2025-01", end="2025-01", metrics=["csat"], min_customers=3)
     assert shown["value"].iloc[0] == pytest.approx(2 / 3)
 
 
 def test_requester_filter(con):
-    tidy = metrics.compute(
+    tidy = compute.compute(
         con, start="2025-01", end="2025-01", metrics=["ticket_volume", "cost_per_ticket"], requester="customer"
     )
     assert val(tidy, "ticket_volume").value == 3
@@ -214,19 +215,19 @@ def test_requester_filter(con):
 
 
 def test_plan_runs_only_the_needed_queries():
-    assert metrics.plan(["csat", "churn_rate"]) == ["surveys", "customer_base"]
-    assert metrics.plan(["arpu"]) == ["orders", "customer_base"]
+    assert compute.plan(["csat", "churn_rate"]) == ["surveys", "customer_base"]
+    assert compute.plan(["arpu"]) == ["orders", "customer_base"]
 
 
 def test_errors_name_the_problem(con):
     with pytest.raises(KeyError, match="did you mean 'csat'"):
-        metrics.compute(con, start="2025-01", end="2025-01", metrics=["cast"])
+        compute.compute(con, start="2025-01", end="2025-01", metrics=["cast"])
     with pytest.raises(ValueError, match="YYYY-MM"):
-        metrics.to_month("January")
+        compute.to_month("January")
     with pytest.raises(ValueError, match="before start month"):
-        metrics.month_range("2025-03", "2025-01")
+        compute.month_range("2025-03", "2025-01")
     with pytest.raises(ValueError, match="valid dimensions"):
-        metrics.compute(con, start="2025-01", end="2025-01", dims=("country",))
+        compute.compute(con, start="2025-01", end="2025-01", dims=("country",))
 
 
 def test_missing_table_names_the_table_and_the_fix(tmp_path):
@@ -234,7 +235,7 @@ def test_missing_table_names_the_table_and_the_fix(tmp_path):
 
     con = ibis.duckdb.connect(str(tmp_path / "empty.duckdb"))
     with pytest.raises(WarehouseError, match="no table customer_surveys, customers.*needed for csat.*outcomes ingest"):
-        metrics.compute(con, start="2025-01", end="2025-01", metrics=["csat"])
+        compute.compute(con, start="2025-01", end="2025-01", metrics=["csat"])
 
 
 def test_glossary_is_fresh():
@@ -251,22 +252,22 @@ def test_glossary_lists_every_metric_with_its_source():
 
 
 @pytest.mark.parametrize("dims", [("all",), ("all", "customer_segment"), ("all", "service")], ids="+".join)
-@pytest.mark.parametrize("family", [f for f in metrics.FAMILIES if f.rollup], ids=lambda f: f.name)
+@pytest.mark.parametrize("family", [f for f in compute.FAMILIES if f.rollup], ids=lambda f: f.name)
 def test_company_row_summed_from_the_rollup_dimension_equals_a_direct_pass(demo_warehouse, family, dims):
     """The company row of a rolled-up family equals the same family queried for the company directly."""
     import dataclasses
 
-    from outcomes import warehouse
+    from outcomes.warehouse import store
 
-    con = warehouse.connect(demo_warehouse, read_only=True)
-    scope = metrics.Scope(tuple(metrics.month_range("2024-06", "2025-12")), dims)
+    con = store.connect(demo_warehouse, read_only=True)
+    scope = compute.Scope(tuple(compute.month_range("2024-06", "2025-12")), dims)
     order = ["segment_dim", "segment", "period"]
-    rolled = metrics.run_family(con, family, scope).sort_values(order, ignore_index=True)
-    direct = metrics.run_family(con, dataclasses.replace(family, rollup=()), scope).sort_values(order, ignore_index=True)
+    rolled = compute.run_family(con, family, scope).sort_values(order, ignore_index=True)
+    direct = compute.run_family(con, dataclasses.replace(family, rollup=()), scope).sort_values(order, ignore_index=True)
     assert set(rolled["segment_dim"]) == set(dims) and (rolled["segment_dim"] == "all").sum() == 19
     pd.testing.assert_frame_equal(rolled[order], direct[order])
-    columns = [c for c in direct.columns if c not in metrics.KEYS]
-    assert columns and set(columns) == set(rolled.columns) - set(metrics.KEYS)
+    columns = [c for c in direct.columns if c not in compute.KEYS]
+    assert columns and set(columns) == set(rolled.columns) - set(compute.KEYS)
     np.testing.assert_allclose(
         rolled[columns].to_numpy(float), direct[columns].to_numpy(float), rtol=1e-12, equal_nan=True
     )

@@ -22,8 +22,8 @@ from browser import PageLoad, load, require_chromium
 
 from outcomes import config
 from outcomes.params import read_yaml
-from outcomes.run import plan, run_monthly
-from outcomes.runconfig import load as load_run_config
+from outcomes.run.monthly import plan, run_monthly
+from outcomes.run.config import load as load_run_config
 
 PERIOD = "2025-12"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -78,7 +78,7 @@ def test_executive_summary_is_the_first_link_of_the_index(month: Path) -> None:
 
 def test_results_json_fills_every_section_and_follows_the_schema(month: Path) -> None:
     results = json.loads((month / "results.json").read_text())
-    schema = json.loads((config.PACKAGE_DIR / "results_schema.json").read_text())
+    schema = json.loads((config.PACKAGE_DIR / "report" / "results_schema.json").read_text())
     jsonschema.validate(results, schema)
     assert results["period"] == PERIOD
     assert {r["metric"] for r in results["scorecard"]} >= {"csat", "churn_rate", "first_response_median_hours"}

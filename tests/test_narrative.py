@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from outcomes import narrative as n
-from outcomes.narrative import MetricChange
+from outcomes.report import narrative as n
+from outcomes.report.narrative import MetricChange
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ import pytest
 
 from outcomes import config
 from outcomes.report import results as report_results
-from outcomes.run import default_kernel
+from outcomes.run.monthly import default_kernel
 
 NOTEBOOKS = config.PROJ_ROOT / "notebooks"
 PARAMETERS = {"period": "2025-12", "draws": 2000, "seed": 11}

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from canonical_tables import example_rows, make_warehouse
 
-from outcomes import metrics
-from outcomes.panel import PANEL_COLUMNS, build_panel, series, wide, window
+from outcomes.metrics import compute
+from outcomes.metrics.panel import PANEL_COLUMNS, build_panel, series, wide, window
 
 
 @pytest.fixture(scope="module")
@@ -54,15 +54,15 @@ def test_default_suppression_hides_small_segments(con):
 
 def test_panel_runs_one_query_per_family(con, monkeypatch):
     calls = []
-    original = metrics.run_family
+    original = compute.run_family
 
     def counting(con_, family, scope):
         calls.append(family.name)
         return original(con_, family, scope)
 
-    monkeypatch.setattr(metrics, "run_family", counting)
+    monkeypatch.setattr(compute, "run_family", counting)
     build_panel(con, start="2025-01", end="2025-03", segment="region")
-    assert len(calls) == len(set(calls)) == len(metrics.FAMILIES)
+    assert len(calls) == len(set(calls)) == len(compute.FAMILIES)
 
 
 def test_window_counts_months_back_from_the_period():

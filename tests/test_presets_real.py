@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from outcomes import config
-from outcomes.ingest import run_ingest
+from outcomes.ingest.load import run_ingest
 
 DATA = Path(__file__).parent / "data"
 SHARED = Path(__file__).parents[2] / "shared" / "data"

@@ -14,17 +14,17 @@ from scipy import stats
 from scipy.optimize import minimize_scalar
 
 from outcomes import config
-from outcomes.experiment.did import did_2x2, did_twfe, event_study, pretrend_tests, twfe, wild_cluster_pvalue
-from outcomes.experiment.its import ar1_correlation, ar1_gls, design_matrix, segmented_regression, treated_series
-from outcomes.experiment.placebo import placebo_in_space, placebo_in_time
-from outcomes.experiment.quasi import (
+from outcomes.experiment.quasi.did import did_2x2, did_twfe, event_study, pretrend_tests, twfe, wild_cluster_pvalue
+from outcomes.experiment.quasi.its import ar1_correlation, ar1_gls, design_matrix, segmented_regression, treated_series
+from outcomes.experiment.quasi.placebo import placebo_in_space, placebo_in_time
+from outcomes.experiment.quasi.analysis import (
     QuasiResult,
     analyze_rollout,
     difference_in_differences,
     interrupted_time_series,
 )
-from outcomes.experiment.quasi_charts import event_study_chart, its_chart
-from outcomes.experiment.quasi_panel import (
+from outcomes.report.quasi_charts import event_study_chart, its_chart
+from outcomes.experiment.quasi.panel import (
     FEW_CLUSTERS,
     FEW_TREATED_UNITS,
     NO_CONTROL_UNITS,

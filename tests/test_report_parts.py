@@ -13,8 +13,10 @@ import pandas as pd
 import pytest
 
 from outcomes.errors import ReportRunError
-from outcomes.report import html as report_html
-from outcomes.report import pii, publish, renderer, results, tables, text, theme
+from outcomes.run import html as report_html
+from outcomes.report import renderer, results, tables, text, theme
+from outcomes.run import pii
+from outcomes.run import publish
 
 XSS = "<script>alert(1)</script>"
 

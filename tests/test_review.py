@@ -16,8 +16,8 @@ from canonical_tables import make_warehouse
 from outcomes import config
 from outcomes.errors import ParamsError
 from outcomes.experiment import aggregate_table, analyze_aggregates
-from outcomes.experiment import warehouse as bridge
-from outcomes.experiment.review import load_spec, review
+from outcomes.experiment import aggregates as bridge
+from outcomes.report.review import load_spec, review
 from outcomes.experiment.spec import InitiativeSpec
 from outcomes.params import read_yaml
 from outcomes.report import results as report_results
@@ -28,7 +28,7 @@ NOTEBOOK = config.NOTEBOOKS_DIR / "02_initiative_review.ipynb"
 
 @pytest.fixture(scope="module")
 def con(demo_warehouse: Path):
-    from outcomes.warehouse import connect
+    from outcomes.warehouse.store import connect
 
     return connect(demo_warehouse)
 
@@ -327,7 +327,7 @@ def _warehouse_backed() -> list[Path]:
 
 @pytest.fixture(scope="module")
 def notebook_runs(demo_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    from outcomes.run import execute_and_render
+    from outcomes.run.monthly import execute_and_render
 
     out = tmp_path_factory.mktemp("nb02")
     with cf.ThreadPoolExecutor(max_workers=3) as pool:

@@ -7,7 +7,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from outcomes.errors import ParamsError
-from outcomes.roi import finance
+from outcomes.value import finance
 
 # Forrester, "The Total Economic Impact of SalesLoft", Financial Summary, Cash Flow Table
 # (risk-adjusted), 10% discount rate: INITIAL, YEAR 1, YEAR 2, YEAR 3, TOTAL, PRESENT VALUE.

@@ -13,8 +13,9 @@ from scipy import stats
 
 from outcomes import config
 from outcomes.errors import ParamsError
-from outcomes.roi import montecarlo, value
-from outcomes.roi.value import Effect, Quantity, ValueModel
+from outcomes.value import model as value_model
+from outcomes.value import montecarlo
+from outcomes.value.model import Effect, Quantity, ValueModel
 from value_models import ticket_initiative, ticket_model
 
 ANNUITY = 1 / 1.1 + 1 / 1.21 + 1 / 1.331  # PV of 1 a year for 3 years at 10% = 2.486852
@@ -22,7 +23,7 @@ ANNUITY = 1 / 1.1 + 1 / 1.21 + 1 / 1.331  # PV of 1 a year for 3 years at 10% = 
 
 @pytest.fixture(scope="module")
 def model() -> ValueModel:
-    return value.load_value_model(config.PARAMS_DIR / "value.yaml")
+    return value_model.load_value_model(config.PARAMS_DIR / "value.yaml")
 
 
 def _linear_model(effect: dict) -> ValueModel:
@@ -72,7 +73,7 @@ def test_to_dict_is_a_valid_results_json_roi_entry(model):
     assert d["initiative"] == "faster-releases"
     assert d["npv_p10"] <= d["npv_p50"] <= d["npv_p90"]
     assert 0 <= d["prob_roi_positive"] <= 1
-    schema = json.loads((config.PACKAGE_DIR / "results_schema.json").read_text())
+    schema = json.loads((config.PACKAGE_DIR / "report" / "results_schema.json").read_text())
     jsonschema.validate(d, {**schema["$defs"]["roi_row"], "$defs": schema["$defs"]})
     details = case.details()
     assert {k: details[k] for k in montecarlo.RESULTS_KEYS} == d

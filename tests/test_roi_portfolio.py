@@ -7,16 +7,19 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy import stats
 
-from outcomes import config, narrative
+from outcomes import config
+from outcomes.report import narrative
 from outcomes.errors import ParamsError
 from outcomes.report import results as report_results
-from outcomes.roi import charts, montecarlo, portfolio, value
+from outcomes.report import value_charts
+from outcomes.value import model as value_model
+from outcomes.value import montecarlo, portfolio
 from value_models import ticket_initiative, ticket_model
 
 
 @pytest.fixture(scope="module")
 def cases():
-    model = value.load_value_model(config.PARAMS_DIR / "value.yaml")
+    model = value_model.load_value_model(config.PARAMS_DIR / "value.yaml")
     return [montecarlo.simulate(model, key, n=2_000, seed=11) for key in model.initiatives]
 
 
@@ -45,13 +48,13 @@ def test_portfolio_refuses_unknown_or_repeated_initiatives(cases):
 
 def test_waterfall_steps_add_up_to_npv(cases):
     case = next(c for c in cases if c.initiative == "chatbot")
-    frame = charts.waterfall_frame(case)
+    frame = value_charts.waterfall_frame(case)
     assert frame["step"].tolist()[0] == "Benefits (PV)" and frame["step"].tolist()[-1] == "NPV"
     assert_allclose(frame["amount"].iloc[:-1].sum(), case.point.npv)
     assert_allclose(frame["end"].iloc[-2], frame["amount"].iloc[-1])
     # benefit risk 20% of the gross PV; costs 10% on top of their PV
     assert_allclose(frame["amount"].iloc[1], -0.2 * frame["amount"].iloc[0])
-    spec = charts.waterfall_chart(case).to_dict()
+    spec = value_charts.waterfall_chart(case).to_dict()
     bar = spec["layer"][0]
     assert bar["mark"]["type"] == "bar"
     assert bar["encoding"]["x"]["sort"] == frame["step"].tolist()
@@ -61,14 +64,14 @@ def test_waterfall_steps_add_up_to_npv(cases):
 
 def test_portfolio_chart_sorted_interval(cases):
     book = portfolio.build_portfolio(cases)
-    spec = charts.portfolio_chart(book).to_dict()
+    spec = value_charts.portfolio_chart(book).to_dict()
     rule = spec["layer"][0]
     assert rule["mark"]["type"] == "rule"
     assert (rule["encoding"]["x"]["field"], rule["encoding"]["x2"]["field"]) == ("npv_p10", "npv_p90")
     assert rule["encoding"]["y"]["sort"] == [*book.to_frame()["name"], portfolio.TOTAL_LABEL]
     rows = [r for data in spec["datasets"].values() for r in data]
     total = next(r for r in rows if r.get("name") == portfolio.TOTAL_LABEL)
-    assert total["decision"] == charts.TOTAL_DECISION
+    assert total["decision"] == value_charts.TOTAL_DECISION
     assert total["npv_p50"] == pytest.approx(book.total().to_dict()["npv_p50"])
     assert spec["layer"][1]["encoding"]["x"]["field"] == "npv_p50"
 
@@ -76,7 +79,7 @@ def test_portfolio_chart_sorted_interval(cases):
 # --------------------------------------------------------------------------- the initiatives together
 
 
-def _two_initiatives(effect_a: dict, effect_b: dict, cost_per_ticket: float | dict = 20) -> value.ValueModel:
+def _two_initiatives(effect_a: dict, effect_b: dict, cost_per_ticket: float | dict = 20) -> value_model.ValueModel:
     """Two ticket-prevention initiatives: NPV_i = k_i x effect_i + c_i while cost per ticket is fixed."""
     initiatives = {"a": ticket_initiative("A", effect_a, 1000), "b": ticket_initiative("B", effect_b, 2000)}
     return ticket_model(initiatives, cost_per_ticket, where="two-initiative test model")
@@ -152,7 +155,7 @@ def test_total_is_a_valid_results_row_and_refuses_draws_that_do_not_line_up(case
     row = portfolio.build_portfolio(cases).total().to_dict()
     assert tuple(row) == portfolio.TOTAL_KEYS
     report_results.check_rows("portfolio", [row])
-    model = value.load_value_model(config.PARAMS_DIR / "value.yaml")
+    model = value_model.load_value_model(config.PARAMS_DIR / "value.yaml")
     other_seed = montecarlo.simulate(model, "chatbot", n=2_000, seed=12)
     fewer = montecarlo.simulate(model, "chatbot", n=1_000, seed=11)
     for odd, words in ((other_seed, "different seeds"), (fewer, "different numbers of draws")):

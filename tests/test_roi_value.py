@@ -9,13 +9,13 @@ from numpy.testing import assert_allclose
 from outcomes import config
 from outcomes.errors import ParamsError
 from outcomes.params import validate
-from outcomes.roi import value
-from outcomes.roi.value import Effect, Quantity, ValueInputs, ValueModel
+from outcomes.value import model as value_model
+from outcomes.value.model import Effect, Quantity, ValueInputs, ValueModel
 
 
 @pytest.fixture(scope="module")
 def model() -> ValueModel:
-    return value.load_value_model(config.PARAMS_DIR / "value.yaml")
+    return value_model.load_value_model(config.PARAMS_DIR / "value.yaml")
 
 
 def test_value_yaml_validates_and_names_its_sources(model):
@@ -33,7 +33,7 @@ def test_unknown_key_names_file_key_and_valid_keys(tmp_path):
     text = (config.PARAMS_DIR / "value.yaml").read_text().replace("discount_rate:", "discount_rte:")
     path.write_text(text)
     with pytest.raises(ParamsError, match=r"value.yaml: unknown key 'discount_rte' \(did you mean 'discount_rate'\?\)"):
-        value.load_value_model(path)
+        value_model.load_value_model(path)
 
 
 @pytest.mark.parametrize(
@@ -72,13 +72,13 @@ def test_quantity_distributions_are_inferred_and_sampled():
 
 def test_simple_clv():
     # 35 a month x 40% margin / 2% monthly churn = 14 / 0.02 = 700
-    assert_allclose(value.simple_clv(35, 0.40, 0.02), 700.0)
+    assert_allclose(value_model.simple_clv(35, 0.40, 0.02), 700.0)
     with pytest.raises(ParamsError, match="churn_rate must be above 0"):
-        value.simple_clv(35, 0.4, 0.0)
+        value_model.simple_clv(35, 0.4, 0.0)
 
 
 def test_warehouse_inputs_replace_stated_numbers(model):
-    updated = value.with_inputs(
+    updated = value_model.with_inputs(
         model, ValueInputs(cost_per_ticket=11.0, clv_by_segment={"smb": 4000.0}, customers_by_segment={"consumer": 100})
     )
     cpt = updated.inputs.cost_per_ticket
@@ -87,14 +87,14 @@ def test_warehouse_inputs_replace_stated_numbers(model):
     assert updated.segments["smb"].clv_quantity().value == 4000.0
     assert updated.segments["smb"].clv_quantity().origin == "warehouse"
     assert updated.segments["consumer"].customers == 100
-    assert value.with_inputs(model, None) is model
+    assert value_model.with_inputs(model, None) is model
     with pytest.raises(ParamsError, match="unknown segment.*'retail'.*consumer, smb, enterprise"):
-        value.with_inputs(model, ValueInputs(customers_by_segment={"retail": 5}))
+        value_model.with_inputs(model, ValueInputs(customers_by_segment={"retail": 5}))
 
 
 def test_chatbot_chain_hand_worked(model):
-    q = value.chain_quantities(model, "chatbot")
-    steps = value.chain_value(model, "chatbot", {k: v.value for k, v in q.items()})
+    q = value_model.chain_quantities(model, "chatbot")
+    steps = value_model.chain_value(model, "chatbot", {k: v.value for k, v in q.items()})
     # -2 hours x 0.0015 churn per hour = -0.003 churn per month
     assert_allclose(steps.outcome_change, -0.003)
     # customers 8,000 + 1,500 + 150 = 9,650; kept per month = 0.003 x 9,650 = 28.95
@@ -109,14 +109,14 @@ def test_chatbot_chain_hand_worked(model):
 
 
 def test_portal_chain_and_signs(model):
-    q = value.chain_quantities(model, "self-service-portal")
+    q = value_model.chain_quantities(model, "self-service-portal")
     assert set(q) == {"effect", "cost_per_ticket", "cost:initial", "cost:recurring_monthly"}
-    steps = value.chain_value(model, "self-service-portal", {k: v.value for k, v in q.items()})
+    steps = value_model.chain_value(model, "self-service-portal", {k: v.value for k, v in q.items()})
     # -0.03 tickets per customer-month x 9,650 customers = 289.5 tickets prevented x 22 = 6,369
     assert_allclose(steps.units_per_month, 289.5)
     assert_allclose(steps.value_per_month, 6_369.0)
     # more tickets per customer is a cost, not a gain
-    worse = value.chain_value(model, "self-service-portal", {**{k: v.value for k, v in q.items()}, "effect": 0.03})
+    worse = value_model.chain_value(model, "self-service-portal", {**{k: v.value for k, v in q.items()}, "effect": 0.03})
     assert_allclose(worse.value_per_month, -6_369.0)
 
 
@@ -136,8 +136,8 @@ def test_conversions_rise_is_a_gain_and_rules_are_checked(model):
     data = model.model_dump()
     data["initiatives"] = {"checkout": _initiative()}
     m = validate(ValueModel, data, "test")
-    q = value.chain_quantities(m, "checkout")
-    steps = value.chain_value(m, "checkout", {k: v.value for k, v in q.items()})
+    q = value_model.chain_quantities(m, "checkout")
+    steps = value_model.chain_value(m, "checkout", {k: v.value for k, v in q.items()})
     # +1 pp of 10,000 visits = 100 conversions x 120 revenue x 35% margin = 4,200
     assert_allclose(steps.value_per_month, 4_200.0)
     data["initiatives"] = {"checkout": _initiative(money="hours_saved")}

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from report_pack import NOTEBOOKS, XSS, write_config, write_initiatives
 
-from outcomes import run
+from outcomes.run import monthly as run
 from outcomes.errors import ParamsError
-from outcomes.runconfig import load as load_config
+from outcomes.run.config import load as load_config
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -20,10 +20,11 @@ import psutil
 import pytest
 from report_pack import NOTEBOOKS, PERIOD, XSS, Pack, write_config
 
-from outcomes import config, run
+from outcomes import config
+from outcomes.run import monthly as run
 from outcomes.errors import ReportRunError
-from outcomes.report import publish
-from outcomes.runconfig import load as load_config
+from outcomes.run import publish
+from outcomes.run.config import load as load_config
 
 pytest_plugins = ["report_plugin"]  # the session-wide `pack` fixture
 
@@ -49,7 +50,7 @@ def test_month_folder_holds_pages_notebooks_results_and_manifest(pack: Pack) -> 
 
 def test_results_json_is_valid_against_the_schema_and_merges_every_notebook(pack: Pack) -> None:
     doc = json.loads((pack.month / "results.json").read_text())
-    schema = json.loads((config.PACKAGE_DIR / "results_schema.json").read_text())
+    schema = json.loads((config.PACKAGE_DIR / "report" / "results_schema.json").read_text())
     jsonschema.Draft202012Validator(schema).validate(doc)
     assert doc["period"] == PERIOD
     assert sorted(i["id"] for i in doc["initiatives"]) == sorted(["portal", XSS])
@@ -87,7 +88,7 @@ def test_report_pages_show_no_code_prompts_parameters_or_warnings(pack: Pack) ->
 
 
 def test_every_page_is_self_contained_and_small(pack: Pack) -> None:
-    from outcomes.report.html import check_page
+    from outcomes.run.html import check_page
 
     pages = sorted(pack.month.glob("*.html")) + [pack.reports / "index.html"]
     assert len(pages) == 6

@@ -21,8 +21,9 @@ from typing import Any
 import pytest
 import yaml
 
-from outcomes import config, engine
-from outcomes.run import run_monthly
+from outcomes import config
+from outcomes.warehouse import spark_backend
+from outcomes.run.monthly import run_monthly
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -60,7 +61,7 @@ def months(demo_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     }
     (root / "engine.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(engine.ENGINE_PARAMS_ENV, str(root / "engine.yaml"))
+        mp.setenv(spark_backend.ENGINE_PARAMS_ENV, str(root / "engine.yaml"))
         return {name: _run(root, name) for name in ("duckdb", "spark")}
 
 

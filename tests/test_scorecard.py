@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from outcomes import config
-from outcomes.drivers import DriversResult, Estimate
+from outcomes.scorecard.drivers import DriversResult, Estimate
 from outcomes.errors import ParamsError
-from outcomes.scorecard import (
+from outcomes.scorecard.card import (
     NO_DATA,
     NO_TARGET,
     OFF,
@@ -27,7 +27,7 @@ from outcomes.scorecard import (
     scorecard_records,
     status_of,
 )
-from outcomes.scorecard_charts import (
+from outcomes.report.scorecard_charts import (
     area_small_multiples,
     demand_capacity_chart,
     drivers_chart,
@@ -178,7 +178,7 @@ def test_records_are_json_ready(panel):
     json.dumps(records, allow_nan=False)
     rec = {r["metric"]: r for r in records}
     assert rec["nps"]["value"] is None and rec["csat"]["segment"] is None
-    schema = json.loads((config.PACKAGE_DIR / "results_schema.json").read_text())
+    schema = json.loads((config.PACKAGE_DIR / "report" / "results_schema.json").read_text())
     row = {"$defs": schema["$defs"], **schema["$defs"]["scorecard_row"]}
     for r in records:
         jsonschema.validate(r, row)

@@ -17,11 +17,15 @@ import papermill as pm
 import pandas as pd
 import pytest
 
-from outcomes import config, investment, panel, shared, warehouse
-from outcomes.drivers import drivers_panel
-from outcomes.experiment import review as initiative_review
+from outcomes import config
+from outcomes.report import investment
+from outcomes.metrics import panel
+from outcomes import cache
+from outcomes.warehouse import store as warehouse
+from outcomes.scorecard.drivers import drivers_panel
+from outcomes.report import review as initiative_review
 from outcomes.report import results as report_results
-from outcomes.run import default_kernel
+from outcomes.run.monthly import default_kernel
 
 PERIOD = "2025-12"
 WINDOW = {"start": "2025-11", "end": "2025-12"}
@@ -33,7 +37,7 @@ FAKE_CON = SimpleNamespace(name="duckdb")
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A run's shared folder, named in the environment as ``outcomes run`` does."""
     folder = tmp_path / "shared"
-    monkeypatch.setenv(shared.SHARED_DIR_ENV, str(folder))
+    monkeypatch.setenv(cache.SHARED_DIR_ENV, str(folder))
     return folder
 
 
@@ -44,7 +48,7 @@ def test_shared_panel_equals_the_panel_computed_afresh(demo_warehouse: Path, sto
     fresh = panel.build_panel(con, segment="region", **WINDOW)
     pd.testing.assert_frame_equal(first, fresh)
     pd.testing.assert_frame_equal(again, fresh)
-    [record] = shared.inventory(store)
+    [record] = cache.inventory(store)
     assert record["kind"] == "panel" and record["backend"] == "duckdb" and record["engine"] == "duckdb"
     assert len(list(store.glob("panel-*.parquet"))) == 1
 
@@ -53,20 +57,20 @@ def test_equivalent_calls_share_one_panel(demo_warehouse: Path, store: Path) -> 
     # The scorecard passes months as text and min_customers explicitly; the ROI step passes
     # dates and relies on the default: one key, one computation.
     con = warehouse.connect(demo_warehouse)
-    a = shared.frame(drivers_panel, con, warehouse_path=demo_warehouse, start="2025-11", end="2025-12", min_customers=10)
-    b = shared.frame(
+    a = cache.frame(drivers_panel, con, warehouse_path=demo_warehouse, start="2025-11", end="2025-12", min_customers=10)
+    b = cache.frame(
         drivers_panel, con, warehouse_path=demo_warehouse,
         start=pd.Timestamp("2025-11-01").date(), end=pd.Timestamp("2025-12-01").date(),
     )
     pd.testing.assert_frame_equal(a, b)
-    assert len(shared.inventory(store)) == 1
+    assert len(cache.inventory(store)) == 1
 
 
 def test_other_arguments_or_engine_give_another_key() -> None:
     base = {"start": "2025-11", "end": "2025-12", "engine": "duckdb"}
-    assert shared.key("panel", base) != shared.key("panel", {**base, "end": "2025-10"})
-    assert shared.key("panel", base) != shared.key("panel", {**base, "engine": "spark"})
-    assert shared.key("panel", base) == shared.key("panel", dict(reversed(base.items())))
+    assert cache.key("panel", base) != cache.key("panel", {**base, "end": "2025-10"})
+    assert cache.key("panel", base) != cache.key("panel", {**base, "engine": "spark"})
+    assert cache.key("panel", base) == cache.key("panel", dict(reversed(base.items())))
 
 
 def test_a_changed_warehouse_is_computed_again_never_read_stale(
@@ -83,11 +87,11 @@ def test_a_changed_warehouse_is_computed_again_never_read_stale(
     pd.testing.assert_frame_equal(after, fresh)
     december = lambda f: f.loc[f["period"].astype(str).str.startswith("2025-12"), "value"].iloc[0]  # noqa: E731
     assert december(after) < december(before)
-    assert len(shared.inventory(store)) == 2
+    assert len(cache.inventory(store)) == 2
 
 
 def test_nothing_is_shared_outside_a_run(demo_warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(shared.SHARED_DIR_ENV, raising=False)
+    monkeypatch.delenv(cache.SHARED_DIR_ENV, raising=False)
     calls = []
 
     def build(con: object, *, start: str, end: str) -> pd.DataFrame:
@@ -95,7 +99,7 @@ def test_nothing_is_shared_outside_a_run(demo_warehouse: Path, monkeypatch: pyte
         return pd.DataFrame({"x": [1]})
 
     for _ in range(2):
-        shared.frame(build, FAKE_CON, warehouse_path=demo_warehouse, start="2025-12", end="2025-12")
+        cache.frame(build, FAKE_CON, warehouse_path=demo_warehouse, start="2025-12", end="2025-12")
     assert calls == ["2025-12", "2025-12"]
 
 
@@ -108,7 +112,7 @@ def test_a_source_that_cannot_be_stamped_is_never_shared(tmp_path: Path, store: 
         return pd.DataFrame({"x": [1]})
 
     for _ in range(2):
-        shared.frame(build, FAKE_CON, warehouse_path=tmp_path / "missing.duckdb", start="2025-12")
+        cache.frame(build, FAKE_CON, warehouse_path=tmp_path / "missing.duckdb", start="2025-12")
     assert len(calls) == 2 and not store.exists()
 
 
@@ -116,11 +120,11 @@ def test_review_results_round_trip_and_feed_the_roi_step(
     demo_warehouse: Path, store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     specs = investment.active_specs()
-    stored = {k: shared.review(path, period=PERIOD).result for k, path in specs.items()}
-    assert {r["kind"] for r in shared.inventory(store)} == {"review"} and len(shared.inventory(store)) == len(specs)
+    stored = {k: cache.review(path, period=PERIOD).result for k, path in specs.items()}
+    assert {r["kind"] for r in cache.inventory(store)} == {"review"} and len(cache.inventory(store)) == len(specs)
     for key, path in specs.items():
-        read = shared.review_result(path, period=PERIOD)
-        assert json.dumps(shared.result_to_dict(read)) == json.dumps(shared.result_to_dict(stored[key]))
+        read = cache.review_result(path, period=PERIOD)
+        assert json.dumps(cache.result_to_dict(read)) == json.dumps(cache.result_to_dict(stored[key]))
         assert read.to_dict() == stored[key].to_dict()
 
     # The ROI step reads the stored results: reviewing again would fail here.
@@ -138,14 +142,14 @@ def test_review_notebook_runs_alone_and_inside_a_run(
 ) -> None:
     notebook = str(config.NOTEBOOKS_DIR / "02_initiative_review.ipynb")
     params = {"initiative": "faster-releases", "period": PERIOD}
-    monkeypatch.delenv(shared.SHARED_DIR_ENV, raising=False)
+    monkeypatch.delenv(cache.SHARED_DIR_ENV, raising=False)
     monkeypatch.setenv(report_results.RESULTS_PATH_ENV, str(tmp_path / "alone.json"))
     pm.execute_notebook(notebook, str(tmp_path / "alone.ipynb"), parameters=params, kernel_name=default_kernel(), progress_bar=False)
     folder = tmp_path / "shared"
-    monkeypatch.setenv(shared.SHARED_DIR_ENV, str(folder))
+    monkeypatch.setenv(cache.SHARED_DIR_ENV, str(folder))
     monkeypatch.setenv(report_results.RESULTS_PATH_ENV, str(tmp_path / "in_run.json"))
     pm.execute_notebook(notebook, str(tmp_path / "in_run.ipynb"), parameters=params, kernel_name=default_kernel(), progress_bar=False)
     alone, in_run = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("alone", "in_run"))
     assert alone == in_run and alone["initiatives"][0]["id"] == "faster-releases"
-    [record] = shared.inventory(folder)
+    [record] = cache.inventory(folder)
     assert record["kind"] == "review" and record["computed_by"] == "in_run"

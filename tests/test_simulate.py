@@ -14,10 +14,10 @@ import pytest
 import statsmodels.formula.api as smf
 from scipy import stats
 
-from outcomes.datamodel import TABLES
+from outcomes.warehouse.datamodel import TABLES
 from outcomes.errors import ParamsError
 from outcomes.simulate import Planted, generate
-from outcomes.sources import load_sources
+from outcomes.ingest.sources import load_sources
 
 REPO = Path(__file__).resolve().parents[1]
 SCALE = 0.5

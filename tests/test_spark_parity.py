@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from canonical_tables import example_rows, load, make_warehouse
 
-from outcomes import metrics
+from outcomes.metrics import compute
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -55,8 +55,8 @@ def spark_con(tmp_path_factory):
 def test_every_metric_matches_duckdb(spark_con, tmp_path):
     duck = make_warehouse(tmp_path / "example.duckdb", **example_rows())
     kwargs = dict(start="2025-01", end="2025-03", dims=DIMS, min_customers=1)
-    expected = metrics.compute(duck, **kwargs)
-    got = metrics.compute(spark_con, **kwargs)
+    expected = compute.compute(duck, **kwargs)
+    got = compute.compute(spark_con, **kwargs)
     keys = ["period", "segment_dim", "segment", "metric"]
     merged = expected.merge(got, on=keys, how="outer", suffixes=("_duckdb", "_spark"), indicator=True)
     assert (merged["_merge"] == "both").all(), merged[merged["_merge"] != "both"][keys]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from outcomes import transactions
+from outcomes.casestudy import transactions
 from outcomes.errors import ParamsError
 
 EXCERPT = Path(__file__).parent / "data" / "case_study" / "cdnow_transactions" / "CDNOW_master.txt.gz"

@@ -20,7 +20,7 @@ import yaml
 
 from outcomes import config
 from outcomes.errors import IngestError
-from outcomes.ingest import run_ingest
+from outcomes.ingest.load import run_ingest
 
 VOLVO_FILE = "vinst_incidents_ibm.csv.gz"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from outcomes.params import validate
-from outcomes.roi.value import ValueModel
+from outcomes.value.model import ValueModel
 
 
 def ticket_initiative(name: str, effect: dict, count: int) -> dict:

@@ -46,7 +46,7 @@ def ingest(
     sources: Path = typer.Option(config.PARAMS_DIR / "sources.yaml", help="Source mappings (YAML)."),
 ) -> None:
     """Load every source into the warehouse; print rows read, loaded and rejected per source."""
-    from outcomes.ingest import run_ingest
+    from outcomes.ingest.load import run_ingest
 
     try:
         summary = run_ingest(sources)
@@ -60,7 +60,7 @@ def docs(
     out: Path = typer.Option(config.DOCS_DIR, help="Folder of the generated pages."),
 ) -> None:
     """Regenerate the documentation pages built from the code (docs/data-model.md...)."""
-    from outcomes.docs_gen import write_docs
+    from outcomes.run.docs import write_docs
 
     for page in write_docs(out):
         console.print(f"wrote {page}")
@@ -74,7 +74,7 @@ def run(
 ) -> None:
     """Run the monthly report pack and publish reports/<period>/ atomically; print its index page."""
     from outcomes.errors import ParamsError, ReportRunError
-    from outcomes.run import RunInterrupted, run_monthly
+    from outcomes.run.monthly import RunInterrupted, run_monthly
 
     if engine not in (None, "duckdb", "spark"):
         _fail(ParamsError(f"--engine {engine!r} is not supported; valid engines are: duckdb, spark"))
@@ -120,7 +120,7 @@ def analyze(
 ) -> None:
     """Review one initiative: run the review notebook, write its HTML page and results.json."""
     from outcomes.errors import ReportRunError
-    from outcomes.experiment import review
+    from outcomes.report import review
     from outcomes.experiment.spec import InitiativeSpec
     from outcomes.params import load
 
@@ -141,7 +141,7 @@ def new_initiative(
     folder: Path = typer.Option(config.PARAMS_DIR / "initiatives", help="Folder of the initiative parameters."),
 ) -> None:
     """Write a commented parameters template params/initiatives/<ID>.yaml (never overwrites)."""
-    from outcomes.experiment.review import write_template
+    from outcomes.report.review import write_template
 
     try:
         path = write_template(initiative_id, folder)
@@ -156,7 +156,7 @@ def export_parquet(
     out: Path = typer.Option(None, help="Export folder; default spark.data.parquet of params/engine.yaml."),
 ) -> None:
     """Write every canonical table to <out>/<table>.parquet for Spark (replaces the folder atomically)."""
-    from outcomes.engine import export_parquet as export
+    from outcomes.warehouse.spark_backend import export_parquet as export
 
     try:
         summary = export(warehouse, out)

@@ -13,11 +13,11 @@ Public API
 """
 
 from outcomes.experiment.decision import combine, decide
-from outcomes.experiment.power import plan, sample_size_per_arm
-from outcomes.experiment.randomized import aggregate_table, analyze_aggregates, analyze_table, read_table
+from outcomes.experiment.randomized.power import plan, sample_size_per_arm
+from outcomes.experiment.randomized.analysis import aggregate_table, analyze_aggregates, analyze_table, read_table
 from outcomes.experiment.results import Condition, Decision, InitiativeResult, MetricEffect
 from outcomes.experiment.spec import InitiativeSpec, MetricSpec
-from outcomes.experiment.srm import srm_test
+from outcomes.experiment.randomized.srm import srm_test
 from outcomes.experiment.statistics import (
     ProportionStatistic,
     RatioStatistic,

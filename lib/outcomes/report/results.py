@@ -5,7 +5,7 @@ its rows. During a run, ``outcomes run`` starts each notebook's kernel with the
 environment variable :data:`RESULTS_PATH_ENV` pointing at a per-notebook file, and
 :data:`RESULTS_DIR_ENV` at the folder of every notebook's file; the run then merges
 the files with :func:`merge` and writes ``results.json`` after validating it against
-``lib/outcomes/results_schema.json`` (documented in ``docs/results-schema.md``).
+``lib/outcomes/report/results_schema.json`` (documented in ``docs/results-schema.md``).
 
 Outside a run (a notebook opened in JupyterLab, or nbval) the recorded sections are kept
 in memory, so the same notebook runs unchanged.
@@ -31,7 +31,7 @@ from outcomes.errors import ReportRunError
 
 RESULTS_PATH_ENV = "OUTCOMES_RESULTS_PATH"
 RESULTS_DIR_ENV = "OUTCOMES_RESULTS_DIR"
-SCHEMA_PATH = config.PACKAGE_DIR / "results_schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parent / "results_schema.json"
 
 #: Sections filled by the run itself rather than by notebooks.
 RUN_KEYS = ("period", "generated_at")
@@ -41,7 +41,7 @@ _memory: dict[str, list[Any]] = {}
 
 @lru_cache(maxsize=1)
 def schema() -> dict[str, Any]:
-    """The JSON Schema of ``results.json`` (``lib/outcomes/results_schema.json``)."""
+    """The JSON Schema of ``results.json`` (``lib/outcomes/report/results_schema.json``)."""
     return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
@@ -139,7 +139,7 @@ def check_rows(section: str, rows: list[Any], where: str = "results") -> None:
         for err in validator.iter_errors(row):
             errors.append(_error_text(err, f"{where}.{section}[{i}]"))
     if errors:
-        raise ReportRunError("results do not match lib/outcomes/results_schema.json:\n" + "\n".join(errors[:20]))
+        raise ReportRunError("results do not match lib/outcomes/report/results_schema.json:\n" + "\n".join(errors[:20]))
 
 
 def record(section: str, data: Any) -> None:
@@ -259,7 +259,7 @@ def validate(doc: Any, where: str = "results.json") -> None:
     validator = jsonschema.Draft202012Validator(schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
     errors = [_error_text(e, where) for e in validator.iter_errors(doc)]
     if errors:
-        raise ReportRunError("results do not match lib/outcomes/results_schema.json:\n" + "\n".join(errors[:20]))
+        raise ReportRunError("results do not match lib/outcomes/report/results_schema.json:\n" + "\n".join(errors[:20]))
 
 
 def write_json(path: Path, doc: Any) -> None:

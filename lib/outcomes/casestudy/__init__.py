@@ -1,0 +1,1 @@
+"""Case studies on public data: analyses that depend on the core and never the reverse."""

@@ -1,0 +1,398 @@
+"""Change linkage: deployments followed by tickets on the same configuration item.
+
+A deployment (a change implemented on one configuration item) *is followed by* a ticket
+when a ticket on the same item is opened after the deployment and at most
+``window_days`` later; a ticket *is preceded by* a change under the same condition.
+The share of deployments followed by a ticket is the change failure rate measured from
+the data, next to the rate the tool records itself (``deployments.failed``).
+
+Whether tickets preceded by a change take longer to resolve is estimated within item
+types (``ci_type``): for each type, the difference in mean log resolution hours between
+preceded and not-preceded tickets; the differences are averaged with weights equal to
+each type's share of preceded tickets (the effect on the preceded tickets), and the
+variance is the weighted sum of the per-type Welch variances, with Welch-Satterthwaite
+degrees of freedom. With one type it is exactly Welch's t interval
+(``scipy.stats.ttest_ind(equal_var=False)``). ``exp(estimate)`` is the ratio of geometric
+mean resolution times. The comparison is an association: changes are not assigned at
+random, and items that are changed often may be the ones that break often.
+
+Everything row-level runs in the engine (Ibis on DuckDB or Spark): the range join of
+deployments to tickets, the flags, and the per-type sufficient statistics
+(``n``, sum and sum of squares of log hours). Only aggregates reach pandas.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import ibis
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
+
+#: Returned on :class:`ResolutionEffect` when no item type has two or more tickets in both groups.
+NO_COMPARABLE_TYPES = "no item type has at least two resolved tickets both with and without a preceding change"
+#: Returned on :class:`ChangeLinkage` when no deployment names a configuration item.
+NO_LINKABLE_DEPLOYMENTS = "no deployment names a configuration item and a deployment time"
+OTHER_TYPES = "other types"
+#: Canonical fields the linkage needs (for :func:`outcomes.metrics.support.metric_support`'s ``extra``).
+REQUIRES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "change_linkage": (
+        ("deployments.configuration_item",),
+        ("deployments.deployed_at",),
+        ("tickets.configuration_item",),
+        ("tickets.ci_type",),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ResolutionEffect:
+    """Difference in mean log resolution hours, preceded by a change minus not, within item types.
+
+    Parameters
+    ----------
+    estimate : float
+        Weighted mean of the per-type differences (NaN when ``error`` is set).
+    se : float
+        Its standard error.
+    df : float
+        Welch-Satterthwaite degrees of freedom.
+    ci_low, ci_high : float
+        Confidence interval of ``estimate`` at ``1 - alpha``.
+    alpha : float
+        One minus the confidence level.
+    n_preceded, n_not_preceded : int
+        Resolved tickets in the comparison (types used only).
+    types_used, types_dropped : int
+        Item types compared, and types left out (fewer than two tickets in a group).
+    error : str, optional
+        Why there is no estimate (an expected data condition), else ``None``.
+    """
+
+    estimate: float
+    se: float
+    df: float
+    ci_low: float
+    ci_high: float
+    alpha: float
+    n_preceded: int
+    n_not_preceded: int
+    types_used: int
+    types_dropped: int
+    error: str | None = None
+
+    @property
+    def ratio(self) -> tuple[float, float, float]:
+        """Ratio of geometric mean resolution times and its interval: ``exp`` of the estimate and bounds."""
+        return math.exp(self.estimate), math.exp(self.ci_low), math.exp(self.ci_high)
+
+    def sentence(self) -> str:
+        """The result in one sentence, stating that it is an association."""
+        if self.error:
+            return f"No comparison of resolution times: {self.error}."
+        ratio, low, high = (100 * (r - 1) for r in self.ratio)
+        word = "longer" if ratio >= 0 else "less time"
+        return (
+            f"Tickets opened after a change on their configuration item took {abs(ratio):.0f}% {word} to resolve "
+            f"than tickets on the same type of item without a recent change ({100 * (1 - self.alpha):.0f}% CI "
+            f"{low:+.0f}% to {high:+.0f}%; {self.n_preceded:,} against {self.n_not_preceded:,} tickets, "
+            f"{self.types_used} item types). This is an association, not proof that the changes caused the delay."
+        )
+
+
+def combine_strata(
+    n1: np.ndarray,
+    s1: np.ndarray,
+    q1: np.ndarray,
+    n0: np.ndarray,
+    s0: np.ndarray,
+    q0: np.ndarray,
+    *,
+    alpha: float = 0.05,
+) -> dict[str, np.ndarray]:
+    """Welch differences within strata combined with weights of the treated counts, vectorized.
+
+    Every argument is an array whose last axis is the strata (leading axes are independent
+    studies, e.g. simulation replicates): counts ``n``, sums ``s`` and sums of squares
+    ``q`` of the treated (``1``) and untreated (``0``) units. Strata with fewer than two
+    units in a group get weight 0.
+
+    Returns
+    -------
+    dict of ndarray
+        ``estimate``, ``se``, ``df``, ``ci_low``, ``ci_high`` (one per study; NaN when no
+        stratum is usable) and ``usable`` (the strata mask).
+    """
+    n1, s1, q1, n0, s0, q0 = (np.asarray(a, dtype=float) for a in (n1, s1, q1, n0, s0, q0))
+    usable = (n1 >= 2) & (n0 >= 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m1, m0 = s1 / n1, s0 / n0
+        v1 = np.maximum(q1 - n1 * m1**2, 0.0) / (n1 - 1)
+        v0 = np.maximum(q0 - n0 * m0**2, 0.0) / (n0 - 1)
+        w = np.where(usable, n1, 0.0)
+        w = w / w.sum(axis=-1, keepdims=True)
+        a1 = np.where(usable, w**2 * v1 / n1, 0.0)
+        a0 = np.where(usable, w**2 * v0 / n0, 0.0)
+        estimate = np.where(usable, w * (m1 - m0), 0.0).sum(axis=-1)
+        var = a1.sum(axis=-1) + a0.sum(axis=-1)
+        denom = np.where(usable, a1**2 / (n1 - 1) + a0**2 / (n0 - 1), 0.0).sum(axis=-1)
+        df = np.where(denom > 0, var**2 / denom, np.inf)
+    none = ~usable.any(axis=-1)
+    estimate, var = np.where(none, np.nan, estimate), np.where(none, np.nan, var)
+    se = np.sqrt(var)
+    half = stats.t.ppf(1 - alpha / 2, df) * se
+    return {
+        "estimate": estimate, "se": se, "df": df, "ci_low": estimate - half, "ci_high": estimate + half, "usable": usable,
+    }
+
+
+def stratified_difference(cells: pd.DataFrame, *, alpha: float = 0.05) -> ResolutionEffect:
+    """Welch difference of means within strata, combined with weights of the treated counts.
+
+    Parameters
+    ----------
+    cells : pandas.DataFrame
+        One row per stratum and group: ``stratum``, ``treated`` (bool), ``n``, ``sum``,
+        ``sum_squares`` of the outcome.
+    alpha : float
+        One minus the confidence level, in (0, 1).
+
+    Returns
+    -------
+    ResolutionEffect
+        The combined difference (treated minus untreated, :func:`combine_strata`);
+        ``error`` is set when no stratum has at least two units in both groups.
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), bounds excluded; got {alpha}")
+    missing = {"stratum", "treated", "n", "sum", "sum_squares"} - set(cells.columns)
+    if missing:
+        raise ValueError(f"cells lack columns {sorted(missing)}; columns are {list(cells.columns)}")
+    wide = cells.pivot_table(index="stratum", columns="treated", values=["n", "sum", "sum_squares"], aggfunc="sum")
+    wide = wide.reindex(columns=pd.MultiIndex.from_product([["n", "sum", "sum_squares"], [False, True]])).fillna(0.0)
+    col = {(k, t): wide[(k, t)].to_numpy(float) for k in ("n", "sum", "sum_squares") for t in (False, True)}
+    r = combine_strata(
+        col[("n", True)], col[("sum", True)], col[("sum_squares", True)],
+        col[("n", False)], col[("sum", False)], col[("sum_squares", False)], alpha=alpha,
+    )
+    usable = r["usable"]
+    if not usable.any():
+        nan = float("nan")
+        return ResolutionEffect(nan, nan, nan, nan, nan, alpha, 0, 0, 0, len(wide), NO_COMPARABLE_TYPES)
+    return ResolutionEffect(
+        float(r["estimate"]), float(r["se"]), float(r["df"]), float(r["ci_low"]), float(r["ci_high"]), alpha,
+        int(col[("n", True)][usable].sum()), int(col[("n", False)][usable].sum()),
+        int(usable.sum()), int((~usable).sum()),
+    )
+
+
+@dataclass(frozen=True)
+class ChangeLinkage:
+    """Deployments linked to the tickets that follow them on the same configuration item.
+
+    Parameters
+    ----------
+    window_days : int
+        How long after a deployment a ticket counts as following it.
+    deployments : int
+        Deployments that name a configuration item and a deployment time.
+    followed : int
+        Of those, deployments followed by at least one ticket within the window.
+    tickets : int
+        Tickets that name a configuration item.
+    preceded : int
+        Of those, tickets opened within the window after a deployment on their item.
+    by_type : pandas.DataFrame
+        Per item type: ``ci_type``, ``deployments``, ``followed``, ``rate``, ``ci_low``,
+        ``ci_high`` (Wilson); types with fewer than ``min_deployments`` deployments are
+        pooled as ``other types``.
+    effect : ResolutionEffect
+        Resolution time of preceded against not-preceded tickets, within item types.
+    alpha : float
+        One minus the confidence level of every interval.
+    error : str, optional
+        Why nothing could be linked (an expected data condition), else ``None``.
+    """
+
+    window_days: int
+    deployments: int
+    followed: int
+    tickets: int
+    preceded: int
+    by_type: pd.DataFrame
+    effect: ResolutionEffect
+    alpha: float = 0.05
+    error: str | None = None
+
+    @property
+    def failure_rate(self) -> float:
+        """Share of deployments followed by a ticket on the same item within the window."""
+        return self.followed / self.deployments if self.deployments else float("nan")
+
+    @property
+    def failure_rate_ci(self) -> tuple[float, float]:
+        """Wilson interval of :attr:`failure_rate`."""
+        if not self.deployments:
+            return float("nan"), float("nan")
+        low, high = proportion_confint(self.followed, self.deployments, alpha=self.alpha, method="wilson")
+        return float(low), float(high)
+
+    def summary(self) -> pd.DataFrame:
+        """The headline counts and rates as a two-column table (``measure``, ``value``)."""
+        low, high = self.failure_rate_ci
+        rows = [
+            ("Window after a deployment (days)", f"{self.window_days}"),
+            ("Deployments on a configuration item", f"{self.deployments:,}"),
+            ("... followed by a ticket on the same item", f"{self.followed:,}"),
+            ("Change failure rate (linked)", f"{100 * self.failure_rate:.1f}% (CI {100 * low:.1f}%-{100 * high:.1f}%)"),
+            ("Tickets on a configuration item", f"{self.tickets:,}"),
+            ("... opened after a deployment on the same item", f"{self.preceded:,}"),
+        ]
+        return pd.DataFrame(rows, columns=["measure", "value"])
+
+    def sentences(self) -> list[str]:
+        """Plain-language findings."""
+        if self.error:
+            return [f"No change linkage: {self.error}."]
+        low, high = self.failure_rate_ci
+        return [
+            f"{100 * self.failure_rate:.1f}% of {self.deployments:,} deployments (95% CI {100 * low:.1f}%-"
+            f"{100 * high:.1f}%) were followed within {self.window_days} days by a ticket on the same "
+            "configuration item: the change failure rate measured from the data.",
+            self.effect.sentence(),
+        ]
+
+    def findings(self, dataset: str) -> list[dict]:
+        """Rows for the ``findings`` section of ``results.json`` (rates in %)."""
+        from outcomes.casestudy.findings import finding
+
+        if self.error:
+            return []
+        low, high = self.failure_rate_ci
+        sentences = self.sentences()
+        rows = [
+            finding(
+                section="itsm", dataset=dataset, metric="change_failure_rate_linked",
+                label=f"Changes followed by an incident on the same item within {self.window_days} days",
+                estimate=100 * self.failure_rate, ci_low=100 * low, ci_high=100 * high, unit="%", better="lower",
+                n=self.deployments, sentence=sentences[0],
+            )
+        ]
+        e = self.effect
+        if e.error is None:
+            ratio, rlow, rhigh = e.ratio
+            rows.append(
+                finding(
+                    section="itsm", dataset=dataset, metric="resolution_after_change",
+                    label="Longer resolution of incidents after a change (same item type), geometric mean",
+                    estimate=100 * (ratio - 1), ci_low=100 * (rlow - 1), ci_high=100 * (rhigh - 1), unit="%",
+                    better="lower", n=e.n_preceded + e.n_not_preceded, sentence=sentences[1],
+                )
+            )
+        return rows
+
+
+def _hours(start: ibis.Value, stop: ibis.Value) -> ibis.Value:
+    seconds = stop.epoch_seconds().cast("int64") - start.epoch_seconds().cast("int64")
+    return seconds.cast("float64") / 3600.0
+
+
+def link_changes(
+    con: ibis.BaseBackend,
+    *,
+    window_days: int = 7,
+    min_deployments: int = 30,
+    alpha: float = 0.05,
+) -> ChangeLinkage:
+    """Link deployments to the tickets opened on the same configuration item soon after.
+
+    Parameters
+    ----------
+    con : ibis.BaseBackend
+        The warehouse, with ``deployments`` and ``tickets`` holding ``configuration_item``
+        (and ``ci_type`` for the per-type results).
+    window_days : int
+        A ticket opened more than 0 and at most ``window_days`` days after a deployment
+        on its item follows it.
+    min_deployments : int
+        Item types with fewer deployments are pooled in ``by_type``.
+    alpha : float
+        One minus the confidence level.
+
+    Returns
+    -------
+    ChangeLinkage
+        Counts, the linked change failure rate, per-type rates and the resolution-time
+        comparison; ``error`` is set when no deployment can be linked.
+    """
+    if window_days < 1:
+        raise ValueError(f"window_days must be at least 1, got {window_days}")
+    if min_deployments < 1:
+        raise ValueError(f"min_deployments must be at least 1, got {min_deployments}")
+    d = con.table("deployments")
+    d = d.filter(d.configuration_item.notnull() & d.deployed_at.notnull()).select(
+        _did=d.deployment_id, _ci=d.configuration_item, _at=d.deployed_at,
+        _type=d.ci_type.fill_null("unknown"),
+    )
+    t = con.table("tickets")
+    t = t.filter(t.configuration_item.notnull()).select(
+        "ticket_id", "configuration_item", "opened_at", "resolved_at", ci_type=t.ci_type.fill_null("unknown")
+    )
+    pairs = d.inner_join(
+        t,
+        [
+            d._ci == t.configuration_item,
+            t.opened_at > d._at,
+            t.opened_at <= d._at + ibis.interval(days=window_days),
+        ],
+    )
+    followed_ids = pairs.select(_fid=pairs._did).distinct()
+    flagged = d.left_join(followed_ids, d._did == followed_ids._fid).mutate(
+        _followed=lambda x: x._fid.notnull().cast("int64")
+    )
+    per_type = flagged.group_by(ci_type=flagged._type).aggregate(
+        deployments=flagged.count(), followed=flagged._followed.sum()
+    ).execute()
+    preceded_ids = pairs.select(_pid=pairs.ticket_id).distinct()
+    tt = t.left_join(preceded_ids, t.ticket_id == preceded_ids._pid)
+    tt = tt.mutate(treated=tt._pid.notnull(), _h=_hours(tt.opened_at, tt.resolved_at))
+    counts = tt.aggregate(tickets=tt.count(), preceded=tt.treated.cast("int64").sum()).execute().iloc[0]
+    resolved = tt.filter(tt._h > 0).mutate(_y=lambda x: x._h.ln())
+    cells = resolved.group_by(stratum=resolved.ci_type, treated=resolved.treated).aggregate(
+        n=resolved.count(), sum=resolved._y.sum(), sum_squares=(resolved._y * resolved._y).sum()
+    ).execute()
+    effect = stratified_difference(cells, alpha=alpha)
+    n_deploy = int(per_type["deployments"].sum()) if len(per_type) else 0
+    n_followed = int(per_type["followed"].sum()) if len(per_type) else 0
+    return ChangeLinkage(
+        window_days=window_days,
+        deployments=n_deploy,
+        followed=n_followed,
+        tickets=int(counts["tickets"]),
+        preceded=int(counts["preceded"] or 0),
+        by_type=_by_type(per_type, min_deployments, alpha),
+        effect=effect,
+        alpha=alpha,
+        error=None if n_deploy else NO_LINKABLE_DEPLOYMENTS,
+    )
+
+
+def _by_type(per_type: pd.DataFrame, min_deployments: int, alpha: float) -> pd.DataFrame:
+    """Per-type rates with Wilson intervals; small types pooled."""
+    columns = ["ci_type", "deployments", "followed", "rate", "ci_low", "ci_high"]
+    if per_type.empty:
+        return pd.DataFrame(columns=columns)
+    frame = per_type.astype({"deployments": "int64", "followed": "int64"})
+    small = frame["deployments"] < min_deployments
+    frame.loc[small, "ci_type"] = OTHER_TYPES
+    frame = frame.groupby("ci_type", as_index=False)[["deployments", "followed"]].sum()
+    frame["rate"] = frame["followed"] / frame["deployments"]
+    low, high = proportion_confint(frame["followed"], frame["deployments"], alpha=alpha, method="wilson")
+    frame["ci_low"], frame["ci_high"] = np.asarray(low, float), np.asarray(high, float)
+    return frame.sort_values("deployments", ascending=False, ignore_index=True)[columns]
+
+
+__all__ = ["REQUIRES", "ChangeLinkage", "ResolutionEffect", "combine_strata", "link_changes", "stratified_difference"]

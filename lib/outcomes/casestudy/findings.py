@@ -1,0 +1,345 @@
+"""Findings: the headline numbers of a case study, as rows of ``results.json`` ``findings``.
+
+A case-study notebook builds its rows with :func:`finding` (any number),
+:func:`from_effect` (an experiment's effect), :func:`from_test` (a whole randomized test
+and its campaign money) or :func:`from_customer_value` (CLV) and records them with
+``report.record("findings", rows)``. The overview reads every notebook's rows back with
+``report.results()["findings"]`` and shows them with :func:`overview` and
+:func:`headlines`. The fields are documented in ``docs/results-schema.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import pandas as pd
+from IPython.display import HTML, Markdown
+
+from outcomes.casestudy.clv import CLVResult, SimpleCLV
+from outcomes.casestudy.clv_holdout import HoldoutCheck
+from outcomes.experiment.results import InitiativeResult, MetricEffect, format_change, format_interval, level_pct
+from outcomes.report import results
+from outcomes.report.tables import table
+from outcomes.report.text import escape_md
+from outcomes.casestudy.campaign import CampaignROI
+
+Section = Literal["itsm", "delivery", "experiment", "customer_value", "churn"]
+Better = Literal["higher", "lower"] | None
+
+#: How sections are named on pages, in reading order.
+SECTION_LABELS = {
+    "itsm": "IT service management",
+    "delivery": "Delivery and satisfaction",
+    "experiment": "E-mail experiment",
+    "customer_value": "Customer value",
+    "churn": "Churn",
+}
+
+
+def finding(
+    *,
+    section: Section,
+    dataset: str,
+    metric: str,
+    label: str,
+    estimate: float,
+    unit: str,
+    sentence: str,
+    ci_low: float | None = None,
+    ci_high: float | None = None,
+    better: Better = None,
+    n: int | None = None,
+) -> dict[str, Any]:
+    """One ``findings`` row, checked against the schema.
+
+    Parameters
+    ----------
+    section, dataset, metric, label, estimate, unit, sentence, ci_low, ci_high, better, n
+        The fields of ``docs/results-schema.md`` (``findings`` rows).
+
+    Returns
+    -------
+    dict
+        The row, ready for ``report.record("findings", rows)``.
+
+    Raises
+    ------
+    ReportRunError
+        When a field breaks the schema (the message names the field and the rule).
+    """
+    row = results.to_jsonable(
+        {
+            "section": section, "dataset": dataset, "metric": metric, "label": label, "estimate": estimate,
+            "ci_low": ci_low, "ci_high": ci_high, "unit": unit, "better": better, "n": n, "sentence": sentence,
+        }
+    )
+    results.check_rows("findings", [row], where=f"finding {metric!r}")
+    return row
+
+
+def from_effect(effect: MetricEffect, *, section: Section, dataset: str, metric: str, label: str | None = None) -> dict[str, Any]:
+    """A finding from an experiment's effect: treatment minus control, with its interval.
+
+    Rates (unit ``fraction``) are stated in percentage points (``pp``); other metrics in
+    their unit. ``n`` counts the units of both arms.
+
+    Parameters
+    ----------
+    effect : MetricEffect
+        From an :class:`~outcomes.experiment.results.InitiativeResult`.
+    section, dataset, metric : str
+        The row's identity.
+    label : str, optional
+        Plain words; defaults to ``"<metric name>, <arm> vs <control>"``.
+
+    Returns
+    -------
+    dict
+        The row.
+    """
+    scale, unit = (100.0, "pp") if effect.unit == "fraction" else (1.0, effect.unit or "units")
+    label = label or f"{effect.name}, {effect.arm} vs {effect.control_arm}"
+    if not effect.estimable:
+        raise ValueError(f"effect {effect.metric!r} ({effect.arm}) has no estimate; list it as unavailable instead")
+    sentence = (
+        f"{effect.arm} vs {effect.control_arm}: {effect.name} changed by {format_change(effect.estimate_abs, effect.unit)} "
+        f"({level_pct(effect.alpha)} CI {format_interval(effect.ci_low, effect.ci_high, effect.unit)})."
+    )
+    return finding(
+        section=section, dataset=dataset, metric=metric, label=label, estimate=effect.estimate_abs * scale,
+        ci_low=effect.ci_low * scale, ci_high=effect.ci_high * scale, unit=unit, better=effect.direction,
+        n=effect.n_control + effect.n_treatment, sentence=sentence,
+    )
+
+
+def _arm_id(arm: str) -> str:
+    """A metric-id-safe form of an arm name (``Mens E-Mail`` -> ``mens_e-mail``)."""
+    return re.sub(r"[^a-z0-9_.-]+", "_", arm.lower()).strip("_") or "arm"
+
+
+def from_test(
+    result: InitiativeResult, *, section: Section, dataset: str, rois: Sequence[CampaignROI] = ()
+) -> list[dict[str, Any]]:
+    """Findings of a randomized test: every estimable effect, CUPED's variance reduction, campaign money.
+
+    Parameters
+    ----------
+    result : InitiativeResult
+        The analysed test (whole population only; segment effects are ideas, not findings).
+    section, dataset : str
+        The rows' identity.
+    rois : sequence of CampaignROI
+        Net value per batch of contacts, one per treatment arm (optional).
+
+    Returns
+    -------
+    list of dict
+        Metric ids ``<metric>_lift_<arm>``, ``cuped_variance_reduction_<arm>`` (primary
+        metric, when CUPED was applied) and ``net_per_<per>_<arm>``.
+    """
+    rows = [
+        from_effect(e, section=section, dataset=dataset, metric=f"{e.metric}_lift_{_arm_id(e.arm)}")
+        for e in result.effects
+        if e.estimable
+    ]
+    for e in result.effects:
+        if e.role == "primary" and math.isfinite(e.variance_reduction):
+            rows.append(finding(
+                section=section, dataset=dataset, metric=f"cuped_variance_reduction_{_arm_id(e.arm)}",
+                label=f"variance of {e.name} removed by CUPED, {e.arm} vs {e.control_arm}",
+                estimate=100 * e.variance_reduction, unit="%", better="higher", n=e.n_control + e.n_treatment,
+                sentence=f"Adjusting for the pre-period covariate (CUPED) removed {e.variance_reduction:.2%} of the "
+                f"variance of the {e.arm} comparison of {e.name}.",
+            ))
+    for r in rois:
+        est, low, high = r.net_per_batch
+        rows.append(finding(
+            section=section, dataset=dataset, metric=f"net_per_{r.per}_{_arm_id(r.arm)}",
+            label=f"net margin per {r.per:,} contacts, {r.arm} (stated cost and margin)", estimate=est,
+            ci_low=low, ci_high=high, unit=r.currency or "money", better="higher", n=r.units, sentence=r.summary(),
+        ))
+    return rows
+
+
+def from_customer_value(
+    simple: SimpleCLV, result: CLVResult, holdout: HoldoutCheck, *, section: Section, dataset: str
+) -> list[dict[str, Any]]:
+    """Findings of a customer-value analysis: both CLVs, the hold-out check and the churn proxy.
+
+    Parameters
+    ----------
+    simple : SimpleCLV
+        The textbook lifetime value (no interval: its inputs are taken as known).
+    result : CLVResult
+        The BG/NBD + Gamma-Gamma value over its horizon (interval from the parameters).
+    holdout : HoldoutCheck
+        The forecast against the hold-out purchases.
+    section, dataset : str
+        The rows' identity.
+
+    Returns
+    -------
+    list of dict
+        Metric ids ``simple_clv``, ``model_clv``, ``holdout_forecast_error`` and ``monthly_churn_proxy``.
+    """
+    whole = result.segments.iloc[0]
+    cur = result.currency or "money"
+    n = int(whole["customers"])
+    low, high = (float(whole["clv_mean_low"]), float(whole["clv_mean_high"])) if result.draws else (None, None)
+    return [
+        finding(
+            section=section, dataset=dataset, metric="simple_clv", label="lifetime value per customer, simple formula",
+            estimate=simple.value, unit=cur, better="higher", n=holdout.customers,
+            sentence=f"The simple formula (monthly spend x margin / (churn + discount)) puts a customer's lifetime value at "
+            f"{simple.value:,.2f} {cur}, treating every customer alike.",
+        ),
+        finding(
+            section=section, dataset=dataset, metric="model_clv",
+            label=f"discounted margin per customer over {result.horizon_months} months, BG/NBD + Gamma-Gamma",
+            estimate=float(whole["clv_mean"]), ci_low=low, ci_high=high, unit=cur, better="higher", n=n,
+            sentence=f"From each customer's own purchase history, the next {result.horizon_months} months are worth "
+            f"{whole['clv_mean']:,.2f} {cur} of margin per customer"
+            + (f" (95% interval {low:,.2f} to {high:,.2f})." if low is not None else "."),
+        ),
+        finding(
+            section=section, dataset=dataset, metric="holdout_forecast_error",
+            label=f"repeat purchases forecast vs actual over {holdout.holdout_months:.0f} unseen months",
+            estimate=100 * holdout.error, unit="%", better=None, n=holdout.customers,
+            sentence=f"On {holdout.holdout_months:.0f} months the model had not seen, it forecast {holdout.predicted:,.0f} "
+            f"repeat purchases against {holdout.actual:,.0f} made ({holdout.error:+.1%}).",
+        ),
+        finding(
+            section=section, dataset=dataset, metric="monthly_churn_proxy",
+            label="monthly churn read from customers silent in the hold-out period", estimate=100 * holdout.monthly_churn,
+            unit="%", better="lower", n=holdout.customers,
+            sentence=f"{holdout.silent_share:.0%} of customers bought nothing in the {holdout.holdout_months:.0f} hold-out "
+            f"months, about {holdout.monthly_churn:.1%} lost a month (a proxy: silent customers may come back).",
+        ),
+    ]
+
+
+def _number(x: float | None) -> str:
+    if x is None or not math.isfinite(x):
+        return "–"
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:,.3g}"
+
+
+def overview_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """One line per finding: section, dataset, what, estimate, interval, unit, better, n.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        ``findings`` rows (``report.results()["findings"]``).
+
+    Returns
+    -------
+    DataFrame
+        In section order, then in recorded order; numbers formatted to 3 significant digits.
+    """
+    order = {name: i for i, name in enumerate(SECTION_LABELS)}
+    frame = pd.DataFrame(
+        [
+            {
+                "section": SECTION_LABELS.get(r["section"], r["section"]),
+                "dataset": r["dataset"],
+                "finding": r["label"],
+                "estimate": _number(r["estimate"]),
+                "95% interval": (
+                    f"{_number(r['ci_low'])} to {_number(r['ci_high'])}" if r["ci_low"] is not None and r["ci_high"] is not None else "–"
+                ),
+                "unit": r["unit"],
+                "better": r["better"] or "–",
+                "n": f"{r['n']:,}" if r["n"] is not None else "–",
+                "_order": order.get(r["section"], len(order)),
+            }
+            for r in rows
+        ],
+        columns=["section", "dataset", "finding", "estimate", "95% interval", "unit", "better", "n", "_order"],
+    )
+    return frame.sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
+
+
+def overview(rows: Sequence[dict[str, Any]]) -> HTML | Markdown:
+    """The findings as a table, or a sentence saying that none were recorded.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        ``findings`` rows.
+
+    Returns
+    -------
+    HTML or Markdown
+        The table; when ``rows`` is empty (the notebook runs alone, outside the pack run),
+        a sentence saying so and how to run the whole pack.
+    """
+    if not rows:
+        return Markdown(
+            "*No findings were recorded in this run*: this page was run on its own. Run the whole pack "
+            "(`outcomes run --config params/case_study.yaml`) to read every notebook's findings here."
+        )
+    return table(overview_frame(rows))
+
+
+def headlines(rows: Sequence[dict[str, Any]], per_section: int = 2) -> Markdown:
+    """The first sentences of each section's findings, as a bulleted list.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        ``findings`` rows.
+    per_section : int
+        Sentences kept per section.
+
+    Returns
+    -------
+    Markdown
+        One heading per section with its sentences (escaped); a note when nothing was recorded.
+    """
+    if not rows:
+        return Markdown("*No findings recorded yet* (see the table below).")
+    lines = []
+    for section, label in SECTION_LABELS.items():
+        picked = [r["sentence"] for r in rows if r["section"] == section][:per_section]
+        if picked:
+            lines.append(f"**{label}**\n")
+            lines.extend(f"- {escape_md(s)}" for s in picked)
+            lines.append("")
+    return Markdown("\n".join(lines))
+
+
+def against_published(fitted: pd.DataFrame, published: Mapping[str, float]) -> pd.DataFrame:
+    """Fitted model parameters next to published estimates of the same parameters.
+
+    Parameters
+    ----------
+    fitted : DataFrame
+        Columns ``parameter, estimate, ci_low, ci_high`` (e.g. ``BetaGeoFit.to_frame()``).
+    published : mapping
+        Parameter name -> the published estimate.
+
+    Returns
+    -------
+    DataFrame
+        ``parameter, fitted, ci_low, ci_high, published, published in CI`` for the
+        parameters in both (``published in CI`` is ``"yes"`` or ``"no"``).
+    """
+    rows = fitted[fitted["parameter"].isin(list(published))]
+    out = pd.DataFrame(
+        {
+            "parameter": rows["parameter"],
+            "fitted": rows["estimate"],
+            "ci_low": rows["ci_low"],
+            "ci_high": rows["ci_high"],
+            "published": [float(published[p]) for p in rows["parameter"]],
+        }
+    ).reset_index(drop=True)
+    out["published in CI"] = ["yes" if lo <= v <= hi else "no" for lo, v, hi in zip(out["ci_low"], out["published"], out["ci_high"], strict=True)]
+    return out
+
+
+__all__ = ["SECTION_LABELS", "against_published", "finding", "from_customer_value", "from_effect", "from_test", "headlines", "overview", "overview_frame"]

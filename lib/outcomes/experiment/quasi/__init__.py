@@ -1,0 +1,1 @@
+"""Quasi-experiments: difference-in-differences, interrupted time series and their placebo checks."""

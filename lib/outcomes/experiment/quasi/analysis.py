@@ -1,0 +1,690 @@
+"""Quasi-experimental designs for IT rollouts that were not randomized.
+
+Two designs, one result type:
+
+- :func:`difference_in_differences`: some units (regions, teams) got the change at one
+  date, others did not. Two-way fixed effects with cluster-robust errors by unit, the
+  2x2 means beside it, an event study with a pre-trend test, placebo checks in time
+  and in space.
+- :func:`interrupted_time_series`: every unit got the change at one date. Segmented
+  regression (level and slope change) with AR(1) errors and seasonal terms, and a
+  placebo check in time.
+
+:func:`analyze_rollout` picks the design from the data. Every result says which design
+was used, why, and which assumptions the reader must accept, returns chart-ready
+frames (:attr:`QuasiResult.event_study`, :attr:`QuasiResult.counterfactual`) and
+converts into the shared result types (:meth:`QuasiResult.to_effect`,
+:meth:`QuasiResult.to_initiative`) so the one decision rule applies.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from outcomes.experiment.decision import decide
+from outcomes.experiment.quasi.did import Estimate, PretrendTest, did_2x2, did_twfe, event_study, wild_cluster_pvalue
+from outcomes.experiment.quasi.its import Seasonality, segmented_regression, treated_series
+from outcomes.experiment.quasi.placebo import PlaceboCheck, placebo_in_space, placebo_in_time
+from outcomes.experiment.quasi.panel import (
+    BLOCKS,
+    FEW_CLUSTERS,
+    FEW_TREATED_UNITS,
+    INFERENCE_DISAGREES,
+    PLACEBO_IN_SPACE,
+    PLACEBO_IN_TIME,
+    POST,
+    PRE_TREND,
+    TREATED,
+    Y,
+    QuasiInputError,
+    QuasiPanel,
+    period_label,
+    prepare_panel,
+)
+from outcomes.experiment.results import Condition, Direction, InitiativeResult, MetricEffect, Role, level_pct
+
+#: Fewer clusters (units) than this: cluster-robust errors are approximate (Cameron and Miller 2015
+#: put the threshold between 20 and 50); the result says so and adds the wild cluster bootstrap.
+FEW_CLUSTERS_BELOW = 30
+#: Fewer treated (or untreated) units than this: even the wild bootstrap is unreliable
+#: (MacKinnon and Webb 2017); the placebo-in-space rank is the check to weigh.
+FEW_TREATED_BELOW = 3
+#: Wild bootstrap draws per placebo fit when there are few clusters.
+PLACEBO_BOOTSTRAP_REPS = 1999
+
+Design = Literal["did", "its"]
+
+
+@dataclass(frozen=True)
+class QuasiResult:
+    """The estimate of a non-randomized rollout, with its design, checks and charts' data.
+
+    Attributes
+    ----------
+    design : {"did", "its"}
+        Difference-in-differences or interrupted time series.
+    metric : str
+        The outcome (a catalog metric id or the user's column name).
+    method : str
+        The estimator in a few words.
+    why : str
+        Why this design was used, one plain sentence.
+    assumptions : tuple of str
+        What the reader must accept for the estimate to be causal, one sentence each.
+    estimate : Estimate or None
+        The headline effect (TWFE coefficient; ITS level change); None when blocked.
+    observed : float
+        Mean outcome of the treated units after the start (ITS: fitted level at the start).
+    counterfactual_mean : float
+        What it would have been without the change (observed minus the effect).
+    other_estimates : dict of str to Estimate
+        DiD: ``"2x2"``; ITS: ``"slope change"``, ``"average post-period effect"``.
+    cells : pandas.DataFrame or None
+        DiD only: the four means (group, phase, mean, n).
+    event_study : pandas.DataFrame or None
+        DiD only: tidy event-study frame (see :class:`~outcomes.experiment.quasi.did.EventStudy`).
+    pretrend : PretrendTest or None
+        DiD only: test that the leads are zero.
+    counterfactual : pandas.DataFrame or None
+        Observed against counterfactual, one row per period: ``period``, ``observed``
+        (mean of the treated units), ``counterfactual``, ``cf_low``, ``cf_high`` (ITS
+        only, NaN for DiD), ``phase``, and for DiD ``untreated`` (mean of the untreated).
+    placebos : tuple of PlaceboCheck
+        Placebo checks run beside the estimate.
+    wild_p_value : float
+        Wild cluster bootstrap p-value (DiD with few clusters), else NaN.
+    conditions : tuple of Condition
+        Data conditions and failed checks; blocking ones force "keep testing".
+    start : object
+        First period of the change.
+    n_units, n_treated, n_pre, n_post : int
+        Panel sizes.
+    alpha : float
+        One minus the confidence level.
+    """
+
+    design: Design
+    metric: str
+    method: str
+    why: str
+    assumptions: tuple[str, ...]
+    estimate: Estimate | None
+    observed: float
+    counterfactual_mean: float
+    other_estimates: dict[str, Estimate] = field(default_factory=dict)
+    cells: pd.DataFrame | None = None
+    event_study: pd.DataFrame | None = None
+    pretrend: PretrendTest | None = None
+    counterfactual: pd.DataFrame | None = None
+    placebos: tuple[PlaceboCheck, ...] = ()
+    wild_p_value: float = math.nan
+    conditions: tuple[Condition, ...] = ()
+    start: Any = None
+    n_units: int = 0
+    n_treated: int = 0
+    n_pre: int = 0
+    n_post: int = 0
+    alpha: float = 0.05
+
+    @property
+    def design_name(self) -> str:
+        """The design in words."""
+        return "difference-in-differences" if self.design == "did" else "interrupted time series"
+
+    def sentences(self) -> tuple[str, ...]:
+        """Plain sentences: design and why, estimate, checks (no conditions, no assumptions)."""
+        out = [f"Design: {self.design_name} ({self.method}).", f"Why: {self.why}"]
+        e = self.estimate
+        if e is not None:
+            what = "level change at the start" if self.design == "its" else "effect on the treated units"
+            out.append(
+                f"Estimate ({what}): {e.estimate:+.4g} on {self.metric} ({level_pct(self.alpha)} CI "
+                f"{e.ci_low:+.4g} to {e.ci_high:+.4g}, p = {e.p_value:.3g}); {self.counterfactual_mean:.4g} without "
+                f"the change against {self.observed:.4g} with it."
+            )
+        for name, other in self.other_estimates.items():
+            out.append(
+                f"{name.capitalize()}: {other.estimate:+.4g} ({level_pct(self.alpha)} CI {other.ci_low:+.4g} to "
+                f"{other.ci_high:+.4g}, p = {other.p_value:.3g})."
+            )
+        if self.pretrend is not None:
+            t = self.pretrend
+            verdict = "rejected: trends differed before the start" if t.rejected else "not rejected"
+            out.append(
+                f"Pre-trend test ({t.method}, {t.n_leads} leads): p = {t.p_value:.3g}, parallel trends {verdict}."
+            )
+        out.extend(p.sentence for p in self.placebos)
+        if math.isfinite(self.wild_p_value):
+            out.append(f"Wild cluster bootstrap p-value (Webb weights): {self.wild_p_value:.3g}.")
+        return tuple(out)
+
+    def summary(self) -> str:
+        """Return the result as plain text: design, why, estimate, checks, assumptions, conditions."""
+        lines = list(self.sentences())
+        if self.estimate is None:
+            reasons = " ".join(c.message for c in self.conditions if c.blocks is not None)
+            lines.append(f"No estimate could be made: {reasons}")
+        lines.append("Assumptions the reader must accept:")
+        lines.extend(f"- {a}" for a in self.assumptions)
+        lines.extend(f"Note ({c.code}): {c.message}" for c in self.conditions)
+        return "\n".join(lines)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return one row per estimate (headline first): name, estimate, se, ci_low, ci_high, p_value, df, method."""
+        named = ([("headline", self.estimate)] if self.estimate is not None else []) + list(
+            self.other_estimates.items()
+        )
+        cols = ["name", "estimate", "se", "ci_low", "ci_high", "p_value", "df", "method"]
+        rows = [{"name": n, **{c: getattr(e, c) for c in cols[1:]}} for n, e in named]
+        return pd.DataFrame(rows, columns=cols).assign(design=self.design, metric=self.metric)
+
+    def to_effect(
+        self,
+        *,
+        direction: Direction,
+        role: Role = "primary",
+        unit: str = "",
+        label: str = "",
+    ) -> MetricEffect:
+        """Convert the headline estimate into the shared :class:`MetricEffect`.
+
+        Parameters
+        ----------
+        direction : {"higher", "lower"}
+            Which way is better for the metric.
+        role : {"primary", "guardrail", "secondary"}
+            The metric's role in the initiative.
+        unit : str
+            Display unit (``"fraction"`` for rates).
+        label : str
+            Display name.
+
+        Returns
+        -------
+        MetricEffect
+            ``arm="treated"``, ``control_arm="untreated"``; ``control_mean`` is the
+            counterfactual, ``treatment_mean`` the observed level. The relative scale
+            divides by the counterfactual, taken as known (its own uncertainty is left out).
+        """
+        common: dict[str, Any] = {
+            "metric": self.metric,
+            "arm": "treated",
+            "control_arm": "untreated",
+            "role": role,
+            "direction": direction,
+            "unit": unit,
+            "label": label,
+            "alpha": self.alpha,
+            "method": self.design,
+            "n_treatment": self.n_treated,
+            "n_control": self.n_units - self.n_treated,
+            "conditions": self.conditions,
+        }
+        e = self.estimate
+        if e is None:
+            return MetricEffect(**common)
+        base = self.counterfactual_mean
+        rel = dict.fromkeys(("estimate_rel", "se_rel", "ci_rel_low", "ci_rel_high"), math.nan)
+        if math.isfinite(base) and abs(base) > 1e-12:
+            lo, hi = sorted((e.ci_low / base, e.ci_high / base))
+            rel = {"estimate_rel": e.estimate / base, "se_rel": e.se / abs(base), "ci_rel_low": lo, "ci_rel_high": hi}
+        return MetricEffect(
+            **common,
+            control_mean=base,
+            treatment_mean=self.observed,
+            estimate_abs=e.estimate,
+            se_abs=e.se,
+            df=e.df,
+            ci_low=e.ci_low,
+            ci_high=e.ci_high,
+            p_value=e.p_value,
+            **rel,
+        )
+
+    def to_initiative(
+        self,
+        id: str,
+        *,
+        direction: Direction,
+        unit: str = "",
+        label: str = "",
+        name: str = "",
+        guardrails: Sequence[MetricEffect] = (),
+        mde: float | None = None,
+    ) -> InitiativeResult:
+        """Build the initiative's result with the one decision rule.
+
+        Parameters
+        ----------
+        id : str
+            Initiative id.
+        direction, unit, label
+            See :meth:`to_effect`.
+        name : str
+            Human-readable initiative name.
+        guardrails : sequence of MetricEffect
+            Guardrail effects, e.g. ``other.to_effect(role="guardrail", direction="higher")``.
+        mde : float, optional
+            Minimum worthwhile effect, passed to :func:`~outcomes.experiment.decision.decide`.
+
+        Returns
+        -------
+        InitiativeResult
+            The decision uses the fixed-horizon interval (quasi designs have no sequential one).
+        """
+        primary = self.to_effect(direction=direction, unit=unit, label=label)
+        decision = decide(primary, guardrails, interval="fixed", mde=mde)
+        notes = (*self.sentences(), "Assumptions: " + " ".join(self.assumptions))
+        return InitiativeResult(
+            id=id,
+            design=self.design,
+            effects=(primary, *guardrails),
+            decision=decision,
+            name=name,
+            alpha=self.alpha,
+            arm_sizes={"treated": self.n_treated, "untreated": self.n_units - self.n_treated},
+            notes=notes,
+        )
+
+
+def _when(start: Any) -> str:
+    return period_label(start) if isinstance(start, pd.Timestamp) else f"period {start}"
+
+
+def _did_assumptions(metric: str, start: Any) -> tuple[str, ...]:
+    return (
+        f"Parallel trends: without the change, {metric} of the treated units would have moved like that of the "
+        "untreated units (the same ups and downs, not the same level).",
+        "No other change reached the treated units, and only them, at the same date.",
+        f"No anticipation: the treated units did not react before {_when(start)}.",
+        "No spill-over: the untreated units were not affected by the change.",
+    )
+
+
+def _its_assumptions(metric: str, start: Any) -> tuple[str, ...]:
+    return (
+        f"Without the change, {metric} would have kept its trend and season from before {_when(start)}.",
+        f"Nothing else that moves {metric} changed at the same date (a reorganisation, another tool, a price "
+        "change, a new reporting rule).",
+        "The units in the series did not change at the start (no units added or dropped at that date).",
+    )
+
+
+def _did_conditions(
+    panel: QuasiPanel, twfe: Estimate, pretrend: PretrendTest | None, wild_p: float, alpha: float
+) -> list[Condition]:
+    out: list[Condition] = []
+    g = panel.n_units
+    if g < FEW_CLUSTERS_BELOW:
+        out.append(
+            Condition(
+                FEW_CLUSTERS,
+                f"Only {g} units (clusters): the cluster-robust interval uses a t distribution with {g - 1} degrees "
+                f"of freedom and is approximate; the wild cluster bootstrap p-value is {wild_p:.3g}.",
+            )
+        )
+    small = min(panel.n_treated, panel.n_control)
+    if small < FEW_TREATED_BELOW:
+        which = "treated" if panel.n_treated <= panel.n_control else "untreated"
+        out.append(
+            Condition(
+                FEW_TREATED_UNITS,
+                f"Only {small} {which} unit(s): cluster-robust errors tend to understate the uncertainty with so "
+                "few; weigh the placebo-in-space rank as well.",
+            )
+        )
+    if math.isfinite(wild_p) and (wild_p < alpha) != (twfe.p_value < alpha):
+        out.append(
+            Condition(
+                INFERENCE_DISAGREES,
+                f"The cluster-robust p-value ({twfe.p_value:.3g}) and the wild cluster bootstrap p-value "
+                f"({wild_p:.3g}) fall on different sides of {alpha:g}; the evidence is not firm.",
+                BLOCKS if twfe.p_value < alpha else None,
+            )
+        )
+    if pretrend is not None and pretrend.rejected:
+        out.append(
+            Condition(
+                PRE_TREND,
+                f"Before the start the treated units already moved differently from the untreated ones "
+                f"({pretrend.method} p = {pretrend.p_value:.3g}); the parallel-trends assumption is doubtful.",
+                BLOCKS,
+            )
+        )
+    return out
+
+
+def _placebo_conditions(checks: Sequence[PlaceboCheck]) -> list[Condition]:
+    codes = {"in_time": PLACEBO_IN_TIME, "in_space": PLACEBO_IN_SPACE}
+    return [Condition(codes[c.kind], c.sentence, BLOCKS) for c in checks if c.flagged]
+
+
+def _panel_facts(panel: QuasiPanel) -> dict[str, Any]:
+    """The panel's start and counts that every result reports."""
+    return {
+        "start": panel.start,
+        "n_units": panel.n_units,
+        "n_treated": panel.n_treated,
+        "n_pre": panel.n_pre,
+        "n_post": panel.n_post,
+    }
+
+
+def _blocked_result(
+    panel: QuasiPanel, design: Design, metric: str, why: str, assumptions: tuple[str, ...], method: str, alpha: float
+) -> QuasiResult:
+    return QuasiResult(
+        design=design,
+        metric=metric,
+        method=method,
+        why=why,
+        assumptions=assumptions,
+        estimate=None,
+        observed=math.nan,
+        counterfactual_mean=math.nan,
+        conditions=panel.conditions,
+        alpha=alpha,
+        **_panel_facts(panel),
+    )
+
+
+def _check_alpha(alpha: float) -> None:
+    if not 0 < alpha < 1:
+        raise QuasiInputError(f"alpha must be in (0, 1), bounds excluded; got {alpha}")
+
+
+def difference_in_differences(
+    frame: pd.DataFrame,
+    *,
+    unit: str,
+    period: str,
+    outcome: str,
+    treated_units: Sequence[Any],
+    start: Any,
+    covariates: Sequence[str] = (),
+    metric: str | None = None,
+    alpha: float = 0.05,
+    min_pre_periods: int = 3,
+    placebo: bool = True,
+    bootstrap_reps: int = 9999,
+    seed: int = 0,
+) -> QuasiResult:
+    """Difference-in-differences of a rollout to some units at one date.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Panel, one row per unit and period (e.g. region x month).
+    unit, period, outcome : str
+        Column names; periods are dates (first of month) or integers.
+    treated_units : sequence
+        Units that got the change.
+    start : date-like or int
+        First period with the change.
+    covariates : sequence of str
+        Time-varying numeric controls added to the TWFE regression.
+    metric : str, optional
+        Metric id for the result; defaults to ``outcome``.
+    alpha : float
+        One minus the confidence level.
+    min_pre_periods : int
+        Fewer periods before the start leave the result blocked.
+    placebo : bool
+        Run the placebo checks in time and in space.
+    bootstrap_reps : int
+        Wild cluster bootstrap draws (run with fewer than :data:`FEW_CLUSTERS_BELOW` units).
+    seed : int
+        Seed of the bootstrap and of the placebo-in-space sample.
+
+    Returns
+    -------
+    QuasiResult
+        Headline: the TWFE coefficient, cluster-robust by unit, t with G-1 df.
+    """
+    _check_alpha(alpha)
+    metric = metric or outcome
+    panel = prepare_panel(
+        frame,
+        unit=unit,
+        period=period,
+        outcome=outcome,
+        start=start,
+        treated_units=list(treated_units),
+        covariates=covariates,
+        min_pre_periods=min_pre_periods,
+    )
+    why = (
+        f"The change reached {panel.n_treated} of {panel.n_units} units on {_when(panel.start)}; the "
+        f"{panel.n_control} untreated units show how {metric} would have moved without it."
+    )
+    assumptions = _did_assumptions(metric, panel.start)
+    method = "two-way fixed effects (unit and period), cluster-robust by unit"
+    if panel.blocked:
+        return _blocked_result(panel, "did", metric, why, assumptions, method, alpha)
+    twfe, trends = did_twfe(panel, alpha)
+    two_by_two, cells = did_2x2(panel, alpha)
+    study = event_study(panel, alpha)
+    few = panel.n_units < FEW_CLUSTERS_BELOW
+    wild_p = wild_cluster_pvalue(panel, bootstrap_reps, seed) if few else math.nan
+    checks: list[PlaceboCheck] = []
+    if placebo:
+
+        def estimator(p: QuasiPanel) -> Estimate:
+            est = did_twfe(p, alpha)[0]
+            if not few:
+                return est
+            # With few clusters the cluster-robust p-value over-rejects; placebo flags use the bootstrap.
+            return replace(est, p_value=wild_cluster_pvalue(p, PLACEBO_BOOTSTRAP_REPS, seed))
+
+        for check in (
+            placebo_in_time(panel, estimator, twfe, alpha=alpha, min_pre_periods=min_pre_periods),
+            placebo_in_space(panel, estimator, twfe, alpha=alpha, seed=seed),
+        ):
+            if check is not None:
+                checks.append(check)
+    wide = trends.pivot(index="period", columns="series", values="value")
+    counterfactual = pd.DataFrame(
+        {
+            "period": wide.index,
+            "observed": wide["treated"].to_numpy(),
+            "counterfactual": wide["treated without the change"].to_numpy(),
+            "cf_low": np.nan,
+            "cf_high": np.nan,
+            "phase": np.where(wide.index >= panel.start, "post", "pre"),
+            "untreated": wide["untreated"].to_numpy(),
+        }
+    )
+    treated_post = panel.data[panel.data[TREATED] & panel.data[POST]]
+    observed = float(treated_post[Y].mean())
+    conditions = (
+        *panel.conditions,
+        *_did_conditions(panel, twfe, study.pretrend, wild_p, alpha),
+        *_placebo_conditions(checks),
+    )
+    return QuasiResult(
+        design="did",
+        metric=metric,
+        method=method,
+        why=why,
+        assumptions=assumptions,
+        estimate=twfe,
+        observed=observed,
+        counterfactual_mean=observed - twfe.estimate,
+        other_estimates={"2x2 difference of means": two_by_two},
+        cells=cells,
+        event_study=study.frame,
+        pretrend=study.pretrend,
+        counterfactual=counterfactual,
+        placebos=tuple(checks),
+        wild_p_value=wild_p,
+        conditions=conditions,
+        alpha=alpha,
+        **_panel_facts(panel),
+    )
+
+
+def interrupted_time_series(
+    frame: pd.DataFrame,
+    *,
+    period: str,
+    outcome: str,
+    start: Any,
+    unit: str | None = None,
+    treated_units: Sequence[Any] | None = None,
+    metric: str | None = None,
+    alpha: float = 0.05,
+    seasonality: Seasonality = "auto",
+    maxlags: int | None = None,
+    min_pre_periods: int = 8,
+    min_post_periods: int = 3,
+    placebo: bool = True,
+) -> QuasiResult:
+    """Interrupted time series of a change that reached every unit at one date.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per period, or per unit and period (the mean over units is modelled).
+    period, outcome : str
+        Column names; periods are dates (first of month) or integers.
+    start : date-like or int
+        First period with the change.
+    unit : str, optional
+        Unit column when the frame holds several series (services, regions).
+    treated_units : sequence, optional
+        Only these units' mean is modelled; default every unit.
+    metric : str, optional
+        Metric id for the result; defaults to ``outcome``.
+    alpha : float
+        One minus the confidence level.
+    seasonality : {"auto", "fourier", "month", "none"}
+        Seasonal terms (see :func:`~outcomes.experiment.quasi.its.segmented_regression`).
+    maxlags : int, optional
+        Use OLS with Newey-West errors with this many lags instead of the default AR(1)
+        errors (their intervals are too narrow in short series; the placebo check then
+        only ranks and never flags).
+    min_pre_periods : int
+        Fewer periods before the start leave the result blocked.
+    min_post_periods : int
+        Fewer periods from the start on leave the result blocked (robust errors of a
+        level change seen in one or two periods are degenerate). Also the post-period
+        length of each placebo.
+    placebo : bool
+        Run the placebo check in time (fake start dates in the pre-period).
+
+    Returns
+    -------
+    QuasiResult
+        Headline: the level change at the start; slope change and average post-period
+        effect beside it.
+    """
+    _check_alpha(alpha)
+    metric = metric or outcome
+    if unit is None:
+        frame = frame.assign(_series="all")
+        unit = "_series"
+    panel = prepare_panel(
+        frame,
+        unit=unit,
+        period=period,
+        outcome=outcome,
+        start=start,
+        treated_units=None if treated_units is None else list(treated_units),
+        min_pre_periods=min_pre_periods,
+        min_post_periods=min_post_periods,
+        require_control=False,
+    )
+    why = (
+        f"The change reached every unit on {_when(panel.start)} and no untreated comparison exists, so the "
+        f"trend and season of {metric} before the start, extended past it, show what would have happened."
+    )
+    assumptions = _its_assumptions(metric, panel.start)
+    method = f"segmented regression with {'AR(1)' if maxlags is None else 'Newey-West'} errors"
+    if panel.blocked:
+        return _blocked_result(panel, "its", metric, why, assumptions, method, alpha)
+    fit = segmented_regression(treated_series(panel), alpha=alpha, seasonality=seasonality, maxlags=maxlags)
+    checks: list[PlaceboCheck] = []
+    if placebo:
+        # Explicit seasonal terms may not fit the shorter pre-period: let each placebo choose.
+        placebo_seasonality: Seasonality = "none" if seasonality == "none" else "auto"
+
+        def estimator(p: QuasiPanel) -> Estimate:
+            series = treated_series(p)
+            return segmented_regression(series, alpha=alpha, seasonality=placebo_seasonality, maxlags=maxlags).level
+
+        check = placebo_in_time(
+            panel,
+            estimator,
+            fit.level,
+            alpha=alpha,
+            min_pre_periods=min_pre_periods,
+            min_post_periods=min_post_periods,
+            flag=maxlags is None,
+        )
+        if check is not None:
+            checks.append(check)
+    return QuasiResult(
+        design="its",
+        metric=metric,
+        method=fit.level.method,
+        why=why,
+        assumptions=assumptions,
+        estimate=fit.level,
+        observed=fit.baseline + fit.level.estimate,
+        counterfactual_mean=fit.baseline,
+        other_estimates={"slope change per period": fit.slope, "average post-period effect": fit.average},
+        counterfactual=fit.series,
+        placebos=tuple(checks),
+        conditions=(*panel.conditions, *_placebo_conditions(checks)),
+        alpha=alpha,
+        **_panel_facts(panel),
+    )
+
+
+def analyze_rollout(
+    frame: pd.DataFrame,
+    *,
+    unit: str,
+    period: str,
+    outcome: str,
+    start: Any,
+    treated_units: Sequence[Any] | None = None,
+    **options: Any,
+) -> QuasiResult:
+    """Pick the design from the data and run it.
+
+    Difference-in-differences when some units in ``frame`` were not treated (they show
+    what would have happened); an interrupted time series when every unit was treated
+    (``treated_units`` omitted or naming every unit).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Panel, one row per unit and period.
+    unit, period, outcome : str
+        Column names.
+    start : date-like or int
+        First period with the change.
+    treated_units : sequence, optional
+        Units that got the change; default every unit.
+    **options
+        Passed to :func:`difference_in_differences` or :func:`interrupted_time_series`.
+
+    Returns
+    -------
+    QuasiResult
+    """
+    units = set(pd.unique(frame[unit])) if unit in frame.columns else set()
+    if treated_units is not None and units - set(treated_units):
+        return difference_in_differences(
+            frame, unit=unit, period=period, outcome=outcome, treated_units=treated_units, start=start, **options
+        )
+    return interrupted_time_series(
+        frame, unit=unit, period=period, outcome=outcome, start=start, treated_units=treated_units, **options
+    )

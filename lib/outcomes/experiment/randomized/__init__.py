@@ -1,0 +1,1 @@
+"""Randomized tests: effects, intervals and checks from per-arm sufficient statistics."""

@@ -1,0 +1,557 @@
+"""Analyse a whole randomized initiative: arms x metrics (x segments), checks and decision.
+
+Two entry points share one engine:
+
+* :func:`analyze_table` takes a unit-level table a user brought (one row per unit) and an
+  :class:`~outcomes.experiment.spec.InitiativeSpec`; it computes the sufficient statistics
+  with :func:`aggregate_table` and hands them on.
+* :func:`analyze_aggregates` takes the sufficient statistics themselves (one row per
+  metric x arm x segment, columns :data:`~outcomes.experiment.statistics.AGGREGATE_COLUMNS`),
+  as a warehouse ``GROUP BY`` returns them.
+
+Every arm is compared with the control. All cells are computed at once with numpy, the
+anytime-valid interval and non-inferiority tests are added, p-values are adjusted within
+their families, and :func:`~outcomes.experiment.decision.decide` gives the decision.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from outcomes import config
+from outcomes.errors import ParamsError
+from outcomes.experiment.decision import combine, decide, from_conditions
+from outcomes.experiment.randomized.frequentist import RATIO_CUPED_SUMS, compare, cuped_moments, noninferiority_p, ratio_cuped_moments
+from outcomes.experiment.randomized.multiplicity import adjust_groups
+from outcomes.experiment.randomized.power import minimum_detectable_effect, plan
+from outcomes.experiment.results import (
+    CUPED_NOT_APPLIED,
+    EMPTY_ARM,
+    MISSING_VALUES,
+    SEGMENT_CAVEAT,
+    TOO_FEW_UNITS,
+    ZERO_CONTROL_MEAN,
+    ZERO_VARIANCE,
+    Condition,
+    Decision,
+    InitiativeResult,
+    MetricEffect,
+    SegmentSplit,
+    format_change,
+    level_pct,
+)
+from outcomes.experiment.randomized.sequential import DEFAULT_TUNING, confidence_sequence
+from outcomes.experiment.spec import InitiativeSpec, MetricSpec
+from outcomes.experiment.randomized.srm import segment_splits, srm_test
+from outcomes.experiment.statistics import (
+    AGGREGATE_COLUMNS,
+    Moments,
+    mean_moments,
+    proportion_moments,
+    ratio_moments,
+    unit_sums,
+)
+
+#: A unit found in more than one arm: the assignment leaked.
+UNIT_IN_SEVERAL_ARMS = "unit_in_several_arms"
+
+_MOMENT_FIELDS = ("n", "mean", "variance", "est", "est_variance", "est_mean_cov")
+_CORRECTION_NAMES = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "no correction"}
+
+
+def _require_columns(df: pd.DataFrame, spec: InitiativeSpec) -> None:
+    """Raise when a column named in the spec is not in the table."""
+    wanted: list[tuple[str, str]] = [("data.arm", spec.data.arm or "")]
+    if spec.data.unit is not None:
+        wanted.insert(0, ("data.unit", spec.data.unit))
+    wanted += [(f"data.segments[{i}]", c) for i, c in enumerate(spec.data.segments)]
+    for i, m in enumerate(spec.metrics):
+        for key in ("column", "numerator", "denominator", "pre", "pre_denominator"):
+            value = getattr(m, key)
+            if value and not (key == "column" and m.kind == "ratio"):
+                wanted.append((f"metrics[{i}].{key}", value))
+    missing = [(key, col) for key, col in wanted if col not in df.columns]
+    if missing:
+        listed = "; ".join(f"{key} = {col!r}" for key, col in missing)
+        raise ParamsError(
+            f"initiative {spec.id!r}: column(s) not in the table: {listed}. "
+            f"Columns in the table: {list(map(str, df.columns))}. Fix the names in the spec or the table."
+        )
+
+
+def _numeric(df: pd.DataFrame, column: str, metric: MetricSpec, spec: InitiativeSpec) -> pd.Series:
+    """Return ``column`` as floats, raising on text and (for proportions) on values other than 0/1."""
+    s = df[column]
+    if pd.api.types.is_bool_dtype(s):
+        s = s.astype(float)
+    if not pd.api.types.is_numeric_dtype(s):
+        bad = s[pd.to_numeric(s, errors="coerce").isna() & s.notna()]
+        row = bad.index[0] if len(bad) else None
+        raise ParamsError(
+            f"initiative {spec.id!r}: column {column!r} (metric {metric.id!r}) must be numeric; "
+            f"row {row} holds {bad.iloc[0]!r}. Convert it to numbers (0/1 for proportions)."
+        )
+    s = s.astype(float)
+    if metric.kind == "proportion" and column != metric.pre:
+        bad = s[s.notna() & ~s.isin([0.0, 1.0])]
+        if len(bad):
+            raise ParamsError(
+                f"initiative {spec.id!r}: proportion column {column!r} must hold 0/1 (or true/false); "
+                f"row {bad.index[0]} holds {bad.iloc[0]!r}. Use kind 'mean' for other values."
+            )
+    return s
+
+
+def aggregate_table(df: pd.DataFrame, spec: InitiativeSpec) -> pd.DataFrame:
+    """Sufficient statistics per metric x arm x segment from a unit-level table.
+
+    Parameters
+    ----------
+    df : DataFrame
+        One row per unit, with the columns named in ``spec``.
+    spec : InitiativeSpec
+        The initiative.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``metric, arm, segment`` and :data:`AGGREGATE_COLUMNS`; ``segment`` is
+        ``"all"`` for the whole population and ``"<column>=<value>"`` for breakdowns.
+        Units with a missing value of a metric are left out of that metric.
+
+    Raises
+    ------
+    ParamsError
+        When a named column is missing or not numeric.
+    """
+    _require_columns(df, spec)
+    arm = df[spec.data.arm].astype("string")
+    frames = []
+    for m in spec.metrics:
+        values = _numeric(df, m.numerator if m.kind == "ratio" else m.column or m.metric, m, spec)
+        den = _numeric(df, m.denominator, m, spec) if m.kind == "ratio" else None
+        pre = _numeric(df, m.pre, m, spec) if m.pre else None
+        pre_den = _numeric(df, m.pre_denominator, m, spec) if m.pre_denominator else None
+        terms = unit_sums(values, m.kind, denominator=den, pre=pre, pre_denominator=pre_den)
+        terms = terms[arm.loc[terms.index].notna()]
+        terms["arm"] = arm.loc[terms.index].astype(str)
+        whole = terms.groupby("arm", sort=False).sum().reset_index().assign(segment="all")
+        parts = [whole]
+        for col in spec.data.segments:
+            labels = col + "=" + df.loc[terms.index, col].astype("string").fillna("(missing)")
+            parts.append(terms.assign(segment=labels).groupby(["arm", "segment"], sort=False).sum().reset_index())
+        frames.append(pd.concat(parts, ignore_index=True).assign(metric=m.id))
+    out = pd.concat(frames, ignore_index=True)
+    for col in AGGREGATE_COLUMNS:
+        if col not in out:
+            out[col] = np.nan
+    return out[["metric", "arm", "segment", *AGGREGATE_COLUMNS]]
+
+
+def _moments_for(kind: str, cuped: bool, c: pd.DataFrame, t: pd.DataFrame) -> tuple[Moments, Moments, np.ndarray]:
+    """Moments of control and treatment cells of one kind (CUPED when asked and possible)."""
+    def cols(frame: pd.DataFrame, names: Iterable[str]) -> tuple[np.ndarray, ...]:
+        return tuple(frame[n].to_numpy(dtype=float) for n in names)
+
+    if cuped and kind == "ratio":
+        mc, mt, _, reduction = ratio_cuped_moments(cols(c, RATIO_CUPED_SUMS), cols(t, RATIO_CUPED_SUMS))
+        return mc, mt, reduction
+    if cuped:
+        names = ("n", "sum", "sum_squares", "pre_sum", "pre_sum_squares", "sum_post_pre")
+        mc, mt, _, reduction = cuped_moments(cols(c, names), cols(t, names))
+        return mc, mt, reduction
+    nan = np.full(len(c), np.nan)
+    if kind == "ratio":
+        names = ("n", "sum", "sum_squares", "den_sum", "den_sum_squares", "sum_products")
+        return ratio_moments(*cols(c, names)), ratio_moments(*cols(t, names)), nan
+    if kind == "proportion":
+        return proportion_moments(*cols(c, ("n", "sum"))), proportion_moments(*cols(t, ("n", "sum"))), nan
+    names = ("n", "sum", "sum_squares")
+    return mean_moments(*cols(c, names)), mean_moments(*cols(t, names)), nan
+
+
+def _cell_conditions(
+    metric: MetricSpec, arm: str, control: str, n_c: float, n_t: float, se: float, base: float,
+    cuped_asked: bool, reduction: float, min_units: int,
+) -> tuple[Condition, ...]:
+    """Data conditions of one comparison cell, as plain sentences."""
+    name = metric.label or metric.id.replace("_", " ")
+    keep = "keep testing"
+    out = []
+    empty = [a for a, n in ((control, n_c), (arm, n_t)) if n == 0]
+    if empty:
+        which = " and ".join(map(repr, empty)) + (" arms have" if len(empty) == 2 else " arm has")
+        text = f"The {which} no units with {name} data yet, so there is nothing to compare"
+        out.append(Condition(EMPTY_ARM, text, keep))
+    elif min(n_c, n_t) < min_units:
+        smaller = int(min(n_c, n_t))
+        text = (
+            f"{name} has only {smaller:,} units in the smaller arm "
+            f"(at least {min_units} are needed for a reliable interval)"
+        )
+        out.append(Condition(TOO_FEW_UNITS, text, keep))
+    elif not (math.isfinite(se) and se > 0):
+        text = f"{name} does not vary within the arms, so no interval can be computed"
+        out.append(Condition(ZERO_VARIANCE, text, keep))
+    if n_c > 0 and base == 0:
+        text = f"The control level of {name} is zero, so the relative effect is undefined"
+        out.append(Condition(ZERO_CONTROL_MEAN, text))
+    if cuped_asked and not math.isfinite(reduction) and not empty:
+        text = f"CUPED was not applied to {name}: the pre-period values are missing or constant"
+        out.append(Condition(CUPED_NOT_APPLIED, text))
+    return tuple(out)
+
+
+def _arm_order(agg: pd.DataFrame, spec: InitiativeSpec, units: Mapping[str, int]) -> list[str]:
+    """Control first, then arms in order of appearance (data, planned split, units)."""
+    seen = [spec.data.control, *agg["arm"].unique().tolist(), *(spec.planned_split or {}), *units]
+    return list(dict.fromkeys(str(a) for a in seen))
+
+
+def analyze_aggregates(
+    agg: pd.DataFrame,
+    spec: InitiativeSpec,
+    units: Mapping[str, int] | None = None,
+    conditions: Iterable[Condition] = (),
+) -> InitiativeResult:
+    """Analyse a randomized initiative from sufficient statistics.
+
+    Parameters
+    ----------
+    agg : DataFrame
+        One row per metric x arm (x segment): columns ``metric, arm``, optional
+        ``segment`` (``"all"`` when absent) and the sums in :data:`AGGREGATE_COLUMNS`
+        the metric kinds need (``pre_*`` columns switch CUPED on).
+    spec : InitiativeSpec
+        The initiative (metrics, control, alpha, correction, planned split...).
+    units : mapping, optional
+        Units per arm for the SRM check; by default the largest ``n`` per arm over the
+        whole-population rows.
+    conditions : iterable of Condition
+        Extra initiative-level conditions found upstream (e.g. missing values).
+
+    Returns
+    -------
+    InitiativeResult
+        Effects (whole population and segments), SRM (whole population and per segment),
+        conditions, notes and the decision.
+
+    Raises
+    ------
+    ParamsError
+        When a metric of the spec has no rows, or the planned split names other arms.
+    """
+    control = str(spec.data.control)
+    agg = agg.copy()
+    if "segment" not in agg:
+        agg["segment"] = "all"
+    for col in AGGREGATE_COLUMNS:
+        if col not in agg:
+            agg[col] = np.nan
+    agg["arm"] = agg["arm"].astype(str)
+    by_id = {m.id: m for m in spec.metrics}
+    present = set(agg["metric"].unique().tolist())
+    absent = [m for m in by_id if m not in present]
+    if absent:
+        raise ParamsError(
+            f"initiative {spec.id!r}: the aggregates have no rows for metric(s) {absent}; "
+            f"metrics present: {sorted(present)}"
+        )
+    agg = agg[agg["metric"].isin(by_id)]
+    whole = agg[agg["segment"] == "all"]
+    if units is None:
+        units = whole.groupby("arm")["n"].max().astype(int).to_dict()
+    arms = _arm_order(agg, spec, units)
+    counts = {a: int(units.get(a, 0)) for a in arms}
+
+    init_conditions = list(conditions)
+    empty = [a for a, n in counts.items() if n == 0]
+    for a in empty:
+        text = f"The {a!r} arm has no units yet, so there is nothing to compare"
+        init_conditions.append(Condition(EMPTY_ARM, text, "keep testing"))
+    srm_p, srm_flag = np.nan, False
+    if not empty:
+        try:
+            srm_p, srm_flag, srm_condition = srm_test(counts, spec.planned_split, spec.srm_threshold)
+        except ValueError as exc:
+            raise ParamsError(f"initiative {spec.id!r}: {exc}") from None
+        if srm_condition is not None:
+            init_conditions.append(srm_condition)
+
+    cells = agg[agg["arm"] != control].merge(
+        agg[agg["arm"] == control].drop(columns="arm"), on=["metric", "segment"], how="left", suffixes=("_t", "_c")
+    )
+    metric_rank = {m: i for i, m in enumerate(by_id)}
+    arm_rank = {a: i for i, a in enumerate(arms)}
+    cells = cells.assign(
+        _m=cells["metric"].map(metric_rank), _a=cells["arm"].map(arm_rank), _s=cells["segment"] != "all"
+    ).sort_values(["_s", "_m", "_a", "segment"], kind="stable").reset_index(drop=True)
+    for col in ("n", "sum", "sum_squares"):
+        cells[f"{col}_c"] = cells[f"{col}_c"].fillna(0.0)
+
+    effects = _effects(cells, spec, by_id)
+    whole_fx = tuple(e for e in effects if e.segment == "all")
+    segment_fx = tuple(e for e in effects if e.segment != "all")
+    if segment_fx:
+        init_conditions.append(
+            Condition(
+                SEGMENT_CAVEAT,
+                f"The segment breakdown makes {len(segment_fx)} comparisons; p-values are adjusted "
+                f"({_CORRECTION_NAMES[spec.correction]}) within each metric and arm, yet with this many looks some "
+                "segment differences appear by chance. Treat them as ideas for a new test, not as grounds to ship; "
+                "segments do not enter the decision.",
+            )
+        )
+    splits: tuple[SegmentSplit, ...] = ()
+    sliced = agg[agg["segment"] != "all"]
+    if not sliced.empty and not empty:
+        splits, split_condition = segment_splits(sliced, arms, spec.planned_split, spec.srm_threshold)
+        if split_condition is not None:
+            init_conditions.append(split_condition)
+    decision = _decide(whole_fx, spec, init_conditions, arms)
+    return InitiativeResult(
+        id=spec.id,
+        design="randomized",
+        effects=whole_fx,
+        decision=decision,
+        srm_p_value=float(srm_p),
+        srm_flag=bool(srm_flag),
+        conditions=tuple(init_conditions),
+        segment_effects=segment_fx,
+        name=spec.name,
+        alpha=spec.alpha,
+        arm_sizes=counts,
+        notes=_notes(spec, whole_fx, counts),
+        segment_splits=splits,
+    )
+
+
+def _effects(cells: pd.DataFrame, spec: InitiativeSpec, by_id: Mapping[str, MetricSpec]) -> list[MetricEffect]:
+    """Compute every cell at once and wrap the rows as :class:`MetricEffect`."""
+    n = len(cells)
+    if n == 0:
+        return []
+    specs = [by_id[m] for m in cells["metric"]]
+    kinds = np.array([m.kind for m in specs])
+    has_pre = {
+        arm: cells[f"pre_sum_{arm}"].notna().to_numpy()
+        & ((kinds != "ratio") | cells[f"pre_den_sum_{arm}"].notna().to_numpy())
+        for arm in ("c", "t")
+    }
+    cuped_asked = np.array([m.pre is not None for m in specs]) | has_pre["t"]
+    cuped = cuped_asked & has_pre["t"] & has_pre["c"]
+    mc = {f: np.full(n, np.nan) for f in _MOMENT_FIELDS}
+    mt = {f: np.full(n, np.nan) for f in _MOMENT_FIELDS}
+    reduction = np.full(n, np.nan)
+    c_frame = cells[[c for c in cells if c.endswith("_c")]].rename(columns=lambda c: c[:-2])
+    t_frame = cells[[c for c in cells if c.endswith("_t")]].rename(columns=lambda c: c[:-2])
+    for kind in ("mean", "proportion", "ratio"):
+        for adj in (False, True):
+            mask = (kinds == kind) & (cuped == adj)
+            if not mask.any():
+                continue
+            a, b, red = _moments_for(kind, adj, c_frame[mask], t_frame[mask])
+            for f in _MOMENT_FIELDS:
+                mc[f][mask], mt[f][mask] = getattr(a, f), getattr(b, f)
+            reduction[mask] = red
+    comp = compare(Moments(**mc), Moments(**mt), spec.alpha, reduction)
+
+    tuning = spec.expected_n or DEFAULT_TUNING
+    n_total = comp.n_control + comp.n_treatment
+    seq_lo, seq_hi = confidence_sequence(comp.estimate_abs, comp.se_abs, n_total, spec.alpha, tuning)
+    margin = np.array([m.margin if m.margin is not None else np.nan for m in specs])
+    rel = np.array([m.margin_relative for m in specs], dtype=bool)
+    higher = np.array([m.direction == "higher" for m in specs])
+    p_ni = np.where(
+        rel,
+        noninferiority_p(comp.estimate_rel, comp.se_rel, comp.df, margin, higher),
+        noninferiority_p(comp.estimate_abs, comp.se_abs, comp.df, margin, higher),
+    )
+    mde = minimum_detectable_effect(comp.se_abs, spec.alpha, spec.power)
+    segments = cells["segment"].to_numpy()
+    family = np.where(
+        segments == "all",
+        np.where(np.array([m.role == "guardrail" for m in specs]), "guardrail", "goal"),
+        cells["metric"].to_numpy() + "|" + cells["arm"].to_numpy(),
+    )
+    p_adj = adjust_groups(comp.p_value, family, spec.correction)
+
+    numbers = {
+        "control_mean": comp.control_mean, "treatment_mean": comp.treatment_mean,
+        "estimate_abs": comp.estimate_abs, "estimate_rel": comp.estimate_rel, "se_abs": comp.se_abs,
+        "se_rel": comp.se_rel, "df": comp.df, "ci_low": comp.ci_low, "ci_high": comp.ci_high,
+        "ci_rel_low": comp.ci_rel_low, "ci_rel_high": comp.ci_rel_high, "p_value": comp.p_value,
+        "p_value_adjusted": p_adj, "seq_ci_low": seq_lo, "seq_ci_high": seq_hi, "margin": margin,
+        "p_value_noninferiority": p_ni, "variance_reduction": reduction, "mde_achieved": mde,
+    }
+    names, columns = list(numbers), [np.asarray(v, dtype=float).tolist() for v in numbers.values()]
+    n_c, n_t = comp.n_control.astype(int).tolist(), comp.n_treatment.astype(int).tolist()
+    control = str(spec.data.control)
+    out = []
+    for i, (m, arm, segment, values) in enumerate(zip(specs, cells["arm"].tolist(), segments.tolist(), zip(*columns))):
+        row = dict(zip(names, values))
+        adjusted = math.isfinite(row["variance_reduction"])
+        conds = _cell_conditions(
+            m, arm, control, n_c[i], n_t[i], row["se_abs"], row["control_mean"], bool(cuped_asked[i]),
+            row["variance_reduction"], spec.min_units,
+        )
+        out.append(
+            MetricEffect(
+                metric=m.id, arm=arm, control_arm=control, role=m.role, kind=m.kind, direction=m.direction,
+                unit=m.display_unit, n_control=n_c[i], n_treatment=n_t[i], alpha=spec.alpha,
+                margin_relative=m.margin_relative, segment=str(segment), label=m.label or "",
+                method=("welch-delta" if m.kind == "ratio" else "welch") + ("+cuped" if adjusted else ""),
+                conditions=conds, **row,
+            )
+        )
+    return out
+
+
+def _decide(
+    effects: tuple[MetricEffect, ...], spec: InitiativeSpec, conditions: list[Condition], arms: list[str]
+) -> Decision:
+    """One decision per treatment arm, combined."""
+    primary_id = spec.primary.id
+    pairs = []
+    for arm in arms[1:]:
+        primary = [e for e in effects if e.arm == arm and e.metric == primary_id]
+        if not primary:
+            continue
+        guardrails = [e for e in effects if e.arm == arm and e.role == "guardrail"]
+        d = decide(
+            primary[0], guardrails, conditions, interval=spec.interval, mde=spec.primary.mde, subject=f"The {arm} arm"
+        )
+        pairs.append((primary[0], d))
+    if pairs:
+        return combine(pairs)
+    forced = from_conditions(conditions)
+    if forced is not None:
+        return forced
+    reason = f"No treatment arm has units yet, only the control {spec.data.control!r}; keep testing."
+    return Decision("keep testing", reason)
+
+
+def _notes(spec: InitiativeSpec, effects: tuple[MetricEffect, ...], counts: Mapping[str, int]) -> tuple[str, ...]:
+    """Plain sentences on the method, and the plan for the primary metric."""
+    tuning = spec.expected_n or DEFAULT_TUNING
+    level = level_pct(spec.alpha)
+    notes = [
+        f"Effects are treatment minus control, with {level} Welch t intervals (delta method for relative effects "
+        f"and ratio metrics). Anytime-valid {level} intervals use the asymptotic confidence sequence of "
+        f"Waudby-Smith et al. tuned at N* = {tuning:,} units"
+        f"{'' if spec.expected_n else ' (the default; set expected_n to the planned total)'}; the decision uses the "
+        f"{'anytime-valid' if spec.interval == 'sequential' else 'fixed-horizon'} interval. p-values are adjusted "
+        f"({_CORRECTION_NAMES[spec.correction]}) within the primary and secondary metrics and, separately, "
+        "within the guardrails.",
+    ]
+    primary = [e for e in effects if e.metric == spec.primary.id and e.estimable]
+    if primary:
+        e = primary[0]
+        notes.append(
+            f"With the units so far, the smallest change in {e.name} detectable with {spec.power:.0%} power is "
+            f"{format_change(e.mde_achieved, e.unit).lstrip('+')}."
+        )
+        if spec.primary.mde is not None and e.n_control > 1:
+            sd = float(np.sqrt(e.se_abs**2 / (1 / e.n_control + 1 / e.n_treatment)))
+            share = spec.planned_split or {}
+            ratio = share.get(e.arm, 1.0) / share.get(e.control_arm, 1.0) if share else 1.0
+            notes.append(
+                plan(spec.primary.mde, sd, spec.alpha, spec.power, max(len(counts), 2), ratio,
+                     spec.units_per_month, e.unit).summary()
+            )
+    return tuple(notes)
+
+
+def analyze_table(df: pd.DataFrame, spec: InitiativeSpec) -> InitiativeResult:
+    """Analyse a randomized initiative from a unit-level table (one row per unit).
+
+    Parameters
+    ----------
+    df : DataFrame
+        The user's table: a unit id column (or none with ``data.unit: null``, one row
+        per unit), an arm column, metric columns (and pre-period, segment columns) as
+        named in ``spec``.
+    spec : InitiativeSpec
+        The initiative.
+
+    Returns
+    -------
+    InitiativeResult
+        As :func:`analyze_aggregates`. Rows without an arm, units found in several arms
+        and missing metric values come back as conditions.
+
+    Raises
+    ------
+    ParamsError
+        When the design is not randomized or a named column is missing or not numeric.
+
+    Examples
+    --------
+    >>> spec = InitiativeSpec.model_validate({
+    ...     "id": "email-test", "data": {"unit": "customer_id", "arm": "segment", "control": "No E-Mail"},
+    ...     "metrics": [{"column": "spend", "kind": "mean", "role": "primary"}]})
+    >>> result = analyze_table(table, spec)          # doctest: +SKIP
+    >>> print(result.summary())                      # doctest: +SKIP
+    """
+    if spec.design != "randomized":
+        raise ParamsError(
+            f"initiative {spec.id!r} has design {spec.design!r}; analyze_table handles 'randomized' designs "
+            "(use outcomes.experiment.quasi.analysis for 'did' and 'its')"
+        )
+    _require_columns(df, spec)
+    conditions: list[Condition] = []
+    arm_col, unit_col = spec.data.arm, spec.data.unit
+    no_arm = int(df[arm_col].isna().sum())
+    if no_arm:
+        conditions.append(Condition(MISSING_VALUES, f"{no_arm:,} rows have no arm and were left out"))
+        df = df[df[arm_col].notna()]
+    # unit: null means one row per unit, so no unit can be in two arms
+    leaked = 0 if unit_col is None else int((df.groupby(unit_col)[arm_col].nunique() > 1).sum())
+    if leaked:
+        conditions.append(
+            Condition(
+                UNIT_IN_SEVERAL_ARMS,
+                f"{leaked:,} units appear in more than one arm, so the assignment leaked and the arms are not "
+                "comparable. Fix the assignment before reading results",
+                "stop",
+            )
+        )
+    for m in spec.metrics:
+        col = m.numerator if m.kind == "ratio" else m.column
+        missing = int(df[col].isna().sum()) if col in df else 0
+        if missing:
+            conditions.append(
+                Condition(MISSING_VALUES, f"{missing:,} units have no value of {col!r} and were left out of {m.id}")
+            )
+    by_arm = df.groupby(df[arm_col].astype(str))
+    units = (by_arm.size() if unit_col is None else by_arm[unit_col].nunique()).astype(int).to_dict()
+    return analyze_aggregates(aggregate_table(df, spec), spec, units=units, conditions=conditions)
+
+
+def read_table(spec: InitiativeSpec) -> pd.DataFrame:
+    """Read ``spec.data.table`` (CSV, compressed CSV or Parquet; relative paths from the project root).
+
+    Raises
+    ------
+    ParamsError
+        When the spec names no table, the file is missing or its format is unknown.
+    """
+    if not spec.data.table:
+        raise ParamsError(f"initiative {spec.id!r}: data.table is not set; name the unit-level CSV or Parquet file")
+    path = config.resolve(spec.data.table)
+    if not path.is_file():
+        raise ParamsError(f"initiative {spec.id!r}: data.table {str(path)!r} not found; check the path")
+    name = path.name.lower()
+    if name.endswith((".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz")):
+        return pd.read_csv(path)
+    if name.endswith((".parquet", ".pq")):
+        return pd.read_parquet(path)
+    raise ParamsError(
+        f"initiative {spec.id!r}: data.table {path.name!r} must be a .csv (optionally .gz, .bz2, .zip, .xz) "
+        f"or .parquet file, got {''.join(Path(name).suffixes)!r}"
+    )

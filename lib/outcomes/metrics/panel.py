@@ -1,0 +1,172 @@
+"""The joint panel: IT delivery and customer outcomes side by side, per month and segment.
+
+:func:`build_panel` computes every requested catalog metric once, in a handful of engine
+queries (one per metric family, all segment dimensions stacked in it), and returns a tidy
+frame. It is the one input of the scorecard, the drivers model and the ROI work; they
+never query the warehouse again. Customer outcomes per IT service come through the
+service map (the customers whose region a customer-facing service serves).
+
+:func:`shared_panel` is :func:`build_panel` computed once per report run: the notebooks
+of a run that ask for the same panel share one computation (:mod:`outcomes.cache`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+
+import ibis
+import pandas as pd
+
+from outcomes.metrics import compute as _metrics
+from outcomes import cache
+from outcomes.metrics.catalog import DIMENSIONS
+
+PANEL_COLUMNS = _metrics.TIDY_COLUMNS
+
+
+def build_panel(
+    con: ibis.BaseBackend,
+    *,
+    start: str | dt.date,
+    end: str | dt.date,
+    segment: str = "region",
+    metrics: Sequence[str] | None = None,
+    min_customers: int = 10,
+    requester: _metrics.Requester = "all",
+) -> pd.DataFrame:
+    """Compute the joint panel: every metric per month, for the company and per segment.
+
+    Parameters
+    ----------
+    con : ibis.BaseBackend
+        The warehouse (``outcomes.warehouse.store.connect()``), DuckDB or Spark.
+    start, end : str or date
+        First and last month, ``"YYYY-MM"``.
+    segment : str
+        Segment dimension: ``region``, ``customer_segment``, ``channel``, ``service`` (or
+        ``all`` for the company only). The company total (``segment_dim == "all"``) is
+        always included.
+    metrics : sequence of str, optional
+        Catalog metric ids; default: all.
+    min_customers : int
+        Customer metrics resting on fewer units are suppressed (NULL, ``suppressed`` true).
+    requester : {"all", "customer", "employee"}
+        Whose tickets the ticket metrics count (the drivers model uses customer tickets).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy: ``period``, ``segment_dim``, ``segment``, ``metric``, ``value``, ``n``,
+        ``suppressed``, ``note``. See :func:`outcomes.metrics.compute.compute`.
+
+    Examples
+    --------
+    >>> from outcomes import warehouse
+    >>> panel = build_panel(warehouse.connect(), start="2025-01", end="2025-12")  # doctest: +SKIP
+    >>> wide(panel, segment_dim="region").loc[:, ["csat", "first_response_mean_hours"]]  # doctest: +SKIP
+    """
+    if segment not in DIMENSIONS:
+        raise ValueError(f"segment {segment!r} is not a segment dimension; valid: {list(DIMENSIONS)}")
+    dims = ("all",) if segment == "all" else ("all", segment)
+    return _metrics.compute(
+        con, start=start, end=end, dims=dims, metrics=metrics, requester=requester, min_customers=min_customers
+    )
+
+
+def shared_panel(
+    con: ibis.BaseBackend | None = None,
+    *,
+    start: str | dt.date,
+    end: str | dt.date,
+    segment: str = "region",
+    metrics: Sequence[str] | None = None,
+    min_customers: int = 10,
+    requester: _metrics.Requester = "all",
+    engine: str = "duckdb",
+    warehouse_path: str | Path | None = None,
+) -> pd.DataFrame:
+    """:func:`build_panel`, computed once per report run and shared by its notebooks.
+
+    During ``outcomes run`` the first notebook asking for a panel computes it and stores
+    it in the run's shared folder; a notebook asking for the same panel (same arguments,
+    engine and warehouse state) reads it. Outside a run, or when the warehouse cannot be
+    stamped, it is :func:`build_panel`. See :mod:`outcomes.cache`.
+
+    Parameters
+    ----------
+    con : ibis.BaseBackend, optional
+        An open connection to the warehouse on ``engine``, used when the panel must be
+        computed; one is opened then when not given (so a panel read from the run's
+        shared folder needs no connection, and on Spark no session).
+    start, end, segment, metrics, min_customers, requester
+        As in :func:`build_panel`.
+    engine : {"duckdb", "spark"}
+        The engine computing the panel.
+    warehouse_path : str or Path, optional
+        The DuckDB file; default :data:`outcomes.config.WAREHOUSE_PATH`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Equal to ``build_panel(con, start=..., ...)``.
+    """
+    return cache.frame(
+        build_panel,
+        con,
+        engine=engine,
+        warehouse_path=warehouse_path,
+        start=start,
+        end=end,
+        segment=segment,
+        metrics=None if metrics is None else list(metrics),
+        min_customers=min_customers,
+        requester=requester,
+    )
+
+
+def window(period: str | dt.date, months: int) -> tuple[str, str]:
+    """The first and last month (``"YYYY-MM"``) of ``months`` months of history ending at ``period``.
+
+    Examples
+    --------
+    >>> window("2025-12", 24)
+    ('2024-01', '2025-12')
+    """
+    if months < 1:
+        raise ValueError(f"months must be at least 1, got {months}")
+    end = pd.Timestamp(_metrics.to_month(period))
+    start = end - pd.DateOffset(months=months - 1)
+    return f"{start:%Y-%m}", f"{end:%Y-%m}"
+
+
+def wide(panel: pd.DataFrame, *, segment_dim: str | None = None, column: str = "value") -> pd.DataFrame:
+    """Pivot the tidy panel to one column per metric.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Output of :func:`build_panel`.
+    segment_dim : str, optional
+        Keep only this segment dimension (then the index is ``period`` x ``segment``).
+    column : str
+        Which tidy column to spread: ``value`` (default) or ``n``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by (``segment_dim``,) ``segment``, ``period``; one column per metric, in
+        panel order.
+    """
+    frame = panel if segment_dim is None else panel[panel["segment_dim"] == segment_dim]
+    index = ["segment", "period"] if segment_dim is not None else ["segment_dim", "segment", "period"]
+    order = list(dict.fromkeys(frame["metric"]))
+    out = frame.pivot_table(index=index, columns="metric", values=column, aggfunc="first", dropna=False)
+    return out.reindex(columns=order).sort_index()
+
+
+def series(panel: pd.DataFrame, metric: str, *, segment_dim: str = "all", segment: str = "all") -> pd.Series:
+    """One metric's monthly values for one segment, indexed by period."""
+    rows = panel[(panel["metric"] == metric) & (panel["segment_dim"] == segment_dim) & (panel["segment"] == segment)]
+    return rows.set_index("period")["value"].sort_index()

@@ -1,0 +1,1249 @@
+"""The investment step: what the IT initiatives are worth, from the warehouse and the reviews.
+
+This module wires the ROI library (:mod:`outcomes.value`) to the rest of the kit:
+
+* :func:`warehouse_inputs` computes the value model's inputs from the warehouse: cost per
+  ticket (service-desk cost / tickets), CLV per segment (ARPU x gross margin / churn),
+  customers per segment, deployments per month and the costs in the portfolio office's
+  register;
+* :func:`drivers_estimates` fits the drivers model (how first response moves CSAT and
+  churn) whose slopes carry an IT change to a customer outcome, labelled as an association;
+* :func:`review_initiatives` reviews every active initiative (``params/initiatives``);
+* :func:`evaluate` builds one investment case per initiative of the value model, from the
+  initiative's measured effect (labelled ``experiment``) or its stated assumption, and
+  the portfolio with the decisions and the IT demand each initiative adds or removes; in
+  a report run the drivers panel and the initiative results are those the scorecard and
+  the review notebooks computed (:mod:`outcomes.cache`), not computed again;
+* :func:`executive_summary` turns the results of a report run (``results.json`` sections)
+  into the one page for the CIO and the CMO: headline sentences, the scorecard headline,
+  the decisions, the ROI table and the caveats that matter.
+
+Every number shown comes from a result; every value statement carries its range.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ibis
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown
+
+from outcomes import config
+from outcomes.metrics import catalog
+from outcomes.report import narrative
+from outcomes import cache
+from outcomes.warehouse import store
+from outcomes.scorecard.drivers import OK, DriversResult, drivers_panel, fit_drivers
+from outcomes.experiment.results import InitiativeResult, MetricEffect
+from outcomes.metrics.compute import Scope, compute_wide, month_range, to_month
+from outcomes.params import read_yaml
+from outcomes.report.text import escape_md
+from outcomes.report import value_charts
+from outcomes.value import montecarlo
+from outcomes.value.montecarlo import InvestmentCase
+from outcomes.value.portfolio import TOTAL_LABEL, Portfolio, build_portfolio
+from outcomes.value.model import DEFAULT_PATH as VALUE_MODEL_PATH
+from outcomes.value.model import (
+    Effect,
+    Quantity,
+    ValueInputs,
+    ValueModel,
+    chain_quantities,
+    load_value_model,
+    monthly_rate,
+    simple_clv,
+    with_inputs,
+)
+
+#: Months of history behind the warehouse inputs (a year smooths seasons and small segments).
+INPUT_MONTHS = 12
+#: Months of the region x month panel behind the drivers model.
+DRIVERS_MONTHS = 24
+#: Where the initiative files live.
+INITIATIVES_DIR = config.PARAMS_DIR / "initiatives"
+#: Customer outcome metrics (what changed for customers); the rest is IT delivery.
+CUSTOMER_METRICS = frozenset(
+    {
+        "csat", "nps", "churn_rate", "retention_rate", "conversion_rate",
+        "active_customers", "revenue", "arpu", "aov", "clv",
+    }
+)
+#: Deployment metrics: a chain on them counts deployments per month.
+DEPLOYMENT_METRICS = frozenset(
+    {"lead_time_hours", "change_failure_rate", "time_to_restore_hours", "deployment_frequency"}
+)
+#: What each design is called for readers.
+DESIGN_WORDS = {
+    "randomized": "randomized experiment",
+    "did": "difference-in-differences",
+    "its": "interrupted time series",
+}
+_SOURCE_WORDS = {
+    "experiment": "measured",
+    "drivers": "drivers model (an association across regions and months, not proof of cause)",
+    "assumption": "stated assumption (params/value.yaml)",
+}
+
+
+# --------------------------------------------------------------------------- warehouse inputs
+
+
+def _window(period: str, months: int) -> list[dt.date]:
+    if months < 1:
+        raise ValueError(f"months must be at least 1, got {months}")
+    end = pd.Timestamp(to_month(period))
+    return month_range((end - pd.DateOffset(months=months - 1)).date(), end.date())
+
+
+@dataclass(frozen=True)
+class WarehouseInputs:
+    """The value model's inputs computed from the warehouse over a window of months.
+
+    Attributes
+    ----------
+    period : str
+        The last month of the window, ``YYYY-MM``.
+    months : int
+        Months in the window.
+    desk_cost : float
+        Service-desk cost over the window.
+    tickets : float
+        Tickets opened over the window (every requester: the desk serves them all).
+    cost_per_ticket : float
+        ``desk_cost / tickets``.
+    segments : pandas.DataFrame
+        One row per customer segment: ``customers`` (active in ``period``),
+        ``customer_months``, ``revenue``, ``arpu_monthly``, ``gross_margin``,
+        ``churn_rate`` (monthly, pooled over the window) and ``clv`` (ARPU x margin / churn).
+    deployments_per_month : float
+        Production deployments per month over the window.
+    initial_cost, recurring_monthly_cost : dict of str to float
+        One-off and running costs per month by initiative id, from the portfolio office's
+        register (the warehouse table ``initiatives``).
+    """
+
+    period: str
+    months: int
+    desk_cost: float
+    tickets: float
+    cost_per_ticket: float
+    segments: pd.DataFrame
+    deployments_per_month: float
+    initial_cost: dict[str, float] = field(default_factory=dict)
+    recurring_monthly_cost: dict[str, float] = field(default_factory=dict)
+
+    def value_inputs(self, model: ValueModel) -> ValueInputs:
+        """The figures the value model takes in place of its stated fallbacks.
+
+        Parameters
+        ----------
+        model : ValueModel
+            The value model; only its segments and initiatives receive figures.
+
+        Returns
+        -------
+        ValueInputs
+            Cost per ticket, CLV and customers per segment, deployments per month for
+            chains on a deployment metric with a stated count, and the register's costs.
+        """
+        seg = self.segments[self.segments["segment"].isin(list(model.segments))].set_index("segment")
+        clv = {k: float(v) for k, v in seg["clv"].items() if np.isfinite(v) and v > 0}
+        deployments = {
+            key: self.deployments_per_month
+            for key, ini in model.initiatives.items()
+            if ini.population.count is not None and ini.metric in DEPLOYMENT_METRICS
+        }
+        known = set(model.initiatives)
+        return ValueInputs(
+            cost_per_ticket=self.cost_per_ticket if np.isfinite(self.cost_per_ticket) else None,
+            clv_by_segment=clv,
+            customers_by_segment={k: float(v) for k, v in seg["customers"].items()},
+            churn_by_segment={k: float(v) for k, v in seg["churn_rate"].items() if np.isfinite(v) and v > 0},
+            population_by_initiative=deployments,
+            initial_cost_by_initiative={k: v for k, v in self.initial_cost.items() if k in known},
+            recurring_monthly_cost_by_initiative={k: v for k, v in self.recurring_monthly_cost.items() if k in known},
+        )
+
+    def to_frame(self, currency: str = "EUR") -> pd.DataFrame:
+        """The inputs as a table for readers: figure, value (formatted) and how it was computed."""
+        window = f"{self.months} months to {self.period}"
+        money = lambda x: narrative.fmt_money(x, currency)  # noqa: E731
+        rows = [
+            (
+                "Cost per ticket",
+                money(self.cost_per_ticket),
+                f"service-desk cost {money(self.desk_cost)} / {narrative.fmt_count(self.tickets)} tickets ({window})",
+            ),
+            (
+                "Deployments per month",
+                narrative.fmt_number(self.deployments_per_month),
+                f"production deployments ({window})",
+            ),
+        ]
+        for _, r in self.segments.iterrows():
+            how = (
+                f"ARPU {money(r['arpu_monthly'])} x margin {narrative.fmt_percent(r['gross_margin'])} "
+                f"/ (churn {narrative.fmt_percent(r['churn_rate'], decimals=2)} + discount "
+                f"{narrative.fmt_percent(r['monthly_discount'], decimals=2)} a month) ({window})"
+            )
+            rows.append((f"CLV, {r['segment']}", money(r["clv"]), how))
+            rows.append((f"Customers, {r['segment']}", narrative.fmt_count(r["customers"]), f"active in {self.period}"))
+        return pd.DataFrame(rows, columns=["figure", "value", "how it was computed"])
+
+
+def _register_costs(con: ibis.BaseBackend) -> tuple[dict[str, float], dict[str, float]]:
+    if "initiatives" not in con.list_tables():
+        return {}, {}
+    t = con.table("initiatives")
+    frame = t.select("initiative_id", "one_off_cost", "recurring_cost_monthly").execute()
+    rows = list(frame.itertuples())
+    initial = {r.initiative_id: float(r.one_off_cost) for r in rows if pd.notna(r.one_off_cost)}
+    monthly = {r.initiative_id: float(r.recurring_cost_monthly) for r in rows if pd.notna(r.recurring_cost_monthly)}
+    return initial, monthly
+
+
+def warehouse_inputs(
+    con: ibis.BaseBackend, period: str, *, months: int = INPUT_MONTHS, discount_rate: float = 0.10
+) -> WarehouseInputs:
+    """Compute the value model's inputs from the warehouse.
+
+    Parameters
+    ----------
+    con : ibis.BaseBackend
+        The warehouse (:func:`outcomes.warehouse.store.connect`).
+    period : str
+        The last month of the window, ``YYYY-MM``.
+    months : int
+        Months in the window.
+    discount_rate : float
+        Yearly discount rate of the value model; CLV discounts future months at the
+        equivalent monthly rate.
+
+    Returns
+    -------
+    WarehouseInputs
+        Sums over the window, divided after aggregation (exact): cost per ticket =
+        service-desk cost / tickets; ARPU = revenue / customer-months; gross margin =
+        margin / revenue of orders with a margin; churn = customers lost / customers at the
+        start of each month; CLV = ARPU x margin / (churn + monthly discount rate);
+        customers = active in ``period``.
+    """
+    periods = _window(period, months)
+    scope = Scope(tuple(periods), ("all", "customer_segment"))
+    wide = compute_wide(con, ["cost_per_ticket", "clv", "deployment_frequency"], scope)
+    company = wide[wide["segment_dim"] == "all"]
+    desk_cost = float(company["desk_cost"].fillna(0.0).sum())
+    tickets = float(company["ticket_volume"].fillna(0.0).sum())
+    segs = wide[wide["segment_dim"] == "customer_segment"].copy()
+    segs["lost"] = segs["customers_lost"].fillna(0.0)
+    last = pd.Timestamp(periods[-1])
+    d = monthly_rate(discount_rate)
+    rows = []
+    for name, g in segs.groupby("segment", sort=True):
+        customer_months = float(g["active_customers"].fillna(0.0).sum())
+        if customer_months == 0:
+            continue
+        revenue = float(g["revenue"].fillna(0.0).sum())
+        at_start = float(g["churn_rate__n"].fillna(0.0).sum())
+        arpu = revenue / customer_months if customer_months else np.nan
+        with_margin = float(g["revenue_with_margin"].fillna(0.0).sum())
+        margin = float(g["margin"].fillna(0.0).sum()) / with_margin if with_margin else np.nan
+        churn = float(g["lost"].sum()) / at_start if at_start else np.nan
+        clv = simple_clv(arpu, margin, churn, d) if churn > 0 and np.isfinite(arpu * margin) else np.nan
+        now = g.loc[pd.to_datetime(g["period"]) == last, "active_customers"]
+        rows.append(
+            {
+                "segment": str(name),
+                "customers": float(now.iloc[0]) if len(now) else 0.0,
+                "customer_months": customer_months,
+                "revenue": revenue,
+                "arpu_monthly": arpu,
+                "gross_margin": margin,
+                "churn_rate": churn,
+                "monthly_discount": d,
+                "clv": clv,
+            }
+        )
+    initial, monthly = _register_costs(con)
+    return WarehouseInputs(
+        period=f"{last:%Y-%m}",
+        months=len(periods),
+        desk_cost=desk_cost,
+        tickets=tickets,
+        cost_per_ticket=desk_cost / tickets if tickets else np.nan,
+        segments=pd.DataFrame(rows),
+        deployments_per_month=float(company["deployments"].fillna(0).sum()) / len(periods),
+        initial_cost=initial,
+        recurring_monthly_cost=monthly,
+    )
+
+
+# --------------------------------------------------------------------------- drivers and reviews
+
+
+def drivers_estimates(
+    con: ibis.BaseBackend | None,
+    period: str,
+    *,
+    months: int = DRIVERS_MONTHS,
+    engine: str = "duckdb",
+    warehouse_path: str | Path | None = None,
+) -> DriversResult:
+    """Fit the drivers model (CSAT and churn on mean first response, region x month).
+
+    The panel is the one ``01_joint_scorecard`` fits the same model on: in a report run
+    it is computed once and shared (:func:`outcomes.cache.frame`).
+
+    Parameters
+    ----------
+    con : ibis.BaseBackend or None
+        The warehouse on ``engine``; None opens one when the panel must be computed.
+    period : str
+        The last month of the panel.
+    months : int
+        Months of the panel.
+    engine : {"duckdb", "spark"}
+        The engine of ``con``.
+    warehouse_path : str or Path, optional
+        The DuckDB file (default: the project's).
+
+    Returns
+    -------
+    DriversResult
+    """
+    periods = _window(period, months)
+    panel = cache.frame(
+        drivers_panel, con, engine=engine, warehouse_path=warehouse_path, start=periods[0], end=periods[-1]
+    )
+    return fit_drivers(panel)
+
+
+def link_slopes(model: ValueModel, key: str, drivers: DriversResult | None) -> dict[str, Quantity]:
+    """The drivers model's slopes for an initiative's links, as normal quantities.
+
+    A link gets the drivers' slope when the drivers model was fitted on the link's
+    starting metric and estimated its target; the quantity spans the model's interval
+    (t with clusters - 1 degrees of freedom), so its spread is honest with few clusters.
+
+    Parameters
+    ----------
+    model : ValueModel
+        The value model.
+    key : str
+        Initiative id.
+    drivers : DriversResult or None
+        The fitted drivers model.
+
+    Returns
+    -------
+    dict of str to Quantity
+        By the link's ``to`` metric; links the drivers model does not cover keep their stated slope.
+    """
+    if drivers is None:
+        return {}
+    ini = model.initiative(key)
+    out: dict[str, Quantity] = {}
+    previous = ini.metric
+    for link in ini.links:
+        est = drivers.estimate(link.to)
+        if drivers.x == previous and est is not None and est.status == OK:
+            out[link.to] = Quantity(
+                value=est.coef, low=est.ci_low, high=est.ci_high, level=1 - drivers.alpha,
+                distribution="normal", origin="drivers",
+            )
+        previous = link.to
+    return out
+
+
+def initiative_files(folder: str | Path = INITIATIVES_DIR) -> dict[str, tuple[Path, bool]]:
+    """Initiative files by id (the file name when ``id`` is absent), with whether each is active."""
+    out: dict[str, tuple[Path, bool]] = {}
+    for path in sorted([*Path(folder).glob("*.yaml"), *Path(folder).glob("*.yml")]):
+        doc = read_yaml(path)
+        if isinstance(doc, dict):
+            out[str(doc.get("id") or path.stem)] = (path, doc.get("active") is True)
+    return out
+
+
+def active_specs(folder: str | Path = INITIATIVES_DIR) -> dict[str, Path]:
+    """Initiative files with ``active: true``, by id."""
+    return {ident: path for ident, (path, active) in initiative_files(folder).items() if active}
+
+
+def review_initiatives(
+    period: str | None = None, *, con: ibis.BaseBackend | None = None, folder: str | Path = INITIATIVES_DIR
+) -> dict[str, Any]:
+    """Review every active initiative with the statistics engine.
+
+    Parameters
+    ----------
+    period : str, optional
+        Analyse data up to the end of this month.
+    con : ibis.BaseBackend, optional
+        The warehouse.
+    folder : str or Path
+        Where the initiative files are.
+
+    Returns
+    -------
+    dict of str to outcomes.report.review.Review
+        By initiative id; ``.result`` is the :class:`InitiativeResult`, ``.entry()`` the
+        results.json entry.
+    """
+    from outcomes.report.review import review
+
+    return {ident: review(path, period=period, con=con) for ident, path in active_specs(folder).items()}
+
+
+def measured_effect(result: InitiativeResult, metric: str) -> MetricEffect | None:
+    """The whole-population effect of ``result`` on ``metric`` with an interval, if any.
+
+    With several arms the arm the decision is about comes first.
+    """
+    hits = [e for e in result.effects if e.metric == metric and e.segment == "all" and e.estimable]
+    hits.sort(key=lambda e: e.arm != result.decision.arm)
+    return hits[0] if hits else None
+
+
+def effect_quantity(effect: MetricEffect) -> Effect:
+    """A measured effect as the value model's :class:`Effect` (normal over its interval)."""
+    return Effect.from_ci(
+        effect.estimate_abs, effect.ci_low, effect.ci_high, level=1 - effect.alpha, source="experiment"
+    )
+
+
+# --------------------------------------------------------------------------- the investment cases
+
+
+@dataclass(frozen=True)
+class Investment:
+    """Every initiative's investment case, the portfolio and what each number rests on.
+
+    Build it with :func:`evaluate` (or :func:`build_investment` from computed parts).
+
+    Attributes
+    ----------
+    period : str
+        The reported month.
+    model : ValueModel
+        The value model as stated (``params/value.yaml``).
+    inputs : WarehouseInputs or None
+        Figures from the warehouse (None: the stated fallbacks were used).
+    drivers : DriversResult or None
+        The drivers model behind the link slopes.
+    results : dict of str to InitiativeResult
+        Initiative reviews by id.
+    cases : tuple of InvestmentCase
+        One per initiative of the value model.
+    portfolio : Portfolio
+        The cases side by side with decisions and IT demand.
+    evidence : pandas.DataFrame
+        Per initiative and chain step: the number, its source and what it rests on.
+    unvalued : tuple of str
+        Reviewed initiatives without a value chain in the value model (no case).
+    """
+
+    period: str
+    model: ValueModel
+    inputs: WarehouseInputs | None
+    drivers: DriversResult | None
+    results: dict[str, InitiativeResult]
+    cases: tuple[InvestmentCase, ...]
+    portfolio: Portfolio
+    evidence: pd.DataFrame
+    unvalued: tuple[str, ...] = ()
+
+    def case(self, key: str) -> InvestmentCase:
+        """The case of initiative ``key``."""
+        for c in self.cases:
+            if c.initiative == key:
+                return c
+        raise KeyError(f"no investment case for '{key}'; cases are: {', '.join(c.initiative for c in self.cases)}")
+
+    def records(self) -> list[dict[str, Any]]:
+        """The results.json ``roi`` entries, one per initiative."""
+        return [c.to_dict() for c in self.cases]
+
+    def portfolio_records(self) -> list[dict[str, Any]]:
+        """The results.json ``portfolio`` section: the initiatives together, or nothing without a case."""
+        return [self.portfolio.total().to_dict()] if self.cases else []
+
+    def tei_table(self, key: str) -> pd.DataFrame:
+        """The yearly TEI table of one case (risk-adjusted), amounts formatted for readers.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Column ``line`` then Initial, Year 1..n, Total and Present value; blank where
+            a figure does not apply (the total and present value of cumulative net benefits).
+        """
+        case = self.case(key)
+        frame = case.to_frame().reset_index()
+        amounts = [c for c in frame.columns if c != "line"]
+        for col in amounts:
+            frame[col] = [narrative.fmt_money(v, case.currency) if np.isfinite(v) else "" for v in frame[col]]
+        return frame
+
+    def case_views(self) -> list[Any]:
+        """Per initiative: a heading, the value chain, the waterfall, the TEI table and the evidence.
+
+        Returns
+        -------
+        list
+            Markdown, Altair charts and HTML tables, in reading order, for ``display(*views)``.
+        """
+        from outcomes.report.tables import table
+
+        views: list[Any] = []
+        for case in self.cases:
+            ini = self.model.initiative(case.initiative)
+            views.append(Markdown(f"### {escape_md(case.name)}\n\n{escape_md(value_charts.chain_sentence(case))}"))
+            views.append(value_charts.waterfall_chart(case))
+            views.append(
+                table(
+                    self.tei_table(case.initiative),
+                    caption=(
+                        f"Investment case (TEI, {self.model.horizon_years} years, discounted at "
+                        f"{narrative.fmt_percent(self.model.discount_rate)}; the Initial column is not discounted); "
+                        f"risk adjustment: benefits cut {narrative.fmt_percent(ini.risk.benefits)}, "
+                        f"costs raised {narrative.fmt_percent(ini.risk.costs)}."
+                    ),
+                )
+            )
+            views.append(table(case.summary(), caption="With the uncertainty carried through (Monte Carlo)."))
+            evidence = self.evidence[self.evidence["initiative"] == case.initiative].drop(columns="initiative")
+            views.append(table(evidence, caption="What each number rests on."))
+        return views
+
+    def caveats(self) -> list[str]:
+        """The caveats that matter for these cases, in plain sentences."""
+        ev = self.evidence
+        return case_caveats(
+            self.model,
+            self.records(),
+            designs={k: r.design for k, r in self.results.items() if k in {c.initiative for c in self.cases}},
+            measured=list(ev[(ev["step"] == "IT metric change") & (ev["source"] == "experiment")]["initiative"]),
+            linked=list(ev[ev["source"] == "drivers"]["initiative"].unique()),
+            unvalued=self.unvalued,
+        )
+
+
+_REGISTER = "the portfolio office's register"
+_UNIT_VALUE_PREFIXES = ("clv:", "cost_per_ticket", "agent_hourly_rate", "employee_hourly_rate",
+                        "outage_revenue_per_minute", "revenue_per_conversion", "conversion_margin")
+
+
+def _origin_words(origins: set[str]) -> str:
+    if origins == {"warehouse"}:
+        return "the warehouse"
+    if "warehouse" in origins:
+        return "the warehouse and stated assumptions (params/value.yaml)"
+    return _SOURCE_WORDS["assumption"]
+
+
+def _evidence_rows(
+    model: ValueModel,
+    case: InvestmentCase,
+    result: InitiativeResult | None,
+    measured: MetricEffect | None,
+    customers_from_warehouse: bool,
+) -> list[dict[str, Any]]:
+    """What each step of a case's chain rests on (``model`` has the warehouse inputs in place)."""
+    ini = model.initiative(case.initiative)
+    quantities = chain_quantities(model, case.initiative)
+    unit_origins = {q.origin for name, q in quantities.items() if name.startswith(_UNIT_VALUE_PREFIXES)}
+    rows = []
+    for _, step in case.chain.iterrows():
+        source, name = str(step["source"]), str(step["step"])
+        if name == "IT metric change":
+            if measured is not None and result is not None:
+                change = _metric_change(
+                    measured.metric, measured.estimate_abs, measured.ci_low, measured.ci_high, 1 - measured.alpha
+                )
+                design = DESIGN_WORDS.get(result.design, result.design)
+                basis = f"{design} '{result.id}': {narrative.interval_text(change)}"
+            else:
+                basis = _SOURCE_WORDS["assumption"] + ": no measured effect on this metric yet"
+        elif name.startswith("Change in"):
+            basis = _SOURCE_WORDS.get(source, source)
+        elif name == "Population per month":
+            from_wh = source == "warehouse" or (ini.population.segments is not None and customers_from_warehouse)
+            basis = "the warehouse" if from_wh else _SOURCE_WORDS["assumption"]
+        elif name == "Value per unit":
+            basis = _origin_words(unit_origins)
+        else:
+            basis = "computed from the steps above"
+        money = name in ("Value per unit", "Value per month")
+        unit = "money" if money else narrative.unit_for_metric(str(step["what"]))
+        rows.append(
+            {
+                "initiative": case.initiative,
+                "step": name,
+                "what": step["what"],
+                "value": narrative.fmt_value(
+                    step["value"], unit, signed=name.endswith("change"), change=True, currency=model.currency
+                ),
+                "source": source,
+                "rests on": basis,
+            }
+        )
+    costs = ini.costs
+    rows.append(
+        {
+            "initiative": case.initiative,
+            "step": "Costs",
+            "what": "initial, running per month",
+            "value": f"{narrative.fmt_money(costs.initial.value, model.currency)}, "
+            f"{narrative.fmt_money(costs.recurring_monthly.value, model.currency)}",
+            "source": costs.initial.origin,
+            "rests on": _REGISTER if costs.initial.origin == "warehouse" else _SOURCE_WORDS["assumption"],
+        }
+    )
+    return rows
+
+
+_BETTER = {"higher_is_better": "up", "lower_is_better": "down", "balance": "balance"}
+
+
+def _metric_change(
+    metric: str,
+    estimate: float | None,
+    low: float | None,
+    high: float | None,
+    level: float = 0.95,
+    label: str | None = None,
+) -> narrative.MetricChange:
+    """A catalog metric's change as the narrative's :class:`~outcomes.report.narrative.MetricChange`."""
+    m = _catalog_metric(metric)
+    return narrative.MetricChange(
+        label=label or _metric_name(metric),
+        estimate=estimate,
+        ci_low=low,
+        ci_high=high,
+        unit=narrative.unit_for_metric(metric),
+        better=_BETTER[m.direction] if m is not None else "balance",  # type: ignore[arg-type]
+        level=level,
+    )
+
+
+def _catalog_metric(metric: str) -> catalog.Metric | None:
+    return catalog.get(metric) if metric in catalog.ids() else None
+
+
+def _metric_name(metric: str) -> str:
+    m = _catalog_metric(metric)
+    return m.name if m is not None else metric.replace("_", " ")
+
+
+def it_demand(model: ValueModel, case: InvestmentCase) -> float | None:
+    """Tickets per month the initiative adds (positive) or removes (negative); None when not a ticket chain."""
+    if model.initiative(case.initiative).money != "tickets_prevented":
+        return None
+    return -float(case.steps.units_per_month)
+
+
+def build_investment(
+    model: ValueModel,
+    *,
+    period: str,
+    inputs: WarehouseInputs | None = None,
+    drivers: DriversResult | None = None,
+    results: Mapping[str, InitiativeResult] | None = None,
+    initiatives: Sequence[str] | None = None,
+    n: int = montecarlo.DEFAULT_DRAWS,
+    seed: int | None = montecarlo.DEFAULT_SEED,
+) -> Investment:
+    """Build every initiative's investment case from computed parts.
+
+    Parameters
+    ----------
+    model : ValueModel
+        The value model.
+    period : str
+        The reported month.
+    inputs : WarehouseInputs, optional
+        Warehouse figures replacing the stated fallbacks.
+    drivers : DriversResult, optional
+        Slopes for the links (labelled ``drivers``).
+    results : mapping of str to InitiativeResult, optional
+        Reviews by initiative id; an initiative's measured effect on the chain's metric
+        replaces the stated assumption (labelled ``experiment``).
+    initiatives : sequence of str, optional
+        Which initiatives of the value model; default all (reviewed ones without a value
+        chain are listed in :attr:`Investment.unvalued`).
+    n : int
+        Monte Carlo draws per case.
+    seed : int or None
+        Seed of every case's draws; None draws one fresh seed for all of them.
+
+    Returns
+    -------
+    Investment
+    """
+    results = dict(results or {})
+    seed = montecarlo.resolve_seed(seed)  # one seed for every case, so that the portfolio can sum their draws
+    keys = list(initiatives) if initiatives is not None else list(model.initiatives)
+    value_inputs = inputs.value_inputs(model) if inputs is not None else None
+    with_figures = with_inputs(model, value_inputs)
+    from_warehouse = bool(value_inputs and value_inputs.customers_by_segment)
+    cases, evidence = [], []
+    for key in keys:
+        ini = model.initiative(key)
+        result = results.get(key)
+        measured = measured_effect(result, ini.metric) if result is not None else None
+        case = montecarlo.simulate(
+            model,
+            key,
+            effect=effect_quantity(measured) if measured is not None else None,
+            link_slopes=link_slopes(model, key, drivers),
+            inputs=value_inputs,
+            n=n,
+            seed=seed,
+        )
+        cases.append(case)
+        evidence += _evidence_rows(with_figures, case, result, measured, from_warehouse)
+    decisions = {k: r.decision.action for k, r in results.items() if k in keys}
+    demand = {c.initiative: d for c in cases if (d := it_demand(model, c)) is not None}
+    return Investment(
+        period=period,
+        model=model,
+        inputs=inputs,
+        drivers=drivers,
+        results=results,
+        cases=tuple(cases),
+        portfolio=build_portfolio(cases, decisions=decisions, it_demand=demand),
+        evidence=pd.DataFrame(evidence, columns=["initiative", "step", "what", "value", "source", "rests on"]),
+        unvalued=tuple(sorted(set(results) - set(model.initiatives))),
+    )
+
+
+def evaluate(
+    period: str,
+    *,
+    value_model: str | Path = VALUE_MODEL_PATH,
+    seed: int | None = montecarlo.DEFAULT_SEED,
+    draws: int = montecarlo.DEFAULT_DRAWS,
+    engine: str = "duckdb",
+    warehouse_path: str | Path | None = None,
+    initiatives_dir: str | Path = INITIATIVES_DIR,
+    results: Mapping[str, InitiativeResult] | None = None,
+) -> Investment:
+    """Evaluate every initiative of the value model on the warehouse (what ``03_roi`` shows).
+
+    Parameters
+    ----------
+    period : str
+        The reported month, ``YYYY-MM``.
+    value_model : str or Path
+        ``params/value.yaml``.
+    seed : int or None
+        Monte Carlo seed.
+    draws : int
+        Monte Carlo draws per case.
+    engine : str
+        Query engine of the warehouse.
+    warehouse_path : str or Path, optional
+        The warehouse file (default: the project's).
+    initiatives_dir : str or Path
+        Where the initiative files are; the active ones are reviewed.
+    results : mapping of str to InitiativeResult, optional
+        Reviews already made. Without them each active initiative's result is read from
+        the report run's shared folder, where ``02_initiative_review`` stored it, or
+        reviewed here (:func:`outcomes.cache.review_result`).
+
+    Returns
+    -------
+    Investment
+        One case per initiative of the value model, except those whose initiative file
+        says ``active: false``.
+    """
+    model = load_value_model(config.resolve(value_model))
+    con = store.connect(warehouse_path, engine=engine)  # type: ignore[arg-type]
+    inputs = warehouse_inputs(con, period, discount_rate=model.discount_rate)
+    drivers = drivers_estimates(con, period, engine=engine, warehouse_path=warehouse_path)
+    if results is None:
+        results = {
+            k: cache.review_result(path, period=period, engine=engine, con=con)
+            for k, path in active_specs(initiatives_dir).items()
+        }
+    retired = {k for k, (_, active) in initiative_files(initiatives_dir).items() if not active}
+    keys = [k for k in model.initiatives if k not in retired]
+    return build_investment(
+        model, period=period, inputs=inputs, drivers=drivers, results=results, initiatives=keys, n=draws, seed=seed
+    )
+
+
+# --------------------------------------------------------------------------- caveats
+
+
+def case_caveats(
+    model: ValueModel,
+    roi: Sequence[Mapping[str, Any]],
+    *,
+    designs: Mapping[str, str] | None = None,
+    measured: Sequence[str] | None = None,
+    linked: Sequence[str] | None = None,
+    unvalued: Sequence[str] = (),
+) -> list[str]:
+    """The caveats that matter for a set of investment cases, from their results.
+
+    Parameters
+    ----------
+    model : ValueModel
+        The value model (initiative names).
+    roi : sequence of mapping
+        results.json ``roi`` entries.
+    designs : mapping of str to str, optional
+        Evaluation design by initiative id (randomized, did, its).
+    measured : sequence of str, optional
+        Initiatives whose case rests on a measured effect; the others rest on an assumption.
+    linked : sequence of str, optional
+        Initiatives whose value runs through the drivers model.
+    unvalued : sequence of str, optional
+        Evaluated initiatives without a value chain in the value model.
+
+    Returns
+    -------
+    list of str
+    """
+    names = {k: ini.name for k, ini in model.initiatives.items()}
+    name = lambda key: names.get(key, key)  # noqa: E731
+    ids = [r["initiative"] for r in roi]
+    out = []
+    spans = [name(r["initiative"]) for r in roi if _spans_zero(r)]
+    if spans:
+        out.append(f"The NPV range of {_join(spans)} runs from a loss (P10) to a gain (P90): that case is not settled.")
+    if measured is not None:
+        assumed = [name(k) for k in ids if k not in set(measured)]
+        if assumed:
+            out.append(
+                f"No measured effect yet for {_join(assumed)}: the value rests on the stated assumption "
+                "in params/value.yaml."
+            )
+    if linked:
+        out.append(
+            f"The value of {_join([name(k) for k in linked])} runs through the drivers model: an association between "
+            "first response and customer outcomes across regions and months, not proof of cause."
+        )
+    if unvalued:
+        out.append(f"{_join(list(unvalued))} has no value chain in params/value.yaml, so it has no investment case.")
+    for key, design in (designs or {}).items():
+        if design == "its":
+            out.append(
+                f"{name(key)} was evaluated by an interrupted time series (no comparison group): "
+                "it assumes nothing else changed at the same time."
+            )
+        elif design == "did":
+            out.append(
+                f"{name(key)} compares a few treated regions with the others: its interval is approximate, and "
+                "its case assumes the same effect wherever it runs."
+            )
+    out.append(
+        "Each customer kept counts at their full lifetime value; benefits are cut and costs raised for risk (TEI), and "
+        "different inputs are drawn independently, so inputs that move together would make the ranges wider."
+    )
+    return out
+
+
+def _spans_zero(r: Mapping[str, Any]) -> bool:
+    lo, hi = r.get("npv_p10"), r.get("npv_p90")
+    return not (narrative.is_missing(lo) or narrative.is_missing(hi)) and lo < 0 < hi
+
+
+def _join(items: Sequence[str]) -> str:
+    items = list(items)
+    if not items:
+        return "none"
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def bullets(sentences: Sequence[str]) -> Markdown:
+    """A Markdown bullet list of sentences, each escaped (the sentences come from results)."""
+    return Markdown("\n".join(f"- {escape_md(s)}" for s in sentences) or "- none")
+
+
+# --------------------------------------------------------------------------- executive summary
+
+
+DECISION_COLUMNS = ["Initiative", "Design", "Decision", "Primary metric", "Effect", "95% interval"]
+ROI_COLUMNS = ["Initiative", "NPV (P50)", "NPV P10 to P90", "ROI (P50)", "Payback", "Chance ROI > 0"]
+
+
+@dataclass(frozen=True)
+class ExecutiveSummary:
+    """The one page for the CIO and the CMO, every sentence built from results.
+
+    Attributes
+    ----------
+    period : str
+        The reported month.
+    headlines : list of str
+        What changed for customers, what IT delivered, what it is worth, what we
+        recommend, and the scorecard in one sentence.
+    scorecard : list of str
+        The scorecard headline: targets met and missed, the misses with their numbers.
+    decisions : pandas.DataFrame
+        One row per initiative: design, decision, primary metric and its effect.
+    roi : pandas.DataFrame
+        One row per initiative: NPV P50 and P10 to P90, ROI, payback, chance ROI > 0;
+        with two initiatives or more, a last row for them together.
+    caveats : list of str
+        What the reader must keep in mind.
+    """
+
+    period: str
+    headlines: list[str]
+    scorecard: list[str]
+    decisions: pd.DataFrame
+    roi: pd.DataFrame
+    caveats: list[str]
+
+
+def _row_change(metric_row: Mapping[str, Any], label: str) -> narrative.MetricChange:
+    m = metric_row
+    return _metric_change(str(m["metric"]), m.get("estimate_abs"), m.get("ci_low"), m.get("ci_high"), label=label)
+
+
+def _bounds(change: narrative.MetricChange) -> str:
+    """An interval's bounds as text ("-1.4 hours to -39 minutes"), or "not available"."""
+    if not change.has_interval:
+        return narrative.NOT_AVAILABLE
+    lo, hi = (narrative.fmt_value(x, change.unit, signed=True, change=True) for x in (change.ci_low, change.ci_high))
+    return f"{lo} to {hi}"
+
+
+def _rows(entries: Sequence[Mapping[str, Any]], *, customer: bool) -> list[tuple[str, Mapping[str, Any]]]:
+    out = []
+    for e in entries:
+        for m in e.get("metrics", []):
+            if (m["metric"] in CUSTOMER_METRICS) == customer and not narrative.is_missing(m.get("estimate_abs")):
+                out.append((str(e["id"]), m))
+    return out
+
+
+def _strength(m: Mapping[str, Any]) -> tuple[bool, float]:
+    clear = _row_change(m, "").is_clear
+    p = m.get("p_value")
+    return clear, -(p if not narrative.is_missing(p) else 1.0)
+
+
+def customers_sentence(
+    initiatives: Sequence[Mapping[str, Any]],
+    scorecard: Sequence[Mapping[str, Any]],
+    names: Mapping[str, str],
+    period: str,
+) -> str:
+    """What changed for customers: the clearest measured customer effect, else the scorecard's levels."""
+    rows = _rows(initiatives, customer=True)
+    if rows:
+        key, m = max(rows, key=lambda r: _strength(r[1]))
+        label = f"{_metric_name(str(m['metric']))} where {names.get(key, key)} runs"
+        return "For customers: " + narrative.metric_change_sentence(_row_change(m, label))
+    levels = {r["metric"]: r for r in scorecard if r.get("segment") is None}
+    parts = []
+    for mid in ("csat", "churn_rate"):
+        r = levels.get(mid)
+        if r is not None and not narrative.is_missing(r.get("value")):
+            unit = narrative.unit_for_metric(mid)
+            parts.append(
+                f"{catalog.get(mid).name} was {narrative.fmt_value(r['value'], unit)} "
+                f"({narrative.fmt_value(r['previous'], unit)} the month before)"
+            )
+    if not parts:
+        return "For customers: no measured change and no scorecard for this period."
+    return f"For customers: {'; '.join(parts)} in {period}; these are monthly levels, not measured effects of IT."
+
+
+def it_sentence(initiatives: Sequence[Mapping[str, Any]], names: Mapping[str, str]) -> str:
+    """What IT delivered: each initiative's primary IT effect with its interval."""
+    parts = []
+    for e in initiatives:
+        for m in e.get("metrics", []):
+            if m.get("role") != "primary" or m["metric"] in CUSTOMER_METRICS:
+                continue
+            change = _row_change(m, names.get(str(e["id"]), str(e["id"])))
+            size = narrative.fmt_value(change.estimate, change.unit, signed=True, change=True)
+            verdict = {"gain": "a clear improvement", "loss": "a clear deterioration", "change": "a clear change"}.get(
+                change.verdict, "inconclusive"
+            )
+            what = _metric_name(str(m["metric"])).lower()
+            parts.append(f"{change.label}: {what} {size} ({narrative.interval_text(change)}), {verdict}")
+    if not parts:
+        return "IT delivered: no initiative has a measured effect yet."
+    return "IT delivered: " + "; ".join(parts) + "."
+
+
+def worth_sentence(
+    roi: Sequence[Mapping[str, Any]],
+    names: Mapping[str, str],
+    currency: str,
+    years: int,
+    portfolio: Sequence[Mapping[str, Any]] = (),
+) -> str:
+    """What it is worth: the initiatives together with their range, and the largest case.
+
+    Parameters
+    ----------
+    roi : sequence of mapping
+        results.json ``roi`` rows.
+    names : mapping of str to str
+        Initiative names by id.
+    currency : str
+        Reporting currency.
+    years : int
+        Horizon of the cases.
+    portfolio : sequence of mapping
+        results.json ``portfolio`` rows (the total, summed draw by draw); without one, the
+        median NPVs are added up and said to be a sum of medians.
+
+    Returns
+    -------
+    str
+    """
+    usable = [r for r in roi if not narrative.is_missing(r.get("npv_p50"))]
+    if not usable:
+        return "What it is worth: " + narrative.roi_sentence(None)
+    top = max(usable, key=lambda r: float(r["npv_p50"]))
+    largest = names.get(top["initiative"], top["initiative"])
+    if len(usable) == 1:
+        return f"What it is worth over {years} years: {largest}: " + narrative.roi_sentence(top, currency)
+    tail = f"the largest, {largest}: " + narrative.roi_sentence(top, currency)
+    total = next((p for p in portfolio if not narrative.is_missing(p.get("npv_p50"))), None)
+    if total is None:
+        median_sum = sum(float(r["npv_p50"]) for r in usable)
+        return (
+            f"What it is worth: the median NPVs of {len(usable)} initiatives over {years} years add up to "
+            f"{narrative.fmt_money(median_sum, currency)}; {tail}"
+        )
+    together = (
+        f"{narrative.fmt_money(total['npv_p50'], currency)} "
+        f"(P10 {narrative.fmt_money(total['npv_p10'], currency)} to P90 {narrative.fmt_money(total['npv_p90'], currency)}; "
+        f"{narrative.fmt_probability(total['prob_roi_positive'])} chance the total is positive)"
+    )
+    return (
+        f"What it is worth: the {len(total['initiatives'])} initiatives together are worth {together} "
+        f"over {years} years; {tail}"
+    )
+
+
+def recommendation(decisions: Mapping[str, str], roi: Sequence[Mapping[str, Any]], names: Mapping[str, str]) -> str:
+    """What we recommend, from the decisions and the chance each case pays off."""
+    chance = {r["initiative"]: r.get("prob_roi_positive") for r in roi}
+    words = {"ship": "roll out", "keep testing": "keep testing", "stop": "stop"}
+    parts = []
+    for key in sorted(set(decisions) | set(chance), key=lambda k: (decisions.get(k) or "~", k)):
+        action = decisions.get(key)
+        p = chance.get(key)
+        name = names.get(key, key)
+        odds = "" if narrative.is_missing(p) else f" ({narrative.fmt_probability(p)} chance of a positive ROI)"
+        if action is None:
+            parts.append(f"decide on {name} once it is evaluated{odds}")
+        elif action == "ship" and not narrative.is_missing(p) and p < 0.5:
+            parts.append(f"roll out {name} only after cutting its costs: the effect is clear but the case is not{odds}")
+        else:
+            parts.append(f"{words.get(action, action)} {name}{odds}")
+    if not parts:
+        return "We recommend: nothing yet; no initiative has been evaluated."
+    return "We recommend: " + "; ".join(parts) + "."
+
+
+def scorecard_sentences(scorecard: Sequence[Mapping[str, Any]], period: str, top: int = 4) -> list[str]:
+    """The scorecard headline: how many targets are met, and the misses with their numbers."""
+    rows = [r for r in scorecard if r.get("segment") is None]
+    if not rows:
+        return [f"No scorecard for {period}."]
+    on = [r for r in rows if r.get("status") == "on_target"]
+    off = [r for r in rows if r.get("status") == "off_target"]
+    out = [f"{len(on)} of {len(on) + len(off)} metrics with a target met it in {period}; {len(off)} missed it."]
+    for r in off[:top]:
+        mid = str(r["metric"])
+        unit = narrative.unit_for_metric(mid)
+        value, target, previous = (narrative.fmt_value(r[k], unit) for k in ("value", "target", "previous"))
+        out.append(f"{_metric_name(mid)}: {value} against a target of {target} ({previous} the month before).")
+    return out
+
+
+def summarize(results: Mapping[str, Sequence[Any]], model: ValueModel, period: str) -> ExecutiveSummary:
+    """Build the executive summary from the sections of a results document.
+
+    Parameters
+    ----------
+    results : mapping
+        ``scorecard``, ``initiatives``, ``roi`` and (optionally) ``portfolio`` rows
+        (results.json sections).
+    model : ValueModel
+        The value model (initiative names, currency, horizon).
+    period : str
+        The reported month.
+
+    Returns
+    -------
+    ExecutiveSummary
+    """
+    entries = list(results.get("initiatives", []))
+    roi = list(results.get("roi", []))
+    scorecard = list(results.get("scorecard", []))
+    names = {k: ini.name for k, ini in model.initiatives.items()}
+    decisions = {str(e["id"]): str(e["decision"]) for e in entries}
+    cur = model.currency
+    score = scorecard_sentences(scorecard, period)
+    headlines = [
+        customers_sentence(entries, scorecard, names, period),
+        it_sentence(entries, names),
+        worth_sentence(roi, names, cur, model.horizon_years, results.get("portfolio", [])),
+        recommendation(decisions, roi, names),
+        "Scorecard: " + score[0],
+    ]
+    decision_rows = []
+    for e in entries:
+        primary = next((m for m in e.get("metrics", []) if m.get("role") == "primary"), None)
+        change = _row_change(primary, "") if primary else None
+        decision_rows.append(
+            {
+                "Initiative": names.get(str(e["id"]), str(e["id"])),
+                "Design": DESIGN_WORDS.get(str(e["design"]), str(e["design"])),
+                "Decision": str(e["decision"]),
+                "Primary metric": _metric_name(str(primary["metric"])) if primary else narrative.NOT_AVAILABLE,
+                "Effect": (
+                    narrative.fmt_value(change.estimate, change.unit, signed=True, change=True)
+                    if change
+                    else narrative.NOT_AVAILABLE
+                ),
+                "95% interval": _bounds(change) if change else narrative.NOT_AVAILABLE,
+            }
+        )
+    ordered = sorted(roi, key=lambda r: -(r["npv_p50"] if not narrative.is_missing(r["npv_p50"]) else -np.inf))
+    together = [{**p, "initiative": TOTAL_LABEL} for p in results.get("portfolio", [])[:1] if len(roi) > 1]
+    roi_rows = [
+        {
+            "Initiative": names.get(r["initiative"], r["initiative"]),
+            "NPV (P50)": narrative.fmt_money(r["npv_p50"], cur),
+            "NPV P10 to P90": narrative.fmt_money_range(r["npv_p10"], r["npv_p90"], cur),
+            "ROI (P50)": narrative.fmt_percent(r["roi_p50"]),
+            "Payback": narrative.fmt_months(r["payback_months"]),
+            "Chance ROI > 0": narrative.fmt_probability(r["prob_roi_positive"]),
+        }
+        for r in [*ordered, *together]
+    ]
+    roi_table = pd.DataFrame(roi_rows, columns=ROI_COLUMNS)
+    roi_table.attrs["total_row"] = bool(together)
+    churn_links = {k for k, ini in model.initiatives.items() if any(lk.to in CUSTOMER_METRICS for lk in ini.links)}
+    reviewed = [str(e["id"]) for e in entries]
+    caveats = case_caveats(
+        model,
+        roi,
+        designs={str(e["id"]): str(e["design"]) for e in entries},
+        measured=reviewed,
+        linked=[r["initiative"] for r in roi if r["initiative"] in churn_links],
+        unvalued=[k for k in reviewed if k not in model.initiatives],
+    )
+    return ExecutiveSummary(
+        period=period,
+        headlines=headlines,
+        scorecard=score,
+        decisions=pd.DataFrame(decision_rows, columns=DECISION_COLUMNS),
+        roi=roi_table,
+        caveats=caveats,
+    )
+
+
+def complete_results(
+    found: Mapping[str, Sequence[Any]],
+    *,
+    period: str,
+    value_model: str | Path = VALUE_MODEL_PATH,
+    seed: int | None = montecarlo.DEFAULT_SEED,
+    draws: int = montecarlo.DEFAULT_DRAWS,
+    engine: str = "duckdb",
+    history_months: int = 13,
+) -> dict[str, list[Any]]:
+    """The run's results, with any empty section computed here.
+
+    In a report run the scorecard, the initiative reviews and the ROI notebook have
+    recorded their sections before the executive summary runs; opened on its own, the
+    summary computes what is missing the same way those notebooks do.
+
+    Parameters
+    ----------
+    found : mapping
+        Sections recorded so far (``report.results()``).
+    period : str
+        The reported month.
+    value_model : str or Path
+        ``params/value.yaml``.
+    seed, draws : int
+        Monte Carlo settings for a missing ROI section.
+    engine : str
+        Query engine of the warehouse.
+    history_months : int
+        Months of panel behind a missing scorecard.
+
+    Returns
+    -------
+    dict
+        ``scorecard``, ``initiatives``, ``roi`` and ``portfolio`` rows (the portfolio is
+        computed with a missing ROI section; recorded ROI rows are used with the portfolio
+        recorded beside them, if any).
+    """
+    from outcomes.metrics.panel import shared_panel
+    from outcomes.scorecard.card import build_scorecard, scorecard_records
+
+    out = {k: list(v) for k, v in found.items()}
+    missing = [k for k in ("scorecard", "initiatives", "roi") if not out.get(k)]
+    if not missing:
+        return out
+    con = store.connect(engine=engine)  # type: ignore[arg-type]
+    if "initiatives" in missing or "roi" in missing:
+        reviews = review_initiatives(period, con=con)
+        if "initiatives" in missing:
+            out["initiatives"] = [r.entry() for r in reviews.values()]
+        if "roi" in missing:
+            results = {k: r.result for k, r in reviews.items()}
+            inv = evaluate(period, value_model=value_model, seed=seed, draws=draws, engine=engine, results=results)
+            out["roi"] = inv.records()
+            out["portfolio"] = inv.portfolio_records()
+    if "scorecard" in missing:
+        periods = _window(period, history_months)
+        panel = shared_panel(con, start=periods[0], end=periods[-1], segment="all", engine=engine)
+        out["scorecard"] = scorecard_records(build_scorecard(panel, period))
+    return out
+
+
+def executive_summary(
+    found: Mapping[str, Sequence[Any]],
+    *,
+    period: str,
+    value_model: str | Path = VALUE_MODEL_PATH,
+    seed: int | None = montecarlo.DEFAULT_SEED,
+    draws: int = montecarlo.DEFAULT_DRAWS,
+    engine: str = "duckdb",
+) -> ExecutiveSummary:
+    """The executive summary of a month (what ``00_executive_summary`` shows).
+
+    Parameters
+    ----------
+    found : mapping
+        Sections recorded by the run's other notebooks (``report.results()``); missing
+        ones are computed (:func:`complete_results`).
+    period : str
+        The reported month.
+    value_model : str or Path
+        ``params/value.yaml``.
+    seed, draws : int
+        Monte Carlo settings, used only when the ROI section is missing.
+    engine : str
+        Query engine of the warehouse.
+
+    Returns
+    -------
+    ExecutiveSummary
+    """
+    model = load_value_model(config.resolve(value_model))
+    results = complete_results(found, period=period, value_model=value_model, seed=seed, draws=draws, engine=engine)
+    return summarize(results, model, period)

@@ -1,0 +1,953 @@
+"""The monthly report run: ``outcomes run``.
+
+Steps, in order:
+
+1. **Plan** (:func:`plan`): read ``params/monthly.yaml``, find every notebook, expand
+   ``per_initiative`` notebooks over the active initiatives, and check every parameter
+   name and type against the notebook's ``parameters`` cell. Nothing runs if anything
+   is wrong.
+2. **Execute** (:func:`execute_and_render`, in threads up to the core count, ``after:``
+   respected): papermill runs each notebook in a fresh kernel with a per-cell timeout,
+   writes the executed ``.ipynb`` and renders the offline HTML page. A failing notebook
+   does not stop the others; notebooks that run after it are skipped.
+3. **Assemble**: merge the results each notebook recorded into ``results.json``
+   (validated against ``results_schema.json``), write ``manifest.json`` and the month's
+   ``index.html``.
+4. **Check**: every page is self-contained and under the size limit, and no page or
+   notebook holds a deny-listed string (customer names and e-mails).
+5. **Publish** atomically into ``reports/<period>/`` and refresh ``reports/index.html``.
+
+A pack with ``publish_as`` in its configuration (the case study) is built and published
+the same way into ``reports/<publish_as>/``, with its own index page, after checking that
+the data it ``requires`` exist.
+
+Everything is built in ``reports/.tmp-<period>-<pid>/``. A failed or interrupted run
+moves that folder to ``reports/_failed/`` and leaves the published month untouched.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from outcomes import config
+from outcomes import cache
+from outcomes.errors import ParamsError, ReportRunError
+from outcomes.params import read_yaml
+from outcomes.run import execute as nbexec
+from outcomes.run import html as report_html
+from outcomes.run import manifest as run_manifest
+from outcomes.report import results
+from outcomes.run import pages
+from outcomes.run import pii
+from outcomes.run import publish
+from outcomes.run.execute import CellFailure
+from outcomes.run.config import Engine, RunConfig
+from outcomes.run.config import check_requirements
+from outcomes.run.config import load as load_config
+
+log = logging.getLogger("outcomes.run.monthly")
+
+#: Parameters the run passes to every notebook that declares them.
+RUN_PARAMETERS = ("period", "engine")
+PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+LOG_NAME = "run.log"
+WORK_DIR = ".work"
+#: Inside WORK_DIR: what the notebooks compute once and share (:mod:`outcomes.cache`).
+SHARED_DIR = "shared"
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def last_complete_month(now: dt.datetime | None = None) -> str:
+    """The last complete calendar month in UTC, ``YYYY-MM`` (in January: December of last year)."""
+    now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    first = now.date().replace(day=1)
+    return (first - dt.timedelta(days=1)).strftime("%Y-%m")
+
+
+def last_data_month(warehouse: Path | None = None) -> str | None:
+    """The last complete month that the warehouse's tickets and orders cover, ``YYYY-MM``.
+
+    A month counts as complete when the newest ticket or order falls in its last two days.
+    Returns ``None`` when there is no warehouse or it holds no timestamps.
+    """
+    import duckdb
+
+    path = warehouse or config.WAREHOUSE_PATH
+    if not Path(path).is_file():
+        return None
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        newest = con.execute(
+            "SELECT max(t) FROM (SELECT max(opened_at) AS t FROM tickets UNION ALL SELECT max(ordered_at) FROM orders)"
+        ).fetchone()[0]
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+    if newest is None:
+        return None
+    day = newest.date() if isinstance(newest, dt.datetime) else newest
+    month_end = (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+    if (month_end - day).days <= 1:
+        return day.strftime("%Y-%m")
+    return (day.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
+
+
+def default_period(now: dt.datetime | None = None, warehouse: Path | None = None) -> str:
+    """The period a run reports on when none is given.
+
+    The last complete calendar month in UTC, unless the warehouse's data end earlier: then
+    the last complete month of the data (a report on a month without data says nothing).
+    """
+    calendar = last_complete_month(now)
+    data = last_data_month(warehouse)
+    if data is not None and data < calendar:
+        log.warning("the data end in %s, before the last calendar month %s; reporting on %s", data, calendar, data)
+        return data
+    return calendar
+
+
+def check_period(period: str) -> str:
+    """Return ``period`` if it is ``YYYY-MM``, else raise :class:`ParamsError`."""
+    if not PERIOD.match(period):
+        raise ParamsError(f"--period {period!r} is not a month; write it as YYYY-MM, e.g. {last_complete_month()}")
+    return period
+
+
+def default_kernel() -> str:
+    """``outcomes`` when that kernel is installed (``make setup`` installs it), else ``python3``."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return config.KERNEL_NAME if config.KERNEL_NAME in KernelSpecManager().find_kernel_specs() else "python3"
+
+
+def check_kernel(name: str, source: str) -> str:
+    """Return ``name`` if a kernel of that name is installed, else raise naming the installed ones."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    specs = KernelSpecManager().find_kernel_specs()
+    if name not in specs:
+        raise ParamsError(
+            f"{source}: key 'kernel' is {name!r}, which is not an installed Jupyter kernel; "
+            f"installed kernels are: {', '.join(sorted(specs))} (`make setup` installs 'outcomes')"
+        )
+    return name
+
+
+def active_initiatives(cfg: RunConfig) -> list[str]:
+    """Ids of the initiatives to review: ``params/initiatives/*.yaml`` files with ``active: true``.
+
+    Only ``id`` (defaulting to the file name) and ``active`` are read, so the rest of
+    each file is left to the initiative model.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The run's configuration (``initiatives_dir``).
+
+    Returns
+    -------
+    list of str
+        Sorted ids.
+
+    Raises
+    ------
+    ParamsError
+        When a file is not a YAML mapping, or two files share an id.
+    """
+    folder = config.resolve(cfg.initiatives_dir)
+    ids: dict[str, Path] = {}
+    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+        doc = read_yaml(path)
+        if not isinstance(doc, dict):
+            raise ParamsError(f"{path}: expected a mapping of keys to values, found {type(doc).__name__}")
+        if doc.get("active") is not True:
+            continue
+        ident = str(doc.get("id") or path.stem)
+        if ident in ids:
+            raise ParamsError(f"{path}: initiative id '{ident}' is also used by {ids[ident]}; ids must be unique")
+        ids[ident] = path
+    return sorted(ids)
+
+
+def declared_parameters(notebook: Path) -> dict[str, dict[str, Any]]:
+    """The names, types, defaults and help of a notebook's ``parameters`` cell (papermill's inspection).
+
+    Returns
+    -------
+    dict
+        Name -> ``{"name", "inferred_type_name", "default", "help"}``; empty when the
+        notebook has no cell tagged ``parameters``.
+    """
+    import papermill
+
+    try:
+        return dict(papermill.inspect_notebook(str(notebook)))
+    except ValueError:  # no kernelspec in the notebook (e.g. made by jupytext): it is Python
+        import nbformat
+        from papermill.translators import PythonTranslator
+
+        nb = nbformat.read(notebook, as_version=4)
+        cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        return {p.name: p._asdict() for p in PythonTranslator.inspect(cells[0])} if cells else {}
+
+
+_TYPE_NAMES: dict[str, Any] = {
+    "int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict, "tuple": tuple,
+    "None": type(None), "NoneType": type(None), "Any": Any,
+}
+
+
+def _declared_type(type_name: str) -> Any:
+    """Evaluate a parameter's annotation with only builtin type names available (None if unknown)."""
+    if type_name in {"None", ""}:  # no annotation: papermill infers nothing
+        return None
+    from typing import Literal, Optional, Union
+
+    try:
+        return eval(type_name, {"__builtins__": {}}, {**_TYPE_NAMES, "Literal": Literal, "Optional": Optional, "Union": Union})  # noqa: S307 - names restricted to types
+    except Exception:  # noqa: BLE001 - an annotation the check does not understand is not checked
+        return None
+
+
+def check_parameters(notebook: Path, values: Mapping[str, Any], declared: Mapping[str, dict[str, Any]], source: str) -> None:
+    """Check names and types of the values given to a notebook against its ``parameters`` cell.
+
+    Parameters
+    ----------
+    notebook : Path
+        Named in error messages.
+    values : mapping
+        The parameters the run will inject.
+    declared : mapping
+        From :func:`declared_parameters`.
+    source : str
+        Where the values come from (the YAML file and the notebook entry).
+
+    Raises
+    ------
+    ParamsError
+        Naming the key, the notebook, the file and the valid parameter names or the
+        declared type.
+    """
+    import difflib
+
+    from pydantic import TypeAdapter, ValidationError
+
+    valid = sorted(declared)
+    for key, value in values.items():
+        if key not in declared:
+            if not declared:
+                raise ParamsError(
+                    f"{source}: parameter '{key}' cannot be passed to {notebook}: the notebook has no cell tagged "
+                    "'parameters'; add one that declares it"
+                )
+            hint = difflib.get_close_matches(key, valid, n=1)
+            raise ParamsError(
+                f"{source}: unknown parameter '{key}' for {notebook}"
+                + (f" (did you mean '{hint[0]}'?)" if hint else "")
+                + f"; the notebook's parameters cell declares: {', '.join(valid)}"
+            )
+        type_name = declared[key].get("inferred_type_name") or ""
+        annotation = _declared_type(type_name)
+        if annotation is None:
+            continue
+        try:
+            TypeAdapter(annotation).validate_python(value, strict=True)
+        except ValidationError:
+            raise ParamsError(
+                f"{source}: parameter '{key}' has value {value!r} ({type(value).__name__}) but {notebook} declares "
+                f"it as {type_name} (default {declared[key].get('default')}); give a {type_name} value"
+            ) from None
+
+
+@dataclass(frozen=True)
+class Task:
+    """One notebook execution of the run (a ``per_initiative`` notebook gives one task per initiative).
+
+    Parameters
+    ----------
+    stem : str
+        File stem of the outputs (``<name>`` or ``<name>--<initiative>``).
+    entry : str
+        The notebook's name in the configuration.
+    notebook : Path
+        The source notebook.
+    parameters : dict
+        The validated values to inject.
+    after : tuple of str
+        Configuration names that must finish first.
+    title : str or None
+        Link title from the configuration.
+    initiative : str or None
+        The initiative reviewed, for ``per_initiative`` notebooks.
+    timeout : int or None
+        Seconds per cell for this notebook (None: the run's).
+    """
+
+    stem: str
+    entry: str
+    notebook: Path
+    parameters: dict[str, Any]
+    after: tuple[str, ...] = ()
+    title: str | None = None
+    initiative: str | None = None
+    timeout: int | None = None
+
+
+def file_stem(name: str, initiative: str | None = None) -> str:
+    """Output file stem: the name, plus a file-safe form of the initiative id (with a hash when altered)."""
+    if initiative is None:
+        return name
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", initiative).strip("-")[:60] or "initiative"
+    if safe != initiative:
+        safe += "-" + hashlib.sha1(initiative.encode("utf-8")).hexdigest()[:8]
+    return f"{name}--{safe}"
+
+
+def plan(cfg: RunConfig, *, source: str, period: str, engine: Engine) -> list[Task]:
+    """Turn the configuration into checked tasks; nothing runs if anything is wrong.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The configuration.
+    source : str
+        The configuration file, named in error messages.
+    period : str
+        ``YYYY-MM``.
+    engine : {"duckdb", "spark"}
+        Query engine passed to notebooks declaring ``engine``.
+
+    Returns
+    -------
+    list of Task
+        In configuration order.
+
+    Raises
+    ------
+    ParamsError
+        For a missing notebook (unless ``optional``), an unknown parameter name, a value
+        of the wrong type, or a run-wide parameter that no notebook declares.
+    """
+    tasks: list[Task] = []
+    used_run_wide: set[str] = set()
+    initiatives: list[str] | None = None
+    for i, entry in enumerate(cfg.notebooks):
+        where = f"{source}: notebooks[{i}] ({entry.name})"
+        path = config.resolve(entry.notebook_path)
+        if not path.is_file():
+            if entry.optional:
+                log.warning("%s: notebook %s does not exist yet; skipped (optional: true)", where, path)
+                continue
+            raise ParamsError(
+                f"{where}: notebook {path} not found; create it, fix 'path', or mark the entry 'optional: true'"
+            )
+        declared = declared_parameters(path)
+        base = {k: v for k, v in cfg.parameters.items() if k in declared}
+        used_run_wide.update(base)
+        run_values = {"period": period, "engine": engine}
+        base.update({k: v for k, v in run_values.items() if k in declared})
+        check_parameters(path, entry.parameters, declared, where)
+        check_parameters(path, base, declared, f"{source}: parameters")
+        values = {**base, **entry.parameters}
+        if not entry.per_initiative:
+            tasks.append(Task(entry.name, entry.name, path, values, tuple(entry.after), entry.title, None, entry.execution_timeout))
+            continue
+        if entry.initiative_parameter not in declared:
+            raise ParamsError(
+                f"{where}: per_initiative needs a parameter '{entry.initiative_parameter}' (initiative_parameter) "
+                f"in {path}'s parameters cell; it declares: {', '.join(sorted(declared)) or 'nothing'}"
+            )
+        if initiatives is None:
+            initiatives = active_initiatives(cfg)
+        if not initiatives:
+            log.warning("%s: no active initiative in %s; nothing to review", where, config.resolve(cfg.initiatives_dir))
+        for ident in initiatives:
+            per = {**values, entry.initiative_parameter: ident}
+            check_parameters(path, {entry.initiative_parameter: ident}, declared, where)
+            tasks.append(
+                Task(file_stem(entry.name, ident), entry.name, path, per, tuple(entry.after), entry.title, ident, entry.execution_timeout)
+            )
+    unused = sorted(set(cfg.parameters) - used_run_wide)
+    if unused:
+        raise ParamsError(
+            f"{source}: run-wide parameters {unused} are declared by no notebook of the pack; remove them or add "
+            "them to a notebook's parameters cell"
+        )
+    return tasks
+
+
+# --------------------------------------------------------------------------- one notebook
+
+
+@dataclass(frozen=True)
+class ExecutionOptions:
+    """How notebooks are executed.
+
+    Parameters
+    ----------
+    kernel : str
+        Jupyter kernel name.
+    execution_timeout : int
+        Seconds per cell.
+    start_timeout : int
+        Seconds for the kernel to start.
+    cwd : Path
+        The kernel's working directory (the project root: notebooks resolve paths from it).
+    """
+
+    kernel: str = "python3"
+    execution_timeout: int = 900
+    start_timeout: int = 120
+    cwd: Path = config.PROJ_ROOT
+
+
+@dataclass
+class NotebookRun:
+    """The outcome of one notebook execution.
+
+    Attributes
+    ----------
+    name : str
+        Output file stem.
+    notebook : Path
+        The source notebook.
+    parameters : dict
+        The injected values.
+    ipynb : Path
+        The executed notebook (kept for debugging when the run fails).
+    html : Path or None
+        The rendered page (None when the notebook failed).
+    title : str
+        The report's title.
+    results : dict
+        Sections the notebook recorded.
+    failure : CellFailure or None
+        Where and why it stopped.
+    started_at : str
+        ISO 8601, UTC.
+    seconds : float
+        Wall time of execution and rendering.
+    cells : int
+        Cells in the executed notebook.
+    """
+
+    name: str
+    notebook: Path
+    parameters: dict[str, Any]
+    ipynb: Path
+    html: Path | None = None
+    title: str = ""
+    results: dict[str, list[Any]] = field(default_factory=dict)
+    failure: CellFailure | None = None
+    started_at: str = ""
+    seconds: float = 0.0
+    cells: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """Whether the notebook ran to the end and was rendered."""
+        return self.failure is None
+
+
+def execute_and_render(
+    notebook: Path,
+    parameters: Mapping[str, Any],
+    out_dir: Path,
+    *,
+    stem: str | None = None,
+    title: str | None = None,
+    options: ExecutionOptions | None = None,
+    results_dir: Path | None = None,
+    meta: str = "",
+    on_cell: nbexec.CellHook | None = None,
+    shared_dir: Path | None = None,
+) -> NotebookRun:
+    """Run one notebook with parameters and render its offline HTML page into ``out_dir``.
+
+    This is the building block of the monthly run, and of single analyses::
+
+        run = execute_and_render(Path("notebooks/02_initiative_review.ipynb"), {"initiative": "chatbot"}, out)
+        write_results(out / "results.json", [run], period="2025-12")
+
+    Parameters
+    ----------
+    notebook : Path
+        The source notebook.
+    parameters : mapping
+        Values for its ``parameters`` cell (check them with :func:`check_parameters`).
+    out_dir : Path
+        Receives ``<stem>.ipynb`` and, on success, ``<stem>.html``.
+    stem : str, optional
+        Output file stem; defaults to the notebook's.
+    title : str, optional
+        Page title; defaults to the notebook's first heading.
+    options : ExecutionOptions, optional
+        Kernel and timeouts.
+    results_dir : Path, optional
+        Folder of the run's per-notebook results files (the notebook writes
+        ``<stem>.json`` there and reads the others with ``report.results()``); a
+        temporary folder when omitted.
+    meta : str
+        A line shown at the top of the page.
+    on_cell : callable, optional
+        Progress hook, called before each cell with ``(index, total, source)``.
+    shared_dir : Path, optional
+        Folder of what the run's notebooks compute once and share (panels, initiative
+        results: :mod:`outcomes.cache`); nothing is shared when omitted.
+
+    Returns
+    -------
+    NotebookRun
+        With ``failure`` set (and no page) when a cell raised, hung past the timeout, or
+        the kernel died.
+    """
+    options = options or ExecutionOptions(kernel=default_kernel())
+    stem = stem or notebook.stem
+    out_dir.mkdir(parents=True, exist_ok=True)
+    own_results = results_dir is None
+    results_dir = Path(tempfile.mkdtemp(prefix="outcomes-results-")) if results_dir is None else results_dir
+    results_dir.mkdir(parents=True, exist_ok=True)
+    results_file = results_dir / f"{stem}.json"
+    started = dt.datetime.now(dt.UTC)
+    clock = time.monotonic()
+    run = NotebookRun(stem, notebook, dict(parameters), out_dir / f"{stem}.ipynb", started_at=started.isoformat(timespec="seconds"))
+    try:
+        done = nbexec.execute(
+            notebook,
+            run.ipynb,
+            parameters,
+            name=stem,
+            kernel=options.kernel,
+            execution_timeout=options.execution_timeout,
+            start_timeout=options.start_timeout,
+            cwd=options.cwd,
+            env={
+                results.RESULTS_PATH_ENV: str(results_file),
+                results.RESULTS_DIR_ENV: str(results_dir),
+                **({cache.SHARED_DIR_ENV: str(shared_dir)} if shared_dir is not None else {}),
+            },
+            kernel_log=results_dir / f"{stem}.kernel.log",
+            on_cell=on_cell,
+        )
+        run.failure = done.failure
+        if run.ipynb.is_file():
+            nb = nbexec.read(run.ipynb)
+            run.cells = len(nb.cells)
+            run.title = title or report_html.first_heading(nb) or stem
+        if run.ok:
+            if results_file.is_file():
+                run.results = json.loads(results_file.read_text(encoding="utf-8"))
+            run.html = report_html.export_html(nb, out_dir / f"{stem}.html", title=run.title, meta=meta)
+    except (ReportRunError, OSError, ValueError) as exc:
+        run.failure = CellFailure(stem, None, "", type(exc).__name__, f"while rendering: {exc}")
+    finally:
+        run.seconds = round(time.monotonic() - clock, 2)
+        if own_results:
+            shutil.rmtree(results_dir, ignore_errors=True)
+    return run
+
+
+def write_results(path: Path, runs: list[NotebookRun], period: str | None) -> dict[str, Any]:
+    """Merge what the runs recorded, validate it against the schema and write ``results.json``.
+
+    Returns
+    -------
+    dict
+        The results document.
+    """
+    doc = results.build([r.results for r in runs if r.ok], period)
+    results.write_json(path, doc)
+    return doc
+
+
+# --------------------------------------------------------------------------- the monthly run
+
+
+@dataclass
+class RunSummary:
+    """What a run produced (``period`` is the published folder: the month, or ``publish_as``)."""
+
+    period: str
+    index: Path
+    runs: list[NotebookRun]
+    seconds: float
+
+
+class _Progress:
+    """Rich progress rows, one per notebook: cells done, elapsed time, status."""
+
+    def __init__(self, tasks: list[Task], console: Any) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}", style="bold"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[status]}"),
+            console=console,
+            transient=False,
+        )
+        self.rows = {t.stem: self.progress.add_task(t.stem, total=None, start=False, status="waiting") for t in tasks}
+
+    def cell(self, stem: str) -> nbexec.CellHook:
+        def hook(index: int, total: int, source: str) -> None:
+            row = self.rows[stem]
+            if index == 0:
+                self.progress.start_task(row)
+            self.progress.update(row, completed=index, total=total, status=f"cell {index}: {nbexec.first_line(source)[:40]}")
+
+        return hook
+
+    def finish(self, stem: str, status: str) -> None:
+        row = self.rows[stem]
+        task = self.progress.tasks[row]
+        self.progress.update(row, completed=task.total or 0, status=status)
+        self.progress.stop_task(row)
+
+
+def _stop_kernels() -> None:
+    """Kill the kernels this process started (its child processes), so worker threads return."""
+    import psutil
+
+    for child in psutil.Process().children(recursive=True):
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+class RunInterrupted(ReportRunError):
+    """The run was interrupted (Ctrl-C or SIGTERM); nothing was published."""
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _schedule(
+    tasks: list[Task],
+    *,
+    workers: int,
+    start: Callable[[Task], NotebookRun],
+    on_done: Callable[[Task, NotebookRun | None, str], None],
+) -> dict[str, NotebookRun | None]:
+    """Run tasks in threads, each once every task of the entries it comes ``after`` succeeded.
+
+    Returns
+    -------
+    dict
+        Stem -> run (None when skipped because an earlier notebook failed).
+    """
+    by_entry: dict[str, list[str]] = {}
+    for t in tasks:
+        by_entry.setdefault(t.entry, []).append(t.stem)
+    outcome: dict[str, NotebookRun | None] = {}
+    waiting = {t.stem: t for t in tasks}
+    running: dict[cf.Future[NotebookRun], Task] = {}
+    with cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="notebook") as pool:
+        try:
+            while waiting or running:
+                for stem, task in list(waiting.items()):
+                    deps = [s for name in task.after for s in by_entry.get(name, [])]
+                    if any(d in outcome and (outcome[d] is None or not outcome[d].ok) for d in deps):
+                        failed = [d for d in deps if d in outcome and (outcome[d] is None or not outcome[d].ok)]
+                        outcome[stem] = None
+                        del waiting[stem]
+                        on_done(task, None, f"skipped: runs after {', '.join(failed)}, which did not succeed")
+                    elif all(d in outcome for d in deps):
+                        running[pool.submit(start, task)] = task
+                        del waiting[stem]
+                if not running:
+                    if waiting:  # cannot happen with an acyclic 'after' relation (checked when loading)
+                        raise ReportRunError(f"no notebook can start: {', '.join(waiting)} wait for each other")
+                    break
+                finished, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+                for fut in finished:
+                    task = running.pop(fut)
+                    run = fut.result()
+                    outcome[task.stem] = run
+                    on_done(task, run, "")
+        except BaseException:
+            for fut in running:
+                fut.cancel()
+            _stop_kernels()
+            raise
+    return outcome
+
+
+def _order_links(cfg: RunConfig, runs: list[NotebookRun], tasks: list[Task]) -> list[pages.ReportLink]:
+    """Links for the month's index: the notebooks that others run after (the summary) first."""
+    task_of = {t.stem: t for t in tasks}
+    leads = {nb.name for nb in cfg.notebooks if nb.after}
+    position = {nb.name: i for i, nb in enumerate(cfg.notebooks)}
+
+    def key(run: NotebookRun) -> tuple[int, int, str]:
+        entry = task_of[run.name].entry
+        return (0 if entry in leads else 1, position[entry], run.name)
+
+    links = []
+    for run in sorted(runs, key=key):
+        task = task_of[run.name]
+        if task.initiative is not None:
+            note = f"Initiative: {task.initiative}"
+        else:
+            summary = "the pack in a few sentences" if cfg.publish_as else "the month in a few sentences"
+            note = f"Start here: {summary}" if task.entry in leads else ""
+        links.append(pages.ReportLink(f"{run.name}.html", run.title, note, lead=task.entry in leads))
+    return links
+
+
+def _log_to(path: Path) -> logging.Handler:
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(threadName)s] %(name)s: %(message)s"))
+    for name in ("outcomes", "papermill"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    return handler
+
+
+def _unlog(handler: logging.Handler) -> None:
+    for name in ("outcomes", "papermill"):
+        logging.getLogger(name).removeHandler(handler)
+    handler.close()
+
+
+def _checks(build: Path, cfg: RunConfig) -> list[str]:
+    """Self-containment, size and personal-data checks of everything about to be published."""
+    problems = []
+    for page in sorted(build.glob("*.html")):
+        problems.extend(report_html.check_page(page, int(cfg.max_page_mb * 1e6)))
+    files = sorted([*build.glob("*.html"), *build.glob("*.ipynb")])
+    hits = pii.scan(
+        files,
+        warehouse=config.resolve(cfg.warehouse) if cfg.warehouse else None,
+        columns=cfg.pii.columns,
+        deny_file=config.resolve(cfg.pii.deny_list) if cfg.pii.deny_list else None,
+        min_length=cfg.pii.min_length,
+        skip=report_html.vega_bundle(),
+        data_files=[(config.resolve(f.path), f.columns) for f in cfg.pii.files],
+    )
+    problems.extend(f"personal data found: {h.summary()}" for h in hits)
+    return problems
+
+
+def run_monthly(
+    config_path: Path = config.PARAMS_DIR / "monthly.yaml",
+    *,
+    period: str | None = None,
+    engine: Engine | None = None,
+    console: Any = None,
+) -> RunSummary:
+    """Run the monthly report pack and publish ``reports/<period>/`` atomically.
+
+    Parameters
+    ----------
+    config_path : Path
+        ``params/monthly.yaml``.
+    period : str, optional
+        ``YYYY-MM``; defaults to :func:`default_period` (the last complete month in UTC,
+        or the last complete month of the data when the data end earlier).
+    engine : {"duckdb", "spark"}, optional
+        Overrides the configuration's engine.
+    console : rich.console.Console, optional
+        Where progress is shown (standard error by default).
+
+    Returns
+    -------
+    RunSummary
+        The published index page and every notebook run.
+
+    Raises
+    ------
+    ParamsError
+        Before anything runs, for an invalid configuration or parameter.
+    ReportRunError
+        When a notebook failed or a check did not pass; the message lists each failing
+        notebook with its cell and error, and where the failed build was kept.
+    RunInterrupted
+        On Ctrl-C or SIGTERM; the published month is untouched.
+    """
+    from rich.console import Console
+
+    console = console or Console(stderr=True)
+    clock = time.monotonic()
+    cfg = load_config(config_path)
+    check_requirements(cfg, str(config_path))
+    # a pack published under its own name reports on no month: the warehouse's last month is irrelevant
+    period = check_period(period or (last_complete_month() if cfg.publish_as else default_period()))
+    engine = engine or cfg.engine
+    kernel = check_kernel(cfg.kernel or default_kernel(), str(config_path))
+    tasks = plan(cfg, source=str(config_path), period=period, engine=engine)
+    if not tasks:
+        raise ParamsError(f"{config_path}: no notebook to run (every listed notebook is optional and missing)")
+    reports_dir = config.resolve(cfg.reports_dir)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    publish.recover(reports_dir)
+    folder = cfg.publish_as or period
+    build = publish.build_dir(reports_dir, folder)
+    shutil.rmtree(build, ignore_errors=True)
+    work = build / WORK_DIR
+    (work / "results").mkdir(parents=True)
+    handler = _log_to(build / LOG_NAME)
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main else None
+    options = ExecutionOptions(kernel, cfg.execution_timeout, cfg.start_timeout, config.PROJ_ROOT)
+    generated = dt.datetime.now(dt.UTC)
+    meta = f"{cfg.pack_title or pages.period_label(period)} · generated {generated:%d %b %Y %H:%M} UTC"
+    log.info("run of %s: %d notebook(s), kernel %s, engine %s, config %s", period, len(tasks), kernel, engine, config_path)
+    progress = _Progress(tasks, console)
+    failures: list[str] = []
+
+    def start(task: Task) -> NotebookRun:
+        log.info("%s: started (%s)", task.stem, task.notebook)
+        return execute_and_render(
+            task.notebook,
+            task.parameters,
+            build,
+            stem=task.stem,
+            title=task.title,
+            options=dataclasses.replace(options, execution_timeout=task.timeout) if task.timeout else options,
+            results_dir=work / "results",
+            meta=meta,
+            on_cell=progress.cell(task.stem),
+            shared_dir=work / SHARED_DIR,
+        )
+
+    def done(task: Task, run: NotebookRun | None, note: str) -> None:
+        if run is None:
+            failures.append(f"{task.stem}: {note}")
+            log.warning("%s: %s", task.stem, note)
+            progress.finish(task.stem, f"[yellow]{note}")
+        elif run.ok:
+            log.info("%s: done in %.1f s (%d cells)", task.stem, run.seconds, run.cells)
+            progress.finish(task.stem, f"[green]done in {run.seconds:.1f} s")
+        else:
+            failures.append(run.failure.summary())
+            log.error("%s: FAILED: %s (executed notebook: %s)", task.stem, run.failure.summary(), run.ipynb.name)
+            progress.finish(task.stem, "[red]failed")
+
+    runs: list[NotebookRun] = []
+    try:
+        with progress.progress:
+            outcome = _schedule(tasks, workers=cfg.max_workers or os.cpu_count() or 1, start=start, on_done=done)
+        runs = [r for r in (outcome[t.stem] for t in tasks) if r is not None]
+        if not failures:
+            try:
+                failures.extend(_assemble(build, cfg, config_path, period, engine, kernel, tasks, runs, generated))
+            except ReportRunError as exc:
+                failures.append(str(exc))
+        if not failures:
+            log.info("run of %s: all checks passed; publishing", period)
+            _unlog(handler)
+            publish.swap_in(build, reports_dir / folder)
+            publish.write_text_atomic(reports_dir / "index.html", pages.archive_index(reports_dir))
+    except KeyboardInterrupt:
+        log.error("interrupted; nothing was published")
+        _unlog(handler)
+        kept = publish.keep_failed(build, reports_dir, folder, interrupted=True)
+        raise RunInterrupted(
+            f"run of {folder} interrupted; reports/{folder} was left as it was"
+            + (f"; the partial build is kept in {kept}" if kept else "")
+        ) from None
+    except Exception:
+        log.exception("run of %s stopped by an unexpected error", period)
+        _unlog(handler)
+        publish.keep_failed(build, reports_dir, folder)
+        raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    if failures:
+        log.error("run of %s failed:\n%s", period, "\n".join(failures))
+        _unlog(handler)
+        kept = publish.keep_failed(build, reports_dir, folder)
+        lines = "\n".join(f"  - {f}" for f in failures)
+        raise ReportRunError(
+            f"run of {folder} failed; reports/{folder} was left as it was.\n{lines}\n"
+            f"The executed notebooks and {LOG_NAME} are kept in {kept}"
+        )
+    return RunSummary(folder, reports_dir / folder / "index.html", runs, round(time.monotonic() - clock, 1))
+
+
+def _assemble(
+    build: Path,
+    cfg: RunConfig,
+    config_path: Path,
+    period: str,
+    engine: str,
+    kernel: str,
+    tasks: list[Task],
+    runs: list[NotebookRun],
+    generated: dt.datetime,
+) -> list[str]:
+    """Write results.json, manifest.json and index.html into ``build``; return the check problems."""
+    doc = write_results(build / "results.json", runs, None if cfg.publish_as else period)
+    manifest = {
+        "period": doc["period"],
+        "publish_as": cfg.publish_as,
+        "generated_at": doc["generated_at"],
+        "config_file": str(config_path),
+        "config": cfg.model_dump(mode="json"),
+        "engine": engine,
+        "kernel": kernel,
+        "shared": cache.inventory(build / WORK_DIR / SHARED_DIR),
+        "notebooks": [
+            {
+                "name": r.name,
+                "notebook": _relative(r.notebook),
+                "title": r.title,
+                "parameters": r.parameters,
+                "started_at": r.started_at,
+                "seconds": r.seconds,
+                "cells": r.cells,
+                "html": r.html.name if r.html else None,
+                "ipynb": r.ipynb.name,
+            }
+            for r in runs
+        ],
+        "data": run_manifest.data_fingerprints(
+            config.resolve(cfg.warehouse) if cfg.warehouse else None, config.resolve(cfg.raw_dir)
+        ),
+        "packages": run_manifest.package_versions(),
+        "git": run_manifest.git_state(config.PROJ_ROOT),
+        **run_manifest.environment(),
+    }
+    results.write_json(build / "manifest.json", manifest)
+    links = _order_links(cfg, runs, tasks)
+    if cfg.pack_title:
+        index = pages.pack_index(cfg.pack_title, cfg.description or "", links, doc, manifest)
+    else:
+        index = pages.month_index(period, links, doc, manifest)
+    publish.write_text_atomic(build / "index.html", index)
+    shutil.rmtree(build / WORK_DIR, ignore_errors=True)
+    return _checks(build, cfg)
+
+
+def _relative(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(config.PROJ_ROOT).as_posix()
+    except ValueError:
+        return path.as_posix()

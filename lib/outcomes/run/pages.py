@@ -1,0 +1,190 @@
+"""The landing pages: ``reports/<period>/index.html`` for a month, ``reports/<publish_as>/index.html``
+for a named pack (the case study), and ``reports/index.html``.
+
+A month's page leads with the executive summary's headline sentences (from
+``results.json``), links to every report (the executive summary first), and states the
+run date and how fresh the data is (from ``manifest.json``). The archive lists every
+published month, newest first. Both are rendered with Jinja2 autoescaping: text from
+parameter files or data shows as text.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from outcomes.run.html import TEMPLATES_DIR, house_css
+
+PERIOD_DIR = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+@dataclass(frozen=True)
+class ReportLink:
+    """One report of the month: its page, its title and a note (e.g. the initiative)."""
+
+    href: str
+    title: str
+    note: str = ""
+    lead: bool = False
+
+
+@lru_cache(maxsize=1)
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR / "pages"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=False,
+    )
+
+
+def period_label(period: str) -> str:
+    """``2025-12`` -> ``December 2025``."""
+    year, month = period.split("-")
+    return f"{calendar.month_name[int(month)]} {year}"
+
+
+def _when(iso: str | None) -> str:
+    if not iso:
+        return "unknown"
+    value = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).strftime("%d %B %Y, %H:%M UTC")
+
+
+def month_index(period: str, reports: Sequence[ReportLink], results: dict[str, Any], manifest: dict[str, Any]) -> str:
+    """Render a month's landing page.
+
+    Parameters
+    ----------
+    period : str
+        ``YYYY-MM``.
+    reports : sequence of ReportLink
+        In display order (the executive summary first).
+    results : dict
+        The month's ``results.json`` (its ``headlines`` lead the page).
+    manifest : dict
+        The month's ``manifest.json`` (run date, data freshness).
+
+    Returns
+    -------
+    str
+        The HTML page.
+    """
+    freshness = manifest.get("data", {}).get("latest_timestamp")
+    return _env().get_template("month.html.j2").render(
+        css=house_css(),
+        title=f"Monthly report: {period_label(period)}",
+        period=period,
+        period_label=period_label(period),
+        headlines=list(results.get("headlines", [])),
+        reports=list(reports),
+        generated=_when(manifest.get("generated_at")),
+        freshness=_when(freshness) if freshness else "unknown (no warehouse timestamps)",
+    )
+
+
+def pack_index(
+    title: str,
+    description: str,
+    reports: Sequence[ReportLink],
+    results: dict[str, Any],
+    manifest: dict[str, Any],
+    per_section: int = 3,
+) -> str:
+    """Render the landing page of a pack published under its own name (``publish_as``).
+
+    Parameters
+    ----------
+    title : str
+        The pack's title.
+    description : str
+        A line under the title (may be empty).
+    reports : sequence of ReportLink
+        In display order (the overview first).
+    results : dict
+        The pack's ``results.json``: its ``headlines`` lead the page; after the links come
+        the first sentences of its ``findings``, grouped by section.
+    manifest : dict
+        The pack's ``manifest.json`` (run date).
+    per_section : int
+        Finding sentences shown per section (the pages and ``results.json`` hold them all).
+
+    Returns
+    -------
+    str
+        The HTML page.
+    """
+    from outcomes.casestudy.findings import SECTION_LABELS
+
+    groups: dict[str, list[str]] = {name: [] for name in SECTION_LABELS}
+    for row in results.get("findings", []):
+        groups.setdefault(row["section"], []).append(row["sentence"])
+    findings = [
+        {"label": SECTION_LABELS.get(name, name), "sentences": lines[:per_section], "more": max(len(lines) - per_section, 0)}
+        for name, lines in groups.items()
+        if lines
+    ]
+    return _env().get_template("pack.html.j2").render(
+        css=house_css(),
+        title=title,
+        description=description,
+        headlines=list(results.get("headlines", [])),
+        findings=findings,
+        reports=list(reports),
+        generated=_when(manifest.get("generated_at")),
+    )
+
+
+def published_packs(reports_dir: Path) -> list[dict[str, str]]:
+    """Packs published under their own name in ``reports_dir``: ``href``, ``label`` (title) and ``note``."""
+    if not reports_dir.is_dir():
+        return []
+    packs = []
+    for folder in sorted(reports_dir.iterdir()):
+        manifest_path = folder / "manifest.json"
+        if not (folder / "index.html").is_file() or not manifest_path.is_file():
+            continue
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            continue
+        if not manifest.get("publish_as"):
+            continue
+        title = (manifest.get("config") or {}).get("title") or manifest["publish_as"]
+        packs.append({"href": f"{folder.name}/index.html", "label": title, "note": f"generated {_when(manifest.get('generated_at'))}"})
+    return packs
+
+
+def published_months(reports_dir: Path) -> list[str]:
+    """Periods published in ``reports_dir`` (folders ``YYYY-MM`` with an index page), newest first."""
+    if not reports_dir.is_dir():
+        return []
+    months = [p.name for p in reports_dir.iterdir() if PERIOD_DIR.match(p.name) and (p / "index.html").is_file()]
+    return sorted(months, reverse=True)
+
+
+def archive_index(reports_dir: Path) -> str:
+    """Render ``reports/index.html``: every published month, newest first, with its first headline, then the named packs."""
+    months = []
+    for period in published_months(reports_dir):
+        note = ""
+        results_path = reports_dir / period / "results.json"
+        if results_path.is_file():
+            try:
+                headlines = json.loads(results_path.read_text(encoding="utf-8")).get("headlines") or []
+            except json.JSONDecodeError:
+                headlines = []
+            note = headlines[0] if headlines else ""
+        months.append({"href": f"{period}/index.html", "label": period_label(period), "note": note})
+    return _env().get_template("archive.html.j2").render(css=house_css(), months=months, packs=published_packs(reports_dir))
