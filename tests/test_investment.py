@@ -9,7 +9,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from outcomes import config
-from outcomes.report import investment
+from outcomes.report import investment, summary
 from outcomes.warehouse import store
 from outcomes.errors import ParamsError
 from outcomes.report import results as report_results
@@ -231,7 +231,7 @@ def test_summary_sentences_are_built_from_results(model):
             {"metric": "churn_rate", "segment": None, "value": 0.019, "previous": 0.02, "target": 0.025, "status": "on_target", "unit": "%"},
         ],
     }
-    s = investment.summarize(results, model, PERIOD)
+    s = summary.summarize(results, model, PERIOD)
     assert len(s.headlines) == 5
     customers, it, worth, recommend, score = s.headlines
     # no customer effect measured: the scorecard's levels, said to be levels
@@ -258,7 +258,7 @@ def test_summary_states_the_initiatives_together_from_the_portfolio_row(model):
     roi = [_roi("chatbot", 2.0e6, 5.0e6, 9.0e6, 0.97), _roi("faster-releases", -150e3, -50e3, 100e3, 0.3)]
     total = {"initiatives": ["chatbot", "faster-releases"], "npv_p10": 2.2e6, "npv_p50": 4.9e6, "npv_p90": 8.6e6,
              "roi_p50": 2.1, "payback_months": 9.0, "prob_roi_positive": 0.96, "prob_any_case_negative": 0.7}
-    s = investment.summarize({"roi": roi, "portfolio": [total]}, model, PERIOD)
+    s = summary.summarize({"roi": roi, "portfolio": [total]}, model, PERIOD)
     worth = s.headlines[2]
     assert worth.startswith(
         "What it is worth: the 2 initiatives together are worth EUR 4.9m (P10 EUR 2.2m to P90 EUR 8.6m; "
@@ -268,7 +268,7 @@ def test_summary_states_the_initiatives_together_from_the_portfolio_row(model):
     assert s.roi["Initiative"].tolist() == ["Service-desk chatbot", "Faster releases (CI/CD)", "All initiatives together"]
     assert s.roi.iloc[-1]["NPV P10 to P90"] == "EUR 2.2m to EUR 8.6m" and s.roi.attrs["total_row"]
     # one initiative: no total row and no "together"
-    single = investment.summarize({"roi": roi[:1], "portfolio": [{**total, "initiatives": ["chatbot"]}]}, model, PERIOD)
+    single = summary.summarize({"roi": roi[:1], "portfolio": [{**total, "initiatives": ["chatbot"]}]}, model, PERIOD)
     assert "together" not in single.headlines[2] and len(single.roi) == 1 and not single.roi.attrs["total_row"]
     assert single.headlines[2].startswith("What it is worth over 3 years: Service-desk chatbot: NPV EUR 5.0m")
 
@@ -283,7 +283,7 @@ def test_summary_names_a_clear_customer_effect_and_a_costly_ship(model):
         "roi": [_roi("self-service-portal", -250e3, -190e3, -120e3, 0.002)],
         "scorecard": [],
     }
-    s = investment.summarize(results, model, PERIOD)
+    s = summary.summarize(results, model, PERIOD)
     assert s.headlines[0] == (
         "For customers: Customer satisfaction (CSAT) where Service-desk chatbot runs rose by 4.1 pp "
         "(95% interval +2.9 pp to +5.4 pp): a clear improvement."
@@ -294,7 +294,7 @@ def test_summary_names_a_clear_customer_effect_and_a_costly_ship(model):
 
 
 def test_summary_without_results_says_so(model):
-    s = investment.summarize({}, model, PERIOD)
+    s = summary.summarize({}, model, PERIOD)
     assert s.headlines[1] == "IT delivered: no initiative has a measured effect yet."
     assert s.headlines[2] == "What it is worth: Value not available: no investment case has been computed."
     assert s.headlines[3] == "We recommend: nothing yet; no initiative has been evaluated."

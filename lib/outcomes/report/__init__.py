@@ -17,7 +17,7 @@ library warnings that would otherwise print into the report, and returns a
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -26,7 +26,7 @@ from IPython.display import HTML, Markdown
 from outcomes.report import renderer, results, tables, text, theme
 from outcomes.report.results import record
 from outcomes.report.tables import table
-from outcomes.report.text import escape, escape_md, md
+from outcomes.report.text import bullets, escape, escape_md, md
 
 
 class Report:
@@ -39,6 +39,10 @@ class Report:
     def table(self, frame: pd.DataFrame, units: Mapping[str, str] | None = None, **kwargs: Any) -> HTML:
         """A styled HTML table with units (see :func:`outcomes.report.tables.table`)."""
         return table(frame, units, **kwargs)
+
+    def bullets(self, sentences: Sequence[str]) -> Markdown:
+        """Sentences as an escaped Markdown bullet list (see :func:`outcomes.report.text.bullets`)."""
+        return bullets(sentences)
 
     def record(self, section: str, data: Any) -> None:
         """Record results for ``results.json`` (see :func:`outcomes.report.results.record`)."""
@@ -64,4 +68,4 @@ def setup_notebook() -> Report:
     return Report()
 
 
-__all__ = ["Report", "setup_notebook", "record", "table", "md", "escape", "escape_md", "renderer", "results", "tables", "text", "theme"]
+__all__ = ["Report", "setup_notebook", "record", "table", "md", "bullets", "escape", "escape_md", "renderer", "results", "tables", "text", "theme"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import re
 import string
+from collections.abc import Sequence
 from typing import Any
 
 from IPython.display import Markdown
@@ -85,3 +86,8 @@ def md(template: str, /, **values: Any) -> Markdown:
     '## Review of &lt;script&gt;alert\\\\(1\\\\)&lt;/script&gt;'
     """
     return Markdown(_EscapingFormatter().format(template, **values))
+
+
+def bullets(sentences: Sequence[str]) -> Markdown:
+    """A Markdown bullet list of sentences, each escaped (the sentences come from results)."""
+    return Markdown("\n".join(f"- {escape_md(s)}" for s in sentences) or "- none")

@@ -1,0 +1,414 @@
+"""The executive summary: one page for the CIO and the CMO, built from a run's results.
+
+:func:`executive_summary` turns the results of a report run (``results.json`` sections)
+into headline sentences, the scorecard headline, the decisions, the ROI table and the
+caveats that matter; :func:`summarize` does the same from results already at hand.
+Every number shown comes from a result; every value statement carries its range.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from outcomes import config
+from outcomes.metrics import catalog
+from outcomes.report import narrative
+from outcomes.report.investment import (
+    CUSTOMER_METRICS,
+    DESIGN_WORDS,
+    _metric_change,
+    _metric_name,
+    _window,
+    case_caveats,
+    evaluate,
+    review_initiatives,
+)
+from outcomes.value import montecarlo
+from outcomes.value.model import DEFAULT_PATH as VALUE_MODEL_PATH
+from outcomes.value.model import ValueModel, load_value_model
+from outcomes.value.portfolio import TOTAL_LABEL
+from outcomes.warehouse import store
+
+
+DECISION_COLUMNS = ["Initiative", "Design", "Decision", "Primary metric", "Effect", "95% interval"]
+ROI_COLUMNS = ["Initiative", "NPV (P50)", "NPV P10 to P90", "ROI (P50)", "Payback", "Chance ROI > 0"]
+
+
+@dataclass(frozen=True)
+class ExecutiveSummary:
+    """The one page for the CIO and the CMO, every sentence built from results.
+
+    Attributes
+    ----------
+    period : str
+        The reported month.
+    headlines : list of str
+        What changed for customers, what IT delivered, what it is worth, what we
+        recommend, and the scorecard in one sentence.
+    scorecard : list of str
+        The scorecard headline: targets met and missed, the misses with their numbers.
+    decisions : pandas.DataFrame
+        One row per initiative: design, decision, primary metric and its effect.
+    roi : pandas.DataFrame
+        One row per initiative: NPV P50 and P10 to P90, ROI, payback, chance ROI > 0;
+        with two initiatives or more, a last row for them together.
+    caveats : list of str
+        What the reader must keep in mind.
+    """
+
+    period: str
+    headlines: list[str]
+    scorecard: list[str]
+    decisions: pd.DataFrame
+    roi: pd.DataFrame
+    caveats: list[str]
+
+
+def _row_change(metric_row: Mapping[str, Any], label: str) -> narrative.MetricChange:
+    m = metric_row
+    return _metric_change(str(m["metric"]), m.get("estimate_abs"), m.get("ci_low"), m.get("ci_high"), label=label)
+
+
+def _bounds(change: narrative.MetricChange) -> str:
+    """An interval's bounds as text ("-1.4 hours to -39 minutes"), or "not available"."""
+    if not change.has_interval:
+        return narrative.NOT_AVAILABLE
+    lo, hi = (narrative.fmt_value(x, change.unit, signed=True, change=True) for x in (change.ci_low, change.ci_high))
+    return f"{lo} to {hi}"
+
+
+def _rows(entries: Sequence[Mapping[str, Any]], *, customer: bool) -> list[tuple[str, Mapping[str, Any]]]:
+    out = []
+    for e in entries:
+        for m in e.get("metrics", []):
+            if (m["metric"] in CUSTOMER_METRICS) == customer and not narrative.is_missing(m.get("estimate_abs")):
+                out.append((str(e["id"]), m))
+    return out
+
+
+def _strength(m: Mapping[str, Any]) -> tuple[bool, float]:
+    clear = _row_change(m, "").is_clear
+    p = m.get("p_value")
+    return clear, -(p if not narrative.is_missing(p) else 1.0)
+
+
+def customers_sentence(
+    initiatives: Sequence[Mapping[str, Any]],
+    scorecard: Sequence[Mapping[str, Any]],
+    names: Mapping[str, str],
+    period: str,
+) -> str:
+    """What changed for customers: the clearest measured customer effect, else the scorecard's levels."""
+    rows = _rows(initiatives, customer=True)
+    if rows:
+        key, m = max(rows, key=lambda r: _strength(r[1]))
+        label = f"{_metric_name(str(m['metric']))} where {names.get(key, key)} runs"
+        return "For customers: " + narrative.metric_change_sentence(_row_change(m, label))
+    levels = {r["metric"]: r for r in scorecard if r.get("segment") is None}
+    parts = []
+    for mid in ("csat", "churn_rate"):
+        r = levels.get(mid)
+        if r is not None and not narrative.is_missing(r.get("value")):
+            unit = narrative.unit_for_metric(mid)
+            parts.append(
+                f"{catalog.get(mid).name} was {narrative.fmt_value(r['value'], unit)} "
+                f"({narrative.fmt_value(r['previous'], unit)} the month before)"
+            )
+    if not parts:
+        return "For customers: no measured change and no scorecard for this period."
+    return f"For customers: {'; '.join(parts)} in {period}; these are monthly levels, not measured effects of IT."
+
+
+def it_sentence(initiatives: Sequence[Mapping[str, Any]], names: Mapping[str, str]) -> str:
+    """What IT delivered: each initiative's primary IT effect with its interval."""
+    parts = []
+    for e in initiatives:
+        for m in e.get("metrics", []):
+            if m.get("role") != "primary" or m["metric"] in CUSTOMER_METRICS:
+                continue
+            change = _row_change(m, names.get(str(e["id"]), str(e["id"])))
+            size = narrative.fmt_value(change.estimate, change.unit, signed=True, change=True)
+            verdict = {"gain": "a clear improvement", "loss": "a clear deterioration", "change": "a clear change"}.get(
+                change.verdict, "inconclusive"
+            )
+            what = _metric_name(str(m["metric"])).lower()
+            parts.append(f"{change.label}: {what} {size} ({narrative.interval_text(change)}), {verdict}")
+    if not parts:
+        return "IT delivered: no initiative has a measured effect yet."
+    return "IT delivered: " + "; ".join(parts) + "."
+
+
+def worth_sentence(
+    roi: Sequence[Mapping[str, Any]],
+    names: Mapping[str, str],
+    currency: str,
+    years: int,
+    portfolio: Sequence[Mapping[str, Any]] = (),
+) -> str:
+    """What it is worth: the initiatives together with their range, and the largest case.
+
+    Parameters
+    ----------
+    roi : sequence of mapping
+        results.json ``roi`` rows.
+    names : mapping of str to str
+        Initiative names by id.
+    currency : str
+        Reporting currency.
+    years : int
+        Horizon of the cases.
+    portfolio : sequence of mapping
+        results.json ``portfolio`` rows (the total, summed draw by draw); without one, the
+        median NPVs are added up and said to be a sum of medians.
+
+    Returns
+    -------
+    str
+    """
+    usable = [r for r in roi if not narrative.is_missing(r.get("npv_p50"))]
+    if not usable:
+        return "What it is worth: " + narrative.roi_sentence(None)
+    top = max(usable, key=lambda r: float(r["npv_p50"]))
+    largest = names.get(top["initiative"], top["initiative"])
+    if len(usable) == 1:
+        return f"What it is worth over {years} years: {largest}: " + narrative.roi_sentence(top, currency)
+    tail = f"the largest, {largest}: " + narrative.roi_sentence(top, currency)
+    total = next((p for p in portfolio if not narrative.is_missing(p.get("npv_p50"))), None)
+    if total is None:
+        median_sum = sum(float(r["npv_p50"]) for r in usable)
+        return (
+            f"What it is worth: the median NPVs of {len(usable)} initiatives over {years} years add up to "
+            f"{narrative.fmt_money(median_sum, currency)}; {tail}"
+        )
+    together = (
+        f"{narrative.fmt_money(total['npv_p50'], currency)} "
+        f"(P10 {narrative.fmt_money(total['npv_p10'], currency)} to P90 {narrative.fmt_money(total['npv_p90'], currency)}; "
+        f"{narrative.fmt_probability(total['prob_roi_positive'])} chance the total is positive)"
+    )
+    return (
+        f"What it is worth: the {len(total['initiatives'])} initiatives together are worth {together} "
+        f"over {years} years; {tail}"
+    )
+
+
+def recommendation(decisions: Mapping[str, str], roi: Sequence[Mapping[str, Any]], names: Mapping[str, str]) -> str:
+    """What we recommend, from the decisions and the chance each case pays off."""
+    chance = {r["initiative"]: r.get("prob_roi_positive") for r in roi}
+    words = {"ship": "roll out", "keep testing": "keep testing", "stop": "stop"}
+    parts = []
+    for key in sorted(set(decisions) | set(chance), key=lambda k: (decisions.get(k) or "~", k)):
+        action = decisions.get(key)
+        p = chance.get(key)
+        name = names.get(key, key)
+        odds = "" if narrative.is_missing(p) else f" ({narrative.fmt_probability(p)} chance of a positive ROI)"
+        if action is None:
+            parts.append(f"decide on {name} once it is evaluated{odds}")
+        elif action == "ship" and not narrative.is_missing(p) and p < 0.5:
+            parts.append(f"roll out {name} only after cutting its costs: the effect is clear but the case is not{odds}")
+        else:
+            parts.append(f"{words.get(action, action)} {name}{odds}")
+    if not parts:
+        return "We recommend: nothing yet; no initiative has been evaluated."
+    return "We recommend: " + "; ".join(parts) + "."
+
+
+def scorecard_sentences(scorecard: Sequence[Mapping[str, Any]], period: str, top: int = 4) -> list[str]:
+    """The scorecard headline: how many targets are met, and the misses with their numbers."""
+    rows = [r for r in scorecard if r.get("segment") is None]
+    if not rows:
+        return [f"No scorecard for {period}."]
+    on = [r for r in rows if r.get("status") == "on_target"]
+    off = [r for r in rows if r.get("status") == "off_target"]
+    out = [f"{len(on)} of {len(on) + len(off)} metrics with a target met it in {period}; {len(off)} missed it."]
+    for r in off[:top]:
+        mid = str(r["metric"])
+        unit = narrative.unit_for_metric(mid)
+        value, target, previous = (narrative.fmt_value(r[k], unit) for k in ("value", "target", "previous"))
+        out.append(f"{_metric_name(mid)}: {value} against a target of {target} ({previous} the month before).")
+    return out
+
+
+def summarize(results: Mapping[str, Sequence[Any]], model: ValueModel, period: str) -> ExecutiveSummary:
+    """Build the executive summary from the sections of a results document.
+
+    Parameters
+    ----------
+    results : mapping
+        ``scorecard``, ``initiatives``, ``roi`` and (optionally) ``portfolio`` rows
+        (results.json sections).
+    model : ValueModel
+        The value model (initiative names, currency, horizon).
+    period : str
+        The reported month.
+
+    Returns
+    -------
+    ExecutiveSummary
+    """
+    entries = list(results.get("initiatives", []))
+    roi = list(results.get("roi", []))
+    scorecard = list(results.get("scorecard", []))
+    names = {k: ini.name for k, ini in model.initiatives.items()}
+    decisions = {str(e["id"]): str(e["decision"]) for e in entries}
+    cur = model.currency
+    score = scorecard_sentences(scorecard, period)
+    headlines = [
+        customers_sentence(entries, scorecard, names, period),
+        it_sentence(entries, names),
+        worth_sentence(roi, names, cur, model.horizon_years, results.get("portfolio", [])),
+        recommendation(decisions, roi, names),
+        "Scorecard: " + score[0],
+    ]
+    decision_rows = []
+    for e in entries:
+        primary = next((m for m in e.get("metrics", []) if m.get("role") == "primary"), None)
+        change = _row_change(primary, "") if primary else None
+        decision_rows.append(
+            {
+                "Initiative": names.get(str(e["id"]), str(e["id"])),
+                "Design": DESIGN_WORDS.get(str(e["design"]), str(e["design"])),
+                "Decision": str(e["decision"]),
+                "Primary metric": _metric_name(str(primary["metric"])) if primary else narrative.NOT_AVAILABLE,
+                "Effect": (
+                    narrative.fmt_value(change.estimate, change.unit, signed=True, change=True)
+                    if change
+                    else narrative.NOT_AVAILABLE
+                ),
+                "95% interval": _bounds(change) if change else narrative.NOT_AVAILABLE,
+            }
+        )
+    ordered = sorted(roi, key=lambda r: -(r["npv_p50"] if not narrative.is_missing(r["npv_p50"]) else -np.inf))
+    together = [{**p, "initiative": TOTAL_LABEL} for p in results.get("portfolio", [])[:1] if len(roi) > 1]
+    roi_rows = [
+        {
+            "Initiative": names.get(r["initiative"], r["initiative"]),
+            "NPV (P50)": narrative.fmt_money(r["npv_p50"], cur),
+            "NPV P10 to P90": narrative.fmt_money_range(r["npv_p10"], r["npv_p90"], cur),
+            "ROI (P50)": narrative.fmt_percent(r["roi_p50"]),
+            "Payback": narrative.fmt_months(r["payback_months"]),
+            "Chance ROI > 0": narrative.fmt_probability(r["prob_roi_positive"]),
+        }
+        for r in [*ordered, *together]
+    ]
+    roi_table = pd.DataFrame(roi_rows, columns=ROI_COLUMNS)
+    roi_table.attrs["total_row"] = bool(together)
+    churn_links = {k for k, ini in model.initiatives.items() if any(lk.to in CUSTOMER_METRICS for lk in ini.links)}
+    reviewed = [str(e["id"]) for e in entries]
+    caveats = case_caveats(
+        model,
+        roi,
+        designs={str(e["id"]): str(e["design"]) for e in entries},
+        measured=reviewed,
+        linked=[r["initiative"] for r in roi if r["initiative"] in churn_links],
+        unvalued=[k for k in reviewed if k not in model.initiatives],
+    )
+    return ExecutiveSummary(
+        period=period,
+        headlines=headlines,
+        scorecard=score,
+        decisions=pd.DataFrame(decision_rows, columns=DECISION_COLUMNS),
+        roi=roi_table,
+        caveats=caveats,
+    )
+
+
+def complete_results(
+    found: Mapping[str, Sequence[Any]],
+    *,
+    period: str,
+    value_model: str | Path = VALUE_MODEL_PATH,
+    seed: int | None = montecarlo.DEFAULT_SEED,
+    draws: int = montecarlo.DEFAULT_DRAWS,
+    engine: str = "duckdb",
+    history_months: int = 13,
+) -> dict[str, list[Any]]:
+    """The run's results, with any empty section computed here.
+
+    In a report run the scorecard, the initiative reviews and the ROI notebook have
+    recorded their sections before the executive summary runs; opened on its own, the
+    summary computes what is missing the same way those notebooks do.
+
+    Parameters
+    ----------
+    found : mapping
+        Sections recorded so far (``report.results()``).
+    period : str
+        The reported month.
+    value_model : str or Path
+        ``params/value.yaml``.
+    seed, draws : int
+        Monte Carlo settings for a missing ROI section.
+    engine : str
+        Query engine of the warehouse.
+    history_months : int
+        Months of panel behind a missing scorecard.
+
+    Returns
+    -------
+    dict
+        ``scorecard``, ``initiatives``, ``roi`` and ``portfolio`` rows (the portfolio is
+        computed with a missing ROI section; recorded ROI rows are used with the portfolio
+        recorded beside them, if any).
+    """
+    from outcomes.metrics.panel import shared_panel
+    from outcomes.scorecard.card import build_scorecard, scorecard_records
+
+    out = {k: list(v) for k, v in found.items()}
+    missing = [k for k in ("scorecard", "initiatives", "roi") if not out.get(k)]
+    if not missing:
+        return out
+    con = store.connect(engine=engine)  # type: ignore[arg-type]
+    if "initiatives" in missing or "roi" in missing:
+        reviews = review_initiatives(period, con=con)
+        if "initiatives" in missing:
+            out["initiatives"] = [r.entry() for r in reviews.values()]
+        if "roi" in missing:
+            results = {k: r.result for k, r in reviews.items()}
+            inv = evaluate(period, value_model=value_model, seed=seed, draws=draws, engine=engine, results=results)
+            out["roi"] = inv.records()
+            out["portfolio"] = inv.portfolio_records()
+    if "scorecard" in missing:
+        periods = _window(period, history_months)
+        panel = shared_panel(con, start=periods[0], end=periods[-1], segment="all", engine=engine)
+        out["scorecard"] = scorecard_records(build_scorecard(panel, period))
+    return out
+
+
+def executive_summary(
+    found: Mapping[str, Sequence[Any]],
+    *,
+    period: str,
+    value_model: str | Path = VALUE_MODEL_PATH,
+    seed: int | None = montecarlo.DEFAULT_SEED,
+    draws: int = montecarlo.DEFAULT_DRAWS,
+    engine: str = "duckdb",
+) -> ExecutiveSummary:
+    """The executive summary of a month (what ``00_executive_summary`` shows).
+
+    Parameters
+    ----------
+    found : mapping
+        Sections recorded by the run's other notebooks (``report.results()``); missing
+        ones are computed (:func:`complete_results`).
+    period : str
+        The reported month.
+    value_model : str or Path
+        ``params/value.yaml``.
+    seed, draws : int
+        Monte Carlo settings, used only when the ROI section is missing.
+    engine : str
+        Query engine of the warehouse.
+
+    Returns
+    -------
+    ExecutiveSummary
+    """
+    model = load_value_model(config.resolve(value_model))
+    results = complete_results(found, period=period, value_model=value_model, seed=seed, draws=draws, engine=engine)
+    return summarize(results, model, period)
