@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
+from outcomes import config
 from outcomes.casestudy import clv
 from outcomes.casestudy import clv_holdout
 from outcomes.casestudy import findings
@@ -149,3 +150,11 @@ def test_holdout_forecast_matches_purchases_simulated_from_the_model() -> None:
     assert abs(check.error) < 0.1, check.summary()
     assert 0 < check.silent_share < 1 and 0 < check.monthly_churn < 1
     assert check.arpu_month > 0
+
+
+def test_pack_config_labels_every_findings_section_in_the_notebooks_order() -> None:
+    from outcomes.casestudy.findings import SECTION_LABELS
+    from outcomes.run.config import load as load_run_config
+
+    cfg = load_run_config(config.PARAMS_DIR / "case_study.yaml")
+    assert list(cfg.sections.items()) == list(SECTION_LABELS.items())

@@ -183,6 +183,9 @@ class RunConfig(Params):
         Title of the pack's index page (only with ``publish_as``; default: ``publish_as``).
     description : str, optional
         A line under the title of the pack's index page (only with ``publish_as``).
+    sections : dict of str to str
+        Labels of the ``findings`` sections on the pack's index page, in display order
+        (only with ``publish_as``); a section without a label shows under its name.
     requires : list of Requirement
         Files or folders that must exist before anything runs; a missing one stops the
         run with its ``help`` (where to get it).
@@ -204,11 +207,12 @@ class RunConfig(Params):
     publish_as: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]*$")
     title: str | None = Field(default=None, min_length=1)
     description: str | None = Field(default=None, min_length=1)
+    sections: dict[str, str] = Field(default_factory=dict)
     requires: list[Requirement] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _pack_keys_need_publish_as(self) -> RunConfig:
-        given = [k for k in ("title", "description") if getattr(self, k) is not None]
+        given = [k for k in ("title", "description", "sections") if getattr(self, k)]
         if given and self.publish_as is None:
             raise ValueError(
                 f"{' and '.join(given)} name a pack published under its own name; set publish_as "

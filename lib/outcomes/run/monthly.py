@@ -938,7 +938,7 @@ def _assemble(
     results.write_json(build / "manifest.json", manifest)
     links = _order_links(cfg, runs, tasks)
     if cfg.pack_title:
-        index = pages.pack_index(cfg.pack_title, cfg.description or "", links, doc, manifest)
+        index = pages.pack_index(cfg.pack_title, cfg.description or "", links, doc, manifest, sections=cfg.sections)
     else:
         index = pages.month_index(period, links, doc, manifest)
     publish.write_text_atomic(build / "index.html", index)

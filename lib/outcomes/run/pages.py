@@ -14,7 +14,7 @@ import calendar
 import datetime as dt
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -100,6 +100,8 @@ def pack_index(
     reports: Sequence[ReportLink],
     results: dict[str, Any],
     manifest: dict[str, Any],
+    *,
+    sections: Mapping[str, str] | None = None,
     per_section: int = 3,
 ) -> str:
     """Render the landing page of a pack published under its own name (``publish_as``).
@@ -117,6 +119,8 @@ def pack_index(
         the first sentences of its ``findings``, grouped by section.
     manifest : dict
         The pack's ``manifest.json`` (run date).
+    sections : mapping of str to str
+        Labels of the findings sections, in display order (the pack's ``sections:``).
     per_section : int
         Finding sentences shown per section (the pages and ``results.json`` hold them all).
 
@@ -125,13 +129,12 @@ def pack_index(
     str
         The HTML page.
     """
-    from outcomes.casestudy.findings import SECTION_LABELS
-
-    groups: dict[str, list[str]] = {name: [] for name in SECTION_LABELS}
+    sections = dict(sections or {})
+    groups: dict[str, list[str]] = {name: [] for name in sections}
     for row in results.get("findings", []):
         groups.setdefault(row["section"], []).append(row["sentence"])
     findings = [
-        {"label": SECTION_LABELS.get(name, name), "sentences": lines[:per_section], "more": max(len(lines) - per_section, 0)}
+        {"label": sections.get(name, name), "sentences": lines[:per_section], "more": max(len(lines) - per_section, 0)}
         for name, lines in groups.items()
         if lines
     ]
