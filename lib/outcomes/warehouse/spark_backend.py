@@ -45,6 +45,7 @@ from outcomes import config
 from outcomes.warehouse.datamodel import TABLES
 from outcomes.errors import ParamsError, WarehouseError
 from outcomes.params import Params, load
+from outcomes.warehouse.sql import quote
 
 if TYPE_CHECKING:
     import ibis
@@ -401,8 +402,6 @@ def export_parquet(warehouse: str | Path | None = None, folder: str | Path | Non
         When the warehouse file is missing or lacks a canonical table.
     """
     import duckdb
-
-    from outcomes.warehouse.store import quote
 
     started = time.perf_counter()
     warehouse = Path(warehouse) if warehouse is not None else config.WAREHOUSE_PATH

@@ -26,14 +26,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from outcomes import config
-from outcomes.warehouse.datamodel import TABLES, Column, LogicalType
 from outcomes.errors import WarehouseError
+from outcomes.warehouse import spark_backend
+from outcomes.warehouse.datamodel import TABLES, Column, LogicalType
+from outcomes.warehouse.sql import quote
 
 if TYPE_CHECKING:
     import duckdb
     import ibis
 
-    from outcomes.warehouse.spark_backend import EngineSettings
 
 Engine = Literal["duckdb", "spark"]
 
@@ -62,11 +63,6 @@ _BOOKKEEPING_DDL = {
         "rows_rejected BIGINT NOT NULL, sha256 VARCHAR NOT NULL, ingested_at TIMESTAMP NOT NULL"
     ),
 }
-
-
-def quote(name: str) -> str:
-    """Quote an SQL identifier (column or table name) for DuckDB."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def column_ddl(col: Column, key: tuple[str, ...] = ()) -> str:
@@ -99,7 +95,7 @@ def connect(
     *,
     read_only: bool = True,
     engine: Engine = "duckdb",
-    spark_settings: EngineSettings | str | Path | None = None,
+    spark_settings: spark_backend.EngineSettings | str | Path | None = None,
 ) -> ibis.BaseBackend:
     """Open the warehouse as an ibis backend.
 
@@ -129,9 +125,7 @@ def connect(
         When the file does not exist, the engine is unknown, or Spark cannot reach the tables.
     """
     if engine == "spark":
-        from outcomes.warehouse import spark_backend as spark_engine
-
-        return spark_engine.connect(path, spark_settings)
+        return spark_backend.connect(path, spark_settings)
     if engine != "duckdb":
         raise WarehouseError(f"engine '{engine}' is not supported; valid engines are: duckdb, spark")
     path = Path(path) if path is not None else config.WAREHOUSE_PATH
@@ -142,9 +136,7 @@ def connect(
         )
     import ibis
 
-    from outcomes.warehouse import spark_backend as engines
-
-    settings = spark_settings if isinstance(spark_settings, engines.EngineSettings) else engines.load_settings(spark_settings)
+    settings = spark_settings if isinstance(spark_settings, spark_backend.EngineSettings) else spark_backend.load_settings(spark_settings)
     con = ibis.duckdb.connect(str(path), read_only=read_only)
     # Set on the open database rather than passed to connect(): DuckDB refuses a second
     # connection to a file with a different connect() configuration in one process.
@@ -177,7 +169,7 @@ _SPILL_FOLDERS: set[Path] = set()
 def source_stamp(
     engine: Engine | str = "duckdb",
     path: str | Path | None = None,
-    spark_settings: EngineSettings | str | Path | None = None,
+    spark_settings: spark_backend.EngineSettings | str | Path | None = None,
 ) -> dict[str, Any] | None:
     """Identify the state of the tables an engine reads, without opening them.
 
@@ -202,9 +194,7 @@ def source_stamp(
         tables whose state the kit cannot know (a catalog database, a remote folder).
     """
     if engine == "spark":
-        from outcomes.warehouse import spark_backend as spark_engine
-
-        return spark_engine.source_stamp(path, spark_settings)
+        return spark_backend.source_stamp(path, spark_settings)
     path = Path(path) if path is not None else config.WAREHOUSE_PATH
     if engine != "duckdb" or not path.is_file():
         return None
