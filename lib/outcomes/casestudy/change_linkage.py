@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
+from outcomes.casestudy.findings import finding
 
 #: Returned on :class:`ResolutionEffect` when no item type has two or more tickets in both groups.
 NO_COMPARABLE_TYPES = "no item type has at least two resolved tickets both with and without a preceding change"
@@ -267,7 +268,6 @@ class ChangeLinkage:
 
     def findings(self, dataset: str) -> list[dict]:
         """Rows for the ``findings`` section of ``results.json`` (rates in %)."""
-        from outcomes.casestudy.findings import finding
 
         if self.error:
             return []

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from outcomes.metrics import catalog
+from outcomes.casestudy.findings import finding
 
 SUMMARY_COLUMNS = ["metric", "name", "value", "unit", "how", "months", "n"]
 _BETTER = {"higher_is_better": "higher", "lower_is_better": "lower", "balance": None}
@@ -87,7 +88,6 @@ def findings(summary: pd.DataFrame, *, dataset: str, section: str, period: str) 
     period : str
         The window in words (e.g. ``2016-03 to 2017-02``), quoted in the sentences.
     """
-    from outcomes.casestudy.findings import finding
 
     rows = []
     for r in summary[summary["value"].notna()].itertuples(index=False):

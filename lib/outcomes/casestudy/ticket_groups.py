@@ -24,6 +24,7 @@ import ibis
 import pandas as pd
 
 from outcomes.metrics import compute as _metrics
+from outcomes.casestudy.findings import finding
 
 UNASSIGNED = _metrics.UNASSIGNED
 SHARE_COLUMNS = [
@@ -145,7 +146,6 @@ class GroupShares:
 
     def findings(self, dataset: str, n: int = 3) -> list[dict]:
         """Rows for the ``findings`` section of ``results.json`` (shares in %)."""
-        from outcomes.casestudy.findings import finding
 
         top = self.top(n)
         if top.empty:

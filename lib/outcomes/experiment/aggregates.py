@@ -39,6 +39,7 @@ from outcomes.metrics import catalog
 from outcomes.errors import ParamsError
 from outcomes.experiment.spec import DataSpec, InitiativeSpec, MetricSpec
 from outcomes.experiment.statistics import AGGREGATE_COLUMNS, sum_terms
+from outcomes.metrics.panel import build_panel
 
 #: Per-customer columns of the randomized unit table (window ``[start, end)``); each count
 #: also exists as ``<column>_pre`` over the equally long window before the start.
@@ -549,8 +550,6 @@ def quasi_panel(
     if metric in TICKET_MEANS:
         frame = _ticket_panel(con, metric, dim, first, window.end, requester)
     else:
-        from outcomes.metrics.panel import build_panel
-
         last = window.end - dt.timedelta(days=1)
         try:
             tidy = build_panel(con, start=first, end=last.replace(day=1), segment=dim or "all", metrics=[metric],

@@ -20,6 +20,8 @@ import ibis
 import pandas as pd
 
 from outcomes.metrics import catalog
+from outcomes.ingest.sources import load_sources
+from outcomes import config
 
 #: Metric id -> requirements; each requirement is a tuple of ``table.column`` alternatives
 #: (any one of them with values satisfies it).
@@ -77,8 +79,6 @@ def constant_columns(sources: str | Path) -> tuple[str, ...]:
     tuple of str
         Sorted ``table.column`` names set under ``constants`` by any of its sources.
     """
-    from outcomes import config
-    from outcomes.ingest.sources import load_sources
 
     cfg = load_sources(config.resolve(sources))
     return tuple(sorted({f"{s.table}.{c}" for s in cfg.sources.values() for c in s.constants}))

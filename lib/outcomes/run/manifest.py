@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from outcomes.warehouse import datamodel
+from outcomes.warehouse import store
 
 
 def _sha256(path: Path) -> str:
@@ -72,14 +73,12 @@ def data_fingerprints(warehouse: Path | None, raw_dir: Path) -> dict[str, Any]:
         ``latest_timestamp`` (None when unknown).
     """
     if warehouse is not None and warehouse.is_file():
-        from outcomes.warehouse import store as wh
-
-        con = wh.connect(warehouse, read_only=True)
+        con = store.connect(warehouse, read_only=True)
         try:
             return {
                 "source": "warehouse",
                 "path": warehouse.as_posix(),
-                "fingerprints": wh.fingerprints(con),
+                "fingerprints": store.fingerprints(con),
                 "latest_timestamp": _latest_timestamp(con),
             }
         finally:
