@@ -1,9 +1,10 @@
 """Reading export files into DuckDB: CSV (any encoding or delimiter, gzip), Parquet and Excel.
 
 Each file a source's path or glob matches is read into the temporary view ``_raw``: every
-column as text (``read_csv(all_varchar)``-like, ``read_parquet`` cast to text, or Excel
-streamed through openpyxl in batches; the network is closed, so DuckDB's Excel extension
-is not used) plus ``_row``, the 1-based data row in the file (the header is not counted).
+column as text (``read_csv`` with every column declared VARCHAR, ``read_parquet`` cast to
+text, or Excel streamed through openpyxl in batches; the network is closed, so DuckDB's
+Excel extension is not used) plus ``_row``, the 1-based data row in the file (the header
+is not counted).
 A file that cannot be read at all raises :class:`~outcomes.errors.IngestError` naming it:
 no file matches, an empty file, text that is not in the declared encoding, a malformed
 CSV, an unknown sheet.
