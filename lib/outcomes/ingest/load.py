@@ -1,28 +1,34 @@
 """Ingest: load every export listed in ``params/sources.yaml`` into the warehouse.
 
+This module runs the steps of the modules named below for each source, builds the
+warehouse in a temporary file and swaps it in, and keeps the exports' fingerprints
+(:func:`run_ingest`, :func:`ensure_warehouse`).
+
 How a source is loaded
 ----------------------
 DuckDB does the work, so an export of 10 million tickets never sits in pandas memory:
 
-1. **Read.** The file is read with every column as text (``read_csv(all_varchar=true)``,
-   ``read_parquet`` cast to text, or Excel streamed through openpyxl in batches; the
-   network is closed, so DuckDB's Excel extension is not used). Each row keeps its
-   ``row_number``, the 1-based data row in the file (the header is not counted).
-2. **Map.** Values are trimmed; empty strings and the source's ``null_values`` become
-   empty. Each canonical column takes, in this order of precedence, a ``derive``
-   expression, a ``constants`` value, the export column named under ``columns``, or the
-   export column of the same name; an optional column found nowhere is left empty.
-   ``values`` maps are applied, then the text is parsed into the canonical type
-   (``try_strptime``/``TRY_CAST``), dates by their ``dates`` format.
-3. **Dedupe** (event logs only): one version per key, as ``dedupe`` says; columns
-   under ``dedupe.aggregate`` take an aggregate over all the key's versions instead
-   (the first event's time, the number of team changes...).
-4. **Check.** Every rule a row breaks becomes a line of ``_rejects``: an unparseable
-   value, an empty required value or key, a value outside the column's allowed values
-   (after value maps), a number below ``min`` or above ``max``, a broken row rule of the
-   data model (``resolved_at >= opened_at``...), and a duplicate key (the first row, in
-   file order, is kept; the later ones are rejected).
-5. **Load.** Rows that broke no rule are inserted into the canonical table, typed.
+1. **Read** (:mod:`outcomes.ingest.readers`). The file is read with every column as
+   text (``read_csv(all_varchar=true)``, ``read_parquet`` cast to text, or Excel
+   streamed through openpyxl in batches; the network is closed, so DuckDB's Excel
+   extension is not used). Each row keeps its ``row_number``, the 1-based data row in
+   the file (the header is not counted).
+2. **Map** (:mod:`outcomes.ingest.mapping`). Values are trimmed; empty strings and the
+   source's ``null_values`` become empty. Each canonical column takes, in this order of
+   precedence, a ``derive`` expression, a ``constants`` value, the export column named
+   under ``columns``, or the export column of the same name; an optional column found
+   nowhere is left empty. ``values`` maps are applied, then the text is parsed into the
+   canonical type (``try_strptime``/``TRY_CAST``), dates by their ``dates`` format.
+3. **Dedupe** (:mod:`outcomes.ingest.dedupe`; event logs only). One version per key, as
+   ``dedupe`` says; columns under ``dedupe.aggregate`` take an aggregate over all the
+   key's versions instead (the first event's time, the number of team changes...).
+4. **Check** (:mod:`outcomes.ingest.checks`). Every rule a row breaks becomes a line of
+   ``_rejects``: an unparseable value, an empty required value or key, a value outside
+   the column's allowed values (after value maps), a number below ``min`` or above
+   ``max``, a broken row rule of the data model (``resolved_at >= opened_at``...), and a
+   duplicate key (the first row, in file order, is kept; the later ones are rejected).
+5. **Load** (:mod:`outcomes.ingest.checks`). Rows that broke no rule are inserted into
+   the canonical table, typed.
 
 Then every loaded table is validated against its pandera schema
 (:mod:`outcomes.warehouse.schemas`) inside DuckDB, as the final enforcement of the data model.
@@ -74,52 +80,23 @@ times, and the analyses state how many rows do not join.
 
 from __future__ import annotations
 
-import codecs
-import csv
-import difflib
-import glob
-import gzip
+import fcntl
 import hashlib
-import io
 import os
-import re
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import duckdb
+from rich.table import Table as RichTable
 
 from outcomes import config
-from outcomes.warehouse.datamodel import TABLES, Column, Table
 from outcomes.errors import IngestError, ParamsError
-from outcomes.ingest.sources import Dedupe, Source, SourcesConfig, load_sources
-from outcomes.warehouse.store import LOG_TABLE, REJECTS_TABLE, SQL_TYPES, create_tables, quote, store_fingerprints
-
-if TYPE_CHECKING:
-    from rich.table import Table as RichTable
-
-_EXCEL_BATCH_ROWS = 50_000
-_CHUNK_BYTES = 1 << 20
-_DELIMITER_CANDIDATES = (",", ";", "\t", "|")
-_BOOL_TRUE = ("true", "t", "yes", "y", "1")
-_BOOL_FALSE = ("false", "f", "no", "n", "0")
-# A value ending in a UTC offset after a time of day: "10:00+02:00", "10:00:00Z", "10:00:00.5 -0500".
-_OFFSET_RE = r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*([zZ]|[+-]\d{2}(:?\d{2})?)$"
-_TYPE_WORDS = {
-    "int": "a whole number",
-    "float": "a number",
-    "bool": "a boolean (true/false, yes/no, 1/0)",
-    "date": "a date",
-    "timestamp": "a timestamp",
-    "month": "a month",
-}
-
-
-def _lit(value: str) -> str:
-    """Return ``value`` as an SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
+from outcomes.ingest import checks, dedupe, mapping, readers
+from outcomes.ingest.context import SourceContext
+from outcomes.ingest.sources import PRESETS_DIR, Source, SourcesConfig, load_sources
+from outcomes.warehouse.datamodel import TABLES
+from outcomes.warehouse.spark_backend import load_settings
+from outcomes.warehouse.store import LOG_TABLE, create_tables, quote, store_fingerprints
 
 
 @dataclass(frozen=True)
@@ -193,14 +170,17 @@ class IngestSummary:
 
     def to_table(self) -> RichTable:
         """Return the summary as a rich table: one line per source and a total."""
-        from rich.table import Table as RichTable
-
         out = RichTable(title=f"Ingest into {self.warehouse}")
         for name in ("source", "table", "rows read", "superseded", "rejected", "loaded"):
             out.add_column(name, justify="left" if name in ("source", "table") else "right")
         for s in self.sources:
             out.add_row(
-                s.source, s.table, f"{s.rows_read:,}", f"{s.rows_superseded:,}", f"{s.rows_rejected:,}", f"{s.rows_loaded:,}"
+                s.source,
+                s.table,
+                f"{s.rows_read:,}",
+                f"{s.rows_superseded:,}",
+                f"{s.rows_rejected:,}",
+                f"{s.rows_loaded:,}",
             )
         out.add_section()
         out.add_row(
@@ -223,904 +203,49 @@ def _label(path: Path) -> str:
         return str(path)
 
 
-def _close_match(name: str, candidates: list[str]) -> str:
-    """Return " (did you mean 'x'?)" for a candidate spelt almost like ``name``, or an empty string."""
-
-    def norm(text: str) -> str:
-        return re.sub(r"[^0-9a-z]", "", text.lower())
-
-    same = [c for c in candidates if norm(c) == norm(name)]
-    hint = same or difflib.get_close_matches(name, candidates, n=1, cutoff=0.8)
-    return f" (did you mean '{hint[0]}'?)" if hint else ""
-
-
 def _sha256(path: Path) -> str:
     """SHA-256 of a file's bytes, read in chunks."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(_CHUNK_BYTES), b""):
+        for chunk in iter(lambda: fh.read(readers.CHUNK_BYTES), b""):
             digest.update(chunk)
     return digest.hexdigest()
 
 
-def _matching_files(source: Source, raw_dir: Path) -> tuple[Path, list[Path]]:
-    """The source's path or glob (relative paths under ``raw_dir``) and the files it matches, in name order."""
-    pattern = Path(source.path)
-    pattern = pattern if pattern.is_absolute() else raw_dir / pattern
-    if glob.has_magic(str(pattern)):
-        return pattern, sorted(Path(p) for p in glob.glob(str(pattern), recursive=True) if Path(p).is_file())
-    return pattern, [pattern] if pattern.is_file() else []
-
-
-def _open_binary(path: Path):
-    """Open a file for reading bytes, decompressing ``.gz``."""
-    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
-
-
-def _column_names(header: list[str]) -> list[str]:
-    """Usable column names: trimmed, an empty name becomes ``columnN``, a repeat ``name_N``."""
-    names: list[str] = []
-    for i, raw in enumerate(header):
-        name = raw.strip() or f"column{i}"
-        base, n = name, 0
-        while name in names or name == "_row":
-            n += 1
-            name = f"{base}_{n}"
-        names.append(name)
-    return names
-
-
-def _cell_text(value: object) -> str | None:
-    """Render an Excel cell as the text a CSV export would hold."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, date | time):
-        return value.isoformat()
-    return str(value)
-
-
-class _SourceLoader:
-    """Load one source into an open warehouse connection (see the module docstring)."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection, name: str, source: Source, cfg_label: str, raw_dir: Path):
-        self.con = con
-        self.name = name
-        self.source = source
-        self.table: Table = TABLES[source.table]
-        self.cfg_label = cfg_label
-        self.raw_dir = raw_dir
-        self.where = f"sources.{name}"
-
-    # ------------------------------------------------------------------ checks of the mapping
-    def check_mapping(self) -> None:
-        """Check that the mapping names canonical columns, known formats and a known time zone."""
-        s = self.source
-        names = self.table.column_names
-        sections = {
-            "columns": s.columns,
-            "constants": s.constants,
-            "derive": s.derive,
-            "dates": s.dates,
-            "values": s.values,
-        }
-        for section, mapping in sections.items():
-            for key in mapping:
-                if key not in names:
-                    raise IngestError(
-                        f"{self.cfg_label}: {self.where}.{section} names '{key}', which is not a column of table "
-                        f"'{self.table.name}'{_close_match(key, names)}; columns are {names}; the keys under "
-                        f"{section} are canonical column names",
-                        file=self.cfg_label,
-                        column=key,
-                        expected=f"a column of {self.table.name}",
-                        found=key,
-                        fix=f"rename the key under {self.where}.{section}",
-                    )
-        for key, fmt in s.dates.items():
-            if fmt != "excel" and "%" not in fmt:
-                raise IngestError(
-                    f"{self.cfg_label}: {self.where}.dates.{key} is '{fmt}', which is neither a strftime format "
-                    "(such as '%d/%m/%Y %H:%M') nor 'excel'; set one of those",
-                    file=self.cfg_label,
-                    column=key,
-                    expected="a strftime format or 'excel'",
-                    found=fmt,
-                    fix=f"edit {self.where}.dates.{key}",
-                )
-        if s.dedupe is not None:
-            for key in [*s.dedupe.key, *([s.dedupe.order_by] if s.dedupe.order_by else [])]:
-                if key not in names:
-                    raise IngestError(
-                        f"{self.cfg_label}: {self.where}.dedupe names '{key}', which is not a column of table "
-                        f"'{self.table.name}'{_close_match(key, names)}; columns are {names}",
-                        file=self.cfg_label,
-                        column=key,
-                        expected=f"a column of {self.table.name}",
-                        found=key,
-                        fix=f"edit {self.where}.dedupe",
-                    )
-            for column in s.dedupe.aggregate:
-                self._check_aggregation(s.dedupe, column)
-        try:
-            self.con.execute(f"SELECT timezone({_lit(s.timezone)}, TIMESTAMP '2000-01-01')").fetchall()
-        except duckdb.Error:
-            raise IngestError(
-                f"{self.cfg_label}: {self.where}.timezone is '{s.timezone}', which is not a known time zone; "
-                "use an IANA name such as UTC or Europe/Amsterdam",
-                file=self.cfg_label,
-                expected="an IANA time zone",
-                found=s.timezone,
-                fix=f"edit {self.where}.timezone",
-            ) from None
-
-    def _check_aggregation(self, d: Dedupe, column: str) -> None:
-        """Check one ``dedupe.aggregate`` entry: canonical columns, and an aggregation that suits their types."""
-        names = self.table.column_names
-        func, arg = d.aggregation(column)
-        spec = f"{self.where}.dedupe.aggregate.{column}"
-        for name in (column, arg):
-            if name not in names:
-                raise IngestError(
-                    f"{self.cfg_label}: {spec} names '{name}', which is not a column of table "
-                    f"'{self.table.name}'{_close_match(name, names)}; columns are {names}",
-                    file=self.cfg_label,
-                    column=name,
-                    expected=f"a column of {self.table.name}",
-                    found=name,
-                    fix=f"edit {spec}",
-                )
-        out, src = self.table.column(column).type, self.table.column(arg).type
-        numeric = ("int", "float")
-        needs = {
-            "any": (src == "bool" and out == "bool", "a boolean column into a boolean column"),
-            "all": (src == "bool" and out == "bool", "a boolean column into a boolean column"),
-            "sum": (src in numeric and out in numeric, "a numeric column into a numeric column"),
-            "count_distinct": (out in numeric, "any column into a numeric column"),
-            "changes": (out in numeric, "any column into a numeric column"),
-        }
-        fits, what = needs.get(func, (src == out, "a column into a column of the same type"))
-        if not fits:
-            raise IngestError(
-                f"{self.cfg_label}: {spec} is '{d.aggregate[column]}', which reads {arg} ({src}) into "
-                f"{column} ({out}); {func} aggregates {what}",
-                file=self.cfg_label,
-                column=column,
-                expected=f"{func} of {what}",
-                found=f"{arg} ({src}) into {column} ({out})",
-                fix=f"edit {spec}",
-            )
-
-    # ------------------------------------------------------------------ files
-    def files(self) -> list[Path]:
-        """The files the source's path or glob matches, in name order."""
-        pattern, found = _matching_files(self.source, self.raw_dir)
-        if not found:
-            raise IngestError(
-                f"no file matches {pattern} (source '{self.name}'); check {self.where}.path in {self.cfg_label} "
-                f"(relative paths start at raw_dir {self.raw_dir}), or run the export first",
-                file=str(pattern),
-                expected="an existing file",
-                found="no file",
-                fix=f"edit {self.where}.path",
-            )
-        return found
-
-    # ------------------------------------------------------------------ reading into _raw (text + _row)
-    def read(self, path: Path, scratch: Path) -> None:
-        """Read one file into the temporary table ``_raw`` (text columns plus ``_row``)."""
-        fmt = self.source.file_format
-        self.drop_raw()
-        if fmt == "csv":
-            self._read_csv(path, scratch)
-            self.con.execute("CREATE TEMP VIEW _raw AS SELECT rowid + 1 AS _row, * FROM _raw0")
-            return
-        if fmt == "parquet":
-            self._read_parquet(path)
-        else:
-            self._read_excel(path)
-        self.con.execute("CREATE TEMP VIEW _raw AS SELECT * FROM _raw0")
-
-    def drop_raw(self) -> None:
-        """Drop the previous file's ``_raw`` view and its table."""
-        self.con.execute("DROP VIEW IF EXISTS _raw")
-        self.con.execute("DROP TABLE IF EXISTS _raw0")
-
-    def _read_parquet(self, path: Path) -> None:
-        try:
-            self.con.execute(
-                "CREATE TEMP TABLE _raw0 AS SELECT file_row_number + 1 AS _row, "
-                "CAST(COLUMNS(* EXCLUDE (file_row_number)) AS VARCHAR) "
-                f"FROM read_parquet({_lit(str(path))}, file_row_number=true)"
-            )
-        except duckdb.Error as exc:
-            raise IngestError(
-                f"{path.name} cannot be read as Parquet ({str(exc).splitlines()[0]}); check the file, or set "
-                f"{self.where}.format in {self.cfg_label}",
-                file=path.name,
-                expected="a Parquet file",
-                found=str(exc).splitlines()[0],
-                fix=f"check {self.where}.format",
-            ) from None
-
-    def _read_csv(self, path: Path, scratch: Path) -> None:
-        with _open_binary(path) as fh:
-            head = fh.read(1 << 16)
-        if not head.removeprefix(codecs.BOM_UTF8).strip():
-            raise IngestError(
-                f"{path.name} is empty: no header and no rows; export it again with a header row "
-                f"(the columns of table '{self.table.name}'), or remove {self.where} from {self.cfg_label}",
-                file=path.name,
-                expected="a header row",
-                found="an empty file",
-                fix="export the file again",
-            )
-        try:
-            encoding = codecs.lookup(self.source.encoding).name
-        except LookupError:
-            raise IngestError(
-                f"{self.cfg_label}: {self.where}.encoding is '{self.source.encoding}', which is not a known text "
-                "encoding; use utf-8, latin-1, cp1252 or utf-16",
-                file=self.cfg_label,
-                expected="a text encoding",
-                found=self.source.encoding,
-                fix=f"edit {self.where}.encoding",
-            ) from None
-        target = path if encoding == "utf-8" else self._transcode(path, encoding, scratch)
-        delim = self.source.delimiter or ","
-        try:
-            names = self._csv_header(target, delim)
-            spec = "{" + ", ".join(f"{_lit(n)}: 'VARCHAR'" for n in names) + "}"
-            self.con.execute(
-                f"CREATE TEMP TABLE _raw0 AS SELECT * FROM read_csv({_lit(str(target))}, auto_detect=false, "
-                f"header=true, delim={_lit(delim)}, quote='\"', escape='\"', columns={spec}, encoding='utf-8')"
-            )
-        except duckdb.Error as exc:
-            if "unicode" in str(exc).lower():
-                raise self._encoding_error(path) from None
-            text = str(exc)
-            line = re.search(r"CSV Error on Line: (\d+)", text)
-            what = re.search(r"Expected Number of Columns: \d+ Found: \d+", text)
-            detail = "; ".join(
-                [f"line {line.group(1)}"] * bool(line) + [what.group(0)] * bool(what)
-            ) or text.splitlines()[0]
-            raise IngestError(
-                f"{path.name} cannot be parsed as CSV with delimiter {delim!r}: {detail}; check the delimiter "
-                f"({self.where}.delimiter in {self.cfg_label}) and the quoting of that line",
-                file=path.name,
-                expected=f"CSV with delimiter {delim!r}",
-                found=detail,
-                fix=f"set {self.where}.delimiter or fix the file",
-            ) from None
-        finally:
-            if target != path:
-                target.unlink(missing_ok=True)
-
-    @staticmethod
-    def _csv_header(path: Path, delim: str) -> list[str]:
-        """Column names from the header line (a UTF-8 BOM dropped).
-
-        The header is read here rather than sniffed by DuckDB, so that a malformed line
-        further down cannot be mistaken for the header.
-        """
-        with _open_binary(path) as fh:
-            head = fh.read(1 << 16).decode("utf-8-sig", errors="replace")
-        return _column_names(next(csv.reader(io.StringIO(head), delimiter=delim, quotechar='"'), []))
-
-    def _encoding_error(self, path: Path) -> IngestError:
-        """Locate the first byte that is not UTF-8 and explain the ``encoding`` option."""
-        decoder = codecs.getincrementaldecoder("utf-8")()
-        line, found = 1, ""
-        with _open_binary(path) as fh:
-            for raw in fh:
-                try:
-                    decoder.decode(raw)
-                except UnicodeDecodeError as exc:
-                    found = f"byte 0x{raw[exc.start]:02x} on line {line}"
-                    break
-                line += 1
-        return IngestError(
-            f"{path.name} is not valid {self.source.encoding} text ({found} cannot be decoded); set "
-            f"{self.where}.encoding in {self.cfg_label} to the file's encoding (e.g. latin-1 or cp1252 for "
-            "Western European exports from Excel)",
-            file=path.name,
-            expected=f"{self.source.encoding} text",
-            found=found,
-            fix=f"set {self.where}.encoding",
-        )
-
-    def _transcode(self, path: Path, encoding: str, scratch: Path) -> Path:
-        """Copy a text file to UTF-8 in a streaming pass and return the copy's path."""
-        out = scratch / f".{self.name}.{os.getpid()}.utf8.csv"
-        decoder = codecs.getincrementaldecoder(encoding)()
-        offset = 0
-        try:
-            with _open_binary(path) as src, out.open("w", encoding="utf-8", newline="") as dst:
-                for chunk in iter(lambda: src.read(_CHUNK_BYTES), b""):
-                    dst.write(decoder.decode(chunk))
-                    offset += len(chunk)
-                dst.write(decoder.decode(b"", final=True))
-        except UnicodeDecodeError as exc:
-            out.unlink(missing_ok=True)
-            raise IngestError(
-                f"{path.name} is not valid {self.source.encoding} text (byte {offset + exc.start} cannot be decoded); "
-                f"set {self.where}.encoding in {self.cfg_label} to the file's encoding",
-                file=path.name,
-                expected=f"{self.source.encoding} text",
-                found=f"undecodable byte at offset {offset + exc.start}",
-                fix=f"set {self.where}.encoding",
-            ) from None
-        return out
-
-    def _read_excel(self, path: Path) -> None:
-        import openpyxl
-        import pyarrow as pa
-
-        try:
-            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        except Exception as exc:  # openpyxl raises several unrelated types for a bad file
-            raise IngestError(
-                f"{path.name} cannot be opened as an Excel workbook ({type(exc).__name__}: {exc}); save it as .xlsx, "
-                f"or set {self.where}.format in {self.cfg_label}",
-                file=path.name,
-                expected="an .xlsx workbook",
-                found=type(exc).__name__,
-                fix=f"check {self.where}.format",
-            ) from None
-        try:
-            sheet_name = self.source.sheet or book.sheetnames[0]
-            if sheet_name not in book.sheetnames:
-                raise IngestError(
-                    f"sheet '{sheet_name}' not found in {path.name}; sheets are {book.sheetnames}; set "
-                    f"{self.where}.sheet in {self.cfg_label}",
-                    file=path.name,
-                    expected=f"sheet '{sheet_name}'",
-                    found=str(book.sheetnames),
-                    fix=f"set {self.where}.sheet",
-                )
-            rows = book[sheet_name].iter_rows(values_only=True)
-            header = next(rows, None)
-            if header is None or all(v is None for v in header):
-                raise IngestError(
-                    f"{path.name} is empty: sheet '{sheet_name}' has no header row; export it again with a header "
-                    f"row (the columns of table '{self.table.name}')",
-                    file=path.name,
-                    expected="a header row",
-                    found="an empty sheet",
-                    fix="export the file again",
-                )
-            names = _column_names(["" if v is None else str(v) for v in header])
-            cols = ", ".join(f"{quote(n)} VARCHAR" for n in names)
-            self.con.execute(f"CREATE TEMP TABLE _raw0 (_row BIGINT, {cols})")
-            for batch in self._excel_batches(rows, len(names)):
-                texts = {f"c{i}": pa.array(col, pa.string()) for i, col in enumerate(batch[1:])}
-                arrow = pa.table({"_row": pa.array(batch[0], pa.int64()), **texts})
-                self.con.register("_excel_batch", arrow)
-                self.con.execute("INSERT INTO _raw0 SELECT * FROM _excel_batch")
-                self.con.unregister("_excel_batch")
-        finally:
-            book.close()
-
-    @staticmethod
-    def _excel_batches(rows: Iterator[tuple], width: int) -> Iterator[list[list]]:
-        """Yield column-wise batches ``[row_numbers, col0, col1, ...]``; all-empty rows are skipped."""
-        batch: list[list] = [[] for _ in range(width + 1)]
-        for number, row in enumerate(rows, start=1):
-            texts = [_cell_text(v) for v in row[:width]]
-            if all(t is None for t in texts):
-                continue
-            texts += [None] * (width - len(texts))
-            batch[0].append(number)
-            for i, text in enumerate(texts, start=1):
-                batch[i].append(text)
-            if len(batch[0]) >= _EXCEL_BATCH_ROWS:
-                yield batch
-                batch = [[] for _ in range(width + 1)]
-        if batch[0]:
-            yield batch
-
-    # ------------------------------------------------------------------ mapping into _typed
-    def export_columns(self) -> list[str]:
-        """The export's column names (from ``_raw``)."""
-        return [r[0] for r in self.con.execute("DESCRIBE _raw").fetchall() if r[0] != "_row"]
-
-    def _needed_export_columns(self) -> dict[str, str]:
-        """Canonical column -> the export column it is read from (columns not derived or constant)."""
-        s = self.source
-        out = {}
-        for col in self.table.columns:
-            if col.name in s.derive or col.name in s.constants:
-                continue
-            out[col.name] = s.columns.get(col.name, col.name)
-        return out
-
-    def check_columns(self, path: Path, export_cols: list[str]) -> None:
-        """Raise for a file that parses to one column or lacks a required column."""
-        s = self.source
-        needed = self._needed_export_columns()
-        required_missing = []
-        for canonical, export in needed.items():
-            col = self.table.column(canonical)
-            if export in export_cols:
-                continue
-            if canonical in s.columns or col.required:
-                required_missing.append((canonical, export))
-        if not required_missing:
-            return
-        if len(export_cols) == 1:
-            header = export_cols[0]
-            seen = [d for d in _DELIMITER_CANDIDATES if d in header and d != (s.delimiter or ",")]
-            guess = f"; the header looks {seen[0]!r}-separated: set {self.where}.delimiter: {seen[0]!r}" if seen else ""
-            raise IngestError(
-                f"{path.name} parses to a single column {header!r} with delimiter {(s.delimiter or ',')!r}{guess} "
-                f"in {self.cfg_label}",
-                file=path.name,
-                expected=f"columns separated by {(s.delimiter or ',')!r}",
-                found="one column",
-                fix=f"set {self.where}.delimiter",
-            )
-        canonical, export = required_missing[0]
-        others = [e for _, e in required_missing[1:]]
-        also = f" (also missing: {others})" if others else ""
-        hint = _close_match(export, export_cols)
-        if canonical in s.columns:
-            mapped = f" (mapped to {canonical})" if export != canonical else ""
-            what = f"column '{export}'{mapped} not found in {path.name}{hint}{also}; columns are {export_cols}"
-            fix = f"fix {self.where}.columns.{canonical} in {self.cfg_label}"
-            if not self.table.column(canonical).required:
-                fix += f", or set {self.where}.constants.{canonical}: null to leave this optional column empty"
-        else:
-            what = f"column '{export}' not found in {path.name}{hint}{also}; columns are {export_cols}"
-            fix = f"map it in {self.cfg_label} under {self.where}.columns, or give it under {self.where}.constants"
-        raise IngestError(
-            f"{what}; {fix}",
-            file=path.name,
-            column=export,
-            expected=f"a column for {self.table.name}.{canonical}",
-            found=str(export_cols),
-            fix=fix,
-        )
-
-    def _text_expr(self, col: Column, export_cols: list[str], typed_refs: set[str]) -> str:
-        """SQL text of one canonical column, before value maps."""
-        s = self.source
-        if col.name in s.derive:
-            return f"CAST(({s.derive[col.name]}) AS VARCHAR)"
-        if col.name in s.constants:
-            value = s.constants[col.name]
-            if value is None:
-                return "CAST(NULL AS VARCHAR)"
-            return _lit(("true" if value else "false") if isinstance(value, bool) else str(value))
-        export = s.columns.get(col.name, col.name)
-        if export in typed_refs:
-            return quote("__text__" + export)
-        return quote(export) if export in export_cols else "CAST(NULL AS VARCHAR)"
-
-    def _mapped(self, col: Column) -> str:
-        """SQL of the column's text after its value map."""
-        src = quote(f"{col.name}__src")
-        mapping = self.source.values.get(col.name)
-        if not mapping:
-            return src
-        whens = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in mapping.items())
-        return f"(CASE {src} {whens} ELSE {src} END)"
-
-    def _to_utc(self, naive: str) -> str:
-        """SQL turning a naive timestamp in the source's time zone into naive UTC."""
-        tz = self.source.timezone
-        if tz.upper() in ("UTC", "ETC/UTC", "Z"):
-            return naive
-        return f"timezone('UTC', timezone({_lit(tz)}, {naive}))"
-
-    def _typed_expr(self, col: Column) -> str:
-        """SQL parsing the mapped text into the column's canonical type (NULL when unparseable)."""
-        t = self._mapped(col)
-        fmt = self.source.dates.get(col.name)
-        kind = col.type
-        if kind == "string":
-            return t
-        if kind == "int":
-            return f"(CASE WHEN TRY_CAST({t} AS DOUBLE) = TRY_CAST({t} AS BIGINT) THEN TRY_CAST({t} AS BIGINT) END)"
-        if kind == "float":
-            return f"(CASE WHEN isfinite(TRY_CAST({t} AS DOUBLE)) THEN TRY_CAST({t} AS DOUBLE) END)"
-        if kind == "bool":
-            trues = ", ".join(_lit(v) for v in _BOOL_TRUE)
-            falses = ", ".join(_lit(v) for v in _BOOL_FALSE)
-            return f"(CASE WHEN lower({t}) IN ({trues}) THEN TRUE WHEN lower({t}) IN ({falses}) THEN FALSE END)"
-        if kind in ("date", "month"):
-            if fmt == "excel":
-                day = f"CAST(DATE '1899-12-30' + CAST(floor(TRY_CAST({t} AS DOUBLE)) AS INTEGER) AS DATE)"
-            elif fmt:
-                day = f"CAST(try_strptime({t}, {_lit(fmt)}) AS DATE)"
-            elif kind == "month":
-                day = f"coalesce(TRY_CAST({t} AS DATE), TRY_CAST({t} || '-01' AS DATE))"
-            else:
-                day = f"TRY_CAST({t} AS DATE)"
-            return f"CAST(date_trunc('month', {day}) AS DATE)" if kind == "month" else day
-        # timestamp
-        if fmt == "excel":
-            naive = (
-                f"(TIMESTAMP '1899-12-30' + to_milliseconds(CAST(round(TRY_CAST({t} AS DOUBLE) * 86400000) AS BIGINT)))"
-            )
-            return self._to_utc(naive)
-        if fmt and ("%z" in fmt or "%Z" in fmt):
-            return f"timezone('UTC', try_strptime({t}, {_lit(fmt)}))"
-        if fmt:
-            return self._to_utc(f"try_strptime({t}, {_lit(fmt)})")
-        with_offset = f"timezone('UTC', TRY_CAST({t} AS TIMESTAMPTZ))"
-        naive = self._to_utc(f"TRY_CAST({t} AS TIMESTAMP)")
-        return f"(CASE WHEN regexp_matches({t}, {_lit(_OFFSET_RE)}) THEN {with_offset} ELSE {naive} END)"
-
-    def create_typed(self) -> None:
-        """Create the temporary table ``_typed`` that collects the mapped rows of every file."""
-        cols = ", ".join(
-            f"{quote(c.name + '__src')} VARCHAR, {quote(c.name)} {SQL_TYPES[c.type]}" for c in self.table.columns
-        )
-        self.con.execute(f"CREATE TEMP TABLE _typed (_fidx INTEGER, _file VARCHAR, _row BIGINT, {cols})")
-
-    def _derive_error(self, path: Path, export_cols: list[str], canonical: str, detail: str) -> IngestError:
-        expr = self.source.derive[canonical]
-        return IngestError(
-            f"{self.cfg_label}: {self.where}.derive.{canonical} = {expr} cannot be evaluated on {path.name}: "
-            f"{detail}; columns are {export_cols}; fix the expression (quote export column names as in the export)",
-            file=path.name,
-            column=canonical,
-            expected="an SQL expression over the export's columns",
-            found=detail,
-            fix=f"edit {self.where}.derive.{canonical}",
-        )
-
-    def _derive_refs(self, path: Path, export_cols: list[str]) -> list[str]:
-        """The export columns that the ``derive`` expressions read."""
-        import sqlglot
-        from sqlglot import exp
-
-        refs: list[str] = []
-        for canonical, expr in self.source.derive.items():
-            try:
-                tree = sqlglot.parse_one(expr, read="duckdb")
-            except sqlglot.errors.ParseError as exc:
-                raise self._derive_error(path, export_cols, canonical, str(exc).splitlines()[0]) from None
-            refs += [c.name for c in tree.find_all(exp.Column) if c.name in export_cols and c.name not in refs]
-        return refs
-
-    def _derive_types(self, refs: list[str]) -> dict[str, str]:
-        """Types of the export columns that ``derive`` expressions read.
-
-        In a derive expression, an export column whose values are all ``true``/``false``
-        is a BOOLEAN, all whole numbers a BIGINT, all numbers a DOUBLE, otherwise text
-        (empty values do not count), so that ``"reopen_count" > 0`` compares numbers.
-        """
-        if not refs:
-            return {}
-        probes = []
-        for c in refs:
-            q = quote(c)
-            probes += [
-                f"bool_and({q} IS NULL OR lower({q}) IN ('true', 'false'))",
-                f"bool_and({q} IS NULL OR coalesce(TRY_CAST({q} AS DOUBLE) = TRY_CAST({q} AS BIGINT), FALSE))",
-                f"bool_and({q} IS NULL OR TRY_CAST({q} AS DOUBLE) IS NOT NULL)",
-                f"count({q}) > 0",
-            ]
-        flags = self.con.execute(f"SELECT {', '.join(probes)} FROM _src").fetchall()[0]
-        types = {}
-        for i, c in enumerate(refs):
-            is_bool, is_int, is_num, any_value = flags[4 * i : 4 * i + 4]
-            if any_value and (is_bool or is_int or is_num):
-                types[c] = "BOOLEAN" if is_bool else "BIGINT" if is_int else "DOUBLE"
-        return types
-
-    def stage(self, fidx: int, path: Path, export_cols: list[str]) -> None:
-        """Map ``_raw`` (one file) onto the canonical columns and append it to ``_typed``.
-
-        Only the export columns the mapping reads are cleaned and carried along.
-        """
-        s = self.source
-        refs = self._derive_refs(path, export_cols)
-        mapped = [e for e in self._needed_export_columns().values() if e in export_cols]
-        used = [c for c in export_cols if c in refs or c in mapped]
-        nulls = ", ".join(_lit(v.strip()) for v in ["", *s.null_values])
-        cleaned = "".join(
-            f", CASE WHEN trim({quote(c)}) IN ({nulls}) THEN NULL ELSE trim({quote(c)}) END AS {quote(c)}" for c in used
-        )
-        self.con.execute(f"CREATE OR REPLACE TEMP VIEW _src AS SELECT _row{cleaned} FROM _raw")
-        typed_refs = self._derive_types(refs)
-        replace = ", ".join(f"CAST({quote(c)} AS {t}) AS {quote(c)}" for c, t in typed_refs.items())
-        keep_text = "".join(f", {quote(c)} AS {quote('__text__' + c)}" for c in typed_refs)
-        inner = f"SELECT *{f' REPLACE ({replace})' if replace else ''}{keep_text} FROM _src"
-        for canonical, expr in s.derive.items():
-            try:
-                self.con.execute(f"SELECT count(CAST(({expr}) AS VARCHAR)) FROM ({inner})").fetchall()
-            except duckdb.Error as exc:
-                raise self._derive_error(path, export_cols, canonical, str(exc).splitlines()[0]) from None
-        texts = ", ".join(
-            f"{self._text_expr(c, export_cols, set(typed_refs))} AS {quote(c.name + '__src')}" for c in self.table.columns
-        )
-        outer = ", ".join(f"{quote(c.name + '__src')}, {self._typed_expr(c)} AS {quote(c.name)}" for c in self.table.columns)
-        self.con.execute(
-            f"INSERT INTO _typed SELECT {fidx}, {_lit(path.name)}, _row, {outer} FROM (SELECT _row, {texts} FROM ({inner}))"
-        )
-        self.con.execute("DROP VIEW _src")
-
-    # ------------------------------------------------------------------ dedupe, rules, load
-    def dedupe(self) -> None:
-        """Create ``_kept``: one version per key when the source asks for it, else every row."""
-        d = self.source.dedupe
-        if d is None:
-            self.con.execute("ALTER TABLE _typed RENAME TO _kept")
-            return
-        last = d.keep == "last"
-        part = ", ".join(quote(k) for k in d.key)
-        order = f"{quote(d.order_by)} {'DESC' if last else 'ASC'} NULLS LAST, " if d.order_by else ""
-        order += "_fidx DESC, _row DESC" if last else "_fidx, _row"
-        null_key = " OR ".join(f"{quote(k)} IS NULL" for k in d.key)
-        kept = f"SELECT * FROM _typed QUALIFY row_number() OVER (PARTITION BY {part} ORDER BY {order}) = 1 OR {null_key}"
-        if d.aggregate:
-            replace = ", ".join(
-                f"CASE WHEN a._grouped THEN a.{quote(c)} ELSE k.{quote(c)} END AS {quote(c)}"
-                for col in d.aggregate
-                for c in (col, col + "__src")
-            )
-            join = " AND ".join(f"k.{quote(k)} = a.{quote(k)}" for k in d.key)
-            kept = f"SELECT k.* REPLACE ({replace}) FROM ({kept}) k LEFT JOIN ({self._aggregates(d, null_key)}) a ON {join}"
-        self.con.execute(f"CREATE TEMP TABLE _kept AS {kept}")
-        self.con.execute("DROP TABLE _typed")
-
-    def _aggregates(self, d: Dedupe, null_key: str) -> str:
-        """SQL of one row per key with the ``dedupe.aggregate`` columns (value and text), over every version.
-
-        A version whose value of the aggregated column cannot be parsed makes the
-        record's value empty and its text that value, so the record is rejected as
-        unparseable instead of aggregating over the rest.
-        """
-        part = ", ".join(quote(k) for k in d.key)
-        asc, desc = "_fidx, _row", "_fidx DESC, _row DESC"
-        if d.order_by:
-            asc, desc = f"{quote(d.order_by)} ASC NULLS LAST, {asc}", f"{quote(d.order_by)} DESC NULLS LAST, {desc}"
-        steps, outs = [], []
-        for i, column in enumerate(d.aggregate):
-            func, arg = d.aggregation(column)
-            a, a_src = quote(arg), quote(arg + "__src")
-            if func == "changes":
-                steps.append(f"{a} <> lag({a} IGNORE NULLS) OVER (PARTITION BY {part} ORDER BY {asc}) AS _changed{i}")
-            value = {
-                "min": f"min({a})",
-                "max": f"max({a})",
-                "sum": f"sum({a})",
-                "any": f"bool_or({a})",
-                "all": f"bool_and({a})",
-                "count_distinct": f"count(DISTINCT {a})",
-                "changes": f"count(*) FILTER (WHERE _changed{i})",
-                "first": f"first({a} ORDER BY {asc}) FILTER (WHERE {a} IS NOT NULL)",
-                "last": f"first({a} ORDER BY {desc}) FILTER (WHERE {a} IS NOT NULL)",
-            }[func]
-            bad = f"first({a_src} ORDER BY {asc}) FILTER (WHERE {a_src} IS NOT NULL AND {a} IS NULL)"
-            sql_type = SQL_TYPES[self.table.column(column).type]
-            outs += [
-                f"CASE WHEN {bad} IS NULL AND count({a}) > 0 THEN CAST({value} AS {sql_type}) END AS {quote(column)}",
-                f"coalesce({bad}, CAST(CASE WHEN count({a}) > 0 THEN {value} END AS VARCHAR)) AS {quote(column + '__src')}",
-            ]
-        versions = f"SELECT *{''.join(', ' + s for s in steps)} FROM _typed WHERE NOT ({null_key})"
-        return f"SELECT {part}, TRUE AS _grouped, {', '.join(outs)} FROM ({versions}) GROUP BY {part}"
-
-    def _reject_select(self, where: str, column: str, value: str, rule: str, message: str, ord_: int) -> str:
-        """One SELECT of reject lines: rows of ``_kept`` matching ``where``."""
-        return (
-            f"SELECT _fidx, _row, {ord_} AS _ord, {_lit(column)} AS col, {value} AS value, {_lit(rule)} AS rule, "
-            f"{message} AS message FROM _kept WHERE {where}"
-        )
-
-    def _row_prefix(self) -> str:
-        return "_file || ' row ' || CAST(_row AS VARCHAR) || ': '"
-
-    def _value_checks(self) -> list[str]:
-        """SELECTs of the reject lines of the column-level rules and the row rules."""
-        t, where = self.table, self.where
-        prefix = self._row_prefix()
-        selects: list[str] = []
-        for i, col in enumerate(t.columns):
-            src, val = quote(col.name + "__src"), quote(col.name)
-            shown = f"'''' || {src} || ''''"
-            if col.type != "string":
-                fmt = self.source.dates.get(col.name)
-                what = _TYPE_WORDS[col.type]
-                if fmt == "excel":
-                    what += " as an Excel serial day number"
-                    fix = f"correct the value in the export, or change {where}.dates.{col.name}"
-                    fix_sql = _lit(fix)
-                elif fmt:
-                    what += f" in the format {fmt}"
-                    fix = f"correct the value in the export, or change the format under {where}.dates.{col.name}"
-                    fix_sql = _lit(fix)
-                elif col.type in ("date", "timestamp", "month"):
-                    what += " in ISO 8601 form (2024-01-31 14:05:00)"
-                    fix_excel = f"it looks like an Excel serial date: set {where}.dates.{col.name}: excel"
-                    fix_other = (
-                        f"set its format under {where}.dates.{col.name} (a strftime format such as "
-                        "'%d/%m/%Y %H:%M', or excel for Excel serial day numbers)"
-                    )
-                    fix_sql = (
-                        f"(CASE WHEN TRY_CAST({src} AS DOUBLE) IS NOT NULL THEN {_lit(fix_excel)} "
-                        f"ELSE {_lit(fix_other)} END)"
-                    )
-                else:
-                    fix_sql = _lit("correct the value in the export, or map it under " + f"{where}.values.{col.name}")
-                message = f"{prefix} || {_lit(col.name + ' ')} || {shown} || {_lit(' is not ' + what + '; ')} || {fix_sql}"
-                selects.append(
-                    self._reject_select(
-                        f"{src} IS NOT NULL AND {val} IS NULL", col.name, src, f"unparseable_{col.type}", message, i * 10
-                    )
-                )
-            if not col.nullable or col.name in t.key:
-                if col.name in t.key:
-                    fix = (
-                        f"{col.name} is empty; it is a key column of {t.name}: fill it in the export, or map another "
-                        f"column under {where}.columns.{col.name}"
-                    )
-                else:
-                    fix = (
-                        f"{col.name} is empty; it is a required column of {t.name}: fill it in the export, or map it "
-                        f"under {where}.columns.{col.name} or {where}.constants.{col.name}"
-                    )
-                selects.append(
-                    self._reject_select(f"{src} IS NULL", col.name, src, "not_null", f"{prefix} || {_lit(fix)}", i * 10 + 1)
-                )
-            if col.allowed is not None:
-                allowed = ", ".join(col.allowed)
-                mapped_from = f"(CASE WHEN {val} <> {src} THEN ' (mapped from ' || {shown} || ')' ELSE '' END)"
-                message = (
-                    f"{prefix} || {_lit(col.name + ' ')} || '''' || {val} || '''' || {mapped_from} || "
-                    f"{_lit(f' is not an allowed value; allowed values are {allowed}; add a value map under ')} || "
-                    f"{_lit(f'{where}.values.{col.name} in {self.cfg_label} that maps ')} || {shown} || "
-                    f"{_lit(' to one of them')}"
-                )
-                in_list = ", ".join(_lit(v) for v in col.allowed)
-                selects.append(
-                    self._reject_select(
-                        f"{val} IS NOT NULL AND {val} NOT IN ({in_list})",
-                        col.name,
-                        src,
-                        "allowed_values",
-                        message,
-                        i * 10 + 2,
-                    )
-                )
-            for bound, op, word in ((col.min, "<", "below the minimum"), (col.max, ">", "above the maximum")):
-                if bound is None:
-                    continue
-                limit = int(bound) if float(bound).is_integer() else bound
-                rule = "min" if op == "<" else "max"
-                message = (
-                    f"{prefix} || {_lit(col.name + ' ')} || {shown} || "
-                    f"{_lit(f' is {word} {limit}; correct the value in the export')}"
-                )
-                selects.append(
-                    self._reject_select(
-                        f"{val} {op} {bound}", col.name, src, rule, message, i * 10 + (3 if op == "<" else 4)
-                    )
-                )
-        for j, rule in enumerate(t.rules):
-            involved = [c for c in t.column_names if re.search(rf"\b{re.escape(c)}\b", rule.sql)]
-            involved.sort(key=lambda c: re.search(rf"\b{re.escape(c)}\b", rule.sql).start())
-            values = " || ', ' || ".join(
-                f"{_lit(c + ' ')} || coalesce('''' || {quote(c + '__src')} || '''', 'empty')" for c in involved
-            )
-            message = (
-                f"{prefix} || {_lit(rule.message + ' (')} || {values} || "
-                f"{_lit('); correct the row in the export')}"
-            )
-            first = involved[0]
-            selects.append(
-                self._reject_select(
-                    f"NOT coalesce(({rule.sql}), TRUE)", first, quote(first + "__src"), rule.name, message, 10_000 + j
-                )
-            )
-        return selects
-
-    def check_rows(self, target_has_rows: bool) -> None:
-        """Create ``_rej``: one line per rule broken, duplicate keys last."""
-        selects = self._value_checks()
-        self.con.execute(
-            "CREATE TEMP TABLE _rej (_fidx INTEGER, _row BIGINT, _ord INTEGER, col VARCHAR, value VARCHAR, "
-            "rule VARCHAR, message VARCHAR)"
-        )
-        if selects:
-            self.con.execute("INSERT INTO _rej " + " UNION ALL ".join(selects))
-        key = self.table.key
-        if not key:
-            return
-        part = ", ".join(quote(k) for k in key)
-        key_value = " || ', ' || ".join(f"coalesce({quote(k + '__src')}, '')" for k in key)
-        key_names = ", ".join(key)
-        key_shown = " || ', ' || ".join(f"{_lit(k + ' ')} || '''' || {quote(k + '__src')} || ''''" for k in key)
-        fix = f"remove the duplicate from the export, or set {self.where}.dedupe to keep one version per key"
-        message = (
-            f"{self._row_prefix()} || 'duplicate key ' || {key_shown} || ' (first seen in ' || _first_file || ' row ' || "
-            f"CAST(_first_row AS VARCHAR) || ', which is kept); ' || {_lit(fix)}"
-        )
-        self.con.execute(
-            f"INSERT INTO _rej SELECT _fidx, _row, 20000, {_lit(key_names)}, {key_value}, 'duplicate_key', {message} "
-            f"FROM (SELECT *, row_number() OVER w AS _n, first_value(_file) OVER w AS _first_file, "
-            f"first_value(_row) OVER w AS _first_row FROM _kept k "
-            f"WHERE NOT EXISTS (SELECT 1 FROM _rej r WHERE r._fidx = k._fidx AND r._row = k._row) "
-            f"WINDOW w AS (PARTITION BY {part} ORDER BY _fidx, _row)) WHERE _n > 1"
-        )
-        if target_has_rows:
-            join = " AND ".join(f"t.{quote(k)} = k.{quote(k)}" for k in key)
-            earlier = (
-                f"{self._row_prefix()} || 'duplicate key ' || {key_shown} || "
-                f"{_lit(f' (already loaded into {self.table.name} from an earlier source); ' + fix)}"
-            )
-            self.con.execute(
-                f"INSERT INTO _rej SELECT _fidx, _row, 20001, {_lit(key_names)}, {key_value}, 'duplicate_key', {earlier} "
-                f"FROM _kept k WHERE NOT EXISTS (SELECT 1 FROM _rej r WHERE r._fidx = k._fidx AND r._row = k._row) "
-                f"AND EXISTS (SELECT 1 FROM {quote(self.table.name)} t WHERE {join})"
-            )
-
-    def load(self) -> None:
-        """Insert the rows that broke no rule, in file order; record the rejects."""
-        cols = ", ".join(quote(c) for c in self.table.column_names)
-        self.con.execute(
-            f"INSERT INTO {quote(self.table.name)} ({cols}) SELECT {cols} FROM _kept k "
-            "WHERE NOT EXISTS (SELECT 1 FROM _rej r WHERE r._fidx = k._fidx AND r._row = k._row) ORDER BY _fidx, _row"
-        )
-        self.con.execute(
-            f"INSERT INTO {REJECTS_TABLE} SELECT {_lit(self.name)}, {_lit(self.table.name)}, _row, col, value, rule, "
-            "message FROM _rej ORDER BY _fidx, _row, _ord"
-        )
-
-    def counts(self, nfiles: int) -> tuple[list[int], list[int]]:
-        """Loaded and rejected rows per file."""
-        loaded = dict(
-            self.con.execute(
-                "SELECT _fidx, count(*) FROM _kept k WHERE NOT EXISTS "
-                "(SELECT 1 FROM _rej r WHERE r._fidx = k._fidx AND r._row = k._row) GROUP BY _fidx"
-            ).fetchall()
-        )
-        rejected = dict(self.con.execute("SELECT _fidx, count(DISTINCT _row) FROM _rej GROUP BY _fidx").fetchall())
-        return [loaded.get(i, 0) for i in range(nfiles)], [rejected.get(i, 0) for i in range(nfiles)]
-
-    def cleanup(self) -> None:
-        """Drop the temporary tables of this source."""
-        self.drop_raw()
-        for name in ("_typed", "_kept", "_rej"):
-            self.con.execute(f"DROP TABLE IF EXISTS {name}")
-
-
 def _ingest_source(
-    con: duckdb.DuckDBPyConnection, name: str, source: Source, cfg_label: str, raw_dir: Path, scratch: Path, rejects: Path
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    source: Source,
+    cfg_label: str,
+    raw_dir: Path,
+    scratch: Path,
+    rejects: Path,
 ) -> SourceResult:
     """Load one source into the open warehouse and return what happened."""
-    loader = _SourceLoader(con, name, source, cfg_label, raw_dir)
-    loader.check_mapping()
-    files = loader.files()
-    loader.create_typed()
+    ctx = SourceContext(con, name, source, cfg_label, raw_dir)
+    mapping.check_mapping(ctx)
+    files = readers.source_files(ctx)
+    mapping.create_typed(ctx)
     rows_read, hashes = [], []
     for fidx, path in enumerate(files):
-        loader.read(path, scratch)
-        export_cols = loader.export_columns()
-        loader.check_columns(path, export_cols)
-        rows_read.append(con.execute("SELECT count(*) FROM _raw").fetchall()[0][0])
-        loader.stage(fidx, path, export_cols)
+        readers.read_export(ctx, path, scratch)
+        export_cols = readers.export_columns(ctx)
+        mapping.check_columns(ctx, path, export_cols)
+        rows_read.append(_count(con, "_raw"))
+        mapping.stage(ctx, fidx, path, export_cols)
         hashes.append(_sha256(path))
-    kept_before = con.execute("SELECT count(*) FROM _typed").fetchall()[0][0]
-    loader.dedupe()
-    kept = con.execute("SELECT count(*) FROM _kept").fetchall()[0][0]
-    target_has_rows = con.execute(f"SELECT count(*) FROM {quote(source.table)}").fetchall()[0][0] > 0
-    loader.check_rows(target_has_rows)
-    loaded, rejected = loader.counts(len(files))
-    loader.load()
+    kept_before = _count(con, "_typed")
+    dedupe.dedupe(ctx)
+    kept = _count(con, "_kept")
+    checks.check_rows(ctx, target_has_rows=_count(con, quote(source.table)) > 0)
+    loaded, rejected = checks.row_counts(ctx, len(files))
+    checks.load_accepted(ctx)
     for fidx, path in enumerate(files):
         con.execute(
             f"INSERT INTO {LOG_TABLE} VALUES (?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
             [name, str(path), rows_read[fidx], loaded[fidx], rejected[fidx], hashes[fidx]],
         )
-    loader.cleanup()
+    _drop_temporaries(ctx)
     return SourceResult(
         source=name,
         table=source.table,
@@ -1133,27 +258,28 @@ def _ingest_source(
     )
 
 
-def _validate_tables(con: duckdb.DuckDBPyConnection, names: list[str]) -> None:
-    """Validate the loaded tables against their pandera schemas, inside DuckDB."""
-    import ibis
-    from pandera.errors import SchemaErrors
+def _count(con: duckdb.DuckDBPyConnection, relation: str) -> int:
+    """Number of rows of a table or view (``relation`` is SQL: quote names that need it)."""
+    return con.execute(f"SELECT count(*) FROM {relation}").fetchall()[0][0]
 
-    from outcomes.warehouse.schemas import validate
 
-    backend = ibis.duckdb.from_connection(con)
-    for name in names:
-        try:
-            validate(backend.table(name), name)
-        except SchemaErrors as exc:
-            problems = "; ".join(str(e).splitlines()[0] for e in exc.schema_errors)
-            raise IngestError(
-                f"the loaded table '{name}' breaks the data model ({problems}); the rows were checked before loading, "
-                "so this is a defect of the ingest engine: report it with the export that triggers it",
-                file=name,
-                expected="a table matching outcomes.warehouse.datamodel",
-                found=problems,
-                fix="report the defect",
-            ) from None
+def _drop_temporaries(ctx: SourceContext) -> None:
+    """Drop the temporary tables of one source."""
+    readers.drop_raw(ctx)
+    for name in ("_typed", "_kept", "_rej"):
+        ctx.con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _prepare(con: duckdb.DuckDBPyConnection) -> None:
+    """Set up a new warehouse file: the DuckDB settings, UTC, and the empty tables of the data model."""
+    for name, value in load_settings().duckdb.config().items():
+        con.execute(f"SET {name} = '{value}'")
+    con.execute("SET TimeZone = 'UTC'")
+    # PRAGMA, not SET: inside a Jupyter kernel without ipywidgets, SET enable_progress_bar raises
+    con.execute("PRAGMA disable_progress_bar")
+    con.execute("BEGIN TRANSACTION")
+    create_tables(con)
+    con.execute("COMMIT")
 
 
 def run_ingest(
@@ -1205,30 +331,18 @@ def run_ingest(
     tmp = warehouse.with_name(f".{warehouse.name}.{os.getpid()}.tmp")
     tmp_csvs: dict[Path, Path] = {}
     _remove(tmp)
-    from outcomes.warehouse.spark_backend import load_settings
-
     con = duckdb.connect(str(tmp))
     try:
-        for name, value in load_settings().duckdb.config().items():
-            con.execute(f"SET {name} = '{value}'")
-        con.execute("SET TimeZone = 'UTC'")
-        # PRAGMA, not SET: inside a Jupyter kernel without ipywidgets, SET enable_progress_bar raises
-        con.execute("PRAGMA disable_progress_bar")
-        con.execute("BEGIN TRANSACTION")
-        create_tables(con)
-        con.execute("COMMIT")
+        _prepare(con)
         results = [
             _ingest_source(con, name, src, cfg_label, raw_dir, warehouse.parent, rejects_dir)
             for name, src in cfg.sources.items()
         ]
         if validate:
-            _validate_tables(con, sorted({r.table for r in results if r.rows_loaded}))
+            checks.validate_tables(con, sorted({r.table for r in results if r.rows_loaded}))
         for r in results:
             part = rejects_dir / f".{r.source}.csv.{os.getpid()}.tmp"
-            con.execute(
-                f"COPY (SELECT * FROM {REJECTS_TABLE} WHERE source = {_lit(r.source)} ORDER BY rowid) "
-                f"TO {_lit(str(part))} (HEADER, DELIMITER ',')"
-            )
+            checks.export_rejects(con, r.source, part)
             tmp_csvs[part] = r.rejects_file
         store_fingerprints(con)
         con.execute("CHECKPOINT")
@@ -1284,8 +398,6 @@ def ensure_warehouse(
         the sources file's header comment, which says where the data come from), or
         when ingest fails (the previous warehouse is then left untouched).
     """
-    import fcntl
-
     path = config.resolve(sources)
     try:
         cfg: SourcesConfig = load_sources(path)
@@ -1330,7 +442,11 @@ def _expected_log(cfg: SourcesConfig, raw_dir: Path, path: Path) -> set[tuple[st
     """(source, file, sha256) of every file the sources match; raise when a folder or file is missing."""
     label = _label(path)
     about = _about(path)
-    where = f" About this data ({label}): {about}" if about else f" The comments of {label} should say where the data come from."
+    where = (
+        f" About this data ({label}): {about}"
+        if about
+        else f" The comments of {label} should say where the data come from."
+    )
     if not raw_dir.is_dir():
         raise IngestError(
             f"the raw data folder {raw_dir} does not exist (raw_dir of {label}); put the exports there, or pass "
@@ -1342,7 +458,7 @@ def _expected_log(cfg: SourcesConfig, raw_dir: Path, path: Path) -> set[tuple[st
         )
     out = set()
     for name, src in cfg.sources.items():
-        pattern, files = _matching_files(src, raw_dir)
+        pattern, files = readers.matching_files(src, raw_dir)
         if not files:
             raise IngestError(
                 f"no file matches {pattern} (source '{name}' of {label}; relative paths start at raw_dir "
@@ -1358,8 +474,6 @@ def _expected_log(cfg: SourcesConfig, raw_dir: Path, path: Path) -> set[tuple[st
 
 def _preset_files(cfg: SourcesConfig) -> list[Path]:
     """The preset files the sources use."""
-    from outcomes.ingest.sources import PRESETS_DIR
-
     return sorted({PRESETS_DIR / f"{s.preset}.yaml" for s in cfg.sources.values() if s.preset})
 
 

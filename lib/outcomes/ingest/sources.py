@@ -30,8 +30,9 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from outcomes import config
-from outcomes.warehouse.datamodel import TABLES
+from outcomes.errors import ParamsError
 from outcomes.params import Params, load, read_yaml, validate
+from outcomes.warehouse.datamodel import TABLES
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 
@@ -194,8 +195,6 @@ def _merge_preset(name: str, entry: dict, source_label: str) -> dict:
     preset_file = PRESETS_DIR / f"{preset_name}.yaml"
     if not preset_file.is_file():
         known = sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
-        from outcomes.errors import ParamsError
-
         raise ParamsError(
             f"{source_label}: source '{name}' names preset '{preset_name}', which does not exist; presets are: {', '.join(known)}"
         )

@@ -259,11 +259,45 @@ def prepare_panel(
         When a column is missing, the outcome or a covariate is not numeric, or a unit
         has two rows for one period.
     """
+    covariates = tuple(covariates)
+    _check_arguments(frame, unit, period, outcome, covariates, min_pre_periods, min_post_periods)
+    periods, start = _coerce_periods(frame[period], start, period)
+    data = _internal_frame(frame, periods, unit, period, outcome, covariates)
+    data, conditions = _drop_missing(data, covariates)
+    treated, unknown = _treated_in_data(data, treated_units, unit)
+    conditions += unknown
+    data[TREATED] = data[UNIT].isin(treated)
+    sorted_periods = tuple(data[PERIOD].drop_duplicates().sort_values())
+    conditions += _group_conditions(treated, len(pd.unique(data[UNIT])), require_control)
+    conditions += _timing_conditions(sorted_periods, start, min_pre_periods, min_post_periods)
+    return _finish(
+        data,
+        None,
+        start,
+        sorted_periods,
+        treated,
+        tuple(conditions),
+        outcome=outcome,
+        unit_col=unit,
+        period_col=period,
+        covariates=covariates,
+    )
+
+
+def _check_arguments(
+    frame: pd.DataFrame,
+    unit: str,
+    period: str,
+    outcome: str,
+    covariates: tuple[str, ...],
+    min_pre_periods: int,
+    min_post_periods: int,
+) -> None:
+    """Raise for minimum period counts below 1, a missing column, or a non-numeric outcome or covariate."""
     if min_pre_periods < 1 or min_post_periods < 1:
         raise QuasiInputError(
             f"min_pre_periods and min_post_periods must be at least 1, got {min_pre_periods} and {min_post_periods}"
         )
-    covariates = tuple(covariates)
     needed = [unit, period, outcome, *covariates]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
@@ -276,7 +310,12 @@ def prepare_panel(
             raise QuasiInputError(
                 f"column '{col}' must be numeric, found dtype {frame[col].dtype}; convert it before the analysis"
             )
-    periods, start = _coerce_periods(frame[period], start, period)
+
+
+def _internal_frame(
+    frame: pd.DataFrame, periods: pd.Series, unit: str, period: str, outcome: str, covariates: tuple[str, ...]
+) -> pd.DataFrame:
+    """The user's frame under the internal column names, periods coded; raise for a unit with two rows in a period."""
     data = pd.DataFrame(
         {UNIT: frame[unit].to_numpy(), PERIOD: periods.to_numpy(), Y: frame[outcome].astype("float64").to_numpy()}
     )
@@ -289,34 +328,49 @@ def prepare_panel(
             f"unit '{data[UNIT].iat[row]}' has more than one row for period {data[PERIOD].iat[row]} "
             f"(row {row} of the frame); aggregate the panel to one row per {unit} and {period}"
         )
-    conditions: list[Condition] = []
+    return data
+
+
+def _drop_missing(data: pd.DataFrame, covariates: tuple[str, ...]) -> tuple[pd.DataFrame, list[Condition]]:
+    """Leave out the rows with a missing outcome or covariate, with the condition that says how many."""
     n_missing = int(data[[Y, *covariates]].isna().any(axis=1).sum())
-    if n_missing:
-        conditions.append(
-            Condition(MISSING_OUTCOMES, f"{n_missing} unit-period row(s) with a missing value were left out.")
-        )
-        data = data.dropna(subset=[Y, *covariates])
+    if not n_missing:
+        return data, []
+    condition = Condition(MISSING_OUTCOMES, f"{n_missing} unit-period row(s) with a missing value were left out.")
+    return data.dropna(subset=[Y, *covariates]), [condition]
+
+
+def _treated_in_data(
+    data: pd.DataFrame, treated_units: tuple[Any, ...] | list[Any] | None, unit: str
+) -> tuple[tuple[Any, ...], list[Condition]]:
+    """The treated units found in the data, and a condition naming those that are not.
+
+    ``treated_units=None`` marks every unit treated (a rollout to all).
+    """
     units = pd.unique(data[UNIT])
     if treated_units is None:
-        treated = tuple(units)
-    else:
-        wanted = list(dict.fromkeys(treated_units))
-        treated = tuple(u for u in wanted if u in set(units))
-        unknown = [u for u in wanted if u not in set(units)]
-        if unknown:
-            conditions.append(
-                Condition(
-                    UNKNOWN_TREATED_UNITS,
-                    f"treated unit(s) {unknown} do not appear in column '{unit}'; units in the data: {list(units)}.",
-                )
-            )
-    data[TREATED] = data[UNIT].isin(treated)
-    sorted_periods = tuple(data[PERIOD].drop_duplicates().sort_values())
+        return tuple(units), []
+    wanted = list(dict.fromkeys(treated_units))
+    treated = tuple(u for u in wanted if u in set(units))
+    unknown = [u for u in wanted if u not in set(units)]
+    if not unknown:
+        return treated, []
+    return treated, [
+        Condition(
+            UNKNOWN_TREATED_UNITS,
+            f"treated unit(s) {unknown} do not appear in column '{unit}'; units in the data: {list(units)}.",
+        )
+    ]
+
+
+def _group_conditions(treated: tuple[Any, ...], n_units: int, require_control: bool) -> list[Condition]:
+    """Blocking conditions of the groups: no treated unit, or (when controls are needed) no untreated unit."""
+    conditions = []
     if not treated:
         conditions.append(
             Condition(NO_TREATED_UNITS, "No treated unit is in the data: there is nothing to compare.", BLOCKS)
         )
-    if require_control and len(treated) == len(units):
+    if require_control and len(treated) == n_units:
         conditions.append(
             Condition(
                 NO_CONTROL_UNITS,
@@ -325,11 +379,19 @@ def prepare_panel(
                 BLOCKS,
             )
         )
-    n_pre = sum(1 for p in sorted_periods if p < start)
-    if not sorted_periods or start <= sorted_periods[0] or start > sorted_periods[-1]:
+    return conditions
+
+
+def _timing_conditions(
+    periods: tuple[Any, ...], start: Any, min_pre_periods: int, min_post_periods: int
+) -> list[Condition]:
+    """Blocking conditions of the start: outside the data, or too few periods before or from it."""
+    conditions = []
+    n_pre = sum(1 for p in periods if p < start)
+    if not periods or start <= periods[0] or start > periods[-1]:
         span = "no periods"
-        if sorted_periods:
-            span = f"{period_label(sorted_periods[0])} to {period_label(sorted_periods[-1])}"
+        if periods:
+            span = f"{period_label(periods[0])} to {period_label(periods[-1])}"
         conditions.append(
             Condition(
                 START_OUTSIDE_DATA,
@@ -347,7 +409,7 @@ def prepare_panel(
                 BLOCKS,
             )
         )
-    n_post = len(sorted_periods) - n_pre
+    n_post = len(periods) - n_pre
     if n_pre and n_post and n_post < min_post_periods:
         conditions.append(
             Condition(
@@ -357,15 +419,4 @@ def prepare_panel(
                 BLOCKS,
             )
         )
-    return _finish(
-        data,
-        None,
-        start,
-        sorted_periods,
-        treated,
-        tuple(conditions),
-        outcome=outcome,
-        unit_col=unit,
-        period_col=period,
-        covariates=covariates,
-    )
+    return conditions

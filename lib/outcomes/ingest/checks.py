@@ -1,0 +1,287 @@
+"""Checks of the mapped rows: the rejects of each rule broken, the load of the rest, the final schema check.
+
+Every rule a row of ``_kept`` breaks becomes a line of the temporary table ``_rej``
+(:func:`check_rows`): an unparseable value, an empty required value or key, a value
+outside the column's allowed values (after value maps), a number below ``min`` or above
+``max``, a broken row rule of the data model (``resolved_at >= opened_at``...), and a
+duplicate key (the first row, in file order, is kept; the later ones are rejected).
+:func:`load_accepted` inserts the rows that broke no rule into the canonical table and
+the reject lines into ``_rejects``; :func:`export_rejects` writes one source's rejects to
+CSV (``data/rejects/<source>.csv``). Last, :func:`validate_tables` validates each loaded
+table against its pandera schema (:mod:`outcomes.warehouse.schemas`) inside DuckDB, as
+the final enforcement of the data model.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+
+from outcomes.errors import IngestError
+from outcomes.ingest.context import SourceContext, lit
+from outcomes.warehouse.datamodel import Column
+from outcomes.warehouse.store import REJECTS_TABLE, quote
+
+_TYPE_WORDS = {
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "a boolean (true/false, yes/no, 1/0)",
+    "date": "a date",
+    "timestamp": "a timestamp",
+    "month": "a month",
+}
+#: SQL of the start of every reject message: "<file> row <n>: ".
+_ROW_PREFIX = "_file || ' row ' || CAST(_row AS VARCHAR) || ': '"
+#: SQL condition of a row of ``_kept`` (alias ``k``) that broke no rule so far.
+_NOT_REJECTED = "NOT EXISTS (SELECT 1 FROM _rej r WHERE r._fidx = k._fidx AND r._row = k._row)"
+
+
+def _reject_select(where: str, column: str, value: str, rule: str, message: str, ord_: int) -> str:
+    """One SELECT of reject lines: rows of ``_kept`` matching ``where``."""
+    return (
+        f"SELECT _fidx, _row, {ord_} AS _ord, {lit(column)} AS col, {value} AS value, {lit(rule)} AS rule, "
+        f"{message} AS message FROM _kept WHERE {where}"
+    )
+
+
+def _shown(col: Column) -> str:
+    """SQL of the column's text in quotes, as messages show it."""
+    return f"'''' || {quote(col.name + '__src')} || ''''"
+
+
+def _parse_hint(ctx: SourceContext, col: Column) -> tuple[str, str]:
+    """What a value of ``col`` should look like, and the SQL of what to do when it does not."""
+    where = ctx.where
+    fmt = ctx.source.dates.get(col.name)
+    what = _TYPE_WORDS[col.type]
+    if fmt == "excel":
+        return (
+            what + " as an Excel serial day number",
+            lit(f"correct the value in the export, or change {where}.dates.{col.name}"),
+        )
+    if fmt:
+        return (
+            what + f" in the format {fmt}",
+            lit(f"correct the value in the export, or change the format under {where}.dates.{col.name}"),
+        )
+    if col.type in ("date", "timestamp", "month"):
+        fix_excel = f"it looks like an Excel serial date: set {where}.dates.{col.name}: excel"
+        fix_other = (
+            f"set its format under {where}.dates.{col.name} (a strftime format such as "
+            "'%d/%m/%Y %H:%M', or excel for Excel serial day numbers)"
+        )
+        src = quote(col.name + "__src")
+        return (
+            what + " in ISO 8601 form (2024-01-31 14:05:00)",
+            f"(CASE WHEN TRY_CAST({src} AS DOUBLE) IS NOT NULL THEN {lit(fix_excel)} ELSE {lit(fix_other)} END)",
+        )
+    return what, lit("correct the value in the export, or map it under " + f"{where}.values.{col.name}")
+
+
+def _unparseable(ctx: SourceContext, i: int, col: Column) -> str:
+    """Reject lines of the text of column ``i`` that does not parse into its type."""
+    src, val = quote(col.name + "__src"), quote(col.name)
+    what, fix_sql = _parse_hint(ctx, col)
+    message = f"{_ROW_PREFIX} || {lit(col.name + ' ')} || {_shown(col)} || {lit(' is not ' + what + '; ')} || {fix_sql}"
+    return _reject_select(
+        f"{src} IS NOT NULL AND {val} IS NULL", col.name, src, f"unparseable_{col.type}", message, i * 10
+    )
+
+
+def _empty(ctx: SourceContext, i: int, col: Column) -> str:
+    """Reject lines of an empty value of the required or key column ``i``."""
+    t, where = ctx.table, ctx.where
+    if col.name in t.key:
+        fix = (
+            f"{col.name} is empty; it is a key column of {t.name}: fill it in the export, or map another "
+            f"column under {where}.columns.{col.name}"
+        )
+    else:
+        fix = (
+            f"{col.name} is empty; it is a required column of {t.name}: fill it in the export, or map it "
+            f"under {where}.columns.{col.name} or {where}.constants.{col.name}"
+        )
+    src = quote(col.name + "__src")
+    return _reject_select(f"{src} IS NULL", col.name, src, "not_null", f"{_ROW_PREFIX} || {lit(fix)}", i * 10 + 1)
+
+
+def _not_allowed(ctx: SourceContext, i: int, col: Column) -> str:
+    """Reject lines of a value of column ``i`` outside its allowed values (after value maps)."""
+    src, val, shown = quote(col.name + "__src"), quote(col.name), _shown(col)
+    allowed = ", ".join(col.allowed or ())
+    mapped_from = f"(CASE WHEN {val} <> {src} THEN ' (mapped from ' || {shown} || ')' ELSE '' END)"
+    message = (
+        f"{_ROW_PREFIX} || {lit(col.name + ' ')} || '''' || {val} || '''' || {mapped_from} || "
+        f"{lit(f' is not an allowed value; allowed values are {allowed}; add a value map under ')} || "
+        f"{lit(f'{ctx.where}.values.{col.name} in {ctx.cfg_label} that maps ')} || {shown} || "
+        f"{lit(' to one of them')}"
+    )
+    in_list = ", ".join(lit(v) for v in col.allowed or ())
+    return _reject_select(
+        f"{val} IS NOT NULL AND {val} NOT IN ({in_list})", col.name, src, "allowed_values", message, i * 10 + 2
+    )
+
+
+def _out_of_bounds(i: int, col: Column) -> list[str]:
+    """Reject lines of a number of column ``i`` below its ``min`` or above its ``max``."""
+    src, val = quote(col.name + "__src"), quote(col.name)
+    selects = []
+    for bound, op, word in ((col.min, "<", "below the minimum"), (col.max, ">", "above the maximum")):
+        if bound is None:
+            continue
+        limit = int(bound) if float(bound).is_integer() else bound
+        rule = "min" if op == "<" else "max"
+        message = (
+            f"{_ROW_PREFIX} || {lit(col.name + ' ')} || {_shown(col)} || "
+            f"{lit(f' is {word} {limit}; correct the value in the export')}"
+        )
+        selects.append(
+            _reject_select(f"{val} {op} {bound}", col.name, src, rule, message, i * 10 + (3 if op == "<" else 4))
+        )
+    return selects
+
+
+def _column_checks(ctx: SourceContext, i: int, col: Column) -> list[str]:
+    """SELECTs of the reject lines of the rules of column ``i``."""
+    selects = []
+    if col.type != "string":
+        selects.append(_unparseable(ctx, i, col))
+    if not col.nullable or col.name in ctx.table.key:
+        selects.append(_empty(ctx, i, col))
+    if col.allowed is not None:
+        selects.append(_not_allowed(ctx, i, col))
+    return selects + _out_of_bounds(i, col)
+
+
+def _row_rule_checks(ctx: SourceContext) -> list[str]:
+    """SELECTs of the reject lines of the table's row rules (``resolved_at >= opened_at``...)."""
+    t = ctx.table
+    selects = []
+    for j, rule in enumerate(t.rules):
+        involved = [c for c in t.column_names if re.search(rf"\b{re.escape(c)}\b", rule.sql)]
+        involved.sort(key=lambda c: re.search(rf"\b{re.escape(c)}\b", rule.sql).start())
+        values = " || ', ' || ".join(
+            f"{lit(c + ' ')} || coalesce('''' || {quote(c + '__src')} || '''', 'empty')" for c in involved
+        )
+        message = (
+            f"{_ROW_PREFIX} || {lit(rule.message + ' (')} || {values} || {lit('); correct the row in the export')}"
+        )
+        first = involved[0]
+        selects.append(
+            _reject_select(
+                f"NOT coalesce(({rule.sql}), TRUE)", first, quote(first + "__src"), rule.name, message, 10_000 + j
+            )
+        )
+    return selects
+
+
+def check_rows(ctx: SourceContext, target_has_rows: bool) -> None:
+    """Create ``_rej``: one line per rule broken, duplicate keys last.
+
+    Parameters
+    ----------
+    ctx : SourceContext
+        The source; its mapped rows are in ``_kept``.
+    target_has_rows : bool
+        Whether an earlier source already loaded rows into the table, so that a key
+        loaded there is a duplicate too.
+    """
+    selects = [s for i, col in enumerate(ctx.table.columns) for s in _column_checks(ctx, i, col)]
+    selects += _row_rule_checks(ctx)
+    ctx.con.execute(
+        "CREATE TEMP TABLE _rej (_fidx INTEGER, _row BIGINT, _ord INTEGER, col VARCHAR, value VARCHAR, "
+        "rule VARCHAR, message VARCHAR)"
+    )
+    if selects:
+        ctx.con.execute("INSERT INTO _rej " + " UNION ALL ".join(selects))
+    if ctx.table.key:
+        _duplicate_keys(ctx, target_has_rows)
+
+
+def _duplicate_keys(ctx: SourceContext, target_has_rows: bool) -> None:
+    """Add to ``_rej`` the rows whose key an earlier row (or, with ``target_has_rows``, the table) holds."""
+    key = ctx.table.key
+    part = ", ".join(quote(k) for k in key)
+    key_value = " || ', ' || ".join(f"coalesce({quote(k + '__src')}, '')" for k in key)
+    key_names = ", ".join(key)
+    key_shown = " || ', ' || ".join(f"{lit(k + ' ')} || '''' || {quote(k + '__src')} || ''''" for k in key)
+    fix = f"remove the duplicate from the export, or set {ctx.where}.dedupe to keep one version per key"
+    message = (
+        f"{_ROW_PREFIX} || 'duplicate key ' || {key_shown} || ' (first seen in ' || _first_file || ' row ' || "
+        f"CAST(_first_row AS VARCHAR) || ', which is kept); ' || {lit(fix)}"
+    )
+    ctx.con.execute(
+        f"INSERT INTO _rej SELECT _fidx, _row, 20000, {lit(key_names)}, {key_value}, 'duplicate_key', {message} "
+        f"FROM (SELECT *, row_number() OVER w AS _n, first_value(_file) OVER w AS _first_file, "
+        f"first_value(_row) OVER w AS _first_row FROM _kept k "
+        f"WHERE {_NOT_REJECTED} "
+        f"WINDOW w AS (PARTITION BY {part} ORDER BY _fidx, _row)) WHERE _n > 1"
+    )
+    if target_has_rows:
+        join = " AND ".join(f"t.{quote(k)} = k.{quote(k)}" for k in key)
+        earlier = (
+            f"{_ROW_PREFIX} || 'duplicate key ' || {key_shown} || "
+            f"{lit(f' (already loaded into {ctx.table.name} from an earlier source); ' + fix)}"
+        )
+        ctx.con.execute(
+            f"INSERT INTO _rej SELECT _fidx, _row, 20001, {lit(key_names)}, {key_value}, 'duplicate_key', {earlier} "
+            f"FROM _kept k WHERE {_NOT_REJECTED} "
+            f"AND EXISTS (SELECT 1 FROM {quote(ctx.table.name)} t WHERE {join})"
+        )
+
+
+def row_counts(ctx: SourceContext, nfiles: int) -> tuple[list[int], list[int]]:
+    """Accepted and rejected rows per file (by the file's index among the source's files)."""
+    accepted = dict(
+        ctx.con.execute(f"SELECT _fidx, count(*) FROM _kept k WHERE {_NOT_REJECTED} GROUP BY _fidx").fetchall()
+    )
+    rejected = dict(ctx.con.execute("SELECT _fidx, count(DISTINCT _row) FROM _rej GROUP BY _fidx").fetchall())
+    return [accepted.get(i, 0) for i in range(nfiles)], [rejected.get(i, 0) for i in range(nfiles)]
+
+
+def load_accepted(ctx: SourceContext) -> None:
+    """Insert the rows that broke no rule into the canonical table, in file order; record the rejects."""
+    cols = ", ".join(quote(c) for c in ctx.table.column_names)
+    ctx.con.execute(
+        f"INSERT INTO {quote(ctx.table.name)} ({cols}) SELECT {cols} FROM _kept k "
+        f"WHERE {_NOT_REJECTED} ORDER BY _fidx, _row"
+    )
+    ctx.con.execute(
+        f"INSERT INTO {REJECTS_TABLE} SELECT {lit(ctx.name)}, {lit(ctx.table.name)}, _row, col, value, rule, "
+        "message FROM _rej ORDER BY _fidx, _row, _ord"
+    )
+
+
+def export_rejects(con: duckdb.DuckDBPyConnection, source: str, path: Path) -> None:
+    """Write the ``_rejects`` lines of one source to a CSV file (a header only when there are none)."""
+    con.execute(
+        f"COPY (SELECT * FROM {REJECTS_TABLE} WHERE source = {lit(source)} ORDER BY rowid) "
+        f"TO {lit(str(path))} (HEADER, DELIMITER ',')"
+    )
+
+
+def validate_tables(con: duckdb.DuckDBPyConnection, names: list[str]) -> None:
+    """Validate the loaded tables against their pandera schemas, inside DuckDB."""
+    # Imported here: ibis, pandera and the schemas take about a second to import, which
+    # ``ensure_warehouse`` on a current warehouse and ``run_ingest(validate=False)`` never need.
+    import ibis
+    from pandera.errors import SchemaErrors
+
+    from outcomes.warehouse.schemas import validate
+
+    backend = ibis.duckdb.from_connection(con)
+    for name in names:
+        try:
+            validate(backend.table(name), name)
+        except SchemaErrors as exc:
+            problems = "; ".join(str(e).splitlines()[0] for e in exc.schema_errors)
+            raise IngestError(
+                f"the loaded table '{name}' breaks the data model ({problems}); the rows were checked before loading, "
+                "so this is a defect of the ingest engine: report it with the export that triggers it",
+                file=name,
+                expected="a table matching outcomes.warehouse.datamodel",
+                found=problems,
+                fix="report the defect",
+            ) from None

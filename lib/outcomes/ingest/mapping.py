@@ -1,0 +1,312 @@
+"""Mapping an export onto its canonical table: renames, constants, derive expressions, value maps, types.
+
+The mapping of a source (``params/sources.yaml``) is checked before any file is read
+(:func:`check_mapping`), and each file's header against it (:func:`check_columns`).
+Then :func:`stage` maps one file's ``_raw`` onto the canonical columns and appends it to
+the temporary table ``_typed`` (created by :func:`create_typed`), which holds, for each
+canonical column, its text (``<column>__src``, for messages) and its typed value:
+
+* values are trimmed; empty strings and the source's ``null_values`` become empty;
+* each canonical column takes, in this order of precedence, a ``derive`` expression, a
+  ``constants`` value, the export column named under ``columns``, or the export column
+  of the same name; an optional column found nowhere is left empty;
+* ``values`` maps are applied, then the text is parsed into the canonical type
+  (``try_strptime``/``TRY_CAST``; NULL when unparseable), dates by their ``dates``
+  format (a strftime format or ``excel``) and timestamps converted to naive UTC from
+  their own offset or the source's ``timezone``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+from outcomes.errors import IngestError
+from outcomes.ingest.context import SourceContext, close_match, lit
+from outcomes.ingest.dedupe import check_dedupe
+from outcomes.warehouse.datamodel import Column
+from outcomes.warehouse.store import SQL_TYPES, quote
+
+_DELIMITER_CANDIDATES = (",", ";", "\t", "|")
+_BOOL_TRUE = ("true", "t", "yes", "y", "1")
+_BOOL_FALSE = ("false", "f", "no", "n", "0")
+# A value ending in a UTC offset after a time of day: "10:00+02:00", "10:00:00Z", "10:00:00.5 -0500".
+_OFFSET_RE = r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*([zZ]|[+-]\d{2}(:?\d{2})?)$"
+
+
+def check_mapping(ctx: SourceContext) -> None:
+    """Check that the mapping names canonical columns, known formats and a known time zone."""
+    s = ctx.source
+    names = ctx.table.column_names
+    sections = {
+        "columns": s.columns,
+        "constants": s.constants,
+        "derive": s.derive,
+        "dates": s.dates,
+        "values": s.values,
+    }
+    for section, mapping in sections.items():
+        for key in mapping:
+            if key not in names:
+                raise IngestError(
+                    f"{ctx.cfg_label}: {ctx.where}.{section} names '{key}', which is not a column of table "
+                    f"'{ctx.table.name}'{close_match(key, names)}; columns are {names}; the keys under "
+                    f"{section} are canonical column names",
+                    file=ctx.cfg_label,
+                    column=key,
+                    expected=f"a column of {ctx.table.name}",
+                    found=key,
+                    fix=f"rename the key under {ctx.where}.{section}",
+                )
+    for key, fmt in s.dates.items():
+        if fmt != "excel" and "%" not in fmt:
+            raise IngestError(
+                f"{ctx.cfg_label}: {ctx.where}.dates.{key} is '{fmt}', which is neither a strftime format "
+                "(such as '%d/%m/%Y %H:%M') nor 'excel'; set one of those",
+                file=ctx.cfg_label,
+                column=key,
+                expected="a strftime format or 'excel'",
+                found=fmt,
+                fix=f"edit {ctx.where}.dates.{key}",
+            )
+    if s.dedupe is not None:
+        check_dedupe(ctx, s.dedupe)
+    try:
+        ctx.con.execute(f"SELECT timezone({lit(s.timezone)}, TIMESTAMP '2000-01-01')").fetchall()
+    except duckdb.Error:
+        raise IngestError(
+            f"{ctx.cfg_label}: {ctx.where}.timezone is '{s.timezone}', which is not a known time zone; "
+            "use an IANA name such as UTC or Europe/Amsterdam",
+            file=ctx.cfg_label,
+            expected="an IANA time zone",
+            found=s.timezone,
+            fix=f"edit {ctx.where}.timezone",
+        ) from None
+
+
+def _needed_export_columns(ctx: SourceContext) -> dict[str, str]:
+    """Canonical column -> the export column it is read from (columns not derived or constant)."""
+    s = ctx.source
+    out = {}
+    for col in ctx.table.columns:
+        if col.name in s.derive or col.name in s.constants:
+            continue
+        out[col.name] = s.columns.get(col.name, col.name)
+    return out
+
+
+def check_columns(ctx: SourceContext, path: Path, export_cols: list[str]) -> None:
+    """Raise for a file that parses to one column or lacks a required column."""
+    s = ctx.source
+    needed = _needed_export_columns(ctx)
+    required_missing = []
+    for canonical, export in needed.items():
+        col = ctx.table.column(canonical)
+        if export in export_cols:
+            continue
+        if canonical in s.columns or col.required:
+            required_missing.append((canonical, export))
+    if not required_missing:
+        return
+    if len(export_cols) == 1:
+        header = export_cols[0]
+        seen = [d for d in _DELIMITER_CANDIDATES if d in header and d != (s.delimiter or ",")]
+        guess = f"; the header looks {seen[0]!r}-separated: set {ctx.where}.delimiter: {seen[0]!r}" if seen else ""
+        raise IngestError(
+            f"{path.name} parses to a single column {header!r} with delimiter {(s.delimiter or ',')!r}{guess} "
+            f"in {ctx.cfg_label}",
+            file=path.name,
+            expected=f"columns separated by {(s.delimiter or ',')!r}",
+            found="one column",
+            fix=f"set {ctx.where}.delimiter",
+        )
+    canonical, export = required_missing[0]
+    others = [e for _, e in required_missing[1:]]
+    also = f" (also missing: {others})" if others else ""
+    hint = close_match(export, export_cols)
+    if canonical in s.columns:
+        mapped = f" (mapped to {canonical})" if export != canonical else ""
+        what = f"column '{export}'{mapped} not found in {path.name}{hint}{also}; columns are {export_cols}"
+        fix = f"fix {ctx.where}.columns.{canonical} in {ctx.cfg_label}"
+        if not ctx.table.column(canonical).required:
+            fix += f", or set {ctx.where}.constants.{canonical}: null to leave this optional column empty"
+    else:
+        what = f"column '{export}' not found in {path.name}{hint}{also}; columns are {export_cols}"
+        fix = f"map it in {ctx.cfg_label} under {ctx.where}.columns, or give it under {ctx.where}.constants"
+    raise IngestError(
+        f"{what}; {fix}",
+        file=path.name,
+        column=export,
+        expected=f"a column for {ctx.table.name}.{canonical}",
+        found=str(export_cols),
+        fix=fix,
+    )
+
+
+def _text_expr(ctx: SourceContext, col: Column, export_cols: list[str], typed_refs: set[str]) -> str:
+    """SQL text of one canonical column, before value maps."""
+    s = ctx.source
+    if col.name in s.derive:
+        return f"CAST(({s.derive[col.name]}) AS VARCHAR)"
+    if col.name in s.constants:
+        value = s.constants[col.name]
+        if value is None:
+            return "CAST(NULL AS VARCHAR)"
+        return lit(("true" if value else "false") if isinstance(value, bool) else str(value))
+    export = s.columns.get(col.name, col.name)
+    if export in typed_refs:
+        return quote("__text__" + export)
+    return quote(export) if export in export_cols else "CAST(NULL AS VARCHAR)"
+
+
+def _mapped(ctx: SourceContext, col: Column) -> str:
+    """SQL of the column's text after its value map."""
+    src = quote(f"{col.name}__src")
+    mapping = ctx.source.values.get(col.name)
+    if not mapping:
+        return src
+    whens = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in mapping.items())
+    return f"(CASE {src} {whens} ELSE {src} END)"
+
+
+def _to_utc(ctx: SourceContext, naive: str) -> str:
+    """SQL turning a naive timestamp in the source's time zone into naive UTC."""
+    tz = ctx.source.timezone
+    if tz.upper() in ("UTC", "ETC/UTC", "Z"):
+        return naive
+    return f"timezone('UTC', timezone({lit(tz)}, {naive}))"
+
+
+def _typed_expr(ctx: SourceContext, col: Column) -> str:
+    """SQL parsing the mapped text into the column's canonical type (NULL when unparseable)."""
+    t = _mapped(ctx, col)
+    fmt = ctx.source.dates.get(col.name)
+    kind = col.type
+    if kind == "string":
+        return t
+    if kind == "int":
+        return f"(CASE WHEN TRY_CAST({t} AS DOUBLE) = TRY_CAST({t} AS BIGINT) THEN TRY_CAST({t} AS BIGINT) END)"
+    if kind == "float":
+        return f"(CASE WHEN isfinite(TRY_CAST({t} AS DOUBLE)) THEN TRY_CAST({t} AS DOUBLE) END)"
+    if kind == "bool":
+        trues = ", ".join(lit(v) for v in _BOOL_TRUE)
+        falses = ", ".join(lit(v) for v in _BOOL_FALSE)
+        return f"(CASE WHEN lower({t}) IN ({trues}) THEN TRUE WHEN lower({t}) IN ({falses}) THEN FALSE END)"
+    if kind in ("date", "month"):
+        if fmt == "excel":
+            day = f"CAST(DATE '1899-12-30' + CAST(floor(TRY_CAST({t} AS DOUBLE)) AS INTEGER) AS DATE)"
+        elif fmt:
+            day = f"CAST(try_strptime({t}, {lit(fmt)}) AS DATE)"
+        elif kind == "month":
+            day = f"coalesce(TRY_CAST({t} AS DATE), TRY_CAST({t} || '-01' AS DATE))"
+        else:
+            day = f"TRY_CAST({t} AS DATE)"
+        return f"CAST(date_trunc('month', {day}) AS DATE)" if kind == "month" else day
+    # timestamp
+    if fmt == "excel":
+        naive = f"(TIMESTAMP '1899-12-30' + to_milliseconds(CAST(round(TRY_CAST({t} AS DOUBLE) * 86400000) AS BIGINT)))"
+        return _to_utc(ctx, naive)
+    if fmt and ("%z" in fmt or "%Z" in fmt):
+        return f"timezone('UTC', try_strptime({t}, {lit(fmt)}))"
+    if fmt:
+        return _to_utc(ctx, f"try_strptime({t}, {lit(fmt)})")
+    with_offset = f"timezone('UTC', TRY_CAST({t} AS TIMESTAMPTZ))"
+    naive = _to_utc(ctx, f"TRY_CAST({t} AS TIMESTAMP)")
+    return f"(CASE WHEN regexp_matches({t}, {lit(_OFFSET_RE)}) THEN {with_offset} ELSE {naive} END)"
+
+
+def create_typed(ctx: SourceContext) -> None:
+    """Create the temporary table ``_typed`` that collects the mapped rows of every file."""
+    cols = ", ".join(
+        f"{quote(c.name + '__src')} VARCHAR, {quote(c.name)} {SQL_TYPES[c.type]}" for c in ctx.table.columns
+    )
+    ctx.con.execute(f"CREATE TEMP TABLE _typed (_fidx INTEGER, _file VARCHAR, _row BIGINT, {cols})")
+
+
+def _derive_error(ctx: SourceContext, path: Path, export_cols: list[str], canonical: str, detail: str) -> IngestError:
+    """The error for a ``derive`` expression that cannot be parsed or evaluated on a file."""
+    expr = ctx.source.derive[canonical]
+    return IngestError(
+        f"{ctx.cfg_label}: {ctx.where}.derive.{canonical} = {expr} cannot be evaluated on {path.name}: "
+        f"{detail}; columns are {export_cols}; fix the expression (quote export column names as in the export)",
+        file=path.name,
+        column=canonical,
+        expected="an SQL expression over the export's columns",
+        found=detail,
+        fix=f"edit {ctx.where}.derive.{canonical}",
+    )
+
+
+def _derive_refs(ctx: SourceContext, path: Path, export_cols: list[str]) -> list[str]:
+    """The export columns that the ``derive`` expressions read."""
+    refs: list[str] = []
+    for canonical, expr in ctx.source.derive.items():
+        try:
+            tree = sqlglot.parse_one(expr, read="duckdb")
+        except sqlglot.errors.ParseError as exc:
+            raise _derive_error(ctx, path, export_cols, canonical, str(exc).splitlines()[0]) from None
+        refs += [c.name for c in tree.find_all(exp.Column) if c.name in export_cols and c.name not in refs]
+    return refs
+
+
+def _derive_types(ctx: SourceContext, refs: list[str]) -> dict[str, str]:
+    """Types of the export columns that ``derive`` expressions read.
+
+    In a derive expression, an export column whose values are all ``true``/``false``
+    is a BOOLEAN, all whole numbers a BIGINT, all numbers a DOUBLE, otherwise text
+    (empty values do not count), so that ``"reopen_count" > 0`` compares numbers.
+    """
+    if not refs:
+        return {}
+    probes = []
+    for c in refs:
+        q = quote(c)
+        probes += [
+            f"bool_and({q} IS NULL OR lower({q}) IN ('true', 'false'))",
+            f"bool_and({q} IS NULL OR coalesce(TRY_CAST({q} AS DOUBLE) = TRY_CAST({q} AS BIGINT), FALSE))",
+            f"bool_and({q} IS NULL OR TRY_CAST({q} AS DOUBLE) IS NOT NULL)",
+            f"count({q}) > 0",
+        ]
+    flags = ctx.con.execute(f"SELECT {', '.join(probes)} FROM _src").fetchall()[0]
+    types = {}
+    for i, c in enumerate(refs):
+        is_bool, is_int, is_num, any_value = flags[4 * i : 4 * i + 4]
+        if any_value and (is_bool or is_int or is_num):
+            types[c] = "BOOLEAN" if is_bool else "BIGINT" if is_int else "DOUBLE"
+    return types
+
+
+def stage(ctx: SourceContext, fidx: int, path: Path, export_cols: list[str]) -> None:
+    """Map ``_raw`` (one file) onto the canonical columns and append it to ``_typed``.
+
+    Only the export columns the mapping reads are cleaned and carried along.
+    """
+    s = ctx.source
+    refs = _derive_refs(ctx, path, export_cols)
+    mapped = [e for e in _needed_export_columns(ctx).values() if e in export_cols]
+    used = [c for c in export_cols if c in refs or c in mapped]
+    nulls = ", ".join(lit(v.strip()) for v in ["", *s.null_values])
+    cleaned = "".join(
+        f", CASE WHEN trim({quote(c)}) IN ({nulls}) THEN NULL ELSE trim({quote(c)}) END AS {quote(c)}" for c in used
+    )
+    ctx.con.execute(f"CREATE OR REPLACE TEMP VIEW _src AS SELECT _row{cleaned} FROM _raw")
+    typed_refs = _derive_types(ctx, refs)
+    replace = ", ".join(f"CAST({quote(c)} AS {t}) AS {quote(c)}" for c, t in typed_refs.items())
+    keep_text = "".join(f", {quote(c)} AS {quote('__text__' + c)}" for c in typed_refs)
+    inner = f"SELECT *{f' REPLACE ({replace})' if replace else ''}{keep_text} FROM _src"
+    for canonical, expr in s.derive.items():
+        try:
+            ctx.con.execute(f"SELECT count(CAST(({expr}) AS VARCHAR)) FROM ({inner})").fetchall()
+        except duckdb.Error as exc:
+            raise _derive_error(ctx, path, export_cols, canonical, str(exc).splitlines()[0]) from None
+    texts = ", ".join(
+        f"{_text_expr(ctx, c, export_cols, set(typed_refs))} AS {quote(c.name + '__src')}" for c in ctx.table.columns
+    )
+    outer = ", ".join(f"{quote(c.name + '__src')}, {_typed_expr(ctx, c)} AS {quote(c.name)}" for c in ctx.table.columns)
+    ctx.con.execute(
+        f"INSERT INTO _typed SELECT {fidx}, {lit(path.name)}, _row, {outer} FROM (SELECT _row, {texts} FROM ({inner}))"
+    )
+    ctx.con.execute("DROP VIEW _src")

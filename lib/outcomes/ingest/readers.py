@@ -1,0 +1,320 @@
+"""Reading export files into DuckDB: CSV (any encoding or delimiter, gzip), Parquet and Excel.
+
+Each file a source's path or glob matches is read into the temporary view ``_raw``: every
+column as text (``read_csv`` with every column declared VARCHAR, ``read_parquet`` cast to
+text, or Excel streamed through openpyxl in batches; the network is closed, so DuckDB's
+Excel extension is not used) plus ``_row``, the 1-based data row in the file (the header
+is not counted).
+A file that cannot be read at all raises :class:`~outcomes.errors.IngestError` naming it:
+no file matches, an empty file, text that is not in the declared encoding, a malformed
+CSV, an unknown sheet.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import glob
+import gzip
+import io
+import os
+import re
+from collections.abc import Iterator
+from datetime import date, datetime, time
+from pathlib import Path
+
+import duckdb
+
+from outcomes.errors import IngestError
+from outcomes.ingest.context import SourceContext, lit
+from outcomes.ingest.sources import Source
+from outcomes.warehouse.store import quote
+
+_EXCEL_BATCH_ROWS = 50_000
+#: Bytes read at a time when hashing or transcoding a file.
+CHUNK_BYTES = 1 << 20
+
+
+def matching_files(source: Source, raw_dir: Path) -> tuple[Path, list[Path]]:
+    """The source's path or glob (relative paths under ``raw_dir``) and the files it matches, in name order."""
+    pattern = Path(source.path)
+    pattern = pattern if pattern.is_absolute() else raw_dir / pattern
+    if glob.has_magic(str(pattern)):
+        return pattern, sorted(Path(p) for p in glob.glob(str(pattern), recursive=True) if Path(p).is_file())
+    return pattern, [pattern] if pattern.is_file() else []
+
+
+def _open_binary(path: Path) -> io.BufferedIOBase:
+    """Open a file for reading bytes, decompressing ``.gz``."""
+    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+
+
+def _column_names(header: list[str]) -> list[str]:
+    """Usable column names: trimmed, an empty name becomes ``columnN``, a repeat ``name_N``."""
+    names: list[str] = []
+    for i, raw in enumerate(header):
+        name = raw.strip() or f"column{i}"
+        base, n = name, 0
+        while name in names or name == "_row":
+            n += 1
+            name = f"{base}_{n}"
+        names.append(name)
+    return names
+
+
+def _cell_text(value: object) -> str | None:
+    """Render an Excel cell as the text a CSV export would hold."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return str(value)
+
+
+def source_files(ctx: SourceContext) -> list[Path]:
+    """The files the source's path or glob matches, in name order."""
+    pattern, found = matching_files(ctx.source, ctx.raw_dir)
+    if not found:
+        raise IngestError(
+            f"no file matches {pattern} (source '{ctx.name}'); check {ctx.where}.path in {ctx.cfg_label} "
+            f"(relative paths start at raw_dir {ctx.raw_dir}), or run the export first",
+            file=str(pattern),
+            expected="an existing file",
+            found="no file",
+            fix=f"edit {ctx.where}.path",
+        )
+    return found
+
+
+def read_export(ctx: SourceContext, path: Path, scratch: Path) -> None:
+    """Read one file into the temporary table ``_raw`` (text columns plus ``_row``)."""
+    fmt = ctx.source.file_format
+    drop_raw(ctx)
+    if fmt == "csv":
+        _read_csv(ctx, path, scratch)
+        ctx.con.execute("CREATE TEMP VIEW _raw AS SELECT rowid + 1 AS _row, * FROM _raw0")
+        return
+    if fmt == "parquet":
+        _read_parquet(ctx, path)
+    else:
+        _read_excel(ctx, path)
+    ctx.con.execute("CREATE TEMP VIEW _raw AS SELECT * FROM _raw0")
+
+
+def drop_raw(ctx: SourceContext) -> None:
+    """Drop the previous file's ``_raw`` view and its table."""
+    ctx.con.execute("DROP VIEW IF EXISTS _raw")
+    ctx.con.execute("DROP TABLE IF EXISTS _raw0")
+
+
+def _read_parquet(ctx: SourceContext, path: Path) -> None:
+    """Read a Parquet file into ``_raw0``, every column cast to text."""
+    try:
+        ctx.con.execute(
+            "CREATE TEMP TABLE _raw0 AS SELECT file_row_number + 1 AS _row, "
+            "CAST(COLUMNS(* EXCLUDE (file_row_number)) AS VARCHAR) "
+            f"FROM read_parquet({lit(str(path))}, file_row_number=true)"
+        )
+    except duckdb.Error as exc:
+        raise IngestError(
+            f"{path.name} cannot be read as Parquet ({str(exc).splitlines()[0]}); check the file, or set "
+            f"{ctx.where}.format in {ctx.cfg_label}",
+            file=path.name,
+            expected="a Parquet file",
+            found=str(exc).splitlines()[0],
+            fix=f"check {ctx.where}.format",
+        ) from None
+
+
+def _read_csv(ctx: SourceContext, path: Path, scratch: Path) -> None:
+    """Read a CSV file (transcoded to UTF-8 first when needed) into ``_raw0`` as text."""
+    with _open_binary(path) as fh:
+        head = fh.read(1 << 16)
+    if not head.removeprefix(codecs.BOM_UTF8).strip():
+        raise IngestError(
+            f"{path.name} is empty: no header and no rows; export it again with a header row "
+            f"(the columns of table '{ctx.table.name}'), or remove {ctx.where} from {ctx.cfg_label}",
+            file=path.name,
+            expected="a header row",
+            found="an empty file",
+            fix="export the file again",
+        )
+    try:
+        encoding = codecs.lookup(ctx.source.encoding).name
+    except LookupError:
+        raise IngestError(
+            f"{ctx.cfg_label}: {ctx.where}.encoding is '{ctx.source.encoding}', which is not a known text "
+            "encoding; use utf-8, latin-1, cp1252 or utf-16",
+            file=ctx.cfg_label,
+            expected="a text encoding",
+            found=ctx.source.encoding,
+            fix=f"edit {ctx.where}.encoding",
+        ) from None
+    target = path if encoding == "utf-8" else _transcode(ctx, path, encoding, scratch)
+    delim = ctx.source.delimiter or ","
+    try:
+        names = _csv_header(target, delim)
+        spec = "{" + ", ".join(f"{lit(n)}: 'VARCHAR'" for n in names) + "}"
+        ctx.con.execute(
+            f"CREATE TEMP TABLE _raw0 AS SELECT * FROM read_csv({lit(str(target))}, auto_detect=false, "
+            f"header=true, delim={lit(delim)}, quote='\"', escape='\"', columns={spec}, encoding='utf-8')"
+        )
+    except duckdb.Error as exc:
+        if "unicode" in str(exc).lower():
+            raise _encoding_error(ctx, path) from None
+        text = str(exc)
+        line = re.search(r"CSV Error on Line: (\d+)", text)
+        what = re.search(r"Expected Number of Columns: \d+ Found: \d+", text)
+        detail = (
+            "; ".join([f"line {line.group(1)}"] * bool(line) + [what.group(0)] * bool(what)) or text.splitlines()[0]
+        )
+        raise IngestError(
+            f"{path.name} cannot be parsed as CSV with delimiter {delim!r}: {detail}; check the delimiter "
+            f"({ctx.where}.delimiter in {ctx.cfg_label}) and the quoting of that line",
+            file=path.name,
+            expected=f"CSV with delimiter {delim!r}",
+            found=detail,
+            fix=f"set {ctx.where}.delimiter or fix the file",
+        ) from None
+    finally:
+        if target != path:
+            target.unlink(missing_ok=True)
+
+
+def _csv_header(path: Path, delim: str) -> list[str]:
+    """Column names from the header line (a UTF-8 BOM dropped).
+
+    The header is read here rather than sniffed by DuckDB, so that a malformed line
+    further down cannot be mistaken for the header.
+    """
+    with _open_binary(path) as fh:
+        head = fh.read(1 << 16).decode("utf-8-sig", errors="replace")
+    return _column_names(next(csv.reader(io.StringIO(head), delimiter=delim, quotechar='"'), []))
+
+
+def _encoding_error(ctx: SourceContext, path: Path) -> IngestError:
+    """Locate the first byte that is not UTF-8 and explain the ``encoding`` option."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line, found = 1, ""
+    with _open_binary(path) as fh:
+        for raw in fh:
+            try:
+                decoder.decode(raw)
+            except UnicodeDecodeError as exc:
+                found = f"byte 0x{raw[exc.start]:02x} on line {line}"
+                break
+            line += 1
+    return IngestError(
+        f"{path.name} is not valid {ctx.source.encoding} text ({found} cannot be decoded); set "
+        f"{ctx.where}.encoding in {ctx.cfg_label} to the file's encoding (e.g. latin-1 or cp1252 for "
+        "Western European exports from Excel)",
+        file=path.name,
+        expected=f"{ctx.source.encoding} text",
+        found=found,
+        fix=f"set {ctx.where}.encoding",
+    )
+
+
+def _transcode(ctx: SourceContext, path: Path, encoding: str, scratch: Path) -> Path:
+    """Copy a text file to UTF-8 in a streaming pass and return the copy's path."""
+    out = scratch / f".{ctx.name}.{os.getpid()}.utf8.csv"
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset = 0
+    try:
+        with _open_binary(path) as src, out.open("w", encoding="utf-8", newline="") as dst:
+            for chunk in iter(lambda: src.read(CHUNK_BYTES), b""):
+                dst.write(decoder.decode(chunk))
+                offset += len(chunk)
+            dst.write(decoder.decode(b"", final=True))
+    except UnicodeDecodeError as exc:
+        out.unlink(missing_ok=True)
+        raise IngestError(
+            f"{path.name} is not valid {ctx.source.encoding} text (byte {offset + exc.start} cannot be decoded); "
+            f"set {ctx.where}.encoding in {ctx.cfg_label} to the file's encoding",
+            file=path.name,
+            expected=f"{ctx.source.encoding} text",
+            found=f"undecodable byte at offset {offset + exc.start}",
+            fix=f"set {ctx.where}.encoding",
+        ) from None
+    return out
+
+
+def _read_excel(ctx: SourceContext, path: Path) -> None:
+    """Stream a sheet of an Excel workbook into ``_raw0`` as text, in batches."""
+    # Imported here: only Excel sources need them, and they would add a quarter second to every ingest.
+    import openpyxl
+    import pyarrow as pa
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises several unrelated types for a bad file
+        raise IngestError(
+            f"{path.name} cannot be opened as an Excel workbook ({type(exc).__name__}: {exc}); save it as .xlsx, "
+            f"or set {ctx.where}.format in {ctx.cfg_label}",
+            file=path.name,
+            expected="an .xlsx workbook",
+            found=type(exc).__name__,
+            fix=f"check {ctx.where}.format",
+        ) from None
+    try:
+        sheet_name = ctx.source.sheet or book.sheetnames[0]
+        if sheet_name not in book.sheetnames:
+            raise IngestError(
+                f"sheet '{sheet_name}' not found in {path.name}; sheets are {book.sheetnames}; set "
+                f"{ctx.where}.sheet in {ctx.cfg_label}",
+                file=path.name,
+                expected=f"sheet '{sheet_name}'",
+                found=str(book.sheetnames),
+                fix=f"set {ctx.where}.sheet",
+            )
+        rows = book[sheet_name].iter_rows(values_only=True)
+        header = next(rows, None)
+        if header is None or all(v is None for v in header):
+            raise IngestError(
+                f"{path.name} is empty: sheet '{sheet_name}' has no header row; export it again with a header "
+                f"row (the columns of table '{ctx.table.name}')",
+                file=path.name,
+                expected="a header row",
+                found="an empty sheet",
+                fix="export the file again",
+            )
+        names = _column_names(["" if v is None else str(v) for v in header])
+        cols = ", ".join(f"{quote(n)} VARCHAR" for n in names)
+        ctx.con.execute(f"CREATE TEMP TABLE _raw0 (_row BIGINT, {cols})")
+        for batch in _excel_batches(rows, len(names)):
+            texts = {f"c{i}": pa.array(col, pa.string()) for i, col in enumerate(batch[1:])}
+            arrow = pa.table({"_row": pa.array(batch[0], pa.int64()), **texts})
+            ctx.con.register("_excel_batch", arrow)
+            ctx.con.execute("INSERT INTO _raw0 SELECT * FROM _excel_batch")
+            ctx.con.unregister("_excel_batch")
+    finally:
+        book.close()
+
+
+def _excel_batches(rows: Iterator[tuple], width: int) -> Iterator[list[list]]:
+    """Yield column-wise batches ``[row_numbers, col0, col1, ...]``; all-empty rows are skipped."""
+    batch: list[list] = [[] for _ in range(width + 1)]
+    for number, row in enumerate(rows, start=1):
+        texts = [_cell_text(v) for v in row[:width]]
+        if all(t is None for t in texts):
+            continue
+        texts += [None] * (width - len(texts))
+        batch[0].append(number)
+        for i, text in enumerate(texts, start=1):
+            batch[i].append(text)
+        if len(batch[0]) >= _EXCEL_BATCH_ROWS:
+            yield batch
+            batch = [[] for _ in range(width + 1)]
+    if batch[0]:
+        yield batch
+
+
+def export_columns(ctx: SourceContext) -> list[str]:
+    """The export's column names (from ``_raw``)."""
+    return [r[0] for r in ctx.con.execute("DESCRIBE _raw").fetchall() if r[0] != "_row"]
