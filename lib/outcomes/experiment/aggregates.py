@@ -531,9 +531,9 @@ def quasi_panel(
     else:
         from outcomes.metrics.panel import build_panel
 
+        last = Month.of(window.end - dt.timedelta(days=1))
         try:
-            tidy = build_panel(con, start=first, end=Month.of(window.end - dt.timedelta(days=1)), segment=dim or "all", metrics=[metric],
-                               requester=requester)
+            tidy = build_panel(con, start=first, end=last, segment=dim or "all", metrics=[metric], requester=requester)
         except ValueError as exc:
             raise ParamsError(f"initiative {spec.id!r}: {exc}") from None
         tidy = tidy[tidy["segment_dim"] == (dim or "all")]

@@ -638,10 +638,10 @@ def analyze(params: Path, out: Path, *, period: str | None = None) -> tuple[Path
 
     path = config.resolve(params)
     spec = load(path, InitiativeSpec)
-    month = str(Month.parse(period)) if period else last_complete_month()
-    run = execute_and_render(NOTEBOOK, {"initiative": str(path), "period": period or ""}, out, stem=spec.id)
+    given = str(Month.parse(period)) if period else ""
+    run = execute_and_render(NOTEBOOK, {"initiative": str(path), "period": given}, out, stem=spec.id)
     if run.failure is not None:
         raise ReportRunError(f"the review of {path} failed: {run.failure.summary()} (executed notebook: {run.ipynb})")
     results = out / "results.json"
-    write_results(results, [run], month)
+    write_results(results, [run], given or last_complete_month())
     return run.html, results

@@ -807,7 +807,7 @@ def run_monthly(
     previous = signal.signal(signal.SIGTERM, _interrupt) if in_main else None
     options = ExecutionOptions(kernel, cfg.execution_timeout, cfg.start_timeout, config.PROJ_ROOT)
     generated = dt.datetime.now(dt.UTC)
-    meta = f"{cfg.pack_title or pages.period_label(period)} · generated {generated:%d %b %Y %H:%M} UTC"
+    meta = f"{cfg.pack_title or Month.parse(period).label} · generated {generated:%d %b %Y %H:%M} UTC"
     log.info("run of %s: %d notebook(s), kernel %s, engine %s, config %s", period, len(tasks), kernel, engine, config_path)
     progress = _Progress(tasks, console)
     failures: list[str] = []
