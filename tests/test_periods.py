@@ -145,3 +145,17 @@ def test_equal_to_the_former_helpers(month: Month) -> None:
     assert str(Month.of(now).previous()) == (now.date().replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
     former_end = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
     assert month.last_day == former_end
+
+
+def test_periods_imports_only_the_standard_library_pandas_and_errors() -> None:
+    import ast
+    import sys
+    from pathlib import Path
+
+    import outcomes.periods
+
+    tree = ast.parse(Path(outcomes.periods.__file__).read_text(encoding="utf-8"))
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    outside = {m for m in imported if m.split(".")[0] not in sys.stdlib_module_names | {"__future__", "pandas"}}
+    assert outside == {"outcomes.errors"}
