@@ -79,6 +79,15 @@ def test_misspelt_key_names_key_file_and_valid_keys(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()  # refused before any kernel started
 
 
+def test_a_wrong_period_gets_the_one_period_message(tmp_path: Path) -> None:
+    params = tmp_path / "email-test.yaml"
+    params.write_text(SPEC.format(table="x.csv"), encoding="utf-8")
+    res = runner.invoke(app, ["analyze", str(params), "--out", str(tmp_path / "out"), "--period", "2025/12"])
+    assert res.exit_code == 2
+    assert "period '2025/12' is not a month; write it as YYYY-MM, e.g. 2025-12" in " ".join(res.output.split())
+    assert not (tmp_path / "out").exists()  # refused before any kernel started
+
+
 def test_new_initiative_writes_a_template_and_never_overwrites(tmp_path: Path) -> None:
     res = runner.invoke(app, ["new-initiative", "churn-nudge", "--folder", str(tmp_path)])
     assert res.exit_code == 0, res.output

@@ -12,6 +12,7 @@ from canonical_tables import example_rows, make_warehouse
 from outcomes.metrics import catalog
 from outcomes.metrics import compute
 from outcomes.errors import WarehouseError
+from outcomes.periods import Month, Window
 
 ALL_DIMS = ("all", "region", "customer_segment", "channel", "service")
 CONTRACT_IDS = (
@@ -223,9 +224,9 @@ def test_errors_name_the_problem(con):
     with pytest.raises(KeyError, match="did you mean 'csat'"):
         compute.compute(con, start="2025-01", end="2025-01", metrics=["cast"])
     with pytest.raises(ValueError, match="YYYY-MM"):
-        compute.to_month("January")
+        Month.parse("January")
     with pytest.raises(ValueError, match="before start month"):
-        compute.month_range("2025-03", "2025-01")
+        Window("2025-03", "2025-01")
     with pytest.raises(ValueError, match="valid dimensions"):
         compute.compute(con, start="2025-01", end="2025-01", dims=("country",))
 
@@ -260,7 +261,7 @@ def test_company_row_summed_from_the_rollup_dimension_equals_a_direct_pass(demo_
     from outcomes.warehouse import store
 
     con = store.connect(demo_warehouse, read_only=True)
-    scope = compute.Scope(tuple(compute.month_range("2024-06", "2025-12")), dims)
+    scope = compute.Scope(Window("2024-06", "2025-12"), dims)
     order = ["segment_dim", "segment", "period"]
     rolled = compute.run_family(con, family, scope).sort_values(order, ignore_index=True)
     direct = compute.run_family(con, dataclasses.replace(family, rollup=()), scope).sort_values(order, ignore_index=True)

@@ -7,7 +7,8 @@ import pytest
 from canonical_tables import example_rows, make_warehouse
 
 from outcomes.metrics import compute
-from outcomes.metrics.panel import PANEL_COLUMNS, build_panel, series, wide, window
+from outcomes.metrics.panel import PANEL_COLUMNS, build_panel, series, wide
+from outcomes.periods import Window
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +67,10 @@ def test_panel_runs_one_query_per_family(con, monkeypatch):
 
 
 def test_window_counts_months_back_from_the_period():
+    def window(period: str, months: int) -> tuple[str, str]:
+        w = Window.last(months, ending=period)
+        return str(w.first_month), str(w.last_month)
+
     assert window("2025-12", 24) == ("2024-01", "2025-12")
     assert window("2025-03", 1) == ("2025-03", "2025-03")
 

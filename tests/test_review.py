@@ -179,7 +179,7 @@ def _fixture_rows() -> dict[str, list[dict]]:
             "orders": orders, "churn": churn}
 
 
-def _pandas_units(rows: dict, window: bridge.Window) -> pd.DataFrame:
+def _pandas_units(rows: dict, window: bridge.AnalysisWindow) -> pd.DataFrame:
     """The per-customer unit table, recomputed naively with pandas."""
     start, end, pre = (pd.Timestamp(d) for d in (window.start, window.end, window.pre_start))
     units = pd.DataFrame(rows["assignments"]).rename(columns={"unit_id": "customer_id"})[["customer_id", "arm"]]
@@ -244,7 +244,7 @@ def test_warehouse_sufficient_statistics_equal_pandas(tmp_path: Path) -> None:
     con = make_warehouse(tmp_path / "w.duckdb", **rows)
     spec = InitiativeSpec.model_validate(FIXTURE_SPEC)
     window = bridge.analysis_window(con, spec)
-    assert window == bridge.Window(dt.date(2025, 7, 1), dt.date(2025, 11, 1))
+    assert window == bridge.AnalysisWindow(dt.date(2025, 7, 1), dt.date(2025, 11, 1))
     got = bridge.randomized_aggregates(con, spec, window)
     units = _pandas_units(rows, window)
     expected = aggregate_table(units, spec)
@@ -270,7 +270,7 @@ def test_interim_looks_equal_pandas_on_their_own_windows(tmp_path: Path) -> None
     window = bridge.analysis_window(con, spec)
     ends = [*window.months[1:], window.end]
     got = bridge.randomized_aggregates(con, spec, window, looks=ends)
-    assert [look.window for look in got.looks] == [bridge.Window(window.start, end) for end in ends]
+    assert [look.window for look in got.looks] == [bridge.AnalysisWindow(window.start, end) for end in ends]
     primary_only = spec.model_copy(update={"metrics": [spec.primary], "data": spec.data.model_copy(update={"segments": []})})
     key = ["metric", "arm", "segment"]
     for look in got.looks:

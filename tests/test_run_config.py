@@ -114,7 +114,38 @@ def test_default_period_is_the_last_complete_month_in_utc() -> None:
     assert run.last_complete_month(dt.datetime(2026, 1, 15, tzinfo=dt.UTC)) == "2025-12"
     assert run.last_complete_month(dt.datetime(2026, 3, 1, 0, 30, tzinfo=dt.timezone(dt.timedelta(hours=2)))) == "2026-01"
     with pytest.raises(ParamsError, match="write it as YYYY-MM"):
-        run.check_period("2025-13")
+        run.run_monthly(Path("monthly.yaml"), period="2025-13")
+
+
+@pytest.mark.parametrize("period", ["2025-13", "25-12", "2025/12", ""])
+def test_a_wrong_period_gets_the_one_message_from_the_run_and_the_cli(tmp_path: Path, period: str) -> None:
+    from typer.testing import CliRunner
+
+    from outcomes.cli import app
+    from outcomes.periods import Month
+
+    with pytest.raises(ParamsError) as parsed:
+        Month.parse(period)
+    message = str(parsed.value)
+    assert message == f"period {period!r} is not a month; write it as YYYY-MM, e.g. 2025-12"
+    cfg = write_config(tmp_path, f"- name: ok\n  path: {NOTEBOOKS / 'ok.ipynb'}")
+    with pytest.raises(ParamsError) as ran:
+        run.run_monthly(cfg, period=period)
+    assert str(ran.value) == message
+    result = CliRunner().invoke(app, ["run", "--config", str(cfg), "--period", period])
+    assert result.exit_code == 2 and message in " ".join(result.output.split())
+    assert not (tmp_path / "reports").exists(), "nothing is built for a wrong period"
+
+
+def test_a_wrong_period_in_the_parameters_file_names_the_file_and_the_key(tmp_path: Path) -> None:
+    ok = f"- name: ok\n  path: {NOTEBOOKS / 'ok.ipynb'}"
+    cfg = write_config(tmp_path, ok, parameters='{period: "2025-13"}')
+    with pytest.raises(ParamsError, match=r"monthly.yaml: parameters: period '2025-13' is not a month; write it as YYYY-MM"):
+        load_config(cfg)
+    cfg = write_config(tmp_path, ok + '\n  parameters: {period: "2025/12"}')
+    with pytest.raises(ParamsError, match=r"notebook 'ok' parameters: period '2025/12' is not a month"):
+        load_config(cfg)
+    assert load_config(write_config(tmp_path, ok, parameters='{period: "2025-12"}')).parameters == {"period": "2025-12"}
 
 
 def test_default_period_falls_back_to_the_last_complete_month_of_the_data(tmp_path: Path) -> None:

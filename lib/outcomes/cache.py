@@ -45,6 +45,7 @@ import pandas as pd
 
 import outcomes
 from outcomes import config
+from outcomes.periods import Month
 
 if TYPE_CHECKING:
     import ibis
@@ -301,12 +302,6 @@ def inventory(root: Path) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- what is shared
 
 
-def _month_text(value: Any) -> str:
-    from outcomes.metrics.compute import to_month
-
-    return f"{to_month(value):%Y-%m}"
-
-
 def frame(
     build: Callable[..., pd.DataFrame],
     con: ibis.BaseBackend | None = None,
@@ -345,7 +340,7 @@ def frame(
     parts = dict(list(bound.arguments.items())[1:])  # every argument but the connection
     for name in ("start", "end"):
         if name in parts:
-            parts[name] = _month_text(parts[name])
+            parts[name] = str(Month.parse(parts[name]))
     parts = {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in parts.items()}
     parts.update(builder=f"{build.__module__}.{build.__qualname__}", engine=engine)
 

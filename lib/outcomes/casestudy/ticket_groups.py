@@ -17,7 +17,6 @@ service...). Two views, both computed in the engine (Ibis on DuckDB or Spark):
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import ibis
@@ -25,6 +24,7 @@ import pandas as pd
 
 from outcomes.metrics import compute as _metrics
 from outcomes.casestudy.findings import finding
+from outcomes.periods import MonthLike, Window
 
 UNASSIGNED = _metrics.UNASSIGNED
 SHARE_COLUMNS = [
@@ -45,14 +45,7 @@ def _grouped(con: ibis.BaseBackend, group: str) -> ibis.Table:
     return t.mutate(_group=t[group].cast("string").fill_null(UNASSIGNED))
 
 
-def _window(start: str | dt.date, end: str | dt.date) -> tuple[dt.datetime, dt.datetime, list[dt.date]]:
-    months = _metrics.month_range(start, end)
-    first = dt.datetime.combine(months[0], dt.time())
-    stop = pd.Timestamp(months[-1]) + pd.offsets.MonthBegin(1)
-    return first, stop.to_pydatetime(), months
-
-
-def ticket_mix(con: ibis.BaseBackend, group: str, *, start: str | dt.date, end: str | dt.date) -> pd.DataFrame:
+def ticket_mix(con: ibis.BaseBackend, group: str, *, start: MonthLike, end: MonthLike) -> pd.DataFrame:
     """Share of the tickets opened each month that fall in each group.
 
     Parameters
@@ -69,9 +62,9 @@ def ticket_mix(con: ibis.BaseBackend, group: str, *, start: str | dt.date, end: 
     pandas.DataFrame
         ``period``, ``group``, ``tickets``, ``share`` (of the month's tickets).
     """
-    first, stop, _ = _window(start, end)
+    window = Window(start, end)
     t = _grouped(con, group)
-    t = t.filter((t.opened_at >= first) & (t.opened_at < stop))
+    t = t.filter((t.opened_at >= window.start_timestamp) & (t.opened_at < window.end_timestamp))
     by_month = t.group_by(period=t.opened_at.truncate("M").cast("date"), group=t._group)
     out = by_month.aggregate(tickets=t.count()).execute()
     out["period"] = pd.to_datetime(out["period"])
@@ -170,8 +163,8 @@ def group_shares(
     con: ibis.BaseBackend,
     group: str,
     *,
-    start: str | dt.date,
-    end: str | dt.date,
+    start: MonthLike,
+    end: MonthLike,
     min_tickets: int = 30,
     reference_hours: float | None = None,
 ) -> GroupShares:
@@ -199,9 +192,9 @@ def group_shares(
     """
     if min_tickets < 1:
         raise ValueError(f"min_tickets must be at least 1, got {min_tickets}")
-    first, stop, months = _window(start, end)
+    window = Window(start, end)
     t = _grouped(con, group)
-    opened = t.filter((t.opened_at >= first) & (t.opened_at < stop))
+    opened = t.filter((t.opened_at >= window.start_timestamp) & (t.opened_at < window.end_timestamp))
     opened = opened.mutate(_h=_hours(opened.opened_at, opened.resolved_at))
     if reference_hours is None:
         reference_hours = float(opened.filter(opened._h.notnull())._h.median().execute() or 0.0)
@@ -212,10 +205,8 @@ def group_shares(
         excess_hours=excess.sum().fill_null(0.0),
         unresolved=opened.resolved_at.isnull().cast("int64").sum(),
     )
-    ends = ibis.memtable(
-        pd.DataFrame({"_end": [pd.Timestamp(m) + pd.offsets.MonthBegin(1) for m in months]}).astype("datetime64[us]")
-    )
-    open_at = t.inner_join(ends, [t.opened_at < ends._end, t.resolved_at.isnull() | (t.resolved_at >= ends._end)])
+    ends = _metrics.months_table(window)
+    open_at = t.inner_join(ends, [t.opened_at < ends.period_end, t.resolved_at.isnull() | (t.resolved_at >= ends.period_end)])
     backlog = open_at.group_by(_bg=open_at._group).aggregate(_ticket_months=open_at.count())
     joined = per_group.left_join(backlog, per_group.group == backlog._bg)
     frame = joined.select(
@@ -240,12 +231,12 @@ def group_shares(
             ],
             ignore_index=True,
         )
-    big["backlog"] = big["ticket_months"] / len(months)
+    big["backlog"] = big["ticket_months"] / len(window)
     big["ticket_share"] = big["tickets"] / big["tickets"].sum()
     big["backlog_share"] = big["ticket_months"] / big["ticket_months"].sum() if big["ticket_months"].sum() else 0.0
     big["excess_share"] = big["excess_hours"] / big["excess_hours"].sum() if big["excess_hours"].sum() else 0.0
     table = big.sort_values(["excess_share", "tickets"], ascending=False, ignore_index=True)[SHARE_COLUMNS]
-    return GroupShares(group, table, reference_hours, len(months), min_tickets, pooled, int(frame["unresolved"].sum()))
+    return GroupShares(group, table, reference_hours, len(window), min_tickets, pooled, int(frame["unresolved"].sum()))
 
 
 __all__ = ["GroupShares", "group_shares", "ticket_mix"]

@@ -37,6 +37,7 @@ import pandas as pd
 
 from outcomes.metrics import catalog
 from outcomes.errors import ParamsError
+from outcomes.periods import Month, MonthLike, months_beginning
 from outcomes.experiment.spec import DataSpec, InitiativeSpec, MetricSpec
 from outcomes.experiment.statistics import AGGREGATE_COLUMNS, sum_terms
 from outcomes.metrics.panel import build_panel
@@ -104,8 +105,11 @@ TICKET_MEANS: dict[str, Callable[[ibis.Table], ibis.Value]] = {
 
 
 @dataclass(frozen=True)
-class Window:
-    """The analysis window ``[start, end)`` and the equally long window before it.
+class AnalysisWindow:
+    """The analysis window ``[start, end)`` of days and the equally long window before it.
+
+    It runs from the launch day, which need not begin a month; a span of whole months is a
+    :class:`outcomes.periods.Window`.
 
     Attributes
     ----------
@@ -124,16 +128,7 @@ class Window:
     @property
     def months(self) -> list[dt.date]:
         """First days of the months that begin inside the window."""
-        first = self.start if self.start.day == 1 else _next_month(self.start)
-        out = []
-        while first < self.end:
-            out.append(first)
-            first = _next_month(first)
-        return out
-
-
-def _next_month(day: dt.date) -> dt.date:
-    return dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
+        return [m.start for m in months_beginning(self.start, self.end)]
 
 
 def _date(value: str, what: str, spec: InitiativeSpec) -> dt.date:
@@ -141,21 +136,6 @@ def _date(value: str, what: str, spec: InitiativeSpec) -> dt.date:
         return dt.date.fromisoformat(str(value))
     except ValueError:
         raise ParamsError(f"initiative {spec.id!r}: {what} {value!r} is not an ISO date (YYYY-MM-DD)") from None
-
-
-def period_end(period: str) -> dt.date:
-    """The day after the month ``period`` (``"YYYY-MM"``).
-
-    Raises
-    ------
-    ParamsError
-        When ``period`` is not ``YYYY-MM``.
-    """
-    try:
-        first = dt.date.fromisoformat(f"{period}-01")
-    except ValueError:
-        raise ParamsError(f"period {period!r} is not a month; give YYYY-MM, e.g. 2025-12") from None
-    return _next_month(first)
 
 
 def data_end(con: ibis.BaseBackend) -> dt.date:
@@ -167,7 +147,7 @@ def data_end(con: ibis.BaseBackend) -> dt.date:
             latest.append(pd.Timestamp(value).date())
     if not latest:
         raise ParamsError("the warehouse holds no tickets, orders or deployments; run `outcomes ingest` first")
-    return _next_month(max(latest))
+    return Month.of(max(latest)).end_exclusive
 
 
 def data_start(con: ibis.BaseBackend) -> dt.date:
@@ -176,13 +156,13 @@ def data_start(con: ibis.BaseBackend) -> dt.date:
     for table, column in (("tickets", "opened_at"), ("deployments", "deployed_at")):
         value = con.table(table)[column].min().execute()
         if value is not None and not pd.isna(value):
-            earliest.append(pd.Timestamp(value).date().replace(day=1))
+            earliest.append(Month.of(pd.Timestamp(value)).start)
     if not earliest:
         raise ParamsError("the warehouse holds no tickets or deployments; run `outcomes ingest` first")
     return min(earliest)
 
 
-def analysis_window(con: ibis.BaseBackend, spec: InitiativeSpec, period: str | None = None) -> Window:
+def analysis_window(con: ibis.BaseBackend, spec: InitiativeSpec, period: MonthLike | None = None) -> AnalysisWindow:
     """The test window: from ``start_date`` to ``end_date``, the end of ``period`` or the data.
 
     Parameters
@@ -196,7 +176,7 @@ def analysis_window(con: ibis.BaseBackend, spec: InitiativeSpec, period: str | N
 
     Returns
     -------
-    Window
+    AnalysisWindow
 
     Raises
     ------
@@ -206,7 +186,7 @@ def analysis_window(con: ibis.BaseBackend, spec: InitiativeSpec, period: str | N
     if not spec.start_date:
         raise ParamsError(f"initiative {spec.id!r}: start_date is not set; give the launch date (YYYY-MM-DD)")
     start = _date(spec.start_date, "start_date", spec)
-    ends = [period_end(period) if period else data_end(con)]
+    ends = [Month.parse(period).end_exclusive if period else data_end(con)]
     if spec.end_date:
         ends.append(_date(spec.end_date, "end_date", spec) + dt.timedelta(days=1))
     end = min(ends)
@@ -215,7 +195,7 @@ def analysis_window(con: ibis.BaseBackend, spec: InitiativeSpec, period: str | N
             f"initiative {spec.id!r}: the window from start_date {start} to {end} is empty; "
             "review a later period or check start_date and end_date"
         )
-    return Window(start, end)
+    return AnalysisWindow(start, end)
 
 
 # --------------------------------------------------------------------------- randomized
@@ -260,7 +240,7 @@ def _event_sums(
     t: ibis.Table,
     key: ibis.Value,
     at: ibis.Value,
-    windows: Sequence[Window],
+    windows: Sequence[AnalysisWindow],
     values: dict[str, tuple[ibis.Value, ibis.Value]],
     wanted: Sequence[set[str]],
 ) -> ibis.Table | None:
@@ -292,7 +272,7 @@ def _month_index(d: ibis.Value) -> ibis.Value:
 def unit_table(
     con: ibis.BaseBackend,
     spec: InitiativeSpec,
-    windows: Sequence[Window],
+    windows: Sequence[AnalysisWindow],
     columns: Sequence[Sequence[str]] | None = None,
 ) -> ibis.Table:
     """One row per customer assigned to the initiative, as an ibis expression (not executed).
@@ -303,7 +283,7 @@ def unit_table(
         The warehouse.
     spec : InitiativeSpec
         A randomized initiative with ``data.unit: customer``.
-    windows : sequence of Window
+    windows : sequence of AnalysisWindow
         Test windows; the columns of window ``k`` end in ``_w<k>``. The event tables are
         read once for all of them.
     columns : sequence of sequences of str, optional
@@ -413,7 +393,7 @@ class Aggregates:
         columns :func:`~outcomes.experiment.randomized.analysis.analyze_aggregates` reads.
     units : dict of str to int
         Assigned units per arm (for the sample-ratio check).
-    window : Window
+    window : AnalysisWindow
         The test window.
     looks : tuple of Aggregates
         Interim looks (same start, earlier ends): the primary metric, company rows only.
@@ -421,12 +401,12 @@ class Aggregates:
 
     table: pd.DataFrame
     units: dict[str, int]
-    window: Window
+    window: AnalysisWindow
     looks: tuple[Aggregates, ...] = ()
 
 
 def randomized_aggregates(
-    con: ibis.BaseBackend, spec: InitiativeSpec, window: Window, *, looks: Sequence[dt.date] = ()
+    con: ibis.BaseBackend, spec: InitiativeSpec, window: AnalysisWindow, *, looks: Sequence[dt.date] = ()
 ) -> Aggregates:
     """Per-arm (and per-segment) sufficient statistics of the spec's metrics, in one query.
 
@@ -441,7 +421,7 @@ def randomized_aggregates(
         The warehouse.
     spec : InitiativeSpec
         A randomized, warehouse-backed initiative.
-    window : Window
+    window : AnalysisWindow
         The test window (:func:`analysis_window`).
     looks : sequence of date
         Ends (exclusive) of interim windows from the same start, e.g. the first day of
@@ -459,7 +439,7 @@ def randomized_aggregates(
     """
     _check_randomized(spec)
     primary_only = spec.model_copy(update={"metrics": [spec.primary], "data": spec.data.model_copy(update={"segments": []})})
-    windows = [window, *(Window(window.start, end) for end in looks)]
+    windows = [window, *(AnalysisWindow(window.start, end) for end in looks)]
     specs = [spec, *(primary_only for _ in looks)]
     units = unit_table(con, spec, windows, [sorted({col for _, col in _unit_columns(s)}) for s in specs])
     keys = list(dict.fromkeys(["arm", *spec.data.segments]))
@@ -510,7 +490,7 @@ def _ticket_panel(con: ibis.BaseBackend, metric: str, dim: str | None, start: dt
 
 
 def quasi_panel(
-    con: ibis.BaseBackend, spec: InitiativeSpec, metric: str, window: Window, *, start: dt.date | None = None
+    con: ibis.BaseBackend, spec: InitiativeSpec, metric: str, window: AnalysisWindow, *, start: dt.date | None = None
 ) -> pd.DataFrame:
     """The panel a quasi-experiment reads: region x month (``did``) or a monthly series (``its``).
 
@@ -523,7 +503,7 @@ def quasi_panel(
         (``region``); ``data.requester`` limits ticket metrics to customer or employee tickets.
     metric : str
         A catalog metric id.
-    window : Window
+    window : AnalysisWindow
         The panel ends with ``window.end``.
     start : date, optional
         First month; default the first month of data in the warehouse.
@@ -550,10 +530,9 @@ def quasi_panel(
     if metric in TICKET_MEANS:
         frame = _ticket_panel(con, metric, dim, first, window.end, requester)
     else:
-        last = window.end - dt.timedelta(days=1)
+        last = Month.of(window.end - dt.timedelta(days=1))
         try:
-            tidy = build_panel(con, start=first, end=last.replace(day=1), segment=dim or "all", metrics=[metric],
-                               requester=requester)
+            tidy = build_panel(con, start=first, end=last, segment=dim or "all", metrics=[metric], requester=requester)
         except ValueError as exc:
             raise ParamsError(f"initiative {spec.id!r}: {exc}") from None
         tidy = tidy[tidy["segment_dim"] == (dim or "all")]

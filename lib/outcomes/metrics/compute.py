@@ -37,7 +37,6 @@ Rows without a segment value (a ticket without a region) are kept as ``"unassign
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -49,6 +48,7 @@ import pandas as pd
 from outcomes.metrics import catalog
 from outcomes.metrics.catalog import DIMENSIONS
 from outcomes.errors import WarehouseError
+from outcomes.periods import MonthLike, Window
 
 Requester = Literal["all", "customer", "employee"]
 UNASSIGNED = "unassigned"
@@ -58,46 +58,19 @@ KEYS = ["period", "segment_dim", "segment"]
 TIDY_COLUMNS = ["period", "segment_dim", "segment", "metric", "value", "n", "suppressed", "note"]
 
 
-# --------------------------------------------------------------------------- periods
+# --------------------------------------------------------------------------- months
 
 
-def to_month(value: str | dt.date | pd.Timestamp) -> dt.date:
-    """Parse ``"YYYY-MM"`` (or a date) into the first day of its month.
-
-    Raises
-    ------
-    ValueError
-        When ``value`` is not a month.
-    """
-    if isinstance(value, str):
-        if not re.fullmatch(r"\d{4}-\d{2}(-\d{2})?", value.strip()):
-            raise ValueError(f"period {value!r} is not a month; write it as YYYY-MM, e.g. 2025-06")
-        ts = pd.Timestamp(value.strip())
-    else:
-        ts = pd.Timestamp(value)
-    return dt.date(ts.year, ts.month, 1)
-
-
-def month_range(start: str | dt.date, end: str | dt.date) -> list[dt.date]:
-    """Months from ``start`` to ``end`` inclusive, as first days of the month."""
-    first, last = to_month(start), to_month(end)
-    if last < first:
-        raise ValueError(f"end month {last:%Y-%m} is before start month {first:%Y-%m}; swap them")
-    return [p.date() for p in pd.date_range(first, last, freq="MS")]
-
-
-def _next_month(day: dt.date) -> dt.date:
-    """The first day of the month after ``day``'s."""
-    return dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
-
-
-def _months_table(periods: Sequence[dt.date]) -> ibis.Table:
-    """A small table of months: first day, first day of the next month, and that day as a timestamp."""
-    frame = pd.DataFrame({"period": pd.to_datetime(list(periods))})
-    frame["period_next"] = frame["period"] + pd.offsets.MonthBegin(1)
-    frame["period_end"] = frame["period_next"].astype("datetime64[us]")
-    frame["period"] = frame["period"].dt.date
-    frame["period_next"] = frame["period_next"].dt.date
+def months_table(window: Window) -> ibis.Table:
+    """A small table of the window's months: ``period`` (first day), ``period_next`` (first day
+    of the next month) and ``period_end`` (that day as a timestamp, the month's end)."""
+    frame = pd.DataFrame(
+        {
+            "period": [m.start for m in window],
+            "period_next": [m.end_exclusive for m in window],
+            "period_end": pd.to_datetime([m.end_exclusive for m in window]).astype("datetime64[us]"),
+        }
+    )
     return ibis.memtable(
         frame, schema=ibis.schema({"period": "date", "period_next": "date", "period_end": "timestamp"})
     )
@@ -143,27 +116,26 @@ class Scope:
 
     Parameters
     ----------
-    periods : tuple of date
-        Months (first days) to report.
+    window : Window
+        Months to report.
     dims : tuple of str
         Segment dimensions.
     requester : {"all", "customer", "employee"}
         Which tickets the ticket metrics count.
     """
 
-    periods: tuple[dt.date, ...]
+    window: Window
     dims: tuple[str, ...]
     requester: Requester = "all"
 
     def in_window(self, t: ibis.Table) -> ibis.Table:
         """Keep the rows of ``t`` whose ``period`` is within the months."""
-        return t.filter(t.period.between(ibis.literal(self.periods[0]), ibis.literal(self.periods[-1])))
+        return t.filter(t.period.between(ibis.literal(self.window.start), ibis.literal(self.window.last_month.start)))
 
     def timestamps_in_window(self, ts: ibis.Value) -> ibis.Value:
         """Whether a raw timestamp falls within the months (a range the engine can apply before joins)."""
-        after = _next_month(self.periods[-1])
-        low = dt.datetime.combine(self.periods[0], dt.time())
-        return (ts >= ibis.literal(low)) & (ts < ibis.literal(dt.datetime.combine(after, dt.time())))
+        low, high = ibis.literal(self.window.start_timestamp), ibis.literal(self.window.end_timestamp)
+        return (ts >= low) & (ts < high)
 
     def monthly(self, t: ibis.Table, at: str) -> ibis.Table:
         """The rows of ``t`` whose timestamp ``at`` falls within the months, with their ``period``.
@@ -332,8 +304,9 @@ def _aggs_tickets_resolved(t: ibis.Table) -> dict[str, ibis.Value]:
 
 
 def _bases_backlog(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Table]:
-    m = _months_table(scope.periods)
-    first_end, last_end = (dt.datetime.combine(_next_month(p), dt.time()) for p in (scope.periods[0], scope.periods[-1]))
+    m = months_table(scope.window)
+    first_end = dt.datetime.combine(scope.window.first_month.end_exclusive, dt.time())
+    last_end = scope.window.end_timestamp
 
     def open_at_a_month_end(r: ibis.Table) -> ibis.Value:
         return (r.opened_at < last_end) & (r.resolved_at.isnull() | (r.resolved_at >= first_end))
@@ -423,7 +396,7 @@ def _aggs_employee_survey(t: ibis.Table) -> dict[str, ibis.Value]:
 
 def _bases_customer_base(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Table]:
     c = _customers(con).rename(customer_segment="segment")
-    m = _months_table(scope.periods)
+    m = months_table(scope.window)
     j = c.inner_join(m, [c.signup_date < m.period_next, c.churned_at.isnull() | (c.churned_at >= m.period)])
     stays = j.churned_at.isnull() | (j.churned_at >= j.period_next)
     at_start = j.signup_date < j.period
@@ -550,7 +523,7 @@ class Family:
 
     def columns(self, con: ibis.BaseBackend, scope: Scope) -> tuple[str, ...]:
         """Names of the aggregate columns (metric values, ``<id>__n`` counts and helpers)."""
-        base = self.bases(con, Scope(scope.periods, ("all",), scope.requester))["all"]
+        base = self.bases(con, Scope(scope.window, ("all",), scope.requester))["all"]
         return (*self.aggregates(base), *(metric for metric, _, _ in self.ratios))
 
 
@@ -728,7 +701,7 @@ def run_family(con: ibis.BaseBackend, family: Family, scope: Scope) -> pd.DataFr
     queried = [d for d in scope.dims if not (rolled and d == "all")]
     if rolled and rollup not in queried:
         queried.append(rollup)
-    bases = family.bases(con, Scope(scope.periods, tuple(queried), scope.requester))
+    bases = family.bases(con, Scope(scope.window, tuple(queried), scope.requester))
     parts = []
     for dim in queried:
         if dim not in bases:
@@ -817,8 +790,8 @@ def compute_wide(con: ibis.BaseBackend, metric_ids: Sequence[str], scope: Scope)
 def compute(
     con: ibis.BaseBackend,
     *,
-    start: str | dt.date,
-    end: str | dt.date,
+    start: MonthLike,
+    end: MonthLike,
     dims: Sequence[str] = ("all",),
     metrics: Sequence[str] | None = None,
     requester: Requester = "all",
@@ -858,14 +831,14 @@ def compute(
     if min_customers < 1:
         raise ValueError(f"min_customers must be at least 1, got {min_customers}")
     metric_ids = list(catalog.ids() if metrics is None else metrics)
-    scope = Scope(tuple(month_range(start, end)), tuple(dict.fromkeys(dims)), requester)
+    scope = Scope(Window(start, end), tuple(dict.fromkeys(dims)), requester)
     wide = compute_wide(con, metric_ids, scope)
     return _to_tidy(wide, metric_ids, scope, min_customers)
 
 
 def _to_tidy(wide: pd.DataFrame, metric_ids: Sequence[str], scope: Scope, min_customers: int) -> pd.DataFrame:
     """Reshape the wide frame to the tidy panel on the full month x segment grid."""
-    periods = pd.to_datetime(list(scope.periods)).astype("datetime64[ns]")
+    periods = pd.to_datetime([m.start for m in scope.window]).astype("datetime64[ns]")
     segments = {
         dim: (["all"] if dim == "all" else sorted(set(wide.loc[wide["segment_dim"] == dim, "segment"]) if len(wide) else []))
         for dim in scope.dims

@@ -12,7 +12,6 @@ of a run that ask for the same panel share one computation (:mod:`outcomes.cache
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import pandas as pd
 from outcomes.metrics import compute as _metrics
 from outcomes import cache
 from outcomes.metrics.catalog import DIMENSIONS
+from outcomes.periods import MonthLike
 
 PANEL_COLUMNS = _metrics.TIDY_COLUMNS
 
@@ -29,8 +29,8 @@ PANEL_COLUMNS = _metrics.TIDY_COLUMNS
 def build_panel(
     con: ibis.BaseBackend,
     *,
-    start: str | dt.date,
-    end: str | dt.date,
+    start: MonthLike,
+    end: MonthLike,
     segment: str = "region",
     metrics: Sequence[str] | None = None,
     min_customers: int = 10,
@@ -78,8 +78,8 @@ def build_panel(
 def shared_panel(
     con: ibis.BaseBackend | None = None,
     *,
-    start: str | dt.date,
-    end: str | dt.date,
+    start: MonthLike,
+    end: MonthLike,
     segment: str = "region",
     metrics: Sequence[str] | None = None,
     min_customers: int = 10,
@@ -124,21 +124,6 @@ def shared_panel(
         min_customers=min_customers,
         requester=requester,
     )
-
-
-def window(period: str | dt.date, months: int) -> tuple[str, str]:
-    """The first and last month (``"YYYY-MM"``) of ``months`` months of history ending at ``period``.
-
-    Examples
-    --------
-    >>> window("2025-12", 24)
-    ('2024-01', '2025-12')
-    """
-    if months < 1:
-        raise ValueError(f"months must be at least 1, got {months}")
-    end = pd.Timestamp(_metrics.to_month(period))
-    start = end - pd.DateOffset(months=months - 1)
-    return f"{start:%Y-%m}", f"{end:%Y-%m}"
 
 
 def wide(panel: pd.DataFrame, *, segment_dim: str | None = None, column: str = "value") -> pd.DataFrame:

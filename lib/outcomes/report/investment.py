@@ -22,7 +22,6 @@ Every number shown comes from a result; every value statement carries its range.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,8 @@ from outcomes import cache
 from outcomes.warehouse import store
 from outcomes.scorecard.drivers import OK, DriversResult, drivers_panel, fit_drivers
 from outcomes.experiment.results import InitiativeResult, MetricEffect
-from outcomes.metrics.compute import Scope, compute_wide, month_range, to_month
+from outcomes.metrics.compute import Scope, compute_wide
+from outcomes.periods import Month, Window
 from outcomes.params import read_yaml
 from outcomes.report.text import escape_md
 from outcomes.report import value_charts
@@ -91,13 +91,6 @@ _SOURCE_WORDS = {
 
 
 # --------------------------------------------------------------------------- warehouse inputs
-
-
-def _window(period: str, months: int) -> list[dt.date]:
-    if months < 1:
-        raise ValueError(f"months must be at least 1, got {months}")
-    end = pd.Timestamp(to_month(period))
-    return month_range((end - pd.DateOffset(months=months - 1)).date(), end.date())
 
 
 @dataclass(frozen=True)
@@ -233,15 +226,15 @@ def warehouse_inputs(
         start of each month; CLV = ARPU x margin / (churn + monthly discount rate);
         customers = active in ``period``.
     """
-    periods = _window(period, months)
-    scope = Scope(tuple(periods), ("all", "customer_segment"))
+    window = Window.last(months, ending=period)
+    scope = Scope(window, ("all", "customer_segment"))
     wide = compute_wide(con, ["cost_per_ticket", "clv", "deployment_frequency"], scope)
     company = wide[wide["segment_dim"] == "all"]
     desk_cost = float(company["desk_cost"].fillna(0.0).sum())
     tickets = float(company["ticket_volume"].fillna(0.0).sum())
     segs = wide[wide["segment_dim"] == "customer_segment"].copy()
     segs["lost"] = segs["customers_lost"].fillna(0.0)
-    last = pd.Timestamp(periods[-1])
+    last = window.last_month.timestamp
     d = monthly_rate(discount_rate)
     rows = []
     for name, g in segs.groupby("segment", sort=True):
@@ -271,13 +264,13 @@ def warehouse_inputs(
         )
     initial, monthly = _register_costs(con)
     return WarehouseInputs(
-        period=f"{last:%Y-%m}",
-        months=len(periods),
+        period=str(window.last_month),
+        months=len(window),
         desk_cost=desk_cost,
         tickets=tickets,
         cost_per_ticket=desk_cost / tickets if tickets else np.nan,
         segments=pd.DataFrame(rows),
-        deployments_per_month=float(company["deployments"].fillna(0).sum()) / len(periods),
+        deployments_per_month=float(company["deployments"].fillna(0).sum()) / len(window),
         initial_cost=initial,
         recurring_monthly_cost=monthly,
     )
@@ -316,9 +309,14 @@ def drivers_estimates(
     -------
     DriversResult
     """
-    periods = _window(period, months)
+    window = Window.last(months, ending=period)
     panel = cache.frame(
-        drivers_panel, con, engine=engine, warehouse_path=warehouse_path, start=periods[0], end=periods[-1]
+        drivers_panel,
+        con,
+        engine=engine,
+        warehouse_path=warehouse_path,
+        start=window.first_month,
+        end=window.last_month,
     )
     return fit_drivers(panel)
 
@@ -762,6 +760,7 @@ def evaluate(
         One case per initiative of the value model, except those whose initiative file
         says ``active: false``.
     """
+    period = str(Month.parse(period))
     model = load_value_model(config.resolve(value_model))
     con = store.connect(warehouse_path, engine=engine)  # type: ignore[arg-type]
     inputs = warehouse_inputs(con, period, discount_rate=model.discount_rate)

@@ -50,6 +50,7 @@ from outcomes.experiment.results import (
 )
 from outcomes.experiment.spec import InitiativeSpec, MetricSpec
 from outcomes.params import load
+from outcomes.periods import Month
 from outcomes.report.tables import table
 from outcomes.report.text import md
 
@@ -121,7 +122,7 @@ class Review:
     spec: InitiativeSpec
     result: InitiativeResult
     source: str
-    window: bridge.Window | None = None
+    window: bridge.AnalysisWindow | None = None
     quasi: QuasiResult | None = None
     timeline: pd.DataFrame | None = None
 
@@ -411,7 +412,7 @@ def _randomized_warehouse(spec: InitiativeSpec, con: ibis.BaseBackend, period: s
     return Review(spec, result, "warehouse", window=window, timeline=pd.DataFrame(rows))
 
 
-def _quasi(spec: InitiativeSpec, panel_for: Any, window: bridge.Window | None, source: str) -> Review:
+def _quasi(spec: InitiativeSpec, panel_for: Any, window: bridge.AnalysisWindow | None, source: str) -> Review:
     """Run the quasi design on the primary metric (with checks) and the guardrails (estimates only)."""
     if not spec.start_date:
         raise ParamsError(f"initiative {spec.id!r}: start_date is not set; give the first day with the change")
@@ -633,14 +634,14 @@ def analyze(params: Path, out: Path, *, period: str | None = None) -> tuple[Path
         When a cell of the notebook failed (naming the cell and the error).
     """
     from outcomes.errors import ReportRunError
-    from outcomes.run.monthly import check_period, execute_and_render, last_complete_month, write_results
+    from outcomes.run.monthly import execute_and_render, last_complete_month, write_results
 
     path = config.resolve(params)
     spec = load(path, InitiativeSpec)
-    month = check_period(period) if period else last_complete_month()
-    run = execute_and_render(NOTEBOOK, {"initiative": str(path), "period": period or ""}, out, stem=spec.id)
+    given = str(Month.parse(period)) if period else ""
+    run = execute_and_render(NOTEBOOK, {"initiative": str(path), "period": given}, out, stem=spec.id)
     if run.failure is not None:
         raise ReportRunError(f"the review of {path} failed: {run.failure.summary()} (executed notebook: {run.ipynb})")
     results = out / "results.json"
-    write_results(results, [run], month)
+    write_results(results, [run], given or last_complete_month())
     return run.html, results

@@ -41,7 +41,7 @@ def sparklines(scorecard: Scorecard, *, width: int = 150, height: int = 40, colu
     trend["target_shown"] = trend["target_shown"].fillna(trend["shown"])
     trend["label"] = [f"{n} ({_unit(m)})" for n, m in zip(trend["name"], trend["metric"])]
     trend["status"] = trend["metric"].map(scorecard.table.set_index("metric")["status"])
-    trend["is_last"] = trend["period"] == pd.Timestamp(scorecard.period)
+    trend["is_last"] = trend["period"] == scorecard.period.timestamp
     blocks = []
     for area, title in catalog.load_catalog().areas.items():
         data = trend[trend["area"] == area]

@@ -18,13 +18,13 @@ import pandas as pd
 
 from outcomes import config
 from outcomes.metrics import catalog
+from outcomes.periods import Month, Window
 from outcomes.report import narrative
 from outcomes.report.investment import (
     CUSTOMER_METRICS,
     DESIGN_WORDS,
     _metric_change,
     _metric_name,
-    _window,
     case_caveats,
     evaluate,
     review_initiatives,
@@ -374,8 +374,8 @@ def complete_results(
             out["roi"] = inv.records()
             out["portfolio"] = inv.portfolio_records()
     if "scorecard" in missing:
-        periods = _window(period, history_months)
-        panel = shared_panel(con, start=periods[0], end=periods[-1], segment="all", engine=engine)
+        window = Window.last(history_months, ending=period)
+        panel = shared_panel(con, start=window.first_month, end=window.last_month, segment="all", engine=engine)
         out["scorecard"] = scorecard_records(build_scorecard(panel, period))
     return out
 
@@ -409,6 +409,7 @@ def executive_summary(
     -------
     ExecutiveSummary
     """
+    period = str(Month.parse(period))
     model = load_value_model(config.resolve(value_model))
     results = complete_results(found, period=period, value_model=value_model, seed=seed, draws=draws, engine=engine)
     return summarize(results, model, period)

@@ -37,6 +37,7 @@ from pydantic import Field, field_validator, model_validator
 from outcomes import config, params
 from outcomes.errors import ParamsError
 from outcomes.params import Params
+from outcomes.periods import Month
 
 Engine = Literal["duckdb", "spark"]
 
@@ -266,7 +267,7 @@ def check_requirements(cfg: RunConfig, source: str) -> None:
 
 
 def check(cfg: RunConfig, source: str) -> None:
-    """Check what one key cannot: unique names, known ``after`` names, no cycles.
+    """Check what one key cannot: unique names, known ``after`` names, no cycles, months.
 
     Raises
     ------
@@ -288,6 +289,14 @@ def check(cfg: RunConfig, source: str) -> None:
         _check_acyclic({nb.name: list(nb.after) for nb in cfg.notebooks})
     except ValueError as exc:
         raise ParamsError(f"{source}: {exc}") from None
+    given = [("parameters", cfg.parameters)]
+    given += [(f"notebook '{nb.name}' parameters", nb.parameters) for nb in cfg.notebooks]
+    for where, values in given:
+        if values.get("period"):  # empty: the notebook's "no month"
+            try:
+                Month.parse(values["period"])
+            except ParamsError as exc:
+                raise ParamsError(f"{source}: {where}: {exc}") from None
 
 
 def _check_acyclic(after: dict[str, list[str]]) -> None:

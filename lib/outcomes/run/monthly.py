@@ -49,6 +49,7 @@ from outcomes import config
 from outcomes import cache
 from outcomes.errors import ParamsError, ReportRunError
 from outcomes.params import read_yaml
+from outcomes.periods import Month
 from outcomes.run import execute as nbexec
 from outcomes.run import html as report_html
 from outcomes.run import manifest as run_manifest
@@ -65,7 +66,6 @@ log = logging.getLogger("outcomes.run.monthly")
 
 #: Parameters the run passes to every notebook that declares them.
 RUN_PARAMETERS = ("period", "engine")
-PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 LOG_NAME = "run.log"
 WORK_DIR = ".work"
 #: Inside WORK_DIR: what the notebooks compute once and share (:mod:`outcomes.cache`).
@@ -78,8 +78,7 @@ SHARED_DIR = "shared"
 def last_complete_month(now: dt.datetime | None = None) -> str:
     """The last complete calendar month in UTC, ``YYYY-MM`` (in January: December of last year)."""
     now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-    first = now.date().replace(day=1)
-    return (first - dt.timedelta(days=1)).strftime("%Y-%m")
+    return str(Month.of(now).previous())
 
 
 def last_data_month(warehouse: Path | None = None) -> str | None:
@@ -105,10 +104,8 @@ def last_data_month(warehouse: Path | None = None) -> str | None:
     if newest is None:
         return None
     day = newest.date() if isinstance(newest, dt.datetime) else newest
-    month_end = (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
-    if (month_end - day).days <= 1:
-        return day.strftime("%Y-%m")
-    return (day.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
+    month = Month.of(day)
+    return str(month if (month.last_day - day).days <= 1 else month.previous())
 
 
 def default_period(now: dt.datetime | None = None, warehouse: Path | None = None) -> str:
@@ -119,17 +116,10 @@ def default_period(now: dt.datetime | None = None, warehouse: Path | None = None
     """
     calendar = last_complete_month(now)
     data = last_data_month(warehouse)
-    if data is not None and data < calendar:
+    if data is not None and Month.parse(data) < Month.parse(calendar):
         log.warning("the data end in %s, before the last calendar month %s; reporting on %s", data, calendar, data)
         return data
     return calendar
-
-
-def check_period(period: str) -> str:
-    """Return ``period`` if it is ``YYYY-MM``, else raise :class:`ParamsError`."""
-    if not PERIOD.match(period):
-        raise ParamsError(f"--period {period!r} is not a month; write it as YYYY-MM, e.g. {last_complete_month()}")
-    return period
 
 
 def default_kernel() -> str:
@@ -794,10 +784,11 @@ def run_monthly(
 
     console = console or Console(stderr=True)
     clock = time.monotonic()
+    given = None if period is None else str(Month.parse(period))
     cfg = load_config(config_path)
     check_requirements(cfg, str(config_path))
     # a pack published under its own name reports on no month: the warehouse's last month is irrelevant
-    period = check_period(period or (last_complete_month() if cfg.publish_as else default_period()))
+    period = given or (last_complete_month() if cfg.publish_as else default_period())
     engine = engine or cfg.engine
     kernel = check_kernel(cfg.kernel or default_kernel(), str(config_path))
     tasks = plan(cfg, source=str(config_path), period=period, engine=engine)
@@ -816,7 +807,7 @@ def run_monthly(
     previous = signal.signal(signal.SIGTERM, _interrupt) if in_main else None
     options = ExecutionOptions(kernel, cfg.execution_timeout, cfg.start_timeout, config.PROJ_ROOT)
     generated = dt.datetime.now(dt.UTC)
-    meta = f"{cfg.pack_title or pages.period_label(period)} · generated {generated:%d %b %Y %H:%M} UTC"
+    meta = f"{cfg.pack_title or Month.parse(period).label} · generated {generated:%d %b %Y %H:%M} UTC"
     log.info("run of %s: %d notebook(s), kernel %s, engine %s, config %s", period, len(tasks), kernel, engine, config_path)
     progress = _Progress(tasks, console)
     failures: list[str] = []

@@ -10,10 +10,8 @@ parameter files or data shows as text.
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -22,10 +20,8 @@ from typing import Any
 
 import jinja2
 
+from outcomes.periods import Month, is_month_text
 from outcomes.run.html import TEMPLATES_DIR, house_css
-
-PERIOD_DIR = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-
 
 @dataclass(frozen=True)
 class ReportLink:
@@ -45,12 +41,6 @@ def _env() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=False,
     )
-
-
-def period_label(period: str) -> str:
-    """``2025-12`` -> ``December 2025``."""
-    year, month = period.split("-")
-    return f"{calendar.month_name[int(month)]} {year}"
 
 
 def _when(iso: str | None) -> str:
@@ -84,9 +74,9 @@ def month_index(period: str, reports: Sequence[ReportLink], results: dict[str, A
     freshness = manifest.get("data", {}).get("latest_timestamp")
     return _env().get_template("month.html.j2").render(
         css=house_css(),
-        title=f"Monthly report: {period_label(period)}",
+        title=f"Monthly report: {Month.parse(period).label}",
         period=period,
-        period_label=period_label(period),
+        period_label=Month.parse(period).label,
         headlines=list(results.get("headlines", [])),
         reports=list(reports),
         generated=_when(manifest.get("generated_at")),
@@ -173,7 +163,7 @@ def published_months(reports_dir: Path) -> list[str]:
     """Periods published in ``reports_dir`` (folders ``YYYY-MM`` with an index page), newest first."""
     if not reports_dir.is_dir():
         return []
-    months = [p.name for p in reports_dir.iterdir() if PERIOD_DIR.match(p.name) and (p / "index.html").is_file()]
+    months = [p.name for p in reports_dir.iterdir() if is_month_text(p.name) and (p / "index.html").is_file()]
     return sorted(months, reverse=True)
 
 
@@ -189,5 +179,5 @@ def archive_index(reports_dir: Path) -> str:
             except json.JSONDecodeError:
                 headlines = []
             note = headlines[0] if headlines else ""
-        months.append({"href": f"{period}/index.html", "label": period_label(period), "note": note})
+        months.append({"href": f"{period}/index.html", "label": Month.parse(period).label, "note": note})
     return _env().get_template("archive.html.j2").render(css=house_css(), months=months, packs=published_packs(reports_dir))

@@ -11,7 +11,6 @@ month from each metric's trend and month-to-month variability.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from pydantic import field_validator
 from outcomes import config
 from outcomes.metrics import catalog
 from outcomes.scorecard.drivers import OK, DriversResult
-from outcomes.metrics.compute import to_month
+from outcomes.periods import Month, MonthLike
 from outcomes.params import Params, load
 
 TARGETS_PATH: Path = config.PARAMS_DIR / "targets.yaml"
@@ -120,7 +119,7 @@ def format_value(metric_id: str, value: float | None, *, change: bool = False, s
 # --------------------------------------------------------------------------- decomposition
 
 
-def decompose(panel: pd.DataFrame, metric_id: str, period: str | dt.date, segment_dim: str) -> pd.DataFrame:
+def decompose(panel: pd.DataFrame, metric_id: str, period: MonthLike, segment_dim: str) -> pd.DataFrame:
     """Where a change comes from: each segment's contribution to the company change.
 
     For a ``sum`` metric a segment contributes its own change; for a ``mean`` metric
@@ -149,8 +148,8 @@ def decompose(panel: pd.DataFrame, metric_id: str, period: str | dt.date, segmen
         contribution (or change).
     """
     m = catalog.get(metric_id)
-    now = pd.Timestamp(to_month(period))
-    before = now - pd.offsets.MonthBegin(1)
+    month = Month.parse(period)
+    now, before = month.timestamp, month.previous().timestamp
     rows = panel[(panel["metric"] == metric_id) & (panel["segment_dim"] == segment_dim)]
     cur = rows[rows["period"] == now].set_index("segment")[["value", "n"]]
     prev = rows[rows["period"] == before].set_index("segment")[["value", "n"]]
@@ -182,7 +181,7 @@ class Scorecard:
 
     Attributes
     ----------
-    period : date
+    period : Month
         The month.
     table : pandas.DataFrame
         One row per metric: area, value, previous, last_year, change, target, status, ...
@@ -199,7 +198,7 @@ class Scorecard:
         Which rows of the panel the scorecard describes.
     """
 
-    period: dt.date
+    period: Month
     table: pd.DataFrame
     trend: pd.DataFrame
     movers: pd.DataFrame
@@ -233,7 +232,7 @@ class Scorecard:
         """Headline sentences: status count, top movers and top prescriptions."""
         t = self.table
         on, off = int((t["status"] == ON).sum()), int((t["status"] == OFF).sum())
-        out = [f"{self.period:%Y-%m}: {on} metrics on target, {off} off target."]
+        out = [f"{self.period}: {on} metrics on target, {off} off target."]
         for _, r in self.movers.iterrows():
             out.append(r["sentence"])
         out += list(self.prescriptions["sentence"].head(3))
@@ -253,7 +252,7 @@ def _value_at(view: pd.DataFrame, metric: str, when: pd.Timestamp) -> tuple[floa
 
 def build_scorecard(
     panel: pd.DataFrame,
-    period: str | dt.date,
+    period: MonthLike,
     *,
     targets: Targets | str | Path | Mapping[str, float] | None = None,
     drivers: DriversResult | None = None,
@@ -286,7 +285,8 @@ def build_scorecard(
     -------
     Scorecard
     """
-    now = pd.Timestamp(to_month(period))
+    month = Month.parse(period)
+    now = month.timestamp
     if not isinstance(targets, Targets):
         if targets is None or isinstance(targets, (str, Path)):
             targets = load_targets(targets)
@@ -296,10 +296,10 @@ def build_scorecard(
     if not (view["period"] == now).any():
         months = sorted(pd.to_datetime(panel["period"]).dt.strftime("%Y-%m").unique())
         raise ValueError(
-            f"the panel has no {segment_dim}={segment} rows for {now:%Y-%m}; it covers {months[:1]}..{months[-1:]}; "
+            f"the panel has no {segment_dim}={segment} rows for {month}; it covers {months[:1]}..{months[-1:]}; "
             "rebuild it with an end month that includes the period"
         )
-    prev_m, year_m = now - pd.offsets.MonthBegin(1), now - pd.DateOffset(years=1)
+    prev_m, year_m = month.previous().timestamp, (month - 12).timestamp
     rows = []
     for mid in dict.fromkeys(view["metric"]):
         m = catalog.get(mid)
@@ -337,7 +337,7 @@ def build_scorecard(
     history = view[view["period"] <= now]
     trend = history[["metric", "period", "value"]].merge(table[["metric", "area", "area_name", "name", "target", "unit"]], on="metric")
     return Scorecard(
-        period=now.date(),
+        period=month,
         table=table,
         trend=trend.reset_index(drop=True),
         movers=top_movers(panel, now, table, history, segment_dim=segment_dim, top=top),

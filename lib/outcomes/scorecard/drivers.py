@@ -17,7 +17,6 @@ This is an association: it becomes a causal claim only when an experiment backs 
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -28,6 +27,7 @@ import statsmodels.api as sm
 
 from outcomes.metrics import catalog
 from outcomes.metrics.panel import build_panel, wide
+from outcomes.periods import MonthLike
 
 #: Status codes of an estimate (expected data conditions, returned rather than raised).
 OK = "ok"
@@ -245,8 +245,8 @@ def _fit_one(w: pd.DataFrame, x: str, y: str, alpha: float) -> Estimate:
 def drivers_panel(
     con: ibis.BaseBackend,
     *,
-    start: str | dt.date,
-    end: str | dt.date,
+    start: MonthLike,
+    end: MonthLike,
     x: str = "first_response_mean_hours",
     outcomes: Sequence[str] = ("csat", "churn_rate"),
     segment: str = "region",

@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
+
+from outcomes.periods import Month, Window
 
 COMPANY = "Northwind Outfitters"
 CURRENCY = "EUR"
@@ -215,9 +218,9 @@ class Planted:
 
 def months() -> np.ndarray:
     """Return the first day of every month of the period, as ``datetime64[D]``."""
-    return np.arange(np.datetime64(PERIOD_START, "M"), np.datetime64(PERIOD_END, "M") + 1).astype("datetime64[D]")
+    return np.array([m.start for m in Window(PERIOD_START, PERIOD_END)], dtype="datetime64[D]")
 
 
 def month_label(month_start: np.datetime64) -> str:
     """Return ``YYYY-MM`` for a month's first day."""
-    return str(np.datetime64(month_start, "M"))
+    return str(Month.of(pd.Timestamp(month_start)))
