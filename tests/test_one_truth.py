@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from one_truth import Shown, disagreements, extract
-
 from outcomes.params import read_yaml
 from outcomes.report.investment import INITIATIVES_DIR, register_names
 from outcomes.value.recommendation import WORDS
