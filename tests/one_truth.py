@@ -3,8 +3,8 @@
 :func:`extract` reads a month folder as a reader would (each page's text and tables,
 and ``results.json``) and :func:`disagreements` lists each quantity whose values differ
 between pages or from ``results.json``: an initiative's name, its recommendation, its
-primary effect with the interval its decision rests on, its NPV P50, P10 and P90, and
-the value of a customer kept. Numbers are compared at the precision a page shows them
+primary effect with the interval its decision rests on, its NPV P50, P10 and P90, its value
+per month, and the value of a customer kept. Numbers are compared at the precision a page shows them
 (``EUR 7.4m`` stands for 7.35m to 7.45m), so two formats of one figure agree and two
 figures do not.
 
@@ -255,10 +255,16 @@ def extract(month: Path) -> dict[str, Seen]:
                                                       "Caveats", "Each initiative: from the IT change to money")][1:]
     cases = [t for t in page.tables if t and t[0][:2] == ["measure", "value"]]
     teis = [t for t in page.tables if t and t[0][:1] == ["line"]]
-    for heading, case, tei in zip(sections, cases, teis, strict=False):
+    evidence = [t for t in page.tables if t and t[0][:2] == ["step", "what"]]
+    for heading, case, tei, steps in zip(sections, cases, teis, evidence, strict=False):
         key = by_name.get(heading, heading)
         add(f"{key}/name", f"{where} section", heading)
         rows = {r[0]: r[1] for r in case[1:] if len(r) == 2}
+        for r in steps[1:]:
+            if r and r[0] == "Value per month":
+                add(f"{key}/value_per_month", f"{where} evidence", numbers(r[2])[0])
+        if "Value per month (P50)" in rows:
+            add(f"{key}/value_per_month", f"{where} case", numbers(rows["Value per month (P50)"])[0])
         add(f"{key}/npv_p50", f"{where} case", numbers(rows["NPV P50"])[0])
         p10, p90 = numbers(rows["NPV P10 to P90"])[:2]
         add(f"{key}/npv_p10", f"{where} case", p10)
