@@ -17,12 +17,11 @@ import duckdb
 import jsonschema
 import papermill
 import pytest
-import yaml
 from browser import PageLoad, load, require_chromium
 
 from outcomes import config
 from outcomes.params import read_yaml
-from outcomes.run.monthly import plan, run_monthly
+from outcomes.run.monthly import plan
 from outcomes.run.config import load as load_run_config
 
 PERIOD = "2025-12"
@@ -32,17 +31,13 @@ ACTIVE = sorted(
 )
 
 
+pytest_plugins = ["demo_pack_plugin"]  # the session-wide `demo_month` fixture
+
+
 @pytest.fixture(scope="module")
-def month(demo_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The published month folder of one run of the real pack."""
-    root = tmp_path_factory.mktemp("monthly")
-    doc = yaml.safe_load((config.PARAMS_DIR / "monthly.yaml").read_text())
-    doc["reports_dir"] = str(root / "reports")
-    path = root / "monthly.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    summary = run_monthly(path, period=PERIOD)
-    assert summary.index.is_file()
-    return root / "reports" / PERIOD
+def month(demo_month: Path) -> Path:
+    """The published month folder of one run of the real pack (shared by the session)."""
+    return demo_month
 
 
 @pytest.fixture(scope="module")

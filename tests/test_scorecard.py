@@ -160,6 +160,14 @@ def test_prescriptions_price_the_gap_with_the_drivers_estimate(panel):
     assert "association" in q.loc["first_response_mean_hours", "sentence"]
 
 
+def test_prescriptions_price_a_customer_kept_as_given(panel):
+    # in a report run, a customer kept is worth what the ROI page puts on one, not the month's CLV
+    card = build_scorecard(panel, "2025-03", drivers=drivers(), targets={"churn_rate": 0.02}, value_per_customer=1500.0)
+    p = card.prescriptions.set_index("metric")
+    assert p.loc["churn_rate", "value_at_stake_eur"] == pytest.approx(100 * 1500)
+    assert "worth about EUR 150,000" in p.loc["churn_rate", "sentence"]
+
+
 def test_goals_follow_the_trend(panel):
     card = build_scorecard(panel, "2025-03", goal_months=12)
     g = card.goals.set_index("metric")

@@ -380,7 +380,8 @@ def review(
     The review's charts need the whole :class:`~outcomes.report.review.Review`, so
     it is always computed; its :class:`~outcomes.experiment.results.InitiativeResult` is
     then stored for :func:`review_result` (what the ROI page needs), unless another
-    notebook of the run stored it first.
+    notebook of the run stored it first: then the review carries the stored result, so
+    every page renders the same figures.
 
     Parameters
     ----------
@@ -408,11 +409,14 @@ def review(
         made.append(run_review(spec, period=period, con=con, engine=engine))
         return made[0].result, _backend(con, engine)
 
-    get_or_compute(
+    stored = get_or_compute(
         "review", _review_parts(spec, period, engine), compute, RESULT,
         source=warehouse.source_stamp(engine), describe=f"{spec.id} up to {period or 'the end of the data'}",
     )
-    return made[0] if made else run_review(spec, period=period, con=con, engine=engine)
+    if made:
+        return made[0]
+    # the charts need the whole review; its figures are the stored result the other pages read
+    return dataclasses.replace(run_review(spec, period=period, con=con, engine=engine), result=stored)
 
 
 def review_result(

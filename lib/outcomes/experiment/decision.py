@@ -38,12 +38,46 @@ from outcomes.experiment.results import (
 Interval = Literal["sequential", "fixed"]
 
 
+def decision_interval(
+    ci_low: float | None,
+    ci_high: float | None,
+    seq_ci_low: float | None = None,
+    seq_ci_high: float | None = None,
+    interval: Interval = "sequential",
+) -> tuple[float, float, bool]:
+    """The interval a decision rests on, from an effect's two intervals.
+
+    Every page quoting an effect beside its decision quotes this interval, so the
+    decision and the numbers shown with it always agree.
+
+    Parameters
+    ----------
+    ci_low, ci_high : float or None
+        The fixed-horizon interval.
+    seq_ci_low, seq_ci_high : float or None
+        The anytime-valid interval (None or NaN when the design has none).
+    interval : {"sequential", "fixed"}
+        ``"sequential"`` takes the anytime-valid interval when both its bounds are
+        finite, else the fixed one.
+
+    Returns
+    -------
+    tuple of (float, float, bool)
+        Low bound, high bound (NaN when missing) and whether they are anytime-valid.
+    """
+    as_float = lambda x: math.nan if x is None else float(x)  # noqa: E731
+    seq_low, seq_high = as_float(seq_ci_low), as_float(seq_ci_high)
+    if interval == "sequential" and math.isfinite(seq_low) and math.isfinite(seq_high):
+        return seq_low, seq_high, True
+    return as_float(ci_low), as_float(ci_high), False
+
+
 def _bounds(effect: MetricEffect, interval: Interval) -> tuple[float, float, str]:
     """Return the interval used for the decision and its name in sentences."""
-    level = level_pct(effect.alpha)
-    if interval == "sequential" and math.isfinite(effect.seq_ci_low) and math.isfinite(effect.seq_ci_high):
-        return effect.seq_ci_low, effect.seq_ci_high, f"{level} anytime-valid CI"
-    return effect.ci_low, effect.ci_high, f"{level} CI"
+    low, high, anytime = decision_interval(
+        effect.ci_low, effect.ci_high, effect.seq_ci_low, effect.seq_ci_high, interval
+    )
+    return low, high, f"{level_pct(effect.alpha)} {'anytime-valid CI' if anytime else 'CI'}"
 
 
 def _p_for_claims(effect: MetricEffect) -> float:

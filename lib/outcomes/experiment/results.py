@@ -31,6 +31,8 @@ Role = Literal["primary", "guardrail", "secondary"]
 Kind = Literal["mean", "proportion", "ratio"]
 Direction = Literal["higher", "lower"]
 Action = Literal["ship", "keep testing", "stop"]
+#: The decision vocabulary, in the order of the rule's preference: every decision is one of these.
+ACTIONS: tuple[Action, ...] = ("ship", "keep testing", "stop")
 BlockAction = Literal["stop", "keep testing"]
 
 # Condition codes: stable strings that programs and tests may match on.
@@ -360,6 +362,10 @@ class Decision:
     def summary(self) -> str:
         """Return ``"<ACTION>: <reason>"``."""
         return f"{self.action.upper()}: {self.reason}"
+
+    def grounds(self) -> str:
+        """The reason without the action it ends with: what the data showed, for a page that words the action itself."""
+        return self.reason.removesuffix(f"; {self.action}.").rstrip(". ") + "."
 
     def to_dict(self) -> dict[str, Any]:
         """Return the decision as a JSON-ready mapping."""

@@ -47,6 +47,7 @@ from outcomes.report import value_charts
 from outcomes.value import montecarlo
 from outcomes.value.montecarlo import InvestmentCase
 from outcomes.value.portfolio import Portfolio, build_portfolio
+from outcomes.value.recommendation import Recommendation, recommend
 from outcomes.value.model import DEFAULT_PATH as VALUE_MODEL_PATH
 from outcomes.value.model import (
     Effect,
@@ -358,14 +359,49 @@ def link_slopes(model: ValueModel, key: str, drivers: DriversResult | None) -> d
     return out
 
 
-def initiative_files(folder: str | Path = INITIATIVES_DIR) -> dict[str, tuple[Path, bool]]:
-    """Initiative files by id (the file name when ``id`` is absent), with whether each is active."""
-    out: dict[str, tuple[Path, bool]] = {}
+def _initiative_docs(folder: str | Path) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """The initiative files' documents by id (the file name when ``id`` is absent)."""
+    out: dict[str, tuple[Path, dict[str, Any]]] = {}
     for path in sorted([*Path(folder).glob("*.yaml"), *Path(folder).glob("*.yml")]):
         doc = read_yaml(path)
         if isinstance(doc, dict):
-            out[str(doc.get("id") or path.stem)] = (path, doc.get("active") is True)
+            out[str(doc.get("id") or path.stem)] = (path, doc)
     return out
+
+
+def initiative_files(folder: str | Path = INITIATIVES_DIR) -> dict[str, tuple[Path, bool]]:
+    """Initiative files by id (the file name when ``id`` is absent), with whether each is active."""
+    return {k: (path, doc.get("active") is True) for k, (path, doc) in _initiative_docs(folder).items()}
+
+
+def register_names(folder: str | Path = INITIATIVES_DIR) -> dict[str, str]:
+    """Each initiative's one name, as its file in the register states it (``name``), by id.
+
+    Every page of a run names an initiative this way: the review page (its spec), the
+    ROI page and the executive summary (:func:`load_model`).
+    """
+    return {k: str(doc["name"]) for k, (_, doc) in _initiative_docs(folder).items() if doc.get("name")}
+
+
+def load_model(value_model: str | Path = VALUE_MODEL_PATH, initiatives_dir: str | Path = INITIATIVES_DIR) -> ValueModel:
+    """The value model with each initiative named as the register names it.
+
+    Parameters
+    ----------
+    value_model : str or Path
+        ``params/value.yaml``; its ``name`` of an initiative is used only when the
+        register has no file naming it.
+    initiatives_dir : str or Path
+        The register: the initiative files (``params/initiatives``).
+
+    Returns
+    -------
+    ValueModel
+    """
+    model = load_value_model(config.resolve(value_model))
+    names = register_names(initiatives_dir)
+    renamed = {k: ini.model_copy(update={"name": names.get(k, ini.name)}) for k, ini in model.initiatives.items()}
+    return model.model_copy(update={"initiatives": renamed})
 
 
 def active_specs(folder: str | Path = INITIATIVES_DIR) -> dict[str, Path]:
@@ -465,7 +501,22 @@ class Investment:
 
     def records(self) -> list[dict[str, Any]]:
         """The results.json ``roi`` entries, one per initiative."""
-        return [c.to_dict() for c in self.cases]
+        return [
+            {
+                **c.to_dict(),
+                "name": c.name,
+                "recommendation": self.recommendation(c.initiative).text,
+                "value_per_customer_kept": (
+                    float(c.steps.unit_value) if self.model.initiative(c.initiative).money == "churn_avoided" else None
+                ),
+            }
+            for c in self.cases
+        ]
+
+    def recommendation(self, key: str) -> Recommendation:
+        """What we recommend for initiative ``key``: its review's decision with its case's chance to pay off."""
+        result = self.results.get(key)
+        return recommend(result.decision.action if result else None, self.case(key).prob_roi_positive)
 
     def portfolio_records(self) -> list[dict[str, Any]]:
         """The results.json ``portfolio`` section: the initiatives together, or nothing without a case."""
@@ -478,13 +529,17 @@ class Investment:
         -------
         pandas.DataFrame
             Column ``line`` then Initial, Year 1..n, Total and Present value; blank where
-            a figure does not apply (the total and present value of cumulative net benefits).
+            a figure does not apply (the total and present value of cumulative net benefits)
+            and for the present value of net benefits: that is the NPV, which every page
+            states as the Monte Carlo median with its range (:meth:`InvestmentCase.summary`),
+            not at the central inputs.
         """
         case = self.case(key)
         frame = case.to_frame().reset_index()
         amounts = [c for c in frame.columns if c != "line"]
         for col in amounts:
             frame[col] = [narrative.fmt_money(v, case.currency) if np.isfinite(v) else "" for v in frame[col]]
+        frame.loc[frame["line"] == "Net benefits", "Present value"] = ""
         return frame
 
     def case_views(self) -> list[Any]:
@@ -564,7 +619,7 @@ def _evidence_rows(
                     measured.metric, measured.estimate_abs, measured.ci_low, measured.ci_high, 1 - measured.alpha
                 )
                 design = DESIGN_WORDS.get(result.design, result.design)
-                basis = f"{design} '{result.id}': {narrative.interval_text(change)}"
+                basis = f"{design} of {case.name}: {narrative.interval_text(change)}"
             else:
                 basis = _SOURCE_WORDS["assumption"] + ": no measured effect on this metric yet"
         elif name.startswith("Change in"):
@@ -636,6 +691,16 @@ def _catalog_metric(metric: str) -> catalog.Metric | None:
 def _metric_name(metric: str) -> str:
     m = _catalog_metric(metric)
     return m.name if m is not None else metric.replace("_", " ")
+
+
+def value_per_customer_kept(roi: Sequence[Mapping[str, Any]]) -> float | None:
+    """What one customer kept is worth, as the run's ROI page recorded it (``roi[].value_per_customer_kept``).
+
+    Every case whose value runs through customers kept prices them alike (the
+    segments' lifetime values, weighted as the churners are spread); the first recorded
+    value is returned, or None when no case keeps customers.
+    """
+    return next((float(r["value_per_customer_kept"]) for r in roi if r.get("value_per_customer_kept") is not None), None)
 
 
 def it_demand(model: ValueModel, case: InvestmentCase) -> float | None:
@@ -761,7 +826,7 @@ def evaluate(
         says ``active: false``.
     """
     period = str(Month.parse(period))
-    model = load_value_model(config.resolve(value_model))
+    model = load_model(value_model, initiatives_dir)
     con = store.connect(warehouse_path, engine=engine)  # type: ignore[arg-type]
     inputs = warehouse_inputs(con, period, discount_rate=model.discount_rate)
     drivers = drivers_estimates(con, period, engine=engine, warehouse_path=warehouse_path)

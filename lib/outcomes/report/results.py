@@ -26,7 +26,6 @@ from typing import Any
 
 import jsonschema
 
-from outcomes import config
 from outcomes.errors import ReportRunError
 
 RESULTS_PATH_ENV = "OUTCOMES_RESULTS_PATH"

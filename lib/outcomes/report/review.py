@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -53,10 +54,10 @@ from outcomes.params import load
 from outcomes.periods import Month
 from outcomes.report.tables import table
 from outcomes.report.text import md
+from outcomes.value.recommendation import Recommendation, from_results
 
 INITIATIVES_DIR = config.PARAMS_DIR / "initiatives"
 
-_ACTION_WORDS = {"ship": "Ship it", "keep testing": "Keep testing", "stop": "Stop"}
 _CONDITION_MEANING = {
     "stop": "this stops the initiative until it is fixed",
     "keep testing": "this keeps the initiative in test until more data arrive",
@@ -128,13 +129,26 @@ class Review:
 
     # ------------------------------------------------------------------ text
 
-    def decision_text(self) -> Markdown:
-        """The decision first, in plain words, then the hypothesis and the test window."""
+    def recommendation(self, roi: Sequence[Mapping[str, Any]] = ()) -> Recommendation:
+        """What we recommend: the decision with the investment case's chance to pay off, from the run's ``roi`` rows."""
+        return from_results(self.spec.id, self.result.decision.action, roi)
+
+    def decision_text(self, roi: Sequence[Mapping[str, Any]] = ()) -> Markdown:
+        """The recommendation first, in the words every page uses, then the grounds, the hypothesis and the window.
+
+        Parameters
+        ----------
+        roi : sequence of mapping
+            The run's ``results.json`` ``roi`` rows (``report.results()["roi"]``); the
+            initiative's row gives the case's chance of a positive ROI. Without one the
+            decision alone decides.
+        """
         d = self.result.decision
         with_arm = d.action == "ship" and d.arm and self.spec.design == "randomized"
-        head = _ACTION_WORDS[d.action] + (f" ({d.arm} arm)" if with_arm else "")
+        text = self.recommendation(roi).text
+        head = text[:1].upper() + text[1:] + (f" ({d.arm} arm)" if with_arm else "")
         lines = [f"## Decision: {{name}}\n\n**{head}.** {{reason}}"]
-        values: dict[str, Any] = {"name": self.spec.name or self.spec.id, "reason": d.reason}
+        values: dict[str, Any] = {"name": self.spec.name or self.spec.id, "reason": d.grounds()}
         if self.spec.hypothesis:
             lines.append("*Hypothesis:* {hypothesis}")
             values["hypothesis"] = self.spec.hypothesis

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from outcomes import config
 from outcomes.metrics import catalog
 from outcomes.periods import Month, Window
 from outcomes.report import narrative
@@ -27,11 +26,15 @@ from outcomes.report.investment import (
     _metric_name,
     case_caveats,
     evaluate,
+    load_model,
+    register_names,
     review_initiatives,
 )
+from outcomes.experiment.decision import decision_interval
 from outcomes.value import montecarlo
 from outcomes.value.model import DEFAULT_PATH as VALUE_MODEL_PATH
-from outcomes.value.model import ValueModel, load_value_model
+from outcomes.value.model import ValueModel
+from outcomes.value.recommendation import from_results
 from outcomes.value.portfolio import TOTAL_LABEL
 from outcomes.warehouse import store
 
@@ -71,8 +74,10 @@ class ExecutiveSummary:
 
 
 def _row_change(metric_row: Mapping[str, Any], label: str) -> narrative.MetricChange:
+    """A results.json metric row as a change, with the interval its decision rests on (anytime-valid when recorded)."""
     m = metric_row
-    return _metric_change(str(m["metric"]), m.get("estimate_abs"), m.get("ci_low"), m.get("ci_high"), label=label)
+    low, high, _ = decision_interval(m.get("ci_low"), m.get("ci_high"), m.get("seq_ci_low"), m.get("seq_ci_high"))
+    return _metric_change(str(m["metric"]), m.get("estimate_abs"), low, high, label=label)
 
 
 def _bounds(change: narrative.MetricChange) -> str:
@@ -198,21 +203,15 @@ def worth_sentence(
 
 
 def recommendation(decisions: Mapping[str, str], roi: Sequence[Mapping[str, Any]], names: Mapping[str, str]) -> str:
-    """What we recommend, from the decisions and the chance each case pays off."""
+    """What we recommend: each initiative's :func:`~outcomes.value.recommendation.from_results`, in one sentence."""
     chance = {r["initiative"]: r.get("prob_roi_positive") for r in roi}
-    words = {"ship": "roll out", "keep testing": "keep testing", "stop": "stop"}
     parts = []
     for key in sorted(set(decisions) | set(chance), key=lambda k: (decisions.get(k) or "~", k)):
-        action = decisions.get(key)
+        rec = from_results(key, decisions.get(key), roi)
         p = chance.get(key)
-        name = names.get(key, key)
         odds = "" if narrative.is_missing(p) else f" ({narrative.fmt_probability(p)} chance of a positive ROI)"
-        if action is None:
-            parts.append(f"decide on {name} once it is evaluated{odds}")
-        elif action == "ship" and not narrative.is_missing(p) and p < 0.5:
-            parts.append(f"roll out {name} only after cutting its costs: the effect is clear but the case is not{odds}")
-        else:
-            parts.append(f"{words.get(action, action)} {name}{odds}")
+        why = f": {rec.reason}" if rec.reason else ""
+        parts.append(f"{rec.clause(names.get(key, key))}{why}{odds}")
     if not parts:
         return "We recommend: nothing yet; no initiative has been evaluated."
     return "We recommend: " + "; ".join(parts) + "."
@@ -234,7 +233,12 @@ def scorecard_sentences(scorecard: Sequence[Mapping[str, Any]], period: str, top
     return out
 
 
-def summarize(results: Mapping[str, Sequence[Any]], model: ValueModel, period: str) -> ExecutiveSummary:
+def summarize(
+    results: Mapping[str, Sequence[Any]],
+    model: ValueModel,
+    period: str,
+    names: Mapping[str, str] | None = None,
+) -> ExecutiveSummary:
     """Build the executive summary from the sections of a results document.
 
     Parameters
@@ -243,9 +247,12 @@ def summarize(results: Mapping[str, Sequence[Any]], model: ValueModel, period: s
         ``scorecard``, ``initiatives``, ``roi`` and (optionally) ``portfolio`` rows
         (results.json sections).
     model : ValueModel
-        The value model (initiative names, currency, horizon).
+        The value model (currency, horizon; initiative names where nothing else names them).
     period : str
         The reported month.
+    names : mapping of str to str, optional
+        Initiative names by id from the register (:func:`~outcomes.report.investment.register_names`);
+        they and the names recorded in ``roi`` rows come before the value model's.
 
     Returns
     -------
@@ -254,7 +261,8 @@ def summarize(results: Mapping[str, Sequence[Any]], model: ValueModel, period: s
     entries = list(results.get("initiatives", []))
     roi = list(results.get("roi", []))
     scorecard = list(results.get("scorecard", []))
-    names = {k: ini.name for k, ini in model.initiatives.items()}
+    recorded_names = {str(r["initiative"]): str(r["name"]) for r in roi if r.get("name")}
+    names = {**{k: ini.name for k, ini in model.initiatives.items()}, **recorded_names, **(names or {})}
     decisions = {str(e["id"]): str(e["decision"]) for e in entries}
     cur = model.currency
     score = scorecard_sentences(scorecard, period)
@@ -273,7 +281,7 @@ def summarize(results: Mapping[str, Sequence[Any]], model: ValueModel, period: s
             {
                 "Initiative": names.get(str(e["id"]), str(e["id"])),
                 "Design": DESIGN_WORDS.get(str(e["design"]), str(e["design"])),
-                "Decision": str(e["decision"]),
+                "Decision": from_results(str(e["id"]), str(e["decision"]), roi).text,
                 "Primary metric": _metric_name(str(primary["metric"])) if primary else narrative.NOT_AVAILABLE,
                 "Effect": (
                     narrative.fmt_value(change.estimate, change.unit, signed=True, change=True)
@@ -410,6 +418,6 @@ def executive_summary(
     ExecutiveSummary
     """
     period = str(Month.parse(period))
-    model = load_value_model(config.resolve(value_model))
+    model = load_model(value_model)
     results = complete_results(found, period=period, value_model=value_model, seed=seed, draws=draws, engine=engine)
-    return summarize(results, model, period)
+    return summarize(results, model, period, names=register_names())

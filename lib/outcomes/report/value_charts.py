@@ -22,6 +22,10 @@ def _pv_before_risk(lines: dict[str, np.ndarray], rate: float) -> float:
     return float(sum(finance.present_value(v, rate) for v in lines.values()))
 
 
+#: The NPV bar's label: the figure itself is the case's NPV P50, shown beside the chart.
+NPV_BAR_LABEL = "NPV (P50 in the table below)"
+
+
 def waterfall_frame(case: InvestmentCase) -> pd.DataFrame:
     """The steps from gross benefits to NPV, in present values at the central inputs.
 
@@ -55,8 +59,9 @@ def waterfall_frame(case: InvestmentCase) -> pd.DataFrame:
     frame["start"] = frame["end"] - frame["amount"]
     total = pd.DataFrame([{"step": "NPV", "amount": p.npv, "kind": "total", "start": 0.0, "end": p.npv}])
     frame = pd.concat([frame, total], ignore_index=True)
+    # the NPV is stated once, as the Monte Carlo median with its range; this bar is its central-input sketch
     frame["label"] = [
-        narrative.fmt_money(a, case.currency, signed=k != "total")
+        narrative.fmt_money(a, case.currency, signed=True) if k != "total" else NPV_BAR_LABEL
         for a, k in zip(frame["amount"], frame["kind"], strict=True)
     ]
     return frame[["step", "amount", "start", "end", "kind", "label"]]
@@ -139,7 +144,7 @@ def portfolio_chart(portfolio: Portfolio) -> alt.LayerChart:
     frame = portfolio.to_frame(with_total=True)
     currency = portfolio.cases[0].currency if portfolio.cases else "EUR"
     frame = frame.assign(
-        decision=frame["decision"].where(frame["name"] != TOTAL_LABEL, TOTAL_DECISION).fillna("no decision yet"),
+        decision=frame["recommendation"].where(frame["name"] != TOTAL_LABEL, TOTAL_DECISION),
         npv_text=[narrative.fmt_money(x, currency) for x in frame["npv_p50"]],
         range_text=[
             narrative.fmt_money_range(a, b, currency) for a, b in zip(frame["npv_p10"], frame["npv_p90"], strict=True)

@@ -688,9 +688,10 @@ def _schedule(
 
 
 def _order_links(cfg: RunConfig, runs: list[NotebookRun], tasks: list[Task]) -> list[pages.ReportLink]:
-    """Links for the month's index: the notebooks that others run after (the summary) first."""
+    """Links for the month's index: the notebooks that run after others and before none (the summary) first."""
     task_of = {t.stem: t for t in tasks}
-    leads = {nb.name for nb in cfg.notebooks if nb.after}
+    awaited = {name for nb in cfg.notebooks for name in nb.after}
+    leads = {nb.name for nb in cfg.notebooks if nb.after and nb.name not in awaited}
     position = {nb.name: i for i, nb in enumerate(cfg.notebooks)}
 
     def key(run: NotebookRun) -> tuple[int, int, str]:

@@ -256,6 +256,7 @@ def build_scorecard(
     *,
     targets: Targets | str | Path | Mapping[str, float] | None = None,
     drivers: DriversResult | None = None,
+    value_per_customer: float | None = None,
     segment_dim: str = "all",
     segment: str = "all",
     top: int = 5,
@@ -274,6 +275,8 @@ def build_scorecard(
         Target overrides (default: ``params/targets.yaml`` when present, else the catalog).
     drivers : DriversResult, optional
         Drivers estimates; used to put a value on closing the gap of the driver metric.
+    value_per_customer : float, optional
+        What one customer kept is worth (see :func:`prescriptions`).
     segment_dim, segment : str
         Which rows to score (the company by default).
     top : int
@@ -341,7 +344,7 @@ def build_scorecard(
         table=table,
         trend=trend.reset_index(drop=True),
         movers=top_movers(panel, now, table, history, segment_dim=segment_dim, top=top),
-        prescriptions=prescriptions(table, view, now, drivers=drivers),
+        prescriptions=prescriptions(table, view, now, drivers=drivers, value_per_customer=value_per_customer),
         goals=goals(history, table, months=goal_months),
         segment_dim=segment_dim,
         segment=segment,
@@ -422,15 +425,22 @@ def _latest(view: pd.DataFrame, metric: str, period: pd.Timestamp) -> float:
 
 
 def prescriptions(
-    table: pd.DataFrame, view: pd.DataFrame, period: pd.Timestamp, *, drivers: DriversResult | None = None
+    table: pd.DataFrame,
+    view: pd.DataFrame,
+    period: pd.Timestamp,
+    *,
+    drivers: DriversResult | None = None,
+    value_per_customer: float | None = None,
 ) -> pd.DataFrame:
     """Metrics off target, ranked by the business value at stake, with actions.
 
     The value at stake is priced only where the kit has a link to money: closing the gap
     of the drivers model's ``x`` moves churn by ``coef x gap`` (the drivers estimate),
     and a churn gap times active customers is customers lost a month, priced at the
-    customer lifetime value (else 12 months of ARPU). Other gaps are stated in their own
-    units and ranked after, by relative gap.
+    value of a customer kept: ``value_per_customer`` when given (in a report run, the
+    value the ROI page puts on a customer kept, so both pages price a customer alike),
+    else the month's customer lifetime value (else 12 months of ARPU). Other gaps are
+    stated in their own units and ranked after, by relative gap.
 
     Returns
     -------
@@ -442,6 +452,8 @@ def prescriptions(
     clv = _latest(view, "clv", period)
     arpu = _latest(view, "arpu", period)
     per_customer = clv if not math.isnan(clv) else (arpu * 12 if not math.isnan(arpu) else np.nan)
+    if value_per_customer is not None and math.isfinite(value_per_customer):
+        per_customer = float(value_per_customer)
     rows = []
     for _, r in table[table["status"] == OFF].iterrows():
         mid = r["metric"]

@@ -252,8 +252,8 @@ class InvestmentCase:
         """
         d = self.details()
         cur = self.currency
+        # the value per month is stated once, in the value chain at the central inputs, beside this table
         rows = [
-            ("Value per month (P50)", narrative.fmt_money(d["value_per_month_p50"], cur)),
             ("Investment (PV of costs)", narrative.fmt_money(d["investment"], cur)),
             ("NPV P50", narrative.fmt_money(d["npv_p50"], cur)),
             ("NPV P10 to P90", narrative.fmt_money_range(d["npv_p10"], d["npv_p90"], cur)),

@@ -20,6 +20,7 @@ from outcomes.report import narrative
 from outcomes.errors import ParamsError
 from outcomes.value import finance
 from outcomes.value.montecarlo import InvestmentCase, finite_quantile, median_payback
+from outcomes.value.recommendation import recommend
 
 COLUMNS = [
     "initiative",
@@ -32,6 +33,7 @@ COLUMNS = [
     "payback_months",
     "prob_roi_positive",
     "decision",
+    "recommendation",
     "it_demand_tickets_per_month",
 ]
 #: Keys of a results.json ``portfolio`` row.
@@ -141,6 +143,7 @@ class Portfolio:
                 {
                     **{k: d[k] for k in COLUMNS[:9]},
                     "decision": self.decisions.get(case.initiative),
+                    "recommendation": recommend(self.decisions.get(case.initiative), case.prob_roi_positive).text,
                     "it_demand_tickets_per_month": self.it_demand.get(case.initiative),
                 }
             )
@@ -215,10 +218,7 @@ class Portfolio:
                 "ROI (P50)": [narrative.fmt_percent(x) for x in frame["roi_p50"]],
                 "Payback": [narrative.fmt_months(x) for x in frame["payback_months"]],
                 "Chance ROI > 0": [narrative.fmt_probability(x) for x in frame["prob_roi_positive"]],
-                "Decision": [
-                    d if isinstance(d, str) else "" if is_total else "no decision yet"
-                    for d, is_total in zip(frame["decision"], total, strict=True)
-                ],
+                "Decision": ["" if is_total else r for r, is_total in zip(frame["recommendation"], total, strict=True)],
                 "IT demand (tickets/month)": [
                     narrative.fmt_count(x, signed=True) for x in frame["it_demand_tickets_per_month"]
                 ],

@@ -1,0 +1,116 @@
+"""What we recommend for an initiative: its decision and its value case, in one executive wording.
+
+The decision rule (:mod:`outcomes.experiment.decision`) says ship, keep testing or stop
+(:data:`~outcomes.experiment.results.ACTIONS`) from the measured effects; the investment
+case says how likely the initiative is to pay off. :func:`recommend` combines the two
+into the one :class:`Recommendation` every page shows: the review page, the decision
+table of the executive summary, its headline, the ROI page's portfolio (:mod:`outcomes.value.portfolio`) and
+``results.json`` (``roi[].recommendation``) all render the same object's text.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from outcomes.experiment.results import ACTIONS
+
+#: The executive wording of each action of the decision vocabulary.
+WORDS: dict[str, str] = dict(zip(ACTIONS, ("roll out", "keep testing", "stop"), strict=True))
+#: Below this chance of a positive ROI a clear effect is rolled out only after its costs are cut.
+PAYS_OFF = 0.5
+#: The condition put on a clear effect whose case is unlikely to pay off.
+COSTS_FIRST = "only after cutting its costs"
+#: What is said of an initiative the decision rule has not judged yet.
+NOT_EVALUATED = "no decision yet"
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One initiative's recommendation.
+
+    Attributes
+    ----------
+    action : str or None
+        The decision rule's action (one of ``ACTIONS``); None when not evaluated yet.
+    verb : str
+        Its executive wording (:data:`WORDS`), or :data:`NOT_EVALUATED`.
+    condition : str
+        :data:`COSTS_FIRST` when the effect is clear but the case is not, else empty.
+    """
+
+    action: str | None
+    verb: str
+    condition: str = ""
+
+    @property
+    def text(self) -> str:
+        """The recommendation as every table and ``results.json`` show it: "roll out only after cutting its costs"."""
+        return f"{self.verb} {self.condition}".strip()
+
+    def clause(self, name: str) -> str:
+        """The recommendation about a named initiative: "roll out Faster releases only after cutting its costs"."""
+        if self.action is None:
+            return f"decide on {name} once it is evaluated"
+        return f"{self.verb} {name} {self.condition}".strip()
+
+    @property
+    def reason(self) -> str:
+        """Why a condition is put on it ("the effect is clear but the case is not"), else empty."""
+        return "the effect is clear but the case is not" if self.condition else ""
+
+
+def recommend(action: str | None, prob_roi_positive: float | None = None) -> Recommendation:
+    """The recommendation from a decision and the chance that the initiative's case pays off.
+
+    Parameters
+    ----------
+    action : str or None
+        The decision rule's action; None when the initiative has not been evaluated.
+    prob_roi_positive : float, optional
+        The investment case's chance of a positive ROI; None (or NaN) without a case.
+
+    Returns
+    -------
+    Recommendation
+        A "ship" whose case has less than :data:`PAYS_OFF` chance of paying off is
+        rolled out only after cutting its costs; every other action keeps its wording.
+
+    Raises
+    ------
+    ValueError
+        When ``action`` is not one of the decision vocabulary.
+    """
+    if action is None:
+        return Recommendation(None, NOT_EVALUATED)
+    if action not in WORDS:
+        raise ValueError(f"decision {action!r} is not one of the decision vocabulary: {', '.join(ACTIONS)}")
+    weak = prob_roi_positive is not None and math.isfinite(prob_roi_positive) and prob_roi_positive < PAYS_OFF
+    return Recommendation(action, WORDS[action], COSTS_FIRST if action == "ship" and weak else "")
+
+
+def from_results(key: str, action: str | None, roi: Sequence[Mapping[str, Any]]) -> Recommendation:
+    """The recommendation of initiative ``key`` from the run's ``results.json`` rows.
+
+    Pages that run after the ROI page (the review pages, the executive summary) read
+    the case's chance of a positive ROI from its recorded ``roi`` row, so they show what
+    the ROI page recorded in ``roi[].recommendation``.
+
+    Parameters
+    ----------
+    key : str
+        Initiative id.
+    action : str or None
+        The decision rule's action for it.
+    roi : sequence of mapping
+        ``results.json`` ``roi`` rows; an initiative without one is recommended on its
+        decision alone.
+
+    Returns
+    -------
+    Recommendation
+    """
+    row = next((r for r in roi if r.get("initiative") == key), None)
+    return recommend(action, None if row is None else row.get("prob_roi_positive"))

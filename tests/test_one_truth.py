@@ -1,0 +1,59 @@
+"""One truth per run: what the demo month shows on more than one page is the same everywhere.
+
+Reads the month published by the session's one run of the real pack (``demo_pack_plugin``)
+with :mod:`one_truth`: every initiative's name, recommendation, primary effect with the
+interval its decision rests on, NPV P50, P10 and P90, and the value of a customer kept,
+on every page that shows them and in ``results.json``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from one_truth import Shown, disagreements, extract
+from outcomes.params import read_yaml
+from outcomes.report.investment import INITIATIVES_DIR, register_names
+from outcomes.value.recommendation import WORDS
+
+pytest_plugins = ["demo_pack_plugin"]  # the session-wide `demo_month` fixture
+
+ACTIVE = sorted(read_yaml(p)["id"] for p in INITIATIVES_DIR.glob("*.yaml") if read_yaml(p).get("active") is True)
+
+
+@pytest.fixture(scope="module")
+def seen(demo_month: Path) -> dict:
+    return extract(demo_month)
+
+
+def test_every_shown_figure_name_and_recommendation_agrees(seen: dict) -> None:
+    assert disagreements(seen) == []
+
+
+@pytest.mark.parametrize("initiative", ACTIVE)
+def test_each_initiative_is_shown_everywhere_under_its_register_name(seen: dict, initiative: str) -> None:
+    names = seen[f"{initiative}/name"].places
+    pages = {where.split()[0] for where, _ in names}
+    assert {"results.json", f"02_initiative_review--{initiative}.html", "00_executive_summary.html", "03_roi.html"} <= pages
+    assert {name for _, name in names} == {register_names()[initiative]}
+
+
+@pytest.mark.parametrize("initiative", ACTIVE)
+def test_each_recommendation_is_one_string_of_the_one_vocabulary(seen: dict, initiative: str) -> None:
+    shown = seen[f"{initiative}/recommendation"].places
+    assert len({where.split()[0] for where, _ in shown}) == 4  # results.json, the review, the summary, the ROI page
+    (text,) = {value for _, value in shown}
+    assert text.split(" only ")[0] in WORDS.values()
+
+
+@pytest.mark.parametrize("quantity", ["effect", "interval", "npv_p50", "npv_p10", "npv_p90"])
+def test_figures_are_shown_on_several_pages_and_recorded(seen: dict, quantity: str) -> None:
+    for initiative in ACTIVE:
+        places = seen[f"{initiative}/{quantity}"].places
+        assert places[0][0].startswith("results.json") and len(places) >= 3, places
+        assert all(isinstance(v, (Shown, tuple)) for _, v in places[1:]), places
+
+
+def test_a_customer_kept_is_worth_the_same_on_the_scorecard_and_the_roi_page(seen: dict) -> None:
+    places = seen["value_per_customer_kept"].places
+    assert {where.split()[0] for where, _ in places} == {"results.json", "03_roi.html", "01_joint_scorecard.html"}
