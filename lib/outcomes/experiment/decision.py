@@ -25,14 +25,11 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
+from outcomes import format as fmt
 from outcomes.experiment.results import (
     Condition,
     Decision,
     MetricEffect,
-    format_change,
-    format_interval,
-    format_level,
-    level_pct,
 )
 
 Interval = Literal["sequential", "fixed"]
@@ -40,7 +37,7 @@ Interval = Literal["sequential", "fixed"]
 
 def _bounds(effect: MetricEffect, interval: Interval) -> tuple[float, float, str]:
     """Return the interval used for the decision and its name in sentences."""
-    level = level_pct(effect.alpha)
+    level = fmt.confidence(effect.alpha)
     if interval == "sequential" and math.isfinite(effect.seq_ci_low) and math.isfinite(effect.seq_ci_high):
         return effect.seq_ci_low, effect.seq_ci_high, f"{level} anytime-valid CI"
     return effect.ci_low, effect.ci_high, f"{level} CI"
@@ -106,9 +103,9 @@ def _clause(effect: MetricEffect, subject: str, interval: Interval) -> str:
     low, high, name = _bounds(effect, interval)
     verb = "raised" if effect.estimate_abs > 0 else "lowered" if effect.estimate_abs < 0 else "left unchanged"
     return (
-        f"{subject} {verb} {effect.name} from {format_level(effect.control_mean, effect.unit)} to "
-        f"{format_level(effect.treatment_mean, effect.unit)} ({format_change(effect.estimate_abs, effect.unit)}, "
-        f"{name} {format_interval(low, high, effect.unit)})"
+        f"{subject} {verb} {effect.name} from {fmt.level(effect.control_mean, effect.unit)} to "
+        f"{fmt.level(effect.treatment_mean, effect.unit)} ({fmt.change(effect.estimate_abs, effect.unit)}, "
+        f"{name} {fmt.interval(low, high, effect.unit)})"
     )
 
 
@@ -116,8 +113,8 @@ def _guardrail_text(effect: MetricEffect, interval: Interval) -> str:
     """'<metric> (+d, 95% CI lo to hi)'."""
     low, high, name = _bounds(effect, interval)
     return (
-        f"{effect.name} ({format_change(effect.estimate_abs, effect.unit)}, "
-        f"{name} {format_interval(low, high, effect.unit)})"
+        f"{effect.name} ({fmt.change(effect.estimate_abs, effect.unit)}, "
+        f"{name} {fmt.interval(low, high, effect.unit)})"
     )
 
 
@@ -125,7 +122,7 @@ def _margin_text(effect: MetricEffect) -> str:
     """The margin in words."""
     if effect.margin_relative:
         return f"{effect.margin:.1%} of the control level"
-    return format_change(effect.margin, effect.unit).lstrip("+")
+    return fmt.change(effect.margin, effect.unit).lstrip("+")
 
 
 def _default_subject(effect: MetricEffect) -> str:
@@ -250,7 +247,7 @@ def decide(
         return Decision(
             "stop",
             f"{clause}, which rules out an effect as large as the minimum worthwhile "
-            f"{format_change(mde, primary.unit).lstrip('+')}; stop.",
+            f"{fmt.change(mde, primary.unit).lstrip('+')}; stop.",
             arm,
         )
     return Decision("keep testing", f"{clause}, which does not yet rule out no change; keep testing.", arm)

@@ -26,9 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from outcomes.report import narrative
+from outcomes import format as fmt
 from outcomes.errors import ParamsError
 from outcomes.value import finance
+from outcomes.value.words import roi_sentence
 from outcomes.value.model import (
     MONEY_UNITS,
     ChainSteps,
@@ -253,14 +254,14 @@ class InvestmentCase:
         d = self.details()
         cur = self.currency
         rows = [
-            ("Value per month (P50)", narrative.fmt_money(d["value_per_month_p50"], cur)),
-            ("Investment (PV of costs)", narrative.fmt_money(d["investment"], cur)),
-            ("NPV P50", narrative.fmt_money(d["npv_p50"], cur)),
-            ("NPV P10 to P90", narrative.fmt_money_range(d["npv_p10"], d["npv_p90"], cur)),
-            ("ROI P50", narrative.fmt_percent(d["roi_p50"])),
-            ("Payback (P50)", narrative.fmt_months(d["payback_months"])),
-            ("Chance ROI is positive", narrative.fmt_probability(d["prob_roi_positive"])),
-            ("In words", narrative.roi_sentence(d)),
+            ("Value per month (P50)", fmt.money(d["value_per_month_p50"], cur)),
+            ("Investment (PV of costs)", fmt.money(d["investment"], cur)),
+            ("NPV P50", fmt.money(d["npv_p50"], cur)),
+            ("NPV P10 to P90", fmt.money_range(d["npv_p10"], d["npv_p90"], cur)),
+            ("ROI P50", fmt.percent(d["roi_p50"])),
+            ("Payback (P50)", fmt.months(d["payback_months"])),
+            ("Chance ROI is positive", fmt.probability(d["prob_roi_positive"])),
+            ("In words", roi_sentence(d)),
         ]
         return pd.DataFrame(rows, columns=["measure", "value"])
 

@@ -27,8 +27,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from outcomes import format as fmt
 from outcomes.experiment.decision import decide
-from outcomes.experiment.quasi.did import Estimate, PretrendTest, did_2x2, did_twfe, event_study, wild_cluster_pvalue
+from outcomes.estimate import Estimate
+from outcomes.experiment.quasi.did import PretrendTest, did_2x2, did_twfe, event_study, wild_cluster_pvalue
 from outcomes.experiment.quasi.its import Seasonality, segmented_regression, treated_series
 from outcomes.experiment.quasi.placebo import PlaceboCheck, placebo_in_space, placebo_in_time
 from outcomes.experiment.quasi.panel import (
@@ -47,7 +49,7 @@ from outcomes.experiment.quasi.panel import (
     period_label,
     prepare_panel,
 )
-from outcomes.experiment.results import Condition, Direction, InitiativeResult, MetricEffect, Role, level_pct
+from outcomes.experiment.results import Condition, Direction, InitiativeResult, MetricEffect, Role
 
 #: Fewer clusters (units) than this: cluster-robust errors are approximate (Cameron and Miller 2015
 #: put the threshold between 20 and 50); the result says so and adds the wild cluster bootstrap.
@@ -144,13 +146,13 @@ class QuasiResult:
         if e is not None:
             what = "level change at the start" if self.design == "its" else "effect on the treated units"
             out.append(
-                f"Estimate ({what}): {e.estimate:+.4g} on {self.metric} ({level_pct(self.alpha)} CI "
+                f"Estimate ({what}): {e.estimate:+.4g} on {self.metric} ({fmt.confidence(self.alpha)} CI "
                 f"{e.ci_low:+.4g} to {e.ci_high:+.4g}, p = {e.p_value:.3g}); {self.counterfactual_mean:.4g} without "
                 f"the change against {self.observed:.4g} with it."
             )
         for name, other in self.other_estimates.items():
             out.append(
-                f"{name.capitalize()}: {other.estimate:+.4g} ({level_pct(self.alpha)} CI {other.ci_low:+.4g} to "
+                f"{name.capitalize()}: {other.estimate:+.4g} ({fmt.confidence(self.alpha)} CI {other.ci_low:+.4g} to "
                 f"{other.ci_high:+.4g}, p = {other.p_value:.3g})."
             )
         if self.pretrend is not None:
