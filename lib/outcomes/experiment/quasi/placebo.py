@@ -26,7 +26,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from outcomes.experiment.quasi.did import Estimate
+from outcomes.estimate import Estimate
 from outcomes.experiment.quasi.panel import UNIT, QuasiPanel, period_label
 
 Estimator = Callable[[QuasiPanel], Estimate]
