@@ -147,23 +147,23 @@ class QuasiResult:
             what = "level change at the start" if self.design == "its" else "effect on the treated units"
             out.append(
                 f"Estimate ({what}): {e.estimate:+.4g} on {self.metric} ({fmt.confidence(self.alpha)} CI "
-                f"{e.ci_low:+.4g} to {e.ci_high:+.4g}, p = {e.p_value:.3g}); {self.counterfactual_mean:.4g} without "
+                f"{e.ci_low:+.4g} to {e.ci_high:+.4g}, {fmt.p_value(e.p_value)}); {self.counterfactual_mean:.4g} without "
                 f"the change against {self.observed:.4g} with it."
             )
         for name, other in self.other_estimates.items():
             out.append(
                 f"{name.capitalize()}: {other.estimate:+.4g} ({fmt.confidence(self.alpha)} CI {other.ci_low:+.4g} to "
-                f"{other.ci_high:+.4g}, p = {other.p_value:.3g})."
+                f"{other.ci_high:+.4g}, {fmt.p_value(other.p_value)})."
             )
         if self.pretrend is not None:
             t = self.pretrend
             verdict = "rejected: trends differed before the start" if t.rejected else "not rejected"
             out.append(
-                f"Pre-trend test ({t.method}, {t.n_leads} leads): p = {t.p_value:.3g}, parallel trends {verdict}."
+                f"Pre-trend test ({t.method}, {t.n_leads} leads): {fmt.p_value(t.p_value)}, parallel trends {verdict}."
             )
         out.extend(p.sentence for p in self.placebos)
         if math.isfinite(self.wild_p_value):
-            out.append(f"Wild cluster bootstrap p-value (Webb weights): {self.wild_p_value:.3g}.")
+            out.append(f"Wild cluster bootstrap p-value (Webb weights): {fmt.p_value(self.wild_p_value, label='')}.")
         return tuple(out)
 
     def summary(self) -> str:
@@ -328,7 +328,7 @@ def _did_conditions(
             Condition(
                 FEW_CLUSTERS,
                 f"Only {g} units (clusters): the cluster-robust interval uses a t distribution with {g - 1} degrees "
-                f"of freedom and is approximate; the wild cluster bootstrap p-value is {wild_p:.3g}.",
+                f"of freedom and is approximate; the wild cluster bootstrap p-value is {fmt.p_value(wild_p, label='')}.",
             )
         )
     small = min(panel.n_treated, panel.n_control)
@@ -345,8 +345,8 @@ def _did_conditions(
         out.append(
             Condition(
                 INFERENCE_DISAGREES,
-                f"The cluster-robust p-value ({twfe.p_value:.3g}) and the wild cluster bootstrap p-value "
-                f"({wild_p:.3g}) fall on different sides of {alpha:g}; the evidence is not firm.",
+                f"The cluster-robust p-value ({fmt.p_value(twfe.p_value, label='')}) and the wild cluster bootstrap p-value "
+                f"({fmt.p_value(wild_p, label='')}) fall on different sides of {alpha:g}; the evidence is not firm.",
                 BLOCKS if twfe.p_value < alpha else None,
             )
         )
@@ -355,7 +355,7 @@ def _did_conditions(
             Condition(
                 PRE_TREND,
                 f"Before the start the treated units already moved differently from the untreated ones "
-                f"({pretrend.method} p = {pretrend.p_value:.3g}); the parallel-trends assumption is doubtful.",
+                f"({pretrend.method} {fmt.p_value(pretrend.p_value)}); the parallel-trends assumption is doubtful.",
                 BLOCKS,
             )
         )
