@@ -13,6 +13,92 @@ NAN, INF = math.nan, math.inf
 
 
 @pytest.mark.parametrize(
+    ("x", "kwargs", "text"),
+    [
+        (1_234_567, {}, "EUR 1.2m"),
+        (35_530, {}, "EUR 36k"),
+        (3_500, {}, "EUR 3.5k"),
+        (850, {}, "EUR 850"),
+        (2.5, {}, "EUR 2.50"),
+        (0, {}, "EUR 0"),
+        (-0.001, {}, "EUR 0"),
+        (-42_000, {}, "-EUR 42k"),
+        (999_960, {}, "EUR 1.0m"),  # rounding does not give "1,000k"
+        (999.7, {}, "EUR 1.0k"),
+        (2.04e9, {}, "EUR 2.0bn"),
+        (12_000_000, {}, "EUR 12m"),
+        (300_000, {"scale": "m"}, "EUR 0.3m"),
+        (35_000, {"signed": True}, "+EUR 35k"),
+        (1e6, {"currency": "USD"}, "USD 1.0m"),
+        (math.nan, {}, "not available"),
+        (None, {}, "not available"),
+    ],
+)
+def test_fmt_money(x, kwargs, text):
+    currency = kwargs.pop("currency", "EUR")
+    assert fmt.money(x, currency, **kwargs) == text
+
+
+def test_money_range_shares_one_scale():
+    assert fmt.money_range(300_000, 2_000_000) == "EUR 0.3m to EUR 2.0m"
+    assert fmt.money_range(-96_000, 21_000) == "-EUR 96k to EUR 21k"
+
+
+@pytest.mark.parametrize(
+    ("func", "x", "text"),
+    [
+        (fmt.percent, 0.27, "27%"),
+        (fmt.percent, 3.29, "329%"),
+        (fmt.percent, 0.061, "6.1%"),
+        (fmt.percent, 0.0, "0%"),
+        (fmt.percent, -0.23, "-23%"),
+        (fmt.percent, math.nan, "not available"),
+        (fmt.pp, 0.061, "+6.1 pp"),
+        (fmt.pp, -0.003, "-0.3 pp"),
+        (fmt.pp, 0.0, "0.0 pp"),
+        (fmt.pp, -0.00001, "0.0 pp"),
+        (fmt.pp, None, "not available"),
+        (fmt.probability, 0.87, "87%"),
+        (fmt.probability, 0.999, "more than 99%"),
+        (fmt.probability, 0.001, "less than 1%"),
+        (fmt.hours, 2.5, "2.5 hours"),
+        (fmt.hours, 1.0, "1 hour"),
+        (fmt.hours, 0.75, "45 minutes"),
+        (fmt.hours, 0.999, "1 hour"),
+        (fmt.hours, -2.0, "-2 hours"),
+        (fmt.hours, 72.0, "3 days"),
+        (fmt.hours, 0.0, "0 minutes"),
+        (fmt.minutes, 90.0, "1.5 hours"),
+        (fmt.count, 1615, "1,615"),
+        (fmt.count, -40, "-40"),
+        (fmt.count, 0, "0"),
+        (fmt.count, 2_300_000, "2.3 million"),
+        (fmt.count, math.inf, "not available"),
+        (fmt.number, 0.045, "0.045"),
+        (fmt.number, 2.5, "2.5"),
+        (fmt.number, 1615.4, "1,615"),
+        (fmt.months, 13.6, "14 months"),
+        (fmt.months, 1.0, "1 month"),
+        (fmt.months, 0.4, "less than 1 month"),
+        (fmt.months, 0.0, "immediately"),
+        (fmt.months, None, "not within the horizon"),
+    ],
+)
+def test_formatters(func, x, text):
+    assert func(x) == text
+
+
+def test_signed_changes():
+    assert fmt.count(290, signed=True) == "+290"
+    assert fmt.hours(1.5, signed=True) == "+1.5 hours"
+    assert fmt.percent(0.05, signed=True) == "+5%"
+    assert fmt.value(0.02, "rate", signed=True, change=True) == "+2.0 pp"
+    assert fmt.value(0.78, "rate") == "78%"
+    with pytest.raises(ValueError, match="unit must be one of"):
+        fmt.value(1, "furlongs")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
     ("x", "unit", "kwargs", "text"),
     [
         # money
