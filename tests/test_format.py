@@ -164,6 +164,9 @@ def test_value_by_unit(x, unit, kwargs, text):
         (fmt.confidence, 0.1, "90%"),
         (fmt.exact, 0.999, "0.999"),
         (fmt.exact, 8.0, "8"),
+        (fmt.exact, 1.5e6, "1500000"),
+        (fmt.exact, 1e-13, "0.0000000000001"),
+        (fmt.exact, 100 * 0.95, "95"),
     ],
 )
 def test_single_kinds(func, x, text):

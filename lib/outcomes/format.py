@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 from outcomes.errors import OutcomesError
@@ -144,10 +145,14 @@ def money_range(low: float | None, high: float | None, currency: str = "EUR") ->
 
 
 def exact(x: float | None, *, missing: str = NOT_AVAILABLE) -> str:
-    """The shortest text that reads back as the number (for parameters and targets): 8, 0.999, 22.5."""
+    """The shortest text that reads back as the number (for parameters and targets): 8, 0.999, 22.5, 1500000.
+
+    Twelve significant digits at most (so 95.00000000000001 reads 95), never scientific notation.
+    """
     if is_missing(x):
         return missing
-    return f"{float(f'{float(x):.12g}'):g}"  # type: ignore[arg-type]
+    text = format(Decimal(repr(float(f"{float(x):.12g}"))), "f")  # type: ignore[arg-type]
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def percent(
