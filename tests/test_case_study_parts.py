@@ -22,7 +22,6 @@ from outcomes import config
 from outcomes.casestudy import clv
 from outcomes.casestudy import clv_holdout
 from outcomes.casestudy import findings
-from outcomes.errors import ParamsError
 from outcomes.experiment import InitiativeSpec, analyze_table, read_table
 from outcomes.casestudy import readout
 from outcomes.report import results

@@ -24,6 +24,7 @@ from scipy import stats
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
 from outcomes import config
+from outcomes.estimate import Estimate
 from outcomes.casestudy import delivery
 from outcomes.casestudy import delivery_charts
 from outcomes.ingest import load
@@ -180,13 +181,13 @@ def test_the_estimate_equals_statsmodels_on_a_hand_built_design(excerpt_con) -> 
     ref = _hand_ols(_raw_orders(EXCERPT), "late", controls, fes, pool_below=10)
     low, high = ref.conf_int().loc["late"]
     np.testing.assert_allclose(
-        [ours.coef, ours.se, ours.ci_low, ours.ci_high, ours.p_value],
+        [ours.fit.estimate, ours.fit.se, ours.fit.ci_low, ours.fit.ci_high, ours.fit.p_value],
         [ref.params["late"], ref.bse["late"], low, high, ref.pvalues["late"]],
         rtol=1e-9,
     )
-    assert ours.n == 958 and ours.n_exposed == 85 and ours.cov_type == "HC1"
+    assert ours.fit.n == 958 and ours.n_exposed == 85 and ours.fit.method == "HC1"
     # Golden: adjusted gap on the committed excerpt, from the command above (statsmodels 0.15).
-    np.testing.assert_allclose([ours.coef, ours.se], [-1.845290, 0.171886], atol=5e-7)
+    np.testing.assert_allclose([ours.fit.estimate, ours.fit.se], [-1.845290, 0.171886], atol=5e-7)
 
 
 def test_cluster_robust_errors_match_statsmodels_and_rare_levels_are_pooled() -> None:
@@ -209,9 +210,9 @@ def test_cluster_robust_errors_match_statsmodels_and_rare_levels_are_pooled() ->
         cov_type="cluster", cov_kwds={"groups": pd.factorize(data["region"])[0], "use_correction": True, "df_correction": True},
         use_t=True,
     )
-    np.testing.assert_allclose([ours.coef, ours.se], [ref.params["late"], ref.bse["late"]], rtol=1e-10)
-    np.testing.assert_allclose([ours.ci_low, ours.ci_high], ref.conf_int().loc["late"], rtol=1e-10)
-    assert ours.cov_type == "cluster:region"
+    np.testing.assert_allclose([ours.fit.estimate, ours.fit.se], [ref.params["late"], ref.bse["late"]], rtol=1e-10)
+    np.testing.assert_allclose([ours.fit.ci_low, ours.fit.ci_high], ref.conf_int().loc["late"], rtol=1e-10)
+    assert ours.fit.method == "cluster:region"
 
 
 def test_a_planted_effect_is_recovered_through_the_engine(tmp_path: Path) -> None:
@@ -222,10 +223,10 @@ def test_a_planted_effect_is_recovered_through_the_engine(tmp_path: Path) -> Non
     assert len(frame) == 8000
     effects = delivery.fit_late_effects(frame, controls=["log_order_value", "shipping_share"], fixed_effects=["category"])
     adj, raw, day = effects.adjusted, effects.unadjusted, effects.per_day
-    assert adj.ci_low < -2.5 < adj.ci_high
+    assert adj.fit.ci_low < -2.5 < adj.fit.ci_high
     # Confounded by category: the raw gap is further from zero than the truth and misses it.
-    assert raw.coef < -2.5 and not raw.ci_low < -2.5 < raw.ci_high
-    assert day.ci_low < -0.1 < day.ci_high and day.n == adj.n_exposed
+    assert raw.fit.estimate < -2.5 and not raw.fit.ci_low < -2.5 < raw.fit.ci_high
+    assert day.fit.ci_low < -0.1 < day.fit.ci_high and day.fit.n == adj.n_exposed
 
 
 def test_expected_data_conditions_come_back_as_statuses() -> None:
@@ -245,7 +246,7 @@ def test_misuse_raises_with_the_rule_in_the_message() -> None:
         delivery.fit_effect(frame, controls=["items"])
     with pytest.raises(ValueError, match=r"alpha must be in \(0, 1\)"):
         delivery.fit_effect(frame, alpha=1.5)
-    effect = delivery.Effect("late", "", -1.0, 0.1, -1.2, -0.8, 0.0, 100, 10, "score ~ late", "HC1")
+    effect = delivery.Effect("late", "", Estimate(-1.0, 0.1, -1.2, -0.8, 0.0, math.inf, "HC1", n=100), 10, "score ~ late")
     with pytest.raises(ValueError, match=r"late_share_to must be a fraction in \[0, 1\]; got 5"):
         delivery.value_of_fewer_late(effect, orders_per_year=100, late_share_to=5, value_per_point=1.0)
 
@@ -281,7 +282,7 @@ def test_punctuality_aggregates_match_pandas_and_scipy(tmp_path: Path) -> None:
 def test_the_value_of_fewer_late_deliveries_worked_by_hand() -> None:
     # 10,000 orders a year, late share 8% -> 5%: 300 orders on time; gap -2 points (CI -2.5 to -1.5):
     # 600 points (450 to 750); at 2 BRL a point: 1,200 BRL (900 to 1,500).
-    effect = delivery.Effect("late", "with controls", -2.0, 0.25, -2.5, -1.5, 1e-9, 5000, 400, "score ~ late", "HC1")
+    effect = delivery.Effect("late", "with controls", Estimate(-2.0, 0.25, -2.5, -1.5, 1e-9, math.inf, "HC1", n=5000), 400, "score ~ late")
     v = delivery.value_of_fewer_late(effect, orders_per_year=10_000, late_share_from=0.08, late_share_to=0.05, value_per_point=2.0)
     np.testing.assert_allclose(
         [v.orders_on_time, v.points, v.points_low, v.points_high, v.value, v.value_low, v.value_high],
@@ -340,5 +341,5 @@ def test_full_olist_table_agrees_with_the_readme_and_the_literature(tmp_path: Pa
     assert (undelivered["orders"] * undelivered["mean_score"]).sum() / 117 == pytest.approx(1.47, abs=0.01)
     effects = delivery.fit_late_effects(delivery.order_outcomes(con))
     # Late orders score about 1.5-2 points lower; the interval excludes zero.
-    assert -2.0 < effects.adjusted.coef < -1.5 and effects.adjusted.ci_high < -1.0
-    assert effects.per_day.coef < 0
+    assert -2.0 < effects.adjusted.fit.estimate < -1.5 and effects.adjusted.fit.ci_high < -1.0
+    assert effects.per_day.fit.estimate < 0

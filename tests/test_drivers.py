@@ -35,9 +35,9 @@ def synthetic_panel(seed=0, regions=6, months=24, csat_slope=-0.03, churn_slope=
 def test_planted_slopes_are_recovered_within_their_intervals():
     result = fit_drivers(synthetic_panel())
     csat, churn = result.estimate("csat"), result.estimate("churn_rate")
-    assert csat.ci_low < -0.03 < csat.ci_high
-    assert churn.ci_low < 0.004 < churn.ci_high
-    assert csat.n_clusters == 6 and csat.df == 5 and csat.n_obs == 144
+    assert csat.fit.ci_low < -0.03 < csat.fit.ci_high
+    assert churn.fit.ci_low < 0.004 < churn.fit.ci_high
+    assert csat.n_clusters == 6 and csat.fit.df == 5 and csat.fit.n == 144
 
 
 def test_coefficient_and_interval_match_a_direct_statsmodels_fit():
@@ -51,8 +51,8 @@ def test_coefficient_and_interval_match_a_direct_statsmodels_fit():
         cov_type="cluster", cov_kwds={"groups": pd.factorize(w["segment"])[0]}, use_t=True
     )
     est = fit_drivers(panel).estimate("csat")
-    np.testing.assert_allclose(est.coef, direct.params["x"], rtol=1e-10)
-    np.testing.assert_allclose([est.ci_low, est.ci_high], direct.conf_int().loc["x"], rtol=1e-8)
+    np.testing.assert_allclose(est.fit.estimate, direct.params["x"], rtol=1e-10)
+    np.testing.assert_allclose([est.fit.ci_low, est.fit.ci_high], direct.conf_int().loc["x"], rtol=1e-8)
 
 
 def test_intervals_cover_the_planted_slope_about_95_percent_of_the_time():
@@ -60,9 +60,9 @@ def test_intervals_cover_the_planted_slope_about_95_percent_of_the_time():
     # the observed coverage of a 95% interval falls in [0.88, 1] with probability above 0.99:
     # scipy.stats.binom.cdf(70, 80, 0.95) = 0.0065
     hits = [
-        (e := fit_drivers(synthetic_panel(seed=s, regions=8, months=10), outcomes=("csat",)).estimate("csat")).ci_low
+        (e := fit_drivers(synthetic_panel(seed=s, regions=8, months=10), outcomes=("csat",)).estimate("csat")).fit.ci_low
         < -0.03
-        < e.ci_high
+        < e.fit.ci_high
         for s in range(80)
     ]
     assert np.mean(hits) >= 0.88
@@ -107,5 +107,5 @@ def test_demo_company_links_are_recovered(demo_warehouse, ground_truth):
     result = fit_drivers(panel)
     links = truth["links"]
     csat, churn = result.estimate("csat"), result.estimate("churn_rate")
-    assert csat.ci_low <= links["csat_per_hour"] <= csat.ci_high, result.summary()
-    assert churn.ci_low <= links["churn_rate_per_hour"] <= churn.ci_high, result.summary()
+    assert csat.fit.ci_low <= links["csat_per_hour"] <= csat.fit.ci_high, result.summary()
+    assert churn.fit.ci_low <= links["churn_rate_per_hour"] <= churn.fit.ci_high, result.summary()

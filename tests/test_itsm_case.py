@@ -131,7 +131,7 @@ def test_link_changes_effect_is_welch_within_the_comparable_type(linked: Path) -
     assert (e.types_used, e.types_dropped, e.n_preceded, e.n_not_preceded) == (1, 1, 2, 2)
     welch = stats.ttest_ind(np.log([8.0, 24.0]), np.log([2.0, 3.0]), equal_var=False)
     ci = welch.confidence_interval(0.95)
-    assert_allclose([e.ci_low, e.ci_high], [ci.low, ci.high], rtol=1e-10)
+    assert_allclose([e.fit.ci_low, e.fit.ci_high], [ci.low, ci.high], rtol=1e-10)
     assert_allclose(e.ratio[0], math.sqrt(8 * 24) / math.sqrt(2 * 3), rtol=1e-12)
     assert "association" in e.sentence()
 
@@ -169,8 +169,8 @@ def test_one_stratum_is_welch() -> None:
     # Reference: scipy.stats.ttest_ind(y1, y0, equal_var=False).confidence_interval(0.9)
     welch = stats.ttest_ind(y1, y0, equal_var=False)
     ci = welch.confidence_interval(0.9)
-    assert_allclose([res.estimate, res.ci_low, res.ci_high], [y1.mean() - y0.mean(), ci.low, ci.high], rtol=1e-10)
-    assert_allclose(res.df, welch.df, rtol=1e-10)
+    assert_allclose([res.fit.estimate, res.fit.ci_low, res.fit.ci_high], [y1.mean() - y0.mean(), ci.low, ci.high], rtol=1e-10)
+    assert_allclose(res.fit.df, welch.df, rtol=1e-10)
 
 
 def test_strata_are_weighted_by_treated_counts() -> None:
@@ -188,8 +188,8 @@ def test_strata_are_weighted_by_treated_counts() -> None:
         cm = CompareMeans(DescrStatsW(data[(s, True)]), DescrStatsW(data[(s, False)]))
         diffs.append(data[(s, True)].mean() - data[(s, False)].mean())
         ses.append(cm.std_meandiff_separatevar)
-    assert_allclose(res.estimate, np.dot(w, diffs), rtol=1e-12)
-    assert_allclose(res.se, math.sqrt(np.dot(w**2, np.square(ses))), rtol=1e-10)
+    assert_allclose(res.fit.estimate, np.dot(w, diffs), rtol=1e-12)
+    assert_allclose(res.fit.se, math.sqrt(np.dot(w**2, np.square(ses))), rtol=1e-10)
     assert (res.types_used, res.types_dropped, res.n_preceded) == (2, 1, 40)
 
 
@@ -214,7 +214,7 @@ def test_interval_covers_a_planted_effect() -> None:
 
 def test_no_comparable_stratum_is_a_value_not_an_exception() -> None:
     res = change_linkage.stratified_difference(_cells({("a", True): np.array([1.0]), ("a", False): np.array([1.0, 2.0])}))
-    assert res.error == change_linkage.NO_COMPARABLE_TYPES and math.isnan(res.estimate)
+    assert res.error == change_linkage.NO_COMPARABLE_TYPES and math.isnan(res.fit.estimate)
     assert "No comparison" in res.sentence()
     with pytest.raises(ValueError, match="alpha must be in"):
         change_linkage.stratified_difference(_cells({("a", True): np.ones(3)}), alpha=1.5)
@@ -398,8 +398,8 @@ def test_linkage_recovers_what_the_synthetic_files_plant(planted, tmp_path: Path
     )
     # Planted exactly within each item type, up to whole seconds and daylight-saving hours.
     e = res.effect
-    assert e.error is None and abs(e.estimate - math.log(truth["effect"])) < 0.005
-    assert e.ci_low < math.log(truth["effect"]) < e.ci_high
+    assert e.error is None and abs(e.fit.estimate - math.log(truth["effect"])) < 0.005
+    assert e.fit.ci_low < math.log(truth["effect"]) < e.fit.ci_high
 
 
 # ----------------------------------------------------------------------------- the full public files
@@ -448,7 +448,7 @@ def test_full_rabobank_counts_match_the_readme(full: dict[str, Path]) -> None:
     assert changes <= 18_000  # 18,000 distinct change ids in the file; only implemented ones are deployments
     res = change_linkage.link_changes(store.connect(full["rabobank"]), window_days=7)
     assert res.deployments == log["rabobank_changes"][1] and 0 < res.failure_rate < 1
-    assert res.effect.error is None and res.effect.ci_low < res.effect.estimate < res.effect.ci_high
+    assert res.effect.error is None and res.effect.fit.ci_low < res.effect.fit.estimate < res.effect.fit.ci_high
 
 
 def test_charts_are_built_from_the_results(linked: Path) -> None:

@@ -1,4 +1,4 @@
-"""Executive formatting and sentences: gains, losses, inconclusive, missing; never a false 'clear'."""
+"""Executive sentences: gains, losses, inconclusive, missing; never a false 'clear'."""
 
 from __future__ import annotations
 
@@ -8,92 +8,6 @@ import pytest
 
 from outcomes.report import narrative as n
 from outcomes.report.narrative import MetricChange
-
-
-@pytest.mark.parametrize(
-    ("x", "kwargs", "text"),
-    [
-        (1_234_567, {}, "EUR 1.2m"),
-        (35_530, {}, "EUR 36k"),
-        (3_500, {}, "EUR 3.5k"),
-        (850, {}, "EUR 850"),
-        (2.5, {}, "EUR 2.50"),
-        (0, {}, "EUR 0"),
-        (-0.001, {}, "EUR 0"),
-        (-42_000, {}, "-EUR 42k"),
-        (999_960, {}, "EUR 1.0m"),  # rounding does not give "1,000k"
-        (999.7, {}, "EUR 1.0k"),
-        (2.04e9, {}, "EUR 2.0bn"),
-        (12_000_000, {}, "EUR 12m"),
-        (300_000, {"unit": "m"}, "EUR 0.3m"),
-        (35_000, {"signed": True}, "+EUR 35k"),
-        (1e6, {"currency": "USD"}, "USD 1.0m"),
-        (math.nan, {}, "not available"),
-        (None, {}, "not available"),
-    ],
-)
-def test_fmt_money(x, kwargs, text):
-    currency = kwargs.pop("currency", "EUR")
-    assert n.fmt_money(x, currency, **kwargs) == text
-
-
-def test_money_range_shares_one_scale():
-    assert n.fmt_money_range(300_000, 2_000_000) == "EUR 0.3m to EUR 2.0m"
-    assert n.fmt_money_range(-96_000, 21_000) == "-EUR 96k to EUR 21k"
-
-
-@pytest.mark.parametrize(
-    ("func", "x", "text"),
-    [
-        (n.fmt_percent, 0.27, "27%"),
-        (n.fmt_percent, 3.29, "329%"),
-        (n.fmt_percent, 0.061, "6.1%"),
-        (n.fmt_percent, 0.0, "0%"),
-        (n.fmt_percent, -0.23, "-23%"),
-        (n.fmt_percent, math.nan, "not available"),
-        (n.fmt_pp, 0.061, "+6.1 pp"),
-        (n.fmt_pp, -0.003, "-0.3 pp"),
-        (n.fmt_pp, 0.0, "0.0 pp"),
-        (n.fmt_pp, -0.00001, "0.0 pp"),
-        (n.fmt_pp, None, "not available"),
-        (n.fmt_probability, 0.87, "87%"),
-        (n.fmt_probability, 0.999, "more than 99%"),
-        (n.fmt_probability, 0.001, "less than 1%"),
-        (n.fmt_hours, 2.5, "2.5 hours"),
-        (n.fmt_hours, 1.0, "1 hour"),
-        (n.fmt_hours, 0.75, "45 minutes"),
-        (n.fmt_hours, 0.999, "1 hour"),
-        (n.fmt_hours, -2.0, "-2 hours"),
-        (n.fmt_hours, 72.0, "3 days"),
-        (n.fmt_hours, 0.0, "0 minutes"),
-        (n.fmt_minutes, 90.0, "1.5 hours"),
-        (n.fmt_count, 1615, "1,615"),
-        (n.fmt_count, -40, "-40"),
-        (n.fmt_count, 0, "0"),
-        (n.fmt_count, 2_300_000, "2.3 million"),
-        (n.fmt_count, math.inf, "not available"),
-        (n.fmt_number, 0.045, "0.045"),
-        (n.fmt_number, 2.5, "2.5"),
-        (n.fmt_number, 1615.4, "1,615"),
-        (n.fmt_months, 13.6, "14 months"),
-        (n.fmt_months, 1.0, "1 month"),
-        (n.fmt_months, 0.4, "less than 1 month"),
-        (n.fmt_months, 0.0, "immediately"),
-        (n.fmt_months, None, "not within the horizon"),
-    ],
-)
-def test_formatters(func, x, text):
-    assert func(x) == text
-
-
-def test_signed_changes():
-    assert n.fmt_count(290, signed=True) == "+290"
-    assert n.fmt_hours(1.5, signed=True) == "+1.5 hours"
-    assert n.fmt_percent(0.05, signed=True) == "+5%"
-    assert n.fmt_value(0.02, "rate", signed=True, change=True) == "+2.0 pp"
-    assert n.fmt_value(0.78, "rate") == "78%"
-    with pytest.raises(ValueError, match="unit must be one of"):
-        n.fmt_value(1, "furlongs")  # type: ignore[arg-type]
 
 
 def test_gain_is_called_a_clear_improvement():

@@ -8,7 +8,7 @@ from numpy.testing import assert_allclose
 from scipy import stats
 
 from outcomes import config
-from outcomes.report import narrative
+from outcomes import format as fmt
 from outcomes.errors import ParamsError
 from outcomes.report import results as report_results
 from outcomes.report import value_charts
@@ -145,8 +145,8 @@ def test_total_payback_and_investment_by_hand():
     summary = book.summary()
     last = summary.iloc[-1]
     assert last["Initiative"] == portfolio.TOTAL_LABEL and last["Decision"] == ""
-    assert last["Investment (PV)"] == narrative.fmt_money(2 * COSTS_PV)
-    assert last["Payback"] == narrative.fmt_months(12 * 20_000 / 14_400)
+    assert last["Investment (PV)"] == fmt.money(2 * COSTS_PV)
+    assert last["Payback"] == fmt.months(12 * 20_000 / 14_400)
     assert len(summary) == 3 and summary.attrs["total_row"] is True
     assert portfolio.build_portfolio(cases[:1]).summary().attrs["total_row"] is False
 

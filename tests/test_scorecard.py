@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from outcomes import config
-from outcomes.scorecard.drivers import DriversResult, Estimate
+from outcomes.estimate import Estimate
+from outcomes.scorecard.drivers import DriverEffect, DriversResult
 from outcomes.errors import ParamsError
 from outcomes.scorecard.card import (
     NO_DATA,
@@ -73,7 +74,7 @@ def panel():
 def drivers(coef=0.004):
     return DriversResult(
         "first_response_mean_hours",
-        (Estimate("churn_rate", "first_response_mean_hours", coef, 0.001, coef - 0.002, coef + 0.002, 0.01, 4, 120, 5),),
+        (DriverEffect("churn_rate", "first_response_mean_hours", Estimate(coef, 0.001, coef - 0.002, coef + 0.002, 0.01, 4, "OLS", n=120), 5),),
         "region",
     )
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from outcomes.experiment.results import MetricEffect, level_pct
+from outcomes import format as fmt
+from outcomes.experiment.results import MetricEffect
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ class CampaignROI:
         )
         return (
             f"{self.arm}: every {self.per:,} units contacted bring {est:,.0f} {self.currency} of net margin "
-            f"({level_pct(self.alpha)} CI {low:,.0f} to {high:,.0f} {self.currency}) at {self.margin:.0%} margin and "
+            f"({fmt.confidence(self.alpha)} CI {low:,.0f} to {high:,.0f} {self.currency}) at {self.margin:.0%} margin and "
             f"{self.cost_per_unit:,.2f} {self.currency} per contact; it {verdict}. It breaks even at a revenue lift of "
             f"{self.break_even_lift:,.3f} {self.currency} per unit; the test measured {self.lift:,.3f}."
         )

@@ -33,10 +33,14 @@ from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 from outcomes.casestudy.findings import finding
 
+from outcomes import format as fmt
+from outcomes.estimate import Estimate
+
 #: Returned on :class:`ResolutionEffect` when no item type has two or more tickets in both groups.
 NO_COMPARABLE_TYPES = "no item type has at least two resolved tickets both with and without a preceding change"
 #: Returned on :class:`ChangeLinkage` when no deployment names a configuration item.
 NO_LINKABLE_DEPLOYMENTS = "no deployment names a configuration item and a deployment time"
+_METHOD = "Welch differences of log resolution hours within item types, weighted by tickets after a change"
 OTHER_TYPES = "other types"
 #: Canonical fields the linkage needs (for :func:`outcomes.metrics.support.metric_support`'s ``extra``).
 REQUIRES: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -55,16 +59,9 @@ class ResolutionEffect:
 
     Parameters
     ----------
-    estimate : float
-        Weighted mean of the per-type differences (NaN when ``error`` is set).
-    se : float
-        Its standard error.
-    df : float
-        Welch-Satterthwaite degrees of freedom.
-    ci_low, ci_high : float
-        Confidence interval of ``estimate`` at ``1 - alpha``.
-    alpha : float
-        One minus the confidence level.
+    fit : Estimate
+        Weighted mean of the per-type Welch differences, its standard error, interval and
+        Welch-Satterthwaite degrees of freedom (NaN numbers when ``error`` is set).
     n_preceded, n_not_preceded : int
         Resolved tickets in the comparison (types used only).
     types_used, types_dropped : int
@@ -73,12 +70,7 @@ class ResolutionEffect:
         Why there is no estimate (an expected data condition), else ``None``.
     """
 
-    estimate: float
-    se: float
-    df: float
-    ci_low: float
-    ci_high: float
-    alpha: float
+    fit: Estimate
     n_preceded: int
     n_not_preceded: int
     types_used: int
@@ -88,7 +80,7 @@ class ResolutionEffect:
     @property
     def ratio(self) -> tuple[float, float, float]:
         """Ratio of geometric mean resolution times and its interval: ``exp`` of the estimate and bounds."""
-        return math.exp(self.estimate), math.exp(self.ci_low), math.exp(self.ci_high)
+        return math.exp(self.fit.estimate), math.exp(self.fit.ci_low), math.exp(self.fit.ci_high)
 
     def sentence(self) -> str:
         """The result in one sentence, stating that it is an association."""
@@ -98,7 +90,7 @@ class ResolutionEffect:
         word = "longer" if ratio >= 0 else "less time"
         return (
             f"Tickets opened after a change on their configuration item took {abs(ratio):.0f}% {word} to resolve "
-            f"than tickets on the same type of item without a recent change ({100 * (1 - self.alpha):.0f}% CI "
+            f"than tickets on the same type of item without a recent change ({fmt.percent(self.fit.level, exact_digits=True)} CI "
             f"{low:+.0f}% to {high:+.0f}%; {self.n_preceded:,} against {self.n_not_preceded:,} tickets, "
             f"{self.types_used} item types). This is an association, not proof that the changes caused the delay."
         )
@@ -181,13 +173,21 @@ def stratified_difference(cells: pd.DataFrame, *, alpha: float = 0.05) -> Resolu
     )
     usable = r["usable"]
     if not usable.any():
-        nan = float("nan")
-        return ResolutionEffect(nan, nan, nan, nan, nan, alpha, 0, 0, 0, len(wide), NO_COMPARABLE_TYPES)
-    return ResolutionEffect(
-        float(r["estimate"]), float(r["se"]), float(r["df"]), float(r["ci_low"]), float(r["ci_high"]), alpha,
-        int(col[("n", True)][usable].sum()), int(col[("n", False)][usable].sum()),
-        int(usable.sum()), int((~usable).sum()),
+        return ResolutionEffect(Estimate.missing(_METHOD, level=1 - alpha), 0, 0, 0, len(wide), NO_COMPARABLE_TYPES)
+    est, se, df = float(r["estimate"]), float(r["se"]), float(r["df"])
+    n_preceded, n_not = int(col[("n", True)][usable].sum()), int(col[("n", False)][usable].sum())
+    fit = Estimate(
+        estimate=est,
+        se=se,
+        ci_low=float(r["ci_low"]),
+        ci_high=float(r["ci_high"]),
+        p_value=float(2 * stats.t.sf(abs(est / se), df)) if se > 0 else math.nan,
+        df=df,
+        method=_METHOD,
+        level=1 - alpha,
+        n=n_preceded + n_not,
     )
+    return ResolutionEffect(fit, n_preceded, n_not, int(usable.sum()), int((~usable).sum()))
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from scipy import optimize, stats
 from scipy.special import betaln, gammaln, hyp2f1
 from statsmodels.tools.numdiff import approx_hess3
 
+from outcomes import format as fmt
 from outcomes.errors import ParamsError
 
 TimeUnit = Literal["day", "week", "month"]
@@ -254,13 +255,6 @@ def _param_table(names: tuple[str, ...], values: np.ndarray, cov_log: np.ndarray
     )
 
 
-def _fmt(x: float) -> str:
-    """A number with about four significant digits (whole numbers with separators from 1,000)."""
-    if not math.isfinite(x):
-        return "n/a"
-    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
-
-
 # --------------------------------------------------------------------------- BG/NBD
 
 
@@ -409,7 +403,7 @@ class BetaGeoFit:
             return f"BG/NBD: not fitted ({self.message})."
         table = self.conf_int(level)
         parts = [
-            f"{p} = {_fmt(e)} ({level:.0%} CI {_fmt(lo)} to {_fmt(hi)})"
+            f"{p} = {fmt.significant(e, 4)} ({level:.0%} CI {fmt.significant(lo, 4)} to {fmt.significant(hi, 4)})"
             for p, e, lo, hi in table[["parameter", "estimate", "ci_low", "ci_high"]].itertuples(index=False)
         ]
         rate = self.r / self.alpha
@@ -583,7 +577,7 @@ class GammaGammaFit:
             return f"Gamma-Gamma: not fitted ({self.message})."
         table = self.conf_int(level)
         parts = [
-            f"{p} = {_fmt(e)} ({level:.0%} CI {_fmt(lo)} to {_fmt(hi)})"
+            f"{p} = {fmt.significant(e, 4)} ({level:.0%} CI {fmt.significant(lo, 4)} to {fmt.significant(hi, 4)})"
             for p, e, lo, hi in table[["parameter", "estimate", "ci_low", "ci_high"]].itertuples(index=False)
         ]
         cur = f" {currency}" if currency else ""
@@ -596,7 +590,7 @@ class GammaGammaFit:
         state = "" if self.converged else f" Warning: the fit did not converge ({self.message})."
         return (
             f"Gamma-Gamma fitted on {self.n_customers:,} repeat customers: {', '.join(parts)}; log-likelihood "
-            f"{self.log_likelihood:,.1f}. Mean spend per purchase across customers: {_fmt(self.population_mean_spend)}{cur}. "
+            f"{self.log_likelihood:,.1f}. Mean spend per purchase across customers: {fmt.significant(self.population_mean_spend, 4)}{cur}. "
             f"{check}{state}"
         ).strip()
 
@@ -727,24 +721,24 @@ class CLVResult:
         interval = ""
         if math.isfinite(allrow["clv_mean_low"]):
             interval = (
-                f" ({self.level:.0%} interval from the parameters' uncertainty: {_fmt(allrow['clv_mean_low'])} to "
-                f"{_fmt(allrow['clv_mean_high'])}{cur} per customer, {_fmt(allrow['clv_total_low'])} to "
-                f"{_fmt(allrow['clv_total_high'])}{cur} in total)"
+                f" ({self.level:.0%} interval from the parameters' uncertainty: {fmt.significant(allrow['clv_mean_low'], 4)} to "
+                f"{fmt.significant(allrow['clv_mean_high'], 4)}{cur} per customer, {fmt.significant(allrow['clv_total_low'], 4)} to "
+                f"{fmt.significant(allrow['clv_total_high'], 4)}{cur} in total)"
             )
         lines = [
             f"Over the next {self.horizon_months} months, the {int(allrow['customers']):,} customers are expected to make "
-            f"{allrow['expected_purchases']:,.0f} purchases and bring {_fmt(allrow['clv_total'])}{cur} of margin "
+            f"{allrow['expected_purchases']:,.0f} purchases and bring {fmt.significant(allrow['clv_total'], 4)}{cur} of margin "
             f"discounted at {self.discount_rate:.2%} a month (margin {self.margin:.0%} of spend): "
-            f"{_fmt(allrow['clv_mean'])}{cur} per customer{interval}.",
+            f"{fmt.significant(allrow['clv_mean'], 4)}{cur} per customer{interval}.",
             f"On average a customer is still active with probability {allrow['p_alive_mean']:.2f}; customers who never "
             "bought again count as active (a property of the BG/NBD model).",
         ]
         for row in self.segments.iloc[1:].itertuples(index=False):
             seg_int = (
-                f" ({self.level:.0%} interval {_fmt(row.clv_mean_low)} to {_fmt(row.clv_mean_high)})"
+                f" ({self.level:.0%} interval {fmt.significant(row.clv_mean_low, 4)} to {fmt.significant(row.clv_mean_high, 4)})"
                 if math.isfinite(row.clv_mean_low) else ""
             )
-            lines.append(f"Segment {row.segment}: {row.customers:,} customers, CLV {_fmt(row.clv_mean)}{cur} per customer{seg_int}.")
+            lines.append(f"Segment {row.segment}: {row.customers:,} customers, CLV {fmt.significant(row.clv_mean, 4)}{cur} per customer{seg_int}.")
         lines += [self.bgnbd.summary(self.level), self.gamma_gamma.summary(self.level, self.currency), *self.notes]
         return "\n".join(lines)
 
@@ -952,8 +946,8 @@ class SimpleCLV:
         cur = f" {self.currency}" if self.currency else ""
         disc = f" + discount {self.discount_rate:.2%}" if self.discount_rate else ""
         return (
-            f"Simple CLV: ARPU {_fmt(self.arpu)}{cur} a month x margin {self.margin:.0%} / (churn {self.churn_rate:.2%} a "
-            f"month{disc}) = {_fmt(self.value)}{cur} per customer, over an expected lifetime of "
+            f"Simple CLV: ARPU {fmt.significant(self.arpu, 4)}{cur} a month x margin {self.margin:.0%} / (churn {self.churn_rate:.2%} a "
+            f"month{disc}) = {fmt.significant(self.value, 4)}{cur} per customer, over an expected lifetime of "
             f"{self.expected_lifetime_months:,.1f} months. It assumes every customer spends and churns alike; "
             "the BG/NBD CLV uses each customer's own history."
         )

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import ibis
 from ibis import _
@@ -46,6 +46,8 @@ import statsmodels.formula.api as smf
 from scipy import stats
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
+from outcomes import format as fmt
+from outcomes.estimate import Estimate
 from outcomes.casestudy.findings import finding
 
 #: Status codes of an estimate (expected data conditions, returned rather than raised).
@@ -75,10 +77,6 @@ CAVEAT = (
     "This is an association, not a proven cause: orders are not late at random, and what makes an order late "
     "(a seller, a carrier, a remote region, a busy season) may also lower its score in ways the controls do not capture."
 )
-
-
-def _level(alpha: float) -> int:
-    return int(round((1 - alpha) * 100))
 
 
 def _check_alpha(alpha: float) -> None:
@@ -266,15 +264,15 @@ class Punctuality:
         if on is None or late is None or bool(on["suppressed"]) or bool(late["suppressed"]):
             return ["Too few on-time or late orders with an answer to compare."]
         share, lo, hi = self.late_share()
-        lvl = _level(self.alpha)
+        lvl = fmt.confidence(self.alpha)
         gap, glo, ghi = self.top_box_gap
         top = f"{self.top_box_from:g}" if self.top_box_from == int(self.top_box_from) else f"{self.top_box_from}"
         return [
             f"{self.late_orders:,} of {self.orders:,} delivered orders with a score arrived after the promised date "
-            f"({share:.1%}, {lvl}% CI {lo:.1%} to {hi:.1%}).",
+            f"({share:.1%}, {lvl} CI {lo:.1%} to {hi:.1%}).",
             f"Mean score: {on['mean_score']:.2f} on time vs {late['mean_score']:.2f} late. Satisfied (score {top} or more): "
             f"{on['top_box_share']:.1%} on time vs {late['top_box_share']:.1%} late, a gap of {gap * 100:+.1f} pp "
-            f"({lvl}% CI {glo * 100:+.1f} to {ghi * 100:+.1f} pp).",
+            f"({lvl} CI {glo * 100:+.1f} to {ghi * 100:+.1f} pp).",
         ]
 
 
@@ -395,41 +393,26 @@ class Effect:
         Driver column (``late``: the gap late vs on time; ``days_late``: per day late).
     label : str
         The fit in words (``with controls``, ``unadjusted``...).
-    coef : float
-        Change in the outcome (score points) per unit of the driver.
-    se : float
-        Robust standard error.
-    ci_low, ci_high : float
-        Confidence interval of ``coef``.
-    p_value : float
-        Two-sided p-value of ``coef == 0``.
-    n : int
-        Orders in the fit.
+    fit : Estimate
+        The driver's coefficient (score points per unit of the driver) with its robust
+        standard error and interval; ``method`` is ``HC1`` or ``cluster:<column>``, ``n``
+        the orders in the fit, ``conditions`` the status code when it was not estimable.
     n_exposed : int
         Orders with a non-zero driver (the late ones).
     formula : str
         The statsmodels formula fitted.
-    cov_type : str
-        ``HC1`` or ``cluster:<column>``.
-    alpha : float
-        1 - confidence level.
-    status : str
-        ``ok``, ``insufficient_data`` or ``no_variation_in_driver``.
     """
 
     driver: str
     label: str
-    coef: float
-    se: float
-    ci_low: float
-    ci_high: float
-    p_value: float
-    n: int
+    fit: Estimate
     n_exposed: int
     formula: str
-    cov_type: str
-    alpha: float = 0.05
-    status: str = OK
+
+    @property
+    def status(self) -> str:
+        """``ok``, ``insufficient_data`` or ``no_variation_in_driver``."""
+        return self.fit.conditions[0] if self.fit.conditions else OK
 
     @property
     def estimable(self) -> bool:
@@ -543,8 +526,8 @@ def fit_effect(
     exposed = int((data[driver] != 0).sum())
 
     def empty(status: str) -> Effect:
-        nan = math.nan
-        return Effect(driver, label, nan, nan, nan, nan, nan, len(data), exposed, formula, cov_name, alpha, status)
+        fit = Estimate.missing(cov_name, level=1 - alpha, n=len(data), conditions=(status,))
+        return Effect(driver, label, fit, exposed, formula)
 
     if data[driver].nunique() < 2:
         return empty(NO_VARIATION)
@@ -558,21 +541,7 @@ def fit_effect(
         fit = model.fit(cov_type="cluster", cov_kwds={"groups": groups, "use_correction": True, "df_correction": True}, use_t=True)
     else:
         fit = model.fit(cov_type="HC1")
-    low, high = fit.conf_int(alpha=alpha).loc[driver]
-    return Effect(
-        driver=driver,
-        label=label,
-        coef=float(fit.params[driver]),
-        se=float(fit.bse[driver]),
-        ci_low=float(low),
-        ci_high=float(high),
-        p_value=float(fit.pvalues[driver]),
-        n=int(fit.nobs),
-        n_exposed=exposed,
-        formula=formula,
-        cov_type=cov_name,
-        alpha=alpha,
-    )
+    return Effect(driver, label, Estimate.from_statsmodels(fit, driver, alpha=alpha, method=cov_name), exposed, formula)
 
 
 @dataclass(frozen=True)
@@ -600,34 +569,40 @@ class LateEffects:
         parts = list(self.controls)
         if self.fixed_effects:
             parts.append(", ".join(self.fixed_effects) + " fixed effects")
-        if not parts:
-            return "nothing"
-        return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+        return fmt.join(parts, empty="nothing")
 
     def to_frame(self) -> pd.DataFrame:
         """One row per fit: label, driver, coefficient, standard error, interval, p-value, sizes, status."""
-        cols = ["label", "driver", "coef", "se", "ci_low", "ci_high", "p_value", "n", "n_exposed", "cov_type", "status"]
-        return pd.DataFrame([asdict(e) for e in (self.unadjusted, self.adjusted, self.per_day)])[cols]
+        return pd.DataFrame(
+            [
+                {
+                    "label": e.label, "driver": e.driver, "coef": e.fit.estimate, "se": e.fit.se, "ci_low": e.fit.ci_low,
+                    "ci_high": e.fit.ci_high, "p_value": e.fit.p_value, "n": e.fit.n, "n_exposed": e.n_exposed,
+                    "cov_type": e.fit.method, "status": e.status,
+                }
+                for e in (self.unadjusted, self.adjusted, self.per_day)
+            ]
+        )
 
     def sentences(self) -> list[str]:
         """The fits in words, with the association caveat."""
         out = []
         a, u, d = self.adjusted, self.unadjusted, self.per_day
-        lvl = _level(a.alpha)
+        lvl = fmt.percent(a.fit.level, exact_digits=True)
         if a.estimable:
             held = self.held()
-            raw = f" (unadjusted: {u.coef:+.2f})" if u.estimable else ""
+            raw = f" (unadjusted: {u.fit.estimate:+.2f})" if u.estimable else ""
             out.append(
-                f"A late delivery goes with a score {a.coef:+.2f} points{raw} "
-                f"({lvl}% CI {a.ci_low:+.2f} to {a.ci_high:+.2f}), holding {held} fixed; "
-                f"{a.n:,} orders, {a.n_exposed:,} late, {a.cov_type} standard errors."
+                f"A late delivery goes with a score {a.fit.estimate:+.2f} points{raw} "
+                f"({lvl} CI {a.fit.ci_low:+.2f} to {a.fit.ci_high:+.2f}), holding {held} fixed; "
+                f"{a.fit.n:,} orders, {a.n_exposed:,} late, {a.fit.method} standard errors."
             )
         else:
             out.append(f"The late-delivery gap could not be estimated ({a.status.replace('_', ' ')}).")
         if d.estimable:
             out.append(
-                f"Among the {d.n:,} late orders, each further day late goes with {d.coef:+.3f} points "
-                f"({lvl}% CI {d.ci_low:+.3f} to {d.ci_high:+.3f}), a straight-line summary across delays."
+                f"Among the {d.fit.n:,} late orders, each further day late goes with {d.fit.estimate:+.3f} points "
+                f"({lvl} CI {d.fit.ci_low:+.3f} to {d.fit.ci_high:+.3f}), a straight-line summary across delays."
             )
         out.append(CAVEAT)
         return out
@@ -723,11 +698,11 @@ class LatenessValue:
         """The scenario and its value in words."""
         if self.status != OK:
             return f"The value of fewer late deliveries could not be estimated ({self.status.replace('_', ' ')})."
-        lvl = _level(self.effect.alpha)
+        lvl = fmt.percent(self.effect.fit.level, exact_digits=True)
         return (
             f"Cutting late deliveries from {self.late_share_from:.1%} to {self.late_share_to:.1%} of "
             f"{self.orders_per_year:,.0f} orders a year puts {self.orders_on_time:,.0f} more orders on time, worth about "
-            f"{self.points:,.0f} review points a year ({lvl}% CI {self.points_low:,.0f} to {self.points_high:,.0f}); at an assumed "
+            f"{self.points:,.0f} review points a year ({lvl} CI {self.points_low:,.0f} to {self.points_high:,.0f}); at an assumed "
             f"{self.value_per_point:,.2f} {self.currency} per review point that is {self.value:,.0f} {self.currency} a year "
             f"({self.value_low:,.0f} to {self.value_high:,.0f}), if the association were causal."
         )
@@ -764,7 +739,7 @@ def value_of_fewer_late(
     Returns
     -------
     LatenessValue
-        ``points = orders_per_year * (late_share_from - late_share_to) * -effect.coef``;
+        ``points = orders_per_year * (late_share_from - late_share_to) * -effect.fit.estimate``;
         the value is linear in the effect, so its interval is the effect's interval
         carried through exactly.
     """
@@ -782,10 +757,10 @@ def value_of_fewer_late(
             effect, effect.status,
         )
     if late_share_from is None:
-        late_share_from = effect.n_exposed / effect.n
+        late_share_from = effect.n_exposed / effect.fit.n
     moved = orders_per_year * (late_share_from - late_share_to)
-    points = moved * -effect.coef
-    p_low, p_high = sorted((moved * -effect.ci_high, moved * -effect.ci_low))
+    points = moved * -effect.fit.estimate
+    p_low, p_high = sorted((moved * -effect.fit.ci_high, moved * -effect.fit.ci_low))
     return LatenessValue(
         orders_per_year=orders_per_year,
         late_share_from=late_share_from,
@@ -828,7 +803,7 @@ def findings(
         Checked rows; estimates that could not be made are left out.
     """
     rows = []
-    lvl = _level(summary.alpha)
+    lvl = fmt.confidence(summary.alpha)
     top = f"{summary.top_box_from:g}"
     common = dict(section=section, dataset=dataset)
     share, lo, hi = summary.late_share()
@@ -836,7 +811,7 @@ def findings(
         rows.append(finding(
             **common, metric="late_share", label="Orders delivered after the promised date", estimate=share * 100,
             ci_low=lo * 100, ci_high=hi * 100, unit="%", better="lower", n=summary.orders,
-            sentence=f"{share:.1%} of delivered orders arrived after the promised date ({lvl}% CI {lo:.1%} to {hi:.1%}).",
+            sentence=f"{share:.1%} of delivered orders arrived after the promised date ({lvl} CI {lo:.1%} to {hi:.1%}).",
         ))
     for status in ("on time", "late"):
         r = summary.row(status)
@@ -848,7 +823,7 @@ def findings(
             unit="%", better="higher", n=int(r["orders"]),
             sentence=(
                 f"{r['top_box_share']:.1%} of {status} orders were rated {top} or more "
-                f"({lvl}% CI {r['top_box_low']:.1%} to {r['top_box_high']:.1%})."
+                f"({lvl} CI {r['top_box_low']:.1%} to {r['top_box_high']:.1%})."
             ),
         ))
     gap, glo, ghi = summary.top_box_gap
@@ -858,27 +833,27 @@ def findings(
             ci_low=glo * 100, ci_high=ghi * 100, unit="pp", better="higher", n=summary.orders,
             sentence=(
                 f"Late orders are rated {top} or more {abs(gap) * 100:.0f} pp {'less' if gap < 0 else 'more'} often than "
-                f"on-time orders ({lvl}% CI {glo * 100:+.0f} to {ghi * 100:+.0f} pp)."
+                f"on-time orders ({lvl} CI {glo * 100:+.0f} to {ghi * 100:+.0f} pp)."
             ),
         ))
     a, d = effects.adjusted, effects.per_day
     if a.estimable:
         rows.append(finding(
             **common, metric="late_score_gap_adjusted", label="Score gap of a late delivery, with controls",
-            estimate=a.coef, ci_low=a.ci_low, ci_high=a.ci_high, unit="points", better="higher", n=a.n,
+            estimate=a.fit.estimate, ci_low=a.fit.ci_low, ci_high=a.fit.ci_high, unit="points", better="higher", n=a.fit.n,
             sentence=(
-                f"With {effects.held()} held fixed, a late delivery goes with a rating {abs(a.coef):.2f} points "
-                f"{'lower' if a.coef < 0 else 'higher'} ({lvl}% CI {a.ci_low:+.2f} to {a.ci_high:+.2f}); an association, "
+                f"With {effects.held()} held fixed, a late delivery goes with a rating {abs(a.fit.estimate):.2f} points "
+                f"{'lower' if a.fit.estimate < 0 else 'higher'} ({lvl} CI {a.fit.ci_low:+.2f} to {a.fit.ci_high:+.2f}); an association, "
                 "not proof of cause."
             ),
         ))
     if d.estimable:
         rows.append(finding(
             **common, metric="score_per_day_late", label="Score change per further day late (late orders), with controls",
-            estimate=d.coef, ci_low=d.ci_low, ci_high=d.ci_high, unit="points per day", better="higher", n=d.n,
+            estimate=d.fit.estimate, ci_low=d.fit.ci_low, ci_high=d.fit.ci_high, unit="points per day", better="higher", n=d.fit.n,
             sentence=(
-                f"Among late orders, each further day of delay goes with {d.coef:+.3f} points "
-                f"({lvl}% CI {d.ci_low:+.3f} to {d.ci_high:+.3f})."
+                f"Among late orders, each further day of delay goes with {d.fit.estimate:+.3f} points "
+                f"({lvl} CI {d.fit.ci_low:+.3f} to {d.fit.ci_high:+.3f})."
             ),
         ))
     if value.status == OK:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from outcomes import format as fmt
 from outcomes.casestudy.delivery import LateEffects, Punctuality
 
 STATUS_ORDER = ["on time", "late"]
@@ -63,7 +64,7 @@ def satisfied_by_delay(summary: Punctuality) -> alt.Chart:
     """
     data = summary.by_bucket[~summary.by_bucket["suppressed"]]
     order = list(summary.by_bucket["bucket"])
-    level = int(round((1 - summary.alpha) * 100))
+    level = fmt.confidence(summary.alpha)
     top = f"{summary.top_box_from:g}"
     base = alt.Chart(data).encode(x=alt.X("bucket:N", sort=order, title="Delivery against the promised date"))
     bars = base.mark_rule(strokeWidth=2).encode(
@@ -76,14 +77,14 @@ def satisfied_by_delay(summary: Punctuality) -> alt.Chart:
             alt.Tooltip("bucket:N", title="Delivery"),
             alt.Tooltip("orders:Q", title="Orders", format=","),
             alt.Tooltip("top_box_share:Q", title="Satisfied", format=".1%"),
-            alt.Tooltip("top_box_low:Q", title=f"{level}% CI low", format=".1%"),
-            alt.Tooltip("top_box_high:Q", title=f"{level}% CI high", format=".1%"),
+            alt.Tooltip("top_box_low:Q", title=f"{level} CI low", format=".1%"),
+            alt.Tooltip("top_box_high:Q", title=f"{level} CI high", format=".1%"),
         ],
     )
     return (bars + points).properties(
         title=alt.Title(
             f"Satisfied reviews ({top}-5 stars) by days late",
-            subtitle=f"Share of orders with {level}% Wilson intervals; groups under the minimum size are not shown",
+            subtitle=f"Share of orders with {level} Wilson intervals; groups under the minimum size are not shown",
         )
     )
 
@@ -109,7 +110,7 @@ def effect_estimates(effects: LateEffects) -> alt.Chart:
         One point and interval per fit, with a rule at zero (no gap).
     """
     data = effects_frame(effects)
-    level = int(round((1 - effects.adjusted.alpha) * 100))
+    level = fmt.percent(effects.adjusted.fit.level, exact_digits=True)
     base = alt.Chart(data).encode(y=alt.Y("label:N", title=None, sort=["unadjusted", "with controls"]))
     interval = base.mark_rule(strokeWidth=3).encode(
         x=alt.X("ci_low:Q", title="Review score, late minus on time (points on the 1-5 scale)"), x2="ci_high:Q"
@@ -119,8 +120,8 @@ def effect_estimates(effects: LateEffects) -> alt.Chart:
         tooltip=[
             alt.Tooltip("label:N", title="Fit"),
             alt.Tooltip("coef:Q", title="Gap", format="+.2f"),
-            alt.Tooltip("ci_low:Q", title=f"{level}% CI low", format="+.2f"),
-            alt.Tooltip("ci_high:Q", title=f"{level}% CI high", format="+.2f"),
+            alt.Tooltip("ci_low:Q", title=f"{level} CI low", format="+.2f"),
+            alt.Tooltip("ci_high:Q", title=f"{level} CI high", format="+.2f"),
             alt.Tooltip("n:Q", title="Orders", format=","),
             alt.Tooltip("n_exposed:Q", title="Late orders", format=","),
         ],
@@ -130,7 +131,7 @@ def effect_estimates(effects: LateEffects) -> alt.Chart:
         height=110,
         title=alt.Title(
             "Review score gap of a late delivery",
-            subtitle=f"OLS estimate with {level}% robust interval; an association, not proof of cause",
+            subtitle=f"OLS estimate with {level} robust interval; an association, not proof of cause",
         ),
     )
 

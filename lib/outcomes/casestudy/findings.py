@@ -18,9 +18,10 @@ from typing import Any, Literal
 import pandas as pd
 from IPython.display import HTML, Markdown
 
+from outcomes import format as fmt
 from outcomes.casestudy.clv import CLVResult, SimpleCLV
 from outcomes.casestudy.clv_holdout import HoldoutCheck
-from outcomes.experiment.results import InitiativeResult, MetricEffect, format_change, format_interval, level_pct
+from outcomes.experiment.results import InitiativeResult, MetricEffect
 from outcomes.report import results
 from outcomes.report.tables import table
 from outcomes.report.text import escape_md
@@ -105,8 +106,8 @@ def from_effect(effect: MetricEffect, *, section: Section, dataset: str, metric:
     if not effect.estimable:
         raise ValueError(f"effect {effect.metric!r} ({effect.arm}) has no estimate; list it as unavailable instead")
     sentence = (
-        f"{effect.arm} vs {effect.control_arm}: {effect.name} changed by {format_change(effect.estimate_abs, effect.unit)} "
-        f"({level_pct(effect.alpha)} CI {format_interval(effect.ci_low, effect.ci_high, effect.unit)})."
+        f"{effect.arm} vs {effect.control_arm}: {effect.name} changed by {fmt.change(effect.estimate_abs, effect.unit)} "
+        f"({fmt.confidence(effect.alpha)} CI {fmt.interval(effect.ci_low, effect.ci_high, effect.unit)})."
     )
     return finding(
         section=section, dataset=dataset, metric=metric, label=label, estimate=effect.estimate_abs * scale,
@@ -221,12 +222,6 @@ def from_customer_value(
     ]
 
 
-def _number(x: float | None) -> str:
-    if x is None or not math.isfinite(x):
-        return "–"
-    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:,.3g}"
-
-
 def overview_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """One line per finding: section, dataset, what, estimate, interval, unit, better, n.
 
@@ -247,9 +242,9 @@ def overview_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
                 "section": SECTION_LABELS.get(r["section"], r["section"]),
                 "dataset": r["dataset"],
                 "finding": r["label"],
-                "estimate": _number(r["estimate"]),
+                "estimate": fmt.significant(r["estimate"], missing="–"),
                 "95% interval": (
-                    f"{_number(r['ci_low'])} to {_number(r['ci_high'])}" if r["ci_low"] is not None and r["ci_high"] is not None else "–"
+                    f"{fmt.significant(r['ci_low'], missing='–')} to {fmt.significant(r['ci_high'], missing='–')}" if r["ci_low"] is not None and r["ci_high"] is not None else "–"
                 ),
                 "unit": r["unit"],
                 "better": r["better"] or "–",

@@ -17,7 +17,8 @@ from outcomes.experiment.randomized.analysis import aggregate_table
 from outcomes.experiment.results import InitiativeResult
 from outcomes.report.review import load_spec
 from outcomes.experiment.spec import InitiativeSpec
-from outcomes.report.tables import CURRENCIES, table
+from outcomes.format import CURRENCIES
+from outcomes.report.tables import table
 
 
 def spec_with_table(initiative: str | Path | InitiativeSpec, raw_dir: str | Path | None = None) -> InitiativeSpec:

@@ -25,14 +25,11 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
+from outcomes import format as fmt
 from outcomes.experiment.results import (
     Condition,
     Decision,
     MetricEffect,
-    format_change,
-    format_interval,
-    format_level,
-    level_pct,
 )
 
 Interval = Literal["sequential", "fixed"]
@@ -77,7 +74,7 @@ def _bounds(effect: MetricEffect, interval: Interval) -> tuple[float, float, str
     low, high, anytime = decision_interval(
         effect.ci_low, effect.ci_high, effect.seq_ci_low, effect.seq_ci_high, interval
     )
-    return low, high, f"{level_pct(effect.alpha)} {'anytime-valid CI' if anytime else 'CI'}"
+    return low, high, f"{fmt.confidence(effect.alpha)} {'anytime-valid CI' if anytime else 'CI'}"
 
 
 def _p_for_claims(effect: MetricEffect) -> float:
@@ -140,9 +137,9 @@ def _clause(effect: MetricEffect, subject: str, interval: Interval) -> str:
     low, high, name = _bounds(effect, interval)
     verb = "raised" if effect.estimate_abs > 0 else "lowered" if effect.estimate_abs < 0 else "left unchanged"
     return (
-        f"{subject} {verb} {effect.name} from {format_level(effect.control_mean, effect.unit)} to "
-        f"{format_level(effect.treatment_mean, effect.unit)} ({format_change(effect.estimate_abs, effect.unit)}, "
-        f"{name} {format_interval(low, high, effect.unit)})"
+        f"{subject} {verb} {effect.name} from {fmt.level(effect.control_mean, effect.unit)} to "
+        f"{fmt.level(effect.treatment_mean, effect.unit)} ({fmt.change(effect.estimate_abs, effect.unit)}, "
+        f"{name} {fmt.interval(low, high, effect.unit)})"
     )
 
 
@@ -150,8 +147,8 @@ def _guardrail_text(effect: MetricEffect, interval: Interval) -> str:
     """'<metric> (+d, 95% CI lo to hi)'."""
     low, high, name = _bounds(effect, interval)
     return (
-        f"{effect.name} ({format_change(effect.estimate_abs, effect.unit)}, "
-        f"{name} {format_interval(low, high, effect.unit)})"
+        f"{effect.name} ({fmt.change(effect.estimate_abs, effect.unit)}, "
+        f"{name} {fmt.interval(low, high, effect.unit)})"
     )
 
 
@@ -159,7 +156,7 @@ def _margin_text(effect: MetricEffect) -> str:
     """The margin in words."""
     if effect.margin_relative:
         return f"{effect.margin:.1%} of the control level"
-    return format_change(effect.margin, effect.unit).lstrip("+")
+    return fmt.change(effect.margin, effect.unit).lstrip("+")
 
 
 def _default_subject(effect: MetricEffect) -> str:
@@ -284,7 +281,7 @@ def decide(
         return Decision(
             "stop",
             f"{clause}, which rules out an effect as large as the minimum worthwhile "
-            f"{format_change(mde, primary.unit).lstrip('+')}; stop.",
+            f"{fmt.change(mde, primary.unit).lstrip('+')}; stop.",
             arm,
         )
     return Decision("keep testing", f"{clause}, which does not yet rule out no change; keep testing.", arm)

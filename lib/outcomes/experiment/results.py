@@ -27,6 +27,8 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from outcomes import format as fmt
+
 Role = Literal["primary", "guardrail", "secondary"]
 Kind = Literal["mean", "proportion", "ratio"]
 Direction = Literal["higher", "lower"]
@@ -83,79 +85,6 @@ def _clean(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def _num(x: float, signed: bool = False) -> str:
-    """Format a number with about three significant digits."""
-    if x is None or not math.isfinite(x):
-        return "n/a"
-    sign = "+" if signed else ""
-    ax = abs(x)
-    if ax >= 100:
-        return f"{x:{sign},.0f}"
-    if ax >= 10:
-        return f"{x:{sign}.1f}"
-    if ax >= 1 or ax == 0:
-        return f"{x:{sign}.2f}"
-    return f"{x:{sign}.3g}"
-
-
-def format_level(x: float, unit: str) -> str:
-    """Format a metric level (a mean, a rate) for a sentence.
-
-    Parameters
-    ----------
-    x : float
-        The value.
-    unit : str
-        ``"fraction"`` shows a percentage; any other unit is appended after the number.
-
-    Returns
-    -------
-    str
-        For example ``"27%"`` or ``"1.20 hours"``.
-    """
-    if unit == "fraction":
-        if not math.isfinite(x):
-            return "n/a"
-        return f"{x * 100:.1f}%"
-    text = _num(x)
-    return f"{text} {unit}" if unit else text
-
-
-def format_change(x: float, unit: str) -> str:
-    """Format a signed difference: percentage points for fractions, else the metric unit.
-
-    Parameters
-    ----------
-    x : float
-        The difference (treatment minus control).
-    unit : str
-        The metric unit.
-
-    Returns
-    -------
-    str
-        For example ``"+6.0 pp"`` or ``"-0.15 tickets"``.
-    """
-    if unit == "fraction":
-        return "n/a" if not math.isfinite(x) else f"{x * 100:+.1f} pp"
-    text = _num(x, signed=True)
-    return f"{text} {unit}" if unit else text
-
-
-def format_interval(low: float, high: float, unit: str) -> str:
-    """Format an interval's bounds, e.g. ``"+4.0 to +8.2 pp"``."""
-    if unit == "fraction":
-        return f"{low * 100:+.1f} to {high * 100:+.1f} pp"
-    text = f"{_num(low, signed=True)} to {_num(high, signed=True)}"
-    return f"{text} {unit}" if unit else text
-
-
-def level_pct(alpha: float) -> str:
-    """Return the confidence level of ``alpha`` as text, e.g. ``"95%"``."""
-    pct = 100 * (1 - alpha)
-    return f"{pct:.0f}%" if abs(pct - round(pct)) < 1e-9 else f"{pct:g}%"
 
 
 @dataclass(frozen=True)
@@ -283,10 +212,10 @@ class MetricEffect:
             reason = self.conditions[0].message if self.conditions else "no estimate could be made"
             return f"{self.name} ({self.arm} vs {self.control_arm}): {reason.rstrip('. ')}."
         return (
-            f"{self.name} ({self.arm} vs {self.control_arm}): {format_level(self.control_mean, self.unit)} -> "
-            f"{format_level(self.treatment_mean, self.unit)} ({format_change(self.estimate_abs, self.unit)}, "
-            f"{level_pct(self.alpha)} CI {format_interval(self.ci_low, self.ci_high, self.unit)}; "
-            f"p {_p(self.p_value)}, adjusted p {_p(self.p_value_adjusted)})"
+            f"{self.name} ({self.arm} vs {self.control_arm}): {fmt.level(self.control_mean, self.unit)} -> "
+            f"{fmt.level(self.treatment_mean, self.unit)} ({fmt.change(self.estimate_abs, self.unit)}, "
+            f"{fmt.confidence(self.alpha)} CI {fmt.interval(self.ci_low, self.ci_high, self.unit)}; "
+            f"{fmt.p_value(self.p_value)}, {fmt.p_value(self.p_value_adjusted, label='adjusted p')})"
             + (
                 f"; CUPED removed {self.variance_reduction:.0%} of the variance."
                 if math.isfinite(self.variance_reduction)
@@ -299,8 +228,8 @@ class MetricEffect:
         lines = [self.sentence()]
         if math.isfinite(self.seq_ci_low):
             lines.append(
-                f"  Anytime-valid {level_pct(self.alpha)} CI: "
-                f"{format_interval(self.seq_ci_low, self.seq_ci_high, self.unit)}."
+                f"  Anytime-valid {fmt.confidence(self.alpha)} CI: "
+                f"{fmt.interval(self.seq_ci_low, self.seq_ci_high, self.unit)}."
             )
         lines.extend(f"  Note ({c.code}): {c.message}" for c in self.conditions)
         return "\n".join(lines)
@@ -329,13 +258,6 @@ class MetricEffect:
         row = self.to_dict()
         row["conditions"] = ", ".join(c.code for c in self.conditions)
         return pd.DataFrame([row])
-
-
-def _p(p: float) -> str:
-    """Format a p-value with its relation sign, e.g. ``"= 0.031"`` or ``"< 0.001"``."""
-    if p is None or not math.isfinite(p):
-        return "= n/a"
-    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
 
 
 @dataclass(frozen=True)
@@ -493,7 +415,7 @@ class InitiativeResult:
         lines = [f"### {title} ({self.design})", "", decision, ""]
         if self.arm_sizes:
             sizes = ", ".join(f"{arm}: {n:,}" for arm, n in self.arm_sizes.items())
-            srm = f"SRM p {_p(self.srm_p_value)}" + (" (flagged)" if self.srm_flag else "")
+            srm = fmt.p_value(self.srm_p_value, label="SRM p") + (" (flagged)" if self.srm_flag else "")
             lines += [f"Units per arm: {sizes}; {srm}.", ""]
         lines += [f"- {e.role}: {e.sentence()}" for e in self.effects]
         for c in self.conditions:

@@ -34,6 +34,7 @@ from IPython.display import Markdown
 
 from outcomes import config
 from outcomes.metrics import catalog
+from outcomes import format as fmt
 from outcomes.report import narrative
 from outcomes import cache
 from outcomes.warehouse import store
@@ -166,27 +167,27 @@ class WarehouseInputs:
     def to_frame(self, currency: str = "EUR") -> pd.DataFrame:
         """The inputs as a table for readers: figure, value (formatted) and how it was computed."""
         window = f"{self.months} months to {self.period}"
-        money = lambda x: narrative.fmt_money(x, currency)  # noqa: E731
+        money = lambda x: fmt.money(x, currency)  # noqa: E731
         rows = [
             (
                 "Cost per ticket",
                 money(self.cost_per_ticket),
-                f"service-desk cost {money(self.desk_cost)} / {narrative.fmt_count(self.tickets)} tickets ({window})",
+                f"service-desk cost {money(self.desk_cost)} / {fmt.count(self.tickets)} tickets ({window})",
             ),
             (
                 "Deployments per month",
-                narrative.fmt_number(self.deployments_per_month),
+                fmt.number(self.deployments_per_month),
                 f"production deployments ({window})",
             ),
         ]
         for _, r in self.segments.iterrows():
             how = (
-                f"ARPU {money(r['arpu_monthly'])} x margin {narrative.fmt_percent(r['gross_margin'])} "
-                f"/ (churn {narrative.fmt_percent(r['churn_rate'], decimals=2)} + discount "
-                f"{narrative.fmt_percent(r['monthly_discount'], decimals=2)} a month) ({window})"
+                f"ARPU {money(r['arpu_monthly'])} x margin {fmt.percent(r['gross_margin'])} "
+                f"/ (churn {fmt.percent(r['churn_rate'], decimals=2)} + discount "
+                f"{fmt.percent(r['monthly_discount'], decimals=2)} a month) ({window})"
             )
             rows.append((f"CLV, {r['segment']}", money(r["clv"]), how))
-            rows.append((f"Customers, {r['segment']}", narrative.fmt_count(r["customers"]), f"active in {self.period}"))
+            rows.append((f"Customers, {r['segment']}", fmt.count(r["customers"]), f"active in {self.period}"))
         return pd.DataFrame(rows, columns=["figure", "value", "how it was computed"])
 
 
@@ -352,7 +353,7 @@ def link_slopes(model: ValueModel, key: str, drivers: DriversResult | None) -> d
         est = drivers.estimate(link.to)
         if drivers.x == previous and est is not None and est.status == OK:
             out[link.to] = Quantity(
-                value=est.coef, low=est.ci_low, high=est.ci_high, level=1 - drivers.alpha,
+                value=est.fit.estimate, low=est.fit.ci_low, high=est.fit.ci_high, level=1 - drivers.alpha,
                 distribution="normal", origin="drivers",
             )
         previous = link.to
@@ -538,7 +539,7 @@ class Investment:
         frame = case.to_frame().reset_index()
         amounts = [c for c in frame.columns if c != "line"]
         for col in amounts:
-            frame[col] = [narrative.fmt_money(v, case.currency) if np.isfinite(v) else "" for v in frame[col]]
+            frame[col] = [fmt.money(v, case.currency) if np.isfinite(v) else "" for v in frame[col]]
         frame.loc[frame["line"] == "Net benefits", "Present value"] = ""
         return frame
 
@@ -562,9 +563,9 @@ class Investment:
                     self.tei_table(case.initiative),
                     caption=(
                         f"Investment case (TEI, {self.model.horizon_years} years, discounted at "
-                        f"{narrative.fmt_percent(self.model.discount_rate)}; the Initial column is not discounted); "
-                        f"risk adjustment: benefits cut {narrative.fmt_percent(ini.risk.benefits)}, "
-                        f"costs raised {narrative.fmt_percent(ini.risk.costs)}."
+                        f"{fmt.percent(self.model.discount_rate)}; the Initial column is not discounted); "
+                        f"risk adjustment: benefits cut {fmt.percent(ini.risk.benefits)}, "
+                        f"costs raised {fmt.percent(ini.risk.costs)}."
                     ),
                 )
             )
@@ -638,7 +639,7 @@ def _evidence_rows(
                 "initiative": case.initiative,
                 "step": name,
                 "what": step["what"],
-                "value": narrative.fmt_value(
+                "value": fmt.value(
                     step["value"], unit, signed=name.endswith("change"), change=True, currency=model.currency
                 ),
                 "source": source,
@@ -651,8 +652,8 @@ def _evidence_rows(
             "initiative": case.initiative,
             "step": "Costs",
             "what": "initial, running per month",
-            "value": f"{narrative.fmt_money(costs.initial.value, model.currency)}, "
-            f"{narrative.fmt_money(costs.recurring_monthly.value, model.currency)}",
+            "value": f"{fmt.money(costs.initial.value, model.currency)}, "
+            f"{fmt.money(costs.recurring_monthly.value, model.currency)}",
             "source": costs.initial.origin,
             "rests on": _REGISTER if costs.initial.origin == "warehouse" else _SOURCE_WORDS["assumption"],
         }
@@ -881,21 +882,21 @@ def case_caveats(
     out = []
     spans = [name(r["initiative"]) for r in roi if _spans_zero(r)]
     if spans:
-        out.append(f"The NPV range of {_join(spans)} runs from a loss (P10) to a gain (P90): that case is not settled.")
+        out.append(f"The NPV range of {fmt.join(spans)} runs from a loss (P10) to a gain (P90): that case is not settled.")
     if measured is not None:
         assumed = [name(k) for k in ids if k not in set(measured)]
         if assumed:
             out.append(
-                f"No measured effect yet for {_join(assumed)}: the value rests on the stated assumption "
+                f"No measured effect yet for {fmt.join(assumed)}: the value rests on the stated assumption "
                 "in params/value.yaml."
             )
     if linked:
         out.append(
-            f"The value of {_join([name(k) for k in linked])} runs through the drivers model: an association between "
+            f"The value of {fmt.join([name(k) for k in linked])} runs through the drivers model: an association between "
             "first response and customer outcomes across regions and months, not proof of cause."
         )
     if unvalued:
-        out.append(f"{_join(list(unvalued))} has no value chain in params/value.yaml, so it has no investment case.")
+        out.append(f"{fmt.join(list(unvalued))} has no value chain in params/value.yaml, so it has no investment case.")
     for key, design in (designs or {}).items():
         if design == "its":
             out.append(
@@ -916,11 +917,4 @@ def case_caveats(
 
 def _spans_zero(r: Mapping[str, Any]) -> bool:
     lo, hi = r.get("npv_p10"), r.get("npv_p90")
-    return not (narrative.is_missing(lo) or narrative.is_missing(hi)) and lo < 0 < hi
-
-
-def _join(items: Sequence[str]) -> str:
-    items = list(items)
-    if not items:
-        return "none"
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+    return not (fmt.is_missing(lo) or fmt.is_missing(hi)) and lo < 0 < hi

@@ -9,6 +9,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from outcomes import format as fmt
 from outcomes.errors import OutcomesError
 from outcomes.experiment.quasi.analysis import QuasiResult
 
@@ -45,7 +46,7 @@ def event_study_chart(result: QuasiResult) -> alt.LayerChart:
         When the result has no event study (an ITS result, or a blocked analysis).
     """
     frame = _require(result.event_study, "event study", result)
-    level = f"{1 - result.alpha:.0%}"
+    level = fmt.confidence(result.alpha)
     x = alt.X("rel:Q", title="Periods since the start (-1 = reference)")
     tooltip = [
         alt.Tooltip("rel:Q", title="Period"),

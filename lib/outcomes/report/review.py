@@ -34,6 +34,7 @@ import ibis
 import pandas as pd
 from IPython.display import HTML, Markdown
 
+from outcomes import format as fmt
 from outcomes import config
 from outcomes.errors import OutcomesError, ParamsError
 from outcomes.experiment import aggregates as bridge
@@ -45,9 +46,6 @@ from outcomes.experiment.results import (
     InitiativeResult,
     MetricEffect,
     SegmentSplit,
-    format_change,
-    format_interval,
-    level_pct,
 )
 from outcomes.experiment.spec import InitiativeSpec, MetricSpec
 from outcomes.params import load
@@ -165,13 +163,13 @@ class Review:
         """One row per arm and metric: levels, change, intervals and p-values, as display text."""
         rows = []
         for e in self.result.effects:
-            seq = format_interval(e.seq_ci_low, e.seq_ci_high, e.unit) if math.isfinite(e.seq_ci_low) else "n/a"
+            seq = fmt.interval(e.seq_ci_low, e.seq_ci_high, e.unit) if math.isfinite(e.seq_ci_low) else "n/a"
             rows.append({
                 "metric": e.name, "role": e.role, "arm": e.arm if self.spec.design == "randomized" else "treated",
-                "control": _level(e.control_mean, e.unit), "treatment": _level(e.treatment_mean, e.unit),
-                "change": format_change(e.estimate_abs, e.unit) if e.estimable else "n/a",
-                f"{level_pct(e.alpha)} CI": format_interval(e.ci_low, e.ci_high, e.unit) if e.estimable else "n/a",
-                "anytime-valid CI": seq, "p-value": _p(e.p_value), "adjusted p": _p(e.p_value_adjusted),
+                "control": fmt.level(e.control_mean, e.unit, missing="n/a"), "treatment": fmt.level(e.treatment_mean, e.unit, missing="n/a"),
+                "change": fmt.change(e.estimate_abs, e.unit) if e.estimable else "n/a",
+                f"{fmt.confidence(e.alpha)} CI": fmt.interval(e.ci_low, e.ci_high, e.unit) if e.estimable else "n/a",
+                "anytime-valid CI": seq, "p-value": fmt.p_value(e.p_value, label="", missing="n/a"), "adjusted p": fmt.p_value(e.p_value_adjusted, label="", missing="n/a"),
             })
         return pd.DataFrame(rows)
 
@@ -226,9 +224,9 @@ class Review:
         """
         splits = {x.segment: _split_word(x) for x in self.result.segment_splits}
         rows = [
-            {"segment": e.segment, "metric": e.name, "arm": e.arm, "change": format_change(e.estimate_abs, e.unit),
-             f"{level_pct(e.alpha)} CI": format_interval(e.ci_low, e.ci_high, e.unit) if e.estimable else "n/a",
-             "adjusted p": _p(e.p_value_adjusted), "units": e.n_control + e.n_treatment,
+            {"segment": e.segment, "metric": e.name, "arm": e.arm, "change": fmt.change(e.estimate_abs, e.unit),
+             f"{fmt.confidence(e.alpha)} CI": fmt.interval(e.ci_low, e.ci_high, e.unit) if e.estimable else "n/a",
+             "adjusted p": fmt.p_value(e.p_value_adjusted, label="", missing="n/a"), "units": e.n_control + e.n_treatment,
              "arm split": splits.get(e.segment, "not checked")}
             for e in self.result.segment_effects
         ]
@@ -252,11 +250,11 @@ class Review:
             mde = float(minimum_detectable_effect(e.se_abs, self.spec.alpha, self.spec.power))
             lines = [
                 f"With the data so far, the smallest change in {e.name} this design could tell from noise "
-                f"({self.spec.power:.0%} power) is about {format_change(mde, e.unit).lstrip('+')}."
+                f"({self.spec.power:.0%} power) is about {fmt.change(mde, e.unit).lstrip('+')}."
                 if math.isfinite(mde) else "No estimate yet, so no detectable change can be stated."
             ]
             if self.spec.primary.mde is not None:
-                lines.append(f"The minimum worthwhile effect set for it is {format_change(self.spec.primary.mde, e.unit).lstrip('+')}.")
+                lines.append(f"The minimum worthwhile effect set for it is {fmt.change(self.spec.primary.mde, e.unit).lstrip('+')}.")
         else:
             lines = list(self.result.notes[1:]) or ["Set `mde` on the primary metric to get a sample-size plan."]
         return Markdown("\n\n".join(_escape_lines(lines)))
@@ -275,11 +273,11 @@ class Review:
         frame = pd.DataFrame([
             {"label": f"{e.name} ({e.arm})" if self.spec.design == "randomized" else e.name, "role": e.role,
              "estimate": e.estimate_rel, "low": e.ci_rel_low, "high": e.ci_rel_high,
-             "change": format_change(e.estimate_abs, e.unit)}
+             "change": fmt.change(e.estimate_abs, e.unit)}
             for e in self.result.effects if math.isfinite(e.estimate_rel)
         ], columns=["label", "role", "estimate", "low", "high", "change"])
         y = alt.Y("label:N", title=None, sort=None)
-        level = level_pct(self.result.alpha)
+        level = fmt.confidence(self.result.alpha)
         base = alt.Chart(frame)
         rules = base.mark_rule().encode(
             y=y, x=alt.X("low:Q", title=f"Effect relative to control ({level} CI)", axis=alt.Axis(format="+%")),
@@ -344,20 +342,8 @@ class Review:
 
 def _split_word(split: SegmentSplit) -> str:
     if split.flagged:
-        return f"mismatch (p = {split.p_value_adjusted:.2g})"
+        return f"mismatch ({fmt.p_value(split.p_value_adjusted)})"
     return "as planned" if math.isfinite(split.p_value) else "too few units"
-
-
-def _level(x: float, unit: str) -> str:
-    from outcomes.experiment.results import format_level
-
-    return format_level(x, unit) if math.isfinite(x) else "n/a"
-
-
-def _p(p: float) -> str:
-    if p is None or not math.isfinite(p):
-        return "n/a"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def _escape_lines(lines: list[str]) -> list[str]:
@@ -389,7 +375,7 @@ def cumulative_chart(timeline: pd.DataFrame, primary: MetricEffect, alpha: float
     cols = ["estimate", "ci_low", "ci_high", "seq_ci_low", "seq_ci_high"]
     frame = timeline.assign(**{c: timeline[c] * scale for c in cols})
     x = alt.X("look:T", title="Data up to")
-    level = level_pct(alpha)
+    level = fmt.confidence(alpha)
     title = f"Change in {primary.name}" + (f" ({unit})" if unit else "")
     base = alt.Chart(frame)
     band = base.mark_area(opacity=0.2).encode(x=x, y=alt.Y("seq_ci_low:Q", title=title), y2="seq_ci_high:Q",

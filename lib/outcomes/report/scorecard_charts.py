@@ -118,11 +118,11 @@ def drivers_chart(result: DriversResult) -> alt.LayerChart:
         if e.status != OK:
             continue
         scale = 100.0 if catalog.get(e.outcome).is_rate else 1.0
-        lo, hi = sorted((e.ci_low * step * scale, e.ci_high * step * scale))
+        lo, hi = sorted((e.fit.ci_low * step * scale, e.fit.ci_high * step * scale))
         rows.append(
             {
                 "outcome": f"{catalog.get(e.outcome).name} ({'pp' if scale == 100 else catalog.get(e.outcome).unit})",
-                "estimate": e.coef * step * scale,
+                "estimate": e.fit.estimate * step * scale,
                 "low": lo,
                 "high": hi,
             }

@@ -18,6 +18,7 @@ import pandas as pd
 
 from outcomes.metrics import catalog
 from outcomes.periods import Month, Window
+from outcomes import format as fmt
 from outcomes.report import narrative
 from outcomes.report.investment import (
     CUSTOMER_METRICS,
@@ -83,8 +84,8 @@ def _row_change(metric_row: Mapping[str, Any], label: str) -> narrative.MetricCh
 def _bounds(change: narrative.MetricChange) -> str:
     """An interval's bounds as text ("-1.4 hours to -39 minutes"), or "not available"."""
     if not change.has_interval:
-        return narrative.NOT_AVAILABLE
-    lo, hi = (narrative.fmt_value(x, change.unit, signed=True, change=True) for x in (change.ci_low, change.ci_high))
+        return fmt.NOT_AVAILABLE
+    lo, hi = (fmt.value(x, change.unit, signed=True, change=True) for x in (change.ci_low, change.ci_high))
     return f"{lo} to {hi}"
 
 
@@ -92,7 +93,7 @@ def _rows(entries: Sequence[Mapping[str, Any]], *, customer: bool) -> list[tuple
     out = []
     for e in entries:
         for m in e.get("metrics", []):
-            if (m["metric"] in CUSTOMER_METRICS) == customer and not narrative.is_missing(m.get("estimate_abs")):
+            if (m["metric"] in CUSTOMER_METRICS) == customer and not fmt.is_missing(m.get("estimate_abs")):
                 out.append((str(e["id"]), m))
     return out
 
@@ -100,7 +101,7 @@ def _rows(entries: Sequence[Mapping[str, Any]], *, customer: bool) -> list[tuple
 def _strength(m: Mapping[str, Any]) -> tuple[bool, float]:
     clear = _row_change(m, "").is_clear
     p = m.get("p_value")
-    return clear, -(p if not narrative.is_missing(p) else 1.0)
+    return clear, -(p if not fmt.is_missing(p) else 1.0)
 
 
 def customers_sentence(
@@ -119,11 +120,11 @@ def customers_sentence(
     parts = []
     for mid in ("csat", "churn_rate"):
         r = levels.get(mid)
-        if r is not None and not narrative.is_missing(r.get("value")):
+        if r is not None and not fmt.is_missing(r.get("value")):
             unit = narrative.unit_for_metric(mid)
             parts.append(
-                f"{catalog.get(mid).name} was {narrative.fmt_value(r['value'], unit)} "
-                f"({narrative.fmt_value(r['previous'], unit)} the month before)"
+                f"{catalog.get(mid).name} was {fmt.value(r['value'], unit)} "
+                f"({fmt.value(r['previous'], unit)} the month before)"
             )
     if not parts:
         return "For customers: no measured change and no scorecard for this period."
@@ -138,7 +139,7 @@ def it_sentence(initiatives: Sequence[Mapping[str, Any]], names: Mapping[str, st
             if m.get("role") != "primary" or m["metric"] in CUSTOMER_METRICS:
                 continue
             change = _row_change(m, names.get(str(e["id"]), str(e["id"])))
-            size = narrative.fmt_value(change.estimate, change.unit, signed=True, change=True)
+            size = fmt.value(change.estimate, change.unit, signed=True, change=True)
             verdict = {"gain": "a clear improvement", "loss": "a clear deterioration", "change": "a clear change"}.get(
                 change.verdict, "inconclusive"
             )
@@ -176,7 +177,7 @@ def worth_sentence(
     -------
     str
     """
-    usable = [r for r in roi if not narrative.is_missing(r.get("npv_p50"))]
+    usable = [r for r in roi if not fmt.is_missing(r.get("npv_p50"))]
     if not usable:
         return "What it is worth: " + narrative.roi_sentence(None)
     top = max(usable, key=lambda r: float(r["npv_p50"]))
@@ -184,17 +185,17 @@ def worth_sentence(
     if len(usable) == 1:
         return f"What it is worth over {years} years: {largest}: " + narrative.roi_sentence(top, currency)
     tail = f"the largest, {largest}: " + narrative.roi_sentence(top, currency)
-    total = next((p for p in portfolio if not narrative.is_missing(p.get("npv_p50"))), None)
+    total = next((p for p in portfolio if not fmt.is_missing(p.get("npv_p50"))), None)
     if total is None:
         median_sum = sum(float(r["npv_p50"]) for r in usable)
         return (
             f"What it is worth: the median NPVs of {len(usable)} initiatives over {years} years add up to "
-            f"{narrative.fmt_money(median_sum, currency)}; {tail}"
+            f"{fmt.money(median_sum, currency)}; {tail}"
         )
     together = (
-        f"{narrative.fmt_money(total['npv_p50'], currency)} "
-        f"(P10 {narrative.fmt_money(total['npv_p10'], currency)} to P90 {narrative.fmt_money(total['npv_p90'], currency)}; "
-        f"{narrative.fmt_probability(total['prob_roi_positive'])} chance the total is positive)"
+        f"{fmt.money(total['npv_p50'], currency)} "
+        f"(P10 {fmt.money(total['npv_p10'], currency)} to P90 {fmt.money(total['npv_p90'], currency)}; "
+        f"{fmt.probability(total['prob_roi_positive'])} chance the total is positive)"
     )
     return (
         f"What it is worth: the {len(total['initiatives'])} initiatives together are worth {together} "
@@ -209,7 +210,7 @@ def recommendation(decisions: Mapping[str, str], roi: Sequence[Mapping[str, Any]
     for key in sorted(set(decisions) | set(chance), key=lambda k: (decisions.get(k) or "~", k)):
         rec = from_results(key, decisions.get(key), roi)
         p = chance.get(key)
-        odds = "" if narrative.is_missing(p) else f" ({narrative.fmt_probability(p)} chance of a positive ROI)"
+        odds = "" if fmt.is_missing(p) else f" ({fmt.probability(p)} chance of a positive ROI)"
         why = f": {rec.reason}" if rec.reason else ""
         parts.append(f"{rec.clause(names.get(key, key))}{why}{odds}")
     if not parts:
@@ -228,7 +229,7 @@ def scorecard_sentences(scorecard: Sequence[Mapping[str, Any]], period: str, top
     for r in off[:top]:
         mid = str(r["metric"])
         unit = narrative.unit_for_metric(mid)
-        value, target, previous = (narrative.fmt_value(r[k], unit) for k in ("value", "target", "previous"))
+        value, target, previous = (fmt.value(r[k], unit) for k in ("value", "target", "previous"))
         out.append(f"{_metric_name(mid)}: {value} against a target of {target} ({previous} the month before).")
     return out
 
@@ -282,25 +283,25 @@ def summarize(
                 "Initiative": names.get(str(e["id"]), str(e["id"])),
                 "Design": DESIGN_WORDS.get(str(e["design"]), str(e["design"])),
                 "Decision": from_results(str(e["id"]), str(e["decision"]), roi).text,
-                "Primary metric": _metric_name(str(primary["metric"])) if primary else narrative.NOT_AVAILABLE,
+                "Primary metric": _metric_name(str(primary["metric"])) if primary else fmt.NOT_AVAILABLE,
                 "Effect": (
-                    narrative.fmt_value(change.estimate, change.unit, signed=True, change=True)
+                    fmt.value(change.estimate, change.unit, signed=True, change=True)
                     if change
-                    else narrative.NOT_AVAILABLE
+                    else fmt.NOT_AVAILABLE
                 ),
-                "95% interval": _bounds(change) if change else narrative.NOT_AVAILABLE,
+                "95% interval": _bounds(change) if change else fmt.NOT_AVAILABLE,
             }
         )
-    ordered = sorted(roi, key=lambda r: -(r["npv_p50"] if not narrative.is_missing(r["npv_p50"]) else -np.inf))
+    ordered = sorted(roi, key=lambda r: -(r["npv_p50"] if not fmt.is_missing(r["npv_p50"]) else -np.inf))
     together = [{**p, "initiative": TOTAL_LABEL} for p in results.get("portfolio", [])[:1] if len(roi) > 1]
     roi_rows = [
         {
             "Initiative": names.get(r["initiative"], r["initiative"]),
-            "NPV (P50)": narrative.fmt_money(r["npv_p50"], cur),
-            "NPV P10 to P90": narrative.fmt_money_range(r["npv_p10"], r["npv_p90"], cur),
-            "ROI (P50)": narrative.fmt_percent(r["roi_p50"]),
-            "Payback": narrative.fmt_months(r["payback_months"]),
-            "Chance ROI > 0": narrative.fmt_probability(r["prob_roi_positive"]),
+            "NPV (P50)": fmt.money(r["npv_p50"], cur),
+            "NPV P10 to P90": fmt.money_range(r["npv_p10"], r["npv_p90"], cur),
+            "ROI (P50)": fmt.percent(r["roi_p50"]),
+            "Payback": fmt.months(r["payback_months"]),
+            "Chance ROI > 0": fmt.probability(r["prob_roi_positive"]),
         }
         for r in [*ordered, *together]
     ]

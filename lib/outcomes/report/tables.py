@@ -8,44 +8,21 @@ Cell text is HTML-escaped, so labels from data or parameter files show as text.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from functools import partial
 
 import pandas as pd
 from IPython.display import HTML
 
+from outcomes import format as fmt
 from outcomes.report.text import escape
-
-#: Units shown as percentages of a fraction.
-PERCENT_UNITS = frozenset({"fraction", "%", "percent", "rate"})
-#: Units shown as whole numbers with thousands separators.
-COUNT_UNITS = frozenset({"count", "tickets", "customers", "orders", "minutes"})
-#: Units shown with the unit in the header; other units are too.
-CURRENCIES = frozenset({"EUR", "USD", "GBP", "CHF"})
-
-
-def _formatter(unit: str | None, digits: int) -> Callable[[Any], str]:
-    def fmt(value: Any) -> str:
-        if value is None or (isinstance(value, float) and pd.isna(value)):
-            return "–"
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            return str(value)
-        if unit in PERCENT_UNITS:
-            return f"{value * 100:,.{digits}f} %"
-        if unit in COUNT_UNITS:
-            return f"{value:,.0f}"
-        if unit in CURRENCIES:
-            return f"{value:,.0f}"
-        return f"{value:,.{digits}f}"
-
-    return fmt
 
 
 def header(column: str, unit: str | None) -> str:
     """The column header with its unit, e.g. ``mttr_hours (hours)`` or ``csat (%)``."""
     if not unit or unit == "count":
         return str(column)
-    return f"{column} ({'%' if unit in PERCENT_UNITS else unit})"
+    return f"{column} ({'%' if unit in fmt.PERCENT_UNITS else unit})"
 
 
 def table(
@@ -90,7 +67,7 @@ def table(
         raise KeyError(f"units given for columns {unknown} that the table does not have; columns are {list(map(str, frame.columns))}")
     shown = frame.rename(columns={c: header(str(c), units.get(str(c))) for c in frame.columns})
     styler = shown.style.format(
-        {header(str(c), units.get(str(c))): _formatter(units.get(str(c)), digits) for c in frame.columns},
+        {header(str(c), units.get(str(c))): partial(fmt.cell, unit=units.get(str(c)), digits=digits) for c in frame.columns},
         escape="html",
     )
     styler = styler.format_index(escape="html", axis=1).format_index(escape="html", axis=0)

@@ -9,6 +9,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from outcomes import format as fmt
 from outcomes.report import narrative
 from outcomes.value import finance
 from outcomes.value.montecarlo import InvestmentCase
@@ -49,10 +50,10 @@ def waterfall_frame(case: InvestmentCase) -> pd.DataFrame:
     risk_c = max(p.cost_risk.values(), default=0.0)
     steps = [
         ("Benefits (PV)", gross_b, "benefit"),
-        (f"Benefit risk (-{narrative.fmt_percent(risk_b)})", adj_b - gross_b, "risk"),
+        (f"Benefit risk (-{fmt.percent(risk_b)})", adj_b - gross_b, "risk"),
         ("Initial investment", -initial, "cost"),
         ("Running costs (PV)", -(gross_c - initial), "cost"),
-        (f"Cost risk (+{narrative.fmt_percent(risk_c)})", -(adj_c - gross_c), "risk"),
+        (f"Cost risk (+{fmt.percent(risk_c)})", -(adj_c - gross_c), "risk"),
     ]
     frame = pd.DataFrame(steps, columns=["step", "amount", "kind"])
     frame["end"] = frame["amount"].cumsum()
@@ -61,7 +62,7 @@ def waterfall_frame(case: InvestmentCase) -> pd.DataFrame:
     frame = pd.concat([frame, total], ignore_index=True)
     # the NPV is stated once, as the Monte Carlo median with its range; this bar is its central-input sketch
     frame["label"] = [
-        narrative.fmt_money(a, case.currency, signed=True) if k != "total" else NPV_BAR_LABEL
+        fmt.money(a, case.currency, signed=True) if k != "total" else NPV_BAR_LABEL
         for a, k in zip(frame["amount"], frame["kind"], strict=True)
     ]
     return frame[["step", "amount", "start", "end", "kind", "label"]]
@@ -145,11 +146,11 @@ def portfolio_chart(portfolio: Portfolio) -> alt.LayerChart:
     currency = portfolio.cases[0].currency if portfolio.cases else "EUR"
     frame = frame.assign(
         decision=frame["recommendation"].where(frame["name"] != TOTAL_LABEL, TOTAL_DECISION),
-        npv_text=[narrative.fmt_money(x, currency) for x in frame["npv_p50"]],
+        npv_text=[fmt.money(x, currency) for x in frame["npv_p50"]],
         range_text=[
-            narrative.fmt_money_range(a, b, currency) for a, b in zip(frame["npv_p10"], frame["npv_p90"], strict=True)
+            fmt.money_range(a, b, currency) for a, b in zip(frame["npv_p10"], frame["npv_p90"], strict=True)
         ],
-        chance=[narrative.fmt_probability(p) for p in frame["prob_roi_positive"]],
+        chance=[fmt.probability(p) for p in frame["prob_roi_positive"]],
     )
     order = list(frame["name"])
     y = alt.Y("name:N", sort=order, title=None)

@@ -22,6 +22,7 @@ import pandas as pd
 from pydantic import field_validator
 
 from outcomes import config
+from outcomes import format as fmt
 from outcomes.metrics import catalog
 from outcomes.scorecard.drivers import OK, DriversResult
 from outcomes.periods import Month, MonthLike
@@ -95,25 +96,6 @@ def _gap(metric_id: str, value: float, target: float, tolerance: float | None) -
     if m.direction == "lower_is_better":
         return max(value - target, 0.0)
     return max(abs(value - target) - (tolerance or 0.0), 0.0)
-
-
-def format_value(metric_id: str, value: float | None, *, change: bool = False, signed: bool = True) -> str:
-    """A value in its unit for sentences: rates as % (changes as pp), EUR with separators.
-
-    ``change`` formats a difference (pp for rates), with a sign unless ``signed`` is false.
-    """
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    m = catalog.get(metric_id)
-    sign = "+" if change and signed else ""
-    if m.is_rate:
-        digits = 2 if abs(value) < 0.01 else 1
-        return f"{value * 100:{sign},.{digits}f} {'pp' if change else '%'}"
-    if m.unit == "EUR":
-        return f"EUR {value:{sign},.0f}" if abs(value) >= 100 else f"EUR {value:{sign},.2f}"
-    if m.unit == "count":
-        return f"{value:{sign},.0f}" if float(value).is_integer() or abs(value) >= 100 else f"{value:{sign},.2f}"
-    return f"{value:{sign},.2f} {m.unit}"
 
 
 # --------------------------------------------------------------------------- decomposition
@@ -214,15 +196,18 @@ class Scorecard:
     def formatted(self) -> pd.DataFrame:
         """The table for reading: values in their units (rates in %), one row per metric."""
         t = self.table
-        fmt = {c: [format_value(m, v) for m, v in zip(t["metric"], t[c])] for c in ("value", "previous", "last_year", "target")}
+        texts = {
+            c: [fmt.value(v, catalog.get(m).unit, missing="n/a") for m, v in zip(t["metric"], t[c])]
+            for c in ("value", "previous", "last_year", "target")
+        }
         return pd.DataFrame(
             {
                 "area": t["area_name"],
                 "metric": t["name"],
-                "this month": fmt["value"],
-                "last month": fmt["previous"],
-                "a year ago": fmt["last_year"],
-                "target": fmt["target"],
+                "this month": texts["value"],
+                "last month": texts["previous"],
+                "a year ago": texts["last_year"],
+                "target": texts["target"],
                 "status": t["status"].str.replace("_", " "),
                 "owner": t["owner"],
             }
@@ -406,13 +391,13 @@ def top_movers(
         drivers_cols["driver_contribution"].append(contrib)
         drivers_cols["driver_share"].append(share)
         words = (
-            f"{r['name']} {'improved' if r['better'] else 'worsened'} by {format_value(r['metric'], r['change'], change=True)} "
-            f"to {format_value(r['metric'], r['value'])}"
+            f"{r['name']} {'improved' if r['better'] else 'worsened'} by {fmt.value(r['change'], catalog.get(r['metric']).unit, signed=True, change=True)} "
+            f"to {fmt.value(r['value'], catalog.get(r['metric']).unit)}"
         )
         if not math.isnan(r["z"]):
             words += f" ({abs(r['z']):.1f} times its usual monthly change)"
         if seg is not None:
-            words += f"; {dim.replace('_', ' ')} {seg} contributed {format_value(r['metric'], contrib, change=True)}"
+            words += f"; {dim.replace('_', ' ')} {seg} contributed {fmt.value(contrib, catalog.get(r['metric']).unit, signed=True, change=True)}"
             if not math.isnan(share):
                 words += f" ({share * 100:.0f}% of the change)"
         sentences.append(words + ".")
@@ -457,29 +442,30 @@ def prescriptions(
     rows = []
     for _, r in table[table["status"] == OFF].iterrows():
         mid = r["metric"]
+        m = catalog.get(mid)
         gap = _gap(mid, r["value"], r["target"], None if pd.isna(r["tolerance"]) else r["tolerance"])
         churn_delta, links = np.nan, []
         if drivers is not None and mid == drivers.x:
             move = r["target"] - r["value"]
             for e in drivers.estimates:
                 if e.status == OK:
-                    links.append(f"{format_value(e.outcome, e.coef * move, change=True)} {e.outcome.replace('_', ' ')}")
+                    links.append(f"{fmt.value(e.fit.estimate * move, catalog.get(e.outcome).unit, signed=True, change=True)} {e.outcome.replace('_', ' ')}")
                     if e.outcome == "churn_rate":
-                        churn_delta = -e.coef * move
+                        churn_delta = -e.fit.estimate * move
         elif mid == "churn_rate":
             churn_delta = gap
         customers = churn_delta * active if not math.isnan(active) else np.nan
         eur = customers * per_customer if not math.isnan(customers) else np.nan
         actions = catalog.get(mid).actions
         words = (
-            f"{r['name']} is {format_value(mid, r['value'])} against a target of {format_value(mid, r['target'])} "
-            f"({format_value(mid, gap, change=True, signed=False)} off)."
+            f"{r['name']} is {fmt.value(r['value'], m.unit)} against a target of {fmt.value(r['target'], m.unit)} "
+            f"({fmt.value(gap, m.unit, change=True)} off)."
         )
         if links:
             words += f" Closing the gap goes with {' and '.join(links)} (drivers model; an association)."
         if not math.isnan(customers):
-            words += f" About {customers:,.0f} customers a month at stake"
-            words += f", worth about EUR {eur:,.0f} in lifetime value." if not math.isnan(eur) else "."
+            words += f" About {fmt.count(customers)} customers a month at stake"
+            words += f", worth about {fmt.money(eur)} in lifetime value." if not math.isnan(eur) else "."
         if actions:
             words += " Actions: " + " ".join(actions[:2])
         rel = gap / abs(r["target"]) if r["target"] else gap
@@ -544,8 +530,8 @@ def goals(history: pd.DataFrame, table: pd.DataFrame, *, months: int = 12) -> pd
             if m.is_rate:
                 goal = float(np.clip(goal, 0.0, 1.0))
         sentence = (
-            f"{m.name}: aim for {format_value(mid, goal)} next month (trend forecast {format_value(mid, forecast)}, "
-            f"typical deviation {format_value(mid, sd, change=m.is_rate)})."
+            f"{m.name}: aim for {fmt.value(goal, m.unit)} next month (trend forecast {fmt.value(forecast, m.unit)}, "
+            f"typical deviation {fmt.value(sd, m.unit, change=m.is_rate)})."
             if not math.isnan(goal)
             else f"{m.name}: not enough history for a goal."
         )

@@ -18,13 +18,15 @@ This is an association: it becomes a causal claim only when an experiment backs 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import ibis
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
+from outcomes import format as fmt
+from outcomes.estimate import Estimate
 from outcomes.metrics import catalog
 from outcomes.metrics.panel import build_panel, wide
 from outcomes.periods import MonthLike
@@ -34,48 +36,48 @@ OK = "ok"
 INSUFFICIENT_DATA = "insufficient_data"
 NO_VARIATION = "no_variation_in_x"
 FEW_CLUSTERS = 30
+_METHOD = "OLS with segment and month fixed effects, cluster-robust by segment"
 
 
 @dataclass(frozen=True)
-class Estimate:
+class DriverEffect:
     """The slope of one outcome on the driver.
 
     Parameters
     ----------
     outcome, x : str
         Metric ids.
-    coef : float
-        Change in ``outcome`` (its stored unit: a fraction for rates) per +1 unit of ``x``.
-    se : float
-        Cluster-robust standard error.
-    ci_low, ci_high : float
-        Confidence interval of ``coef`` (t with ``df`` degrees of freedom).
-    p_value : float
-        Two-sided p-value of ``coef == 0``.
-    df : int
-        Degrees of freedom of the t distribution (clusters - 1).
-    n_obs, n_clusters : int
-        Segment-months and segments used.
-    status : str
-        ``ok``, ``insufficient_data`` or ``no_variation_in_x``.
+    fit : Estimate
+        The change in ``outcome`` (its stored unit: a fraction for rates) per +1 unit of ``x``,
+        with its cluster-robust standard error and interval (t with clusters - 1 degrees of
+        freedom); ``n`` is the segment-months used, ``conditions`` the status code when it
+        could not be estimated.
+    n_clusters : int
+        Segments used.
     """
 
     outcome: str
     x: str
-    coef: float
-    se: float
-    ci_low: float
-    ci_high: float
-    p_value: float
-    df: int
-    n_obs: int
+    fit: Estimate
     n_clusters: int
-    status: str = OK
+
+    @property
+    def status(self) -> str:
+        """``ok``, ``insufficient_data`` or ``no_variation_in_x``."""
+        return self.fit.conditions[0] if self.fit.conditions else OK
 
     def per_unit_change(self, delta_x: float) -> tuple[float, float, float]:
         """Change in the outcome (estimate, low, high) for a change ``delta_x`` in ``x``."""
-        lo, hi = sorted((self.ci_low * delta_x, self.ci_high * delta_x))
-        return self.coef * delta_x, lo, hi
+        lo, hi = sorted((self.fit.ci_low * delta_x, self.fit.ci_high * delta_x))
+        return self.fit.estimate * delta_x, lo, hi
+
+    def row(self) -> dict[str, object]:
+        """The effect as one table row: outcome, x, coef, se, interval, p-value, df, sizes, status."""
+        f = self.fit
+        return {
+            "outcome": self.outcome, "x": self.x, "coef": f.estimate, "se": f.se, "ci_low": f.ci_low, "ci_high": f.ci_high,
+            "p_value": f.p_value, "df": f.df, "n_obs": f.n, "n_clusters": self.n_clusters, "status": self.status,
+        }
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ class DriversResult:
     ----------
     x : str
         Driver metric id.
-    estimates : tuple of Estimate
+    estimates : tuple of DriverEffect
         One per outcome.
     segment_dim : str
         Segment dimension of the panel (the clusters).
@@ -95,17 +97,17 @@ class DriversResult:
     """
 
     x: str
-    estimates: tuple[Estimate, ...]
+    estimates: tuple[DriverEffect, ...]
     segment_dim: str
     alpha: float = 0.05
 
-    def estimate(self, outcome: str) -> Estimate | None:
+    def estimate(self, outcome: str) -> DriverEffect | None:
         """The estimate for ``outcome`` (None when it was not modelled)."""
         return next((e for e in self.estimates if e.outcome == outcome), None)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per outcome: coefficient, standard error, interval, p-value, sizes, status."""
-        return pd.DataFrame([asdict(e) for e in self.estimates])
+        return pd.DataFrame([e.row() for e in self.estimates])
 
     @property
     def notes(self) -> list[str]:
@@ -127,13 +129,17 @@ class DriversResult:
         """The result in words: one hour (unit) better on the driver goes with ... per outcome."""
         xm = catalog.get(self.x)
         step = -1.0 if xm.direction == "lower_is_better" else 1.0
-        level = int(round((1 - self.alpha) * 100))
+        level = fmt.confidence(self.alpha)
         parts = []
         for e in self.estimates:
             if e.status != OK:
                 continue
             mid, lo, hi = e.per_unit_change(step)
-            parts.append(f"{_fmt_change(e.outcome, mid)} {_label(e.outcome)} ({level}% CI {_fmt_change(e.outcome, lo)} to {_fmt_change(e.outcome, hi)})")
+            unit = catalog.get(e.outcome).unit
+            parts.append(
+                f"{fmt.change(mid, unit, decimals=2)} {_label(e.outcome)} "
+                f"({level} CI {fmt.change(lo, unit, decimals=2)} to {fmt.change(hi, unit, decimals=2)})"
+            )
         out = []
         if parts:
             better = "faster" if xm.unit == "hours" and step < 0 else ("lower" if step < 0 else "higher")
@@ -143,7 +149,7 @@ class DriversResult:
             out.append(f"One {unit} {better} {what} goes with " + " and ".join(parts) + ".")
             ok = [e for e in self.estimates if e.status == OK]
             out.append(
-                f"Estimated on {ok[0].n_obs} {self.segment_dim}-months in {ok[0].n_clusters} {self.segment_dim}s with "
+                f"Estimated on {ok[0].fit.n} {self.segment_dim}-months in {ok[0].n_clusters} {self.segment_dim}s with "
                 f"{self.segment_dim} and month fixed effects, standard errors clustered by {self.segment_dim}."
             )
         return out + self.notes
@@ -157,13 +163,6 @@ class DriversResult:
 def _label(metric_id: str) -> str:
     m = catalog.get(metric_id)
     return {"csat": "CSAT", "nps": "NPS", "churn_rate": "churn"}.get(metric_id, m.name.lower())
-
-
-def _fmt_change(metric_id: str, value: float) -> str:
-    m = catalog.get(metric_id)
-    if m.is_rate:
-        return f"{value * 100:+.2f} pp"
-    return f"{value:+.3g} {m.unit}"
 
 
 def fit_drivers(
@@ -212,34 +211,26 @@ def fit_drivers(
     return DriversResult(x, tuple(_fit_one(w, x, y, alpha) for y in outcomes), segment_dim, alpha)
 
 
-def _fit_one(w: pd.DataFrame, x: str, y: str, alpha: float) -> Estimate:
+def _fit_one(w: pd.DataFrame, x: str, y: str, alpha: float) -> DriverEffect:
     data = w[["segment", "period", x, y]].dropna().rename(columns={x: "x", y: "y"})
     g = data["segment"].nunique()
-    empty = Estimate(y, x, np.nan, np.nan, np.nan, np.nan, np.nan, max(g - 1, 0), len(data), g, INSUFFICIENT_DATA)
+
+    def empty(status: str) -> DriverEffect:
+        fit = Estimate.missing(_METHOD, level=1 - alpha, n=len(data), df=max(g - 1, 0), conditions=(status,))
+        return DriverEffect(y, x, fit, g)
+
     if g < 2 or data["period"].nunique() < 2 or len(data) <= g + data["period"].nunique():
-        return empty
+        return empty(INSUFFICIENT_DATA)
     within = data["x"] - data.groupby("segment")["x"].transform("mean") - data.groupby("period")["x"].transform("mean")
     if np.allclose(within - within.mean(), 0.0):
-        return Estimate(y, x, np.nan, np.nan, np.nan, np.nan, np.nan, g - 1, len(data), g, NO_VARIATION)
+        return empty(NO_VARIATION)
     groups = pd.factorize(data["segment"])[0]
     effects = pd.get_dummies(data[["segment", "period"]].astype(str), drop_first=True, dtype=float)
     design = sm.add_constant(pd.concat([data[["x"]], effects], axis=1), has_constant="add")
     fit = sm.OLS(data["y"], design).fit(
         cov_type="cluster", cov_kwds={"groups": groups, "use_correction": True, "df_correction": True}, use_t=True
     )
-    low, high = fit.conf_int(alpha=alpha).loc["x"]
-    return Estimate(
-        outcome=y,
-        x=x,
-        coef=float(fit.params["x"]),
-        se=float(fit.bse["x"]),
-        ci_low=float(low),
-        ci_high=float(high),
-        p_value=float(fit.pvalues["x"]),
-        df=int(fit.df_resid_inference),
-        n_obs=int(fit.nobs),
-        n_clusters=g,
-    )
+    return DriverEffect(y, x, Estimate.from_statsmodels(fit, "x", alpha=alpha, method=_METHOD), g)
 
 
 def drivers_panel(

@@ -26,9 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from outcomes.report import narrative
+from outcomes import format as fmt
 from outcomes.errors import ParamsError
 from outcomes.value import finance
+from outcomes.value.words import roi_sentence
 from outcomes.value.model import (
     MONEY_UNITS,
     ChainSteps,
@@ -254,13 +255,13 @@ class InvestmentCase:
         cur = self.currency
         # the value per month is stated once, in the value chain at the central inputs, beside this table
         rows = [
-            ("Investment (PV of costs)", narrative.fmt_money(d["investment"], cur)),
-            ("NPV P50", narrative.fmt_money(d["npv_p50"], cur)),
-            ("NPV P10 to P90", narrative.fmt_money_range(d["npv_p10"], d["npv_p90"], cur)),
-            ("ROI P50", narrative.fmt_percent(d["roi_p50"])),
-            ("Payback (P50)", narrative.fmt_months(d["payback_months"])),
-            ("Chance ROI is positive", narrative.fmt_probability(d["prob_roi_positive"])),
-            ("In words", narrative.roi_sentence(d)),
+            ("Investment (PV of costs)", fmt.money(d["investment"], cur)),
+            ("NPV P50", fmt.money(d["npv_p50"], cur)),
+            ("NPV P10 to P90", fmt.money_range(d["npv_p10"], d["npv_p90"], cur)),
+            ("ROI P50", fmt.percent(d["roi_p50"])),
+            ("Payback (P50)", fmt.months(d["payback_months"])),
+            ("Chance ROI is positive", fmt.probability(d["prob_roi_positive"])),
+            ("In words", roi_sentence(d)),
         ]
         return pd.DataFrame(rows, columns=["measure", "value"])
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from outcomes.report import narrative
+from outcomes import format as fmt
 from outcomes.errors import ParamsError
 from outcomes.value import finance
 from outcomes.value.montecarlo import InvestmentCase, finite_quantile, median_payback
@@ -209,18 +209,18 @@ class Portfolio:
         out = pd.DataFrame(
             {
                 "Initiative": frame["name"],
-                "Investment (PV)": [narrative.fmt_money(x, currency) for x in frame["investment"]],
-                "NPV (P50)": [narrative.fmt_money(x, currency) for x in frame["npv_p50"]],
+                "Investment (PV)": [fmt.money(x, currency) for x in frame["investment"]],
+                "NPV (P50)": [fmt.money(x, currency) for x in frame["npv_p50"]],
                 "NPV P10 to P90": [
-                    narrative.fmt_money_range(lo, hi, currency)
+                    fmt.money_range(lo, hi, currency)
                     for lo, hi in zip(frame["npv_p10"], frame["npv_p90"], strict=True)
                 ],
-                "ROI (P50)": [narrative.fmt_percent(x) for x in frame["roi_p50"]],
-                "Payback": [narrative.fmt_months(x) for x in frame["payback_months"]],
-                "Chance ROI > 0": [narrative.fmt_probability(x) for x in frame["prob_roi_positive"]],
+                "ROI (P50)": [fmt.percent(x) for x in frame["roi_p50"]],
+                "Payback": [fmt.months(x) for x in frame["payback_months"]],
+                "Chance ROI > 0": [fmt.probability(x) for x in frame["prob_roi_positive"]],
                 "Decision": ["" if is_total else r for r, is_total in zip(frame["recommendation"], total, strict=True)],
                 "IT demand (tickets/month)": [
-                    narrative.fmt_count(x, signed=True) for x in frame["it_demand_tickets_per_month"]
+                    fmt.count(x, signed=True) for x in frame["it_demand_tickets_per_month"]
                 ],
             }
         )

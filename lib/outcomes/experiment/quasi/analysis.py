@@ -27,8 +27,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from outcomes import format as fmt
 from outcomes.experiment.decision import decide
-from outcomes.experiment.quasi.did import Estimate, PretrendTest, did_2x2, did_twfe, event_study, wild_cluster_pvalue
+from outcomes.estimate import Estimate
+from outcomes.experiment.quasi.did import PretrendTest, did_2x2, did_twfe, event_study, wild_cluster_pvalue
 from outcomes.experiment.quasi.its import Seasonality, segmented_regression, treated_series
 from outcomes.experiment.quasi.placebo import PlaceboCheck, placebo_in_space, placebo_in_time
 from outcomes.experiment.quasi.panel import (
@@ -47,7 +49,7 @@ from outcomes.experiment.quasi.panel import (
     period_label,
     prepare_panel,
 )
-from outcomes.experiment.results import Condition, Direction, InitiativeResult, MetricEffect, Role, level_pct
+from outcomes.experiment.results import Condition, Direction, InitiativeResult, MetricEffect, Role
 
 #: Fewer clusters (units) than this: cluster-robust errors are approximate (Cameron and Miller 2015
 #: put the threshold between 20 and 50); the result says so and adds the wild cluster bootstrap.
@@ -144,24 +146,24 @@ class QuasiResult:
         if e is not None:
             what = "level change at the start" if self.design == "its" else "effect on the treated units"
             out.append(
-                f"Estimate ({what}): {e.estimate:+.4g} on {self.metric} ({level_pct(self.alpha)} CI "
-                f"{e.ci_low:+.4g} to {e.ci_high:+.4g}, p = {e.p_value:.3g}); {self.counterfactual_mean:.4g} without "
+                f"Estimate ({what}): {e.estimate:+.4g} on {self.metric} ({fmt.confidence(self.alpha)} CI "
+                f"{e.ci_low:+.4g} to {e.ci_high:+.4g}, {fmt.p_value(e.p_value)}); {self.counterfactual_mean:.4g} without "
                 f"the change against {self.observed:.4g} with it."
             )
         for name, other in self.other_estimates.items():
             out.append(
-                f"{name.capitalize()}: {other.estimate:+.4g} ({level_pct(self.alpha)} CI {other.ci_low:+.4g} to "
-                f"{other.ci_high:+.4g}, p = {other.p_value:.3g})."
+                f"{name.capitalize()}: {other.estimate:+.4g} ({fmt.confidence(self.alpha)} CI {other.ci_low:+.4g} to "
+                f"{other.ci_high:+.4g}, {fmt.p_value(other.p_value)})."
             )
         if self.pretrend is not None:
             t = self.pretrend
             verdict = "rejected: trends differed before the start" if t.rejected else "not rejected"
             out.append(
-                f"Pre-trend test ({t.method}, {t.n_leads} leads): p = {t.p_value:.3g}, parallel trends {verdict}."
+                f"Pre-trend test ({t.method}, {t.n_leads} leads): {fmt.p_value(t.p_value)}, parallel trends {verdict}."
             )
         out.extend(p.sentence for p in self.placebos)
         if math.isfinite(self.wild_p_value):
-            out.append(f"Wild cluster bootstrap p-value (Webb weights): {self.wild_p_value:.3g}.")
+            out.append(f"Wild cluster bootstrap p-value (Webb weights): {fmt.p_value(self.wild_p_value, label='')}.")
         return tuple(out)
 
     def summary(self) -> str:
@@ -326,7 +328,7 @@ def _did_conditions(
             Condition(
                 FEW_CLUSTERS,
                 f"Only {g} units (clusters): the cluster-robust interval uses a t distribution with {g - 1} degrees "
-                f"of freedom and is approximate; the wild cluster bootstrap p-value is {wild_p:.3g}.",
+                f"of freedom and is approximate; the wild cluster bootstrap p-value is {fmt.p_value(wild_p, label='')}.",
             )
         )
     small = min(panel.n_treated, panel.n_control)
@@ -343,8 +345,8 @@ def _did_conditions(
         out.append(
             Condition(
                 INFERENCE_DISAGREES,
-                f"The cluster-robust p-value ({twfe.p_value:.3g}) and the wild cluster bootstrap p-value "
-                f"({wild_p:.3g}) fall on different sides of {alpha:g}; the evidence is not firm.",
+                f"The cluster-robust p-value ({fmt.p_value(twfe.p_value, label='')}) and the wild cluster bootstrap p-value "
+                f"({fmt.p_value(wild_p, label='')}) fall on different sides of {alpha:g}; the evidence is not firm.",
                 BLOCKS if twfe.p_value < alpha else None,
             )
         )
@@ -353,7 +355,7 @@ def _did_conditions(
             Condition(
                 PRE_TREND,
                 f"Before the start the treated units already moved differently from the untreated ones "
-                f"({pretrend.method} p = {pretrend.p_value:.3g}); the parallel-trends assumption is doubtful.",
+                f"({pretrend.method} {fmt.p_value(pretrend.p_value)}); the parallel-trends assumption is doubtful.",
                 BLOCKS,
             )
         )

@@ -30,41 +30,13 @@ import pandas as pd
 from scipy import stats
 import statsmodels.api as sm
 
+from outcomes.estimate import Estimate
 from outcomes.experiment.quasi.panel import PERIOD, POS, POST, REL, TREATED, UNIT, Y, QuasiPanel
 
 #: Webb's six-point distribution for the wild cluster bootstrap (mean 0, variance 1).
 WEBB_WEIGHTS = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, np.sqrt(1.5)])
 #: Bootstrap outcome cells (rows x draws) solved at once; bounds memory to about 16 MB a block.
 BOOTSTRAP_CHUNK_CELLS = 2_000_000
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """One estimated effect with its uncertainty.
-
-    Attributes
-    ----------
-    estimate : float
-        Point estimate, in the outcome's unit.
-    se : float
-        Standard error.
-    ci_low, ci_high : float
-        Two-sided confidence interval at the analysis' alpha.
-    p_value : float
-        Two-sided p-value of "no effect".
-    df : float
-        Degrees of freedom of the Student-t reference.
-    method : str
-        How it was estimated, in a few words.
-    """
-
-    estimate: float
-    se: float
-    ci_low: float
-    ci_high: float
-    p_value: float
-    df: float
-    method: str
 
 
 @dataclass(frozen=True)
@@ -236,16 +208,7 @@ def did_2x2(panel: QuasiPanel, alpha: float = 0.05) -> tuple[Estimate, pd.DataFr
     p = d[POST].astype(float)
     x = pd.DataFrame({"const": 1.0, "treated": t, "post": p, "treated_post": t * p})
     res = sm.OLS(d[Y], x).fit(cov_type="cluster", cov_kwds={"groups": _groups(d)}, use_t=True)
-    low, high = res.conf_int(alpha=alpha).loc["treated_post"]
-    est = Estimate(
-        estimate=float(res.params["treated_post"]),
-        se=float(res.bse["treated_post"]),
-        ci_low=float(low),
-        ci_high=float(high),
-        p_value=float(res.pvalues["treated_post"]),
-        df=float(res.df_resid_inference),
-        method="2x2 difference in means, cluster-robust by unit",
-    )
+    est = Estimate.from_statsmodels(res, "treated_post", alpha=alpha, method="2x2 difference in means, cluster-robust by unit")
     cells = (
         d.assign(group=np.where(d[TREATED], "treated", "untreated"), phase=np.where(d[POST], "post", "pre"))
         .groupby(["group", "phase"], sort=True)[Y]
@@ -312,6 +275,8 @@ def did_twfe(panel: QuasiPanel, alpha: float = 0.05) -> tuple[Estimate, pd.DataF
         p_value=float(row["p_value"]),
         df=float(row["df"]),
         method="two-way fixed effects (unit and period), cluster-robust by unit",
+        level=1 - alpha,
+        n=len(d),
     )
     counterfactual = fit.fitted[:, 0] - est.estimate * dummy
     group = np.where(d[TREATED], "treated", "untreated")

@@ -30,7 +30,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import linalg, stats
 
-from outcomes.experiment.quasi.did import Estimate
+from outcomes.estimate import Estimate
 from outcomes.experiment.quasi.panel import PERIOD, POS, POST, REL, TREATED, Y, QuasiInputError, QuasiPanel
 
 Seasonality = Literal["auto", "fourier", "month", "none"]
@@ -363,13 +363,12 @@ def segmented_regression(
     def pick(i: int) -> Estimate:
         p = float(2 * stats.t.sf(abs(est[i] / se[i]), df[i])) if se[i] > 0 else math.nan
         return Estimate(float(est[i]), float(se[i]), float(est[i] - q[i] * se[i]), float(est[i] + q[i] * se[i]),
-                        p, float(df[i]), method)
+                        p, float(df[i]), method, level=1 - alpha, n=n)
 
     if "slope" in names:
         slope_estimate, average = pick(1), pick(2)
     else:
-        nan = math.nan
-        slope_estimate = Estimate(nan, nan, nan, nan, nan, nan, "not identified: one post period")
+        slope_estimate = Estimate.missing("not identified: one post period", level=1 - alpha, n=n)
         average = pick(0)
     m = len(rows)
     cf = est[m:]

@@ -26,7 +26,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from outcomes.experiment.quasi.did import Estimate
+from outcomes import format as fmt
+from outcomes.estimate import Estimate
 from outcomes.experiment.quasi.panel import UNIT, QuasiPanel, period_label
 
 Estimator = Callable[[QuasiPanel], Estimate]
@@ -128,18 +129,18 @@ def placebo_in_time(
     if not flag:
         sentence = (
             f"Placebo in time: the real estimate is larger in size than {larger:.0%} of the {k} estimates at fake "
-            f"start dates in the pre-period (rank p = {rank_p:.2f}, smallest possible {min_p:.2f})."
+            f"start dates in the pre-period ({fmt.p_value(rank_p, label='rank p')}, smallest possible {fmt.p_value(min_p, label='')})."
         )
     elif flagged:
         sentence = (
             f"Placebo in time: at the fake start {worst['label']} (no change happened then) the method finds "
-            f"{worst['estimate']:+.3g} with p = {worst['p_value']:.3g}, below {alpha:g}/{k}; the comparison was "
+            f"{worst['estimate']:+.3g} with {fmt.p_value(worst['p_value'])}, below {alpha:g}/{k}; the comparison was "
             "already drifting before the real start, so the estimate is doubtful."
         )
     else:
         sentence = (
             f"Placebo in time: none of {k} fake start dates in the pre-period shows an effect "
-            f"(smallest p = {worst['p_value']:.3g}, flag below {alpha:g}/{k}); the real estimate is larger than "
+            f"(smallest {fmt.p_value(worst['p_value'])}, flag below {alpha:g}/{k}); the real estimate is larger than "
             f"{larger:.0%} of them in size."
         )
     return PlaceboCheck("in_time", estimates, real.estimate, rank_p, min_p, flagged, sentence)
@@ -199,14 +200,14 @@ def placebo_in_space(
         flagged = False
         sentence = (
             f"Placebo in space: with {len(controls)} untreated units only {k} fake treated group(s) exist, so the "
-            f"real estimate's rank cannot reach {alpha:g} (it ranks at p = {rank_p:.2f}, the best possible "
-            f"{min_p:.2f}); this check cannot confirm the effect on its own."
+            f"real estimate's rank cannot reach {alpha:g} (it ranks at {fmt.p_value(rank_p)}, the best possible "
+            f"{fmt.p_value(min_p, label='')}); this check cannot confirm the effect on its own."
         )
     else:
         flagged = rank_p > alpha
         verdict = "is not unusual among" if flagged else "stands out from"
         sentence = (
             f"Placebo in space: the real estimate {verdict} {k} estimates with untreated units as fake treated "
-            f"(rank p = {rank_p:.3f})."
+            f"({fmt.p_value(rank_p, label='rank p')})."
         )
     return PlaceboCheck("in_space", estimates, real.estimate, rank_p, min_p, flagged, sentence)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from outcomes import format as fmt
 from outcomes import config
 from outcomes.errors import ParamsError
 from outcomes.experiment.decision import combine, decide, from_conditions
@@ -42,8 +43,6 @@ from outcomes.experiment.results import (
     InitiativeResult,
     MetricEffect,
     SegmentSplit,
-    format_change,
-    level_pct,
 )
 from outcomes.experiment.randomized.sequential import DEFAULT_TUNING, confidence_sequence
 from outcomes.experiment.spec import InitiativeSpec, MetricSpec
@@ -439,7 +438,7 @@ def _decide(
 def _notes(spec: InitiativeSpec, effects: tuple[MetricEffect, ...], counts: Mapping[str, int]) -> tuple[str, ...]:
     """Plain sentences on the method, and the plan for the primary metric."""
     tuning = spec.expected_n or DEFAULT_TUNING
-    level = level_pct(spec.alpha)
+    level = fmt.confidence(spec.alpha)
     notes = [
         f"Effects are treatment minus control, with {level} Welch t intervals (delta method for relative effects "
         f"and ratio metrics). Anytime-valid {level} intervals use the asymptotic confidence sequence of "
@@ -454,7 +453,7 @@ def _notes(spec: InitiativeSpec, effects: tuple[MetricEffect, ...], counts: Mapp
         e = primary[0]
         notes.append(
             f"With the units so far, the smallest change in {e.name} detectable with {spec.power:.0%} power is "
-            f"{format_change(e.mde_achieved, e.unit).lstrip('+')}."
+            f"{fmt.change(e.mde_achieved, e.unit).lstrip('+')}."
         )
         if spec.primary.mde is not None and e.n_control > 1:
             sd = float(np.sqrt(e.se_abs**2 / (1 / e.n_control + 1 / e.n_treatment)))

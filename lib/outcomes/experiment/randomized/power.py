@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from outcomes import format as fmt
 from outcomes.experiment.randomized.frequentist import check_alpha
-from outcomes.experiment.results import format_change
 from outcomes.experiment.statistics import ArrayLike
 
 
@@ -125,7 +125,7 @@ class Plan:
     def summary(self) -> str:
         """One plain sentence."""
         text = (
-            f"To detect a change of {format_change(self.mde, self.unit).lstrip('+')} with {self.power:.0%} power "
+            f"To detect a change of {fmt.change(self.mde, self.unit).lstrip('+')} with {self.power:.0%} power "
             f"at a {self.alpha:g} two-sided level, the test needs {self.n_control:,} control units and "
             f"{self.n_treatment:,} per treatment arm ({self.n_total:,} in all)"
         )

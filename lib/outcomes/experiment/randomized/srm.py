@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from outcomes import format as fmt
 from outcomes.experiment.randomized.multiplicity import adjust
 from outcomes.experiment.results import SAMPLE_RATIO_MISMATCH, SEGMENT_SAMPLE_RATIO_MISMATCH, Condition, SegmentSplit
 
@@ -85,7 +86,7 @@ def srm_test(
     shares = ", ".join(f"{a} {o / total:.1%} (planned {e / total:.1%})" for a, o, e in zip(arms, observed, expected))
     message = (
         f"The arm sizes differ from the planned split more than chance allows ({shares}; "
-        f"chi-squared p = {p:.2g} < {threshold:g}), so the assignment is broken and no effect can be trusted. "
+        f"chi-squared {fmt.p_value(p)}; the threshold is {threshold:g}), so the assignment is broken and no effect can be trusted. "
         "Find and fix the cause (assignment, logging, filtering) before reading results"
     )
     return p, True, Condition(SAMPLE_RATIO_MISMATCH, message, blocks="stop")
@@ -151,7 +152,7 @@ def segment_splits(
     described = "; ".join(
         f"{x.segment}: "
         + ", ".join(f"{a} {n / sum(x.units.values()):.1%} (planned {w:.1%})" for (a, n), w in zip(x.units.items(), weights))
-        + f", Holm-adjusted p = {x.p_value_adjusted:.2g}"
+        + f", {fmt.p_value(x.p_value_adjusted, label='Holm-adjusted p')}"
         for x in flagged
     )
     message = (

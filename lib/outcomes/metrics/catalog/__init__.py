@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from outcomes import config
+from outcomes import format as fmt
 from outcomes.errors import ParamsError
 from outcomes.params import format_validation_error, read_yaml
 
@@ -217,14 +218,15 @@ def _cell(text: object) -> str:
     return "" if text is None else str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _fmt_target(m: Metric) -> str:
+def _target_text(m: Metric) -> str:
+    """The default target as written in the glossary: "82%", "4 hours", "22 points ± 5"."""
     if m.target is None:
         return "none"
-    value = f"{m.target * 100:g}%" if m.is_rate else f"{m.target:g} {m.unit}"
-    if m.tolerance is not None:
-        tol = f"{m.tolerance * 100:g}%" if m.is_rate else f"{m.tolerance:g}"
-        value += f" ± {tol}"
-    return value
+    if m.is_rate:
+        text = fmt.percent(m.target, exact_digits=True)
+        return text if m.tolerance is None else f"{text} ± {fmt.percent(m.tolerance, exact_digits=True)}"
+    text = f"{fmt.exact(m.target)} {m.unit}"
+    return text if m.tolerance is None else f"{text} ± {fmt.exact(m.tolerance)}"
 
 
 def render_glossary() -> str:
@@ -262,7 +264,7 @@ def render_glossary() -> str:
         for m in members:
             lines.append(
                 f"| [`{m.id}`](#{m.id}) | {_cell(m.name)} | {_cell(m.unit)} | {_DIRECTION_WORDS[m.direction]} "
-                f"| {m.owner} | {_cell(_fmt_target(m))} | [{m.source}] |"
+                f"| {m.owner} | {_cell(_target_text(m))} | [{m.source}] |"
             )
         lines.append("")
     lines += ["## Definitions", ""]
@@ -276,7 +278,7 @@ def render_glossary() -> str:
             f"- Computed as: `{m.computation}`",
             f"- Unit: {m.unit}; n counts {m.n}",
             f"- Better: {_DIRECTION_WORDS[m.direction]}; owner: {m.owner}; area: {cat.areas[m.area]}",
-            f"- Default target: {_fmt_target(m)}",
+            f"- Default target: {_target_text(m)}",
             f"- Segments: {', '.join(m.dimensions)}",
         ]
         for dim, reason in m.not_by.items():
