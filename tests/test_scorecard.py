@@ -166,7 +166,7 @@ def test_prescriptions_price_a_customer_kept_as_given(panel):
     card = build_scorecard(panel, "2025-03", drivers=drivers(), targets={"churn_rate": 0.02}, value_per_customer=1500.0)
     p = card.prescriptions.set_index("metric")
     assert p.loc["churn_rate", "value_at_stake_eur"] == pytest.approx(100 * 1500)
-    assert "worth about EUR 150,000" in p.loc["churn_rate", "sentence"]
+    assert "worth about EUR 150k" in p.loc["churn_rate", "sentence"]
 
 
 def test_goals_follow_the_trend(panel):
