@@ -37,7 +37,6 @@ from IPython.display import Markdown
 from outcomes import config
 from outcomes.metrics import catalog
 from outcomes.report import narrative
-from outcomes import cache
 from outcomes.warehouse import store
 from outcomes.scorecard.drivers import OK, DriversResult, drivers_panel, fit_drivers
 from outcomes.experiment.results import InitiativeResult, MetricEffect
@@ -48,7 +47,6 @@ from outcomes.report import value_charts
 from outcomes.value import montecarlo
 from outcomes.value.montecarlo import InvestmentCase
 from outcomes.value.portfolio import TOTAL_LABEL, Portfolio, build_portfolio
-from outcomes.value.model import DEFAULT_PATH as VALUE_MODEL_PATH
 from outcomes.value.model import (
     Effect,
     Quantity,
@@ -65,8 +63,6 @@ from outcomes.value.model import (
 INPUT_MONTHS = 12
 #: Months of the region x month panel behind the drivers model.
 DRIVERS_MONTHS = 24
-#: Where the initiative files live.
-INITIATIVES_DIR = config.PARAMS_DIR / "initiatives"
 #: Customer outcome metrics (what changed for customers); the rest is IT delivery.
 CUSTOMER_METRICS = frozenset(
     {
@@ -294,11 +290,12 @@ def drivers_estimates(
     months: int = DRIVERS_MONTHS,
     engine: str = "duckdb",
     warehouse_path: str | Path | None = None,
+    engine_settings: str | Path | None = None,
 ) -> DriversResult:
     """Fit the drivers model (CSAT and churn on mean first response, region x month).
 
     The panel is the one ``01_joint_scorecard`` fits the same model on: in a report run
-    it is computed once and shared (:func:`outcomes.cache.frame`).
+    it is computed once and shared (:func:`outcomes.metrics.panel.shared_frame`).
 
     Parameters
     ----------
@@ -312,14 +309,19 @@ def drivers_estimates(
         The engine of ``con``.
     warehouse_path : str or Path, optional
         The DuckDB file (default: the project's).
+    engine_settings : str or Path, optional
+        The engine settings file (default: the project's).
 
     Returns
     -------
     DriversResult
     """
+    from outcomes.metrics.panel import shared_frame
+
     periods = _window(period, months)
-    panel = cache.frame(
-        drivers_panel, con, engine=engine, warehouse_path=warehouse_path, start=periods[0], end=periods[-1]
+    panel = shared_frame(
+        drivers_panel, con, engine=engine, warehouse_path=warehouse_path, engine_settings=engine_settings,
+        start=periods[0], end=periods[-1],
     )
     return fit_drivers(panel)
 
@@ -361,8 +363,12 @@ def link_slopes(model: ValueModel, key: str, drivers: DriversResult | None) -> d
     return out
 
 
-def initiative_files(folder: str | Path = INITIATIVES_DIR) -> dict[str, tuple[Path, bool]]:
-    """Initiative files by id (the file name when ``id`` is absent), with whether each is active."""
+def initiative_files(folder: str | Path | None = None) -> dict[str, tuple[Path, bool]]:
+    """Initiative files by id (the file name when ``id`` is absent), with whether each is active.
+
+    ``folder`` defaults to the project's ``params/initiatives``.
+    """
+    folder = config.resolve(folder) if folder is not None else config.project().initiatives_dir
     out: dict[str, tuple[Path, bool]] = {}
     for path in sorted([*Path(folder).glob("*.yaml"), *Path(folder).glob("*.yml")]):
         doc = read_yaml(path)
@@ -371,13 +377,13 @@ def initiative_files(folder: str | Path = INITIATIVES_DIR) -> dict[str, tuple[Pa
     return out
 
 
-def active_specs(folder: str | Path = INITIATIVES_DIR) -> dict[str, Path]:
+def active_specs(folder: str | Path | None = None) -> dict[str, Path]:
     """Initiative files with ``active: true``, by id."""
     return {ident: path for ident, (path, active) in initiative_files(folder).items() if active}
 
 
 def review_initiatives(
-    period: str | None = None, *, con: ibis.BaseBackend | None = None, folder: str | Path = INITIATIVES_DIR
+    period: str | None = None, *, con: ibis.BaseBackend | None = None, folder: str | Path | None = None
 ) -> dict[str, Any]:
     """Review every active initiative with the statistics engine.
 
@@ -387,8 +393,8 @@ def review_initiatives(
         Analyse data up to the end of this month.
     con : ibis.BaseBackend, optional
         The warehouse.
-    folder : str or Path
-        Where the initiative files are.
+    folder : str or Path, optional
+        Where the initiative files are (default: the project's ``params/initiatives``).
 
     Returns
     -------
@@ -726,12 +732,13 @@ def build_investment(
 def evaluate(
     period: str,
     *,
-    value_model: str | Path = VALUE_MODEL_PATH,
+    value_model: str | Path | None = None,
     seed: int | None = montecarlo.DEFAULT_SEED,
     draws: int = montecarlo.DEFAULT_DRAWS,
     engine: str = "duckdb",
     warehouse_path: str | Path | None = None,
-    initiatives_dir: str | Path = INITIATIVES_DIR,
+    engine_settings: str | Path | None = None,
+    initiatives_dir: str | Path | None = None,
     results: Mapping[str, InitiativeResult] | None = None,
 ) -> Investment:
     """Evaluate every initiative of the value model on the warehouse (what ``03_roi`` shows).
@@ -740,8 +747,8 @@ def evaluate(
     ----------
     period : str
         The reported month, ``YYYY-MM``.
-    value_model : str or Path
-        ``params/value.yaml``.
+    value_model : str or Path, optional
+        The value model file (default: the project's ``params/value.yaml``).
     seed : int or None
         Monte Carlo seed.
     draws : int
@@ -750,12 +757,14 @@ def evaluate(
         Query engine of the warehouse.
     warehouse_path : str or Path, optional
         The warehouse file (default: the project's).
-    initiatives_dir : str or Path
-        Where the initiative files are; the active ones are reviewed.
+    engine_settings : str or Path, optional
+        The engine settings file (default: the project's).
+    initiatives_dir : str or Path, optional
+        Where the initiative files are; the active ones are reviewed (default: the project's).
     results : mapping of str to InitiativeResult, optional
         Reviews already made. Without them each active initiative's result is read from
         the report run's shared folder, where ``02_initiative_review`` stored it, or
-        reviewed here (:func:`outcomes.cache.review_result`).
+        reviewed here (:func:`outcomes.report.review.shared_result`).
 
     Returns
     -------
@@ -763,13 +772,16 @@ def evaluate(
         One case per initiative of the value model, except those whose initiative file
         says ``active: false``.
     """
-    model = load_value_model(config.resolve(value_model))
-    con = store.connect(warehouse_path, engine=engine)  # type: ignore[arg-type]
+    from outcomes.report.review import shared_result
+
+    model = load_value_model(value_model)
+    where = {"warehouse_path": warehouse_path, "engine_settings": engine_settings}
+    con = store.connect(warehouse_path, engine=engine, spark_settings=engine_settings)  # type: ignore[arg-type]
     inputs = warehouse_inputs(con, period, discount_rate=model.discount_rate)
-    drivers = drivers_estimates(con, period, engine=engine, warehouse_path=warehouse_path)
+    drivers = drivers_estimates(con, period, engine=engine, **where)
     if results is None:
         results = {
-            k: cache.review_result(path, period=period, engine=engine, con=con)
+            k: shared_result(path, period=period, engine=engine, con=con, **where)
             for k, path in active_specs(initiatives_dir).items()
         }
     retired = {k for k, (_, active) in initiative_files(initiatives_dir).items() if not active}
@@ -1157,11 +1169,15 @@ def complete_results(
     found: Mapping[str, Sequence[Any]],
     *,
     period: str,
-    value_model: str | Path = VALUE_MODEL_PATH,
+    value_model: str | Path | None = None,
     seed: int | None = montecarlo.DEFAULT_SEED,
     draws: int = montecarlo.DEFAULT_DRAWS,
     engine: str = "duckdb",
     history_months: int = 13,
+    warehouse_path: str | Path | None = None,
+    engine_settings: str | Path | None = None,
+    initiatives_dir: str | Path | None = None,
+    targets_file: str | Path | None = None,
 ) -> dict[str, list[Any]]:
     """The run's results, with any empty section computed here.
 
@@ -1183,6 +1199,9 @@ def complete_results(
         Query engine of the warehouse.
     history_months : int
         Months of panel behind a missing scorecard.
+    warehouse_path, engine_settings, initiatives_dir, targets_file : str or Path, optional
+        The warehouse, engine settings, initiative files and scorecard targets (default:
+        the project's).
 
     Returns
     -------
@@ -1192,26 +1211,30 @@ def complete_results(
         recorded beside them, if any).
     """
     from outcomes.metrics.panel import shared_panel
-    from outcomes.scorecard.card import build_scorecard, scorecard_records
+    from outcomes.scorecard.card import build_scorecard, load_targets, scorecard_records
 
     out = {k: list(v) for k, v in found.items()}
     missing = [k for k in ("scorecard", "initiatives", "roi") if not out.get(k)]
     if not missing:
         return out
-    con = store.connect(engine=engine)  # type: ignore[arg-type]
+    where = {"warehouse_path": warehouse_path, "engine_settings": engine_settings}
+    con = store.connect(warehouse_path, engine=engine, spark_settings=engine_settings)  # type: ignore[arg-type]
     if "initiatives" in missing or "roi" in missing:
-        reviews = review_initiatives(period, con=con)
+        reviews = review_initiatives(period, con=con, folder=initiatives_dir)
         if "initiatives" in missing:
             out["initiatives"] = [r.entry() for r in reviews.values()]
         if "roi" in missing:
             results = {k: r.result for k, r in reviews.items()}
-            inv = evaluate(period, value_model=value_model, seed=seed, draws=draws, engine=engine, results=results)
+            inv = evaluate(
+                period, value_model=value_model, seed=seed, draws=draws, engine=engine,
+                initiatives_dir=initiatives_dir, results=results, **where,
+            )
             out["roi"] = inv.records()
             out["portfolio"] = inv.portfolio_records()
     if "scorecard" in missing:
         periods = _window(period, history_months)
-        panel = shared_panel(con, start=periods[0], end=periods[-1], segment="all", engine=engine)
-        out["scorecard"] = scorecard_records(build_scorecard(panel, period))
+        panel = shared_panel(con, start=periods[0], end=periods[-1], segment="all", engine=engine, **where)
+        out["scorecard"] = scorecard_records(build_scorecard(panel, period, targets=load_targets(targets_file)))
     return out
 
 
@@ -1219,10 +1242,14 @@ def executive_summary(
     found: Mapping[str, Sequence[Any]],
     *,
     period: str,
-    value_model: str | Path = VALUE_MODEL_PATH,
+    value_model: str | Path | None = None,
     seed: int | None = montecarlo.DEFAULT_SEED,
     draws: int = montecarlo.DEFAULT_DRAWS,
     engine: str = "duckdb",
+    warehouse_path: str | Path | None = None,
+    engine_settings: str | Path | None = None,
+    initiatives_dir: str | Path | None = None,
+    targets_file: str | Path | None = None,
 ) -> ExecutiveSummary:
     """The executive summary of a month (what ``00_executive_summary`` shows).
 
@@ -1239,11 +1266,17 @@ def executive_summary(
         Monte Carlo settings, used only when the ROI section is missing.
     engine : str
         Query engine of the warehouse.
+    warehouse_path, engine_settings, initiatives_dir, targets_file : str or Path, optional
+        Where missing sections are computed from (default: the project's).
 
     Returns
     -------
     ExecutiveSummary
     """
-    model = load_value_model(config.resolve(value_model))
-    results = complete_results(found, period=period, value_model=value_model, seed=seed, draws=draws, engine=engine)
+    model = load_value_model(value_model)
+    results = complete_results(
+        found, period=period, value_model=value_model, seed=seed, draws=draws, engine=engine,
+        warehouse_path=warehouse_path, engine_settings=engine_settings, initiatives_dir=initiatives_dir,
+        targets_file=targets_file,
+    )
     return summarize(results, model, period)

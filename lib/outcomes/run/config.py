@@ -166,8 +166,15 @@ class RunConfig(Params):
         Notebooks run at the same time; defaults to the number of cores.
     engine : {"duckdb", "spark"}
         Query engine, passed to notebooks declaring an ``engine`` parameter.
+    engine_settings : Path, optional
+        The engine settings file; default the file named by ``OUTCOMES_ENGINE_PARAMS``,
+        else ``params/engine.yaml``.
+    targets_file, value_model : Path
+        The scorecard targets and the value model.
     reports_dir, initiatives_dir, warehouse, raw_dir : Path
-        Folders and files, relative to the project root. ``warehouse: null`` for a pack
+        Folders and files, relative to the project root. The warehouse, engine, engine
+        settings, targets, value model, initiatives folder and period reach every notebook
+        declaring them (:class:`outcomes.run.context.RunContext`). ``warehouse: null`` for a pack
         that reads no single warehouse (the case study reads one per dataset): the
         manifest then fingerprints the files under ``raw_dir`` and the personal-data scan
         uses ``pii.files`` and the deny-list only.
@@ -195,6 +202,9 @@ class RunConfig(Params):
     start_timeout: int = Field(default=120, gt=0)
     max_workers: int | None = Field(default=None, ge=1)
     engine: Engine = "duckdb"
+    engine_settings: Path | None = None
+    targets_file: Path = Path("params/targets.yaml")
+    value_model: Path = Path("params/value.yaml")
     reports_dir: Path = Path("reports")
     initiatives_dir: Path = Path("params/initiatives")
     warehouse: Path | None = Path("data/warehouse.duckdb")
