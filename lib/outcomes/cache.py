@@ -48,13 +48,12 @@ from typing import Any, Generic, TypeVar
 import pandas as pd
 
 import outcomes
+from outcomes import config
 
 log = logging.getLogger("outcomes.cache")
 
 #: Environment variable naming the run's shared folder (set by ``outcomes run``).
 SHARED_DIR_ENV = "OUTCOMES_SHARED_DIR"
-#: Environment variable naming the notebook a kernel runs (set by ``outcomes run``), for the inventory.
-NOTEBOOK_ENV = "OUTCOMES_NOTEBOOK"
 
 T = TypeVar("T")
 
@@ -157,8 +156,9 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def _computed_by() -> str | None:
-    """The notebook computing (:data:`NOTEBOOK_ENV` during a run), for the inventory."""
-    return os.environ.get(NOTEBOOK_ENV) or None
+    """The notebook computing (its results file's stem during a run), for the inventory."""
+    path = os.environ.get(config.RESULTS_PATH_ENV)
+    return Path(path).stem if path else None
 
 
 def get_or_compute(
@@ -249,7 +249,6 @@ def inventory(root: Path) -> list[dict[str, Any]]:
 
 __all__ = [
     "FRAME",
-    "NOTEBOOK_ENV",
     "SHARED_DIR_ENV",
     "Codec",
     "folder",

@@ -28,6 +28,12 @@ PACKAGE_DIR: Path = Path(__file__).resolve().parent
 #: Name of the Jupyter kernel that `make` installs and the report run uses.
 KERNEL_NAME: str = "outcomes"
 
+#: Environment variable naming the file a notebook of a report run records its results in
+#: (its stem is the notebook's name in the run).
+RESULTS_PATH_ENV = "OUTCOMES_RESULTS_PATH"
+#: Environment variable naming the folder of every notebook's results file in a report run.
+RESULTS_DIR_ENV = "OUTCOMES_RESULTS_DIR"
+
 
 @dataclass(frozen=True)
 class Project:

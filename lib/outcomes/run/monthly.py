@@ -557,7 +557,6 @@ def execute_and_render(
             env={
                 results.RESULTS_PATH_ENV: str(results_file),
                 results.RESULTS_DIR_ENV: str(results_dir),
-                cache.NOTEBOOK_ENV: stem,
                 **({cache.SHARED_DIR_ENV: str(shared_dir)} if shared_dir is not None else {}),
             },
             kernel_log=results_dir / f"{stem}.kernel.log",
