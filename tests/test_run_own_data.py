@@ -125,3 +125,21 @@ def test_project_is_found_from_the_option_the_environment_or_the_working_directo
         config.find_project(cwd=tmp_path / "env")
     with pytest.raises(ParamsError, match="does not exist"):
         config.find_project(tmp_path / "nowhere")
+
+
+def test_the_command_line_says_which_project_it_uses_and_writes_into_it(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from outcomes.cli import app
+
+    (tmp_path / "params").mkdir()
+    previous = config.project()
+    try:
+        res = CliRunner().invoke(app, ["--project", str(tmp_path), "new-initiative", "churn-nudge"])
+        assert res.exit_code == 0, res.output
+        assert f"project {tmp_path.resolve()} (from --project)" in res.output
+        assert (tmp_path / "params" / "initiatives" / "churn-nudge.yaml").is_file()
+        missing = CliRunner().invoke(app, ["--project", str(tmp_path / "nowhere"), "new-initiative", "x"])
+        assert missing.exit_code == 2 and "does not exist" in missing.output
+    finally:
+        config.use_project(previous)
