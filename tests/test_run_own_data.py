@@ -121,6 +121,8 @@ def test_project_is_found_from_the_option_the_environment_or_the_working_directo
     assert config.find_project() == config.Project((tmp_path / "env").resolve(), config.ROOT_ENV)
     monkeypatch.delenv(config.ROOT_ENV)
     assert config.find_project(cwd=tmp_path / "mine").root == (tmp_path / "mine").resolve()
+    (tmp_path / "mine" / "notebooks").mkdir()  # a notebook's kernel starts in its folder
+    assert config.find_project(cwd=tmp_path / "mine" / "notebooks").root == (tmp_path / "mine").resolve()
     with pytest.raises(ParamsError, match="holds no params/ folder.*--project DIR"):
         config.find_project(cwd=tmp_path / "env")
     with pytest.raises(ParamsError, match="does not exist"):

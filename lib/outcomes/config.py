@@ -2,8 +2,9 @@
 
 Every path in the kit hangs off the project folder, a :class:`Project`. The command line
 chooses it once (:func:`find_project`): ``--project DIR``, else the environment variable
-``OUTCOMES_ROOT``, else the current working directory when it holds ``params/``; never
-the folder the package is installed in. Code below the command line asks
+``OUTCOMES_ROOT``, else the current working directory when it holds ``params/`` (or its
+nearest parent that does: a notebook's kernel starts in ``notebooks/``); never the folder
+the package is installed in. Code below the command line asks
 :func:`project` for the chosen folder; a script or notebook that chooses none gets the
 same search on first use.
 """
@@ -104,6 +105,8 @@ class Project:
 def find_project(given: str | os.PathLike[str] | None = None, *, cwd: Path | None = None) -> Project:
     """Choose the project folder: ``given``, else ``OUTCOMES_ROOT``, else the working directory.
 
+    The working directory counts when it, or its nearest parent, holds ``params/``.
+
     Parameters
     ----------
     given : str or PathLike, optional
@@ -118,20 +121,22 @@ def find_project(given: str | os.PathLike[str] | None = None, *, cwd: Path | Non
     Raises
     ------
     ParamsError
-        When the chosen folder does not exist, or none is given and the working
-        directory holds no ``params/`` folder.
+        When the chosen folder does not exist, or none is given and neither the working
+        directory nor a parent of it holds a ``params/`` folder.
     """
     if given is not None:
         root, source = Path(given), "--project"
     elif os.environ.get(ROOT_ENV):
         root, source = Path(os.environ[ROOT_ENV]), ROOT_ENV
     else:
-        root, source = (cwd or Path.cwd()), "the working directory"
-        if not (root / "params").is_dir():
+        here = (cwd or Path.cwd()).resolve()
+        found = next((d for d in (here, *here.parents) if (d / "params").is_dir()), None)
+        if found is None:
             raise ParamsError(
-                f"{root} holds no params/ folder, so it is not an outcomes project; run the command in the "
-                f"project folder, pass --project DIR, or set {ROOT_ENV}=DIR"
+                f"{here} holds no params/ folder, nor does a folder above it, so it is not in an outcomes project; "
+                f"run the command in the project folder, pass --project DIR, or set {ROOT_ENV}=DIR"
             )
+        root, source = found, "the working directory"
     root = root.expanduser().resolve()
     if not root.is_dir():
         raise ParamsError(f"project folder {root} (from {source}) does not exist; name an existing folder")

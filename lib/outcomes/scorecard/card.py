@@ -58,12 +58,15 @@ class Targets(Params):
 
 
 def load_targets(path: str | Path | None = None) -> Targets:
-    """Read targets from ``path`` (default ``params/targets.yaml``); no file means catalog defaults."""
+    """Read targets from ``path``; no file at the default place means the catalog defaults.
+
+    ``path`` is relative to the project folder; default the project's ``params/targets.yaml``.
+    """
     if path is None:
         path = config.project().params_dir / "targets.yaml"
         if not path.is_file():
             return Targets()
-    return load(path, Targets)
+    return load(config.resolve(path), Targets)
 
 
 def target_of(metric_id: str, targets: Targets | None = None) -> tuple[float | None, float | None]:

@@ -276,9 +276,7 @@ def load_settings(path: str | Path | None = None) -> EngineSettings:
     ParamsError
         Naming the file, the key and the valid keys.
     """
-    if path is None:
-        path = engine_params_path()
-    return load(path, EngineSettings)
+    return load(config.resolve(path) if path is not None else engine_params_path(), EngineSettings)
 
 
 # --------------------------------------------------------------------------- export
@@ -347,7 +345,7 @@ def source_stamp(warehouse: str | Path | None = None, settings: EngineSettings |
     if not isinstance(settings, EngineSettings):
         settings = load_settings(settings)
     data = settings.spark.data
-    warehouse = Path(warehouse) if warehouse is not None else config.project().warehouse
+    warehouse = config.resolve(warehouse) if warehouse is not None else config.project().warehouse
     if data.parquet is None or data.is_remote or not warehouse.is_file():
         return None
     return {"engine": "spark", "parquet": data.parquet_location(), **_stamp(warehouse)}
@@ -368,7 +366,7 @@ def export_is_current(folder: str | Path, warehouse: str | Path | None = None) -
     bool
         False when the folder or its manifest is missing, or the warehouse changed since.
     """
-    warehouse = Path(warehouse) if warehouse is not None else config.project().warehouse
+    warehouse = config.resolve(warehouse) if warehouse is not None else config.project().warehouse
     manifest = Path(folder) / EXPORT_MANIFEST
     if not (manifest.is_file() and warehouse.is_file()):
         return False
@@ -409,7 +407,7 @@ def export_parquet(warehouse: str | Path | None = None, folder: str | Path | Non
     from outcomes.warehouse.store import quote
 
     started = time.perf_counter()
-    warehouse = Path(warehouse) if warehouse is not None else config.project().warehouse
+    warehouse = config.resolve(warehouse) if warehouse is not None else config.project().warehouse
     if folder is None:
         data = load_settings().spark.data
         if data.parquet is None or data.is_remote:
@@ -576,7 +574,7 @@ def connect(
     if not isinstance(settings, EngineSettings):
         settings = load_settings(settings)
     spark = settings.spark
-    warehouse = Path(warehouse) if warehouse is not None else config.project().warehouse
+    warehouse = config.resolve(warehouse) if warehouse is not None else config.project().warehouse
     if spark.data.parquet is not None and not spark.data.is_remote:
         folder = Path(spark.data.parquet_location())
         if warehouse.is_file():

@@ -106,7 +106,8 @@ def connect(
     Parameters
     ----------
     path : str or Path, optional
-        The DuckDB file; defaults to the project's warehouse (:attr:`outcomes.config.Project.warehouse`).
+        The DuckDB file, relative paths from the project folder; defaults to the project's
+        warehouse (:attr:`outcomes.config.Project.warehouse`).
     read_only : bool
         Open read-only (the default for every reader; only ingest writes).
     engine : {"duckdb", "spark"}
@@ -134,7 +135,7 @@ def connect(
         return spark_engine.connect(path, spark_settings)
     if engine != "duckdb":
         raise WarehouseError(f"engine '{engine}' is not supported; valid engines are: duckdb, spark")
-    path = Path(path) if path is not None else config.project().warehouse
+    path = config.resolve(path) if path is not None else config.project().warehouse
     if not path.is_file():
         raise WarehouseError(
             f"warehouse {path} not found; run `outcomes ingest` to build it from the exports "
@@ -190,7 +191,8 @@ def source_stamp(
     engine : {"duckdb", "spark"}
         The query engine.
     path : str or Path, optional
-        The DuckDB file; defaults to the project's warehouse (:attr:`outcomes.config.Project.warehouse`).
+        The DuckDB file, relative paths from the project folder; defaults to the project's
+        warehouse (:attr:`outcomes.config.Project.warehouse`).
     spark_settings : EngineSettings, str or Path, optional
         For ``engine="spark"``: the settings or their YAML file.
 
@@ -205,7 +207,7 @@ def source_stamp(
         from outcomes.warehouse import spark_backend as spark_engine
 
         return spark_engine.source_stamp(path, spark_settings)
-    path = Path(path) if path is not None else config.project().warehouse
+    path = config.resolve(path) if path is not None else config.project().warehouse
     if engine != "duckdb" or not path.is_file():
         return None
     st = path.stat()
