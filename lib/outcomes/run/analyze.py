@@ -13,7 +13,13 @@ from outcomes import config
 from outcomes.errors import ParamsError, ReportRunError
 from outcomes.experiment.spec import InitiativeSpec
 from outcomes.report.review import analysed_month
-from outcomes.run.monthly import ExecutionOptions, check_period, default_kernel, execute_and_render, write_results
+from outcomes.run.monthly import (
+    ExecutionOptions,
+    check_period,
+    default_kernel,
+    execute_and_render,
+    write_results,
+)
 
 #: The review notebook, relative to the project folder.
 NOTEBOOK = Path("notebooks") / "02_initiative_review.ipynb"

@@ -42,9 +42,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, field_validator, model_validator
 
 from outcomes import config
-from outcomes.warehouse.datamodel import TABLES
 from outcomes.errors import ParamsError, WarehouseError
 from outcomes.params import Params, load
+from outcomes.warehouse.datamodel import TABLES
 
 if TYPE_CHECKING:
     import ibis
@@ -626,7 +626,6 @@ def _register_parquet(session: SparkSession, location: str) -> None:
 
 __all__ = [
     "ENGINE_PARAMS_ENV",
-    "engine_params_path",
     "EXPORT_MANIFEST",
     "FIXED_CONF",
     "EngineSettings",
@@ -634,6 +633,7 @@ __all__ = [
     "SparkData",
     "SparkSettings",
     "connect",
+    "engine_params_path",
     "export_is_current",
     "export_parquet",
     "load_settings",
