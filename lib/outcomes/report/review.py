@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -595,7 +596,7 @@ def _review_parts(spec: InitiativeSpec, period: str | None, engine: str) -> dict
 
 def _shared(
     spec: InitiativeSpec,
-    compute: Any,
+    compute: Callable[[], tuple[InitiativeResult, str]],
     *,
     period: str | None,
     engine: str,

@@ -155,7 +155,8 @@ class RunConfig(Params):
         summary is always listed first).
     parameters : dict
         Run-wide values, given to every notebook whose parameters cell declares the name.
-        ``period`` (``YYYY-MM``) and ``engine`` are added by the run.
+        The run's settings (:data:`outcomes.run.context.NOTEBOOK_SETTINGS`) come from
+        the keys below and ``--period``, never from here.
     kernel : str, optional
         Jupyter kernel; ``None`` picks ``outcomes`` when installed, else ``python3``.
     execution_timeout : int
