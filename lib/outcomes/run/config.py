@@ -258,17 +258,17 @@ def load(path: str | Path) -> RunConfig:
     return cfg
 
 
-def check_requirements(cfg: RunConfig, source: str) -> None:
-    """Check that every ``requires`` path exists.
+def check_requirements(cfg: RunConfig, source: str, project: config.Project) -> None:
+    """Check that every ``requires`` path exists (relative paths from ``project``'s folder).
 
     Raises
     ------
     ParamsError
         Naming each missing path and where to get it.
     """
-    missing = [r for r in cfg.requires if not config.resolve(r.path).exists()]
+    missing = [r for r in cfg.requires if not project.resolve(r.path).exists()]
     if missing:
-        lines = "\n".join(f"  - {config.resolve(r.path)} ({r.path}): {r.help}" for r in missing)
+        lines = "\n".join(f"  - {project.resolve(r.path)} ({r.path}): {r.help}" for r in missing)
         raise ParamsError(f"{source}: nothing was run; the pack needs data that are not there:\n{lines}")
 
 

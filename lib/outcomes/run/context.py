@@ -84,6 +84,10 @@ class RunContext:
             period=period,
         )
 
+    def resolve(self, path: str | Path) -> Path:
+        """``path`` as an absolute path, relative paths taken from the project folder."""
+        return Project(self.root).resolve(path)
+
     @staticmethod
     def warehouse_of(cfg: RunConfig, project: Project) -> Path | None:
         """The warehouse ``cfg`` names, resolved in ``project`` (None when it names none).

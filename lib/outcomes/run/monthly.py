@@ -353,7 +353,7 @@ def plan(cfg: RunConfig, context: RunContext, *, source: str) -> list[Task]:
     initiatives: list[str] | None = None
     for i, entry in enumerate(cfg.notebooks):
         where = f"{source}: notebooks[{i}] ({entry.name})"
-        path = context.root / entry.notebook_path
+        path = context.resolve(entry.notebook_path)
         if not path.is_file():
             if entry.optional:
                 log.warning("%s: notebook %s does not exist yet; skipped (optional: true)", where, path)
@@ -758,10 +758,10 @@ def _checks(build: Path, cfg: RunConfig, context: RunContext) -> list[str]:
         files,
         warehouse=context.warehouse,
         columns=cfg.pii.columns,
-        deny_file=context.root / cfg.pii.deny_list if cfg.pii.deny_list else None,
+        deny_file=context.resolve(cfg.pii.deny_list) if cfg.pii.deny_list else None,
         min_length=cfg.pii.min_length,
         skip=report_html.vega_bundle(),
-        data_files=[(context.root / f.path, f.columns) for f in cfg.pii.files],
+        data_files=[(context.resolve(f.path), f.columns) for f in cfg.pii.files],
     )
     problems.extend(f"personal data found: {h.summary()}" for h in hits)
     return problems
@@ -799,7 +799,7 @@ class RunPlan:
     @property
     def reports_dir(self) -> Path:
         """Where reports are published."""
-        return self.context.root / self.cfg.reports_dir
+        return self.context.resolve(self.cfg.reports_dir)
 
 
 def prepare(
@@ -829,7 +829,7 @@ def prepare(
         For an invalid configuration, parameter, kernel or missing requirement.
     """
     cfg = load_config(config_path)
-    check_requirements(cfg, str(config_path))
+    check_requirements(cfg, str(config_path), project)
     # a pack published under its own name reports on no month: the warehouse's last month is irrelevant
     chosen = period or (
         last_complete_month() if cfg.publish_as else default_period(warehouse=RunContext.warehouse_of(cfg, project))
@@ -1019,7 +1019,7 @@ def _assemble(build: Path, run_plan: RunPlan, runs: list[NotebookRun]) -> list[s
             }
             for r in runs
         ],
-        "data": run_manifest.data_fingerprints(context.warehouse, context.root / cfg.raw_dir),
+        "data": run_manifest.data_fingerprints(context.warehouse, context.resolve(cfg.raw_dir)),
         "packages": run_manifest.package_versions(),
         "git": run_manifest.git_state(context.root),
         **run_manifest.environment(),
