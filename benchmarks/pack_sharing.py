@@ -67,7 +67,7 @@ def child(mode: str, period: str, engine: str) -> None:
         execute = run.execute_and_render
         run.execute_and_render = lambda *a, shared_dir=None, **k: execute(*a, **k)  # type: ignore[assignment]
     began = time.perf_counter()
-    summary = run.run_monthly(config.PARAMS_DIR / "monthly.yaml", period=period, engine=engine, console=Console(file=open(os.devnull, "w")))  # type: ignore[arg-type]
+    summary = run.run_monthly(config.project().params_dir / "monthly.yaml", period=period, engine=engine, console=Console(file=open(os.devnull, "w")))  # type: ignore[arg-type]
     seconds = time.perf_counter() - began
     manifest = json.loads((summary.index.parent / "manifest.json").read_text(encoding="utf-8"))
     print(

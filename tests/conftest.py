@@ -24,12 +24,12 @@ DEMO_SEED = 42
 
 
 def _demo_is_current() -> bool:
-    truth = config.RAW_DIR / "ground_truth.json"
-    if not (truth.is_file() and config.WAREHOUSE_PATH.is_file()):
+    truth = config.project().raw_dir / "ground_truth.json"
+    if not (truth.is_file() and config.project().warehouse.is_file()):
         return False
     meta = json.loads(truth.read_text())
     return meta.get("seed") == DEMO_SEED and float(meta.get("scale", -1)) == DEMO_SCALE and (
-        config.WAREHOUSE_PATH.stat().st_mtime >= truth.stat().st_mtime
+        config.project().warehouse.stat().st_mtime >= truth.stat().st_mtime
     )
 
 
@@ -41,19 +41,19 @@ def build_demo_warehouse() -> Path:
     Path
         The warehouse file.
     """
-    config.DATA_DIR.mkdir(parents=True, exist_ok=True)
-    with open(config.DATA_DIR / ".build.lock", "w") as lock:
+    config.project().data_dir.mkdir(parents=True, exist_ok=True)
+    with open(config.project().data_dir / ".build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not _demo_is_current():
             exe = [sys.executable, "-m", "outcomes.cli"]
             subprocess.run(
-                [*exe, "demo", "--scale", str(DEMO_SCALE), "--seed", str(DEMO_SEED), "--out", str(config.RAW_DIR)],
+                [*exe, "demo", "--scale", str(DEMO_SCALE), "--seed", str(DEMO_SEED), "--out", str(config.project().raw_dir)],
                 check=True,
                 cwd=REPO,
             )
-            subprocess.run([*exe, "ingest", "--sources", str(config.PARAMS_DIR / "sources.yaml")], check=True, cwd=REPO)
+            subprocess.run([*exe, "ingest", "--sources", str(config.project().params_dir / "sources.yaml")], check=True, cwd=REPO)
         fcntl.flock(lock, fcntl.LOCK_UN)
-    return config.WAREHOUSE_PATH
+    return config.project().warehouse
 
 
 @pytest.fixture(scope="session")
@@ -65,7 +65,7 @@ def demo_warehouse() -> Path:
 @pytest.fixture(scope="session")
 def ground_truth(demo_warehouse: Path) -> dict:
     """The planted truth of the demo company."""
-    return json.loads((config.RAW_DIR / "ground_truth.json").read_text())
+    return json.loads((config.project().raw_dir / "ground_truth.json").read_text())
 
 
 @pytest.fixture(scope="session")

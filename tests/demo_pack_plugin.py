@@ -20,7 +20,7 @@ PERIOD = "2025-12"
 def demo_month(demo_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The published month folder of one run of the real pack (``params/monthly.yaml``)."""
     root = tmp_path_factory.mktemp("monthly")
-    doc = yaml.safe_load((config.PARAMS_DIR / "monthly.yaml").read_text())
+    doc = yaml.safe_load((config.project().params_dir / "monthly.yaml").read_text())
     doc["reports_dir"] = str(root / "reports")
     path = root / "monthly.yaml"
     path.write_text(yaml.safe_dump(doc))

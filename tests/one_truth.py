@@ -182,7 +182,7 @@ def extract(month: Path) -> dict[str, Seen]:
             add(f"{key}/recommendation", "results.json initiatives decision with roi chance", rec)
     # a page may name an initiative by any name the project knows it by: the register's, the
     # value model's or its id; each is traced back to the id, so its figures are compared
-    stated = load_value_model(config.PARAMS_DIR / "value.yaml").initiatives
+    stated = load_value_model(config.project().params_dir / "value.yaml").initiatives
     by_name = {
         **{ini.name: k for k, ini in stated.items()},
         **{v: k for k, v in register_names().items()},

@@ -108,3 +108,53 @@ def test_new_initiative_refuses_invalid_ids(tmp_path: Path, bad: str) -> None:
     res = runner.invoke(app, ["new-initiative", bad, "--folder", str(tmp_path)])
     assert res.exit_code == 2 and "not valid" in " ".join(res.output.split())
     assert not list(tmp_path.iterdir())
+
+
+def test_analyze_without_period_labels_results_with_the_datas_last_month(demo_warehouse: Path, tmp_path: Path) -> None:
+    import duckdb
+
+    from outcomes.run.monthly import last_complete_month
+
+    con = duckdb.connect(str(demo_warehouse), read_only=True)
+    newest = max(
+        con.execute(f"SELECT max({c}) FROM {t}").fetchone()[0]
+        for t, c in (("tickets", "opened_at"), ("orders", "ordered_at"), ("deployments", "deployed_at"))
+    )
+    con.close()
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["analyze", "params/initiatives/faster-releases.yaml", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert doc["period"] == f"{newest:%Y-%m}" != last_complete_month()
+    assert [i["id"] for i in doc["initiatives"]] == ["faster-releases"]
+
+
+def test_the_analysed_month_of_a_table_is_its_latest_period(tmp_path: Path) -> None:
+    from outcomes.report.review import analysed_month
+
+    table = tmp_path / "panel.csv"
+    pd.DataFrame({"region": ["north", "south"] * 3, "month": ["2024-01-01"] * 2 + ["2024-02-01"] * 2 + ["2024-03-01"] * 2,
+                  "spend": np.arange(6.0)}).to_csv(table, index=False)
+    spec = InitiativeSpec.model_validate({
+        "id": "t", "design": "its", "start_date": "2024-02-01",
+        "data": {"table": str(table), "unit": "region", "time": "month"},
+        "metrics": [{"column": "spend", "role": "primary"}],
+    })
+    assert analysed_month(spec) == "2024-03"
+    without_time = spec.model_copy(update={"data": spec.data.model_copy(update={"time": None})})
+    assert analysed_month(without_time) is None
+
+
+def test_analyze_reads_the_initiative_file_once_in_the_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from outcomes import params
+    from outcomes.run import analyze as run_analyze
+
+    params_file = tmp_path / "email-test.yaml"
+    params_file.write_text(SPEC.format(table=_table(tmp_path / "email.csv")), encoding="utf-8")
+    read: list[Path] = []
+    real = params.read_yaml
+    monkeypatch.setattr(params, "read_yaml", lambda p: read.append(Path(p)) or real(p))
+    monkeypatch.setattr(run_analyze, "execute_and_render", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("stop")))
+    with pytest.raises(RuntimeError, match="stop"):
+        runner.invoke(app, ["analyze", str(params_file), "--out", str(tmp_path / "out")], catch_exceptions=False)
+    assert read == [params_file]

@@ -155,5 +155,5 @@ def test_pack_config_labels_every_findings_section_in_the_notebooks_order() -> N
     from outcomes.casestudy.findings import SECTION_LABELS
     from outcomes.run.config import load as load_run_config
 
-    cfg = load_run_config(config.PARAMS_DIR / "case_study.yaml")
+    cfg = load_run_config(config.project().params_dir / "case_study.yaml")
     assert list(cfg.sections.items()) == list(SECTION_LABELS.items())

@@ -31,8 +31,8 @@ from outcomes.ingest import load
 from outcomes.warehouse import store
 from outcomes.warehouse.store import create_tables
 
-SOURCES = config.PARAMS_DIR / "real" / "olist.yaml"
-EXCERPT = config.PROJ_ROOT / "tests" / "data" / "case_study" / "olist_ecommerce_partial"
+SOURCES = config.project().params_dir / "real" / "olist.yaml"
+EXCERPT = config.project().root / "tests" / "data" / "case_study" / "olist_ecommerce_partial"
 FILE = "olist_classified_public_dataset.csv.gz"
 FULL = Path(__file__).resolve().parents[2] / "shared" / "data" / "olist_ecommerce_partial"
 

@@ -30,7 +30,7 @@ def test_settings_reach_the_connection(tmp_path: Path) -> None:
 
 def test_defaults_leave_duckdb_alone() -> None:
     assert spark_backend.EngineSettings().duckdb.config() == {}
-    assert spark_backend.load_settings(spark_backend.ENGINE_PARAMS_PATH).duckdb.config() == {}
+    assert spark_backend.load_settings(spark_backend.engine_params_path()).duckdb.config() == {}
 
 
 @pytest.mark.parametrize(

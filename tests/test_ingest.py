@@ -273,7 +273,7 @@ def test_cli_ingest(project: Path) -> None:
 
 
 def test_data_model_doc_is_fresh() -> None:
-    page = config.DOCS_DIR / "data-model.md"
+    page = config.project().docs_dir / "data-model.md"
     assert page.read_text(encoding="utf-8") == docs_gen.render_data_model(), (
         "docs/data-model.md is stale: run `outcomes docs` and commit the result"
     )

@@ -35,7 +35,7 @@ def raw(demo_warehouse):
 
 @pytest.fixture(scope="module")
 def model():
-    return load_value_model(config.PARAMS_DIR / "value.yaml")
+    return load_value_model(config.project().params_dir / "value.yaml")
 
 
 @pytest.fixture(scope="module")

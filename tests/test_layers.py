@@ -19,7 +19,7 @@ LIB = config.PACKAGE_DIR
 
 
 def test_layer_contracts_hold() -> None:
-    assert lint_imports(config_filename=str(config.PROJ_ROOT / "pyproject.toml"), no_cache=True) == 0
+    assert lint_imports(config_filename=str(config.project().root / "pyproject.toml"), no_cache=True) == 0
 
 
 def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:

@@ -240,7 +240,7 @@ def test_missing_table_names_the_table_and_the_fix(tmp_path):
 
 
 def test_glossary_is_fresh():
-    assert catalog.GLOSSARY_PATH.read_text(encoding="utf-8") == catalog.render_glossary(), (
+    assert catalog.glossary_path().read_text(encoding="utf-8") == catalog.render_glossary(), (
         "docs/metrics.md is stale: regenerate it with `outcomes docs` (or `make docs`)"
     )
 

@@ -21,13 +21,14 @@ from browser import PageLoad, load, require_chromium
 
 from outcomes import config
 from outcomes.params import read_yaml
+from outcomes.run.context import RunContext
 from outcomes.run.monthly import plan
 from outcomes.run.config import load as load_run_config
 
 PERIOD = "2025-12"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 ACTIVE = sorted(
-    read_yaml(p)["id"] for p in (config.PARAMS_DIR / "initiatives").glob("*.yaml") if read_yaml(p).get("active") is True
+    read_yaml(p)["id"] for p in (config.project().params_dir / "initiatives").glob("*.yaml") if read_yaml(p).get("active") is True
 )
 
 
@@ -138,8 +139,8 @@ def test_no_customer_name_email_or_id_is_published(month: Path, demo_warehouse: 
 
 def test_every_run_parameter_exists_in_each_notebooks_parameters_cell() -> None:
     """papermill only warns about unknown parameters; the kit checks them before running."""
-    cfg = load_run_config(config.PARAMS_DIR / "monthly.yaml")
-    tasks = plan(cfg, source="params/monthly.yaml", period=PERIOD, engine="duckdb")
+    cfg = load_run_config(config.project().params_dir / "monthly.yaml")
+    tasks = plan(cfg, RunContext.build(cfg, config.project(), period=PERIOD, engine="duckdb"), source="params/monthly.yaml")
     assert tasks
     for task in tasks:
         declared = set(papermill.inspect_notebook(str(task.notebook)))

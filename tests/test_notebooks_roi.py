@@ -19,7 +19,7 @@ from outcomes import config
 from outcomes.report import results as report_results
 from outcomes.run.monthly import default_kernel
 
-NOTEBOOKS = config.PROJ_ROOT / "notebooks"
+NOTEBOOKS = config.project().root / "notebooks"
 PARAMETERS = {"period": "2025-12", "draws": 2000, "seed": 11}
 
 

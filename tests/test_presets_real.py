@@ -28,7 +28,7 @@ RABOBANK = SHARED / "bpi2014_rabobank_itsm" / "detail_incident.csv.gz"
 
 def _real_config(tmp_path: Path, name: str, raw_dir: Path, path: str | None = None) -> Path:
     """params/real/<name>.yaml with raw_dir, warehouse and rejects moved; the mapping itself untouched."""
-    doc = yaml.safe_load((config.PARAMS_DIR / "real" / f"{name}.yaml").read_text(encoding="utf-8"))
+    doc = yaml.safe_load((config.project().params_dir / "real" / f"{name}.yaml").read_text(encoding="utf-8"))
     doc.update(raw_dir=str(raw_dir), warehouse=str(tmp_path / "warehouse.duckdb"), rejects_dir=str(tmp_path / "rejects"))
     if path is not None:
         for source in doc["sources"].values():

@@ -614,7 +614,7 @@ def test_recovers_the_demo_chatbot_effect(ground_truth: dict) -> None:
     truth = ground_truth
     chatbot = next(i for i in truth["initiatives"] if i["id"] == "chatbot")
     planted = chatbot["effects"][0]["abs"]
-    tickets = (config.RAW_DIR / "tickets" / "tickets_*.csv").as_posix()
+    tickets = (config.project().raw_dir / "tickets" / "tickets_*.csv").as_posix()
     panel = duckdb.sql(
         f"""
         select lower(location) as region, date_trunc('month', opened_at)::date as month,

@@ -52,5 +52,5 @@ def test_grounds_drop_the_action_the_reason_ends_with():
 def test_the_value_model_in_a_run_names_each_initiative_as_the_register_does():
     names = investment.register_names()
     assert names["chatbot"] == "Virtual agent for customer tickets"
-    model = investment.load_model(config.PARAMS_DIR / "value.yaml")
+    model = investment.load_model(config.project().params_dir / "value.yaml")
     assert {k: ini.name for k, ini in model.initiatives.items()} == {k: names[k] for k in model.initiatives}

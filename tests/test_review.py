@@ -22,8 +22,8 @@ from outcomes.experiment.spec import InitiativeSpec
 from outcomes.params import read_yaml
 from outcomes.report import results as report_results
 
-INITIATIVES = config.PARAMS_DIR / "initiatives"
-NOTEBOOK = config.NOTEBOOKS_DIR / "02_initiative_review.ipynb"
+INITIATIVES = config.project().params_dir / "initiatives"
+NOTEBOOK = config.project().notebooks_dir / "02_initiative_review.ipynb"
 
 
 @pytest.fixture(scope="module")

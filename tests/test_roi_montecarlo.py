@@ -23,7 +23,7 @@ ANNUITY = 1 / 1.1 + 1 / 1.21 + 1 / 1.331  # PV of 1 a year for 3 years at 10% = 
 
 @pytest.fixture(scope="module")
 def model() -> ValueModel:
-    return value_model.load_value_model(config.PARAMS_DIR / "value.yaml")
+    return value_model.load_value_model(config.project().params_dir / "value.yaml")
 
 
 def _linear_model(effect: dict) -> ValueModel:

@@ -19,7 +19,7 @@ from value_models import ticket_initiative, ticket_model
 
 @pytest.fixture(scope="module")
 def cases():
-    model = value_model.load_value_model(config.PARAMS_DIR / "value.yaml")
+    model = value_model.load_value_model(config.project().params_dir / "value.yaml")
     return [montecarlo.simulate(model, key, n=2_000, seed=11) for key in model.initiatives]
 
 
@@ -155,7 +155,7 @@ def test_total_is_a_valid_results_row_and_refuses_draws_that_do_not_line_up(case
     row = portfolio.build_portfolio(cases).total().to_dict()
     assert tuple(row) == portfolio.TOTAL_KEYS
     report_results.check_rows("portfolio", [row])
-    model = value_model.load_value_model(config.PARAMS_DIR / "value.yaml")
+    model = value_model.load_value_model(config.project().params_dir / "value.yaml")
     other_seed = montecarlo.simulate(model, "chatbot", n=2_000, seed=12)
     fewer = montecarlo.simulate(model, "chatbot", n=1_000, seed=11)
     for odd, words in ((other_seed, "different seeds"), (fewer, "different numbers of draws")):

@@ -15,13 +15,13 @@ from outcomes.value.model import Effect, Quantity, ValueInputs, ValueModel
 
 @pytest.fixture(scope="module")
 def model() -> ValueModel:
-    return value_model.load_value_model(config.PARAMS_DIR / "value.yaml")
+    return value_model.load_value_model(config.project().params_dir / "value.yaml")
 
 
 def test_value_yaml_validates_and_names_its_sources(model):
     assert model.currency == "EUR" and model.horizon_years == 3 and model.discount_rate == 0.10
     assert set(model.initiatives) == {"self-service-portal", "chatbot", "faster-releases"}
-    text = (config.PARAMS_DIR / "value.yaml").read_text()
+    text = (config.project().params_dir / "value.yaml").read_text()
     for key in ("cost_per_ticket", "agent_hourly_rate", "employee_hourly_rate", "outage_revenue_per_minute"):
         line = next(ln for ln in text.splitlines() if ln.strip().startswith(f"{key}:"))
         above = text[: text.index(line)].splitlines()[-1]
@@ -30,7 +30,7 @@ def test_value_yaml_validates_and_names_its_sources(model):
 
 def test_unknown_key_names_file_key_and_valid_keys(tmp_path):
     path = tmp_path / "value.yaml"
-    text = (config.PARAMS_DIR / "value.yaml").read_text().replace("discount_rate:", "discount_rte:")
+    text = (config.project().params_dir / "value.yaml").read_text().replace("discount_rate:", "discount_rte:")
     path.write_text(text)
     with pytest.raises(ParamsError, match=r"value.yaml: unknown key 'discount_rte' \(did you mean 'discount_rate'\?\)"):
         value_model.load_value_model(path)

@@ -10,14 +10,17 @@ from report_pack import NOTEBOOKS, XSS, write_config, write_initiatives
 
 from outcomes.run import monthly as run
 from outcomes.errors import ParamsError
+from outcomes import config
 from outcomes.run.config import load as load_config
+from outcomes.run.context import RunContext
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def plan(cfg_path: Path) -> list[run.Task]:
     cfg = load_config(cfg_path)
-    return run.plan(cfg, source=str(cfg_path), period="2025-11", engine="duckdb")
+    context = RunContext.build(cfg, config.project(), period="2025-11", engine="duckdb")
+    return run.plan(cfg, context, source=str(cfg_path))
 
 
 def test_monthly_yaml_of_the_repo_is_valid_and_orders_the_summary_last() -> None:
@@ -96,7 +99,7 @@ def test_after_must_name_pack_notebooks_without_cycles(tmp_path: Path) -> None:
 def test_per_initiative_expands_over_active_initiatives_only(tmp_path: Path) -> None:
     write_initiatives(tmp_path)
     cfg = write_config(tmp_path, f"- name: review\n  path: {NOTEBOOKS / 'initiative.ipynb'}\n  per_initiative: true")
-    assert run.active_initiatives(load_config(cfg)) == sorted(["portal", XSS])
+    assert run.active_initiatives(config.resolve(load_config(cfg).initiatives_dir)) == sorted(["portal", XSS])
     tasks = plan(cfg)
     assert {t.initiative: t.parameters for t in tasks} == {"portal": {"initiative": "portal"}, XSS: {"initiative": XSS}}
     assert tasks[0].stem.startswith("review--script-alert-1-script-") and tasks[1].stem == "review--portal"

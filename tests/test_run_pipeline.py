@@ -25,6 +25,7 @@ from outcomes.run import monthly as run
 from outcomes.errors import ReportRunError
 from outcomes.run import publish
 from outcomes.run.config import load as load_config
+from outcomes.run.context import RunContext
 
 pytest_plugins = ["report_plugin"]  # the session-wide `pack` fixture
 
@@ -123,7 +124,7 @@ def test_final_checks_find_customer_names_in_published_files(pack: Pack, tmp_pat
         con.execute("CREATE TABLE customers (customer_id VARCHAR, name VARCHAR, email VARCHAR)")
         con.execute("INSERT INTO customers VALUES ('C1', 'Fixture Report', 'anna.berg@example.com'), ('C2', 'Zed Q', NULL)")
     cfg = load_config(pack.config).model_copy(update={"warehouse": wh})
-    problems = run._checks(pack.month, cfg)
+    problems = run._checks(pack.month, cfg, RunContext.build(cfg, config.project(), period=PERIOD))
     # the customer name "Fixture Report" equals the ok notebook's title: found in its page and notebook
     assert "personal data found: ok.html: 1 value(s) from customers.name" in problems
     assert "personal data found: ok.ipynb: 1 value(s) from customers.name" in problems

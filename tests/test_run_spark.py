@@ -34,7 +34,7 @@ RUN_FIELDS = ("generated_at",)
 
 
 def _run(root: Path, engine_name: str) -> Path:
-    doc = yaml.safe_load((config.PARAMS_DIR / "monthly.yaml").read_text(encoding="utf-8"))
+    doc = yaml.safe_load((config.project().params_dir / "monthly.yaml").read_text(encoding="utf-8"))
     doc["reports_dir"] = str(root / f"reports-{engine_name}")
     path = root / f"monthly-{engine_name}.yaml"
     path.write_text(yaml.safe_dump(doc), encoding="utf-8")

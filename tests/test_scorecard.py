@@ -207,7 +207,7 @@ def test_missing_period_is_explained(panel):
 
 
 def test_targets_file_is_valid_and_checked(tmp_path):
-    targets = load_targets(config.PARAMS_DIR / "targets.yaml")
+    targets = load_targets(config.project().params_dir / "targets.yaml")
     assert isinstance(targets, Targets) and targets.targets
     bad = tmp_path / "targets.yaml"
     bad.write_text("targets:\n  cast: 0.8\n")

@@ -25,6 +25,7 @@ from outcomes.warehouse import store as warehouse
 from outcomes.scorecard.drivers import drivers_panel
 from outcomes.report import review as initiative_review
 from outcomes.report import results as report_results
+from outcomes.experiment.results import result_to_dict
 from outcomes.run.monthly import default_kernel
 
 PERIOD = "2025-12"
@@ -57,8 +58,8 @@ def test_equivalent_calls_share_one_panel(demo_warehouse: Path, store: Path) -> 
     # The scorecard passes months as text and min_customers explicitly; the ROI step passes
     # dates and relies on the default: one key, one computation.
     con = warehouse.connect(demo_warehouse)
-    a = cache.frame(drivers_panel, con, warehouse_path=demo_warehouse, start="2025-11", end="2025-12", min_customers=10)
-    b = cache.frame(
+    a = panel.shared_frame(drivers_panel, con, warehouse_path=demo_warehouse, start="2025-11", end="2025-12", min_customers=10)
+    b = panel.shared_frame(
         drivers_panel, con, warehouse_path=demo_warehouse,
         start=pd.Timestamp("2025-11-01").date(), end=pd.Timestamp("2025-12-01").date(),
     )
@@ -99,7 +100,7 @@ def test_nothing_is_shared_outside_a_run(demo_warehouse: Path, monkeypatch: pyte
         return pd.DataFrame({"x": [1]})
 
     for _ in range(2):
-        cache.frame(build, FAKE_CON, warehouse_path=demo_warehouse, start="2025-12", end="2025-12")
+        panel.shared_frame(build, FAKE_CON, warehouse_path=demo_warehouse, start="2025-12", end="2025-12")
     assert calls == ["2025-12", "2025-12"]
 
 
@@ -112,7 +113,7 @@ def test_a_source_that_cannot_be_stamped_is_never_shared(tmp_path: Path, store: 
         return pd.DataFrame({"x": [1]})
 
     for _ in range(2):
-        cache.frame(build, FAKE_CON, warehouse_path=tmp_path / "missing.duckdb", start="2025-12")
+        panel.shared_frame(build, FAKE_CON, warehouse_path=tmp_path / "missing.duckdb", start="2025-12")
     assert len(calls) == 2 and not store.exists()
 
 
@@ -120,11 +121,11 @@ def test_review_results_round_trip_and_feed_the_roi_step(
     demo_warehouse: Path, store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     specs = investment.active_specs()
-    stored = {k: cache.review(path, period=PERIOD).result for k, path in specs.items()}
+    stored = {k: initiative_review.shared_review(path, period=PERIOD).result for k, path in specs.items()}
     assert {r["kind"] for r in cache.inventory(store)} == {"review"} and len(cache.inventory(store)) == len(specs)
     for key, path in specs.items():
-        read = cache.review_result(path, period=PERIOD)
-        assert json.dumps(cache.result_to_dict(read)) == json.dumps(cache.result_to_dict(stored[key]))
+        read = initiative_review.shared_result(path, period=PERIOD)
+        assert json.dumps(result_to_dict(read)) == json.dumps(result_to_dict(stored[key]))
         assert read.to_dict() == stored[key].to_dict()
 
     # The ROI step reads the stored results: reviewing again would fail here.
@@ -140,7 +141,7 @@ def test_review_results_round_trip_and_feed_the_roi_step(
 def test_review_notebook_runs_alone_and_inside_a_run(
     demo_warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    notebook = str(config.NOTEBOOKS_DIR / "02_initiative_review.ipynb")
+    notebook = str(config.project().notebooks_dir / "02_initiative_review.ipynb")
     params = {"initiative": "faster-releases", "period": PERIOD}
     monkeypatch.delenv(cache.SHARED_DIR_ENV, raising=False)
     monkeypatch.setenv(report_results.RESULTS_PATH_ENV, str(tmp_path / "alone.json"))

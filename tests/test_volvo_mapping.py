@@ -209,7 +209,7 @@ VOLVO_ROWS = [
 
 def _volvo_config(tmp_path: Path, raw_dir: Path) -> Path:
     """params/real/bpi2013_volvo.yaml with raw_dir, warehouse and rejects moved; the mapping itself untouched."""
-    doc = yaml.safe_load((config.PARAMS_DIR / "real" / "bpi2013_volvo.yaml").read_text(encoding="utf-8"))
+    doc = yaml.safe_load((config.project().params_dir / "real" / "bpi2013_volvo.yaml").read_text(encoding="utf-8"))
     doc.update(raw_dir=str(raw_dir), warehouse=str(tmp_path / "warehouse.duckdb"), rejects_dir=str(tmp_path / "rejects"))
     out = tmp_path / "bpi2013_volvo.yaml"
     out.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")

@@ -11,7 +11,9 @@ needs every initiative's review, which ``02_initiative_review`` has just made. D
   computed from (the function and all its arguments, the engine, the warehouse's stamp
   and the kit version); the first notebook that needs it computes it while holding a lock
   on the key, so a notebook needing it meanwhile waits and then reads it;
-* panels are stored as Parquet, initiative results as JSON; beside each artefact a
+* each kind of artefact is stored with its :class:`Codec` (data frames as Parquet:
+  :data:`FRAME`; initiative results as JSON, beside them in
+  :mod:`outcomes.experiment.results`); beside each artefact a
   ``.record.json`` says what it is, on which backend it was computed, by which notebook
   and in how many seconds (:func:`inventory`, listed in the run's ``manifest.json``).
 
@@ -21,15 +23,17 @@ from) is part of every key, so a warehouse rebuilt during the run gives new keys
 new computation. A source without such a stamp (Spark reading a catalog database or a
 remote Parquet folder) is never shared. Without the variable (a notebook opened in
 JupyterLab, nbval, a script) every function computes what it needs itself, as before.
+
+This module knows nothing of what it stores: the callers (:func:`outcomes.metrics.panel.shared_frame`,
+:func:`outcomes.report.review.shared_review`) name the kind, the key's parts, the
+computation and the codec.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import fcntl
 import hashlib
-import inspect
 import json
 import logging
 import math
@@ -39,20 +43,12 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import pandas as pd
 
 import outcomes
 from outcomes import config
-from outcomes.periods import Month
-
-if TYPE_CHECKING:
-    import ibis
-
-    from outcomes.experiment.results import InitiativeResult
-    from outcomes.report.review import Review
-    from outcomes.experiment.spec import InitiativeSpec
 
 log = logging.getLogger("outcomes.cache")
 
@@ -119,53 +115,6 @@ def _read_frame(path: Path) -> pd.DataFrame:
 FRAME: Codec[pd.DataFrame] = Codec(".parquet", _write_frame, _read_frame)
 
 
-def result_to_dict(result: InitiativeResult) -> dict[str, Any]:
-    """Every field of an initiative result, nested dataclasses as dicts (NaN kept)."""
-    return dataclasses.asdict(result)
-
-
-def result_from_dict(doc: Mapping[str, Any]) -> InitiativeResult:
-    """Rebuild an :class:`~outcomes.experiment.results.InitiativeResult` from :func:`result_to_dict`."""
-    from outcomes.experiment.results import Condition, Decision, InitiativeResult, MetricEffect, SegmentSplit
-
-    def conditions(rows: Any) -> tuple[Condition, ...]:
-        return tuple(Condition(**c) for c in rows)
-
-    def effects(rows: Any) -> tuple[MetricEffect, ...]:
-        return tuple(MetricEffect(**{**e, "conditions": conditions(e["conditions"])}) for e in rows)
-
-    decision = dict(doc["decision"])
-    return InitiativeResult(
-        **{
-            **doc,
-            "effects": effects(doc["effects"]),
-            "segment_effects": effects(doc["segment_effects"]),
-            "decision": Decision(**{**decision, "codes": tuple(decision["codes"])}),
-            "conditions": conditions(doc["conditions"]),
-            "notes": tuple(doc["notes"]),
-            "segment_splits": tuple(SegmentSplit(**x) for x in doc.get("segment_splits", ())),
-        }
-    )
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    raise TypeError(f"cannot store a value of type {type(value).__name__} ({value!r})")
-
-
-def _write_result(path: Path, result: InitiativeResult) -> None:
-    path.write_text(json.dumps(result_to_dict(result), default=_json_default), encoding="utf-8")
-
-
-def _read_result(path: Path) -> InitiativeResult:
-    return result_from_dict(json.loads(path.read_text(encoding="utf-8")))
-
-
-#: Initiative results, as JSON (NaN and infinity written as such, so they round-trip).
-RESULT: Codec[InitiativeResult] = Codec(".json", _write_result, _read_result)
-
-
 # --------------------------------------------------------------------------- the store
 
 
@@ -208,9 +157,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 def _computed_by() -> str | None:
     """The notebook computing (its results file's stem during a run), for the inventory."""
-    from outcomes.report.results import RESULTS_PATH_ENV
-
-    path = os.environ.get(RESULTS_PATH_ENV)
+    path = os.environ.get(config.RESULTS_PATH_ENV)
     return Path(path).stem if path else None
 
 
@@ -237,8 +184,9 @@ def get_or_compute(
     codec : Codec
         How it is stored.
     source : mapping or None
-        The warehouse's stamp (:func:`outcomes.warehouse.store.source_stamp`); None when the
-        source cannot be stamped, and then nothing is shared.
+        The stamp of the data it is computed from (e.g.
+        :func:`outcomes.warehouse.store.source_stamp`); None when the data cannot be
+        stamped, and then nothing is shared.
     describe : str
         A few words for the run log.
 
@@ -299,168 +247,12 @@ def inventory(root: Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(root.glob("*.record.json"))]
 
 
-# --------------------------------------------------------------------------- what is shared
-
-
-def frame(
-    build: Callable[..., pd.DataFrame],
-    con: ibis.BaseBackend | None = None,
-    *,
-    engine: str = "duckdb",
-    warehouse_path: str | Path | None = None,
-    **arguments: Any,
-) -> pd.DataFrame:
-    """``build(con, **arguments)``, computed once per report run and shared.
-
-    Parameters
-    ----------
-    build : callable
-        A function of a warehouse connection and keyword arguments returning a frame
-        (:func:`outcomes.metrics.panel.build_panel`, :func:`outcomes.scorecard.drivers.drivers_panel`).
-    con : ibis.BaseBackend, optional
-        An open connection to that warehouse on that engine, used when the frame must be
-        computed; one is opened then when not given.
-    engine : {"duckdb", "spark"}
-        The engine computing it.
-    warehouse_path : str or Path, optional
-        The DuckDB file; default :data:`outcomes.config.WAREHOUSE_PATH`.
-    **arguments
-        Passed to ``build``. The key holds every argument of ``build`` with its default
-        filled in, and months (``start``, ``end``) as ``YYYY-MM``, so equivalent calls
-        share one frame.
-
-    Returns
-    -------
-    pandas.DataFrame
-    """
-    from outcomes.warehouse import store as warehouse
-
-    bound = inspect.signature(build).bind(None, **arguments)
-    bound.apply_defaults()
-    parts = dict(list(bound.arguments.items())[1:])  # every argument but the connection
-    for name in ("start", "end"):
-        if name in parts:
-            parts[name] = str(Month.parse(parts[name]))
-    parts = {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in parts.items()}
-    parts.update(builder=f"{build.__module__}.{build.__qualname__}", engine=engine)
-
-    def compute() -> tuple[pd.DataFrame, str]:
-        c = con if con is not None else warehouse.connect(warehouse_path, engine=engine)  # type: ignore[arg-type]
-        return build(c, **arguments), c.name
-
-    describe = f"{build.__name__}({', '.join(f'{k}={v}' for k, v in arguments.items())})"
-    return get_or_compute(
-        "panel", parts, compute, FRAME, source=warehouse.source_stamp(engine, warehouse_path), describe=describe
-    )
-
-
-def _backend(con: ibis.BaseBackend | None, engine: str) -> str:
-    """The ibis backend name of ``con``, or of the connection ``engine`` opens."""
-    return con.name if con is not None else {"spark": "pyspark"}.get(engine, engine)
-
-
-def _review_parts(spec: InitiativeSpec, period: str | None, engine: str) -> dict[str, Any]:
-    parts: dict[str, Any] = {"spec": spec.model_dump(mode="json"), "period": period, "engine": engine}
-    if spec.data.table:  # the review reads this file: its state is part of the key
-        table = config.resolve(spec.data.table)
-        st = table.stat() if table.is_file() else None
-        parts["table"] = {"path": str(table), "size": st and st.st_size, "mtime_ns": st and st.st_mtime_ns}
-    return parts
-
-
-def review(
-    initiative: str | Path | InitiativeSpec,
-    *,
-    period: str | None = None,
-    engine: str = "duckdb",
-    con: ibis.BaseBackend | None = None,
-) -> Review:
-    """Review an initiative (:func:`outcomes.report.review.review`) and share its result.
-
-    The review's charts need the whole :class:`~outcomes.report.review.Review`, so
-    it is always computed; its :class:`~outcomes.experiment.results.InitiativeResult` is
-    then stored for :func:`review_result` (what the ROI page needs), unless another
-    notebook of the run stored it first: then the review carries the stored result, so
-    every page renders the same figures.
-
-    Parameters
-    ----------
-    initiative : str, Path or InitiativeSpec
-        A params file, an initiative id, or a spec.
-    period : str, optional
-        ``YYYY-MM``: data up to the end of this month.
-    engine : {"duckdb", "spark"}
-        The engine of the warehouse.
-    con : ibis.BaseBackend, optional
-        An open connection to the warehouse on that engine.
-
-    Returns
-    -------
-    Review
-    """
-    from outcomes.warehouse import store as warehouse
-    from outcomes.report.review import load_spec
-    from outcomes.report.review import review as run_review
-
-    spec = load_spec(initiative, con)
-    made: list[Review] = []
-
-    def compute() -> tuple[InitiativeResult, str]:
-        made.append(run_review(spec, period=period, con=con, engine=engine))
-        return made[0].result, _backend(con, engine)
-
-    stored = get_or_compute(
-        "review", _review_parts(spec, period, engine), compute, RESULT,
-        source=warehouse.source_stamp(engine), describe=f"{spec.id} up to {period or 'the end of the data'}",
-    )
-    if made:
-        return made[0]
-    # the charts need the whole review; its figures are the stored result the other pages read
-    return dataclasses.replace(run_review(spec, period=period, con=con, engine=engine), result=stored)
-
-
-def review_result(
-    initiative: str | Path | InitiativeSpec,
-    *,
-    period: str | None = None,
-    engine: str = "duckdb",
-    con: ibis.BaseBackend | None = None,
-) -> InitiativeResult:
-    """An initiative's result, read from the run's shared folder when a review stored it.
-
-    Parameters are those of :func:`review`.
-
-    Returns
-    -------
-    InitiativeResult
-    """
-    from outcomes.warehouse import store as warehouse
-    from outcomes.report.review import load_spec
-    from outcomes.report.review import review as run_review
-
-    spec = load_spec(initiative, con)
-
-    def compute() -> tuple[InitiativeResult, str]:
-        return run_review(spec, period=period, con=con, engine=engine).result, _backend(con, engine)
-
-    return get_or_compute(
-        "review", _review_parts(spec, period, engine), compute, RESULT,
-        source=warehouse.source_stamp(engine), describe=f"{spec.id} up to {period or 'the end of the data'}",
-    )
-
-
 __all__ = [
     "FRAME",
-    "RESULT",
     "SHARED_DIR_ENV",
     "Codec",
     "folder",
-    "frame",
     "get_or_compute",
     "inventory",
     "key",
-    "result_from_dict",
-    "result_to_dict",
-    "review",
-    "review_result",
 ]

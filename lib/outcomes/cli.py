@@ -25,17 +25,31 @@ def _fail(exc: OutcomesError, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+@app.callback()
+def choose_project(
+    project: Path = typer.Option(
+        None, "--project", help="The project folder; default OUTCOMES_ROOT, else the working directory (holding params/)."
+    ),
+) -> None:
+    """Choose the project folder every path hangs off, and say which one."""
+    try:
+        chosen = config.use_project(config.find_project(project))
+    except OutcomesError as exc:
+        _fail(exc)
+    err_console.print(f"project {chosen.root} (from {chosen.source})", highlight=False, soft_wrap=True)
+
+
 @app.command()
 def demo(
     scale: float = typer.Option(1.0, help="Size of the company; 1 runs in seconds, 100 gives about 10 million tickets."),
     seed: int = typer.Option(42, help="Random seed; the same seed gives the same data."),
-    out: Path = typer.Option(config.RAW_DIR, help="Folder for the exports and ground_truth.json."),
+    out: Path = typer.Option(None, help="Folder for the exports and ground_truth.json; default data/raw."),
 ) -> None:
     """Write the demo company's raw exports (CSV and Parquet) and ground_truth.json."""
     from outcomes.simulate import generate
 
     try:
-        summary = generate(out_dir=out, scale=scale, seed=seed)
+        summary = generate(out_dir=out or config.project().raw_dir, scale=scale, seed=seed)
     except OutcomesError as exc:
         _fail(exc)
     console.print(summary.to_table())
@@ -43,13 +57,13 @@ def demo(
 
 @app.command()
 def ingest(
-    sources: Path = typer.Option(config.PARAMS_DIR / "sources.yaml", help="Source mappings (YAML)."),
+    sources: Path = typer.Option(None, help="Source mappings (YAML); default params/sources.yaml."),
 ) -> None:
     """Load every source into the warehouse; print rows read, loaded and rejected per source."""
     from outcomes.ingest.load import run_ingest
 
     try:
-        summary = run_ingest(sources)
+        summary = run_ingest(sources or config.project().params_dir / "sources.yaml")
     except OutcomesError as exc:
         _fail(exc)
     console.print(summary.to_table())
@@ -57,18 +71,18 @@ def ingest(
 
 @app.command()
 def docs(
-    out: Path = typer.Option(config.DOCS_DIR, help="Folder of the generated pages."),
+    out: Path = typer.Option(None, help="Folder of the generated pages; default docs/."),
 ) -> None:
     """Regenerate the documentation pages built from the code (docs/data-model.md...)."""
     from outcomes.run.docs import write_docs
 
-    for page in write_docs(out):
+    for page in write_docs(out or config.project().docs_dir):
         console.print(f"wrote {page}")
 
 
 @app.command()
 def run(
-    config_file: Path = typer.Option(config.PARAMS_DIR / "monthly.yaml", "--config", help="The run's parameters (YAML)."),
+    config_file: Path = typer.Option(None, "--config", help="The run's parameters (YAML); default params/monthly.yaml."),
     period: str = typer.Option(None, help="Month to report, YYYY-MM; default: the last complete month in UTC."),
     engine: str = typer.Option(None, help="Query engine passed to the notebooks: duckdb or spark (default: from --config)."),
 ) -> None:
@@ -79,7 +93,7 @@ def run(
     if engine not in (None, "duckdb", "spark"):
         _fail(ParamsError(f"--engine {engine!r} is not supported; valid engines are: duckdb, spark"))
     try:
-        summary = run_monthly(config_file, period=period, engine=engine)
+        summary = run_monthly(config_file or config.project().params_dir / "monthly.yaml", period=period, engine=engine)
     except RunInterrupted as exc:
         _fail(exc, code=130)
     except ReportRunError as exc:
@@ -120,13 +134,16 @@ def analyze(
 ) -> None:
     """Review one initiative: run the review notebook, write its HTML page and results.json."""
     from outcomes.errors import ReportRunError
-    from outcomes.report import review
     from outcomes.experiment.spec import InitiativeSpec
     from outcomes.params import load
+    from outcomes.run.analyze import analyze as run_analyze
 
     try:
-        spec = load(params_file, InitiativeSpec)
-        html, results = review.analyze(params_file, out or config.REPORTS_DIR / "analyze" / spec.id, period=period)
+        project = config.project()
+        spec = load(project.resolve(params_file), InitiativeSpec)
+        html, results = run_analyze(
+            spec, params_file, out or project.reports_dir / "analyze" / spec.id, period=period, project=project
+        )
     except ReportRunError as exc:
         _fail(exc, code=1)
     except OutcomesError as exc:
@@ -138,13 +155,13 @@ def analyze(
 @app.command("new-initiative")
 def new_initiative(
     initiative_id: str = typer.Argument(..., help="Id of the new initiative (lower-case, digits, - and _)."),
-    folder: Path = typer.Option(config.PARAMS_DIR / "initiatives", help="Folder of the initiative parameters."),
+    folder: Path = typer.Option(None, help="Folder of the initiative parameters; default params/initiatives."),
 ) -> None:
     """Write a commented parameters template params/initiatives/<ID>.yaml (never overwrites)."""
-    from outcomes.report.review import write_template
+    from outcomes.run.analyze import write_template
 
     try:
-        path = write_template(initiative_id, folder)
+        path = write_template(initiative_id, folder or config.project().initiatives_dir)
     except OutcomesError as exc:
         _fail(exc)
     console.print(str(path), highlight=False, soft_wrap=True)
@@ -152,14 +169,14 @@ def new_initiative(
 
 @app.command("export-parquet")
 def export_parquet(
-    warehouse: Path = typer.Option(config.WAREHOUSE_PATH, help="The DuckDB warehouse to export."),
+    warehouse: Path = typer.Option(None, help="The DuckDB warehouse to export; default data/warehouse.duckdb."),
     out: Path = typer.Option(None, help="Export folder; default spark.data.parquet of params/engine.yaml."),
 ) -> None:
     """Write every canonical table to <out>/<table>.parquet for Spark (replaces the folder atomically)."""
     from outcomes.warehouse.spark_backend import export_parquet as export
 
     try:
-        summary = export(warehouse, out)
+        summary = export(warehouse or config.project().warehouse, out)
     except OutcomesError as exc:
         _fail(exc)
     console.print(summary.to_table())

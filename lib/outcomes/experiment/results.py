@@ -21,13 +21,18 @@ Conventions (stable; other modules and the monthly ``results.json`` rely on them
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
 
 from outcomes import format as fmt
+from outcomes.cache import Codec
 
 Role = Literal["primary", "guardrail", "secondary"]
 Kind = Literal["mean", "proportion", "ratio"]
@@ -461,3 +466,51 @@ class InitiativeResult:
             }
         )
 
+
+# --------------------------------------------------------------------------- stored form
+
+
+def result_to_dict(result: InitiativeResult) -> dict[str, Any]:
+    """Every field of an initiative result, nested dataclasses as dicts (NaN kept)."""
+    return dataclasses.asdict(result)
+
+
+def result_from_dict(doc: Mapping[str, Any]) -> InitiativeResult:
+    """Rebuild an :class:`InitiativeResult` from :func:`result_to_dict`."""
+
+    def conditions(rows: Any) -> tuple[Condition, ...]:
+        return tuple(Condition(**c) for c in rows)
+
+    def effects(rows: Any) -> tuple[MetricEffect, ...]:
+        return tuple(MetricEffect(**{**e, "conditions": conditions(e["conditions"])}) for e in rows)
+
+    decision = dict(doc["decision"])
+    return InitiativeResult(
+        **{
+            **doc,
+            "effects": effects(doc["effects"]),
+            "segment_effects": effects(doc["segment_effects"]),
+            "decision": Decision(**{**decision, "codes": tuple(decision["codes"])}),
+            "conditions": conditions(doc["conditions"]),
+            "notes": tuple(doc["notes"]),
+            "segment_splits": tuple(SegmentSplit(**x) for x in doc.get("segment_splits", ())),
+        }
+    )
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"cannot store a value of type {type(value).__name__} ({value!r})")
+
+
+def _write_result(path: Path, result: InitiativeResult) -> None:
+    path.write_text(json.dumps(result_to_dict(result), default=_json_default), encoding="utf-8")
+
+
+def _read_result(path: Path) -> InitiativeResult:
+    return result_from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+#: Initiative results, as JSON (NaN and infinity written as such, so they round-trip).
+RESULT: Codec[InitiativeResult] = Codec(".json", _write_result, _read_result)

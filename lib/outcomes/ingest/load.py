@@ -198,7 +198,7 @@ class IngestSummary:
 def _label(path: Path) -> str:
     """Show ``path`` relative to the project root when it lies inside it."""
     try:
-        return str(path.resolve().relative_to(config.PROJ_ROOT))
+        return str(path.resolve().relative_to(config.project().root))
     except ValueError:
         return str(path)
 
@@ -317,7 +317,7 @@ def run_ingest(
         When an export or the mapping cannot be used at all; the previous warehouse
         is then left untouched.
     """
-    path = Path(sources_path) if sources_path is not None else config.PARAMS_DIR / "sources.yaml"
+    path = Path(sources_path) if sources_path is not None else config.project().params_dir / "sources.yaml"
     try:
         cfg: SourcesConfig = load_sources(path)
     except ParamsError as exc:

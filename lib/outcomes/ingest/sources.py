@@ -220,7 +220,7 @@ def load_sources(path: str | Path | None = None) -> SourcesConfig:
     SourcesConfig
         The validated configuration.
     """
-    path = Path(path) if path is not None else config.PARAMS_DIR / "sources.yaml"
+    path = Path(path) if path is not None else config.project().params_dir / "sources.yaml"
     doc = read_yaml(path)
     if isinstance(doc, dict) and isinstance(doc.get("sources"), dict):
         doc = {**doc, "sources": {k: _merge_preset(k, v or {}, str(path)) for k, v in doc["sources"].items()}}

@@ -7,13 +7,16 @@ never query the warehouse again. Customer outcomes per IT service come through t
 service map (the customers whose region a customer-facing service serves).
 
 :func:`shared_panel` is :func:`build_panel` computed once per report run: the notebooks
-of a run that ask for the same panel share one computation (:mod:`outcomes.cache`).
+of a run that ask for the same panel share one computation (:func:`shared_frame`, stored
+with :mod:`outcomes.cache`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import ibis
 import pandas as pd
@@ -21,7 +24,8 @@ import pandas as pd
 from outcomes.metrics import compute as _metrics
 from outcomes import cache
 from outcomes.metrics.catalog import DIMENSIONS
-from outcomes.periods import MonthLike
+from outcomes.periods import Month, MonthLike
+from outcomes.warehouse import store
 
 PANEL_COLUMNS = _metrics.TIDY_COLUMNS
 
@@ -86,6 +90,7 @@ def shared_panel(
     requester: _metrics.Requester = "all",
     engine: str = "duckdb",
     warehouse_path: str | Path | None = None,
+    engine_settings: str | Path | None = None,
 ) -> pd.DataFrame:
     """:func:`build_panel`, computed once per report run and shared by its notebooks.
 
@@ -105,18 +110,21 @@ def shared_panel(
     engine : {"duckdb", "spark"}
         The engine computing the panel.
     warehouse_path : str or Path, optional
-        The DuckDB file; default :data:`outcomes.config.WAREHOUSE_PATH`.
+        The DuckDB file; default the project's warehouse.
+    engine_settings : str or Path, optional
+        The engine settings file; default the project's ``params/engine.yaml``.
 
     Returns
     -------
     pandas.DataFrame
         Equal to ``build_panel(con, start=..., ...)``.
     """
-    return cache.frame(
+    return shared_frame(
         build_panel,
         con,
         engine=engine,
         warehouse_path=warehouse_path,
+        engine_settings=engine_settings,
         start=start,
         end=end,
         segment=segment,
@@ -124,6 +132,58 @@ def shared_panel(
         min_customers=min_customers,
         requester=requester,
     )
+
+
+def shared_frame(
+    build: Callable[..., pd.DataFrame],
+    con: ibis.BaseBackend | None = None,
+    *,
+    engine: str = "duckdb",
+    warehouse_path: str | Path | None = None,
+    engine_settings: str | Path | None = None,
+    **arguments: Any,
+) -> pd.DataFrame:
+    """``build(con, **arguments)``, computed once per report run and shared.
+
+    Parameters
+    ----------
+    build : callable
+        A function of a warehouse connection and keyword arguments returning a frame
+        (:func:`outcomes.metrics.panel.build_panel`, :func:`outcomes.scorecard.drivers.drivers_panel`).
+    con : ibis.BaseBackend, optional
+        An open connection to that warehouse on that engine, used when the frame must be
+        computed; one is opened then when not given.
+    engine : {"duckdb", "spark"}
+        The engine computing it.
+    warehouse_path : str or Path, optional
+        The DuckDB file; default the project's warehouse.
+    engine_settings : str or Path, optional
+        The engine settings file; default the project's ``params/engine.yaml``.
+    **arguments
+        Passed to ``build``. The key holds every argument of ``build`` with its default
+        filled in, and months (``start``, ``end``) as ``YYYY-MM``, so equivalent calls
+        share one frame.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    bound = inspect.signature(build).bind(None, **arguments)
+    bound.apply_defaults()
+    parts = dict(list(bound.arguments.items())[1:])  # every argument but the connection
+    for name in ("start", "end"):
+        if name in parts:
+            parts[name] = str(Month.parse(parts[name]))
+    parts = {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in parts.items()}
+    parts.update(builder=f"{build.__module__}.{build.__qualname__}", engine=engine)
+
+    def compute() -> tuple[pd.DataFrame, str]:
+        c = con if con is not None else store.connect(warehouse_path, engine=engine, spark_settings=engine_settings)  # type: ignore[arg-type]
+        return build(c, **arguments), c.name
+
+    describe = f"{build.__name__}({', '.join(f'{k}={v}' for k, v in arguments.items())})"
+    source = store.source_stamp(engine, warehouse_path, engine_settings)
+    return cache.get_or_compute("panel", parts, compute, cache.FRAME, source=source, describe=describe)
 
 
 def wide(panel: pd.DataFrame, *, segment_dim: str | None = None, column: str = "value") -> pd.DataFrame:

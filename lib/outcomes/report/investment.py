@@ -36,20 +36,20 @@ from outcomes import config
 from outcomes.metrics import catalog
 from outcomes import format as fmt
 from outcomes.report import narrative
-from outcomes import cache
 from outcomes.warehouse import store
 from outcomes.scorecard.drivers import OK, DriversResult, drivers_panel, fit_drivers
 from outcomes.experiment.results import InitiativeResult, MetricEffect
 from outcomes.metrics.compute import Scope, compute_wide
+from outcomes.metrics.panel import shared_frame
 from outcomes.periods import Month, Window
 from outcomes.params import read_yaml
+from outcomes.report.review import shared_result
 from outcomes.report.text import escape_md
 from outcomes.report import value_charts
 from outcomes.value import montecarlo
 from outcomes.value.montecarlo import InvestmentCase
 from outcomes.value.portfolio import Portfolio, build_portfolio
 from outcomes.value.recommendation import Recommendation, recommend
-from outcomes.value.model import DEFAULT_PATH as VALUE_MODEL_PATH
 from outcomes.value.model import (
     Effect,
     Quantity,
@@ -66,8 +66,6 @@ from outcomes.value.model import (
 INPUT_MONTHS = 12
 #: Months of the region x month panel behind the drivers model.
 DRIVERS_MONTHS = 24
-#: Where the initiative files live.
-INITIATIVES_DIR = config.PARAMS_DIR / "initiatives"
 #: Customer outcome metrics (what changed for customers); the rest is IT delivery.
 CUSTOMER_METRICS = frozenset(
     {
@@ -288,11 +286,12 @@ def drivers_estimates(
     months: int = DRIVERS_MONTHS,
     engine: str = "duckdb",
     warehouse_path: str | Path | None = None,
+    engine_settings: str | Path | None = None,
 ) -> DriversResult:
     """Fit the drivers model (CSAT and churn on mean first response, region x month).
 
     The panel is the one ``01_joint_scorecard`` fits the same model on: in a report run
-    it is computed once and shared (:func:`outcomes.cache.frame`).
+    it is computed once and shared (:func:`outcomes.metrics.panel.shared_frame`).
 
     Parameters
     ----------
@@ -306,19 +305,17 @@ def drivers_estimates(
         The engine of ``con``.
     warehouse_path : str or Path, optional
         The DuckDB file (default: the project's).
+    engine_settings : str or Path, optional
+        The engine settings file (default: the project's).
 
     Returns
     -------
     DriversResult
     """
     window = Window.last(months, ending=period)
-    panel = cache.frame(
-        drivers_panel,
-        con,
-        engine=engine,
-        warehouse_path=warehouse_path,
-        start=window.first_month,
-        end=window.last_month,
+    panel = shared_frame(
+        drivers_panel, con, engine=engine, warehouse_path=warehouse_path, engine_settings=engine_settings,
+        start=window.first_month, end=window.last_month,
     )
     return fit_drivers(panel)
 
@@ -360,8 +357,12 @@ def link_slopes(model: ValueModel, key: str, drivers: DriversResult | None) -> d
     return out
 
 
-def _initiative_docs(folder: str | Path) -> dict[str, tuple[Path, dict[str, Any]]]:
-    """The initiative files' documents by id (the file name when ``id`` is absent)."""
+def _initiative_docs(folder: str | Path | None = None) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """The initiative files' documents by id (the file name when ``id`` is absent).
+
+    ``folder`` defaults to the project's ``params/initiatives``.
+    """
+    folder = config.resolve(folder) if folder is not None else config.project().initiatives_dir
     out: dict[str, tuple[Path, dict[str, Any]]] = {}
     for path in sorted([*Path(folder).glob("*.yaml"), *Path(folder).glob("*.yml")]):
         doc = read_yaml(path)
@@ -370,12 +371,12 @@ def _initiative_docs(folder: str | Path) -> dict[str, tuple[Path, dict[str, Any]
     return out
 
 
-def initiative_files(folder: str | Path = INITIATIVES_DIR) -> dict[str, tuple[Path, bool]]:
+def initiative_files(folder: str | Path | None = None) -> dict[str, tuple[Path, bool]]:
     """Initiative files by id (the file name when ``id`` is absent), with whether each is active."""
     return {k: (path, doc.get("active") is True) for k, (path, doc) in _initiative_docs(folder).items()}
 
 
-def register_names(folder: str | Path = INITIATIVES_DIR) -> dict[str, str]:
+def register_names(folder: str | Path | None = None) -> dict[str, str]:
     """Each initiative's one name, as its file in the register states it (``name``), by id.
 
     Every page of a run names an initiative this way: the review page (its spec), the
@@ -384,34 +385,34 @@ def register_names(folder: str | Path = INITIATIVES_DIR) -> dict[str, str]:
     return {k: str(doc["name"]) for k, (_, doc) in _initiative_docs(folder).items() if doc.get("name")}
 
 
-def load_model(value_model: str | Path = VALUE_MODEL_PATH, initiatives_dir: str | Path = INITIATIVES_DIR) -> ValueModel:
+def load_model(value_model: str | Path | None = None, initiatives_dir: str | Path | None = None) -> ValueModel:
     """The value model with each initiative named as the register names it.
 
     Parameters
     ----------
-    value_model : str or Path
-        ``params/value.yaml``; its ``name`` of an initiative is used only when the
+    value_model : str or Path, optional
+        ``params/value.yaml`` (default: the project's); its ``name`` of an initiative is used only when the
         register has no file naming it.
-    initiatives_dir : str or Path
-        The register: the initiative files (``params/initiatives``).
+    initiatives_dir : str or Path, optional
+        The register: the initiative files (default: the project's ``params/initiatives``).
 
     Returns
     -------
     ValueModel
     """
-    model = load_value_model(config.resolve(value_model))
+    model = load_value_model(value_model)
     names = register_names(initiatives_dir)
     renamed = {k: ini.model_copy(update={"name": names.get(k, ini.name)}) for k, ini in model.initiatives.items()}
     return model.model_copy(update={"initiatives": renamed})
 
 
-def active_specs(folder: str | Path = INITIATIVES_DIR) -> dict[str, Path]:
+def active_specs(folder: str | Path | None = None) -> dict[str, Path]:
     """Initiative files with ``active: true``, by id."""
     return {ident: path for ident, (path, active) in initiative_files(folder).items() if active}
 
 
 def review_initiatives(
-    period: str | None = None, *, con: ibis.BaseBackend | None = None, folder: str | Path = INITIATIVES_DIR
+    period: str | None = None, *, con: ibis.BaseBackend | None = None, folder: str | Path | None = None
 ) -> dict[str, Any]:
     """Review every active initiative with the statistics engine.
 
@@ -421,8 +422,8 @@ def review_initiatives(
         Analyse data up to the end of this month.
     con : ibis.BaseBackend, optional
         The warehouse.
-    folder : str or Path
-        Where the initiative files are.
+    folder : str or Path, optional
+        Where the initiative files are (default: the project's ``params/initiatives``).
 
     Returns
     -------
@@ -789,12 +790,13 @@ def build_investment(
 def evaluate(
     period: str,
     *,
-    value_model: str | Path = VALUE_MODEL_PATH,
+    value_model: str | Path | None = None,
     seed: int | None = montecarlo.DEFAULT_SEED,
     draws: int = montecarlo.DEFAULT_DRAWS,
     engine: str = "duckdb",
     warehouse_path: str | Path | None = None,
-    initiatives_dir: str | Path = INITIATIVES_DIR,
+    engine_settings: str | Path | None = None,
+    initiatives_dir: str | Path | None = None,
     results: Mapping[str, InitiativeResult] | None = None,
 ) -> Investment:
     """Evaluate every initiative of the value model on the warehouse (what ``03_roi`` shows).
@@ -803,8 +805,8 @@ def evaluate(
     ----------
     period : str
         The reported month, ``YYYY-MM``.
-    value_model : str or Path
-        ``params/value.yaml``.
+    value_model : str or Path, optional
+        The value model file (default: the project's ``params/value.yaml``).
     seed : int or None
         Monte Carlo seed.
     draws : int
@@ -813,12 +815,14 @@ def evaluate(
         Query engine of the warehouse.
     warehouse_path : str or Path, optional
         The warehouse file (default: the project's).
-    initiatives_dir : str or Path
-        Where the initiative files are; the active ones are reviewed.
+    engine_settings : str or Path, optional
+        The engine settings file (default: the project's).
+    initiatives_dir : str or Path, optional
+        Where the initiative files are; the active ones are reviewed (default: the project's).
     results : mapping of str to InitiativeResult, optional
         Reviews already made. Without them each active initiative's result is read from
         the report run's shared folder, where ``02_initiative_review`` stored it, or
-        reviewed here (:func:`outcomes.cache.review_result`).
+        reviewed here (:func:`outcomes.report.review.shared_result`).
 
     Returns
     -------
@@ -828,12 +832,13 @@ def evaluate(
     """
     period = str(Month.parse(period))
     model = load_model(value_model, initiatives_dir)
-    con = store.connect(warehouse_path, engine=engine)  # type: ignore[arg-type]
+    where = {"warehouse_path": warehouse_path, "engine_settings": engine_settings}
+    con = store.connect(warehouse_path, engine=engine, spark_settings=engine_settings)  # type: ignore[arg-type]
     inputs = warehouse_inputs(con, period, discount_rate=model.discount_rate)
-    drivers = drivers_estimates(con, period, engine=engine, warehouse_path=warehouse_path)
+    drivers = drivers_estimates(con, period, engine=engine, **where)
     if results is None:
         results = {
-            k: cache.review_result(path, period=period, engine=engine, con=con)
+            k: shared_result(path, period=period, engine=engine, con=con, **where)
             for k, path in active_specs(initiatives_dir).items()
         }
     retired = {k for k, (_, active) in initiative_files(initiatives_dir).items() if not active}

@@ -26,10 +26,9 @@ from typing import Any
 
 import jsonschema
 
+from outcomes.config import RESULTS_DIR_ENV, RESULTS_PATH_ENV
 from outcomes.errors import ReportRunError
 
-RESULTS_PATH_ENV = "OUTCOMES_RESULTS_PATH"
-RESULTS_DIR_ENV = "OUTCOMES_RESULTS_DIR"
 SCHEMA_PATH = Path(__file__).resolve().parent / "results_schema.json"
 
 #: Sections filled by the run itself rather than by notebooks.

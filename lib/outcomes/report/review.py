@@ -17,6 +17,10 @@ gives the report notebook one call per section: the decision in plain words, the
 table, the forest plot, the chart over time (cumulative effect with the anytime-valid
 bound, event study or counterfactual), the design and its assumptions, the conditions,
 the segment breakdown with its caveat, the plan, and the ``results.json`` entry.
+
+:func:`shared_review` and :func:`shared_result` are :func:`review` computed once per
+report run: the ROI page reads the result the review notebook stored
+(:mod:`outcomes.cache`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -34,8 +38,8 @@ import ibis
 import pandas as pd
 from IPython.display import HTML, Markdown
 
+from outcomes import cache, config
 from outcomes import format as fmt
-from outcomes import config
 from outcomes.errors import OutcomesError, ParamsError
 from outcomes.experiment import aggregates as bridge
 from outcomes.experiment.randomized.power import minimum_detectable_effect
@@ -43,18 +47,17 @@ from outcomes.experiment.quasi.analysis import QuasiResult, difference_in_differ
 from outcomes.report.quasi_charts import event_study_chart, its_chart
 from outcomes.experiment.randomized.analysis import analyze_aggregates, analyze_table, read_table
 from outcomes.experiment.results import (
+    RESULT,
     InitiativeResult,
     MetricEffect,
     SegmentSplit,
 )
 from outcomes.experiment.spec import InitiativeSpec, MetricSpec
 from outcomes.params import load
-from outcomes.periods import Month
 from outcomes.report.tables import table
 from outcomes.report.text import md
 from outcomes.value.recommendation import Recommendation, from_results
-
-INITIATIVES_DIR = config.PARAMS_DIR / "initiatives"
+from outcomes.warehouse import store
 
 _CONDITION_MEANING = {
     "stop": "this stops the initiative until it is fixed",
@@ -63,16 +66,28 @@ _CONDITION_MEANING = {
 }
 
 
-def load_spec(initiative: str | Path | InitiativeSpec, con: ibis.BaseBackend | None = None) -> InitiativeSpec:
+def load_spec(
+    initiative: str | Path | InitiativeSpec,
+    con: ibis.BaseBackend | None = None,
+    *,
+    folder: str | Path | None = None,
+    warehouse_path: str | Path | None = None,
+    engine: str = "duckdb",
+    engine_settings: str | Path | None = None,
+) -> InitiativeSpec:
     """Load an initiative's spec from a params file, an id, or the warehouse register.
 
     Parameters
     ----------
     initiative : str, Path or InitiativeSpec
         A YAML path (relative paths from the project root), an id with a file
-        ``params/initiatives/<id>.yaml``, or an id in the warehouse's ``initiatives`` table.
+        ``<folder>/<id>.yaml``, or an id in the warehouse's ``initiatives`` table.
     con : ibis.BaseBackend, optional
-        The warehouse, needed only for register ids.
+        The warehouse, needed only for register ids (default: the project's).
+    folder : str or Path, optional
+        The initiative files; default the project's ``params/initiatives``.
+    warehouse_path, engine, engine_settings
+        The warehouse opened for a register id when ``con`` is not given (default: the project's).
 
     Returns
     -------
@@ -89,12 +104,12 @@ def load_spec(initiative: str | Path | InitiativeSpec, con: ibis.BaseBackend | N
     path = config.resolve(text)
     if text.endswith((".yaml", ".yml")) or path.is_file():
         return load(path, InitiativeSpec)
-    by_id = INITIATIVES_DIR / f"{text}.yaml"
+    by_id = (config.resolve(folder) if folder is not None else config.project().initiatives_dir) / f"{text}.yaml"
     if by_id.is_file():
         return load(by_id, InitiativeSpec)
-    from outcomes.warehouse.store import connect
-
-    return bridge.spec_from_register(con or connect(), text)
+    if con is None:
+        con = store.connect(warehouse_path, engine=engine, spark_settings=engine_settings)  # type: ignore[arg-type]
+    return bridge.spec_from_register(con, text)
 
 
 @dataclass(frozen=True)
@@ -455,6 +470,9 @@ def review(
     period: str | None = None,
     con: ibis.BaseBackend | None = None,
     engine: str = "duckdb",
+    warehouse_path: str | Path | None = None,
+    engine_settings: str | Path | None = None,
+    folder: str | Path | None = None,
 ) -> Review:
     """Analyse an initiative with the design and data source its spec names.
 
@@ -468,6 +486,11 @@ def review(
         The warehouse; opened read-only when needed and not given.
     engine : {"duckdb", "spark"}
         Engine used to open the warehouse when ``con`` is not given.
+    warehouse_path, engine_settings : str or Path, optional
+        The warehouse file and the engine settings opened when ``con`` is not given
+        (default: the project's).
+    folder : str or Path, optional
+        The initiative files, for an id (default: the project's ``params/initiatives``).
 
     Returns
     -------
@@ -485,7 +508,9 @@ def review(
     >>> r.result.decision.action                                     # doctest: +SKIP
     'ship'
     """
-    spec = load_spec(initiative, con)
+    spec = load_spec(
+        initiative, con, folder=folder, warehouse_path=warehouse_path, engine=engine, engine_settings=engine_settings
+    )
     if spec.data.table:
         df = read_table(spec)
         if spec.design == "randomized":
@@ -500,9 +525,7 @@ def review(
             )
         return _quasi(spec, lambda m: (df, spec.data.unit, time_col, _column(m)), None, spec.data.table)
     if con is None:
-        from outcomes.warehouse.store import connect
-
-        con = connect(engine=engine)  # type: ignore[arg-type]
+        con = store.connect(warehouse_path, engine=engine, spark_settings=engine_settings)  # type: ignore[arg-type]
     if spec.design == "randomized":
         return _randomized_warehouse(spec, con, period)
     window = bridge.analysis_window(con, spec, period)
@@ -514,134 +537,152 @@ def review(
     return _quasi(spec, panel_for, window, "warehouse")
 
 
-# --------------------------------------------------------------------------- command-line helpers
+def analysed_month(
+    spec: InitiativeSpec,
+    con: ibis.BaseBackend | None = None,
+    *,
+    warehouse_path: str | Path | None = None,
+    engine: str = "duckdb",
+    engine_settings: str | Path | None = None,
+) -> str | None:
+    """The last month :func:`review` analyses when given no period, ``YYYY-MM``.
 
-NOTEBOOK = config.NOTEBOOKS_DIR / "02_initiative_review.ipynb"
-
-TEMPLATE = """\
-# Initiative parameters: fill in every value, then check the file with
-#   outcomes analyze params/initiatives/{id}.yaml --out reports/{id}
-# Keys are checked: a misspelt key is refused, with the valid keys listed.
-id: {id}
-name: {name}                     # shown in the report
-hypothesis: >-
-  What the initiative should change, for whom, and what must not get worse.
-design: randomized               # randomized | did (some units treated) | its (every unit treated)
-active: false                    # true: the monthly report reviews it
-start_date: "2025-01-01"         # first day with the change (YYYY-MM-DD)
-# end_date: "2025-06-30"         # last day of the test; default: the reported month
-
-data:
-  # A table you bring (CSV or Parquet, one row per unit; relative paths from the project root).
-  # Remove `table` to read the warehouse instead: randomized tests then use the `assignments`
-  # table (unit: customer, arm: arm) and per-customer columns such as tickets,
-  # self_service_tickets, csat_answers, csat_satisfied, customer_months, revenue (see
-  # outcomes.experiment.aggregates.UNIT_COLUMNS); did/its use catalog metric ids.
-  table: data/raw/{id}.csv
-  unit: customer_id              # the unit id column (did: the region column)
-  arm: arm                       # randomized: the arm column
-  control: control               # randomized: the control arm's value
-  # time: month                  # did/its on a table: the period column
-  # segments: [segment]          # break effects down by these columns (ideas, not decisions)
-# treated_units: [north, east]   # did: the units that got the change
-
-metrics:
-  # Exactly one primary metric: the decision rests on it.
-  - column: spend                # a column of the table (warehouse: `metric: <catalog id>`)
-    kind: mean                   # mean | proportion (0/1 column) | ratio (numerator, denominator)
-    role: primary
-    direction: higher            # higher | lower: which way is better
-    mde: 1.0                     # smallest change worth having, in the metric's unit
-    label: spend per customer
-    # pre: spend_before          # the same metric before the start: CUPED narrows the interval
-    #                            # (a ratio also needs pre_denominator: its denominator before the start)
-  # Guardrails must not get worse; a margin makes that a non-inferiority test.
-  - column: conversion
-    kind: proportion
-    role: guardrail
-    direction: higher
-    margin: 0.01                 # may not fall by 1 pp or more
-    label: conversion rate
-
-alpha: 0.05                      # 1 - confidence level
-correction: holm                 # holm | bh | none, within the goal and guardrail families
-interval: sequential             # sequential (looked at every month) | fixed (one planned look)
-# planned_split: {{control: 1, treatment: 1}}
-# expected_n: 10000              # units in control plus one arm at the planned end
-# units_per_month: 2000          # eligible units per month, for the duration of the plan
-"""
-
-
-def write_template(ident: str, folder: Path | None = None) -> Path:
-    """Write a commented parameters template ``<folder>/<ident>.yaml`` for an analyst.
+    The month of the last day of the analysis window on the warehouse; the latest month
+    of the period column (``data.time``) of a user's table; None for a table without one
+    (its data name no month).
 
     Parameters
     ----------
-    ident : str
-        The initiative id: lower-case letters, digits, ``-`` and ``_``.
-    folder : Path, optional
-        Defaults to ``params/initiatives``.
+    spec : InitiativeSpec
+        The initiative.
+    con : ibis.BaseBackend, optional
+        The warehouse; opened from ``warehouse_path`` on ``engine`` when needed and not given.
+    warehouse_path, engine, engine_settings
+        As in :func:`review`.
 
     Returns
     -------
-    Path
-        The new file.
-
-    Raises
-    ------
-    ParamsError
-        When the id is not valid or the file exists (it is never overwritten).
+    str or None
     """
-    if not ident or not (ident[0].isalnum() and ident == ident.lower()) or not all(
-        ch.isalnum() or ch in "-_" for ch in ident
-    ):
-        raise ParamsError(
-            f"initiative id {ident!r} is not valid: use lower-case letters, digits, '-' and '_', "
-            "starting with a letter or digit (e.g. self-service-portal)"
-        )
-    path = (folder or INITIATIVES_DIR) / f"{ident}.yaml"
-    if path.exists():
-        raise ParamsError(f"{path} already exists; edit it, or choose another id (it is never overwritten)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(TEMPLATE.format(id=ident, name=ident.replace("-", " ").replace("_", " ").capitalize()), "utf-8")
-    return path
+    if spec.data.table:
+        if not spec.data.time:
+            return None
+        latest = pd.to_datetime(read_table(spec)[spec.data.time]).max()
+        return None if pd.isna(latest) else f"{latest:%Y-%m}"
+    if con is None:
+        con = store.connect(warehouse_path, engine=engine, spark_settings=engine_settings)  # type: ignore[arg-type]
+    end = bridge.analysis_window(con, spec, None).end
+    return f"{end - dt.timedelta(days=1):%Y-%m}"
 
 
-def analyze(params: Path, out: Path, *, period: str | None = None) -> tuple[Path, Path]:
-    """Run the review notebook on one params file; write its HTML page and ``results.json``.
+# --------------------------------------------------------------------------- shared in a report run
 
-    The file is validated first, so a misspelt key fails at once, before a kernel starts.
+
+def _backend(con: ibis.BaseBackend | None, engine: str) -> str:
+    """The ibis backend name of ``con``, or of the connection ``engine`` opens."""
+    return con.name if con is not None else {"spark": "pyspark"}.get(engine, engine)
+
+
+def _review_parts(spec: InitiativeSpec, period: str | None, engine: str) -> dict[str, Any]:
+    """The key's parts of a review: the spec, the period, the engine and the state of a user's table."""
+    parts: dict[str, Any] = {"spec": spec.model_dump(mode="json"), "period": period, "engine": engine}
+    if spec.data.table:  # the review reads this file: its state is part of the key
+        table = config.resolve(spec.data.table)
+        st = table.stat() if table.is_file() else None
+        parts["table"] = {"path": str(table), "size": st and st.st_size, "mtime_ns": st and st.st_mtime_ns}
+    return parts
+
+
+def _shared(
+    spec: InitiativeSpec,
+    compute: Callable[[], tuple[InitiativeResult, str]],
+    *,
+    period: str | None,
+    engine: str,
+    warehouse_path: str | Path | None,
+    engine_settings: str | Path | None,
+) -> InitiativeResult:
+    """Read the review's result from the run's shared folder, or compute and store it."""
+    return cache.get_or_compute(
+        "review", _review_parts(spec, period, engine), compute, RESULT,
+        source=store.source_stamp(engine, warehouse_path, engine_settings),
+        describe=f"{spec.id} up to {period or 'the end of the data'}",
+    )
+
+
+def shared_review(
+    initiative: str | Path | InitiativeSpec,
+    *,
+    period: str | None = None,
+    engine: str = "duckdb",
+    con: ibis.BaseBackend | None = None,
+    warehouse_path: str | Path | None = None,
+    engine_settings: str | Path | None = None,
+    folder: str | Path | None = None,
+) -> Review:
+    """Review an initiative (:func:`review`) and share its result with the run's other notebooks.
+
+    The review's charts need the whole :class:`Review`, so it is always computed; its
+    :class:`~outcomes.experiment.results.InitiativeResult` is then stored for
+    :func:`shared_result` (what the ROI page needs), unless another notebook of the run
+    stored it first.
 
     Parameters
     ----------
-    params : Path
-        ``params/initiatives/<id>.yaml`` or any initiative parameters file.
-    out : Path
-        Receives ``<id>.html``, the executed ``<id>.ipynb`` and ``results.json``.
+    initiative : str, Path or InitiativeSpec
+        A params file, an initiative id, or a spec.
     period : str, optional
-        ``YYYY-MM``; default the last complete month.
+        ``YYYY-MM``: data up to the end of this month.
+    engine : {"duckdb", "spark"}
+        The engine of the warehouse.
+    con : ibis.BaseBackend, optional
+        An open connection to the warehouse on that engine.
+    warehouse_path, engine_settings : str or Path, optional
+        The warehouse file and the engine settings (default: the project's).
+    folder : str or Path, optional
+        The initiative files, for an id (default: the project's ``params/initiatives``).
 
     Returns
     -------
-    tuple of Path
-        The HTML page and ``results.json``.
-
-    Raises
-    ------
-    ParamsError
-        For an invalid params file.
-    ReportRunError
-        When a cell of the notebook failed (naming the cell and the error).
+    Review
     """
-    from outcomes.errors import ReportRunError
-    from outcomes.run.monthly import execute_and_render, last_complete_month, write_results
+    where = {"warehouse_path": warehouse_path, "engine_settings": engine_settings}
+    spec = load_spec(initiative, con, folder=folder, engine=engine, **where)
+    made: list[Review] = []
 
-    path = config.resolve(params)
-    spec = load(path, InitiativeSpec)
-    given = str(Month.parse(period)) if period else ""
-    run = execute_and_render(NOTEBOOK, {"initiative": str(path), "period": given}, out, stem=spec.id)
-    if run.failure is not None:
-        raise ReportRunError(f"the review of {path} failed: {run.failure.summary()} (executed notebook: {run.ipynb})")
-    results = out / "results.json"
-    write_results(results, [run], given or last_complete_month())
-    return run.html, results
+    def compute() -> tuple[InitiativeResult, str]:
+        made.append(review(spec, period=period, con=con, engine=engine, **where))
+        return made[0].result, _backend(con, engine)
+
+    stored = _shared(spec, compute, period=period, engine=engine, **where)
+    if made:
+        return made[0]
+    # the charts need the whole review; its figures are the stored result the other pages read
+    return replace(review(spec, period=period, con=con, engine=engine, **where), result=stored)
+
+
+def shared_result(
+    initiative: str | Path | InitiativeSpec,
+    *,
+    period: str | None = None,
+    engine: str = "duckdb",
+    con: ibis.BaseBackend | None = None,
+    warehouse_path: str | Path | None = None,
+    engine_settings: str | Path | None = None,
+    folder: str | Path | None = None,
+) -> InitiativeResult:
+    """An initiative's result, read from the run's shared folder when a review stored it.
+
+    Parameters are those of :func:`shared_review`.
+
+    Returns
+    -------
+    InitiativeResult
+    """
+    where = {"warehouse_path": warehouse_path, "engine_settings": engine_settings}
+    spec = load_spec(initiative, con, folder=folder, engine=engine, **where)
+
+    def compute() -> tuple[InitiativeResult, str]:
+        return review(spec, period=period, con=con, engine=engine, **where).result, _backend(con, engine)
+
+    return _shared(spec, compute, period=period, engine=engine, **where)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from outcomes.metrics import catalog
+from outcomes.metrics.panel import shared_panel
 from outcomes.periods import Month, Window
 from outcomes import format as fmt
 from outcomes.report import narrative
@@ -33,11 +34,11 @@ from outcomes.report.investment import (
 )
 from outcomes.experiment.decision import decision_interval
 from outcomes.value import montecarlo
-from outcomes.value.model import DEFAULT_PATH as VALUE_MODEL_PATH
 from outcomes.value.model import ValueModel
 from outcomes.value.recommendation import from_results
 from outcomes.value.portfolio import TOTAL_LABEL
 from outcomes.warehouse import store
+from outcomes.scorecard.card import build_scorecard, load_targets, scorecard_records
 
 
 DECISION_COLUMNS = ["Initiative", "Design", "Decision", "Primary metric", "Effect", "95% interval"]
@@ -331,11 +332,15 @@ def complete_results(
     found: Mapping[str, Sequence[Any]],
     *,
     period: str,
-    value_model: str | Path = VALUE_MODEL_PATH,
+    value_model: str | Path | None = None,
     seed: int | None = montecarlo.DEFAULT_SEED,
     draws: int = montecarlo.DEFAULT_DRAWS,
     engine: str = "duckdb",
     history_months: int = 13,
+    warehouse_path: str | Path | None = None,
+    engine_settings: str | Path | None = None,
+    initiatives_dir: str | Path | None = None,
+    targets_file: str | Path | None = None,
 ) -> dict[str, list[Any]]:
     """The run's results, with any empty section computed here.
 
@@ -357,6 +362,9 @@ def complete_results(
         Query engine of the warehouse.
     history_months : int
         Months of panel behind a missing scorecard.
+    warehouse_path, engine_settings, initiatives_dir, targets_file : str or Path, optional
+        The warehouse, engine settings, initiative files and scorecard targets (default:
+        the project's).
 
     Returns
     -------
@@ -365,27 +373,29 @@ def complete_results(
         computed with a missing ROI section; recorded ROI rows are used with the portfolio
         recorded beside them, if any).
     """
-    from outcomes.metrics.panel import shared_panel
-    from outcomes.scorecard.card import build_scorecard, scorecard_records
 
     out = {k: list(v) for k, v in found.items()}
     missing = [k for k in ("scorecard", "initiatives", "roi") if not out.get(k)]
     if not missing:
         return out
-    con = store.connect(engine=engine)  # type: ignore[arg-type]
+    where = {"warehouse_path": warehouse_path, "engine_settings": engine_settings}
+    con = store.connect(warehouse_path, engine=engine, spark_settings=engine_settings)  # type: ignore[arg-type]
     if "initiatives" in missing or "roi" in missing:
-        reviews = review_initiatives(period, con=con)
+        reviews = review_initiatives(period, con=con, folder=initiatives_dir)
         if "initiatives" in missing:
             out["initiatives"] = [r.entry() for r in reviews.values()]
         if "roi" in missing:
             results = {k: r.result for k, r in reviews.items()}
-            inv = evaluate(period, value_model=value_model, seed=seed, draws=draws, engine=engine, results=results)
+            inv = evaluate(
+                period, value_model=value_model, seed=seed, draws=draws, engine=engine,
+                initiatives_dir=initiatives_dir, results=results, **where,
+            )
             out["roi"] = inv.records()
             out["portfolio"] = inv.portfolio_records()
     if "scorecard" in missing:
         window = Window.last(history_months, ending=period)
-        panel = shared_panel(con, start=window.first_month, end=window.last_month, segment="all", engine=engine)
-        out["scorecard"] = scorecard_records(build_scorecard(panel, period))
+        panel = shared_panel(con, start=window.first_month, end=window.last_month, segment="all", engine=engine, **where)
+        out["scorecard"] = scorecard_records(build_scorecard(panel, period, targets=load_targets(targets_file)))
     return out
 
 
@@ -393,10 +403,14 @@ def executive_summary(
     found: Mapping[str, Sequence[Any]],
     *,
     period: str,
-    value_model: str | Path = VALUE_MODEL_PATH,
+    value_model: str | Path | None = None,
     seed: int | None = montecarlo.DEFAULT_SEED,
     draws: int = montecarlo.DEFAULT_DRAWS,
     engine: str = "duckdb",
+    warehouse_path: str | Path | None = None,
+    engine_settings: str | Path | None = None,
+    initiatives_dir: str | Path | None = None,
+    targets_file: str | Path | None = None,
 ) -> ExecutiveSummary:
     """The executive summary of a month (what ``00_executive_summary`` shows).
 
@@ -413,12 +427,18 @@ def executive_summary(
         Monte Carlo settings, used only when the ROI section is missing.
     engine : str
         Query engine of the warehouse.
+    warehouse_path, engine_settings, initiatives_dir, targets_file : str or Path, optional
+        Where missing sections are computed from (default: the project's).
 
     Returns
     -------
     ExecutiveSummary
     """
     period = str(Month.parse(period))
-    model = load_model(value_model)
-    results = complete_results(found, period=period, value_model=value_model, seed=seed, draws=draws, engine=engine)
+    model = load_model(value_model, initiatives_dir)
+    results = complete_results(
+        found, period=period, value_model=value_model, seed=seed, draws=draws, engine=engine,
+        warehouse_path=warehouse_path, engine_settings=engine_settings, initiatives_dir=initiatives_dir,
+        targets_file=targets_file,
+    )
     return summarize(results, model, period, names=register_names())

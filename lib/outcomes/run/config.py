@@ -156,7 +156,8 @@ class RunConfig(Params):
         summary is always listed first).
     parameters : dict
         Run-wide values, given to every notebook whose parameters cell declares the name.
-        ``period`` (``YYYY-MM``) and ``engine`` are added by the run.
+        The run's settings (:data:`outcomes.run.context.NOTEBOOK_SETTINGS`) come from
+        the keys below and ``--period``, never from here.
     kernel : str, optional
         Jupyter kernel; ``None`` picks ``outcomes`` when installed, else ``python3``.
     execution_timeout : int
@@ -167,8 +168,15 @@ class RunConfig(Params):
         Notebooks run at the same time; defaults to the number of cores.
     engine : {"duckdb", "spark"}
         Query engine, passed to notebooks declaring an ``engine`` parameter.
+    engine_settings : Path, optional
+        The engine settings file; default the file named by ``OUTCOMES_ENGINE_PARAMS``,
+        else ``params/engine.yaml``.
+    targets_file, value_model : Path
+        The scorecard targets and the value model.
     reports_dir, initiatives_dir, warehouse, raw_dir : Path
-        Folders and files, relative to the project root. ``warehouse: null`` for a pack
+        Folders and files, relative to the project root. The warehouse, engine, engine
+        settings, targets, value model, initiatives folder and period reach every notebook
+        declaring them (:class:`outcomes.run.context.RunContext`). ``warehouse: null`` for a pack
         that reads no single warehouse (the case study reads one per dataset): the
         manifest then fingerprints the files under ``raw_dir`` and the personal-data scan
         uses ``pii.files`` and the deny-list only.
@@ -199,6 +207,9 @@ class RunConfig(Params):
     start_timeout: int = Field(default=120, gt=0)
     max_workers: int | None = Field(default=None, ge=1)
     engine: Engine = "duckdb"
+    engine_settings: Path | None = None
+    targets_file: Path = Path("params/targets.yaml")
+    value_model: Path = Path("params/value.yaml")
     reports_dir: Path = Path("reports")
     initiatives_dir: Path = Path("params/initiatives")
     warehouse: Path | None = Path("data/warehouse.duckdb")
@@ -252,17 +263,17 @@ def load(path: str | Path) -> RunConfig:
     return cfg
 
 
-def check_requirements(cfg: RunConfig, source: str) -> None:
-    """Check that every ``requires`` path exists.
+def check_requirements(cfg: RunConfig, source: str, project: config.Project) -> None:
+    """Check that every ``requires`` path exists (relative paths from ``project``'s folder).
 
     Raises
     ------
     ParamsError
         Naming each missing path and where to get it.
     """
-    missing = [r for r in cfg.requires if not config.resolve(r.path).exists()]
+    missing = [r for r in cfg.requires if not project.resolve(r.path).exists()]
     if missing:
-        lines = "\n".join(f"  - {config.resolve(r.path)} ({r.path}): {r.help}" for r in missing)
+        lines = "\n".join(f"  - {project.resolve(r.path)} ({r.path}): {r.help}" for r in missing)
         raise ParamsError(f"{source}: nothing was run; the pack needs data that are not there:\n{lines}")
 
 

@@ -2,7 +2,7 @@
 
 Each generator renders one page from a single source of truth; ``outcomes docs`` writes
 them all, and a test fails when a committed page differs from what its generator
-renders. :data:`GENERATORS` maps a page (relative to :data:`outcomes.config.DOCS_DIR`)
+renders. :data:`GENERATORS` maps a page (relative to the project's ``docs/`` (:attr:`outcomes.config.Project.docs_dir`))
 to its renderer.
 """
 
@@ -118,14 +118,14 @@ def write_docs(docs_dir: str | Path | None = None) -> list[Path]:
     Parameters
     ----------
     docs_dir : str or Path, optional
-        Defaults to :data:`outcomes.config.DOCS_DIR`.
+        Defaults to the project's ``docs/`` (:attr:`outcomes.config.Project.docs_dir`).
 
     Returns
     -------
     list of Path
         The pages written.
     """
-    root = Path(docs_dir) if docs_dir is not None else config.DOCS_DIR
+    root = Path(docs_dir) if docs_dir is not None else config.project().docs_dir
     written = []
     for name, render in GENERATORS.items():
         page = root / name

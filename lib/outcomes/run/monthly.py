@@ -61,11 +61,10 @@ from outcomes.run.execute import CellFailure
 from outcomes.run.config import Engine, RunConfig
 from outcomes.run.config import check_requirements
 from outcomes.run.config import load as load_config
+from outcomes.run.context import NOTEBOOK_SETTINGS, RunContext
 
 log = logging.getLogger("outcomes.run.monthly")
 
-#: Parameters the run passes to every notebook that declares them.
-RUN_PARAMETERS = ("period", "engine")
 LOG_NAME = "run.log"
 WORK_DIR = ".work"
 #: Inside WORK_DIR: what the notebooks compute once and share (:mod:`outcomes.cache`).
@@ -81,7 +80,7 @@ def last_complete_month(now: dt.datetime | None = None) -> str:
     return str(Month.of(now).previous())
 
 
-def last_data_month(warehouse: Path | None = None) -> str | None:
+def last_data_month(warehouse: Path | None) -> str | None:
     """The last complete month that the warehouse's tickets and orders cover, ``YYYY-MM``.
 
     A month counts as complete when the newest ticket or order falls in its last two days.
@@ -89,8 +88,8 @@ def last_data_month(warehouse: Path | None = None) -> str | None:
     """
     import duckdb
 
-    path = warehouse or config.WAREHOUSE_PATH
-    if not Path(path).is_file():
+    path = warehouse
+    if path is None or not Path(path).is_file():
         return None
     con = duckdb.connect(str(path), read_only=True)
     try:
@@ -142,16 +141,16 @@ def check_kernel(name: str, source: str) -> str:
     return name
 
 
-def active_initiatives(cfg: RunConfig) -> list[str]:
-    """Ids of the initiatives to review: ``params/initiatives/*.yaml`` files with ``active: true``.
+def active_initiatives(folder: Path) -> list[str]:
+    """Ids of the initiatives to review: ``<folder>/*.yaml`` files with ``active: true``.
 
     Only ``id`` (defaulting to the file name) and ``active`` are read, so the rest of
     each file is left to the initiative model.
 
     Parameters
     ----------
-    cfg : RunConfig
-        The run's configuration (``initiatives_dir``).
+    folder : Path
+        The run's initiatives folder (:attr:`RunContext.initiatives_dir`).
 
     Returns
     -------
@@ -163,7 +162,6 @@ def active_initiatives(cfg: RunConfig) -> list[str]:
     ParamsError
         When a file is not a YAML mapping, or two files share an id.
     """
-    folder = config.resolve(cfg.initiatives_dir)
     ids: dict[str, Path] = {}
     for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
         doc = read_yaml(path)
@@ -313,19 +311,18 @@ def file_stem(name: str, initiative: str | None = None) -> str:
     return f"{name}--{safe}"
 
 
-def plan(cfg: RunConfig, *, source: str, period: str, engine: Engine) -> list[Task]:
+def plan(cfg: RunConfig, context: RunContext, *, source: str) -> list[Task]:
     """Turn the configuration into checked tasks; nothing runs if anything is wrong.
 
     Parameters
     ----------
     cfg : RunConfig
         The configuration.
+    context : RunContext
+        The run's settings; each notebook gets those its parameters cell declares
+        (:meth:`RunContext.notebook_values`).
     source : str
         The configuration file, named in error messages.
-    period : str
-        ``YYYY-MM``.
-    engine : {"duckdb", "spark"}
-        Query engine passed to notebooks declaring ``engine``.
 
     Returns
     -------
@@ -336,14 +333,17 @@ def plan(cfg: RunConfig, *, source: str, period: str, engine: Engine) -> list[Ta
     ------
     ParamsError
         For a missing notebook (unless ``optional``), an unknown parameter name, a value
-        of the wrong type, or a run-wide parameter that no notebook declares.
+        of the wrong type, a run-wide parameter that no notebook declares, or a
+        notebook parameter naming a setting of the run context (set in one place only).
     """
+    _check_settings_not_parameters(cfg, source)
+    settings = context.notebook_values()
     tasks: list[Task] = []
     used_run_wide: set[str] = set()
     initiatives: list[str] | None = None
     for i, entry in enumerate(cfg.notebooks):
         where = f"{source}: notebooks[{i}] ({entry.name})"
-        path = config.resolve(entry.notebook_path)
+        path = context.resolve(entry.notebook_path)
         if not path.is_file():
             if entry.optional:
                 log.warning("%s: notebook %s does not exist yet; skipped (optional: true)", where, path)
@@ -354,8 +354,7 @@ def plan(cfg: RunConfig, *, source: str, period: str, engine: Engine) -> list[Ta
         declared = declared_parameters(path)
         base = {k: v for k, v in cfg.parameters.items() if k in declared}
         used_run_wide.update(base)
-        run_values = {"period": period, "engine": engine}
-        base.update({k: v for k, v in run_values.items() if k in declared})
+        base.update({k: v for k, v in settings.items() if k in declared})
         check_parameters(path, entry.parameters, declared, where)
         check_parameters(path, base, declared, f"{source}: parameters")
         values = {**base, **entry.parameters}
@@ -368,9 +367,9 @@ def plan(cfg: RunConfig, *, source: str, period: str, engine: Engine) -> list[Ta
                 f"in {path}'s parameters cell; it declares: {', '.join(sorted(declared)) or 'nothing'}"
             )
         if initiatives is None:
-            initiatives = active_initiatives(cfg)
+            initiatives = active_initiatives(context.initiatives_dir)
         if not initiatives:
-            log.warning("%s: no active initiative in %s; nothing to review", where, config.resolve(cfg.initiatives_dir))
+            log.warning("%s: no active initiative in %s; nothing to review", where, context.initiatives_dir)
         for ident in initiatives:
             per = {**values, entry.initiative_parameter: ident}
             check_parameters(path, {entry.initiative_parameter: ident}, declared, where)
@@ -384,6 +383,19 @@ def plan(cfg: RunConfig, *, source: str, period: str, engine: Engine) -> list[Ta
             "them to a notebook's parameters cell"
         )
     return tasks
+
+
+def _check_settings_not_parameters(cfg: RunConfig, source: str) -> None:
+    """Refuse notebook parameters that name a run-context setting: those come from the run's keys."""
+    given = [("parameters", k) for k in cfg.parameters if k in NOTEBOOK_SETTINGS]
+    given += [(f"notebooks[{i}] ({nb.name}) parameters", k) for i, nb in enumerate(cfg.notebooks) for k in nb.parameters if k in NOTEBOOK_SETTINGS]
+    if given:
+        where, key = given[0]
+        top = {"period": "--period", "engine": "the top-level key 'engine' or --engine"}.get(key, f"the top-level key '{key}'")
+        raise ParamsError(
+            f"{source}: {where} sets '{key}', a setting every notebook of the run shares; set it with {top} "
+            "instead, so the whole run reads the same value"
+        )
 
 
 # --------------------------------------------------------------------------- one notebook
@@ -401,14 +413,15 @@ class ExecutionOptions:
         Seconds per cell.
     start_timeout : int
         Seconds for the kernel to start.
-    cwd : Path
-        The kernel's working directory (the project root: notebooks resolve paths from it).
+    cwd : Path, optional
+        The kernel's working directory (the project root: notebooks resolve paths from
+        it); default the project folder of this process.
     """
 
     kernel: str = "python3"
     execution_timeout: int = 900
     start_timeout: int = 120
-    cwd: Path = config.PROJ_ROOT
+    cwd: Path | None = None
 
 
 @dataclass
@@ -530,7 +543,7 @@ def execute_and_render(
             kernel=options.kernel,
             execution_timeout=options.execution_timeout,
             start_timeout=options.start_timeout,
-            cwd=options.cwd,
+            cwd=options.cwd or config.project().root,
             env={
                 results.RESULTS_PATH_ENV: str(results_file),
                 results.RESULTS_DIR_ENV: str(results_dir),
@@ -726,7 +739,7 @@ def _unlog(handler: logging.Handler) -> None:
     handler.close()
 
 
-def _checks(build: Path, cfg: RunConfig) -> list[str]:
+def _checks(build: Path, cfg: RunConfig, context: RunContext) -> list[str]:
     """Self-containment, size and personal-data checks of everything about to be published."""
     problems = []
     for page in sorted(build.glob("*.html")):
@@ -734,83 +747,101 @@ def _checks(build: Path, cfg: RunConfig) -> list[str]:
     files = sorted([*build.glob("*.html"), *build.glob("*.ipynb")])
     hits = pii.scan(
         files,
-        warehouse=config.resolve(cfg.warehouse) if cfg.warehouse else None,
+        warehouse=context.warehouse,
         columns=cfg.pii.columns,
-        deny_file=config.resolve(cfg.pii.deny_list) if cfg.pii.deny_list else None,
+        deny_file=context.resolve(cfg.pii.deny_list) if cfg.pii.deny_list else None,
         min_length=cfg.pii.min_length,
         skip=report_html.vega_bundle(),
-        data_files=[(config.resolve(f.path), f.columns) for f in cfg.pii.files],
+        data_files=[(context.resolve(f.path), f.columns) for f in cfg.pii.files],
     )
     problems.extend(f"personal data found: {h.summary()}" for h in hits)
     return problems
 
 
-def run_monthly(
-    config_path: Path = config.PARAMS_DIR / "monthly.yaml",
-    *,
-    period: str | None = None,
-    engine: Engine | None = None,
-    console: Any = None,
-) -> RunSummary:
-    """Run the monthly report pack and publish ``reports/<period>/`` atomically.
+@dataclass(frozen=True)
+class RunPlan:
+    """A checked run, before anything executes: its configuration, context, kernel and tasks.
 
     Parameters
     ----------
     config_path : Path
-        ``params/monthly.yaml``.
+        The run's parameters file.
+    cfg : RunConfig
+        Its validated content.
+    context : RunContext
+        The settings every notebook and the checks read.
+    kernel : str
+        The installed Jupyter kernel.
+    tasks : list of Task
+        The notebook executions, in configuration order.
+    """
+
+    config_path: Path
+    cfg: RunConfig
+    context: RunContext
+    kernel: str
+    tasks: list[Task]
+
+    @property
+    def folder(self) -> str:
+        """The published folder's name: ``publish_as``, else the period."""
+        return self.cfg.publish_as or self.context.period
+
+    @property
+    def reports_dir(self) -> Path:
+        """Where reports are published."""
+        return self.context.resolve(self.cfg.reports_dir)
+
+
+def prepare(
+    config_path: Path, *, project: config.Project, period: str | None = None, engine: Engine | None = None
+) -> RunPlan:
+    """Read and check the configuration, build the run context and plan every notebook.
+
+    Parameters
+    ----------
+    config_path : Path
+        The run's parameters file.
+    project : Project
+        The project folder the run's relative paths hang off.
     period : str, optional
-        ``YYYY-MM``; defaults to :func:`default_period` (the last complete month in UTC,
-        or the last complete month of the data when the data end earlier).
+        ``YYYY-MM``; defaults to :func:`default_period` on the configuration's warehouse
+        (a pack published under its own name: the last complete calendar month).
     engine : {"duckdb", "spark"}, optional
         Overrides the configuration's engine.
-    console : rich.console.Console, optional
-        Where progress is shown (standard error by default).
 
     Returns
     -------
-    RunSummary
-        The published index page and every notebook run.
+    RunPlan
 
     Raises
     ------
     ParamsError
-        Before anything runs, for an invalid configuration or parameter.
-    ReportRunError
-        When a notebook failed or a check did not pass; the message lists each failing
-        notebook with its cell and error, and where the failed build was kept.
-    RunInterrupted
-        On Ctrl-C or SIGTERM; the published month is untouched.
+        For an invalid configuration, parameter, kernel or missing requirement.
     """
-    from rich.console import Console
-
-    console = console or Console(stderr=True)
-    clock = time.monotonic()
     given = None if period is None else str(Month.parse(period))
     cfg = load_config(config_path)
-    check_requirements(cfg, str(config_path))
+    check_requirements(cfg, str(config_path), project)
     # a pack published under its own name reports on no month: the warehouse's last month is irrelevant
-    period = given or (last_complete_month() if cfg.publish_as else default_period())
-    engine = engine or cfg.engine
+    chosen = given or (
+        last_complete_month() if cfg.publish_as else default_period(warehouse=RunContext.warehouse_of(cfg, project))
+    )
+    context = RunContext.build(cfg, project, period=chosen, engine=engine)
     kernel = check_kernel(cfg.kernel or default_kernel(), str(config_path))
-    tasks = plan(cfg, source=str(config_path), period=period, engine=engine)
+    tasks = plan(cfg, context, source=str(config_path))
     if not tasks:
         raise ParamsError(f"{config_path}: no notebook to run (every listed notebook is optional and missing)")
-    reports_dir = config.resolve(cfg.reports_dir)
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    publish.recover(reports_dir)
-    folder = cfg.publish_as or period
-    build = publish.build_dir(reports_dir, folder)
-    shutil.rmtree(build, ignore_errors=True)
+    return RunPlan(config_path, cfg, context, kernel, tasks)
+
+
+def _execute_all(run_plan: RunPlan, build: Path, console: Any) -> tuple[list[NotebookRun], list[str]]:
+    """Run every task into ``build`` (``after`` respected); return the runs and the failures."""
+    cfg, context = run_plan.cfg, run_plan.context
     work = build / WORK_DIR
-    (work / "results").mkdir(parents=True)
-    handler = _log_to(build / LOG_NAME)
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main else None
-    options = ExecutionOptions(kernel, cfg.execution_timeout, cfg.start_timeout, config.PROJ_ROOT)
+    options = ExecutionOptions(run_plan.kernel, cfg.execution_timeout, cfg.start_timeout, context.root)
     generated = dt.datetime.now(dt.UTC)
-    meta = f"{cfg.pack_title or Month.parse(period).label} · generated {generated:%d %b %Y %H:%M} UTC"
-    log.info("run of %s: %d notebook(s), kernel %s, engine %s, config %s", period, len(tasks), kernel, engine, config_path)
-    progress = _Progress(tasks, console)
+    meta = f"{cfg.pack_title or Month.parse(context.period).label} · generated {generated:%d %b %Y %H:%M} UTC"
+    progress = _Progress(run_plan.tasks, console)
     failures: list[str] = []
 
     def start(task: Task) -> NotebookRun:
@@ -841,21 +872,96 @@ def run_monthly(
             log.error("%s: FAILED: %s (executed notebook: %s)", task.stem, run.failure.summary(), run.ipynb.name)
             progress.finish(task.stem, "[red]failed")
 
-    runs: list[NotebookRun] = []
+    with progress.progress:
+        outcome = _schedule(run_plan.tasks, workers=cfg.max_workers or os.cpu_count() or 1, start=start, on_done=done)
+    return [r for r in (outcome[t.stem] for t in run_plan.tasks) if r is not None], failures
+
+
+def _publish(run_plan: RunPlan, build: Path, handler: logging.Handler) -> None:
+    """Move the checked build into ``reports/<folder>/`` and refresh the archive index."""
+    log.info("run of %s: all checks passed; publishing", run_plan.folder)
+    _unlog(handler)
+    publish.swap_in(build, run_plan.reports_dir / run_plan.folder)
+    publish.write_text_atomic(run_plan.reports_dir / "index.html", pages.archive_index(run_plan.reports_dir))
+
+
+def _fail(run_plan: RunPlan, build: Path, handler: logging.Handler, failures: list[str]) -> ReportRunError:
+    """Keep the failed build in ``reports/_failed/`` and return the error naming every failure."""
+    folder = run_plan.folder
+    log.error("run of %s failed:\n%s", folder, "\n".join(failures))
+    _unlog(handler)
+    kept = publish.keep_failed(build, run_plan.reports_dir, folder)
+    lines = "\n".join(f"  - {f}" for f in failures)
+    return ReportRunError(
+        f"run of {folder} failed; reports/{folder} was left as it was.\n{lines}\n"
+        f"The executed notebooks and {LOG_NAME} are kept in {kept}"
+    )
+
+
+def run_monthly(
+    config_path: Path | None = None,
+    *,
+    period: str | None = None,
+    engine: Engine | None = None,
+    console: Any = None,
+) -> RunSummary:
+    """Run the monthly report pack and publish ``reports/<period>/`` atomically.
+
+    Parameters
+    ----------
+    config_path : Path, optional
+        ``params/monthly.yaml`` of the project (the default).
+    period : str, optional
+        ``YYYY-MM``; defaults to :func:`default_period` (the last complete month in UTC,
+        or the last complete month of the configured warehouse's data when they end earlier).
+    engine : {"duckdb", "spark"}, optional
+        Overrides the configuration's engine.
+    console : rich.console.Console, optional
+        Where progress is shown (standard error by default).
+
+    Returns
+    -------
+    RunSummary
+        The published index page and every notebook run.
+
+    Raises
+    ------
+    ParamsError
+        Before anything runs, for an invalid configuration or parameter.
+    ReportRunError
+        When a notebook failed or a check did not pass; the message lists each failing
+        notebook with its cell and error, and where the failed build was kept.
+    RunInterrupted
+        On Ctrl-C or SIGTERM; the published month is untouched.
+    """
+    from rich.console import Console
+
+    clock = time.monotonic()
+    project = config.project()
+    run_plan = prepare(config_path or project.params_dir / "monthly.yaml", project=project, period=period, engine=engine)
+    context, folder, reports_dir = run_plan.context, run_plan.folder, run_plan.reports_dir
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    publish.recover(reports_dir)
+    build = publish.build_dir(reports_dir, folder)
+    shutil.rmtree(build, ignore_errors=True)
+    (build / WORK_DIR / "results").mkdir(parents=True)
+    handler = _log_to(build / LOG_NAME)
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main else None
+    log.info(
+        "run of %s: %d notebook(s), kernel %s, engine %s, warehouse %s, config %s",
+        context.period, len(run_plan.tasks), run_plan.kernel, context.engine, context.warehouse, run_plan.config_path,
+    )
+    failures: list[str] = []
     try:
-        with progress.progress:
-            outcome = _schedule(tasks, workers=cfg.max_workers or os.cpu_count() or 1, start=start, on_done=done)
-        runs = [r for r in (outcome[t.stem] for t in tasks) if r is not None]
+        runs, failures = _execute_all(run_plan, build, console or Console(stderr=True))
         if not failures:
             try:
-                failures.extend(_assemble(build, cfg, config_path, period, engine, kernel, tasks, runs, generated))
+                failures.extend(_assemble(build, run_plan, runs))
             except ReportRunError as exc:
                 failures.append(str(exc))
         if not failures:
-            log.info("run of %s: all checks passed; publishing", period)
-            _unlog(handler)
-            publish.swap_in(build, reports_dir / folder)
-            publish.write_text_atomic(reports_dir / "index.html", pages.archive_index(reports_dir))
+            _publish(run_plan, build, handler)
     except KeyboardInterrupt:
         log.error("interrupted; nothing was published")
         _unlog(handler)
@@ -865,7 +971,7 @@ def run_monthly(
             + (f"; the partial build is kept in {kept}" if kept else "")
         ) from None
     except Exception:
-        log.exception("run of %s stopped by an unexpected error", period)
+        log.exception("run of %s stopped by an unexpected error", folder)
         _unlog(handler)
         publish.keep_failed(build, reports_dir, folder)
         raise
@@ -873,43 +979,28 @@ def run_monthly(
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     if failures:
-        log.error("run of %s failed:\n%s", period, "\n".join(failures))
-        _unlog(handler)
-        kept = publish.keep_failed(build, reports_dir, folder)
-        lines = "\n".join(f"  - {f}" for f in failures)
-        raise ReportRunError(
-            f"run of {folder} failed; reports/{folder} was left as it was.\n{lines}\n"
-            f"The executed notebooks and {LOG_NAME} are kept in {kept}"
-        )
+        raise _fail(run_plan, build, handler, failures)
     return RunSummary(folder, reports_dir / folder / "index.html", runs, round(time.monotonic() - clock, 1))
 
 
-def _assemble(
-    build: Path,
-    cfg: RunConfig,
-    config_path: Path,
-    period: str,
-    engine: str,
-    kernel: str,
-    tasks: list[Task],
-    runs: list[NotebookRun],
-    generated: dt.datetime,
-) -> list[str]:
+def _assemble(build: Path, run_plan: RunPlan, runs: list[NotebookRun]) -> list[str]:
     """Write results.json, manifest.json and index.html into ``build``; return the check problems."""
-    doc = write_results(build / "results.json", runs, None if cfg.publish_as else period)
+    cfg, context = run_plan.cfg, run_plan.context
+    doc = write_results(build / "results.json", runs, None if cfg.publish_as else context.period)
     manifest = {
         "period": doc["period"],
         "publish_as": cfg.publish_as,
         "generated_at": doc["generated_at"],
-        "config_file": str(config_path),
+        "config_file": str(run_plan.config_path),
         "config": cfg.model_dump(mode="json"),
-        "engine": engine,
-        "kernel": kernel,
+        "context": {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(context).items()},
+        "engine": context.engine,
+        "kernel": run_plan.kernel,
         "shared": cache.inventory(build / WORK_DIR / SHARED_DIR),
         "notebooks": [
             {
                 "name": r.name,
-                "notebook": _relative(r.notebook),
+                "notebook": _relative(r.notebook, context.root),
                 "title": r.title,
                 "parameters": r.parameters,
                 "started_at": r.started_at,
@@ -920,26 +1011,24 @@ def _assemble(
             }
             for r in runs
         ],
-        "data": run_manifest.data_fingerprints(
-            config.resolve(cfg.warehouse) if cfg.warehouse else None, config.resolve(cfg.raw_dir)
-        ),
+        "data": run_manifest.data_fingerprints(context.warehouse, context.resolve(cfg.raw_dir)),
         "packages": run_manifest.package_versions(),
-        "git": run_manifest.git_state(config.PROJ_ROOT),
+        "git": run_manifest.git_state(context.root),
         **run_manifest.environment(),
     }
     results.write_json(build / "manifest.json", manifest)
-    links = _order_links(cfg, runs, tasks)
+    links = _order_links(cfg, runs, run_plan.tasks)
     if cfg.pack_title:
         index = pages.pack_index(cfg.pack_title, cfg.description or "", links, doc, manifest, sections=cfg.sections)
     else:
-        index = pages.month_index(period, links, doc, manifest)
+        index = pages.month_index(context.period, links, doc, manifest)
     publish.write_text_atomic(build / "index.html", index)
     shutil.rmtree(build / WORK_DIR, ignore_errors=True)
-    return _checks(build, cfg)
+    return _checks(build, cfg, context)
 
 
-def _relative(path: Path) -> str:
+def _relative(path: Path, root: Path) -> str:
     try:
-        return path.resolve().relative_to(config.PROJ_ROOT).as_posix()
+        return path.resolve().relative_to(root).as_posix()
     except ValueError:
         return path.as_posix()

@@ -28,8 +28,6 @@ from outcomes.scorecard.drivers import OK, DriversResult
 from outcomes.periods import Month, MonthLike
 from outcomes.params import Params, load
 
-TARGETS_PATH: Path = config.PARAMS_DIR / "targets.yaml"
-
 #: Status codes of a metric against its target (also written to results.json).
 ON, OFF, NO_TARGET, NO_DATA, SUPPRESSED = "on_target", "off_target", "no_target", "no_data", "suppressed"
 
@@ -60,11 +58,15 @@ class Targets(Params):
 
 
 def load_targets(path: str | Path | None = None) -> Targets:
-    """Read targets from ``path`` (default ``params/targets.yaml``); no file means catalog defaults."""
-    path = TARGETS_PATH if path is None else Path(path)
-    if path is TARGETS_PATH and not path.is_file():
-        return Targets()
-    return load(path, Targets)
+    """Read targets from ``path``; no file at the default place means the catalog defaults.
+
+    ``path`` is relative to the project folder; default the project's ``params/targets.yaml``.
+    """
+    if path is None:
+        path = config.project().params_dir / "targets.yaml"
+        if not path.is_file():
+            return Targets()
+    return load(config.resolve(path), Targets)
 
 
 def target_of(metric_id: str, targets: Targets | None = None) -> tuple[float | None, float | None]:

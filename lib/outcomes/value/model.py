@@ -57,7 +57,6 @@ MONEY_UNITS: dict[str, str] = {
     "conversions_gained": "conversions gained",
 }
 
-DEFAULT_PATH = config.PARAMS_DIR / "value.yaml"
 
 
 class Quantity(Params):
@@ -359,19 +358,20 @@ class ValueModel(Params):
         return self.initiatives[key]
 
 
-def load_value_model(path: str | Path = DEFAULT_PATH) -> ValueModel:
+def load_value_model(path: str | Path | None = None) -> ValueModel:
     """Read and validate ``params/value.yaml``.
 
     Parameters
     ----------
-    path : str or Path
-        The YAML file.
+    path : str or Path, optional
+        The YAML file, relative paths from the project folder; default the project's
+        ``params/value.yaml``.
 
     Returns
     -------
     ValueModel
     """
-    return load(path, ValueModel)
+    return load(config.resolve(path) if path is not None else config.project().params_dir / "value.yaml", ValueModel)
 
 
 def simple_clv(arpu_monthly: float, gross_margin: float, churn_rate: float, monthly_discount: float = 0.0) -> float:

@@ -42,18 +42,16 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, field_validator, model_validator
 
 from outcomes import config
-from outcomes.warehouse.datamodel import TABLES
 from outcomes.errors import ParamsError, WarehouseError
 from outcomes.params import Params, load
 from outcomes.warehouse.sql import quote
+from outcomes.warehouse.datamodel import TABLES
 
 if TYPE_CHECKING:
     import ibis
     from pyspark.sql import SparkSession
     from rich.table import Table as RichTable
 
-#: The engine settings file read by ``connect(engine="spark")``.
-ENGINE_PARAMS_PATH: Path = config.PARAMS_DIR / "engine.yaml"
 #: Environment variable naming another settings file (a test's or a scheduled run's); the
 #: kernels of ``outcomes run`` inherit it.
 ENGINE_PARAMS_ENV = "OUTCOMES_ENGINE_PARAMS"
@@ -254,6 +252,12 @@ class EngineSettings(Params):
     spark: SparkSettings = Field(default_factory=SparkSettings)
 
 
+def engine_params_path() -> Path:
+    """The engine settings file: the one named by :data:`ENGINE_PARAMS_ENV`, else the project's ``params/engine.yaml``."""
+    named = os.environ.get(ENGINE_PARAMS_ENV)
+    return config.resolve(named) if named else config.project().params_dir / "engine.yaml"
+
+
 def load_settings(path: str | Path | None = None) -> EngineSettings:
     """Read and check ``params/engine.yaml``.
 
@@ -261,7 +265,7 @@ def load_settings(path: str | Path | None = None) -> EngineSettings:
     ----------
     path : str or Path, optional
         The settings file; default the file named by :data:`ENGINE_PARAMS_ENV` when it
-        is set, else :data:`ENGINE_PARAMS_PATH`.
+        is set, else the project's ``params/engine.yaml`` (:func:`engine_params_path`).
 
     Returns
     -------
@@ -273,9 +277,7 @@ def load_settings(path: str | Path | None = None) -> EngineSettings:
     ParamsError
         Naming the file, the key and the valid keys.
     """
-    if path is None:
-        path = config.resolve(os.environ[ENGINE_PARAMS_ENV]) if os.environ.get(ENGINE_PARAMS_ENV) else ENGINE_PARAMS_PATH
-    return load(path, EngineSettings)
+    return load(config.resolve(path) if path is not None else engine_params_path(), EngineSettings)
 
 
 # --------------------------------------------------------------------------- export
@@ -332,7 +334,7 @@ def source_stamp(warehouse: str | Path | None = None, settings: EngineSettings |
     Parameters
     ----------
     warehouse : str or Path, optional
-        The DuckDB file; default :data:`outcomes.config.WAREHOUSE_PATH`.
+        The DuckDB file; default the project's warehouse (:attr:`outcomes.config.Project.warehouse`).
     settings : EngineSettings, str or Path, optional
         The settings or their YAML file; default ``params/engine.yaml``.
 
@@ -344,7 +346,7 @@ def source_stamp(warehouse: str | Path | None = None, settings: EngineSettings |
     if not isinstance(settings, EngineSettings):
         settings = load_settings(settings)
     data = settings.spark.data
-    warehouse = Path(warehouse) if warehouse is not None else config.WAREHOUSE_PATH
+    warehouse = config.resolve(warehouse) if warehouse is not None else config.project().warehouse
     if data.parquet is None or data.is_remote or not warehouse.is_file():
         return None
     return {"engine": "spark", "parquet": data.parquet_location(), **_stamp(warehouse)}
@@ -358,14 +360,14 @@ def export_is_current(folder: str | Path, warehouse: str | Path | None = None) -
     folder : str or Path
         The export folder.
     warehouse : str or Path, optional
-        The DuckDB file; default :data:`outcomes.config.WAREHOUSE_PATH`.
+        The DuckDB file; default the project's warehouse (:attr:`outcomes.config.Project.warehouse`).
 
     Returns
     -------
     bool
         False when the folder or its manifest is missing, or the warehouse changed since.
     """
-    warehouse = Path(warehouse) if warehouse is not None else config.WAREHOUSE_PATH
+    warehouse = config.resolve(warehouse) if warehouse is not None else config.project().warehouse
     manifest = Path(folder) / EXPORT_MANIFEST
     if not (manifest.is_file() and warehouse.is_file()):
         return False
@@ -386,7 +388,7 @@ def export_parquet(warehouse: str | Path | None = None, folder: str | Path | Non
     Parameters
     ----------
     warehouse : str or Path, optional
-        The DuckDB file; default :data:`outcomes.config.WAREHOUSE_PATH`.
+        The DuckDB file; default the project's warehouse (:attr:`outcomes.config.Project.warehouse`).
     folder : str or Path, optional
         The export folder; default ``spark.data.parquet`` of ``params/engine.yaml``
         (relative paths from the project root).
@@ -404,12 +406,12 @@ def export_parquet(warehouse: str | Path | None = None, folder: str | Path | Non
     import duckdb
 
     started = time.perf_counter()
-    warehouse = Path(warehouse) if warehouse is not None else config.WAREHOUSE_PATH
+    warehouse = config.resolve(warehouse) if warehouse is not None else config.project().warehouse
     if folder is None:
         data = load_settings().spark.data
         if data.parquet is None or data.is_remote:
             raise ParamsError(
-                f"{ENGINE_PARAMS_PATH}: spark.data names no local Parquet folder to export to; "
+                f"{engine_params_path()}: spark.data names no local Parquet folder to export to; "
                 "pass the folder (outcomes export-parquet --out data/parquet)"
             )
         folder = data.parquet_location()
@@ -466,7 +468,7 @@ def refresh_export(folder: str | Path, warehouse: str | Path | None = None) -> b
     folder : str or Path
         The local export folder.
     warehouse : str or Path, optional
-        The DuckDB file; default :data:`outcomes.config.WAREHOUSE_PATH`.
+        The DuckDB file; default the project's warehouse (:attr:`outcomes.config.Project.warehouse`).
 
     Returns
     -------
@@ -550,7 +552,7 @@ def connect(
     ----------
     warehouse : str or Path, optional
         The DuckDB file a local Parquet export is made from; default
-        :data:`outcomes.config.WAREHOUSE_PATH`. Without it, an existing export is used
+        the project's warehouse (:attr:`outcomes.config.Project.warehouse`). Without it, an existing export is used
         as it is.
     settings : EngineSettings, str or Path, optional
         The settings, or the YAML file holding them; default ``params/engine.yaml``.
@@ -571,7 +573,7 @@ def connect(
     if not isinstance(settings, EngineSettings):
         settings = load_settings(settings)
     spark = settings.spark
-    warehouse = Path(warehouse) if warehouse is not None else config.WAREHOUSE_PATH
+    warehouse = config.resolve(warehouse) if warehouse is not None else config.project().warehouse
     if spark.data.parquet is not None and not spark.data.is_remote:
         folder = Path(spark.data.parquet_location())
         if warehouse.is_file():
@@ -623,7 +625,6 @@ def _register_parquet(session: SparkSession, location: str) -> None:
 
 __all__ = [
     "ENGINE_PARAMS_ENV",
-    "ENGINE_PARAMS_PATH",
     "EXPORT_MANIFEST",
     "FIXED_CONF",
     "EngineSettings",
@@ -631,6 +632,7 @@ __all__ = [
     "SparkData",
     "SparkSettings",
     "connect",
+    "engine_params_path",
     "export_is_current",
     "export_parquet",
     "load_settings",

@@ -102,7 +102,8 @@ def connect(
     Parameters
     ----------
     path : str or Path, optional
-        The DuckDB file; defaults to :data:`outcomes.config.WAREHOUSE_PATH`.
+        The DuckDB file, relative paths from the project folder; defaults to the project's
+        warehouse (:attr:`outcomes.config.Project.warehouse`).
     read_only : bool
         Open read-only (the default for every reader; only ingest writes).
     engine : {"duckdb", "spark"}
@@ -128,7 +129,7 @@ def connect(
         return spark_backend.connect(path, spark_settings)
     if engine != "duckdb":
         raise WarehouseError(f"engine '{engine}' is not supported; valid engines are: duckdb, spark")
-    path = Path(path) if path is not None else config.WAREHOUSE_PATH
+    path = config.resolve(path) if path is not None else config.project().warehouse
     if not path.is_file():
         raise WarehouseError(
             f"warehouse {path} not found; run `outcomes ingest` to build it from the exports "
@@ -182,7 +183,8 @@ def source_stamp(
     engine : {"duckdb", "spark"}
         The query engine.
     path : str or Path, optional
-        The DuckDB file; defaults to :data:`outcomes.config.WAREHOUSE_PATH`.
+        The DuckDB file, relative paths from the project folder; defaults to the project's
+        warehouse (:attr:`outcomes.config.Project.warehouse`).
     spark_settings : EngineSettings, str or Path, optional
         For ``engine="spark"``: the settings or their YAML file.
 
@@ -195,7 +197,7 @@ def source_stamp(
     """
     if engine == "spark":
         return spark_backend.source_stamp(path, spark_settings)
-    path = Path(path) if path is not None else config.WAREHOUSE_PATH
+    path = config.resolve(path) if path is not None else config.project().warehouse
     if engine != "duckdb" or not path.is_file():
         return None
     st = path.stat()

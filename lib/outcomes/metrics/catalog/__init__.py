@@ -22,7 +22,6 @@ from outcomes.errors import ParamsError
 from outcomes.params import format_validation_error, read_yaml
 
 CATALOG_PATH: Path = Path(__file__).resolve().parent / "metrics.yaml"
-GLOSSARY_PATH: Path = config.DOCS_DIR / "metrics.md"
 
 #: Segment dimensions every metric is computed for ("all" is the whole company).
 DIMENSIONS: tuple[str, ...] = ("all", "region", "customer_segment", "channel", "service")
@@ -298,7 +297,13 @@ def render_glossary() -> str:
     return "\n".join(lines)
 
 
-def write_glossary(path: Path = GLOSSARY_PATH) -> Path:
-    """Write :func:`render_glossary` to ``path`` (``docs/metrics.md`` by default) and return it."""
+def glossary_path() -> Path:
+    """The project's metric glossary page, ``docs/metrics.md``."""
+    return config.project().docs_dir / "metrics.md"
+
+
+def write_glossary(path: Path | None = None) -> Path:
+    """Write :func:`render_glossary` to ``path`` (:func:`glossary_path` by default) and return it."""
+    path = path if path is not None else glossary_path()
     path.write_text(render_glossary(), encoding="utf-8")
     return path

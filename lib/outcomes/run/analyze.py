@@ -1,0 +1,163 @@
+"""``outcomes analyze`` and ``outcomes new-initiative``: one initiative's review, outside the monthly run.
+
+:func:`analyze` runs the review notebook (``notebooks/02_initiative_review.ipynb``) on
+one initiative file and writes its page and ``results.json``; :func:`write_template`
+writes a commented initiative file for an analyst to fill in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from outcomes import config
+from outcomes.errors import ParamsError, ReportRunError
+from outcomes.experiment.spec import InitiativeSpec
+from outcomes.periods import Month
+from outcomes.report.review import analysed_month
+from outcomes.run.monthly import (
+    ExecutionOptions,
+    default_kernel,
+    execute_and_render,
+    write_results,
+)
+
+#: The review notebook, relative to the project folder.
+NOTEBOOK = Path("notebooks") / "02_initiative_review.ipynb"
+
+
+def analyze(
+    spec: InitiativeSpec, params: Path, out: Path, *, period: str | None = None, project: config.Project | None = None
+) -> tuple[Path, Path]:
+    """Run the review notebook on one initiative; write its HTML page and ``results.json``.
+
+    The caller validates the file (a misspelt key fails at once, before a kernel starts)
+    and passes the spec; the notebook's kernel reads the file itself.
+
+    Parameters
+    ----------
+    spec : InitiativeSpec
+        The validated content of ``params``.
+    params : Path
+        ``params/initiatives/<id>.yaml`` or any initiative parameters file.
+    out : Path
+        Receives ``<id>.html``, the executed ``<id>.ipynb`` and ``results.json``.
+    period : str, optional
+        ``YYYY-MM``: analyse data up to the end of this month; default all data.
+        ``results.json`` is labelled with this month, else with the last month the data
+        cover (:func:`outcomes.report.review.analysed_month`).
+    project : Project, optional
+        The project folder (default: this process's).
+
+    Returns
+    -------
+    tuple of Path
+        The HTML page and ``results.json``.
+
+    Raises
+    ------
+    ParamsError
+        For an invalid period.
+    ReportRunError
+        When a cell of the notebook failed (naming the cell and the error).
+    """
+    project = project or config.project()
+    path = project.resolve(params)
+    period = str(Month.parse(period)) if period else None
+    month = period or analysed_month(spec, warehouse_path=project.warehouse)
+    options = ExecutionOptions(kernel=default_kernel(), cwd=project.root)
+    values = {"initiative": str(path), "period": period or "", "warehouse": str(project.warehouse)}
+    run = execute_and_render(project.root / NOTEBOOK, values, out, stem=spec.id, options=options)
+    if run.failure is not None:
+        raise ReportRunError(f"the review of {path} failed: {run.failure.summary()} (executed notebook: {run.ipynb})")
+    results = out / "results.json"
+    write_results(results, [run], month)
+    return run.html, results
+
+
+TEMPLATE = """\
+# Initiative parameters: fill in every value, then check the file with
+#   outcomes analyze params/initiatives/{id}.yaml --out reports/{id}
+# Keys are checked: a misspelt key is refused, with the valid keys listed.
+id: {id}
+name: {name}                     # shown in the report
+hypothesis: >-
+  What the initiative should change, for whom, and what must not get worse.
+design: randomized               # randomized | did (some units treated) | its (every unit treated)
+active: false                    # true: the monthly report reviews it
+start_date: "2025-01-01"         # first day with the change (YYYY-MM-DD)
+# end_date: "2025-06-30"         # last day of the test; default: the reported month
+
+data:
+  # A table you bring (CSV or Parquet, one row per unit; relative paths from the project root).
+  # Remove `table` to read the warehouse instead: randomized tests then use the `assignments`
+  # table (unit: customer, arm: arm) and per-customer columns such as tickets,
+  # self_service_tickets, csat_answers, csat_satisfied, customer_months, revenue (see
+  # outcomes.experiment.aggregates.UNIT_COLUMNS); did/its use catalog metric ids.
+  table: data/raw/{id}.csv
+  unit: customer_id              # the unit id column (did: the region column)
+  arm: arm                       # randomized: the arm column
+  control: control               # randomized: the control arm's value
+  # time: month                  # did/its on a table: the period column
+  # segments: [segment]          # break effects down by these columns (ideas, not decisions)
+# treated_units: [north, east]   # did: the units that got the change
+
+metrics:
+  # Exactly one primary metric: the decision rests on it.
+  - column: spend                # a column of the table (warehouse: `metric: <catalog id>`)
+    kind: mean                   # mean | proportion (0/1 column) | ratio (numerator, denominator)
+    role: primary
+    direction: higher            # higher | lower: which way is better
+    mde: 1.0                     # smallest change worth having, in the metric's unit
+    label: spend per customer
+    # pre: spend_before          # the same metric before the start: CUPED narrows the interval
+    #                            # (a ratio also needs pre_denominator: its denominator before the start)
+  # Guardrails must not get worse; a margin makes that a non-inferiority test.
+  - column: conversion
+    kind: proportion
+    role: guardrail
+    direction: higher
+    margin: 0.01                 # may not fall by 1 pp or more
+    label: conversion rate
+
+alpha: 0.05                      # 1 - confidence level
+correction: holm                 # holm | bh | none, within the goal and guardrail families
+interval: sequential             # sequential (looked at every month) | fixed (one planned look)
+# planned_split: {{control: 1, treatment: 1}}
+# expected_n: 10000              # units in control plus one arm at the planned end
+# units_per_month: 2000          # eligible units per month, for the duration of the plan
+"""
+
+
+def write_template(ident: str, folder: Path | None = None) -> Path:
+    """Write a commented parameters template ``<folder>/<ident>.yaml`` for an analyst.
+
+    Parameters
+    ----------
+    ident : str
+        The initiative id: lower-case letters, digits, ``-`` and ``_``.
+    folder : Path, optional
+        Defaults to the project's ``params/initiatives``.
+
+    Returns
+    -------
+    Path
+        The new file.
+
+    Raises
+    ------
+    ParamsError
+        When the id is not valid or the file exists (it is never overwritten).
+    """
+    if not ident or not (ident[0].isalnum() and ident == ident.lower()) or not all(
+        ch.isalnum() or ch in "-_" for ch in ident
+    ):
+        raise ParamsError(
+            f"initiative id {ident!r} is not valid: use lower-case letters, digits, '-' and '_', "
+            "starting with a letter or digit (e.g. self-service-portal)"
+        )
+    path = (folder or config.project().initiatives_dir) / f"{ident}.yaml"
+    if path.exists():
+        raise ParamsError(f"{path} already exists; edit it, or choose another id (it is never overwritten)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(TEMPLATE.format(id=ident, name=ident.replace("-", " ").replace("_", " ").capitalize()), "utf-8")
+    return path
