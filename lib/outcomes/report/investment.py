@@ -13,7 +13,7 @@ This module wires the ROI library (:mod:`outcomes.value`) to the rest of the kit
   initiative's measured effect (labelled ``experiment``) or its stated assumption, and
   the portfolio with the decisions and the IT demand each initiative adds or removes; in
   a report run the drivers panel and the initiative results are those the scorecard and
-  the review notebooks computed (:mod:`outcomes.cache`), not computed again;
+  the review notebooks computed (:mod:`outcomes.cache` keeps them), not computed again;
 
 The executive summary built from these results is :mod:`outcomes.report.summary`.
 
@@ -43,7 +43,7 @@ from outcomes.metrics.compute import Scope, compute_wide
 from outcomes.metrics.panel import shared_frame
 from outcomes.periods import Month, Window
 from outcomes.params import read_yaml
-from outcomes.report.review import shared_result
+from outcomes.report.review import review, shared_result
 from outcomes.report.text import escape_md
 from outcomes.report import value_charts
 from outcomes.value import montecarlo
@@ -61,6 +61,7 @@ from outcomes.value.model import (
     simple_clv,
     with_inputs,
 )
+from outcomes.report.tables import table
 
 #: Months of history behind the warehouse inputs (a year smooths seasons and small segments).
 INPUT_MONTHS = 12
@@ -431,8 +432,6 @@ def review_initiatives(
         By initiative id; ``.result`` is the :class:`InitiativeResult`, ``.entry()`` the
         results.json entry.
     """
-    from outcomes.report.review import review
-
     return {ident: review(path, period=period, con=con) for ident, path in active_specs(folder).items()}
 
 
@@ -552,7 +551,6 @@ class Investment:
         list
             Markdown, Altair charts and HTML tables, in reading order, for ``display(*views)``.
         """
-        from outcomes.report.tables import table
 
         views: list[Any] = []
         for case in self.cases:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from outcomes import format as fmt
 from outcomes.value.words import roi_sentence
+from outcomes.metrics import catalog
 
 Unit = Literal["rate", "hours", "minutes", "money", "count", "number", "score"]
 Better = Literal["up", "down", "balance"]
@@ -233,7 +234,6 @@ def unit_for_metric(metric: str) -> Unit:
 
 def _metric_name(metric: str) -> str:
     """The catalog's name of a metric, or its id in words when the catalog has none."""
-    from outcomes.metrics import catalog
 
     return catalog.get(metric).name if metric in catalog.ids() else metric.replace("_", " ").capitalize()
 

@@ -58,6 +58,7 @@ from outcomes.report.tables import table
 from outcomes.report.text import md
 from outcomes.value.recommendation import Recommendation, from_results
 from outcomes.warehouse import store
+from outcomes.report.results import schema
 
 _CONDITION_MEANING = {
     "stop": "this stops the initiative until it is fixed",
@@ -339,7 +340,6 @@ class Review:
         ``ci_low``/``ci_high``/``p_value`` and beside them ``seq_ci_low``/``seq_ci_high``/
         ``p_value_adjusted``. Quasi designs report ``arm: null``.
         """
-        from outcomes.report.results import schema
 
         defs = schema()["$defs"]
         doc = self.result.to_dict()
