@@ -92,6 +92,8 @@ def _local_imports(path: Path) -> list[str]:
     for fn in ast.walk(tree):
         if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
             for node in ast.walk(fn):
+                if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                    continue
                 above = lines[max(node.lineno - 6, 0) : node.lineno - 1]
                 if any(line.strip().startswith("# Imported here:") for line in above):
                     continue
