@@ -10,7 +10,7 @@ SCALE  ?= 1
 SEED   ?= 42
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-.PHONY: setup demo ingest report test bench docs clean
+.PHONY: setup demo ingest report test test-fast bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ report: ingest  ## run the monthly report pack on the demo data
 test: setup  ## the whole test suite (what .ci/run calls): unit, pipeline and browser tests, then every notebook under nbval
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks/
+
+test-fast: setup  ## the unit tests only: no report packs, browser or Spark (see CONTRIBUTING.md)
+	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not slow and not spark and not browser"
 
 bench: setup  ## benchmarks (measurements, never assertions)
 	$(BIN)/python benchmarks/run_pack.py --scale $(or $(BENCH_SCALE),10) $(BENCH_ARGS)

@@ -15,6 +15,8 @@ from outcomes.experiment.spec import InitiativeSpec
 from outcomes.params import load
 from outcomes.report import results as report_results
 
+pytestmark = pytest.mark.slow
+
 runner = CliRunner()
 
 SPEC = """\

@@ -34,6 +34,8 @@ from outcomes.run.html import vega_bundle
 from outcomes.run.monthly import check_parameters, declared_parameters, run_monthly
 from outcomes.run.config import load as load_run_config
 
+pytestmark = pytest.mark.slow
+
 CONFIG = config.project().params_dir / "case_study.yaml"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"

@@ -16,12 +16,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from numpy.testing import assert_allclose
 
 from outcomes import config
 from outcomes.casestudy import clv
 from outcomes.casestudy import clv_holdout
 from outcomes.casestudy import findings
+from outcomes.errors import ParamsError
 from outcomes.experiment import InitiativeSpec, analyze_table, read_table
 from outcomes.casestudy import readout
 from outcomes.report import results
@@ -157,3 +159,15 @@ def test_pack_config_labels_every_findings_section_in_the_notebooks_order() -> N
 
     cfg = load_run_config(config.project().params_dir / "case_study.yaml")
     assert list(cfg.sections.items()) == list(SECTION_LABELS.items())
+
+
+def test_findings_sections_need_a_pack_published_under_its_own_name(tmp_path: Path) -> None:
+    from outcomes.run.config import load as load_run_config
+
+    doc = yaml.safe_load((config.project().params_dir / "case_study.yaml").read_text())
+    for key in ("publish_as", "title", "description"):
+        doc.pop(key)
+    path = tmp_path / "pack.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ParamsError, match="sections label the findings of a pack published under its own name"):
+        load_run_config(path)

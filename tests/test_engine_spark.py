@@ -34,6 +34,8 @@ from outcomes.warehouse.datamodel import TABLES
 from outcomes.warehouse.spark_backend import EngineSettings, SparkSettings
 from outcomes.errors import ParamsError, WarehouseError
 
+pytestmark = pytest.mark.slow
+
 MONTHS = ("2025-02", "2025-03")
 KEYS = ["period", "segment_dim", "segment", "metric"]
 RTOL = 1e-9

@@ -240,6 +240,7 @@ def test_segment_splits_equal_scipy_chisquare_and_statsmodels_holm():
     assert condition is None and not any(x.flagged for x in splits)
 
 
+@pytest.mark.slow
 def test_segment_split_check_false_alarms_and_power_by_simulation():
     # 2,000 balanced experiments with 6 segments of 2,000 units: Holm at 0.001 keeps the chance of any
     # false alarm at or below 0.001 (expected at most 2 of 2,000; Poisson P(more than 8) < 1e-3).

@@ -25,6 +25,8 @@ from outcomes.run.context import RunContext
 from outcomes.run.monthly import plan
 from outcomes.run.config import load as load_run_config
 
+pytestmark = pytest.mark.slow
+
 PERIOD = "2025-12"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 ACTIVE = sorted(

@@ -19,6 +19,8 @@ from outcomes import config
 from outcomes.report import results as report_results
 from outcomes.run.monthly import default_kernel
 
+pytestmark = pytest.mark.slow
+
 NOTEBOOKS = config.project().root / "notebooks"
 PARAMETERS = {"period": "2025-12", "draws": 2000, "seed": 11}
 

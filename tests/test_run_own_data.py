@@ -23,6 +23,8 @@ from outcomes.run import monthly as run
 from outcomes.run.config import load as load_config
 from outcomes.run.context import NOTEBOOK_SETTINGS, RunContext
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 
 

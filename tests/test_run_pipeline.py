@@ -27,6 +27,8 @@ from outcomes.run import publish
 from outcomes.run.config import load as load_config
 from outcomes.run.context import RunContext
 
+pytestmark = pytest.mark.slow
+
 pytest_plugins = ["report_plugin"]  # the session-wide `pack` fixture
 
 

@@ -224,12 +224,14 @@ class RunConfig(Params):
 
     @model_validator(mode="after")
     def _pack_keys_need_publish_as(self) -> RunConfig:
-        given = [k for k in ("title", "description", "sections") if getattr(self, k)]
+        given = [k for k in ("title", "description") if getattr(self, k) is not None]
         if given and self.publish_as is None:
             raise ValueError(
                 f"{' and '.join(given)} name a pack published under its own name; set publish_as "
                 "(e.g. publish_as: case-study) or remove them (a monthly pack's title is its month)"
             )
+        if self.sections and self.publish_as is None:
+            raise ValueError("sections label the findings of a pack published under its own name; set publish_as or remove them")
         return self
 
     @property
