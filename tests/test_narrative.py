@@ -8,6 +8,7 @@ import pytest
 
 from outcomes.report import narrative as n
 from outcomes.report.narrative import MetricChange
+from outcomes.value.words import roi_sentence
 
 
 def test_gain_is_called_a_clear_improvement():
@@ -67,7 +68,7 @@ ROI = {"npv_p50": 1.2e6, "npv_p10": 3e5, "npv_p90": 2.0e6, "prob_roi_positive": 
 
 
 def test_roi_sentence_always_states_uncertainty():
-    assert n.roi_sentence(ROI) == (
+    assert roi_sentence(ROI) == (
         "NPV EUR 1.2m (P10 EUR 0.3m to P90 EUR 2.0m); 87% chance ROI is positive; median ROI 140%, "
         "payback in 14 months. Whether it pays off is uncertain."
     )
@@ -75,39 +76,14 @@ def test_roi_sentence_always_states_uncertainty():
 
 def test_roi_sentence_for_losses_gains_and_missing():
     loss = {"npv_p50": -2e5, "npv_p10": -5e5, "npv_p90": -4e4, "prob_roi_positive": 0.02, "payback_months": None}
-    assert n.roi_sentence(loss) == (
+    assert roi_sentence(loss) == (
         "NPV -EUR 200k (P10 -EUR 500k to P90 -EUR 40k); 2% chance ROI is positive; payback not within the horizon. "
         "It is likely to lose money."
     )
     gain = {**ROI, "prob_roi_positive": 0.97}
-    assert n.roi_sentence(gain).endswith("It is likely to pay off.")
-    assert n.roi_sentence(None) == "Value not available: no investment case has been computed."
-    assert n.roi_sentence({"npv_p50": math.nan}) == "Value not available: no investment case has been computed."
-
-
-def test_headline_has_four_sentences_from_numbers():
-    lines = n.headline(
-        customers=MetricChange("Churn", -0.003, -0.005, -0.001, unit="rate", better="down"),
-        it=MetricChange("First response time", -2.0, -2.6, -1.4, unit="hours", better="down"),
-        roi=ROI,
-        decision="ship",
-    )
-    assert lines[0] == "For customers: Churn fell by 0.3 pp (95% interval -0.5 pp to -0.1 pp): a clear improvement."
-    assert lines[1].startswith("IT delivered: First response time fell by 2 hours")
-    assert lines[2].startswith("Worth: NPV EUR 1.2m (P10 EUR 0.3m to P90 EUR 2.0m)")
-    assert lines[3] == "We recommend: roll it out. Chance of a positive ROI: 87%."
-    empty = n.headline(customers=None, it=None, roi=None, decision=None)
-    assert empty == [
-        "For customers: no measured change yet.",
-        "IT delivered: no measured change yet.",
-        "Worth: Value not available: no investment case has been computed.",
-        "No recommendation yet: the evaluation has not reached a decision.",
-    ]
-
-
-def test_unknown_decision_is_quoted_as_given():
-    assert n.recommendation_sentence("extend to the south region") == "We recommend: extend to the south region."
-    assert n.recommendation_sentence("Stop") == "We recommend: stop it."
+    assert roi_sentence(gain).endswith("It is likely to pay off.")
+    assert roi_sentence(None) == "Value not available: no investment case has been computed."
+    assert roi_sentence({"npv_p50": math.nan}) == "Value not available: no investment case has been computed."
 
 
 def test_value_chain_sentence_and_metric_units():

@@ -11,12 +11,10 @@ without an interval is never called clear. Every value statement carries its unc
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from outcomes import format as fmt
-from outcomes.value.words import roi_sentence
 from outcomes.metrics import catalog
 
 Unit = Literal["rate", "hours", "minutes", "money", "count", "number", "score"]
@@ -134,78 +132,6 @@ def metric_change_sentence(change: MetricChange) -> str:
     else:
         tail = ", so it cannot be called a clear change."
     return head + detail + tail
-
-
-_DECISIONS = {
-    "ship": "roll it out",
-    "roll out": "roll it out",
-    "rollout": "roll it out",
-    "scale": "roll it out",
-    "stop": "stop it",
-    "roll back": "stop it",
-    "rollback": "stop it",
-    "keep testing": "keep testing until the result is clear",
-    "continue": "keep testing until the result is clear",
-    "inconclusive": "keep testing until the result is clear",
-}
-
-
-def recommendation_sentence(decision: str | None, prob_roi_positive: float | None = None) -> str:
-    """What we recommend, from the statistics engine's decision (a string).
-
-    Parameters
-    ----------
-    decision : str or None
-        The decision; common ones ("ship", "stop", "keep testing"...) are put in plain
-        words, others are quoted as they are.
-    prob_roi_positive : float, optional
-        Added as the business case's chance of a positive ROI.
-
-    Returns
-    -------
-    str
-    """
-    if decision is None or not str(decision).strip():
-        return "No recommendation yet: the evaluation has not reached a decision."
-    words = _DECISIONS.get(str(decision).strip().lower(), str(decision).strip())
-    text = f"We recommend: {words}."
-    if not fmt.is_missing(prob_roi_positive):
-        text += f" Chance of a positive ROI: {fmt.probability(prob_roi_positive)}."
-    return text
-
-
-def headline(
-    *,
-    customers: MetricChange | None,
-    it: MetricChange | None,
-    roi: Mapping[str, Any] | None,
-    decision: str | None,
-) -> list[str]:
-    """The four headline sentences of an initiative.
-
-    Parameters
-    ----------
-    customers : MetricChange or None
-        What changed for customers.
-    it : MetricChange or None
-        What IT delivered.
-    roi : mapping or None
-        The results.json ``roi`` entry.
-    decision : str or None
-        The statistics engine's decision.
-
-    Returns
-    -------
-    list of str
-        "For customers: ...", "IT delivered: ...", "Worth: ...", "We recommend: ...".
-    """
-    missing = "no measured change yet."
-    return [
-        "For customers: " + (metric_change_sentence(customers) if customers else missing),
-        "IT delivered: " + (metric_change_sentence(it) if it else missing),
-        "Worth: " + roi_sentence(roi),
-        recommendation_sentence(decision, None if roi is None else roi.get("prob_roi_positive")),
-    ]
 
 
 _MONEY_METRICS = {"revenue", "arpu", "aov", "clv", "cac", "cost_per_ticket"}

@@ -37,6 +37,7 @@ from outcomes.value import montecarlo
 from outcomes.value.model import ValueModel
 from outcomes.value.recommendation import from_results
 from outcomes.value.portfolio import TOTAL_LABEL
+from outcomes.value.words import roi_sentence
 from outcomes.warehouse import store
 from outcomes.scorecard.card import build_scorecard, load_targets, scorecard_records
 
@@ -180,12 +181,12 @@ def worth_sentence(
     """
     usable = [r for r in roi if not fmt.is_missing(r.get("npv_p50"))]
     if not usable:
-        return "What it is worth: " + narrative.roi_sentence(None)
+        return "What it is worth: " + roi_sentence(None)
     top = max(usable, key=lambda r: float(r["npv_p50"]))
     largest = names.get(top["initiative"], top["initiative"])
     if len(usable) == 1:
-        return f"What it is worth over {years} years: {largest}: " + narrative.roi_sentence(top, currency)
-    tail = f"the largest, {largest}: " + narrative.roi_sentence(top, currency)
+        return f"What it is worth over {years} years: {largest}: " + roi_sentence(top, currency)
+    tail = f"the largest, {largest}: " + roi_sentence(top, currency)
     total = next((p for p in portfolio if not fmt.is_missing(p.get("npv_p50"))), None)
     if total is None:
         median_sum = sum(float(r["npv_p50"]) for r in usable)
