@@ -279,13 +279,18 @@ def extract(month: Path) -> dict[str, Seen]:
 
     card = read_page(month / "01_joint_scorecard.html")
     for line in "".join(card.text).splitlines():
-        stake = re.search(r"About ([0-9,]+) customers a month at stake, worth about EUR ([0-9,]+)", line)
+        stake = re.search(r"About ([0-9,]+) customers a month at stake, worth about EUR ([0-9,.]+)([km]?)\b", line)
         if stake:
             customers = float(stake.group(1).replace(",", ""))
-            eur = float(stake.group(2).replace(",", ""))
-            # the customers are rounded to a whole number: the value per customer is known to within that
+            shown = stake.group(2).replace(",", "")
+            scale = {"": 1.0, "k": 1e3, "m": 1e6}[stake.group(3)]
+            eur = float(shown) * scale
+            step = scale * 10.0 ** -(len(shown.split(".")[1]) if "." in shown else 0)
+            # customers are rounded to a whole number and the money to its last digit shown:
+            # the value per customer is known to within both roundings
+            tolerance = eur / customers * 0.5 / customers + step / 2 / customers + 0.5
             add("value_per_customer_kept", "01_joint_scorecard.html prescriptions",
-                Shown(eur / customers, eur / customers * 0.5 / customers + 0.5, line.strip()[:80]))
+                Shown(eur / customers, tolerance, line.strip()[:80]))
     return seen
 
 

@@ -13,14 +13,15 @@ from pathlib import Path
 import pytest
 from one_truth import Shown, disagreements, extract
 from outcomes.params import read_yaml
-from outcomes.report.investment import INITIATIVES_DIR, register_names
+from outcomes import config
+from outcomes.report.investment import register_names
 from outcomes.value.recommendation import WORDS
 
 pytestmark = pytest.mark.slow
 
 pytest_plugins = ["demo_pack_plugin"]  # the session-wide `demo_month` fixture
 
-ACTIVE = sorted(read_yaml(p)["id"] for p in INITIATIVES_DIR.glob("*.yaml") if read_yaml(p).get("active") is True)
+ACTIVE = sorted(read_yaml(p)["id"] for p in config.project().initiatives_dir.glob("*.yaml") if read_yaml(p).get("active") is True)
 
 
 @pytest.fixture(scope="module")
