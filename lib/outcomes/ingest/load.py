@@ -83,6 +83,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -328,6 +329,7 @@ def run_ingest(
     rejects_dir = config.resolve(rejects_dir if rejects_dir is not None else cfg.rejects_dir)
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     rejects_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(warehouse, rejects_dir)
     tmp = warehouse.with_name(f".{warehouse.name}.{os.getpid()}.tmp")
     tmp_csvs: dict[Path, Path] = {}
     _remove(tmp)
@@ -474,7 +476,7 @@ def _expected_log(cfg: SourcesConfig, raw_dir: Path, path: Path) -> set[tuple[st
 
 def _preset_files(cfg: SourcesConfig) -> list[Path]:
     """The preset files the sources use."""
-    return sorted({PRESETS_DIR / f"{s.preset}.yaml" for s in cfg.sources.values() if s.preset})
+    return sorted({PRESETS_DIR / f"{name}.yaml" for s in cfg.sources.values() for name in s.preset_names})
 
 
 def _is_current(warehouse: Path, expected: set[tuple[str, str, str]], mappings: list[Path]) -> bool:
@@ -504,10 +506,61 @@ def _is_current(warehouse: Path, expected: set[tuple[str, str, str]], mappings: 
     return all(columns.get(t.name) == list(t.column_names) for t in TABLES.values())
 
 
+def _temporaries(warehouse: Path, rejects_dir: Path) -> list[tuple[Path, int]]:
+    """The temporary files an ingest writes (warehouse, write-ahead log, transcoded CSV, rejects), with their pid."""
+    patterns = [
+        (warehouse.parent, rf"\.{re.escape(warehouse.name)}\.(\d+)\.tmp(\.wal)?"),
+        (warehouse.parent, r"\..+\.(\d+)\.utf8\.csv"),
+        (rejects_dir, r"\..+\.csv\.(\d+)\.tmp"),
+    ]
+    found = []
+    for folder, pattern in patterns:
+        for path in folder.glob(".*") if folder.is_dir() else []:
+            match = re.fullmatch(pattern, path.name)
+            if match:
+                found.append((path, int(match.group(1))))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Whether a process with this id runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(warehouse: Path, rejects_dir: Path) -> list[Path]:
+    """Delete the temporary files of ingests that were killed (their process no longer runs).
+
+    An ingest killed with ``kill -9`` cannot clean up after itself; the next one does,
+    leaving alone the files of an ingest still running.
+
+    Parameters
+    ----------
+    warehouse : Path
+        The warehouse file; its temporaries lie next to it.
+    rejects_dir : Path
+        The rejects folder.
+
+    Returns
+    -------
+    list of Path
+        The files deleted.
+    """
+    stale = [path for path, pid in _temporaries(warehouse, rejects_dir) if not _running(pid)]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def _remove(db: Path) -> None:
     """Delete a DuckDB file and its write-ahead log, if present."""
     db.unlink(missing_ok=True)
     db.with_name(db.name + ".wal").unlink(missing_ok=True)
 
 
-__all__ = ["IngestSummary", "SourceResult", "ensure_warehouse", "run_ingest"]
+__all__ = ["IngestSummary", "SourceResult", "ensure_warehouse", "remove_stale_temporaries", "run_ingest"]
