@@ -242,6 +242,13 @@ def test_unescaped_quote_is_a_clean_error(tmp_path: Path, previous: str) -> None
     )
 
 
+def test_utf16_file_declared_utf8_is_an_encoding_error(tmp_path: Path, previous: str) -> None:
+    write_raw(tmp_path, "wide.csv", "\r\n".join([HEADER, *GOOD]).encode("utf-16"))
+    cfg = write_config(tmp_path, {"tickets": {"table": "tickets", "path": "wide.csv"}})
+    error = _fails(tmp_path, cfg, previous)
+    assert str(error).startswith("wide.csv is not valid utf-8 text (byte 0xff on line 1 cannot be decoded)")
+
+
 def test_five_megabyte_cell_loads(tmp_path: Path) -> None:
     lines = [HEADER + ",description", GOOD[0] + "," + "x" * 5_000_000, GOOD[1] + ",short"]
     summary = run_ingest(tickets(tmp_path, lines))

@@ -229,7 +229,7 @@ def _read_csv(ctx: SourceContext, path: Path, scratch: Path) -> None:
     delim = ctx.source.delimiter or ","
     skip = ctx.source.skip_rows
     try:
-        names = _column_names(ctx, path, _csv_header(target, delim, skip))
+        names = _column_names(ctx, path, _csv_header(ctx, path, target, delim))
         spec = "{" + ", ".join(f"{lit(n)}: 'VARCHAR'" for n in names) + "}"
         ctx.con.execute(
             f"CREATE TEMP TABLE _raw0 AS SELECT * FROM read_csv({lit(str(target))}, auto_detect=false, "
@@ -285,19 +285,34 @@ def csv_error_detail(text: str) -> str:
     return "; ".join(parts) or (lines[0] if lines else "unknown CSV error")
 
 
-def _csv_header(path: Path, delim: str, skip: int = 0) -> list[str]:
-    """The fields of the header line, below ``skip`` lines (a UTF-8 BOM dropped).
+def _csv_header(ctx: SourceContext, path: Path, target: Path, delim: str) -> list[str]:
+    """The fields of the header line of ``target`` (``path`` in UTF-8), below ``skip_rows`` lines (a BOM dropped).
 
     The header is read here rather than sniffed by DuckDB, so that a malformed line
     further down cannot be mistaken for the header. Only the file's first
-    :data:`CHUNK_BYTES` bytes are read.
+    :data:`CHUNK_BYTES` bytes are read; text that is not UTF-8 there is an encoding
+    error, and a header that is not CSV a parse error.
     """
-    with _open_binary(path) as fh:
-        head = fh.read(CHUNK_BYTES).decode("utf-8-sig", errors="replace")
-    rows = csv.reader(io.StringIO(head), delimiter=delim, quotechar='"')
-    for _ in range(skip):
-        next(rows, None)
-    return next(rows, [])
+    with _open_binary(target) as fh:
+        head = fh.read(CHUNK_BYTES)
+    try:
+        text = codecs.getincrementaldecoder("utf-8-sig")().decode(head, final=False)
+    except UnicodeDecodeError:
+        raise _encoding_error(ctx, path) from None
+    rows = csv.reader(io.StringIO(text, newline=""), delimiter=delim, quotechar='"')
+    try:
+        for _ in range(ctx.source.skip_rows):
+            next(rows, None)
+        return next(rows, [])
+    except csv.Error as exc:
+        raise IngestError(
+            f"{path.name}: the header cannot be parsed as CSV with delimiter {delim!r} ({exc}); check "
+            f"{ctx.where}.delimiter and {ctx.where}.encoding in {ctx.cfg_label}",
+            file=path.name,
+            expected=f"a CSV header with delimiter {delim!r}",
+            found=str(exc),
+            fix=f"set {ctx.where}.delimiter or {ctx.where}.encoding",
+        ) from None
 
 
 def _encoding_error(ctx: SourceContext, path: Path) -> IngestError:
