@@ -1,10 +1,12 @@
 """Checks of the mapped rows: the rejects of each rule broken, the load of the rest, the final schema check.
 
 Every rule a row of ``_kept`` breaks becomes a line of the temporary table ``_rej``
-(:func:`check_rows`): an unparseable value, an empty required value or key, a value
-outside the column's allowed values (after value maps), a number below ``min`` or above
-``max``, a broken row rule of the data model (``resolved_at >= opened_at``...), and a
-duplicate key (the first row, in file order, is kept; the later ones are rejected).
+(:func:`check_rows`): an unparseable value, a two-digit year without ``year_pivot``, a
+date outside its plausible range (``before_earliest``, ``after_export_date``), an empty
+required value or key, a value outside the column's allowed values (after value maps), a
+number below ``min`` or above ``max``, an export cell a ``derive`` expression cannot read
+(``derive_input``), a broken row rule of the data model (``resolved_at >= opened_at``...),
+and a duplicate key (the first row, in file order, is kept; the later ones are rejected).
 :func:`load_accepted` inserts the rows that broke no rule into the canonical table and
 the reject lines into ``_rejects``; :func:`export_rejects` writes one source's rejects to
 CSV (``data/rejects/<source>.csv``). Last, :func:`validate_tables` validates each loaded

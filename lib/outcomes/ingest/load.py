@@ -37,10 +37,16 @@ What stops ingest
 -----------------
 A file that cannot be used at all raises one :class:`~outcomes.errors.IngestError`
 naming the file, the column, what was expected, what was found and what to do: no file
-matches the path, an empty file, a file that parses to one column (wrong delimiter), a
-required column missing, text that is not in the declared encoding, a malformed CSV, an
-unknown preset, sheet or time zone, a mapping key that is not a canonical column, a
-``derive`` expression that cannot be evaluated.
+matches the path, an empty file, a header and no rows (unless ``allow_empty``), two
+columns of the same name, the header repeated mid-file in another column order, a file
+that parses to one column (wrong delimiter), a required column missing (with the
+``skip_rows`` to set when the header lies below a title), text that is not in the
+declared encoding, a malformed CSV, a numeric column holding numbers written in another
+convention than the source's ``decimal``/``thousands``, an unknown preset, sheet or time
+zone, a mapping key that is not a canonical column, a ``%y`` date format without
+``year_pivot``, a ``derive`` expression that cannot be evaluated. Everything else is a
+row problem and rejects the row only (docs/ingest.md states these invariants; the fuzz
+test checks them).
 
 Atomic and idempotent
 ---------------------
@@ -48,7 +54,9 @@ The whole warehouse is built in a temporary file next to the target and moved ov
 with :func:`os.replace` only when every source loaded, so a failed ingest leaves the
 previous warehouse byte-identical. Each run rebuilds every table from the exports, so
 running twice gives the same tables. The rejects of each source are also written to
-``<rejects_dir>/<source>.csv`` (a header only when nothing was rejected).
+``<rejects_dir>/<source>.csv`` (a header only when nothing was rejected). The temporary
+files of an ingest that was killed are removed by the next one
+(:func:`remove_stale_temporaries`).
 :func:`ensure_warehouse` ingests only when the warehouse is missing or stale (the
 exports' SHA-256 differ from its ``_ingest_log``), under a file lock, so notebooks run
 in parallel can all call it.

@@ -10,10 +10,14 @@ canonical column, its text (``<column>__src``, for messages) and its typed value
 * each canonical column takes, in this order of precedence, a ``derive`` expression, a
   ``constants`` value, the export column named under ``columns``, or the export column
   of the same name; an optional column found nowhere is left empty;
+* id columns under ``normalize`` lose surrounding whitespace (tabs included) and, with
+  ``upper``/``lower``, their case;
 * ``values`` maps are applied, then the text is parsed into the canonical type
-  (``try_strptime``/``TRY_CAST``; NULL when unparseable), dates by their ``dates``
-  format (a strftime format or ``excel``) and timestamps converted to naive UTC from
-  their own offset or the source's ``timezone``.
+  (``try_strptime``/``TRY_CAST``; NULL when unparseable), numbers with the source's
+  ``decimal`` and ``thousands`` (:mod:`outcomes.ingest.decimals`), dates by their
+  ``dates`` format (a strftime format or ``excel``; a two-digit year only with
+  ``year_pivot``) and timestamps converted to naive UTC from their own offset or the
+  source's ``timezone``.
 """
 
 from __future__ import annotations

@@ -6,8 +6,10 @@ text, or Excel streamed through openpyxl in batches; the network is closed, so D
 Excel extension is not used) plus ``_row``, the 1-based data row in the file (the header
 is not counted).
 A file that cannot be read at all raises :class:`~outcomes.errors.IngestError` naming it:
-no file matches, an empty file, text that is not in the declared encoding, a malformed
-CSV, an unknown sheet.
+no file matches, an empty file, a header and no rows (unless ``allow_empty``), two columns
+of the same name, the header repeated in another column order, text that is not in the
+declared encoding, a malformed CSV, an unknown sheet. ``skip_rows`` skips a title above
+the header; :func:`header_below` finds the header when the title was not declared.
 """
 
 from __future__ import annotations

@@ -125,8 +125,9 @@ class Source(Params):
     derive : dict
         Canonical column name -> SQL expression over the export's columns (quoted as in
         the export), for values that need a small computation (``"reopen_count" > 0``).
-        In the expression an export column whose values are all ``true``/``false`` is a
-        boolean, all whole numbers an integer, all numbers a double, otherwise text.
+        In the expression an export column whose values are (at least 95%) ``true``/``false``
+        is a boolean, whole numbers an integer, numbers a double, otherwise text; a value of
+        such a column that is not of its type rejects its row (rule ``derive_input``).
         Precedence when a column is given several ways: ``derive``, then ``constants``,
         then ``columns``, then an export column of the canonical name.
     dates : dict
