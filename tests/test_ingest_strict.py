@@ -327,3 +327,10 @@ def test_excel_title_row_suggests_skip_rows(tmp_path: Path, previous: str) -> No
     cfg = write_config(tmp_path, {"tickets": {"table": "tickets", "path": "tickets.xlsx", "skip_rows": 2}})
     assert run_ingest(cfg).rows_loaded == 1
     assert query(tmp_path, "SELECT ticket_id FROM tickets") == [("T5",)]
+
+
+def test_csv_title_line_suggests_skip_rows(tmp_path: Path, previous: str) -> None:
+    cfg = tickets(tmp_path, ["Tickets, March 2024", "", HEADER, *GOOD])
+    error = _fails(tmp_path, cfg, previous)
+    assert str(error).endswith(f"set sources.tickets.skip_rows: 2 in {cfg} to read the header from line 3")
+    assert run_ingest(tickets(tmp_path, ["Tickets, March 2024", "", HEADER, *GOOD], skip_rows=2)).rows_loaded == 2

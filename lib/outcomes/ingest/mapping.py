@@ -252,6 +252,10 @@ def _typed_expr(ctx: SourceContext, col: Column) -> str:
     if kind == "float":
         t = numeric_text(ctx, t)
         return f"(CASE WHEN isfinite(TRY_CAST({t} AS DOUBLE)) THEN TRY_CAST({t} AS DOUBLE) END)"
+    if kind == "bool":
+        trues = ", ".join(lit(v) for v in _BOOL_TRUE)
+        falses = ", ".join(lit(v) for v in _BOOL_FALSE)
+        return f"(CASE WHEN lower({t}) IN ({trues}) THEN TRUE WHEN lower({t}) IN ({falses}) THEN FALSE END)"
     if not fmt:
         t = _four_digit_year(ctx, t)
     return _temporal_expr(ctx, col, t, fmt)
@@ -278,10 +282,6 @@ def _pivoted(ctx: SourceContext, value: str, fmt: str | None) -> str:
 def _temporal_expr(ctx: SourceContext, col: Column, t: str, fmt: str | None) -> str:
     """SQL parsing the text ``t`` into a date, month or naive-UTC timestamp."""
     kind = col.type
-    if kind == "bool":
-        trues = ", ".join(lit(v) for v in _BOOL_TRUE)
-        falses = ", ".join(lit(v) for v in _BOOL_FALSE)
-        return f"(CASE WHEN lower({t}) IN ({trues}) THEN TRUE WHEN lower({t}) IN ({falses}) THEN FALSE END)"
     if kind in ("date", "month"):
         if fmt == "excel":
             day = f"CAST(DATE '1899-12-30' + CAST(floor(TRY_CAST({t} AS DOUBLE)) AS INTEGER) AS DATE)"

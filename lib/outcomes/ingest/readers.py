@@ -242,6 +242,17 @@ def _read_csv(ctx: SourceContext, path: Path, scratch: Path) -> None:
         if "unicode" in str(exc).lower():
             raise _encoding_error(ctx, path) from None
         detail = csv_error_detail(str(exc))
+        title = _title_rows(target, delim)
+        if title:
+            raise IngestError(
+                f"{path.name} cannot be parsed as CSV ({detail}): its first {title} line(s) hold fewer fields than "
+                f"the rows below, as a title above the header does; set {ctx.where}.skip_rows: {title} in "
+                f"{ctx.cfg_label} to read the header from line {title + 1}",
+                file=path.name,
+                expected="the header on the first line",
+                found=f"the header on line {title + 1}",
+                fix=f"set {ctx.where}.skip_rows: {title}",
+            ) from None
         raise IngestError(
             f"{path.name} cannot be parsed as CSV with delimiter {delim!r}: {detail}; check the delimiter "
             f"({ctx.where}.delimiter in {ctx.cfg_label}) and the quoting of that line",
@@ -285,6 +296,24 @@ def csv_error_detail(text: str) -> str:
         parts.append(reason.group(0).rstrip("."))
     lines = text.strip().splitlines()
     return "; ".join(parts) or (lines[0] if lines else "unknown CSV error")
+
+
+def _title_rows(target: Path, delim: str) -> int:
+    """How many lines above the widest line among the first :data:`HEADER_SEARCH_ROWS` are narrower (a title)."""
+    with _open_binary(target) as fh:
+        head = codecs.getincrementaldecoder("utf-8-sig")(errors="replace").decode(fh.read(CHUNK_BYTES))
+    widths = []
+    try:
+        for row in csv.reader(io.StringIO(head, newline=""), delimiter=delim, quotechar='"'):
+            widths.append(len(row))
+            if len(widths) >= HEADER_SEARCH_ROWS:
+                break
+    except csv.Error:
+        return 0
+    if len(widths) < 2:
+        return 0
+    widest = widths.index(max(widths))
+    return widest if widest and all(w < widths[widest] for w in widths[:widest]) else 0
 
 
 def _csv_header(ctx: SourceContext, path: Path, target: Path, delim: str) -> list[str]:
