@@ -299,7 +299,12 @@ def csv_error_detail(text: str) -> str:
 
 
 def _title_rows(target: Path, delim: str) -> int:
-    """How many lines above the widest line among the first :data:`HEADER_SEARCH_ROWS` are narrower (a title)."""
+    """How many lines of a title lie above the header among the first :data:`HEADER_SEARCH_ROWS` (0 when none).
+
+    The header is the first of the widest lines; it lies below a title when every line
+    above it is narrower and most lines below it are as wide (a ragged data line is not a
+    header).
+    """
     with _open_binary(target) as fh:
         head = codecs.getincrementaldecoder("utf-8-sig")(errors="replace").decode(fh.read(CHUNK_BYTES))
     widths = []
@@ -310,10 +315,11 @@ def _title_rows(target: Path, delim: str) -> int:
                 break
     except csv.Error:
         return 0
-    if len(widths) < 2:
-        return 0
-    widest = widths.index(max(widths))
-    return widest if widest and all(w < widths[widest] for w in widths[:widest]) else 0
+    widest = widths.index(max(widths)) if widths else 0
+    top, above, below = widths[widest] if widths else 0, widths[:widest], widths[widest + 1 :]
+    # A header below a title: narrower lines above it, and most lines below it as wide as it.
+    is_header = above and below and all(w < top for w in above) and 2 * sum(w == top for w in below) > len(below)
+    return widest if is_header else 0
 
 
 def _csv_header(ctx: SourceContext, path: Path, target: Path, delim: str) -> list[str]:
