@@ -334,3 +334,16 @@ def test_csv_title_line_suggests_skip_rows(tmp_path: Path, previous: str) -> Non
     error = _fails(tmp_path, cfg, previous)
     assert str(error).endswith(f"set sources.tickets.skip_rows: 2 in {cfg} to read the header from line 3")
     assert run_ingest(tickets(tmp_path, ["Tickets, March 2024", "", HEADER, *GOOD], skip_rows=2)).rows_loaded == 2
+
+
+def test_derive_error_names_the_first_row_it_fails_on(tmp_path: Path, previous: str) -> None:
+    counts = [str(i) if i < 17 else "many" for i in range(30)]
+    lines = [HEADER + ",reopen_count"] + [_ticket(f"T{i}", "2024-01-01 10:00") + f",{c}" for i, c in enumerate(counts)]
+    cfg = tickets(tmp_path, lines, derive={"reopened": 'CAST("reopen_count" AS INTEGER) > 0'})
+    error = _fails(tmp_path, cfg, previous)
+    assert "(first on row 18 of the file)" in str(error)
+
+
+def test_number_separators_are_refused_for_parquet(tmp_path: Path, previous: str) -> None:
+    cfg = write_config(tmp_path, {"costs": {"table": "it_costs", "path": "costs.parquet", "decimal": ","}})
+    assert "a Parquet file stores numbers as numbers, so leave them out" in str(_fails(tmp_path, cfg, previous))

@@ -404,6 +404,30 @@ def _bad_cells(ctx: SourceContext, typed_refs: dict[str, str], refs: dict[str, l
     )
 
 
+def _first_failing_row(ctx: SourceContext, expr: str, inner: str) -> int | None:
+    """The first row of the file on which ``expr`` raises, found by halving the row range; None when none does."""
+
+    def fails(first: int, last: int) -> bool:
+        try:
+            ctx.con.execute(
+                f"SELECT count(CAST(({expr}) AS VARCHAR)) FROM ({inner}) WHERE _row BETWEEN {first} AND {last}"
+            ).fetchall()
+        except duckdb.Error:
+            return True
+        return False
+
+    first, last = ctx.con.execute("SELECT min(_row), max(_row) FROM _src").fetchone()
+    if first is None or not fails(first, last):
+        return None
+    while first < last:
+        middle = (first + last) // 2
+        if fails(first, middle):
+            last = middle
+        else:
+            first = middle + 1
+    return first
+
+
 def stage(ctx: SourceContext, fidx: int, path: Path, export_cols: list[str]) -> None:
     """Map ``_raw`` (one file) onto the canonical columns and append it to ``_typed``.
 
@@ -426,7 +450,11 @@ def stage(ctx: SourceContext, fidx: int, path: Path, export_cols: list[str]) -> 
         try:
             ctx.con.execute(f"SELECT count(CAST(({expr}) AS VARCHAR)) FROM ({inner})").fetchall()
         except duckdb.Error as exc:
-            raise _derive_error(ctx, path, export_cols, canonical, str(exc).splitlines()[0]) from None
+            detail = str(exc).splitlines()[0]
+            row = _first_failing_row(ctx, expr, inner)
+            if row is not None:
+                detail += f" (first on row {row} of the file)"
+            raise _derive_error(ctx, path, export_cols, canonical, detail) from None
     texts = ", ".join(
         f"{_text_expr(ctx, c, export_cols, set(typed_refs))} AS {quote(c.name + '__src')}" for c in ctx.table.columns
     )

@@ -193,6 +193,11 @@ class Source(Params):
     def _known_table(self) -> Source:
         if self.table not in TABLES:
             raise ValueError(f"unknown table '{self.table}'; canonical tables are: {', '.join(TABLES)}")
+        if self.file_format == "parquet" and (self.decimal != "." or self.thousands is not None):
+            raise ValueError(
+                "decimal and thousands describe numbers written as text; a Parquet file stores numbers as numbers, "
+                "so leave them out"
+            )
         if self.thousands is not None and self.thousands == self.decimal:
             raise ValueError(
                 f"decimal and thousands are both '{self.decimal}'; set thousands to another separator or leave it out"
