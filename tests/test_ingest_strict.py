@@ -105,7 +105,7 @@ def test_dates_after_the_export_date_are_rejected(tmp_path: Path) -> None:
     assert (summary.rows_loaded, summary.rows_rejected) == (1, 2)
     assert [(r[0], r[3]) for r in rejects(tmp_path)] == [(2, "after_export_date"), (3, "after_export_date")]
     assert rejects(tmp_path)[1][4] == (
-        "tickets.csv row 3: opened_at '2031-05-01 10:00' is after the export date 2024-02-01 plus 1 days (when the "
+        "tickets.csv row 3: opened_at '2031-05-01 10:00' is after the export date 2024-02-01 plus 1 day (when the "
         "file was written); correct the value in the export, or set sources.tickets.future_days if later dates are real"
     )
     os.utime(tmp_path / "raw" / "tickets.csv", (exported, exported))

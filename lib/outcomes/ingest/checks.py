@@ -128,8 +128,8 @@ def _implausible(ctx: SourceContext, i: int, col: Column) -> list[str]:
         f"{ctx.where}.earliest if older dates are real"
     )
     after_fix = (
-        f" plus {days} days (when the file was written); correct the value in the export, or set "
-        f"{ctx.where}.future_days if later dates are real"
+        f" plus {days} day{'' if days == 1 else 's'} (when the file was written); correct the value in the export, "
+        f"or set {ctx.where}.future_days if later dates are real"
     )
     shown = f"{_ROW_PREFIX} || {lit(col.name + ' ')} || {_shown(col)}"
     before = f"{shown} || {lit(before_fix)}"
