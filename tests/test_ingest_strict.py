@@ -347,3 +347,9 @@ def test_derive_error_names_the_first_row_it_fails_on(tmp_path: Path, previous: 
 def test_number_separators_are_refused_for_parquet(tmp_path: Path, previous: str) -> None:
     cfg = write_config(tmp_path, {"costs": {"table": "it_costs", "path": "costs.parquet", "decimal": ","}})
     assert "a Parquet file stores numbers as numbers, so leave them out" in str(_fails(tmp_path, cfg, previous))
+
+
+def test_a_value_spelt_like_a_missing_column_is_not_taken_for_a_header(tmp_path: Path, previous: str) -> None:
+    lines = [HEADER.replace("service", "svc"), GOOD[0].replace("email", "service")]
+    error = _fails(tmp_path, tickets(tmp_path, lines), previous)
+    assert str(error).startswith("column 'service' not found in tickets.csv")

@@ -149,7 +149,8 @@ def check_columns(ctx: SourceContext, path: Path, export_cols: list[str]) -> Non
             required_missing.append((canonical, export))
     if not required_missing:
         return
-    skip = header_below(ctx, [export for _, export in required_missing])
+    # The real header below a title holds the missing columns and the ones found in the first row.
+    skip = header_below(ctx, [e for _, e in required_missing] + [e for e in needed.values() if e in export_cols])
     if skip is not None:
         raise IngestError(
             f"{path.name}: the columns {[e for _, e in required_missing]} are not in the first row {export_cols} but "
