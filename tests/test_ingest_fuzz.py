@@ -42,6 +42,7 @@ KNOWN_RULES = {
     "before_earliest",
     "after_export_date",
     "derive_input",
+    "derive_error",
     *(rule.name for rule in TABLES["tickets"].rules),
 }
 

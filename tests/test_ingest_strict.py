@@ -336,12 +336,30 @@ def test_csv_title_line_suggests_skip_rows(tmp_path: Path, previous: str) -> Non
     assert run_ingest(tickets(tmp_path, ["Tickets, March 2024", "", HEADER, *GOOD], skip_rows=2)).rows_loaded == 2
 
 
-def test_derive_error_names_the_first_row_it_fails_on(tmp_path: Path, previous: str) -> None:
-    counts = [str(i) if i < 17 else "many" for i in range(30)]
+def test_derive_that_fails_on_a_few_rows_rejects_them(tmp_path: Path, previous: str) -> None:
+    derive = {"reopened": 'CAST("reopen_count" AS INTEGER) > 0'}
+    # An expression that fails on most rows is wrong for the file: the file stops.
+    lines = [HEADER + ",reopen_count"] + [_ticket(f"T{i}", "2024-01-01 10:00") + ",x" for i in range(30)]
+    error = _fails(tmp_path, tickets(tmp_path, lines, derive=derive), previous)
+    assert "(it fails on more than 20 rows)" in str(error)
+    counts = [str(i) if i not in (17, 25) else "many" for i in range(30)]
     lines = [HEADER + ",reopen_count"] + [_ticket(f"T{i}", "2024-01-01 10:00") + f",{c}" for i, c in enumerate(counts)]
-    cfg = tickets(tmp_path, lines, derive={"reopened": 'CAST("reopen_count" AS INTEGER) > 0'})
-    error = _fails(tmp_path, cfg, previous)
-    assert "(first on row 18 of the file)" in str(error)
+    lines += [_ticket(f"U{i}", "2024-01-01 10:00") + ",lots" for i in range(3)]
+    summary = run_ingest(tickets(tmp_path, lines, derive=derive))
+    assert (summary.rows_loaded, summary.rows_rejected) == (28, 5)
+    lines_of = rejects(tmp_path)
+    assert [(r[0], r[1], r[2], r[3]) for r in lines_of] == [
+        (18, "reopened", "many", "derive_error"),
+        (26, "reopened", "many", "derive_error"),
+        (31, "reopened", "lots", "derive_error"),
+        (32, "reopened", "lots", "derive_error"),
+        (33, "reopened", "lots", "derive_error"),
+    ]
+    assert lines_of[0][4].startswith(
+        "tickets.csv row 18: sources.tickets.derive.reopened cannot be computed on this row (Conversion Error: Could "
+        "not convert string 'many' to INT32"
+    )
+    assert lines_of[0][4].endswith("; correct the row in the export")
 
 
 def test_number_separators_are_refused_for_parquet(tmp_path: Path, previous: str) -> None:

@@ -5,7 +5,7 @@ Every rule a row of ``_kept`` breaks becomes a line of the temporary table ``_re
 date outside its plausible range (``before_earliest``, ``after_export_date``), an empty
 required value or key, a value outside the column's allowed values (after value maps), a
 number below ``min`` or above ``max``, an export cell a ``derive`` expression cannot read
-(``derive_input``), a broken row rule of the data model (``resolved_at >= opened_at``...),
+(``derive_input``) or a row it raises on (``derive_error``), a broken row rule of the data model (``resolved_at >= opened_at``...),
 and a duplicate key (the first row, in file order, is kept; the later ones are rejected).
 :func:`load_accepted` inserts the rows that broke no rule into the canonical table and
 the reject lines into ``_rejects``; :func:`export_rejects` writes one source's rejects to
@@ -141,11 +141,10 @@ def _implausible(ctx: SourceContext, i: int, col: Column) -> list[str]:
 
 
 def _derive_inputs() -> str:
-    """Reject lines of an export cell that a ``derive`` expression reads and that is not of its column's type."""
-    message = f"{_ROW_PREFIX} || _bad_col || ' ''' || _bad_value || ''' ' || _bad_note || '; correct the value in the export'"
+    """Reject lines of a row a ``derive`` expression cannot read (a cell not of its column's type, or an error)."""
     return (
-        "SELECT _fidx, _row, 9999 AS _ord, _bad_col AS col, _bad_value AS value, 'derive_input' AS rule, "
-        f"{message} AS message FROM _kept WHERE _bad_col IS NOT NULL"
+        "SELECT _fidx, _row, 9999 AS _ord, _bad_col AS col, _bad_value AS value, _bad_rule AS rule, "
+        f"{_ROW_PREFIX} || _bad_note AS message FROM _kept WHERE _bad_col IS NOT NULL"
     )
 
 

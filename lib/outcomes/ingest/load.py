@@ -44,7 +44,8 @@ that parses to one column (wrong delimiter), a required column missing (with the
 declared encoding, a malformed CSV, a numeric column holding numbers written in another
 convention than the source's ``decimal``/``thousands``, an unknown preset, sheet or time
 zone, a mapping key that is not a canonical column, a ``%y`` date format without
-``year_pivot``, a ``derive`` expression that cannot be evaluated. Everything else is a
+``year_pivot``, a ``derive`` expression that cannot be evaluated (or raises on more
+than ``DERIVE_ERROR_ROWS`` rows of a file; on fewer, those rows are rejected). Everything else is a
 row problem and rejects the row only (docs/ingest.md states these invariants; the fuzz
 test checks them).
 

@@ -47,6 +47,9 @@ TWO_DIGIT_YEAR_RE = r"^\d{2}[-/.]\d{1,2}([-/.]\d{1,2})?([ T].*)?$"
 #: Share of an export column's values that must be numbers (or booleans) for a ``derive``
 #: expression to read it as such; the other values are rejected row by row.
 DERIVE_TYPE_SHARE = 0.95
+#: The most rows of a file a ``derive`` expression may fail on (each is rejected); beyond
+#: it the expression is wrong for the file, and the file stops.
+DERIVE_ERROR_ROWS = 20
 #: Whitespace removed around a value by ``normalize`` (tabs, line breaks, no-break spaces).
 _SPACE = r"[\s\x{00A0}]"
 
@@ -196,9 +199,18 @@ def check_columns(ctx: SourceContext, path: Path, export_cols: list[str]) -> Non
     )
 
 
-def _text_expr(ctx: SourceContext, col: Column, export_cols: list[str], typed_refs: set[str]) -> str:
-    """SQL text of one canonical column, before value maps, normalized as ``normalize`` says."""
+def _text_expr(
+    ctx: SourceContext, col: Column, export_cols: list[str], typed_refs: set[str], failing: dict[str, dict[int, str]]
+) -> str:
+    """SQL text of one canonical column, before value maps, normalized as ``normalize`` says.
+
+    A derived column is left empty on the rows its expression fails on (``failing``:
+    derived column -> rows), which are rejected.
+    """
     text = _raw_text(ctx, col, export_cols, typed_refs)
+    rows = failing.get(col.name)
+    if rows:
+        text = f"(CASE WHEN _row IN ({', '.join(map(str, rows))}) THEN NULL ELSE TRY({text}) END)"
     how = ctx.source.normalize.get(col.name)
     if how is None:
         return text
@@ -311,15 +323,15 @@ def create_typed(ctx: SourceContext) -> None:
 
     Besides each canonical column's text and value it holds the file (``_fidx``,
     ``_file``, ``_exported``: its modification time, the export date of the plausible
-    range), the row, and the export cell a ``derive`` expression could not read
-    (``_bad_col``, ``_bad_value``, ``_bad_note``).
+    range), the row, and why a ``derive`` expression could not read the row
+    (``_bad_col``, ``_bad_value``, ``_bad_rule``, ``_bad_note``).
     """
     cols = ", ".join(
         f"{quote(c.name + '__src')} VARCHAR, {quote(c.name)} {SQL_TYPES[c.type]}" for c in ctx.table.columns
     )
     ctx.con.execute(
         "CREATE TEMP TABLE _typed (_fidx INTEGER, _file VARCHAR, _exported TIMESTAMP, _row BIGINT, "
-        f"_bad_col VARCHAR, _bad_value VARCHAR, _bad_note VARCHAR, {cols})"
+        f"_bad_col VARCHAR, _bad_value VARCHAR, _bad_rule VARCHAR, _bad_note VARCHAR, {cols})"
     )
 
 
@@ -387,46 +399,74 @@ def _derive_types(ctx: SourceContext, refs: list[str]) -> dict[str, str]:
 _TYPE_WORDS = {"BOOLEAN": "true or false", "BIGINT": "a whole number", "DOUBLE": "a number"}
 
 
-def _bad_cells(ctx: SourceContext, typed_refs: dict[str, str], refs: dict[str, list[str]]) -> str:
-    """SQL of ``_bad_col, _bad_value, _bad_note``: the first export cell a derive reads that is not of its type."""
-    if not typed_refs:
-        return "CAST(NULL AS VARCHAR) AS _bad_col, CAST(NULL AS VARCHAR) AS _bad_value, CAST(NULL AS VARCHAR) AS _bad_note"
-    cols, values, notes = [], [], []
+def _bad_cells(
+    ctx: SourceContext, typed_refs: dict[str, str], refs: dict[str, list[str]], errors: dict[str, dict[int, str]]
+) -> str:
+    """SQL of ``_bad_col, _bad_value, _bad_rule, _bad_note``: why a ``derive`` cannot read the row, if it cannot.
+
+    Either a row on which a derive expression raises (``errors``: derived column -> row ->
+    error), or an export cell a derive reads that is not of the type of its column's
+    other values. The note is the reject message after the row.
+    """
+    whens: list[tuple[str, str, str, str, str]] = []
+    for canonical, rows in errors.items():
+        read = [c for c, derived in refs.items() if canonical in derived]
+        value = f"concat_ws(', ', {', '.join(_text_of(c, typed_refs) for c in read)})" if read else "NULL"
+        for row, error in rows.items():
+            note = f"{ctx.where}.derive.{canonical} cannot be computed on this row ({error}); correct the row in the export"
+            whens.append((f"_row = {row}", lit(canonical), value, "'derive_error'", lit(note)))
     for c, t in typed_refs.items():
-        when = f"WHEN {quote(c)} IS NOT NULL AND TRY_CAST({quote(c)} AS {t}) IS NULL THEN"
+        text = quote("__text__" + c)
         readers = ", ".join(f"{ctx.where}.derive.{k}" for k in refs[c])
-        note = f"is not {_TYPE_WORDS[t]} as the other values of {c} are, and {readers} reads it as one"
-        cols.append(f"{when} {lit(c)}")
-        values.append(f"{when} {quote(c)}")
-        notes.append(f"{when} {lit(note)}")
-    return (
-        f"CASE {' '.join(cols)} END AS _bad_col, CASE {' '.join(values)} END AS _bad_value, "
-        f"CASE {' '.join(notes)} END AS _bad_note"
+        why = f" is not {_TYPE_WORDS[t]} as the other values of {c} are, and {readers} reads it as one"
+        note = f"{lit(c + ' ')} || '''' || {text} || '''' || {lit(why + '; correct the value in the export')}"
+        whens.append((f"{quote(c)} IS NULL AND {text} IS NOT NULL", lit(c), text, "'derive_input'", note))
+    names = ("_bad_col", "_bad_value", "_bad_rule", "_bad_note")
+    if not whens:
+        return ", ".join(f"CAST(NULL AS VARCHAR) AS {n}" for n in names)
+    return ", ".join(
+        f"CASE {' '.join(f'WHEN {w[0]} THEN {w[i]}' for w in whens)} END AS {name}"
+        for i, name in enumerate(names, start=1)
     )
 
 
-def _first_failing_row(ctx: SourceContext, expr: str, inner: str) -> int | None:
-    """The first row of the file on which ``expr`` raises, found by halving the row range; None when none does."""
+def _text_of(column: str, typed_refs: dict[str, str]) -> str:
+    """SQL of the export text of a column a derive reads (kept as ``__text__<column>`` when typed)."""
+    return quote("__text__" + column) if column in typed_refs else quote(column)
 
-    def fails(first: int, last: int) -> bool:
+
+def _derive_error_rows(ctx: SourceContext, expr: str, inner: str) -> dict[int, str] | None:
+    """The rows of the file on which ``expr`` raises, with the error; None when more than :data:`DERIVE_ERROR_ROWS`.
+
+    Found by halving row ranges, so a few bad rows cost a few dozen queries; an
+    expression that fails on many rows is wrong for the file rather than the rows.
+    """
+
+    def error(first: int, last: int) -> str | None:
         try:
             ctx.con.execute(
                 f"SELECT count(CAST(({expr}) AS VARCHAR)) FROM ({inner}) WHERE _row BETWEEN {first} AND {last}"
             ).fetchall()
-        except duckdb.Error:
-            return True
-        return False
+        except duckdb.Error as exc:
+            return str(exc).splitlines()[0]
+        return None
 
     first, last = ctx.con.execute("SELECT min(_row), max(_row) FROM _src").fetchone()
-    if first is None or not fails(first, last):
-        return None
-    while first < last:
-        middle = (first + last) // 2
-        if fails(first, middle):
-            last = middle
-        else:
-            first = middle + 1
-    return first
+    found: dict[int, str] = {}
+    ranges = [(first, last)] if first is not None else []
+    while ranges:
+        a, b = ranges.pop()
+        problem = error(a, b)
+        if problem is None:
+            continue
+        if a == b:
+            found[a] = problem
+            if len(found) > DERIVE_ERROR_ROWS:
+                return None
+            continue
+        middle = (a + b) // 2
+        ranges += [(middle + 1, b), (a, middle)]
+    return found
 
 
 def stage(ctx: SourceContext, fidx: int, path: Path, export_cols: list[str]) -> None:
@@ -443,27 +483,32 @@ def stage(ctx: SourceContext, fidx: int, path: Path, export_cols: list[str]) -> 
         f", CASE WHEN trim({quote(c)}) IN ({nulls}) THEN NULL ELSE trim({quote(c)}) END AS {quote(c)}" for c in used
     )
     ctx.con.execute(f"CREATE OR REPLACE TEMP VIEW _src AS SELECT _row{cleaned} FROM _raw")
-    typed_refs = _derive_types(ctx, refs)
+    typed_refs = _derive_types(ctx, list(refs))
     replace = ", ".join(f"TRY_CAST({quote(c)} AS {t}) AS {quote(c)}" for c, t in typed_refs.items())
     keep_text = "".join(f", {quote(c)} AS {quote('__text__' + c)}" for c in typed_refs)
-    inner = f"SELECT *{f' REPLACE ({replace})' if replace else ''}{keep_text}, {_bad_cells(ctx, typed_refs, refs)} FROM _src"
+    inner = f"SELECT *{f' REPLACE ({replace})' if replace else ''}{keep_text} FROM _src"
+    errors: dict[str, dict[int, str]] = {}
     for canonical, expr in s.derive.items():
         try:
             ctx.con.execute(f"SELECT count(CAST(({expr}) AS VARCHAR)) FROM ({inner})").fetchall()
         except duckdb.Error as exc:
-            detail = str(exc).splitlines()[0]
-            row = _first_failing_row(ctx, expr, inner)
-            if row is not None:
-                detail += f" (first on row {row} of the file)"
-            raise _derive_error(ctx, path, export_cols, canonical, detail) from None
+            rows = _derive_error_rows(ctx, expr, inner)
+            if not rows:
+                detail = str(exc).splitlines()[0]
+                more = f" (it fails on more than {DERIVE_ERROR_ROWS} rows)" if rows is None else ""
+                raise _derive_error(ctx, path, export_cols, canonical, detail + more) from None
+            errors[canonical] = rows
+    inner = f"SELECT *, {_bad_cells(ctx, typed_refs, refs, errors)} FROM ({inner})"
     texts = ", ".join(
-        f"{_text_expr(ctx, c, export_cols, set(typed_refs))} AS {quote(c.name + '__src')}" for c in ctx.table.columns
+        f"{_text_expr(ctx, c, export_cols, set(typed_refs), errors)} AS {quote(c.name + '__src')}"
+        for c in ctx.table.columns
     )
     outer = ", ".join(f"{quote(c.name + '__src')}, {_typed_expr(ctx, c)} AS {quote(c.name)}" for c in ctx.table.columns)
     exported = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
     ctx.con.execute(
         f"INSERT INTO _typed SELECT {fidx}, {lit(path.name)}, TIMESTAMP {lit(exported)}, _row, _bad_col, _bad_value, "
-        f"_bad_note, {outer} FROM (SELECT _row, _bad_col, _bad_value, _bad_note, {texts} FROM ({inner}))"
+        f"_bad_rule, _bad_note, {outer} FROM (SELECT _row, _bad_col, _bad_value, _bad_rule, _bad_note, {texts} "
+        f"FROM ({inner}))"
     )
     ctx.con.execute("DROP VIEW _src")
     check_convention(ctx, fidx, path)
