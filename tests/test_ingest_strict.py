@@ -19,6 +19,7 @@ from ingest_exports import COLUMNS, GOOD, HEADER, query, rejects, sha256, ticket
 
 from outcomes.errors import IngestError
 from outcomes.ingest.load import run_ingest as _run_ingest
+from outcomes.run.monthly import last_data_month
 from outcomes.ingest import readers
 
 
@@ -113,8 +114,6 @@ def test_dates_after_the_export_date_are_rejected(tmp_path: Path) -> None:
 
 
 def test_future_rows_never_choose_the_reporting_month(tmp_path: Path) -> None:
-    from outcomes.run.monthly import last_data_month
-
     future = [_ticket(f"F{i}", "2031-03-15 10:00") for i in range(50)]
     lines = [HEADER, _ticket("T1", "2024-05-10 10:00"), _ticket("T2", "2024-05-31 10:00"), *future]
     summary = run_ingest(tickets(tmp_path, lines))
@@ -272,6 +271,11 @@ def test_five_megabyte_cell_loads(tmp_path: Path) -> None:
             "line 7; Maximum line size of 2097152 bytes exceeded. Actual Size:5000007",
         ),
         ("Invalid Input Error: CSV Error on Line: 4\n", "line 4"),
+        (
+            "Invalid Input Error: CSV Error on Line: 5\nOriginal Line: a;b\nSome new reason.\n\nPossible fixes:\n"
+            "* Set quote to empty\n  quote = \" (Set By User)\n",
+            "line 5; Some new reason",
+        ),
         ("IO Error: No files found that match the pattern\nmore", "IO Error: No files found that match the pattern"),
         ("", "unknown CSV error"),
     ],

@@ -284,16 +284,14 @@ def csv_error_detail(text: str) -> str:
     if line:
         parts.append(f"line {line.group(1)}")
     columns = re.search(r"Expected Number of Columns: \d+ Found: \d+", text)
-    reason = re.search(
-        r"^(Value with unterminated quote found\.|Maximum line size of \d+ bytes exceeded[^\n]*|"
-        r"Invalid unicode[^\n]*|[^\n]*quote[^\n]*)$",
-        text,
-        re.MULTILINE,
+    # The reason follows the quoted line ("Original Line: ..."); some messages have no quoted line.
+    reason = re.search(r"^Original Line:[^\n]*\n([^\n]+)", text, re.MULTILINE) or re.search(
+        r"^(Maximum line size[^\n]*|Value with unterminated quote found\.)", text, re.MULTILINE
     )
     if columns:
         parts.append(columns.group(0))
-    elif reason and not reason.group(0).startswith(("*", "Possible")):
-        parts.append(reason.group(0).rstrip("."))
+    elif reason:
+        parts.append(reason.group(1).rstrip("."))
     lines = text.strip().splitlines()
     return "; ".join(parts) or (lines[0] if lines else "unknown CSV error")
 
