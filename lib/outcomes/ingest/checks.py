@@ -1,10 +1,12 @@
 """Checks of the mapped rows: the rejects of each rule broken, the load of the rest, the final schema check.
 
 Every rule a row of ``_kept`` breaks becomes a line of the temporary table ``_rej``
-(:func:`check_rows`): an unparseable value, an empty required value or key, a value
-outside the column's allowed values (after value maps), a number below ``min`` or above
-``max``, a broken row rule of the data model (``resolved_at >= opened_at``...), and a
-duplicate key (the first row, in file order, is kept; the later ones are rejected).
+(:func:`check_rows`): an unparseable value, a two-digit year without ``year_pivot``, a
+date outside its plausible range (``before_earliest``, ``after_export_date``), an empty
+required value or key, a value outside the column's allowed values (after value maps), a
+number below ``min`` or above ``max``, an export cell a ``derive`` expression cannot read
+(``derive_input``) or a row it raises on (``derive_error``), a broken row rule of the data model (``resolved_at >= opened_at``...),
+and a duplicate key (the first row, in file order, is kept; the later ones are rejected).
 :func:`load_accepted` inserts the rows that broke no rule into the canonical table and
 the reject lines into ``_rejects``; :func:`export_rejects` writes one source's rejects to
 CSV (``data/rejects/<source>.csv``). Last, :func:`validate_tables` validates each loaded
@@ -21,7 +23,8 @@ import duckdb
 
 from outcomes.errors import IngestError
 from outcomes.ingest.context import SourceContext, lit
-from outcomes.warehouse.datamodel import Column
+from outcomes.ingest.mapping import TWO_DIGIT_YEAR_RE
+from outcomes.warehouse.datamodel import EARLIEST, Column
 from outcomes.warehouse.store import REJECTS_TABLE, quote
 
 _TYPE_WORDS = {
@@ -80,13 +83,68 @@ def _parse_hint(ctx: SourceContext, col: Column) -> tuple[str, str]:
     return what, lit("correct the value in the export, or map it under " + f"{where}.values.{col.name}")
 
 
-def _unparseable(ctx: SourceContext, i: int, col: Column) -> str:
-    """Reject lines of the text of column ``i`` that does not parse into its type."""
+def _two_digit_year(ctx: SourceContext, col: Column) -> str | None:
+    """SQL condition of a two-digit year that no ``year_pivot`` widens (None when there cannot be one)."""
+    if not col.temporal or ctx.source.dates.get(col.name) or ctx.source.year_pivot is not None:
+        return None
+    return f"regexp_matches({quote(col.name + '__src')}, {lit(TWO_DIGIT_YEAR_RE)})"
+
+
+def _unparseable(ctx: SourceContext, i: int, col: Column) -> list[str]:
+    """Reject lines of the text of column ``i`` that does not parse into its type (a two-digit year apart)."""
     src, val = quote(col.name + "__src"), quote(col.name)
     what, fix_sql = _parse_hint(ctx, col)
     message = f"{_ROW_PREFIX} || {lit(col.name + ' ')} || {_shown(col)} || {lit(' is not ' + what + '; ')} || {fix_sql}"
-    return _reject_select(
-        f"{src} IS NOT NULL AND {val} IS NULL", col.name, src, f"unparseable_{col.type}", message, i * 10
+    failed = f"{src} IS NOT NULL AND {val} IS NULL"
+    two_digit = _two_digit_year(ctx, col)
+    if two_digit is None:
+        return [_reject_select(failed, col.name, src, f"unparseable_{col.type}", message, i * 10)]
+    fix = (
+        f" has a two-digit year, which could be any century; set {ctx.where}.year_pivot (e.g. 70: 00-69 are "
+        "2000-2069, 70-99 are 1970-1999), or export four-digit years"
+    )
+    century = f"{_ROW_PREFIX} || {lit(col.name + ' ')} || {_shown(col)} || {lit(fix)}"
+    return [
+        _reject_select(f"{failed} AND NOT {two_digit}", col.name, src, f"unparseable_{col.type}", message, i * 10),
+        _reject_select(f"{failed} AND {two_digit}", col.name, src, "two_digit_year", century, i * 10),
+    ]
+
+
+def _implausible(ctx: SourceContext, i: int, col: Column) -> list[str]:
+    """Reject lines of a date of column ``i`` before the earliest plausible date or after the export date.
+
+    The range is declared in the data model (:data:`~outcomes.warehouse.datamodel.EARLIEST`,
+    ``Column.future_days``); a source moves it with ``earliest`` and ``future_days``.
+    """
+    s = ctx.source
+    src, val = quote(col.name + "__src"), quote(col.name)
+    earliest = s.earliest.isoformat() if s.earliest else EARLIEST
+    days = s.future_days if s.future_days is not None else col.future_days
+    latest = f"(_exported + INTERVAL {int(days)} DAY)"
+    if col.type != "timestamp":
+        latest = f"CAST({latest} AS DATE)"
+    before_fix = (
+        f" is before {earliest}, the earliest plausible date; correct the value in the export, or set "
+        f"{ctx.where}.earliest if older dates are real"
+    )
+    after_fix = (
+        f" plus {days} day{'' if days == 1 else 's'} (when the file was written); correct the value in the export, "
+        f"or set {ctx.where}.future_days if later dates are real"
+    )
+    shown = f"{_ROW_PREFIX} || {lit(col.name + ' ')} || {_shown(col)}"
+    before = f"{shown} || {lit(before_fix)}"
+    after = f"{shown} || ' is after the export date ' || strftime(_exported, '%Y-%m-%d') || {lit(after_fix)}"
+    return [
+        _reject_select(f"{val} < DATE {lit(earliest)}", col.name, src, "before_earliest", before, i * 10 + 5),
+        _reject_select(f"{val} > {latest}", col.name, src, "after_export_date", after, i * 10 + 6),
+    ]
+
+
+def _derive_inputs() -> str:
+    """Reject lines of a row a ``derive`` expression cannot read (a cell not of its column's type, or an error)."""
+    return (
+        "SELECT _fidx, _row, 9999 AS _ord, _bad_col AS col, _bad_value AS value, _bad_rule AS rule, "
+        f"{_ROW_PREFIX} || _bad_note AS message FROM _kept WHERE _bad_col IS NOT NULL"
     )
 
 
@@ -147,7 +205,9 @@ def _column_checks(ctx: SourceContext, i: int, col: Column) -> list[str]:
     """SELECTs of the reject lines of the rules of column ``i``."""
     selects = []
     if col.type != "string":
-        selects.append(_unparseable(ctx, i, col))
+        selects += _unparseable(ctx, i, col)
+    if col.temporal:
+        selects += _implausible(ctx, i, col)
     if not col.nullable or col.name in ctx.table.key:
         selects.append(_empty(ctx, i, col))
     if col.allowed is not None:
@@ -189,7 +249,7 @@ def check_rows(ctx: SourceContext, target_has_rows: bool) -> None:
         loaded there is a duplicate too.
     """
     selects = [s for i, col in enumerate(ctx.table.columns) for s in _column_checks(ctx, i, col)]
-    selects += _row_rule_checks(ctx)
+    selects += [_derive_inputs(), *_row_rule_checks(ctx)]
     ctx.con.execute(
         "CREATE TEMP TABLE _rej (_fidx INTEGER, _row BIGINT, _ord INTEGER, col VARCHAR, value VARCHAR, "
         "rule VARCHAR, message VARCHAR)"

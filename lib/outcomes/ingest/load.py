@@ -37,10 +37,17 @@ What stops ingest
 -----------------
 A file that cannot be used at all raises one :class:`~outcomes.errors.IngestError`
 naming the file, the column, what was expected, what was found and what to do: no file
-matches the path, an empty file, a file that parses to one column (wrong delimiter), a
-required column missing, text that is not in the declared encoding, a malformed CSV, an
-unknown preset, sheet or time zone, a mapping key that is not a canonical column, a
-``derive`` expression that cannot be evaluated.
+matches the path, an empty file, a header and no rows (unless ``allow_empty``), two
+columns of the same name, the header repeated mid-file in another column order, a file
+that parses to one column (wrong delimiter), a required column missing (with the
+``skip_rows`` to set when the header lies below a title), text that is not in the
+declared encoding, a malformed CSV, a numeric column holding numbers written in another
+convention than the source's ``decimal``/``thousands``, an unknown preset, sheet or time
+zone, a mapping key that is not a canonical column, a ``%y`` date format without
+``year_pivot``, a ``derive`` expression that cannot be evaluated (or raises on more
+than ``DERIVE_ERROR_ROWS`` rows of a file; on fewer, those rows are rejected). Everything else is a
+row problem and rejects the row only (docs/ingest.md states these invariants; the fuzz
+test checks them).
 
 Atomic and idempotent
 ---------------------
@@ -48,7 +55,9 @@ The whole warehouse is built in a temporary file next to the target and moved ov
 with :func:`os.replace` only when every source loaded, so a failed ingest leaves the
 previous warehouse byte-identical. Each run rebuilds every table from the exports, so
 running twice gives the same tables. The rejects of each source are also written to
-``<rejects_dir>/<source>.csv`` (a header only when nothing was rejected).
+``<rejects_dir>/<source>.csv`` (a header only when nothing was rejected). The temporary
+files of an ingest that was killed are removed by the next one
+(:func:`remove_stale_temporaries`).
 :func:`ensure_warehouse` ingests only when the warehouse is missing or stale (the
 exports' SHA-256 differ from its ``_ingest_log``), under a file lock, so notebooks run
 in parallel can all call it.
@@ -83,6 +92,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -328,6 +338,7 @@ def run_ingest(
     rejects_dir = config.resolve(rejects_dir if rejects_dir is not None else cfg.rejects_dir)
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     rejects_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(warehouse, rejects_dir)
     tmp = warehouse.with_name(f".{warehouse.name}.{os.getpid()}.tmp")
     tmp_csvs: dict[Path, Path] = {}
     _remove(tmp)
@@ -474,7 +485,7 @@ def _expected_log(cfg: SourcesConfig, raw_dir: Path, path: Path) -> set[tuple[st
 
 def _preset_files(cfg: SourcesConfig) -> list[Path]:
     """The preset files the sources use."""
-    return sorted({PRESETS_DIR / f"{s.preset}.yaml" for s in cfg.sources.values() if s.preset})
+    return sorted({PRESETS_DIR / f"{name}.yaml" for s in cfg.sources.values() for name in s.preset_names})
 
 
 def _is_current(warehouse: Path, expected: set[tuple[str, str, str]], mappings: list[Path]) -> bool:
@@ -504,10 +515,61 @@ def _is_current(warehouse: Path, expected: set[tuple[str, str, str]], mappings: 
     return all(columns.get(t.name) == list(t.column_names) for t in TABLES.values())
 
 
+def _temporaries(warehouse: Path, rejects_dir: Path) -> list[tuple[Path, int]]:
+    """The temporary files an ingest writes (warehouse, write-ahead log, transcoded CSV, rejects), with their pid."""
+    patterns = [
+        (warehouse.parent, rf"\.{re.escape(warehouse.name)}\.(\d+)\.tmp(\.wal)?"),
+        (warehouse.parent, r"\..+\.(\d+)\.utf8\.csv"),
+        (rejects_dir, r"\..+\.csv\.(\d+)\.tmp"),
+    ]
+    found = []
+    for folder, pattern in patterns:
+        for path in folder.glob(".*") if folder.is_dir() else []:
+            match = re.fullmatch(pattern, path.name)
+            if match:
+                found.append((path, int(match.group(1))))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Whether a process with this id runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(warehouse: Path, rejects_dir: Path) -> list[Path]:
+    """Delete the temporary files of ingests that were killed (their process no longer runs).
+
+    An ingest killed with ``kill -9`` cannot clean up after itself; the next one does,
+    leaving alone the files of an ingest still running.
+
+    Parameters
+    ----------
+    warehouse : Path
+        The warehouse file; its temporaries lie next to it.
+    rejects_dir : Path
+        The rejects folder.
+
+    Returns
+    -------
+    list of Path
+        The files deleted.
+    """
+    stale = [path for path, pid in _temporaries(warehouse, rejects_dir) if not _running(pid)]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def _remove(db: Path) -> None:
     """Delete a DuckDB file and its write-ahead log, if present."""
     db.unlink(missing_ok=True)
     db.with_name(db.name + ".wal").unlink(missing_ok=True)
 
 
-__all__ = ["IngestSummary", "SourceResult", "ensure_warehouse", "run_ingest"]
+__all__ = ["IngestSummary", "SourceResult", "ensure_warehouse", "remove_stale_temporaries", "run_ingest"]

@@ -10,14 +10,19 @@ canonical column, its text (``<column>__src``, for messages) and its typed value
 * each canonical column takes, in this order of precedence, a ``derive`` expression, a
   ``constants`` value, the export column named under ``columns``, or the export column
   of the same name; an optional column found nowhere is left empty;
+* id columns under ``normalize`` lose surrounding whitespace (tabs included) and, with
+  ``upper``/``lower``, their case;
 * ``values`` maps are applied, then the text is parsed into the canonical type
-  (``try_strptime``/``TRY_CAST``; NULL when unparseable), dates by their ``dates``
-  format (a strftime format or ``excel``) and timestamps converted to naive UTC from
-  their own offset or the source's ``timezone``.
+  (``try_strptime``/``TRY_CAST``; NULL when unparseable), numbers with the source's
+  ``decimal`` and ``thousands`` (:mod:`outcomes.ingest.decimals`), dates by their
+  ``dates`` format (a strftime format or ``excel``; a two-digit year only with
+  ``year_pivot``) and timestamps converted to naive UTC from their own offset or the
+  source's ``timezone``.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -26,7 +31,9 @@ from sqlglot import exp
 
 from outcomes.errors import IngestError
 from outcomes.ingest.context import SourceContext, close_match, lit
+from outcomes.ingest.decimals import check_convention, numeric_text
 from outcomes.ingest.dedupe import check_dedupe
+from outcomes.ingest.readers import header_below
 from outcomes.warehouse.datamodel import Column
 from outcomes.warehouse.store import SQL_TYPES, quote
 
@@ -35,6 +42,16 @@ _BOOL_TRUE = ("true", "t", "yes", "y", "1")
 _BOOL_FALSE = ("false", "f", "no", "n", "0")
 # A value ending in a UTC offset after a time of day: "10:00+02:00", "10:00:00Z", "10:00:00.5 -0500".
 _OFFSET_RE = r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*([zZ]|[+-]\d{2}(:?\d{2})?)$"
+#: A date written with a two-digit year first: "25-12-01", "25/12/01 10:00", "25-12" (a month).
+TWO_DIGIT_YEAR_RE = r"^\d{2}[-/.]\d{1,2}([-/.]\d{1,2})?([ T].*)?$"
+#: Share of an export column's values that must be numbers (or booleans) for a ``derive``
+#: expression to read it as such; the other values are rejected row by row.
+DERIVE_TYPE_SHARE = 0.95
+#: The most rows of a file a ``derive`` expression may fail on (each is rejected); beyond
+#: it the expression is wrong for the file, and the file stops.
+DERIVE_ERROR_ROWS = 20
+#: Whitespace removed around a value by ``normalize`` (tabs, line breaks, no-break spaces).
+_SPACE = r"[\s\x{00A0}]"
 
 
 def check_mapping(ctx: SourceContext) -> None:
@@ -47,6 +64,7 @@ def check_mapping(ctx: SourceContext) -> None:
         "derive": s.derive,
         "dates": s.dates,
         "values": s.values,
+        "normalize": s.normalize,
     }
     for section, mapping in sections.items():
         for key in mapping:
@@ -71,6 +89,29 @@ def check_mapping(ctx: SourceContext) -> None:
                 expected="a strftime format or 'excel'",
                 found=fmt,
                 fix=f"edit {ctx.where}.dates.{key}",
+            )
+    for key, fmt in s.dates.items():
+        if "%y" in fmt and s.year_pivot is None:
+            raise IngestError(
+                f"{ctx.cfg_label}: {ctx.where}.dates.{key} is '{fmt}', whose %y reads a two-digit year; say which "
+                f"century it means with {ctx.where}.year_pivot (e.g. 70: 00-69 are 2000-2069, 70-99 are 1970-1999), "
+                "or use %Y if the export writes four digits",
+                file=ctx.cfg_label,
+                column=key,
+                expected="a four-digit year (%Y), or year_pivot",
+                found=fmt,
+                fix=f"set {ctx.where}.year_pivot",
+            )
+    for key in s.normalize:
+        if ctx.table.column(key).type != "string":
+            raise IngestError(
+                f"{ctx.cfg_label}: {ctx.where}.normalize names '{key}', a {ctx.table.column(key).type} column; "
+                "normalize applies to text ids only",
+                file=ctx.cfg_label,
+                column=key,
+                expected="a string column",
+                found=ctx.table.column(key).type,
+                fix=f"remove {key} from {ctx.where}.normalize",
             )
     if s.dedupe is not None:
         check_dedupe(ctx, s.dedupe)
@@ -111,6 +152,18 @@ def check_columns(ctx: SourceContext, path: Path, export_cols: list[str]) -> Non
             required_missing.append((canonical, export))
     if not required_missing:
         return
+    # The real header below a title holds the missing columns and the ones found in the first row.
+    skip = header_below(ctx, [e for _, e in required_missing] + [e for e in needed.values() if e in export_cols])
+    if skip is not None:
+        raise IngestError(
+            f"{path.name}: the columns {[e for _, e in required_missing]} are not in the first row {export_cols} but "
+            f"in a row below it, so the file has a title or blank rows above its header; set "
+            f"{ctx.where}.skip_rows: {skip} in {ctx.cfg_label} to read the header from there",
+            file=path.name,
+            expected="the header in the first row",
+            found=f"the header after {skip} rows",
+            fix=f"set {ctx.where}.skip_rows: {skip}",
+        )
     if len(export_cols) == 1:
         header = export_cols[0]
         seen = [d for d in _DELIMITER_CANDIDATES if d in header and d != (s.delimiter or ",")]
@@ -146,8 +199,27 @@ def check_columns(ctx: SourceContext, path: Path, export_cols: list[str]) -> Non
     )
 
 
-def _text_expr(ctx: SourceContext, col: Column, export_cols: list[str], typed_refs: set[str]) -> str:
-    """SQL text of one canonical column, before value maps."""
+def _text_expr(
+    ctx: SourceContext, col: Column, export_cols: list[str], typed_refs: set[str], failing: dict[str, dict[int, str]]
+) -> str:
+    """SQL text of one canonical column, before value maps, normalized as ``normalize`` says.
+
+    A derived column is left empty on the rows its expression fails on (``failing``:
+    derived column -> rows), which are rejected.
+    """
+    text = _raw_text(ctx, col, export_cols, typed_refs)
+    rows = failing.get(col.name)
+    if rows:
+        text = f"(CASE WHEN _row IN ({', '.join(map(str, rows))}) THEN NULL ELSE TRY({text}) END)"
+    how = ctx.source.normalize.get(col.name)
+    if how is None:
+        return text
+    trimmed = f"nullif(regexp_replace({text}, {lit(f'^{_SPACE}+|{_SPACE}+$')}, '', 'g'), '')"
+    return trimmed if how == "trim" else f"{how}({trimmed})"
+
+
+def _raw_text(ctx: SourceContext, col: Column, export_cols: list[str], typed_refs: set[str]) -> str:
+    """SQL text of one canonical column as the mapping gives it."""
     s = ctx.source
     if col.name in s.derive:
         return f"CAST(({s.derive[col.name]}) AS VARCHAR)"
@@ -188,18 +260,46 @@ def _typed_expr(ctx: SourceContext, col: Column) -> str:
     if kind == "string":
         return t
     if kind == "int":
+        t = numeric_text(ctx, t)
         return f"(CASE WHEN TRY_CAST({t} AS DOUBLE) = TRY_CAST({t} AS BIGINT) THEN TRY_CAST({t} AS BIGINT) END)"
     if kind == "float":
+        t = numeric_text(ctx, t)
         return f"(CASE WHEN isfinite(TRY_CAST({t} AS DOUBLE)) THEN TRY_CAST({t} AS DOUBLE) END)"
     if kind == "bool":
         trues = ", ".join(lit(v) for v in _BOOL_TRUE)
         falses = ", ".join(lit(v) for v in _BOOL_FALSE)
         return f"(CASE WHEN lower({t}) IN ({trues}) THEN TRUE WHEN lower({t}) IN ({falses}) THEN FALSE END)"
+    if not fmt:
+        t = _four_digit_year(ctx, t)
+    return _temporal_expr(ctx, col, t, fmt)
+
+
+def _four_digit_year(ctx: SourceContext, t: str) -> str:
+    """SQL of the text ``t`` with a leading two-digit year widened by ``year_pivot``, or NULL without a pivot."""
+    pivot = ctx.source.year_pivot
+    if pivot is None:
+        return f"(CASE WHEN NOT regexp_matches({t}, {lit(TWO_DIGIT_YEAR_RE)}) THEN {t} END)"
+    century = f"(CASE WHEN CAST(left({t}, 2) AS INTEGER) < {pivot} THEN '20' ELSE '19' END)"
+    return f"(CASE WHEN regexp_matches({t}, {lit(TWO_DIGIT_YEAR_RE)}) THEN {century} || {t} ELSE {t} END)"
+
+
+def _pivoted(ctx: SourceContext, value: str, fmt: str | None) -> str:
+    """SQL of a date or timestamp parsed with a ``%y`` format, moved to the century ``year_pivot`` says."""
+    if not fmt or "%y" not in fmt or ctx.source.year_pivot is None:
+        return value
+    yy = f"(year({value}) % 100)"
+    wanted = f"(CASE WHEN {yy} < {ctx.source.year_pivot} THEN 2000 ELSE 1900 END + {yy})"
+    return f"({value} + to_years(CAST({wanted} - year({value}) AS INTEGER)))"
+
+
+def _temporal_expr(ctx: SourceContext, col: Column, t: str, fmt: str | None) -> str:
+    """SQL parsing the text ``t`` into a date, month or naive-UTC timestamp."""
+    kind = col.type
     if kind in ("date", "month"):
         if fmt == "excel":
             day = f"CAST(DATE '1899-12-30' + CAST(floor(TRY_CAST({t} AS DOUBLE)) AS INTEGER) AS DATE)"
         elif fmt:
-            day = f"CAST(try_strptime({t}, {lit(fmt)}) AS DATE)"
+            day = f"CAST({_pivoted(ctx, f'try_strptime({t}, {lit(fmt)})', fmt)} AS DATE)"
         elif kind == "month":
             day = f"coalesce(TRY_CAST({t} AS DATE), TRY_CAST({t} || '-01' AS DATE))"
         else:
@@ -210,20 +310,29 @@ def _typed_expr(ctx: SourceContext, col: Column) -> str:
         naive = f"(TIMESTAMP '1899-12-30' + to_milliseconds(CAST(round(TRY_CAST({t} AS DOUBLE) * 86400000) AS BIGINT)))"
         return _to_utc(ctx, naive)
     if fmt and ("%z" in fmt or "%Z" in fmt):
-        return f"timezone('UTC', try_strptime({t}, {lit(fmt)}))"
+        return f"timezone('UTC', {_pivoted(ctx, f'try_strptime({t}, {lit(fmt)})', fmt)})"
     if fmt:
-        return _to_utc(ctx, f"try_strptime({t}, {lit(fmt)})")
+        return _to_utc(ctx, _pivoted(ctx, f"try_strptime({t}, {lit(fmt)})", fmt))
     with_offset = f"timezone('UTC', TRY_CAST({t} AS TIMESTAMPTZ))"
     naive = _to_utc(ctx, f"TRY_CAST({t} AS TIMESTAMP)")
     return f"(CASE WHEN regexp_matches({t}, {lit(_OFFSET_RE)}) THEN {with_offset} ELSE {naive} END)"
 
 
 def create_typed(ctx: SourceContext) -> None:
-    """Create the temporary table ``_typed`` that collects the mapped rows of every file."""
+    """Create the temporary table ``_typed`` that collects the mapped rows of every file.
+
+    Besides each canonical column's text and value it holds the file (``_fidx``,
+    ``_file``, ``_exported``: its modification time, the export date of the plausible
+    range), the row, and why a ``derive`` expression could not read the row
+    (``_bad_col``, ``_bad_value``, ``_bad_rule``, ``_bad_note``).
+    """
     cols = ", ".join(
         f"{quote(c.name + '__src')} VARCHAR, {quote(c.name)} {SQL_TYPES[c.type]}" for c in ctx.table.columns
     )
-    ctx.con.execute(f"CREATE TEMP TABLE _typed (_fidx INTEGER, _file VARCHAR, _row BIGINT, {cols})")
+    ctx.con.execute(
+        "CREATE TEMP TABLE _typed (_fidx INTEGER, _file VARCHAR, _exported TIMESTAMP, _row BIGINT, "
+        f"_bad_col VARCHAR, _bad_value VARCHAR, _bad_rule VARCHAR, _bad_note VARCHAR, {cols})"
+    )
 
 
 def _derive_error(ctx: SourceContext, path: Path, export_cols: list[str], canonical: str, detail: str) -> IngestError:
@@ -240,24 +349,28 @@ def _derive_error(ctx: SourceContext, path: Path, export_cols: list[str], canoni
     )
 
 
-def _derive_refs(ctx: SourceContext, path: Path, export_cols: list[str]) -> list[str]:
-    """The export columns that the ``derive`` expressions read."""
-    refs: list[str] = []
+def _derive_refs(ctx: SourceContext, path: Path, export_cols: list[str]) -> dict[str, list[str]]:
+    """The export columns that the ``derive`` expressions read, each with the derived columns that read it."""
+    refs: dict[str, list[str]] = {}
     for canonical, expr in ctx.source.derive.items():
         try:
             tree = sqlglot.parse_one(expr, read="duckdb")
         except sqlglot.errors.ParseError as exc:
             raise _derive_error(ctx, path, export_cols, canonical, str(exc).splitlines()[0]) from None
-        refs += [c.name for c in tree.find_all(exp.Column) if c.name in export_cols and c.name not in refs]
+        for c in tree.find_all(exp.Column):
+            if c.name in export_cols and canonical not in refs.setdefault(c.name, []):
+                refs[c.name].append(canonical)
     return refs
 
 
 def _derive_types(ctx: SourceContext, refs: list[str]) -> dict[str, str]:
     """Types of the export columns that ``derive`` expressions read.
 
-    In a derive expression, an export column whose values are all ``true``/``false``
-    is a BOOLEAN, all whole numbers a BIGINT, all numbers a DOUBLE, otherwise text
+    In a derive expression, an export column whose values are (nearly all) ``true``/
+    ``false`` is a BOOLEAN, whole numbers a BIGINT, numbers a DOUBLE, otherwise text
     (empty values do not count), so that ``"reopen_count" > 0`` compares numbers.
+    "Nearly all" is :data:`DERIVE_TYPE_SHARE`: a stray ``n/a`` among the numbers does not
+    turn the column into text; its row is rejected (see :func:`stage`).
     """
     if not refs:
         return {}
@@ -265,18 +378,95 @@ def _derive_types(ctx: SourceContext, refs: list[str]) -> dict[str, str]:
     for c in refs:
         q = quote(c)
         probes += [
-            f"bool_and({q} IS NULL OR lower({q}) IN ('true', 'false'))",
-            f"bool_and({q} IS NULL OR coalesce(TRY_CAST({q} AS DOUBLE) = TRY_CAST({q} AS BIGINT), FALSE))",
-            f"bool_and({q} IS NULL OR TRY_CAST({q} AS DOUBLE) IS NOT NULL)",
-            f"count({q}) > 0",
+            f"count({q})",
+            f"count(*) FILTER (WHERE lower({q}) IN ('true', 'false'))",
+            f"count(*) FILTER (WHERE TRY_CAST({q} AS DOUBLE) = TRY_CAST({q} AS BIGINT))",
+            f"count(*) FILTER (WHERE TRY_CAST({q} AS DOUBLE) IS NOT NULL)",
         ]
-    flags = ctx.con.execute(f"SELECT {', '.join(probes)} FROM _src").fetchall()[0]
+    counts = ctx.con.execute(f"SELECT {', '.join(probes)} FROM _src").fetchall()[0]
     types = {}
     for i, c in enumerate(refs):
-        is_bool, is_int, is_num, any_value = flags[4 * i : 4 * i + 4]
-        if any_value and (is_bool or is_int or is_num):
-            types[c] = "BOOLEAN" if is_bool else "BIGINT" if is_int else "DOUBLE"
+        n, n_bool, n_int, n_num = counts[4 * i : 4 * i + 4]
+        if not n:
+            continue
+        if n_bool >= DERIVE_TYPE_SHARE * n:
+            types[c] = "BOOLEAN"
+        elif n_num >= DERIVE_TYPE_SHARE * n:
+            types[c] = "BIGINT" if n_int == n_num else "DOUBLE"
     return types
+
+
+_TYPE_WORDS = {"BOOLEAN": "true or false", "BIGINT": "a whole number", "DOUBLE": "a number"}
+
+
+def _bad_cells(
+    ctx: SourceContext, typed_refs: dict[str, str], refs: dict[str, list[str]], errors: dict[str, dict[int, str]]
+) -> str:
+    """SQL of ``_bad_col, _bad_value, _bad_rule, _bad_note``: why a ``derive`` cannot read the row, if it cannot.
+
+    Either a row on which a derive expression raises (``errors``: derived column -> row ->
+    error), or an export cell a derive reads that is not of the type of its column's
+    other values. The note is the reject message after the row.
+    """
+    whens: list[tuple[str, str, str, str, str]] = []
+    for canonical, rows in errors.items():
+        read = [c for c, derived in refs.items() if canonical in derived]
+        value = f"concat_ws(', ', {', '.join(_text_of(c, typed_refs) for c in read)})" if read else "NULL"
+        for row, error in rows.items():
+            note = f"{ctx.where}.derive.{canonical} cannot be computed on this row ({error}); correct the row in the export"
+            whens.append((f"_row = {row}", lit(canonical), value, "'derive_error'", lit(note)))
+    for c, t in typed_refs.items():
+        text = quote("__text__" + c)
+        readers = ", ".join(f"{ctx.where}.derive.{k}" for k in refs[c])
+        why = f" is not {_TYPE_WORDS[t]} as the other values of {c} are, and {readers} reads it as one"
+        note = f"{lit(c + ' ')} || '''' || {text} || '''' || {lit(why + '; correct the value in the export')}"
+        whens.append((f"{quote(c)} IS NULL AND {text} IS NOT NULL", lit(c), text, "'derive_input'", note))
+    names = ("_bad_col", "_bad_value", "_bad_rule", "_bad_note")
+    if not whens:
+        return ", ".join(f"CAST(NULL AS VARCHAR) AS {n}" for n in names)
+    return ", ".join(
+        f"CASE {' '.join(f'WHEN {w[0]} THEN {w[i]}' for w in whens)} END AS {name}"
+        for i, name in enumerate(names, start=1)
+    )
+
+
+def _text_of(column: str, typed_refs: dict[str, str]) -> str:
+    """SQL of the export text of a column a derive reads (kept as ``__text__<column>`` when typed)."""
+    return quote("__text__" + column) if column in typed_refs else quote(column)
+
+
+def _derive_error_rows(ctx: SourceContext, expr: str, inner: str) -> dict[int, str] | None:
+    """The rows of the file on which ``expr`` raises, with the error; None when more than :data:`DERIVE_ERROR_ROWS`.
+
+    Found by halving row ranges, so a few bad rows cost a few dozen queries; an
+    expression that fails on many rows is wrong for the file rather than the rows.
+    """
+
+    def error(first: int, last: int) -> str | None:
+        try:
+            ctx.con.execute(
+                f"SELECT count(CAST(({expr}) AS VARCHAR)) FROM ({inner}) WHERE _row BETWEEN {first} AND {last}"
+            ).fetchall()
+        except duckdb.Error as exc:
+            return str(exc).splitlines()[0]
+        return None
+
+    first, last = ctx.con.execute("SELECT min(_row), max(_row) FROM _src").fetchone()
+    found: dict[int, str] = {}
+    ranges = [(first, last)] if first is not None else []
+    while ranges:
+        a, b = ranges.pop()
+        problem = error(a, b)
+        if problem is None:
+            continue
+        if a == b:
+            found[a] = problem
+            if len(found) > DERIVE_ERROR_ROWS:
+                return None
+            continue
+        middle = (a + b) // 2
+        ranges += [(middle + 1, b), (a, middle)]
+    return found
 
 
 def stage(ctx: SourceContext, fidx: int, path: Path, export_cols: list[str]) -> None:
@@ -293,20 +483,32 @@ def stage(ctx: SourceContext, fidx: int, path: Path, export_cols: list[str]) -> 
         f", CASE WHEN trim({quote(c)}) IN ({nulls}) THEN NULL ELSE trim({quote(c)}) END AS {quote(c)}" for c in used
     )
     ctx.con.execute(f"CREATE OR REPLACE TEMP VIEW _src AS SELECT _row{cleaned} FROM _raw")
-    typed_refs = _derive_types(ctx, refs)
-    replace = ", ".join(f"CAST({quote(c)} AS {t}) AS {quote(c)}" for c, t in typed_refs.items())
+    typed_refs = _derive_types(ctx, list(refs))
+    replace = ", ".join(f"TRY_CAST({quote(c)} AS {t}) AS {quote(c)}" for c, t in typed_refs.items())
     keep_text = "".join(f", {quote(c)} AS {quote('__text__' + c)}" for c in typed_refs)
     inner = f"SELECT *{f' REPLACE ({replace})' if replace else ''}{keep_text} FROM _src"
+    errors: dict[str, dict[int, str]] = {}
     for canonical, expr in s.derive.items():
         try:
             ctx.con.execute(f"SELECT count(CAST(({expr}) AS VARCHAR)) FROM ({inner})").fetchall()
         except duckdb.Error as exc:
-            raise _derive_error(ctx, path, export_cols, canonical, str(exc).splitlines()[0]) from None
+            rows = _derive_error_rows(ctx, expr, inner)
+            if not rows:
+                detail = str(exc).splitlines()[0]
+                more = f" (it fails on more than {DERIVE_ERROR_ROWS} rows)" if rows is None else ""
+                raise _derive_error(ctx, path, export_cols, canonical, detail + more) from None
+            errors[canonical] = rows
+    inner = f"SELECT *, {_bad_cells(ctx, typed_refs, refs, errors)} FROM ({inner})"
     texts = ", ".join(
-        f"{_text_expr(ctx, c, export_cols, set(typed_refs))} AS {quote(c.name + '__src')}" for c in ctx.table.columns
+        f"{_text_expr(ctx, c, export_cols, set(typed_refs), errors)} AS {quote(c.name + '__src')}"
+        for c in ctx.table.columns
     )
     outer = ", ".join(f"{quote(c.name + '__src')}, {_typed_expr(ctx, c)} AS {quote(c.name)}" for c in ctx.table.columns)
+    exported = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
     ctx.con.execute(
-        f"INSERT INTO _typed SELECT {fidx}, {lit(path.name)}, _row, {outer} FROM (SELECT _row, {texts} FROM ({inner}))"
+        f"INSERT INTO _typed SELECT {fidx}, {lit(path.name)}, TIMESTAMP {lit(exported)}, _row, _bad_col, _bad_value, "
+        f"_bad_rule, _bad_note, {outer} FROM (SELECT _row, _bad_col, _bad_value, _bad_rule, _bad_note, {texts} "
+        f"FROM ({inner}))"
     )
     ctx.con.execute("DROP VIEW _src")
+    check_convention(ctx, fidx, path)

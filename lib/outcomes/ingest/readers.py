@@ -6,8 +6,10 @@ text, or Excel streamed through openpyxl in batches; the network is closed, so D
 Excel extension is not used) plus ``_row``, the 1-based data row in the file (the header
 is not counted).
 A file that cannot be read at all raises :class:`~outcomes.errors.IngestError` naming it:
-no file matches, an empty file, text that is not in the declared encoding, a malformed
-CSV, an unknown sheet.
+no file matches, an empty file, a header and no rows (unless ``allow_empty``), two columns
+of the same name, the header repeated in another column order, text that is not in the
+declared encoding, a malformed CSV, an unknown sheet. ``skip_rows`` skips a title above
+the header; :func:`header_below` finds the header when the title was not declared.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from outcomes.warehouse.store import quote
 _EXCEL_BATCH_ROWS = 50_000
 #: Bytes read at a time when hashing or transcoding a file.
 CHUNK_BYTES = 1 << 20
+#: The longest CSV line read (a cell holding a long description or an attachment).
+MAX_LINE_BYTES = 1 << 26
 
 
 def matching_files(source: Source, raw_dir: Path) -> tuple[Path, list[Path]]:
@@ -49,16 +53,29 @@ def _open_binary(path: Path) -> io.BufferedIOBase:
     return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
 
 
-def _column_names(header: list[str]) -> list[str]:
-    """Usable column names: trimmed, an empty name becomes ``columnN``, a repeat ``name_N``."""
+def _column_names(ctx: SourceContext, path: Path, header: list[str]) -> list[str]:
+    """Usable column names: trimmed, an empty name becomes ``columnN``; a name given twice is refused.
+
+    DuckDB compares column names without regard to case, so ``SLA`` and ``sla`` are the same name.
+    """
     names: list[str] = []
+    seen: dict[str, int] = {}
     for i, raw in enumerate(header):
         name = raw.strip() or f"column{i}"
-        base, n = name, 0
-        while name in names or name == "_row":
-            n += 1
-            name = f"{base}_{n}"
-        names.append(name)
+        if name.lower() in seen:
+            first = seen[name.lower()]
+            raise IngestError(
+                f"{path.name} has two columns named {name!r} (columns {first + 1} and {i + 1} of the header); "
+                "only one of them could be read, so rename or remove the other in the export "
+                f"(source {ctx.where} in {ctx.cfg_label})",
+                file=path.name,
+                column=name,
+                expected="distinct column names",
+                found=f"{name!r} at columns {first + 1} and {i + 1}",
+                fix="rename one of the columns in the export",
+            )
+        seen[name.lower()] = i
+        names.append(f"{name}_" if name == "_row" else name)
     return names
 
 
@@ -93,18 +110,72 @@ def source_files(ctx: SourceContext) -> list[Path]:
 
 
 def read_export(ctx: SourceContext, path: Path, scratch: Path) -> None:
-    """Read one file into the temporary table ``_raw`` (text columns plus ``_row``)."""
+    """Read one file into the temporary table ``_raw`` (text columns plus ``_row``).
+
+    Raises
+    ------
+    IngestError
+        When the file cannot be read, repeats its header in another column order, or
+        holds a header and no rows (unless the source sets ``allow_empty``).
+    """
     fmt = ctx.source.file_format
     drop_raw(ctx)
     if fmt == "csv":
         _read_csv(ctx, path, scratch)
         ctx.con.execute("CREATE TEMP VIEW _raw AS SELECT rowid + 1 AS _row, * FROM _raw0")
-        return
-    if fmt == "parquet":
-        _read_parquet(ctx, path)
     else:
-        _read_excel(ctx, path)
-    ctx.con.execute("CREATE TEMP VIEW _raw AS SELECT * FROM _raw0")
+        if fmt == "parquet":
+            _read_parquet(ctx, path)
+        else:
+            _read_excel(ctx, path)
+        ctx.con.execute("CREATE TEMP VIEW _raw AS SELECT * FROM _raw0")
+    _check_rows_present(ctx, path)
+    _check_repeated_header(ctx, path)
+
+
+def _check_rows_present(ctx: SourceContext, path: Path) -> None:
+    """Refuse a file with a header and no rows: loading it would silently empty the table."""
+    if ctx.source.allow_empty or ctx.con.execute("SELECT count(*) FROM (SELECT 1 FROM _raw LIMIT 1)").fetchone()[0]:
+        return
+    raise IngestError(
+        f"{path.name} has a header and no rows, so table '{ctx.table.name}' would be emptied; export it again, or "
+        f"set {ctx.where}.allow_empty: true in {ctx.cfg_label} if an empty export is correct",
+        file=path.name,
+        expected="at least one data row",
+        found="a header only",
+        fix=f"export the file again, or set {ctx.where}.allow_empty: true",
+    )
+
+
+def _check_repeated_header(ctx: SourceContext, path: Path) -> None:
+    """Refuse a file that repeats its header in another column order (two exports concatenated).
+
+    The rows below such a line would be read into the wrong columns. A header repeated in
+    the same order breaks rules on its own row only and is rejected like any bad row.
+    """
+    names = export_columns(ctx)
+    if len(names) < 2:
+        return
+    cells = ", ".join(f"coalesce(trim({quote(n)}), '')" for n in names)
+    header = ", ".join(lit(n) for n in names)
+    sorted_header = ", ".join(lit(n) for n in sorted(names))
+    found = ctx.con.execute(
+        f"SELECT _row, [{cells}] FROM _raw WHERE trim({quote(names[0])}) IN ({header}) "
+        f"AND list_sort([{cells}]) = [{sorted_header}] "
+        f"AND [{cells}] <> [{header}] ORDER BY _row LIMIT 1"
+    ).fetchone()
+    if found is None:
+        return
+    row, order = found
+    raise IngestError(
+        f"{path.name} row {row} repeats the header with the columns in another order ({order}); the rows below it "
+        "would be read into the wrong columns; split the file at that row into two exports (a glob in "
+        f"{ctx.where}.path reads both), or export it again as one file",
+        file=path.name,
+        expected=f"one header: {names}",
+        found=f"a second header at row {row}: {order}",
+        fix="split the file at the repeated header",
+    )
 
 
 def drop_raw(ctx: SourceContext) -> None:
@@ -158,22 +229,30 @@ def _read_csv(ctx: SourceContext, path: Path, scratch: Path) -> None:
         ) from None
     target = path if encoding == "utf-8" else _transcode(ctx, path, encoding, scratch)
     delim = ctx.source.delimiter or ","
+    skip = ctx.source.skip_rows
     try:
-        names = _csv_header(target, delim)
+        names = _column_names(ctx, path, _csv_header(ctx, path, target, delim))
         spec = "{" + ", ".join(f"{lit(n)}: 'VARCHAR'" for n in names) + "}"
         ctx.con.execute(
             f"CREATE TEMP TABLE _raw0 AS SELECT * FROM read_csv({lit(str(target))}, auto_detect=false, "
-            f"header=true, delim={lit(delim)}, quote='\"', escape='\"', columns={spec}, encoding='utf-8')"
+            f"header=true, skip={skip}, delim={lit(delim)}, quote='\"', escape='\"', columns={spec}, "
+            f"encoding='utf-8', max_line_size={MAX_LINE_BYTES})"
         )
     except duckdb.Error as exc:
         if "unicode" in str(exc).lower():
             raise _encoding_error(ctx, path) from None
-        text = str(exc)
-        line = re.search(r"CSV Error on Line: (\d+)", text)
-        what = re.search(r"Expected Number of Columns: \d+ Found: \d+", text)
-        detail = (
-            "; ".join([f"line {line.group(1)}"] * bool(line) + [what.group(0)] * bool(what)) or text.splitlines()[0]
-        )
+        detail = csv_error_detail(str(exc))
+        title = _title_rows(target, delim)
+        if title:
+            raise IngestError(
+                f"{path.name} cannot be parsed as CSV ({detail}): its first {title} line(s) hold fewer fields than "
+                f"the rows below, as a title above the header does; set {ctx.where}.skip_rows: {title} in "
+                f"{ctx.cfg_label} to read the header from line {title + 1}",
+                file=path.name,
+                expected="the header on the first line",
+                found=f"the header on line {title + 1}",
+                fix=f"set {ctx.where}.skip_rows: {title}",
+            ) from None
         raise IngestError(
             f"{path.name} cannot be parsed as CSV with delimiter {delim!r}: {detail}; check the delimiter "
             f"({ctx.where}.delimiter in {ctx.cfg_label}) and the quoting of that line",
@@ -187,15 +266,88 @@ def _read_csv(ctx: SourceContext, path: Path, scratch: Path) -> None:
             target.unlink(missing_ok=True)
 
 
-def _csv_header(path: Path, delim: str) -> list[str]:
-    """Column names from the header line (a UTF-8 BOM dropped).
+def csv_error_detail(text: str) -> str:
+    """The line and the reason of a DuckDB CSV error, in a few words, whatever the message's shape.
+
+    Parameters
+    ----------
+    text : str
+        The DuckDB error message.
+
+    Returns
+    -------
+    str
+        ``line N; <what went wrong>`` with the parts the message holds, else its first line.
+    """
+    parts = []
+    line = re.search(r"CSV Error on Line: (\d+)", text)
+    if line:
+        parts.append(f"line {line.group(1)}")
+    columns = re.search(r"Expected Number of Columns: \d+ Found: \d+", text)
+    # The reason follows the quoted line ("Original Line: ..."); some messages have no quoted line.
+    reason = re.search(r"^Original Line:[^\n]*\n([^\n]+)", text, re.MULTILINE) or re.search(
+        r"^(Maximum line size[^\n]*|Value with unterminated quote found\.)", text, re.MULTILINE
+    )
+    if columns:
+        parts.append(columns.group(0))
+    elif reason:
+        parts.append(reason.group(1).rstrip("."))
+    lines = text.strip().splitlines()
+    return "; ".join(parts) or (lines[0] if lines else "unknown CSV error")
+
+
+def _title_rows(target: Path, delim: str) -> int:
+    """How many lines of a title lie above the header among the first :data:`HEADER_SEARCH_ROWS` (0 when none).
+
+    The header is the first of the widest lines; it lies below a title when every line
+    above it is narrower and most lines below it are as wide (a ragged data line is not a
+    header).
+    """
+    with _open_binary(target) as fh:
+        head = codecs.getincrementaldecoder("utf-8-sig")(errors="replace").decode(fh.read(CHUNK_BYTES))
+    widths = []
+    try:
+        for row in csv.reader(io.StringIO(head, newline=""), delimiter=delim, quotechar='"'):
+            widths.append(len(row))
+            if len(widths) >= HEADER_SEARCH_ROWS:
+                break
+    except csv.Error:
+        return 0
+    widest = widths.index(max(widths)) if widths else 0
+    top, above, below = widths[widest] if widths else 0, widths[:widest], widths[widest + 1 :]
+    # A header below a title: narrower lines above it, and most lines below it as wide as it.
+    is_header = above and below and all(w < top for w in above) and 2 * sum(w == top for w in below) > len(below)
+    return widest if is_header else 0
+
+
+def _csv_header(ctx: SourceContext, path: Path, target: Path, delim: str) -> list[str]:
+    """The fields of the header line of ``target`` (``path`` in UTF-8), below ``skip_rows`` lines (a BOM dropped).
 
     The header is read here rather than sniffed by DuckDB, so that a malformed line
-    further down cannot be mistaken for the header.
+    further down cannot be mistaken for the header. Only the file's first
+    :data:`CHUNK_BYTES` bytes are read; text that is not UTF-8 there is an encoding
+    error, and a header that is not CSV a parse error.
     """
-    with _open_binary(path) as fh:
-        head = fh.read(1 << 16).decode("utf-8-sig", errors="replace")
-    return _column_names(next(csv.reader(io.StringIO(head), delimiter=delim, quotechar='"'), []))
+    with _open_binary(target) as fh:
+        head = fh.read(CHUNK_BYTES)
+    try:
+        text = codecs.getincrementaldecoder("utf-8-sig")().decode(head, final=False)
+    except UnicodeDecodeError:
+        raise _encoding_error(ctx, path) from None
+    rows = csv.reader(io.StringIO(text, newline=""), delimiter=delim, quotechar='"')
+    try:
+        for _ in range(ctx.source.skip_rows):
+            next(rows, None)
+        return next(rows, [])
+    except csv.Error as exc:
+        raise IngestError(
+            f"{path.name}: the header cannot be parsed as CSV with delimiter {delim!r} ({exc}); check "
+            f"{ctx.where}.delimiter and {ctx.where}.encoding in {ctx.cfg_label}",
+            file=path.name,
+            expected=f"a CSV header with delimiter {delim!r}",
+            found=str(exc),
+            fix=f"set {ctx.where}.delimiter or {ctx.where}.encoding",
+        ) from None
 
 
 def _encoding_error(ctx: SourceContext, path: Path) -> IngestError:
@@ -273,7 +425,7 @@ def _read_excel(ctx: SourceContext, path: Path) -> None:
                 found=str(book.sheetnames),
                 fix=f"set {ctx.where}.sheet",
             )
-        rows = book[sheet_name].iter_rows(values_only=True)
+        rows = book[sheet_name].iter_rows(values_only=True, min_row=ctx.source.skip_rows + 1)
         header = next(rows, None)
         if header is None or all(v is None for v in header):
             raise IngestError(
@@ -284,7 +436,7 @@ def _read_excel(ctx: SourceContext, path: Path) -> None:
                 found="an empty sheet",
                 fix="export the file again",
             )
-        names = _column_names(["" if v is None else str(v) for v in header])
+        names = _column_names(ctx, path, ["" if v is None else str(v) for v in header])
         cols = ", ".join(f"{quote(n)} VARCHAR" for n in names)
         ctx.con.execute(f"CREATE TEMP TABLE _raw0 (_row BIGINT, {cols})")
         for batch in _excel_batches(rows, len(names)):
@@ -313,6 +465,24 @@ def _excel_batches(rows: Iterator[tuple], width: int) -> Iterator[list[list]]:
             batch = [[] for _ in range(width + 1)]
     if batch[0]:
         yield batch
+
+
+#: How many rows below the header are searched for the real header (a sheet with a title above it).
+HEADER_SEARCH_ROWS = 50
+
+
+def header_below(ctx: SourceContext, names: list[str]) -> int | None:
+    """The ``skip_rows`` that would make a row holding all of ``names`` the header, or None.
+
+    An Excel sheet or CSV file often carries a title (and blank rows) above its header;
+    read from the top, the title becomes the header and the real header a data row.
+    """
+    cells = ", ".join(f"trim({quote(n)})" for n in export_columns(ctx))
+    wanted = ", ".join(lit(n) for n in names)
+    found = ctx.con.execute(
+        f"SELECT min(_row) FROM _raw WHERE _row <= {HEADER_SEARCH_ROWS} AND list_has_all([{cells}], [{wanted}])"
+    ).fetchone()[0]
+    return None if found is None else ctx.source.skip_rows + found
 
 
 def export_columns(ctx: SourceContext) -> list[str]:

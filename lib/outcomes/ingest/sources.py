@@ -24,6 +24,7 @@ Example
 from __future__ import annotations
 
 import re
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -37,6 +38,8 @@ from outcomes.warehouse.datamodel import TABLES
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 
 FileFormat = Literal["csv", "parquet", "excel"]
+#: How an id column is normalized before it is compared (see :class:`Source`).
+IdNormalization = Literal["trim", "upper", "lower"]
 
 
 #: Aggregations a dedupe can apply over a record's versions (see :class:`Dedupe`).
@@ -103,8 +106,10 @@ class Source(Params):
         File or glob, relative to ``raw_dir`` unless absolute.
     format : {"csv", "parquet", "excel"}, optional
         Taken from the file extension when not given.
-    preset : str, optional
-        Name of a preset mapping in ``lib/outcomes/ingest/presets/``.
+    preset : str or list of str, optional
+        Name of a preset mapping in ``lib/outcomes/ingest/presets/``, or several laid
+        over one another in order (``[servicenow, locale/european]``; the presets under
+        ``presets/locale/`` set only the delimiter and the number separators).
     delimiter : str, optional
         CSV field separator (default ``,``).
     null_values : list of str
@@ -120,8 +125,9 @@ class Source(Params):
     derive : dict
         Canonical column name -> SQL expression over the export's columns (quoted as in
         the export), for values that need a small computation (``"reopen_count" > 0``).
-        In the expression an export column whose values are all ``true``/``false`` is a
-        boolean, all whole numbers an integer, all numbers a double, otherwise text.
+        In the expression an export column whose values are (at least 95%) ``true``/``false``
+        is a boolean, whole numbers an integer, numbers a double, otherwise text; a value of
+        such a column that is not of its type rejects its row (rule ``derive_input``).
         Precedence when a column is given several ways: ``derive``, then ``constants``,
         then ``columns``, then an export column of the canonical name.
     dates : dict
@@ -133,12 +139,36 @@ class Source(Params):
         Canonical column name -> {export value: canonical value}.
     dedupe : Dedupe, optional
         Keep one version per record.
+    skip_rows : int
+        Rows above the header to skip (an Excel sheet or CSV with a title above the header).
+    allow_empty : bool
+        Accept a file with a header and no rows (default: refused, because it would empty
+        the table).
+    decimal : {".", ","}
+        Decimal separator of the numbers in the export (default ``.``).
+    thousands : {",", ".", " ", "'"}, optional
+        Thousands separator of the numbers in the export (default: none).
+    earliest : date, optional
+        The earliest plausible date of the source's date and timestamp columns; earlier
+        values are rejected (default :data:`~outcomes.warehouse.datamodel.EARLIEST`).
+    future_days : int, optional
+        Days after the export date (the file's modification time) that a date or
+        timestamp may fall; later values are rejected (default: each column's
+        ``future_days`` in the data model).
+    year_pivot : int, optional
+        Accept two-digit years: ``yy`` below the pivot is 20yy, at or above it 19yy
+        (``year_pivot: 70`` reads 25 as 2025 and 85 as 1985). Without it a two-digit year
+        is rejected (and a ``%y`` date format refused).
+    normalize : dict
+        Canonical id column -> ``trim`` (remove surrounding whitespace, tabs included),
+        ``upper`` or ``lower`` (trim, then fold the case), so that ``C001`` and
+        `` c001\\t`` are one id.
     """
 
     table: str
     path: str
     format: FileFormat | None = None
-    preset: str | None = None
+    preset: str | list[str] | None = None
     delimiter: str | None = None
     encoding: str = "utf-8"
     null_values: list[str] = Field(default_factory=list)
@@ -150,12 +180,34 @@ class Source(Params):
     timezone: str = "UTC"
     values: dict[str, dict[str, str]] = Field(default_factory=dict)
     dedupe: Dedupe | None = None
+    skip_rows: int = Field(default=0, ge=0)
+    allow_empty: bool = False
+    decimal: Literal[".", ","] = "."
+    thousands: Literal[",", ".", " ", "'"] | None = None
+    earliest: date | None = None
+    future_days: int | None = Field(default=None, ge=0)
+    year_pivot: int | None = Field(default=None, ge=0, le=100)
+    normalize: dict[str, IdNormalization] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _known_table(self) -> Source:
         if self.table not in TABLES:
             raise ValueError(f"unknown table '{self.table}'; canonical tables are: {', '.join(TABLES)}")
+        if self.file_format == "parquet" and (self.decimal != "." or self.thousands is not None):
+            raise ValueError(
+                "decimal and thousands describe numbers written as text; a Parquet file stores numbers as numbers, "
+                "so leave them out"
+            )
+        if self.thousands is not None and self.thousands == self.decimal:
+            raise ValueError(
+                f"decimal and thousands are both '{self.decimal}'; set thousands to another separator or leave it out"
+            )
         return self
+
+    @property
+    def preset_names(self) -> list[str]:
+        """The presets the source names, in the order they are laid over one another."""
+        return [self.preset] if isinstance(self.preset, str) else list(self.preset or [])
 
     @property
     def file_format(self) -> FileFormat:
@@ -188,18 +240,27 @@ class SourcesConfig(Params):
 
 
 def _merge_preset(name: str, entry: dict, source_label: str) -> dict:
-    """Return ``entry`` laid over the preset it names (nested mappings merged one level deep)."""
-    preset_name = entry.get("preset")
-    if not preset_name:
+    """Return ``entry`` laid over the presets it names, in order (nested mappings merged one level deep)."""
+    names = entry.get("preset")
+    if not names:
         return entry
-    preset_file = PRESETS_DIR / f"{preset_name}.yaml"
-    if not preset_file.is_file():
-        known = sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
-        raise ParamsError(
-            f"{source_label}: source '{name}' names preset '{preset_name}', which does not exist; presets are: {', '.join(known)}"
-        )
-    merged = dict(read_yaml(preset_file))
-    for key, value in entry.items():
+    merged: dict = {}
+    for preset_name in [names] if isinstance(names, str) else list(names):
+        preset_file = PRESETS_DIR / f"{preset_name}.yaml"
+        if not preset_file.is_file():
+            known = sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+            raise ParamsError(
+                f"{source_label}: source '{name}' names preset '{preset_name}', which does not exist; presets are: "
+                f"{', '.join(known)}"
+            )
+        merged = _lay_over(merged, read_yaml(preset_file))
+    return _lay_over(merged, entry)
+
+
+def _lay_over(base: dict, top: dict) -> dict:
+    """``top`` laid over ``base``: its keys win, nested mappings are merged one level deep."""
+    merged = dict(base)
+    for key, value in top.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = {**merged[key], **value}
         else:

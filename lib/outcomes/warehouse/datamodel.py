@@ -8,6 +8,14 @@ Logical types
 -------------
 ``string``, ``int``, ``float``, ``bool``, ``date`` (calendar day), ``timestamp``
 (an instant, stored in UTC) and ``month`` (a date on the first day of a month).
+
+Plausible dates
+---------------
+Every ``date``, ``timestamp`` and ``month`` column has a plausible range: not before
+:data:`EARLIEST` and not more than the column's ``future_days`` (default
+:data:`FUTURE_DAYS`) after the export date (the export file's modification time). A
+source can move both in ``params/sources.yaml`` (``earliest``, ``future_days``). A
+value outside the range is rejected, so a mistyped year never becomes a reporting month.
 """
 
 from __future__ import annotations
@@ -22,6 +30,13 @@ CHANNELS = ("phone", "email", "chat", "portal", "chatbot", "walk_in")
 REQUESTER_TYPES = ("customer", "employee")
 DESIGNS = ("randomized", "did", "its")
 SURVEY_KINDS = ("csat", "nps")
+#: Logical types that hold a date (checked against the plausible range).
+TEMPORAL_TYPES = ("date", "timestamp", "month")
+#: The earliest plausible date of a date or timestamp column, unless a source sets ``earliest``.
+EARLIEST = "2000-01-01"
+#: Days after the export date a date or timestamp may fall (clock skew, time zones), unless the
+#: column or the source says otherwise.
+FUTURE_DAYS = 1
 
 
 @dataclass(frozen=True)
@@ -47,6 +62,9 @@ class Column:
         Inclusive bounds of a numeric column.
     pii : bool
         Personal data: never shown in reports.
+    future_days : int
+        For a date, timestamp or month column: how many days after the export date a
+        value may fall (a delivery promised for next month, a planned launch).
     """
 
     name: str
@@ -58,6 +76,12 @@ class Column:
     min: float | None = None
     max: float | None = None
     pii: bool = False
+    future_days: int = FUTURE_DAYS
+
+    @property
+    def temporal(self) -> bool:
+        """Whether the column holds a date (``date``, ``timestamp`` or ``month``)."""
+        return self.type in TEMPORAL_TYPES
 
 
 @dataclass(frozen=True)
@@ -263,6 +287,7 @@ TABLES: dict[str, Table] = {
                     "Delivery deadline promised to the customer; a delivery after it is late (a promised day ends at midnight).",
                     required=False,
                     nullable=True,
+                    future_days=366,
                 ),
                 C("delivered_at", "timestamp", "When it reached the customer; empty until delivered.", required=False, nullable=True),
                 C("shipping_fee", "float", "Shipping charged to the customer, in the reporting currency.", required=False, nullable=True, min=0),
@@ -308,7 +333,7 @@ TABLES: dict[str, Table] = {
             "business",
             (
                 C("campaign_id", "string", "Campaign id."),
-                C("month", "month", "Month of activity."),
+                C("month", "month", "Month of activity (a planned month may lie up to a year ahead).", future_days=366),
                 C("name", "string", "Campaign name.", required=False, nullable=True),
                 C("channel", "string", "Marketing channel."),
                 C("region", "string", "Region targeted; empty for all.", required=False, nullable=True),
@@ -342,7 +367,7 @@ TABLES: dict[str, Table] = {
                 C("design", "string", "How it is evaluated.", allowed=DESIGNS),
                 C("unit", "string", "Unit of assignment or rollout: customer, region, service."),
                 C("treated_units", "string", "Comma-separated treated units (non-randomized designs).", nullable=True),
-                C("start_date", "date", "Launch date."),
+                C("start_date", "date", "Launch date (a planned initiative may start up to two years ahead).", future_days=731),
                 C("one_off_cost", "float", "One-off investment.", min=0),
                 C("recurring_cost_monthly", "float", "Running cost per month.", min=0),
                 C("primary_metric", "string", "Primary metric id in the catalog."),

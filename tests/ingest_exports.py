@@ -1,0 +1,66 @@
+"""Small hand-made exports for ingest tests: a sources file in tmp_path, its raw files, and what ingest left."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import duckdb
+import yaml
+
+HEADER = "ticket_id,opened_at,resolved_at,requester_type,requester_id,service,priority,channel"
+GOOD = [
+    "T1,2024-01-01 10:00,2024-01-01 12:00,customer,C1,email,high,phone",
+    "T2,2024-01-02 09:00,,employee,E7,vpn,low,portal",
+]
+COLUMNS = HEADER.split(",")
+
+
+def write_config(tmp_path: Path, sources: dict) -> Path:
+    """Write a sources.yaml whose raw files, warehouse and rejects all live in ``tmp_path``."""
+    cfg = tmp_path / "sources.yaml"
+    doc = {
+        "raw_dir": str(tmp_path / "raw"),
+        "warehouse": str(tmp_path / "warehouse.duckdb"),
+        "rejects_dir": str(tmp_path / "rejects"),
+        "sources": sources,
+    }
+    cfg.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return cfg
+
+
+def write_raw(tmp_path: Path, name: str, data: str | bytes) -> Path:
+    """Write a raw export under ``tmp_path/raw``."""
+    raw = tmp_path / "raw"
+    raw.mkdir(exist_ok=True)
+    path = raw / name
+    if isinstance(data, bytes):
+        path.write_bytes(data)
+    else:
+        path.write_text(data, encoding="utf-8")
+    return path
+
+
+def tickets(tmp_path: Path, lines: list[str], name: str = "tickets.csv", **entry) -> Path:
+    """A tickets export made of ``lines`` and a config that maps it (extra keys in ``entry``)."""
+    write_raw(tmp_path, name, "\n".join(lines) + "\n")
+    return write_config(tmp_path, {"tickets": {"table": "tickets", "path": name, **entry}})
+
+
+def query(tmp_path: Path, sql: str) -> list[tuple]:
+    """Run ``sql`` on the warehouse in ``tmp_path``."""
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def rejects(tmp_path: Path) -> list[tuple]:
+    """The ``_rejects`` lines: row number, column, value, rule, message."""
+    return query(tmp_path, 'SELECT row_number, "column", value, rule, message FROM _rejects ORDER BY rowid')
+
+
+def sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
