@@ -18,7 +18,7 @@ from outcomes.errors import ParamsError
 from outcomes.simulate import world
 from outcomes.simulate.commerce import month_campaigns, month_churn, month_orders, month_surveys
 from outcomes.simulate.conditions import Conditions, churn_probability, csat_share, draw_conditions
-from outcomes.simulate.delivery import employee_survey, month_costs, month_deployments
+from outcomes.simulate.it_delivery import employee_survey, month_costs, month_deployments
 from outcomes.simulate.exports import ExportWriter, GenerationSummary
 from outcomes.simulate.population import (
     SIGNUPS_PER_MONTH,

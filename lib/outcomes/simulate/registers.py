@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 
 from outcomes.simulate import world
-from outcomes.simulate.delivery import DEPLOYED
+from outcomes.simulate.it_delivery import DEPLOYED
 from outcomes.simulate.population import customer_ids
 
 PORTAL = "self-service-portal"
