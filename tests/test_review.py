@@ -16,7 +16,7 @@ from canonical_tables import make_warehouse
 from outcomes import config
 from outcomes.errors import ParamsError
 from outcomes.experiment import aggregate_table, analyze_aggregates
-from outcomes.experiment import aggregates as bridge
+from outcomes.experiment import aggregates
 from outcomes.report.review import load_spec, review
 from outcomes.experiment.spec import InitiativeSpec
 from outcomes.params import read_yaml
@@ -179,7 +179,7 @@ def _fixture_rows() -> dict[str, list[dict]]:
             "orders": orders, "churn": churn}
 
 
-def _pandas_units(rows: dict, window: bridge.AnalysisWindow) -> pd.DataFrame:
+def _pandas_units(rows: dict, window: aggregates.AnalysisWindow) -> pd.DataFrame:
     """The per-customer unit table, recomputed naively with pandas."""
     start, end, pre = (pd.Timestamp(d) for d in (window.start, window.end, window.pre_start))
     units = pd.DataFrame(rows["assignments"]).rename(columns={"unit_id": "customer_id"})[["customer_id", "arm"]]
@@ -243,9 +243,9 @@ def test_warehouse_sufficient_statistics_equal_pandas(tmp_path: Path) -> None:
     rows = _fixture_rows()
     con = make_warehouse(tmp_path / "w.duckdb", **rows)
     spec = InitiativeSpec.model_validate(FIXTURE_SPEC)
-    window = bridge.analysis_window(con, spec)
-    assert window == bridge.AnalysisWindow(dt.date(2025, 7, 1), dt.date(2025, 11, 1))
-    got = bridge.randomized_aggregates(con, spec, window)
+    window = aggregates.analysis_window(con, spec)
+    assert window == aggregates.AnalysisWindow(dt.date(2025, 7, 1), dt.date(2025, 11, 1))
+    got = aggregates.randomized_aggregates(con, spec, window)
     units = _pandas_units(rows, window)
     expected = aggregate_table(units, spec)
     key = ["metric", "arm", "segment"]
@@ -267,10 +267,10 @@ def test_interim_looks_equal_pandas_on_their_own_windows(tmp_path: Path) -> None
     rows = _fixture_rows()
     con = make_warehouse(tmp_path / "w.duckdb", **rows)
     spec = InitiativeSpec.model_validate(FIXTURE_SPEC)
-    window = bridge.analysis_window(con, spec)
+    window = aggregates.analysis_window(con, spec)
     ends = [*window.months[1:], window.end]
-    got = bridge.randomized_aggregates(con, spec, window, looks=ends)
-    assert [look.window for look in got.looks] == [bridge.AnalysisWindow(window.start, end) for end in ends]
+    got = aggregates.randomized_aggregates(con, spec, window, looks=ends)
+    assert [look.window for look in got.looks] == [aggregates.AnalysisWindow(window.start, end) for end in ends]
     primary_only = spec.model_copy(update={"metrics": [spec.primary], "data": spec.data.model_copy(update={"segments": []})})
     key = ["metric", "arm", "segment"]
     for look in got.looks:
@@ -294,28 +294,28 @@ def test_unknown_unit_column_names_valid_columns(tmp_path: Path) -> None:
                                         "role": "primary"}]}
     spec = InitiativeSpec.model_validate(doc)
     with pytest.raises(ParamsError, match=r"metrics\[0\]\.numerator = 'tikets'.*Valid columns are: tickets, "):
-        bridge.randomized_aggregates(con, spec, bridge.analysis_window(con, spec))
+        aggregates.randomized_aggregates(con, spec, aggregates.analysis_window(con, spec))
     bad_segment = InitiativeSpec.model_validate({**FIXTURE_SPEC, "data": {**FIXTURE_SPEC["data"], "segments": ["email"]}})
     with pytest.raises(ParamsError, match="valid segments are: segment, region"):
-        bridge.randomized_aggregates(con, bad_segment, bridge.analysis_window(con, bad_segment))
+        aggregates.randomized_aggregates(con, bad_segment, aggregates.analysis_window(con, bad_segment))
 
 
 def test_register_and_ids_resolve(con) -> None:
     spec = load_spec("chatbot", con)  # the params file of that id
     assert spec.active and spec.data.requester == "customer"
-    registered = bridge.spec_from_register(con, "self-service-portal")
+    registered = aggregates.spec_from_register(con, "self-service-portal")
     assert registered.design == "randomized" and registered.primary.kind == "ratio"
     assert [m.id for m in registered.metrics] == ["self_service_rate", "csat"]
-    assert bridge.spec_from_register(con, "faster-releases").primary.direction == "lower"
+    assert aggregates.spec_from_register(con, "faster-releases").primary.direction == "lower"
     with pytest.raises(ParamsError, match="registered ids: chatbot, faster-releases, self-service-portal"):
         load_spec("no-such-initiative", con)
 
 
 def test_period_limits_the_window(con) -> None:
     spec = load_spec(INITIATIVES / "self-service-portal.yaml")
-    assert bridge.analysis_window(con, spec, "2025-09").end == dt.date(2025, 10, 1)
+    assert aggregates.analysis_window(con, spec, "2025-09").end == dt.date(2025, 10, 1)
     with pytest.raises(ParamsError, match="window from start_date 2025-07-01 to 2025-07-01 is empty"):
-        bridge.analysis_window(con, spec, "2025-06")
+        aggregates.analysis_window(con, spec, "2025-06")
 
 
 # --------------------------------------------------------------------------- notebook 02

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 import ibis
 import pandas as pd
 
-from outcomes.metrics import compute as _metrics
+from outcomes.metrics import compute
 from outcomes.casestudy.findings import finding
 from outcomes.periods import MonthLike, Window
 
-UNASSIGNED = _metrics.UNASSIGNED
+UNASSIGNED = compute.UNASSIGNED
 SHARE_COLUMNS = [
     "group", "tickets", "ticket_share", "median_resolve_hours", "backlog", "backlog_share", "excess_hours",
     "excess_share",
@@ -205,7 +205,7 @@ def group_shares(
         excess_hours=excess.sum().fill_null(0.0),
         unresolved=opened.resolved_at.isnull().cast("int64").sum(),
     )
-    ends = _metrics.months_table(window)
+    ends = compute.months_table(window)
     open_at = t.inner_join(ends, [t.opened_at < ends.period_end, t.resolved_at.isnull() | (t.resolved_at >= ends.period_end)])
     backlog = open_at.group_by(_bg=open_at._group).aggregate(_ticket_months=open_at.count())
     joined = per_group.left_join(backlog, per_group.group == backlog._bg)

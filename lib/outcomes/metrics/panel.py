@@ -21,13 +21,13 @@ from typing import Any
 import ibis
 import pandas as pd
 
-from outcomes.metrics import compute as _metrics
+from outcomes.metrics import compute
 from outcomes import cache
 from outcomes.metrics.catalog import DIMENSIONS
 from outcomes.periods import Month, MonthLike
 from outcomes.warehouse import store
 
-PANEL_COLUMNS = _metrics.TIDY_COLUMNS
+PANEL_COLUMNS = compute.TIDY_COLUMNS
 
 
 def build_panel(
@@ -38,7 +38,7 @@ def build_panel(
     segment: str = "region",
     metrics: Sequence[str] | None = None,
     min_customers: int = 10,
-    requester: _metrics.Requester = "all",
+    requester: compute.Requester = "all",
 ) -> pd.DataFrame:
     """Compute the joint panel: every metric per month, for the company and per segment.
 
@@ -74,7 +74,7 @@ def build_panel(
     if segment not in DIMENSIONS:
         raise ValueError(f"segment {segment!r} is not a segment dimension; valid: {list(DIMENSIONS)}")
     dims = ("all",) if segment == "all" else ("all", segment)
-    return _metrics.compute(
+    return compute.compute(
         con, start=start, end=end, dims=dims, metrics=metrics, requester=requester, min_customers=min_customers
     )
 
@@ -87,7 +87,7 @@ def shared_panel(
     segment: str = "region",
     metrics: Sequence[str] | None = None,
     min_customers: int = 10,
-    requester: _metrics.Requester = "all",
+    requester: compute.Requester = "all",
     engine: str = "duckdb",
     warehouse_path: str | Path | None = None,
     engine_settings: str | Path | None = None,
@@ -177,13 +177,13 @@ def shared_frame(
     parts = {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in parts.items()}
     parts.update(builder=f"{build.__module__}.{build.__qualname__}", engine=engine)
 
-    def compute() -> tuple[pd.DataFrame, str]:
+    def computed() -> tuple[pd.DataFrame, str]:
         c = con if con is not None else store.connect(warehouse_path, engine=engine, spark_settings=engine_settings)  # type: ignore[arg-type]
         return build(c, **arguments), c.name
 
     describe = f"{build.__name__}({', '.join(f'{k}={v}' for k, v in arguments.items())})"
     source = store.source_stamp(engine, warehouse_path, engine_settings)
-    return cache.get_or_compute("panel", parts, compute, cache.FRAME, source=source, describe=describe)
+    return cache.get_or_compute("panel", parts, computed, cache.FRAME, source=source, describe=describe)
 
 
 def wide(panel: pd.DataFrame, *, segment_dim: str | None = None, column: str = "value") -> pd.DataFrame:

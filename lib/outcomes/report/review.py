@@ -41,7 +41,7 @@ from IPython.display import HTML, Markdown
 from outcomes import cache, config
 from outcomes import format as fmt
 from outcomes.errors import OutcomesError, ParamsError
-from outcomes.experiment import aggregates as bridge
+from outcomes.experiment import aggregates
 from outcomes.experiment.randomized.power import minimum_detectable_effect
 from outcomes.experiment.quasi.analysis import QuasiResult, difference_in_differences, interrupted_time_series
 from outcomes.report.quasi_charts import event_study_chart, its_chart
@@ -110,7 +110,7 @@ def load_spec(
         return load(by_id, InitiativeSpec)
     if con is None:
         con = store.connect(warehouse_path, engine=engine, spark_settings=engine_settings)  # type: ignore[arg-type]
-    return bridge.spec_from_register(con, text)
+    return aggregates.spec_from_register(con, text)
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ class Review:
     spec: InitiativeSpec
     result: InitiativeResult
     source: str
-    window: bridge.AnalysisWindow | None = None
+    window: aggregates.AnalysisWindow | None = None
     quasi: QuasiResult | None = None
     timeline: pd.DataFrame | None = None
 
@@ -412,8 +412,8 @@ def cumulative_chart(timeline: pd.DataFrame, primary: MetricEffect, alpha: float
 
 
 def _randomized_warehouse(spec: InitiativeSpec, con: ibis.BaseBackend, period: str | None) -> Review:
-    window = bridge.analysis_window(con, spec, period)
-    agg = bridge.randomized_aggregates(con, spec, window, looks=window.months[1:] + [window.end])
+    window = aggregates.analysis_window(con, spec, period)
+    agg = aggregates.randomized_aggregates(con, spec, window, looks=window.months[1:] + [window.end])
     result = analyze_aggregates(agg.table, spec, units=agg.units)
     primary_only = spec.model_copy(update={"metrics": [spec.primary], "data": spec.data.model_copy(update={"segments": []})})
     rows = []
@@ -427,7 +427,7 @@ def _randomized_warehouse(spec: InitiativeSpec, con: ibis.BaseBackend, period: s
     return Review(spec, result, "warehouse", window=window, timeline=pd.DataFrame(rows))
 
 
-def _quasi(spec: InitiativeSpec, panel_for: Any, window: bridge.AnalysisWindow | None, source: str) -> Review:
+def _quasi(spec: InitiativeSpec, panel_for: Any, window: aggregates.AnalysisWindow | None, source: str) -> Review:
     """Run the quasi design on the primary metric (with checks) and the guardrails (estimates only)."""
     if not spec.start_date:
         raise ParamsError(f"initiative {spec.id!r}: start_date is not set; give the first day with the change")
@@ -528,10 +528,10 @@ def review(
         con = store.connect(warehouse_path, engine=engine, spark_settings=engine_settings)  # type: ignore[arg-type]
     if spec.design == "randomized":
         return _randomized_warehouse(spec, con, period)
-    window = bridge.analysis_window(con, spec, period)
+    window = aggregates.analysis_window(con, spec, period)
 
     def panel_for(m: MetricSpec) -> tuple[pd.DataFrame, str | None, str, str]:
-        frame = bridge.quasi_panel(con, spec, m.metric or _column(m), window)
+        frame = aggregates.quasi_panel(con, spec, m.metric or _column(m), window)
         return frame, "unit" if spec.design == "did" else None, "period", "value"
 
     return _quasi(spec, panel_for, window, "warehouse")
@@ -571,7 +571,7 @@ def analysed_month(
         return None if pd.isna(latest) else f"{latest:%Y-%m}"
     if con is None:
         con = store.connect(warehouse_path, engine=engine, spark_settings=engine_settings)  # type: ignore[arg-type]
-    end = bridge.analysis_window(con, spec, None).end
+    end = aggregates.analysis_window(con, spec, None).end
     return f"{end - dt.timedelta(days=1):%Y-%m}"
 
 
