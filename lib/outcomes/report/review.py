@@ -339,7 +339,9 @@ class Review:
 
         One metric row per treatment arm and metric, with the fixed-horizon, unadjusted
         ``ci_low``/``ci_high``/``p_value`` and beside them ``seq_ci_low``/``seq_ci_high``/
-        ``p_value_adjusted``. Quasi designs report ``arm: null``.
+        ``p_value_adjusted``. Quasi designs report ``arm: null``. ``decision_reason`` is the
+        decision's sentence; ``conditions`` lists the initiative's and its effects'
+        conditions (code, sentence, what they force).
         """
 
         defs = schema()["$defs"]
@@ -353,6 +355,7 @@ class Review:
                 item["arm"] = None
             metrics.append(item)
         entry["metrics"] = metrics
+        entry["conditions"] = [c.to_dict() for c in self.result.every_condition]
         return entry
 
 
