@@ -36,6 +36,7 @@ from outcomes.experiment.quasi.did import (
     did_2x2,
     did_twfe,
     event_study,
+    twfe_estimate,
     wild_cluster_pvalue,
 )
 from outcomes.experiment.quasi.its import Seasonality, segmented_regression, treated_series
@@ -581,7 +582,7 @@ def difference_in_differences(
     if placebo:
 
         def estimator(p: QuasiPanel) -> Estimate:
-            est = did_twfe(p, alpha)[0]
+            est = twfe_estimate(p, alpha)
             if not clustered:
                 # One unit on a side: only the randomization p-value is valid, for placebos too.
                 return replace(est, p_value=randomization_test(p, seed=seed).p_value())

@@ -23,6 +23,7 @@ statsmodels formula fit. With few clusters the wild cluster restricted bootstrap
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -123,9 +124,20 @@ def control_basis(controls: np.ndarray) -> np.ndarray:
     """Orthonormal basis of the column space of ``controls`` (rank-deficient columns allowed).
 
     ``v - q @ (q.T @ v)`` is then ``v`` with the controls partialled out (Frisch-Waugh-Lovell).
+    Placebo runs refit the same rows with other treated units or start dates, so the same
+    fixed effects come back many times: the last few bases are kept (read-only).
     """
+    c = np.ascontiguousarray(controls, dtype=float)
+    return _basis(c.shape, c.tobytes())
+
+
+@functools.lru_cache(maxsize=4)
+def _basis(shape: tuple[int, ...], data: bytes) -> np.ndarray:
+    controls = np.frombuffer(data).reshape(shape)
     u, s, _ = np.linalg.svd(controls, full_matrices=False)
-    return u[:, s > s.max() * max(controls.shape) * np.finfo(float).eps]
+    q = np.ascontiguousarray(u[:, s > s.max() * max(controls.shape) * np.finfo(float).eps])
+    q.flags.writeable = False
+    return q
 
 
 def cluster_ols(x: np.ndarray, y: np.ndarray, controls: np.ndarray, groups: np.ndarray) -> ClusterOLS:
@@ -291,6 +303,30 @@ def twfe(panel: QuasiPanel, outcomes: np.ndarray | None = None, alpha: float = 0
     return _table(fit.beta[0], np.sqrt(fit.cov[0, 0]), fit.df, alpha)
 
 
+def _twfe_fit(panel: QuasiPanel, alpha: float) -> tuple[ClusterOLS, Estimate]:
+    d = panel.data
+    dummy = (d[TREATED] & d[POST]).to_numpy(dtype=float)
+    fit = cluster_ols(dummy[:, None], _outcomes(panel, None), fixed_effects(d, panel.covariates), _groups(d))
+    return fit, _estimate(fit, alpha, "two-way fixed effects (unit and period), cluster-robust by unit", len(d))
+
+
+def twfe_estimate(panel: QuasiPanel, alpha: float = 0.05) -> Estimate:
+    """The estimate of :func:`did_twfe` without its chart frame (placebo runs).
+
+    Parameters
+    ----------
+    panel : QuasiPanel
+        A panel with treated and untreated units and periods on both sides of the start.
+    alpha : float
+        One minus the confidence level.
+
+    Returns
+    -------
+    Estimate
+    """
+    return _twfe_fit(panel, alpha)[1]
+
+
 def did_twfe(panel: QuasiPanel, alpha: float = 0.05) -> tuple[Estimate, pd.DataFrame]:
     """Two-way fixed-effects difference-in-differences of the panel's outcome.
 
@@ -311,9 +347,8 @@ def did_twfe(panel: QuasiPanel, alpha: float = 0.05) -> tuple[Estimate, pd.DataF
         (mean over the units). The counterfactual is the fitted model with D set to 0.
     """
     d = panel.data
+    fit, est = _twfe_fit(panel, alpha)
     dummy = (d[TREATED] & d[POST]).to_numpy(dtype=float)
-    fit = cluster_ols(dummy[:, None], _outcomes(panel, None), fixed_effects(d, panel.covariates), _groups(d))
-    est = _estimate(fit, alpha, "two-way fixed effects (unit and period), cluster-robust by unit", len(d))
     counterfactual = fit.fitted[:, 0] - est.estimate * dummy
     group = np.where(d[TREATED], "treated", "untreated")
     observed = d.assign(series=group).groupby([PERIOD, "series"])[Y].mean().rename("value").reset_index()
