@@ -58,7 +58,7 @@ def panels(draw: st.DrawFn) -> tuple[pd.DataFrame, dict]:
     return frame, spec
 
 
-@settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=30, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(panels())
 def test_quasi_designs_never_raise_and_never_show_a_degenerate_interval(case: tuple[pd.DataFrame, dict]) -> None:
     frame, raw = case

@@ -70,6 +70,8 @@ FEW_CLUSTERS_BELOW = 30
 FEW_TREATED_BELOW = 3
 #: Wild bootstrap draws per placebo fit when there are few clusters.
 PLACEBO_BOOTSTRAP_REPS = 1999
+#: Assignments of the randomization test per placebo fit where cluster-robust inference does not exist.
+PLACEBO_ASSIGNMENTS = 200
 
 Design = Literal["did", "its"]
 
@@ -347,6 +349,12 @@ def _its_assumptions(metric: str, start: Any) -> tuple[str, ...]:
     )
 
 
+_EXACT_FIT = Condition(
+    NO_INTERVAL,
+    "The segmented regression fits the series exactly (as many terms as periods, or no noise), so its "
+    "uncertainty cannot be measured and no interval is shown; add periods.",
+    BLOCKS,
+)
 _NOT_IDENTIFIED = Condition(
     NO_INTERVAL,
     "The unit and period effects explain the treatment fully (the treated units are not seen both before and "
@@ -584,16 +592,21 @@ def difference_in_differences(
         def estimator(p: QuasiPanel) -> Estimate:
             est = twfe_estimate(p, alpha)
             if not clustered:
-                # One unit on a side: only the randomization p-value is valid, for placebos too.
-                return replace(est, p_value=randomization_test(p, seed=seed).p_value())
+                # Cluster-robust inference does not exist here: only the randomization p-value is valid.
+                test = randomization_test(p, max_assignments=PLACEBO_ASSIGNMENTS, seed=seed)
+                return replace(_without_interval(est), p_value=test.p_value())
             if not few:
                 return est
             # With few clusters the cluster-robust p-value over-rejects; placebo flags use the bootstrap.
             return replace(est, p_value=wild_cluster_pvalue(p, PLACEBO_BOOTSTRAP_REPS, seed))
 
+        def ranked(p: QuasiPanel) -> Estimate:
+            # Placebo in space judges by rank only; without valid cluster-robust inference, skip it.
+            return estimator(p) if clustered else _without_interval(twfe_estimate(p, alpha))
+
         for check in (
             placebo_in_time(panel, estimator, twfe, alpha=alpha, min_pre_periods=min_pre_periods),
-            placebo_in_space(panel, estimator, twfe, alpha=alpha, seed=seed),
+            placebo_in_space(panel, ranked, twfe, alpha=alpha, seed=seed),
         ):
             if check is not None:
                 checks.append(check)
@@ -719,18 +732,14 @@ def interrupted_time_series(
     method = f"segmented regression with {'AR(1)' if maxlags is None else 'Newey-West'} errors"
     if panel.blocked:
         return _blocked_result(panel, "its", metric, why, assumptions, method, alpha)
-    fit = segmented_regression(treated_series(panel), alpha=alpha, seasonality=seasonality, maxlags=maxlags)
+    try:
+        fit = segmented_regression(treated_series(panel), alpha=alpha, seasonality=seasonality, maxlags=maxlags)
+    except np.linalg.LinAlgError:
+        return _blocked_result(panel, "its", metric, why, assumptions, method, alpha, extra=(_EXACT_FIT,))
     level, extra = fit.level, ()
     if not has_interval(level):
         level = _without_interval(level)
-        extra = (
-            Condition(
-                NO_INTERVAL,
-                "The segmented regression fits the series exactly (as many terms as periods, or no noise), so "
-                "its uncertainty cannot be measured: the level change is shown without an interval; add periods.",
-                BLOCKS,
-            ),
-        )
+        extra = (_EXACT_FIT,)
     checks: list[PlaceboCheck] = []
     if placebo:
         # Explicit seasonal terms may not fit the shorter pre-period: let each placebo choose.
@@ -740,15 +749,18 @@ def interrupted_time_series(
             series = treated_series(p)
             return segmented_regression(series, alpha=alpha, seasonality=placebo_seasonality, maxlags=maxlags).level
 
-        check = placebo_in_time(
-            panel,
-            estimator,
-            level,
-            alpha=alpha,
-            min_pre_periods=min_pre_periods,
-            min_post_periods=min_post_periods,
-            flag=maxlags is None,
-        )
+        try:
+            check = placebo_in_time(
+                panel,
+                estimator,
+                level,
+                alpha=alpha,
+                min_pre_periods=min_pre_periods,
+                min_post_periods=min_post_periods,
+                flag=maxlags is None,
+            )
+        except np.linalg.LinAlgError:  # a pre-period the segmented regression fits exactly: no placebo to run
+            check = None
         if check is not None:
             checks.append(check)
     return QuasiResult(
