@@ -395,6 +395,14 @@ class InitiativeResult:
         """Guardrail effects."""
         return tuple(e for e in self.effects if e.role == "guardrail")
 
+    @property
+    def every_condition(self) -> tuple[Condition, ...]:
+        """The initiative's conditions, then those of its effects, each once (in order of first appearance)."""
+        seen: dict[tuple[str, str], Condition] = {}
+        for c in (*self.conditions, *(c for e in self.effects for c in e.conditions)):
+            seen.setdefault((c.code, c.message), c)
+        return tuple(seen.values())
+
     def effect(self, metric: str, arm: str | None = None, segment: str = "all") -> MetricEffect:
         """Return the effect of ``metric`` (for ``arm``; the only arm when ``None``).
 

@@ -21,6 +21,7 @@ Load it with ``outcomes.params.load(path, InitiativeSpec)``.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -173,8 +174,18 @@ class InitiativeSpec(Params):
         Target power for planning and the MDE reported so far.
     units_per_month : float, optional
         Eligible units entering per month, for the duration of the plan.
-    start_date, end_date : str, optional
-        ISO dates of the test window.
+    start_date : str, optional
+        First period with the change. Randomized designs and the warehouse: an ISO date
+        (``2025-03-01``). DiD and ITS on a table: a period of the same kind as the
+        period column (``data.time``): a year or period number (``1931``, quoted or
+        not), a quarter (``2025Q1``), an ISO week (``2025-W09``), a month (``2025-03``)
+        or a date. Numbers and YAML dates are kept as their text.
+    end_date : str, optional
+        ISO date of the last day of the test window.
+    min_pre_periods : int, optional
+        DiD and ITS: fewer periods before the start leave the result blocked
+        ("keep testing"). Default 3 for DiD (1 allows the textbook 2x2, whose parallel
+        trends cannot then be checked) and 8 for ITS.
     treated_units : list of str, optional
         Treated units of DiD/ITS designs.
     active : bool
@@ -199,6 +210,7 @@ class InitiativeSpec(Params):
     units_per_month: float | None = Field(default=None, gt=0)
     start_date: str | None = None
     end_date: str | None = None
+    min_pre_periods: int | None = Field(default=None, ge=1)
     treated_units: list[str] | None = None
     active: bool = False
 
@@ -211,6 +223,16 @@ class InitiativeSpec(Params):
                 "unit id column, e.g. data.unit: customer"
             )
         return self
+
+    @field_validator("start_date", "end_date", mode="before")
+    @classmethod
+    def _period_text(cls, value: object) -> object:
+        """Keep a period written as a YAML number (``1931``) or date (``2025-03-01``) as its text."""
+        if isinstance(value, bool):
+            return value  # refused by the str type, not read as 1 or 0
+        if isinstance(value, int | dt.date):
+            return value.isoformat() if isinstance(value, dt.date) else str(value)
+        return value
 
     @field_validator("planned_split")
     @classmethod

@@ -44,6 +44,7 @@ from outcomes.errors import OutcomesError, ParamsError
 from outcomes.experiment import aggregates
 from outcomes.experiment.randomized.power import minimum_detectable_effect
 from outcomes.experiment.quasi.analysis import QuasiResult, difference_in_differences, interrupted_time_series
+from outcomes.experiment.quasi.panel import read_periods
 from outcomes.report.quasi_charts import event_study_chart, its_chart
 from outcomes.experiment.randomized.analysis import analyze_aggregates, analyze_table, read_table
 from outcomes.experiment.results import (
@@ -338,7 +339,9 @@ class Review:
 
         One metric row per treatment arm and metric, with the fixed-horizon, unadjusted
         ``ci_low``/``ci_high``/``p_value`` and beside them ``seq_ci_low``/``seq_ci_high``/
-        ``p_value_adjusted``. Quasi designs report ``arm: null``.
+        ``p_value_adjusted``. Quasi designs report ``arm: null``. ``decision_reason`` is the
+        decision's sentence; ``conditions`` lists the initiative's and its effects'
+        conditions (code, sentence, what they force).
         """
 
         defs = schema()["$defs"]
@@ -352,6 +355,7 @@ class Review:
                 item["arm"] = None
             metrics.append(item)
         entry["metrics"] = metrics
+        entry["conditions"] = [c.to_dict() for c in self.result.every_condition]
         return entry
 
 
@@ -434,8 +438,10 @@ def _quasi(spec: InitiativeSpec, panel_for: Any, window: aggregates.AnalysisWind
     results: dict[str, QuasiResult] = {}
     for m in spec.metrics:
         frame, unit_col, period_col, outcome = panel_for(m)
-        common = {"period": period_col, "outcome": outcome, "start": pd.Timestamp(spec.start_date), "metric": m.id,
+        common = {"period": period_col, "outcome": outcome, "start": spec.start_date, "metric": m.id,
                   "alpha": spec.alpha, "placebo": m.role == "primary"}
+        if spec.min_pre_periods is not None:
+            common["min_pre_periods"] = spec.min_pre_periods
         if spec.design == "did":
             if not spec.treated_units:
                 raise ParamsError(f"initiative {spec.id!r}: a did design needs treated_units (e.g. [north, east])")
@@ -548,8 +554,9 @@ def analysed_month(
     """The last month :func:`review` analyses when given no period, ``YYYY-MM``.
 
     The month of the last day of the analysis window on the warehouse; the latest month
-    of the period column (``data.time``) of a user's table; None for a table without one
-    (its data name no month).
+    of the period column (``data.time``) of a user's table (quarters and weeks: the month
+    of their first day); None for a table without one, or whose periods are years or
+    period numbers (its data name no month).
 
     Parameters
     ----------
@@ -567,8 +574,8 @@ def analysed_month(
     if spec.data.table:
         if not spec.data.time:
             return None
-        latest = pd.to_datetime(read_table(spec)[spec.data.time]).max()
-        return None if pd.isna(latest) else f"{latest:%Y-%m}"
+        latest = read_periods(read_table(spec)[spec.data.time], spec.data.time).max()
+        return f"{latest:%Y-%m}" if isinstance(latest, pd.Timestamp) else None
     if con is None:
         con = store.connect(warehouse_path, engine=engine, spark_settings=engine_settings)  # type: ignore[arg-type]
     end = aggregates.analysis_window(con, spec, None).end

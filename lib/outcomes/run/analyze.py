@@ -84,7 +84,9 @@ hypothesis: >-
   What the initiative should change, for whom, and what must not get worse.
 design: randomized               # randomized | did (some units treated) | its (every unit treated)
 active: false                    # true: the monthly report reviews it
-start_date: "2025-01-01"         # first day with the change (YYYY-MM-DD)
+start_date: "2025-01-01"         # first day with the change (YYYY-MM-DD); did/its on a table: the first
+                                 # period with it, as the time column has it (1931, 2025Q1, 2025-W09, 2025-03)
+# min_pre_periods: 3             # did/its: fewer periods before the start block the result (did 3, its 8)
 # end_date: "2025-06-30"         # last day of the test; default: the reported month
 
 data:

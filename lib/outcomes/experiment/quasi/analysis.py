@@ -30,18 +30,29 @@ import pandas as pd
 from outcomes import format as fmt
 from outcomes.experiment.decision import decide
 from outcomes.estimate import Estimate
-from outcomes.experiment.quasi.did import PretrendTest, did_2x2, did_twfe, event_study, wild_cluster_pvalue
+from outcomes.experiment.quasi.did import (
+    EventStudy,
+    PretrendTest,
+    did_2x2,
+    did_twfe,
+    event_study,
+    twfe_estimate,
+    wild_cluster_pvalue,
+)
 from outcomes.experiment.quasi.its import Seasonality, segmented_regression, treated_series
 from outcomes.experiment.quasi.placebo import PlaceboCheck, placebo_in_space, placebo_in_time
+from outcomes.experiment.quasi.randomization import RandomizationTest, randomization_test
 from outcomes.experiment.quasi.panel import (
     BLOCKS,
     FEW_CLUSTERS,
     FEW_TREATED_UNITS,
     INFERENCE_DISAGREES,
+    NO_INTERVAL,
     PLACEBO_IN_SPACE,
     PLACEBO_IN_TIME,
     POST,
     PRE_TREND,
+    PRE_TREND_NOT_CHECKED,
     TREATED,
     Y,
     QuasiInputError,
@@ -59,6 +70,8 @@ FEW_CLUSTERS_BELOW = 30
 FEW_TREATED_BELOW = 3
 #: Wild bootstrap draws per placebo fit when there are few clusters.
 PLACEBO_BOOTSTRAP_REPS = 1999
+#: Assignments of the randomization test per placebo fit where cluster-robust inference does not exist.
+PLACEBO_ASSIGNMENTS = 200
 
 Design = Literal["did", "its"]
 
@@ -101,6 +114,9 @@ class QuasiResult:
         Placebo checks run beside the estimate.
     wild_p_value : float
         Wild cluster bootstrap p-value (DiD with few clusters), else NaN.
+    randomization : RandomizationTest or None
+        DiD with few units: the estimate under every assignment of the treated units
+        (the headline's p-value and interval when cluster-robust errors are not valid).
     conditions : tuple of Condition
         Data conditions and failed checks; blocking ones force "keep testing".
     start : object
@@ -126,6 +142,7 @@ class QuasiResult:
     counterfactual: pd.DataFrame | None = None
     placebos: tuple[PlaceboCheck, ...] = ()
     wild_p_value: float = math.nan
+    randomization: RandomizationTest | None = None
     conditions: tuple[Condition, ...] = ()
     start: Any = None
     n_units: int = 0
@@ -146,15 +163,11 @@ class QuasiResult:
         if e is not None:
             what = "level change at the start" if self.design == "its" else "effect on the treated units"
             out.append(
-                f"Estimate ({what}): {e.estimate:+.4g} on {self.metric} ({fmt.confidence(self.alpha)} CI "
-                f"{e.ci_low:+.4g} to {e.ci_high:+.4g}, {fmt.p_value(e.p_value)}); {self.counterfactual_mean:.4g} without "
-                f"the change against {self.observed:.4g} with it."
+                f"Estimate ({what}): {fmt.number(e.estimate, signed=True)} on {self.metric} ({self._inference(e)}); "
+                f"{fmt.number(self.counterfactual_mean)} without the change against {fmt.number(self.observed)} with it."
             )
         for name, other in self.other_estimates.items():
-            out.append(
-                f"{name.capitalize()}: {other.estimate:+.4g} ({fmt.confidence(self.alpha)} CI {other.ci_low:+.4g} to "
-                f"{other.ci_high:+.4g}, {fmt.p_value(other.p_value)})."
-            )
+            out.append(f"{name.capitalize()}: {fmt.number(other.estimate, signed=True)} ({self._inference(other)}).")
         if self.pretrend is not None:
             t = self.pretrend
             verdict = "rejected: trends differed before the start" if t.rejected else "not rejected"
@@ -164,7 +177,15 @@ class QuasiResult:
         out.extend(p.sentence for p in self.placebos)
         if math.isfinite(self.wild_p_value):
             out.append(f"Wild cluster bootstrap p-value (Webb weights): {fmt.p_value(self.wild_p_value, label='')}.")
+        if self.randomization is not None:
+            out.append(self.randomization.sentence(self.alpha))
         return tuple(out)
+
+    def _inference(self, e: Estimate) -> str:
+        """``"95% CI a to b, p = ..."``, or why there is no interval."""
+        if has_interval(e):
+            return f"{fmt.confidence(self.alpha)} CI {fmt.interval(e.ci_low, e.ci_high, '')}, {fmt.p_value(e.p_value)}"
+        return f"no interval, see the conditions; {fmt.p_value(e.p_value)}"
 
     def summary(self) -> str:
         """Return the result as plain text: design, why, estimate, checks, assumptions, conditions."""
@@ -295,6 +316,16 @@ class QuasiResult:
         )
 
 
+def has_interval(e: Estimate) -> bool:
+    """Whether ``e`` has an interval worth showing: finite bounds and a positive width."""
+    return math.isfinite(e.ci_low) and math.isfinite(e.ci_high) and e.ci_high > e.ci_low
+
+
+def _without_interval(e: Estimate) -> Estimate:
+    """``e`` with its standard error, interval and p-value removed (they are not valid)."""
+    return replace(e, se=math.nan, ci_low=math.nan, ci_high=math.nan, p_value=math.nan)
+
+
 def _when(start: Any) -> str:
     return period_label(start) if isinstance(start, pd.Timestamp) else f"period {start}"
 
@@ -318,12 +349,51 @@ def _its_assumptions(metric: str, start: Any) -> tuple[str, ...]:
     )
 
 
+_EXACT_FIT = Condition(
+    NO_INTERVAL,
+    "The segmented regression fits the series exactly (as many terms as periods, or no noise), so its "
+    "uncertainty cannot be measured and no interval is shown; add periods.",
+    BLOCKS,
+)
+_NOT_IDENTIFIED = Condition(
+    NO_INTERVAL,
+    "The unit and period effects explain the treatment fully (the treated units are not seen both before and "
+    "after the start beside untreated units), so no effect can be estimated.",
+    BLOCKS,
+)
+
+
+def _randomization_headline(
+    twfe: Estimate, two_by_two: Estimate, study: EventStudy, ri: RandomizationTest, alpha: float
+) -> tuple[Estimate, Estimate, EventStudy]:
+    """The estimates when cluster-robust errors are not valid: randomization p-value and interval on the headline.
+
+    The 2x2 and event-study intervals are cluster-robust, so they are removed, and so is
+    the pre-trend test that rests on them.
+    """
+    bounds = ri.interval(alpha)
+    low, high = bounds if bounds is not None else (math.nan, math.nan)
+    headline = replace(
+        twfe,
+        se=math.nan,
+        ci_low=low,
+        ci_high=high,
+        p_value=ri.p_value(),
+        df=math.nan,
+        method="two-way fixed effects (unit and period), randomization inference over units",
+    )
+    frame = study.frame.copy()
+    estimated = frame["phase"] != "reference"
+    frame.loc[estimated, ["se", "ci_low", "ci_high", "p_value"]] = math.nan
+    return headline, _without_interval(two_by_two), EventStudy(frame=frame, pretrend=None)
+
+
 def _did_conditions(
-    panel: QuasiPanel, twfe: Estimate, pretrend: PretrendTest | None, wild_p: float, alpha: float
+    panel: QuasiPanel, twfe: Estimate, pretrend: PretrendTest | None, wild_p: float, clustered: bool, alpha: float
 ) -> list[Condition]:
     out: list[Condition] = []
     g = panel.n_units
-    if g < FEW_CLUSTERS_BELOW:
+    if g < FEW_CLUSTERS_BELOW and clustered:
         out.append(
             Condition(
                 FEW_CLUSTERS,
@@ -332,8 +402,17 @@ def _did_conditions(
             )
         )
     small = min(panel.n_treated, panel.n_control)
-    if small < FEW_TREATED_BELOW:
-        which = "treated" if panel.n_treated <= panel.n_control else "untreated"
+    which = "treated" if panel.n_treated <= panel.n_control else "untreated"
+    if not clustered:
+        out.append(
+            Condition(
+                FEW_TREATED_UNITS,
+                f"Only {small} {which} unit(s) of {g}: cluster-robust errors are not valid here, so the p-value and "
+                "the interval come from randomization inference over units (the estimate compared with those of "
+                "every other choice of treated units).",
+            )
+        )
+    elif small < FEW_TREATED_BELOW:
         out.append(
             Condition(
                 FEW_TREATED_UNITS,
@@ -359,6 +438,19 @@ def _did_conditions(
                 BLOCKS,
             )
         )
+    elif pretrend is None:
+        reason = (
+            "there is only one period before the start"
+            if panel.n_pre < 2
+            else "too few units for the test (it needs two treated and two untreated units)"
+        )
+        out.append(
+            Condition(
+                PRE_TREND_NOT_CHECKED,
+                f"Whether treated and untreated units moved alike before the start (parallel trends) cannot be "
+                f"checked: {reason}. The estimate rests on that assumption alone.",
+            )
+        )
     return out
 
 
@@ -379,7 +471,14 @@ def _panel_facts(panel: QuasiPanel) -> dict[str, Any]:
 
 
 def _blocked_result(
-    panel: QuasiPanel, design: Design, metric: str, why: str, assumptions: tuple[str, ...], method: str, alpha: float
+    panel: QuasiPanel,
+    design: Design,
+    metric: str,
+    why: str,
+    assumptions: tuple[str, ...],
+    method: str,
+    alpha: float,
+    extra: tuple[Condition, ...] = (),
 ) -> QuasiResult:
     return QuasiResult(
         design=design,
@@ -390,7 +489,7 @@ def _blocked_result(
         estimate=None,
         observed=math.nan,
         counterfactual_mean=math.nan,
-        conditions=panel.conditions,
+        conditions=(*panel.conditions, *extra),
         alpha=alpha,
         **_panel_facts(panel),
     )
@@ -470,23 +569,44 @@ def difference_in_differences(
     if panel.blocked:
         return _blocked_result(panel, "did", metric, why, assumptions, method, alpha)
     twfe, trends = did_twfe(panel, alpha)
+    if not math.isfinite(twfe.estimate):
+        return _blocked_result(panel, "did", metric, why, assumptions, method, alpha, extra=(_NOT_IDENTIFIED,))
     two_by_two, cells = did_2x2(panel, alpha)
     study = event_study(panel, alpha)
     few = panel.n_units < FEW_CLUSTERS_BELOW
-    wild_p = wild_cluster_pvalue(panel, bootstrap_reps, seed) if few else math.nan
+    # Cluster-robust errors need two units on each side and a variance that is not zero to rounding.
+    clustered = min(panel.n_treated, panel.n_control) >= 2 and has_interval(twfe)
+    ri = randomization_test(panel, seed=seed) if few or not clustered else None
+    extra: list[Condition] = []
+    if clustered:
+        wild_p = wild_cluster_pvalue(panel, bootstrap_reps, seed) if few else math.nan
+    else:
+        wild_p = math.nan
+        twfe, two_by_two, study = _randomization_headline(twfe, two_by_two, study, ri, alpha)
+        method = twfe.method
+        if not has_interval(twfe):
+            extra.append(Condition(NO_INTERVAL, ri.why_no_interval(alpha), BLOCKS))
     checks: list[PlaceboCheck] = []
     if placebo:
 
         def estimator(p: QuasiPanel) -> Estimate:
-            est = did_twfe(p, alpha)[0]
+            est = twfe_estimate(p, alpha)
+            if not clustered:
+                # Cluster-robust inference does not exist here: only the randomization p-value is valid.
+                test = randomization_test(p, max_assignments=PLACEBO_ASSIGNMENTS, seed=seed)
+                return replace(_without_interval(est), p_value=test.p_value())
             if not few:
                 return est
             # With few clusters the cluster-robust p-value over-rejects; placebo flags use the bootstrap.
             return replace(est, p_value=wild_cluster_pvalue(p, PLACEBO_BOOTSTRAP_REPS, seed))
 
+        def ranked(p: QuasiPanel) -> Estimate:
+            # Placebo in space judges by rank only; without valid cluster-robust inference, skip it.
+            return estimator(p) if clustered else _without_interval(twfe_estimate(p, alpha))
+
         for check in (
             placebo_in_time(panel, estimator, twfe, alpha=alpha, min_pre_periods=min_pre_periods),
-            placebo_in_space(panel, estimator, twfe, alpha=alpha, seed=seed),
+            placebo_in_space(panel, ranked, twfe, alpha=alpha, seed=seed),
         ):
             if check is not None:
                 checks.append(check)
@@ -506,7 +626,8 @@ def difference_in_differences(
     observed = float(treated_post[Y].mean())
     conditions = (
         *panel.conditions,
-        *_did_conditions(panel, twfe, study.pretrend, wild_p, alpha),
+        *extra,
+        *_did_conditions(panel, twfe, study.pretrend, wild_p, clustered, alpha),
         *_placebo_conditions(checks),
     )
     return QuasiResult(
@@ -525,6 +646,7 @@ def difference_in_differences(
         counterfactual=counterfactual,
         placebos=tuple(checks),
         wild_p_value=wild_p,
+        randomization=ri,
         conditions=conditions,
         alpha=alpha,
         **_panel_facts(panel),
@@ -610,7 +732,14 @@ def interrupted_time_series(
     method = f"segmented regression with {'AR(1)' if maxlags is None else 'Newey-West'} errors"
     if panel.blocked:
         return _blocked_result(panel, "its", metric, why, assumptions, method, alpha)
-    fit = segmented_regression(treated_series(panel), alpha=alpha, seasonality=seasonality, maxlags=maxlags)
+    try:
+        fit = segmented_regression(treated_series(panel), alpha=alpha, seasonality=seasonality, maxlags=maxlags)
+    except np.linalg.LinAlgError:
+        return _blocked_result(panel, "its", metric, why, assumptions, method, alpha, extra=(_EXACT_FIT,))
+    level, extra = fit.level, ()
+    if not has_interval(level):
+        level = _without_interval(level)
+        extra = (_EXACT_FIT,)
     checks: list[PlaceboCheck] = []
     if placebo:
         # Explicit seasonal terms may not fit the shorter pre-period: let each placebo choose.
@@ -620,15 +749,18 @@ def interrupted_time_series(
             series = treated_series(p)
             return segmented_regression(series, alpha=alpha, seasonality=placebo_seasonality, maxlags=maxlags).level
 
-        check = placebo_in_time(
-            panel,
-            estimator,
-            fit.level,
-            alpha=alpha,
-            min_pre_periods=min_pre_periods,
-            min_post_periods=min_post_periods,
-            flag=maxlags is None,
-        )
+        try:
+            check = placebo_in_time(
+                panel,
+                estimator,
+                level,
+                alpha=alpha,
+                min_pre_periods=min_pre_periods,
+                min_post_periods=min_post_periods,
+                flag=maxlags is None,
+            )
+        except np.linalg.LinAlgError:  # a pre-period the segmented regression fits exactly: no placebo to run
+            check = None
         if check is not None:
             checks.append(check)
     return QuasiResult(
@@ -637,13 +769,13 @@ def interrupted_time_series(
         method=fit.level.method,
         why=why,
         assumptions=assumptions,
-        estimate=fit.level,
-        observed=fit.baseline + fit.level.estimate,
+        estimate=level,
+        observed=fit.baseline + level.estimate,
         counterfactual_mean=fit.baseline,
         other_estimates={"slope change per period": fit.slope, "average post-period effect": fit.average},
         counterfactual=fit.series,
         placebos=tuple(checks),
-        conditions=(*panel.conditions, *_placebo_conditions(checks)),
+        conditions=(*panel.conditions, *extra, *_placebo_conditions(checks)),
         alpha=alpha,
         **_panel_facts(panel),
     )

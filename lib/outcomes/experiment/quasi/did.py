@@ -23,12 +23,13 @@ statsmodels formula fit. With few clusters the wild cluster restricted bootstrap
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
-import statsmodels.api as sm
 
 from outcomes.estimate import Estimate
 from outcomes.experiment.quasi.panel import PERIOD, POS, POST, REL, TREATED, UNIT, Y, QuasiPanel
@@ -79,15 +80,16 @@ class EventStudy:
         reference, fixed at 0), ``estimate``, ``se``, ``ci_low``, ``ci_high``,
         ``p_value``, ``phase`` (``"pre"``, ``"reference"``, ``"post"``).
     pretrend : PretrendTest or None
-        None when there is no lead to test (fewer than two pre-periods).
+        None when there is no lead to test (fewer than two pre-periods) or the test does
+        not exist (too few units for a cluster-robust covariance).
     """
 
     frame: pd.DataFrame
     pretrend: PretrendTest | None
 
 
-def _fixed_effects(data: pd.DataFrame, covariates: tuple[str, ...]) -> np.ndarray:
-    """Constant, unit and period dummies (first level dropped) and covariates."""
+def fixed_effects(data: pd.DataFrame, covariates: tuple[str, ...]) -> np.ndarray:
+    """Constant, unit and period dummies (first level dropped) and covariates of a panel's ``data``."""
     units = pd.get_dummies(data[UNIT].astype(str), prefix="unit", drop_first=True, dtype=float)
     periods = pd.get_dummies(data[POS], prefix="period", drop_first=True, dtype=float)
     parts = [pd.Series(1.0, index=data.index, name="const"), units, periods]
@@ -118,12 +120,37 @@ class ClusterOLS:
     fitted: np.ndarray
 
 
+def control_basis(controls: np.ndarray) -> np.ndarray:
+    """Orthonormal basis of the column space of ``controls`` (rank-deficient columns allowed).
+
+    ``v - q @ (q.T @ v)`` is then ``v`` with the controls partialled out (Frisch-Waugh-Lovell).
+    Placebo runs refit the same rows with other treated units or start dates, so the same
+    fixed effects come back many times: the last few bases are kept (read-only).
+    """
+    c = np.ascontiguousarray(controls, dtype=float)
+    return _basis(c.shape, c.tobytes())
+
+
+@functools.lru_cache(maxsize=4)
+def _basis(shape: tuple[int, ...], data: bytes) -> np.ndarray:
+    controls = np.frombuffer(data).reshape(shape)
+    u, s, _ = np.linalg.svd(controls, full_matrices=False)
+    q = np.ascontiguousarray(u[:, s > s.max() * max(controls.shape) * np.finfo(float).eps])
+    q.flags.writeable = False
+    return q
+
+
 def cluster_ols(x: np.ndarray, y: np.ndarray, controls: np.ndarray, groups: np.ndarray) -> ClusterOLS:
     """OLS of ``y`` on ``x`` and ``controls`` with CR1 cluster-robust covariance of the ``x`` part.
 
     Equal to statsmodels ``OLS(y, [x, controls]).fit(cov_type="cluster",
     cov_kwds={"groups": groups}, use_t=True)`` for the ``x`` coefficients, for every
-    column of ``y`` at once.
+    column of ``y`` at once, wherever that covariance exists. Where it does not, the
+    result says so with NaN instead of raising: a regressor the controls explain fully
+    has a NaN coefficient; with no residual degrees of freedom (N <= K, e.g. an event
+    study on two units) or a single cluster the covariance is NaN; a variance that is
+    zero to rounding (a perfect fit, or one treated and one untreated unit, whose two
+    cluster scores cancel) is NaN too, since an interval of zero width is not an interval.
 
     Parameters
     ----------
@@ -140,21 +167,36 @@ def cluster_ols(x: np.ndarray, y: np.ndarray, controls: np.ndarray, groups: np.n
     -------
     ClusterOLS
     """
-    u, s, _ = np.linalg.svd(controls, full_matrices=False)
-    q = u[:, s > s.max() * max(controls.shape) * np.finfo(float).eps]
+    q = control_basis(controls)
     xt = x - q @ (q.T @ x)
     yt = y - q @ (q.T @ y)
     bread = np.linalg.pinv(xt.T @ xt)
     beta = bread @ (xt.T @ yt)
     resid = yt - xt @ beta
+    lost = np.einsum("nl,nl->l", xt, xt) <= np.finfo(float).eps ** 0.5 * np.maximum(np.einsum("nl,nl->l", x, x), 1.0)
     n, n_clusters = len(y), int(groups.max()) + 1
-    member = np.zeros((n, n_clusters))
-    member[np.arange(n), groups] = 1.0
-    scores = np.einsum("ng,nl,ns->gls", member, xt, resid)
-    meat = np.einsum("gls,gms->lms", scores, scores)
     k = x.shape[1] + q.shape[1]
-    scale = n_clusters / (n_clusters - 1) * (n - 1) / (n - k)
-    cov = scale * np.einsum("lk,kms,mj->ljs", bread, meat, bread)
+    if n <= k or n_clusters < 2:
+        cov = np.full((x.shape[1], x.shape[1], y.shape[1]), np.nan)
+    else:
+        member = np.zeros((n, n_clusters))
+        member[np.arange(n), groups] = 1.0
+        scores = np.einsum("ng,nl,ns->gls", member, xt, resid)
+        meat = np.einsum("gls,gms->lms", scores, scores)
+        scale = n_clusters / (n_clusters - 1) * (n - 1) / (n - k)
+        cov = scale * np.einsum("lk,kms,mj->ljs", bread, meat, bread)
+        # A standard error below 1e-9 of the outcome's spread is rounding noise, not precision.
+        spread = np.sqrt(np.mean(yt**2, axis=0)) + np.abs(beta)
+        diag = np.einsum("lls->ls", cov)
+        degenerate = diag <= (1e-9 * spread) ** 2
+        if degenerate.any():
+            cov = cov.copy()
+            rows, cols = np.nonzero(degenerate)
+            cov[rows, :, cols] = np.nan
+            cov[:, rows, cols] = np.nan
+    beta[lost] = np.nan
+    cov[lost] = np.nan
+    cov[:, lost] = np.nan
     return ClusterOLS(beta=beta, cov=cov, df=float(n_clusters - 1), fitted=y - resid)
 
 
@@ -184,6 +226,22 @@ def _table(beta: np.ndarray, se: np.ndarray, df: float, alpha: float) -> pd.Data
     )
 
 
+def _estimate(fit: ClusterOLS, alpha: float, method: str, n: int) -> Estimate:
+    """The first coefficient of the first outcome column of ``fit`` as an :class:`Estimate`."""
+    row = _table(fit.beta[0], np.sqrt(fit.cov[0, 0]), fit.df, alpha).iloc[0]
+    return Estimate(
+        estimate=float(row["estimate"]),
+        se=float(row["se"]),
+        ci_low=float(row["ci_low"]),
+        ci_high=float(row["ci_high"]),
+        p_value=float(row["p_value"]),
+        df=float(row["df"]),
+        method=method,
+        level=1 - alpha,
+        n=n,
+    )
+
+
 def did_2x2(panel: QuasiPanel, alpha: float = 0.05) -> tuple[Estimate, pd.DataFrame]:
     """Classic 2x2 difference-in-differences of the four group means.
 
@@ -199,16 +257,17 @@ def did_2x2(panel: QuasiPanel, alpha: float = 0.05) -> tuple[Estimate, pd.DataFr
     Estimate
         ``(treated post - treated pre) - (untreated post - untreated pre)``, equal to the
         interaction coefficient of ``y ~ treated + post + treated:post``, whose
-        cluster-robust standard error it carries.
+        cluster-robust standard error it carries (NaN where it does not exist, see
+        :func:`cluster_ols`).
     pandas.DataFrame
         The four cells: ``group`` (treated/untreated), ``phase`` (pre/post), ``mean``, ``n``.
     """
     d = panel.data
-    t = d[TREATED].astype(float)
-    p = d[POST].astype(float)
-    x = pd.DataFrame({"const": 1.0, "treated": t, "post": p, "treated_post": t * p})
-    res = sm.OLS(d[Y], x).fit(cov_type="cluster", cov_kwds={"groups": _groups(d)}, use_t=True)
-    est = Estimate.from_statsmodels(res, "treated_post", alpha=alpha, method="2x2 difference in means, cluster-robust by unit")
+    t = d[TREATED].to_numpy(dtype=float)
+    p = d[POST].to_numpy(dtype=float)
+    controls = np.column_stack([np.ones(len(d)), t, p])
+    fit = cluster_ols((t * p)[:, None], _outcomes(panel, None), controls, _groups(d))
+    est = _estimate(fit, alpha, "2x2 difference in means, cluster-robust by unit", len(d))
     cells = (
         d.assign(group=np.where(d[TREATED], "treated", "untreated"), phase=np.where(d[POST], "post", "pre"))
         .groupby(["group", "phase"], sort=True)[Y]
@@ -240,8 +299,32 @@ def twfe(panel: QuasiPanel, outcomes: np.ndarray | None = None, alpha: float = 0
     """
     d = panel.data
     dummy = (d[TREATED] & d[POST]).to_numpy(dtype=float)[:, None]
-    fit = cluster_ols(dummy, _outcomes(panel, outcomes), _fixed_effects(d, panel.covariates), _groups(d))
+    fit = cluster_ols(dummy, _outcomes(panel, outcomes), fixed_effects(d, panel.covariates), _groups(d))
     return _table(fit.beta[0], np.sqrt(fit.cov[0, 0]), fit.df, alpha)
+
+
+def _twfe_fit(panel: QuasiPanel, alpha: float) -> tuple[ClusterOLS, Estimate]:
+    d = panel.data
+    dummy = (d[TREATED] & d[POST]).to_numpy(dtype=float)
+    fit = cluster_ols(dummy[:, None], _outcomes(panel, None), fixed_effects(d, panel.covariates), _groups(d))
+    return fit, _estimate(fit, alpha, "two-way fixed effects (unit and period), cluster-robust by unit", len(d))
+
+
+def twfe_estimate(panel: QuasiPanel, alpha: float = 0.05) -> Estimate:
+    """The estimate of :func:`did_twfe` without its chart frame (placebo runs).
+
+    Parameters
+    ----------
+    panel : QuasiPanel
+        A panel with treated and untreated units and periods on both sides of the start.
+    alpha : float
+        One minus the confidence level.
+
+    Returns
+    -------
+    Estimate
+    """
+    return _twfe_fit(panel, alpha)[1]
 
 
 def did_twfe(panel: QuasiPanel, alpha: float = 0.05) -> tuple[Estimate, pd.DataFrame]:
@@ -264,20 +347,8 @@ def did_twfe(panel: QuasiPanel, alpha: float = 0.05) -> tuple[Estimate, pd.DataF
         (mean over the units). The counterfactual is the fitted model with D set to 0.
     """
     d = panel.data
+    fit, est = _twfe_fit(panel, alpha)
     dummy = (d[TREATED] & d[POST]).to_numpy(dtype=float)
-    fit = cluster_ols(dummy[:, None], _outcomes(panel, None), _fixed_effects(d, panel.covariates), _groups(d))
-    row = _table(fit.beta[0], np.sqrt(fit.cov[0, 0]), fit.df, alpha).iloc[0]
-    est = Estimate(
-        estimate=float(row["estimate"]),
-        se=float(row["se"]),
-        ci_low=float(row["ci_low"]),
-        ci_high=float(row["ci_high"]),
-        p_value=float(row["p_value"]),
-        df=float(row["df"]),
-        method="two-way fixed effects (unit and period), cluster-robust by unit",
-        level=1 - alpha,
-        n=len(d),
-    )
     counterfactual = fit.fitted[:, 0] - est.estimate * dummy
     group = np.where(d[TREATED], "treated", "untreated")
     observed = d.assign(series=group).groupby([PERIOD, "series"])[Y].mean().rename("value").reset_index()
@@ -298,7 +369,7 @@ def _linear_pretrend(panel: QuasiPanel, y: np.ndarray, alpha: float, n_leads: in
     pre = ~panel.data[POST].to_numpy()
     d = panel.data[pre]
     x = (d[TREATED] * d[POS]).to_numpy(dtype=float)[:, None]
-    fit = cluster_ols(x, y[pre], _fixed_effects(d, panel.covariates), _groups(d))
+    fit = cluster_ols(x, y[pre], fixed_effects(d, panel.covariates), _groups(d))
     table = _table(fit.beta[0], np.sqrt(fit.cov[0, 0]), fit.df, alpha)
     t = (table["estimate"] / table["se"]).to_numpy()
     return [
@@ -314,10 +385,10 @@ def _event_fit(panel: QuasiPanel, y: np.ndarray, alpha: float) -> tuple[list[int
     treated = d[TREATED].to_numpy()
     rels = sorted(int(k) for k in np.unique(rel) if k != -1)
     x = np.column_stack([(treated & (rel == k)).astype(float) for k in rels])
-    fit = cluster_ols(x, y, _fixed_effects(d, panel.covariates), _groups(d))
+    fit = cluster_ols(x, y, fixed_effects(d, panel.covariates), _groups(d))
     leads = [i for i, k in enumerate(rels) if k < -1]
     n_clusters = int(fit.df) + 1
-    if not leads:
+    if not leads or not np.isfinite(fit.cov[np.ix_(leads, leads)]).all():
         tests: list[PretrendTest] = []
     elif len(leads) <= n_clusters - 1:
         b = fit.beta[leads]
@@ -381,7 +452,8 @@ def event_study(panel: QuasiPanel, alpha: float = 0.05) -> EventStudy:
                      "phase": "reference"}
         frame = pd.concat([frame, pd.DataFrame([reference])], ignore_index=True)
     frame = frame[["rel", "estimate", "se", "ci_low", "ci_high", "p_value", "phase"]]
-    return EventStudy(frame=frame.sort_values("rel").reset_index(drop=True), pretrend=tests[0] if tests else None)
+    pretrend = tests[0] if tests and math.isfinite(tests[0].p_value) else None
+    return EventStudy(frame=frame.sort_values("rel").reset_index(drop=True), pretrend=pretrend)
 
 
 def wild_cluster_pvalue(panel: QuasiPanel, reps: int = 9999, seed: int = 0) -> float:
@@ -404,10 +476,11 @@ def wild_cluster_pvalue(panel: QuasiPanel, reps: int = 9999, seed: int = 0) -> f
     Returns
     -------
     float
-        Share of draws whose |t| is at least the observed |t|.
+        Share of draws whose |t| is at least the observed |t|; NaN when the observed
+        cluster-robust t does not exist (see :func:`cluster_ols`).
     """
     d = panel.data
-    controls = _fixed_effects(d, panel.covariates)
+    controls = fixed_effects(d, panel.covariates)
     groups = _groups(d)
     y = d[Y].to_numpy(dtype=float)
     dummy = (d[TREATED] & d[POST]).to_numpy(dtype=float)[:, None]
@@ -416,6 +489,8 @@ def wild_cluster_pvalue(panel: QuasiPanel, reps: int = 9999, seed: int = 0) -> f
     resid0 = y - fitted0
     observed = cluster_ols(dummy, y[:, None], controls, groups)
     t_obs = abs(observed.beta[0, 0] / np.sqrt(observed.cov[0, 0, 0]))
+    if not np.isfinite(t_obs):
+        return math.nan
     rng = np.random.default_rng(seed)
     weights = rng.choice(WEBB_WEIGHTS, size=(int(groups.max()) + 1, reps))
     exceed = 0

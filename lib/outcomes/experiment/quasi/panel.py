@@ -12,6 +12,8 @@ unit, a start date outside the data, too few pre-periods) come back as
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,9 +36,31 @@ PRE_TREND = "pre_trend"
 PLACEBO_IN_TIME = "placebo_in_time"
 PLACEBO_IN_SPACE = "placebo_in_space"
 INFERENCE_DISAGREES = "inference_disagrees"
+NO_INTERVAL = "no_interval"
+PRE_TREND_NOT_CHECKED = "pre_trend_not_checked"
 
 #: What a condition that leaves nothing to estimate forces: the data must grow before a decision.
 BLOCKS: BlockAction = "keep testing"
+
+#: The periods a panel may have, in words (the message for a wrong one lists them).
+PERIOD_FORMS = (
+    "period numbers or years (1931), quarters (2025Q1), ISO weeks (2025-W09), months (2025-03) or dates (2025-03-01)"
+)
+#: Periods given as text, by kind (a column whose every value matches one form is of that kind).
+_PERIOD_TEXT = {
+    "year": re.compile(r"-?\d{1,4}"),
+    "quarter": re.compile(r"(\d{4})-?Q([1-4])", re.IGNORECASE),
+    "week": re.compile(r"(\d{4})-?W(\d{2})", re.IGNORECASE),
+    "month": re.compile(r"(\d{4})-(\d{2})"),
+}
+_KIND_WORDS = {
+    "number": "period numbers",
+    "year": "years",
+    "quarter": "quarters",
+    "week": "ISO weeks",
+    "month": "months",
+    "date": "dates",
+}
 
 #: Internal column names of :attr:`QuasiPanel.data`.
 UNIT, PERIOD, Y, TREATED, POST, POS, REL = "unit", "period", "y", "treated", "post", "pos", "rel"
@@ -154,31 +178,108 @@ def period_label(value: Any) -> str:
     return value.strftime("%Y-%m-%d") if isinstance(value, pd.Timestamp) else str(value)
 
 
-def _coerce_periods(values: pd.Series, start: Any, period_col: str) -> tuple[pd.Series, Any]:
-    """Return periods and start on one comparable scale: integers, or timestamps."""
-    if pd.api.types.is_bool_dtype(values):
-        raise QuasiInputError(f"period column '{period_col}' is boolean; use dates (first of month) or integers")
+def _period_kind(values: pd.Series) -> str:
+    """The kind of period a column holds: ``"number"``, ``"year"``, ``"quarter"``, ``"week"``, ``"month"`` or ``"date"``."""
     if pd.api.types.is_integer_dtype(values):
-        try:
-            return values.astype("int64"), int(start)
-        except (TypeError, ValueError):
-            raise QuasiInputError(
-                f"period column '{period_col}' holds integers but start={start!r} is not an integer; "
-                "pass the start as a period number of the same scale"
-            ) from None
+        return "number"
+    if pd.api.types.is_float_dtype(values):
+        present = values.dropna()
+        return "number" if len(present) and (present == present.round()).all() else "date"
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return "date"
+    text = values.dropna().astype(str).str.strip()
+    for kind, form in _PERIOD_TEXT.items():
+        if len(text) and text.str.fullmatch(form).all():
+            return kind
+    return "date"
+
+
+def _period_value(value: Any, kind: str) -> Any:
+    """One period (a cell of the column, or the start) on the scale of ``kind``; raise ValueError when it is not one."""
+    if kind in ("number", "year"):
+        if isinstance(value, bool):
+            raise ValueError(f"{value!r} is not a period number")
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, int) or (isinstance(value, str) and value.strip().lstrip("-").isdigit()):
+            return int(value)
+        if hasattr(value, "dtype") and pd.api.types.is_integer_dtype(value.dtype):
+            return int(value)
+        raise ValueError(f"{value!r} is not a period number")
+    text = str(value).strip() if isinstance(value, str) else None
+    if text is not None:
+        if m := _PERIOD_TEXT["quarter"].fullmatch(text):
+            return pd.Period(f"{m[1]}Q{m[2]}", "Q").start_time
+        if m := _PERIOD_TEXT["week"].fullmatch(text):
+            return pd.Timestamp(dt.date.fromisocalendar(int(m[1]), int(m[2]), 1))
+        if _PERIOD_TEXT["year"].fullmatch(text):
+            return pd.Timestamp(int(text), 1, 1)
+    stamp = pd.Timestamp(value)
+    if stamp is pd.NaT:
+        raise ValueError(f"{value!r} is not a date")
+    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp
+
+
+def _coerce_periods(values: pd.Series, start: Any, period_col: str) -> tuple[pd.Series, Any]:
+    """Return periods and start on one comparable scale: integers (period numbers, years), or timestamps.
+
+    Quarters, ISO weeks and months given as text become the timestamp of their first day.
+    """
+    if pd.api.types.is_bool_dtype(values):
+        raise QuasiInputError(_period_refusal(period_col, start, "the column is boolean"))
+    kind = _period_kind(values)
     try:
+        return _column_periods(values, kind), _period_value(start, kind)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise QuasiInputError(_period_refusal(period_col, start, f"{exc}; the column holds {_KIND_WORDS[kind]}")) from None
+
+
+def _column_periods(values: pd.Series, kind: str) -> pd.Series:
+    """The period column on the scale of ``kind``: int64, or datetime64 of each period's first day."""
+    if kind in ("number", "year"):
+        return values.map(lambda v: _period_value(v, kind)).astype("int64")
+    if kind == "date":
         periods = pd.to_datetime(values)
-        start_ts = pd.Timestamp(start)
-    except (TypeError, ValueError) as exc:
-        raise QuasiInputError(
-            f"period column '{period_col}' or start={start!r} cannot be read as dates ({exc}); "
-            "use dates such as 2025-03-01 or integer period numbers"
-        ) from None
-    if getattr(periods.dt, "tz", None) is not None:
-        periods = periods.dt.tz_convert("UTC").dt.tz_localize(None)
-    if start_ts.tzinfo is not None:
-        start_ts = start_ts.tz_convert("UTC").tz_localize(None)
-    return periods.astype("datetime64[ns]"), start_ts
+        if getattr(periods.dt, "tz", None) is not None:
+            periods = periods.dt.tz_convert("UTC").dt.tz_localize(None)
+    else:
+        periods = values.map(lambda v: _period_value(v, kind))
+    return pd.Series(periods, index=values.index).astype("datetime64[ns]")
+
+
+def read_periods(values: pd.Series, period_col: str) -> pd.Series:
+    """A period column as the designs read it: integers (period numbers, years) or the first day of each period.
+
+    Parameters
+    ----------
+    values : pandas.Series
+        The column: integers, years, quarters, ISO weeks or months as text, or dates.
+    period_col : str
+        Its name, for the message.
+
+    Returns
+    -------
+    pandas.Series
+        int64, or datetime64 (timezone-naive, UTC).
+
+    Raises
+    ------
+    QuasiInputError
+        When the column is not one kind of period.
+    """
+    kind = _period_kind(values)
+    try:
+        return _column_periods(values, kind)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise QuasiInputError(_period_refusal(period_col, None, f"{exc}; the column holds {_KIND_WORDS[kind]}")) from None
+
+
+def _period_refusal(period_col: str, start: Any, detail: str) -> str:
+    """The one message for periods the designs cannot read."""
+    return (
+        f"period column '{period_col}' and start {start!r} cannot be read as periods of one kind ({detail}). "
+        f"Give {PERIOD_FORMS}, the same kind in the column and in the start"
+    )
 
 
 def _finish(
