@@ -60,3 +60,11 @@ def test_figures_are_shown_on_several_pages_and_recorded(seen: dict, quantity: s
 def test_a_customer_kept_is_worth_the_same_on_the_scorecard_and_the_roi_page(seen: dict) -> None:
     places = seen["value_per_customer_kept"].places
     assert {where.split()[0] for where, _ in places} == {"results.json", "03_roi.html", "01_joint_scorecard.html"}
+
+
+def test_the_month_index_notes_each_review_with_its_register_name(demo_month: Path) -> None:
+    index = (demo_month / "index.html").read_text(encoding="utf-8")
+    for ident, name in register_names().items():
+        if ident in ACTIVE:
+            assert f"Initiative: {name}" in index
+            assert f"Initiative: {ident}<" not in index

@@ -54,6 +54,7 @@ from outcomes.run import execute as nbexec
 from outcomes.run import html as report_html
 from outcomes.run import manifest as run_manifest
 from outcomes.report import results
+from outcomes.report.investment import register_names
 from outcomes.run import pages
 from outcomes.run import pii
 from outcomes.run import publish
@@ -700,8 +701,13 @@ def _schedule(
     return outcome
 
 
-def _order_links(cfg: RunConfig, runs: list[NotebookRun], tasks: list[Task]) -> list[pages.ReportLink]:
-    """Links for the month's index: the notebooks that run after others and before none (the summary) first."""
+def _order_links(
+    cfg: RunConfig, runs: list[NotebookRun], tasks: list[Task], names: Mapping[str, str]
+) -> list[pages.ReportLink]:
+    """Links for the month's index: the notebooks that run after others and before none (the summary) first.
+
+    A review is noted with its initiative's name from the register (``names``, by id).
+    """
     task_of = {t.stem: t for t in tasks}
     awaited = {name for nb in cfg.notebooks for name in nb.after}
     leads = {nb.name for nb in cfg.notebooks if nb.after and nb.name not in awaited}
@@ -715,7 +721,7 @@ def _order_links(cfg: RunConfig, runs: list[NotebookRun], tasks: list[Task]) -> 
     for run in sorted(runs, key=key):
         task = task_of[run.name]
         if task.initiative is not None:
-            note = f"Initiative: {task.initiative}"
+            note = f"Initiative: {names.get(task.initiative, task.initiative)}"
         else:
             summary = "the pack in a few sentences" if cfg.publish_as else "the month in a few sentences"
             note = f"Start here: {summary}" if task.entry in leads else ""
@@ -1017,7 +1023,7 @@ def _assemble(build: Path, run_plan: RunPlan, runs: list[NotebookRun]) -> list[s
         **run_manifest.environment(),
     }
     results.write_json(build / "manifest.json", manifest)
-    links = _order_links(cfg, runs, run_plan.tasks)
+    links = _order_links(cfg, runs, run_plan.tasks, register_names(run_plan.context.initiatives_dir))
     if cfg.pack_title:
         index = pages.pack_index(cfg.pack_title, cfg.description or "", links, doc, manifest, sections=cfg.sections)
     else:
