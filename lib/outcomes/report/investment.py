@@ -285,6 +285,7 @@ def drivers_estimates(
     period: str,
     *,
     months: int = DRIVERS_MONTHS,
+    min_customers: int = 10,
     engine: str = "duckdb",
     warehouse_path: str | Path | None = None,
     engine_settings: str | Path | None = None,
@@ -302,6 +303,8 @@ def drivers_estimates(
         The last month of the panel.
     months : int
         Months of the panel.
+    min_customers : int
+        Segments with fewer customers in a month are suppressed (as in the panel).
     engine : {"duckdb", "spark"}
         The engine of ``con``.
     warehouse_path : str or Path, optional
@@ -316,7 +319,7 @@ def drivers_estimates(
     window = Window.last(months, ending=period)
     panel = shared_frame(
         drivers_panel, con, engine=engine, warehouse_path=warehouse_path, engine_settings=engine_settings,
-        start=window.first_month, end=window.last_month,
+        start=window.first_month, end=window.last_month, min_customers=min_customers,
     )
     return fit_drivers(panel)
 
