@@ -8,6 +8,8 @@ on every page that shows them and in ``results.json``.
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 
 import pytest
@@ -62,9 +64,18 @@ def test_a_customer_kept_is_worth_the_same_on_the_scorecard_and_the_roi_page(see
     assert {where.split()[0] for where, _ in places} == {"results.json", "03_roi.html", "01_joint_scorecard.html"}
 
 
-def test_the_month_index_notes_each_review_with_its_register_name(demo_month: Path) -> None:
+def test_the_month_index_links_each_review_by_its_register_name(demo_month: Path) -> None:
     index = (demo_month / "index.html").read_text(encoding="utf-8")
     for ident, name in register_names().items():
         if ident in ACTIVE:
-            assert f"Initiative: {name}" in index
-            assert f"Initiative: {ident}<" not in index
+            assert f'<a href="02_initiative_review--{ident}.html">{html.escape(name)}</a>' in index
+            assert f">{ident}<" not in index
+
+
+@pytest.mark.parametrize("initiative", ACTIVE)
+def test_each_review_page_is_titled_with_its_initiatives_name(demo_month: Path, initiative: str) -> None:
+    page = (demo_month / f"02_initiative_review--{initiative}.html").read_text(encoding="utf-8")
+    name = html.escape(register_names()[initiative])
+    assert f"<title>{name}</title>" in page
+    assert re.search(r"<h1[^>]*>" + re.escape(name), page)
+    assert "Initiative review" not in page and "<id>" not in page and "&lt;id&gt;" not in page

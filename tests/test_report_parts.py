@@ -9,6 +9,7 @@ from pathlib import Path
 
 import altair as alt
 import duckdb
+import nbformat
 import pandas as pd
 import pytest
 
@@ -235,3 +236,21 @@ def test_results_schema_doc_embeds_the_schema_file_verbatim() -> None:
     assert json.loads(embedded) == results.schema()
     for section in results.sections():
         assert f"`{section}`" in doc
+
+
+def test_the_page_title_is_the_first_heading_the_page_shows() -> None:
+    generic = nbformat.v4.new_markdown_cell("# Initiative review\n\nFor JupyterLab readers.")
+    generic.metadata["tags"] = ["remove-cell"]
+    printed = nbformat.v4.new_code_cell("result.heading()")
+    printed.outputs = [
+        nbformat.v4.new_output("display_data", data={"text/markdown": text.md("# {n}\n\nText.", n="Chat (v2) & co").data})
+    ]
+    later = nbformat.v4.new_markdown_cell("## Effects")
+    nb = nbformat.v4.new_notebook(cells=[generic, printed, later])
+    assert report_html.first_heading(nb) == "Chat (v2) & co"
+    generic.metadata["tags"] = []
+    assert report_html.first_heading(nb) == "Initiative review"
+    nb.cells = [later]
+    assert report_html.first_heading(nb) == "Effects"
+    nb.cells = [nbformat.v4.new_code_cell("1")]
+    assert report_html.first_heading(nb) is None

@@ -148,6 +148,15 @@ class Review:
         """What we recommend: the decision with the investment case's chance to pay off, from the run's ``roi`` rows."""
         return from_results(self.spec.id, self.result.decision.action, roi)
 
+    def heading(self) -> Markdown:
+        """The page's title, the initiative's register name, and what the page answers."""
+        return md(
+            "# {name}\n\nDid this initiative change what it set out to change, without harming what must not "
+            "get worse? The recommendation comes first, then the effects, how they moved over time, how they "
+            "were estimated and what would change the decision.",
+            name=self.spec.name or self.spec.id,
+        )
+
     def decision_text(self, roi: Sequence[Mapping[str, Any]] = ()) -> Markdown:
         """The recommendation first, in the words every page uses, then the grounds, the hypothesis and the window.
 

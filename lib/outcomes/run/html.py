@@ -166,14 +166,28 @@ def toc_html(items: list[Heading]) -> str:
 
 
 def first_heading(nb: nbformat.NotebookNode) -> str | None:
-    """The text of the first Markdown heading of a notebook's markdown cells, if any."""
+    """The text of the first Markdown heading the rendered page shows, if any.
+
+    Markdown cells and Markdown outputs of code cells count, in cell order; cells the
+    export removes (:data:`REMOVE_CELL_TAGS`) do not, so a notebook can keep a generic
+    heading for JupyterLab readers and print the page's own (e.g. an initiative's name).
+    """
     for cell in nb.cells:
-        if cell.cell_type != "markdown":
+        if REMOVE_CELL_TAGS & set(cell.get("metadata", {}).get("tags", [])):
             continue
-        for line in cell.source.splitlines():
-            m = re.match(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$", line)
-            if m and m.group(1):
-                return m.group(1)
+        if cell.cell_type == "markdown":
+            texts = [cell.source]
+        else:
+            texts = [
+                "".join(md) if isinstance(md, list) else md
+                for out in cell.get("outputs", [])
+                if (md := out.get("data", {}).get("text/markdown"))
+            ]
+        for text in texts:
+            for line in text.splitlines():
+                m = re.match(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$", line)
+                if m and m.group(1):
+                    return html.unescape(m.group(1).replace("\\", ""))
     return None
 
 

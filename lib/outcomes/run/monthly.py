@@ -706,7 +706,9 @@ def _order_links(
 ) -> list[pages.ReportLink]:
     """Links for the month's index: the notebooks that run after others and before none (the summary) first.
 
-    A review is noted with its initiative's name from the register (``names``, by id).
+    A review's link reads its page title (the initiative's register name, which the review
+    prints as its heading) and is noted as a review; ``names`` (by id) stands in for a page
+    without a title of its own.
     """
     task_of = {t.stem: t for t in tasks}
     awaited = {name for nb in cfg.notebooks for name in nb.after}
@@ -721,11 +723,12 @@ def _order_links(
     for run in sorted(runs, key=key):
         task = task_of[run.name]
         if task.initiative is not None:
-            note = f"Initiative: {names.get(task.initiative, task.initiative)}"
+            note = "Initiative review"
         else:
             summary = "the pack in a few sentences" if cfg.publish_as else "the month in a few sentences"
             note = f"Start here: {summary}" if task.entry in leads else ""
-        links.append(pages.ReportLink(f"{run.name}.html", run.title, note, lead=task.entry in leads))
+        title = run.title if task.initiative is None or run.title != run.name else names.get(task.initiative, run.title)
+        links.append(pages.ReportLink(f"{run.name}.html", title, note, lead=task.entry in leads))
     return links
 
 
