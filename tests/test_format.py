@@ -124,10 +124,21 @@ def test_signed_changes():
         (8144.4, "count", {}, "8,144"),
         (2_345_678, "count", {}, "2.3 million"),
         (-0.0, "count", {"signed": True}, "0"),
+        # counted things carry their noun, singular for one
+        (-9.0, "tickets", {"signed": True, "change": True}, "-9 tickets"),
+        (4287, "tickets", {}, "4,287 tickets"),
+        (1.0, "customers", {}, "1 customer"),
+        (1.0, "orders", {"signed": True}, "+1 order"),
         # plain numbers
         (1615.2, "number", {}, "1,615"),
         (2.5, "score", {}, "2.5"),
         (0.0456, "ratio", {}, "0.046"),
+        # a ratio near 1 keeps two decimals, so this month and last read alike
+        (1.0, "ratio", {}, "1.00"),
+        (1.04, "ratio", {}, "1.04"),
+        (0.04, "ratio", {"signed": True, "change": True}, "+0.040"),
+        (0.96, "ratio", {}, "0.96"),
+        (0.32, "reassignments/ticket", {}, "0.32 reassignments/ticket"),
         (1e-9, None, {}, "0.0000000010"),
         (1.5, "tickets/customer", {}, "1.5 tickets/customer"),
         # missing

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from canonical_tables import example_rows, make_warehouse
 
+from outcomes import format as fmt
 from outcomes.metrics import catalog
 from outcomes.metrics import compute
 from outcomes.errors import WarehouseError
@@ -53,6 +54,23 @@ def test_catalog_holds_the_contract_ids_and_valid_entries():
         assert m.question.endswith("?"), m.id
         assert m.owner in ("CIO", "CMO", "joint")
         assert (m.target is not None) or m.direction != "balance"
+
+
+@pytest.mark.parametrize(
+    ("unit", "kind", "rule"),
+    [("furlongs", "sum", "unit must be one of"), ("count", "mean", "a mean is not one"), ("tickets", "mean", "a mean")],
+)
+def test_a_catalog_unit_the_formatter_cannot_write_is_refused(unit: str, kind: str, rule: str) -> None:
+    entry = catalog.get("reassignments_per_ticket").model_dump() | {"unit": unit, "kind": kind}
+    with pytest.raises(ValueError, match=rule):
+        catalog.Metric(**entry)
+
+
+def test_every_catalog_value_reads_with_its_unit():
+    shown = {m.id: fmt.value(0.32 if m.kind == "mean" else -9.0, m.unit, signed=True) for m in catalog.all_metrics()}
+    assert shown["reassignments_per_ticket"] == "+0.32 reassignments/ticket"
+    assert shown["backlog_growth"] == "-9 tickets"
+    assert fmt.value(1.0, catalog.get("demand_capacity_ratio").unit) == "1.00"
 
 
 def test_every_catalog_metric_is_computed_by_exactly_one_family_or_derivation():

@@ -31,8 +31,10 @@ NOT_WITHIN_HORIZON = "not within the horizon"
 
 #: Units whose values are fractions shown as percentages (changes as percentage points).
 PERCENT_UNITS = frozenset({"fraction", "%", "percent", "rate"})
+#: Things counted: a value in one of these units is a whole number followed by its noun ("9 tickets").
+COUNTED_NOUNS = frozenset({"tickets", "customers", "orders"})
 #: Units shown as whole numbers with thousands separators in tables.
-COUNT_UNITS = frozenset({"count", "tickets", "customers", "orders", "minutes"})
+COUNT_UNITS = frozenset({"count", "minutes"}) | COUNTED_NOUNS
 #: Currency codes; a currency unit is written as money.
 CURRENCIES = frozenset({"EUR", "USD", "GBP", "CHF"})
 
@@ -213,7 +215,7 @@ def pp(delta: float | None, *, decimals: int = 1, signed: bool = True, missing: 
 
 
 def _plural(value_text: str, word: str) -> str:
-    return f"{value_text} {word}" if value_text == "1" else f"{value_text} {word}s"
+    return f"{value_text} {word}" if value_text.lstrip("+-") == "1" else f"{value_text} {word}s"
 
 
 def hours(h: float | None, *, signed: bool = False, missing: str = NOT_AVAILABLE) -> str:
@@ -332,7 +334,7 @@ def months(m: float | None) -> str:
 # --------------------------------------------------------------------------- by unit
 
 _PLAIN_UNITS = frozenset({None, "", "number", "score", "ratio"})
-_VALUE_UNITS = PERCENT_UNITS | CURRENCIES | {"money", "hours", "minutes", "days", "count"}
+_VALUE_UNITS = PERCENT_UNITS | CURRENCIES | COUNTED_NOUNS | {"money", "hours", "minutes", "days", "count"}
 
 
 def value(
@@ -354,8 +356,10 @@ def value(
         The catalog's or the narrative's unit: a rate ("rate", "fraction", "%") is a fraction,
         its level written as a percentage and its change in percentage points; "money" or a
         currency code ("EUR") money; "hours", "minutes", "days" durations; "count" a whole
-        number; "number", "score", "ratio" or None a plain number; a unit "per" something
-        ("tickets/customer") is written after a plain number.
+        number; "tickets", "customers", "orders" (:data:`COUNTED_NOUNS`) a whole number with
+        its noun ("-9 tickets", "1 customer"); "ratio" two decimals from 0.1 to 100, so a
+        ratio near 1 reads "1.04" and "1.00" alike; "number", "score" or None a plain number;
+        a unit "per" something ("tickets/customer") is written after a plain number.
     signed : bool
         Write "+" before positive numbers.
     change : bool
@@ -394,6 +398,10 @@ def value(
         return days(x, signed=signed)
     if unit == "count":
         return count(x, signed=signed)
+    if unit in COUNTED_NOUNS:
+        return _plural(count(x, signed=signed), unit.removesuffix("s"))
+    if unit == "ratio" and 0.1 <= abs(float(x)) < 100:  # type: ignore[arg-type]
+        return _signed(float(x), f"{abs(float(x)):.2f}", signed)  # type: ignore[arg-type]
     text = number(x, signed=signed)
     return f"{text} {unit}" if unit not in _PLAIN_UNITS else text
 

@@ -109,6 +109,15 @@ class Metric(_Frozen):
             raise ValueError(f"not_by names unknown dimensions {sorted(unknown)}; valid: {list(DIMENSIONS[1:])}")
         if self.direction == "balance" and (self.target is None or self.tolerance is None):
             raise ValueError("a balance metric needs both a target and a tolerance")
+        try:
+            fmt.value(1.0, self.unit)
+        except fmt.FormatError as exc:
+            raise ValueError(str(exc)) from None
+        if self.kind == "mean" and self.unit in fmt.COUNT_UNITS - {"minutes"}:
+            raise ValueError(
+                f"unit {self.unit!r} writes whole numbers, but a mean is not one (0.3 would read 0); "
+                "give the unit per what is averaged, e.g. 'reassignments/ticket'"
+            )
         return self
 
     @property
