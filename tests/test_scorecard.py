@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from outcomes import config
+from outcomes.metrics import catalog
 from outcomes.estimate import Estimate
 from outcomes.scorecard.drivers import DriverEffect, DriversResult
 from outcomes.errors import ParamsError
@@ -167,6 +168,19 @@ def test_prescriptions_price_a_customer_kept_as_given(panel):
     p = card.prescriptions.set_index("metric")
     assert p.loc["churn_rate", "value_at_stake_eur"] == pytest.approx(100 * 1500)
     assert "worth about EUR 150k" in p.loc["churn_rate", "sentence"]
+
+
+def test_reading_tables_speak_words_not_column_ids(panel):
+    card = build_scorecard(panel, "2025-03", drivers=drivers(), targets={"first_response_mean_hours": 2.6, "churn_rate": 0.02})
+    priorities = card.priority_table()
+    assert list(priorities.columns) == ["rank", "metric", "value at stake", "what to do"]
+    assert list(priorities["rank"][:2]) == ["1", "2"]
+    assert list(priorities["value at stake"][:2]) == ["EUR 200k", "EUR 80k"]
+    assert priorities["metric"][0] == catalog.get("churn_rate").name
+    assert list(card.movers_table().columns) == ["metric", "what moved"]
+    assert list(card.goals_table().columns) == ["metric", "goal for next month"]
+    shown = " ".join(" ".join(map(str, t.columns)) for t in (priorities, card.movers_table(), card.goals_table()))
+    assert "_" not in shown
 
 
 def test_goals_follow_the_trend(panel):

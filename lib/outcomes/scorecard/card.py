@@ -215,6 +215,26 @@ class Scorecard:
             }
         )
 
+    def priority_table(self) -> pd.DataFrame:
+        """The prescriptions for reading: rank, metric, value at stake in money, what to do."""
+        p = self.prescriptions
+        return pd.DataFrame(
+            {
+                "rank": [str(int(r)) for r in p["rank"]],
+                "metric": p["name"],
+                "value at stake": [fmt.money(v, missing="not priced") for v in p["value_at_stake_eur"]],
+                "what to do": p["sentence"],
+            }
+        )
+
+    def movers_table(self) -> pd.DataFrame:
+        """The month's largest moves for reading: metric and what moved."""
+        return pd.DataFrame({"metric": self.movers["name"], "what moved": self.movers["sentence"]})
+
+    def goals_table(self) -> pd.DataFrame:
+        """Next month's suggested goals for reading: metric and goal."""
+        return pd.DataFrame({"metric": self.goals["name"], "goal for next month": self.goals["sentence"]})
+
     def sentences(self) -> list[str]:
         """Headline sentences: status count, top movers and top prescriptions."""
         t = self.table
