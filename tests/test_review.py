@@ -148,6 +148,20 @@ def test_portal_charts_and_texts(reviews: dict, demo_warehouse: Path) -> None:
     assert "months" in rv.planning_text().data
 
 
+@pytest.mark.parametrize("initiative", ["self-service-portal", "chatbot", "faster-releases"])
+def test_review_texts_name_metrics_and_conditions_in_words(reviews: dict, initiative: str) -> None:
+    rv = reviews[initiative]
+    shown = " ".join(
+        [rv.design_text().data, rv.conditions_text().data, rv.planning_text().data, rv.decision_text().data,
+         rv.segments_frame().to_string()]
+    )
+    ids = {m.id for m in rv.spec.metrics if "_" in m.id}
+    codes = {c.code for c in rv.result.conditions} | {c.code for e in rv.result.effects for c in e.conditions}
+    assert ids and not {i for i in ids if i in shown}
+    assert not {c for c in codes if re.search(rf"\b{c}\b", shown)}
+    assert "segment=" not in shown
+
+
 # --------------------------------------------------------------------------- the bridge
 
 

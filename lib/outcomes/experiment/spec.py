@@ -26,6 +26,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from outcomes.metrics import catalog
 from outcomes.params import Params
 
 
@@ -131,6 +132,15 @@ class MetricSpec(Params):
     def id(self) -> str:
         """The metric's id in results: ``metric``, else ``column``, else ``numerator_per_denominator``."""
         return self.metric or self.column or f"{self.numerator}_per_{self.denominator}"
+
+    @property
+    def display_name(self) -> str:
+        """The name readers see: ``label``, else the catalog's name of ``metric``, else the id in words."""
+        if self.label:
+            return self.label
+        if self.metric and self.metric in catalog.ids():
+            return catalog.get(self.metric).name
+        return self.id.replace("_", " ")
 
     @property
     def display_unit(self) -> str:

@@ -231,12 +231,12 @@ class Review:
         """Each data condition found, and what it means for the decision."""
         found = [("", c) for c in self.result.conditions]
         for e in self.result.effects:
-            found += [(f" ({e.name})", c) for c in e.conditions if c not in self.result.conditions]
+            found += [(f"**{html.escape(e.name, quote=False)}:** ", c) for c in e.conditions if c not in self.result.conditions]
         if not found:
             return Markdown("No data condition was found: every arm had enough units and every metric varied.")
+        # the sentence, not the code: codes are for results.json and scripts
         lines = [
-            f"- **{c.code}**{where}: {html.escape(c.message.rstrip('. '), quote=False)}. "
-            f"*Meaning:* {_CONDITION_MEANING[c.blocks]}."
+            f"- {where}{html.escape(c.message.rstrip('. '), quote=False)}. *Meaning:* {_CONDITION_MEANING[c.blocks]}."
             for where, c in found
         ]
         return Markdown("\n".join(lines))
@@ -250,7 +250,7 @@ class Review:
         """
         splits = {x.segment: _split_word(x) for x in self.result.segment_splits}
         rows = [
-            {"segment": e.segment, "metric": e.name, "arm": e.arm, "change": fmt.change(e.estimate_abs, e.unit),
+            {"segment": _segment_words(e.segment), "metric": e.name, "arm": e.arm, "change": fmt.change(e.estimate_abs, e.unit),
              f"{fmt.confidence(e.alpha)} CI": fmt.interval(e.ci_low, e.ci_high, e.unit) if e.estimable else "n/a",
              "adjusted p": fmt.p_value(e.p_value_adjusted, label="", missing="n/a"), "units": e.n_control + e.n_treatment,
              "arm split": splits.get(e.segment, "not checked")}
@@ -374,6 +374,12 @@ def _split_word(split: SegmentSplit) -> str:
     return "as planned" if math.isfinite(split.p_value) else "too few units"
 
 
+def _segment_words(segment: str) -> str:
+    """A segment key as a reader says it: ``segment=smb`` → "smb segment", ``region=north`` → "north region"."""
+    dim, _, value = segment.partition("=")
+    return f"{value} {dim.replace('_', ' ')}" if value else segment
+
+
 def _escape_lines(lines: list[str]) -> list[str]:
     """Escape HTML in sentences built from data; empty lines are dropped."""
     return [html.escape(s, quote=False) for s in lines if s]
@@ -448,6 +454,7 @@ def _quasi(spec: InitiativeSpec, panel_for: Any, window: aggregates.AnalysisWind
     for m in spec.metrics:
         frame, unit_col, period_col, outcome = panel_for(m)
         common = {"period": period_col, "outcome": outcome, "start": spec.start_date, "metric": m.id,
+                  "label": m.display_name,
                   "alpha": spec.alpha, "placebo": m.role == "primary"}
         if spec.min_pre_periods is not None:
             common["min_pre_periods"] = spec.min_pre_periods
@@ -462,12 +469,12 @@ def _quasi(spec: InitiativeSpec, panel_for: Any, window: aggregates.AnalysisWind
                 frame, unit=unit_col, treated_units=spec.treated_units if unit_col else None, **common)
     primary = spec.primary
     others = [
-        results[m.id].to_effect(direction=m.direction, role=m.role, unit=m.display_unit, label=m.label or "")
+        results[m.id].to_effect(direction=m.direction, role=m.role, unit=m.display_unit, label=m.display_name)
         for m in spec.metrics if m.role != "primary"
     ]
     q = results[primary.id]
     result = q.to_initiative(
-        spec.id, direction=primary.direction, unit=primary.display_unit, label=primary.label or "",
+        spec.id, direction=primary.direction, unit=primary.display_unit, label=primary.display_name,
         name=spec.name, guardrails=[e for e in others if e.role == "guardrail"], mde=primary.mde,
     )
     secondary = tuple(e for e in others if e.role == "secondary")

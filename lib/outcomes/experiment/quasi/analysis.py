@@ -125,6 +125,8 @@ class QuasiResult:
         Panel sizes.
     alpha : float
         One minus the confidence level.
+    label : str
+        The metric's name in sentences (its catalog name); ``metric`` when empty.
     """
 
     design: Design
@@ -150,6 +152,7 @@ class QuasiResult:
     n_pre: int = 0
     n_post: int = 0
     alpha: float = 0.05
+    label: str = ""
 
     @property
     def design_name(self) -> str:
@@ -163,7 +166,7 @@ class QuasiResult:
         if e is not None:
             what = "level change at the start" if self.design == "its" else "effect on the treated units"
             out.append(
-                f"Estimate ({what}): {fmt.number(e.estimate, signed=True)} on {self.metric} ({self._inference(e)}); "
+                f"Estimate ({what}): {fmt.number(e.estimate, signed=True)} on {self.label or self.metric} ({self._inference(e)}); "
                 f"{fmt.number(self.counterfactual_mean)} without the change against {fmt.number(self.observed)} with it."
             )
         for name, other in self.other_estimates.items():
@@ -479,10 +482,12 @@ def _blocked_result(
     method: str,
     alpha: float,
     extra: tuple[Condition, ...] = (),
+    label: str = "",
 ) -> QuasiResult:
     return QuasiResult(
         design=design,
         metric=metric,
+        label=label,
         method=method,
         why=why,
         assumptions=assumptions,
@@ -510,6 +515,7 @@ def difference_in_differences(
     start: Any,
     covariates: Sequence[str] = (),
     metric: str | None = None,
+    label: str | None = None,
     alpha: float = 0.05,
     min_pre_periods: int = 3,
     placebo: bool = True,
@@ -532,6 +538,8 @@ def difference_in_differences(
         Time-varying numeric controls added to the TWFE regression.
     metric : str, optional
         Metric id for the result; defaults to ``outcome``.
+    label : str, optional
+        The metric's name in the result's sentences; defaults to ``metric``.
     alpha : float
         One minus the confidence level.
     min_pre_periods : int
@@ -550,6 +558,7 @@ def difference_in_differences(
     """
     _check_alpha(alpha)
     metric = metric or outcome
+    label = label or metric
     panel = prepare_panel(
         frame,
         unit=unit,
@@ -562,15 +571,15 @@ def difference_in_differences(
     )
     why = (
         f"The change reached {panel.n_treated} of {panel.n_units} units on {_when(panel.start)}; the "
-        f"{panel.n_control} untreated units show how {metric} would have moved without it."
+        f"{panel.n_control} untreated units show how {label} would have moved without it."
     )
-    assumptions = _did_assumptions(metric, panel.start)
+    assumptions = _did_assumptions(label, panel.start)
     method = "two-way fixed effects (unit and period), cluster-robust by unit"
     if panel.blocked:
-        return _blocked_result(panel, "did", metric, why, assumptions, method, alpha)
+        return _blocked_result(panel, "did", metric, why, assumptions, method, alpha, label=label)
     twfe, trends = did_twfe(panel, alpha)
     if not math.isfinite(twfe.estimate):
-        return _blocked_result(panel, "did", metric, why, assumptions, method, alpha, extra=(_NOT_IDENTIFIED,))
+        return _blocked_result(panel, "did", metric, why, assumptions, method, alpha, extra=(_NOT_IDENTIFIED,), label=label)
     two_by_two, cells = did_2x2(panel, alpha)
     study = event_study(panel, alpha)
     few = panel.n_units < FEW_CLUSTERS_BELOW
@@ -633,6 +642,7 @@ def difference_in_differences(
     return QuasiResult(
         design="did",
         metric=metric,
+        label=label,
         method=method,
         why=why,
         assumptions=assumptions,
@@ -662,6 +672,7 @@ def interrupted_time_series(
     unit: str | None = None,
     treated_units: Sequence[Any] | None = None,
     metric: str | None = None,
+    label: str | None = None,
     alpha: float = 0.05,
     seasonality: Seasonality = "auto",
     maxlags: int | None = None,
@@ -685,6 +696,8 @@ def interrupted_time_series(
         Only these units' mean is modelled; default every unit.
     metric : str, optional
         Metric id for the result; defaults to ``outcome``.
+    label : str, optional
+        The metric's name in the result's sentences; defaults to ``metric``.
     alpha : float
         One minus the confidence level.
     seasonality : {"auto", "fourier", "month", "none"}
@@ -710,6 +723,7 @@ def interrupted_time_series(
     """
     _check_alpha(alpha)
     metric = metric or outcome
+    label = label or metric
     if unit is None:
         frame = frame.assign(_series="all")
         unit = "_series"
@@ -726,16 +740,16 @@ def interrupted_time_series(
     )
     why = (
         f"The change reached every unit on {_when(panel.start)} and no untreated comparison exists, so the "
-        f"trend and season of {metric} before the start, extended past it, show what would have happened."
+        f"trend and season of {label} before the start, extended past it, show what would have happened."
     )
-    assumptions = _its_assumptions(metric, panel.start)
+    assumptions = _its_assumptions(label, panel.start)
     method = f"segmented regression with {'AR(1)' if maxlags is None else 'Newey-West'} errors"
     if panel.blocked:
-        return _blocked_result(panel, "its", metric, why, assumptions, method, alpha)
+        return _blocked_result(panel, "its", metric, why, assumptions, method, alpha, label=label)
     try:
         fit = segmented_regression(treated_series(panel), alpha=alpha, seasonality=seasonality, maxlags=maxlags)
     except np.linalg.LinAlgError:
-        return _blocked_result(panel, "its", metric, why, assumptions, method, alpha, extra=(_EXACT_FIT,))
+        return _blocked_result(panel, "its", metric, why, assumptions, method, alpha, extra=(_EXACT_FIT,), label=label)
     level, extra = fit.level, ()
     if not has_interval(level):
         level = _without_interval(level)
@@ -766,6 +780,7 @@ def interrupted_time_series(
     return QuasiResult(
         design="its",
         metric=metric,
+        label=label,
         method=fit.level.method,
         why=why,
         assumptions=assumptions,

@@ -403,7 +403,7 @@ def _effects(cells: pd.DataFrame, spec: InitiativeSpec, by_id: Mapping[str, Metr
             MetricEffect(
                 metric=m.id, arm=arm, control_arm=control, role=m.role, kind=m.kind, direction=m.direction,
                 unit=m.display_unit, n_control=n_c[i], n_treatment=n_t[i], alpha=spec.alpha,
-                margin_relative=m.margin_relative, segment=str(segment), label=m.label or "",
+                margin_relative=m.margin_relative, segment=str(segment), label=m.display_name,
                 method=("welch-delta" if m.kind == "ratio" else "welch") + ("+cuped" if adjusted else ""),
                 conditions=conds, **row,
             )
