@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 import jsonschema
 import numpy as np
@@ -173,6 +175,13 @@ def test_cases_label_what_they_rest_on(inv):
     assert ev.loc[("faster-releases", "Population per month"), "rests on"] == "the warehouse"
     assert ev.loc[("chatbot", "Costs"), "rests on"] == "the portfolio office's register"
     assert any("drivers model" in c for c in inv.caveats())
+
+
+def test_what_each_number_rests_on_reads_in_words(inv):
+    pages = " ".join(v.data for v in inv.case_views() if hasattr(v, "data") and "rests on" in v.data)
+    assert "rests on" in pages
+    assert "first response, mean" in pages and "churn rate" in pages
+    assert not re.findall(r"\b[a-z]+_[a-z_]+\b", re.sub(r"<[^>]+>", " ", pages))
 
 
 def test_measured_effect_is_the_review_effect(inv):

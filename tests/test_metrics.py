@@ -290,3 +290,11 @@ def test_company_row_summed_from_the_rollup_dimension_equals_a_direct_pass(demo_
     np.testing.assert_allclose(
         rolled[columns].to_numpy(float), direct[columns].to_numpy(float), rtol=1e-12, equal_nan=True
     )
+
+
+def test_ids_in_text_read_as_catalog_names():
+    assert catalog.in_words("Change in churn_rate per +1 first_response_mean_hours") == (
+        "Change in churn rate per +1 first response, mean"
+    )
+    assert catalog.in_words("csat and tickets_prevented") == "csat and tickets prevented"
+    assert catalog.in_words("nps_score_x") == "nps score x"

@@ -573,6 +573,7 @@ class Investment:
             )
             views.append(table(case.summary(), caption="With the uncertainty carried through (Monte Carlo)."))
             evidence = self.evidence[self.evidence["initiative"] == case.initiative].drop(columns="initiative")
+            evidence = evidence.assign(**{c: evidence[c].map(catalog.in_words) for c in ("step", "what")})
             views.append(table(evidence, caption="What each number rests on."))
         return views
 

@@ -10,6 +10,7 @@ direction, owner, measurement area, default target, definition source and benchm
 from __future__ import annotations
 
 import difflib
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -212,6 +213,31 @@ def get(metric_id: str) -> Metric:
     raise KeyError(
         f"unknown metric '{metric_id}'{did}; metrics are defined in {CATALOG_PATH.name}: {', '.join(ids())}"
     )
+
+
+_IDENTIFIER = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
+
+
+def in_words(text: str) -> str:
+    """``text`` with metric ids and other ``snake_case`` names written as readers say them.
+
+    A catalog id becomes the metric's name (lower-cased unless it starts with an acronym),
+    any other identifier its words.
+
+    Examples
+    --------
+    >>> in_words("Change in churn_rate per +1 tickets_prevented")
+    'Change in churn rate per +1 tickets prevented'
+    """
+
+    def name(match: re.Match[str]) -> str:
+        ident = match.group(0)
+        if ident not in ids():
+            return ident.replace("_", " ")
+        label = get(ident).name
+        return label if label[:2].isupper() else label[:1].lower() + label[1:]
+
+    return _IDENTIFIER.sub(name, str(text))
 
 
 def area_name(area: str) -> str:
