@@ -58,7 +58,7 @@ def inbox() -> Iterator[tuple[Inbox, str, int]]:
     box = Inbox()
 
     class Hook(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             box.posts.append((self.path, dict(self.headers), json.loads(body)))
             self.send_response(204 if self.path != "/broken" else 500)
@@ -71,7 +71,7 @@ def inbox() -> Iterator[tuple[Inbox, str, int]]:
     threading.Thread(target=http.serve_forever, daemon=True).start()
 
     class Mailbox:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             box.mails.append(message_from_bytes(envelope.content))
             return "250 OK"
 
@@ -150,6 +150,8 @@ def test_unreachable_webhook_is_recorded_and_the_run_still_succeeds(runs: dict[s
     assert "Connection refused" in outcomes["webhook 3 (127.0.0.1)"]["detail"]
     assert outcomes["email to cio@example.com"]["ok"] and outcomes["webhook 1 (127.0.0.1)"]["detail"] == "HTTP 204"
     assert "/nobody" not in json.dumps(status)  # a webhook URL may be a secret: only its host is recorded
+    manifest = (runs["root"] / "reports" / PERIOD / "manifest.json").read_text()
+    assert "t0ken" not in manifest and "/generic" not in manifest and '"format": "slack"' in manifest
 
 
 @pytest.mark.slow  # the two runs of the `runs` fixture: about 25 s together

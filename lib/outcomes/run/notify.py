@@ -60,8 +60,9 @@ class Webhook(Params):
         Seconds to wait for the server.
     """
 
-    url: str = Field(pattern=r"^https?://[^\s/]+")
-    headers: dict[str, str] = Field(default_factory=dict)
+    # exclude: neither reaches manifest.json, which records the configuration (both may hold secrets)
+    url: str = Field(pattern=r"^https?://[^\s/]+", exclude=True)
+    headers: dict[str, str] = Field(default_factory=dict, exclude=True)
     format: Literal["json", "slack"] = "json"
     timeout: float = Field(default=10.0, gt=0, le=300)
 
