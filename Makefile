@@ -10,7 +10,7 @@ SCALE  ?= 1
 SEED   ?= 42
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-.PHONY: setup demo ingest report test test-fast bench docs clean
+.PHONY: setup demo ingest report lint test test-fast bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,10 @@ ingest: demo  ## load the exports into data/warehouse.duckdb
 report: ingest  ## run the monthly report pack on the demo data
 	$(BIN)/outcomes run --config params/monthly.yaml
 
-test: setup  ## the whole test suite (what .ci/run calls): unit, pipeline and browser tests, then every notebook under nbval
+lint: setup  ## ruff check of the package, the tests and the recipes (rules in pyproject.toml)
+	$(BIN)/ruff check lib tests docs/recipes
+
+test: setup lint  ## the whole test suite (what .ci/run calls): ruff, unit, pipeline and browser tests, then every notebook under nbval
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks/
 

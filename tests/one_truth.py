@@ -160,7 +160,9 @@ def extract(month: Path) -> dict[str, Seen]:
     """
     results = json.loads((month / "results.json").read_text(encoding="utf-8"))
     seen: dict[str, Seen] = {}
-    add = lambda key, where, value: seen.setdefault(key, Seen()).add(where, value)
+    def add(key: str, where: str, value: object) -> None:
+        seen.setdefault(key, Seen()).add(where, value)
+
     roi = {r["initiative"]: r for r in results["roi"]}
     entries = {e["id"]: e for e in results["initiatives"]}
     register = {}
@@ -220,7 +222,9 @@ def extract(month: Path) -> dict[str, Seen]:
         add(f"{key}/npv_p10", f"{where} worth", p10)
         add(f"{key}/npv_p90", f"{where} worth", p90)
     lines = "".join(summary.text).splitlines()
-    headline = lambda head: next((line for line in lines if line.startswith(head)), "")
+    def headline(head: str) -> str:
+        return next((line for line in lines if line.startswith(head)), "")
+
     recommend, it, worth = headline("We recommend:"), headline("IT delivered:"), headline("What it is worth")
     for key, e in entries.items():
         name = register.get(key, key)

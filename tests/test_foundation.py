@@ -111,7 +111,7 @@ def test_wrong_type_names_key_and_value() -> None:
 
 def test_params_are_frozen() -> None:
     p = validate(_Outer, {"period": "2025-06"})
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - any refusal to assign will do
         p.months = 3  # type: ignore[misc]
 
 

@@ -382,7 +382,7 @@ def test_linkage_recovers_what_the_synthetic_files_plant(planted, tmp_path: Path
         ROOT / "params/real/bpi2014_rabobank.yaml", raw_dir=SYNTHETIC, warehouse=tmp_path / "rabobank_like.duckdb"
     )
     con = duckdb.connect(str(path), read_only=True)
-    log = {s: (r, l, j) for s, r, l, j in con.execute("SELECT source, rows_read, rows_loaded, rows_rejected FROM _ingest_log").fetchall()}
+    log = {s: (r, loaded, j) for s, r, loaded, j in con.execute("SELECT source, rows_read, rows_loaded, rows_rejected FROM _ingest_log").fetchall()}
     truth = planted.truth
     assert log == {
         "rabobank_incidents": (truth["incidents"], truth["incidents"], 0),
@@ -438,7 +438,7 @@ def test_full_uci_counts_match_the_readme(full: dict[str, Path]) -> None:
 
 def test_full_rabobank_counts_match_the_readme(full: dict[str, Path]) -> None:
     con = duckdb.connect(str(full["rabobank"]), read_only=True)
-    log = {s: (r, l) for s, r, l in con.execute("SELECT source, rows_read, rows_loaded FROM _ingest_log").fetchall()}
+    log = {s: (r, loaded) for s, r, loaded in con.execute("SELECT source, rows_read, rows_loaded FROM _ingest_log").fetchall()}
     assert log["rabobank_incidents"] == (46_809, 46_606)  # README: 46,809 rows, 46,606 with an Incident ID
     assert log["rabobank_changes"][0] == 30_275  # README: 30,275 change x CI rows
     got = dict(con.execute("SELECT priority, count(*) FROM tickets GROUP BY 1").fetchall())

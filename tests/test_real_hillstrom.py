@@ -129,7 +129,7 @@ def _check_engine_against_scipy(df: pd.DataFrame) -> tuple[InitiativeResult, Ini
                 assert e.p_value == pytest.approx(2 * stats.norm.sf(abs(p1 - p0) / se), rel=0.01)
         # CUPED: the estimate is OLS's treated coefficient with a common slope on history, and the
         # variance reduction is that of y - theta (x - mean x) with theta pooled within arms
-        two = pd.concat([treated, control]).assign(treated=lambda d: (d["segment"] == arm).astype(float))
+        two = pd.concat([treated, control]).assign(treated=lambda d, arm=arm: (d["segment"] == arm).astype(float))
         ols = smf.ols("spend ~ treated + history", data=two).fit()
         e = result.effect("spend", arm)
         assert e.method == "welch+cuped"

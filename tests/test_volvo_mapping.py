@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import gzip
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -301,4 +301,4 @@ def test_volvo_full_log(tmp_path: Path, shared_data: Path) -> None:
 
 def _utc(at: datetime) -> datetime:
     """A time with an offset as naive UTC (how the warehouse stores it)."""
-    return at.astimezone(timezone.utc).replace(tzinfo=None)
+    return at.astimezone(UTC).replace(tzinfo=None)

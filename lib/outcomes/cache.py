@@ -88,7 +88,7 @@ def _write_frame(path: Path, frame: pd.DataFrame) -> None:
     nones = {
         str(c): [int(i) for i in range(len(frame)) if frame[c].iat[i] is None]
         for c, t in frame.dtypes.items()
-        if t == object
+        if t == object  # noqa: E721 - a numpy dtype equals `object` without being it
     }
     meta = {"dtypes": {str(c): str(t) for c, t in frame.dtypes.items()}, "nones": nones}
     pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), _DTYPES: json.dumps(meta)}), path)

@@ -105,6 +105,38 @@ def run(
 
 
 @app.command()
+def status(
+    config_file: Path = typer.Option(None, "--config", help="The run's parameters (YAML); default params/monthly.yaml."),
+    check: bool = typer.Option(
+        False, "--check", help="Exit 1 when the last complete month (UTC) has no report or the last run failed; send the missing event."
+    ),
+) -> None:
+    """Say how the monthly runs went (reports/status.json); with --check, act as the scheduler's monitor.
+
+    Exit codes: 0 all is well (always without --check), 1 a month is missing or the last run
+    failed (--check), 2 invalid configuration or unreadable status file.
+    """
+    from outcomes.run import status as run_status
+    from outcomes.run.config import load as load_config
+    from outcomes.run.monthly import last_complete_month
+
+    try:
+        project = config.project()
+        cfg = load_config(config_file or project.params_dir / "monthly.yaml")
+        reports_dir = project.resolve(cfg.reports_dir)
+        verdict = run_status.check(reports_dir, cfg.notify, expected=last_complete_month()) if check else None
+        current = verdict.status if verdict else run_status.read(reports_dir)
+    except OutcomesError as exc:
+        _fail(exc)
+    for line in run_status.describe(current):
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
+    if verdict is not None and not verdict.ok:
+        for problem in verdict.problems:
+            err_console.print(f"[bold red]problem:[/] {problem}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
+@app.command()
 def experiment(
     spec_file: Path = typer.Argument(..., help="Initiative parameters, params/initiatives/<id>.yaml (randomized design)."),
     json_out: Path = typer.Option(None, "--json", help="Also write the results.json entry to this file."),

@@ -38,6 +38,7 @@ from outcomes import config, params
 from outcomes.errors import ParamsError
 from outcomes.params import Params
 from outcomes.periods import Month
+from outcomes.run.notify import NotifySettings
 
 Engine = Literal["duckdb", "spark"]
 
@@ -198,6 +199,9 @@ class RunConfig(Params):
     requires : list of Requirement
         Files or folders that must exist before anything runs; a missing one stops the
         run with its ``help`` (where to get it).
+    notify : NotifySettings
+        Webhooks and e-mail told when a run fails, succeeds or a month is missing
+        (:mod:`outcomes.run.notify`); nothing is sent when empty.
     """
 
     notebooks: list[NotebookEntry] = Field(min_length=1)
@@ -221,6 +225,7 @@ class RunConfig(Params):
     description: str | None = Field(default=None, min_length=1)
     sections: dict[str, str] = Field(default_factory=dict)
     requires: list[Requirement] = Field(default_factory=list)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
 
     @model_validator(mode="after")
     def _pack_keys_need_publish_as(self) -> RunConfig:

@@ -58,6 +58,7 @@ from outcomes.report.investment import register_names
 from outcomes.run import pages
 from outcomes.run import pii
 from outcomes.run import publish
+from outcomes.run import status as run_status
 from outcomes.run.execute import CellFailure
 from outcomes.run.config import Engine, RunConfig
 from outcomes.run.config import check_requirements
@@ -942,12 +943,26 @@ def run_monthly(
         notebook with its cell and error, and where the failed build was kept.
     RunInterrupted
         On Ctrl-C or SIGTERM; the published month is untouched.
-    """
-    from rich.console import Console
 
+    Notes
+    -----
+    However the run ends, ``reports/status.json`` records it and the ``notify:`` channels
+    hear of it (:mod:`outcomes.run.status`); neither can change the run's outcome.
+    """
     clock = time.monotonic()
     project = config.project()
     run_plan = prepare(config_path or project.params_dir / "monthly.yaml", project=project, period=period, engine=engine)
+    # the run's end, whatever it is, is recorded in reports/status.json and notified (notify:)
+    with run_status.recorded(
+        run_plan.reports_dir, run_plan.folder, run_plan.cfg.notify, expected=last_complete_month(), monthly=run_plan.cfg.publish_as is None
+    ):
+        return _run_planned(run_plan, clock, console)
+
+
+def _run_planned(run_plan: RunPlan, clock: float, console: Any) -> RunSummary:
+    """Execute, assemble, check and publish a prepared run (:func:`run_monthly`)."""
+    from rich.console import Console
+
     context, folder, reports_dir = run_plan.context, run_plan.folder, run_plan.reports_dir
     reports_dir.mkdir(parents=True, exist_ok=True)
     publish.recover(reports_dir)
