@@ -160,6 +160,7 @@ def test_review_texts_name_metrics_and_conditions_in_words(reviews: dict, initia
     assert ids and not {i for i in ids if i in shown}
     assert not {c for c in codes if re.search(rf"\b{c}\b", shown)}
     assert "segment=" not in shown
+    assert not re.search(r"\de-\d", shown)  # p-values as "p < 0.001", never "2.7e-05"
 
 
 # --------------------------------------------------------------------------- the bridge

@@ -218,8 +218,7 @@ class Review:
             srm = self.result.srm_p_value
             lines = [
                 f"Design: randomized comparison; every arm is compared with {self.spec.data.control}. "
-                f"Units per arm: {sizes}. Sample ratio check p = "
-                f"{'n/a' if not math.isfinite(srm) else f'{srm:.3g}'}"
+                f"Units per arm: {sizes}. Sample ratio check {fmt.p_value(srm, missing='n/a')}"
                 + (" (mismatch: the assignment is broken)." if self.result.srm_flag else " (no mismatch)."),
                 "Assumptions: units were assigned at random and kept their arm; one unit's arm does not change "
                 "another unit's outcome; the metrics are measured the same way in every arm.",
