@@ -232,6 +232,34 @@ def test_targets_file_is_valid_and_checked(tmp_path):
         load_targets(bad)
 
 
+def test_targets_say_who_agreed_them_and_who_owns_the_metric(panel, tmp_path):
+    path = tmp_path / "targets.yaml"
+    path.write_text(
+        "targets:\n"
+        "  csat: 0.76\n"
+        "  churn_rate: {value: 0.02, agreed: false, owner: Head of Retention}\n"
+    )
+    card = build_scorecard(panel, "2025-03", targets=path)
+    t = card.table.set_index("metric")
+    assert (t.loc["csat", "target_basis"], t.loc["csat", "owner"]) == ("agreed", "CMO")
+    assert (t.loc["churn_rate", "target"], t.loc["churn_rate", "target_basis"]) == (0.02, "proposed")
+    assert t.loc["churn_rate", "owner"] == "Head of Retention"
+    assert t.loc["first_response_mean_hours", "target_basis"] == "default"
+    assert t.loc["ticket_volume", "target_basis"] == "none"
+    f = card.formatted().set_index("metric")
+    assert f.loc["Churn rate", "target"] == "2% (proposed)"
+    assert f.loc["First response, mean", "target"] == "4 hours (catalog default)"
+    assert f.loc["Customer satisfaction (CSAT)", "target"] == "76%"
+    assert f.loc["Ticket volume", "status"] == "no target set"
+    off = f[f["status"] == "off target"]
+    assert len(off) and (off["next step"] != "").all() and (f.loc[f["status"] != "off target", "next step"] == "").all()
+    rows = {r["metric"]: r for r in card.records()}
+    assert (rows["churn_rate"]["target_basis"], rows["churn_rate"]["owner"]) == ("proposed", "Head of Retention")
+    path.write_text("targets:\n  csat: {value: 0.8, agred: true}\n")
+    with pytest.raises(ParamsError, match="agreed"):
+        load_targets(path)
+
+
 def test_charts_are_unrendered_altair_specs(panel):
     card = build_scorecard(panel, "2025-03")
     spark = sparklines(card).to_dict()
