@@ -29,6 +29,7 @@ from outcomes.scorecard.card import (
     scorecard_records,
     status_of,
 )
+from outcomes.report.summary import scorecard_sentences
 from outcomes.report.scorecard_charts import (
     area_small_multiples,
     demand_capacity_chart,
@@ -281,3 +282,18 @@ def test_charts_are_unrendered_altair_specs(panel):
     assert spec["spec"]["encoding"]["color"]["field"] == "flow"
     with pytest.raises(ValueError, match="segment='service'"):
         demand_capacity_chart(panel)
+
+
+def test_the_summary_says_when_a_met_target_was_never_agreed():
+    rows = [
+        {"metric": "csat", "segment": None, "value": 0.85, "previous": 0.84, "target": 0.82, "status": "on_target",
+         "target_basis": "agreed", "owner": "CMO"},
+        {"metric": "nps", "segment": None, "value": 40, "previous": 38, "target": 10, "status": "on_target",
+         "target_basis": "default", "owner": "CMO"},
+        {"metric": "churn_rate", "segment": None, "value": 0.021, "previous": 0.02, "target": 0.015,
+         "status": "off_target", "target_basis": "agreed", "owner": "Head of Retention"},
+    ]
+    head, miss = scorecard_sentences(rows, "2025-12")
+    assert head.startswith("2 of 3 metrics with a target met it in 2025-12; 1 missed it.")
+    assert "1 of those met rest on a target no one has agreed yet" in head
+    assert miss.endswith("Owner: Head of Retention.")
