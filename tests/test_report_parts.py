@@ -121,7 +121,7 @@ def test_record_names_the_row_the_field_and_the_valid_fields() -> None:
         results.record("scorecard", [scorecard_row(), scorecard_row(valeu=1.0)])
     msg = str(info.value)
     assert "record.scorecard[1]" in msg and "'valeu' was unexpected" in msg
-    assert "valid fields are: metric, previous, segment, status, target, unit, value" in msg
+    assert "valid fields are: metric, owner, previous, segment, status, target, target_basis, unit, value" in msg
     with pytest.raises(ReportRunError, match="unknown results section 'scores'; valid sections are: headlines, scorecard"):
         results.record("scores", [])
     with pytest.raises(ReportRunError, match=r"record.initiatives\[0\].design: 'ab' is not one of"):

@@ -29,6 +29,7 @@ from outcomes.scorecard.card import (
     scorecard_records,
     status_of,
 )
+from outcomes.report.summary import scorecard_sentences
 from outcomes.report.scorecard_charts import (
     area_small_multiples,
     demand_capacity_chart,
@@ -232,6 +233,34 @@ def test_targets_file_is_valid_and_checked(tmp_path):
         load_targets(bad)
 
 
+def test_targets_say_who_agreed_them_and_who_owns_the_metric(panel, tmp_path):
+    path = tmp_path / "targets.yaml"
+    path.write_text(
+        "targets:\n"
+        "  csat: 0.76\n"
+        "  churn_rate: {value: 0.02, agreed: false, owner: Head of Retention}\n"
+    )
+    card = build_scorecard(panel, "2025-03", targets=path)
+    t = card.table.set_index("metric")
+    assert (t.loc["csat", "target_basis"], t.loc["csat", "owner"]) == ("agreed", "CMO")
+    assert (t.loc["churn_rate", "target"], t.loc["churn_rate", "target_basis"]) == (0.02, "proposed")
+    assert t.loc["churn_rate", "owner"] == "Head of Retention"
+    assert t.loc["first_response_mean_hours", "target_basis"] == "default"
+    assert t.loc["ticket_volume", "target_basis"] == "none"
+    f = card.formatted().set_index("metric")
+    assert f.loc["Churn rate", "target"] == "2% (proposed)"
+    assert f.loc["First response, mean", "target"] == "4 hours (catalog default)"
+    assert f.loc["Customer satisfaction (CSAT)", "target"] == "76%"
+    assert f.loc["Ticket volume", "status"] == "no target set"
+    off = f[f["status"] == "off target"]
+    assert len(off) and (off["next step"] != "").all() and (f.loc[f["status"] != "off target", "next step"] == "").all()
+    rows = {r["metric"]: r for r in card.records()}
+    assert (rows["churn_rate"]["target_basis"], rows["churn_rate"]["owner"]) == ("proposed", "Head of Retention")
+    path.write_text("targets:\n  csat: {value: 0.8, agred: true}\n")
+    with pytest.raises(ParamsError, match="agreed"):
+        load_targets(path)
+
+
 def test_charts_are_unrendered_altair_specs(panel):
     card = build_scorecard(panel, "2025-03")
     spark = sparklines(card).to_dict()
@@ -253,3 +282,18 @@ def test_charts_are_unrendered_altair_specs(panel):
     assert spec["spec"]["encoding"]["color"]["field"] == "flow"
     with pytest.raises(ValueError, match="segment='service'"):
         demand_capacity_chart(panel)
+
+
+def test_the_summary_says_when_a_met_target_was_never_agreed():
+    rows = [
+        {"metric": "csat", "segment": None, "value": 0.85, "previous": 0.84, "target": 0.82, "status": "on_target",
+         "target_basis": "agreed", "owner": "CMO"},
+        {"metric": "nps", "segment": None, "value": 40, "previous": 38, "target": 10, "status": "on_target",
+         "target_basis": "default", "owner": "CMO"},
+        {"metric": "churn_rate", "segment": None, "value": 0.021, "previous": 0.02, "target": 0.015,
+         "status": "off_target", "target_basis": "agreed", "owner": "Head of Retention"},
+    ]
+    head, miss = scorecard_sentences(rows, "2025-12")
+    assert head.startswith("2 of 3 metrics with a target met it in 2025-12; 1 missed it.")
+    assert "1 of those met rest on a target no one has agreed yet" in head
+    assert miss.endswith("Owner: Head of Retention.")

@@ -228,11 +228,18 @@ def scorecard_sentences(scorecard: Sequence[Mapping[str, Any]], period: str, top
     on = [r for r in rows if r.get("status") == "on_target"]
     off = [r for r in rows if r.get("status") == "off_target"]
     out = [f"{len(on)} of {len(on) + len(off)} metrics with a target met it in {period}; {len(off)} missed it."]
+    defaults = [r for r in on if r.get("target_basis") in ("default", "proposed")]
+    if defaults:
+        out[0] += (
+            f" {len(defaults)} of those met rest on a target no one has agreed yet (catalog default or proposal): "
+            "agree them in params/targets.yaml."
+        )
     for r in off[:top]:
         mid = str(r["metric"])
         unit = narrative.unit_for_metric(mid)
         value, target, previous = (fmt.value(r[k], unit) for k in ("value", "target", "previous"))
-        out.append(f"{_metric_name(mid)}: {value} against a target of {target} ({previous} the month before).")
+        owner = f" Owner: {r['owner']}." if r.get("owner") else ""
+        out.append(f"{_metric_name(mid)}: {value} against a target of {target} ({previous} the month before).{owner}")
     return out
 
 

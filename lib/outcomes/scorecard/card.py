@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,35 @@ from outcomes.params import Params, load
 
 #: Status codes of a metric against its target (also written to results.json).
 ON, OFF, NO_TARGET, NO_DATA, SUPPRESSED = "on_target", "off_target", "no_target", "no_data", "suppressed"
+#: The status codes as the scorecard writes them.
+STATUS_WORDS: dict[str, str] = {
+    ON: "on target", OFF: "off target", NO_TARGET: "no target set", NO_DATA: "no data this month",
+    SUPPRESSED: "too few customers to show",
+}
+
+
+#: Where a metric's target comes from, as results.json records it.
+TargetBasis = Literal["agreed", "proposed", "default", "none"]
+#: How the scorecard labels a target by its basis.
+BASIS_WORDS: dict[str, str] = {"agreed": "", "proposed": " (proposed)", "default": " (catalog default)", "none": ""}
+
+
+class Target(Params):
+    """One target with who agreed it.
+
+    Parameters
+    ----------
+    value : float
+        In the metric's stored unit (fractions for rates).
+    agreed : bool
+        Whether the owner agreed it; ``false`` marks a proposal, labelled as such.
+    owner : str, optional
+        Who answers for the metric; default the catalog's owner (CIO, CMO or joint).
+    """
+
+    value: float
+    agreed: bool = True
+    owner: str | None = None
 
 
 class Targets(Params):
@@ -38,13 +67,19 @@ class Targets(Params):
     Parameters
     ----------
     targets : dict
-        Metric id -> target, in the metric's stored unit (fractions for rates).
+        Metric id -> target: a number (an agreed target, in the metric's stored unit) or
+        a :class:`Target` (``{value, agreed, owner}``).
     tolerances : dict
         Metric id -> accepted distance from the target, for ``balance`` metrics.
     """
 
-    targets: dict[str, float] = {}
+    targets: dict[str, float | Target] = {}
     tolerances: dict[str, float] = {}
+
+    def setting(self, metric_id: str) -> Target | None:
+        """The target given for ``metric_id`` in the file, as a :class:`Target` (``None`` when not given)."""
+        given = self.targets.get(metric_id)
+        return Target(value=given) if isinstance(given, (int, float)) else given
 
     @field_validator("targets", "tolerances")
     @classmethod
@@ -73,7 +108,25 @@ def target_of(metric_id: str, targets: Targets | None = None) -> tuple[float | N
     """The target and tolerance of a metric: the override when given, else the catalog default."""
     m = catalog.get(metric_id)
     targets = targets or Targets()
-    return targets.targets.get(metric_id, m.target), targets.tolerances.get(metric_id, m.tolerance)
+    given = targets.setting(metric_id)
+    return (m.target if given is None else given.value), targets.tolerances.get(metric_id, m.tolerance)
+
+
+def target_basis(metric_id: str, targets: Targets | None = None) -> tuple[TargetBasis, str]:
+    """Where a metric's target comes from and who owns the metric.
+
+    Returns
+    -------
+    tuple
+        ``("agreed" | "proposed" | "default" | "none", owner)``: ``default`` is the
+        catalog's starting point, not agreed by anyone in the business; the owner is the
+        target's ``owner`` when given, else the catalog's.
+    """
+    m = catalog.get(metric_id)
+    given = (targets or Targets()).setting(metric_id)
+    if given is not None:
+        return ("agreed" if given.agreed else "proposed"), given.owner or m.owner
+    return ("default" if m.target is not None else "none"), m.owner
 
 
 def status_of(metric_id: str, value: float | None, target: float | None, tolerance: float | None = None) -> str:
@@ -196,12 +249,24 @@ class Scorecard:
         return {name: self.table[self.table["area"] == area] for area, name in catalog.load_catalog().areas.items()}
 
     def formatted(self) -> pd.DataFrame:
-        """The table for reading: values in their units (rates in %), one row per metric."""
+        """The table for reading: values in their units (rates in %), one row per metric.
+
+        A target not agreed in ``params/targets.yaml`` says so ("(catalog default)",
+        "(proposed)"); a metric off its target names its owner and the catalog's first
+        next step.
+        """
         t = self.table
         texts = {
             c: [fmt.value(v, catalog.get(m).unit, missing="n/a") for m, v in zip(t["metric"], t[c])]
             for c in ("value", "previous", "last_year", "target")
         }
+        texts["target"] = [
+            text if text == "n/a" else text + BASIS_WORDS[basis] for text, basis in zip(texts["target"], t["target_basis"])
+        ]
+        steps = [
+            (catalog.get(m).actions[:1] or ("Agree the cause and a fix with the owner.",))[0] if status == OFF else ""
+            for m, status in zip(t["metric"], t["status"])
+        ]
         return pd.DataFrame(
             {
                 "area": t["area_name"],
@@ -210,8 +275,9 @@ class Scorecard:
                 "last month": texts["previous"],
                 "a year ago": texts["last_year"],
                 "target": texts["target"],
-                "status": t["status"].str.replace("_", " "),
+                "status": t["status"].map(STATUS_WORDS),
                 "owner": t["owner"],
+                "next step": steps,
             }
         )
 
@@ -317,6 +383,7 @@ def build_scorecard(
         previous, _ = _value_at(view, mid, prev_m)
         last_year, _ = _value_at(view, mid, year_m)
         target, tolerance = target_of(mid, targets)
+        basis, owner = target_basis(mid, targets)
         current = view[(view["metric"] == mid) & (view["period"] == now)].iloc[0]
         status = SUPPRESSED if bool(current["suppressed"]) else status_of(mid, value, target, tolerance)
         rows.append(
@@ -327,7 +394,7 @@ def build_scorecard(
                 "name": m.name,
                 "unit": m.unit,
                 "direction": m.direction,
-                "owner": m.owner,
+                "owner": owner,
                 "value": value,
                 "previous": previous,
                 "last_year": last_year,
@@ -335,6 +402,7 @@ def build_scorecard(
                 "change_vs_last_year": value - last_year,
                 "target": np.nan if target is None else target,
                 "tolerance": np.nan if tolerance is None else tolerance,
+                "target_basis": basis,
                 "status": status,
                 "n": n,
                 "note": current["note"],
@@ -574,7 +642,7 @@ def scorecard_records(scorecard: Scorecard) -> list[dict[str, Any]]:
     Returns
     -------
     list of dict
-        ``{metric, segment, value, previous, target, status, unit}`` per metric (the
+        ``{metric, segment, value, previous, target, target_basis, owner, status, unit}`` per metric (the
         ``scorecard_row`` of ``results_schema.json``); NaN becomes None and ``segment`` is
         None for the whole business, else ``"<dim>:<segment>"``.
     """
@@ -586,6 +654,8 @@ def scorecard_records(scorecard: Scorecard) -> list[dict[str, Any]]:
             "value": _clean(r["value"]),
             "previous": _clean(r["previous"]),
             "target": _clean(r["target"]),
+            "target_basis": r["target_basis"],
+            "owner": r["owner"],
             "status": r["status"],
             "unit": r["unit"],
         }
