@@ -24,9 +24,13 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import pytest
+from openpyxl import load_workbook
+
 from outcomes import config
 from outcomes.experiment.decision import decision_interval
 from outcomes.report.investment import register_names
+from outcomes.run import workbook
 from outcomes.value.model import load_value_model
 from outcomes.value.recommendation import from_results
 
@@ -334,3 +338,25 @@ if __name__ == "__main__":
     found = disagreements(extract(Path(sys.argv[1])))
     print("\n".join(found) if found else "every figure, name and recommendation agrees")
     sys.exit(1 if found else 0)
+
+
+def assert_round_trip(doc: dict, path: Path) -> int:
+    """Check every cell of every sheet against the results document; return the cells checked."""
+    book = load_workbook(path)
+    checked = 0
+    for title, (columns, rows) in workbook.sheets(doc).items():
+        sheet = book[title]
+        assert [c.value for c in sheet[1]] == [c.header for c in columns]
+        assert sheet.max_row == len(rows) + 1, title
+        for r, row in enumerate(rows, start=2):
+            for c, column in enumerate(columns, start=1):
+                cell, expected = sheet.cell(r, c), column.value(row)
+                if isinstance(expected, float) and not math.isfinite(expected):
+                    expected = None
+                if isinstance(expected, (int, float)) and not isinstance(expected, bool):
+                    assert isinstance(cell.value, (int, float)), (title, column.header, cell.value)
+                    assert cell.value == pytest.approx(expected, rel=1e-12), (title, column.header)
+                else:
+                    assert cell.value == (None if expected in (None, "") else expected), (title, column.header)
+                checked += 1
+    return checked

@@ -9,11 +9,12 @@ on every page that shows them and in ``results.json``.
 from __future__ import annotations
 
 import html
+import json
 import re
 from pathlib import Path
 
 import pytest
-from one_truth import Shown, disagreements, extract
+from one_truth import Shown, assert_round_trip, disagreements, extract
 from outcomes.params import read_yaml
 from outcomes import config
 from outcomes.report.investment import register_names
@@ -79,3 +80,10 @@ def test_each_review_page_is_titled_with_its_initiatives_name(demo_month: Path, 
     assert f"<title>{name}</title>" in page
     assert re.search(r"<h1[^>]*>" + re.escape(name), page)
     assert "Initiative review" not in page and "<id>" not in page and "&lt;id&gt;" not in page
+
+
+def test_the_months_workbook_holds_the_figures_of_results_json(demo_month: Path) -> None:
+    doc = json.loads((demo_month / "results.json").read_text(encoding="utf-8"))
+    book = demo_month / f"outcomes-{doc['period']}.xlsx"
+    assert assert_round_trip(doc, book) > 100
+    assert f'<a href="{book.name}">' in (demo_month / "index.html").read_text(encoding="utf-8")

@@ -59,6 +59,7 @@ from outcomes.run import pages
 from outcomes.run import pii
 from outcomes.run import publish
 from outcomes.run import status as run_status
+from outcomes.run import workbook
 from outcomes.run.execute import CellFailure
 from outcomes.run.config import Engine, RunConfig
 from outcomes.run.config import check_requirements
@@ -1008,7 +1009,7 @@ def _run_planned(run_plan: RunPlan, clock: float, console: Any) -> RunSummary:
 
 
 def _assemble(build: Path, run_plan: RunPlan, runs: list[NotebookRun]) -> list[str]:
-    """Write results.json, manifest.json and index.html into ``build``; return the check problems."""
+    """Write results.json, manifest.json, the month's workbook and index.html into ``build``; return the check problems."""
     cfg, context = run_plan.cfg, run_plan.context
     doc = write_results(build / "results.json", runs, None if cfg.publish_as else context.period)
     manifest = {
@@ -1045,6 +1046,8 @@ def _assemble(build: Path, run_plan: RunPlan, runs: list[NotebookRun]) -> list[s
     if cfg.pack_title:
         index = pages.pack_index(cfg.pack_title, cfg.description or "", links, doc, manifest, sections=cfg.sections)
     else:
+        book = workbook.write_workbook(doc, build / workbook.workbook_name(run_plan.folder))
+        links.append(pages.ReportLink(book.name, "Figures for finance (Excel)", "the scorecard, decisions, ROI cases and portfolio as numbers"))
         index = pages.month_index(context.period, links, doc, manifest)
     publish.write_text_atomic(build / "index.html", index)
     shutil.rmtree(build / WORK_DIR, ignore_errors=True)
