@@ -132,18 +132,19 @@ def fit_synthetic(wide: pd.DataFrame, treated: object, pre: pd.Index) -> Synthet
     -------
     SyntheticFit
     """
-    y = wide[treated]
-    donors = wide.drop(columns=[treated])
-    w = donor_weights(y.loc[pre].to_numpy(), donors.loc[pre].to_numpy())
-    synthetic = donors.to_numpy() @ w
-    gap = y.to_numpy() - synthetic
     is_pre = wide.index.isin(pre)
-    gaps = pd.DataFrame({"period": wide.index, "treated": y.to_numpy(), "synthetic": synthetic, "gap": gap,
+    y = wide[treated].to_numpy(dtype=float)
+    donors = wide.drop(columns=[treated])
+    values = donors.to_numpy(dtype=float)
+    w = donor_weights(y[is_pre], values[is_pre])
+    synthetic = values @ w
+    gap = y - synthetic
+    gaps = pd.DataFrame({"period": wide.index, "treated": y, "synthetic": synthetic, "gap": gap,
                          "phase": np.where(is_pre, "pre", "post")})
     weights = pd.Series(w, index=donors.columns, name="weight").sort_values(ascending=False, kind="stable")
     return SyntheticFit(
         weights=weights,
         pre_rmspe=float(np.sqrt(np.mean(gap[is_pre] ** 2))),
-        scale=float(y.loc[pre].std(ddof=0)),
+        scale=float(np.std(y[is_pre])),
         gaps=gaps,
     )

@@ -67,7 +67,7 @@ MIN_DONORS = 2
 #: than about five a mix of many donors can follow any short path (over-fitting).
 MIN_PRE_PERIODS = 5
 #: Bisection steps of the interval's bounds (each halves the bracket).
-_BISECTIONS = 50
+_BISECTIONS = 30
 
 
 def _assumptions(metric: str, unit: Any, start: Any) -> tuple[str, ...]:
@@ -98,7 +98,8 @@ def placebo_ratios(wide: pd.DataFrame, treated: Any, pre: pd.Index) -> pd.DataFr
     wide : pandas.DataFrame
         Outcomes, one row per period and one column per unit (treated and donors).
     treated : object
-        The really treated unit (left out of every placebo's donors).
+        The really treated unit (left out of every placebo's donors, as in Abadie, Diamond
+        and Hainmueller 2010).
     pre : pandas.Index
         Periods before the start.
 
@@ -110,18 +111,38 @@ def placebo_ratios(wide: pd.DataFrame, treated: Any, pre: pd.Index) -> pd.DataFr
         ``ci_high``, ``p_value`` left empty (placebos are judged by rank only).
     """
     donors = wide.drop(columns=[treated])
+    values = donors.to_numpy(dtype=float)
     post = ~wide.index.isin(pre)
     rows = []
-    for d in donors.columns:
-        fit = fit_synthetic(donors, d, pre)
-        gaps = fit.gaps["gap"].to_numpy()
+    for i, d in enumerate(donors.columns):
+        others = np.delete(values, i, axis=1)
+        gaps = values[:, i] - others @ donor_weights(values[~post, i], others[~post])
         rows.append({"label": str(d), "estimate": float(gaps[post].mean()), "ci_low": math.nan, "ci_high": math.nan,
-                     "p_value": math.nan, "pre_rmspe": fit.pre_rmspe, "ratio": _ratio(gaps, post)})
+                     "p_value": math.nan, "pre_rmspe": float(np.sqrt(np.mean(gaps[~post] ** 2))),
+                     "ratio": _ratio(gaps, post)})
     return pd.DataFrame(rows)
 
 
-def _placebo_check(wide: pd.DataFrame, treated: Any, fit: SyntheticFit, alpha: float) -> PlaceboCheck:
-    """The placebo-in-space check ranked by the RMSPE ratio."""
+def rmspe_placebo(wide: pd.DataFrame, treated: Any, fit: SyntheticFit, alpha: float = 0.05) -> PlaceboCheck:
+    """Placebo in space: the treated unit's post/pre RMSPE ratio ranked among its donors' (each as if treated).
+
+    Parameters
+    ----------
+    wide : pandas.DataFrame
+        Outcomes, one row per period and one column per unit.
+    treated : object
+        The treated unit.
+    fit : SyntheticFit
+        The treated unit's synthetic control (:func:`~outcomes.experiment.quasi.donors.fit_synthetic` on ``wide``).
+    alpha : float
+        Level of the flag.
+
+    Returns
+    -------
+    PlaceboCheck
+        ``rank_p_value = (1 + #{donor ratio >= treated ratio}) / (J + 1)``; flagged when
+        it is above ``alpha`` although ``1 / (J + 1)`` is not (the treated unit does not stand out).
+    """
     pre = wide.index[fit.gaps["phase"].to_numpy() == "pre"]
     post = fit.gaps["phase"].to_numpy() == "post"
     gaps = fit.gaps["gap"].to_numpy()
@@ -169,10 +190,11 @@ def conformal_p_value(y: np.ndarray, donors: np.ndarray, post: np.ndarray, theta
         mean absolute post-period residual is at least the observed one.
     """
     y0 = y - theta * post
-    u = y0 - donors @ donor_weights(y0, donors)
+    u = np.abs(y0 - donors @ donor_weights(y0, donors))
     t = len(u)
-    shifted = np.stack([np.roll(u, j) for j in range(t)])
-    stats = np.abs(shifted[:, post]).mean(axis=1)
+    # Row j: the residuals shifted j periods forward in time (cyclically), read at the post periods.
+    shifted = (np.flatnonzero(post)[None, :] - np.arange(t)[:, None]) % t
+    stats = u[shifted].mean(axis=1)
     return float(np.mean(stats >= stats[0] * (1 - 1e-9)))
 
 
@@ -334,7 +356,7 @@ def synthetic_control(
     )
     checks: list[PlaceboCheck] = []
     if placebo:
-        check = _placebo_check(wide, who, fit, alpha)
+        check = rmspe_placebo(wide, who, fit, alpha)
         checks.append(check)
         if check.flagged:
             extra.append(Condition(PLACEBO_IN_SPACE, check.sentence, BLOCKS))
