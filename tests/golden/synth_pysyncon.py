@@ -7,7 +7,8 @@ Run in a separate environment that has pysyncon (never the project's own)::
     /work/refenv-synth/bin/python tests/golden/synth_pysyncon.py                  # prints the weights
 
 The panels are generated (seeded) rather than taken from pysyncon's repository: its wheel
-ships no data, and the basque, germany and smoking files carry no licence of their own.
+ships no data, and the basque, germany and smoking files there come from the papers'
+replication data, whose terms for redistribution are not confirmed.
 pysyncon's ``Synth`` scales every predictor by its standard deviation across units; the
 ``custom_V`` below (those variances) undoes the scaling, so its weights solve the same
 problem as ``outcomes``: least squares on the pre-period outcomes, weights non-negative
