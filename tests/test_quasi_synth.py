@@ -185,6 +185,7 @@ def test_review_of_a_users_table(tmp_path: Path) -> None:
     assert len(chart["vconcat"]) == 3
     assert "Donor weights" in chart["vconcat"][2]["title"]
     assert "Pre-period fit" in r.design_text().data
+    assert "not from a standard error" in r.planning_text().data
     entry = r.entry()
     report_results.check_rows("initiatives", [entry])
     assert entry["design"] == "synthetic_control"

@@ -268,11 +268,15 @@ class Review:
         if self.quasi is not None:
             e = self.result.effects[0]
             mde = float(minimum_detectable_effect(e.se_abs, self.spec.alpha, self.spec.power))
-            lines = [
-                f"With the data so far, the smallest change in {e.name} this design could tell from noise "
-                f"({self.spec.power:.0%} power) is about {fmt.change(mde, e.unit).lstrip('+')}."
-                if math.isfinite(mde) else "No estimate yet, so no detectable change can be stated."
-            ]
+            if math.isfinite(mde):
+                first = (f"With the data so far, the smallest change in {e.name} this design could tell from noise "
+                         f"({self.spec.power:.0%} power) is about {fmt.change(mde, e.unit).lstrip('+')}.")
+            elif e.estimable:
+                first = ("This design's interval comes from ranks or permutations, not from a standard error, so no "
+                         "smallest detectable change can be stated.")
+            else:
+                first = "No estimate yet, so no detectable change can be stated."
+            lines = [first]
             if self.spec.primary.mde is not None:
                 lines.append(f"The minimum worthwhile effect set for it is {fmt.change(self.spec.primary.mde, e.unit).lstrip('+')}.")
         else:
