@@ -110,9 +110,11 @@ class SyntheticFit:
         share = f"{ratio:.0%} of" if math.isfinite(ratio) else "against a flat"
         return (
             f"Synthetic control: {used} of {len(self.weights)} donors carry weight ({donors}).",
-            f"Pre-period fit ({self.quality}): the synthetic control misses the treated unit by "
-            f"{fmt.number(self.pre_rmspe)} on average (RMSPE), {share} the treated unit's own pre-period "
-            "variation (standard deviation).",
+            (
+                f"Pre-period fit ({self.quality}): the synthetic control misses the treated unit by "
+                f"{fmt.number(self.pre_rmspe)} on average (RMSPE), {share} the treated unit's own pre-period "
+                "variation (standard deviation)."
+            ),
         )
 
 

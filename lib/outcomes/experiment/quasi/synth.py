@@ -39,7 +39,13 @@ import pandas as pd
 
 from outcomes import format as fmt
 from outcomes.estimate import Estimate
-from outcomes.experiment.quasi.analysis import QuasiResult, _blocked_result, _check_alpha, _panel_facts, _when
+from outcomes.experiment.quasi.analysis import (
+    QuasiResult,
+    _blocked_result,
+    _check_alpha,
+    _panel_facts,
+    _when,
+)
 from outcomes.experiment.quasi.donors import SyntheticFit, donor_weights, fit_synthetic
 from outcomes.experiment.quasi.panel import (
     BLOCKS,
@@ -48,9 +54,9 @@ from outcomes.experiment.quasi.panel import (
     PLACEBO_IN_SPACE,
     TOO_FEW_PRE_PERIODS,
     UNIT,
-    Y,
     QuasiInputError,
     QuasiPanel,
+    Y,
     prepare_panel,
 )
 from outcomes.experiment.quasi.placebo import PlaceboCheck
@@ -72,10 +78,14 @@ _BISECTIONS = 30
 
 def _assumptions(metric: str, unit: Any, start: Any) -> tuple[str, ...]:
     return (
-        f"Without the change, {metric} of {unit} would have kept following the same weighted mix of donors as "
-        f"before {_when(start)} (the mix that fits the past stands for the future).",
-        "No donor was touched by the change or by a shock of its own after the start (a donor with its own "
-        "change or spill-over bends the comparison).",
+        (
+            f"Without the change, {metric} of {unit} would have kept following the same weighted mix of donors as "
+            f"before {_when(start)} (the mix that fits the past stands for the future)."
+        ),
+        (
+            "No donor was touched by the change or by a shock of its own after the start (a donor with its own "
+            "change or spill-over bends the comparison)."
+        ),
         f"Nothing else changed at {unit}, and only there, at the same date.",
         f"No anticipation: {unit} did not react before {_when(start)}.",
     )
