@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -188,12 +189,23 @@ def analyze(
 def new_initiative(
     initiative_id: str = typer.Argument(..., help="Id of the new initiative (lower-case, digits, - and _)."),
     folder: Path = typer.Option(None, help="Folder of the initiative parameters; default params/initiatives."),
+    assignment: str = typer.Option(
+        None,
+        help="How units got the change: randomized, some-units, unit-by-unit, one-site or everyone; the template "
+        "carries the design that fits. Asked when omitted at a terminal; randomized otherwise.",
+    ),
 ) -> None:
-    """Write a commented parameters template params/initiatives/<ID>.yaml (never overwrites)."""
+    """Write a commented parameters template params/initiatives/<ID>.yaml (never overwrites), with the design that fits."""
+    from outcomes.experiment.design_choice import SUGGESTIONS
     from outcomes.run.analyze import write_template
 
+    if assignment is None and sys.stdin.isatty():
+        console.print("How were units assigned to the change?")
+        for key, choice in SUGGESTIONS.items():
+            console.print(f"  {key:<13} {choice.question} -> design {choice.design}", highlight=False)
+        assignment = typer.prompt("assignment", default="randomized")
     try:
-        path = write_template(initiative_id, folder or config.project().initiatives_dir)
+        path = write_template(initiative_id, folder or config.project().initiatives_dir, assignment or "randomized")
     except OutcomesError as exc:
         _fail(exc)
     console.print(str(path), highlight=False, soft_wrap=True)

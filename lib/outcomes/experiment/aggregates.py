@@ -492,15 +492,15 @@ def _ticket_panel(con: ibis.BaseBackend, metric: str, dim: str | None, start: dt
 def quasi_panel(
     con: ibis.BaseBackend, spec: InitiativeSpec, metric: str, window: AnalysisWindow, *, start: dt.date | None = None
 ) -> pd.DataFrame:
-    """The panel a quasi-experiment reads: region x month (``did``) or a monthly series (``its``).
+    """The panel a quasi-experiment reads: region x month (``did``, ``synthetic_control``) or a monthly series (``its``).
 
     Parameters
     ----------
     con : ibis.BaseBackend
         The warehouse.
     spec : InitiativeSpec
-        A ``did`` or ``its`` initiative; ``data.unit`` is the panel's unit for DiD
-        (``region``); ``data.requester`` limits ticket metrics to customer or employee tickets.
+        A ``did``, ``synthetic_control`` or ``its`` initiative; ``data.unit`` is the panel's unit
+        for the first two (``region``); ``data.requester`` limits ticket metrics to customer or employee tickets.
     metric : str
         A catalog metric id.
     window : AnalysisWindow
@@ -511,7 +511,7 @@ def quasi_panel(
     Returns
     -------
     pandas.DataFrame
-        ``period`` (first of the month, datetime), ``unit`` (DiD only), ``value``; months or
+        ``period`` (first of the month, datetime), ``unit`` (not for ITS), ``value``; months or
         units without data are left out.
 
     Raises
@@ -525,7 +525,7 @@ def quasi_panel(
             f"valid ids are: {', '.join(catalog.ids())}"
         )
     first = start or data_start(con)
-    dim = spec.data.unit if spec.design == "did" else None
+    dim = None if spec.design == "its" else spec.data.unit
     requester = spec.data.requester
     if metric in TICKET_MEANS:
         frame = _ticket_panel(con, metric, dim, first, window.end, requester)

@@ -5,7 +5,7 @@ Example (a randomized test on a user's own table)::
     id: email-test
     name: E-mail campaign test
     hypothesis: E-mails raise two-week spend
-    design: randomized            # randomized | did | its
+    design: randomized            # randomized | did | its | synthetic_control
     data:
       table: data/raw/email_test.csv
       unit: customer_id
@@ -159,8 +159,9 @@ class InitiativeSpec(Params):
         Short id (file name ``params/initiatives/<id>.yaml``).
     name, hypothesis : str
         Shown in reports.
-    design : {"randomized", "did", "its"}
-        Randomized comparison, difference-in-differences or interrupted time series.
+    design : {"randomized", "did", "its", "synthetic_control"}
+        Randomized comparison, difference-in-differences, interrupted time series, or a
+        synthetic control (a change launched at one unit: ``treated_units`` names exactly one).
     data : DataSpec
         Table, unit, arm and control.
     metrics : list of MetricSpec
@@ -195,9 +196,10 @@ class InitiativeSpec(Params):
     min_pre_periods : int, optional
         DiD and ITS: fewer periods before the start leave the result blocked
         ("keep testing"). Default 3 for DiD (1 allows the textbook 2x2, whose parallel
-        trends cannot then be checked) and 8 for ITS.
+        trends cannot then be checked), 8 for ITS and 5 for a synthetic control (its
+        weights are fitted on them).
     treated_units : list of str, optional
-        Treated units of DiD/ITS designs.
+        Treated units of DiD/ITS designs; the one treated unit of a synthetic control.
     active : bool
         Whether the monthly report reviews the initiative (``outcomes run`` picks the
         files with ``active: true``).
@@ -206,7 +208,7 @@ class InitiativeSpec(Params):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     name: str = ""
     hypothesis: str = ""
-    design: Literal["randomized", "did", "its"] = "randomized"
+    design: Literal["randomized", "did", "its", "synthetic_control"] = "randomized"
     data: DataSpec
     metrics: list[MetricSpec] = Field(min_length=1)
     alpha: float = Field(default=0.05, gt=0, lt=1)
@@ -265,6 +267,15 @@ class InitiativeSpec(Params):
         if self.design == "randomized" and not (self.data.arm and self.data.control):
             raise ValueError(
                 "a randomized design needs 'data.arm' (the arm column) and 'data.control' (its control value)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _one_treated_unit(self) -> InitiativeSpec:
+        if self.design == "synthetic_control" and len(set(self.treated_units or ())) != 1:
+            raise ValueError(
+                f"design 'synthetic_control' needs exactly one unit in treated_units, got {self.treated_units}; "
+                "name the site that got the change (treated_units: [north]), or use design 'did' for several"
             )
         return self
 

@@ -83,6 +83,7 @@ DESIGN_WORDS = {
     "randomized": "randomized experiment",
     "did": "difference-in-differences",
     "its": "interrupted time series",
+    "synthetic_control": "synthetic control",
 }
 _SOURCE_WORDS = {
     "experiment": "measured",
@@ -914,6 +915,11 @@ def case_caveats(
             out.append(
                 f"{name(key)} compares a few treated regions with the others: its interval is approximate, and "
                 "its case assumes the same effect wherever it runs."
+            )
+        elif design == "synthetic_control":
+            out.append(
+                f"{name(key)} was measured at one site against a weighted mix of the others: its case assumes "
+                "the same effect at every site it reaches."
             )
     out.append(
         "Each customer kept counts at their full lifetime value; benefits are cut and costs raised for risk (TEI), and "

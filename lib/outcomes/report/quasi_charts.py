@@ -114,6 +114,6 @@ def its_chart(result: QuasiResult) -> alt.LayerChart:
     band = frame.dropna(subset=["cf_low", "cf_high"])
     if not band.empty:
         layers.insert(0, alt.Chart(band).mark_area(opacity=0.2).encode(x=x, y="cf_low:Q", y2="cf_high:Q"))
-    title = "Observed" if result.design == "its" else "Treated units"
+    title = {"its": "Observed", "synthetic_control": "Treated unit"}.get(result.design, "Treated units")
 
     return alt.layer(*layers).properties(title=f"{title} against the counterfactual: {result.metric}")

@@ -10,6 +10,7 @@ randomized        :func:`~.randomized.analyze_table`             per-arm sums in
                                                                a cumulative look per month
 did               :func:`~.quasi.difference_in_differences`      the same, on the region x month panel
 its               :func:`~.quasi.interrupted_time_series`        the same, on the monthly series
+synthetic_control :func:`~.quasi.synth.synthetic_control`        the same, on the region x month panel
 ================  ===========================================  ==========================================
 
 The :class:`Review` it returns holds the shared :class:`~.results.InitiativeResult` and
@@ -45,7 +46,9 @@ from outcomes.experiment import aggregates
 from outcomes.experiment.randomized.power import minimum_detectable_effect
 from outcomes.experiment.quasi.analysis import QuasiResult, difference_in_differences, interrupted_time_series
 from outcomes.experiment.quasi.panel import read_periods
+from outcomes.experiment.quasi.synth import synthetic_control
 from outcomes.report.quasi_charts import event_study_chart, its_chart
+from outcomes.report.synth_charts import synthetic_chart
 from outcomes.experiment.randomized.analysis import analyze_aggregates, analyze_table, read_table
 from outcomes.experiment.results import (
     RESULT,
@@ -273,11 +276,15 @@ class Review:
         if self.quasi is not None:
             e = self.result.effects[0]
             mde = float(minimum_detectable_effect(e.se_abs, self.spec.alpha, self.spec.power))
-            lines = [
-                f"With the data so far, the smallest change in {e.name} this design could tell from noise "
-                f"({self.spec.power:.0%} power) is about {fmt.change(mde, e.unit).lstrip('+')}."
-                if math.isfinite(mde) else "No estimate yet, so no detectable change can be stated."
-            ]
+            if math.isfinite(mde):
+                first = (f"With the data so far, the smallest change in {e.name} this design could tell from noise "
+                         f"({self.spec.power:.0%} power) is about {fmt.change(mde, e.unit).lstrip('+')}.")
+            elif e.estimable:
+                first = ("This design's interval comes from ranks or permutations, not from a standard error, so no "
+                         "smallest detectable change can be stated.")
+            else:
+                first = "No estimate yet, so no detectable change can be stated."
+            lines = [first]
             if self.spec.primary.mde is not None:
                 lines.append(f"The minimum worthwhile effect set for it is {fmt.change(self.spec.primary.mde, e.unit).lstrip('+')}.")
         else:
@@ -316,14 +323,16 @@ class Review:
         zero = alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(strokeDash=[4, 4]).encode(x="x:Q")
         return alt.layer(zero, rules, points).properties(title=f"Effects of {self.spec.name or self.spec.id}")
 
-    def time_chart(self) -> alt.LayerChart:
-        """The effect over time: cumulative with the anytime-valid bound, event study, or counterfactual.
+    def time_chart(self) -> alt.LayerChart | alt.VConcatChart:
+        """The effect over time: cumulative with the anytime-valid bound, event study, counterfactual or synthetic control.
 
         Raises
         ------
         ParamsError
             When there is no time dimension (a randomized test on a user's table).
         """
+        if self.quasi is not None and self.quasi.design == "synthetic_control":
+            return synthetic_chart(self.quasi)
         if self.quasi is not None:
             return event_study_chart(self.quasi) if self.quasi.design == "did" else its_chart(self.quasi)
         if self.timeline is None or self.timeline.empty:
@@ -333,7 +342,7 @@ class Review:
             )
         return cumulative_chart(self.timeline, self.result.primary[0], self.result.alpha)
 
-    def time_chart_or_note(self) -> alt.LayerChart | Markdown:
+    def time_chart_or_note(self) -> alt.LayerChart | alt.VConcatChart | Markdown:
         """:meth:`time_chart`, or a sentence saying why there is none."""
         try:
             return self.time_chart()
@@ -463,6 +472,8 @@ def _quasi(spec: InitiativeSpec, panel_for: Any, window: aggregates.AnalysisWind
             results[m.id] = difference_in_differences(
                 frame, unit=unit_col, treated_units=spec.treated_units,
                 bootstrap_reps=9999 if m.role == "primary" else 999, **common)
+        elif spec.design == "synthetic_control":
+            results[m.id] = synthetic_control(frame, unit=unit_col, treated_units=spec.treated_units or [], **common)
         else:
             results[m.id] = interrupted_time_series(
                 frame, unit=unit_col, treated_units=spec.treated_units if unit_col else None, **common)
@@ -553,7 +564,7 @@ def review(
 
     def panel_for(m: MetricSpec) -> tuple[pd.DataFrame, str | None, str, str]:
         frame = aggregates.quasi_panel(con, spec, m.metric or _column(m), window)
-        return frame, "unit" if spec.design == "did" else None, "period", "value"
+        return frame, None if spec.design == "its" else "unit", "period", "value"
 
     return _quasi(spec, panel_for, window, "warehouse")
 

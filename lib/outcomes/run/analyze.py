@@ -8,9 +8,11 @@ writes a commented initiative file for an analyst to fill in.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args
 
 from outcomes import config
 from outcomes.errors import ParamsError, ReportRunError
+from outcomes.experiment.design_choice import suggest
 from outcomes.experiment.spec import InitiativeSpec
 from outcomes.periods import Month
 from outcomes.report.review import analysed_month
@@ -78,31 +80,29 @@ TEMPLATE = """\
 # Initiative parameters: fill in every value, then check the file with
 #   outcomes analyze params/initiatives/{id}.yaml --out reports/{id}
 # Keys are checked: a misspelt key is refused, with the valid keys listed.
+{suggestion}
 id: {id}
 name: {name}                     # shown in the report
 hypothesis: >-
   What the initiative should change, for whom, and what must not get worse.
-design: randomized               # randomized | did (some units treated) | its (every unit treated)
+design: {design}{design_pad}# randomized | did | its | synthetic_control (see docs/statistics-quasi.md)
 active: false                    # true: the monthly report reviews it
-start_date: "2025-01-01"         # first day with the change (YYYY-MM-DD); did/its on a table: the first
+start_date: "{start}"{start_pad}# first day with the change (YYYY-MM-DD); did/its on a table: the first
                                  # period with it, as the time column has it (1931, 2025Q1, 2025-W09, 2025-03)
-# min_pre_periods: 3             # did/its: fewer periods before the start block the result (did 3, its 8)
+# min_pre_periods: 3             # quasi designs: fewer periods before the start block the result
+#                                # (did 3, its 8, synthetic_control 5)
 # end_date: "2025-06-30"         # last day of the test; default: the reported month
 
 data:
-  # A table you bring (CSV or Parquet, one row per unit; relative paths from the project root).
+  # A table you bring (CSV or Parquet; relative paths from the project root).
   # Remove `table` to read the warehouse instead: randomized tests then use the `assignments`
   # table (unit: customer, arm: arm) and per-customer columns such as tickets,
   # self_service_tickets, csat_answers, csat_satisfied, customer_months, revenue (see
-  # outcomes.experiment.aggregates.UNIT_COLUMNS); did/its use catalog metric ids.
+  # outcomes.experiment.aggregates.UNIT_COLUMNS); quasi designs use catalog metric ids.
   table: data/raw/{id}.csv
-  unit: customer_id              # the unit id column (did: the region column)
-  arm: arm                       # randomized: the arm column
-  control: control               # randomized: the control arm's value
-  # time: month                  # did/its on a table: the period column
+{data}
   # segments: [segment]          # break effects down by these columns (ideas, not decisions)
-# treated_units: [north, east]   # did: the units that got the change
-
+{treated}
 metrics:
   # Exactly one primary metric: the decision rests on it.
   - column: spend                # a column of the table (warehouse: `metric: <catalog id>`)
@@ -123,14 +123,81 @@ metrics:
 
 alpha: 0.05                      # 1 - confidence level
 correction: holm                 # holm | bh | none, within the goal and guardrail families
-interval: sequential             # sequential (looked at every month) | fixed (one planned look)
+interval: {interval}{interval_pad}# sequential (looked at every month) | fixed (one planned look)
 # planned_split: {{control: 1, treatment: 1}}
 # expected_n: 10000              # units in control plus one arm at the planned end
 # units_per_month: 2000          # eligible units per month, for the duration of the plan
 """
 
+#: The ``data`` keys of a randomized test (one row per unit, an arm column).
+_RANDOMIZED_DATA = """\
+  unit: customer_id              # the unit id column, one row per unit
+  arm: arm                       # the arm column
+  control: control               # the control arm's value"""
+#: The ``data`` keys of a quasi design (one row per unit and period).
+_PANEL_DATA = """\
+  unit: region                   # the unit column (sites, regions, teams), one row per unit and period
+  time: month                    # the period column"""
+#: ``treated_units`` by design (ITS: every unit is treated).
+_TREATED = {
+    "randomized": "",
+    "its": "",
+    "synthetic_control": "treated_units: [north]          # the one site that got the change\n",
+}
+_DEFAULT_TREATED = "treated_units: [north, east]    # the units that got the change (the first wave, if several)\n"
 
-def write_template(ident: str, folder: Path | None = None) -> Path:
+
+def _pad(text: str, width: int = 25) -> str:
+    """Spaces that align a trailing comment after ``text`` (at least one)."""
+    return " " * max(1, width - len(text))
+
+
+def _design_known(design: str) -> bool:
+    """Whether the initiative spec accepts ``design``."""
+    return design in get_args(InitiativeSpec.model_fields["design"].annotation)
+
+
+def template_text(ident: str, assignment: str = "randomized") -> str:
+    """The commented parameters template of initiative ``ident`` for units assigned as ``assignment``.
+
+    Parameters
+    ----------
+    ident : str
+        The initiative id.
+    assignment : str
+        How units got the change (:data:`outcomes.experiment.design_choice.Assignment`).
+
+    Returns
+    -------
+    str
+        YAML with the suggested design, its reasons as comments, and the keys that design needs.
+
+    Raises
+    ------
+    ParamsError
+        For an unknown ``assignment``.
+    """
+    choice = suggest(assignment)
+    design, note = choice.design, choice.comment()
+    if not _design_known(design):
+        note += (
+            f"\n# The {design} design is not in this version of the kit: until it is, `did` with the first wave as"
+            "\n# treated_units and its start date, on periods before the second wave, compares that wave with"
+            "\n# the units not yet reached."
+        )
+        design = "did"
+    randomized = design == "randomized"
+    start = "2025-01-01" if randomized else "2025-03"
+    interval = "sequential" if randomized else "fixed"
+    return TEMPLATE.format(
+        id=ident, name=ident.replace("-", " ").replace("_", " ").capitalize(), suggestion=note,
+        design=design, design_pad=_pad(f"design: {design}", 33), start=start, start_pad=_pad(f'start_date: "{start}"', 33),
+        data=_RANDOMIZED_DATA if randomized else _PANEL_DATA, treated=_TREATED.get(design, _DEFAULT_TREATED),
+        interval=interval, interval_pad=_pad(f"interval: {interval}", 33),
+    )
+
+
+def write_template(ident: str, folder: Path | None = None, assignment: str = "randomized") -> Path:
     """Write a commented parameters template ``<folder>/<ident>.yaml`` for an analyst.
 
     Parameters
@@ -139,6 +206,9 @@ def write_template(ident: str, folder: Path | None = None) -> Path:
         The initiative id: lower-case letters, digits, ``-`` and ``_``.
     folder : Path, optional
         Defaults to the project's ``params/initiatives``.
+    assignment : str
+        How units got the change; the template carries the design suggested for it
+        (:func:`outcomes.experiment.design_choice.suggest`).
 
     Returns
     -------
@@ -148,7 +218,7 @@ def write_template(ident: str, folder: Path | None = None) -> Path:
     Raises
     ------
     ParamsError
-        When the id is not valid or the file exists (it is never overwritten).
+        When the id is not valid, the assignment unknown, or the file exists (it is never overwritten).
     """
     if not ident or not (ident[0].isalnum() and ident == ident.lower()) or not all(
         ch.isalnum() or ch in "-_" for ch in ident
@@ -157,9 +227,10 @@ def write_template(ident: str, folder: Path | None = None) -> Path:
             f"initiative id {ident!r} is not valid: use lower-case letters, digits, '-' and '_', "
             "starting with a letter or digit (e.g. self-service-portal)"
         )
+    text = template_text(ident, assignment)
     path = (folder or config.project().initiatives_dir) / f"{ident}.yaml"
     if path.exists():
         raise ParamsError(f"{path} already exists; edit it, or choose another id (it is never overwritten)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(TEMPLATE.format(id=ident, name=ident.replace("-", " ").replace("_", " ").capitalize()), "utf-8")
+    path.write_text(text, "utf-8")
     return path

@@ -39,6 +39,7 @@ from outcomes.experiment.quasi.did import (
     twfe_estimate,
     wild_cluster_pvalue,
 )
+from outcomes.experiment.quasi.donors import SyntheticFit
 from outcomes.experiment.quasi.its import Seasonality, segmented_regression, treated_series
 from outcomes.experiment.quasi.placebo import PlaceboCheck, placebo_in_space, placebo_in_time
 from outcomes.experiment.quasi.randomization import RandomizationTest, randomization_test
@@ -73,7 +74,13 @@ PLACEBO_BOOTSTRAP_REPS = 1999
 #: Assignments of the randomization test per placebo fit where cluster-robust inference does not exist.
 PLACEBO_ASSIGNMENTS = 200
 
-Design = Literal["did", "its"]
+Design = Literal["did", "its", "synthetic_control"]
+#: Each design in words.
+DESIGN_NAMES = {
+    "did": "difference-in-differences",
+    "its": "interrupted time series",
+    "synthetic_control": "synthetic control",
+}
 
 
 @dataclass(frozen=True)
@@ -82,8 +89,8 @@ class QuasiResult:
 
     Attributes
     ----------
-    design : {"did", "its"}
-        Difference-in-differences or interrupted time series.
+    design : {"did", "its", "synthetic_control"}
+        Difference-in-differences, interrupted time series or synthetic control.
     metric : str
         The outcome (a catalog metric id or the user's column name).
     method : str
@@ -117,6 +124,8 @@ class QuasiResult:
     randomization : RandomizationTest or None
         DiD with few units: the estimate under every assignment of the treated units
         (the headline's p-value and interval when cluster-robust errors are not valid).
+    synthetic : SyntheticFit or None
+        Synthetic control only: donor weights, pre-period fit and the gap in every period.
     conditions : tuple of Condition
         Data conditions and failed checks; blocking ones force "keep testing".
     start : object
@@ -145,6 +154,7 @@ class QuasiResult:
     placebos: tuple[PlaceboCheck, ...] = ()
     wild_p_value: float = math.nan
     randomization: RandomizationTest | None = None
+    synthetic: SyntheticFit | None = None
     conditions: tuple[Condition, ...] = ()
     start: Any = None
     n_units: int = 0
@@ -157,18 +167,22 @@ class QuasiResult:
     @property
     def design_name(self) -> str:
         """The design in words."""
-        return "difference-in-differences" if self.design == "did" else "interrupted time series"
+        return DESIGN_NAMES[self.design]
 
     def sentences(self) -> tuple[str, ...]:
         """Plain sentences: design and why, estimate, checks (no conditions, no assumptions)."""
         out = [f"Design: {self.design_name} ({self.method}).", f"Why: {self.why}"]
         e = self.estimate
         if e is not None:
-            what = "level change at the start" if self.design == "its" else "effect on the treated units"
+            what = {"its": "level change at the start", "synthetic_control": "average gap after the start"}.get(
+                self.design, "effect on the treated units"
+            )
             out.append(
                 f"Estimate ({what}): {fmt.number(e.estimate, signed=True)} on {self.label or self.metric} ({self._inference(e)}); "
                 f"{fmt.number(self.counterfactual_mean)} without the change against {fmt.number(self.observed)} with it."
             )
+        if self.synthetic is not None:
+            out.extend(self.synthetic.sentences())
         for name, other in self.other_estimates.items():
             out.append(f"{name.capitalize()}: {fmt.number(other.estimate, signed=True)} ({self._inference(other)}).")
         if self.pretrend is not None:
