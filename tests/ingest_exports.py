@@ -16,14 +16,22 @@ GOOD = [
 COLUMNS = HEADER.split(",")
 
 
+#: Hand-made exports hold a few rows, bad on purpose, so a source rejects any share of
+#: them unless it sets ``max_reject_share`` itself (tests/test_reject_share.py tests the limit).
+LENIENT = {"max_reject_share": 1.0}
+
+
 def write_config(tmp_path: Path, sources: dict) -> Path:
-    """Write a sources.yaml whose raw files, warehouse and rejects all live in ``tmp_path``."""
+    """Write a sources.yaml whose raw files, warehouse and rejects all live in ``tmp_path``.
+
+    Each source without a ``max_reject_share`` of its own gets :data:`LENIENT`.
+    """
     cfg = tmp_path / "sources.yaml"
     doc = {
         "raw_dir": str(tmp_path / "raw"),
         "warehouse": str(tmp_path / "warehouse.duckdb"),
         "rejects_dir": str(tmp_path / "rejects"),
-        "sources": sources,
+        "sources": {name: {**LENIENT, **entry} for name, entry in sources.items()},
     }
     cfg.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     return cfg
