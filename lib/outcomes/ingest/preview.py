@@ -120,18 +120,21 @@ class SourcePreview:
             settings.add_column(name)
         for s in self.settings:
             settings.add_row(s.key, s.value, s.origin, style="dim" if s.origin == DEFAULT else None)
-        sample = RichTable(title=f"first {len(self.sample)} rows as mapped ({', '.join(Path(f).name for f in self.files)})")
-        for name in self.columns:
-            sample.add_column(name, overflow="fold")
+        # One line per canonical column and one column per row: a table has too many columns to read across.
+        sample = RichTable(title=f"sources.{self.source}: first {len(self.sample)} rows as mapped")
+        sample.add_column("column")
         for row in self.sample:
-            sample.add_row(*row)
+            sample.add_column(f"{Path(row[0]).name} row {row[1]}", overflow="fold")
+        for i, name in enumerate(self.columns[2:], start=2):
+            sample.add_row(name, *(row[i] for row in self.sample))
         share = self.rows_rejected / self.rows_checked if self.rows_checked else 0.0
         verdict = "over the limit: ingest would stop" if self.over_limit else "within the limit"
         rejects = RichTable(
-            title=(
+            title=f"sources.{self.source}: rows rejected by rule",
+            caption=(
                 f"rejected {fmt.count(self.rows_rejected)} of {fmt.count(self.rows_checked)} rows ({fmt.percent(share)}); "
                 f"max_reject_share {fmt.percent(self.max_reject_share, exact_digits=True)}, {verdict}"
-            )
+            ),
         )
         for name in ("rule", "columns", "rows"):
             rejects.add_column(name, justify="right" if name == "rows" else "left")
