@@ -55,6 +55,25 @@ def tickets(tmp_path: Path, lines: list[str], name: str = "tickets.csv", **entry
     return write_config(tmp_path, {"tickets": {"table": "tickets", "path": name, **entry}})
 
 
+SERVICENOW_HEADER = (
+    "number,opened_at,resolved_at,caller_id,cmdb_ci,category,priority,contact_type,location,assignment_group,"
+    "reassignment_count,reopen_count,made_sla"
+)
+#: Channels the ServiceNow preset maps.
+PRESET_CHANNELS = ["Phone", "Email", "Chat", "Self-service", "Virtual Agent", "Walk-in", "IVR"]
+
+
+def servicenow_export(tmp_path: Path, preset_rows: int = 569, web_rows: int = 28, bad_rows: int = 4) -> Path:
+    """A ServiceNow export: rows of channels the preset maps, ``Web`` rows, and rows of an unknown channel ``Fax``."""
+    channels = [PRESET_CHANNELS[i % len(PRESET_CHANNELS)] for i in range(preset_rows)]
+    channels += ["Web"] * web_rows + ["Fax"] * bad_rows
+    lines = [SERVICENOW_HEADER] + [
+        f"INC{i:07d},2024-03-01 09:00:00,2024-03-01 11:00:00,emp-{i % 50},VPN,Network,3 - Moderate,{channel},North,Network,0,0,true"
+        for i, channel in enumerate(channels, start=1)
+    ]
+    return write_raw(tmp_path, "incidents.csv", "\n".join(lines) + "\n")
+
+
 def query(tmp_path: Path, sql: str) -> list[tuple]:
     """Run ``sql`` on the warehouse in ``tmp_path``."""
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from ingest_exports import servicenow_export, write_config
 from rich.console import Console
-from test_sources_merge import servicenow_export
 from typer.testing import CliRunner
 
-from ingest_exports import write_config
 from outcomes import cli
 from outcomes.cli import app
 from outcomes.ingest.preview import MASK, preview_sources

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ingest_exports import query, write_config, write_raw
+from ingest_exports import query, servicenow_export, write_config
 
 from outcomes.ingest import sources as sources_module
 from outcomes.ingest.load import run_ingest
 from outcomes.ingest.sources import Source, lay_over, load_sources
+
 
 #: (key, the preset's value, the user's value, the value in force).
 CASES = [
@@ -140,25 +141,6 @@ def test_presets_in_a_list_merge_in_order_under_the_entry(tmp_path: Path) -> Non
     assert source.values["channel"]["Web"] == "portal"
     assert source.values["channel"]["Self-service"] == "portal"
     assert source.values["priority"]["1 - Critical"] == "critical"
-
-
-SERVICENOW_HEADER = (
-    "number,opened_at,resolved_at,caller_id,cmdb_ci,category,priority,contact_type,location,assignment_group,"
-    "reassignment_count,reopen_count,made_sla"
-)
-#: Channels the ServiceNow preset maps.
-PRESET_CHANNELS = ["Phone", "Email", "Chat", "Self-service", "Virtual Agent", "Walk-in", "IVR"]
-
-
-def servicenow_export(tmp_path: Path, preset_rows: int = 569, web_rows: int = 28, bad_rows: int = 4) -> Path:
-    """A ServiceNow export: rows of channels the preset maps, ``Web`` rows, and rows of an unknown channel ``Fax``."""
-    channels = [PRESET_CHANNELS[i % len(PRESET_CHANNELS)] for i in range(preset_rows)]
-    channels += ["Web"] * web_rows + ["Fax"] * bad_rows
-    lines = [SERVICENOW_HEADER] + [
-        f"INC{i:07d},2024-03-01 09:00:00,2024-03-01 11:00:00,emp-{i % 50},VPN,Network,3 - Moderate,{channel},North,Network,0,0,true"
-        for i, channel in enumerate(channels, start=1)
-    ]
-    return write_raw(tmp_path, "incidents.csv", "\n".join(lines) + "\n")
 
 
 def test_a_channel_added_to_the_servicenow_preset_extends_its_map(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from outcomes.errors import ParamsError
 from outcomes.ingest import checks
 from outcomes.ingest.context import SourceContext, close_match, lit
 from outcomes.ingest.load import map_source, prepare_connection
-from outcomes.ingest.reject_share import RuleCount, rule_counts
+from outcomes.ingest.reject_share import RuleCount, over_limit, rule_counts
 from outcomes.ingest.sources import Source, SourcesConfig, load_sources, merged_entries
 from outcomes.params import read_yaml
 from outcomes.warehouse.store import quote
@@ -111,7 +111,7 @@ class SourcePreview:
     @property
     def over_limit(self) -> bool:
         """Whether ingest would stop on this source's share of rejects."""
-        return self.rows_checked > 0 and self.rows_rejected / self.rows_checked > self.max_reject_share
+        return over_limit(self.rows_checked, self.rows_rejected, self.max_reject_share)
 
     def to_tables(self) -> list[RichTable]:
         """The preview as rich tables: settings, sample rows, rejects by rule."""

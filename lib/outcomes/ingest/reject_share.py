@@ -139,6 +139,11 @@ def _example(ctx: SourceContext, rule: str) -> RejectExample:
     return RejectExample(*row)
 
 
+def over_limit(rows: int, rejected: int, limit: float) -> bool:
+    """Whether ``rejected`` of ``rows`` is a larger share than ``limit`` (a share equal to it is allowed)."""
+    return rows > 0 and rejected / rows > limit
+
+
 def breach(ctx: SourceContext, rows: int, rejected: int) -> RejectShareBreach | None:
     """The source's breach of its ``max_reject_share``, or None when it rejected no more than that.
 
@@ -152,7 +157,7 @@ def breach(ctx: SourceContext, rows: int, rejected: int) -> RejectShareBreach | 
         Rows rejected.
     """
     limit = ctx.source.max_reject_share
-    if rows == 0 or rejected / rows <= limit:
+    if not over_limit(rows, rejected, limit):
         return None
     counts = rule_counts(ctx)
     return RejectShareBreach(
@@ -189,4 +194,4 @@ def refusal(breaches: list[RejectShareBreach], cfg_label: str, rejects_dir: str)
     )
 
 
-__all__ = ["TOP_RULES", "RejectExample", "RejectShareBreach", "RuleCount", "breach", "refusal", "rule_counts"]
+__all__ = ["TOP_RULES", "RejectExample", "RejectShareBreach", "RuleCount", "breach", "over_limit", "refusal", "rule_counts"]
