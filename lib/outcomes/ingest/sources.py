@@ -365,10 +365,12 @@ def merged_entries(doc: object, source_label: str) -> dict[str, tuple[dict, dict
     """
     if not isinstance(doc, dict) or not isinstance(doc.get("sources"), dict):
         return {}
-    return {
-        name: lay_over(preset_layers(name, entry or {}, source_label)) if isinstance(entry or {}, dict) else (entry, {})
-        for name, entry in doc["sources"].items()
-    }
+    merged = {}
+    for name, entry in doc["sources"].items():
+        entry = entry or {}
+        # An entry that is not a mapping is left as it is, for validation to report.
+        merged[name] = lay_over(preset_layers(name, entry, source_label)) if isinstance(entry, dict) else (entry, {})
+    return merged
 
 
 def load_sources(path: str | Path | None = None) -> SourcesConfig:
