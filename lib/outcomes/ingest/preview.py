@@ -131,6 +131,7 @@ class SourcePreview:
         verdict = "over the limit: ingest would stop" if self.over_limit else "within the limit"
         rejects = RichTable(
             title=f"sources.{self.source}: rows rejected by rule",
+            min_width=90,
             caption=(
                 f"rejected {fmt.count(self.rows_rejected)} of {fmt.count(self.rows_checked)} rows ({fmt.percent(share)}); "
                 f"max_reject_share {fmt.percent(self.max_reject_share, exact_digits=True)}, {verdict}"
