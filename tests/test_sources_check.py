@@ -91,3 +91,11 @@ def test_an_unknown_source_exits_2(cfg: Path) -> None:
     code, output = _check("--sources", str(cfg), "--source", "ticket")
     assert code == 2
     assert f"{cfg} has no source 'ticket' (did you mean 'tickets'?); its sources are: tickets" in output
+
+
+def test_an_export_ingest_would_refuse_exits_2(cfg: Path, tmp_path: Path) -> None:
+    (tmp_path / "raw" / "incidents.csv").write_text("number;opened_at\nINC1;2024-03-01\n", encoding="utf-8")
+    code, output = _check("--sources", str(cfg))
+    assert code == 2
+    assert "incidents.csv parses to a single column 'number;opened_at' with delimiter ','" in " ".join(output.split())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raw", "sources.yaml"]
