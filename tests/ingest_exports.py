@@ -16,14 +16,22 @@ GOOD = [
 COLUMNS = HEADER.split(",")
 
 
+#: Hand-made exports hold a few rows, bad on purpose, so a source rejects any share of
+#: them unless it sets ``max_reject_share`` itself (tests/test_reject_share.py tests the limit).
+LENIENT = {"max_reject_share": 1.0}
+
+
 def write_config(tmp_path: Path, sources: dict) -> Path:
-    """Write a sources.yaml whose raw files, warehouse and rejects all live in ``tmp_path``."""
+    """Write a sources.yaml whose raw files, warehouse and rejects all live in ``tmp_path``.
+
+    Each source without a ``max_reject_share`` of its own gets :data:`LENIENT`.
+    """
     cfg = tmp_path / "sources.yaml"
     doc = {
         "raw_dir": str(tmp_path / "raw"),
         "warehouse": str(tmp_path / "warehouse.duckdb"),
         "rejects_dir": str(tmp_path / "rejects"),
-        "sources": sources,
+        "sources": {name: {**LENIENT, **entry} for name, entry in sources.items()},
     }
     cfg.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     return cfg
@@ -45,6 +53,25 @@ def tickets(tmp_path: Path, lines: list[str], name: str = "tickets.csv", **entry
     """A tickets export made of ``lines`` and a config that maps it (extra keys in ``entry``)."""
     write_raw(tmp_path, name, "\n".join(lines) + "\n")
     return write_config(tmp_path, {"tickets": {"table": "tickets", "path": name, **entry}})
+
+
+SERVICENOW_HEADER = (
+    "number,opened_at,resolved_at,caller_id,cmdb_ci,category,priority,contact_type,location,assignment_group,"
+    "reassignment_count,reopen_count,made_sla"
+)
+#: Channels the ServiceNow preset maps.
+PRESET_CHANNELS = ["Phone", "Email", "Chat", "Self-service", "Virtual Agent", "Walk-in", "IVR"]
+
+
+def servicenow_export(tmp_path: Path, preset_rows: int = 569, web_rows: int = 28, bad_rows: int = 4) -> Path:
+    """A ServiceNow export: rows of channels the preset maps, ``Web`` rows, and rows of an unknown channel ``Fax``."""
+    channels = [PRESET_CHANNELS[i % len(PRESET_CHANNELS)] for i in range(preset_rows)]
+    channels += ["Web"] * web_rows + ["Fax"] * bad_rows
+    lines = [SERVICENOW_HEADER] + [
+        f"INC{i:07d},2024-03-01 09:00:00,2024-03-01 11:00:00,emp-{i % 50},VPN,Network,3 - Moderate,{channel},North,Network,0,0,true"
+        for i, channel in enumerate(channels, start=1)
+    ]
+    return write_raw(tmp_path, "incidents.csv", "\n".join(lines) + "\n")
 
 
 def query(tmp_path: Path, sql: str) -> list[tuple]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 import yaml
+from ingest_exports import LENIENT
 
 from outcomes.errors import IngestError
 from outcomes.ingest.load import ensure_warehouse
@@ -29,7 +30,7 @@ def _sources(tmp_path: Path, raw: Path) -> Path:
         "raw_dir": str(raw),
         "warehouse": str(tmp_path / "wh" / "tickets.duckdb"),
         "rejects_dir": str(tmp_path / "rejects"),
-        "sources": {"tickets": {"preset": "servicenow", "path": SAMPLE, "constants": {"requester_type": "employee"}}},
+        "sources": {"tickets": {"preset": "servicenow", "path": SAMPLE, "constants": {"requester_type": "employee"}, **LENIENT}},
     }
     path = tmp_path / "sources.yaml"
     path.write_text(HEADER + "\n" + yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")

@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 import yaml
+from ingest_exports import LENIENT
 
 from outcomes import config
 from outcomes.errors import IngestError
@@ -58,6 +59,7 @@ def _event_log(tmp_path: Path, aggregate: dict, *, text: str = EVENTS, **dedupe)
         "constants": {"requester_type": "employee", "requester_id": None, "channel": "phone"},
         "values": {"priority": {"High": "high", "Low": "low"}},
         "dedupe": {"key": ["ticket_id"], "keep": "last", **dedupe, "aggregate": aggregate},
+        **LENIENT,
     }
     doc = {
         "raw_dir": str(raw),

@@ -70,6 +70,36 @@ def ingest(
     console.print(summary.to_table())
 
 
+sources_app = typer.Typer(no_args_is_help=True, help="Check the source mappings of params/sources.yaml.")
+app.add_typer(sources_app, name="sources")
+
+
+@sources_app.command("check")
+def sources_check(
+    sources: Path = typer.Option(None, help="Source mappings (YAML); default params/sources.yaml."),
+    source: str = typer.Option(None, help="Check only this source; default: every source."),
+    rows: int = typer.Option(5, min=0, help="Mapped rows to show per source."),
+    show_personal_data: bool = typer.Option(
+        False, "--show-personal-data", help="Show the values of columns the data model marks personal (masked by default)."
+    ),
+) -> None:
+    """Show each source's settings in force (and where they come from), rows as mapped, and rejects by rule; write nothing."""
+    from outcomes.ingest.preview import preview_sources
+
+    try:
+        previews = preview_sources(
+            sources or config.project().params_dir / "sources.yaml",
+            source=source,
+            rows=rows,
+            show_personal_data=show_personal_data,
+        )
+    except OutcomesError as exc:
+        _fail(exc)
+    for preview in previews:
+        for table in preview.to_tables():
+            console.print(table)
+
+
 @app.command()
 def docs(
     out: Path = typer.Option(None, help="Folder of the generated pages; default docs/."),

@@ -47,7 +47,11 @@ zone, a mapping key that is not a canonical column, a ``%y`` date format without
 ``year_pivot``, a ``derive`` expression that cannot be evaluated (or raises on more
 than ``DERIVE_ERROR_ROWS`` rows of a file; on fewer, those rows are rejected). Everything else is a
 row problem and rejects the row only (docs/ingest.md states these invariants; the fuzz
-test checks them).
+test checks them), unless a source rejects a larger share of its rows than its
+``max_reject_share`` (default 5%): then the mapping is wrong, and ingest stops with the
+counts, the rules broken most, an example row and what to do
+(:mod:`outcomes.ingest.reject_share`); that source's rejects are still written to
+``<rejects_dir>/<source>.csv`` for inspection.
 
 Atomic and idempotent
 ---------------------
@@ -101,8 +105,9 @@ from rich.table import Table as RichTable
 
 from outcomes import config
 from outcomes.errors import IngestError, ParamsError
-from outcomes.ingest import checks, dedupe, mapping, readers
+from outcomes.ingest import checks, dedupe, mapping, readers, reject_share
 from outcomes.ingest.context import SourceContext
+from outcomes.ingest.reject_share import RejectShareBreach
 from outcomes.ingest.sources import PRESETS_DIR, Source, SourcesConfig, load_sources
 from outcomes.warehouse.datamodel import TABLES
 from outcomes.warehouse.spark_backend import load_settings
@@ -222,6 +227,74 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class MappedSource:
+    """A source's exports read, mapped and checked into an open connection (by :func:`map_source`).
+
+    The mapped rows are in the temporary table ``_kept`` and one line per rule a row
+    broke in ``_rej``; nothing is loaded into a canonical table yet.
+
+    Parameters
+    ----------
+    files : tuple of Path
+        The files read, in the order their rows were staged.
+    rows_read : tuple of int
+        Data rows read from each file.
+    rows_superseded : int
+        Older versions of a record dropped by ``dedupe``.
+    """
+
+    files: tuple[Path, ...]
+    rows_read: tuple[int, ...]
+    rows_superseded: int
+
+    @property
+    def rows_checked(self) -> int:
+        """Rows the checks judged: those read, less the older versions dropped."""
+        return sum(self.rows_read) - self.rows_superseded
+
+
+def map_source(ctx: SourceContext, scratch: Path, target_has_rows: bool = False) -> MappedSource:
+    """Read, map, dedupe and check one source's exports into ``ctx.con``: steps 1 to 4 of ingest.
+
+    Parameters
+    ----------
+    ctx : SourceContext
+        The source and the connection (set up by :func:`prepare_connection`).
+    scratch : Path
+        Folder for the transcoded copy of a CSV file that is not UTF-8.
+    target_has_rows : bool
+        Whether an earlier source already loaded rows into the table, so that a key
+        loaded there is a duplicate too.
+
+    Returns
+    -------
+    MappedSource
+        The files read and the row counts; the rows are in ``_kept``, the rejects in ``_rej``.
+
+    Raises
+    ------
+    IngestError
+        When the mapping or an export cannot be used at all.
+    """
+    con = ctx.con
+    mapping.check_mapping(ctx)
+    files = readers.source_files(ctx)
+    mapping.create_typed(ctx)
+    rows_read = []
+    for fidx, path in enumerate(files):
+        readers.read_export(ctx, path, scratch)
+        export_cols = readers.export_columns(ctx)
+        mapping.check_columns(ctx, path, export_cols)
+        rows_read.append(_count(con, "_raw"))
+        mapping.stage(ctx, fidx, path, export_cols)
+    kept_before = _count(con, "_typed")
+    dedupe.dedupe(ctx)
+    superseded = kept_before - _count(con, "_kept")
+    checks.check_rows(ctx, target_has_rows=target_has_rows)
+    return MappedSource(files=tuple(files), rows_read=tuple(rows_read), rows_superseded=superseded)
+
+
 def _ingest_source(
     con: duckdb.DuckDBPyConnection,
     name: str,
@@ -230,42 +303,31 @@ def _ingest_source(
     raw_dir: Path,
     scratch: Path,
     rejects: Path,
-) -> SourceResult:
-    """Load one source into the open warehouse and return what happened."""
+) -> tuple[SourceResult, RejectShareBreach | None]:
+    """Load one source into the open warehouse; return what happened and its breach of ``max_reject_share``."""
     ctx = SourceContext(con, name, source, cfg_label, raw_dir)
-    mapping.check_mapping(ctx)
-    files = readers.source_files(ctx)
-    mapping.create_typed(ctx)
-    rows_read, hashes = [], []
-    for fidx, path in enumerate(files):
-        readers.read_export(ctx, path, scratch)
-        export_cols = readers.export_columns(ctx)
-        mapping.check_columns(ctx, path, export_cols)
-        rows_read.append(_count(con, "_raw"))
-        mapping.stage(ctx, fidx, path, export_cols)
-        hashes.append(_sha256(path))
-    kept_before = _count(con, "_typed")
-    dedupe.dedupe(ctx)
-    kept = _count(con, "_kept")
-    checks.check_rows(ctx, target_has_rows=_count(con, quote(source.table)) > 0)
+    mapped = map_source(ctx, scratch, target_has_rows=_count(con, quote(source.table)) > 0)
+    files = mapped.files
     loaded, rejected = checks.row_counts(ctx, len(files))
+    too_many = reject_share.breach(ctx, mapped.rows_checked, sum(rejected))
     checks.load_accepted(ctx)
     for fidx, path in enumerate(files):
         con.execute(
             f"INSERT INTO {LOG_TABLE} VALUES (?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
-            [name, str(path), rows_read[fidx], loaded[fidx], rejected[fidx], hashes[fidx]],
+            [name, str(path), mapped.rows_read[fidx], loaded[fidx], rejected[fidx], _sha256(path)],
         )
     _drop_temporaries(ctx)
-    return SourceResult(
+    result = SourceResult(
         source=name,
         table=source.table,
         files=tuple(str(p) for p in files),
-        rows_read=sum(rows_read),
-        rows_superseded=kept_before - kept,
+        rows_read=sum(mapped.rows_read),
+        rows_superseded=mapped.rows_superseded,
         rows_rejected=sum(rejected),
         rows_loaded=sum(loaded),
         rejects_file=rejects / f"{name}.csv",
     )
+    return result, too_many
 
 
 def _count(con: duckdb.DuckDBPyConnection, relation: str) -> int:
@@ -280,8 +342,8 @@ def _drop_temporaries(ctx: SourceContext) -> None:
         ctx.con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
-def _prepare(con: duckdb.DuckDBPyConnection) -> None:
-    """Set up a new warehouse file: the DuckDB settings, UTC, and the empty tables of the data model."""
+def prepare_connection(con: duckdb.DuckDBPyConnection) -> None:
+    """Set up a new warehouse (a file, or in memory): the DuckDB settings, UTC, and the empty tables of the data model."""
     for name, value in load_settings().duckdb.config().items():
         con.execute(f"SET {name} = '{value}'")
     con.execute("SET TimeZone = 'UTC'")
@@ -324,7 +386,8 @@ def run_ingest(
     Raises
     ------
     IngestError
-        When an export or the mapping cannot be used at all; the previous warehouse
+        When an export or the mapping cannot be used at all, or a source rejected a
+        larger share of its rows than its ``max_reject_share``; the previous warehouse
         is then left untouched.
     """
     path = Path(sources_path) if sources_path is not None else config.project().params_dir / "sources.yaml"
@@ -344,11 +407,20 @@ def run_ingest(
     _remove(tmp)
     con = duckdb.connect(str(tmp))
     try:
-        _prepare(con)
-        results = [
+        prepare_connection(con)
+        ingested = [
             _ingest_source(con, name, src, cfg_label, raw_dir, warehouse.parent, rejects_dir)
             for name, src in cfg.sources.items()
         ]
+        results = [result for result, _ in ingested]
+        breaches = [too_many for _, too_many in ingested if too_many is not None]
+        if breaches:
+            for b in breaches:
+                part = rejects_dir / f".{b.source}.csv.{os.getpid()}.tmp"
+                tmp_csvs[part] = rejects_dir / f"{b.source}.csv"
+                checks.export_rejects(con, b.source, part)
+                os.replace(part, tmp_csvs[part])
+            raise reject_share.refusal(breaches, cfg_label, _label(rejects_dir))
         if validate:
             checks.validate_tables(con, sorted({r.table for r in results if r.rows_loaded}))
         for r in results:
@@ -572,4 +644,13 @@ def _remove(db: Path) -> None:
     db.with_name(db.name + ".wal").unlink(missing_ok=True)
 
 
-__all__ = ["IngestSummary", "SourceResult", "ensure_warehouse", "remove_stale_temporaries", "run_ingest"]
+__all__ = [
+    "IngestSummary",
+    "MappedSource",
+    "SourceResult",
+    "ensure_warehouse",
+    "map_source",
+    "prepare_connection",
+    "remove_stale_temporaries",
+    "run_ingest",
+]

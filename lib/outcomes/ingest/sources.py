@@ -4,7 +4,10 @@
 (:mod:`outcomes.warehouse.datamodel`), a file or glob, a format, and how the export's columns,
 dates, time zones and values map onto the canonical ones. A preset
 (``lib/outcomes/ingest/presets/<name>.yaml``) supplies a whole mapping for a known tool's export
-(ServiceNow, Jira Service Management); keys given in the entry override the preset's.
+(ServiceNow, Jira Service Management); the entry's settings are merged into the preset's
+(:func:`lay_over`): mappings key by key at every depth, so an entry's
+``values: {channel: {Web: portal}}`` adds one entry to the preset's channel map, while
+scalars and lists replace the preset's, and ``null`` removes a preset's entry.
 
 Example
 -------
@@ -23,6 +26,7 @@ Example
 
 from __future__ import annotations
 
+import copy
 import re
 from datetime import date
 from pathlib import Path
@@ -36,6 +40,9 @@ from outcomes.params import Params, load, read_yaml, validate
 from outcomes.warehouse.datamodel import TABLES
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
+
+#: The largest share of a source's rows that may be rejected unless it sets ``max_reject_share``.
+MAX_REJECT_SHARE = 0.05
 
 FileFormat = Literal["csv", "parquet", "excel"]
 #: How an id column is normalized before it is compared (see :class:`Source`).
@@ -163,6 +170,11 @@ class Source(Params):
         Canonical id column -> ``trim`` (remove surrounding whitespace, tabs included),
         ``upper`` or ``lower`` (trim, then fold the case), so that ``C001`` and
         `` c001\\t`` are one id.
+    max_reject_share : float
+        The largest share of the source's rows (after ``dedupe``: of the records it
+        keeps) that may be rejected; a larger share stops ingest, since it means the
+        mapping is wrong rather than a few rows bad (default
+        :data:`MAX_REJECT_SHARE`, 5%).
     """
 
     table: str
@@ -188,6 +200,7 @@ class Source(Params):
     future_days: int | None = Field(default=None, ge=0)
     year_pivot: int | None = Field(default=None, ge=0, le=100)
     normalize: dict[str, IdNormalization] = Field(default_factory=dict)
+    max_reject_share: float = Field(default=MAX_REJECT_SHARE, ge=0, le=1)
 
     @model_validator(mode="after")
     def _known_table(self) -> Source:
@@ -239,13 +252,36 @@ class SourcesConfig(Params):
     sources: dict[str, Source]
 
 
-def _merge_preset(name: str, entry: dict, source_label: str) -> dict:
-    """Return ``entry`` laid over the presets it names, in order (nested mappings merged one level deep)."""
+#: A setting's place in a source entry: ``("values", "channel", "Web")``.
+SettingPath = tuple[str, ...]
+
+
+def preset_layers(name: str, entry: dict, source_label: str) -> list[tuple[str, dict]]:
+    """The layers a source's settings are merged from, lowest first: each preset it names, then ``entry``.
+
+    Parameters
+    ----------
+    name : str
+        Source name in the sources file.
+    entry : dict
+        The source's entry as written in the sources file.
+    source_label : str
+        The sources file, as messages and origins name it.
+
+    Returns
+    -------
+    list of (str, dict)
+        (origin, settings) pairs: ``("preset servicenow", {...})`` for each preset, in
+        the order named, and ``(source_label, entry)`` last.
+
+    Raises
+    ------
+    ParamsError
+        When the entry names a preset that does not exist.
+    """
     names = entry.get("preset")
-    if not names:
-        return entry
-    merged: dict = {}
-    for preset_name in [names] if isinstance(names, str) else list(names):
+    layers = []
+    for preset_name in [names] if isinstance(names, str) else list(names or []):
         preset_file = PRESETS_DIR / f"{preset_name}.yaml"
         if not preset_file.is_file():
             known = sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
@@ -253,18 +289,87 @@ def _merge_preset(name: str, entry: dict, source_label: str) -> dict:
                 f"{source_label}: source '{name}' names preset '{preset_name}', which does not exist; presets are: "
                 f"{', '.join(known)}"
             )
-        merged = _lay_over(merged, read_yaml(preset_file))
-    return _lay_over(merged, entry)
+        layers.append((f"preset {preset_name}", read_yaml(preset_file) or {}))
+    return [*layers, (source_label, entry)]
 
 
-def _lay_over(base: dict, top: dict) -> dict:
-    """``top`` laid over ``base``: its keys win, nested mappings are merged one level deep."""
-    merged = dict(base)
+def lay_over(layers: list[tuple[str, dict]]) -> tuple[dict, dict[SettingPath, str]]:
+    """Merge settings layers in order, and say which layer each setting in force comes from.
+
+    A later layer wins. Mappings (``columns``, ``values`` and each of its value maps,
+    ``constants``, ``derive``, ``dates``, ``normalize``, ``dedupe`` and its ``aggregate``)
+    are merged key by key at every depth, so ``values: {channel: {Web: portal}}`` adds one
+    entry to a preset's channel map. Scalars and lists (``null_values``, ``dedupe.key``)
+    replace the earlier value whole. A ``null`` removes the entry an earlier layer set
+    (``values: {channel: {Web: null}}``, ``dedupe: null``); where no earlier layer set it,
+    ``null`` is kept as the value (a ``constants`` entry of ``null`` is an empty column).
+
+    Parameters
+    ----------
+    layers : list of (str, dict)
+        (origin, settings) pairs, lowest first (see :func:`preset_layers`).
+
+    Returns
+    -------
+    merged : dict
+        The settings in force.
+    origins : dict
+        Path of each setting in force (each leaf of ``merged``) -> the origin of the
+        layer that set it.
+    """
+    merged: dict = {}
+    origins: dict[SettingPath, str] = {}
+    for origin, layer in layers:
+        _merge_into(merged, layer, origin, (), origins)
+    return merged, origins
+
+
+def _merge_into(base: dict, top: dict, origin: str, prefix: SettingPath, origins: dict[SettingPath, str]) -> None:
+    """Lay ``top`` over ``base`` in place (see :func:`lay_over`), recording the origins of what it sets."""
     for key, value in top.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = {**merged[key], **value}
+        path = (*prefix, key)
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge_into(base[key], value, origin, path, origins)
+            continue
+        for old in [p for p in origins if p[: len(path)] == path]:
+            del origins[old]
+        if value is None and key in base:
+            del base[key]
         else:
-            merged[key] = value
+            base[key] = copy.deepcopy(value)
+            origins.update(dict.fromkeys(_leaves(value, path), origin))
+
+
+def _leaves(value: object, path: SettingPath) -> list[SettingPath]:
+    """The paths of the leaves of ``value`` (itself unless it is a non-empty mapping)."""
+    if isinstance(value, dict) and value:
+        return [leaf for k, v in value.items() for leaf in _leaves(v, (*path, k))]
+    return [path]
+
+
+def merged_entries(doc: object, source_label: str) -> dict[str, tuple[dict, dict[SettingPath, str]]]:
+    """Each source's settings in force and their origins, from a sources file's parsed YAML.
+
+    Parameters
+    ----------
+    doc : object
+        The parsed sources file.
+    source_label : str
+        The sources file, as messages and origins name it.
+
+    Returns
+    -------
+    dict
+        Source name -> (merged settings, origins), as :func:`lay_over` returns them;
+        empty when the file has no ``sources`` mapping (validation then says so).
+    """
+    if not isinstance(doc, dict) or not isinstance(doc.get("sources"), dict):
+        return {}
+    merged = {}
+    for name, entry in doc["sources"].items():
+        entry = entry or {}
+        # An entry that is not a mapping is left as it is, for validation to report.
+        merged[name] = lay_over(preset_layers(name, entry, source_label)) if isinstance(entry, dict) else (entry, {})
     return merged
 
 
@@ -283,9 +388,22 @@ def load_sources(path: str | Path | None = None) -> SourcesConfig:
     """
     path = Path(path) if path is not None else config.project().params_dir / "sources.yaml"
     doc = read_yaml(path)
-    if isinstance(doc, dict) and isinstance(doc.get("sources"), dict):
-        doc = {**doc, "sources": {k: _merge_preset(k, v or {}, str(path)) for k, v in doc["sources"].items()}}
+    entries = merged_entries(doc, str(path))
+    if entries:
+        doc = {**doc, "sources": {name: merged for name, (merged, _) in entries.items()}}
     return validate(SourcesConfig, doc, source=str(path))
 
 
-__all__ = ["AGGREGATIONS", "Dedupe", "Source", "SourcesConfig", "load_sources", "load"]
+__all__ = [
+    "AGGREGATIONS",
+    "MAX_REJECT_SHARE",
+    "Dedupe",
+    "SettingPath",
+    "Source",
+    "SourcesConfig",
+    "lay_over",
+    "load",
+    "load_sources",
+    "merged_entries",
+    "preset_layers",
+]
