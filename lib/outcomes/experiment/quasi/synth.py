@@ -256,6 +256,7 @@ def synthetic_control(
     treated_units: Sequence[Any],
     start: Any,
     metric: str | None = None,
+    label: str | None = None,
     alpha: float = 0.05,
     min_pre_periods: int = MIN_PRE_PERIODS,
     placebo: bool = True,
@@ -274,6 +275,8 @@ def synthetic_control(
         First period with the change.
     metric : str, optional
         Metric id for the result; defaults to ``outcome``.
+    label : str, optional
+        The metric's name in the result's sentences; defaults to ``metric``.
     alpha : float
         One minus the confidence level.
     min_pre_periods : int
@@ -303,20 +306,21 @@ def synthetic_control(
             f"({treated_units}); with several treated units use difference-in-differences (design: did)"
         )
     metric = metric or outcome
+    label = label or metric
     panel = prepare_panel(frame, unit=unit, period=period, outcome=outcome, start=start,
                           treated_units=treated_units, min_pre_periods=min_pre_periods)
     who = treated_units[0]
     why = (
         f"The change reached one unit, {who}, on {_when(panel.start)}; a weighted mix of the {panel.n_control} "
-        f"untreated units that followed {who}'s {metric} before the start shows how it would have moved without it."
+        f"untreated units that followed {who}'s {label} before the start shows how it would have moved without it."
     )
-    assumptions = _assumptions(metric, who, panel.start)
+    assumptions = _assumptions(label, who, panel.start)
     method = (
         "donor weights fitted on the pre-period outcomes (Abadie, Diamond and Hainmueller), conformal interval "
         "(Chernozhukov, Wüthrich and Zhu)"
     )
     if panel.blocked:
-        return _blocked_result(panel, "synthetic_control", metric, why, assumptions, method, alpha)
+        return _blocked_result(panel, "synthetic_control", metric, why, assumptions, method, alpha, label=label)
     wide, incomplete = _complete(panel)
     extra: list[Condition] = []
     if incomplete:
@@ -336,7 +340,9 @@ def synthetic_control(
             "needed to fit the weights."
         )
         extra.append(Condition(TOO_FEW_DONORS if n_donors < MIN_DONORS else TOO_FEW_PRE_PERIODS, reason, BLOCKS))
-        return _blocked_result(panel, "synthetic_control", metric, why, assumptions, method, alpha, extra=tuple(extra))
+        return _blocked_result(
+            panel, "synthetic_control", metric, why, assumptions, method, alpha, extra=tuple(extra), label=label
+        )
     fit = fit_synthetic(wide, who, wide.index[~post])
     extra.extend(_fit_conditions(fit, who))
     y, donors = wide[who].to_numpy(), wide.drop(columns=[who]).to_numpy()
@@ -379,6 +385,7 @@ def synthetic_control(
     return QuasiResult(
         design="synthetic_control",
         metric=metric,
+        label=label,
         method=method,
         why=why,
         assumptions=assumptions,
