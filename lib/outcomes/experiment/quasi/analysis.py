@@ -73,7 +73,7 @@ PLACEBO_BOOTSTRAP_REPS = 1999
 #: Assignments of the randomization test per placebo fit where cluster-robust inference does not exist.
 PLACEBO_ASSIGNMENTS = 200
 
-Design = Literal["did", "its"]
+Design = Literal["did", "its", "staggered"]
 
 
 @dataclass(frozen=True)
@@ -82,8 +82,9 @@ class QuasiResult:
 
     Attributes
     ----------
-    design : {"did", "its"}
-        Difference-in-differences or interrupted time series.
+    design : {"did", "its", "staggered"}
+        Difference-in-differences, interrupted time series, or difference-in-differences
+        of a staggered rollout (:mod:`~outcomes.experiment.quasi.staggered`).
     metric : str
         The outcome (a catalog metric id or the user's column name).
     method : str
@@ -125,6 +126,8 @@ class QuasiResult:
         Panel sizes.
     alpha : float
         One minus the confidence level.
+    notes : tuple of str
+        Further sentences for the reader (staggered: whether the cross-check agrees).
     """
 
     design: Design
@@ -150,11 +153,16 @@ class QuasiResult:
     n_pre: int = 0
     n_post: int = 0
     alpha: float = 0.05
+    notes: tuple[str, ...] = ()
 
     @property
     def design_name(self) -> str:
         """The design in words."""
-        return "difference-in-differences" if self.design == "did" else "interrupted time series"
+        return {
+            "did": "difference-in-differences",
+            "its": "interrupted time series",
+            "staggered": "difference-in-differences of a staggered rollout",
+        }[self.design]
 
     def sentences(self) -> tuple[str, ...]:
         """Plain sentences: design and why, estimate, checks (no conditions, no assumptions)."""
@@ -179,6 +187,7 @@ class QuasiResult:
             out.append(f"Wild cluster bootstrap p-value (Webb weights): {fmt.p_value(self.wild_p_value, label='')}.")
         if self.randomization is not None:
             out.append(self.randomization.sentence(self.alpha))
+        out.extend(self.notes)
         return tuple(out)
 
     def _inference(self, e: Estimate) -> str:

@@ -1,0 +1,46 @@
+"""Golden numbers of tests/test_quasi_staggered.py from csdid (the Python port of R ``did``).
+
+Run in a separate reference environment (never the project's):
+
+    python3 -m venv /work/refenv-stagger
+    /work/refenv-stagger/bin/pip install csdid==0.4.3
+    /work/refenv-stagger/bin/python tests/golden/staggered_reference.py
+
+It prints the GOLDEN dictionary pasted into the test. Settings: outcome regression
+(``est_method="reg"``, the unconditional case: no covariates), varying base period,
+analytic standard errors (``bstrap=False``), on tests/data/staggered_panel.csv (written by
+tests/golden/make_staggered_panel.py), with never-treated and with not-yet-treated units as
+comparison.
+"""
+
+import contextlib
+import io
+from pathlib import Path
+from pprint import pprint
+
+import pandas as pd
+from csdid.att_gt import ATTgt
+
+panel = pd.read_csv(Path(__file__).resolve().parents[1] / "data" / "staggered_panel.csv")
+panel["id"] = panel["region"].str[1:].astype(int)
+golden = {}
+quiet = contextlib.redirect_stdout(io.StringIO())  # csdid prints its summaries
+for control in ("nevertreated", "notyettreated"):
+    quiet.__enter__()
+    model = ATTgt(yname="tickets", tname="year", idname="id", gname="first_year", data=panel, control_group=control)
+    model.fit(est_method="reg", base_period="varying", bstrap=False)
+    res = model.results
+    out = {
+        "att_gt": [(int(g), int(t), round(float(a), 10), round(float(s), 10))
+                   for g, t, a, s in zip(res["group"], res["year"], res["att"], res["se"], strict=True)],
+    }
+    for kind in ("simple", "dynamic", "group"):
+        model.aggte(typec=kind, bstrap=False)
+        a = model.atte
+        out[kind] = (round(float(a["overall_att"]), 10), round(float(a["overall_se"]), 10))
+        if kind != "simple":
+            out[f"{kind}_detail"] = [(int(k), round(float(e), 10), round(float(s), 10))
+                                     for k, e, s in zip(a["egt"], a["att_egt"], a["se_egt"], strict=True)]
+    quiet.__exit__(None, None, None)
+    golden[control] = out
+pprint(golden, width=120, sort_dicts=False)
