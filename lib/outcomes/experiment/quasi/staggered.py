@@ -339,6 +339,10 @@ class InteractionWeighted:
         Degrees of freedom of the t reference, G - 1.
     control : str
         The comparison cohort in words.
+    cells : tuple of (int, int)
+        The regressors: (cohort position, event time) of each coefficient.
+    cell_estimate, cell_se : numpy.ndarray
+        ``(L, S)`` the cohort x event-time coefficients and their standard errors.
     """
 
     event: np.ndarray
@@ -348,6 +352,9 @@ class InteractionWeighted:
     overall_se: np.ndarray
     df: float
     control: str
+    cells: tuple[tuple[int, int], ...]
+    cell_estimate: np.ndarray
+    cell_se: np.ndarray
 
 
 def interaction_weighted(y: np.ndarray, cohort: np.ndarray) -> InteractionWeighted:
@@ -355,9 +362,10 @@ def interaction_weighted(y: np.ndarray, cohort: np.ndarray) -> InteractionWeight
 
     OLS of the outcome on ``1[cohort = g] x 1[t - g = e]`` for every treated cohort and
     event time ``e != -1``, plus unit and period fixed effects, CR1 cluster-robust by unit
-    (the numbers of statsmodels ``OLS(...).fit(cov_type="cluster", use_t=True)``); the
-    cohort x event-time coefficients are averaged with the cohorts' sizes as weights (taken
-    as known). The comparison cohort is the never-treated units; without them, the last
+    with the unit effects, nested in the clusters, left out of the small-sample factor's
+    parameter count (the numbers of pyfixest ``feols(..., vcov={"CRV1": unit})``); the
+    cohort x event-time coefficients are averaged with the cohorts' sizes as weights, taken
+    as known, so the interval is for the effect averaged over the waves observed. The comparison cohort is the never-treated units; without them, the last
     cohort to start, on the periods before its start.
 
     Parameters
@@ -384,6 +392,10 @@ def interaction_weighted(y: np.ndarray, cohort: np.ndarray) -> InteractionWeight
     cells = sorted({(int(g), int(t - g)) for g, t in zip(start, time, strict=True) if g != NEVER and t - g != -1})
     x = np.column_stack([((start == g) & (time - start == e)).astype(float) for g, e in cells])
     fit = cluster_ols(x, ylong, controls, unit)
+    # CR1 counts the unit effects in K; they are nested in the clusters, so (as fixest does) leave them out.
+    n_rows, n_units = ylong.shape[0], y3.shape[0]
+    k = x.shape[1] + n_units + y3.shape[1] - 1
+    cov = fit.cov * (n_rows - k) / (n_rows - k + n_units - 1)
     size = np.array([float(np.sum(cohort == g)) for g, _ in cells])
     rel = np.array([e for _, e in cells])
     events = np.unique(rel)
@@ -391,9 +403,12 @@ def interaction_weighted(y: np.ndarray, cohort: np.ndarray) -> InteractionWeight
     after = np.where(rel >= 0, size, 0.0)
     weights_all = np.vstack([weights, after / after.sum()])
     est = weights_all @ fit.beta
-    var = np.einsum("ml,lks,mk->ms", weights_all, fit.cov, weights_all)
+    var = np.einsum("ml,lks,mk->ms", weights_all, cov, weights_all)
     se = np.sqrt(var)
-    return InteractionWeighted(events, est[:-1], se[:-1], est[-1], se[-1], fit.df, control)
+    cell_se = np.sqrt(np.einsum("lls->ls", cov))
+    return InteractionWeighted(
+        events, est[:-1], se[:-1], est[-1], se[-1], fit.df, control, tuple(cells), fit.beta, cell_se
+    )
 
 
 def _normal_table(estimate: np.ndarray, se: np.ndarray, alpha: float) -> dict[str, np.ndarray]:
