@@ -36,6 +36,7 @@ for control in ("nevertreated", "notyettreated"):
     model.fit(est_method="reg", base_period="varying", bstrap=False)
     res = model.results
     out = {
+        "pretest_W": round(float(model.MP["W"]), 10),
         "att_gt": [(int(g), int(t), round(float(a), 10), round(float(s), 10))
                    for g, t, a, s in zip(res["group"], res["year"], res["att"], res["se"], strict=True)],
     }

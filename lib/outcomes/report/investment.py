@@ -83,6 +83,7 @@ DESIGN_WORDS = {
     "randomized": "randomized experiment",
     "did": "difference-in-differences",
     "its": "interrupted time series",
+    "staggered": "difference-in-differences of a staggered rollout",
 }
 _SOURCE_WORDS = {
     "experiment": "measured",

@@ -45,7 +45,6 @@ from outcomes.experiment.quasi.did import PretrendTest, cluster_ols
 from outcomes.experiment.quasi.panel import (
     BLOCKS,
     FEW_CLUSTERS,
-    MISSING_OUTCOMES,
     NO_CONTROL_UNITS,
     NO_TREATED_UNITS,
     PERIOD,
@@ -253,7 +252,6 @@ def aggregate(gt: GroupTime, cohort: np.ndarray, kind: Literal["simple", "dynami
     -------
     Aggregate
     """
-    n = len(cohort)
     share_of = {g: float(np.mean(cohort == g)) for g in np.unique(gt.group)}
     cell_share = np.array([share_of[g] for g in gt.group])
     post = gt.time >= gt.group
