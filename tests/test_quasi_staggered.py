@@ -16,7 +16,8 @@ The GOLDEN dictionary is the output of (in a separate environment, never the pro
 gname="first_year", control_group=...).fit(est_method="reg", base_period="varying", bstrap=False)``;
 ``att_gt`` rows are (group, year, att, se) of ``model.results``; ``pretest_W`` is ``model.MP["W"]``;
 ``simple``/``dynamic``/``group`` are ``(overall_att, overall_se)`` of ``model.aggte(typec=..., bstrap=False)``
-and the ``*_detail`` rows ``(egt, att_egt, se_egt)``. ``sun_abraham``: pyfixest ``feols("tickets ~
+and the ``*_detail`` rows ``(egt, att_egt, se_egt)``. ``no_never_treated``: the same with ``control_group="notyettreated"`` on the waves alone
+(``first_year > 0``). ``sun_abraham``: pyfixest ``feols("tickets ~
 <cohort x year-since-start dummies> | id + year", vcov={"CRV1": "id"})``, cells (cohort, event time,
 coefficient, se), overall = cohort-size weighted post-start coefficients with ``sqrt(w' V w)``.
 """
@@ -24,14 +25,19 @@ coefficient, se), overall = cohort-size weighted post-start coefficients with ``
 from __future__ import annotations
 
 import datetime as dt
+import math
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from scipy import stats
 
+from outcomes.experiment.quasi.analysis import has_interval
 from outcomes.experiment.quasi.panel import NO_CONTROL_UNITS, PRE_TREND, UNKNOWN_TREATED_UNITS, QuasiInputError
 from outcomes.experiment.quasi.staggered import (
     NEVER,
@@ -45,6 +51,7 @@ from outcomes.experiment.quasi.staggered import (
     staggered_twfe,
     standard_error,
 )
+from outcomes.experiment.results import ACTIONS
 from outcomes.experiment.spec import InitiativeSpec
 from outcomes.report.review import review
 
@@ -126,6 +133,17 @@ GOLDEN = {'nevertreated': {'pretest_W': 17.9061939294,
                    'group_detail': [(2003, 2.3737860611, 0.2159972216),
                                     (2005, 1.1582220222, 0.2213100038),
                                     (2006, 1.5410833241, 0.2564807311)]},
+ 'no_never_treated': {'att_gt': [(2003, 2002, 0.5380428148, 0.297378033),
+                                 (2003, 2003, 1.522722763, 0.2982989678),
+                                 (2003, 2004, 2.0911486519, 0.2885743449),
+                                 (2003, 2005, 2.4856661, 0.3799617453),
+                                 (2005, 2002, -0.4578092296, 0.3193248647),
+                                 (2005, 2003, -0.1503818333, 0.3751990518),
+                                 (2005, 2004, 1.14085685, 0.3618281596),
+                                 (2005, 2005, -0.0138715167, 0.3263990455)],
+                      'simple': (1.5214164995, 0.2645163899),
+                      'dynamic': (1.777080125, 0.244672248),
+                      'group': (1.0096538275, 0.290687908)},
  'sun_abraham': {'cells': [(2003, -2, -0.5081181111, 0.3448211107),
                            (2003, 0, 1.3498313, 0.3233433156),
                            (2003, 1, 1.8080716889, 0.2807666844),
@@ -179,6 +197,18 @@ def test_callaway_santanna_equals_csdid(panel: pd.DataFrame, control: str, key: 
     assert_allclose(cs.group[["estimate", "se"]].to_numpy(), grp[["att", "se"]].to_numpy(), atol=1e-8)
     assert cs.pretrend is not None
     assert cs.pretrend.statistic == pytest.approx(gold["pretest_W"], abs=1e-8)
+
+
+def test_without_never_treated_units_the_last_wave_compares_as_in_csdid(panel: pd.DataFrame) -> None:
+    waves = panel[panel["first_year"] > 0]
+    r = prepare_rollout(waves, unit="region", period="year", outcome="tickets", rollout=_rollout(waves))
+    cs = callaway_santanna(r, control="notyet")
+    gold = GOLDEN["no_never_treated"]
+    ref = pd.DataFrame(gold["att_gt"], columns=["group", "year", "att", "se"])
+    assert cs.att_gt["period"].astype(int).tolist() == ref["year"].tolist()
+    assert_allclose(cs.att_gt[["estimate", "se"]].to_numpy(), ref[["att", "se"]].to_numpy(), atol=1e-8)
+    for name, est in (("simple", cs.simple), ("dynamic", cs.dynamic_overall), ("group", cs.group_overall)):
+        assert_allclose([est.estimate, est.se], gold[name], atol=1e-8)
 
 
 def test_sun_abraham_equals_pyfixest(panel: pd.DataFrame) -> None:
@@ -345,3 +375,53 @@ def test_yaml_numbers_and_dates_in_a_rollout_are_kept_as_text() -> None:
         "data": {"table": "t.csv", "unit": "u", "time": "m"}, "metrics": [{"column": "y", "role": "primary"}],
     })
     assert spec.rollout == {"north": "2003", "7": "2025-03-01"}
+
+
+@st.composite
+def _rollouts(draw: st.DrawFn) -> tuple[pd.DataFrame, dict]:
+    n_units = draw(st.sampled_from([2, 3, 10, 30]))
+    n_periods = draw(st.integers(2, 15))
+    months = draw(st.booleans())
+    labels = ([f"{d:%Y-%m}" for d in pd.date_range("2020-01-01", periods=n_periods + 3, freq="MS")] if months
+              else [str(1990 + i) for i in range(n_periods + 3)])
+    starts = draw(st.lists(st.one_of(st.none(), st.integers(0, n_periods + 2)), min_size=n_units, max_size=n_units))
+    if all(s is None for s in starts):
+        starts[0] = draw(st.integers(0, n_periods + 2))
+    noise = draw(st.sampled_from([0.0, 1.0]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    units = [f"u{i}" for i in range(n_units)]
+    pos = np.tile(np.arange(n_periods), n_units)
+    start_pos = np.repeat([np.inf if s is None else s for s in starts], n_periods)
+    y = (np.repeat(rng.normal(0, 1, n_units), n_periods) + 0.1 * pos + noise * rng.normal(0, 1, len(pos))
+         + 2.0 * (pos >= start_pos))
+    frame = pd.DataFrame({"unit": np.repeat(units, n_periods), "period": np.tile(labels[:n_periods], n_units), "y": y})
+    rollout = {u: labels[s] for u, s in zip(units, starts, strict=True) if s is not None}
+    return frame, rollout
+
+
+@settings(max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_rollouts())
+def test_any_rollout_never_raises_and_never_shows_a_degenerate_interval(case: tuple[pd.DataFrame, dict]) -> None:
+    frame, rollout = case
+    with tempfile.TemporaryDirectory() as folder:
+        table = Path(folder) / "panel.csv"
+        frame.to_csv(table, index=False)
+        spec = InitiativeSpec.model_validate({
+            "id": "prop", "design": "staggered", "rollout": rollout,
+            "data": {"table": str(table), "unit": "unit", "time": "period"},
+            "metrics": [{"column": "y", "role": "primary"}],
+        })
+        r = review(spec)
+    q = r.quasi
+    blocking = [c for c in q.conditions if c.blocks is not None]
+    assert r.result.decision.action in ACTIONS
+    if q.estimate is None:
+        assert blocking
+        return
+    assert math.isfinite(q.estimate.estimate)
+    if has_interval(q.estimate):
+        assert q.estimate.ci_low <= q.estimate.estimate <= q.estimate.ci_high
+    else:
+        assert blocking and r.result.decision.action == "keep testing"
+    shown = q.event_study["ci_low"].notna()
+    assert (q.event_study.loc[shown, "ci_high"] >= q.event_study.loc[shown, "ci_low"]).all()

@@ -10,7 +10,7 @@ It prints the GOLDEN dictionary pasted into the test. Settings: outcome regressi
 (``est_method="reg"``, the unconditional case: no covariates), varying base period,
 analytic standard errors (``bstrap=False``), on tests/data/staggered_panel.csv (written by
 tests/golden/make_staggered_panel.py), with never-treated and with not-yet-treated units as
-comparison. The Sun and Abraham event study: pyfixest ``feols`` of the outcome on one dummy per
+comparison, and (``no_never_treated``) on the waves alone with not-yet-treated units. The Sun and Abraham event study: pyfixest ``feols`` of the outcome on one dummy per
 cohort and year relative to its start (all but -1; never-treated units have none) with region
 and year fixed effects, ``vcov={"CRV1": "id"}``; its post-start coefficients averaged with the
 cohorts' sizes as weights, standard error ``sqrt(w' V w)``.
@@ -49,6 +49,19 @@ for control in ("nevertreated", "notyettreated"):
                                      for k, e, s in zip(a["egt"], a["att_egt"], a["se_egt"], strict=True)]
     quiet.__exit__(None, None, None)
     golden[control] = out
+# Without never-treated units: csdid (as R did) makes the last cohort the comparison before its start.
+quiet.__enter__()
+waves = panel[panel["first_year"] > 0]
+model = ATTgt(yname="tickets", tname="year", idname="id", gname="first_year", data=waves, control_group="notyettreated")
+model.fit(est_method="reg", base_period="varying", bstrap=False)
+res = model.results
+out = {"att_gt": [(int(g), int(t), round(float(a), 10), round(float(s), 10))
+                  for g, t, a, s in zip(res["group"], res["year"], res["att"], res["se"], strict=True)]}
+for kind in ("simple", "dynamic", "group"):
+    model.aggte(typec=kind, bstrap=False)
+    out[kind] = (round(float(model.atte["overall_att"]), 10), round(float(model.atte["overall_se"]), 10))
+quiet.__exit__(None, None, None)
+golden["no_never_treated"] = out
 cells = sorted({(int(g), int(t - g)) for g, t in zip(panel["first_year"], panel["year"], strict=True)
                 if g and t - g != -1})
 names = [f"d_{g}_{e + 10}" for g, e in cells]  # no minus sign in a formula name

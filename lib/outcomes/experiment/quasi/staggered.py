@@ -46,6 +46,7 @@ from outcomes.experiment.quasi.panel import (
     BLOCKS,
     FEW_CLUSTERS,
     NO_CONTROL_UNITS,
+    NO_INTERVAL,
     NO_TREATED_UNITS,
     PERIOD,
     PRE_TREND,
@@ -151,6 +152,30 @@ class Aggregate:
     influence: np.ndarray
     overall: np.ndarray
     overall_influence: np.ndarray
+
+
+def last_wave_as_comparison(y: np.ndarray, cohort: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Without never-treated units, the last wave to start serves as the comparison before its start.
+
+    As the R package ``did`` and Sun and Abraham do: the last wave is marked never treated and
+    the periods from its start on are dropped (nothing untreated is left to compare with there).
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        ``(N, T, ...)`` panel.
+    cohort : numpy.ndarray
+        ``(N,)`` first treated period's position, or :data:`NEVER`.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``y`` and ``cohort``, unchanged when some units were never treated.
+    """
+    if (cohort == NEVER).any() or not len(cohort):
+        return y, cohort
+    last = int(cohort.max())
+    return y[:, :last], np.where(cohort == last, NEVER, cohort)
 
 
 def standard_error(influence: np.ndarray) -> np.ndarray:
@@ -378,13 +403,10 @@ def interaction_weighted(y: np.ndarray, cohort: np.ndarray) -> InteractionWeight
     InteractionWeighted
     """
     y3 = y[:, :, None] if y.ndim == 2 else y
-    cohort = cohort.copy()
     control = "the never-treated units"
     if not (cohort == NEVER).any():
-        last = int(cohort.max())
-        cohort[cohort == last] = NEVER
-        y3 = y3[:, :last]
-        control = f"the last cohort to start (periods before its start, {last} of them)"
+        control = f"the last cohort to start (periods before its start, {int(cohort.max())} of them)"
+    y3, cohort = last_wave_as_comparison(y3, cohort)
     ylong, unit, time, controls = _long(y3)
     start = cohort[unit]
     cells = sorted({(int(g), int(t - g)) for g, t in zip(start, time, strict=True) if g != NEVER and t - g != -1})
@@ -498,8 +520,9 @@ def callaway_santanna(rollout: Rollout, *, control: Control = "never", alpha: fl
     -------
     StaggeredEstimates
     """
-    gt = group_time_effects(rollout.y, rollout.cohort, control)
-    n = len(rollout.cohort)
+    y, cohort = last_wave_as_comparison(rollout.y, rollout.cohort)
+    gt = group_time_effects(y, cohort, control)
+    n = len(cohort)
     label = [period_label(p) for p in rollout.periods]
     att_gt = pd.DataFrame(
         {
@@ -515,7 +538,7 @@ def callaway_santanna(rollout: Rollout, *, control: Control = "never", alpha: fl
     method = f"Callaway and Sant'Anna, {'never' if control == 'never' else 'not yet'} treated units as comparison"
     out: dict[str, Any] = {}
     for kind in ("simple", "dynamic", "group"):
-        agg = aggregate(gt, rollout.cohort, kind)  # type: ignore[arg-type]
+        agg = aggregate(gt, cohort, kind)  # type: ignore[arg-type]
         se = standard_error(agg.influence)[:, 0]
         out[kind] = (agg, _normal_table(agg.estimate[:, 0], se, alpha))
         out[f"{kind}_overall"] = _estimate(
@@ -539,6 +562,8 @@ def callaway_santanna(rollout: Rollout, *, control: Control = "never", alpha: fl
 
 def _starts(rollout: Mapping[Any, Any], period_col: str, like: pd.Series) -> dict[str, Any]:
     """Each unit's start on the scale of the period column (keys as text)."""
+    if not rollout:
+        return {}
     values = pd.Series([str(v) if isinstance(v, int) else v for v in rollout.values()], dtype=object)
     try:
         read = read_periods(values, "rollout")
@@ -598,6 +623,9 @@ def prepare_rollout(
             "the estimator needs every unit in every period.",
         ))
         wide = wide[complete]
+    if wide.empty:
+        conditions.append(Condition(NO_TREATED_UNITS, "No unit has a value in every period.", BLOCKS))
+        return Rollout(np.empty((0, 0)), np.empty(0, dtype=int), (), (), tuple(conditions))
     periods = tuple(wide.columns)
     names = [str(u) for u in wide.index]
     unknown = sorted(set(starts) - set(names))
@@ -704,6 +732,8 @@ def staggered_adoption(
         f"The change reached {facts['n_treated']} of {facts['n_units']} units in {len(cohorts)} waves, from "
         f"{period_label(first) if first is not None else 'no period'}; each wave is compared with the {comparison}, "
         "so units already treated never serve as the comparison."
+        + ("" if (r.cohort == NEVER).any() or not len(cohorts) else
+           " No unit stayed untreated, so the last wave serves only as the comparison, before its start.")
     )
     assumptions = (
         f"Parallel trends: without the change, {metric} of each wave would have moved like that of the {comparison}.",
@@ -730,6 +760,13 @@ def staggered_adoption(
             FEW_CLUSTERS,
             f"Only {n} units: the normal intervals of the influence-function errors are approximate.",
         ))
+    if not has_interval(cs.simple):
+        conditions.append(Condition(
+            NO_INTERVAL,
+            "The units of each wave and of the comparison changed alike, so the spread behind a standard error "
+            "is zero (one unit per wave or comparison group, or no noise); no interval is shown. Add units.",
+            BLOCKS,
+        ))
     if not agree:
         conditions.append(Condition(ESTIMATORS_DISAGREE, sentence))
     if cs.pretrend is not None and cs.pretrend.rejected:
@@ -739,8 +776,10 @@ def staggered_adoption(
             f"({cs.pretrend.method}, {fmt.p_value(cs.pretrend.p_value)}); the parallel-trends assumption is doubtful.",
             BLOCKS,
         ))
-    post = np.arange(len(r.periods))[None, :] >= r.cohort[:, None]
-    observed = float(r.y[treated[:, None] & post].mean())
+    # The treated unit-periods the headline averages over (the last wave is the comparison when none stayed untreated).
+    y, cohort = last_wave_as_comparison(r.y, r.cohort)
+    after = (cohort[:, None] != NEVER) & (np.arange(y.shape[1])[None, :] >= cohort[:, None])
+    observed = float(y[after].mean())
     return QuasiResult(
         design="staggered",
         metric=metric,
