@@ -50,6 +50,7 @@ from outcomes.experiment.quasi.staggered import (
     staggered_adoption,
     staggered_twfe,
     standard_error,
+    uniform_critical_value,
 )
 from outcomes.experiment.results import ACTIONS
 from outcomes.experiment.spec import InitiativeSpec
@@ -241,6 +242,7 @@ def _outcomes(rng: np.random.Generator, tau: np.ndarray, s: int) -> np.ndarray:
     return rng.normal(0, 1, (n, 1, s)) + 0.3 * POS[None, :, None] + tau[:, :, None] + rng.normal(0, 1, (n, T, s))
 
 
+@pytest.mark.slow  # about 4 s alone, 8 s on a loaded machine
 def test_callaway_santanna_unbiased_and_calibrated() -> None:
     # Units draw their wave at random (the sampling model of the influence function, which
     # also carries the estimated shares of the waves): 1,000 panels of 200 units x 8 periods.
@@ -258,6 +260,7 @@ def test_callaway_santanna_unbiased_and_calibrated() -> None:
     assert 0.93 <= covered.mean() <= 0.97  # measured 0.951
 
 
+@pytest.mark.slow  # about 6 s alone, 13 s on a loaded machine
 def test_sun_abraham_unbiased_and_calibrated_where_two_way_fixed_effects_are_biased() -> None:
     # The cross-check's interval takes the waves' sizes as known: 60 units, 15 per wave (and never
     # treated), 1,000 panels solved as outcome columns of one regression.
@@ -274,6 +277,27 @@ def test_sun_abraham_unbiased_and_calibrated_where_two_way_fixed_effects_are_bia
     twfe, se, df = staggered_twfe(y, cohort)
     assert twfe.mean() < truth * 0.7  # two-way fixed effects: about 44% too small
     assert np.mean(np.abs(twfe - truth) <= stats.t.ppf(0.975, df) * se) < 0.05
+
+
+@pytest.mark.slow  # about 4 s
+def test_uniform_band_covers_every_event_time_at_once() -> None:
+    # 300 panels of 200 units with waves drawn at random; the true effect at event time e is the
+    # mean over the waves seen e periods after their start (waves equally likely), 0 before the start.
+    truth = {e: 0.0 for e in range(-(T - 1), 0)}
+    for e in range(T - 2):
+        waves = [g for g in STARTS[:3] if g + e < T]
+        truth[e] = float(np.mean([(1 + 0.5 * e) * (1.5 if g == 2 else 1.0) for g in waves]))
+    band, pointwise = [], []
+    for seed in range(300):
+        rng = np.random.default_rng(10_000 + seed)
+        cohort = rng.choice(STARTS, 200)
+        y = _outcomes(rng, _effects(cohort)[1], 1)[:, :, 0]
+        dyn = aggregate(group_time_effects(y, cohort), cohort, "dynamic")
+        miss = np.abs(dyn.estimate[:, 0] - np.array([truth[e] for e in dyn.key])) / standard_error(dyn.influence)[:, 0]
+        band.append(bool(miss.max() <= uniform_critical_value(dyn.influence[:, :, 0], seed=seed)))
+        pointwise.append(bool(miss.max() <= stats.norm.ppf(0.975)))
+    assert 0.92 <= np.mean(band) <= 0.99
+    assert np.mean(pointwise) < np.mean(band) - 0.1  # pointwise intervals miss some event time far more often
 
 
 # ------------------------------------------------------------------ from a user's table

@@ -467,7 +467,9 @@ class StaggeredEstimates:
         ``n_treated``, ``n_control``.
     dynamic : pandas.DataFrame
         By event time: ``rel``, ``estimate``, ``se``, ``ci_low``, ``ci_high``,
-        ``p_value``, ``phase`` (``"pre"``/``"post"``): the event-study chart's frame.
+        ``p_value``, ``phase`` (``"pre"``/``"post"``): the event-study chart's frame; and
+        ``band_low``, ``band_high``: the uniform band over all event times
+        (:func:`uniform_critical_value`).
     group : pandas.DataFrame
         By cohort: ``group``, ``estimate``, ``se``, ``ci_low``, ``ci_high``, ``p_value``.
     simple, dynamic_overall, group_overall : Estimate
@@ -502,6 +504,41 @@ def _pretrend(gt: GroupTime, alpha: float) -> PretrendTest | None:
     stat = float(att @ np.linalg.pinv(cov) @ att)
     p = float(stats.chi2.sf(stat, rank))
     return PretrendTest("joint Wald chi-square of the ATT(g, t) before the start", stat, p, rank, math.inf, len(pre), p < alpha)
+
+
+def uniform_critical_value(influence: np.ndarray, alpha: float = 0.05, reps: int = 999, seed: int = 0) -> float:
+    """Critical value of simultaneous (uniform) intervals over several estimates, by multiplier bootstrap.
+
+    Each draw multiplies every unit's influence by an independent Rademacher weight (mean 0,
+    variance 1), as the R package ``did`` does for its confidence bands; the value returned is
+    the ``1 - alpha`` quantile over draws of ``max_j |sum_i w_i psi_ij| / (n se_j)``, so
+    ``estimate_j +- c se_j`` covers every estimate at once with probability ``1 - alpha``
+    (the analytic standard errors are kept; ``did`` uses bootstrapped ones). Seeded.
+
+    Parameters
+    ----------
+    influence : numpy.ndarray
+        ``(N, M)`` influence functions of M estimates.
+    alpha : float
+        One minus the simultaneous confidence level.
+    reps : int
+        Bootstrap draws.
+    seed : int
+        Seed of the weights.
+
+    Returns
+    -------
+    float
+        At least the pointwise normal critical value; NaN when no estimate has a positive error.
+    """
+    se = standard_error(influence)
+    keep = np.isfinite(se) & (se > 0)
+    if not keep.any():
+        return math.nan
+    n = influence.shape[0]
+    weights = np.random.default_rng(seed).choice([-1.0, 1.0], size=(reps, n))
+    draws = np.abs(weights @ influence[:, keep]) / (n * se[keep])
+    return max(float(np.quantile(draws.max(axis=1), 1 - alpha)), float(stats.norm.ppf(1 - alpha / 2)))
 
 
 def callaway_santanna(rollout: Rollout, *, control: Control = "never", alpha: float = 0.05) -> StaggeredEstimates:
@@ -545,7 +582,11 @@ def callaway_santanna(rollout: Rollout, *, control: Control = "never", alpha: fl
             agg.overall[0], standard_error(agg.overall_influence)[0], alpha, f"{method}, {kind} aggregation", n
         )
     dyn_agg, dyn = out["dynamic"]
-    dynamic = pd.DataFrame({"rel": dyn_agg.key, **dyn, "phase": np.where(dyn_agg.key >= 0, "post", "pre")})
+    band = uniform_critical_value(dyn_agg.influence[:, :, 0], alpha)
+    dynamic = pd.DataFrame({
+        "rel": dyn_agg.key, **dyn, "phase": np.where(dyn_agg.key >= 0, "post", "pre"),
+        "band_low": dyn["estimate"] - band * dyn["se"], "band_high": dyn["estimate"] + band * dyn["se"],
+    })
     grp_agg, grp = out["group"]
     group = pd.DataFrame({"group": [label[g] for g in grp_agg.key], **grp})
     return StaggeredEstimates(
