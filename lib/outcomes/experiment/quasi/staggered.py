@@ -536,7 +536,7 @@ def uniform_critical_value(influence: np.ndarray, alpha: float = 0.05, reps: int
     if not keep.any():
         return math.nan
     n = influence.shape[0]
-    weights = np.random.default_rng(seed).choice([-1.0, 1.0], size=(reps, n))
+    weights = 2.0 * np.random.default_rng(seed).integers(0, 2, size=(reps, n)) - 1.0
     draws = np.abs(weights @ influence[:, keep]) / (n * se[keep])
     return max(float(np.quantile(draws.max(axis=1), 1 - alpha)), float(stats.norm.ppf(1 - alpha / 2)))
 
