@@ -25,6 +25,7 @@ coefficient, se), overall = cohort-size weighted post-start coefficients with ``
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import tempfile
 from pathlib import Path
@@ -36,7 +37,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from scipy import stats
+from typer.testing import CliRunner
 
+from outcomes.cli import app
 from outcomes.experiment.quasi.analysis import has_interval
 from outcomes.experiment.quasi.panel import NO_CONTROL_UNITS, PRE_TREND, UNKNOWN_TREATED_UNITS, QuasiInputError
 from outcomes.experiment.quasi.staggered import (
@@ -54,6 +57,7 @@ from outcomes.experiment.quasi.staggered import (
 )
 from outcomes.experiment.results import ACTIONS
 from outcomes.experiment.spec import InitiativeSpec
+from outcomes.report import results as report_results
 from outcomes.report.review import review
 
 DATA = Path(__file__).resolve().parent / "data" / "staggered_panel.csv"
@@ -449,3 +453,25 @@ def test_any_rollout_never_raises_and_never_shows_a_degenerate_interval(case: tu
         assert blocking and r.result.decision.action == "keep testing"
     shown = q.event_study["ci_low"].notna()
     assert (q.event_study.loc[shown, "ci_high"] >= q.event_study.loc[shown, "ci_low"]).all()
+
+
+@pytest.mark.slow  # renders the review page: about 20-40 s
+def test_outcomes_analyze_renders_a_staggered_rollout(tmp_path: Path) -> None:
+    table, rollout = _generated_table(tmp_path)
+    waves = "\n".join(f"  {unit}: {month}" for unit, month in rollout.items())
+    params = tmp_path / "chatbot-waves.yaml"
+    params.write_text(
+        f"id: chatbot-waves\nname: Chatbot, region by region\ndesign: staggered\nrollout:\n{waves}\n"
+        f"data: {{table: {table}, unit: region, time: month}}\n"
+        "metrics:\n  - {column: hours, role: primary, direction: higher}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["analyze", str(params), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    page = (out / "chatbot-waves.html").read_text(encoding="utf-8")
+    assert "Sun and Abraham event study agrees with the headline" in page and "Event study" in page
+    doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    report_results.validate(doc)
+    [entry] = doc["initiatives"]
+    assert entry["design"] == "staggered" and entry["decision"] == "ship"
