@@ -388,6 +388,10 @@ def test_a_pre_trend_blocks_the_decision(tmp_path: Path) -> None:
     [
         ({"design": "staggered"}, "design 'staggered' needs 'rollout'"),
         ({"design": "did", "rollout": {"a": "2025-03"}}, "'rollout' (a start per unit) is for design 'staggered'"),
+        ({"design": "staggered", "rollout": {"a": "2025-03"}, "treated_units": ["a"]},
+         "names its treated units with their starts in 'rollout'"),
+        ({"design": "staggered", "rollout": {"a": "2025-03"}, "data": {"unit": "u", "time": "m"}},
+         "design 'staggered' reads a unit x period panel from 'data.table'"),
     ],
 )
 def test_spec_messages(extra: dict, message: str) -> None:

@@ -257,6 +257,11 @@ class InitiativeSpec(Params):
                     "design 'staggered' needs 'rollout': each treated unit and its first period with the change, "
                     "e.g. rollout: {north: 2025-03, east: 2025-06}; units not named count as never treated"
                 )
+            if self.treated_units:
+                raise ValueError(
+                    "design 'staggered' names its treated units with their starts in 'rollout' "
+                    "(e.g. rollout: {north: 2025-03, east: 2025-06}); remove 'treated_units'"
+                )
             if not self.data.table:
                 raise ValueError(
                     "design 'staggered' reads a unit x period panel from 'data.table' (with data.unit and data.time); "
