@@ -246,7 +246,7 @@ def _outcomes(rng: np.random.Generator, tau: np.ndarray, s: int) -> np.ndarray:
     return rng.normal(0, 1, (n, 1, s)) + 0.3 * POS[None, :, None] + tau[:, :, None] + rng.normal(0, 1, (n, T, s))
 
 
-@pytest.mark.slow  # about 2 s alone, 8 s on a loaded machine
+@pytest.mark.slow  # about 1 s alone, 8 s on a loaded machine
 def test_callaway_santanna_unbiased_and_calibrated() -> None:
     # Units draw their wave at random (the sampling model of the influence function, which
     # also carries the estimated shares of the waves): 1,000 panels of 200 units x 8 periods.
@@ -264,7 +264,7 @@ def test_callaway_santanna_unbiased_and_calibrated() -> None:
     assert 0.93 <= covered.mean() <= 0.97  # measured 0.951
 
 
-@pytest.mark.slow  # about 4 s alone, 13 s on a loaded machine
+@pytest.mark.slow  # about 2 s alone, 13 s on a loaded machine
 def test_sun_abraham_unbiased_and_calibrated_where_two_way_fixed_effects_are_biased() -> None:
     # The cross-check's interval takes the waves' sizes as known: 60 units, 15 per wave (and never
     # treated), 1,000 panels solved as outcome columns of one regression.
@@ -459,7 +459,7 @@ def test_any_rollout_never_raises_and_never_shows_a_degenerate_interval(case: tu
     assert (q.event_study.loc[shown, "ci_high"] >= q.event_study.loc[shown, "ci_low"]).all()
 
 
-@pytest.mark.slow  # renders the review page: about 20-40 s
+@pytest.mark.slow  # renders the review page: about 20 s
 def test_outcomes_analyze_renders_a_staggered_rollout(tmp_path: Path) -> None:
     table, rollout = _generated_table(tmp_path)
     waves = "\n".join(f"  {unit}: {month}" for unit, month in rollout.items())

@@ -41,7 +41,7 @@ from scipy import stats
 from outcomes import format as fmt
 from outcomes.estimate import Estimate
 from outcomes.experiment.quasi.analysis import FEW_CLUSTERS_BELOW, QuasiResult, has_interval
-from outcomes.experiment.quasi.did import PretrendTest, cluster_ols
+from outcomes.experiment.quasi.did import PretrendTest, _table, cluster_ols
 from outcomes.experiment.quasi.panel import (
     BLOCKS,
     FEW_CLUSTERS,
@@ -432,22 +432,20 @@ def interaction_weighted(y: np.ndarray, cohort: np.ndarray) -> InteractionWeight
 
 
 def _normal_table(estimate: np.ndarray, se: np.ndarray, alpha: float) -> dict[str, np.ndarray]:
-    z = float(stats.norm.ppf(1 - alpha / 2))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = 2 * stats.norm.sf(np.abs(estimate / se))
-    return {"estimate": estimate, "se": se, "ci_low": estimate - z * se, "ci_high": estimate + z * se, "p_value": p}
+    """Estimate, se, pointwise normal interval and p-value: ``did._table`` with infinite degrees of freedom."""
+    return {k: v.to_numpy() for k, v in _table(estimate, se, math.inf, alpha).drop(columns="df").items()}
 
 
 def _estimate(estimate: float, se: float, alpha: float, method: str, n: int, df: float = math.inf) -> Estimate:
-    q = float(stats.norm.ppf(1 - alpha / 2) if math.isinf(df) else stats.t.ppf(1 - alpha / 2, df))
-    ref = stats.norm if math.isinf(df) else stats.t(df)
+    """One estimate with a normal (``df`` infinite) or t interval; none where the error is not positive."""
     ok = math.isfinite(se) and se > 0
+    row = _table(np.array([estimate]), np.array([se if ok else math.nan]), df, alpha).iloc[0]
     return Estimate(
         estimate=float(estimate),
-        se=float(se) if ok else math.nan,
-        ci_low=float(estimate - q * se) if ok else math.nan,
-        ci_high=float(estimate + q * se) if ok else math.nan,
-        p_value=float(2 * ref.sf(abs(estimate / se))) if ok else math.nan,
+        se=float(row["se"]),
+        ci_low=float(row["ci_low"]),
+        ci_high=float(row["ci_high"]),
+        p_value=float(row["p_value"]),
         df=df,
         method=method,
         level=1 - alpha,
