@@ -345,7 +345,7 @@ class InitiativeResult:
     ----------
     id : str
         Initiative id (``params/initiatives/<id>.yaml``).
-    design : {"randomized", "did", "its"}
+    design : {"randomized", "did", "its", "staggered"}
         The design.
     effects : tuple of MetricEffect
         Whole-population effects, one per metric x arm.

@@ -5,7 +5,7 @@ Example (a randomized test on a user's own table)::
     id: email-test
     name: E-mail campaign test
     hypothesis: E-mails raise two-week spend
-    design: randomized            # randomized | did | its | synthetic_control
+    design: randomized            # randomized | did | its | synthetic_control | staggered
     data:
       table: data/raw/email_test.csv
       unit: customer_id
@@ -159,9 +159,11 @@ class InitiativeSpec(Params):
         Short id (file name ``params/initiatives/<id>.yaml``).
     name, hypothesis : str
         Shown in reports.
-    design : {"randomized", "did", "its", "synthetic_control"}
-        Randomized comparison, difference-in-differences, interrupted time series, or a
-        synthetic control (a change launched at one unit: ``treated_units`` names exactly one).
+    design : {"randomized", "did", "its", "synthetic_control", "staggered"}
+        Randomized comparison, difference-in-differences, interrupted time series, a
+        synthetic control (a change launched at one unit: ``treated_units`` names exactly one),
+        or difference-in-differences of a rollout that reached the units at different periods
+        (``staggered``, with ``rollout``).
     data : DataSpec
         Table, unit, arm and control.
     metrics : list of MetricSpec
@@ -200,6 +202,10 @@ class InitiativeSpec(Params):
         weights are fitted on them).
     treated_units : list of str, optional
         Treated units of DiD/ITS designs; the one treated unit of a synthetic control.
+    rollout : dict of str to str, optional
+        Staggered designs: each treated unit and its first period with the change, e.g.
+        ``{north: 2025-03, east: 2025-06}`` (periods of the kind in ``data.time``, kept as
+        text like ``start_date``); units not named were never treated.
     active : bool
         Whether the monthly report reviews the initiative (``outcomes run`` picks the
         files with ``active: true``).
@@ -208,7 +214,7 @@ class InitiativeSpec(Params):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     name: str = ""
     hypothesis: str = ""
-    design: Literal["randomized", "did", "its", "synthetic_control"] = "randomized"
+    design: Literal["randomized", "did", "its", "synthetic_control", "staggered"] = "randomized"
     data: DataSpec
     metrics: list[MetricSpec] = Field(min_length=1)
     alpha: float = Field(default=0.05, gt=0, lt=1)
@@ -224,6 +230,7 @@ class InitiativeSpec(Params):
     end_date: str | None = None
     min_pre_periods: int | None = Field(default=None, ge=1)
     treated_units: list[str] | None = None
+    rollout: dict[str, str] | None = None
     active: bool = False
 
     @model_validator(mode="after")
@@ -245,6 +252,39 @@ class InitiativeSpec(Params):
         if isinstance(value, int | dt.date):
             return value.isoformat() if isinstance(value, dt.date) else str(value)
         return value
+
+    @field_validator("rollout", mode="before")
+    @classmethod
+    def _rollout_text(cls, value: object) -> object:
+        """Keep unit names and starts written as YAML numbers or dates as their text."""
+        if isinstance(value, dict):
+            return {str(k): cls._period_text(v) for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _rollout_given(self) -> InitiativeSpec:
+        if self.design == "staggered":
+            if not self.rollout:
+                raise ValueError(
+                    "design 'staggered' needs 'rollout': each treated unit and its first period with the change, "
+                    "e.g. rollout: {north: 2025-03, east: 2025-06}; units not named count as never treated"
+                )
+            if self.treated_units:
+                raise ValueError(
+                    "design 'staggered' names its treated units with their starts in 'rollout' "
+                    "(e.g. rollout: {north: 2025-03, east: 2025-06}); remove 'treated_units'"
+                )
+            if not self.data.table:
+                raise ValueError(
+                    "design 'staggered' reads a unit x period panel from 'data.table' (with data.unit and data.time); "
+                    "the warehouse panels serve did and its only"
+                )
+        elif self.rollout:
+            raise ValueError(
+                f"'rollout' (a start per unit) is for design 'staggered', but design is {self.design!r}; "
+                "set design: staggered, or give treated_units and one start_date for a did design"
+            )
+        return self
 
     @field_validator("planned_split")
     @classmethod

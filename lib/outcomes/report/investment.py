@@ -84,6 +84,7 @@ DESIGN_WORDS = {
     "did": "difference-in-differences",
     "its": "interrupted time series",
     "synthetic_control": "synthetic control",
+    "staggered": "difference-in-differences of a staggered rollout",
 }
 _SOURCE_WORDS = {
     "experiment": "measured",

@@ -11,6 +11,7 @@ randomized        :func:`~.randomized.analyze_table`             per-arm sums in
 did               :func:`~.quasi.difference_in_differences`      the same, on the region x month panel
 its               :func:`~.quasi.interrupted_time_series`        the same, on the monthly series
 synthetic_control :func:`~.quasi.synth.synthetic_control`        the same, on the region x month panel
+staggered         :func:`~.quasi.staggered.staggered_adoption`   (a user's table only)
 ================  ===========================================  ==========================================
 
 The :class:`Review` it returns holds the shared :class:`~.results.InitiativeResult` and
@@ -47,6 +48,7 @@ from outcomes.experiment.randomized.power import minimum_detectable_effect
 from outcomes.experiment.quasi.analysis import QuasiResult, difference_in_differences, interrupted_time_series
 from outcomes.experiment.quasi.panel import read_periods
 from outcomes.experiment.quasi.synth import synthetic_control
+from outcomes.experiment.quasi.staggered import staggered_adoption
 from outcomes.report.quasi_charts import event_study_chart, its_chart
 from outcomes.report.synth_charts import synthetic_chart
 from outcomes.experiment.randomized.analysis import analyze_aggregates, analyze_table, read_table
@@ -334,7 +336,7 @@ class Review:
         if self.quasi is not None and self.quasi.design == "synthetic_control":
             return synthetic_chart(self.quasi)
         if self.quasi is not None:
-            return event_study_chart(self.quasi) if self.quasi.design == "did" else its_chart(self.quasi)
+            return its_chart(self.quasi) if self.quasi.design == "its" else event_study_chart(self.quasi)
         if self.timeline is None or self.timeline.empty:
             raise ParamsError(
                 f"initiative {self.spec.id!r}: no effect over time for a table without dates; "
@@ -456,11 +458,16 @@ def _randomized_warehouse(spec: InitiativeSpec, con: ibis.BaseBackend, period: s
 
 def _quasi(spec: InitiativeSpec, panel_for: Any, window: aggregates.AnalysisWindow | None, source: str) -> Review:
     """Run the quasi design on the primary metric (with checks) and the guardrails (estimates only)."""
-    if not spec.start_date:
+    if not spec.start_date and spec.design != "staggered":
         raise ParamsError(f"initiative {spec.id!r}: start_date is not set; give the first day with the change")
     results: dict[str, QuasiResult] = {}
     for m in spec.metrics:
         frame, unit_col, period_col, outcome = panel_for(m)
+        if spec.design == "staggered":
+            results[m.id] = staggered_adoption(frame, unit=unit_col, period=period_col, outcome=outcome,
+                                               rollout=spec.rollout or {}, metric=m.id, label=m.display_name,
+                                               alpha=spec.alpha)
+            continue
         common = {"period": period_col, "outcome": outcome, "start": spec.start_date, "metric": m.id,
                   "label": m.display_name,
                   "alpha": spec.alpha, "placebo": m.role == "primary"}

@@ -74,12 +74,13 @@ PLACEBO_BOOTSTRAP_REPS = 1999
 #: Assignments of the randomization test per placebo fit where cluster-robust inference does not exist.
 PLACEBO_ASSIGNMENTS = 200
 
-Design = Literal["did", "its", "synthetic_control"]
+Design = Literal["did", "its", "synthetic_control", "staggered"]
 #: Each design in words.
 DESIGN_NAMES = {
     "did": "difference-in-differences",
     "its": "interrupted time series",
     "synthetic_control": "synthetic control",
+    "staggered": "difference-in-differences of a staggered rollout",
 }
 
 
@@ -89,8 +90,9 @@ class QuasiResult:
 
     Attributes
     ----------
-    design : {"did", "its", "synthetic_control"}
-        Difference-in-differences, interrupted time series or synthetic control.
+    design : {"did", "its", "synthetic_control", "staggered"}
+        Difference-in-differences, interrupted time series, synthetic control, or
+        difference-in-differences of a staggered rollout (:mod:`~outcomes.experiment.quasi.staggered`).
     metric : str
         The outcome (a catalog metric id or the user's column name).
     method : str
@@ -136,6 +138,8 @@ class QuasiResult:
         One minus the confidence level.
     label : str
         The metric's name in sentences (its catalog name); ``metric`` when empty.
+    notes : tuple of str
+        Further sentences for the reader (staggered: whether the cross-check agrees).
     """
 
     design: Design
@@ -163,6 +167,7 @@ class QuasiResult:
     n_post: int = 0
     alpha: float = 0.05
     label: str = ""
+    notes: tuple[str, ...] = ()
 
     @property
     def design_name(self) -> str:
@@ -196,6 +201,7 @@ class QuasiResult:
             out.append(f"Wild cluster bootstrap p-value (Webb weights): {fmt.p_value(self.wild_p_value, label='')}.")
         if self.randomization is not None:
             out.append(self.randomization.sentence(self.alpha))
+        out.extend(self.notes)
         return tuple(out)
 
     def _inference(self, e: Estimate) -> str:
