@@ -26,7 +26,6 @@ report run: the ROI page reads the result the review notebook stored
 from __future__ import annotations
 
 import datetime as dt
-import html
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -56,7 +55,7 @@ from outcomes.experiment.results import (
 from outcomes.experiment.spec import InitiativeSpec, MetricSpec
 from outcomes.params import load
 from outcomes.report.tables import table
-from outcomes.report.text import md
+from outcomes.report.text import md, paragraphs, safe_markdown
 from outcomes.value.recommendation import Recommendation, from_results
 from outcomes.warehouse import store
 from outcomes.report.results import schema
@@ -216,7 +215,7 @@ class Review:
                 "another unit's outcome; the metrics are measured the same way in every arm.",
                 self.result.notes[0] if self.result.notes else "",
             ]
-        return Markdown("\n\n".join(_escape_lines(lines)))
+        return paragraphs(lines)
 
     def conditions_text(self) -> Markdown:
         """Each data condition found, and what it means for the decision."""
@@ -226,11 +225,10 @@ class Review:
         if not found:
             return Markdown("No data condition was found: every arm had enough units and every metric varied.")
         lines = [
-            f"- **{c.code}**{where}: {html.escape(c.message.rstrip('. '), quote=False)}. "
-            f"*Meaning:* {_CONDITION_MEANING[c.blocks]}."
+            f"- **{c.code}**{where}: {c.message.rstrip('. ')}. *Meaning:* {_CONDITION_MEANING[c.blocks]}."
             for where, c in found
         ]
-        return Markdown("\n".join(lines))
+        return Markdown(safe_markdown("\n".join(lines)))
 
     def segments_frame(self) -> pd.DataFrame:
         """One row per segment, arm and metric (empty when no breakdown was asked for).
@@ -274,7 +272,7 @@ class Review:
                 lines.append(f"The minimum worthwhile effect set for it is {fmt.change(self.spec.primary.mde, e.unit).lstrip('+')}.")
         else:
             lines = list(self.result.notes[1:]) or ["Set `mde` on the primary metric to get a sample-size plan."]
-        return Markdown("\n\n".join(_escape_lines(lines)))
+        return paragraphs(lines)
 
     # ------------------------------------------------------------------ charts
 
@@ -330,7 +328,7 @@ class Review:
         try:
             return self.time_chart()
         except OutcomesError as exc:
-            return Markdown(_escape_lines([str(exc)])[0])
+            return paragraphs([str(exc)])
 
     # ------------------------------------------------------------------ results.json
 
@@ -363,11 +361,6 @@ def _split_word(split: SegmentSplit) -> str:
     if split.flagged:
         return f"mismatch ({fmt.p_value(split.p_value_adjusted)})"
     return "as planned" if math.isfinite(split.p_value) else "too few units"
-
-
-def _escape_lines(lines: list[str]) -> list[str]:
-    """Escape HTML in sentences built from data; empty lines are dropped."""
-    return [html.escape(s, quote=False) for s in lines if s]
 
 
 def cumulative_chart(timeline: pd.DataFrame, primary: MetricEffect, alpha: float) -> alt.LayerChart:
