@@ -102,7 +102,7 @@ from rich.table import Table as RichTable
 from outcomes import config
 from outcomes.errors import IngestError, ParamsError
 from outcomes.ingest import checks, dedupe, mapping, readers
-from outcomes.ingest.context import SourceContext
+from outcomes.ingest.context import SourceContext, lit
 from outcomes.ingest.sources import PRESETS_DIR, Source, SourcesConfig, load_sources
 from outcomes.warehouse.datamodel import TABLES
 from outcomes.warehouse.spark_backend import load_settings
@@ -283,7 +283,7 @@ def _drop_temporaries(ctx: SourceContext) -> None:
 def _prepare(con: duckdb.DuckDBPyConnection) -> None:
     """Set up a new warehouse file: the DuckDB settings, UTC, and the empty tables of the data model."""
     for name, value in load_settings().duckdb.config().items():
-        con.execute(f"SET {name} = '{value}'")
+        con.execute(f"SET {name} = {lit(str(value))}")
     con.execute("SET TimeZone = 'UTC'")
     # PRAGMA, not SET: inside a Jupyter kernel without ipywidgets, SET enable_progress_bar raises
     con.execute("PRAGMA disable_progress_bar")
