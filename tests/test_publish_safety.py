@@ -21,9 +21,10 @@ from outcomes import config
 from outcomes.cli import app
 from outcomes.errors import ParamsError, PublishError
 from outcomes.experiment.arms import arm_problem, arms_found
-from outcomes.experiment.randomized.analysis import analyze_table
-from outcomes.experiment.results import ARM_SETUP
+from outcomes.experiment.results import ARM_SETUP, Condition
 from outcomes.experiment.spec import InitiativeSpec
+from outcomes.params import load
+from outcomes.report.review import review
 from outcomes.run import analyze as run_analyze
 from outcomes.run import html as report_html
 from outcomes.run import monthly, pii, publish
@@ -185,20 +186,16 @@ def test_analyze_refuses_arms_that_do_not_fit_before_a_kernel_starts(
     assert str(params) in text and expected in text and "'control'" in text
 
 
-def test_the_notebook_shows_the_same_sentence_as_a_stop(tmp_path: Path) -> None:
-    import pandas as pd
-
+def test_the_review_shows_the_same_sentence_as_a_stop(tmp_path: Path) -> None:
     root = _project(tmp_path)
-    spec = InitiativeSpec.model_validate({
-        "id": "test", "data": {"table": "t.csv", "unit": "customer_id", "arm": "arm", "control": "ctrl"},
-        "metrics": [{"column": "spend", "kind": "mean", "role": "primary"}],
-    })
-    table = pd.DataFrame({"customer_id": range(200), "arm": ["control", "treatment"] * 100, "spend": range(200)})
-    result = analyze_table(table, spec)
+    params = _initiative(root, "ctrl")
+    spec = load(params, InitiativeSpec)
     sentence = arm_problem(spec, ["control", "treatment"])
+    result = review(spec).result
     assert result.decision.action == "stop" and ARM_SETUP in result.decision.codes
+    assert result.conditions[0] == Condition(ARM_SETUP, sentence, "stop")
     assert result.decision.reason.startswith(sentence[:1].upper() + sentence[1:].rstrip(". "))
-    single = analyze_table(table.assign(arm="control"), spec.model_copy(update={"data": spec.data.model_copy(update={"control": "control"})}))
+    single = review(load(_initiative(root, "control", ("control",)), InitiativeSpec)).result
     assert single.decision.action == "stop" and "holds a single arm value ('control')" in single.decision.reason
     con = ibis.duckdb.connect(str(root / "data" / "warehouse.duckdb"), read_only=True)
     warehouse_spec = spec.model_copy(update={"id": "portal", "data": spec.data.model_copy(update={"table": None, "unit": "customer"})})

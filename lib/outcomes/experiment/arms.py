@@ -3,15 +3,17 @@
 A control value that the data never write, or data with a single arm, is a mistake in the
 initiative's file (``data.control``, ``data.arm``), not a reason to keep testing.
 :func:`arm_problem` states it in one sentence; :func:`check_arms` raises it before any
-kernel starts (``outcomes analyze``, the monthly run's preparation), and the analysis
-turns the same sentence into a blocking condition
-(:data:`~outcomes.experiment.results.ARM_SETUP`) when it runs anyway. :func:`arms_found`
-reads only the distinct values of the arm column.
+kernel starts (``outcomes analyze``, the monthly run's preparation), and
+:func:`with_arm_setup` turns the same sentence into a condition that stops the initiative
+(:data:`~outcomes.experiment.results.ARM_SETUP`) in a review that runs anyway. The
+engines keep their own reading of the arms they were given (an arm without units keeps
+testing). :func:`arms_found` reads only the distinct values of the arm column.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import ibis
@@ -19,6 +21,8 @@ import pandas as pd
 
 from outcomes import config
 from outcomes.errors import ParamsError
+from outcomes.experiment.decision import from_conditions
+from outcomes.experiment.results import ARM_SETUP, Condition, InitiativeResult
 from outcomes.experiment.spec import InitiativeSpec
 
 
@@ -126,3 +130,27 @@ def check_arms(spec: InitiativeSpec, source: str | Path, con: ibis.BaseBackend |
     problem = arm_problem(spec, arms_found(spec, con))
     if problem is not None:
         raise ParamsError(f"{source}: {problem}")
+
+
+def with_arm_setup(spec: InitiativeSpec, result: InitiativeResult) -> InitiativeResult:
+    """The result with the sentence of :func:`arm_problem` as a condition that stops it, when there is one.
+
+    Parameters
+    ----------
+    spec : InitiativeSpec
+        The randomized initiative analysed.
+    result : InitiativeResult
+        Its result; ``arm_sizes`` gives the arms with units.
+
+    Returns
+    -------
+    InitiativeResult
+        ``result`` itself when the arms fit, else with an
+        :data:`~outcomes.experiment.results.ARM_SETUP` condition first and the decision
+        "stop" stating the sentence.
+    """
+    problem = arm_problem(spec, [a for a, n in result.arm_sizes.items() if n > 0])
+    if problem is None:
+        return result
+    conditions = (Condition(ARM_SETUP, problem, "stop"), *result.conditions)
+    return replace(result, conditions=conditions, decision=from_conditions(conditions))

@@ -41,6 +41,7 @@ from outcomes import cache, config
 from outcomes import format as fmt
 from outcomes.errors import OutcomesError, ParamsError
 from outcomes.experiment import aggregates
+from outcomes.experiment.arms import with_arm_setup
 from outcomes.experiment.randomized.power import minimum_detectable_effect
 from outcomes.experiment.quasi.analysis import QuasiResult, difference_in_differences, interrupted_time_series
 from outcomes.experiment.quasi.panel import read_periods
@@ -411,7 +412,7 @@ def cumulative_chart(timeline: pd.DataFrame, primary: MetricEffect, alpha: float
 def _randomized_warehouse(spec: InitiativeSpec, con: ibis.BaseBackend, period: str | None) -> Review:
     window = aggregates.analysis_window(con, spec, period)
     agg = aggregates.randomized_aggregates(con, spec, window, looks=window.months[1:] + [window.end])
-    result = analyze_aggregates(agg.table, spec, units=agg.units)
+    result = with_arm_setup(spec, analyze_aggregates(agg.table, spec, units=agg.units))
     primary_only = spec.model_copy(update={"metrics": [spec.primary], "data": spec.data.model_copy(update={"segments": []})})
     rows = []
     for look in agg.looks:
@@ -513,7 +514,7 @@ def review(
     if spec.data.table:
         df = read_table(spec)
         if spec.design == "randomized":
-            return Review(spec, analyze_table(df, spec), spec.data.table)
+            return Review(spec, with_arm_setup(spec, analyze_table(df, spec)), spec.data.table)
         time_col = spec.data.time
         if not time_col:
             raise ParamsError(f"initiative {spec.id!r}: a {spec.design} design on a table needs data.time (the period column)")

@@ -26,13 +26,11 @@ import pandas as pd
 from outcomes import format as fmt
 from outcomes import config
 from outcomes.errors import ParamsError
-from outcomes.experiment.arms import arm_problem
 from outcomes.experiment.decision import combine, decide, from_conditions
 from outcomes.experiment.randomized.frequentist import RATIO_CUPED_SUMS, compare, cuped_moments, noninferiority_p, ratio_cuped_moments
 from outcomes.experiment.randomized.multiplicity import adjust_groups
 from outcomes.experiment.randomized.power import minimum_detectable_effect, plan
 from outcomes.experiment.results import (
-    ARM_SETUP,
     CUPED_NOT_APPLIED,
     EMPTY_ARM,
     MISSING_VALUES,
@@ -271,9 +269,6 @@ def analyze_aggregates(
     counts = {a: int(units.get(a, 0)) for a in arms}
 
     init_conditions = list(conditions)
-    setup = arm_problem(spec, [a for a, n in counts.items() if n > 0])
-    if setup is not None:
-        init_conditions.insert(0, Condition(ARM_SETUP, setup, "stop"))
     empty = [a for a, n in counts.items() if n == 0]
     for a in empty:
         text = f"The {a!r} arm has no units yet, so there is nothing to compare"
