@@ -271,3 +271,14 @@ def test_a_read_only_reports_folder_while_publishing_is_a_user_error(tmp_path: P
     with pytest.raises(PublishError, match=r"cannot write .*2025-11 while building the report of 2025-11.*read-only"):
         monthly.run_monthly(cfg, period="2025-11")
     assert (month / "index.html").read_text(encoding="utf-8") == "published"
+
+
+def test_a_full_disk_while_writing_a_notebook_stops_the_run_instead_of_failing_the_notebook(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(notebook, output, parameters, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(output))
+
+    monkeypatch.setattr(monthly.nbexec, "execute", full)
+    with pytest.raises(PublishError, match=r"cannot write .*ok\.ipynb while writing ok into .*the disk is full"):
+        monthly.execute_and_render(NOTEBOOKS / "ok.ipynb", {}, tmp_path / "build", options=monthly.ExecutionOptions("python3"))

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from outcomes.errors import PublishError
+from outcomes import config
 from outcomes.run.config import PIIScan
 from outcomes.warehouse.datamodel import TABLES
 from outcomes.warehouse.sql import literal, quote
@@ -238,10 +238,7 @@ def scan_with(
     -------
     list of PIIHit
     """
-
-    def resolve(path: Path) -> Path:
-        return path if path.is_absolute() else root / path
-
+    resolve = config.Project(root).resolve
     return scan(
         files,
         warehouse=warehouse,
@@ -252,12 +249,3 @@ def scan_with(
         data_files=[(resolve(f.path), f.columns) for f in settings.files],
     )
 
-
-def refuse(hits: list[PIIHit], folder: Path) -> PublishError:
-    """The error of an analysis whose output held personal data (its files are already removed)."""
-    lines = "\n".join(f"  - {h.summary()}" for h in hits)
-    return PublishError(
-        f"personal data found in the analysis written to {folder}; its page, notebook and results.json were "
-        f"removed:\n{lines}\nReports show aggregates only: remove the cell, table or label that prints "
-        "ids, names or e-mails (see pii in params/monthly.yaml for what is scanned), then run the analysis again"
-    )
