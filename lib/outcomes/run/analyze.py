@@ -131,7 +131,6 @@ def analyze(
     out = project.resolve(out)
     check_out_folder(out, project.reports_dir, spec.id)
     period = str(Month.parse(period)) if period else None
-    settings = _pii_settings(project)
     if spec.design == "randomized":
         con = None if spec.data.table else store.connect(project.warehouse)
         try:
@@ -149,7 +148,7 @@ def analyze(
         results = out / "results.json"
         write_results(results, [run], month)
     written = [p for p in (run.html, run.ipynb, results) if p is not None]
-    hits = pii.scan_with(written, settings, warehouse=project.warehouse, root=project.root, skip=report_html.vega_bundle())
+    hits = pii.scan_with(written, _pii_settings(project), warehouse=project.warehouse, root=project.root, skip=report_html.vega_bundle())
     if hits:
         for p in written:
             p.unlink(missing_ok=True)
