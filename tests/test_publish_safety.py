@@ -282,3 +282,16 @@ def test_a_full_disk_while_writing_a_notebook_stops_the_run_instead_of_failing_t
     monkeypatch.setattr(monthly.nbexec, "execute", full)
     with pytest.raises(PublishError, match=r"cannot write .*ok\.ipynb while writing ok into .*the disk is full"):
         monthly.execute_and_render(NOTEBOOKS / "ok.ipynb", {}, tmp_path / "build", options=monthly.ExecutionOptions("python3"))
+
+
+def test_ingest_works_in_a_project_folder_with_an_apostrophe(tmp_path: Path) -> None:
+    from ingest_exports import GOOD, HEADER, query, rejects, tickets
+
+    from outcomes.ingest.load import run_ingest
+
+    root = tmp_path / "o'brien's exports"
+    root.mkdir()
+    summary = run_ingest(tickets(root, [HEADER, *GOOD, "T3,2024-13-40 10:00,,customer,C2,email,high,phone"]))
+    assert query(root, "SELECT count(*) FROM tickets") == [(2,)]
+    assert [r[3] for r in rejects(root)] == ["unparseable_timestamp"]
+    assert (root / "rejects" / "tickets.csv").is_file() and summary is not None
