@@ -192,7 +192,7 @@ def experiment(
 @app.command()
 def analyze(
     params_file: Path = typer.Argument(..., help="Initiative parameters, params/initiatives/<id>.yaml."),
-    out: Path = typer.Option(None, help="Folder for the HTML page and results.json; default reports/analyze/<id>."),
+    out: Path = typer.Option(None, help="Folder for the HTML page and results.json; default reports/analyze/<id>; never a published month."),
     period: str = typer.Option(None, help="Analyse data up to this month, YYYY-MM; default: all data."),
 ) -> None:
     """Review one initiative: run the review notebook, write its HTML page and results.json."""

@@ -53,3 +53,12 @@ class WarehouseError(OutcomesError):
 
 class ReportRunError(OutcomesError):
     """A report run failed; the message names the notebook, the cell and the error."""
+
+
+class PublishError(OutcomesError):
+    """Output cannot be written or published as asked: the user must change something.
+
+    Personal data found in a page, an output folder that would overwrite a published
+    report, or a folder or disk that refuses the write. The message names the path,
+    what was found and what to do; nothing already published is changed.
+    """

@@ -53,6 +53,8 @@ MISSING_VALUES = "missing_values"
 NO_PRIMARY = "no_primary_metric"
 SEGMENT_CAVEAT = "segment_multiple_comparisons"
 SEGMENT_SAMPLE_RATIO_MISMATCH = "segment_sample_ratio_mismatch"
+#: ``data.control`` absent from the data's arms, or a single arm: the parameters are wrong.
+ARM_SETUP = "arm_setup"
 
 
 @dataclass(frozen=True)

@@ -24,27 +24,20 @@ import duckdb
 from outcomes.errors import IngestError
 from outcomes.ingest.context import SourceContext, lit
 from outcomes.ingest.mapping import TWO_DIGIT_YEAR_RE
+from outcomes.ingest.rules import TYPE_WORDS, rule, unparseable
 from outcomes.warehouse.datamodel import EARLIEST, Column
 from outcomes.warehouse.store import REJECTS_TABLE, quote
 
-_TYPE_WORDS = {
-    "int": "a whole number",
-    "float": "a number",
-    "bool": "a boolean (true/false, yes/no, 1/0)",
-    "date": "a date",
-    "timestamp": "a timestamp",
-    "month": "a month",
-}
 #: SQL of the start of every reject message: "<file> row <n>: ".
 _ROW_PREFIX = "_file || ' row ' || CAST(_row AS VARCHAR) || ': '"
 #: SQL condition of a row of ``_kept`` (alias ``k``) that broke no rule so far.
 _NOT_REJECTED = "NOT EXISTS (SELECT 1 FROM _rej r WHERE r._fidx = k._fidx AND r._row = k._row)"
 
 
-def _reject_select(where: str, column: str, value: str, rule: str, message: str, ord_: int) -> str:
-    """One SELECT of reject lines: rows of ``_kept`` matching ``where``."""
+def _reject_select(where: str, column: str, value: str, code: str, message: str, ord_: int) -> str:
+    """One SELECT of reject lines: rows of ``_kept`` matching ``where``, with the rule ``code`` (:func:`rule`)."""
     return (
-        f"SELECT _fidx, _row, {ord_} AS _ord, {lit(column)} AS col, {value} AS value, {lit(rule)} AS rule, "
+        f"SELECT _fidx, _row, {ord_} AS _ord, {lit(column)} AS col, {value} AS value, {lit(code)} AS rule, "
         f"{message} AS message FROM _kept WHERE {where}"
     )
 
@@ -58,7 +51,7 @@ def _parse_hint(ctx: SourceContext, col: Column) -> tuple[str, str]:
     """What a value of ``col`` should look like, and the SQL of what to do when it does not."""
     where = ctx.where
     fmt = ctx.source.dates.get(col.name)
-    what = _TYPE_WORDS[col.type]
+    what = TYPE_WORDS[col.type]
     if fmt == "excel":
         return (
             what + " as an Excel serial day number",
@@ -98,15 +91,15 @@ def _unparseable(ctx: SourceContext, i: int, col: Column) -> list[str]:
     failed = f"{src} IS NOT NULL AND {val} IS NULL"
     two_digit = _two_digit_year(ctx, col)
     if two_digit is None:
-        return [_reject_select(failed, col.name, src, f"unparseable_{col.type}", message, i * 10)]
+        return [_reject_select(failed, col.name, src, unparseable(col.type), message, i * 10)]
     fix = (
         f" has a two-digit year, which could be any century; set {ctx.where}.year_pivot (e.g. 70: 00-69 are "
         "2000-2069, 70-99 are 1970-1999), or export four-digit years"
     )
     century = f"{_ROW_PREFIX} || {lit(col.name + ' ')} || {_shown(col)} || {lit(fix)}"
     return [
-        _reject_select(f"{failed} AND NOT {two_digit}", col.name, src, f"unparseable_{col.type}", message, i * 10),
-        _reject_select(f"{failed} AND {two_digit}", col.name, src, "two_digit_year", century, i * 10),
+        _reject_select(f"{failed} AND NOT {two_digit}", col.name, src, unparseable(col.type), message, i * 10),
+        _reject_select(f"{failed} AND {two_digit}", col.name, src, rule("two_digit_year"), century, i * 10),
     ]
 
 
@@ -135,8 +128,8 @@ def _implausible(ctx: SourceContext, i: int, col: Column) -> list[str]:
     before = f"{shown} || {lit(before_fix)}"
     after = f"{shown} || ' is after the export date ' || strftime(_exported, '%Y-%m-%d') || {lit(after_fix)}"
     return [
-        _reject_select(f"{val} < DATE {lit(earliest)}", col.name, src, "before_earliest", before, i * 10 + 5),
-        _reject_select(f"{val} > {latest}", col.name, src, "after_export_date", after, i * 10 + 6),
+        _reject_select(f"{val} < DATE {lit(earliest)}", col.name, src, rule("before_earliest"), before, i * 10 + 5),
+        _reject_select(f"{val} > {latest}", col.name, src, rule("after_export_date"), after, i * 10 + 6),
     ]
 
 
@@ -162,7 +155,7 @@ def _empty(ctx: SourceContext, i: int, col: Column) -> str:
             f"under {where}.columns.{col.name} or {where}.constants.{col.name}"
         )
     src = quote(col.name + "__src")
-    return _reject_select(f"{src} IS NULL", col.name, src, "not_null", f"{_ROW_PREFIX} || {lit(fix)}", i * 10 + 1)
+    return _reject_select(f"{src} IS NULL", col.name, src, rule("not_null"), f"{_ROW_PREFIX} || {lit(fix)}", i * 10 + 1)
 
 
 def _not_allowed(ctx: SourceContext, i: int, col: Column) -> str:
@@ -178,7 +171,7 @@ def _not_allowed(ctx: SourceContext, i: int, col: Column) -> str:
     )
     in_list = ", ".join(lit(v) for v in col.allowed or ())
     return _reject_select(
-        f"{val} IS NOT NULL AND {val} NOT IN ({in_list})", col.name, src, "allowed_values", message, i * 10 + 2
+        f"{val} IS NOT NULL AND {val} NOT IN ({in_list})", col.name, src, rule("allowed_values"), message, i * 10 + 2
     )
 
 
@@ -190,13 +183,13 @@ def _out_of_bounds(i: int, col: Column) -> list[str]:
         if bound is None:
             continue
         limit = int(bound) if float(bound).is_integer() else bound
-        rule = "min" if op == "<" else "max"
+        code = rule("min") if op == "<" else rule("max")
         message = (
             f"{_ROW_PREFIX} || {lit(col.name + ' ')} || {_shown(col)} || "
             f"{lit(f' is {word} {limit}; correct the value in the export')}"
         )
         selects.append(
-            _reject_select(f"{val} {op} {bound}", col.name, src, rule, message, i * 10 + (3 if op == "<" else 4))
+            _reject_select(f"{val} {op} {bound}", col.name, src, code, message, i * 10 + (3 if op == "<" else 4))
         )
     return selects
 
@@ -219,19 +212,19 @@ def _row_rule_checks(ctx: SourceContext) -> list[str]:
     """SELECTs of the reject lines of the table's row rules (``resolved_at >= opened_at``...)."""
     t = ctx.table
     selects = []
-    for j, rule in enumerate(t.rules):
-        involved = [c for c in t.column_names if re.search(rf"\b{re.escape(c)}\b", rule.sql)]
-        involved.sort(key=lambda c: re.search(rf"\b{re.escape(c)}\b", rule.sql).start())
+    for j, row_rule in enumerate(t.rules):
+        involved = [c for c in t.column_names if re.search(rf"\b{re.escape(c)}\b", row_rule.sql)]
+        involved.sort(key=lambda c: re.search(rf"\b{re.escape(c)}\b", row_rule.sql).start())
         values = " || ', ' || ".join(
             f"{lit(c + ' ')} || coalesce('''' || {quote(c + '__src')} || '''', 'empty')" for c in involved
         )
         message = (
-            f"{_ROW_PREFIX} || {lit(rule.message + ' (')} || {values} || {lit('); correct the row in the export')}"
+            f"{_ROW_PREFIX} || {lit(row_rule.message + ' (')} || {values} || {lit('); correct the row in the export')}"
         )
         first = involved[0]
         selects.append(
             _reject_select(
-                f"NOT coalesce(({rule.sql}), TRUE)", first, quote(first + "__src"), rule.name, message, 10_000 + j
+                f"NOT coalesce(({row_rule.sql}), TRUE)", first, quote(first + "__src"), rule(row_rule.name), message, 10_000 + j
             )
         )
     return selects
@@ -273,7 +266,7 @@ def _duplicate_keys(ctx: SourceContext, target_has_rows: bool) -> None:
         f"CAST(_first_row AS VARCHAR) || ', which is kept); ' || {lit(fix)}"
     )
     ctx.con.execute(
-        f"INSERT INTO _rej SELECT _fidx, _row, 20000, {lit(key_names)}, {key_value}, 'duplicate_key', {message} "
+        f"INSERT INTO _rej SELECT _fidx, _row, 20000, {lit(key_names)}, {key_value}, {lit(rule('duplicate_key'))}, {message} "
         f"FROM (SELECT *, row_number() OVER w AS _n, first_value(_file) OVER w AS _first_file, "
         f"first_value(_row) OVER w AS _first_row FROM _kept k "
         f"WHERE {_NOT_REJECTED} "
@@ -286,7 +279,7 @@ def _duplicate_keys(ctx: SourceContext, target_has_rows: bool) -> None:
             f"{lit(f' (already loaded into {ctx.table.name} from an earlier source); ' + fix)}"
         )
         ctx.con.execute(
-            f"INSERT INTO _rej SELECT _fidx, _row, 20001, {lit(key_names)}, {key_value}, 'duplicate_key', {earlier} "
+            f"INSERT INTO _rej SELECT _fidx, _row, 20001, {lit(key_names)}, {key_value}, {lit(rule('duplicate_key'))}, {earlier} "
             f"FROM _kept k WHERE {_NOT_REJECTED} "
             f"AND EXISTS (SELECT 1 FROM {quote(ctx.table.name)} t WHERE {join})"
         )

@@ -19,6 +19,7 @@ import duckdb
 
 from outcomes.ingest.sources import Source
 from outcomes.warehouse.datamodel import TABLES, Table
+from outcomes.warehouse.sql import literal
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,8 @@ class SourceContext:
 
 
 def lit(value: str) -> str:
-    """Return ``value`` as an SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
+    """Return ``value`` as an SQL string literal (:func:`outcomes.warehouse.sql.literal`)."""
+    return literal(value)
 
 
 def close_match(name: str, candidates: list[str]) -> str:

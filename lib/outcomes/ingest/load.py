@@ -106,7 +106,7 @@ from rich.table import Table as RichTable
 from outcomes import config
 from outcomes.errors import IngestError, ParamsError
 from outcomes.ingest import checks, dedupe, mapping, readers, reject_share
-from outcomes.ingest.context import SourceContext
+from outcomes.ingest.context import SourceContext, lit
 from outcomes.ingest.reject_share import RejectShareBreach
 from outcomes.ingest.sources import PRESETS_DIR, Source, SourcesConfig, load_sources
 from outcomes.warehouse.datamodel import TABLES
@@ -345,7 +345,7 @@ def _drop_temporaries(ctx: SourceContext) -> None:
 def prepare_connection(con: duckdb.DuckDBPyConnection) -> None:
     """Set up a new warehouse (a file, or in memory): the DuckDB settings, UTC, and the empty tables of the data model."""
     for name, value in load_settings().duckdb.config().items():
-        con.execute(f"SET {name} = '{value}'")
+        con.execute(f"SET {name} = {lit(str(value))}")
     con.execute("SET TimeZone = 'UTC'")
     # PRAGMA, not SET: inside a Jupyter kernel without ipywidgets, SET enable_progress_bar raises
     con.execute("PRAGMA disable_progress_bar")

@@ -34,6 +34,7 @@ from outcomes.ingest.context import SourceContext, close_match, lit
 from outcomes.ingest.decimals import check_convention, numeric_text
 from outcomes.ingest.dedupe import check_dedupe
 from outcomes.ingest.readers import header_below
+from outcomes.ingest.rules import rule
 from outcomes.warehouse.datamodel import Column
 from outcomes.warehouse.store import SQL_TYPES, quote
 
@@ -414,13 +415,13 @@ def _bad_cells(
         value = f"concat_ws(', ', {', '.join(_text_of(c, typed_refs) for c in read)})" if read else "NULL"
         for row, error in rows.items():
             note = f"{ctx.where}.derive.{canonical} cannot be computed on this row ({error}); correct the row in the export"
-            whens.append((f"_row = {row}", lit(canonical), value, "'derive_error'", lit(note)))
+            whens.append((f"_row = {row}", lit(canonical), value, lit(rule("derive_error")), lit(note)))
     for c, t in typed_refs.items():
         text = quote("__text__" + c)
         readers = ", ".join(f"{ctx.where}.derive.{k}" for k in refs[c])
         why = f" is not {_TYPE_WORDS[t]} as the other values of {c} are, and {readers} reads it as one"
         note = f"{lit(c + ' ')} || '''' || {text} || '''' || {lit(why + '; correct the value in the export')}"
-        whens.append((f"{quote(c)} IS NULL AND {text} IS NOT NULL", lit(c), text, "'derive_input'", note))
+        whens.append((f"{quote(c)} IS NULL AND {text} IS NOT NULL", lit(c), text, lit(rule("derive_input")), note))
     names = ("_bad_col", "_bad_value", "_bad_rule", "_bad_note")
     if not whens:
         return ", ".join(f"CAST(NULL AS VARCHAR) AS {n}" for n in names)

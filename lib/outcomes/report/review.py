@@ -28,7 +28,6 @@ report run: the ROI page reads the result the review notebook stored
 from __future__ import annotations
 
 import datetime as dt
-import html
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -44,6 +43,7 @@ from outcomes import cache, config
 from outcomes import format as fmt
 from outcomes.errors import OutcomesError, ParamsError
 from outcomes.experiment import aggregates
+from outcomes.experiment.arms import with_arm_setup
 from outcomes.experiment.randomized.power import minimum_detectable_effect
 from outcomes.experiment.quasi.analysis import QuasiResult, difference_in_differences, interrupted_time_series
 from outcomes.experiment.quasi.panel import read_periods
@@ -61,7 +61,7 @@ from outcomes.experiment.results import (
 from outcomes.experiment.spec import InitiativeSpec, MetricSpec
 from outcomes.params import load
 from outcomes.report.tables import table
-from outcomes.report.text import md
+from outcomes.report.text import md, paragraphs, safe_markdown
 from outcomes.value.recommendation import Recommendation, from_results
 from outcomes.warehouse import store
 from outcomes.report.results import schema
@@ -229,21 +229,21 @@ class Review:
                 "another unit's outcome; the metrics are measured the same way in every arm.",
                 self.result.notes[0] if self.result.notes else "",
             ]
-        return Markdown("\n\n".join(_escape_lines(lines)))
+        return paragraphs(lines)
 
     def conditions_text(self) -> Markdown:
         """Each data condition found, and what it means for the decision."""
         found = [("", c) for c in self.result.conditions]
         for e in self.result.effects:
-            found += [(f"**{html.escape(e.name, quote=False)}:** ", c) for c in e.conditions if c not in self.result.conditions]
+            found += [(f"**{e.name}:** ", c) for c in e.conditions if c not in self.result.conditions]
         if not found:
             return Markdown("No data condition was found: every arm had enough units and every metric varied.")
         # the sentence, not the code: codes are for results.json and scripts
         lines = [
-            f"- {where}{html.escape(c.message.rstrip('. '), quote=False)}. *Meaning:* {_CONDITION_MEANING[c.blocks]}."
+            f"- {where}{c.message.rstrip('. ')}. *Meaning:* {_CONDITION_MEANING[c.blocks]}."
             for where, c in found
         ]
-        return Markdown("\n".join(lines))
+        return Markdown(safe_markdown("\n".join(lines)))
 
     def segments_frame(self) -> pd.DataFrame:
         """One row per segment, arm and metric (empty when no breakdown was asked for).
@@ -291,7 +291,7 @@ class Review:
                 lines.append(f"The minimum worthwhile effect set for it is {fmt.change(self.spec.primary.mde, e.unit).lstrip('+')}.")
         else:
             lines = list(self.result.notes[1:]) or ["Set `mde` on the primary metric to get a sample-size plan."]
-        return Markdown("\n\n".join(_escape_lines(lines)))
+        return paragraphs(lines)
 
     # ------------------------------------------------------------------ charts
 
@@ -349,7 +349,7 @@ class Review:
         try:
             return self.time_chart()
         except OutcomesError as exc:
-            return Markdown(_escape_lines([str(exc)])[0])
+            return paragraphs([str(exc)])
 
     # ------------------------------------------------------------------ results.json
 
@@ -388,11 +388,6 @@ def _segment_words(segment: str) -> str:
     """A segment key as a reader says it: ``segment=smb`` → "smb segment", ``region=north`` → "north region"."""
     dim, _, value = segment.partition("=")
     return f"{value} {dim.replace('_', ' ')}" if value else segment
-
-
-def _escape_lines(lines: list[str]) -> list[str]:
-    """Escape HTML in sentences built from data; empty lines are dropped."""
-    return [html.escape(s, quote=False) for s in lines if s]
 
 
 def cumulative_chart(timeline: pd.DataFrame, primary: MetricEffect, alpha: float) -> alt.LayerChart:
@@ -443,7 +438,7 @@ def cumulative_chart(timeline: pd.DataFrame, primary: MetricEffect, alpha: float
 def _randomized_warehouse(spec: InitiativeSpec, con: ibis.BaseBackend, period: str | None) -> Review:
     window = aggregates.analysis_window(con, spec, period)
     agg = aggregates.randomized_aggregates(con, spec, window, looks=window.months[1:] + [window.end])
-    result = analyze_aggregates(agg.table, spec, units=agg.units)
+    result = with_arm_setup(spec, analyze_aggregates(agg.table, spec, units=agg.units))
     primary_only = spec.model_copy(update={"metrics": [spec.primary], "data": spec.data.model_copy(update={"segments": []})})
     rows = []
     for look in agg.looks:
@@ -553,7 +548,7 @@ def review(
     if spec.data.table:
         df = read_table(spec)
         if spec.design == "randomized":
-            return Review(spec, analyze_table(df, spec), spec.data.table)
+            return Review(spec, with_arm_setup(spec, analyze_table(df, spec)), spec.data.table)
         time_col = spec.data.time
         if not time_col:
             raise ParamsError(f"initiative {spec.id!r}: a {spec.design} design on a table needs data.time (the period column)")

@@ -3,19 +3,32 @@
 :func:`analyze` runs the review notebook (``notebooks/02_initiative_review.ipynb``) on
 one initiative file and writes its page and ``results.json``; :func:`write_template`
 writes a commented initiative file for an analyst to fill in.
+
+Before a kernel starts, the output folder is checked (:func:`check_out_folder`: never a
+published report) and so are the arms of a randomized initiative
+(:func:`outcomes.experiment.arms.check_arms`). After the notebook ran, its page, notebook
+and ``results.json`` pass the personal-data scan of the monthly run
+(:func:`outcomes.run.pii.scan_with`); on a hit they are removed and the analysis fails.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import get_args
 
 from outcomes import config
-from outcomes.errors import ParamsError, ReportRunError
+from outcomes.errors import ParamsError, PublishError, ReportRunError
+from outcomes.experiment.arms import check_arms
 from outcomes.experiment.design_choice import suggest
 from outcomes.experiment.spec import InitiativeSpec
 from outcomes.periods import Month
 from outcomes.report.review import analysed_month
+from outcomes.run import html as report_html
+from outcomes.run import pii, writes
+from outcomes.run.config import PIIScan
+from outcomes.run.config import load as load_run_config
+from outcomes.warehouse import store
 from outcomes.run.monthly import (
     ExecutionOptions,
     default_kernel,
@@ -25,6 +38,55 @@ from outcomes.run.monthly import (
 
 #: The review notebook, relative to the project folder.
 NOTEBOOK = Path("notebooks") / "02_initiative_review.ipynb"
+#: The file every published month or pack holds.
+MANIFEST_NAME = "manifest.json"
+#: A published month's folder name under the reports folder.
+MONTH_FOLDER = re.compile(r"^\d{4}-\d{2}$")
+
+
+def check_out_folder(out: Path, reports_dir: Path, ident: str) -> None:
+    """Refuse an output folder inside a published report: the analysis would overwrite it.
+
+    Refused: the reports folder itself, a month folder ``YYYY-MM`` directly under it, and
+    any folder holding a ``manifest.json`` (a published month or pack), with everything
+    inside them.
+
+    Parameters
+    ----------
+    out : Path
+        The ``--out`` folder (absolute).
+    reports_dir : Path
+        The project's reports folder (absolute).
+    ident : str
+        The initiative id, for the suggested folder.
+
+    Raises
+    ------
+    PublishError
+        Naming the published folder and suggesting ``<reports>/analyze/<id>``.
+    """
+    out, reports = out.resolve(), reports_dir.resolve()
+    published = None
+    if out == reports:
+        published = reports
+    for folder in [out, *out.parents]:
+        if folder == reports:
+            continue
+        if (folder.parent == reports and MONTH_FOLDER.match(folder.name)) or (folder / MANIFEST_NAME).is_file():
+            published = folder
+    if published is not None:
+        raise PublishError(
+            f"--out {out} is inside {published}, "
+            + ("the reports folder" if published == reports else "a published report")
+            + f"; an analysis there would overwrite published results. Write it to its own folder, e.g. "
+            f"--out {reports / 'analyze' / ident} (the default)"
+        )
+
+
+def _pii_settings(project: config.Project) -> PIIScan:
+    """The ``pii`` section of the project's ``params/monthly.yaml`` (its defaults when there is none)."""
+    monthly = project.params_dir / "monthly.yaml"
+    return load_run_config(monthly).pii if monthly.is_file() else PIIScan()
 
 
 def analyze(
@@ -58,21 +120,47 @@ def analyze(
     Raises
     ------
     ParamsError
-        For an invalid period.
+        For an invalid period, or arms of the data that do not fit ``data.control`` or
+        ``data.arm`` (before a kernel starts).
+    PublishError
+        For an output folder inside a published report (before a kernel starts), a
+        folder or disk refusing the write, or personal data in the output (removed).
     ReportRunError
         When a cell of the notebook failed (naming the cell and the error).
     """
     project = project or config.project()
     path = project.resolve(params)
+    out = project.resolve(out)
+    check_out_folder(out, project.reports_dir, spec.id)
     period = str(Month.parse(period)) if period else None
+    if spec.design == "randomized":
+        con = None if spec.data.table else store.connect(project.warehouse)
+        try:
+            check_arms(spec, path, con)
+        finally:
+            if con is not None:
+                con.disconnect()
     month = period or analysed_month(spec, warehouse_path=project.warehouse)
     options = ExecutionOptions(kernel=default_kernel(), cwd=project.root)
     values = {"initiative": str(path), "period": period or "", "warehouse": str(project.warehouse)}
-    run = execute_and_render(project.root / NOTEBOOK, values, out, stem=spec.id, options=options)
-    if run.failure is not None:
-        raise ReportRunError(f"the review of {path} failed: {run.failure.summary()} (executed notebook: {run.ipynb})")
-    results = out / "results.json"
-    write_results(results, [run], month)
+    with writes.user_errors(f"writing the analysis of {spec.id} into {out}"):
+        run = execute_and_render(project.root / NOTEBOOK, values, out, stem=spec.id, options=options)
+        if run.failure is not None:
+            raise ReportRunError(f"the review of {path} failed: {run.failure.summary()} (executed notebook: {run.ipynb})")
+        results = out / "results.json"
+        write_results(results, [run], month)
+    written = [p for p in (run.html, run.ipynb, results) if p is not None]
+    hits = pii.scan_with(written, _pii_settings(project), warehouse=project.warehouse, root=project.root, skip=report_html.vega_bundle())
+    if hits:
+        for p in written:
+            p.unlink(missing_ok=True)
+        lines = "\n".join(f"  - {h.summary()}" for h in hits)
+        raise PublishError(
+            f"personal data found in the analysis of {path} written to {out}; its page, notebook and results.json "
+            f"were removed:\n{lines}\nPages show aggregates only: remove the cell, table or label that prints ids, "
+            "names or e-mails (pii in params/monthly.yaml says what is scanned), then run the analysis again"
+        )
+    assert run.html is not None  # a run without failure has its page
     return run.html, results
 
 

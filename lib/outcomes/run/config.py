@@ -107,15 +107,18 @@ class PIIScan(Params):
     Parameters
     ----------
     columns : list of str
-        ``table.column`` values in the warehouse that must never appear in a report
-        (matched as whole words, case-insensitively). Tables or columns missing from the
-        warehouse are skipped.
+        More ``table.column`` values in the warehouse that must never appear in a report;
+        every column the data model marks as personal data (ids, names, e-mails) is
+        scanned anyway. Values are matched as whole tokens, case-insensitively (the rule
+        is in :mod:`outcomes.run.pii`). Tables or columns missing from the warehouse are
+        skipped.
     files : list of PIIFile
         Columns of data files read directly (not through the warehouse), scanned the same way.
     deny_list : Path, optional
         A text file with more strings, one per line.
     min_length : int
-        Shorter strings are not searched for (they match ordinary words).
+        Shorter strings are not searched for (they match ordinary words), except values of
+        at least 3 characters mixing letters and digits (ids such as ``C001``).
     """
 
     columns: list[str] = Field(default_factory=lambda: ["customers.name", "customers.email"])

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from outcomes import config
+from outcomes.ingest.rules import REJECT_RULES, ROW_RULES
 from outcomes.metrics import catalog
 from outcomes.warehouse.datamodel import TABLES, Column, Table
 from outcomes.warehouse.store import SQL_TYPES
@@ -59,8 +60,36 @@ def _table_section(table: Table) -> list[str]:
     return lines
 
 
+#: What every ingest guarantees, stated on the data-model page.
+INGEST_INVARIANTS: tuple[str, ...] = (
+    "Rows read = rows loaded + rows rejected, for every file (`_ingest_log`).",
+    "Every rejected row has at least one line in `_rejects` naming the rule it broke and what to do.",
+    "An ingest that is refused (an export it cannot use at all) leaves the previous warehouse byte-identical: "
+    "it builds a new file beside it and replaces the old one only when everything passed.",
+    "Temporary files of an ingest that was killed are removed when the next ingest starts.",
+    "The reporting month is never chosen by a future-dated row: dates after the export date are rejected "
+    "(`after_export_date`), so the last month of the data is one that has happened.",
+)
+
+
+def _reject_rules_section() -> list[str]:
+    """The reject rules of the ingest (:data:`outcomes.ingest.rules.REJECT_RULES`) and its invariants."""
+    lines = ["## Reject rules", "", "Each reject line names one of these rules (`rule` column):", ""]
+    lines += [f"- `{r.code}`: {r.sentence}" for r in REJECT_RULES.values()]
+    lines += [
+        "- the row rules of the data model, listed with each table below "
+        f"({', '.join(f'`{name}`' for name in sorted(ROW_RULES))}): the row breaks the rule named.",
+        "",
+        "## Ingest invariants",
+        "",
+        *(f"- {sentence}" for sentence in INGEST_INVARIANTS),
+        "",
+    ]
+    return lines
+
+
 def render_data_model() -> str:
-    """Render ``docs/data-model.md`` from :mod:`outcomes.warehouse.datamodel`.
+    """Render ``docs/data-model.md`` from :mod:`outcomes.warehouse.datamodel` and :mod:`outcomes.ingest.rules`.
 
     Returns
     -------
@@ -68,7 +97,7 @@ def render_data_model() -> str:
         The markdown page.
     """
     lines = [
-        _HEADER.format(source="lib/outcomes/warehouse/datamodel.py").rstrip("\n"),
+        _HEADER.format(source="lib/outcomes/warehouse/datamodel.py and lib/outcomes/ingest/rules.py").rstrip("\n"),
         "",
         "# Data model",
         "",
@@ -92,10 +121,11 @@ def render_data_model() -> str:
         "## Bookkeeping tables",
         "",
         "- `_rejects` (source, table, row_number, column, value, rule, message): one line per rule a row broke;",
-        "  `row_number` is the 1-based data row in the export file (the header is not counted). Rules:",
-        "  `unparseable_<type>`, `not_null`, `allowed_values`, `min`, `max`, `duplicate_key` and the row rules below.",
+        "  `row_number` is the 1-based data row in the export file (the header is not counted). The rules are",
+        "  listed under *Reject rules*.",
         "- `_ingest_log` (source, file, rows_read, rows_loaded, rows_rejected, sha256, ingested_at): one line per file.",
         "",
+        *_reject_rules_section(),
     ]
     for side, title in (("it", "IT delivery"), ("business", "Customers and marketing"), ("join", "Joining the two")):
         lines += [f"## {title}", ""]
@@ -135,4 +165,4 @@ def write_docs(docs_dir: str | Path | None = None) -> list[Path]:
     return written
 
 
-__all__ = ["GENERATORS", "render_data_model", "write_docs"]
+__all__ = ["GENERATORS", "INGEST_INVARIANTS", "render_data_model", "write_docs"]

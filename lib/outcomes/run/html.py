@@ -5,7 +5,9 @@ The page is built by nbconvert's :class:`~nbconvert.HTMLExporter` with the templ
 ``injected-parameters`` cell, no stderr, no require.js/MathJax/mermaid, the Vega bundle
 from vl-convert inlined once (only when the page has charts), a table of contents and
 the house CSS (phone and print). :func:`check_page` is the gate every published page
-passes: no external script, link, stylesheet or image, and a size limit.
+passes: no external script, link, stylesheet or image, no link or source with a scheme
+other than ``http``, ``https`` or a relative path (images the kit embeds as
+``data:image/...`` apart), and a size limit.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from nbconvert import HTMLExporter
 from nbconvert.preprocessors import TagRemovePreprocessor
 
 from outcomes.report.renderer import CHART_CLASS, vega_lite_version
+from outcomes.report.text import link_allowed
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 TEMPLATE_NAME = "outcomes_report"
@@ -41,6 +44,57 @@ _EXTERNAL = [
     (re.compile(r"<iframe\b", re.I), "an <iframe>"),
     (re.compile(r"Error loading script", re.I), "an 'Error loading script' message"),
 ]
+
+
+#: Attributes holding an address a reader's browser may follow or load.
+URL_ATTRIBUTES = frozenset({"href", "src", "xlink:href", "action", "formaction", "poster", "background", "cite", "srcset"})
+#: Tags whose ``src`` may be a ``data:image/...`` address: the charts' fallback images the kit embeds.
+DATA_IMAGE_TAGS = frozenset({"img"})
+
+
+class _AddressParser(HTMLParser):
+    """Collects ``(tag, attribute, address)`` of every URL-bearing attribute (script bodies are not parsed)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.addresses: list[tuple[str, str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in URL_ATTRIBUTES and value is not None:
+                parts = [p.strip().split(" ")[0] for p in value.split(",")] if name == "srcset" else [value]
+                self.addresses.extend((tag, name, p) for p in parts)
+
+    handle_startendtag = handle_starttag
+
+
+def unsafe_addresses(page: str) -> list[str]:
+    """Every link or source of an HTML page whose scheme a published page may not carry.
+
+    Allowed: no scheme (a relative path or an anchor), ``http``, ``https``
+    (:func:`outcomes.report.text.link_allowed`), and ``data:image/...`` in an ``<img src>``
+    (the kit embeds chart images that way). Anything else, such as ``javascript:``,
+    ``vbscript:``, ``file:`` or a ``data:`` page, is returned.
+
+    Parameters
+    ----------
+    page : str
+        The HTML text.
+
+    Returns
+    -------
+    list of str
+        Each offending address as ``<tag attribute="address">``, in page order.
+    """
+    parser = _AddressParser()
+    parser.feed(page)
+    parser.close()
+    bad = []
+    for tag, attr, address in parser.addresses:
+        embedded = tag in DATA_IMAGE_TAGS and attr == "src" and address.strip().lower().startswith("data:image/")
+        if not (embedded or link_allowed(address)):
+            bad.append(f'<{tag} {attr}="{address[:80]}{"..." if len(address) > 80 else ""}">')
+    return bad
 
 
 @lru_cache(maxsize=1)
@@ -258,4 +312,9 @@ def check_page(path: Path, max_bytes: int) -> list[str]:
             start = max(m.start() - 40, 0)
             snippet = " ".join(text[start : m.end() + 40].split())
             problems.append(f"{path.name}: contains {what}: ...{snippet}...")
+    problems.extend(
+        f"{path.name}: contains a link with a scheme other than http, https or a relative path: {a}; "
+        "a parameters file or the data put it there: write the text without it (the kit shows such text as text)"
+        for a in unsafe_addresses(text)
+    )
     return problems

@@ -13,8 +13,10 @@ Steps, in order:
 3. **Assemble**: merge the results each notebook recorded into ``results.json``
    (validated against ``results_schema.json``), write ``manifest.json`` and the month's
    ``index.html``.
-4. **Check**: every page is self-contained and under the size limit, and no page or
-   notebook holds a deny-listed string (customer names and e-mails).
+4. **Check**: every page is self-contained and under the size limit, links only to
+   ``http``, ``https`` or relative addresses, and no page or notebook holds a deny-listed
+   string (the values of every column the data model marks as personal data: customer,
+   requester, employee and unit ids, names, e-mails; see :mod:`outcomes.run.pii`).
 5. **Publish** atomically into ``reports/<period>/`` and refresh ``reports/index.html``.
 
 A pack with ``publish_as`` in its configuration (the case study) is built and published
@@ -48,6 +50,9 @@ from typing import Any
 from outcomes import config
 from outcomes import cache
 from outcomes.errors import ParamsError, ReportRunError
+from outcomes.experiment.arms import check_arms
+from outcomes.experiment.spec import InitiativeSpec
+from outcomes.params import load as load_params
 from outcomes.params import read_yaml
 from outcomes.periods import Month
 from outcomes.run import execute as nbexec
@@ -60,11 +65,13 @@ from outcomes.run import pii
 from outcomes.run import publish
 from outcomes.run import status as run_status
 from outcomes.run import workbook
+from outcomes.run import writes
 from outcomes.run.execute import CellFailure
 from outcomes.run.config import Engine, RunConfig
 from outcomes.run.config import check_requirements
 from outcomes.run.config import load as load_config
 from outcomes.run.context import NOTEBOOK_SETTINGS, RunContext
+from outcomes.warehouse import store
 
 log = logging.getLogger("outcomes.run.monthly")
 
@@ -165,6 +172,11 @@ def active_initiatives(folder: Path) -> list[str]:
     ParamsError
         When a file is not a YAML mapping, or two files share an id.
     """
+    return sorted(_active_files(folder))
+
+
+def _active_files(folder: Path) -> dict[str, Path]:
+    """Id -> file of the active initiatives of ``folder`` (see :func:`active_initiatives`)."""
     ids: dict[str, Path] = {}
     for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
         doc = read_yaml(path)
@@ -176,7 +188,47 @@ def active_initiatives(folder: Path) -> list[str]:
         if ident in ids:
             raise ParamsError(f"{path}: initiative id '{ident}' is also used by {ids[ident]}; ids must be unique")
         ids[ident] = path
-    return sorted(ids)
+    return ids
+
+
+def check_initiative_arms(folder: Path, warehouse: Path | None) -> None:
+    """Refuse an active randomized initiative whose data's arms do not fit its file, before any kernel starts.
+
+    Files naming ``data.arm`` and ``data.control`` are validated and their arm column's
+    distinct values read (:func:`outcomes.experiment.arms.check_arms`): from ``data.table``,
+    or from the warehouse's ``assignments`` table (skipped when the warehouse file does not
+    exist yet).
+
+    Parameters
+    ----------
+    folder : Path
+        The run's initiatives folder.
+    warehouse : Path, optional
+        The DuckDB warehouse.
+
+    Raises
+    ------
+    ParamsError
+        Naming the file, ``data.control`` or ``data.arm``, its value and the arm values found.
+    """
+    con = None
+    try:
+        for path in _active_files(folder).values():
+            doc = read_yaml(path)
+            data = doc.get("data")
+            if doc.get("design", "randomized") != "randomized" or not isinstance(data, dict):
+                continue
+            if not (data.get("arm") and data.get("control")):
+                continue
+            spec = load_params(path, InitiativeSpec)
+            if not spec.data.table:
+                if warehouse is None or not warehouse.is_file():
+                    continue
+                con = con or store.connect(warehouse)
+            check_arms(spec, path, con)
+    finally:
+        if con is not None:
+            con.disconnect()
 
 
 def declared_parameters(notebook: Path) -> dict[str, dict[str, Any]]:
@@ -565,6 +617,8 @@ def execute_and_render(
                 run.results = json.loads(results_file.read_text(encoding="utf-8"))
             run.html = report_html.export_html(nb, out_dir / f"{stem}.html", title=run.title, meta=meta)
     except (ReportRunError, OSError, ValueError) as exc:
+        if writes.refused(exc):
+            raise writes.write_error(exc, f"writing {stem} into {out_dir}") from exc  # type: ignore[arg-type]
         run.failure = CellFailure(stem, None, "", type(exc).__name__, f"while rendering: {exc}")
     finally:
         run.seconds = round(time.monotonic() - clock, 2)
@@ -756,15 +810,7 @@ def _checks(build: Path, cfg: RunConfig, context: RunContext) -> list[str]:
     for page in sorted(build.glob("*.html")):
         problems.extend(report_html.check_page(page, int(cfg.max_page_mb * 1e6)))
     files = sorted([*build.glob("*.html"), *build.glob("*.ipynb")])
-    hits = pii.scan(
-        files,
-        warehouse=context.warehouse,
-        columns=cfg.pii.columns,
-        deny_file=context.resolve(cfg.pii.deny_list) if cfg.pii.deny_list else None,
-        min_length=cfg.pii.min_length,
-        skip=report_html.vega_bundle(),
-        data_files=[(context.resolve(f.path), f.columns) for f in cfg.pii.files],
-    )
+    hits = pii.scan_with(files, cfg.pii, warehouse=context.warehouse, root=context.root, skip=report_html.vega_bundle())
     problems.extend(f"personal data found: {h.summary()}" for h in hits)
     return problems
 
@@ -828,7 +874,8 @@ def prepare(
     Raises
     ------
     ParamsError
-        For an invalid configuration, parameter, kernel or missing requirement.
+        For an invalid configuration, parameter, kernel or missing requirement, or an
+        active initiative whose data's arms do not fit its file (:func:`check_initiative_arms`).
     """
     given = None if period is None else str(Month.parse(period))
     cfg = load_config(config_path)
@@ -842,6 +889,8 @@ def prepare(
     tasks = plan(cfg, context, source=str(config_path))
     if not tasks:
         raise ParamsError(f"{config_path}: no notebook to run (every listed notebook is optional and missing)")
+    if any(t.initiative is not None for t in tasks):
+        check_initiative_arms(context.initiatives_dir, context.warehouse)
     return RunPlan(config_path, cfg, context, kernel, tasks)
 
 
@@ -944,6 +993,9 @@ def run_monthly(
         notebook with its cell and error, and where the failed build was kept.
     RunInterrupted
         On Ctrl-C or SIGTERM; the published month is untouched.
+    PublishError
+        When the reports folder or its disk refuses a write (permission, read-only, full):
+        the message names the path and what to do; the published month is untouched.
 
     Notes
     -----
@@ -965,47 +1017,48 @@ def _run_planned(run_plan: RunPlan, clock: float, console: Any) -> RunSummary:
     from rich.console import Console
 
     context, folder, reports_dir = run_plan.context, run_plan.folder, run_plan.reports_dir
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    publish.recover(reports_dir)
-    build = publish.build_dir(reports_dir, folder)
-    shutil.rmtree(build, ignore_errors=True)
-    (build / WORK_DIR / "results").mkdir(parents=True)
-    handler = _log_to(build / LOG_NAME)
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main else None
-    log.info(
-        "run of %s: %d notebook(s), kernel %s, engine %s, warehouse %s, config %s",
-        context.period, len(run_plan.tasks), run_plan.kernel, context.engine, context.warehouse, run_plan.config_path,
-    )
-    failures: list[str] = []
-    try:
-        runs, failures = _execute_all(run_plan, build, console or Console(stderr=True))
-        if not failures:
-            try:
-                failures.extend(_assemble(build, run_plan, runs))
-            except ReportRunError as exc:
-                failures.append(str(exc))
-        if not failures:
-            _publish(run_plan, build, handler)
-    except KeyboardInterrupt:
-        log.error("interrupted; nothing was published")
-        _unlog(handler)
-        kept = publish.keep_failed(build, reports_dir, folder, interrupted=True)
-        raise RunInterrupted(
-            f"run of {folder} interrupted; reports/{folder} was left as it was"
-            + (f"; the partial build is kept in {kept}" if kept else "")
-        ) from None
-    except Exception:
-        log.exception("run of %s stopped by an unexpected error", folder)
-        _unlog(handler)
-        publish.keep_failed(build, reports_dir, folder)
-        raise
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-    if failures:
-        raise _fail(run_plan, build, handler, failures)
-    return RunSummary(folder, reports_dir / folder / "index.html", runs, round(time.monotonic() - clock, 1))
+    with writes.user_errors(f"building the report of {folder} in {reports_dir}"):
+        reports_dir.mkdir(parents=True, exist_ok=True)
+        publish.recover(reports_dir)
+        build = publish.build_dir(reports_dir, folder)
+        shutil.rmtree(build, ignore_errors=True)
+        (build / WORK_DIR / "results").mkdir(parents=True)
+        handler = _log_to(build / LOG_NAME)
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _interrupt) if in_main else None
+        log.info(
+            "run of %s: %d notebook(s), kernel %s, engine %s, warehouse %s, config %s",
+            context.period, len(run_plan.tasks), run_plan.kernel, context.engine, context.warehouse, run_plan.config_path,
+        )
+        failures: list[str] = []
+        try:
+            runs, failures = _execute_all(run_plan, build, console or Console(stderr=True))
+            if not failures:
+                try:
+                    failures.extend(_assemble(build, run_plan, runs))
+                except ReportRunError as exc:
+                    failures.append(str(exc))
+            if not failures:
+                _publish(run_plan, build, handler)
+        except KeyboardInterrupt:
+            log.error("interrupted; nothing was published")
+            _unlog(handler)
+            kept = publish.keep_failed(build, reports_dir, folder, interrupted=True)
+            raise RunInterrupted(
+                f"run of {folder} interrupted; reports/{folder} was left as it was"
+                + (f"; the partial build is kept in {kept}" if kept else "")
+            ) from None
+        except Exception:
+            log.exception("run of %s stopped by an unexpected error", folder)
+            _unlog(handler)
+            publish.keep_failed(build, reports_dir, folder)
+            raise
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+        if failures:
+            raise _fail(run_plan, build, handler, failures)
+        return RunSummary(folder, reports_dir / folder / "index.html", runs, round(time.monotonic() - clock, 1))
 
 
 def _assemble(build: Path, run_plan: RunPlan, runs: list[NotebookRun]) -> list[str]:

@@ -1,13 +1,23 @@
-"""The final personal-data scan of a report pack before it is published.
+"""The final personal-data scan of a report pack, or of one analysis, before it is published.
 
 Reports carry aggregates only, and the metrics code suppresses small segments. This scan
 is the last line of defence: every word sequence of every page and notebook is looked
-up against a deny-list (customer names and e-mails from the warehouse, plus an optional
-file). The lookup runs inside the engine as a semi-join, so personal data never has to
-be loaded into Python: only the phrases of the report are sent to the warehouse.
+up against a deny-list: the values of every column the data model marks ``pii``
+(:data:`PII_COLUMNS`: customer, requester, employee and unit ids, names, e-mails), read
+from the warehouse, plus the configured columns, data files and deny-list file. The lookup
+runs inside the engine as a semi-join, so personal data never has to be loaded into
+Python: only the phrases of the report are sent to the warehouse.
 
-Matching is on whole words, case-insensitively: ``anna.berg@example.com`` is found in
-``mailto:anna.berg@example.com`` and ``Anna Berg`` in ``Customer Anna Berg churned``.
+**The matching rule.** Text is cut into tokens: runs of letters, digits and ``. @ + ' -``
+(dots, dashes and apostrophes at a token's ends are dropped). A deny-listed value matches
+when it equals a token, or a run of up to :data:`MAX_WORDS` tokens, case-insensitively:
+``anna.berg@example.com`` is found in ``mailto:anna.berg@example.com``, ``Anna Berg`` in
+``Customer Anna Berg churned`` and ``C001`` in ``customer C001 left``, but ``C001`` is
+not found in ``C0012`` or ``ABC001`` (not a whole token). A value is looked for when it
+has at least ``min_length`` characters (default 5), or at least :data:`ID_MIN_LENGTH`
+characters mixing letters and digits (an id such as ``C001``: such a token is no ordinary
+word). Shorter values, and short values of digits only, are not looked for: they would
+match counts and years.
 """
 
 from __future__ import annotations
@@ -21,8 +31,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from outcomes import config
+from outcomes.run.config import PIIScan
+from outcomes.warehouse.datamodel import TABLES
+from outcomes.warehouse.sql import literal, quote
+
 #: Longest phrase, in words, looked up (names rarely have more words).
 MAX_WORDS = 4
+#: Shortest value looked for when it mixes letters and digits (an id such as ``C001``).
+ID_MIN_LENGTH = 3
+#: ``table.column`` of every column the data model marks as personal data.
+PII_COLUMNS: tuple[str, ...] = tuple(f"{t.name}.{c.name}" for t in TABLES.values() for c in t.columns if c.pii)
 
 _TOKEN = re.compile(r"[\w.@+'-]+", re.UNICODE)
 _DATA_URI = re.compile(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)")
@@ -86,6 +105,11 @@ def _normalised(value: str) -> str:
     return " ".join(w.strip(".-'").lower() for w in _TOKEN.findall(value))
 
 
+def _is_id(value: str) -> bool:
+    """Whether a value mixes letters and digits (an id such as ``c001``)."""
+    return any(ch.isdigit() for ch in value) and any(ch.isalpha() for ch in value)
+
+
 def scan(
     files: Iterable[Path],
     *,
@@ -105,11 +129,13 @@ def scan(
     warehouse : Path, optional
         The DuckDB warehouse; columns are looked up there when it exists.
     columns : iterable of str
-        ``table.column`` names holding personal data; missing tables or columns are skipped.
+        ``table.column`` names holding personal data, scanned with :data:`PII_COLUMNS`
+        (always); missing tables or columns are skipped.
     deny_file : Path, optional
         More strings, one per line.
     min_length : int
-        Shorter deny-listed strings are ignored.
+        Shorter deny-listed strings are ignored, unless they mix letters and digits and
+        have at least :data:`ID_MIN_LENGTH` characters (see the module's matching rule).
     skip : str
         Text removed from pages before scanning (the Vega bundle, identical on every page).
     data_files : iterable of (Path, columns)
@@ -127,15 +153,15 @@ def scan(
     extra = []
     if deny_file is not None and deny_file.is_file():
         extra = [_normalised(s) for s in deny_file.read_text(encoding="utf-8").splitlines()]
-        extra = [s for s in extra if len(s) >= min_length]
-    columns = list(columns)
+        extra = [s for s in extra if len(s) >= min_length or (len(s) >= ID_MIN_LENGTH and _is_id(s))]
+    columns = list(dict.fromkeys([*PII_COLUMNS, *columns]))
     files = list(files)
     hits: list[PIIHit] = []
     con = duckdb.connect()
     try:
         sources: list[tuple[str, str]] = []
         if warehouse is not None and warehouse.is_file():
-            con.execute(f"ATTACH '{warehouse.as_posix()}' AS wh (READ_ONLY)")
+            con.execute(f"ATTACH {literal(warehouse.as_posix())} AS wh (READ_ONLY)")
             present = {
                 (t, c)
                 for t, c in con.execute(
@@ -146,8 +172,8 @@ def scan(
                 table, column = spec.split(".", 1)
                 if (table, column) in present:
                     sources.append(
-                        (spec, f"SELECT DISTINCT regexp_replace(lower(trim(CAST(\"{column}\" AS VARCHAR))), '\\s+', ' ', 'g') AS v "
-                            f'FROM wh."{table}"')
+                        (spec, f"SELECT DISTINCT regexp_replace(lower(trim(CAST({quote(column)} AS VARCHAR))), '\\s+', ' ', 'g') AS v "
+                            f"FROM wh.{quote(table)}")
                     )
         for data_file, names in data_files:
             if not data_file.is_file():
@@ -155,10 +181,9 @@ def scan(
             for column in names:
                 # read each file's column once, not once per scanned page
                 name = f"pii_file_{len(sources)}"
-                quoted = column.replace('"', '""')
                 con.execute(
-                    f"CREATE TEMP TABLE {name} AS SELECT DISTINCT regexp_replace(lower(trim(\"{quoted}\")), '\\s+', ' ', 'g') "
-                    f"AS v FROM read_csv('{data_file.as_posix()}', all_varchar = true)"
+                    f"CREATE TEMP TABLE {name} AS SELECT DISTINCT regexp_replace(lower(trim({quote(column)})), '\\s+', ' ', 'g') "
+                    f"AS v FROM read_csv({literal(data_file.as_posix())}, all_varchar = true)"
                 )
                 sources.append((f"{data_file.name}:{column}", f"SELECT v FROM {name}"))
         if extra:
@@ -177,8 +202,9 @@ def scan(
         for label, sql in sources:
             rows = con.execute(
                 f"SELECT f.file, count(DISTINCT d.v) FROM ({sql}) d JOIN found_phrases f ON d.v = f.p "
-                "WHERE length(d.v) >= ? GROUP BY f.file",
-                [min_length],
+                "WHERE length(d.v) >= ? OR (length(d.v) >= ? AND regexp_matches(d.v, '[0-9]') "
+                "AND regexp_matches(d.v, '[^0-9\\W_]')) GROUP BY f.file",
+                [min_length, ID_MIN_LENGTH],
             ).fetchall()
             counts = dict(rows)
             hits.extend(PIIHit(path.name, label, int(counts[path.name])) for path in files if counts.get(path.name))
@@ -188,3 +214,38 @@ def scan(
     finally:
         con.close()
     return hits
+
+
+def scan_with(
+    files: Iterable[Path], settings: PIIScan, *, warehouse: Path | None, root: Path, skip: str = ""
+) -> list[PIIHit]:
+    """:func:`scan` with the settings of a run's ``pii`` section.
+
+    Parameters
+    ----------
+    files : iterable of Path
+        The pages, notebooks and JSON files about to be published.
+    settings : PIIScan
+        The ``pii`` section of the run's configuration (its defaults when there is none).
+    warehouse : Path, optional
+        The warehouse whose :data:`PII_COLUMNS` and ``settings.columns`` are read.
+    root : Path
+        The project folder relative paths of ``settings`` hang off.
+    skip : str
+        Text removed from pages before scanning (the Vega bundle).
+
+    Returns
+    -------
+    list of PIIHit
+    """
+    resolve = config.Project(root).resolve
+    return scan(
+        files,
+        warehouse=warehouse,
+        columns=settings.columns,
+        deny_file=resolve(settings.deny_list) if settings.deny_list else None,
+        min_length=settings.min_length,
+        skip=skip,
+        data_files=[(resolve(f.path), f.columns) for f in settings.files],
+    )
+

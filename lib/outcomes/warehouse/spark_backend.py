@@ -44,7 +44,7 @@ from pydantic import Field, field_validator, model_validator
 from outcomes import config
 from outcomes.errors import ParamsError, WarehouseError
 from outcomes.params import Params, load
-from outcomes.warehouse.sql import quote
+from outcomes.warehouse.sql import literal, quote
 from outcomes.warehouse.datamodel import TABLES
 
 if TYPE_CHECKING:
@@ -435,8 +435,7 @@ def export_parquet(warehouse: str | Path | None = None, folder: str | Path | Non
                 )
             for name in TABLES:
                 target = staging / f"{name}.parquet"
-                literal = str(target).replace("'", "''")
-                con.execute(f"COPY (SELECT * FROM {quote(name)}) TO '{literal}' (FORMAT parquet)")
+                con.execute(f"COPY (SELECT * FROM {quote(name)}) TO {literal(str(target))} (FORMAT parquet)")
                 rows[name] = int(con.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()[0])
         manifest = {**stamp, "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "rows": rows}
         (staging / EXPORT_MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")

@@ -22,3 +22,27 @@ def quote(name: str) -> str:
     "a""b"
     """
     return '"' + name.replace('"', '""') + '"'
+
+
+def literal(value: str) -> str:
+    """Quote a value (a path, a setting, a name) as an SQL string literal.
+
+    Paths and values the kit writes into SQL text pass through here, so a folder named
+    ``O'Brien's reports`` works like any other.
+
+    Parameters
+    ----------
+    value : str
+        The text.
+
+    Returns
+    -------
+    str
+        The text in single quotes, inner single quotes doubled.
+
+    Examples
+    --------
+    >>> print(literal("/data/o'brien/warehouse.duckdb"))
+    '/data/o''brien/warehouse.duckdb'
+    """
+    return "'" + value.replace("'", "''") + "'"

@@ -29,7 +29,7 @@ from outcomes import config
 from outcomes.errors import WarehouseError
 from outcomes.warehouse import spark_backend
 from outcomes.warehouse.datamodel import TABLES, Column, LogicalType
-from outcomes.warehouse.sql import quote
+from outcomes.warehouse.sql import literal, quote
 
 if TYPE_CHECKING:
     import duckdb
@@ -142,7 +142,7 @@ def connect(
     # Set on the open database rather than passed to connect(): DuckDB refuses a second
     # connection to a file with a different connect() configuration in one process.
     for name, value in {**settings.duckdb.config(), "temp_directory": str(spill_directory())}.items():
-        con.raw_sql(f"SET {name} = '{value}'")
+        con.raw_sql(f"SET {name} = {literal(str(value))}")
     return con
 
 
