@@ -93,6 +93,7 @@ import fcntl
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,6 +108,9 @@ from outcomes.ingest.sources import PRESETS_DIR, Source, SourcesConfig, load_sou
 from outcomes.warehouse.datamodel import TABLES
 from outcomes.warehouse.spark_backend import load_settings
 from outcomes.warehouse.store import LOG_TABLE, create_tables, quote, store_fingerprints
+
+#: Called after each export file is read: the source's name, the file, its rows.
+Progress = Callable[[str, Path, int], None]
 
 
 @dataclass(frozen=True)
@@ -230,6 +234,7 @@ def _ingest_source(
     raw_dir: Path,
     scratch: Path,
     rejects: Path,
+    progress: Progress | None = None,
 ) -> SourceResult:
     """Load one source into the open warehouse and return what happened."""
     ctx = SourceContext(con, name, source, cfg_label, raw_dir)
@@ -244,6 +249,8 @@ def _ingest_source(
         rows_read.append(_count(con, "_raw"))
         mapping.stage(ctx, fidx, path, export_cols)
         hashes.append(_sha256(path))
+        if progress is not None:
+            progress(name, path, rows_read[-1])
     kept_before = _count(con, "_typed")
     dedupe.dedupe(ctx)
     kept = _count(con, "_kept")
@@ -299,6 +306,7 @@ def run_ingest(
     raw_dir: str | Path | None = None,
     warehouse: str | Path | None = None,
     rejects_dir: str | Path | None = None,
+    progress: Progress | None = None,
 ) -> IngestSummary:
     """Load every source of ``params/sources.yaml`` into a fresh warehouse, atomically.
 
@@ -315,6 +323,9 @@ def run_ingest(
         table.
     raw_dir, warehouse, rejects_dir : str or Path, optional
         Override the file's keys of the same name (relative to the project root).
+    progress : callable, optional
+        Called after each export file is read, with the source's name, the file and its
+        rows (a progress bar; see :data:`Progress`).
 
     Returns
     -------
@@ -346,7 +357,7 @@ def run_ingest(
     try:
         _prepare(con)
         results = [
-            _ingest_source(con, name, src, cfg_label, raw_dir, warehouse.parent, rejects_dir)
+            _ingest_source(con, name, src, cfg_label, raw_dir, warehouse.parent, rejects_dir, progress)
             for name, src in cfg.sources.items()
         ]
         if validate:
