@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
-	$(BIN)/outcomes kernel install --sys-prefix
+	$(PY) -m ipykernel install --sys-prefix --name outcomes --display-name "Python (outcomes)"
 	touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv, install the kit and the `outcomes` kernel
