@@ -133,7 +133,7 @@ def test_a_wheel_installed_outside_the_repository_reports_on_ones_own_data(tmp_p
     assert (project / "notebooks" / "01_joint_scorecard.ipynb").read_bytes() == (
         REPO / "notebooks" / "01_joint_scorecard.ipynb"
     ).read_bytes()
-    assert kit("--version", cwd=work).strip() == "outcomes 0.1.0"
+    assert kit("--version", cwd=work).strip() == f"outcomes {version('outcomes')}"
     spec = Path(kit("kernel", "install", "--sys-prefix", cwd=work).strip())
     assert spec == venv / "share" / "jupyter" / "kernels" / config.KERNEL_NAME
     assert json.loads((spec / "kernel.json").read_text())["argv"][0] == str(python)
