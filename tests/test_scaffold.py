@@ -106,6 +106,9 @@ def test_init_refuses_a_non_empty_folder_and_with_force_keeps_what_is_there(else
     assert (elsewhere / "mine" / "params" / "value.yaml").is_file()
     with pytest.raises(ParamsError, match="preset 'remedy' is not known; valid presets are: servicenow, jira"):
         init_project(elsewhere / "other", "remedy")  # type: ignore[arg-type]
+    (elsewhere / "a-file").write_text("x", encoding="utf-8")
+    code, out = _invoke("init", "a-file")
+    assert code == 2 and "a-file is a file, not a folder; name a new or empty folder" in out
 
 
 def test_the_kit_carries_the_repositorys_notebooks_and_demo_parameters_unchanged() -> None:

@@ -45,7 +45,15 @@ class Written:
 
 
 def is_empty(folder: Path) -> bool:
-    """True when ``folder`` does not exist or holds nothing."""
+    """True when ``folder`` does not exist or holds nothing.
+
+    Raises
+    ------
+    ParamsError
+        When ``folder`` is a file.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise ParamsError(f"{folder} is a file, not a folder; name a new or empty folder for the project")
     return not folder.exists() or not any(folder.iterdir())
 
 
@@ -63,8 +71,6 @@ def write_files(root: Path, files: Mapping[str, bytes], *, replace: bool = False
         default an existing file is kept and listed in :attr:`Written.kept`.
     """
     root = root.expanduser().resolve()
-    if root.exists() and not root.is_dir():
-        raise ParamsError(f"{root} is a file, not a folder; name a new or empty folder for the project")
     written, kept = [], []
     for relative, content in files.items():
         path = root / relative
