@@ -161,5 +161,6 @@ def test_a_wheel_installed_outside_the_repository_reports_on_ones_own_data(tmp_p
     assert "Northwind" not in card and "Northwind" not in _page_text(month / "index.html")
     manifest = json.loads((month / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["context"]["warehouse"] == str(project / "data" / "warehouse.duckdb")
+    assert manifest["kernel"] == config.KERNEL_NAME  # init leaves `kernel: null`: the installed `outcomes`
     # nothing was written into the installed kit (the kernel spec went where it was asked)
     assert _files(venv) - installed == {f"share/jupyter/kernels/{config.KERNEL_NAME}/{f}" for f in _files(spec)}
