@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from outcomes import config
-from outcomes.errors import OutcomesError
+from outcomes.errors import OutcomesError, ParamsError
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Join IT delivery with customer outcomes, test IT initiatives and report ROI.",
 )
+kernel_app = typer.Typer(no_args_is_help=True, help="The `outcomes` Jupyter kernel the report notebooks ask for.")
+app.add_typer(kernel_app, name="kernel")
 console = Console()
 err_console = Console(stderr=True)
+
+#: Commands that make their own folder (or none) and so need no project folder.
+WITHOUT_PROJECT = frozenset({"init", "demo", "kernel"})
+#: Log level of the kit's loggers for -q, the default, -v and -vv.
+LOG_LEVELS = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}
+
+_quiet: list[bool] = [False]
 
 
 def _fail(exc: OutcomesError, code: int = 2) -> None:
@@ -26,34 +41,142 @@ def _fail(exc: OutcomesError, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _version(show: bool) -> None:
+    """Print the installed kit's version and exit (``--version``)."""
+    if show:
+        try:
+            console.print(f"outcomes {version('outcomes')}", highlight=False)
+        except PackageNotFoundError:
+            console.print("outcomes (not installed: run from a source folder)", highlight=False)
+        raise typer.Exit()
+
+
+def _set_log_level(verbose: int, quiet: bool) -> None:
+    """Send the kit's log records to stderr at the level ``-v``/``-q`` ask for."""
+    level = LOG_LEVELS[-1 if quiet else min(verbose, 2)]
+    logger = logging.getLogger("outcomes")
+    if level < logging.WARNING:  # records below WARNING must reach the handler; a report run also lowers it
+        logger.setLevel(level)
+    handler = next((h for h in logger.handlers if isinstance(h, RichHandler)), None)
+    if handler is None:
+        handler = RichHandler(console=err_console, show_path=False, show_time=False)
+        logger.addHandler(handler)
+    handler.setLevel(level)
+    _quiet[0] = quiet
+
+
+@contextmanager
+def _progress() -> Iterator[Progress]:
+    """A progress display on stderr (hidden with ``-q``)."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, disable=_quiet[0], transient=False) as bars:
+        yield bars
+
+
+def _ingest_progress(bars: Progress) -> Callable[[str, Path, int], None]:
+    """A callback for :func:`~outcomes.ingest.load.run_ingest` that counts files and rows on ``bars``."""
+    task = bars.add_task("ingest: files read", total=None)
+    rows = [0]
+
+    def file_read(source: str, path: Path, n: int) -> None:
+        rows[0] += n
+        bars.update(task, advance=1, description=f"ingest: {source} {path.name}, {rows[0]:,} rows read")
+
+    return file_read
+
+
 @app.callback()
-def choose_project(
+def main_options(
+    ctx: typer.Context,
     project: Path = typer.Option(
         None, "--project", help="The project folder; default OUTCOMES_ROOT, else the working directory (holding params/)."
     ),
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="Log more: -v progress notes, -vv debugging."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Log errors only and hide progress bars."),
+    show_version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the kit's version and exit."
+    ),
 ) -> None:
-    """Choose the project folder every path hangs off, and say which one."""
+    """Set the log level; choose the project folder every path hangs off, and say which one."""
+    _set_log_level(verbose, quiet)
+    if ctx.invoked_subcommand in WITHOUT_PROJECT:
+        return
     try:
         chosen = config.use_project(config.find_project(project))
     except OutcomesError as exc:
         _fail(exc)
-    err_console.print(f"project {chosen.root} (from {chosen.source})", highlight=False, soft_wrap=True)
+    if not quiet:
+        err_console.print(f"project {chosen.root} (from {chosen.source})", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def init(
+    folder: Path = typer.Argument(..., help="The new project folder (created; must be empty unless --force)."),
+    preset: str = typer.Option("servicenow", help="Service-desk tool of your ticket export: servicenow or jira."),
+    force: bool = typer.Option(False, help="Add the missing files to a non-empty folder; existing files are kept."),
+) -> None:
+    """Create a project folder for your own data: params/, notebooks/, data/raw/ and a README of next steps."""
+    from outcomes.scaffold.create import init_project
+
+    try:
+        done = init_project(folder, preset, force=force)  # type: ignore[arg-type]  # checked inside
+    except OutcomesError as exc:
+        _fail(exc)
+    for relative in done.kept:
+        err_console.print(f"kept {done.root / relative} (exists; not overwritten)", highlight=False, soft_wrap=True)
+    err_console.print(f"wrote {len(done.written)} file(s); next steps are in {done.root / 'README.md'}", highlight=False)
+    console.print(str(done.root), highlight=False, soft_wrap=True)
 
 
 @app.command()
 def demo(
+    folder: Path = typer.Argument(
+        None, help="Folder of the demo project (new, empty or an earlier demo); default ./outcomes-demo."
+    ),
     scale: float = typer.Option(1.0, help="Size of the company; 1 runs in seconds, 100 gives about 10 million tickets."),
     seed: int = typer.Option(42, help="Random seed; the same seed gives the same data."),
-    out: Path = typer.Option(None, help="Folder for the exports and ground_truth.json; default data/raw."),
+    out: Path = typer.Option(None, help="Only write the exports and ground_truth.json into this folder (no project)."),
 ) -> None:
-    """Write the demo company's raw exports (CSV and Parquet) and ground_truth.json."""
+    """Make the demo company's project folder: parameters, notebooks, exports, warehouse; then `outcomes run` there."""
+    from outcomes.scaffold.demo import make_demo
     from outcomes.simulate import generate
 
-    try:
-        summary = generate(out_dir=out or config.project().raw_dir, scale=scale, seed=seed)
-    except OutcomesError as exc:
-        _fail(exc)
-    console.print(summary.to_table())
+    if folder is not None and out is not None:
+        _fail(ParamsError(f"demo: give either a folder ({folder}) or --out ({out}), not both; --out writes the exports only"))
+    with _progress() as bars:
+        months = bars.add_task("demo: months simulated", total=None)
+
+        def month_done(label: str, done: int, total: int) -> None:
+            bars.update(months, completed=done, total=total, description=f"demo: simulated {label}")
+
+        try:
+            if out is not None:
+                console.print(generate(out_dir=out, scale=scale, seed=seed, month_done=month_done).to_table())
+                return
+            made = make_demo(
+                folder or Path("outcomes-demo"), scale=scale, seed=seed, month_done=month_done,
+                file_read=_ingest_progress(bars),
+            )
+        except OutcomesError as exc:
+            _fail(exc)
+    console.print(made.generation.to_table())
+    console.print(made.ingest.to_table())
+    err_console.print(f"demo ready: cd {made.root} && outcomes run", highlight=False, soft_wrap=True)
+
+
+@kernel_app.command("install")
+def kernel_install(
+    user: bool = typer.Option(False, "--user", help="For this user's Jupyter (the default): a system JupyterLab or JupyterHub sees it."),
+    sys_prefix: bool = typer.Option(False, "--sys-prefix", help="Into this environment only (its share/jupyter)."),
+    prefix: Path = typer.Option(None, help="Into <prefix>/share/jupyter/kernels."),
+) -> None:
+    """Install the `outcomes` kernel spec, running this Python, where Jupyter finds it."""
+    from outcomes.scaffold.kernel import install_kernel
+
+    if sum((user, sys_prefix, prefix is not None)) > 1:
+        _fail(ParamsError("kernel install: give one of --user, --sys-prefix or --prefix"))
+    path = install_kernel("sys-prefix" if sys_prefix else "user", prefix=prefix)
+    console.print(str(path), highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -63,10 +186,11 @@ def ingest(
     """Load every source into the warehouse; print rows read, loaded and rejected per source."""
     from outcomes.ingest.load import run_ingest
 
-    try:
-        summary = run_ingest(sources or config.project().params_dir / "sources.yaml")
-    except OutcomesError as exc:
-        _fail(exc)
+    with _progress() as bars:
+        try:
+            summary = run_ingest(sources or config.project().params_dir / "sources.yaml", progress=_ingest_progress(bars))
+        except OutcomesError as exc:
+            _fail(exc)
     console.print(summary.to_table())
 
 

@@ -26,8 +26,11 @@ ROOT_ENV = "OUTCOMES_ROOT"
 #: The installed package (its templates, schemas and presets), never the project.
 PACKAGE_DIR: Path = Path(__file__).resolve().parent
 
-#: Name of the Jupyter kernel that `make` installs and the report run uses.
+#: Name of the Jupyter kernel that `outcomes kernel install` (and `make`) installs, that the
+#: report notebooks ask for and the report run uses.
 KERNEL_NAME: str = "outcomes"
+#: The kernel's name as Jupyter shows it.
+KERNEL_DISPLAY_NAME: str = "Python (outcomes)"
 
 #: Environment variable naming the file a notebook of a report run records its results in
 #: (its stem is the notebook's name in the run).

@@ -97,6 +97,7 @@ import fcntl
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +113,9 @@ from outcomes.ingest.sources import PRESETS_DIR, Source, SourcesConfig, load_sou
 from outcomes.warehouse.datamodel import TABLES
 from outcomes.warehouse.spark_backend import load_settings
 from outcomes.warehouse.store import LOG_TABLE, create_tables, quote, store_fingerprints
+
+#: Called after each export file is read: the source's name, the file, its rows.
+Progress = Callable[[str, Path, int], None]
 
 
 @dataclass(frozen=True)
@@ -254,7 +258,9 @@ class MappedSource:
         return sum(self.rows_read) - self.rows_superseded
 
 
-def map_source(ctx: SourceContext, scratch: Path, target_has_rows: bool = False) -> MappedSource:
+def map_source(
+    ctx: SourceContext, scratch: Path, target_has_rows: bool = False, progress: Progress | None = None
+) -> MappedSource:
     """Read, map, dedupe and check one source's exports into ``ctx.con``: steps 1 to 4 of ingest.
 
     Parameters
@@ -266,6 +272,8 @@ def map_source(ctx: SourceContext, scratch: Path, target_has_rows: bool = False)
     target_has_rows : bool
         Whether an earlier source already loaded rows into the table, so that a key
         loaded there is a duplicate too.
+    progress : callable, optional
+        Called after each file with the source's name, the file and its rows read.
 
     Returns
     -------
@@ -288,6 +296,8 @@ def map_source(ctx: SourceContext, scratch: Path, target_has_rows: bool = False)
         mapping.check_columns(ctx, path, export_cols)
         rows_read.append(_count(con, "_raw"))
         mapping.stage(ctx, fidx, path, export_cols)
+        if progress is not None:
+            progress(ctx.name, path, rows_read[-1])
     kept_before = _count(con, "_typed")
     dedupe.dedupe(ctx)
     superseded = kept_before - _count(con, "_kept")
@@ -303,10 +313,11 @@ def _ingest_source(
     raw_dir: Path,
     scratch: Path,
     rejects: Path,
+    progress: Progress | None = None,
 ) -> tuple[SourceResult, RejectShareBreach | None]:
     """Load one source into the open warehouse; return what happened and its breach of ``max_reject_share``."""
     ctx = SourceContext(con, name, source, cfg_label, raw_dir)
-    mapped = map_source(ctx, scratch, target_has_rows=_count(con, quote(source.table)) > 0)
+    mapped = map_source(ctx, scratch, target_has_rows=_count(con, quote(source.table)) > 0, progress=progress)
     files = mapped.files
     loaded, rejected = checks.row_counts(ctx, len(files))
     too_many = reject_share.breach(ctx, mapped.rows_checked, sum(rejected))
@@ -361,6 +372,7 @@ def run_ingest(
     raw_dir: str | Path | None = None,
     warehouse: str | Path | None = None,
     rejects_dir: str | Path | None = None,
+    progress: Progress | None = None,
 ) -> IngestSummary:
     """Load every source of ``params/sources.yaml`` into a fresh warehouse, atomically.
 
@@ -377,6 +389,9 @@ def run_ingest(
         table.
     raw_dir, warehouse, rejects_dir : str or Path, optional
         Override the file's keys of the same name (relative to the project root).
+    progress : callable, optional
+        Called after each export file is read, with the source's name, the file and its
+        rows (a progress bar; see :data:`Progress`).
 
     Returns
     -------
@@ -409,7 +424,7 @@ def run_ingest(
     try:
         prepare_connection(con)
         ingested = [
-            _ingest_source(con, name, src, cfg_label, raw_dir, warehouse.parent, rejects_dir)
+            _ingest_source(con, name, src, cfg_label, raw_dir, warehouse.parent, rejects_dir, progress)
             for name, src in cfg.sources.items()
         ]
         results = [result for result, _ in ingested]

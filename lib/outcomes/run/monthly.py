@@ -132,7 +132,7 @@ def default_period(now: dt.datetime | None = None, warehouse: Path | None = None
 
 
 def default_kernel() -> str:
-    """``outcomes`` when that kernel is installed (``make setup`` installs it), else ``python3``."""
+    """``outcomes`` when that kernel is installed (``outcomes kernel install``, ``make setup``), else ``python3``."""
     from jupyter_client.kernelspec import KernelSpecManager
 
     return config.KERNEL_NAME if config.KERNEL_NAME in KernelSpecManager().find_kernel_specs() else "python3"
@@ -146,7 +146,8 @@ def check_kernel(name: str, source: str) -> str:
     if name not in specs:
         raise ParamsError(
             f"{source}: key 'kernel' is {name!r}, which is not an installed Jupyter kernel; "
-            f"installed kernels are: {', '.join(sorted(specs))} (`make setup` installs 'outcomes')"
+            f"installed kernels are: {', '.join(sorted(specs))} "
+            "(`outcomes kernel install` installs 'outcomes'; `make setup` does so in .venv)"
         )
     return name
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +72,11 @@ def _check(scale: float, seed: int, planted: world.Planted) -> None:
 
 
 def generate(
-    out_dir: str | Path, scale: float = 1.0, seed: int = 42, planted: world.Planted | None = None
+    out_dir: str | Path,
+    scale: float = 1.0,
+    seed: int = 42,
+    planted: world.Planted | None = None,
+    month_done: Callable[[str, int, int], None] | None = None,
 ) -> GenerationSummary:
     """Write the demo company's raw exports and ``ground_truth.json``.
 
@@ -87,6 +92,9 @@ def generate(
         Random seed; the same seed and scale write the same bytes.
     planted : Planted, optional
         The planted truths; defaults to :class:`~outcomes.simulate.world.Planted` ().
+    month_done : callable, optional
+        Called after each simulated month with its label (``YYYY-MM``), the months done
+        and the number of months (a progress bar).
 
     Returns
     -------
@@ -110,7 +118,7 @@ def generate(
     began = time.perf_counter()
     writer = ExportWriter(out_dir)
     try:
-        truth = _simulate(writer, scale, seed, planted)
+        truth = _simulate(writer, scale, seed, planted, month_done)
         files = writer.publish(GROUND_TRUTH, json.dumps(truth, indent=2) + "\n")
     except BaseException:
         writer.abandon()
@@ -118,7 +126,13 @@ def generate(
     return GenerationSummary(out_dir, seed, float(scale), files, time.perf_counter() - began)
 
 
-def _simulate(writer: ExportWriter, scale: float, seed: int, planted: world.Planted) -> dict:
+def _simulate(
+    writer: ExportWriter,
+    scale: float,
+    seed: int,
+    planted: world.Planted,
+    month_done: Callable[[str, int, int], None] | None = None,
+) -> dict:
     """Generate every month into ``writer``; return the ground truth document."""
 
     def stream(key: int, month: int = 0) -> np.random.Generator:
@@ -249,6 +263,8 @@ def _simulate(writer: ExportWriter, scale: float, seed: int, planted: world.Plan
             )
             writer.append_csv("employee_survey.csv", staff)
             counters.take("staff_response", staff.num_rows)
+        if month_done is not None:
+            month_done(label, mi + 1, len(starts))
 
     randomised = np.flatnonzero(in_experiment)
     writer.parquet("assignments.parquet", assignments(randomised, customers.portal[randomised], planted.portal_start))
