@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import get_args
 
 from outcomes import config
 from outcomes.errors import ParamsError, PublishError, ReportRunError
@@ -173,11 +172,9 @@ id: {id}
 name: {name}                     # shown in the report
 hypothesis: >-
   What the initiative should change, for whom, and what must not get worse.
-design: {design}{design_pad}# randomized | did | its | synthetic_control (see docs/statistics-quasi.md)
+design: {design}{design_pad}# randomized | did | its | synthetic_control | staggered (docs/statistics-quasi.md)
 active: false                    # true: the monthly report reviews it
-start_date: "{start}"{start_pad}# first day with the change (YYYY-MM-DD); did/its on a table: the first
-                                 # period with it, as the time column has it (1931, 2025Q1, 2025-W09, 2025-03)
-# min_pre_periods: 3             # quasi designs: fewer periods before the start block the result
+{start_lines}# min_pre_periods: 3             # quasi designs: fewer periods before the start block the result
 #                                # (did 3, its 8, synthetic_control 5)
 # end_date: "2025-06-30"         # last day of the test; default: the reported month
 
@@ -231,6 +228,11 @@ _TREATED = {
     "randomized": "",
     "its": "",
     "synthetic_control": "treated_units: [north]          # the one site that got the change\n",
+    "staggered": (
+        "rollout:                         # each unit that got the change and its first period with it;\n"
+        "  north: 2025-03                 # units not named were never treated\n"
+        "  east: 2025-06\n"
+    ),
 }
 _DEFAULT_TREATED = "treated_units: [north, east]    # the units that got the change (the first wave, if several)\n"
 
@@ -240,9 +242,15 @@ def _pad(text: str, width: int = 25) -> str:
     return " " * max(1, width - len(text))
 
 
-def _design_known(design: str) -> bool:
-    """Whether the initiative spec accepts ``design``."""
-    return design in get_args(InitiativeSpec.model_fields["design"].annotation)
+def _start_lines(design: str, start: str) -> str:
+    """The template's ``start_date`` lines; a staggered rollout gives each unit's start in ``rollout`` instead."""
+    if design == "staggered":
+        return "# start_date is not used: each unit's first period with the change is in `rollout` below\n"
+    return (
+        f'start_date: "{start}"{_pad(f"start_date: {start!r}", 33)}# first day with the change (YYYY-MM-DD); '
+        "did/its on a table: the first\n"
+        "                                 # period with it, as the time column has it (1931, 2025Q1, 2025-W09, 2025-03)\n"
+    )
 
 
 def template_text(ident: str, assignment: str = "randomized") -> str:
@@ -267,22 +275,16 @@ def template_text(ident: str, assignment: str = "randomized") -> str:
     """
     choice = suggest(assignment)
     design, note = choice.design, choice.comment()
-    if not _design_known(design):
-        note += (
-            f"\n# The {design} design is not in this version of the kit: until it is, `did` with the first wave as"
-            "\n# treated_units and its start date, on periods before the second wave, compares that wave with"
-            "\n# the units not yet reached."
-        )
-        design = "did"
     randomized = design == "randomized"
     start = "2025-01-01" if randomized else "2025-03"
     interval = "sequential" if randomized else "fixed"
-    return TEMPLATE.format(
+    text = TEMPLATE.format(
         id=ident, name=ident.replace("-", " ").replace("_", " ").capitalize(), suggestion=note,
-        design=design, design_pad=_pad(f"design: {design}", 33), start=start, start_pad=_pad(f'start_date: "{start}"', 33),
+        design=design, design_pad=_pad(f"design: {design}", 33), start_lines=_start_lines(design, start),
         data=_RANDOMIZED_DATA if randomized else _PANEL_DATA, treated=_TREATED.get(design, _DEFAULT_TREATED),
         interval=interval, interval_pad=_pad(f"interval: {interval}", 33),
     )
+    return text
 
 
 def write_template(ident: str, folder: Path | None = None, assignment: str = "randomized") -> Path:
