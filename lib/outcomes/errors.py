@@ -53,3 +53,7 @@ class WarehouseError(OutcomesError):
 
 class ReportRunError(OutcomesError):
     """A report run failed; the message names the notebook, the cell and the error."""
+
+
+class RunBusyError(OutcomesError):
+    """Another report run holds the reports folder's run lock; the message names it and what to do."""

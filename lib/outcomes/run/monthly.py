@@ -23,6 +23,14 @@ the data it ``requires`` exist.
 
 Everything is built in ``reports/.tmp-<period>-<pid>/``. A failed or interrupted run
 moves that folder to ``reports/_failed/`` and leaves the published month untouched.
+
+One run at a time publishes into a reports folder: a run holds ``reports/.run.lock``
+(:mod:`outcomes.run.lock`) from its start to its end, and a second one refuses at once.
+Before any kernel starts, the run copies the warehouse into its work folder
+(:mod:`outcomes.run.snapshot`); every notebook, the personal-data scan and the manifest
+read that copy, so an ingest during the run cannot mix two states of the data. A rerun
+keeps the month it replaces in ``reports/<period>/history/<revision>/``
+(:func:`outcomes.run.publish.swap_in`).
 """
 
 from __future__ import annotations
@@ -58,6 +66,8 @@ from outcomes.report.investment import register_names
 from outcomes.run import pages
 from outcomes.run import pii
 from outcomes.run import publish
+from outcomes.run import snapshot as read_snapshot
+from outcomes.run.lock import run_lock
 from outcomes.run.execute import CellFailure
 from outcomes.run.config import Engine, RunConfig
 from outcomes.run.config import check_requirements
@@ -70,6 +80,8 @@ LOG_NAME = "run.log"
 WORK_DIR = ".work"
 #: Inside WORK_DIR: what the notebooks compute once and share (:mod:`outcomes.cache`).
 SHARED_DIR = "shared"
+#: Inside WORK_DIR: the copy of the warehouse the run reads (:mod:`outcomes.run.snapshot`).
+SNAPSHOT_DIR = "snapshot"
 
 
 # --------------------------------------------------------------------------- planning
@@ -753,7 +765,7 @@ def _checks(build: Path, cfg: RunConfig, context: RunContext) -> list[str]:
     files = sorted([*build.glob("*.html"), *build.glob("*.ipynb")])
     hits = pii.scan(
         files,
-        warehouse=context.warehouse,
+        warehouse=context.reads,
         columns=cfg.pii.columns,
         deny_file=context.resolve(cfg.pii.deny_list) if cfg.pii.deny_list else None,
         min_length=cfg.pii.min_length,
@@ -780,6 +792,8 @@ class RunPlan:
         The installed Jupyter kernel.
     tasks : list of Task
         The notebook executions, in configuration order.
+    snapshot : Snapshot or None
+        The copy of the warehouse the run reads, once taken (:mod:`outcomes.run.snapshot`).
     """
 
     config_path: Path
@@ -787,6 +801,7 @@ class RunPlan:
     context: RunContext
     kernel: str
     tasks: list[Task]
+    snapshot: read_snapshot.Snapshot | None = None
 
     @property
     def folder(self) -> str:
@@ -854,7 +869,7 @@ def _execute_all(run_plan: RunPlan, build: Path, console: Any) -> tuple[list[Not
         log.info("%s: started (%s)", task.stem, task.notebook)
         return execute_and_render(
             task.notebook,
-            task.parameters,
+            context.kernel_values(task.parameters),
             build,
             stem=task.stem,
             title=task.title,
@@ -891,11 +906,29 @@ def _publish(run_plan: RunPlan, build: Path, handler: logging.Handler) -> None:
     publish.write_text_atomic(run_plan.reports_dir / "index.html", pages.archive_index(run_plan.reports_dir))
 
 
+def _with_snapshot(run_plan: RunPlan, build: Path) -> RunPlan:
+    """Copy the warehouse into the build's work folder; the plan's context then reads the copy.
+
+    A pack without a warehouse (or whose warehouse does not exist yet) is left as it is.
+    """
+    warehouse = run_plan.context.warehouse
+    if warehouse is None or not warehouse.is_file():
+        return run_plan
+    taken = read_snapshot.take(warehouse, build / WORK_DIR / SNAPSHOT_DIR)
+    return dataclasses.replace(run_plan, context=dataclasses.replace(run_plan.context, snapshot=taken.path), snapshot=taken)
+
+
+def _drop_snapshot(build: Path) -> None:
+    """Delete the warehouse copy from a build about to be kept in ``_failed/`` (it is large and holds personal data)."""
+    shutil.rmtree(build / WORK_DIR / SNAPSHOT_DIR, ignore_errors=True)
+
+
 def _fail(run_plan: RunPlan, build: Path, handler: logging.Handler, failures: list[str]) -> ReportRunError:
     """Keep the failed build in ``reports/_failed/`` and return the error naming every failure."""
     folder = run_plan.folder
     log.error("run of %s failed:\n%s", folder, "\n".join(failures))
     _unlog(handler)
+    _drop_snapshot(build)
     kept = publish.keep_failed(build, run_plan.reports_dir, folder)
     lines = "\n".join(f"  - {f}" for f in failures)
     return ReportRunError(
@@ -945,8 +978,13 @@ def run_monthly(
     clock = time.monotonic()
     project = config.project()
     run_plan = prepare(config_path or project.params_dir / "monthly.yaml", project=project, period=period, engine=engine)
+    with run_lock(run_plan.reports_dir, run_plan.folder):
+        return _run_locked(run_plan, console or Console(stderr=True), clock)
+
+
+def _run_locked(run_plan: RunPlan, console: Any, clock: float) -> RunSummary:
+    """The run, once it holds the reports folder's run lock: snapshot, execute, assemble, publish."""
     context, folder, reports_dir = run_plan.context, run_plan.folder, run_plan.reports_dir
-    reports_dir.mkdir(parents=True, exist_ok=True)
     publish.recover(reports_dir)
     build = publish.build_dir(reports_dir, folder)
     shutil.rmtree(build, ignore_errors=True)
@@ -960,7 +998,8 @@ def run_monthly(
     )
     failures: list[str] = []
     try:
-        runs, failures = _execute_all(run_plan, build, console or Console(stderr=True))
+        run_plan = _with_snapshot(run_plan, build)
+        runs, failures = _execute_all(run_plan, build, console)
         if not failures:
             try:
                 failures.extend(_assemble(build, run_plan, runs))
@@ -971,6 +1010,7 @@ def run_monthly(
     except KeyboardInterrupt:
         log.error("interrupted; nothing was published")
         _unlog(handler)
+        _drop_snapshot(build)
         kept = publish.keep_failed(build, reports_dir, folder, interrupted=True)
         raise RunInterrupted(
             f"run of {folder} interrupted; reports/{folder} was left as it was"
@@ -979,6 +1019,7 @@ def run_monthly(
     except Exception:
         log.exception("run of %s stopped by an unexpected error", folder)
         _unlog(handler)
+        _drop_snapshot(build)
         publish.keep_failed(build, reports_dir, folder)
         raise
     finally:
@@ -993,10 +1034,17 @@ def _assemble(build: Path, run_plan: RunPlan, runs: list[NotebookRun]) -> list[s
     """Write results.json, manifest.json and index.html into ``build``; return the check problems."""
     cfg, context = run_plan.cfg, run_plan.context
     doc = write_results(build / "results.json", runs, None if cfg.publish_as else context.period)
+    replaces = publish.replaced_version(run_plan.reports_dir / run_plan.folder)
+    given = {t.stem: t.parameters for t in run_plan.tasks}
+    data = run_manifest.data_fingerprints(context.reads, context.resolve(cfg.raw_dir), named=context.warehouse)
+    if run_plan.snapshot is not None:
+        data["snapshot"] = run_plan.snapshot.to_dict()
     manifest = {
         "period": doc["period"],
         "publish_as": cfg.publish_as,
         "generated_at": doc["generated_at"],
+        "revision": replaces["revision"] + 1 if replaces else 1,
+        "replaces": replaces,
         "config_file": str(run_plan.config_path),
         "config": cfg.model_dump(mode="json"),
         "context": {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(context).items()},
@@ -1008,7 +1056,7 @@ def _assemble(build: Path, run_plan: RunPlan, runs: list[NotebookRun]) -> list[s
                 "name": r.name,
                 "notebook": _relative(r.notebook, context.root),
                 "title": r.title,
-                "parameters": r.parameters,
+                "parameters": given.get(r.name, r.parameters),
                 "started_at": r.started_at,
                 "seconds": r.seconds,
                 "cells": r.cells,
@@ -1017,7 +1065,7 @@ def _assemble(build: Path, run_plan: RunPlan, runs: list[NotebookRun]) -> list[s
             }
             for r in runs
         ],
-        "data": run_manifest.data_fingerprints(context.warehouse, context.resolve(cfg.raw_dir)),
+        "data": data,
         "packages": run_manifest.package_versions(),
         "git": run_manifest.git_state(context.root),
         **run_manifest.environment(),
@@ -1029,8 +1077,9 @@ def _assemble(build: Path, run_plan: RunPlan, runs: list[NotebookRun]) -> list[s
     else:
         index = pages.month_index(context.period, links, doc, manifest)
     publish.write_text_atomic(build / "index.html", index)
+    problems = _checks(build, cfg, context)
     shutil.rmtree(build / WORK_DIR, ignore_errors=True)
-    return _checks(build, cfg, context)
+    return problems
 
 
 def _relative(path: Path, root: Path) -> str:
