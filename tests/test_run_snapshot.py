@@ -25,6 +25,7 @@ from outcomes.ingest.load import replace_warehouse
 from outcomes.run import monthly as run
 from outcomes.run import snapshot
 from outcomes.warehouse import lock as warehouse_lock
+from outcomes.warehouse.spark_backend import load_settings
 
 PERIOD = "2024-06"
 
@@ -72,6 +73,20 @@ def test_an_ingest_swap_waits_for_a_snapshot_being_copied(tmp_path: Path) -> Non
         assert warehouse.read_bytes() == b"first"
     thread.join(10)
     assert done.is_set() and warehouse.read_bytes() == b"second"
+
+
+def test_spark_kernels_export_the_snapshot_into_the_runs_own_folder(tmp_path: Path) -> None:
+    settings = tmp_path / "engine.yaml"
+    settings.write_text("spark:\n  master: local[2]\n  shuffle_partitions: 3\n  data:\n    parquet: data/parquet\n", encoding="utf-8")
+    work = tmp_path / "build" / ".work" / "snapshot"
+    work.mkdir(parents=True)
+    private = snapshot.private_spark_settings(settings, work)
+    assert private == work / "engine.yaml"
+    read = load_settings(private)
+    assert read.spark.data.parquet_location() == str(work / "parquet")
+    assert (read.spark.master, read.spark.shuffle_partitions) == ("local[2]", 3)  # everything else as the user set it
+    settings.write_text("spark:\n  data:\n    database: outcomes\n", encoding="utf-8")
+    assert snapshot.private_spark_settings(settings, work) is None  # a catalog: nothing to export
 
 
 # --------------------------------------------------------------------------- the pack

@@ -47,6 +47,9 @@ class RunContext:
         The reported month, ``YYYY-MM``.
     snapshot : Path or None
         The copy of the warehouse the run reads (None until the run has taken it).
+    snapshot_settings : Path or None
+        For Spark with a local Parquet export: engine settings whose export folder is the
+        run's own (:func:`outcomes.run.snapshot.private_spark_settings`); None otherwise.
     """
 
     root: Path
@@ -58,6 +61,7 @@ class RunContext:
     initiatives_dir: Path
     period: str
     snapshot: Path | None = None
+    snapshot_settings: Path | None = None
 
     @classmethod
     def build(cls, cfg: RunConfig, project: Project, *, period: str, engine: Engine | None = None) -> RunContext:
@@ -109,11 +113,11 @@ class RunContext:
     def kernel_values(self, parameters: dict[str, object]) -> dict[str, object]:
         """A task's parameters as injected into its kernel: ``warehouse`` names the snapshot.
 
-        The task keeps the user's path (the manifest records it); the kernel reads the copy.
+        The task keeps the user's paths (the manifest records them); the kernel reads the
+        copy, and on Spark the settings that export it into the run's own folder.
         """
-        if self.snapshot is None or "warehouse" not in parameters:
-            return dict(parameters)
-        return {**parameters, "warehouse": str(self.snapshot)}
+        private = {"warehouse": self.snapshot, "engine_settings": self.snapshot_settings}
+        return {k: str(private[k]) if private.get(k) is not None else v for k, v in parameters.items()}
 
     def notebook_values(self) -> dict[str, str]:
         """The settings as notebook parameters (:data:`NOTEBOOK_SETTINGS`), paths as text.

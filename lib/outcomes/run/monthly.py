@@ -909,13 +909,18 @@ def _publish(run_plan: RunPlan, build: Path, handler: logging.Handler) -> None:
 def _with_snapshot(run_plan: RunPlan, build: Path) -> RunPlan:
     """Copy the warehouse into the build's work folder; the plan's context then reads the copy.
 
-    A pack without a warehouse (or whose warehouse does not exist yet) is left as it is.
+    On Spark with a local Parquet export, the kernels also get settings exporting the copy
+    into the work folder. A pack without a warehouse (or whose warehouse does not exist
+    yet) is left as it is.
     """
     warehouse = run_plan.context.warehouse
     if warehouse is None or not warehouse.is_file():
         return run_plan
-    taken = read_snapshot.take(warehouse, build / WORK_DIR / SNAPSHOT_DIR)
-    return dataclasses.replace(run_plan, context=dataclasses.replace(run_plan.context, snapshot=taken.path), snapshot=taken)
+    folder = build / WORK_DIR / SNAPSHOT_DIR
+    taken = read_snapshot.take(warehouse, folder)
+    settings = read_snapshot.private_spark_settings(run_plan.context.engine_settings, folder) if run_plan.context.engine == "spark" else None
+    context = dataclasses.replace(run_plan.context, snapshot=taken.path, snapshot_settings=settings)
+    return dataclasses.replace(run_plan, context=context, snapshot=taken)
 
 
 def _drop_snapshot(build: Path) -> None:
