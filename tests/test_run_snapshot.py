@@ -23,7 +23,7 @@ from outcomes import config
 from outcomes.cli import app
 from outcomes.ingest.load import replace_warehouse
 from outcomes.run import monthly as run
-from outcomes.run import snapshot
+from outcomes.run import pages, snapshot
 from outcomes.warehouse import lock as warehouse_lock
 from outcomes.warehouse.spark_backend import load_settings
 
@@ -87,6 +87,25 @@ def test_spark_kernels_export_the_snapshot_into_the_runs_own_folder(tmp_path: Pa
     assert (read.spark.master, read.spark.shuffle_partitions) == ("local[2]", 3)  # everything else as the user set it
     settings.write_text("spark:\n  data:\n    database: outcomes\n", encoding="utf-8")
     assert snapshot.private_spark_settings(settings, work) is None  # a catalog: nothing to export
+
+
+def test_the_archive_and_the_months_page_show_the_revision_and_link_earlier_versions(tmp_path: Path) -> None:
+    month = tmp_path / "2025-11"
+    for folder, number, when in [(month, 3, "2026-12-05T14:02:00Z"), (month / "history" / "2", 2, "2026-12-04T09:30:00Z"),
+                                 (month / "history" / "1", 1, "2026-12-03T08:00:00Z")]:
+        folder.mkdir(parents=True)
+        (folder / "index.html").write_text("page", encoding="utf-8")
+        replaces = {"revision": number - 1, "generated_at": "2026-12-04T09:30:00Z", "href": f"history/{number - 1}/index.html"}
+        (folder / "manifest.json").write_text(json.dumps({"revision": number, "generated_at": when, "replaces": replaces if number > 1 else None}))
+    manifest = json.loads((month / "manifest.json").read_text())
+    assert pages.revision_note(manifest) == {"text": "revision 3, replaces the version of 4 Dec 2026 09:30 UTC", "href": "history/2/index.html"}
+    assert pages.revision_note({"revision": 1, "replaces": None}) is None
+    page = pages.month_index("2025-11", [], {}, manifest)
+    assert 'revision 3, replaces the version of 4 Dec 2026 09:30 UTC (<a href="history/2/index.html">earlier version</a>)' in page
+    archive = pages.archive_index(tmp_path)
+    assert "revision 3, replaces the version of 4 Dec 2026 09:30 UTC; earlier versions: " in archive
+    assert '<a href="2025-11/history/2/index.html">revision 2 of 4 Dec 2026 09:30 UTC</a>, <a href="2025-11/history/1/index.html">revision 1 of 3 Dec 2026 08:00 UTC</a>' in archive
+    assert pages.published_months(tmp_path) == ["2025-11"]  # history folders are not months
 
 
 # --------------------------------------------------------------------------- the pack

@@ -45,23 +45,25 @@ def _env() -> jinja2.Environment:
     )
 
 
-def _when(iso: str | None) -> str:
-    if not iso:
-        return "unknown"
+def _utc(iso: str) -> dt.datetime:
+    """An ISO 8601 time as an aware UTC datetime (a naive one is taken as UTC)."""
     value = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC).strftime("%d %B %Y, %H:%M UTC")
+    return value.astimezone(dt.UTC)
+
+
+def _when(iso: str | None) -> str:
+    if not iso:
+        return "unknown"
+    return _utc(iso).strftime("%d %B %Y, %H:%M UTC")
 
 
 def _when_short(iso: str | None) -> str:
     """``5 Dec 2026 14:02 UTC`` (``an unknown time`` when missing)."""
     if not iso:
         return "an unknown time"
-    value = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    value = value.astimezone(dt.UTC)
+    value = _utc(iso)
     return f"{value.day} {value:%b %Y %H:%M} UTC"
 
 
