@@ -75,6 +75,30 @@ def test_an_ingest_swap_waits_for_a_snapshot_being_copied(tmp_path: Path) -> Non
     assert done.is_set() and warehouse.read_bytes() == b"second"
 
 
+def test_the_warehouse_lock_stays_exclusive_and_leaves_no_file(tmp_path: Path) -> None:
+    warehouse = tmp_path / "warehouse.duckdb"
+    inside, most = [0], [0]
+    guard = threading.Lock()
+
+    def holder() -> None:
+        for _ in range(5):
+            with warehouse_lock.exclusive(warehouse):
+                with guard:
+                    inside[0] += 1
+                    most[0] = max(most[0], inside[0])
+                time.sleep(0.02)
+                with guard:
+                    inside[0] -= 1
+
+    threads = [threading.Thread(target=holder) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert most[0] == 1  # one holder at a time, although each holder deletes the file it locked
+    assert list(tmp_path.iterdir()) == []  # nothing left beside the warehouse
+
+
 def test_spark_kernels_export_the_snapshot_into_the_runs_own_folder(tmp_path: Path) -> None:
     settings = tmp_path / "engine.yaml"
     settings.write_text("spark:\n  master: local[2]\n  shuffle_partitions: 3\n  data:\n    parquet: data/parquet\n", encoding="utf-8")

@@ -8,16 +8,21 @@ half of one and half of the next.
 
 The lock is ``fcntl.flock`` on ``.<warehouse name>.lock`` beside the file. The operating
 system releases it when its holder dies, so a killed ingest never blocks the next one.
-Within one thread the lock is re-entrant: a caller holding it may call code that takes it.
+The holder deletes the file before releasing it, so nothing is left beside the warehouse;
+a waiter that then wins the lock of the deleted file sees it is no longer the one at that
+path and takes the new one. Within one thread the lock is re-entrant: a caller holding it
+may call code that takes it.
 """
 
 from __future__ import annotations
 
 import fcntl
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 _HELD = threading.local()
 
@@ -42,11 +47,26 @@ def exclusive(warehouse: Path) -> Iterator[None]:
         yield
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
+    fh = _acquire(path)
+    held.add(path)
+    try:
+        yield
+    finally:
+        held.discard(path)
+        path.unlink(missing_ok=True)  # while still held: a waiter on this file will retry
+        fh.close()
+
+
+def _acquire(path: Path) -> IO[str]:
+    """Open and lock ``path``, retrying when the file locked was deleted by its previous holder."""
+    while True:
+        fh = open(path, "a")  # noqa: SIM115 - closed by the caller, which releases the lock
         fcntl.flock(fh, fcntl.LOCK_EX)
-        held.add(path)
         try:
-            yield
-        finally:
-            held.discard(path)
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            current = os.stat(path)
+        except FileNotFoundError:
+            current = None
+        mine = os.fstat(fh.fileno())
+        if current is not None and (current.st_dev, current.st_ino) == (mine.st_dev, mine.st_ino):
+            return fh
+        fh.close()
