@@ -190,6 +190,7 @@ def test_swap_in_replaces_a_month_and_restores_it_when_the_swap_fails(tmp_path: 
     target = month(tmp_path / "2025-11", "old")
     publish.swap_in(month(tmp_path / ".tmp-2025-11-1", "new"), target)
     assert (target / "index.html").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["2025-11"]
+    assert (target / "history" / "1" / "index.html").read_text() == "old"  # the replaced month is kept
     with pytest.raises(FileNotFoundError):
         publish.swap_in(tmp_path / ".tmp-missing", target)  # the second rename fails
     assert (target / "index.html").read_text() == "new"
@@ -204,6 +205,59 @@ def test_recover_puts_back_a_month_left_aside_by_a_killed_run(tmp_path: Path) ->
     publish.recover(tmp_path)
     assert (tmp_path / "2025-10" / "index.html").read_text() == "october"
     assert sorted(p.name for p in tmp_path.iterdir()) == [f".tmp-2025-09-{os.getppid()}", "2025-10"]
+    # set aside after its successor was published: filed into the successor's history, not deleted
+    month(tmp_path / f".old-2025-10-{dead}", "october, first version")
+    publish.recover(tmp_path)
+    assert (tmp_path / "2025-10" / "index.html").read_text() == "october"
+    assert (tmp_path / "2025-10" / "history" / "1" / "index.html").read_text() == "october, first version"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".tmp-2025-09-{os.getppid()}", "2025-10"]
+
+
+def revision(folder: Path, number: int, marker: str) -> Path:
+    """A published version: its index page and a manifest recording its revision."""
+    month(folder, marker)
+    (folder / "manifest.json").write_text(json.dumps({"revision": number, "generated_at": f"2026-12-0{number}T14:02:00+00:00"}))
+    return folder
+
+
+def test_reruns_keep_every_earlier_version_in_the_months_history(tmp_path: Path) -> None:
+    target = tmp_path / "2025-11"
+    publish.swap_in(revision(tmp_path / ".tmp-2025-11-1", 1, "first"), target)
+    assert publish.replaced_version(target) == {"revision": 1, "generated_at": "2026-12-01T14:02:00+00:00", "href": "history/1/index.html"}
+    publish.swap_in(revision(tmp_path / ".tmp-2025-11-2", 2, "second"), target)
+    publish.swap_in(revision(tmp_path / ".tmp-2025-11-3", 3, "third"), target)
+    assert (target / "index.html").read_text() == "third"
+    assert {n: (f / "index.html").read_text() for n, f in publish.history_versions(target)} == {2: "second", 1: "first"}
+    assert sorted(p.name for p in (target / "history").iterdir()) == ["1", "2"]  # flat: no history inside history
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2025-11"]
+
+
+@pytest.mark.parametrize("crash_at", [1, 2, 3, 4])
+def test_a_crash_at_any_step_of_a_rerun_leaves_a_published_month_and_loses_no_version(
+    tmp_path: Path, crash_at: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "2025-11"
+    publish.swap_in(revision(tmp_path / ".tmp-2025-11-1", 1, "first"), target)
+    publish.swap_in(revision(tmp_path / ".tmp-2025-11-2", 2, "second"), target)
+    build = revision(tmp_path / ".tmp-2025-11-3", 3, "third")
+    real_rename, calls = os.rename, []
+
+    def crashing_rename(src: object, dst: object) -> None:  # the process dies at the n-th rename
+        calls.append((src, dst))
+        if len(calls) == crash_at:
+            raise SystemExit("killed")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(publish.os, "rename", crashing_rename)
+    with pytest.raises(SystemExit):
+        publish.swap_in(build, target)
+    monkeypatch.setattr(publish.os, "rename", real_rename)
+    publish.recover(tmp_path)  # the next run (this process's pid counts as dead here)
+    published = (target / "index.html").read_text()
+    kept = {n: (f / "index.html").read_text() for n, f in publish.history_versions(target)}
+    assert published in {"second", "third"}
+    assert sorted([published, *kept.values()]) == sorted(["first", "second"] + (["third"] if published == "third" else []))
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".old-")]
 
 
 # --------------------------------------------------------------------------- personal data

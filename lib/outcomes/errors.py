@@ -62,3 +62,7 @@ class PublishError(OutcomesError):
     report, or a folder or disk that refuses the write. The message names the path,
     what was found and what to do; nothing already published is changed.
     """
+
+
+class RunBusyError(OutcomesError):
+    """Another report run holds the reports folder's run lock; the message names it and what to do."""

@@ -56,7 +56,7 @@ counts, the rules broken most, an example row and what to do
 Atomic and idempotent
 ---------------------
 The whole warehouse is built in a temporary file next to the target and moved over it
-with :func:`os.replace` only when every source loaded, so a failed ingest leaves the
+with :func:`os.replace` (under the warehouse lock, :mod:`outcomes.warehouse.lock`) only when every source loaded, so a failed ingest leaves the
 previous warehouse byte-identical. Each run rebuilds every table from the exports, so
 running twice gives the same tables. The rejects of each source are also written to
 ``<rejects_dir>/<source>.csv`` (a header only when nothing was rejected). The temporary
@@ -93,7 +93,6 @@ times, and the analyses state how many rows do not join.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import re
@@ -110,6 +109,7 @@ from outcomes.ingest import checks, dedupe, mapping, readers, reject_share
 from outcomes.ingest.context import SourceContext, lit
 from outcomes.ingest.reject_share import RejectShareBreach
 from outcomes.ingest.sources import PRESETS_DIR, Source, SourcesConfig, load_sources
+from outcomes.warehouse import lock as warehouse_lock
 from outcomes.warehouse.datamodel import TABLES
 from outcomes.warehouse.spark_backend import load_settings
 from outcomes.warehouse.store import LOG_TABLE, create_tables, quote, store_fingerprints
@@ -445,9 +445,10 @@ def run_ingest(
         store_fingerprints(con)
         con.execute("CHECKPOINT")
         con.close()
-        os.replace(tmp, warehouse)
-        for part, final in tmp_csvs.items():
-            os.replace(part, final)
+        with warehouse_lock.exclusive(warehouse):
+            replace_warehouse(tmp, warehouse)
+            for part, final in tmp_csvs.items():
+                os.replace(part, final)
     except BaseException:
         con.close()
         _remove(tmp)
@@ -455,6 +456,23 @@ def run_ingest(
             part.unlink(missing_ok=True)
         raise
     return IngestSummary(warehouse=warehouse, sources=tuple(results))
+
+
+def replace_warehouse(built: Path, warehouse: Path) -> None:
+    """Move a finished warehouse file over ``warehouse`` in one rename, under the warehouse's lock.
+
+    A reader holding the lock (a report run copying the file) finishes first; readers that
+    opened the old file keep reading it.
+
+    Parameters
+    ----------
+    built : Path
+        The new DuckDB file, closed and checkpointed, in the same folder as ``warehouse``.
+    warehouse : Path
+        The warehouse it replaces (it may not exist yet).
+    """
+    with warehouse_lock.exclusive(warehouse):
+        os.replace(built, warehouse)
 
 
 def ensure_warehouse(
@@ -516,13 +534,9 @@ def ensure_warehouse(
             rejects = target.with_name(f"{target.stem}-rejects")
     expected = _expected_log(cfg, raw, path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.with_name(f".{target.name}.lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if not _is_current(target, expected, [path, *_preset_files(cfg)]):
-                run_ingest(path, raw_dir=raw, warehouse=target, rejects_dir=rejects)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with warehouse_lock.exclusive(target):
+        if not _is_current(target, expected, [path, *_preset_files(cfg)]):
+            run_ingest(path, raw_dir=raw, warehouse=target, rejects_dir=rejects)
     return target
 
 

@@ -4,8 +4,10 @@ Every notebook of a run and every library call it makes reads the warehouse, the
 and the parameters files named here, never the project's defaults: the run gives each
 notebook the settings its ``parameters`` cell declares (:meth:`RunContext.notebook_values`),
 and the notebook passes them on explicitly (``store.connect(warehouse, engine=engine,
-spark_settings=engine_settings)``). The manifest and the personal-data scan read the
-same :attr:`RunContext.warehouse`.
+spark_settings=engine_settings)``). Once the run has copied the warehouse into its work
+folder (:mod:`outcomes.run.snapshot`), the notebooks, the manifest's fingerprints and the
+personal-data scan read that copy (:attr:`RunContext.reads`); :attr:`RunContext.warehouse`
+keeps naming the user's file.
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ class RunContext:
         The initiative files (``params/initiatives``).
     period : str
         The reported month, ``YYYY-MM``.
+    snapshot : Path or None
+        The copy of the warehouse the run reads (None until the run has taken it).
+    snapshot_settings : Path or None
+        For Spark with a local Parquet export: engine settings whose export folder is the
+        run's own (:func:`outcomes.run.snapshot.private_spark_settings`); None otherwise.
     """
 
     root: Path
@@ -53,6 +60,8 @@ class RunContext:
     value_model: Path
     initiatives_dir: Path
     period: str
+    snapshot: Path | None = None
+    snapshot_settings: Path | None = None
 
     @classmethod
     def build(cls, cfg: RunConfig, project: Project, *, period: str, engine: Engine | None = None) -> RunContext:
@@ -95,6 +104,20 @@ class RunContext:
         The run reads it before the context exists, to choose the default period.
         """
         return project.resolve(cfg.warehouse) if cfg.warehouse is not None else None
+
+    @property
+    def reads(self) -> Path | None:
+        """The warehouse file the run reads: the snapshot once taken, else the user's file."""
+        return self.snapshot or self.warehouse
+
+    def kernel_values(self, parameters: dict[str, object]) -> dict[str, object]:
+        """A task's parameters as injected into its kernel: ``warehouse`` names the snapshot.
+
+        The task keeps the user's paths (the manifest records them); the kernel reads the
+        copy, and on Spark the settings that export it into the run's own folder.
+        """
+        private = {"warehouse": self.snapshot, "engine_settings": self.snapshot_settings}
+        return {k: str(private[k]) if private.get(k) is not None else v for k, v in parameters.items()}
 
     def notebook_values(self) -> dict[str, str]:
         """The settings as notebook parameters (:data:`NOTEBOOK_SETTINGS`), paths as text.

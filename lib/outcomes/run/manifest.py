@@ -56,15 +56,18 @@ def _latest_timestamp(con: Any) -> str | None:
     return None if latest is None else latest.isoformat()
 
 
-def data_fingerprints(warehouse: Path | None, raw_dir: Path) -> dict[str, Any]:
+def data_fingerprints(warehouse: Path | None, raw_dir: Path, *, named: Path | None = None) -> dict[str, Any]:
     """Fingerprints of the input data and its freshness.
 
     Parameters
     ----------
     warehouse : Path or None
-        The DuckDB warehouse; used when given and it exists (through :mod:`outcomes.warehouse.store`).
+        The DuckDB file read; used when given and it exists (through :mod:`outcomes.warehouse.store`).
     raw_dir : Path
         The raw exports, hashed when there is no warehouse.
+    named : Path, optional
+        The path recorded as the warehouse's, when ``warehouse`` is a copy of it (the
+        run's read snapshot): the user's file is named, the copy's content is fingerprinted.
 
     Returns
     -------
@@ -77,7 +80,7 @@ def data_fingerprints(warehouse: Path | None, raw_dir: Path) -> dict[str, Any]:
         try:
             return {
                 "source": "warehouse",
-                "path": warehouse.as_posix(),
+                "path": (named or warehouse).as_posix(),
                 "fingerprints": store.fingerprints(con),
                 "latest_timestamp": _latest_timestamp(con),
             }

@@ -25,6 +25,14 @@ the data it ``requires`` exist.
 
 Everything is built in ``reports/.tmp-<period>-<pid>/``. A failed or interrupted run
 moves that folder to ``reports/_failed/`` and leaves the published month untouched.
+
+One run at a time publishes into a reports folder: a run holds ``reports/.run.lock``
+(:mod:`outcomes.run.lock`) from its start to its end, and a second one refuses at once.
+Before any kernel starts, the run copies the warehouse into its work folder
+(:mod:`outcomes.run.snapshot`); every notebook, the personal-data scan and the manifest
+read that copy, so an ingest during the run cannot mix two states of the data. A rerun
+keeps the month it replaces in ``reports/<period>/history/<revision>/``
+(:func:`outcomes.run.publish.swap_in`).
 """
 
 from __future__ import annotations
@@ -63,9 +71,11 @@ from outcomes.report.investment import register_names
 from outcomes.run import pages
 from outcomes.run import pii
 from outcomes.run import publish
+from outcomes.run import snapshot as read_snapshot
 from outcomes.run import status as run_status
 from outcomes.run import workbook
 from outcomes.run import writes
+from outcomes.run.lock import run_lock
 from outcomes.run.execute import CellFailure
 from outcomes.run.config import Engine, RunConfig
 from outcomes.run.config import check_requirements
@@ -79,6 +89,8 @@ LOG_NAME = "run.log"
 WORK_DIR = ".work"
 #: Inside WORK_DIR: what the notebooks compute once and share (:mod:`outcomes.cache`).
 SHARED_DIR = "shared"
+#: Inside WORK_DIR: the copy of the warehouse the run reads (:mod:`outcomes.run.snapshot`).
+SNAPSHOT_DIR = "snapshot"
 
 
 # --------------------------------------------------------------------------- planning
@@ -811,7 +823,7 @@ def _checks(build: Path, cfg: RunConfig, context: RunContext) -> list[str]:
     for page in sorted(build.glob("*.html")):
         problems.extend(report_html.check_page(page, int(cfg.max_page_mb * 1e6)))
     files = sorted([*build.glob("*.html"), *build.glob("*.ipynb")])
-    hits = pii.scan_with(files, cfg.pii, warehouse=context.warehouse, root=context.root, skip=report_html.vega_bundle())
+    hits = pii.scan_with(files, cfg.pii, warehouse=context.reads, root=context.root, skip=report_html.vega_bundle())
     problems.extend(f"personal data found: {h.summary()}" for h in hits)
     return problems
 
@@ -832,6 +844,8 @@ class RunPlan:
         The installed Jupyter kernel.
     tasks : list of Task
         The notebook executions, in configuration order.
+    snapshot : Snapshot or None
+        The copy of the warehouse the run reads, once taken (:mod:`outcomes.run.snapshot`).
     """
 
     config_path: Path
@@ -839,6 +853,7 @@ class RunPlan:
     context: RunContext
     kernel: str
     tasks: list[Task]
+    snapshot: read_snapshot.Snapshot | None = None
 
     @property
     def folder(self) -> str:
@@ -909,7 +924,7 @@ def _execute_all(run_plan: RunPlan, build: Path, console: Any) -> tuple[list[Not
         log.info("%s: started (%s)", task.stem, task.notebook)
         return execute_and_render(
             task.notebook,
-            task.parameters,
+            context.kernel_values(task.parameters),
             build,
             stem=task.stem,
             title=task.title,
@@ -946,11 +961,34 @@ def _publish(run_plan: RunPlan, build: Path, handler: logging.Handler) -> None:
     publish.write_text_atomic(run_plan.reports_dir / "index.html", pages.archive_index(run_plan.reports_dir))
 
 
+def _with_snapshot(run_plan: RunPlan, build: Path) -> RunPlan:
+    """Copy the warehouse into the build's work folder; the plan's context then reads the copy.
+
+    On Spark with a local Parquet export, the kernels also get settings exporting the copy
+    into the work folder. A pack without a warehouse (or whose warehouse does not exist
+    yet) is left as it is.
+    """
+    warehouse = run_plan.context.warehouse
+    if warehouse is None or not warehouse.is_file():
+        return run_plan
+    folder = build / WORK_DIR / SNAPSHOT_DIR
+    taken = read_snapshot.take(warehouse, folder)
+    settings = read_snapshot.private_spark_settings(run_plan.context.engine_settings, folder) if run_plan.context.engine == "spark" else None
+    context = dataclasses.replace(run_plan.context, snapshot=taken.path, snapshot_settings=settings)
+    return dataclasses.replace(run_plan, context=context, snapshot=taken)
+
+
+def _drop_snapshot(build: Path) -> None:
+    """Delete the warehouse copy from a build about to be kept in ``_failed/`` (it is large and holds personal data)."""
+    shutil.rmtree(build / WORK_DIR / SNAPSHOT_DIR, ignore_errors=True)
+
+
 def _fail(run_plan: RunPlan, build: Path, handler: logging.Handler, failures: list[str]) -> ReportRunError:
     """Keep the failed build in ``reports/_failed/`` and return the error naming every failure."""
     folder = run_plan.folder
     log.error("run of %s failed:\n%s", folder, "\n".join(failures))
     _unlog(handler)
+    _drop_snapshot(build)
     kept = publish.keep_failed(build, run_plan.reports_dir, folder)
     lines = "\n".join(f"  - {f}" for f in failures)
     return ReportRunError(
@@ -997,79 +1035,92 @@ def run_monthly(
     PublishError
         When the reports folder or its disk refuses a write (permission, read-only, full):
         the message names the path and what to do; the published month is untouched.
+    RunBusyError
+        When another run holds the reports folder (:func:`outcomes.run.lock.run_lock`).
 
     Notes
     -----
     However the run ends, ``reports/status.json`` records it and the ``notify:`` channels
     hear of it (:mod:`outcomes.run.status`); neither can change the run's outcome.
     """
+    from rich.console import Console
+
     clock = time.monotonic()
     project = config.project()
     run_plan = prepare(config_path or project.params_dir / "monthly.yaml", project=project, period=period, engine=engine)
-    # the run's end, whatever it is, is recorded in reports/status.json and notified (notify:)
-    with run_status.recorded(
-        run_plan.reports_dir, run_plan.folder, run_plan.cfg.notify, expected=last_complete_month(), monthly=run_plan.cfg.publish_as is None
-    ):
-        return _run_planned(run_plan, clock, console)
+    folder, reports_dir = run_plan.folder, run_plan.reports_dir
+    # one run per reports folder: a second one is refused before it touches status.json or the build
+    with writes.user_errors(f"building the report of {folder} in {reports_dir}"), run_lock(reports_dir, folder):
+        # the run's end, whatever it is, is recorded in reports/status.json and notified (notify:)
+        with run_status.recorded(
+            reports_dir, folder, run_plan.cfg.notify, expected=last_complete_month(), monthly=run_plan.cfg.publish_as is None
+        ):
+            return _run_locked(run_plan, console or Console(stderr=True), clock)
 
 
-def _run_planned(run_plan: RunPlan, clock: float, console: Any) -> RunSummary:
-    """Execute, assemble, check and publish a prepared run (:func:`run_monthly`)."""
-    from rich.console import Console
-
+def _run_locked(run_plan: RunPlan, console: Any, clock: float) -> RunSummary:
+    """The run, once it holds the reports folder's run lock: snapshot, execute, assemble, publish."""
     context, folder, reports_dir = run_plan.context, run_plan.folder, run_plan.reports_dir
-    with writes.user_errors(f"building the report of {folder} in {reports_dir}"):
-        reports_dir.mkdir(parents=True, exist_ok=True)
-        publish.recover(reports_dir)
-        build = publish.build_dir(reports_dir, folder)
-        shutil.rmtree(build, ignore_errors=True)
-        (build / WORK_DIR / "results").mkdir(parents=True)
-        handler = _log_to(build / LOG_NAME)
-        in_main = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGTERM, _interrupt) if in_main else None
-        log.info(
-            "run of %s: %d notebook(s), kernel %s, engine %s, warehouse %s, config %s",
-            context.period, len(run_plan.tasks), run_plan.kernel, context.engine, context.warehouse, run_plan.config_path,
-        )
-        failures: list[str] = []
-        try:
-            runs, failures = _execute_all(run_plan, build, console or Console(stderr=True))
-            if not failures:
-                try:
-                    failures.extend(_assemble(build, run_plan, runs))
-                except ReportRunError as exc:
-                    failures.append(str(exc))
-            if not failures:
-                _publish(run_plan, build, handler)
-        except KeyboardInterrupt:
-            log.error("interrupted; nothing was published")
-            _unlog(handler)
-            kept = publish.keep_failed(build, reports_dir, folder, interrupted=True)
-            raise RunInterrupted(
-                f"run of {folder} interrupted; reports/{folder} was left as it was"
-                + (f"; the partial build is kept in {kept}" if kept else "")
-            ) from None
-        except Exception:
-            log.exception("run of %s stopped by an unexpected error", folder)
-            _unlog(handler)
-            publish.keep_failed(build, reports_dir, folder)
-            raise
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
-        if failures:
-            raise _fail(run_plan, build, handler, failures)
-        return RunSummary(folder, reports_dir / folder / "index.html", runs, round(time.monotonic() - clock, 1))
+    publish.recover(reports_dir)
+    build = publish.build_dir(reports_dir, folder)
+    shutil.rmtree(build, ignore_errors=True)
+    (build / WORK_DIR / "results").mkdir(parents=True)
+    handler = _log_to(build / LOG_NAME)
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main else None
+    log.info(
+        "run of %s: %d notebook(s), kernel %s, engine %s, warehouse %s, config %s",
+        context.period, len(run_plan.tasks), run_plan.kernel, context.engine, context.warehouse, run_plan.config_path,
+    )
+    failures: list[str] = []
+    try:
+        run_plan = _with_snapshot(run_plan, build)
+        runs, failures = _execute_all(run_plan, build, console)
+        if not failures:
+            try:
+                failures.extend(_assemble(build, run_plan, runs))
+            except ReportRunError as exc:
+                failures.append(str(exc))
+        if not failures:
+            _publish(run_plan, build, handler)
+    except KeyboardInterrupt:
+        log.error("interrupted; nothing was published")
+        _unlog(handler)
+        _drop_snapshot(build)
+        kept = publish.keep_failed(build, reports_dir, folder, interrupted=True)
+        raise RunInterrupted(
+            f"run of {folder} interrupted; reports/{folder} was left as it was"
+            + (f"; the partial build is kept in {kept}" if kept else "")
+        ) from None
+    except Exception:
+        log.exception("run of %s stopped by an unexpected error", folder)
+        _unlog(handler)
+        _drop_snapshot(build)
+        publish.keep_failed(build, reports_dir, folder)
+        raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    if failures:
+        raise _fail(run_plan, build, handler, failures)
+    return RunSummary(folder, reports_dir / folder / "index.html", runs, round(time.monotonic() - clock, 1))
 
 
 def _assemble(build: Path, run_plan: RunPlan, runs: list[NotebookRun]) -> list[str]:
     """Write results.json, manifest.json, the month's workbook and index.html into ``build``; return the check problems."""
     cfg, context = run_plan.cfg, run_plan.context
     doc = write_results(build / "results.json", runs, None if cfg.publish_as else context.period)
+    replaces = publish.replaced_version(run_plan.reports_dir / run_plan.folder)
+    given = {t.stem: t.parameters for t in run_plan.tasks}
+    data = run_manifest.data_fingerprints(context.reads, context.resolve(cfg.raw_dir), named=context.warehouse)
+    if run_plan.snapshot is not None:
+        data["snapshot"] = run_plan.snapshot.to_dict()
     manifest = {
         "period": doc["period"],
         "publish_as": cfg.publish_as,
         "generated_at": doc["generated_at"],
+        "revision": replaces["revision"] + 1 if replaces else 1,
+        "replaces": replaces,
         "config_file": str(run_plan.config_path),
         "config": cfg.model_dump(mode="json"),
         "context": {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(context).items()},
@@ -1081,7 +1132,7 @@ def _assemble(build: Path, run_plan: RunPlan, runs: list[NotebookRun]) -> list[s
                 "name": r.name,
                 "notebook": _relative(r.notebook, context.root),
                 "title": r.title,
-                "parameters": r.parameters,
+                "parameters": given.get(r.name, r.parameters),
                 "started_at": r.started_at,
                 "seconds": r.seconds,
                 "cells": r.cells,
@@ -1090,7 +1141,7 @@ def _assemble(build: Path, run_plan: RunPlan, runs: list[NotebookRun]) -> list[s
             }
             for r in runs
         ],
-        "data": run_manifest.data_fingerprints(context.warehouse, context.resolve(cfg.raw_dir)),
+        "data": data,
         "packages": run_manifest.package_versions(),
         "git": run_manifest.git_state(context.root),
         **run_manifest.environment(),
@@ -1104,8 +1155,9 @@ def _assemble(build: Path, run_plan: RunPlan, runs: list[NotebookRun]) -> list[s
         links.append(pages.ReportLink(book.name, "Figures for finance (Excel)", "the scorecard, decisions, ROI cases and portfolio as numbers"))
         index = pages.month_index(context.period, links, doc, manifest)
     publish.write_text_atomic(build / "index.html", index)
+    problems = _checks(build, cfg, context)
     shutil.rmtree(build / WORK_DIR, ignore_errors=True)
-    return _checks(build, cfg, context)
+    return problems
 
 
 def _relative(path: Path, root: Path) -> str:

@@ -3,8 +3,9 @@ for a named pack (the case study), and ``reports/index.html``.
 
 A month's page leads with the executive summary's headline sentences (from
 ``results.json``), links to every report (the executive summary first), and states the
-run date and how fresh the data is (from ``manifest.json``). The archive lists every
-published month, newest first. Both are rendered with Jinja2 autoescaping: text from
+run date, how fresh the data is and, for a rerun, which revision it is and the version it
+replaces (from ``manifest.json``). The archive lists every published month, newest first,
+with its revision and links to the earlier versions kept in its history. Both are rendered with Jinja2 autoescaping: text from
 parameter files or data shows as text.
 """
 
@@ -21,6 +22,7 @@ from typing import Any
 import jinja2
 
 from outcomes.periods import Month, is_month_text
+from outcomes.run import publish
 from outcomes.run.html import TEMPLATES_DIR, house_css
 
 @dataclass(frozen=True)
@@ -43,13 +45,44 @@ def _env() -> jinja2.Environment:
     )
 
 
-def _when(iso: str | None) -> str:
-    if not iso:
-        return "unknown"
+def _utc(iso: str) -> dt.datetime:
+    """An ISO 8601 time as an aware UTC datetime (a naive one is taken as UTC)."""
     value = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC).strftime("%d %B %Y, %H:%M UTC")
+    return value.astimezone(dt.UTC)
+
+
+def _when(iso: str | None) -> str:
+    if not iso:
+        return "unknown"
+    return _utc(iso).strftime("%d %B %Y, %H:%M UTC")
+
+
+def _when_short(iso: str | None) -> str:
+    """``5 Dec 2026 14:02 UTC`` (``an unknown time`` when missing)."""
+    if not iso:
+        return "an unknown time"
+    value = _utc(iso)
+    return f"{value.day} {value:%b %Y %H:%M} UTC"
+
+
+def revision_note(manifest: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The revision line of a rerun's pages from its ``manifest.json`` (None for a first publication).
+
+    Returns
+    -------
+    dict or None
+        ``text`` ("revision 2, replaces the version of 5 Dec 2026 14:02 UTC") and ``href``
+        (the earlier version, relative to the published folder).
+    """
+    replaces = manifest.get("replaces")
+    if not replaces:
+        return None
+    return {
+        "text": f"revision {manifest.get('revision', replaces['revision'] + 1)}, replaces the version of {_when_short(replaces.get('generated_at'))}",
+        "href": replaces["href"],
+    }
 
 
 def month_index(period: str, reports: Sequence[ReportLink], results: dict[str, Any], manifest: dict[str, Any]) -> str:
@@ -81,6 +114,7 @@ def month_index(period: str, reports: Sequence[ReportLink], results: dict[str, A
         reports=list(reports),
         generated=_when(manifest.get("generated_at")),
         freshness=_when(freshness) if freshness else "unknown (no warehouse timestamps)",
+        revision=revision_note(manifest),
     )
 
 
@@ -167,6 +201,15 @@ def published_months(reports_dir: Path) -> list[str]:
     return sorted(months, reverse=True)
 
 
+def _read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; empty when the file is missing or not a JSON object."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
 def archive_index(reports_dir: Path) -> str:
     """Render ``reports/index.html``: every published month, newest first, with its first headline, then the named packs."""
     months = []
@@ -179,5 +222,22 @@ def archive_index(reports_dir: Path) -> str:
             except json.JSONDecodeError:
                 headlines = []
             note = headlines[0] if headlines else ""
-        months.append({"href": f"{period}/index.html", "label": Month.parse(period).label, "note": note})
+        manifest = _read_json(reports_dir / period / "manifest.json")
+        revision = revision_note(manifest)
+        earlier = [
+            {
+                "href": f"{period}/{folder.relative_to(reports_dir / period).as_posix()}/index.html",
+                "label": f"revision {number} of {_when_short(_read_json(folder / 'manifest.json').get('generated_at'))}",
+            }
+            for number, folder in publish.history_versions(reports_dir / period)
+        ]
+        months.append(
+            {
+                "href": f"{period}/index.html",
+                "label": Month.parse(period).label,
+                "note": note,
+                "revision": revision["text"] if revision else "",
+                "earlier": earlier,
+            }
+        )
     return _env().get_template("archive.html.j2").render(css=house_css(), months=months, packs=published_packs(reports_dir))

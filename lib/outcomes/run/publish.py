@@ -2,15 +2,24 @@
 
 A run builds everything in ``reports/.tmp-<period>-<pid>/``. :func:`swap_in` renames
 the published ``reports/<period>/`` aside (``.old-<period>-<pid>``), renames the new folder
-in, and only then deletes the old one; if the second rename fails the old folder is put
-back. Interrupt signals are held back during the two renames. :func:`recover` repairs
-what a run killed outright (``kill -9``, power loss) left behind. A failed or interrupted
-build is moved to ``reports/_failed/<period>-<UTC time>[-interrupted]/`` for debugging.
+in, and only then files the old one into the new one's history,
+``reports/<period>/history/<revision>/`` (its earlier history moves along into
+``reports/<period>/history/``); if the second rename fails the old folder is put back.
+Interrupt signals are held back during the two renames. :func:`recover` repairs what a
+run killed outright (``kill -9``, power loss) left behind: a month set aside and never
+replaced is put back, one set aside after its successor was published is filed into
+that successor's history. A failed or interrupted build is moved to
+``reports/_failed/<period>-<UTC time>[-interrupted]/`` for debugging.
+
+Revisions: each ``manifest.json`` records its ``revision`` (1 for the first publication
+of a folder) and the version it ``replaces`` (:func:`replaced_version`). A kept version
+is stored byte for byte as it was published.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import re
@@ -20,10 +29,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("outcomes.run.monthly")
 
 FAILED_DIR = "_failed"
+#: Inside a published folder: the versions it replaced, ``history/<revision>/``.
+HISTORY_DIR = "history"
 _AUX = re.compile(r"^\.(tmp|old)-([a-z0-9][a-z0-9_-]*)-(\d+)$")  # the folder: a month or a pack's publish_as
 
 
@@ -49,6 +61,8 @@ def signals_held() -> Iterator[None]:
 def swap_in(build: Path, target: Path) -> None:
     """Replace ``target`` by ``build`` with two renames, restoring ``target`` on failure.
 
+    The replaced version is then kept in ``target/history/<revision>/`` (:func:`file_into_history`).
+
     Parameters
     ----------
     build : Path
@@ -68,7 +82,75 @@ def swap_in(build: Path, target: Path) -> None:
                 os.rename(aside, target)
             raise
     if had_old:
-        shutil.rmtree(aside, ignore_errors=True)
+        file_into_history(aside, target)
+
+
+def revision_of(folder: Path) -> int:
+    """The revision a published folder's ``manifest.json`` records (1 when it records none)."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return 1
+    value = manifest.get("revision") if isinstance(manifest, dict) else None
+    return value if isinstance(value, int) and value >= 1 else 1
+
+
+def replaced_version(target: Path) -> dict[str, Any] | None:
+    """What publishing into ``target`` replaces, for the new ``manifest.json`` (None when nothing is published).
+
+    Returns
+    -------
+    dict or None
+        ``revision`` and ``generated_at`` of the published version, and ``href``, where
+        it will be kept relative to ``target`` (``history/<revision>/index.html``).
+    """
+    if not (target / "index.html").is_file():
+        return None
+    try:
+        generated = json.loads((target / "manifest.json").read_text(encoding="utf-8")).get("generated_at")
+    except (OSError, ValueError, AttributeError):
+        generated = None
+    revision = revision_of(target)
+    return {"revision": revision, "generated_at": generated, "href": f"{HISTORY_DIR}/{revision}/index.html"}
+
+
+def file_into_history(old: Path, target: Path) -> Path:
+    """Move the replaced version ``old`` (and the versions it kept) into ``target``'s history.
+
+    Each step is a rename within the reports folder, and repeating the function after a
+    crash finishes what was left: ``old/history/*`` move to ``target/history/``, then
+    ``old`` itself becomes ``target/history/<its revision>`` (the next free number if
+    that one is taken).
+
+    Returns
+    -------
+    Path
+        Where ``old`` is kept.
+    """
+    history = target / HISTORY_DIR
+    history.mkdir(exist_ok=True)
+    kept = old / HISTORY_DIR
+    if kept.is_dir():
+        for entry in sorted(kept.iterdir()):
+            if not (history / entry.name).exists():
+                os.rename(entry, history / entry.name)
+        if not any(kept.iterdir()):
+            kept.rmdir()
+    number = revision_of(old)
+    while (history / str(number)).exists():
+        number += 1
+    dest = history / str(number)
+    os.rename(old, dest)
+    return dest
+
+
+def history_versions(folder: Path) -> list[tuple[int, Path]]:
+    """The versions kept in a published folder's history, newest first: (revision, folder)."""
+    history = folder / HISTORY_DIR
+    if not history.is_dir():
+        return []
+    found = [(int(p.name), p) for p in history.iterdir() if p.name.isdigit() and (p / "index.html").is_file()]
+    return sorted(found, reverse=True)
 
 
 def _alive(pid: int) -> bool:
@@ -80,7 +162,8 @@ def _alive(pid: int) -> bool:
 def recover(reports_dir: Path) -> None:
     """Repair what runs killed outright left in ``reports_dir``.
 
-    A month renamed aside but never replaced is renamed back; folders set aside or
+    A month renamed aside but never replaced is renamed back; one renamed aside after
+    its successor was published is filed into the successor's history; folders
     half-built by processes that no longer exist are removed.
     """
     if not reports_dir.is_dir():
@@ -94,6 +177,9 @@ def recover(reports_dir: Path) -> None:
         if kind == "old" and not target.exists():
             os.rename(path, target)
             log.warning("restored %s from %s (a run was killed while publishing)", target, path.name)
+        elif kind == "old":
+            dest = file_into_history(path, target)
+            log.warning("kept %s as %s (a run was killed after publishing its successor)", path.name, dest)
         else:
             shutil.rmtree(path, ignore_errors=True)
             log.warning("removed %s, left by a run that no longer exists", path.name)
