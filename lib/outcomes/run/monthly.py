@@ -802,12 +802,20 @@ def _order_links(
 
 
 def _log_to(path: Path) -> logging.Handler:
+    """Send the kit's and papermill's records to the run's log file.
+
+    A ``logging.config.dictConfig`` elsewhere in the process (a host application, a
+    tool's command line) disables the loggers that existed before it; the run log must
+    not go silent because of that, so the kit's and papermill's loggers are re-enabled.
+    """
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(threadName)s] %(name)s: %(message)s"))
     for name in ("outcomes", "papermill"):
         logger = logging.getLogger(name)
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
+        for child in [logger, *(logging.getLogger(n) for n in list(logging.root.manager.loggerDict) if n.startswith(f"{name}."))]:
+            child.disabled = False
     return handler
 
 
