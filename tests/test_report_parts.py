@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging.config
 import os
 import re
 from pathlib import Path
@@ -17,7 +18,7 @@ from outcomes.errors import ReportRunError
 from outcomes.run import html as report_html
 from outcomes.report import renderer, results, tables, text, theme
 from outcomes.run import pii
-from outcomes.run import publish
+from outcomes.run import monthly, publish
 
 XSS = "<script>alert(1)</script>"
 
@@ -308,3 +309,18 @@ def test_the_page_title_is_the_first_heading_the_page_shows() -> None:
     assert report_html.first_heading(nb) == "Effects"
     nb.cells = [nbformat.v4.new_code_cell("1")]
     assert report_html.first_heading(nb) is None
+
+
+def test_the_run_log_records_after_other_code_disabled_existing_loggers(tmp_path: Path) -> None:
+    logging.getLogger("outcomes.run.monthly")  # exists before the reconfiguration, as in a run
+    loggers = [logging.getLogger(n) for n in list(logging.root.manager.loggerDict)]
+    was = [(lg, lg.disabled) for lg in loggers]
+    logging.config.dictConfig({"version": 1, "disable_existing_loggers": True})  # what some tools do on start
+    handler = monthly._log_to(tmp_path / "run.log")
+    try:
+        logging.getLogger("outcomes.run.monthly").info("run of 2025-12: started")
+    finally:
+        monthly._unlog(handler)
+        for lg, disabled in was:  # leave the process's logging as it was for the other tests
+            lg.disabled = disabled
+    assert "run of 2025-12: started" in (tmp_path / "run.log").read_text(encoding="utf-8")
