@@ -57,6 +57,8 @@ from outcomes.report import results
 from outcomes.report.investment import register_names
 from outcomes.run import pages
 from outcomes.run import pii
+from outcomes.run import preflight
+from outcomes.run.preflight import Preflight
 from outcomes.run import publish
 from outcomes.run.execute import CellFailure
 from outcomes.run.config import Engine, RunConfig
@@ -779,7 +781,9 @@ class RunPlan:
     kernel : str
         The installed Jupyter kernel.
     tasks : list of Task
-        The notebook executions, in configuration order.
+        The notebook executions that run, in configuration order.
+    preflight : Preflight
+        The pre-flight: which pages run, what each leaves out and why (:mod:`outcomes.run.preflight`).
     """
 
     config_path: Path
@@ -787,6 +791,7 @@ class RunPlan:
     context: RunContext
     kernel: str
     tasks: list[Task]
+    preflight: Preflight[Task]
 
     @property
     def folder(self) -> str:
@@ -823,7 +828,8 @@ def prepare(
     Raises
     ------
     ParamsError
-        For an invalid configuration, parameter, kernel or missing requirement.
+        For an invalid configuration, parameter, kernel or missing requirement, or a run
+        the pre-flight finds doomed (:func:`outcomes.run.preflight.check`).
     """
     given = None if period is None else str(Month.parse(period))
     cfg = load_config(config_path)
@@ -837,7 +843,8 @@ def prepare(
     tasks = plan(cfg, context, source=str(config_path))
     if not tasks:
         raise ParamsError(f"{config_path}: no notebook to run (every listed notebook is optional and missing)")
-    return RunPlan(config_path, cfg, context, kernel, tasks)
+    checked = preflight.check(cfg, context, kernel, tasks, source=str(config_path))
+    return RunPlan(config_path, cfg, context, kernel, list(checked.tasks), checked)
 
 
 def _execute_all(run_plan: RunPlan, build: Path, console: Any) -> tuple[list[NotebookRun], list[str]]:
@@ -958,6 +965,7 @@ def run_monthly(
         "run of %s: %d notebook(s), kernel %s, engine %s, warehouse %s, config %s",
         context.period, len(run_plan.tasks), run_plan.kernel, context.engine, context.warehouse, run_plan.config_path,
     )
+    log.info("%s", run_plan.preflight.summary())
     failures: list[str] = []
     try:
         runs, failures = _execute_all(run_plan, build, console or Console(stderr=True))
