@@ -129,8 +129,15 @@ def test_customer_only_data_leaves_out_the_pages_that_need_tickets(project: conf
     assert "because the warehouse's tickets table is empty. Add a tickets export to params/sources.yaml." in out
     # the real run plans the same: the left-out pages start no kernel
     checked = monthly.prepare(project.params_dir / "monthly.yaml", project=project, period=PERIOD)
-    assert {t.stem for t in checked.tasks} == {"00_executive_summary", "02_initiative_review--chatbot"}
-    assert [p.stem for p in checked.preflight.left_out] == ["01_joint_scorecard", "03_roi"]
+    assert {t.stem for t in checked.tasks} == {"00_executive_summary"}
+    assert [p.stem for p in checked.preflight.left_out] == ["01_joint_scorecard", "02_initiative_review--chatbot", "03_roi"]
+    review = checked.preflight.left_out[1].notes
+    assert review == (
+        "The review of Virtual agent for customer tickets (its primary metric is computed from tickets): not shown, because "
+        "the warehouse's tickets table is empty. Add a tickets export to params/sources.yaml.",
+    )
+    rows = checked.preflight.rows()
+    assert {"page": "03_roi", "left_out": True, "sentence": checked.preflight.left_out[2].notes[0]} in rows
 
 
 def test_no_active_initiative_leaves_out_the_reviews_and_the_roi_page(project: config.Project) -> None:

@@ -19,12 +19,18 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from outcomes.errors import ParamsError
+from outcomes.experiment.spec import InitiativeSpec
+from outcomes.metrics import catalog
+from outcomes.metrics.compute import FAMILIES
+from outcomes.metrics.compute import plan as families_of
 from outcomes.periods import Month
 from outcomes.warehouse.datamodel import TABLES
 
@@ -65,6 +71,8 @@ class PageNeeds:
         Catalog metric ids the page shows.
     initiatives : bool
         Whether the page needs at least one active initiative (``params/initiatives``).
+    records : tuple of str
+        The ``results.json`` sections the page records (none is recorded when it is left out).
     """
 
     page: str
@@ -73,6 +81,7 @@ class PageNeeds:
     optional: tuple[TableNeed, ...] = ()
     metrics: tuple[str, ...] = ()
     initiatives: bool = False
+    records: tuple[str, ...] = ()
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -125,6 +134,7 @@ PAGES: dict[str, PageNeeds] = {
                 _N("service_map", "Customer metrics by service"),
             ),
             metrics=("csat", "churn_rate", "first_response_mean_hours"),
+            records=("headlines", "unavailable"),
         ),
         PageNeeds(
             "01_joint_scorecard",
@@ -143,6 +153,7 @@ PAGES: dict[str, PageNeeds] = {
                 _N("employee_survey", "Employee IT satisfaction"),
             ),
             metrics=_SCORECARD_METRICS,
+            records=("scorecard", "headlines"),
         ),
         PageNeeds(
             "02_initiative_review",
@@ -153,6 +164,7 @@ PAGES: dict[str, PageNeeds] = {
                 _N("assignments", "Effects of randomized tests whose units are assigned in the warehouse"),
             ),
             initiatives=True,
+            records=("initiatives",),
         ),
         PageNeeds(
             "03_roi",
@@ -168,9 +180,44 @@ PAGES: dict[str, PageNeeds] = {
             ),
             metrics=("cost_per_ticket", "first_response_mean_hours", "csat", "churn_rate", "arpu", "clv"),
             initiatives=True,
+            records=("roi", "portfolio"),
         ),
     )
 }
+
+
+def metric_tables(metric_ids: Sequence[str]) -> tuple[str, ...]:
+    """The tables whose rows the metrics count: the main table of each metric family they are computed from.
+
+    A family also joins other tables (customers, the service map) whose rows it does not
+    need; those are left out.
+    """
+    main = {f.name: f.tables[0] for f in FAMILIES} | {"services": "service_map"}
+    return tuple(dict.fromkeys(main[name] for name in families_of(metric_ids)))
+
+
+def initiative_needs(spec: InitiativeSpec) -> PageNeeds:
+    """The review page's needs for one initiative: the tables its catalog metrics are computed from.
+
+    The tables of its primary metric are required; those of its other metrics (guardrails,
+    secondary metrics) are optional: the review leaves those metrics out. An initiative whose data come from its own file (``data.table``) needs no warehouse table;
+    metrics outside the catalog are not checked.
+    """
+    review = PAGES["02_initiative_review"]
+    if spec.data.table is not None:
+        return review
+    name = spec.name or spec.id
+    known = set(catalog.ids())  # a metric of the initiative's own (computed by its design) is not checked here
+    primary = metric_tables([m.metric for m in spec.metrics if m.metric in known and m.role == "primary"])
+    required = tuple(TableNeed(t, f"The review of {name} (its primary metric is computed from {t})") for t in primary)
+    optional: dict[str, list[str]] = {}
+    for m in spec.metrics:
+        if m.metric in known and m.role != "primary":
+            for t in metric_tables([m.metric]):
+                if t not in primary:
+                    optional.setdefault(t, []).append(m.label or m.metric)
+    others = tuple(TableNeed(t, f"The review's {' and '.join(labels)}") for t, labels in optional.items())
+    return replace(review, required=required, optional=others)
 
 
 def page_needs(page: str) -> PageNeeds | None:
@@ -319,6 +366,68 @@ def unavailable(needs: PageNeeds, data: dict[str, TableData], period: str, *, re
             )
             sentences.append(f"{need.shows}: not shown, because {found.why_not(period)}. {fix}.")
     return sentences
+
+
+#: The results section where the run's pre-flight states what the pack does not show.
+SECTION = "unavailable"
+
+
+def page_of(stem: str) -> str:
+    """The page a task's output stem belongs to (``02_initiative_review--chatbot`` -> ``02_initiative_review``)."""
+    return stem.split("--", 1)[0]
+
+
+def not_shown(found: Mapping[str, Sequence[Any]], page: str) -> list[str]:
+    """What ``page`` does not show this month, as the run's pre-flight found it.
+
+    Parameters
+    ----------
+    found : mapping
+        The run's results so far (``report.results()``); its ``unavailable`` rows are
+        written by the pre-flight before any page runs.
+    page : str
+        The page's name in the run configuration (``03_roi``).
+
+    Returns
+    -------
+    list of str
+        One sentence per part left out, each once; a single sentence saying the page
+        shows everything when nothing is left out (or when the page runs outside a run).
+    """
+    sentences = [str(r["sentence"]) for r in found.get(SECTION, []) if page_of(str(r["page"])) == page]
+    return list(dict.fromkeys(sentences)) or ["Every part of this page has data for the month."]
+
+
+def left_out_sections(found: Mapping[str, Sequence[Any]]) -> set[str]:
+    """The ``results.json`` sections no page records this month: those of the pages the pre-flight left out."""
+    left = {page_of(str(r["page"])) for r in found.get(SECTION, []) if r["left_out"]}
+    return {section for page in left if (needs := page_needs(page)) is not None for section in needs.records}
+
+
+def pack_not_shown(found: Mapping[str, Sequence[Any]]) -> list[str]:
+    """What the whole pack does not show this month: pages left out first, then parts of pages, each once.
+
+    Parameters
+    ----------
+    found : mapping
+        The run's results so far (``report.results()``).
+
+    Returns
+    -------
+    list of str
+        Sentences naming the page; a single sentence saying the pack shows everything
+        when nothing is left out.
+    """
+    rows = list(found.get(SECTION, []))
+    lines = []
+    for left_out in (True, False):
+        for r in rows:
+            if bool(r["left_out"]) is not left_out:
+                continue
+            needs = page_needs(page_of(str(r["page"])))
+            title = needs.title if needs is not None else str(r["page"])
+            lines.append(f"{title} is not published: {r['sentence']}" if left_out else f"{title}: {r['sentence']}")
+    return list(dict.fromkeys(lines)) or ["Every page of the pack has data for the month."]
 
 
 def _lower_first(text: str) -> str:

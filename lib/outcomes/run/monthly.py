@@ -966,6 +966,7 @@ def run_monthly(
         context.period, len(run_plan.tasks), run_plan.kernel, context.engine, context.warehouse, run_plan.config_path,
     )
     log.info("%s", run_plan.preflight.summary())
+    run_plan.preflight.write_part(build / WORK_DIR / "results")
     failures: list[str] = []
     try:
         runs, failures = _execute_all(run_plan, build, console or Console(stderr=True))

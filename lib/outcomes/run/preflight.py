@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 from outcomes.errors import ParamsError
+from outcomes.report import results
 from outcomes.experiment.spec import InitiativeSpec
 from outcomes.params import load
 from outcomes.report.investment import active_specs, load_model
-from outcomes.report.needs import PageNeeds, TableData, page_needs, table_data, unavailable
+from outcomes.report.needs import SECTION, PageNeeds, TableData, initiative_needs, page_needs, table_data, unavailable
 from outcomes.run.config import RunConfig
 from outcomes.run.context import RunContext
 from outcomes.scorecard.card import load_targets
@@ -102,6 +103,27 @@ class Preflight(Generic[Task]):
         """The pages that do not run."""
         return [p for p in self.pages if not p.runs]
 
+    def rows(self) -> list[dict[str, Any]]:
+        """The ``unavailable`` rows of ``results.json``: one per page left out or part of a page left out."""
+        return [{"page": p.stem, "left_out": not p.runs, "sentence": note} for p in self.pages for note in p.notes]
+
+    def write_part(self, results_dir: Path) -> Path:
+        """Write :meth:`rows` as a results part the run's pages read (``report.results()``) before they run.
+
+        Parameters
+        ----------
+        results_dir : Path
+            The run's per-notebook results folder.
+
+        Returns
+        -------
+        Path
+            The part file, ``<results_dir>/_preflight.json``.
+        """
+        path = results_dir / "_preflight.json"
+        results.write_json(path, {SECTION: self.rows()})
+        return path
+
     def summary(self) -> str:
         """The plan in words: the month, the warehouse, each page and what it shows or leaves out."""
         ran = [p for p in self.pages if p.runs]
@@ -115,11 +137,16 @@ class Preflight(Generic[Task]):
         return "\n".join(lines)
 
 
-def validate_parameter_files(context: RunContext, tasks: Sequence[PlannedTask]) -> None:
+def validate_parameter_files(context: RunContext, tasks: Sequence[PlannedTask]) -> dict[str, InitiativeSpec]:
     """Load the targets, the value model and each active initiative the pack's pages read.
 
     Only the pages of :data:`outcomes.report.needs.PAGES` are taken into account: a
     notebook of its own reads its files its own way.
+
+    Returns
+    -------
+    dict
+        The active initiatives by id (empty when no page reads them).
 
     Raises
     ------
@@ -133,8 +160,8 @@ def validate_parameter_files(context: RunContext, tasks: Sequence[PlannedTask]) 
     if "value_model" in declared:
         load_model(context.value_model, context.initiatives_dir)
     if "initiatives_dir" in declared or any(t.initiative is not None for t in pages):
-        for path in active_specs(context.initiatives_dir).values():
-            load(path, InitiativeSpec)
+        return {ident: load(path, InitiativeSpec) for ident, path in active_specs(context.initiatives_dir).items()}
+    return {}
 
 
 def _page(task_stem: str, needs: PageNeeds | None, data: dict[str, TableData], period: str, initiatives: Path, active: bool) -> PagePlan:
@@ -150,6 +177,14 @@ def _page(task_stem: str, needs: PageNeeds | None, data: dict[str, TableData], p
         tables = ", ".join(needs.tables)
         return PagePlan(task_stem, False, (f"{needs.title}: nothing to show, because none of {tables} has rows in {period}.",))
     return PagePlan(task_stem, True, tuple(unavailable(needs, data, period)))
+
+
+def _needs(task: PlannedTask, specs: Mapping[str, InitiativeSpec]) -> PageNeeds | None:
+    """The needs of one task: its page's, narrowed to its initiative's metrics for a review."""
+    needs = page_needs(task.entry)
+    if needs is not None and task.initiative is not None and task.initiative in specs:
+        return initiative_needs(specs[task.initiative])
+    return needs
 
 
 def _no_initiative(needs: PageNeeds, folder: Path) -> str:
@@ -192,9 +227,10 @@ def check(cfg: RunConfig, context: RunContext, kernel: str, tasks: Sequence[Task
         exist or does not open, or a month for which no page that reads data can run
         (naming the warehouse, the month and the months the data cover).
     """
-    validate_parameter_files(context, tasks)
+    specs = validate_parameter_files(context, tasks)
     reads_warehouse = context.warehouse is not None and any("warehouse" in t.parameters for t in tasks)
-    wanted = sorted({table for t in tasks if (n := page_needs(t.entry)) is not None for table in n.tables})
+    needs_of = {t.stem: _needs(t, specs) for t in tasks}
+    wanted = sorted({table for n in needs_of.values() if n is not None for table in n.tables})
     data: dict[str, TableData] = {}
     if reads_warehouse:
         try:
@@ -210,7 +246,7 @@ def check(cfg: RunConfig, context: RunContext, kernel: str, tasks: Sequence[Task
         if entry.per_initiative and entry.name not in covered and needs is not None:
             plans.append(PagePlan(entry.name, False, (_no_initiative(needs, context.initiatives_dir),)))
         for task in (t for t in tasks if t.entry == entry.name):
-            page = _page(task.stem, needs if reads_warehouse else None, data, context.period, context.initiatives_dir, active)
+            page = _page(task.stem, needs_of[task.stem] if reads_warehouse else None, data, context.period, context.initiatives_dir, active)
             plans.append(page)
             if page.runs:
                 kept.append(task)
