@@ -24,15 +24,14 @@ from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 from outcomes.errors import ParamsError
-from outcomes.report import results
 from outcomes.experiment.spec import InitiativeSpec
 from outcomes.params import load
+from outcomes.report import results
 from outcomes.report.investment import active_specs, load_model
 from outcomes.report.needs import SECTION, PageNeeds, TableData, initiative_needs, page_needs, table_data, unavailable
 from outcomes.run.config import RunConfig
 from outcomes.run.context import RunContext
 from outcomes.scorecard.card import load_targets
-
 
 
 class PlannedTask(Protocol):
@@ -164,7 +163,9 @@ def validate_parameter_files(context: RunContext, tasks: Sequence[PlannedTask]) 
     return {}
 
 
-def _page(task_stem: str, needs: PageNeeds | None, data: dict[str, TableData], period: str, initiatives: Path, active: bool) -> PagePlan:
+def _page(
+    task_stem: str, needs: PageNeeds | None, data: dict[str, TableData], period: str, initiatives: Path, active: bool
+) -> PagePlan:
     """Whether one task runs and what it leaves out."""
     if needs is None:
         return PagePlan(task_stem, True)
@@ -246,12 +247,13 @@ def check(cfg: RunConfig, context: RunContext, kernel: str, tasks: Sequence[Task
         if entry.per_initiative and entry.name not in covered and needs is not None:
             plans.append(PagePlan(entry.name, False, (_no_initiative(needs, context.initiatives_dir),)))
         for task in (t for t in tasks if t.entry == entry.name):
-            page = _page(task.stem, needs_of[task.stem] if reads_warehouse else None, data, context.period, context.initiatives_dir, active)
+            checked = needs_of[task.stem] if reads_warehouse else None
+            page = _page(task.stem, checked, data, context.period, context.initiatives_dir, active)
             plans.append(page)
             if page.runs:
                 kept.append(task)
     reading = [t for t in tasks if page_needs(t.entry) is not None]
-    if reads_warehouse and reading and not any(page_needs(t.entry) is not None for t in kept):
+    if reads_warehouse and reading and not any(t in kept for t in reading):
         reasons = "\n".join(f"  - {p.stem}: {' '.join(p.notes)}" for p in plans if not p.runs and p.notes)
         raise ParamsError(
             f"{source}: nothing was run: no page has data to show for {context.period} in warehouse {context.warehouse}.\n"
