@@ -18,7 +18,9 @@ from outcomes.cli import app
 from outcomes.errors import ParamsError
 from outcomes.metrics import catalog
 from outcomes.metrics.compute import FAMILIES, plan as families_of
-from outcomes.report.needs import PAGES, render_table, table_data
+from outcomes.experiment.spec import InitiativeSpec
+from outcomes.params import load
+from outcomes.report.needs import PAGES, initiative_needs, left_out_sections, not_shown, pack_not_shown, render_table, table_data
 from outcomes.run import monthly
 from outcomes.run.config import load as load_config
 from outcomes.warehouse.datamodel import TABLES
@@ -105,6 +107,36 @@ def test_rows_are_counted_in_the_month_and_customers_up_to_its_end(tmp_path: Pat
     assert data["customers"].rows_in_period == 3  # signed up in 2024, still customers
     assert not data["orders"].usable and data["orders"].why_not(PERIOD) == "the warehouse's orders table is empty"
     assert "has no rows in 2025-09 (it has 2025-10 to 2025-11)" in table_data(path, "2025-09", ["tickets"])["tickets"].why_not("2025-09")
+
+
+def test_a_review_needs_the_table_of_its_primary_metric_and_uses_those_of_its_guardrails() -> None:
+    spec = load(REPO / "params" / "initiatives" / "chatbot.yaml", InitiativeSpec)
+    needs = initiative_needs(spec)
+    assert [n.table for n in needs.required] == ["tickets"]
+    assert [n.table for n in needs.optional] == ["customer_surveys", "customers"]
+    assert needs.optional[0].shows.startswith("The review's CSAT")
+
+
+def test_pages_read_what_the_preflight_found_and_the_summary_lists_it_all() -> None:
+    found = {
+        "unavailable": [
+            {"page": "01_joint_scorecard", "left_out": False, "sentence": "CSAT and NPS: not shown, because x."},
+            {"page": "02_initiative_review--a", "left_out": True, "sentence": "The review of A: not shown, because y."},
+            {"page": "02_initiative_review--b", "left_out": False, "sentence": "The review's CSAT: not shown, because z."},
+            {"page": "03_roi", "left_out": True, "sentence": "Cost per ticket: not shown, because w."},
+        ]
+    }
+    assert not_shown(found, "01_joint_scorecard") == ["CSAT and NPS: not shown, because x."]
+    assert not_shown({}, "03_roi") == ["Every part of this page has data for the month."]
+    assert pack_not_shown(found) == [
+        "Initiative review is not published: The review of A: not shown, because y.",
+        "What the IT initiatives are worth is not published: Cost per ticket: not shown, because w.",
+        "Joint scorecard: CSAT and NPS: not shown, because x.",
+        "Initiative review: The review's CSAT: not shown, because z.",
+    ]
+    assert pack_not_shown({}) == ["Every page of the pack has data for the month."]
+    # the summary computes no section of a page left out (initiatives are still recorded by review b)
+    assert left_out_sections(found) == {"initiatives", "roi", "portfolio"}
 
 
 # --------------------------------------------------------------------------- outcomes run --dry-run

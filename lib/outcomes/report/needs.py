@@ -200,8 +200,9 @@ def initiative_needs(spec: InitiativeSpec) -> PageNeeds:
     """The review page's needs for one initiative: the tables its catalog metrics are computed from.
 
     The tables of its primary metric are required; those of its other metrics (guardrails,
-    secondary metrics) are optional: the review leaves those metrics out. An initiative whose data come from its own file (``data.table``) needs no warehouse table;
-    metrics outside the catalog are not checked.
+    secondary metrics) are optional: the review leaves those metrics out. An initiative
+    whose data come from its own file (``data.table``) needs no warehouse table; metrics
+    outside the catalog are not checked.
     """
     review = PAGES["02_initiative_review"]
     if spec.data.table is not None:
