@@ -3,7 +3,8 @@
 Each warehouse is ingested from a subset of one small demo export (scale 0.05), and each
 case runs only the pages it needs (the ROI page and the executive summary, plus the reviews
 for customer-only data), with few Monte Carlo draws. About 2.5 minutes on two cores. Every run exits normally and publishes; the pages and ``results.json``
-say what is not shown and why; no page holds a traceback.
+say what is not shown and why (a page left out is published as a short page saying so); no
+page holds a traceback.
 """
 
 from __future__ import annotations
@@ -99,7 +100,10 @@ def test_customer_only_data_leaves_out_the_it_pages_and_the_summary_says_so(raw:
     pack = ["02_initiative_review", "03_roi", "00_executive_summary"]
     month = _run(tmp_path, _warehouse(raw, tmp_path, CUSTOMER), ["chatbot"], pack)
     doc, pages = _check_published(month)
-    assert set(pages) == {"00_executive_summary", "index"}
+    # a page left out is published as a short page saying why, and linked from the month's index
+    assert set(pages) == {"00_executive_summary", "02_initiative_review--chatbot", "03_roi", "index"}
+    assert "This page has nothing to show for 2025-12" in pages["03_roi"] and "tickets table is empty" in pages["03_roi"]
+    assert 'href="03_roi.html"' in pages["index"]
     left = {r["page"]: r["sentence"] for r in doc["unavailable"] if r["left_out"]}
     assert set(left) == {"02_initiative_review--chatbot", "03_roi"}
     assert left["03_roi"].endswith("tickets table is empty. Add a tickets export to params/sources.yaml.")
@@ -114,6 +118,7 @@ def test_no_initiative_leaves_out_the_roi_page_with_a_sentence(raw: Path, tmp_pa
     doc, pages = _check_published(month)
     left = [r for r in doc["unavailable"] if r["left_out"]]
     assert [r["page"] for r in left] == ["03_roi"] and "no initiative in" in left[0]["sentence"]
+    assert "no initiative in" in pages["03_roi"] and "This page has nothing to show" in pages["03_roi"]
     assert "outcomes new-initiative" in pages["00_executive_summary"]
 
 

@@ -1033,6 +1033,7 @@ def _assemble(build: Path, run_plan: RunPlan, runs: list[NotebookRun]) -> list[s
     }
     results.write_json(build / "manifest.json", manifest)
     links = _order_links(cfg, runs, run_plan.tasks, register_names(run_plan.context.initiatives_dir))
+    links += run_plan.preflight.write_left_out_pages(build, meta=Month.parse(context.period).label)
     if cfg.pack_title:
         index = pages.pack_index(cfg.pack_title, cfg.description or "", links, doc, manifest, sections=cfg.sections)
     else:

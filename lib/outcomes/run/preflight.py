@@ -23,12 +23,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
+import nbformat
+from nbformat.v4 import new_markdown_cell, new_notebook
+
 from outcomes.errors import ParamsError
 from outcomes.experiment.spec import InitiativeSpec
 from outcomes.params import load
 from outcomes.report import results
 from outcomes.report.investment import active_specs, load_model
-from outcomes.report.needs import SECTION, PageNeeds, TableData, initiative_needs, page_needs, table_data, unavailable
+from outcomes.report.needs import (
+    SECTION,
+    PageNeeds,
+    TableData,
+    initiative_needs,
+    page_needs,
+    page_of,
+    table_data,
+    unavailable,
+)
+from outcomes.report.text import escape_md
+from outcomes.run import html as report_html
+from outcomes.run.pages import ReportLink
 from outcomes.run.config import RunConfig
 from outcomes.run.context import RunContext
 from outcomes.scorecard.card import load_targets
@@ -122,6 +137,35 @@ class Preflight(Generic[Task]):
         path = results_dir / "_preflight.json"
         results.write_json(path, {SECTION: self.rows()})
         return path
+
+    def write_left_out_pages(self, build: Path, meta: str = "") -> list[ReportLink]:
+        """Publish a short page for each task left out, saying what it would show and why it does not.
+
+        Parameters
+        ----------
+        build : Path
+            The run's build folder; receives ``<stem>.html`` per left-out task.
+        meta : str
+            The line shown at the top of every page of the run.
+
+        Returns
+        -------
+        list of ReportLink
+            Links for the month's index, one per page written.
+        """
+        links = []
+        for page in self.left_out:
+            needs = page_needs(page_of(page.stem))
+            title = needs.title if needs is not None else page.stem
+            initiative = page.stem.split("--", 1)[1] if "--" in page.stem else ""
+            heading = f"{title}: {initiative}" if initiative else title
+            text = "\n".join(f"- {escape_md(note)}" for note in page.notes)
+            nb = new_notebook(
+                cells=[new_markdown_cell(f"# {escape_md(heading)}\n\nThis page has nothing to show for {self.period}:\n\n{text}")]
+            )
+            report_html.export_html(nbformat.from_dict(nb), build / f"{page.stem}.html", title=heading, meta=meta)
+            links.append(ReportLink(f"{page.stem}.html", heading, "Nothing to show this month"))
+        return links
 
     def summary(self) -> str:
         """The plan in words: the month, the warehouse, each page and what it shows or leaves out."""
