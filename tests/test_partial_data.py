@@ -6,7 +6,11 @@ from pathlib import Path
 
 from canonical_tables import make_warehouse
 
+from IPython.display import Markdown
+
+from outcomes.metrics import compute
 from outcomes.report import investment
+from outcomes.report.scorecard_charts import demand_capacity_chart
 from outcomes.run.html import check_page
 from outcomes.run.preflight import PagePlan, Preflight
 from outcomes.value.model import load_value_model
@@ -35,3 +39,17 @@ def test_a_page_left_out_is_published_as_a_short_self_contained_page(tmp_path: P
     assert "This page has nothing to show for 2025-11" in page and "tickets table is empty" in page
     assert check_page(tmp_path / "03_roi.html", 5_000_000) == []
     assert not (tmp_path / "01_joint_scorecard.html").exists()
+
+
+def test_ticket_metrics_of_a_warehouse_without_tickets_are_empty_not_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "customers_only.duckdb"
+    customers = [{"customer_id": f"c{i}", "segment": "smb", "region": "north", "signup_date": "2024-06-01"} for i in range(3)]
+    make_warehouse(path, customers=customers).disconnect()
+    panel = compute.compute(
+        store.connect(path), start="2025-09", end="2025-11", dims=("all", "service"),
+        metrics=["ticket_volume", "demand_capacity_ratio", "active_customers"], min_customers=1,
+    )
+    active = panel[(panel["metric"] == "active_customers") & (panel["segment_dim"] == "all")]
+    assert list(active["value"]) == [3.0, 3.0, 3.0]
+    note = demand_capacity_chart(panel)
+    assert isinstance(note, Markdown) and "No ticket was opened in these months" in note.data

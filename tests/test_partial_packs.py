@@ -1,8 +1,8 @@
 """Partial packs: the real monthly pack on warehouses that lack a side of the house.
 
 Each warehouse is ingested from a subset of one small demo export (scale 0.05), and each
-case runs only the pages it needs (the ROI page and the executive summary, plus the reviews
-for customer-only data), with few Monte Carlo draws. About 2.5 minutes on two cores. Every run exits normally and publishes; the pages and ``results.json``
+case runs only the pages it needs (the ROI page and the executive summary, plus the
+scorecard and the reviews for customer-only data), with few Monte Carlo draws. About 2.5 minutes on two cores. Every run exits normally and publishes; the pages and ``results.json``
 say what is not shown and why (a page left out is published as a short page saying so); no
 page holds a traceback.
 """
@@ -97,11 +97,15 @@ def test_it_only_data_publishes_the_roi_page_and_says_what_customer_data_are_mis
 
 
 def test_customer_only_data_leaves_out_the_it_pages_and_the_summary_says_so(raw: Path, tmp_path: Path) -> None:
-    pack = ["02_initiative_review", "03_roi", "00_executive_summary"]
+    pack = ["01_joint_scorecard", "02_initiative_review", "03_roi", "00_executive_summary"]
     month = _run(tmp_path, _warehouse(raw, tmp_path, CUSTOMER), ["chatbot"], pack)
     doc, pages = _check_published(month)
     # a page left out is published as a short page saying why, and linked from the month's index
-    assert set(pages) == {"00_executive_summary", "02_initiative_review--chatbot", "03_roi", "index"}
+    assert set(pages) == {"00_executive_summary", "01_joint_scorecard", "02_initiative_review--chatbot", "03_roi", "index"}
+    # the scorecard shows the customer side and says what IT data it lacks
+    assert "Ticket metrics, the demand and capacity chart and the link from IT to customers: not shown" in pages["01_joint_scorecard"]
+    assert "No ticket was opened in these months" in pages["01_joint_scorecard"]
+    assert {r["metric"] for r in doc["scorecard"] if r["value"] is not None} >= {"csat", "active_customers"}
     assert "This page has nothing to show for 2025-12" in pages["03_roi"] and "tickets table is empty" in pages["03_roi"]
     assert 'href="03_roi.html"' in pages["index"]
     left = {r["page"]: r["sentence"] for r in doc["unavailable"] if r["left_out"]}

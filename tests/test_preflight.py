@@ -94,7 +94,7 @@ def test_every_table_a_pages_metrics_are_computed_from_is_declared_by_the_page()
 
 def test_the_documentation_shows_the_registry() -> None:
     table = render_table()
-    assert "| `03_roi` | `tickets` |" in table
+    assert "| `03_roi` | `tickets` |" in table and "| `01_joint_scorecard` | none |" in table
     for doc in (REPO / "README.md", REPO / "docs" / "architecture.md"):
         assert table in doc.read_text(encoding="utf-8"), f"{doc} does not hold the table of render_table()"
 
@@ -153,23 +153,23 @@ def test_dry_run_of_it_only_data_prints_the_plan_and_what_each_page_leaves_out(p
     assert "Revenue, ARPU, order value and customer lifetime value: not shown, because the warehouse's orders table is empty" in out
 
 
-def test_customer_only_data_leaves_out_the_pages_that_need_tickets(project: config.Project) -> None:
+def test_customer_only_data_leaves_out_the_pages_that_need_tickets_and_keeps_the_scorecard(project: config.Project) -> None:
     make_warehouse(project.warehouse, customers=_customers(), customer_surveys=_surveys(PERIOD)).disconnect()
     code, out = _dry_run(project, "--period", PERIOD)
     assert code == 0, out
-    assert "skip 01_joint_scorecard" in out and "skip 03_roi" in out and "run  00_executive_summary" in out
+    assert "run  01_joint_scorecard" in out and "skip 03_roi" in out and "run  00_executive_summary" in out
     assert "because the warehouse's tickets table is empty. Add a tickets export to params/sources.yaml." in out
     # the real run plans the same: the left-out pages start no kernel
     checked = monthly.prepare(project.params_dir / "monthly.yaml", project=project, period=PERIOD)
-    assert {t.stem for t in checked.tasks} == {"00_executive_summary"}
-    assert [p.stem for p in checked.preflight.left_out] == ["01_joint_scorecard", "02_initiative_review--chatbot", "03_roi"]
-    review = checked.preflight.left_out[1].notes
+    assert {t.stem for t in checked.tasks} == {"00_executive_summary", "01_joint_scorecard"}
+    assert [p.stem for p in checked.preflight.left_out] == ["02_initiative_review--chatbot", "03_roi"]
+    review = checked.preflight.left_out[0].notes
     assert review == (
         "The review of Virtual agent for customer tickets (its primary metric is computed from tickets): not shown, because "
         "the warehouse's tickets table is empty. Add a tickets export to params/sources.yaml.",
     )
     rows = checked.preflight.rows()
-    assert {"page": "03_roi", "left_out": True, "sentence": checked.preflight.left_out[2].notes[0]} in rows
+    assert {"page": "03_roi", "left_out": True, "sentence": checked.preflight.left_out[1].notes[0]} in rows
 
 
 def test_no_active_initiative_leaves_out_the_reviews_and_the_roi_page(project: config.Project) -> None:

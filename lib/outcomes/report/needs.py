@@ -139,8 +139,8 @@ PAGES: dict[str, PageNeeds] = {
         PageNeeds(
             "01_joint_scorecard",
             "Joint scorecard",
-            required=(_N("tickets", "Ticket metrics, the demand and capacity chart and the link from IT to customers"),),
             optional=(
+                _N("tickets", "Ticket metrics, the demand and capacity chart and the link from IT to customers"),
                 _N("customers", "Customer counts, segments and tickets per customer"),
                 _N("customer_surveys", "CSAT and NPS"),
                 _N("churn", "Churn and retention"),
