@@ -21,7 +21,7 @@ from outcomes.metrics.panel import shared_panel
 from outcomes.periods import Month, Window
 from outcomes import format as fmt
 from outcomes.report import narrative
-from outcomes.report.needs import SECTION as UNAVAILABLE, left_out_sections, pack_not_shown
+from outcomes.report.needs import left_out_sections, pack_not_shown
 from outcomes.report.investment import (
     CUSTOMER_METRICS,
     DESIGN_WORDS,
@@ -68,9 +68,8 @@ class ExecutiveSummary:
     caveats : list of str
         What the reader must keep in mind.
     unavailable : list of str
-        What the pack does not show this month and why (pages left out first).
-    unavailable_rows : list of dict
-        The same as ``results.json`` ``unavailable`` rows, as the run's pre-flight wrote them.
+        What the pack does not show this month and why (pages left out first), from the
+        ``unavailable`` rows the run's pre-flight wrote.
     """
 
     period: str
@@ -80,7 +79,6 @@ class ExecutiveSummary:
     roi: pd.DataFrame
     caveats: list[str]
     unavailable: list[str] = field(default_factory=list)
-    unavailable_rows: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _row_change(metric_row: Mapping[str, Any], label: str) -> narrative.MetricChange:
@@ -452,5 +450,4 @@ def executive_summary(
         targets_file=targets_file,
     )
     summary = summarize(results, model, period, names=register_names())
-    rows = [dict(r) for r in found.get(UNAVAILABLE, [])]
-    return replace(summary, unavailable=pack_not_shown(found), unavailable_rows=rows)
+    return replace(summary, unavailable=pack_not_shown(found))

@@ -40,7 +40,7 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -573,15 +573,19 @@ def execute_and_render(
     return run
 
 
-def write_results(path: Path, runs: list[NotebookRun], period: str | None) -> dict[str, Any]:
+def write_results(
+    path: Path, runs: list[NotebookRun], period: str | None, parts: Sequence[Mapping[str, list[Any]]] = ()
+) -> dict[str, Any]:
     """Merge what the runs recorded, validate it against the schema and write ``results.json``.
+
+    ``parts`` are sections the run itself adds (the pre-flight's ``unavailable`` rows).
 
     Returns
     -------
     dict
         The results document.
     """
-    doc = results.build([r.results for r in runs if r.ok], period)
+    doc = results.build([*(r.results for r in runs if r.ok), *parts], period)
     results.write_json(path, doc)
     return doc
 
@@ -1001,7 +1005,9 @@ def run_monthly(
 def _assemble(build: Path, run_plan: RunPlan, runs: list[NotebookRun]) -> list[str]:
     """Write results.json, manifest.json and index.html into ``build``; return the check problems."""
     cfg, context = run_plan.cfg, run_plan.context
-    doc = write_results(build / "results.json", runs, None if cfg.publish_as else context.period)
+    doc = write_results(
+        build / "results.json", runs, None if cfg.publish_as else context.period, [run_plan.preflight.results_part()]
+    )
     manifest = {
         "period": doc["period"],
         "publish_as": cfg.publish_as,

@@ -121,8 +121,12 @@ class Preflight(Generic[Task]):
         """The ``unavailable`` rows of ``results.json``: one per page left out or part of a page left out."""
         return [{"page": p.stem, "left_out": not p.runs, "sentence": note} for p in self.pages for note in p.notes]
 
+    def results_part(self) -> dict[str, list[dict[str, Any]]]:
+        """:meth:`rows` as a part of ``results.json`` (its ``unavailable`` section)."""
+        return {SECTION: self.rows()}
+
     def write_part(self, results_dir: Path) -> Path:
-        """Write :meth:`rows` as a results part the run's pages read (``report.results()``) before they run.
+        """Write :meth:`results_part` where the run's pages read it (``report.results()``) before they run.
 
         Parameters
         ----------
@@ -135,7 +139,7 @@ class Preflight(Generic[Task]):
             The part file, ``<results_dir>/_preflight.json``.
         """
         path = results_dir / "_preflight.json"
-        results.write_json(path, {SECTION: self.rows()})
+        results.write_json(path, self.results_part())
         return path
 
     def write_left_out_pages(self, build: Path, meta: str = "") -> list[ReportLink]:
