@@ -260,7 +260,8 @@ def extract(month: Path) -> dict[str, Seen]:
         add(f"{key}/npv_p10", f"{where} portfolio", p10)
         add(f"{key}/npv_p90", f"{where} portfolio", p90)
     sections = [h for h in page.headings if h not in ("The inputs", "The link from IT to customers", "The portfolio",
-                                                      "Caveats", "Each initiative: from the IT change to money")][1:]
+                                                      "Caveats", "Each initiative: from the IT change to money",
+                                                      "Not shown this month")][1:]
     cases = [t for t in page.tables if t and t[0][:2] == ["measure", "value"]]
     teis = [t for t in page.tables if t and t[0][:1] == ["line"]]
     evidence = [t for t in page.tables if t and t[0][:2] == ["step", "what"]]

@@ -240,13 +240,24 @@ def run(
     config_file: Path = typer.Option(None, "--config", help="The run's parameters (YAML); default params/monthly.yaml."),
     period: str = typer.Option(None, help="Month to report, YYYY-MM; default: the last complete month in UTC."),
     engine: str = typer.Option(None, help="Query engine passed to the notebooks: duckdb or spark (default: from --config)."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Only check the configuration, the warehouse, the month and the kernel; print the plan."
+    ),
 ) -> None:
     """Run the monthly report pack and publish reports/<period>/ atomically; print its index page."""
     from outcomes.errors import ParamsError, ReportRunError
-    from outcomes.run.monthly import RunInterrupted, run_monthly
+    from outcomes.run.monthly import RunInterrupted, prepare, run_monthly
 
     if engine not in (None, "duckdb", "spark"):
         _fail(ParamsError(f"--engine {engine!r} is not supported; valid engines are: duckdb, spark"))
+    if dry_run:
+        try:
+            project = config.project()
+            checked = prepare(config_file or project.params_dir / "monthly.yaml", project=project, period=period, engine=engine)
+        except OutcomesError as exc:
+            _fail(exc)
+        console.print(checked.preflight.summary(), highlight=False, soft_wrap=True, markup=False)
+        return
     try:
         summary = run_monthly(config_file or config.project().params_dir / "monthly.yaml", period=period, engine=engine)
     except RunInterrupted as exc:

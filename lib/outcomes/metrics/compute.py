@@ -748,6 +748,15 @@ def _service_counts(con: ibis.BaseBackend, dims: Iterable[str]) -> pd.DataFrame:
     return frame[["segment_dim", "segment", "services"]]
 
 
+def _outer(left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
+    """Outer join of two family frames on :data:`KEYS`; a family without rows (a table without data) only adds its columns."""
+    if right.empty or left.empty:
+        rows, other = (left, right) if right.empty else (right, left)
+        added = [c for c in other.columns if c not in rows.columns]
+        return rows.reindex(columns=[*rows.columns, *added])
+    return left.merge(right, on=KEYS, how="outer")
+
+
 def compute_wide(con: ibis.BaseBackend, metric_ids: Sequence[str], scope: Scope) -> pd.DataFrame:
     """Run the families needed for ``metric_ids`` and derive the combined metrics.
 
@@ -775,7 +784,7 @@ def compute_wide(con: ibis.BaseBackend, metric_ids: Sequence[str], scope: Scope)
         frames[name] = run_family(con, _family(name), scope)
     wide = None
     for frame in frames.values():
-        wide = frame if wide is None else wide.merge(frame, on=KEYS, how="outer")
+        wide = frame if wide is None else _outer(wide, frame)
     if wide is None:
         wide = pd.DataFrame(columns=KEYS)
     if "services" in names:

@@ -203,6 +203,12 @@ def _register_costs(con: ibis.BaseBackend) -> tuple[dict[str, float], dict[str, 
     return initial, monthly
 
 
+#: Columns of :attr:`WarehouseInputs.segments` (present when the warehouse has no customers).
+SEGMENT_COLUMNS = (
+    "segment", "customers", "customer_months", "revenue", "arpu_monthly", "gross_margin", "churn_rate", "monthly_discount", "clv",
+)
+
+
 def warehouse_inputs(
     con: ibis.BaseBackend, period: str, *, months: int = INPUT_MONTHS, discount_rate: float = 0.10
 ) -> WarehouseInputs:
@@ -272,7 +278,7 @@ def warehouse_inputs(
         desk_cost=desk_cost,
         tickets=tickets,
         cost_per_ticket=desk_cost / tickets if tickets else np.nan,
-        segments=pd.DataFrame(rows),
+        segments=pd.DataFrame(rows, columns=SEGMENT_COLUMNS),
         deployments_per_month=float(company["deployments"].fillna(0).sum()) / len(window),
         initial_cost=initial,
         recurring_monthly_cost=monthly,

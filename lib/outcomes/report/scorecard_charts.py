@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import altair as alt
 import pandas as pd
+from IPython.display import Markdown
 
 from outcomes.metrics import catalog
 from outcomes.scorecard.drivers import OK, DriversResult
@@ -138,12 +139,19 @@ def drivers_chart(result: DriversResult) -> alt.LayerChart:
     return alt.layer(zero, bars, points)
 
 
-def demand_capacity_chart(panel: pd.DataFrame, *, top: int = 8) -> alt.FacetChart:
+def demand_capacity_chart(panel: pd.DataFrame, *, top: int = 8) -> alt.FacetChart | Markdown:
     """Ticket demand (opened) against capacity (resolved) per month and service.
 
     Uses the panel's ``service`` rows of ``ticket_volume`` (demand) and the ``n`` of
     ``demand_capacity_ratio`` (tickets resolved); the ``top`` services by demand are shown.
+    A panel without any ticket in its months gives a sentence saying so instead of a chart.
     """
+    opened = panel.loc[panel["metric"] == "ticket_volume", "value"]
+    if opened.fillna(0).sum() == 0:
+        return Markdown(
+            "No ticket was opened in these months, so there is no demand and capacity to show: "
+            "add a tickets export to params/sources.yaml."
+        )
     svc = panel[panel["segment_dim"] == "service"]
     demand = svc[svc["metric"] == "ticket_volume"][["period", "segment", "value"]].rename(columns={"value": "opened"})
     capacity = svc[svc["metric"] == "demand_capacity_ratio"][["period", "segment", "n"]].rename(columns={"n": "resolved"})

@@ -9,7 +9,7 @@ Every number shown comes from a result; every value statement carries its range.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from outcomes.metrics.panel import shared_panel
 from outcomes.periods import Month, Window
 from outcomes import format as fmt
 from outcomes.report import narrative
+from outcomes.report.needs import left_out_sections, pack_not_shown
 from outcomes.report.investment import (
     CUSTOMER_METRICS,
     DESIGN_WORDS,
@@ -66,6 +67,9 @@ class ExecutiveSummary:
         with two initiatives or more, a last row for them together.
     caveats : list of str
         What the reader must keep in mind.
+    unavailable : list of str
+        What the pack does not show this month and why (pages left out first), from the
+        ``unavailable`` rows the run's pre-flight wrote.
     """
 
     period: str
@@ -74,6 +78,7 @@ class ExecutiveSummary:
     decisions: pd.DataFrame
     roi: pd.DataFrame
     caveats: list[str]
+    unavailable: list[str] = field(default_factory=list)
 
 
 def _row_change(metric_row: Mapping[str, Any], label: str) -> narrative.MetricChange:
@@ -379,11 +384,13 @@ def complete_results(
     dict
         ``scorecard``, ``initiatives``, ``roi`` and ``portfolio`` rows (the portfolio is
         computed with a missing ROI section; recorded ROI rows are used with the portfolio
-        recorded beside them, if any).
+        recorded beside them, if any). A section of a page the run's pre-flight left out
+        stays empty.
     """
 
     out = {k: list(v) for k, v in found.items()}
-    missing = [k for k in ("scorecard", "initiatives", "roi") if not out.get(k)]
+    left_out = left_out_sections(found)  # a page the pre-flight left out has nothing to compute from
+    missing = [k for k in ("scorecard", "initiatives", "roi") if not out.get(k) and k not in left_out]
     if not missing:
         return out
     where = {"warehouse_path": warehouse_path, "engine_settings": engine_settings}
@@ -449,4 +456,5 @@ def executive_summary(
         warehouse_path=warehouse_path, engine_settings=engine_settings, initiatives_dir=initiatives_dir,
         targets_file=targets_file,
     )
-    return summarize(results, model, period, names=register_names())
+    summary = summarize(results, model, period, names=register_names())
+    return replace(summary, unavailable=pack_not_shown(found))

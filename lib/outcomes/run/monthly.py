@@ -50,7 +50,7 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,8 @@ from outcomes.report import results
 from outcomes.report.investment import register_names
 from outcomes.run import pages
 from outcomes.run import pii
+from outcomes.run import preflight
+from outcomes.run.preflight import Preflight
 from outcomes.run import publish
 from outcomes.run import snapshot as read_snapshot
 from outcomes.run import status as run_status
@@ -640,15 +642,19 @@ def execute_and_render(
     return run
 
 
-def write_results(path: Path, runs: list[NotebookRun], period: str | None) -> dict[str, Any]:
+def write_results(
+    path: Path, runs: list[NotebookRun], period: str | None, parts: Sequence[Mapping[str, list[Any]]] = ()
+) -> dict[str, Any]:
     """Merge what the runs recorded, validate it against the schema and write ``results.json``.
+
+    ``parts`` are sections the run itself adds (the pre-flight's ``unavailable`` rows).
 
     Returns
     -------
     dict
         The results document.
     """
-    doc = results.build([r.results for r in runs if r.ok], period)
+    doc = results.build([*(r.results for r in runs if r.ok), *parts], period)
     results.write_json(path, doc)
     return doc
 
@@ -851,7 +857,9 @@ class RunPlan:
     kernel : str
         The installed Jupyter kernel.
     tasks : list of Task
-        The notebook executions, in configuration order.
+        The notebook executions that run, in configuration order.
+    preflight : Preflight
+        The pre-flight: which pages run, what each leaves out and why (:mod:`outcomes.run.preflight`).
     snapshot : Snapshot or None
         The copy of the warehouse the run reads, once taken (:mod:`outcomes.run.snapshot`).
     """
@@ -861,6 +869,7 @@ class RunPlan:
     context: RunContext
     kernel: str
     tasks: list[Task]
+    preflight: Preflight[Task]
     snapshot: read_snapshot.Snapshot | None = None
 
     @property
@@ -898,8 +907,9 @@ def prepare(
     Raises
     ------
     ParamsError
-        For an invalid configuration, parameter, kernel or missing requirement, or an
-        active initiative whose data's arms do not fit its file (:func:`check_initiative_arms`).
+        For an invalid configuration, parameter, kernel or missing requirement, a run
+        the pre-flight finds doomed (:func:`outcomes.run.preflight.check`), or an active
+        initiative whose data's arms do not fit its file (:func:`check_initiative_arms`).
     """
     given = None if period is None else str(Month.parse(period))
     cfg = load_config(config_path)
@@ -913,9 +923,10 @@ def prepare(
     tasks = plan(cfg, context, source=str(config_path))
     if not tasks:
         raise ParamsError(f"{config_path}: no notebook to run (every listed notebook is optional and missing)")
-    if any(t.initiative is not None for t in tasks):
+    checked = preflight.check(cfg, context, kernel, tasks, source=str(config_path))
+    if any(t.initiative is not None for t in checked.tasks):
         check_initiative_arms(context.initiatives_dir, context.warehouse)
-    return RunPlan(config_path, cfg, context, kernel, tasks)
+    return RunPlan(config_path, cfg, context, kernel, list(checked.tasks), checked)
 
 
 def _execute_all(run_plan: RunPlan, build: Path, console: Any) -> tuple[list[NotebookRun], list[str]]:
@@ -1080,6 +1091,8 @@ def _run_locked(run_plan: RunPlan, console: Any, clock: float) -> RunSummary:
         "run of %s: %d notebook(s), kernel %s, engine %s, warehouse %s, config %s",
         context.period, len(run_plan.tasks), run_plan.kernel, context.engine, context.warehouse, run_plan.config_path,
     )
+    log.info("%s", run_plan.preflight.summary())
+    run_plan.preflight.write_part(build / WORK_DIR / "results")
     failures: list[str] = []
     try:
         run_plan = _with_snapshot(run_plan, build)
@@ -1117,7 +1130,9 @@ def _run_locked(run_plan: RunPlan, console: Any, clock: float) -> RunSummary:
 def _assemble(build: Path, run_plan: RunPlan, runs: list[NotebookRun]) -> list[str]:
     """Write results.json, manifest.json, the month's workbook and index.html into ``build``; return the check problems."""
     cfg, context = run_plan.cfg, run_plan.context
-    doc = write_results(build / "results.json", runs, None if cfg.publish_as else context.period)
+    doc = write_results(
+        build / "results.json", runs, None if cfg.publish_as else context.period, [run_plan.preflight.results_part()]
+    )
     replaces = publish.replaced_version(run_plan.reports_dir / run_plan.folder)
     given = {t.stem: t.parameters for t in run_plan.tasks}
     data = run_manifest.data_fingerprints(context.reads, context.resolve(cfg.raw_dir), named=context.warehouse)
@@ -1156,6 +1171,7 @@ def _assemble(build: Path, run_plan: RunPlan, runs: list[NotebookRun]) -> list[s
     }
     results.write_json(build / "manifest.json", manifest)
     links = _order_links(cfg, runs, run_plan.tasks, register_names(run_plan.context.initiatives_dir))
+    links += run_plan.preflight.write_left_out_pages(build, meta=Month.parse(context.period).label)
     if cfg.pack_title:
         index = pages.pack_index(cfg.pack_title, cfg.description or "", links, doc, manifest, sections=cfg.sections)
     else:
