@@ -42,7 +42,7 @@ def _sparse(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
     return out
 
 
-def test_tiles_show_name_value_target_and_status_word_with_a_symbol(panel: pd.DataFrame) -> None:
+def test_tiles_show_name_value_target_and_status_word_with_a_symbol(panel: pd.DataFrame) -> None:  # noqa: F811 (the imported fixture)
     card = build_scorecard(panel, "2025-03", targets={"csat": 0.5})
     page = status_tiles(card).data
     shown = card.formatted()
@@ -56,7 +56,7 @@ def test_tiles_show_name_value_target_and_status_word_with_a_symbol(panel: pd.Da
     assert "minmax(170px,1fr)" in page  # wraps to one column on a phone
 
 
-def test_tiles_escape_names_from_data(panel: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tiles_escape_names_from_data(panel: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811 (the imported fixture)
     card = build_scorecard(panel, "2025-03")
     hostile = card.formatted().assign(metric="<script>x</script>")
     monkeypatch.setattr(type(card), "formatted", lambda self: hostile)
@@ -64,7 +64,7 @@ def test_tiles_escape_names_from_data(panel: pd.DataFrame, monkeypatch: pytest.M
     assert "<script>" not in page and "&lt;script&gt;" in page
 
 
-def test_sparklines_draw_every_point_of_a_sparse_series(panel: pd.DataFrame) -> None:
+def test_sparklines_draw_every_point_of_a_sparse_series(panel: pd.DataFrame) -> None:  # noqa: F811 (the imported fixture)
     card = build_scorecard(_sparse(panel, "csat"), "2025-03")
     spec = sparklines(card).to_dict()
     data = {k: v for k, v in spec["datasets"].items()}
@@ -76,7 +76,7 @@ def test_sparklines_draw_every_point_of_a_sparse_series(panel: pd.DataFrame) -> 
     assert line["mark"]["point"]["filled"] is True  # a lone point still shows
 
 
-def test_sparklines_label_the_target_and_the_last_value_with_readable_axes(panel: pd.DataFrame) -> None:
+def test_sparklines_label_the_target_and_the_last_value_with_readable_axes(panel: pd.DataFrame) -> None:  # noqa: F811 (the imported fixture)
     spec = sparklines(build_scorecard(panel, "2025-03")).to_dict()
     layers = _layers(spec)
     texts = [layer for layer in layers if layer["mark"]["type"] == "text"]
@@ -152,6 +152,7 @@ def test_a_jupyter_server_kernel_gets_the_interactive_spec_and_a_static_svg(monk
     assert set(bundle) == {"text/html", "text/plain"}
 
 
+@pytest.mark.slow  # a kernel start: about 11 s alone, 16 s on a busy machine
 def test_papermill_runs_chart_notebooks_into_valid_bundles_of_both_kinds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -172,3 +173,9 @@ def test_papermill_runs_chart_notebooks_into_valid_bundles_of_both_kinds(
     offline, live = out.cells[1].outputs[0]["data"], out.cells[3].outputs[0]["data"]
     assert offline["text/html"].startswith('<div class="outcomes-chart"') and renderer.VEGA_LITE_MIME not in offline
     assert json.loads(json.dumps(live[renderer.VEGA_LITE_MIME]))["mark"]["type"] == "bar" and "image/svg+xml" in live
+
+
+def test_metric_names_are_never_cut(panel: pd.DataFrame) -> None:  # noqa: F811
+    from outcomes.report.scorecard_charts import movers_chart
+
+    assert movers_chart(build_scorecard(panel, "2025-03")).to_dict()["encoding"]["y"]["axis"]["labelLimit"] == 0

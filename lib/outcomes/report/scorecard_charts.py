@@ -163,7 +163,8 @@ def movers_chart(scorecard: Scorecard) -> alt.Chart:
         alt.Chart(movers)
         .mark_bar()
         .encode(
-            y=alt.Y("name:N", sort=alt.EncodingSortField(field="z", op="max", order="descending"), title=None),
+            y=alt.Y("name:N", sort=alt.EncodingSortField(field="z", op="max", order="descending"), title=None,
+                    axis=alt.Axis(labelLimit=0)),
             x=alt.X("z:Q", title="change / usual monthly change"),
             color=alt.Color("direction:N", scale=alt.Scale(domain=["better", "worse"]), title=None),
             tooltip=["name:N", "sentence:N"],
@@ -194,7 +195,7 @@ def drivers_chart(result: DriversResult) -> alt.LayerChart:
         )
     data = pd.DataFrame(rows, columns=["outcome", "estimate", "low", "high"])
     title = f"per {xm.unit.rstrip('s')} {'less' if step < 0 else 'more'} of {xm.name.lower()}"
-    base = alt.Chart(data).encode(y=alt.Y("outcome:N", title=None))
+    base = alt.Chart(data).encode(y=alt.Y("outcome:N", title=None, axis=alt.Axis(labelLimit=0)))
     bars = base.mark_rule().encode(x=alt.X("low:Q", title=title), x2="high:Q")
     points = base.mark_point(filled=True, size=60).encode(
         x="estimate:Q", tooltip=["outcome:N", alt.Tooltip("estimate:Q", format="+.2f"), "low:Q", "high:Q"]
