@@ -80,10 +80,14 @@ def test_sparklines_label_the_target_and_the_last_value_with_readable_axes(panel
     spec = sparklines(build_scorecard(panel, "2025-03")).to_dict()
     layers = _layers(spec)
     texts = [layer for layer in layers if layer["mark"]["type"] == "text"]
-    assert {"value": "target"} in [layer["encoding"]["text"] for layer in texts]
+    assert {"field": "target_text", "type": "nominal"} in [layer["encoding"]["text"] for layer in texts]
     assert {"field": "last_text", "type": "nominal"} in [layer["encoding"]["text"] for layer in texts]
+    rows = [r for values in spec["datasets"].values() for r in values]
+    assert {r["target_text"] for r in rows if r["metric"] == "csat"} == {"target"}  # csat has a target
+    assert {r["target_text"] for r in rows if r["metric"] == "ticket_volume"} == {""}  # no target: no label
     rule = next(layer for layer in layers if layer["mark"]["type"] == "rule")
-    assert rule["encoding"]["y"]["field"] == "target_shown" and "isValid(datum.target_shown)" in rule["transform"][0]["filter"]
+    assert rule["encoding"]["y"]["field"] == "target_y"
+    assert rule["encoding"]["opacity"]["condition"]["test"] == "isValid(datum.target_shown)"
     line = next(layer for layer in layers if layer["mark"]["type"] == "line")
     assert line["encoding"]["x"]["axis"]["labelFontSize"] >= 11 and line["encoding"]["y"]["axis"]["labelFontSize"] >= 11
     assert all(block["facet"]["header"]["labelLimit"] == 0 for block in spec["vconcat"])  # no cut names

@@ -50,8 +50,8 @@ def test_customer_headline_puts_churn_first_with_its_value_at_stake_owner_and_ne
     sentence = summary.customer_scorecard_sentence(SCORECARD, PRIORITIES, PERIOD)
     assert sentence == (
         "Customer scorecard in 2025-12: "
-        f"Churn rate 2.6% against a target of 2% (EUR 1.8m at stake; owner CMO; next step: {next_step('churn_rate')}); "
-        f"Conversion rate 0.9% against a target of 3% (owner CMO; next step: {next_step('conversion_rate')}); "
+        f"Churn rate 2.6% against a target of 2% (EUR 1.8m at stake; owner CMO; next step: {next_step('churn_rate').rstrip('.')}); "
+        f"Conversion rate 0.9% against a target of 3% (owner CMO; next step: {next_step('conversion_rate').rstrip('.')}); "
         "Customer satisfaction (CSAT) 78%, on target; Net Promoter Score 40, on target; "
         f"{catalog.get('clv').name} EUR 1.4k."
     )

@@ -58,7 +58,7 @@ def status_tiles(scorecard: Scorecard) -> HTML:
         target = f"target {row['target']}" if row["target"] != "n/a" else "no target"
         tiles.append(
             f'<div class="outcomes-tile" style="border-left:6px solid {border};background:{tint};'
-            f'color:{INK};padding:8px 10px;border-radius:4px;font-size:14px;line-height:1.35">'
+            f'color:{INK};padding:8px 10px;border-radius:4px;font-size:14px;line-height:1.35;overflow-wrap:anywhere">'
             f'<div style="font-weight:600">{escape(row["metric"])}</div>'
             f'<div style="font-size:20px;font-weight:600">{escape(row["this month"])}</div>'
             f"<div>{escape(target)}</div>"
@@ -90,9 +90,12 @@ def sparklines(scorecard: Scorecard, *, width: int = 150, height: int = 60, colu
     last = trend.groupby("metric")["period"].transform("max")
     trend["is_last"] = trend["period"] == last
     trend["last_text"] = [fmt.significant(v) for v in trend["shown"]]
-    # One target rule and label per panel, drawn from the last row: a metric without a
-    # target has none, and its panel's y extent comes from the line alone.
-    has_target = "datum.is_last && isValid(datum.target_shown)"
+    # One target rule and label per panel, drawn from the last row. A metric without a
+    # target gets an invisible rule and no label at its own level: an empty layer would
+    # give its panel an infinite y extent.
+    has_target = trend["target_shown"].notna()
+    trend["target_y"] = trend["target_shown"].fillna(trend["shown"])
+    trend["target_text"] = has_target.map({True: "target", False: ""})
     present = [c for c in STATUS_WORDS if c in set(codes)]
     words = [STATUS_WORDS[c] for c in present]
     colours = [TILE_STYLE.get(c, _TILE_OTHER)[0] for c in present]
@@ -112,11 +115,12 @@ def sparklines(scorecard: Scorecard, *, width: int = 150, height: int = 60, colu
         ]
         line = base.mark_line(point=alt.OverlayMarkDef(size=18, filled=True)).encode(y=y, tooltip=tooltip)
         target = base.mark_rule(strokeDash=[4, 3], color=MUTED).encode(
-            y="target_shown:Q", x=alt.value(0), x2=alt.value(width)
-        ).transform_filter(has_target)
+            y="target_y:Q", x=alt.value(0), x2=alt.value(width),
+            opacity=alt.condition("isValid(datum.target_shown)", alt.value(1), alt.value(0)),
+        ).transform_filter(alt.datum.is_last)
         target_label = base.mark_text(align="left", baseline="bottom", dx=2, dy=-1, fontSize=11, color=MUTED).encode(
-            y="target_shown:Q", x=alt.value(0), text=alt.value("target")
-        ).transform_filter(has_target)
+            y="target_y:Q", x=alt.value(0), text="target_text:N"
+        ).transform_filter(alt.datum.is_last)
         end = base.mark_point(filled=True, size=60, opacity=1).encode(
             y="shown:Q",
             color=alt.Color("status:N", title="status", scale=alt.Scale(domain=words, range=colours)),

@@ -235,7 +235,7 @@ def _stake_and_step(priority: Mapping[str, Any] | None, currency: str) -> list[s
         parts.append(f"{fmt.money(priority['value_at_stake_eur'], currency)} at stake")
     if priority.get("owner"):
         parts.append(f"owner {priority['owner']}")
-    parts.append(f"next step: {priority['next_step']}")
+    parts.append(f"next step: {str(priority['next_step']).rstrip('.')}")
     return parts
 
 
