@@ -183,3 +183,17 @@ def test_metric_names_are_never_cut(panel: pd.DataFrame) -> None:  # noqa: F811
     from outcomes.report.scorecard_charts import movers_chart
 
     assert movers_chart(build_scorecard(panel, "2025-03")).to_dict()["encoding"]["y"]["axis"]["labelLimit"] == 0
+
+
+def test_the_counterfactual_band_of_a_rate_stays_within_0_and_1() -> None:
+    from outcomes.experiment.quasi.analysis import interrupted_time_series
+    from outcomes.report.quasi_charts import its_chart
+
+    months = pd.date_range("2023-01-01", periods=30, freq="MS")
+    noisy = np.r_[np.linspace(0.0, 0.02, 18), np.full(12, 0.01)] + np.tile([0.0, 0.03, -0.01], 10)
+    res = interrupted_time_series(pd.DataFrame({"month": months, "churn_rate": noisy}), period="month",
+                                  outcome="churn_rate", start="2024-07-01", placebo=False)
+    band = its_chart(res).to_dict()
+    rows = next(v for v in band["datasets"].values() if v and "cf_low" in v[0] and "interval" in v[0])
+    assert all(0.0 <= r["cf_low"] <= r["cf_high"] <= 1.0 for r in rows)
+    assert bounds.CLIPPED_NOTE in {r["interval"] for r in rows}
