@@ -12,6 +12,8 @@ import pandas as pd
 from outcomes import format as fmt
 from outcomes.errors import OutcomesError
 from outcomes.experiment.quasi.analysis import QuasiResult
+from outcomes.metrics import catalog
+from outcomes.report.bounds import CLIPPED_NOTE, UNCLIPPED_NOTE, clip_level
 
 
 def _require(frame: pd.DataFrame | None, what: str, result: QuasiResult) -> pd.DataFrame:
@@ -83,7 +85,8 @@ def its_chart(result: QuasiResult) -> alt.LayerChart:
     -------
     altair.LayerChart
         Lines per series (long format, ``series`` colour), an interval band when
-        available and a dashed rule at the start.
+        available (clipped to [0, 1] for a rate of the catalog, as its tooltip says) and
+        a dashed rule at the start.
 
     Raises
     ------
@@ -113,7 +116,16 @@ def its_chart(result: QuasiResult) -> alt.LayerChart:
     layers: list[alt.Chart] = [lines, rule]
     band = frame.dropna(subset=["cf_low", "cf_high"])
     if not band.empty:
-        layers.insert(0, alt.Chart(band).mark_area(opacity=0.2).encode(x=x, y="cf_low:Q", y2="cf_high:Q"))
+        band = band.copy()
+        rate = result.metric in catalog.ids() and catalog.get(result.metric).is_rate
+        clipped = [clip_level(lo, hi) if rate else (lo, hi, False) for lo, hi in zip(band["cf_low"], band["cf_high"])]
+        band["cf_low"], band["cf_high"] = [c[0] for c in clipped], [c[1] for c in clipped]
+        band["interval"] = [CLIPPED_NOTE if c[2] else UNCLIPPED_NOTE for c in clipped]
+        layers.insert(0, alt.Chart(band).mark_area(opacity=0.2).encode(
+            x=x, y="cf_low:Q", y2="cf_high:Q",
+            tooltip=[x, alt.Tooltip("cf_low:Q", format=".3~g", title="low"), alt.Tooltip("cf_high:Q", format=".3~g", title="high"),
+                     alt.Tooltip("interval:N", title="Note")],
+        ))
     title = {"its": "Observed", "synthetic_control": "Treated unit"}.get(result.design, "Treated units")
 
     return alt.layer(*layers).properties(title=f"{title} against the counterfactual: {result.metric}")

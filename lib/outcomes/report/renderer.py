@@ -13,6 +13,15 @@ chart. The ``outcomes`` renderer returns, for each chart, a ``text/html`` output
 The embedded specification escapes ``<``, ``>`` and ``&`` so that no text in the data can
 close the script element. ``actions: false`` removes the "Open in Vega Editor" link,
 which would send the data to an external site.
+
+In a kernel that a Jupyter server started (JupyterLab, Notebook 7: the server sets
+``JPY_SESSION_NAME``), the bundle is the Vega-Lite specification under
+:data:`VEGA_LITE_MIME` (JupyterLab draws it itself, with tooltips) and the static SVG;
+JupyterLab prefers ``text/html`` to Vega-Lite, so that bundle leaves the HTML out. Every
+other kernel (papermill, nbval, a script) gets the offline HTML, which nbconvert exports.
+The Vega-Lite key ends in ``+json``: nbformat accepts a JSON payload only under such a
+key (Altair 6's own ``mimetype`` renderer writes ``application/vnd.vegalite.v6.json``,
+which fails papermill's validation).
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import os
 import uuid
 from typing import Any
 
@@ -29,6 +39,10 @@ from altair.utils._importers import vl_version_for_vl_convert
 
 RENDERER_NAME = "outcomes"
 CHART_CLASS = "outcomes-chart"
+#: The Vega-Lite MIME type JupyterLab renders natively (its Vega extension knows v3 to v5).
+VEGA_LITE_MIME = "application/vnd.vegalite.v5+json"
+#: Set by a Jupyter server in the environment of the kernels it starts.
+JUPYTER_SERVER_ENV = "JPY_SESSION_NAME"
 
 _SCRIPT = (
     "(function(){{var c=document.getElementById({cid});"
@@ -99,7 +113,12 @@ def chart_html(spec: dict[str, Any]) -> str:
     )
 
 
-def render(spec: dict[str, Any], **metadata: Any) -> dict[str, str]:
+def live_frontend() -> bool:
+    """Whether this kernel was started by a Jupyter server (JupyterLab, Notebook), not by papermill."""
+    return bool(os.environ.get(JUPYTER_SERVER_ENV))
+
+
+def render(spec: dict[str, Any], **metadata: Any) -> dict[str, Any]:
     """Altair renderer entry point: the MIME bundle of one chart.
 
     Parameters
@@ -112,9 +131,15 @@ def render(spec: dict[str, Any], **metadata: Any) -> dict[str, str]:
     Returns
     -------
     dict
+        In a kernel of a Jupyter server (:func:`live_frontend`): the specification under
+        :data:`VEGA_LITE_MIME`, ``image/svg+xml`` and ``text/plain``. Elsewhere:
         ``text/html`` (the offline chart) and ``text/plain`` (its title).
     """
-    return {"text/html": chart_html(spec), "text/plain": f"<Chart: {chart_title(spec)}>"}
+    title = f"<Chart: {chart_title(spec)}>"
+    if live_frontend():
+        svg = vlc.vegalite_to_svg(spec, vl_version=vega_lite_version())
+        return {VEGA_LITE_MIME: spec, "image/svg+xml": svg, "text/plain": title}
+    return {"text/html": chart_html(spec), "text/plain": title}
 
 
 def enable() -> None:

@@ -49,6 +49,7 @@ from outcomes.experiment.quasi.analysis import QuasiResult, difference_in_differ
 from outcomes.experiment.quasi.panel import read_periods
 from outcomes.experiment.quasi.synth import synthetic_control
 from outcomes.experiment.quasi.staggered import staggered_adoption
+from outcomes.report.bounds import CLIPPED_NOTE, UNCLIPPED_NOTE, clip_relative
 from outcomes.report.quasi_charts import event_study_chart, its_chart
 from outcomes.report.synth_charts import synthetic_chart
 from outcomes.experiment.randomized.analysis import analyze_aggregates, analyze_table, read_table
@@ -304,23 +305,32 @@ class Review:
             One row per metric and arm (relative to the control level, so metrics in
             different units share the axis), coloured by role, with a zero rule.
         """
-        frame = pd.DataFrame([
-            {"label": f"{e.name} ({e.arm})" if self.spec.design == "randomized" else e.name, "role": e.role,
-             "estimate": e.estimate_rel, "low": e.ci_rel_low, "high": e.ci_rel_high,
-             "change": fmt.change(e.estimate_abs, e.unit)}
-            for e in self.result.effects if math.isfinite(e.estimate_rel)
-        ], columns=["label", "role", "estimate", "low", "high", "change"])
-        y = alt.Y("label:N", title=None, sort=None)
+        rows = []
+        for e in self.result.effects:
+            if not math.isfinite(e.estimate_rel):
+                continue
+            # The metrics are rates, counts, durations and money: none falls below zero,
+            # so no relative change goes below -100%.
+            low, high, clipped = clip_relative(e.ci_rel_low, e.ci_rel_high)
+            rows.append({"label": f"{e.name} ({e.arm})" if self.spec.design == "randomized" else e.name, "role": e.role,
+                         "estimate": e.estimate_rel, "low": low, "high": high,
+                         "change": fmt.change(e.estimate_abs, e.unit),
+                         "interval": CLIPPED_NOTE if clipped else UNCLIPPED_NOTE})
+        frame = pd.DataFrame(rows, columns=["label", "role", "estimate", "low", "high", "change", "interval"])
+        y = alt.Y("label:N", title=None, sort=None, axis=alt.Axis(labelLimit=0))
         level = fmt.confidence(self.result.alpha)
         base = alt.Chart(frame)
+        tooltip = [alt.Tooltip("label:N", title="Metric"), alt.Tooltip("change:N", title="Change"),
+                   alt.Tooltip("estimate:Q", title="Relative", format="+.1%"),
+                   alt.Tooltip("low:Q", title=f"{level} CI low", format="+.1%"),
+                   alt.Tooltip("high:Q", title=f"{level} CI high", format="+.1%"),
+                   alt.Tooltip("interval:N", title="Note")]
         rules = base.mark_rule().encode(
             y=y, x=alt.X("low:Q", title=f"Effect relative to control ({level} CI)", axis=alt.Axis(format="+%")),
-            x2="high:Q", color=alt.Color("role:N", title="Role"),
+            x2="high:Q", color=alt.Color("role:N", title="Role"), tooltip=tooltip,
         )
         points = base.mark_point(filled=True, size=60).encode(
-            y=y, x="estimate:Q", color="role:N",
-            tooltip=[alt.Tooltip("label:N", title="Metric"), alt.Tooltip("change:N", title="Change"),
-                     alt.Tooltip("estimate:Q", title="Relative", format="+.1%")],
+            y=y, x="estimate:Q", color=alt.Color("role:N", legend=None), tooltip=tooltip,
         )
         zero = alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(strokeDash=[4, 4]).encode(x="x:Q")
         return alt.layer(zero, rules, points).properties(title=f"Effects of {self.spec.name or self.spec.id}")

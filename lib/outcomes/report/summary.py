@@ -40,7 +40,7 @@ from outcomes.value.recommendation import from_results
 from outcomes.value.portfolio import TOTAL_LABEL
 from outcomes.value.words import roi_sentence
 from outcomes.warehouse import store
-from outcomes.scorecard.card import build_scorecard, load_targets, scorecard_records
+from outcomes.scorecard.card import build_scorecard, load_targets, priority_records, scorecard_records
 
 
 DECISION_COLUMNS = ["Initiative", "Design", "Decision", "Primary metric", "Effect", "95% interval"]
@@ -56,8 +56,10 @@ class ExecutiveSummary:
     period : str
         The reported month.
     headlines : list of str
-        What changed for customers, what IT delivered, what it is worth, what we
-        recommend, and the scorecard in one sentence.
+        What changed for customers followed by where they stand (churn, conversion,
+        CSAT, NPS, lifetime value, each miss with its value at stake, owner and next
+        step), what IT delivered, what it is worth, what we recommend, and the scorecard
+        in one sentence.
     scorecard : list of str
         The scorecard headline: targets met and missed, the misses with their numbers.
     decisions : pandas.DataFrame
@@ -225,13 +227,92 @@ def recommendation(decisions: Mapping[str, str], roi: Sequence[Mapping[str, Any]
     return "We recommend: " + "; ".join(parts) + "."
 
 
-def scorecard_sentences(scorecard: Sequence[Mapping[str, Any]], period: str, top: int = 4) -> list[str]:
-    """The scorecard headline: how many targets are met, and the misses with their numbers."""
+#: The customer metrics the summary's customer headline covers, in its order.
+CUSTOMER_HEADLINE_METRICS = ("churn_rate", "conversion_rate", "csat", "nps", "clv")
+
+
+def _stake_and_step(priority: Mapping[str, Any] | None, currency: str) -> list[str]:
+    """"EUR 1.8m at stake", "owner CMO", "next step: ..." of a recorded priority row (what it has)."""
+    if priority is None:
+        return []
+    parts = []
+    if not fmt.is_missing(priority.get("value_at_stake_eur")):
+        parts.append(f"{fmt.money(priority['value_at_stake_eur'], currency)} at stake")
+    if priority.get("owner"):
+        parts.append(f"owner {priority['owner']}")
+    parts.append(f"next step: {str(priority['next_step']).rstrip('.')}")
+    return parts
+
+
+def customer_scorecard_sentence(
+    scorecard: Sequence[Mapping[str, Any]],
+    priorities: Sequence[Mapping[str, Any]],
+    period: str,
+    currency: str = "EUR",
+) -> str:
+    """Where customers stand: churn, conversion, CSAT, NPS and customer lifetime value this month.
+
+    A metric off its target carries its value at stake (where the scorecard prices it),
+    its owner and its next step (the scorecard's ``priorities`` rows); the metrics with the
+    most value at stake come first.
+
+    Parameters
+    ----------
+    scorecard : sequence of mapping
+        results.json ``scorecard`` rows.
+    priorities : sequence of mapping
+        results.json ``priorities`` rows (may be empty: results written before the section existed).
+    period : str
+        The reported month.
+    currency : str
+        Currency of the value at stake.
+
+    Returns
+    -------
+    str
+        The sentence, or ``""`` when the scorecard has none of these metrics.
+    """
+    levels = {r["metric"]: r for r in scorecard if r.get("segment") is None and r["metric"] in CUSTOMER_HEADLINE_METRICS}
+    levels = {k: r for k, r in levels.items() if not fmt.is_missing(r.get("value"))}
+    if not levels:
+        return ""
+    ranked = {str(p["metric"]): p for p in priorities}
+    order = sorted(levels, key=lambda k: (int(ranked[k]["rank"]) if k in ranked else len(ranked) + 1 + CUSTOMER_HEADLINE_METRICS.index(k)))
+    parts = []
+    for mid in order:
+        r = levels[mid]
+        unit = narrative.unit_for_metric(mid)
+        text = f"{_metric_name(mid)} {fmt.value(r['value'], unit)}"
+        if r.get("status") == "off_target":
+            extra = _stake_and_step(ranked.get(mid), currency)
+            text += f" against a target of {fmt.value(r['target'], unit)}" + (f" ({'; '.join(extra)})" if extra else "")
+        elif r.get("status") == "on_target":
+            text += ", on target"
+        parts.append(text)
+    return f"Customer scorecard in {period}: " + "; ".join(parts) + "."
+
+
+def scorecard_sentences(
+    scorecard: Sequence[Mapping[str, Any]],
+    period: str,
+    top: int = 4,
+    priorities: Sequence[Mapping[str, Any]] = (),
+    currency: str = "EUR",
+) -> list[str]:
+    """The scorecard headline: how many targets are met, and the misses with their numbers.
+
+    With the scorecard's ``priorities`` rows, the misses come in their order (the most
+    value at stake first) and each says its value at stake and next step.
+    """
     rows = [r for r in scorecard if r.get("segment") is None]
     if not rows:
         return [f"No scorecard for {period}."]
     on = [r for r in rows if r.get("status") == "on_target"]
-    off = [r for r in rows if r.get("status") == "off_target"]
+    ranked = {str(p["metric"]): p for p in priorities}
+    off = sorted(
+        (r for r in rows if r.get("status") == "off_target"),
+        key=lambda r: int(ranked[r["metric"]]["rank"]) if r["metric"] in ranked else len(ranked) + 1,
+    )
     out = [f"{len(on)} of {len(on) + len(off)} metrics with a target met it in {period}; {len(off)} missed it."]
     defaults = [r for r in on if r.get("target_basis") in ("default", "proposed")]
     if defaults:
@@ -244,7 +325,13 @@ def scorecard_sentences(scorecard: Sequence[Mapping[str, Any]], period: str, top
         unit = narrative.unit_for_metric(mid)
         value, target, previous = (fmt.value(r[k], unit) for k in ("value", "target", "previous"))
         owner = f" Owner: {r['owner']}." if r.get("owner") else ""
-        out.append(f"{_metric_name(mid)}: {value} against a target of {target} ({previous} the month before).{owner}")
+        sentence = f"{_metric_name(mid)}: {value} against a target of {target} ({previous} the month before).{owner}"
+        priority = ranked.get(str(mid))
+        if priority is not None:
+            if not fmt.is_missing(priority.get("value_at_stake_eur")):
+                sentence += f" At stake: {fmt.money(priority['value_at_stake_eur'], currency)}."
+            sentence += f" Next step: {priority['next_step']}"
+        out.append(sentence)
     return out
 
 
@@ -259,8 +346,8 @@ def summarize(
     Parameters
     ----------
     results : mapping
-        ``scorecard``, ``initiatives``, ``roi`` and (optionally) ``portfolio`` rows
-        (results.json sections).
+        ``scorecard``, ``initiatives``, ``roi`` and (optionally) ``portfolio`` and
+        ``priorities`` rows (results.json sections).
     model : ValueModel
         The value model (currency, horizon; initiative names where nothing else names them).
     period : str
@@ -280,9 +367,14 @@ def summarize(
     names = {**{k: ini.name for k, ini in model.initiatives.items()}, **recorded_names, **(names or {})}
     decisions = {str(e["id"]): str(e["decision"]) for e in entries}
     cur = model.currency
-    score = scorecard_sentences(scorecard, period)
+    priorities = list(results.get("priorities", []))
+    score = scorecard_sentences(scorecard, period, priorities=priorities, currency=cur)
+    customers = " ".join(
+        part for part in (customers_sentence(entries, scorecard, names, period),
+                          customer_scorecard_sentence(scorecard, priorities, period, cur)) if part
+    )
     headlines = [
-        customers_sentence(entries, scorecard, names, period),
+        customers,
         it_sentence(entries, names),
         worth_sentence(roi, names, cur, model.horizon_years, results.get("portfolio", [])),
         recommendation(decisions, roi, names),
@@ -384,8 +476,8 @@ def complete_results(
     dict
         ``scorecard``, ``initiatives``, ``roi`` and ``portfolio`` rows (the portfolio is
         computed with a missing ROI section; recorded ROI rows are used with the portfolio
-        recorded beside them, if any). A section of a page the run's pre-flight left out
-        stays empty.
+        recorded beside them, if any), and ``priorities`` rows computed with a missing
+        scorecard. A section of a page the run's pre-flight left out stays empty.
     """
 
     out = {k: list(v) for k, v in found.items()}
@@ -410,7 +502,9 @@ def complete_results(
     if "scorecard" in missing:
         window = Window.last(history_months, ending=period)
         panel = shared_panel(con, start=window.first_month, end=window.last_month, segment="all", engine=engine, **where)
-        out["scorecard"] = scorecard_records(build_scorecard(panel, period, targets=load_targets(targets_file)))
+        card = build_scorecard(panel, period, targets=load_targets(targets_file))
+        out["scorecard"] = scorecard_records(card)
+        out["priorities"] = priority_records(card)
     return out
 
 

@@ -263,10 +263,7 @@ class Scorecard:
         texts["target"] = [
             text if text == "n/a" else text + BASIS_WORDS[basis] for text, basis in zip(texts["target"], t["target_basis"])
         ]
-        steps = [
-            (catalog.get(m).actions[:1] or ("Agree the cause and a fix with the owner.",))[0] if status == OFF else ""
-            for m, status in zip(t["metric"], t["status"])
-        ]
+        steps = [next_step(m) if status == OFF else "" for m, status in zip(t["metric"], t["status"])]
         return pd.DataFrame(
             {
                 "area": t["area_name"],
@@ -314,6 +311,19 @@ class Scorecard:
     def records(self) -> list[dict[str, Any]]:
         """See :func:`scorecard_records`."""
         return scorecard_records(self)
+
+    def priority_records(self) -> list[dict[str, Any]]:
+        """See :func:`priority_records`."""
+        return priority_records(self)
+
+
+#: The next step of an off-target metric whose catalog entry lists no action.
+DEFAULT_NEXT_STEP = "Agree the cause and a fix with the owner."
+
+
+def next_step(metric_id: str) -> str:
+    """What to do first about a metric off its target: the catalog's first action, else :data:`DEFAULT_NEXT_STEP`."""
+    return (catalog.get(metric_id).actions[:1] or (DEFAULT_NEXT_STEP,))[0]
 
 
 def _value_at(view: pd.DataFrame, metric: str, when: pd.Timestamp) -> tuple[float, float]:
@@ -660,4 +670,30 @@ def scorecard_records(scorecard: Scorecard) -> list[dict[str, Any]]:
             "unit": r["unit"],
         }
         for _, r in scorecard.table.iterrows()
+    ]
+
+
+def priority_records(scorecard: Scorecard) -> list[dict[str, Any]]:
+    """The off-target metrics, ranked by value at stake, as plain records for ``results.json``.
+
+    Returns
+    -------
+    list of dict
+        ``{rank, metric, value, target, customers_at_stake, value_at_stake_eur, owner,
+        next_step}`` per metric off target (the ``priority_row`` of ``results_schema.json``),
+        in the order of :attr:`Scorecard.prescriptions`; NaN becomes None.
+    """
+    owners = scorecard.table.set_index("metric")["owner"]
+    return [
+        {
+            "rank": int(r["rank"]),
+            "metric": r["metric"],
+            "value": _clean(r["value"]),
+            "target": _clean(r["target"]),
+            "customers_at_stake": _clean(r["customers_at_stake"]),
+            "value_at_stake_eur": _clean(r["value_at_stake_eur"]),
+            "owner": str(owners.get(r["metric"], "")),
+            "next_step": next_step(r["metric"]),
+        }
+        for _, r in scorecard.prescriptions.iterrows()
     ]
