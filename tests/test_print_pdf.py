@@ -106,3 +106,10 @@ def test_month_folder_names_the_missing_month_and_the_published_ones(tmp_path: P
         month_folder(tmp_path / "elsewhere", None)
     with pytest.raises(ParamsError):
         month_folder(reports, "October")
+
+
+def test_the_summary_flows_on_while_long_reports_break_per_section(demo_month: Path) -> None:
+    summary = (demo_month / "00_executive_summary.html").read_text(encoding="utf-8")
+    assert 'class="jp-Notebook outcomes-report outcomes-print-one-page"' in summary
+    for page in demo_month.glob("0[1-3]_*.html"):
+        assert 'class="jp-Notebook outcomes-report outcomes-print-sections"' in page.read_text(encoding="utf-8"), page.name
