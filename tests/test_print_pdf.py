@@ -51,12 +51,14 @@ def printed(demo_month: Path, tmp_path_factory: pytest.TempPathFactory) -> list[
     return print_month(demo_month, tmp_path_factory.mktemp("pdf"))
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_one_pdf_per_page_plus_the_index(demo_month: Path, printed: list[Path]) -> None:
     assert sorted(p.stem for p in printed) == sorted(p.stem for p in demo_month.glob("*.html"))
     assert "index" in {p.stem for p in printed}
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_every_printed_page_is_a4(printed: list[Path]) -> None:
     for pdf in printed:
@@ -64,6 +66,7 @@ def test_every_printed_page_is_a4(printed: list[Path]) -> None:
             assert (round(float(page.mediabox.width)), round(float(page.mediabox.height))) == A4, pdf.name
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_printed_scorecard_keeps_every_status_and_owner(demo_month: Path, printed: list[Path]) -> None:
     rows = json.loads((demo_month / "results.json").read_text())["scorecard"]
@@ -108,6 +111,7 @@ def test_month_folder_names_the_missing_month_and_the_published_ones(tmp_path: P
         month_folder(reports, "October")
 
 
+@pytest.mark.slow
 def test_the_summary_flows_on_while_long_reports_break_per_section(demo_month: Path) -> None:
     summary = (demo_month / "00_executive_summary.html").read_text(encoding="utf-8")
     assert 'class="jp-Notebook outcomes-report outcomes-print-one-page"' in summary
