@@ -87,7 +87,13 @@ class PageLoad:
         return service and host not in self.source
 
 
-def load(page: Path, *, budget_ms: int = 15000, screenshot: Path | None = None, size: str = "1280,1600") -> PageLoad:
+#: Flags that make the page see a reader who asked for the dark theme (``prefers-color-scheme: dark``).
+DARK = ["--force-dark-mode"]
+
+
+def load(
+    page: Path, *, budget_ms: int = 15000, screenshot: Path | None = None, size: str = "1280,1600", dark: bool = False
+) -> PageLoad:
     """Open ``page`` headless with the network blocked; return the DOM, requests and console lines.
 
     Parameters
@@ -98,19 +104,30 @@ def load(page: Path, *, budget_ms: int = 15000, screenshot: Path | None = None, 
         Virtual time given to scripts (charts render asynchronously).
     screenshot : Path, optional
         Also save a PNG of the page (``size`` is the window, ``width,height``).
+    dark : bool
+        Load the page as a reader whose system asks for the dark theme.
     """
     exe = require_chromium()
+    theme = DARK if dark else []
     with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
-        flags = [*BASE_FLAGS, *NO_NETWORK, f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=1",
+        flags = [*BASE_FLAGS, *NO_NETWORK, *theme, f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=1",
                  f"--virtual-time-budget={budget_ms}"]
         url = page.resolve().as_uri()
         done = subprocess.run([exe, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
-        if screenshot is not None:
-            screenshot.parent.mkdir(parents=True, exist_ok=True)
-            subprocess.run(
-                [exe, *BASE_FLAGS, *NO_NETWORK, f"--user-data-dir={profile}", f"--virtual-time-budget={budget_ms}",
-                 f"--window-size={size}", f"--screenshot={screenshot}", url],
-                capture_output=True, text=True, timeout=120, check=True,
-            )
+    if screenshot is not None:
+        shoot(page, screenshot, budget_ms=budget_ms, size=size, dark=dark)
     console = [m.group(0) for m in _CONSOLE.finditer(done.stderr)]
     return PageLoad(done.stdout, _REQUEST.findall(done.stderr), console, page.read_text(errors="replace"))
+
+
+def shoot(page: Path, png: Path, *, budget_ms: int = 15000, size: str = "1280,1600", dark: bool = False) -> Path:
+    """Save a PNG of ``page`` in a window of ``size`` (``width,height``), network blocked; return ``png``."""
+    exe = require_chromium()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+        subprocess.run(
+            [exe, *BASE_FLAGS, *NO_NETWORK, *(DARK if dark else []), f"--user-data-dir={profile}",
+             f"--virtual-time-budget={budget_ms}", f"--window-size={size}", f"--screenshot={png}", page.resolve().as_uri()],
+            capture_output=True, text=True, timeout=120, check=True,
+        )
+    return png

@@ -303,6 +303,26 @@ def status(
 
 
 @app.command()
+def pdf(
+    config_file: Path = typer.Option(None, "--config", help="The run's parameters (YAML); default params/monthly.yaml."),
+    period: str = typer.Option(None, help="Published month to print, YYYY-MM; default: the newest published month."),
+    out: Path = typer.Option(None, help="Folder for the PDFs; default reports/pdf/<period>/ (the published month stays as it is)."),
+) -> None:
+    """Print a published month to PDF (A4) through headless Chromium: one PDF per page plus the index."""
+    from outcomes.run.config import load as load_config
+    from outcomes.run.pdf import month_folder, print_month
+
+    try:
+        project = config.project()
+        cfg = load_config(config_file or project.params_dir / "monthly.yaml")
+        pdfs = print_month(month_folder(project.resolve(cfg.reports_dir), period), out)
+    except OutcomesError as exc:
+        _fail(exc)
+    for path in pdfs:
+        console.print(str(path), highlight=False, soft_wrap=True)
+
+
+@app.command()
 def experiment(
     spec_file: Path = typer.Argument(..., help="Initiative parameters, params/initiatives/<id>.yaml (randomized design)."),
     json_out: Path = typer.Option(None, "--json", help="Also write the results.json entry to this file."),
