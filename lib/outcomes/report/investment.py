@@ -43,7 +43,7 @@ from outcomes.metrics.compute import Scope, compute_wide
 from outcomes.metrics.panel import shared_frame
 from outcomes.periods import Month, Window
 from outcomes.params import read_yaml
-from outcomes.report.review import review, shared_result
+from outcomes.report.review import RemainingTest, load_spec, remaining_test, review, shared_result
 from outcomes.report.text import escape_md
 from outcomes.report import value_charts
 from outcomes.value import montecarlo
@@ -486,6 +486,8 @@ class Investment:
         Per initiative and chain step: the number, its source and what it rests on.
     unvalued : tuple of str
         Reviewed initiatives without a value chain in the value model (no case).
+    remaining : dict of str to RemainingTest
+        By initiative id, what a randomized test still needs to reach its planned size.
     """
 
     period: str
@@ -497,6 +499,7 @@ class Investment:
     portfolio: Portfolio
     evidence: pd.DataFrame
     unvalued: tuple[str, ...] = ()
+    remaining: dict[str, RemainingTest] = field(default_factory=dict)
 
     def case(self, key: str) -> InvestmentCase:
         """The case of initiative ``key``."""
@@ -512,6 +515,7 @@ class Investment:
                 **c.to_dict(),
                 "name": c.name,
                 "recommendation": self.recommendation(c.initiative).text,
+                "what_would_change": self.recommendation(c.initiative).change or None,
                 "value_per_customer_kept": (
                     float(c.steps.unit_value) if self.model.initiative(c.initiative).money == "churn_avoided" else None
                 ),
@@ -520,9 +524,22 @@ class Investment:
         ]
 
     def recommendation(self, key: str) -> Recommendation:
-        """What we recommend for initiative ``key``: its review's decision with its case's chance to pay off."""
+        """What we recommend for initiative ``key``: its review's decision with its case's chance to pay off.
+
+        What would change it comes from the test's remaining plan (:attr:`remaining`) and the
+        case's break-even running cost.
+        """
         result = self.results.get(key)
-        return recommend(result.decision.action if result else None, self.case(key).prob_roi_positive)
+        case = self.case(key)
+        left = self.remaining.get(key)
+        return recommend(
+            result.decision.action if result else None,
+            case.prob_roi_positive,
+            more_units=left.more_units if left else None,
+            by_month=left.by_month if left else None,
+            break_even_monthly_cost=case.break_even_monthly_cost,
+            currency=case.currency,
+        )
 
     def portfolio_records(self) -> list[dict[str, Any]]:
         """The results.json ``portfolio`` section: the initiatives together, or nothing without a case."""
@@ -726,6 +743,7 @@ def build_investment(
     initiatives: Sequence[str] | None = None,
     n: int = montecarlo.DEFAULT_DRAWS,
     seed: int | None = montecarlo.DEFAULT_SEED,
+    remaining: Mapping[str, RemainingTest] | None = None,
 ) -> Investment:
     """Build every initiative's investment case from computed parts.
 
@@ -749,6 +767,8 @@ def build_investment(
         Monte Carlo draws per case.
     seed : int or None
         Seed of every case's draws; None draws one fresh seed for all of them.
+    remaining : mapping of str to RemainingTest, optional
+        What each randomized test still needs (:func:`outcomes.report.review.remaining_test`).
 
     Returns
     -------
@@ -788,6 +808,7 @@ def build_investment(
         portfolio=build_portfolio(cases, decisions=decisions, it_demand=demand),
         evidence=pd.DataFrame(evidence, columns=["initiative", "step", "what", "value", "source", "rests on"]),
         unvalued=tuple(sorted(set(results) - set(model.initiatives))),
+        remaining=dict(remaining or {}),
     )
 
 
@@ -840,15 +861,18 @@ def evaluate(
     con = store.connect(warehouse_path, engine=engine, spark_settings=engine_settings)  # type: ignore[arg-type]
     inputs = warehouse_inputs(con, period, discount_rate=model.discount_rate)
     drivers = drivers_estimates(con, period, engine=engine, **where)
+    specs = {k: load_spec(path) for k, path in active_specs(initiatives_dir).items()}
     if results is None:
-        results = {
-            k: shared_result(path, period=period, engine=engine, con=con, **where)
-            for k, path in active_specs(initiatives_dir).items()
-        }
+        results = {k: shared_result(spec, period=period, engine=engine, con=con, **where) for k, spec in specs.items()}
+    remaining = {
+        k: left for k, spec in specs.items()
+        if k in results and (left := remaining_test(spec, results[k], period)) is not None
+    }
     retired = {k for k, (_, active) in initiative_files(initiatives_dir).items() if not active}
     keys = [k for k in model.initiatives if k not in retired]
     return build_investment(
-        model, period=period, inputs=inputs, drivers=drivers, results=results, initiatives=keys, n=draws, seed=seed
+        model, period=period, inputs=inputs, drivers=drivers, results=results, initiatives=keys, n=draws, seed=seed,
+        remaining=remaining,
     )
 
 
