@@ -30,12 +30,13 @@ from typing import Any
 import ibis
 import numpy as np
 import pandas as pd
-from IPython.display import Markdown
+from IPython.display import HTML, Markdown
 
 from outcomes import config
 from outcomes.metrics import catalog
 from outcomes import format as fmt
 from outcomes.report import narrative
+from outcomes.report.answer import answer
 from outcomes.warehouse import store
 from outcomes.scorecard.drivers import OK, DriversResult, drivers_panel, fit_drivers
 from outcomes.experiment.results import InitiativeResult, MetricEffect
@@ -540,6 +541,32 @@ class Investment:
             break_even_monthly_cost=case.break_even_monthly_cost,
             currency=case.currency,
         )
+
+    def verdict(self) -> HTML:
+        """The page's answer: what the initiatives are worth together, and each one's recommendation.
+
+        The lead gives the portfolio's median NPV, its P10 to P90 and the chance that it pays
+        off; one line per initiative, highest median NPV first, gives its recommendation and
+        what would change it, as the portfolio table and ``results.json`` record them.
+        """
+        if not self.cases:
+            return answer("No initiative has a value case yet.", ["Add its value chain to the value model (params/value.yaml)."])
+        cur = self.cases[0].currency
+        total = self.portfolio.total().to_dict()
+        lead = (
+            f"Together the initiatives are worth {fmt.money(total['npv_p50'], cur)} in net present value "
+            f"(P10 to P90: {fmt.money_range(total['npv_p10'], total['npv_p90'], cur)}), with a "
+            f"{fmt.probability(total['prob_roi_positive'])} chance of a positive return."
+        )
+        lines = []
+        for c in sorted(self.cases, key=lambda c: -float(np.median(c.npv))):
+            rec = self.recommendation(c.initiative)
+            change = f"; {rec.change}" if rec.change else ""
+            lines.append(
+                f"{c.name}: {rec.text}{change} (NPV {fmt.money(float(np.median(c.npv)), cur)}, "
+                f"{fmt.probability(c.prob_roi_positive)} chance of a positive ROI)."
+            )
+        return answer(lead, lines, label="The portfolio verdict")
 
     def portfolio_records(self) -> list[dict[str, Any]]:
         """The results.json ``portfolio`` section: the initiatives together, or nothing without a case."""

@@ -61,6 +61,7 @@ from outcomes.experiment.results import (
 from outcomes.experiment.spec import InitiativeSpec, MetricSpec
 from outcomes.params import load
 from outcomes.periods import Month
+from outcomes.report.answer import answer
 from outcomes.report.tables import table
 from outcomes.report.text import md, paragraphs, safe_markdown
 from outcomes.value.recommendation import Recommendation, from_results
@@ -207,6 +208,31 @@ class Review:
             "were estimated and what would change the decision.",
             name=self.spec.name or self.spec.id,
         )
+
+    def answer(self, roi: Sequence[Mapping[str, Any]] = (), currency: str = "EUR") -> HTML:
+        """The page's answer: the recommendation, the value case's NPV and chance to pay off, what would change it.
+
+        Parameters
+        ----------
+        roi : sequence of mapping
+            The run's ``results.json`` ``roi`` rows; the initiative's row gives its case.
+        currency : str
+            Currency of the case.
+        """
+        d = self.result.decision
+        rec = self.recommendation(roi)
+        arm = f" ({d.arm} arm)" if d.action == "ship" and d.arm and self.spec.design == "randomized" else ""
+        row = next((r for r in roi if r.get("initiative") == self.spec.id), None)
+        if row is None:
+            worth = "No value case: the initiative has no value chain in the value model (params/value.yaml)."
+        else:
+            worth = (
+                f"Value case: NPV {fmt.money(row.get('npv_p50'), currency)} (P10 to P90: "
+                f"{fmt.money_range(row.get('npv_p10'), row.get('npv_p90'), currency)}), "
+                f"{fmt.probability(row.get('prob_roi_positive'))} chance of a positive ROI."
+            )
+        lines = [worth, f"What would change it: {rec.change}." if rec.change else ""]
+        return answer(f"Recommendation: {rec.text}{arm}.", lines, label="The recommendation")
 
     def decision_text(self, roi: Sequence[Mapping[str, Any]] = ()) -> Markdown:
         """The recommendation first, in the words every page uses, then the grounds, the hypothesis and the window.

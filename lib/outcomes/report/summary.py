@@ -9,18 +9,23 @@ Every number shown comes from a result; every value statement carries its range.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from IPython.display import HTML, Markdown
 
 from outcomes.metrics import catalog
 from outcomes.metrics.panel import shared_panel
 from outcomes.periods import Month, Window
 from outcomes import format as fmt
+from outcomes import config
 from outcomes.report import narrative
+from outcomes.report.answer import answer
+from outcomes.report.changes import MonthChanges, since_previous
+from outcomes.report.text import bullets, md
 from outcomes.report.investment import (
     CUSTOMER_METRICS,
     DESIGN_WORDS,
@@ -66,6 +71,8 @@ class ExecutiveSummary:
         with two initiatives or more, a last row for them together.
     caveats : list of str
         What the reader must keep in mind.
+    changes : MonthChanges or None
+        What changed since the previous published month (None when none is published).
     """
 
     period: str
@@ -74,6 +81,18 @@ class ExecutiveSummary:
     decisions: pd.DataFrame
     roi: pd.DataFrame
     caveats: list[str]
+    changes: MonthChanges | None = None
+
+    def answer(self) -> HTML:
+        """The page's answer: what we recommend first, then what changed for customers, IT and the money."""
+        lead, *rest = [self.headlines[3], *self.headlines[:3]]
+        return answer(lead, rest, label="Headlines")
+
+    def changes_text(self) -> Markdown:
+        """What changed since the previous published month, as bullets (a sentence when none is published)."""
+        if self.changes is None:
+            return md("No earlier month is published, so there is nothing to compare with yet.")
+        return bullets([f"Compared with {Month.parse(self.changes.previous).label}:", *self.changes.sentences()])
 
 
 def _row_change(metric_row: Mapping[str, Any], label: str) -> narrative.MetricChange:
@@ -241,6 +260,12 @@ def scorecard_sentences(scorecard: Sequence[Mapping[str, Any]], period: str, top
         owner = f" Owner: {r['owner']}." if r.get("owner") else ""
         out.append(f"{_metric_name(mid)}: {value} against a target of {target} ({previous} the month before).{owner}")
     return out
+
+
+def scorecard_answer(scorecard: Sequence[Mapping[str, Any]], period: str) -> HTML:
+    """The scorecard page's answer: targets met and missed, then each miss with its numbers and owner."""
+    lines = scorecard_sentences(scorecard, period)
+    return answer(lines[0], lines[1:], label="Where the scorecard stands")
 
 
 def summarize(
@@ -419,6 +444,7 @@ def executive_summary(
     engine_settings: str | Path | None = None,
     initiatives_dir: str | Path | None = None,
     targets_file: str | Path | None = None,
+    reports_dir: str | Path | None = None,
 ) -> ExecutiveSummary:
     """The executive summary of a month (what ``00_executive_summary`` shows).
 
@@ -437,6 +463,9 @@ def executive_summary(
         Query engine of the warehouse.
     warehouse_path, engine_settings, initiatives_dir, targets_file : str or Path, optional
         Where missing sections are computed from (default: the project's).
+    reports_dir : str or Path, optional
+        The published months; the latest one before ``period`` is compared with
+        (:func:`outcomes.report.changes.since_previous`). None: no comparison.
 
     Returns
     -------
@@ -449,4 +478,7 @@ def executive_summary(
         warehouse_path=warehouse_path, engine_settings=engine_settings, initiatives_dir=initiatives_dir,
         targets_file=targets_file,
     )
-    return summarize(results, model, period, names=register_names())
+    summary = summarize(results, model, period, names=register_names())
+    if reports_dir is None:
+        return summary
+    return replace(summary, changes=since_previous(config.resolve(reports_dir), period, results))
