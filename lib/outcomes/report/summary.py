@@ -73,6 +73,9 @@ class ExecutiveSummary:
         What the reader must keep in mind.
     changes : MonthChanges or None
         What changed since the previous published month (None when none is published).
+    brief : tuple of str
+        The answer in a few short lines (:func:`brief`): what the initiatives are worth,
+        each one's recommendation, the scorecard.
     """
 
     period: str
@@ -82,10 +85,11 @@ class ExecutiveSummary:
     roi: pd.DataFrame
     caveats: list[str]
     changes: MonthChanges | None = None
+    brief: tuple[str, ...] = ()
 
     def answer(self) -> HTML:
-        """The page's answer: what we recommend first, then what changed for customers, IT and the money."""
-        lead, *rest = [self.headlines[3], *self.headlines[:3]]
+        """The page's answer, short enough for a phone's first screen: the worth, each recommendation, the scorecard."""
+        lead, *rest = self.brief or (self.headlines[3],)
         return answer(lead, rest, label="Headlines")
 
     def changes_text(self) -> Markdown:
@@ -268,6 +272,50 @@ def scorecard_answer(scorecard: Sequence[Mapping[str, Any]], period: str) -> HTM
     return answer(lines[0], lines[1:], label="Where the scorecard stands")
 
 
+def brief(
+    decisions: Mapping[str, str],
+    roi: Sequence[Mapping[str, Any]],
+    portfolio: Sequence[Mapping[str, Any]],
+    names: Mapping[str, str],
+    currency: str,
+    scorecard_line: str,
+) -> tuple[str, ...]:
+    """The executive summary's answer in a few short lines.
+
+    Parameters
+    ----------
+    decisions : mapping of str to str
+        The review's decision by initiative id.
+    roi, portfolio : sequence of mapping
+        ``results.json`` rows; the portfolio row (else the only case) gives the worth.
+    names : mapping of str to str
+        Initiative names by id.
+    currency : str
+        Currency of the amounts.
+    scorecard_line : str
+        The scorecard's headline; its first sentence is kept.
+
+    Returns
+    -------
+    tuple of str
+        What the initiatives are worth, one line per initiative (its recommendation and
+        chance of a positive ROI), then the scorecard.
+    """
+    total = portfolio[0] if portfolio else (roi[0] if len(roi) == 1 else None)
+    worth = (
+        f"The initiatives are worth {fmt.money(total['npv_p50'], currency)} together "
+        f"(P10 {fmt.money(total['npv_p10'], currency)} to P90 {fmt.money(total['npv_p90'], currency)})."
+        if total is not None else "No initiative has a value case yet."
+    )
+    chance = {str(r["initiative"]): r.get("prob_roi_positive") for r in roi}
+    lines = []
+    for key in sorted(set(decisions) | set(chance), key=lambda k: names.get(k, k)):
+        rec = from_results(key, decisions.get(key), roi)
+        odds = "" if fmt.is_missing(chance.get(key)) else f" ({fmt.probability(chance[key])} chance of a positive ROI)"
+        lines.append(f"{names.get(key, key)}: {rec.text}{odds}.")
+    return (worth, *lines, scorecard_line.split(". ")[0].rstrip(".") + ".")
+
+
 def summarize(
     results: Mapping[str, Sequence[Any]],
     model: ValueModel,
@@ -358,6 +406,7 @@ def summarize(
         decisions=pd.DataFrame(decision_rows, columns=DECISION_COLUMNS),
         roi=roi_table,
         caveats=caveats,
+        brief=brief(decisions, roi, results.get("portfolio", []), names, cur, "Scorecard: " + score[0]),
     )
 
 
