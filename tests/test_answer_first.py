@@ -26,7 +26,7 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 SCREENS = {"desktop": (1400, 900), "phone": (390, 844)}
 _BOX = re.compile(r'<pre id="outcomes-box">(.*?)</pre>', re.S)
 PROBE = """<script>
-window.addEventListener("load", () => setTimeout(() => {
+document.addEventListener("DOMContentLoaded", () => setTimeout(() => {
   const el = document.getElementById("%s");
   const r = el ? el.getBoundingClientRect() : null;
   const out = document.createElement("pre");
@@ -34,7 +34,7 @@ window.addEventListener("load", () => setTimeout(() => {
   out.textContent = JSON.stringify(r ? {top: r.top, bottom: r.bottom, left: r.left, right: r.right,
                                          height: window.innerHeight, width: window.innerWidth} : null);
   document.body.appendChild(out);
-}, 500));
+}, 300));
 </script>""" % ANSWER_ID
 
 

@@ -232,7 +232,7 @@ class Review:
                 f"{fmt.probability(row.get('prob_roi_positive'))} chance of a positive ROI."
             )
         lines = [worth, f"What would change it: {rec.change}." if rec.change else ""]
-        return answer(f"Recommendation: {rec.text}{arm}.", lines, label="The recommendation")
+        return answer(f"{rec.text[:1].upper()}{rec.text[1:]}{arm}.", lines, label="The recommendation")
 
     def decision_text(self, roi: Sequence[Mapping[str, Any]] = ()) -> Markdown:
         """The recommendation first, in the words every page uses, then the grounds, the hypothesis and the window.
