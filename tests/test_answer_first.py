@@ -43,7 +43,8 @@ def answer_box(page: Path, size: tuple[int, int]) -> dict | None:
     exe = require_chromium()
     with tempfile.TemporaryDirectory(prefix="answer-") as work:
         probe = page.parent / f".probe-{size[0]}-{page.name}"
-        probe.write_text(page.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>", 1), encoding="utf-8")
+        head, _, tail = page.read_text(encoding="utf-8").rpartition("</body>")
+        probe.write_text(head + PROBE + "</body>" + tail, encoding="utf-8")
         try:
             done = subprocess.run(
                 [exe, *BASE_FLAGS, *NO_NETWORK, f"--user-data-dir={work}", "--virtual-time-budget=15000",
