@@ -1,8 +1,8 @@
 """Every page of the demo month opens with its answer: its box lies within the first screen on a desktop and a phone.
 
-Headless Chromium loads a copy of each page with a small script that writes the answer
-element's ``getBoundingClientRect()`` into the DOM once the page has loaded; ``--dump-dom``
-returns it. Screenshots of every page at both widths go to ``tests/artifacts/answer-*.png``.
+Headless Chromium loads each page in an iframe of the screen's size, inside a copy whose
+small script writes the answer element's ``getBoundingClientRect()`` into the DOM once the
+page has loaded; ``--dump-dom`` returns it. Screenshots of every page at both widths go to ``tests/artifacts/answer-*.png``.
 """
 
 from __future__ import annotations
@@ -25,30 +25,36 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 SCREENS = {"desktop": (1400, 900), "phone": (390, 844)}
 _BOX = re.compile(r'<pre id="outcomes-box">(.*?)</pre>', re.S)
-PROBE = """<script>
-document.addEventListener("DOMContentLoaded", () => setTimeout(() => {
-  const el = document.getElementById("%s");
+WRAPPER = """<!DOCTYPE html><html><body style="margin:0">
+<iframe id="page" src="%(src)s" width="%(w)d" height="%(h)d" style="border:0;display:block"></iframe>
+<script>
+document.getElementById("page").addEventListener("load", () => setTimeout(() => {
+  const frame = document.getElementById("page");
+  const el = frame.contentDocument.getElementById("%(id)s");
   const r = el ? el.getBoundingClientRect() : null;
   const out = document.createElement("pre");
   out.id = "outcomes-box";
   out.textContent = JSON.stringify(r ? {top: r.top, bottom: r.bottom, left: r.left, right: r.right,
-                                         height: window.innerHeight, width: window.innerWidth} : null);
+                                         height: frame.contentWindow.innerHeight, width: frame.contentWindow.innerWidth} : null);
   document.body.appendChild(out);
 }, 300));
-</script>""" % ANSWER_ID
+</script></body></html>"""
 
 
 def answer_box(page: Path, size: tuple[int, int]) -> dict | None:
-    """The answer element's box in a window of ``size`` (None when the page has none)."""
+    """The answer element's box when the page is shown in a viewport of exactly ``size`` (None: no answer).
+
+    Headless Chromium keeps its window at least 500 px wide, so the page is loaded in an
+    iframe of the screen's size inside a copy that reads the box once the page has loaded.
+    """
     exe = require_chromium()
     with tempfile.TemporaryDirectory(prefix="answer-") as work:
         probe = page.parent / f".probe-{size[0]}-{page.name}"
-        head, _, tail = page.read_text(encoding="utf-8").rpartition("</body>")
-        probe.write_text(head + PROBE + "</body>" + tail, encoding="utf-8")
+        probe.write_text(WRAPPER % {"src": page.name, "w": size[0], "h": size[1], "id": ANSWER_ID}, encoding="utf-8")
         try:
             done = subprocess.run(
                 [exe, *BASE_FLAGS, *NO_NETWORK, f"--user-data-dir={work}", "--virtual-time-budget=15000",
-                 f"--window-size={size[0]},{size[1]}", "--dump-dom", probe.resolve().as_uri()],
+                 "--allow-file-access-from-files", "--window-size=1500,1000", "--dump-dom", probe.resolve().as_uri()],
                 capture_output=True, text=True, timeout=120,
             )
         finally:
@@ -96,6 +102,6 @@ def test_the_answer_is_within_the_first_screen(boxes: dict, screen: str) -> None
             continue
         if box is None:
             misplaced[name] = "no element with id outcomes-answer"
-        elif not (0 <= box["top"] and box["bottom"] <= height and box["right"] <= width + 1):
+        elif not (box["width"] == width and 0 <= box["top"] and box["bottom"] <= height and box["right"] <= width + 1):
             misplaced[name] = box
     assert not misplaced, f"answers outside the first {width}x{height} screen: {misplaced}"

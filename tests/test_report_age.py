@@ -39,7 +39,10 @@ def test_the_month_page_shows_the_warning_the_answer_first_and_what_changed() ->
     warning = changes.report_age_warning("2025-12", dt.date(2026, 12, 6), 2)
     since = changes.MonthChanges("2025-11", decisions=("Portal: now stop (was keep testing).",))
     page = month_index("2025-12", [], {"headlines": ["Churn fell."]}, MANIFEST, changes=since, warning=warning)
-    assert page.index('role="alert"') < page.index('id="outcomes-answer"') < page.index("What changed since November 2025")
+    assert page.index('id="outcomes-answer"') < page.index('role="alert"') < page.index("What changed since November 2025")
     assert "Churn fell." in page and "Portal: now stop (was keep testing)." in page
+    short = month_index("2025-12", [], {"headlines": ["Churn fell."]}, MANIFEST, answer=["Worth EUR 1m.", "Bot: roll out."])
+    assert short.index('id="outcomes-answer"') < short.index("Worth EUR 1m.") < short.index("Bot: roll out.") < short.index("Churn fell.")
+    assert short.count('id="outcomes-answer"') == 1
     plain = month_index("2025-12", [], {"headlines": ["Churn fell."]}, MANIFEST)
     assert 'role="alert"' not in plain and "What changed" not in plain

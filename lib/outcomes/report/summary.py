@@ -268,8 +268,9 @@ def scorecard_sentences(scorecard: Sequence[Mapping[str, Any]], period: str, top
 
 def scorecard_answer(scorecard: Sequence[Mapping[str, Any]], period: str) -> HTML:
     """The scorecard page's answer: targets met and missed, then each miss with its numbers and owner."""
-    lines = scorecard_sentences(scorecard, period)
-    return answer(lines[0], lines[1:], label="Where the scorecard stands")
+    first, *rest = scorecard_sentences(scorecard, period, top=3)
+    lead, _, note = first.partition(". ")
+    return answer(lead.rstrip(".") + ".", [*rest, note], label="Where the scorecard stands")
 
 
 def brief(
@@ -314,6 +315,18 @@ def brief(
         odds = "" if fmt.is_missing(chance.get(key)) else f" ({fmt.probability(chance[key])} chance of a positive ROI)"
         lines.append(f"{names.get(key, key)}: {rec.text}{odds}.")
     return (worth, *lines, scorecard_line.split(". ")[0].rstrip(".") + ".")
+
+
+def results_brief(doc: Mapping[str, Any], period: str, currency: str = "EUR") -> tuple[str, ...]:
+    """The executive summary's answer (:func:`brief`) from a month's ``results.json``, for the month's index page.
+
+    Initiatives are named as their ``roi`` rows record them, else by id.
+    """
+    roi = list(doc.get("roi", []))
+    names = {str(r["initiative"]): str(r["name"]) for r in roi if r.get("name")}
+    decisions = {str(e["id"]): str(e["decision"]) for e in doc.get("initiatives", [])}
+    score = scorecard_sentences(list(doc.get("scorecard", [])), period)
+    return brief(decisions, roi, list(doc.get("portfolio", [])), names, currency, "Scorecard: " + score[0])
 
 
 def summarize(

@@ -68,6 +68,8 @@ from outcomes.run import html as report_html
 from outcomes.run import manifest as run_manifest
 from outcomes.report import changes, results
 from outcomes.report.investment import register_names
+from outcomes.report.summary import results_brief
+from outcomes.value.model import load_value_model
 from outcomes.run import pages
 from outcomes.run import pii
 from outcomes.run import publish
@@ -1158,7 +1160,8 @@ def _assemble(build: Path, run_plan: RunPlan, runs: list[NotebookRun]) -> list[s
         warning = changes.report_age_warning(context.period, run_day, cfg.max_report_age_months)
         if warning:
             log.warning(warning)
-        index = pages.month_index(context.period, links, doc, manifest, changes=since, warning=warning)
+        brief = results_brief(doc, context.period, load_value_model(context.value_model).currency)
+        index = pages.month_index(context.period, links, doc, manifest, changes=since, warning=warning, answer=brief)
     publish.write_text_atomic(build / "index.html", index)
     problems = _checks(build, cfg, context)
     shutil.rmtree(build / WORK_DIR, ignore_errors=True)

@@ -94,6 +94,7 @@ def month_index(
     *,
     changes: MonthChanges | None = None,
     warning: str | None = None,
+    answer: Sequence[str] = (),
 ) -> str:
     """Render a month's landing page: its headlines first, then what changed, then the reports.
 
@@ -110,7 +111,10 @@ def month_index(
     changes : MonthChanges, optional
         What changed since the previous published month (none published: no section).
     warning : str, optional
-        Shown above everything (:func:`outcomes.report.changes.report_age_warning`).
+        Shown right after the answer (:func:`outcomes.report.changes.report_age_warning`).
+    answer : sequence of str
+        The month's answer in short lines (:func:`outcomes.report.summary.results_brief`),
+        shown first; the headlines follow. Empty: the headlines are the answer.
 
     Returns
     -------
@@ -131,6 +135,7 @@ def month_index(
         changes=changes.sentences() if changes is not None else [],
         since=Month.parse(changes.previous).label if changes is not None and changes.previous else "",
         warning=warning,
+        answer=list(answer),
     )
 
 
