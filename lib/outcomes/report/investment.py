@@ -559,12 +559,12 @@ class Investment:
             f"{fmt.probability(total['prob_roi_positive'])} chance of a positive return."
         )
         lines = []
-        for c in sorted(self.cases, key=lambda c: -float(np.median(c.npv))):
-            rec = self.recommendation(c.initiative)
-            change = f"; {rec.change}" if rec.change else ""
+        rows = sorted(self.records(), key=lambda r: (r["npv_p50"] is None, -(r["npv_p50"] or 0.0)))
+        for r in rows:
+            change = f"; {r['what_would_change']}" if r["what_would_change"] else ""
             lines.append(
-                f"{c.name}: {rec.text}{change} (NPV {fmt.money(float(np.median(c.npv)), cur)}, "
-                f"{fmt.probability(c.prob_roi_positive)} chance of a positive ROI)."
+                f"{r['name']}: {r['recommendation']}{change} (NPV {fmt.money(r['npv_p50'], cur)}, "
+                f"{fmt.probability(r['prob_roi_positive'])} chance of a positive ROI)."
             )
         return answer(lead, lines, label="The portfolio verdict")
 
