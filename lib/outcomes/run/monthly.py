@@ -1160,7 +1160,8 @@ def _assemble(build: Path, run_plan: RunPlan, runs: list[NotebookRun]) -> list[s
         warning = changes.report_age_warning(context.period, run_day, cfg.max_report_age_months)
         if warning:
             log.warning(warning)
-        brief = results_brief(doc, context.period, load_value_model(context.value_model).currency)
+        currency = load_value_model(context.value_model).currency if doc.get("roi") else "EUR"  # no case: no money shown
+        brief = results_brief(doc, context.period, currency)
         index = pages.month_index(context.period, links, doc, manifest, changes=since, warning=warning, answer=brief)
     publish.write_text_atomic(build / "index.html", index)
     problems = _checks(build, cfg, context)
