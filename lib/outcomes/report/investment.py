@@ -30,12 +30,13 @@ from typing import Any
 import ibis
 import numpy as np
 import pandas as pd
-from IPython.display import Markdown
+from IPython.display import HTML, Markdown
 
 from outcomes import config
 from outcomes.metrics import catalog
 from outcomes import format as fmt
 from outcomes.report import narrative
+from outcomes.report.answer import answer
 from outcomes.warehouse import store
 from outcomes.scorecard.drivers import OK, DriversResult, drivers_panel, fit_drivers
 from outcomes.experiment.results import InitiativeResult, MetricEffect
@@ -43,7 +44,7 @@ from outcomes.metrics.compute import Scope, compute_wide
 from outcomes.metrics.panel import shared_frame
 from outcomes.periods import Month, Window
 from outcomes.params import read_yaml
-from outcomes.report.review import review, shared_result
+from outcomes.report.review import RemainingTest, load_spec, remaining_test, review, shared_result
 from outcomes.report.text import escape_md
 from outcomes.report import value_charts
 from outcomes.value import montecarlo
@@ -492,6 +493,8 @@ class Investment:
         Per initiative and chain step: the number, its source and what it rests on.
     unvalued : tuple of str
         Reviewed initiatives without a value chain in the value model (no case).
+    remaining : dict of str to RemainingTest
+        By initiative id, what a randomized test still needs to reach its planned size.
     """
 
     period: str
@@ -503,6 +506,7 @@ class Investment:
     portfolio: Portfolio
     evidence: pd.DataFrame
     unvalued: tuple[str, ...] = ()
+    remaining: dict[str, RemainingTest] = field(default_factory=dict)
 
     def case(self, key: str) -> InvestmentCase:
         """The case of initiative ``key``."""
@@ -518,6 +522,7 @@ class Investment:
                 **c.to_dict(),
                 "name": c.name,
                 "recommendation": self.recommendation(c.initiative).text,
+                "what_would_change": self.recommendation(c.initiative).change or None,
                 "value_per_customer_kept": (
                     float(c.steps.unit_value) if self.model.initiative(c.initiative).money == "churn_avoided" else None
                 ),
@@ -526,9 +531,48 @@ class Investment:
         ]
 
     def recommendation(self, key: str) -> Recommendation:
-        """What we recommend for initiative ``key``: its review's decision with its case's chance to pay off."""
+        """What we recommend for initiative ``key``: its review's decision with its case's chance to pay off.
+
+        What would change it comes from the test's remaining plan (:attr:`remaining`) and the
+        case's break-even running cost.
+        """
         result = self.results.get(key)
-        return recommend(result.decision.action if result else None, self.case(key).prob_roi_positive)
+        case = self.case(key)
+        left = self.remaining.get(key)
+        return recommend(
+            result.decision.action if result else None,
+            case.prob_roi_positive,
+            more_units=left.more_units if left else None,
+            by_month=left.by_month if left else None,
+            break_even_monthly_cost=case.break_even_monthly_cost,
+            currency=case.currency,
+        )
+
+    def verdict(self) -> HTML:
+        """The page's answer: what the initiatives are worth together, and each one's recommendation.
+
+        The lead gives the portfolio's median NPV, its P10 to P90 and the chance that it pays
+        off; one line per initiative, highest median NPV first, gives its recommendation and
+        what would change it, as the portfolio table and ``results.json`` record them.
+        """
+        if not self.cases:
+            return answer("No initiative has a value case yet.", ["Add its value chain to the value model (params/value.yaml)."])
+        cur = self.cases[0].currency
+        total = self.portfolio.total().to_dict()
+        lead = (
+            f"Together the initiatives are worth {fmt.money(total['npv_p50'], cur)} in net present value "
+            f"(P10 to P90: {fmt.money_range(total['npv_p10'], total['npv_p90'], cur)}), with a "
+            f"{fmt.probability(total['prob_roi_positive'])} chance of a positive return."
+        )
+        lines = []
+        rows = sorted(self.records(), key=lambda r: (r["npv_p50"] is None, -(r["npv_p50"] or 0.0)))
+        for r in rows:
+            change = f"; {r['what_would_change']}" if r["what_would_change"] else ""
+            lines.append(
+                f"{r['name']}: {r['recommendation']}{change} (NPV {fmt.money(r['npv_p50'], cur)}, "
+                f"{fmt.probability(r['prob_roi_positive'])} chance of a positive ROI)."
+            )
+        return answer(lead, lines, label="The portfolio verdict")
 
     def portfolio_records(self) -> list[dict[str, Any]]:
         """The results.json ``portfolio`` section: the initiatives together, or nothing without a case."""
@@ -732,6 +776,7 @@ def build_investment(
     initiatives: Sequence[str] | None = None,
     n: int = montecarlo.DEFAULT_DRAWS,
     seed: int | None = montecarlo.DEFAULT_SEED,
+    remaining: Mapping[str, RemainingTest] | None = None,
 ) -> Investment:
     """Build every initiative's investment case from computed parts.
 
@@ -755,6 +800,8 @@ def build_investment(
         Monte Carlo draws per case.
     seed : int or None
         Seed of every case's draws; None draws one fresh seed for all of them.
+    remaining : mapping of str to RemainingTest, optional
+        What each randomized test still needs (:func:`outcomes.report.review.remaining_test`).
 
     Returns
     -------
@@ -794,6 +841,7 @@ def build_investment(
         portfolio=build_portfolio(cases, decisions=decisions, it_demand=demand),
         evidence=pd.DataFrame(evidence, columns=["initiative", "step", "what", "value", "source", "rests on"]),
         unvalued=tuple(sorted(set(results) - set(model.initiatives))),
+        remaining=dict(remaining or {}),
     )
 
 
@@ -846,15 +894,18 @@ def evaluate(
     con = store.connect(warehouse_path, engine=engine, spark_settings=engine_settings)  # type: ignore[arg-type]
     inputs = warehouse_inputs(con, period, discount_rate=model.discount_rate)
     drivers = drivers_estimates(con, period, engine=engine, **where)
+    specs = {k: load_spec(path) for k, path in active_specs(initiatives_dir).items()}
     if results is None:
-        results = {
-            k: shared_result(path, period=period, engine=engine, con=con, **where)
-            for k, path in active_specs(initiatives_dir).items()
-        }
+        results = {k: shared_result(spec, period=period, engine=engine, con=con, **where) for k, spec in specs.items()}
+    remaining = {
+        k: left for k, spec in specs.items()
+        if k in results and (left := remaining_test(spec, results[k], period)) is not None
+    }
     retired = {k for k, (_, active) in initiative_files(initiatives_dir).items() if not active}
     keys = [k for k in model.initiatives if k not in retired]
     return build_investment(
-        model, period=period, inputs=inputs, drivers=drivers, results=results, initiatives=keys, n=draws, seed=seed
+        model, period=period, inputs=inputs, drivers=drivers, results=results, initiatives=keys, n=draws, seed=seed,
+        remaining=remaining,
     )
 
 

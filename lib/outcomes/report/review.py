@@ -52,7 +52,7 @@ from outcomes.experiment.quasi.staggered import staggered_adoption
 from outcomes.report.bounds import CLIPPED_NOTE, UNCLIPPED_NOTE, clip_relative
 from outcomes.report.quasi_charts import event_study_chart, its_chart
 from outcomes.report.synth_charts import synthetic_chart
-from outcomes.experiment.randomized.analysis import analyze_aggregates, analyze_table, read_table
+from outcomes.experiment.randomized.analysis import analyze_aggregates, analyze_table, primary_plan, read_table
 from outcomes.experiment.results import (
     RESULT,
     InitiativeResult,
@@ -61,6 +61,8 @@ from outcomes.experiment.results import (
 )
 from outcomes.experiment.spec import InitiativeSpec, MetricSpec
 from outcomes.params import load
+from outcomes.periods import Month
+from outcomes.report.answer import answer
 from outcomes.report.tables import table
 from outcomes.report.text import md, paragraphs, safe_markdown
 from outcomes.value.recommendation import Recommendation, from_results
@@ -121,6 +123,51 @@ def load_spec(
 
 
 @dataclass(frozen=True)
+class RemainingTest:
+    """What an inconclusive randomized test still needs to reach its planned size.
+
+    Attributes
+    ----------
+    more_units : int
+        Units still to enrol over all arms (0 once the plan is reached).
+    by_month : str or None
+        The month the intake brings them, in words ("March 2026"); None when the
+        initiative file gives no ``units_per_month``.
+    """
+
+    more_units: int
+    by_month: str | None
+
+
+def remaining_test(spec: InitiativeSpec, result: InitiativeResult, period: str | None) -> RemainingTest | None:
+    """The units a randomized test still needs for its primary metric's ``mde``, and around when.
+
+    Parameters
+    ----------
+    spec : InitiativeSpec
+        The initiative (its ``mde``, power, split and ``units_per_month``).
+    result : InitiativeResult
+        Its review: the primary effect's spread and the units per arm so far.
+    period : str, optional
+        The reported month the intake counts from; without it, no month is given.
+
+    Returns
+    -------
+    RemainingTest or None
+        None for other designs, or when no plan can be made (no ``mde``, no estimate yet).
+    """
+    if spec.design != "randomized":
+        return None
+    planned = primary_plan(spec, result.effects, len(result.arm_sizes))
+    if planned is None:
+        return None
+    more = planned.more_units(sum(result.arm_sizes.values()))
+    months = planned.months_for(more)
+    month = (Month.parse(period) + max(math.ceil(months), 1)).label if period and more and math.isfinite(months) else None
+    return RemainingTest(more, month)
+
+
+@dataclass(frozen=True)
 class Review:
     """An analysed initiative and the pieces of its report.
 
@@ -163,6 +210,31 @@ class Review:
             name=self.spec.name or self.spec.id,
         )
 
+    def answer(self, roi: Sequence[Mapping[str, Any]] = (), currency: str = "EUR") -> HTML:
+        """The page's answer: the recommendation, the value case's NPV and chance to pay off, what would change it.
+
+        Parameters
+        ----------
+        roi : sequence of mapping
+            The run's ``results.json`` ``roi`` rows; the initiative's row gives its case.
+        currency : str
+            Currency of the case.
+        """
+        d = self.result.decision
+        rec = self.recommendation(roi)
+        arm = f" ({d.arm} arm)" if d.action == "ship" and d.arm and self.spec.design == "randomized" else ""
+        row = next((r for r in roi if r.get("initiative") == self.spec.id), None)
+        if row is None:
+            worth = "No value case: the initiative has no value chain in the value model (params/value.yaml)."
+        else:
+            worth = (
+                f"Value case: NPV {fmt.money(row.get('npv_p50'), currency)} (P10 to P90: "
+                f"{fmt.money_range(row.get('npv_p10'), row.get('npv_p90'), currency)}), "
+                f"{fmt.probability(row.get('prob_roi_positive'))} chance of a positive ROI."
+            )
+        lines = [worth, f"What would change it: {rec.change}." if rec.change else ""]
+        return answer(f"{rec.text[:1].upper()}{rec.text[1:]}{arm}.", lines, label="The recommendation")
+
     def decision_text(self, roi: Sequence[Mapping[str, Any]] = ()) -> Markdown:
         """The recommendation first, in the words every page uses, then the grounds, the hypothesis and the window.
 
@@ -175,10 +247,13 @@ class Review:
         """
         d = self.result.decision
         with_arm = d.action == "ship" and d.arm and self.spec.design == "randomized"
-        text = self.recommendation(roi).text
-        head = text[:1].upper() + text[1:] + (f" ({d.arm} arm)" if with_arm else "")
+        rec = self.recommendation(roi)
+        head = rec.text[:1].upper() + rec.text[1:] + (f" ({d.arm} arm)" if with_arm else "")
         lines = [f"## Decision: {{name}}\n\n**{head}.** {{reason}}"]
         values: dict[str, Any] = {"name": self.spec.name or self.spec.id, "reason": d.grounds()}
+        if rec.change:
+            lines.append("*What would change it:* {change}.")
+            values["change"] = rec.change
         if self.spec.hypothesis:
             lines.append("*Hypothesis:* {hypothesis}")
             values["hypothesis"] = self.spec.hypothesis

@@ -15,13 +15,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from IPython.display import HTML, Markdown
 
 from outcomes.metrics import catalog
 from outcomes.metrics.panel import shared_panel
 from outcomes.periods import Month, Window
 from outcomes import format as fmt
+from outcomes import config
 from outcomes.report import narrative
+from outcomes.report.answer import answer
+from outcomes.report.changes import MonthChanges, since_previous
 from outcomes.report.needs import left_out_sections, pack_not_shown
+from outcomes.report.text import bullets, md
 from outcomes.report.investment import (
     CUSTOMER_METRICS,
     DESIGN_WORDS,
@@ -72,6 +77,11 @@ class ExecutiveSummary:
     unavailable : list of str
         What the pack does not show this month and why (pages left out first), from the
         ``unavailable`` rows the run's pre-flight wrote.
+    changes : MonthChanges or None
+        What changed since the previous published month (None when none is published).
+    brief : tuple of str
+        The answer in a few short lines (:func:`brief`): what the initiatives are worth,
+        each one's recommendation, the scorecard.
     """
 
     period: str
@@ -81,6 +91,19 @@ class ExecutiveSummary:
     roi: pd.DataFrame
     caveats: list[str]
     unavailable: list[str] = field(default_factory=list)
+    changes: MonthChanges | None = None
+    brief: tuple[str, ...] = ()
+
+    def answer(self) -> HTML:
+        """The page's answer, short enough for a phone's first screen: the worth, each recommendation, the scorecard."""
+        lead, *rest = self.brief or (self.headlines[3],)
+        return answer(lead, rest, label="Headlines")
+
+    def changes_text(self) -> Markdown:
+        """What changed since the previous published month, as bullets (a sentence when none is published)."""
+        if self.changes is None:
+            return md("No earlier month is published, so there is nothing to compare with yet.")
+        return bullets([f"Compared with {Month.parse(self.changes.previous).label}:", *self.changes.sentences()])
 
 
 def _row_change(metric_row: Mapping[str, Any], label: str) -> narrative.MetricChange:
@@ -335,6 +358,69 @@ def scorecard_sentences(
     return out
 
 
+def scorecard_answer(scorecard: Sequence[Mapping[str, Any]], period: str) -> HTML:
+    """The scorecard page's answer: targets met and missed, then each miss with its numbers and owner."""
+    first, *rest = scorecard_sentences(scorecard, period, top=3)
+    lead, _, note = first.partition(". ")
+    return answer(lead.rstrip(".") + ".", [*rest, note], label="Where the scorecard stands")
+
+
+def brief(
+    decisions: Mapping[str, str],
+    roi: Sequence[Mapping[str, Any]],
+    portfolio: Sequence[Mapping[str, Any]],
+    names: Mapping[str, str],
+    currency: str,
+    scorecard_line: str,
+) -> tuple[str, ...]:
+    """The executive summary's answer in a few short lines.
+
+    Parameters
+    ----------
+    decisions : mapping of str to str
+        The review's decision by initiative id.
+    roi, portfolio : sequence of mapping
+        ``results.json`` rows; the portfolio row (else the only case) gives the worth.
+    names : mapping of str to str
+        Initiative names by id.
+    currency : str
+        Currency of the amounts.
+    scorecard_line : str
+        The scorecard's headline; its first sentence is kept.
+
+    Returns
+    -------
+    tuple of str
+        What the initiatives are worth, one line per initiative (its recommendation and
+        chance of a positive ROI), then the scorecard.
+    """
+    total = portfolio[0] if portfolio else (roi[0] if len(roi) == 1 else None)
+    worth = (
+        f"The initiatives are worth {fmt.money(total['npv_p50'], currency)} together "
+        f"(P10 {fmt.money(total['npv_p10'], currency)} to P90 {fmt.money(total['npv_p90'], currency)})."
+        if total is not None else "No initiative has a value case yet."
+    )
+    chance = {str(r["initiative"]): r.get("prob_roi_positive") for r in roi}
+    lines = []
+    for key in sorted(set(decisions) | set(chance), key=lambda k: names.get(k, k)):
+        rec = from_results(key, decisions.get(key), roi)
+        odds = "" if fmt.is_missing(chance.get(key)) else f" ({fmt.probability(chance[key])} chance of a positive ROI)"
+        lines.append(f"{names.get(key, key)}: {rec.text}{odds}.")
+    return (worth, *lines, scorecard_line.split(". ")[0].rstrip(".") + ".")
+
+
+def results_brief(doc: Mapping[str, Any], period: str, currency: str = "EUR") -> tuple[str, ...]:
+    """The executive summary's answer (:func:`brief`) from a month's ``results.json``, for the month's index page.
+
+    Initiatives are named as their ``roi`` rows record them, else by id.
+    """
+    roi = list(doc.get("roi", []))
+    names = {str(r["initiative"]): str(r["name"]) for r in roi if r.get("name")}
+    decisions = {str(e["id"]): str(e["decision"]) for e in doc.get("initiatives", [])}
+    score = scorecard_sentences(list(doc.get("scorecard", [])), period)
+    return brief(decisions, roi, list(doc.get("portfolio", [])), names, currency, "Scorecard: " + score[0])
+
+
 def summarize(
     results: Mapping[str, Sequence[Any]],
     model: ValueModel,
@@ -430,6 +516,7 @@ def summarize(
         decisions=pd.DataFrame(decision_rows, columns=DECISION_COLUMNS),
         roi=roi_table,
         caveats=caveats,
+        brief=brief(decisions, roi, results.get("portfolio", []), names, cur, "Scorecard: " + score[0]),
     )
 
 
@@ -520,6 +607,7 @@ def executive_summary(
     engine_settings: str | Path | None = None,
     initiatives_dir: str | Path | None = None,
     targets_file: str | Path | None = None,
+    reports_dir: str | Path | None = None,
 ) -> ExecutiveSummary:
     """The executive summary of a month (what ``00_executive_summary`` shows).
 
@@ -538,6 +626,9 @@ def executive_summary(
         Query engine of the warehouse.
     warehouse_path, engine_settings, initiatives_dir, targets_file : str or Path, optional
         Where missing sections are computed from (default: the project's).
+    reports_dir : str or Path, optional
+        The published months; the latest one before ``period`` is compared with
+        (:func:`outcomes.report.changes.since_previous`). None: no comparison.
 
     Returns
     -------
@@ -551,4 +642,7 @@ def executive_summary(
         targets_file=targets_file,
     )
     summary = summarize(results, model, period, names=register_names())
-    return replace(summary, unavailable=pack_not_shown(found))
+    summary = replace(summary, unavailable=pack_not_shown(found))
+    if reports_dir is None:
+        return summary
+    return replace(summary, changes=since_previous(config.resolve(reports_dir), period, results))

@@ -186,6 +186,11 @@ class RunConfig(Params):
         uses ``pii.files`` and the deny-list only.
     max_page_mb : float
         Largest HTML page that may be published.
+    max_report_age_months : int
+        How many months before the run's month the reported month may lie before the
+        month's index page warns that newer data may exist (default 2: a run in
+        February reporting on December passes, one in December 2026 reporting on
+        December 2025 is warned about).
     pii : PIIScan
         The final personal-data scan.
     publish_as : str, optional
@@ -222,6 +227,7 @@ class RunConfig(Params):
     warehouse: Path | None = Path("data/warehouse.duckdb")
     raw_dir: Path = Path("data/raw")
     max_page_mb: float = Field(default=5.0, gt=0)
+    max_report_age_months: int = Field(default=2, ge=0)
     pii: PIIScan = Field(default_factory=PIIScan)
     publish_as: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]*$")
     title: str | None = Field(default=None, min_length=1)

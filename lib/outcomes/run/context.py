@@ -20,7 +20,9 @@ from outcomes.run.config import Engine, RunConfig
 from outcomes.warehouse.spark_backend import engine_params_path
 
 #: Notebook parameter name -> what it receives (every path absolute, as text).
-NOTEBOOK_SETTINGS = ("period", "engine", "engine_settings", "warehouse", "targets_file", "value_model", "initiatives_dir")
+NOTEBOOK_SETTINGS = (
+    "period", "engine", "engine_settings", "warehouse", "targets_file", "value_model", "initiatives_dir", "reports_dir",
+)
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,9 @@ class RunContext:
     snapshot_settings : Path or None
         For Spark with a local Parquet export: engine settings whose export folder is the
         run's own (:func:`outcomes.run.snapshot.private_spark_settings`); None otherwise.
+    reports_dir : Path or None
+        The published reports; the executive summary compares the month with the latest
+        one published before it.
     """
 
     root: Path
@@ -62,6 +67,7 @@ class RunContext:
     period: str
     snapshot: Path | None = None
     snapshot_settings: Path | None = None
+    reports_dir: Path | None = None
 
     @classmethod
     def build(cls, cfg: RunConfig, project: Project, *, period: str, engine: Engine | None = None) -> RunContext:
@@ -91,6 +97,7 @@ class RunContext:
             value_model=project.resolve(cfg.value_model),
             initiatives_dir=project.resolve(cfg.initiatives_dir),
             period=period,
+            reports_dir=project.resolve(cfg.reports_dir),
         )
 
     def resolve(self, path: str | Path) -> Path:
@@ -132,5 +139,6 @@ class RunContext:
             "targets_file": str(self.targets_file),
             "value_model": str(self.value_model),
             "initiatives_dir": str(self.initiatives_dir),
+            "reports_dir": str(self.reports_dir) if self.reports_dir is not None else None,
         }
         return {k: v for k, v in values.items() if v is not None}

@@ -216,7 +216,7 @@ def toc_html(items: list[Heading]) -> str:
         return f'<li class="level-{top.level}">{link(top)}{f"<ul>{nested}</ul>" if nested else ""}</li>'
 
     lines = "".join(item(top, subs) for top, subs in groups)
-    return f'<nav class="outcomes-toc" aria-label="Contents"><details open><summary>Contents</summary><ol>{lines}</ol></details></nav>'
+    return f'<nav class="outcomes-toc" aria-label="Contents"><details><summary>Contents</summary><ol>{lines}</ol></details></nav>'
 
 
 def first_heading(nb: nbformat.NotebookNode) -> str | None:

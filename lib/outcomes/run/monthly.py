@@ -66,8 +66,10 @@ from outcomes.periods import Month
 from outcomes.run import execute as nbexec
 from outcomes.run import html as report_html
 from outcomes.run import manifest as run_manifest
-from outcomes.report import results
+from outcomes.report import changes, results
 from outcomes.report.investment import register_names
+from outcomes.report.summary import results_brief
+from outcomes.value.model import load_value_model
 from outcomes.run import pages
 from outcomes.run import pii
 from outcomes.run import preflight
@@ -1177,7 +1179,14 @@ def _assemble(build: Path, run_plan: RunPlan, runs: list[NotebookRun]) -> list[s
     else:
         book = workbook.write_workbook(doc, build / workbook.workbook_name(run_plan.folder))
         links.append(pages.ReportLink(book.name, "Figures for finance (Excel)", "the scorecard, decisions, ROI cases and portfolio as numbers"))
-        index = pages.month_index(context.period, links, doc, manifest)
+        since = changes.since_previous(run_plan.reports_dir, context.period, doc)
+        run_day = dt.datetime.fromisoformat(str(doc["generated_at"]).replace("Z", "+00:00")).date()
+        warning = changes.report_age_warning(context.period, run_day, cfg.max_report_age_months)
+        if warning:
+            log.warning(warning)
+        currency = load_value_model(context.value_model).currency if doc.get("roi") else "EUR"  # no case: no money shown
+        brief = results_brief(doc, context.period, currency)
+        index = pages.month_index(context.period, links, doc, manifest, changes=since, warning=warning, answer=brief)
     publish.write_text_atomic(build / "index.html", index)
     problems = _checks(build, cfg, context)
     shutil.rmtree(build / WORK_DIR, ignore_errors=True)

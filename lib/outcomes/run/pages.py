@@ -22,6 +22,7 @@ from typing import Any
 import jinja2
 
 from outcomes.periods import Month, is_month_text
+from outcomes.report.changes import MonthChanges
 from outcomes.run import publish
 from outcomes.run.html import TEMPLATES_DIR, house_css
 
@@ -85,8 +86,17 @@ def revision_note(manifest: Mapping[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def month_index(period: str, reports: Sequence[ReportLink], results: dict[str, Any], manifest: dict[str, Any]) -> str:
-    """Render a month's landing page.
+def month_index(
+    period: str,
+    reports: Sequence[ReportLink],
+    results: dict[str, Any],
+    manifest: dict[str, Any],
+    *,
+    changes: MonthChanges | None = None,
+    warning: str | None = None,
+    answer: Sequence[str] = (),
+) -> str:
+    """Render a month's landing page: its headlines first, then what changed, then the reports.
 
     Parameters
     ----------
@@ -98,6 +108,13 @@ def month_index(period: str, reports: Sequence[ReportLink], results: dict[str, A
         The month's ``results.json`` (its ``headlines`` lead the page).
     manifest : dict
         The month's ``manifest.json`` (run date, data freshness).
+    changes : MonthChanges, optional
+        What changed since the previous published month (none published: no section).
+    warning : str, optional
+        Shown right after the answer (:func:`outcomes.report.changes.report_age_warning`).
+    answer : sequence of str
+        The month's answer in short lines (:func:`outcomes.report.summary.results_brief`),
+        shown first; the headlines follow. Empty: the headlines are the answer.
 
     Returns
     -------
@@ -115,6 +132,10 @@ def month_index(period: str, reports: Sequence[ReportLink], results: dict[str, A
         generated=_when(manifest.get("generated_at")),
         freshness=_when(freshness) if freshness else "unknown (no warehouse timestamps)",
         revision=revision_note(manifest),
+        changes=changes.sentences() if changes is not None else [],
+        since=Month.parse(changes.previous).label if changes is not None and changes.previous else "",
+        warning=warning,
+        answer=list(answer),
     )
 
 

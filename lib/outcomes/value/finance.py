@@ -134,6 +134,44 @@ def roi(npv: Flows, pv_costs: Flows) -> np.ndarray:
         return np.where(cost_arr > 0, npv_arr / np.where(cost_arr > 0, cost_arr, 1.0), np.nan)
 
 
+def break_even_monthly_cost(
+    pv_benefits: float, pv_initial: float, years: int, rate: float = DEFAULT_RATE, cost_risk: float = 0.0
+) -> float:
+    """The running cost per month at which a case's NPV is zero.
+
+    Running costs are paid from year 1 on, twelve months a year, raised by ``cost_risk``
+    and discounted like every other column, so a case whose running cost stays below
+    this amount has a positive NPV.
+
+    Parameters
+    ----------
+    pv_benefits : float
+        Present value of the risk-adjusted benefits.
+    pv_initial : float
+        The risk-adjusted one-off cost (the initial column, undiscounted).
+    years : int
+        Years after the initial column.
+    rate : float
+        Yearly discount rate.
+    cost_risk : float
+        Risk adjustment of the running costs (0.10 raises them by 10%).
+
+    Returns
+    -------
+    float
+        Money per month; 0 or less when the benefits do not even cover the one-off cost.
+
+    Examples
+    --------
+    >>> round(break_even_monthly_cost(36_000.0, 0.0, 3, rate=0.0), 2)
+    1000.0
+    """
+    if years < 1:
+        raise ParamsError(f"a running cost needs at least one year after the initial column, got years={years}")
+    per_month = 12.0 * float(risk_adjust_costs(1.0, cost_risk)) * float(discount_factors(years, rate)[1:].sum())
+    return (pv_benefits - pv_initial) / per_month
+
+
 def payback_months(net: Flows) -> np.ndarray:
     """Months until cumulative net benefits first reach zero; NaN when not within the horizon.
 

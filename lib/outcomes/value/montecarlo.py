@@ -48,6 +48,8 @@ DEFAULT_DRAWS = 10_000
 DEFAULT_SEED = 42
 #: Keys of a results.json ``roi`` entry.
 RESULTS_KEYS = ("initiative", "npv_p50", "npv_p10", "npv_p90", "roi_p50", "payback_months", "prob_roi_positive")
+#: The cost line of the running costs in every case's cash flows.
+RUNNING_COSTS = "Running costs"
 #: Quantities that belong to one initiative; every other quantity is shared by the initiatives that use it.
 OWN_QUANTITIES = ("effect", "population", "cost:initial", "cost:recurring_monthly")
 
@@ -184,6 +186,14 @@ class InvestmentCase:
     def prob_roi_positive(self) -> float:
         """Share of draws with a positive NPV (ROI > 0 whenever there are costs)."""
         return float(np.mean(self.npv > 0))
+
+    @property
+    def break_even_monthly_cost(self) -> float:
+        """The running cost per month at which the case at its central values breaks even (0 or less: never)."""
+        running_risk = self.point.cost_risk.get(RUNNING_COSTS, 0.0)
+        return finance.break_even_monthly_cost(
+            self.point.pv_benefits, float(self.point.total_costs[0]), self.point.years, self.point.rate, running_risk
+        )
 
     @property
     def payback_p50(self) -> float | None:
@@ -375,7 +385,7 @@ def simulate(
     initial_only[0], running_only[0] = c0[0], 0.0
     point = finance.tei(
         {f"Value of {MONEY_UNITS[ini.money]}": b0},
-        {"Initial investment": initial_only, "Running costs": running_only},
+        {"Initial investment": initial_only, RUNNING_COSTS: running_only},
         rate=model.discount_rate,
         benefit_risk=ini.risk.benefits,
         cost_risk=ini.risk.costs,

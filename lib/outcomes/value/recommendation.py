@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from outcomes import format as fmt
 from outcomes.experiment.results import ACTIONS
 
 #: The executive wording of each action of the decision vocabulary.
@@ -39,11 +40,14 @@ class Recommendation:
         Its executive wording (:data:`WORDS`), or :data:`NOT_EVALUATED`.
     condition : str
         :data:`COSTS_FIRST` when the effect is clear but the case is not, else empty.
+    change : str
+        What would change it and by when (:func:`what_would_change`), else empty.
     """
 
     action: str | None
     verb: str
     condition: str = ""
+    change: str = ""
 
     @property
     def text(self) -> str:
@@ -62,7 +66,67 @@ class Recommendation:
         return "the effect is clear but the case is not" if self.condition else ""
 
 
-def recommend(action: str | None, prob_roi_positive: float | None = None) -> Recommendation:
+def what_would_change(
+    action: str | None,
+    weak_case: bool,
+    *,
+    more_units: int | None = None,
+    by_month: str | None = None,
+    break_even_monthly_cost: float | None = None,
+    currency: str = "EUR",
+) -> str:
+    """What would change a recommendation, and by when, in one executive clause.
+
+    Parameters
+    ----------
+    action : str or None
+        The decision rule's action.
+    weak_case : bool
+        Whether the case has less than :data:`PAYS_OFF` chance of paying off.
+    more_units : int, optional
+        Units the test still needs to reach its planned size (inconclusive tests).
+    by_month : str, optional
+        The month the intake reaches them, as words ("March 2026").
+    break_even_monthly_cost : float, optional
+        The running cost per month at which the case breaks even (clear effects).
+    currency : str
+        Currency of the cost.
+
+    Returns
+    -------
+    str
+        "keep testing until about 4,200 more units, around March 2026" for an inconclusive
+        test with a plan; "stop, or cut its cost below EUR 12k a month" for a clear effect
+        whose case is negative; empty when nothing measured says what would change it.
+
+    Examples
+    --------
+    >>> what_would_change("ship", True, break_even_monthly_cost=12_000)
+    'stop, or cut its cost below EUR 12k a month'
+    >>> what_would_change("keep testing", False, more_units=4200, by_month="March 2026")
+    'keep testing until about 4,200 more units, around March 2026'
+    """
+    if action == "keep testing" and more_units is not None:
+        if more_units <= 0:
+            return "the test has its planned units: the next monthly look settles it"
+        when = f", around {by_month}" if by_month else ""
+        return f"keep testing until about {fmt.count(more_units)} more units{when}"
+    if action == "ship" and weak_case and break_even_monthly_cost is not None and math.isfinite(break_even_monthly_cost):
+        if break_even_monthly_cost <= 0:
+            return "stop: even with no running cost the case does not pay off; only a larger effect would change that"
+        return f"stop, or cut its cost below {fmt.money(break_even_monthly_cost, currency)} a month"
+    return ""
+
+
+def recommend(
+    action: str | None,
+    prob_roi_positive: float | None = None,
+    *,
+    more_units: int | None = None,
+    by_month: str | None = None,
+    break_even_monthly_cost: float | None = None,
+    currency: str = "EUR",
+) -> Recommendation:
     """The recommendation from a decision and the chance that the initiative's case pays off.
 
     Parameters
@@ -71,6 +135,8 @@ def recommend(action: str | None, prob_roi_positive: float | None = None) -> Rec
         The decision rule's action; None when the initiative has not been evaluated.
     prob_roi_positive : float, optional
         The investment case's chance of a positive ROI; None (or NaN) without a case.
+    more_units, by_month, break_even_monthly_cost, currency
+        What would change it (:func:`what_would_change`).
 
     Returns
     -------
@@ -88,7 +154,11 @@ def recommend(action: str | None, prob_roi_positive: float | None = None) -> Rec
     if action not in WORDS:
         raise ValueError(f"decision {action!r} is not one of the decision vocabulary: {', '.join(ACTIONS)}")
     weak = prob_roi_positive is not None and math.isfinite(prob_roi_positive) and prob_roi_positive < PAYS_OFF
-    return Recommendation(action, WORDS[action], COSTS_FIRST if action == "ship" and weak else "")
+    change = what_would_change(
+        action, weak, more_units=more_units, by_month=by_month,
+        break_even_monthly_cost=break_even_monthly_cost, currency=currency,
+    )
+    return Recommendation(action, WORDS[action], COSTS_FIRST if action == "ship" and weak else "", change)
 
 
 def from_results(key: str, action: str | None, roi: Sequence[Mapping[str, Any]]) -> Recommendation:
@@ -111,6 +181,9 @@ def from_results(key: str, action: str | None, roi: Sequence[Mapping[str, Any]])
     Returns
     -------
     Recommendation
+        With what would change it as the ROI page recorded it (``roi[].what_would_change``).
     """
     row = next((r for r in roi if r.get("initiative") == key), None)
-    return recommend(action, None if row is None else row.get("prob_roi_positive"))
+    if row is None:
+        return recommend(action)
+    return replace(recommend(action, row.get("prob_roi_positive")), change=row.get("what_would_change") or "")

@@ -29,7 +29,7 @@ from outcomes.errors import ParamsError
 from outcomes.experiment.decision import combine, decide, from_conditions
 from outcomes.experiment.randomized.frequentist import RATIO_CUPED_SUMS, compare, cuped_moments, noninferiority_p, ratio_cuped_moments
 from outcomes.experiment.randomized.multiplicity import adjust_groups
-from outcomes.experiment.randomized.power import minimum_detectable_effect, plan
+from outcomes.experiment.randomized.power import Plan, minimum_detectable_effect, plan
 from outcomes.experiment.results import (
     CUPED_NOT_APPLIED,
     EMPTY_ARM,
@@ -455,15 +455,38 @@ def _notes(spec: InitiativeSpec, effects: tuple[MetricEffect, ...], counts: Mapp
             f"With the units so far, the smallest change in {e.name} detectable with {spec.power:.0%} power is "
             f"{fmt.change(e.mde_achieved, e.unit).lstrip('+')}."
         )
-        if spec.primary.mde is not None and e.n_control > 1:
-            sd = float(np.sqrt(e.se_abs**2 / (1 / e.n_control + 1 / e.n_treatment)))
-            share = spec.planned_split or {}
-            ratio = share.get(e.arm, 1.0) / share.get(e.control_arm, 1.0) if share else 1.0
-            notes.append(
-                plan(spec.primary.mde, sd, spec.alpha, spec.power, max(len(counts), 2), ratio,
-                     spec.units_per_month, e.unit).summary()
-            )
+    planned = primary_plan(spec, effects, len(counts))
+    if planned is not None:
+        notes.append(planned.summary())
     return tuple(notes)
+
+
+def primary_plan(spec: InitiativeSpec, effects: Iterable[MetricEffect], arms: int) -> Plan | None:
+    """The sample-size plan for the primary metric's minimum worthwhile effect (``mde``).
+
+    Parameters
+    ----------
+    spec : InitiativeSpec
+        The initiative (its ``mde``, level, power, planned split and monthly intake).
+    effects : iterable of MetricEffect
+        The measured effects; the first estimable one of the primary metric gives the
+        per-unit standard deviation.
+    arms : int
+        Arms seen so far, control included (at least two are planned).
+
+    Returns
+    -------
+    Plan or None
+        None without an ``mde``, or before the primary metric has an estimate.
+    """
+    primary = [e for e in effects if e.metric == spec.primary.id and e.estimable]
+    if not primary or spec.primary.mde is None or primary[0].n_control <= 1:
+        return None
+    e = primary[0]
+    sd = float(np.sqrt(e.se_abs**2 / (1 / e.n_control + 1 / e.n_treatment)))
+    share = spec.planned_split or {}
+    ratio = share.get(e.arm, 1.0) / share.get(e.control_arm, 1.0) if share else 1.0
+    return plan(spec.primary.mde, sd, spec.alpha, spec.power, max(arms, 2), ratio, spec.units_per_month, e.unit)
 
 
 def analyze_table(df: pd.DataFrame, spec: InitiativeSpec) -> InitiativeResult:

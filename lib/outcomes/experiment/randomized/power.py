@@ -133,6 +133,14 @@ class Plan:
             text += f", about {self.months:.1f} months at {self.units_per_month:,.0f} units per month"
         return text + "."
 
+    def more_units(self, so_far: int) -> int:
+        """Units still to enrol, over all arms, when ``so_far`` units are already in the test (0 once reached)."""
+        return max(self.n_total - int(so_far), 0)
+
+    def months_for(self, units: int) -> float:
+        """Months the intake takes to bring ``units`` more units (NaN when the intake is unknown)."""
+        return units / self.units_per_month if math.isfinite(self.units_per_month) else math.nan
+
 
 def plan(
     mde: float,
