@@ -82,7 +82,7 @@ def boxes(demo_month: Path) -> dict[tuple[str, str], dict | None]:
     with cf.ThreadPoolExecutor(max_workers=2) as pool:
         jobs = {(p.name, screen): pool.submit(answer_box, p, size) for p in pages for screen, size in SCREENS.items()}
         for p in pages:
-            for screen, size in SCREENS.items():
+            for size in SCREENS.values():
                 pool.submit(screenshot, p, size, ARTIFACTS / f"answer-{p.stem}-{size[0]}.png").result()
         return {key: job.result() for key, job in jobs.items()}
 
