@@ -157,7 +157,7 @@ def test_a_wheel_installed_outside_the_repository_reports_on_ones_own_data(tmp_p
     volume = {r["metric"]: r["value"] for r in results["scorecard"]}["ticket_volume"]
     assert volume == 9.0
     card = _page_text(month / "01_joint_scorecard.html")
-    assert "Ticket volume 9 6 " in card and "March 2024" in card
+    assert "Ticket volume 9 tickets 6 tickets " in card and "March 2024" in card
     assert "Northwind" not in card and "Northwind" not in _page_text(month / "index.html")
     manifest = json.loads((month / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["context"]["warehouse"] == str(project / "data" / "warehouse.duckdb")

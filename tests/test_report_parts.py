@@ -305,6 +305,8 @@ def test_the_page_title_is_the_first_heading_the_page_shows() -> None:
     assert report_html.first_heading(nb) == "Chat (v2) & co"
     generic.metadata["tags"] = []
     assert report_html.first_heading(nb) == "Initiative review"
+    nb.cells = [later, printed]  # a section before the page's own title: the level-1 heading wins
+    assert report_html.first_heading(nb) == "Chat (v2) & co"
     nb.cells = [later]
     assert report_html.first_heading(nb) == "Effects"
     nb.cells = [nbformat.v4.new_code_cell("1")]

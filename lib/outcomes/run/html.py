@@ -220,12 +220,14 @@ def toc_html(items: list[Heading]) -> str:
 
 
 def first_heading(nb: nbformat.NotebookNode) -> str | None:
-    """The text of the first Markdown heading the rendered page shows, if any.
+    """The page's title: its first level-1 heading, else its first heading of any level.
 
     Markdown cells and Markdown outputs of code cells count, in cell order; cells the
     export removes (:data:`REMOVE_CELL_TAGS`) do not, so a notebook can keep a generic
-    heading for JupyterLab readers and print the page's own (e.g. an initiative's name).
+    heading for JupyterLab readers and print the page's own (e.g. an initiative's name)
+    after sections such as "Not shown this month".
     """
+    found: list[tuple[int, str]] = []
     for cell in nb.cells:
         if REMOVE_CELL_TAGS & set(cell.get("metadata", {}).get("tags", [])):
             continue
@@ -239,10 +241,11 @@ def first_heading(nb: nbformat.NotebookNode) -> str | None:
             ]
         for text in texts:
             for line in text.splitlines():
-                m = re.match(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$", line)
-                if m and m.group(1):
-                    return html.unescape(m.group(1).replace("\\", ""))
-    return None
+                m = re.match(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$", line)
+                if m and m.group(2):
+                    found.append((len(m.group(1)), html.unescape(m.group(2).replace("\\", ""))))
+    top = [text for level, text in found if level == 1]
+    return (top or [text for _, text in found] or [None])[0]
 
 
 def export_html(
