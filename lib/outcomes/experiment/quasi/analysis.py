@@ -40,6 +40,7 @@ from outcomes.experiment.quasi.did import (
     wild_cluster_pvalue,
 )
 from outcomes.experiment.quasi.donors import SyntheticFit
+from outcomes.experiment.quasi.honest import NEEDS_TWO_PRE_PERIODS, TrendSensitivity, event_study_sensitivity
 from outcomes.experiment.quasi.its import Seasonality, segmented_regression, treated_series
 from outcomes.experiment.quasi.placebo import PlaceboCheck, placebo_in_space, placebo_in_time
 from outcomes.experiment.quasi.randomization import RandomizationTest, randomization_test
@@ -54,6 +55,7 @@ from outcomes.experiment.quasi.panel import (
     POST,
     PRE_TREND,
     PRE_TREND_NOT_CHECKED,
+    SENSITIVE_TO_TRENDS,
     TREATED,
     Y,
     QuasiInputError,
@@ -140,6 +142,9 @@ class QuasiResult:
         The metric's name in sentences (its catalog name); ``metric`` when empty.
     notes : tuple of str
         Further sentences for the reader (staggered: whether the cross-check agrees).
+    sensitivity : TrendSensitivity or None
+        DiD and staggered designs with an event study: how large a violation of parallel
+        trends the conclusion survives (:mod:`~outcomes.experiment.quasi.honest`).
     """
 
     design: Design
@@ -168,6 +173,7 @@ class QuasiResult:
     alpha: float = 0.05
     label: str = ""
     notes: tuple[str, ...] = ()
+    sensitivity: TrendSensitivity | None = None
 
     @property
     def design_name(self) -> str:
@@ -202,6 +208,8 @@ class QuasiResult:
         if self.randomization is not None:
             out.append(self.randomization.sentence(self.alpha))
         out.extend(self.notes)
+        if self.sensitivity is not None:
+            out.extend(self.sensitivity.sentences())
         return tuple(out)
 
     def _inference(self, e: Estimate) -> str:
@@ -477,6 +485,36 @@ def _did_conditions(
     return out
 
 
+def with_sensitivity(
+    result: QuasiResult, rel: Any, estimate: Any, cov: Any, base: Literal["reference", "varying"] = "reference"
+) -> QuasiResult:
+    """``result`` with its sensitivity to parallel trends, the note when it cannot be computed, and the condition.
+
+    The condition :data:`~outcomes.experiment.quasi.panel.SENSITIVE_TO_TRENDS` (informational)
+    applies when the relative-magnitudes breakdown is below 1: a post-period drift smaller
+    than the largest pre-period one would overturn the conclusion.
+    """
+    if result.estimate is None:
+        return result
+    if result.n_pre < 2:
+        return replace(result, notes=(*result.notes, NEEDS_TWO_PRE_PERIODS))
+    if cov is None:
+        return result
+    sens = event_study_sensitivity(rel, estimate, cov, alpha=result.alpha, base=base)
+    if sens is None:
+        return result
+    extra: tuple[Condition, ...] = ()
+    if math.isfinite(sens.rm_breakdown) and sens.sensitive:
+        extra = (
+            Condition(
+                SENSITIVE_TO_TRENDS,
+                f"The conclusion is fragile: post-period trend differences only {fmt.number(sens.rm_breakdown)} "
+                "times the largest pre-period one would be enough to explain it. Read the effect with care.",
+            ),
+        )
+    return replace(result, sensitivity=sens, conditions=(*result.conditions, *extra))
+
+
 def _placebo_conditions(checks: Sequence[PlaceboCheck]) -> list[Condition]:
     codes = {"in_time": PLACEBO_IN_TIME, "in_space": PLACEBO_IN_SPACE}
     return [Condition(codes[c.kind], c.sentence, BLOCKS) for c in checks if c.flagged]
@@ -659,7 +697,8 @@ def difference_in_differences(
         *_did_conditions(panel, twfe, study.pretrend, wild_p, clustered, alpha),
         *_placebo_conditions(checks),
     )
-    return QuasiResult(
+    coefficients = study.frame[study.frame["phase"] != "reference"]
+    result = QuasiResult(
         design="did",
         metric=metric,
         label=label,
@@ -681,6 +720,7 @@ def difference_in_differences(
         alpha=alpha,
         **_panel_facts(panel),
     )
+    return with_sensitivity(result, coefficients["rel"].to_numpy(), coefficients["estimate"].to_numpy(), study.cov)
 
 
 def interrupted_time_series(

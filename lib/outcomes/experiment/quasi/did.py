@@ -82,10 +82,14 @@ class EventStudy:
     pretrend : PretrendTest or None
         None when there is no lead to test (fewer than two pre-periods) or the test does
         not exist (too few units for a cluster-robust covariance).
+    cov : numpy.ndarray or None
+        Cluster-robust covariance of the coefficients, in the order of ``frame`` without
+        the reference row (for :mod:`~outcomes.experiment.quasi.honest`).
     """
 
     frame: pd.DataFrame
     pretrend: PretrendTest | None
+    cov: np.ndarray | None = None
 
 
 def fixed_effects(data: pd.DataFrame, covariates: tuple[str, ...]) -> np.ndarray:
@@ -453,7 +457,7 @@ def event_study(panel: QuasiPanel, alpha: float = 0.05) -> EventStudy:
         frame = pd.concat([frame, pd.DataFrame([reference])], ignore_index=True)
     frame = frame[["rel", "estimate", "se", "ci_low", "ci_high", "p_value", "phase"]]
     pretrend = tests[0] if tests and math.isfinite(tests[0].p_value) else None
-    return EventStudy(frame=frame.sort_values("rel").reset_index(drop=True), pretrend=pretrend)
+    return EventStudy(frame=frame.sort_values("rel").reset_index(drop=True), pretrend=pretrend, cov=fit.cov[:, :, 0])
 
 
 def wild_cluster_pvalue(panel: QuasiPanel, reps: int = 9999, seed: int = 0) -> float:

@@ -38,6 +38,7 @@ PLACEBO_IN_SPACE = "placebo_in_space"
 INFERENCE_DISAGREES = "inference_disagrees"
 NO_INTERVAL = "no_interval"
 PRE_TREND_NOT_CHECKED = "pre_trend_not_checked"
+SENSITIVE_TO_TRENDS = "sensitive_to_trends"
 
 #: What a condition that leaves nothing to estimate forces: the data must grow before a decision.
 BLOCKS: BlockAction = "keep testing"

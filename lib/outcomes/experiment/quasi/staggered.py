@@ -40,7 +40,7 @@ from scipy import stats
 
 from outcomes import format as fmt
 from outcomes.estimate import Estimate
-from outcomes.experiment.quasi.analysis import FEW_CLUSTERS_BELOW, QuasiResult, has_interval
+from outcomes.experiment.quasi.analysis import FEW_CLUSTERS_BELOW, QuasiResult, has_interval, with_sensitivity
 from outcomes.experiment.quasi.did import PretrendTest, _table, cluster_ols
 from outcomes.experiment.quasi.panel import (
     BLOCKS,
@@ -476,6 +476,8 @@ class StaggeredEstimates:
         Joint Wald test that every ATT(g, t) before the start is zero (None without any).
     control : {"never", "notyet"}
         The comparison units used.
+    dynamic_cov : numpy.ndarray or None
+        Covariance of the event-time estimates (rows of ``dynamic``) from their influence functions.
     """
 
     att_gt: pd.DataFrame
@@ -486,6 +488,7 @@ class StaggeredEstimates:
     group_overall: Estimate
     pretrend: PretrendTest | None
     control: Control
+    dynamic_cov: np.ndarray | None = None
 
 
 def _pretrend(gt: GroupTime, alpha: float) -> PretrendTest | None:
@@ -596,6 +599,7 @@ def callaway_santanna(rollout: Rollout, *, control: Control = "never", alpha: fl
         group_overall=out["group_overall"],
         pretrend=_pretrend(gt, alpha),
         control=control,
+        dynamic_cov=dyn_agg.influence[:, :, 0].T @ dyn_agg.influence[:, :, 0] / n**2,
     )
 
 
@@ -823,7 +827,7 @@ def staggered_adoption(
     y, cohort = last_wave_as_comparison(r.y, r.cohort)
     after = (cohort[:, None] != NEVER) & (np.arange(y.shape[1])[None, :] >= cohort[:, None])
     observed = float(y[after].mean())
-    return QuasiResult(
+    result = QuasiResult(
         design="staggered",
         metric=metric,
         label=label,
@@ -846,3 +850,6 @@ def staggered_adoption(
         notes=(sentence,),
         **facts,
     )
+    # Pre-period event-time effects are changes from the period before (varying base).
+    return with_sensitivity(result, cs.dynamic["rel"].to_numpy(), cs.dynamic["estimate"].to_numpy(), cs.dynamic_cov,
+                            base="varying")

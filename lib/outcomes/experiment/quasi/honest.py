@@ -1,0 +1,481 @@
+"""Sensitivity of an event study to parallel trends (Rambachan and Roth 2023).
+
+A difference-in-differences estimate is causal only if, without the change, treated and
+untreated units would have kept moving alike. The event study's leads show how far
+apart they drifted *before* the start; this module asks how far they may drift *after*
+it before the conclusion (the interval excludes zero) is lost. Two restrictions on the
+post-period violation ``delta`` (Rambachan and Roth, "A More Credible Approach to
+Parallel Trends", Review of Economic Studies 2023):
+
+- **relative magnitudes** ``Delta^RM(Mbar)``: no period-to-period change of the trend
+  difference after the start exceeds ``Mbar`` times the largest one before it;
+- **smoothness** ``Delta^SD(M)``: the slope of the trend difference changes by at most
+  ``M`` (outcome units) from one period to the next; ``M = 0`` allows a linear
+  pre-trend that continues after the start.
+
+Methods (stated exactly; see docs/statistics-quasi.md):
+
+- Smoothness: the fixed-length confidence interval (FLCI, Armstrong and Kolesar 2018)
+  that HonestDiD uses by default for ``Delta^SD``: the affine estimator ``l'b_post +
+  w'b_pre`` whose interval ``estimate +- sd * cv_alpha(bias / sd)`` is shortest, with
+  ``cv_alpha(b)`` the ``1 - alpha`` quantile of ``|N(b, 1)|`` and ``bias`` the worst
+  case over ``Delta^SD(M)``. Here the worst-case bias has a closed form (``M`` times the
+  L1 norm of the estimator's weights on the second differences, the weights must cancel
+  every linear trend), and the weights come from :func:`scipy.optimize.minimize`
+  (SLSQP) where HonestDiD searches a grid of standard deviations with a conic solver.
+  Coverage at least ``1 - alpha`` for every ``delta`` in ``Delta^SD(M)``.
+- Relative magnitudes: HonestDiD inverts the conditional-least-favourable hybrid test
+  of Andrews, Roth and Pakes over the union of the locations and signs of the largest
+  pre-period change. This module uses a simpler set with the same guarantee: a
+  projection of a simultaneous (sup-t) confidence band over the target and every
+  pre-period change. On the band's event, the target's bias is at most
+  ``Mbar * K(l) * max_j(|change_j| + c se_j)``, with ``K(l) = sum_k |sum_{t >= k} l_t|``
+  the worst case over ``Delta^RM(Mbar)`` of the target's accumulated changes, so the set
+  covers with probability at least ``1 - alpha`` for every ``Mbar > 0``; at ``Mbar = 0``
+  it is the usual interval. It is wider than HonestDiD's (its breakdown value is a lower
+  bound of theirs: the conclusion is never claimed more robust than the paper's method
+  would), and both breakdown values have closed forms.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from outcomes import format as fmt
+
+Target = Literal["average", "first"]
+#: The target parameters in words.
+TARGET_NAMES = {"average": "the average effect over the periods after the start", "first": "the effect in the first period"}
+#: Draws of the simulated sup-t critical value (seeded: the same inputs give the same numbers).
+SUP_T_DRAWS = 20_000
+#: Largest smoothness bound tried, as a multiple of the target's standard error, when searching the breakdown.
+SD_SEARCH_LIMIT = 1e3
+#: Biases (in standard errors) at which the folded-normal critical value is tabulated.
+FOLD_GRID = np.linspace(1e-9, 12.0, 1_201)
+
+
+@dataclass(frozen=True)
+class RobustInterval:
+    """A robust confidence set of the target under one restriction and bound.
+
+    Attributes
+    ----------
+    restriction : {"relative_magnitudes", "smoothness"}
+        ``Delta^RM(Mbar)`` or ``Delta^SD(M)``.
+    bound : float
+        ``Mbar`` (a multiple of the largest pre-period change) or ``M`` (outcome units per period squared).
+    low, high : float
+        The interval.
+    """
+
+    restriction: Literal["relative_magnitudes", "smoothness"]
+    bound: float
+    low: float
+    high: float
+
+    @property
+    def excludes_zero(self) -> bool:
+        """Whether the conclusion (an effect different from zero) survives this bound."""
+        return self.low > 0 or self.high < 0
+
+
+@dataclass(frozen=True)
+class TrendSensitivity:
+    """How much a violation of parallel trends the conclusion survives.
+
+    Attributes
+    ----------
+    target : {"average", "first"}
+        The parameter: the average of the post-period effects, or the first one.
+    estimate, se : float
+        The target's event-study estimate and standard error.
+    n_pre, n_post : int
+        Pre-period coefficients (the reference period excluded) and post-period ones.
+    rm_breakdown : float
+        Largest ``Mbar`` for which the relative-magnitudes set excludes zero; NaN when
+        even the usual interval includes zero.
+    sd_breakdown : float
+        Largest ``M`` for which the smoothness FLCI excludes zero; NaN when even a linear
+        pre-trend continued (``M = 0``) leaves zero inside; ``inf`` if no bound tried loses it.
+    intervals : tuple of RobustInterval
+        The robust sets over a grid of bounds (chart-ready through :meth:`to_frame`).
+    alpha : float
+        One minus the confidence level.
+    """
+
+    target: Target
+    estimate: float
+    se: float
+    n_pre: int
+    n_post: int
+    rm_breakdown: float
+    sd_breakdown: float
+    intervals: tuple[RobustInterval, ...]
+    alpha: float = 0.05
+
+    @property
+    def sensitive(self) -> bool:
+        """Whether a post-period drift no larger than the largest pre-period one could overturn the conclusion."""
+        return not self.rm_breakdown >= 1
+
+    def sentences(self) -> tuple[str, ...]:
+        """Plain sentences: the relative-magnitudes and smoothness breakdown values."""
+        what = TARGET_NAMES[self.target]
+        if not math.isfinite(self.rm_breakdown):
+            return (
+                f"Sensitivity to parallel trends: {what} is not distinguishable from zero even if trends are exactly "
+                "parallel, so there is no conclusion to test.",
+            )
+        rm = (
+            f"The conclusion holds unless post-period trend differences exceed "
+            f"{fmt.number(self.rm_breakdown)} times the largest pre-period one"
+            f" (relative magnitudes, Rambachan and Roth; {what})."
+        )
+        if math.isnan(self.sd_breakdown):
+            sd = ("A linear difference in trends continued from before the start would be enough to explain the "
+                  "effect (smoothness, M = 0).")
+        elif math.isinf(self.sd_breakdown):
+            sd = "No bend in the difference of trends tried could explain the effect (smoothness)."
+        else:
+            sd = (
+                f"It also holds unless the slope of the difference in trends changes by more than "
+                f"{fmt.number(self.sd_breakdown)} from one period to the next (smoothness; 0 means a straight-line "
+                "pre-trend continued)."
+            )
+        return rm, sd
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return the robust sets: restriction, bound, low, high, excludes_zero."""
+        rows = [
+            {"restriction": i.restriction, "bound": i.bound, "low": i.low, "high": i.high,
+             "excludes_zero": i.excludes_zero}
+            for i in self.intervals
+        ]
+        return pd.DataFrame(rows, columns=["restriction", "bound", "low", "high", "excludes_zero"])
+
+
+def target_weights(n_post: int, target: Target = "average") -> np.ndarray:
+    """``l``: weights of the post-period coefficients defining the target."""
+    if target == "average":
+        return np.full(n_post, 1.0 / n_post)
+    out = np.zeros(n_post)
+    out[0] = 1.0
+    return out
+
+
+def _check(betahat: np.ndarray, sigma: np.ndarray, n_pre: int, n_post: int, l_vec: np.ndarray) -> None:
+    if n_pre < 1 or n_post < 1:
+        raise ValueError(f"n_pre and n_post must be at least 1; got {n_pre} and {n_post}")
+    if betahat.shape != (n_pre + n_post,) or sigma.shape != (n_pre + n_post, n_pre + n_post):
+        raise ValueError(
+            f"betahat {betahat.shape} and sigma {sigma.shape} must have n_pre + n_post = {n_pre + n_post} entries"
+        )
+    if l_vec.shape != (n_post,):
+        raise ValueError(f"l_vec must have n_post = {n_post} entries; got {l_vec.shape}")
+
+
+@functools.lru_cache(maxsize=8)
+def _fold_table(alpha: float) -> np.ndarray:
+    """``cv_alpha`` on :data:`FOLD_GRID` (one vectorised quantile call per alpha)."""
+    return stats.foldnorm.ppf(1 - alpha, FOLD_GRID)
+
+
+def fold_critical_value(bias: float, alpha: float) -> float:
+    """``cv_alpha(b)``: the ``1 - alpha`` quantile of ``|N(b, 1)|``.
+
+    Interpolated on a fine grid of ``b`` (error below 1e-4); beyond the grid the
+    quantile is ``b + z_{1 - alpha}`` to double precision.
+    """
+    b = abs(bias)
+    if b == 0:
+        return float(stats.norm.ppf(1 - alpha / 2))
+    if b >= FOLD_GRID[-1]:
+        return b + float(stats.norm.ppf(1 - alpha))
+    return float(np.interp(b, FOLD_GRID, _fold_table(alpha)))
+
+
+def _second_difference_weights(n_pre: int, n_post: int) -> tuple[np.ndarray, np.ndarray]:
+    """Maps from an estimator's weights ``a`` (pre then post) to its bias terms.
+
+    Returns ``(G, t)``: the bias ``a' delta`` of any ``delta`` with ``delta_ref = 0`` is
+    ``(G a)' dd + (t' a) s`` with ``dd`` the second differences of the full sequence and
+    ``s`` its slope at the reference period; ``t`` is event time relative to the reference.
+    """
+    n = n_pre + 1 + n_post
+    ref = n_pre
+    rows = np.zeros((n, n))
+    for i in range(1, n - 1):
+        rows[i - 1, i - 1 : i + 2] = (1.0, -2.0, 1.0)
+    rows[n - 2, ref] = 1.0  # delta_ref = 0
+    rows[n - 1, ref], rows[n - 1, ref - 1] = 1.0, -1.0  # slope into the reference period
+    basis = np.linalg.inv(rows)  # full delta = basis @ (dd, 0, s)
+    keep = np.r_[0:ref, ref + 1 : n]  # coefficients other than the reference
+    g = basis[keep, : n - 2].T
+    t = np.r_[np.arange(-n_pre, 0), np.arange(1, n_post + 1)].astype(float)
+    return g, t
+
+
+def smoothness_flci(
+    betahat: np.ndarray, sigma: np.ndarray, n_pre: int, n_post: int, l_vec: np.ndarray, m: float, alpha: float = 0.05
+) -> RobustInterval:
+    """Fixed-length confidence interval of ``l' tau_post`` under ``Delta^SD(M)``.
+
+    Parameters
+    ----------
+    betahat : numpy.ndarray
+        Event-study coefficients, pre-periods (oldest first, reference excluded) then post-periods.
+    sigma : numpy.ndarray
+        Their covariance.
+    n_pre, n_post : int
+        Numbers of pre- and post-period coefficients.
+    l_vec : numpy.ndarray
+        Target weights on the post-period coefficients.
+    m : float
+        Largest change of the slope of the trend difference between consecutive periods.
+    alpha : float
+        One minus the confidence level.
+
+    Returns
+    -------
+    RobustInterval
+    """
+    betahat, sigma, l_vec = (np.asarray(x, dtype=float) for x in (betahat, sigma, l_vec))
+    _check(betahat, sigma, n_pre, n_post, l_vec)
+    g, t = _second_difference_weights(n_pre, n_post)
+    g_pre, g_post = g[:, :n_pre], g[:, n_pre:]
+    t_pre, t_post = t[:n_pre], t[n_pre:]
+
+    def full(w: np.ndarray) -> np.ndarray:
+        return np.r_[w, l_vec]
+
+    def sd(w: np.ndarray) -> float:
+        a = full(w)
+        return float(np.sqrt(max(a @ sigma @ a, 1e-300)))
+
+    # M = 0: the least-variance weights that cancel a linear trend (closed form, also the start).
+    s_pp, s_pq = sigma[:n_pre, :n_pre], sigma[:n_pre, n_pre:]
+    kkt = np.block([[2 * s_pp, t_pre[:, None]], [t_pre[None, :], np.zeros((1, 1))]])
+    rhs = np.r_[-2 * s_pq @ l_vec, -t_post @ l_vec]
+    w0 = np.linalg.lstsq(kkt, rhs, rcond=None)[0][:n_pre]
+    if m > 0:
+        k = g.shape[0]
+
+        def half_length(x: np.ndarray) -> float:
+            s = sd(x[:n_pre])
+            return s * fold_critical_value(m * float(np.sum(x[n_pre:])) / s, alpha)
+
+        c0 = g_pre @ w0 + g_post @ l_vec
+        bias_rows = np.hstack([g_pre, -np.eye(k)])
+        constraints = [
+            {"type": "eq", "fun": lambda x: np.array([t_pre @ x[:n_pre] + t_post @ l_vec]),
+             "jac": lambda x: np.r_[t_pre, np.zeros(k)][None, :]},
+            {"type": "ineq", "fun": lambda x: x[n_pre:] - (g_pre @ x[:n_pre] + g_post @ l_vec),
+             "jac": lambda x: -bias_rows},
+            {"type": "ineq", "fun": lambda x: x[n_pre:] + (g_pre @ x[:n_pre] + g_post @ l_vec),
+             "jac": lambda x: np.hstack([g_pre, np.eye(k)])},
+        ]
+        fit = optimize.minimize(half_length, np.r_[w0, np.abs(c0)], method="SLSQP", constraints=constraints,
+                                options={"maxiter": 500, "ftol": 1e-12})
+        w = fit.x[:n_pre]
+        bias = m * float(np.sum(np.abs(g_pre @ w + g_post @ l_vec)))
+    else:
+        w, bias = w0, 0.0
+    center = float(full(w) @ betahat)
+    half = sd(w) * fold_critical_value(bias / sd(w), alpha)
+    return RobustInterval("smoothness", float(m), center - half, center + half)
+
+
+def _rm_parts(betahat: np.ndarray, sigma: np.ndarray, n_pre: int, l_vec: np.ndarray, alpha: float, seed: int):
+    """Target estimate and se, the sup-t critical value, ``K(l)`` and the band's largest pre-period change."""
+    n = len(betahat)
+    # Rows: the target, then the n_pre pre-period changes delta_{s+1} - delta_s (delta_ref = 0).
+    rows = np.zeros((1 + n_pre, n))
+    rows[0, n_pre:] = l_vec
+    for j in range(n_pre):
+        rows[1 + j, j] = -1.0
+        if j + 1 < n_pre:
+            rows[1 + j, j + 1] = 1.0
+    values = rows @ betahat
+    cov = rows @ sigma @ rows.T
+    se = np.sqrt(np.clip(np.diagonal(cov), 0, None))
+    corr = cov / np.outer(np.where(se > 0, se, 1), np.where(se > 0, se, 1))
+    draws = np.random.default_rng(seed).multivariate_normal(np.zeros(1 + n_pre), corr, SUP_T_DRAWS,
+                                                           method="eigh")
+    c = float(np.quantile(np.abs(draws).max(axis=1), 1 - alpha))
+    k = float(np.sum(np.abs(np.cumsum(l_vec[::-1])[::-1])))
+    largest = float(np.max(np.abs(values[1:]) + c * se[1:]))
+    return float(values[0]), float(se[0]), c, k, largest
+
+
+def relative_magnitudes_interval(
+    betahat: np.ndarray, sigma: np.ndarray, n_pre: int, n_post: int, l_vec: np.ndarray, mbar: float,
+    alpha: float = 0.05, seed: int = 0,
+) -> RobustInterval:
+    """Projection confidence set of ``l' tau_post`` under ``Delta^RM(Mbar)`` (see the module notes).
+
+    Parameters
+    ----------
+    betahat, sigma, n_pre, n_post, l_vec, alpha
+        As in :func:`smoothness_flci`.
+    mbar : float
+        Post-period changes of the trend difference are at most ``mbar`` times the largest pre-period change.
+    seed : int
+        Seed of the simulated sup-t critical value.
+
+    Returns
+    -------
+    RobustInterval
+        The usual interval at ``mbar = 0``.
+    """
+    betahat, sigma, l_vec = (np.asarray(x, dtype=float) for x in (betahat, sigma, l_vec))
+    _check(betahat, sigma, n_pre, n_post, l_vec)
+    est, se, c, k, largest = _rm_parts(betahat, sigma, n_pre, l_vec, alpha, seed)
+    if mbar <= 0:
+        half = float(stats.norm.ppf(1 - alpha / 2)) * se
+    else:
+        half = c * se + mbar * k * largest
+    return RobustInterval("relative_magnitudes", float(mbar), est - half, est + half)
+
+
+def rm_breakdown(
+    betahat: np.ndarray, sigma: np.ndarray, n_pre: int, n_post: int, l_vec: np.ndarray, alpha: float = 0.05,
+    seed: int = 0,
+) -> float:
+    """Largest ``Mbar`` for which :func:`relative_magnitudes_interval` excludes zero.
+
+    NaN when the usual interval includes zero; 0 when only exactly parallel trends keep the conclusion.
+    """
+    betahat, sigma, l_vec = (np.asarray(x, dtype=float) for x in (betahat, sigma, l_vec))
+    _check(betahat, sigma, n_pre, n_post, l_vec)
+    est, se, c, k, largest = _rm_parts(betahat, sigma, n_pre, l_vec, alpha, seed)
+    if abs(est) <= float(stats.norm.ppf(1 - alpha / 2)) * se:
+        return math.nan
+    return max(0.0, (abs(est) - c * se) / (k * largest)) if largest > 0 else math.inf
+
+
+def sd_breakdown(
+    betahat: np.ndarray, sigma: np.ndarray, n_pre: int, n_post: int, l_vec: np.ndarray, alpha: float = 0.05
+) -> float:
+    """Largest ``M`` for which :func:`smoothness_flci` excludes zero (to a relative 1e-4 of the target's se).
+
+    NaN when the interval at ``M = 0`` includes zero; ``inf`` when it excludes zero up to
+    :data:`SD_SEARCH_LIMIT` standard errors.
+    """
+    betahat, sigma, l_vec = (np.asarray(x, dtype=float) for x in (betahat, sigma, l_vec))
+
+    def margin(m: float) -> float:
+        i = smoothness_flci(betahat, sigma, n_pre, n_post, l_vec, m, alpha)
+        return max(i.low, -i.high)
+
+    if margin(0.0) <= 0:
+        return math.nan
+    se = float(np.sqrt(l_vec @ sigma[n_pre:, n_pre:] @ l_vec))
+    hi = se
+    while margin(hi) > 0:
+        hi *= 4
+        if hi > SD_SEARCH_LIMIT * se:
+            return math.inf
+    return float(optimize.brentq(margin, 0.0, hi, xtol=1e-4 * se))
+
+
+def trend_sensitivity(
+    betahat: np.ndarray, sigma: np.ndarray, n_pre: int, n_post: int, *, target: Target = "average",
+    alpha: float = 0.05, grid: int = 6, seed: int = 0,
+) -> TrendSensitivity:
+    """Breakdown values and robust sets of an event study's target.
+
+    Parameters
+    ----------
+    betahat, sigma, n_pre, n_post, alpha
+        As in :func:`smoothness_flci`.
+    target : {"average", "first"}
+        The average of the post-period effects or the first one.
+    grid : int
+        Bounds per restriction in :attr:`TrendSensitivity.intervals` (``Mbar`` from 0 to 2;
+        ``M`` from 0 to twice the smoothness breakdown, or to the target's se).
+    seed : int
+        Seed of the sup-t critical value.
+
+    Returns
+    -------
+    TrendSensitivity
+    """
+    l_vec = target_weights(n_post, target)
+    betahat, sigma = np.asarray(betahat, dtype=float), np.asarray(sigma, dtype=float)
+    _check(betahat, sigma, n_pre, n_post, l_vec)
+    rm = rm_breakdown(betahat, sigma, n_pre, n_post, l_vec, alpha, seed)
+    sd = sd_breakdown(betahat, sigma, n_pre, n_post, l_vec, alpha) if math.isfinite(rm) else math.nan
+    se = float(np.sqrt(l_vec @ sigma[n_pre:, n_pre:] @ l_vec))
+    m_top = 2 * sd if math.isfinite(sd) and sd > 0 else se
+    intervals = tuple(
+        relative_magnitudes_interval(betahat, sigma, n_pre, n_post, l_vec, float(b), alpha, seed)
+        for b in np.linspace(0, 2, grid)
+    ) + tuple(smoothness_flci(betahat, sigma, n_pre, n_post, l_vec, float(m), alpha) for m in np.linspace(0, m_top, grid))
+    return TrendSensitivity(
+        target=target, estimate=float(l_vec @ betahat[n_pre:]), se=se, n_pre=n_pre, n_post=n_post,
+        rm_breakdown=rm, sd_breakdown=sd, intervals=intervals, alpha=alpha,
+    )
+
+
+#: Sentence when the event study has no lead to compare the post-period with.
+NEEDS_TWO_PRE_PERIODS = (
+    "Sensitivity to parallel trends (Rambachan and Roth) needs at least two periods before the start: with one, "
+    "there is no pre-period trend difference to compare the post-period with."
+)
+
+
+def event_study_sensitivity(
+    rel: np.ndarray, estimate: np.ndarray, cov: np.ndarray, *, target: Target = "average", alpha: float = 0.05,
+    base: Literal["reference", "varying"] = "reference",
+) -> TrendSensitivity | None:
+    """:func:`trend_sensitivity` of an event study given by relative period.
+
+    Parameters
+    ----------
+    rel : numpy.ndarray
+        Periods relative to the start (0 = first period with the change), one per estimate.
+    estimate, cov : numpy.ndarray
+        The estimates and their covariance.
+    target, alpha
+        As in :func:`trend_sensitivity`.
+    base : {"reference", "varying"}
+        ``"reference"``: every estimate is measured against period -1, which is left out
+        (the kit's two-way fixed-effects event study). ``"varying"``: the pre-period
+        estimates are changes from the period before (Callaway and Sant'Anna's default);
+        they are summed into levels against period -1 first (a linear map, applied to the
+        covariance too), which is what ``honest_did`` asks of a universal base period.
+
+    Returns
+    -------
+    TrendSensitivity or None
+        None without a pre-period coefficient, a post-period one, or a finite covariance.
+    """
+    rel, estimate, cov = np.asarray(rel), np.asarray(estimate, dtype=float), np.asarray(cov, dtype=float)
+    post = np.flatnonzero(rel >= 0)
+    post = post[np.argsort(rel[post])]
+    if base == "varying":
+        changes = np.flatnonzero(rel < 0)
+        # Level at period e - 1 against period -1 is minus the sum of the changes e..-1.
+        rows = np.array([[-1.0 if rel[j] >= rel[i] else 0.0 for j in changes] for i in changes])
+        pre_map = np.zeros((len(changes), len(rel)))
+        pre_map[:, changes] = rows
+        pre_map = pre_map[np.argsort(rel[changes])]  # oldest level first
+    else:
+        pre = np.flatnonzero(rel < -1)
+        pre_map = np.eye(len(rel))[pre[np.argsort(rel[pre])]]
+    post_map = np.eye(len(rel))[post]
+    n_pre, n_post = len(pre_map), len(post)
+    if n_pre == 0 or n_post == 0:
+        return None
+    transform = np.vstack([pre_map, post_map])
+    betahat, sigma = transform @ estimate, transform @ cov @ transform.T
+    if not (np.isfinite(betahat).all() and np.isfinite(sigma).all()) or np.diagonal(sigma).min() <= 0:
+        return None
+    return trend_sensitivity(betahat, sigma, n_pre, n_post, target=target, alpha=alpha)
