@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
-from scipy import stats
 
 from outcomes.experiment.quasi import honest
 from outcomes.experiment.quasi.analysis import difference_in_differences

@@ -205,8 +205,7 @@ class Review:
         """The page's title, the initiative's register name, and what the page answers."""
         return md(
             "# {name}\n\nDid this initiative change what it set out to change, without harming what must not "
-            "get worse? The recommendation comes first, then the effects, how they moved over time, how they "
-            "were estimated and what would change the decision.",
+            "get worse?",
             name=self.spec.name or self.spec.id,
         )
 
