@@ -253,10 +253,11 @@ def demand_capacity_sentence(panel: pd.DataFrame) -> str:
     In the last month of the panel, IT is too busy when it resolved fewer tickets than
     were opened (the queue grew); the sentence gives both totals, the change of the queue
     and the services where demand exceeded capacity (the three largest gaps by name).
-    Months without any ticket get :data:`NO_TICKETS`.
+    Months without any ticket get a sentence saying the answer is not known (the chart's
+    place says why: :data:`NO_TICKETS`).
     """
     if _no_tickets(panel):
-        return NO_TICKETS
+        return "Not known: no ticket was opened in these months."
     data = demand_capacity_frame(panel)
     last = data["period"].max()
     month = data[data["period"] == last]
@@ -281,10 +282,10 @@ def demand_capacity_chart(panel: pd.DataFrame, *, top: int = 8) -> alt.FacetChar
     Both flows are lines with points, demand solid and capacity dashed, so neither hides
     the other where they coincide; the ``top`` services by demand are shown (see
     :func:`demand_capacity_frame`; :func:`demand_capacity_sentence` gives the answer).
-    Months without any ticket get a note that there is no chart (the sentence says why).
+    Months without any ticket get :data:`NO_TICKETS` instead of a chart.
     """
     if _no_tickets(panel):
-        return Markdown("No chart: no ticket in these months.")
+        return Markdown(NO_TICKETS)
     data = demand_capacity_frame(panel)
     keep = data.groupby("segment")["opened"].sum().nlargest(top).index
     data = data[data["segment"].isin(keep)]
