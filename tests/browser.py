@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from outcomes.run.pdf import CHROMIUM_NAMES
+
 NO_NETWORK = ["--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>"]
 BASE_FLAGS = [
     "--headless=new",
@@ -47,7 +49,7 @@ _CONSOLE = re.compile(r":CONSOLE[:(\]].*")
 @lru_cache(maxsize=1)
 def chromium() -> str | None:
     """The Chromium executable; installed with apt-get when missing and possible (as CI does)."""
-    for name in ("chromium", "chromium-browser", "google-chrome"):
+    for name in CHROMIUM_NAMES:
         found = shutil.which(name)
         if found:
             return found

@@ -22,7 +22,8 @@ from pathlib import Path
 import duckdb
 
 from outcomes.errors import IngestError
-from outcomes.ingest.context import SourceContext, lit
+from outcomes.ingest.context import SourceContext
+from outcomes.warehouse.sql import literal as lit
 from outcomes.ingest.mapping import TWO_DIGIT_YEAR_RE
 from outcomes.ingest.rules import TYPE_WORDS, rule, unparseable
 from outcomes.warehouse.datamodel import EARLIEST, Column

@@ -19,7 +19,6 @@ import duckdb
 
 from outcomes.ingest.sources import Source
 from outcomes.warehouse.datamodel import TABLES, Table
-from outcomes.warehouse.sql import literal
 
 
 @dataclass(frozen=True)
@@ -55,11 +54,6 @@ class SourceContext:
     def where(self) -> str:
         """The source's key in the sources file, as messages name it (``sources.<name>``)."""
         return f"sources.{self.name}"
-
-
-def lit(value: str) -> str:
-    """Return ``value`` as an SQL string literal (:func:`outcomes.warehouse.sql.literal`)."""
-    return literal(value)
 
 
 def close_match(name: str, candidates: list[str]) -> str:

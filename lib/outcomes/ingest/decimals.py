@@ -17,7 +17,8 @@ import re
 from pathlib import Path
 
 from outcomes.errors import IngestError
-from outcomes.ingest.context import SourceContext, lit
+from outcomes.ingest.context import SourceContext
+from outcomes.warehouse.sql import literal as lit
 from outcomes.warehouse.store import quote
 
 #: A number written with some decimal and thousands separators: ``1.234,56``, ``1 234``, ``0,5``.

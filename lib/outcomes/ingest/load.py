@@ -106,7 +106,8 @@ from rich.table import Table as RichTable
 from outcomes import config
 from outcomes.errors import IngestError, ParamsError
 from outcomes.ingest import checks, dedupe, mapping, readers, reject_share
-from outcomes.ingest.context import SourceContext, lit
+from outcomes.ingest.context import SourceContext
+from outcomes.warehouse.sql import literal as lit
 from outcomes.ingest.reject_share import RejectShareBreach
 from outcomes.ingest.sources import PRESETS_DIR, Source, SourcesConfig, load_sources
 from outcomes.warehouse import lock as warehouse_lock

@@ -30,7 +30,8 @@ import sqlglot
 from sqlglot import exp
 
 from outcomes.errors import IngestError
-from outcomes.ingest.context import SourceContext, close_match, lit
+from outcomes.ingest.context import SourceContext, close_match
+from outcomes.warehouse.sql import literal as lit
 from outcomes.ingest.decimals import check_convention, numeric_text
 from outcomes.ingest.dedupe import check_dedupe
 from outcomes.ingest.readers import header_below

@@ -29,7 +29,8 @@ from outcomes import config
 from outcomes import format as fmt
 from outcomes.errors import ParamsError
 from outcomes.ingest import checks
-from outcomes.ingest.context import SourceContext, close_match, lit
+from outcomes.ingest.context import SourceContext, close_match
+from outcomes.warehouse.sql import literal as lit
 from outcomes.ingest.load import map_source, prepare_connection
 from outcomes.ingest.reject_share import RuleCount, over_limit, rule_counts
 from outcomes.ingest.sources import Source, SourcesConfig, load_sources, merged_entries

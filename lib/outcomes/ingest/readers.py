@@ -28,7 +28,8 @@ from pathlib import Path
 import duckdb
 
 from outcomes.errors import IngestError
-from outcomes.ingest.context import SourceContext, lit
+from outcomes.ingest.context import SourceContext
+from outcomes.warehouse.sql import literal as lit
 from outcomes.ingest.sources import Source
 from outcomes.warehouse.store import quote
 

@@ -96,27 +96,27 @@ DECISIONS = (
     Column("Why", _key("decision_reason")),
 )
 
-ROI = (
-    Column("Initiative", _key("initiative")),
-    Column("Name", _key("name")),
-    Column("Recommendation", _key("recommendation")),
+#: The figures of an investment case, for one initiative or the portfolio.
+CASE_FIGURES = (
     Column("NPV P10", _key("npv_p10"), MONEY),
     Column("NPV P50", _key("npv_p50"), MONEY),
     Column("NPV P90", _key("npv_p90"), MONEY),
     Column("ROI P50", _key("roi_p50"), PERCENT),
     Column("Payback (months)", _key("payback_months"), "0.0"),
     Column("Chance ROI > 0", _key("prob_roi_positive"), PERCENT),
+)
+
+ROI = (
+    Column("Initiative", _key("initiative")),
+    Column("Name", _key("name")),
+    Column("Recommendation", _key("recommendation")),
+    *CASE_FIGURES,
     Column("Value per customer kept", _key("value_per_customer_kept"), MONEY),
 )
 
 PORTFOLIO = (
     Column("Initiatives", lambda r: ", ".join(r.get("initiatives") or ())),
-    Column("NPV P10", _key("npv_p10"), MONEY),
-    Column("NPV P50", _key("npv_p50"), MONEY),
-    Column("NPV P90", _key("npv_p90"), MONEY),
-    Column("ROI P50", _key("roi_p50"), PERCENT),
-    Column("Payback (months)", _key("payback_months"), "0.0"),
-    Column("Chance ROI > 0", _key("prob_roi_positive"), PERCENT),
+    *CASE_FIGURES,
     Column("Chance any case loses money", _key("prob_any_case_negative"), PERCENT),
 )
 

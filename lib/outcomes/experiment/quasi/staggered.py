@@ -40,7 +40,13 @@ from scipy import stats
 
 from outcomes import format as fmt
 from outcomes.estimate import Estimate
-from outcomes.experiment.quasi.analysis import FEW_CLUSTERS_BELOW, QuasiResult, has_interval, with_sensitivity
+from outcomes.experiment.quasi.analysis import (
+    FEW_CLUSTERS_BELOW,
+    QuasiResult,
+    _check_alpha,
+    has_interval,
+    with_sensitivity,
+)
 from outcomes.experiment.quasi.did import PretrendTest, _table, cluster_ols
 from outcomes.experiment.quasi.panel import (
     BLOCKS,
@@ -758,8 +764,7 @@ def staggered_adoption(
         and event-time averages, the Sun and Abraham cross-check and two-way fixed effects
         (for comparison) in ``other_estimates``; whether the cross-check agrees in ``notes``.
     """
-    if not 0 < alpha < 1:
-        raise QuasiInputError(f"alpha must be in (0, 1), bounds excluded; got {alpha}")
+    _check_alpha(alpha)
     metric = metric or outcome
     label = label or metric
     r = prepare_rollout(frame, unit=unit, period=period, outcome=outcome, rollout=rollout)
