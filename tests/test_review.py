@@ -363,3 +363,13 @@ def test_notebook_runs_for_every_warehouse_backed_initiative(notebook_runs: dict
         page = run.html.read_text(encoding="utf-8")
         assert "Decision:" in page
         assert not re.search(r"\bC\d{8}\b", page)  # aggregates only: no customer ids
+
+
+def test_quasi_estimates_carry_their_unit_and_charts_name_the_metric(reviews: dict) -> None:
+    rv = reviews["chatbot"]  # its primary metric's unit is hours
+    text = rv.design_text().data.replace("\\", "")
+    assert re.search(r"\): -1\.\d+ hours on mean first response", text), text
+    assert re.search(r"CI -1\.\d+ to -0\.\d+ hours", text)
+    assert re.search(r"3\.\d+ hours without the change against 2\.\d+ hours with it", text)
+    spec = rv.time_chart().to_dict()
+    assert "mean first response" in str(spec.get("title")) and "first_response_mean_hours" not in str(spec.get("title"))

@@ -58,13 +58,13 @@ def event_study_chart(result: QuasiResult) -> alt.LayerChart:
         alt.Tooltip("phase:N", title="Phase"),
     ]
     base = alt.Chart(frame)
-    bars = base.mark_rule().encode(x=x, y=alt.Y("ci_low:Q", title=f"Effect on {result.metric}"), y2="ci_high:Q")
+    bars = base.mark_rule().encode(x=x, y=alt.Y("ci_low:Q", title=f"Effect on {result.name}"), y2="ci_high:Q")
     points = base.mark_point(filled=True).encode(x=x, y="estimate:Q", shape=alt.Shape("phase:N", title="Phase"),
                                                  tooltip=tooltip)
     zero = alt.Chart(pd.DataFrame({"y": [0.0]})).mark_rule(strokeDash=[2, 2]).encode(y="y:Q")
     start = alt.Chart(pd.DataFrame({"x": [-0.5]})).mark_rule(strokeDash=[6, 3]).encode(x="x:Q")
     return alt.layer(zero, start, bars, points).properties(
-        title=f"Event study: {result.metric} of treated against untreated units"
+        title=f"Event study: {result.name} of treated against untreated units"
     )
 
 
@@ -105,7 +105,7 @@ def its_chart(result: QuasiResult) -> alt.LayerChart:
         .mark_line(point=True)
         .encode(
             x=x,
-            y=alt.Y("value:Q", title=result.metric, scale=alt.Scale(zero=False)),
+            y=alt.Y("value:Q", title=result.name, scale=alt.Scale(zero=False)),
             color=alt.Color("series:N", title=None, sort=[names[c] for c in present]),
             strokeDash=alt.StrokeDash("series:N", title=None, sort=[names[c] for c in present]),
             tooltip=[x, alt.Tooltip("series:N"), alt.Tooltip("value:Q", format=".3~g")],
@@ -128,4 +128,4 @@ def its_chart(result: QuasiResult) -> alt.LayerChart:
         ))
     title = {"its": "Observed", "synthetic_control": "Treated unit"}.get(result.design, "Treated units")
 
-    return alt.layer(*layers).properties(title=f"{title} against the counterfactual: {result.metric}")
+    return alt.layer(*layers).properties(title=f"{title} against the counterfactual: {result.name}")

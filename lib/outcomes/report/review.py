@@ -563,6 +563,7 @@ def _quasi(spec: InitiativeSpec, panel_for: Any, window: aggregates.AnalysisWind
         else:
             results[m.id] = interrupted_time_series(
                 frame, unit=unit_col, treated_units=spec.treated_units if unit_col else None, **common)
+    results = {m.id: replace(results[m.id], unit=m.display_unit) for m in spec.metrics}
     primary = spec.primary
     others = [
         results[m.id].to_effect(direction=m.direction, role=m.role, unit=m.display_unit, label=m.display_name)

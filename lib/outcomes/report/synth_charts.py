@@ -52,7 +52,7 @@ def gap_chart(result: QuasiResult) -> alt.LayerChart:
     temporal = pd.api.types.is_datetime64_any_dtype(gaps["period"])
     x = alt.X("period:T" if temporal else "period:Q", title="Period")
     bars = alt.Chart(gaps).mark_bar().encode(
-        x=x, y=alt.Y("gap:Q", title=f"Gap in {result.metric} (treated - synthetic)"),
+        x=x, y=alt.Y("gap:Q", title=f"Gap in {result.name} (treated - synthetic)"),
         color=alt.Color("phase:N", title="Phase", sort=["pre", "post"]),
         tooltip=[x, alt.Tooltip("gap:Q", title="Gap", format="+.3~g"), alt.Tooltip("phase:N")],
     )

@@ -145,6 +145,8 @@ class QuasiResult:
     sensitivity : TrendSensitivity or None
         DiD and staggered designs with an event study: how large a violation of parallel
         trends the conclusion survives (:mod:`~outcomes.experiment.quasi.honest`).
+    unit : str
+        The metric's unit in sentences ("hours", "fraction"...); plain numbers when empty.
     """
 
     design: Design
@@ -174,11 +176,25 @@ class QuasiResult:
     label: str = ""
     notes: tuple[str, ...] = ()
     sensitivity: TrendSensitivity | None = None
+    unit: str = ""
 
     @property
     def design_name(self) -> str:
         """The design in words."""
         return DESIGN_NAMES[self.design]
+
+    @property
+    def name(self) -> str:
+        """The metric as readers see it: ``label``, else ``metric``."""
+        return self.label or self.metric
+
+    def _change(self, x: float) -> str:
+        """An effect in the metric's unit ("-1.01 hours", "+6.0 pp"); a plain signed number without one."""
+        return fmt.change(x, self.unit) if self.unit else fmt.number(x, signed=True)
+
+    def _level(self, x: float) -> str:
+        """A level in the metric's unit ("3.75 hours", "27.0%"); a plain number without one."""
+        return fmt.level(x, self.unit) if self.unit else fmt.number(x)
 
     def sentences(self) -> tuple[str, ...]:
         """Plain sentences: design and why, estimate, checks (no conditions, no assumptions)."""
@@ -189,13 +205,13 @@ class QuasiResult:
                 self.design, "effect on the treated units"
             )
             out.append(
-                f"Estimate ({what}): {fmt.number(e.estimate, signed=True)} on {self.label or self.metric} ({self._inference(e)}); "
-                f"{fmt.number(self.counterfactual_mean)} without the change against {fmt.number(self.observed)} with it."
+                f"Estimate ({what}): {self._change(e.estimate)} on {self.name} ({self._inference(e)}); "
+                f"{self._level(self.counterfactual_mean)} without the change against {self._level(self.observed)} with it."
             )
         if self.synthetic is not None:
             out.extend(self.synthetic.sentences())
         for name, other in self.other_estimates.items():
-            out.append(f"{name.capitalize()}: {fmt.number(other.estimate, signed=True)} ({self._inference(other)}).")
+            out.append(f"{name.capitalize()}: {self._change(other.estimate)} ({self._inference(other)}).")
         if self.pretrend is not None:
             t = self.pretrend
             verdict = "rejected: trends differed before the start" if t.rejected else "not rejected"
@@ -215,7 +231,7 @@ class QuasiResult:
     def _inference(self, e: Estimate) -> str:
         """``"95% CI a to b, p = ..."``, or why there is no interval."""
         if has_interval(e):
-            return f"{fmt.confidence(self.alpha)} CI {fmt.interval(e.ci_low, e.ci_high, '')}, {fmt.p_value(e.p_value)}"
+            return f"{fmt.confidence(self.alpha)} CI {fmt.interval(e.ci_low, e.ci_high, self.unit)}, {fmt.p_value(e.p_value)}"
         return f"no interval, see the conditions; {fmt.p_value(e.p_value)}"
 
     def summary(self) -> str:
