@@ -1,9 +1,10 @@
 """``outcomes run --engine spark``: the whole monthly pack on Spark equals the DuckDB run.
 
 The real pack (``params/monthly.yaml``: scorecard, one review per active initiative, ROI,
-executive summary) runs twice on the demo company: on DuckDB, and on Spark in local mode
-(two cores, two shuffle partitions, no whole-stage code generation, a Parquet export in a
-temporary folder; settings passed to the kernels through ``OUTCOMES_ENGINE_PARAMS``). Every number of ``results.json``
+executive summary) runs on Spark in local mode (two cores, two shuffle partitions, no
+whole-stage code generation, a Parquet export in a temporary folder; settings passed to the
+kernels through ``OUTCOMES_ENGINE_PARAMS``) and is compared with the DuckDB run of the same
+configuration that the other pack tests read (``demo_month``). Every number of ``results.json``
 must agree to 1e-9 relative (the parity tolerance of the catalog on the two engines) and
 every text exactly. Only ``generated_at`` (when the document was written) legitimately
 differs in ``results.json``; in ``manifest.json`` the engine, the timings and the
@@ -26,6 +27,7 @@ from outcomes.warehouse import spark_backend
 from outcomes.run.monthly import run_monthly
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
+pytest_plugins = ["demo_pack_plugin"]  # the session-wide `demo_month` fixture: the DuckDB run
 
 PERIOD = "2025-12"
 RTOL = 1e-9
@@ -33,17 +35,17 @@ RTOL = 1e-9
 RUN_FIELDS = ("generated_at",)
 
 
-def _run(root: Path, engine_name: str) -> Path:
+def _run_on_spark(root: Path) -> Path:
     doc = yaml.safe_load((config.project().params_dir / "monthly.yaml").read_text(encoding="utf-8"))
-    doc["reports_dir"] = str(root / f"reports-{engine_name}")
-    path = root / f"monthly-{engine_name}.yaml"
+    doc["reports_dir"] = str(root / "reports-spark")
+    path = root / "monthly-spark.yaml"
     path.write_text(yaml.safe_dump(doc), encoding="utf-8")
-    summary = run_monthly(path, period=PERIOD, engine=engine_name)  # type: ignore[arg-type]
+    summary = run_monthly(path, period=PERIOD, engine="spark")
     return summary.index.parent
 
 
 @pytest.fixture(scope="module")
-def months(demo_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def months(demo_month: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The published month of the DuckDB run and of the Spark run."""
     if shutil.which("java") is None:
         pytest.skip("Java is not installed: Spark needs a Java 17 runtime")
@@ -62,7 +64,7 @@ def months(demo_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     (root / "engine.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(spark_backend.ENGINE_PARAMS_ENV, str(root / "engine.yaml"))
-        return {name: _run(root, name) for name in ("duckdb", "spark")}
+        return {"duckdb": demo_month, "spark": _run_on_spark(root)}
 
 
 def _differences(a: Any, b: Any, where: str = "") -> list[str]:
