@@ -46,6 +46,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning
 from IPython.display import Markdown
 
 from outcomes import config
+from outcomes import format as fmt
 from outcomes.errors import ParamsError
 from outcomes.casestudy.findings import Section, finding
 from outcomes.params import Params, load
@@ -688,7 +689,7 @@ class ChurnModel:
         for r in self.marginal_effects().itertuples():
             word = "less" if r.ame < 0 else "more"
             out.append(
-                f"{r.label} '{r.level}' vs '{r.reference}': {abs(r.ame) * 100:.1f} pp {word} likely to churn "
+                f"{r.label} '{r.level}' vs '{r.reference}': {_pp_size(r.ame)} pp {word} likely to churn "
                 f"({level:.0%} CI {r.ci_low * 100:+.1f} to {r.ci_high * 100:+.1f} pp), "
                 f"other attributes and {controls} held as observed."
             )
@@ -911,6 +912,12 @@ def value_at_stake(groups: CustomerGroups, model: ChurnModel, spec: ChurnSpec) -
 # ---------------------------------------------------------------------------------------
 
 
+def _pp_size(change: float) -> str:
+    """The size of a change in probability in percentage points: one decimal, or two significant digits below 1 pp (never "0.0")."""
+    size = abs(change) * 100
+    return f"{size:.1f}" if size >= 1 else fmt.significant(size, 2)
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
@@ -976,7 +983,7 @@ def findings(
                 label=f"churn difference, {r.label} '{r.level}' vs '{r.reference}', with controls",
                 estimate=r.ame * 100, ci_low=r.ci_low * 100, ci_high=r.ci_high * 100, unit="pp", better=None,
                 n=int(r.customers),
-                sentence=f"Customers with {r.label} '{r.level}' are {abs(r.ame) * 100:.1f} percentage points {word} "
+                sentence=f"Customers with {r.label} '{r.level}' are {_pp_size(r.ame)} percentage points {word} "
                 f"likely to leave than comparable customers with '{r.reference}' ({level} CI {r.ci_low * 100:+.1f} "
                 f"to {r.ci_high * 100:+.1f}); an association, not a proven cause.",
             ))
