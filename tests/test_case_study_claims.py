@@ -266,3 +266,9 @@ def test_headlines_follow_the_written_rule() -> None:
     text = findings.headlines(rows, 2).data
     assert findings.HEADLINE_RULE in text and "count." not in text and "zero_money." not in text
     assert "No finding of this section has an interval" in findings.headlines([row("count", 1.0, "count")]).data
+
+
+def test_a_change_in_churn_probability_never_reads_zero() -> None:
+    assert churn_drivers._pp_size(-0.052) == "5.2"
+    assert churn_drivers._pp_size(0.0004) == "0.04"
+    assert churn_drivers._pp_size(-0.00012) == "0.012"
