@@ -260,9 +260,10 @@ def test_headlines_follow_the_written_rule() -> None:
         row("small_money", 100.0, "USD", 50.0, 150.0),
         row("zero_money", 500.0, "USD", -100.0, 1100.0),  # interval spans zero
         row("big_money", 24_000.0, "USD", 12_000.0, 36_000.0),
+        row("difference", -5.2, "pp", -7.8, -2.6),  # a difference leads a level even when the level is further from zero
     ]
     assert [r["metric"] for r in findings.headline_rows(rows, 2)] == ["big_money", "small_money"]
-    assert [r["metric"] for r in findings.headline_rows(rows, 3)] == ["big_money", "small_money", "rate"]
+    assert [r["metric"] for r in findings.headline_rows(rows, 4)] == ["big_money", "small_money", "difference", "rate"]
     text = findings.headlines(rows, 2).data
     assert findings.HEADLINE_RULE in text and "count." not in text and "zero_money." not in text
     assert "No finding of this section has an interval" in findings.headlines([row("count", 1.0, "count")]).data

@@ -289,10 +289,13 @@ def overview(rows: Sequence[dict[str, Any]]) -> HTML | Markdown:
 #: How :func:`headlines` picks a section's headline findings, written on the page with them.
 HEADLINE_RULE = (
     "In each section, only findings whose 95% interval (or stated range) excludes zero can be headlines: money at "
-    "stake first, the largest amount first; then the others, the one whose interval sits furthest from zero "
-    "(estimate over half the interval's width) first. Counts, totals and figures without an interval are never "
-    "headlines; they stay in the table below."
+    "stake first, the largest amount first; then differences (in percentage points or score points), then the "
+    "other figures, each the one whose interval sits furthest from zero (estimate over half the interval's width) "
+    "first. Counts, totals and figures without an interval are never headlines; they stay in the table below."
 )
+
+#: Units of a finding that is a difference between groups (after money, these lead the headlines).
+DIFFERENCE_UNITS = frozenset({"pp", "points", "points per day"})
 
 
 def _is_money(unit: str) -> bool:
@@ -323,7 +326,7 @@ def headline_rows(rows: Sequence[dict[str, Any]], per_section: int = 2) -> list[
         if _is_money(r["unit"]):
             return (0, -abs(r["estimate"]))
         half = (r["ci_high"] - r["ci_low"]) / 2
-        return (1, -abs(r["estimate"]) / half if half > 0 else -math.inf)
+        return (1 if r["unit"] in DIFFERENCE_UNITS else 2, -abs(r["estimate"]) / half if half > 0 else -math.inf)
 
     picked: list[dict[str, Any]] = []
     for section in SECTION_LABELS:
