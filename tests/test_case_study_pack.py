@@ -25,9 +25,11 @@ import jsonschema
 import pytest
 import yaml
 from browser import PageLoad, load, require_chromium
+from page_text import DECIMAL_COUNT, ZERO_COEF, visible_text
 from report_pack import NOTEBOOKS, write_config
 
 from outcomes import config
+from outcomes.casestudy.findings import HEADLINE_RULE
 from outcomes.errors import ParamsError
 from outcomes.run import pii
 from outcomes.run.html import vega_bundle
@@ -249,3 +251,21 @@ def test_no_customer_id_of_the_datasets_is_published(published: Path) -> None:
     cdnow = pd.read_csv(SHARED / "cdnow_transactions" / "CDNOW_master.txt.gz", sep=r"\s+", dtype=str, usecols=["customer_id"])
     numbers = set(re.findall(r"(?<![\w.,])0\d{4}(?![\w.,])", text.replace(vega_bundle(), " ")))
     assert not numbers & set(cdnow["customer_id"])
+
+
+def test_customer_pages_show_whole_counts_readable_coefficients_and_their_assumptions(published: Path) -> None:
+    names = ["cs_00_overview", "cs_02_delivery_satisfaction", "cs_03_email_experiment", "cs_04_customer_value", "cs_05_churn"]
+    text = {name: visible_text((published / f"{name}.html").read_text()) for name in names}
+    for name, page in text.items():
+        assert not DECIMAL_COUNT.findall(page), (name, DECIMAL_COUNT.findall(page)[:5])
+        assert not ZERO_COEF.findall(page), (name, [page[m.start() - 40:m.end() + 10] for m in ZERO_COEF.finditer(page)][:5])
+    overview = " ".join(text["cs_00_overview"].split())
+    assert HEADLINE_RULE in overview and "fictional data" in overview
+    olist = " ".join(text["cs_02_delivery_satisfaction"].split())
+    assert "The data represent orders whose review has a written comment" in olist
+    assert "0.80 to 3.20 BRL per review point" in olist and "orders 1-30 days late" in olist
+    assert "an ROI of roughly" in " ".join(text["cs_03_email_experiment"].split())
+    assert "Like for like (repeat purchases only, 24 months" in " ".join(text["cs_04_customer_value"].split())
+    churn = " ".join(text["cs_05_churn"].split())
+    assert "over 3 months" in churn and "over 12 months" not in churn and "twelve months" not in churn
+    assert churn.index("With controls") < churn.index("Churn rate by attribute")

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from page_text import DECIMAL_COUNT, ZERO_COEF
 from scipy import stats
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
@@ -343,3 +344,17 @@ def test_full_olist_table_agrees_with_the_readme_and_the_literature(tmp_path: Pa
     # Late orders score about 1.5-2 points lower; the interval excludes zero.
     assert -2.0 < effects.adjusted.fit.estimate < -1.5 and effects.adjusted.fit.ci_high < -1.0
     assert effects.per_day.fit.estimate < 0
+
+
+def test_olist_tables_show_whole_counts_and_readable_coefficients(excerpt_con) -> None:
+    summary = delivery.punctuality(excerpt_con)
+    first = summary.sentences("orders whose review has a written comment")[0]
+    assert first.startswith("The data represent orders whose review has a written comment: 958 delivered orders")
+    assert f"mean score {summary.mean_score():.2f}" in first
+    assert pd.api.types.is_integer_dtype(summary.table()["orders"])
+    coverage = delivery.status_coverage(excerpt_con)
+    assert all(pd.api.types.is_integer_dtype(coverage[c]) for c in ("orders", "delivered", "with_deadline", "answered"))
+    shown = delivery.fit_late_effects(delivery.order_outcomes(excerpt_con)).display_frame()
+    text = shown.to_string()
+    assert not ZERO_COEF.search(text) and not DECIMAL_COUNT.search(text), text
+    assert shown.loc[2, "unit"] == "points per day" and shown.loc[2, "of which late"] == shown.loc[2, "orders"]

@@ -299,3 +299,12 @@ def test_format_is_an_edge_module():
     modules = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     modules |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     assert {m for m in modules if m.startswith("outcomes")} == {"outcomes.errors"}
+
+
+@pytest.mark.parametrize(
+    ("x", "digits", "text"),
+    [(1168.12, 2, "1,200"), (3056.23, 2, "3,100"), (-14056.0, 2, "-14,000"), (0.05531, 2, "0.055"), (11.64, 3, "11.6"),
+     (0.0, 2, "0"), (None, 2, "not available")],
+)
+def test_rounded_keeps_only_the_digits_asked_for(x, digits, text):
+    assert fmt.rounded(x, digits) == text

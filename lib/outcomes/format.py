@@ -321,6 +321,21 @@ def significant(
     return ("-" if v < 0 and text.strip("0.,") else sign) + text
 
 
+def rounded(x: float | None, digits: int = 2, *, missing: str = NOT_AVAILABLE) -> str:
+    """A rough figure, rounded to ``digits`` significant digits even when whole: 1,168 -> "1,200", 0.0553 -> "0.055".
+
+    For figures whose precision is not worth more than a few digits (a return on an
+    assumed cost, a value resting on an assumed price), so the text claims no more.
+    """
+    if is_missing(x):
+        return missing
+    v = float(x)  # type: ignore[arg-type]
+    if v == 0:
+        return "0"
+    exponent = math.floor(math.log10(abs(v)))
+    return significant(round(v, digits - 1 - exponent), digits)
+
+
 def months(m: float | None) -> str:
     """A payback period: "14 months", "less than 1 month", "immediately"; missing: not within the horizon."""
     if is_missing(m):

@@ -74,6 +74,21 @@ class CampaignROI:
             return (math.nan, math.nan, math.nan)
         return tuple(x / self.cost_per_unit for x in self.net_per_unit)  # type: ignore[return-value]
 
+    def roi_text(self) -> str:
+        """The ROI as a rounded range with what it rests on: ``an ROI of roughly 400% to 1,900% ...``.
+
+        Two significant digits at most: the ROI divides by an assumed cost per contact, so
+        more digits would claim a precision the assumptions do not have.
+        """
+        _, low, high = self.roi
+        if not (math.isfinite(low) and math.isfinite(high)):
+            return "no ROI: contacts cost nothing, so any positive lift pays"
+        return (
+            f"an ROI of roughly {fmt.rounded(low * 100)}% to {fmt.rounded(high * 100)}% (net margin over cost, across the "
+            f"lift's {fmt.confidence(self.alpha)} CI), assuming {self.cost_per_unit:,.2f} {self.currency} per contact and a "
+            f"{self.margin:.0%} margin; halve the cost and the ROI roughly doubles"
+        )
+
     @property
     def break_even_lift(self) -> float:
         """Revenue lift per unit at which the campaign pays for itself."""
@@ -91,19 +106,28 @@ class CampaignROI:
             f"{self.arm}: every {self.per:,} units contacted bring {est:,.0f} {self.currency} of net margin "
             f"({fmt.confidence(self.alpha)} CI {low:,.0f} to {high:,.0f} {self.currency}) at {self.margin:.0%} margin and "
             f"{self.cost_per_unit:,.2f} {self.currency} per contact; it {verdict}. It breaks even at a revenue lift of "
-            f"{self.break_even_lift:,.3f} {self.currency} per unit; the test measured {self.lift:,.3f}."
+            f"{self.break_even_lift:,.3f} {self.currency} per unit; the test measured {self.lift:,.3f}. "
+            f"Return on the cost: {self.roi_text()}."
         )
 
     def to_frame(self) -> pd.DataFrame:
-        """One row: the arm, lift, net value per unit and per batch with intervals, ROI, break-even."""
+        """One row: the arm, lift, net value per unit and per batch with intervals, the rounded ROI range, break-even.
+
+        The ROI is text (:meth:`roi_text` without its assumptions): a range rounded to two
+        significant digits, never a figure to the hundredth of a percent.
+        """
         net, net_low, net_high = self.net_per_batch
-        roi, roi_low, roi_high = self.roi
+        _, roi_low, roi_high = self.roi
+        roi = (
+            f"{fmt.rounded(roi_low * 100)}% to {fmt.rounded(roi_high * 100)}%"
+            if math.isfinite(roi_low) and math.isfinite(roi_high) else "–"
+        )
         return pd.DataFrame(
             [
                 {
                     "arm": self.arm, "lift per unit": self.lift, "lift low": self.lift_low, "lift high": self.lift_high,
                     f"net per {self.per:,}": net, "net low": net_low, "net high": net_high,
-                    "ROI": roi, "ROI low": roi_low, "ROI high": roi_high, "break-even lift": self.break_even_lift,
+                    "ROI (rounded range)": roi, "break-even lift": self.break_even_lift,
                 }
             ]
         )

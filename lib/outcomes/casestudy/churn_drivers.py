@@ -46,6 +46,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning
 from IPython.display import Markdown
 
 from outcomes import config
+from outcomes import format as fmt
 from outcomes.errors import ParamsError
 from outcomes.casestudy.findings import Section, finding
 from outcomes.params import Params, load
@@ -150,7 +151,9 @@ class ValueScenario(Params):
     margin : float
         Gross margin as a share of revenue: an assumption the user states, in (0, 1].
     horizon_months : int
-        Months of revenue a kept customer is counted for.
+        Months of revenue a kept customer is counted for; when the spec states the churn
+        flag's ``churn_window_months``, it must equal them (a churn probability over one
+        quarter keeps a customer for that quarter, not for a year).
     """
 
     attribute: str
@@ -194,6 +197,9 @@ class ChurnSpec(Params):
         Groups with fewer customers are suppressed in tables and charts.
     unavailable : list of Unavailable
         Metrics the data cannot support, listed in the report.
+    churn_window_months : int, optional
+        Months the churned flag covers (3 for a quarter's departures). When set, the value
+        scenario's ``horizon_months`` must equal it.
     """
 
     name: str
@@ -207,6 +213,7 @@ class ChurnSpec(Params):
     alpha: float = Field(default=0.05, gt=0, lt=1)
     min_group: int = Field(default=30, ge=1)
     unavailable: list[Unavailable] = Field(default_factory=list)
+    churn_window_months: int | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _consistent(self) -> ChurnSpec:
@@ -226,6 +233,13 @@ class ChurnSpec(Params):
             bad = {self.value.from_level, self.value.to_level} & set(attr.not_applicable)
             if bad:
                 raise ValueError(f"value levels {sorted(bad)} are not_applicable levels of '{attr.column}'; pick levels it applies to")
+            window = self.churn_window_months
+            if window is not None and self.value.horizon_months != window:
+                raise ValueError(
+                    f"value.horizon_months is {self.value.horizon_months} but churn_window_months is {window}: the churned "
+                    f"flag counts departures over {window} months, so a kept customer is counted for the same {window} "
+                    f"months; set value.horizon_months: {window}"
+                )
         return self
 
     @property
@@ -675,7 +689,7 @@ class ChurnModel:
         for r in self.marginal_effects().itertuples():
             word = "less" if r.ame < 0 else "more"
             out.append(
-                f"{r.label} '{r.level}' vs '{r.reference}': {abs(r.ame) * 100:.1f} pp {word} likely to churn "
+                f"{r.label} '{r.level}' vs '{r.reference}': {_pp_size(r.ame)} pp {word} likely to churn "
                 f"({level:.0%} CI {r.ci_low * 100:+.1f} to {r.ci_high * 100:+.1f} pp), "
                 f"other attributes and {controls} held as observed."
             )
@@ -750,6 +764,8 @@ class ChurnValue:
         Confidence level of the intervals.
     label : str
         Display name of the scenario's attribute.
+    window_months : int or None
+        Months the churned flag covers, when the spec states them.
     """
 
     churner_revenue: pd.DataFrame
@@ -767,6 +783,7 @@ class ChurnValue:
     currency: str = ""
     level: float = 0.95
     label: str = ""
+    window_months: int | None = None
 
     @property
     def total_churner_revenue_month(self) -> float:
@@ -788,12 +805,13 @@ class ChurnValue:
         """The churners' revenue and the scenario in words."""
         cur = f" {self.currency}" if self.currency else ""
         total = self.total_churner_revenue_month
-        out = [f"Customers who left brought {total:,.0f}{cur} of revenue a month ({total * 12:,.0f}{cur} a year)."]
+        window = f" in the {self.window_months} months the churn flag covers" if self.window_months else ""
+        out = [f"Customers who left{window} brought {total:,.0f}{cur} of revenue a month."]
         s = self.scenario
         if s is not None and np.isfinite(self.revenue_kept):
             out.append(
-                f"If the {self.customers_at_stake:,} customers with {self.label} '{s.from_level}' churned like comparable customers "
-                f"with '{s.to_level}', about {self.churners_avoided:,.0f} fewer would leave ({self.level:.0%} CI "
+                f"With controls: if the {self.customers_at_stake:,} customers with {self.label} '{s.from_level}' churned like "
+                f"comparable customers with '{s.to_level}', about {self.churners_avoided:,.0f} fewer would leave{window} ({self.level:.0%} CI "
                 f"{self.churners_avoided_low:,.0f} to {self.churners_avoided_high:,.0f}), keeping {self.revenue_kept:,.0f}{cur} "
                 f"of margin over {s.horizon_months} months ({self.revenue_kept_low:,.0f} to {self.revenue_kept_high:,.0f}), "
                 f"at an assumed {s.margin:.0%} margin."
@@ -856,14 +874,14 @@ def value_at_stake(groups: CustomerGroups, model: ChurnModel, spec: ChurnSpec) -
     level = 1 - spec.alpha
     s = spec.value
     if s is None:
-        return ChurnValue(churner_revenue=table, currency=spec.currency, level=level)
+        return ChurnValue(churner_revenue=table, currency=spec.currency, level=level, window_months=spec.churn_window_months)
     attr = spec.attribute(s.attribute)
     g = model.groups
     rows = (g[s.attribute] == s.from_level).to_numpy()
     to_rows = (g[s.attribute] == s.to_level).to_numpy()
     at_stake = int(g.loc[rows, "customers"].sum())
     base = ChurnValue(churner_revenue=table, scenario=s, customers_at_stake=at_stake, currency=spec.currency,
-                      level=level, label=attr.name)
+                      level=level, label=attr.name, window_months=spec.churn_window_months)
     usable = model.status == "ok" and rows.any() and to_rows.any()
     if not usable:
         return base
@@ -885,12 +903,19 @@ def value_at_stake(groups: CustomerGroups, model: ChurnModel, spec: ChurnSpec) -
         revenue_kept=-d_rev * factor, revenue_kept_low=r_lo, revenue_kept_high=r_hi,
         unadjusted_revenue_kept=gap * revenue_from, unadjusted_low=float(gap_lo) * revenue_from,
         unadjusted_high=float(gap_hi) * revenue_from, currency=spec.currency, level=level, label=attr.name,
+        window_months=spec.churn_window_months,
     )
 
 
 # ---------------------------------------------------------------------------------------
 # 5. Findings for results.json
 # ---------------------------------------------------------------------------------------
+
+
+def _pp_size(change: float) -> str:
+    """The size of a change in probability in percentage points: one decimal, or two significant digits below 1 pp (never "0.0")."""
+    size = abs(change) * 100
+    return f"{size:.1f}" if size >= 1 else fmt.significant(size, 2)
 
 
 def _slug(text: str) -> str:
@@ -958,7 +983,7 @@ def findings(
                 label=f"churn difference, {r.label} '{r.level}' vs '{r.reference}', with controls",
                 estimate=r.ame * 100, ci_low=r.ci_low * 100, ci_high=r.ci_high * 100, unit="pp", better=None,
                 n=int(r.customers),
-                sentence=f"Customers with {r.label} '{r.level}' are {abs(r.ame) * 100:.1f} percentage points {word} "
+                sentence=f"Customers with {r.label} '{r.level}' are {_pp_size(r.ame)} percentage points {word} "
                 f"likely to leave than comparable customers with '{r.reference}' ({level} CI {r.ci_low * 100:+.1f} "
                 f"to {r.ci_high * 100:+.1f}); an association, not a proven cause.",
             ))

@@ -584,7 +584,7 @@ class GammaGammaFit:
         rho = self.spend_frequency_correlation
         check = (
             f"The model assumes spend per purchase does not depend on how often a customer buys; the correlation "
-            f"between the two among these customers is {rho:.2f}"
+            f"between the two among these customers is {fmt.significant(rho, 2)}"
             + (", too strong for that assumption: treat the CLV as indicative." if abs(rho) > 0.3 else ", small enough.")
         ) if math.isfinite(rho) else ""
         state = "" if self.converged else f" Warning: the fit did not converge ({self.message})."
@@ -902,7 +902,8 @@ class SimpleCLV:
     With payments at the end of each month and a customer staying each month with
     probability ``1 - churn``, the discounted sum is
     ``sum_m arpu * margin * (1 - churn)^(m-1) / (1 + d)^m = arpu * margin / (churn + d)``;
-    with ``d = 0`` this is ``arpu * margin / churn``.
+    with ``d = 0`` this is ``arpu * margin / churn``. Over a horizon of ``H`` months the
+    sum stops at ``m = H``: ``arpu * margin / (churn + d) * (1 - ((1 - churn) / (1 + d))^H)``.
 
     Parameters
     ----------
@@ -916,6 +917,8 @@ class SimpleCLV:
         Monthly discount rate, >= 0.
     currency : str
         Named in sentences.
+    horizon_months : int or None
+        Months summed; None for no end (the textbook formula).
     """
 
     arpu: float
@@ -923,11 +926,15 @@ class SimpleCLV:
     churn_rate: float
     discount_rate: float = 0.0
     currency: str = ""
+    horizon_months: int | None = None
 
     @property
     def value(self) -> float:
-        """The lifetime value."""
-        return self.arpu * self.margin / (self.churn_rate + self.discount_rate)
+        """The lifetime value (over ``horizon_months`` when set)."""
+        forever = self.arpu * self.margin / (self.churn_rate + self.discount_rate)
+        if self.horizon_months is None:
+            return forever
+        return forever * (1 - ((1 - self.churn_rate) / (1 + self.discount_rate)) ** self.horizon_months)
 
     @property
     def expected_lifetime_months(self) -> float:
@@ -938,22 +945,28 @@ class SimpleCLV:
         """One row: the inputs, the lifetime and the value."""
         return pd.DataFrame(
             [{"arpu": self.arpu, "margin": self.margin, "churn_rate": self.churn_rate, "discount_rate": self.discount_rate,
-              "expected_lifetime_months": self.expected_lifetime_months, "clv": self.value}]
+              "horizon_months": self.horizon_months, "expected_lifetime_months": self.expected_lifetime_months, "clv": self.value}]
         )
 
     def summary(self) -> str:
         """One sentence with the formula's inputs and the value."""
         cur = f" {self.currency}" if self.currency else ""
         disc = f" + discount {self.discount_rate:.2%}" if self.discount_rate else ""
+        cut = (
+            f", summed over {self.horizon_months} months," if self.horizon_months is not None else ""
+        )
         return (
             f"Simple CLV: ARPU {fmt.significant(self.arpu, 4)}{cur} a month x margin {self.margin:.0%} / (churn {self.churn_rate:.2%} a "
-            f"month{disc}) = {fmt.significant(self.value, 4)}{cur} per customer, over an expected lifetime of "
-            f"{self.expected_lifetime_months:,.1f} months. It assumes every customer spends and churns alike; "
+            f"month{disc}){cut} = {fmt.significant(self.value, 4)}{cur} per customer (expected lifetime "
+            f"{self.expected_lifetime_months:,.1f} months). It assumes every customer spends and churns alike; "
             "the BG/NBD CLV uses each customer's own history."
         )
 
 
-def simple_clv(arpu: float, margin: float, churn_rate: float, discount_rate: float = 0.0, currency: str = "") -> SimpleCLV:
+def simple_clv(
+    arpu: float, margin: float, churn_rate: float, discount_rate: float = 0.0, currency: str = "", *,
+    horizon_months: int | None = None,
+) -> SimpleCLV:
     """The simple lifetime value ``arpu x margin / (churn_rate + discount_rate)`` (monthly inputs).
 
     Parameters
@@ -968,6 +981,9 @@ def simple_clv(arpu: float, margin: float, churn_rate: float, discount_rate: flo
         Monthly discount rate, in [0, 1).
     currency : str
         Named in sentences.
+    horizon_months : int, optional
+        Months summed (a whole number >= 1), to compare with a value over the same
+        horizon; None for no end.
 
     Returns
     -------
@@ -988,4 +1004,7 @@ def simple_clv(arpu: float, margin: float, churn_rate: float, discount_rate: flo
     for name, value, ok, rule in checks:
         if not (isinstance(value, (int, float)) and math.isfinite(value) and ok):
             raise ParamsError(f"simple_clv: {name} = {value!r}; it must be {rule}")
-    return SimpleCLV(float(arpu), float(margin), float(churn_rate), float(discount_rate), currency)
+    if horizon_months is not None and not (isinstance(horizon_months, (int, np.integer)) and horizon_months >= 1):
+        raise ParamsError(f"simple_clv: horizon_months = {horizon_months!r}; it must be a whole number of months >= 1, or None")
+    horizon = None if horizon_months is None else int(horizon_months)
+    return SimpleCLV(float(arpu), float(margin), float(churn_rate), float(discount_rate), currency, horizon)

@@ -5,11 +5,15 @@ purchases in the hold-out period can be compared with what happened (Fader, Hard
 2005, figure 2, do this on CDNOW). The same split gives the inputs of the textbook
 ``ARPU x margin / churn``: revenue per customer-month in calibration, and a monthly churn
 read from the share of calibration customers who bought nothing in the hold-out period.
+Both a revenue per customer-month with every purchase and one with repeat purchases only
+are kept: a lifetime value that forecasts future purchases compares with the repeat-only
+one, since a customer's first purchase is already made.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 
 import ibis
@@ -38,9 +42,13 @@ class HoldoutCheck:
         leaves ``1 - silent_share`` of customers buying over the hold-out period (a proxy:
         a customer who is silent may still come back).
     arpu_month : float
-        Calibration revenue per customer-month (each customer counted from the first purchase).
+        Calibration revenue per customer-month (each customer counted from the first
+        purchase), first purchases included.
     currency : str
         Currency of ``arpu_month``.
+    repeat_arpu_month : float
+        The same with repeat purchases only (each customer's first purchase day left out):
+        the spend a customer goes on bringing, which a forecast of future purchases values.
     """
 
     customers: int
@@ -51,6 +59,7 @@ class HoldoutCheck:
     monthly_churn: float
     arpu_month: float
     currency: str = ""
+    repeat_arpu_month: float = math.nan
 
     @property
     def error(self) -> float:
@@ -64,7 +73,8 @@ class HoldoutCheck:
             f"Over the {self.holdout_months:.1f} hold-out months the model forecast {self.predicted:,.0f} repeat purchases "
             f"by the {self.customers:,} customers; they made {self.actual:,.0f} ({self.error:+.1%}). "
             f"{self.silent_share:.0%} of them bought nothing in that period, a monthly churn of about "
-            f"{self.monthly_churn:.1%}; they spent {self.arpu_month:,.2f}{cur} per customer-month while calibrating."
+            f"{self.monthly_churn:.1%}; while calibrating they spent {self.arpu_month:,.2f}{cur} per customer-month "
+            f"counting every purchase, {self.repeat_arpu_month:,.2f}{cur} counting repeat purchases only."
         )
 
     def to_frame(self) -> pd.DataFrame:
@@ -120,7 +130,8 @@ def holdout_check(
     months = holdout_days / DAYS_PER_UNIT["month"]
     silent = float(np.mean(actual == 0))
     first_value = _first_purchase_revenue(transactions, customer, time, amount, calibration_end)
-    revenue = float((cal["monetary_value"] * cal["frequency"]).sum() + first_value)
+    repeat_revenue = float((cal["monetary_value"] * cal["frequency"]).sum())
+    revenue = repeat_revenue + first_value
     customer_months = float((cal["T"] * unit_days / DAYS_PER_UNIT["month"]).sum())
     return HoldoutCheck(
         customers=len(both),
@@ -131,6 +142,7 @@ def holdout_check(
         monthly_churn=1 - (1 - silent) ** (1 / months),
         arpu_month=revenue / customer_months,
         currency=currency,
+        repeat_arpu_month=repeat_revenue / customer_months,
     )
 
 

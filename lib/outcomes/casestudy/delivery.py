@@ -256,10 +256,39 @@ class Punctuality:
         a = self.by_status.rename(columns={"status": "group"})[["group", *cols]]
         b = self.by_bucket.rename(columns={"bucket": "group"})[["group", *cols]]
         b = b[b["group"] != "on time"]
-        return pd.concat([a, b], ignore_index=True)
+        out = pd.concat([a, b], ignore_index=True)
+        out["orders"] = out["orders"].astype(int)
+        return out
 
-    def sentences(self) -> list[str]:
-        """The comparison in words."""
+    #: Units of :meth:`table`'s columns, for ``report.table``.
+    TABLE_UNITS = {
+        "orders": "count", "mean_score": "points", "mean_low": "points", "mean_high": "points",
+        "top_box_share": "fraction", "top_box_low": "fraction", "top_box_high": "fraction",
+    }
+
+    def mean_score(self) -> float:
+        """Mean score of every delivered order with an answer (NaN without any)."""
+        rows = self.by_status.dropna(subset=["mean_score"])
+        weights = rows["orders"].to_numpy(dtype=float)
+        return float(np.average(rows["mean_score"], weights=weights)) if weights.sum() else math.nan
+
+    def population_sentence(self, population: str) -> str:
+        """What the orders represent, with their count and mean score, so no reader takes them for all orders.
+
+        Parameters
+        ----------
+        population : str
+            Which orders the data hold, in words (e.g. "orders whose review has a written
+            comment, not all orders").
+        """
+        return (
+            f"The data represent {population}: {self.orders:,} delivered orders with a score, mean score "
+            f"{self.mean_score():.2f}. Shares and gaps below describe these orders; carrying them to all orders "
+            "is an assumption, stated where it is made."
+        )
+
+    def sentences(self, population: str = "") -> list[str]:
+        """The comparison in words, after what the orders represent when ``population`` is given."""
         on, late = self.row("on time"), self.row("late")
         if on is None or late is None or bool(on["suppressed"]) or bool(late["suppressed"]):
             return ["Too few on-time or late orders with an answer to compare."]
@@ -267,7 +296,7 @@ class Punctuality:
         lvl = fmt.confidence(self.alpha)
         gap, glo, ghi = self.top_box_gap
         top = f"{self.top_box_from:g}" if self.top_box_from == int(self.top_box_from) else f"{self.top_box_from}"
-        return [
+        return [self.population_sentence(population)] * bool(population) + [
             f"{self.late_orders:,} of {self.orders:,} delivered orders with a score arrived after the promised date "
             f"({share:.1%}, {lvl} CI {lo:.1%} to {hi:.1%}).",
             f"Mean score: {on['mean_score']:.2f} on time vs {late['mean_score']:.2f} late. Satisfied (score {top} or more): "
@@ -379,6 +408,8 @@ def status_coverage(con: ibis.BaseBackend, *, kind: str = "csat", min_group: int
         .execute()
     )
     out.loc[out["answered"] < min_group, "mean_score"] = np.nan
+    counts = ["orders", "delivered", "with_deadline", "answered"]
+    out[counts] = out[counts].fillna(0).astype(int)
     return out.sort_values("orders", ascending=False).reset_index(drop=True)
 
 
@@ -552,10 +583,18 @@ class LateEffects:
     ----------
     unadjusted, adjusted, per_day : Effect
         Score on the late flag alone; on the late flag with the controls and fixed
-        effects; among late orders only, on days late with the same controls (how the
-        score falls with each further day).
+        effects; among late orders up to ``max_days_late`` days late, on days late with
+        the same controls (how the score falls with each further day).
     controls, fixed_effects : tuple of str
         What the adjusted fits hold fixed.
+    max_days_late : int or None
+        The per-day slope's window: late orders later than this are left out of it (a
+        straight line through a long, flat tail of very late orders understates the slope
+        of the first weeks). None: every late order.
+    late_beyond : int
+        Late orders left out of the per-day slope (later than ``max_days_late``).
+    longest_delay : float
+        The longest delay among the late orders, in days (NaN without late orders).
     """
 
     unadjusted: Effect
@@ -563,6 +602,9 @@ class LateEffects:
     per_day: Effect
     controls: tuple[str, ...]
     fixed_effects: tuple[str, ...]
+    max_days_late: int | None = None
+    late_beyond: int = 0
+    longest_delay: float = math.nan
 
     def held(self) -> str:
         """What the adjusted fits hold fixed, in words (``nothing`` when no control is used)."""
@@ -570,6 +612,40 @@ class LateEffects:
         if self.fixed_effects:
             parts.append(", ".join(self.fixed_effects) + " fixed effects")
         return fmt.join(parts, empty="nothing")
+
+    def window(self) -> str:
+        """The per-day slope's window in words (``1-30 days late`` or ``any delay``)."""
+        return "any delay" if self.max_days_late is None else f"1-{self.max_days_late} days late"
+
+    def display_frame(self) -> pd.DataFrame:
+        """The fits for a page: coefficients to three significant digits, p-values in words, whole counts.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``fit``, ``score change (points)``, ``95% CI``, ``p-value``, ``orders``,
+            ``of which late``, ``standard errors``, ``status``; every number already text,
+            so no table rounds a slope of -0.05 points to ``-0.0``.
+        """
+        lvl = fmt.percent(self.adjusted.fit.level, exact_digits=True)
+        rows = []
+        for e in (self.unadjusted, self.adjusted, self.per_day):
+            f = e.fit
+            unit = "points per day" if e.driver == "days_late" else "points"
+            rows.append({
+                "fit": e.label,
+                f"score change ({unit.split(' ', 1)[0]})": fmt.significant(f.estimate, 3, missing="–"),
+                f"{lvl} CI": (
+                    f"{fmt.significant(f.ci_low, 3)} to {fmt.significant(f.ci_high, 3)}" if e.estimable else "–"
+                ),
+                "p-value": fmt.p_value(f.p_value, label="p", missing="–") if e.estimable else "–",
+                "orders": f"{f.n:,}",
+                "of which late": f"{e.n_exposed:,}",
+                "unit": unit,
+                "standard errors": f.method,
+                "status": e.status.replace("_", " "),
+            })
+        return pd.DataFrame(rows)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per fit: label, driver, coefficient, standard error, interval, p-value, sizes, status."""
@@ -601,11 +677,22 @@ class LateEffects:
             out.append(f"The late-delivery gap could not be estimated ({a.status.replace('_', ' ')}).")
         if d.estimable:
             out.append(
-                f"Among the {d.fit.n:,} late orders, each further day late goes with {d.fit.estimate:+.3f} points "
-                f"({lvl} CI {d.fit.ci_low:+.3f} to {d.fit.ci_high:+.3f}), a straight-line summary across delays."
+                f"Among the {d.fit.n:,} orders {self.window()}, each further day late goes with {d.fit.estimate:+.3f} points "
+                f"({lvl} CI {d.fit.ci_low:+.3f} to {d.fit.ci_high:+.3f}), a straight-line summary across those delays."
+                + self.tail_sentence()
             )
         out.append(CAVEAT)
         return out
+
+    def tail_sentence(self) -> str:
+        """What the per-day window leaves out, as a sentence starting with a space (empty when nothing)."""
+        if self.max_days_late is None or self.late_beyond == 0:
+            return ""
+        return (
+            f" The {self.late_beyond:,} orders later than {self.max_days_late} days (up to {self.longest_delay:,.0f} days) "
+            "are left out of the slope: their scores are already near the floor, so a straight line through them "
+            "would flatten it."
+        )
 
     def summary(self) -> str:
         """A plain-text table of the fits followed by the sentences."""
@@ -620,6 +707,7 @@ def fit_late_effects(
     cluster: str | None = None,
     min_level_size: int = 10,
     alpha: float = 0.05,
+    max_days_late: int | None = 30,
 ) -> LateEffects:
     """Fit the unadjusted and adjusted late-delivery gaps and the slope per day late.
 
@@ -630,24 +718,35 @@ def fit_late_effects(
     controls, fixed_effects, cluster, min_level_size, alpha
         As in :func:`fit_effect`; the unadjusted fit uses none of the controls. The fits
         use the rows complete on every control; the per-day fit only the late ones.
+    max_days_late : int or None
+        The per-day slope uses late orders up to this many days late (default 30): a
+        few orders months late, whose scores cannot fall further, would flatten a
+        straight line fitted through every delay. None: every late order.
 
     Returns
     -------
     LateEffects
-        The three fits.
+        The three fits, and how many late orders the per-day window leaves out.
     """
+    if max_days_late is not None and max_days_late < 1:
+        raise ValueError(f"max_days_late must be a whole number of days >= 1, or None for every delay; got {max_days_late}")
     controls, fixed_effects = tuple(controls), tuple(fixed_effects)
     rows = frame.dropna(subset=["score", "late", "days_late", *controls, *fixed_effects, *([cluster] if cluster else [])])
     common = dict(cluster=cluster, min_level_size=min_level_size, alpha=alpha)
+    late = rows[rows["late"].astype(bool)]
+    in_window = late if max_days_late is None else late[late["days_late"] <= max_days_late]
     return LateEffects(
         unadjusted=fit_effect(rows, driver="late", label="unadjusted", **common),
         adjusted=fit_effect(rows, driver="late", controls=controls, fixed_effects=fixed_effects, label="with controls", **common),
         per_day=fit_effect(
-            rows[rows["late"].astype(bool)], driver="days_late", controls=controls, fixed_effects=fixed_effects,
-            label="per day late, late orders", **common,
+            in_window, driver="days_late", controls=controls, fixed_effects=fixed_effects,
+            label="per day late, late orders" + ("" if max_days_late is None else f" up to {max_days_late} days"), **common,
         ),
         controls=controls,
         fixed_effects=fixed_effects,
+        max_days_late=max_days_late,
+        late_beyond=len(late) - len(in_window),
+        longest_delay=float(late["days_late"].max()) if len(late) else math.nan,
     )
 
 
@@ -663,7 +762,8 @@ class LatenessValue:
     late_share_from, late_share_to : float
         Late share today and in the scenario (fractions).
     value_per_point : float
-        Value of one review point on one order (an assumption, in ``currency``).
+        Value of one review point on one order (an assumption, in ``currency``): the
+        middle of the stated range.
     currency : str
         Unit of the value.
     orders_on_time : float
@@ -672,11 +772,19 @@ class LatenessValue:
         Review points gained a year (orders on time instead of late times the score gap),
         with the interval from the effect's.
     value, value_low, value_high : float
-        ``points * value_per_point`` and its interval.
+        ``points * value_per_point``, and its range: the effect's interval times the
+        low and the high end of the value per point.
     effect : Effect
         The late-delivery effect used.
     status : str
         ``ok``, or the effect's status when it could not be estimated.
+    value_per_point_low, value_per_point_high : float
+        The stated range of the value of one review point (equal for a single value).
+    value_source : str
+        Where the value per point comes from, in words (shown with it).
+    population : str
+        Which orders ``orders_per_year`` counts, and the assumption that carries the
+        measured gap and late share over to them (shown with the value).
     """
 
     orders_per_year: float
@@ -693,19 +801,42 @@ class LatenessValue:
     value_high: float
     effect: Effect
     status: str = OK
+    value_per_point_low: float = math.nan
+    value_per_point_high: float = math.nan
+    value_source: str = ""
+    population: str = ""
+
+    def per_point_text(self) -> str:
+        """The assumed value of a review point in words: ``0.80 to 3.20 BRL`` or ``1.60 BRL``."""
+        low, high = self.value_per_point_low, self.value_per_point_high
+        if math.isfinite(low) and math.isfinite(high) and low != high:
+            return f"{low:,.2f} to {high:,.2f} {self.currency}"
+        return f"{self.value_per_point:,.2f} {self.currency}"
 
     def sentence(self) -> str:
-        """The scenario and its value in words."""
+        """The scenario and its value in words, with every assumption it rests on."""
         if self.status != OK:
             return f"The value of fewer late deliveries could not be estimated ({self.status.replace('_', ' ')})."
         lvl = fmt.percent(self.effect.fit.level, exact_digits=True)
+        who = f" ({self.population})" if self.population else ""
+        source = f" ({self.value_source})" if self.value_source else ""
         return (
             f"Cutting late deliveries from {self.late_share_from:.1%} to {self.late_share_to:.1%} of "
-            f"{self.orders_per_year:,.0f} orders a year puts {self.orders_on_time:,.0f} more orders on time, worth about "
-            f"{self.points:,.0f} review points a year ({lvl} CI {self.points_low:,.0f} to {self.points_high:,.0f}); at an assumed "
-            f"{self.value_per_point:,.2f} {self.currency} per review point that is {self.value:,.0f} {self.currency} a year "
-            f"({self.value_low:,.0f} to {self.value_high:,.0f}), if the association were causal."
+            f"{self.orders_per_year:,.0f} orders a year{who} puts {self.orders_on_time:,.0f} more orders on time, worth about "
+            f"{self.points:,.0f} review points a year ({lvl} CI {self.points_low:,.0f} to {self.points_high:,.0f}). "
+            f"At an assumed {self.per_point_text()} per review point{source} that is {self.value_text()}, "
+            "only if the association were causal."
         )
+
+    def value_text(self) -> str:
+        """The yearly value in words: a rounded range when the value per point is a range, else the figure and its interval."""
+        cur = self.currency
+        if self.value_per_point_low != self.value_per_point_high:
+            return (
+                f"{fmt.rounded(self.value_low)} to {fmt.rounded(self.value_high)} {cur} a year (the score gap's "
+                "interval times the range of the value per point)"
+            )
+        return f"{self.value:,.0f} {cur} a year ({self.value_low:,.0f} to {self.value_high:,.0f})"
 
 
 def value_of_fewer_late(
@@ -713,9 +844,11 @@ def value_of_fewer_late(
     *,
     orders_per_year: float,
     late_share_to: float,
-    value_per_point: float,
+    value_per_point: float | Sequence[float],
     late_share_from: float | None = None,
     currency: str = "BRL",
+    value_source: str = "",
+    population: str = "",
 ) -> LatenessValue:
     """Price a lower late share: orders moved on time x score gap x value per review point.
 
@@ -727,24 +860,39 @@ def value_of_fewer_late(
         Orders delivered a year (positive).
     late_share_to : float
         Late share in the scenario, a fraction in [0, 1].
-    value_per_point : float
-        Value of one review point on one order, in ``currency`` (an assumption the
-        caller states).
+    value_per_point : float or (low, high)
+        Value of one review point on one order, in ``currency``: an assumption the caller
+        states, best as a range ``[low, high]`` (the value's range then spans it; the
+        middle of the range gives the central figure).
     late_share_from : float, optional
         Late share today; default the share of late orders in the effect's fit
         (``n_exposed / n``).
     currency : str
         Unit of ``value_per_point``.
+    value_source : str
+        Where the value per point comes from, shown with it.
+    population : str
+        Which orders ``orders_per_year`` counts and the assumption that carries the gap
+        measured on the data over to them, shown with the value.
 
     Returns
     -------
     LatenessValue
         ``points = orders_per_year * (late_share_from - late_share_to) * -effect.fit.estimate``;
-        the value is linear in the effect, so its interval is the effect's interval
-        carried through exactly.
+        the points are linear in the effect, so their interval is the effect's interval
+        carried through exactly; the value's range multiplies the points' interval by the
+        low and high value per point.
+
+    Raises
+    ------
+    ValueError
+        When a share, the orders or the value per point is out of range.
     """
     if orders_per_year <= 0:
         raise ValueError(f"orders_per_year must be positive; got {orders_per_year}")
+    per_low, per_high = _per_point_range(value_per_point)
+    per_mid = (per_low + per_high) / 2
+    stated = dict(value_per_point_low=per_low, value_per_point_high=per_high, value_source=value_source, population=population)
     shares = [("late_share_to", late_share_to)] + ([("late_share_from", late_share_from)] if late_share_from is not None else [])
     for name, share in shares:
         if not 0 <= share <= 1:
@@ -753,8 +901,8 @@ def value_of_fewer_late(
     if not effect.estimable:
         share_from = nan if late_share_from is None else late_share_from
         return LatenessValue(
-            orders_per_year, share_from, late_share_to, value_per_point, currency, nan, nan, nan, nan, nan, nan, nan,
-            effect, effect.status,
+            orders_per_year, share_from, late_share_to, per_mid, currency, nan, nan, nan, nan, nan, nan, nan,
+            effect, effect.status, **stated,
         )
     if late_share_from is None:
         late_share_from = effect.n_exposed / effect.fit.n
@@ -765,17 +913,31 @@ def value_of_fewer_late(
         orders_per_year=orders_per_year,
         late_share_from=late_share_from,
         late_share_to=late_share_to,
-        value_per_point=value_per_point,
+        value_per_point=per_mid,
         currency=currency,
         orders_on_time=moved,
         points=points,
         points_low=p_low,
         points_high=p_high,
-        value=points * value_per_point,
-        value_low=p_low * value_per_point,
-        value_high=p_high * value_per_point,
+        value=points * per_mid,
+        value_low=min(p_low * per_low, p_low * per_high),
+        value_high=max(p_high * per_low, p_high * per_high),
         effect=effect,
+        **stated,
     )
+
+
+def _per_point_range(value_per_point: float | Sequence[float]) -> tuple[float, float]:
+    """``(low, high)`` of a value per review point given as one number or as ``[low, high]``."""
+    values = [value_per_point] if isinstance(value_per_point, (int, float)) else list(value_per_point)
+    if len(values) not in (1, 2) or not all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in values):
+        raise ValueError(
+            f"value_per_point must be a number >= 0 or a range [low, high] of two such numbers; got {value_per_point!r}"
+        )
+    low, high = values[0], values[-1]
+    if low > high:
+        raise ValueError(f"value_per_point range [{low}, {high}] must be [low, high] with low <= high; swap the two")
+    return float(low), float(high)
 
 
 # --------------------------------------------------------------------------- findings
@@ -849,17 +1011,19 @@ def findings(
         ))
     if d.estimable:
         rows.append(finding(
-            **common, metric="score_per_day_late", label="Score change per further day late (late orders), with controls",
+            **common, metric="score_per_day_late",
+            label=f"Score change per further day late (orders {effects.window()}), with controls",
             estimate=d.fit.estimate, ci_low=d.fit.ci_low, ci_high=d.fit.ci_high, unit="points per day", better="higher", n=d.fit.n,
             sentence=(
-                f"Among late orders, each further day of delay goes with {d.fit.estimate:+.3f} points "
-                f"({lvl} CI {d.fit.ci_low:+.3f} to {d.fit.ci_high:+.3f})."
+                f"Among orders {effects.window()}, each further day of delay goes with {d.fit.estimate:+.3f} points "
+                f"({lvl} CI {d.fit.ci_low:+.3f} to {d.fit.ci_high:+.3f})." + effects.tail_sentence()
             ),
         ))
     if value.status == OK:
         rows.append(finding(
             **common, metric="value_fewer_late", label=(
-                f"Yearly value of cutting late deliveries from {value.late_share_from:.1%} to {value.late_share_to:.1%}"
+                f"Yearly value of cutting late deliveries from {value.late_share_from:.1%} to {value.late_share_to:.1%} "
+                f"(range: score gap's interval x {value.per_point_text()} per review point, assumed)"
             ),
             estimate=value.value, ci_low=value.value_low, ci_high=value.value_high, unit=value.currency, better="higher",
             n=None, sentence=value.sentence(),

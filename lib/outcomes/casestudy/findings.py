@@ -19,8 +19,7 @@ import pandas as pd
 from IPython.display import HTML, Markdown
 
 from outcomes import format as fmt
-from outcomes.casestudy.clv import CLVResult, SimpleCLV
-from outcomes.casestudy.clv_holdout import HoldoutCheck
+from outcomes.casestudy.clv_compare import ValueComparison
 from outcomes.experiment.results import InitiativeResult, MetricEffect
 from outcomes.report import results
 from outcomes.report.tables import table
@@ -165,45 +164,52 @@ def from_test(
     return rows
 
 
-def from_customer_value(
-    simple: SimpleCLV, result: CLVResult, holdout: HoldoutCheck, *, section: Section, dataset: str
-) -> list[dict[str, Any]]:
-    """Findings of a customer-value analysis: both CLVs, the hold-out check and the churn proxy.
+def from_customer_value(comparison: ValueComparison, *, section: Section, dataset: str) -> list[dict[str, Any]]:
+    """Findings of a customer-value analysis: both CLVs like for like, the hold-out check and the churn proxy.
 
     Parameters
     ----------
-    simple : SimpleCLV
-        The textbook lifetime value (no interval: its inputs are taken as known).
-    result : CLVResult
-        The BG/NBD + Gamma-Gamma value over its horizon (interval from the parameters).
-    holdout : HoldoutCheck
-        The forecast against the hold-out purchases.
+    comparison : ValueComparison
+        The simple and the model-based value, both counting repeat purchases over the
+        model's horizon (:func:`outcomes.casestudy.clv_compare.compare_values`).
     section, dataset : str
         The rows' identity.
 
     Returns
     -------
     list of dict
-        Metric ids ``simple_clv``, ``model_clv``, ``holdout_forecast_error`` and ``monthly_churn_proxy``.
+        Metric ids ``model_clv`` (interval widened by the hold-out miss), ``simple_clv``
+        (no interval: its inputs are taken as known), ``holdout_forecast_error`` and
+        ``monthly_churn_proxy``; the model's value first.
     """
+    result, simple, holdout = comparison.model, comparison.simple, comparison.holdout
     whole = result.segments.iloc[0]
     cur = result.currency or "money"
     n = int(whole["customers"])
-    low, high = (float(whole["clv_mean_low"]), float(whole["clv_mean_high"])) if result.draws else (None, None)
+    low, high = comparison.interval if result.draws else (None, None)
+    months = result.horizon_months
     return [
         finding(
-            section=section, dataset=dataset, metric="simple_clv", label="lifetime value per customer, simple formula",
-            estimate=simple.value, unit=cur, better="higher", n=holdout.customers,
-            sentence=f"The simple formula (monthly spend x margin / (churn + discount)) puts a customer's lifetime value at "
-            f"{simple.value:,.2f} {cur}, treating every customer alike.",
+            section=section, dataset=dataset, metric="model_clv",
+            label=f"discounted margin of repeat purchases per customer over {months} months, BG/NBD + Gamma-Gamma "
+            "(interval widened by the hold-out miss)",
+            estimate=comparison.model_value, ci_low=low, ci_high=high, unit=cur, better="higher", n=n,
+            sentence=f"From each customer's own purchase history, the next {months} months of repeat purchases are worth "
+            f"{fmt.significant(comparison.model_value, 3)} {cur} of margin per customer"
+            + (
+                f" ({fmt.significant(low, 3)} to {fmt.significant(high, 3)}, the parameters' 95% interval widened by the "
+                f"model's {holdout.error:+.0%} miss on unseen months); the simple formula, like for like, gives "
+                f"{fmt.significant(simple.value, 3)} {cur}, {comparison.verdict()} that range."
+                if low is not None else "."
+            ),
         ),
         finding(
-            section=section, dataset=dataset, metric="model_clv",
-            label=f"discounted margin per customer over {result.horizon_months} months, BG/NBD + Gamma-Gamma",
-            estimate=float(whole["clv_mean"]), ci_low=low, ci_high=high, unit=cur, better="higher", n=n,
-            sentence=f"From each customer's own purchase history, the next {result.horizon_months} months are worth "
-            f"{whole['clv_mean']:,.2f} {cur} of margin per customer"
-            + (f" (95% interval {low:,.2f} to {high:,.2f})." if low is not None else "."),
+            section=section, dataset=dataset, metric="simple_clv",
+            label=f"discounted margin of repeat purchases per customer over {months} months, simple formula",
+            estimate=simple.value, unit=cur, better="higher", n=holdout.customers,
+            sentence=f"The simple formula (repeat spend per month x margin, kept with the monthly churn, discounted, "
+            f"over {months} months) puts a customer's value at {fmt.significant(simple.value, 3)} {cur}, treating every "
+            "customer alike.",
         ),
         finding(
             section=section, dataset=dataset, metric="holdout_forecast_error",
@@ -280,8 +286,57 @@ def overview(rows: Sequence[dict[str, Any]]) -> HTML | Markdown:
     return table(overview_frame(rows))
 
 
+#: How :func:`headlines` picks a section's headline findings, written on the page with them.
+HEADLINE_RULE = (
+    "In each section, only findings whose 95% interval (or stated range) excludes zero can be headlines: money at "
+    "stake first, the largest amount first; then differences (in percentage points or score points), then the "
+    "other figures, each the one whose interval sits furthest from zero (estimate over half the interval's width) "
+    "first. Counts, totals and figures without an interval are never headlines; they stay in the table below."
+)
+
+#: Units of a finding that is a difference between groups (after money, these lead the headlines).
+DIFFERENCE_UNITS = frozenset({"pp", "points", "points per day"})
+
+
+def _is_money(unit: str) -> bool:
+    """Whether a finding's unit is a currency code (``USD``, ``BRL``)."""
+    return bool(re.fullmatch(r"[A-Z]{3}", unit or ""))
+
+
+def headline_rows(rows: Sequence[dict[str, Any]], per_section: int = 2) -> list[dict[str, Any]]:
+    """The findings :data:`HEADLINE_RULE` picks, up to ``per_section`` per section, in section order.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        ``findings`` rows.
+    per_section : int
+        Headlines kept per section.
+
+    Returns
+    -------
+    list of dict
+        The picked rows, ranked within each section by the rule.
+    """
+    def excludes_zero(r: dict[str, Any]) -> bool:
+        lo, hi = r.get("ci_low"), r.get("ci_high")
+        return lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi) and (lo > 0 or hi < 0)
+
+    def rank(r: dict[str, Any]) -> tuple[int, float]:
+        if _is_money(r["unit"]):
+            return (0, -abs(r["estimate"]))
+        half = (r["ci_high"] - r["ci_low"]) / 2
+        return (1 if r["unit"] in DIFFERENCE_UNITS else 2, -abs(r["estimate"]) / half if half > 0 else -math.inf)
+
+    picked: list[dict[str, Any]] = []
+    for section in SECTION_LABELS:
+        candidates = [r for r in rows if r["section"] == section and excludes_zero(r)]
+        picked.extend(sorted(candidates, key=rank)[:per_section])
+    return picked
+
+
 def headlines(rows: Sequence[dict[str, Any]], per_section: int = 2) -> Markdown:
-    """The first sentences of each section's findings, as a bulleted list.
+    """The headline findings of each section, picked by :data:`HEADLINE_RULE`, with the rule.
 
     Parameters
     ----------
@@ -293,17 +348,22 @@ def headlines(rows: Sequence[dict[str, Any]], per_section: int = 2) -> Markdown:
     Returns
     -------
     Markdown
-        One heading per section with its sentences (escaped); a note when nothing was recorded.
+        The rule, then one heading per section with its sentences (escaped); a section
+        without a finding that meets the rule says so; a note when nothing was recorded.
     """
     if not rows:
         return Markdown("*No findings recorded yet* (see the table below).")
-    lines = []
+    picked = headline_rows(rows, per_section)
+    lines = [f"*How these were chosen:* {HEADLINE_RULE}", ""]
     for section, label in SECTION_LABELS.items():
-        picked = [r["sentence"] for r in rows if r["section"] == section][:per_section]
-        if picked:
-            lines.append(f"**{label}**\n")
-            lines.extend(f"- {escape_md(s)}" for s in picked)
-            lines.append("")
+        if not any(r["section"] == section for r in rows):
+            continue
+        lines.append(f"**{label}**\n")
+        mine = [r["sentence"] for r in picked if r["section"] == section]
+        lines.extend(f"- {escape_md(s)}" for s in mine)
+        if not mine:
+            lines.append("- No finding of this section has an interval that excludes zero; see the table below.")
+        lines.append("")
     return Markdown("\n".join(lines))
 
 
@@ -337,4 +397,7 @@ def against_published(fitted: pd.DataFrame, published: Mapping[str, float]) -> p
     return out
 
 
-__all__ = ["SECTION_LABELS", "against_published", "finding", "from_customer_value", "from_effect", "from_test", "headlines", "overview", "overview_frame"]
+__all__ = [
+    "HEADLINE_RULE", "SECTION_LABELS", "against_published", "finding", "from_customer_value", "from_effect", "from_test",
+    "headline_rows", "headlines", "overview", "overview_frame",
+]
