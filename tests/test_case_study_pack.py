@@ -215,6 +215,30 @@ def test_results_json_is_valid_with_findings_from_every_section(published: Path)
     assert sum(r["sentence"].split(" ")[0] in overview for r in rows) >= len(SECTIONS)
 
 
+def _text(html: str) -> str:
+    """A page's visible text: scripts, styles and tags removed."""
+    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_itsm_page_reads_right_to_a_skeptic(published: Path) -> None:
+    """Counts are whole, the change linkage is set against its placebo, the data checks name what they found."""
+    text = _text((published / "cs_01_itsm.html").read_text())
+    counted = r"(tickets?|incidents?|changes?|change-item pairs|deployments?|interactions?|items|groups|rows)\b"
+    assert not re.search(r"\b\d[\d,]*\.\d+ " + counted, text), re.search(r"\b\d[\d,]*\.\d+ " + counted, text)
+    assert not re.search(r"\b\d{1,3}(,\d{3})+\.0\b", text)
+    assert "1,521 of them in assignment_group Group 70" in text and "most likely closed without one" in text
+    assert "are preceded by one in the 7 days before" in text and "(placebo)" in text
+    assert "First-contact resolution:" in text and "distinct changes" in text
+    rows = [r for r in json.loads((published / "results.json").read_text())["findings"] if r["section"] == "itsm"]
+    metrics = {r["metric"] for r in rows}
+    assert "change_incidents_after_minus_before" in metrics and "change_failure_rate_linked" not in metrics
+    assert "self_service_rate" not in metrics and "deployment_frequency" not in metrics
+    for r in rows:
+        if r["metric"] in ("mttr_hours", "median_time_to_resolve_hours", "ticket_volume", "backlog_size"):
+            assert "Population:" in r["sentence"] and re.search(r"\d{4}-\d{2} to \d{4}-\d{2}", r["sentence"]), r["sentence"]
+
+
 def test_pages_show_no_code(published: Path) -> None:
     for page in published.glob("*.html"):
         html = page.read_text()
