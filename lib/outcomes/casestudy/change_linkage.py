@@ -264,8 +264,8 @@ class ChangeLinkage:
         low, high = self.failure_rate_ci
         plow, phigh = self.placebo.difference_ci
         rows = [
-            ("Window after a deployment (days)", f"{self.window_days}"),
-            ("Deployments on a configuration item", f"{self.deployments:,}"),
+            ("Window after and before a deployment (days)", f"{self.window_days}"),
+            ("Deployments (change-and-item pairs) on a configuration item", f"{self.deployments:,}"),
             ("... followed by a ticket on the same item", f"{self.followed:,}"),
             ("... share followed (not a failure rate on its own)", f"{100 * self.failure_rate:.1f}% (CI {100 * low:.1f}%-{100 * high:.1f}%)"),
             ("... preceded by a ticket on the same item (placebo)", f"{self.placebo.before:,} ({100 * self.placebo.before_rate:.1f}%)"),
@@ -311,14 +311,13 @@ class ChangeLinkage:
         if a.error or b.error:
             out.append(a.sentence() if a.error else b.sentence())
             return out
-        pct = lambda x: 100 * (math.exp(x) - 1)  # noqa: E731 - a log difference as a % change
         out.append(
-            f"Incidents opened within {self.window_days} days after a change on their item took "
-            f"{pct(a.fit.estimate):+.0f}% to resolve against incidents on the same type of item without one; incidents "
-            f"opened within {self.window_days} days before a change took {pct(b.fit.estimate):+.0f}% (placebo). "
-            f"After against before: {pct(d.estimate):+.0f}% ({fmt.percent(d.level, exact_digits=True)} CI "
-            f"{pct(d.ci_low):+.0f}% to {pct(d.ci_high):+.0f}%; geometric means within item types, {a.n_preceded:,} "
-            f"incidents after and {b.n_preceded:,} before a change). An association: changes are not assigned at random."
+            f"Incidents opened within {self.window_days} days after a change on their item took {_longer(a.fit.estimate)} "
+            f"to resolve than incidents on the same type of item without a change in those days; incidents opened within "
+            f"{self.window_days} days before a change took {_longer(b.fit.estimate)} (placebo). After against before: "
+            f"{_longer(d.estimate)} ({fmt.percent(d.level, exact_digits=True)} CI {_pct(d.ci_low):+.0f}% to "
+            f"{_pct(d.ci_high):+.0f}%; geometric means within item types, {a.n_preceded:,} incidents after and "
+            f"{b.n_preceded:,} before a change). An association: changes are not assigned at random."
         )
         return out
 
@@ -357,6 +356,17 @@ class ChangeLinkage:
                 )
             )
         return rows
+
+
+def _pct(log_ratio: float) -> float:
+    """A log ratio as a % change."""
+    return 100 * (math.exp(log_ratio) - 1)
+
+
+def _longer(log_ratio: float) -> str:
+    """A log ratio of times in words: "41% longer", "6% less time"."""
+    p = _pct(log_ratio)
+    return f"{abs(p):.0f}% longer" if p >= 0 else f"{abs(p):.0f}% less time"
 
 
 def _hours(start: ibis.Value, stop: ibis.Value) -> ibis.Value:

@@ -133,7 +133,7 @@ def change_failure_chart(linkage: ChangeLinkage) -> alt.LayerChart:
         y=alt.Y("ci_type:N", sort=order, title="configuration item type", axis=alt.Axis(labelLimit=0))
     )
     bars = base.mark_bar().encode(
-        x=alt.X("pct:Q", title=f"deployments followed by a ticket within {linkage.window_days} days (%)"),
+        x=alt.X("pct:Q", title=f"deployments followed by a ticket within {linkage.window_days} days (%, not a failure rate)"),
         tooltip=["ci_type:N", "deployments:Q", "followed:Q", alt.Tooltip("pct:Q", format=".1f", title="%")],
     )
     rules = base.mark_rule().encode(x="low:Q", x2="high:Q")

@@ -101,7 +101,11 @@ def notes(summary: pd.DataFrame, *, withheld: Mapping[str, str] | None = None, c
     withheld = {**unrecorded(summary), **dict(withheld or {})}
     names = dict(zip(summary["metric"], summary["name"]))
     lines = [f"- **{names[m]}, not reported.** {why}" for m, why in withheld.items() if m in names]
-    lines += [f"- **{names[m]}.** {why}" for m, why in dict(caveats or {}).items() if m in names and m not in withheld]
+    shared: dict[str, list[str]] = {}
+    for m, why in dict(caveats or {}).items():
+        if m in names and m not in withheld:
+            shared.setdefault(why, []).append(names[m])
+    lines += [f"- **{', '.join(who)}.** {why}" for why, who in shared.items()]
     return "\n".join(lines)
 
 
@@ -142,6 +146,8 @@ def formatted(
     out = summary.assign(
         value=summary.apply(text, axis=1),
         counted=summary["metric"].map(lambda m: catalog.get(m).n),
+        months=summary["months"].map(lambda k: f"{int(k):,}"),
+        n=summary["n"].map(lambda k: f"{int(k):,}"),
     )
     return out[["name", "value", "how", "counted", "months", "n"]].rename(
         columns={"name": "metric", "counted": "counted over", "n": "units behind it"}

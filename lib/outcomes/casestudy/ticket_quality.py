@@ -27,6 +27,7 @@ check runs in the engine on the tickets opened in the reported months and return
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -177,6 +178,7 @@ def check_tickets(
     shift_factor: float = 10.0,
     shift_months: int = 3,
     constants: tuple[str, ...] = (),
+    metrics: Sequence[str] | None = None,
 ) -> TicketQuality:
     """Run the four checks on the tickets opened from ``start`` to ``end``.
 
@@ -196,6 +198,9 @@ def check_tickets(
         ``table.column`` fields the source mapping sets to a constant
         (:func:`outcomes.metrics.support.constant_columns`): a single value there is said
         to come from the mapping, not the export.
+    metrics : sequence of str, optional
+        The metrics the page reports (default: every catalog metric): only the fields
+        they rest on are checked for a single value.
 
     Returns
     -------
@@ -247,7 +252,7 @@ def check_tickets(
     shift = _level_shift(whole, window, shift_factor, shift_months)
     if shift:
         flags.append(QualityFlag("level_shift", "resolved_at", 0, shift, RESOLUTION_METRICS))
-    flags.extend(_single_values(opened, window, constants))
+    flags.extend(_single_values(opened, window, constants, metrics))
     return TicketQuality(window, n, tuple(flags), stale_hours, log_hours, float(span["hi"]))
 
 
@@ -291,10 +296,14 @@ def _level_shift(t: ibis.Table, window: Window, factor: float, months: int) -> s
     )
 
 
-def _single_values(opened: ibis.Table, window: Window, constants: tuple[str, ...]) -> list[QualityFlag]:
-    """Flags for ``tickets`` columns that metrics rest on and that hold one value on every ticket."""
+def _single_values(
+    opened: ibis.Table, window: Window, constants: tuple[str, ...], metrics: Sequence[str] | None
+) -> list[QualityFlag]:
+    """Flags for ``tickets`` columns that ``metrics`` rest on and that hold one value on every ticket."""
     by_column: dict[str, list[str]] = {}
     for metric, needs in REQUIRES.items():
+        if metrics is not None and metric not in metrics:
+            continue
         for alternatives in needs:
             for field in alternatives:
                 table, _, column = field.partition(".")

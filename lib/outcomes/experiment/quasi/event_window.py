@@ -14,7 +14,8 @@ falls in the ``w`` days **after** it and in the ``w`` days **before** it, and re
   interval, built from sufficient statistics (``n``, ``Σafter``, ``Σbefore``,
   ``Σ after·before``). It equals ``statsmodels.stats.weightstats.DescrStatsW(d).zconfint_mean(alpha)``;
 * the background: over keys that never had an event (and had an outcome, the only keys the
-  outcome table knows), the share of ``w``-day blocks of the observed span that hold an outcome.
+  outcome table knows), the share of ``w``-day blocks of the span the events cover that hold
+  an outcome.
 
 What the placebo rules out: an after-rate that is only the key's background frequency
 (the difference is then near zero). What it does not rule out: events triggered by outcomes
@@ -57,9 +58,9 @@ class EventWindowCheck:
     never_keys : int
         Keys with an outcome and no event (the background's population).
     never_blocks : int
-        ``window_days`` blocks of the observed span holding an outcome on those keys.
+        ``window_days`` blocks of the events' span holding an outcome on those keys.
     blocks : int
-        ``window_days`` blocks in the observed span (per key).
+        ``window_days`` blocks in the events' span (per key).
     alpha : float
         One minus the confidence level.
     error : str, optional
@@ -197,12 +198,15 @@ def event_windows(
     n = int(row["n"])
     if n == 0:
         return EventWindowCheck(window_days, 0, 0, 0, 0, 0, 0, 0, alpha, NO_EVENTS)
+    span = e.aggregate(lo=e._et.min().epoch_seconds(), hi=e._et.max().epoch_seconds()).execute().iloc[0]
+    lo, hi = int(span["lo"]), int(span["hi"])
     changed = e.select(_ck=e._ek).distinct()
     never = o.left_join(changed, o._ok == changed._ck).filter(lambda x: x._ck.isnull())
+    never = never.mutate(_s=never._ot.epoch_seconds().cast("int64"))
+    never = never.filter((never._s >= lo) & (never._s <= hi))
     seconds = 86_400 * window_days
-    never = never.mutate(_blk=(never._ot.epoch_seconds() / seconds).floor().cast("int64"))
-    span = o.aggregate(lo=o._ot.min().epoch_seconds(), hi=o._ot.max().epoch_seconds()).execute().iloc[0]
-    blocks = int(span["hi"] // seconds - span["lo"] // seconds + 1)
+    never = never.mutate(_blk=(never._s / seconds).floor().cast("int64"))
+    blocks = hi // seconds - lo // seconds + 1
     never_keys = int(never.select("_ok").distinct().count().execute())
     never_blocks = int(never.select("_ok", "_blk").distinct().count().execute())
     return EventWindowCheck(
