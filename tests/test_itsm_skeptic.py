@@ -29,9 +29,12 @@ import pytest
 from numpy.testing import assert_allclose
 from statsmodels.stats.weightstats import DescrStatsW
 
-from outcomes.casestudy import change_counts, change_linkage, interactions, panel_summary, ticket_groups, ticket_quality
+from outcomes.casestudy import (
+    change_counts, change_linkage, interactions, itsm_charts, panel_summary, ticket_groups, ticket_quality,
+)
 from outcomes.experiment.quasi import event_window
-from outcomes.metrics import catalog
+from outcomes.ingest.load import ensure_warehouse
+from outcomes.metrics import catalog, panel
 from outcomes.warehouse import datamodel, store
 from outcomes.warehouse.store import create_tables
 
@@ -229,10 +232,6 @@ def test_clean_data_raises_no_flag(tmp_path: Path) -> None:
 
 
 def test_uci_excerpt_checks_run_before_the_findings() -> None:
-    from outcomes.ingest.load import ensure_warehouse
-    from outcomes.metrics import panel
-    from outcomes.metrics import support as metric_support
-
     path = ensure_warehouse(ROOT / "params/real/uci_servicenow.yaml", raw_dir=UCI_EXCERPT)
     con = store.connect(path)
     q = ticket_quality.check_tickets(con, start="2016-03", end="2016-05")
@@ -257,7 +256,7 @@ def _assert_sentences_state_window_and_population(rows: list[dict], period: str)
 
 
 def test_metric_sentences_state_window_population_and_whole_counts() -> None:
-    panel = pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "period": list(pd.to_datetime(["2024-01-01", "2024-02-01"])) * 3,
             "segment_dim": "all", "segment": "all",
@@ -266,7 +265,7 @@ def test_metric_sentences_state_window_population_and_whole_counts() -> None:
             "suppressed": False, "note": None,
         }
     )
-    summary = panel_summary.summarise(panel)
+    summary = panel_summary.summarise(frame)
     rows = panel_summary.findings(summary, dataset="d", section="itsm", period="2024-01 to 2024-02")
     assert [r["metric"] for r in rows] == ["ticket_volume", "mttr_hours"]  # a zero rate is not a finding
     _assert_sentences_state_window_and_population(rows, "2024-01 to 2024-02")
@@ -284,8 +283,6 @@ def test_metric_sentences_state_window_population_and_whole_counts() -> None:
 def full() -> dict[str, Path]:
     if not (SHARED / "uci_incident_event_log").is_dir() or not (SHARED / "bpi2014_rabobank_itsm").is_dir():
         pytest.skip(f"public datasets not found in {SHARED}")
-    from outcomes.ingest.load import ensure_warehouse
-
     return {
         "uci": ensure_warehouse(ROOT / "params/real/uci_servicenow.yaml"),
         "rabobank": ensure_warehouse(ROOT / "params/real/bpi2014_rabobank.yaml"),
@@ -322,19 +319,17 @@ def test_full_rabobank_placebo_changes_and_first_contact(full: dict[str, Path]) 
 
 
 def test_month_axes_tick_monthly_and_labels_are_not_cut() -> None:
-    from outcomes.casestudy import itsm_charts
-
-    panel = pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "period": list(pd.to_datetime(["2016-03-01", "2016-04-01", "2016-05-01"])) * 2,
             "segment_dim": ["all"] * 3 + ["channel"] * 3, "segment": ["all"] * 3 + ["a very long channel name indeed"] * 3,
             "metric": "reassignments_per_ticket", "value": [1.0, 1.2, 1.1] * 2, "n": [10.0] * 6,
         }
     )
-    trend = itsm_charts.trend_chart(panel, ["reassignments_per_ticket"]).to_dict()
+    trend = itsm_charts.trend_chart(frame, ["reassignments_per_ticket"]).to_dict()
     assert trend["spec"]["encoding"]["x"]["axis"]["tickCount"] == {"interval": "month", "step": 1}
     assert trend["facet"]["header"]["labelLimit"] == 0
-    seg = itsm_charts.segment_trend_chart(panel, "reassignments_per_ticket").to_dict()
+    seg = itsm_charts.segment_trend_chart(frame, "reassignments_per_ticket").to_dict()
     assert seg["encoding"]["color"]["legend"]["labelLimit"] == 0
     mix = pd.DataFrame({"period": pd.to_datetime(["2016-03-01"]), "group": ["medium"], "tickets": [3], "share": [1.0]})
     assert itsm_charts.mix_chart(mix).to_dict()["encoding"]["x"]["axis"]["tickCount"] == {"interval": "month", "step": 1}
