@@ -19,6 +19,7 @@ import concurrent.futures as cf
 import gzip
 import json
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import jsonschema
@@ -221,6 +222,46 @@ def _text(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
+class _TableText(HTMLParser):
+    """The header and body cells of every ``<table>`` of a page, as text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[tuple[list[str], list[list[str]]]] = []
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "table":
+            self.tables.append(([], []))
+        elif tag == "tr":
+            self._row = []
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None and self._row is not None:
+            self._row.append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "tr" and self._row is not None and self.tables:
+            head, rows = self.tables[-1]
+            if not head:
+                head.extend(self._row)
+            else:
+                rows.append(self._row)
+            self._row = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _tables(html: str) -> list[tuple[list[str], list[list[str]]]]:
+    parser = _TableText()
+    parser.feed(html)
+    return parser.tables
+
+
 def test_itsm_page_reads_right_to_a_skeptic(published: Path) -> None:
     """Counts are whole, the change linkage is set against its placebo, the data checks name what they found."""
     text = _text((published / "cs_01_itsm.html").read_text())
@@ -228,7 +269,10 @@ def test_itsm_page_reads_right_to_a_skeptic(published: Path) -> None:
     counted = r"(tickets?|incidents?|changes?|change-item pairs|deployments?|interactions?|items|groups|rows)\b(?! (were implemented )?(per|a) day)"
     decimal = re.search(r"\b\d[\d,]*\.\d+ " + counted, text)
     assert not decimal, text[max(decimal.start() - 80, 0):decimal.end() + 40]
-    assert not re.search(r"\b\d{1,3}(,\d{3})+\.0\b", text)
+    html = (published / "cs_01_itsm.html").read_text()
+    whole = {"tickets", "months", "units behind it", "backlog (tickets)"}
+    cells = [(h, v) for head, rows in _tables(html) for row in rows for h, v in zip(head, row) if h in whole]
+    assert cells and all(re.fullmatch(r"[\d,]+", v) for _, v in cells), [c for c in cells if "." in c[1]][:5]
     assert "1,521 of them in assignment_group Group 70" in text and "most likely closed without one" in text
     assert "are preceded by one in the 7 days before" in text and "(placebo)" in text
     assert "First-contact resolution:" in text and "distinct changes" in text
