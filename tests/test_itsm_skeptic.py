@@ -175,8 +175,8 @@ def test_first_contact_resolution_from_interactions(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- the data checks
 
 
-@pytest.fixture
-def flagged(tmp_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def flagged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ticket_quality.TicketQuality]:
     """March to May 2016; the log runs to 2016-12. Group 70 holds 6 tickets closed without a resolution time.
 
     G1: 20 tickets resolved (median 44 h in March, 3 h in May: a 15-fold drop); G70: 10 resolved in 10 h and 6 never;
@@ -190,12 +190,13 @@ def flagged(tmp_path: Path) -> Path:
     rows += [{"ticket_id": f"U{i}", "assignment_group": "G70", "opened_at": _ts("2016-03-20 00:00"), "resolved_at": None} for i in range(6)]
     rows.append({"ticket_id": "N1", "assignment_group": "G1", "opened_at": _ts("2016-04-10 00:00"), "resolved_at": _ts("2016-04-09 00:00")})
     rows.append({"ticket_id": "L1", "assignment_group": "G1", "opened_at": _ts("2016-12-01 00:00"), "resolved_at": _ts("2016-12-01 02:00")})
-    return _warehouse(tmp_path / "flagged.duckdb", tickets=_tickets(rows))
+    path = _warehouse(tmp_path_factory.mktemp("flagged") / "flagged.duckdb", tickets=_tickets(rows))
+    return path, ticket_quality.check_tickets(store.connect(path), start="2016-03", end="2016-05")
 
 
-def test_data_checks_catch_and_name_the_artifact(flagged: Path) -> None:
-    con = store.connect(flagged)
-    q = ticket_quality.check_tickets(con, start="2016-03", end="2016-05")
+def test_data_checks_catch_and_name_the_artifact(flagged: tuple[Path, ticket_quality.TicketQuality]) -> None:
+    path, q = flagged
+    con = store.connect(path)
     closed = q.flag("closed_without_resolution")
     assert closed is not None and closed.rows == 6 and "6 of them in assignment_group G70" in closed.detail
     assert q.flag("impossible_duration").rows == 1
@@ -211,14 +212,16 @@ def test_data_checks_catch_and_name_the_artifact(flagged: Path) -> None:
     assert after.dropped == 7 and "G70" in " ".join(after.sentences())
 
 
-def test_group_sentence_sets_excess_against_tickets(flagged: Path) -> None:
-    con = store.connect(flagged)
-    q = ticket_quality.check_tickets(con, start="2016-03", end="2016-05")
+def test_group_sentence_sets_excess_against_tickets(flagged: tuple[Path, ticket_quality.TicketQuality]) -> None:
+    path, q = flagged
+    con = store.connect(path)
     res = ticket_groups.group_shares(con, "assignment_group", start="2016-03", end="2016-05", min_tickets=1, quality=q)
     text = res.sentences(n=1)[0]
     # G1 holds 20 of 30 tickets and all excess hours beyond the median: more than its share.
     assert "67% of the tickets and 100% of the hours" in text and "more than their share of tickets" in text
-    assert "Of the 30 tickets opened in the 3 months reported (after the data checks left out 7)" in text
+    assert "Of the 30 tickets opened 2016-03 to 2016-05 (after the data checks left out 7)" in text
+    backlog = res.findings("d", n=1)[1]["sentence"]
+    assert "average month-end backlog of the tickets opened 2016-03 to 2016-05 (after the data checks left out 7)" in backlog
 
 
 def test_clean_data_raises_no_flag(tmp_path: Path) -> None:
@@ -312,6 +315,7 @@ def test_full_rabobank_placebo_changes_and_first_contact(full: dict[str, Path]) 
     assert 1.4 < ratio_before < 1.6  # incidents before a change take longer too (+50%)
     changes = change_counts.count_changes(con, start="2013-10", end="2014-03")
     assert (changes.changes, changes.rows) == (16_272, 26_128)
+    assert "26,128" in changes.caveats()["change_failure_rate"]
     every = interactions.first_contact_resolution(SHARED / "bpi2014_rabobank_itsm/detail_interaction.csv.gz", start="2000-01", end="2030-12")
     assert (every.resolved, every.recorded) == (93_996, 147_004)  # README: First Call Resolution Y 93,996 / N 53,008
     q = ticket_quality.check_tickets(con, start="2013-10", end="2014-03", group="service")

@@ -57,6 +57,14 @@ class ChangeCount:
         """The catalog metric this count replaces, with the reason (for :func:`outcomes.casestudy.panel_summary.formatted`)."""
         return {"deployment_frequency": self.sentence()}
 
+    def caveats(self) -> dict[str, str]:
+        """Catalog metrics counted over change-and-item rows, with the comment they need."""
+        note = (
+            f"Counted over change-and-item rows ({self.rows:,} in {self.window}), not over the {self.changes:,} "
+            "changes: a change touching many items weighs as many times."
+        )
+        return {"change_failure_rate": note, "lead_time_hours": note}
+
     def finding(self, dataset: str) -> dict:
         """The row for the ``findings`` section of ``results.json``."""
         return finding(

@@ -102,6 +102,8 @@ class GroupShares:
         (:meth:`outcomes.casestudy.ticket_quality.TicketQuality.keep`).
     dropped_why : str
         The flags behind ``dropped``, in words (empty when nothing was dropped).
+    period : str
+        The months reported, in words (``2016-03 to 2016-05``).
     """
 
     group: str
@@ -113,6 +115,7 @@ class GroupShares:
     unresolved: int = 0
     dropped: int = 0
     dropped_why: str = ""
+    period: str = ""
 
     @property
     def other_label(self) -> str:
@@ -137,7 +140,7 @@ class GroupShares:
         names = ", ".join(top["group"])
         word = "more than" if share_delay > share_tickets else "less than" if share_delay < share_tickets else "the same as"
         out = [
-            f"Of the {total:,} tickets opened in the {self.months} months reported"
+            f"Of the {total:,} tickets opened {self.period or f'in the {self.months} months reported'}"
             f"{f' (after the data checks left out {self.dropped:,})' if self.dropped else ''}, the {len(top)} {self.group} "
             f"values with the most excess resolution time ({names}) hold {100 * share_tickets:.0f}% of the tickets and "
             f"{100 * share_delay:.0f}% of the hours resolved tickets spent beyond {self.reference_hours:.1f} hours "
@@ -176,7 +179,11 @@ class GroupShares:
                 section="itsm", dataset=dataset, metric=f"backlog_share_top{len(top)}_{self.group}",
                 label=f"Share of the month-end backlog in the same {len(top)} {self.group} values",
                 estimate=float(100 * top["backlog_share"].sum()), unit="%", n=tickets,
-                sentence=f"They hold {100 * top['backlog_share'].sum():.0f}% of the average month-end backlog.",
+                sentence=(
+                    f"The same {len(top)} {self.group} values hold {100 * top['backlog_share'].sum():.0f}% of the "
+                    f"average month-end backlog of the tickets opened {self.period or f'in the {self.months} months reported'}"
+                    f"{f' (after the data checks left out {self.dropped:,})' if self.dropped else ''}."
+                ),
             ),
         ]
 
@@ -268,7 +275,7 @@ def group_shares(
     dropping = [f for f in quality.flags if f.drops_rows] if quality is not None else []
     return GroupShares(
         group, table, reference_hours, len(window), min_tickets, pooled, int(frame["unresolved"].sum()),
-        dropped=sum(f.rows for f in dropping), dropped_why=" ".join(f.detail for f in dropping),
+        dropped=sum(f.rows for f in dropping), dropped_why=" ".join(f.detail for f in dropping), period=str(window),
     )
 
 
