@@ -127,9 +127,9 @@ def first_contact_resolution(
         The counts behind the rate; ``error`` is set when the file is absent.
     """
     window = Window(start, end)
-    path = config.resolve(path)
+    given, path = str(path), config.resolve(path)
     if not path.is_file():
-        return FirstContact(window, 0, 0, str(path), alpha, f"{NO_FILE} at {path}")
+        return FirstContact(window, 0, 0, given, alpha, f"{NO_FILE} at {given}")
     con = duckdb.connect()
     try:
         resolved, recorded = con.execute(
