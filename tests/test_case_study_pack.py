@@ -19,6 +19,7 @@ import concurrent.futures as cf
 import gzip
 import json
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import jsonschema
@@ -215,6 +216,75 @@ def test_results_json_is_valid_with_findings_from_every_section(published: Path)
     overview = (published / "cs_00_overview.html").read_text()
     assert "No findings were recorded" not in overview
     assert sum(r["sentence"].split(" ")[0] in overview for r in rows) >= len(SECTIONS)
+
+
+def _text(html: str) -> str:
+    """A page's visible text: scripts, styles and tags removed."""
+    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+class _TableText(HTMLParser):
+    """The header and body cells of every ``<table>`` of a page, as text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[tuple[list[str], list[list[str]]]] = []
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "table":
+            self.tables.append(([], []))
+        elif tag == "tr":
+            self._row = []
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None and self._row is not None:
+            self._row.append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "tr" and self._row is not None and self.tables:
+            head, rows = self.tables[-1]
+            if not head:
+                head.extend(self._row)
+            else:
+                rows.append(self._row)
+            self._row = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _tables(html: str) -> list[tuple[list[str], list[list[str]]]]:
+    parser = _TableText()
+    parser.feed(html)
+    return parser.tables
+
+
+def test_itsm_page_reads_right_to_a_skeptic(published: Path) -> None:
+    """Counts are whole, the change linkage is set against its placebo, the data checks name what they found."""
+    text = _text((published / "cs_01_itsm.html").read_text())
+    # A count with a decimal point ("8,144.0 tickets"); rates per day ("89.4 changes ... per day") are not counts.
+    counted = r"(tickets?|incidents?|changes?|change-item pairs|deployments?|interactions?|items|groups|rows)\b(?! (were implemented )?(per|a) day)"
+    decimal = re.search(r"\b\d[\d,]*\.\d+ " + counted, text)
+    assert not decimal, text[max(decimal.start() - 80, 0):decimal.end() + 40]
+    html = (published / "cs_01_itsm.html").read_text()
+    whole = {"tickets", "months", "units behind it", "backlog (tickets)"}
+    cells = [(h, v) for head, rows in _tables(html) for row in rows for h, v in zip(head, row) if h in whole]
+    assert cells and all(re.fullmatch(r"[\d,]+", v) for _, v in cells), [c for c in cells if "." in c[1]][:5]
+    assert "1,521 of them in assignment_group Group 70" in text and "most likely closed without one" in text
+    assert "are preceded by one in the 7 days before" in text and "(placebo)" in text
+    assert "First-contact resolution:" in text and "distinct changes" in text
+    rows = [r for r in json.loads((published / "results.json").read_text())["findings"] if r["section"] == "itsm"]
+    metrics = {r["metric"] for r in rows}
+    assert "change_incidents_after_minus_before" in metrics and "change_failure_rate_linked" not in metrics
+    assert "self_service_rate" not in metrics and "deployment_frequency" not in metrics
+    for r in rows:
+        if r["metric"] in ("mttr_hours", "median_time_to_resolve_hours", "ticket_volume", "backlog_size"):
+            assert "Population:" in r["sentence"] and re.search(r"\d{4}-\d{2} to \d{4}-\d{2}", r["sentence"]), r["sentence"]
 
 
 def test_pages_show_no_code(published: Path) -> None:

@@ -26,6 +26,7 @@ from scipy import stats
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
 from outcomes.metrics import catalog
+from outcomes.casestudy import change_counts
 from outcomes.casestudy import change_linkage
 from outcomes.warehouse import datamodel
 from outcomes.metrics import support as metric_support
@@ -114,8 +115,9 @@ def test_link_changes_counts_worked_by_hand(linked: Path) -> None:
     assert_allclose(res.failure_rate_ci, (0.15003898915214947, 0.8499610108478506), rtol=1e-12)
     assert res.error is None
     rows = res.findings("bpi2014_rabobank_itsm")
-    assert [r["metric"] for r in rows] == ["change_failure_rate_linked", "resolution_after_change"]
-    assert rows[0]["estimate"] == 50.0 and rows[0]["unit"] == "%"
+    # The finding is the after-minus-before difference: 2 of 4 followed (D1, D3), 1 of 4 preceded (D2, by T3 and T4).
+    assert [r["metric"] for r in rows] == ["change_incidents_after_minus_before", "resolution_after_minus_before_change"]
+    assert rows[0]["estimate"] == 25.0 and rows[0]["unit"] == "pp"
 
 
 def test_link_changes_window_and_pooling(linked: Path) -> None:
@@ -400,6 +402,27 @@ def test_linkage_recovers_what_the_synthetic_files_plant(planted, tmp_path: Path
     e = res.effect
     assert e.error is None and abs(e.fit.estimate - math.log(truth["effect"])) < 0.005
     assert e.fit.ci_low < math.log(truth["effect"]) < e.fit.ci_high
+    # The finding is the after-minus-before difference (the placebo window turned backwards), paired over change lines.
+    p = res.placebo
+    assert p.events == res.deployments and p.after == res.followed
+    rows = res.findings("bpi2014_rabobank_itsm")
+    assert rows[0]["metric"] == "change_incidents_after_minus_before" and rows[0]["unit"] == "pp"
+    assert_allclose(rows[0]["estimate"], 100 * (p.after - p.before) / p.events, rtol=1e-12)
+    # The files keep unrelated incidents out of the week after a change, so the week before is busier.
+    assert rows[0]["ci_high"] < 0 and "fewer incidents follow" in rows[0]["sentence"]
+    d = res.resolution_difference
+    assert rows[1]["metric"] == "resolution_after_minus_before_change" and "(placebo)" in rows[1]["sentence"]
+    assert_allclose(d.estimate, e.fit.estimate - res.effect_before.fit.estimate, rtol=1e-12)
+    assert_allclose(d.se, math.hypot(e.fit.se, res.effect_before.fit.se), rtol=1e-12)
+    # Changes are counted as changes, not change-and-item rows.
+    con = duckdb.connect(str(path), read_only=True)
+    rows_, changes = con.execute(
+        "SELECT count(*), count(DISTINCT split_part(deployment_id, '/', 1)) FROM deployments "
+        "WHERE deployed_at >= '2013-10-01' AND deployed_at < '2014-04-01'"
+    ).fetchone()
+    con.close()
+    counted = change_counts.count_changes(store.connect(path), start="2013-10", end="2014-03")
+    assert (counted.changes, counted.rows, counted.days) == (changes, rows_, 182) and "deployment_frequency" in counted.withheld()
 
 
 # ----------------------------------------------------------------------------- the full public files

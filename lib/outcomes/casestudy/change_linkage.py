@@ -3,8 +3,12 @@
 A deployment (a change implemented on one configuration item) *is followed by* a ticket
 when a ticket on the same item is opened after the deployment and at most
 ``window_days`` later; a ticket *is preceded by* a change under the same condition.
-The share of deployments followed by a ticket is the change failure rate measured from
-the data, next to the rate the tool records itself (``deployments.failed``).
+The share of deployments followed by a ticket is not by itself a change failure rate:
+items that are changed often may be the ones that break often. Every rate is therefore
+set against its placebo, the same window turned backwards (tickets in the ``window_days``
+*before* the deployment, which the deployment cannot have caused), and against items never
+changed (:mod:`outcomes.experiment.quasi.event_window`); the finding is the after-minus-before
+difference with a paired interval over deployments.
 
 Whether tickets preceded by a change take longer to resolve is estimated within item
 types (``ci_type``): for each type, the difference in mean log resolution hours between
@@ -14,7 +18,9 @@ variance is the weighted sum of the per-type Welch variances, with Welch-Sattert
 degrees of freedom. With one type it is exactly Welch's t interval
 (``scipy.stats.ttest_ind(equal_var=False)``). ``exp(estimate)`` is the ratio of geometric
 mean resolution times. The comparison is an association: changes are not assigned at
-random, and items that are changed often may be the ones that break often.
+random, and items that are changed often may be the ones that break often. Its placebo
+is the same comparison for tickets opened in the window *before* a deployment on their
+item; the finding is the after-minus-before difference of the two log comparisons.
 
 Everything row-level runs in the engine (Ibis on DuckDB or Spark): the range join of
 deployments to tickets, the flags, and the per-type sufficient statistics
@@ -35,12 +41,14 @@ from outcomes.casestudy.findings import finding
 
 from outcomes import format as fmt
 from outcomes.estimate import Estimate
+from outcomes.experiment.quasi.event_window import EventWindowCheck, event_windows
 
 #: Returned on :class:`ResolutionEffect` when no item type has two or more tickets in both groups.
 NO_COMPARABLE_TYPES = "no item type has at least two resolved tickets both with and without a preceding change"
 #: Returned on :class:`ChangeLinkage` when no deployment names a configuration item.
 NO_LINKABLE_DEPLOYMENTS = "no deployment names a configuration item and a deployment time"
 _METHOD = "Welch differences of log resolution hours within item types, weighted by tickets after a change"
+_DIFF_METHOD = "after-change minus before-change log difference, independent normal approximation"
 OTHER_TYPES = "other types"
 #: Canonical fields the linkage needs (for :func:`outcomes.metrics.support.metric_support`'s ``extra``).
 REQUIRES: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -212,6 +220,14 @@ class ChangeLinkage:
         pooled as ``other types``.
     effect : ResolutionEffect
         Resolution time of preceded against not-preceded tickets, within item types.
+    placebo : EventWindowCheck
+        The same deployments with the window turned backwards: the share preceded by a
+        ticket on their item, the after-minus-before difference with its paired interval,
+        and the rate on items never changed
+        (:func:`outcomes.experiment.quasi.event_window.event_windows`).
+    effect_before : ResolutionEffect
+        The resolution-time comparison's placebo: tickets opened within the window
+        *before* a deployment on their item against the others, within item types.
     alpha : float
         One minus the confidence level of every interval.
     error : str, optional
@@ -225,6 +241,8 @@ class ChangeLinkage:
     preceded: int
     by_type: pd.DataFrame
     effect: ResolutionEffect
+    placebo: EventWindowCheck
+    effect_before: ResolutionEffect
     alpha: float = 0.05
     error: str | None = None
 
@@ -244,55 +262,111 @@ class ChangeLinkage:
     def summary(self) -> pd.DataFrame:
         """The headline counts and rates as a two-column table (``measure``, ``value``)."""
         low, high = self.failure_rate_ci
+        plow, phigh = self.placebo.difference_ci
         rows = [
-            ("Window after a deployment (days)", f"{self.window_days}"),
-            ("Deployments on a configuration item", f"{self.deployments:,}"),
+            ("Window after and before a deployment (days)", f"{self.window_days}"),
+            ("Deployments (change-and-item pairs) on a configuration item", f"{self.deployments:,}"),
             ("... followed by a ticket on the same item", f"{self.followed:,}"),
-            ("Change failure rate (linked)", f"{100 * self.failure_rate:.1f}% (CI {100 * low:.1f}%-{100 * high:.1f}%)"),
+            ("... share followed (not a failure rate on its own)", f"{100 * self.failure_rate:.1f}% (CI {100 * low:.1f}%-{100 * high:.1f}%)"),
+            ("... preceded by a ticket on the same item (placebo)", f"{self.placebo.before:,} ({100 * self.placebo.before_rate:.1f}%)"),
+            ("Followed minus preceded (paired over deployments)", f"{fmt.pp(self.placebo.difference)} (CI {fmt.pp(plow)} to {fmt.pp(phigh)})"),
+            (
+                f"Items never changed: share of {self.window_days}-day spans with a ticket",
+                f"{100 * self.placebo.never_rate:.1f}% ({self.placebo.never_keys:,} items)",
+            ),
             ("Tickets on a configuration item", f"{self.tickets:,}"),
             ("... opened after a deployment on the same item", f"{self.preceded:,}"),
         ]
         return pd.DataFrame(rows, columns=["measure", "value"])
 
+    @property
+    def resolution_difference(self) -> Estimate:
+        """After-change minus before-change difference of the log resolution-time comparisons.
+
+        ``exp`` of it is the ratio of the two geometric-mean ratios. The standard error
+        treats the two comparisons as independent (``sqrt(se_after**2 + se_before**2)``,
+        normal interval); a ticket can sit in both windows, so it is approximate.
+        """
+        a, b = self.effect, self.effect_before
+        if a.error or b.error:
+            return Estimate.missing(_DIFF_METHOD, level=1 - self.alpha)
+        est = a.fit.estimate - b.fit.estimate
+        se = math.sqrt(a.fit.se**2 + b.fit.se**2)
+        half = stats.norm.ppf(1 - self.alpha / 2) * se
+        return Estimate(
+            estimate=est, se=se, ci_low=est - half, ci_high=est + half,
+            p_value=float(2 * stats.norm.sf(abs(est / se))) if se > 0 else math.nan, df=math.inf,
+            method=_DIFF_METHOD, level=1 - self.alpha, n=a.fit.n,
+        )
+
     def sentences(self) -> list[str]:
-        """Plain-language findings."""
+        """Plain-language findings: the after-window against the before-window, for both measures."""
         if self.error:
             return [f"No change linkage: {self.error}."]
-        low, high = self.failure_rate_ci
-        return [
-            f"{100 * self.failure_rate:.1f}% of {self.deployments:,} deployments (95% CI {100 * low:.1f}%-"
-            f"{100 * high:.1f}%) were followed within {self.window_days} days by a ticket on the same "
-            "configuration item: the change failure rate measured from the data.",
-            self.effect.sentence(),
+        out = [
+            self.placebo.sentence(event="change-item pair", outcome="incident", key="configuration item")
+            + " Only the difference is what changes may add; the after-rate alone is not a change failure rate."
         ]
+        a, b, d = self.effect, self.effect_before, self.resolution_difference
+        if a.error or b.error:
+            out.append(a.sentence() if a.error else b.sentence())
+            return out
+        out.append(
+            f"Incidents opened within {self.window_days} days after a change on their item took {_longer(a.fit.estimate)} "
+            f"to resolve than incidents on the same type of item without a change in those days; incidents opened within "
+            f"{self.window_days} days before a change took {_longer(b.fit.estimate)} (placebo). After against before: "
+            f"{_longer(d.estimate)} ({fmt.percent(d.level, exact_digits=True)} CI {_pct(d.ci_low):+.0f}% to "
+            f"{_pct(d.ci_high):+.0f}%; geometric means within item types, {a.n_preceded:,} incidents after and "
+            f"{b.n_preceded:,} before a change). An association: changes are not assigned at random."
+        )
+        return out
 
     def findings(self, dataset: str) -> list[dict]:
-        """Rows for the ``findings`` section of ``results.json`` (rates in %)."""
+        """Rows for the ``findings`` section of ``results.json``: after-minus-before differences.
+
+        The incident rate is in percentage points (``pp``), the resolution time in % (ratio of
+        the after- and before-change ratios, minus one).
+        """
 
         if self.error:
             return []
-        low, high = self.failure_rate_ci
+        p = self.placebo
+        low, high = p.difference_ci
         sentences = self.sentences()
         rows = [
             finding(
-                section="itsm", dataset=dataset, metric="change_failure_rate_linked",
-                label=f"Changes followed by an incident on the same item within {self.window_days} days",
-                estimate=100 * self.failure_rate, ci_low=100 * low, ci_high=100 * high, unit="%", better="lower",
-                n=self.deployments, sentence=sentences[0],
+                section="itsm", dataset=dataset, metric="change_incidents_after_minus_before",
+                label=(
+                    f"Change lines followed by an incident on the same item within {self.window_days} days, "
+                    f"minus those preceded by one (placebo)"
+                ),
+                estimate=100 * p.difference, ci_low=100 * low, ci_high=100 * high, unit="pp", better="lower",
+                n=p.events, sentence=sentences[0],
             )
         ]
-        e = self.effect
-        if e.error is None:
-            ratio, rlow, rhigh = e.ratio
+        d = self.resolution_difference
+        if not math.isnan(d.estimate):
             rows.append(
                 finding(
-                    section="itsm", dataset=dataset, metric="resolution_after_change",
-                    label="Longer resolution of incidents after a change (same item type), geometric mean",
-                    estimate=100 * (ratio - 1), ci_low=100 * (rlow - 1), ci_high=100 * (rhigh - 1), unit="%",
-                    better="lower", n=e.n_preceded + e.n_not_preceded, sentence=sentences[1],
+                    section="itsm", dataset=dataset, metric="resolution_after_minus_before_change",
+                    label="Resolution time of incidents after a change against incidents before one (same item type)",
+                    estimate=100 * (math.exp(d.estimate) - 1), ci_low=100 * (math.exp(d.ci_low) - 1),
+                    ci_high=100 * (math.exp(d.ci_high) - 1), unit="%", better="lower",
+                    n=self.effect.n_preceded + self.effect_before.n_preceded, sentence=sentences[1],
                 )
             )
         return rows
+
+
+def _pct(log_ratio: float) -> float:
+    """A log ratio as a % change."""
+    return 100 * (math.exp(log_ratio) - 1)
+
+
+def _longer(log_ratio: float) -> str:
+    """A log ratio of times in words: "41% longer", "6% less time"."""
+    p = _pct(log_ratio)
+    return f"{abs(p):.0f}% longer" if p >= 0 else f"{abs(p):.0f}% less time"
 
 
 def _hours(start: ibis.Value, stop: ibis.Value) -> ibis.Value:
@@ -357,14 +431,23 @@ def link_changes(
         deployments=flagged.count(), followed=flagged._followed.sum()
     ).execute()
     preceded_ids = pairs.select(_pid=pairs.ticket_id).distinct()
-    tt = t.left_join(preceded_ids, t.ticket_id == preceded_ids._pid)
-    tt = tt.mutate(treated=tt._pid.notnull(), _h=_hours(tt.opened_at, tt.resolved_at))
-    counts = tt.aggregate(tickets=tt.count(), preceded=tt.treated.cast("int64").sum()).execute().iloc[0]
-    resolved = tt.filter(tt._h > 0).mutate(_y=lambda x: x._h.ln())
-    cells = resolved.group_by(stratum=resolved.ci_type, treated=resolved.treated).aggregate(
-        n=resolved.count(), sum=resolved._y.sum(), sum_squares=(resolved._y * resolved._y).sum()
-    ).execute()
-    effect = stratified_difference(cells, alpha=alpha)
+    before_pairs = d.inner_join(
+        t,
+        [
+            d._ci == t.configuration_item,
+            t.opened_at < d._at,
+            t.opened_at > d._at - ibis.interval(days=window_days),
+        ],
+    )
+    counts = t.aggregate(tickets=t.count()).execute().iloc[0]
+    effect, n_preceded = _effect(t, preceded_ids, alpha)
+    effect_before, _ = _effect(t, before_pairs.select(_pid=before_pairs.ticket_id).distinct(), alpha)
+    placebo = event_windows(
+        d.select(event_id=d._did, key=d._ci, at=d._at),
+        t.select(key=t.configuration_item, at=t.opened_at),
+        window_days=window_days,
+        alpha=alpha,
+    )
     n_deploy = int(per_type["deployments"].sum()) if len(per_type) else 0
     n_followed = int(per_type["followed"].sum()) if len(per_type) else 0
     return ChangeLinkage(
@@ -372,12 +455,26 @@ def link_changes(
         deployments=n_deploy,
         followed=n_followed,
         tickets=int(counts["tickets"]),
-        preceded=int(counts["preceded"] or 0),
+        preceded=n_preceded,
         by_type=_by_type(per_type, min_deployments, alpha),
         effect=effect,
+        placebo=placebo,
+        effect_before=effect_before,
         alpha=alpha,
         error=None if n_deploy else NO_LINKABLE_DEPLOYMENTS,
     )
+
+
+def _effect(t: ibis.Table, treated_ids: ibis.Table, alpha: float) -> tuple[ResolutionEffect, int]:
+    """Resolution time of the tickets in ``treated_ids`` (column ``_pid``) against the others, within item types."""
+    tt = t.left_join(treated_ids, t.ticket_id == treated_ids._pid)
+    tt = tt.mutate(treated=tt._pid.notnull(), _h=_hours(tt.opened_at, tt.resolved_at))
+    n_treated = int(tt.aggregate(n=tt.treated.cast("int64").sum()).execute()["n"].iloc[0] or 0)
+    resolved = tt.filter(tt._h > 0).mutate(_y=lambda x: x._h.ln())
+    cells = resolved.group_by(stratum=resolved.ci_type, treated=resolved.treated).aggregate(
+        n=resolved.count(), sum=resolved._y.sum(), sum_squares=(resolved._y * resolved._y).sum()
+    ).execute()
+    return stratified_difference(cells, alpha=alpha), n_treated
 
 
 def _by_type(per_type: pd.DataFrame, min_deployments: int, alpha: float) -> pd.DataFrame:

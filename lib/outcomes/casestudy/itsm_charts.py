@@ -1,7 +1,9 @@
 """Charts of the service-management case study, as unrendered Altair charts.
 
 Each builder takes a tidy frame or a result object and returns a chart; nothing is
-displayed or saved, and the report's house theme styles them.
+displayed or saved, and the report's house theme styles them. Monthly axes tick once a
+month (a short window would otherwise repeat a month's label at weekly ticks), and labels
+of groups, segments and metrics are never cut short.
 """
 
 from __future__ import annotations
@@ -12,6 +14,10 @@ import pandas as pd
 from outcomes.metrics import catalog
 from outcomes.casestudy.change_linkage import ChangeLinkage
 from outcomes.casestudy.ticket_groups import GroupShares
+
+
+#: A time axis with one tick per month, labelled "Mar 16".
+MONTH_AXIS = alt.Axis(format="%b %y", tickCount={"interval": "month", "step": 1}, labelOverlap=True)
 
 
 def _label(metric_id: str) -> str:
@@ -41,12 +47,12 @@ def trend_chart(panel: pd.DataFrame, metrics: list[str], *, columns: int = 3) ->
         alt.Chart(rows[["period", "label", "shown"]])
         .mark_line(point=True)
         .encode(
-            x=alt.X("period:T", title=None, axis=alt.Axis(format="%b %y")),
+            x=alt.X("period:T", title=None, axis=MONTH_AXIS),
             y=alt.Y("shown:Q", title=None, scale=alt.Scale(zero=False)),
             tooltip=[alt.Tooltip("period:T", format="%Y-%m"), "label:N", alt.Tooltip("shown:Q", format=",.2f")],
         )
         .properties(width=200, height=110)
-        .facet(facet=alt.Facet("label:N", title=None, sort=order), columns=columns)
+        .facet(facet=alt.Facet("label:N", title=None, sort=order, header=alt.Header(labelLimit=0)), columns=columns)
         .resolve_scale(y="independent")
     )
 
@@ -62,9 +68,9 @@ def segment_trend_chart(panel: pd.DataFrame, metric: str, *, top: int = 6) -> al
         alt.Chart(rows[["period", "segment", "shown"]])
         .mark_line(point=True)
         .encode(
-            x=alt.X("period:T", title=None, axis=alt.Axis(format="%b %y")),
+            x=alt.X("period:T", title=None, axis=MONTH_AXIS),
             y=alt.Y("shown:Q", title=f"{m.name} ({'%' if m.is_rate else m.unit})"),
-            color=alt.Color("segment:N", title=None),
+            color=alt.Color("segment:N", title=None, legend=alt.Legend(labelLimit=0)),
             tooltip=[alt.Tooltip("period:T", format="%Y-%m"), "segment:N", alt.Tooltip("shown:Q", format=",.2f")],
         )
         .properties(width=520, height=220)
@@ -77,9 +83,9 @@ def mix_chart(mix: pd.DataFrame, *, title: str = "share of tickets opened") -> a
         alt.Chart(mix.assign(pct=mix["share"] * 100))
         .mark_bar()
         .encode(
-            x=alt.X("period:T", title=None, timeUnit="yearmonth", axis=alt.Axis(format="%b %y")),
+            x=alt.X("period:T", title=None, timeUnit="yearmonth", axis=MONTH_AXIS),
             y=alt.Y("pct:Q", title=f"{title} (%)", stack="zero"),
-            color=alt.Color("group:N", title=None),
+            color=alt.Color("group:N", title=None, legend=alt.Legend(labelLimit=0)),
             tooltip=[alt.Tooltip("period:T", format="%Y-%m"), "group:N", alt.Tooltip("pct:Q", format=".1f", title="%")],
         )
         .properties(width=520, height=200)
@@ -103,10 +109,13 @@ def shares_chart(shares: GroupShares, *, top: int = 10) -> alt.Chart:
         alt.Chart(rows)
         .mark_bar()
         .encode(
-            y=alt.Y("group:N", sort=order, title=shares.group),
+            y=alt.Y("group:N", sort=order, title=shares.group, axis=alt.Axis(labelLimit=0)),
             x=alt.X("pct:Q", title="share (%)"),
             yOffset=alt.YOffset("measure:N", sort=["tickets", "month-end backlog", "excess resolution hours"]),
-            color=alt.Color("measure:N", title=None, sort=["tickets", "month-end backlog", "excess resolution hours"]),
+            color=alt.Color(
+                "measure:N", title=None, sort=["tickets", "month-end backlog", "excess resolution hours"],
+                legend=alt.Legend(labelLimit=0),
+            ),
             tooltip=["group:N", "measure:N", alt.Tooltip("pct:Q", format=".1f", title="%")],
         )
         .properties(width=420, height=alt.Step(9))
@@ -120,9 +129,11 @@ def change_failure_chart(linkage: ChangeLinkage) -> alt.LayerChart:
     )
     # An explicit order: "-x" would sort each layer by its own x field, and Vega warns of the conflict.
     order = list(rows.sort_values("pct", ascending=False)["ci_type"])
-    base = alt.Chart(rows).encode(y=alt.Y("ci_type:N", sort=order, title="configuration item type"))
+    base = alt.Chart(rows).encode(
+        y=alt.Y("ci_type:N", sort=order, title="configuration item type", axis=alt.Axis(labelLimit=0))
+    )
     bars = base.mark_bar().encode(
-        x=alt.X("pct:Q", title=f"deployments followed by a ticket within {linkage.window_days} days (%)"),
+        x=alt.X("pct:Q", title=f"deployments followed by a ticket within {linkage.window_days} days (%, not a failure rate)"),
         tooltip=["ci_type:N", "deployments:Q", "followed:Q", alt.Tooltip("pct:Q", format=".1f", title="%")],
     )
     rules = base.mark_rule().encode(x="low:Q", x2="high:Q")

@@ -22,8 +22,10 @@ from dataclasses import dataclass
 import ibis
 import pandas as pd
 
+from outcomes import format as fmt
 from outcomes.metrics import compute
 from outcomes.casestudy.findings import finding
+from outcomes.casestudy.ticket_quality import TicketQuality
 from outcomes.periods import MonthLike, Window
 
 UNASSIGNED = compute.UNASSIGNED
@@ -95,6 +97,13 @@ class GroupShares:
         Tickets of the window without a resolution time: each counts in every month-end
         backlog after it opened, so when an export closes tickets without a resolution
         time, the backlog is overstated where they concentrate.
+    dropped : int
+        Tickets of the window left out because the data checks flagged them
+        (:meth:`outcomes.casestudy.ticket_quality.TicketQuality.keep`).
+    dropped_why : str
+        The flags behind ``dropped``, in words (empty when nothing was dropped).
+    period : str
+        The months reported, in words (``2016-03 to 2016-05``).
     """
 
     group: str
@@ -104,6 +113,9 @@ class GroupShares:
     min_tickets: int
     pooled: int
     unresolved: int = 0
+    dropped: int = 0
+    dropped_why: str = ""
+    period: str = ""
 
     @property
     def other_label(self) -> str:
@@ -115,26 +127,39 @@ class GroupShares:
         return self.table[self.table["group"] != self.other_label].head(n).reset_index(drop=True)
 
     def sentences(self, n: int = 3) -> list[str]:
-        """Plain-language findings on the groups driving delay and backlog."""
+        """Plain-language findings on the groups driving delay and backlog.
+
+        The population and window come first; each group's share of the excess hours is set
+        against its share of the tickets, so "more" and "less than its share" read the right way.
+        """
         top = self.top(n)
         if top.empty:
             return [f"No {self.group} has {self.min_tickets} or more tickets; groups are not compared."]
-        share_delay = top["excess_share"].sum()
-        share_backlog = top["backlog_share"].sum()
-        share_tickets = top["ticket_share"].sum()
+        total = int(self.table["tickets"].sum())
+        share_delay, share_backlog, share_tickets = (float(top[c].sum()) for c in ("excess_share", "backlog_share", "ticket_share"))
         names = ", ".join(top["group"])
+        word = "more than" if share_delay > share_tickets else "less than" if share_delay < share_tickets else "the same as"
         out = [
-            f"The {len(top)} {self.group} values with the most excess resolution time ({names}) account for "
-            f"{100 * share_delay:.0f}% of the hours tickets spent beyond the {self.reference_hours:.1f}-hour reference "
-            f"and {100 * share_backlog:.0f}% of the month-end backlog, with {100 * share_tickets:.0f}% of the tickets."
+            f"Of the {total:,} tickets opened {self.period or f'in the {self.months} months reported'}"
+            f"{f' (after the data checks left out {self.dropped:,})' if self.dropped else ''}, the {len(top)} {self.group} "
+            f"values with the most excess resolution time ({names}) hold {100 * share_tickets:.0f}% of the tickets and "
+            f"{100 * share_delay:.0f}% of the hours resolved tickets spent beyond {self.reference_hours:.1f} hours "
+            f"(the reference resolution time), {word} their share of tickets, and {100 * share_backlog:.0f}% of the average month-end backlog."
         ]
         if self.unresolved:
-            total = int(self.table["tickets"].sum())
             out.append(
                 f"{self.unresolved:,} of {total:,} tickets ({100 * self.unresolved / total:.1f}%) have no resolution "
-                "time and count as open at every later month end; where the export closes tickets without one, the "
-                "backlog shares above overstate the groups holding them."
+                "time and count as open at every later month end."
             )
+        over = self.table[(self.table["group"] != self.other_label) & (self.table["excess_share"] > self.table["ticket_share"])]
+        if len(over):
+            worst = over.assign(r=over["excess_share"] / over["ticket_share"]).sort_values("r", ascending=False).iloc[0]
+            out.append(
+                f"Relative to its tickets, delay concentrates most in {self.group} {worst['group']}: "
+                f"{fmt.percent(worst['excess_share'])} of the excess hours with {fmt.percent(worst['ticket_share'])} of the tickets."
+            )
+        if self.dropped:
+            out.append(f"Left out before these shares were computed: {self.dropped_why}")
         return out
 
     def findings(self, dataset: str, n: int = 3) -> list[dict]:
@@ -154,7 +179,11 @@ class GroupShares:
                 section="itsm", dataset=dataset, metric=f"backlog_share_top{len(top)}_{self.group}",
                 label=f"Share of the month-end backlog in the same {len(top)} {self.group} values",
                 estimate=float(100 * top["backlog_share"].sum()), unit="%", n=tickets,
-                sentence=f"They hold {100 * top['backlog_share'].sum():.0f}% of the average month-end backlog.",
+                sentence=(
+                    f"The same {len(top)} {self.group} values hold {100 * top['backlog_share'].sum():.0f}% of the "
+                    f"average month-end backlog of the tickets opened {self.period or f'in the {self.months} months reported'}"
+                    f"{f' (after the data checks left out {self.dropped:,})' if self.dropped else ''}."
+                ),
             ),
         ]
 
@@ -167,6 +196,7 @@ def group_shares(
     end: MonthLike,
     min_tickets: int = 30,
     reference_hours: float | None = None,
+    quality: TicketQuality | None = None,
 ) -> GroupShares:
     """Backlog and excess resolution hours by group, small groups pooled.
 
@@ -184,6 +214,10 @@ def group_shares(
     reference_hours : float, optional
         Resolution time beyond which hours count as excess; default: the median
         resolution time of the window's resolved tickets.
+    quality : TicketQuality, optional
+        The data checks (:func:`outcomes.casestudy.ticket_quality.check_tickets`): the
+        tickets they flag (closed without a resolution time, impossible durations) are
+        left out of every figure, and the result says how many and why.
 
     Returns
     -------
@@ -194,6 +228,8 @@ def group_shares(
         raise ValueError(f"min_tickets must be at least 1, got {min_tickets}")
     window = Window(start, end)
     t = _grouped(con, group)
+    if quality is not None:
+        t = quality.keep(t)
     opened = t.filter((t.opened_at >= window.start_timestamp) & (t.opened_at < window.end_timestamp))
     opened = opened.mutate(_h=_hours(opened.opened_at, opened.resolved_at))
     if reference_hours is None:
@@ -236,7 +272,11 @@ def group_shares(
     big["backlog_share"] = big["ticket_months"] / big["ticket_months"].sum() if big["ticket_months"].sum() else 0.0
     big["excess_share"] = big["excess_hours"] / big["excess_hours"].sum() if big["excess_hours"].sum() else 0.0
     table = big.sort_values(["excess_share", "tickets"], ascending=False, ignore_index=True)[SHARE_COLUMNS]
-    return GroupShares(group, table, reference_hours, len(window), min_tickets, pooled, int(frame["unresolved"].sum()))
+    dropping = [f for f in quality.flags if f.drops_rows] if quality is not None else []
+    return GroupShares(
+        group, table, reference_hours, len(window), min_tickets, pooled, int(frame["unresolved"].sum()),
+        dropped=sum(f.rows for f in dropping), dropped_why=" ".join(f.detail for f in dropping), period=str(window),
+    )
 
 
 __all__ = ["GroupShares", "group_shares", "ticket_mix"]
