@@ -153,7 +153,7 @@ def customers_sentence(
     for mid in ("csat", "churn_rate"):
         r = levels.get(mid)
         if r is not None and not fmt.is_missing(r.get("value")):
-            unit = narrative.unit_for_metric(mid)
+            unit = str(r["unit"])  # the catalog unit the scorecard recorded
             parts.append(
                 f"{catalog.get(mid).name} was {fmt.value(r['value'], unit)} "
                 f"({fmt.value(r['previous'], unit)} the month before)"
@@ -304,7 +304,7 @@ def customer_scorecard_sentence(
     parts = []
     for mid in order:
         r = levels[mid]
-        unit = narrative.unit_for_metric(mid)
+        unit = str(r["unit"])  # the catalog unit the scorecard recorded
         text = f"{_metric_name(mid)} {fmt.value(r['value'], unit)}"
         if r.get("status") == "off_target":
             extra = _stake_and_step(ranked.get(mid), currency)
@@ -345,7 +345,7 @@ def scorecard_sentences(
         )
     for r in off[:top]:
         mid = str(r["metric"])
-        unit = narrative.unit_for_metric(mid)
+        unit = str(r["unit"])  # the catalog unit the scorecard recorded
         value, target, previous = (fmt.value(r[k], unit) for k in ("value", "target", "previous"))
         owner = f" Owner: {r['owner']}." if r.get("owner") else ""
         sentence = f"{_metric_name(mid)}: {value} against a target of {target} ({previous} the month before).{owner}"
@@ -358,9 +358,27 @@ def scorecard_sentences(
     return out
 
 
-def scorecard_answer(scorecard: Sequence[Mapping[str, Any]], period: str) -> HTML:
-    """The scorecard page's answer: targets met and missed, then each miss with its numbers and owner."""
-    first, *rest = scorecard_sentences(scorecard, period, top=3)
+def scorecard_answer(
+    scorecard: Sequence[Mapping[str, Any]],
+    period: str,
+    priorities: Sequence[Mapping[str, Any]] = (),
+    currency: str = "EUR",
+) -> HTML:
+    """The scorecard page's answer: targets met and missed, then the top three misses with their numbers and owner.
+
+    Parameters
+    ----------
+    scorecard : sequence of mapping
+        results.json ``scorecard`` rows.
+    period : str
+        The reported month.
+    priorities : sequence of mapping
+        results.json ``priorities`` rows: the misses come in their order (the most value at
+        stake first), as in the executive summary's scorecard.
+    currency : str
+        Currency of the value at stake.
+    """
+    first, *rest = scorecard_sentences(scorecard, period, top=3, priorities=priorities, currency=currency)
     lead, _, note = first.partition(". ")
     return answer(lead.rstrip(".") + ".", [*rest, note], label="Where the scorecard stands")
 
