@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from IPython.display import Markdown
 
 from outcomes.errors import ParamsError
 from outcomes.experiment.spec import InitiativeSpec
@@ -32,6 +33,7 @@ from outcomes.metrics import catalog
 from outcomes.metrics.compute import FAMILIES
 from outcomes.metrics.compute import plan as families_of
 from outcomes.periods import Month
+from outcomes.report.text import bullets
 from outcomes.warehouse.datamodel import TABLES
 
 
@@ -395,8 +397,39 @@ def not_shown(found: Mapping[str, Sequence[Any]], page: str) -> list[str]:
         One sentence per part left out, each once; a single sentence saying the page
         shows everything when nothing is left out (or when the page runs outside a run).
     """
+    return _left_out_parts(found, page) or ["Every part of this page has data for the month."]
+
+
+def _left_out_parts(found: Mapping[str, Sequence[Any]], page: str) -> list[str]:
     sentences = [str(r["sentence"]) for r in found.get(SECTION, []) if page_of(str(r["page"])) == page]
-    return list(dict.fromkeys(sentences)) or ["Every part of this page has data for the month."]
+    return list(dict.fromkeys(sentences))
+
+
+#: The heading and lead of a page's "Not shown this month" section.
+NOT_SHOWN_HEADING = (
+    "## Not shown this month\n\n"
+    "What this page leaves out because the data for the month are not in the warehouse, and what to add."
+)
+
+
+def not_shown_section(found: Mapping[str, Sequence[Any]], page: str) -> Markdown:
+    """A page's "Not shown this month" section, only when the page leaves something out.
+
+    Parameters
+    ----------
+    found : mapping
+        The run's results so far (``report.results()``).
+    page : str
+        The page's name in the run configuration (``02_initiative_review``).
+
+    Returns
+    -------
+    IPython.display.Markdown
+        The heading, its lead and one bullet per part left out (:func:`not_shown`); empty
+        when the page shows everything, so the page has no section to skip.
+    """
+    parts = _left_out_parts(found, page)
+    return Markdown(f"{NOT_SHOWN_HEADING}\n\n{bullets(parts).data}" if parts else "")
 
 
 def left_out_sections(found: Mapping[str, Sequence[Any]]) -> set[str]:

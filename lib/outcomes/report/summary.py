@@ -8,6 +8,7 @@ Every number shown comes from a result; every value statement carries its range.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,9 +25,9 @@ from outcomes import format as fmt
 from outcomes import config
 from outcomes.report import narrative
 from outcomes.report.answer import answer
-from outcomes.report.changes import MonthChanges, since_previous
+from outcomes.report.changes import MonthChanges, report_age_warning, since_previous
 from outcomes.report.needs import left_out_sections, pack_not_shown
-from outcomes.report.text import bullets, md
+from outcomes.report.text import bullets, escape, md
 from outcomes.report.investment import (
     CUSTOMER_METRICS,
     DESIGN_WORDS,
@@ -82,6 +83,9 @@ class ExecutiveSummary:
     brief : tuple of str
         The answer in a few short lines (:func:`brief`): what the initiatives are worth,
         each one's recommendation, the scorecard.
+    warning : str or None
+        The month is older than the run configuration allows
+        (:func:`~outcomes.report.changes.report_age_warning`, as on the month's index page).
     """
 
     period: str
@@ -93,11 +97,18 @@ class ExecutiveSummary:
     unavailable: list[str] = field(default_factory=list)
     changes: MonthChanges | None = None
     brief: tuple[str, ...] = ()
+    warning: str | None = None
 
     def answer(self) -> HTML:
         """The page's answer, short enough for a phone's first screen: the worth, each recommendation, the scorecard."""
         lead, *rest = self.brief or (self.headlines[3],)
         return answer(lead, rest, label="Headlines")
+
+    def warning_text(self) -> HTML:
+        """The report-age warning right after the answer, as the month's index page shows it; empty without one."""
+        if not self.warning:
+            return HTML("")
+        return HTML(f'<p class="outcomes-warning" role="alert">{escape(self.warning)}</p>')
 
     def changes_text(self) -> Markdown:
         """What changed since the previous published month, as bullets (a sentence when none is published)."""
@@ -626,6 +637,8 @@ def executive_summary(
     initiatives_dir: str | Path | None = None,
     targets_file: str | Path | None = None,
     reports_dir: str | Path | None = None,
+    max_report_age_months: int | None = None,
+    today: dt.date | None = None,
 ) -> ExecutiveSummary:
     """The executive summary of a month (what ``00_executive_summary`` shows).
 
@@ -647,6 +660,11 @@ def executive_summary(
     reports_dir : str or Path, optional
         The published months; the latest one before ``period`` is compared with
         (:func:`outcomes.report.changes.since_previous`). None: no comparison.
+    max_report_age_months : int, optional
+        The run configuration's limit: a month older than this before ``today`` carries
+        the report-age warning. None: no warning.
+    today : datetime.date, optional
+        The run's date (default: today).
 
     Returns
     -------
@@ -660,7 +678,11 @@ def executive_summary(
         targets_file=targets_file,
     )
     summary = summarize(results, model, period, names=register_names())
-    summary = replace(summary, unavailable=pack_not_shown(found))
+    warning = (
+        report_age_warning(period, today or dt.date.today(), max_report_age_months)
+        if max_report_age_months is not None else None
+    )
+    summary = replace(summary, unavailable=pack_not_shown(found), warning=warning)
     if reports_dir is None:
         return summary
     return replace(summary, changes=since_previous(config.resolve(reports_dir), period, results))
