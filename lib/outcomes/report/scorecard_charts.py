@@ -7,6 +7,8 @@ house theme styles them.
 
 from __future__ import annotations
 
+import re
+
 import altair as alt
 import pandas as pd
 from IPython.display import Markdown
@@ -40,12 +42,24 @@ TILE_STYLE: dict[str, tuple[str, str, str]] = {
 _TILE_OTHER = ("#7b8794", "#eef0f2", "\u2013")
 
 
+#: The longest piece of a tile's value (between spaces, or after a "/") written at the large size;
+#: a longer one ("reassignments/") is written smaller, so a phone's tile never splits a word.
+LARGE_VALUE_CHARS = 10
+
+
+def _value_size(text: str) -> int:
+    """The font size (px) of a tile's value: 20, or 16 when a piece of it would not fit a phone's tile."""
+    pieces = re.split(r"\s+|(?<=/)", str(text))
+    return 20 if max(map(len, pieces), default=0) <= LARGE_VALUE_CHARS else 16
+
+
 def status_tiles(scorecard: Scorecard) -> HTML:
     """One tile per metric: its name, this month's value, its target and its status word.
 
     The tiles wrap to the width of the page (one column on a phone). Status is shown by
     colour (Okabe-Ito green, vermillion or grey), a symbol and the word, so no reader
-    depends on colour alone. Texts are those of :meth:`Scorecard.formatted`.
+    depends on colour alone. Texts are those of :meth:`Scorecard.formatted`; lines break
+    between words or after the "/" of a unit, never inside a word (:func:`_value_size`).
 
     Returns
     -------
@@ -59,9 +73,9 @@ def status_tiles(scorecard: Scorecard) -> HTML:
         target = f"target {row['target']}" if row["target"] != "n/a" else "no target"
         tiles.append(
             f'<div class="outcomes-tile" style="border-left:6px solid {border};background:{tint};'
-            f'color:{INK};padding:8px 10px;border-radius:4px;font-size:14px;line-height:1.35;overflow-wrap:anywhere">'
+            f'color:{INK};padding:8px 10px;border-radius:4px;font-size:14px;line-height:1.35;min-width:0">'
             f'<div style="font-weight:600">{escape(row["metric"])}</div>'
-            f'<div style="font-size:20px;font-weight:600">{escape(row["this month"])}</div>'
+            f'<div style="font-size:{_value_size(row["this month"])}px;font-weight:600">{escape(row["this month"])}</div>'
             f"<div>{escape(target)}</div>"
             f'<div style="font-weight:600">{symbol} {escape(row["status"])}</div></div>'
         )
