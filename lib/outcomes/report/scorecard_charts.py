@@ -7,8 +7,6 @@ house theme styles them.
 
 from __future__ import annotations
 
-import re
-
 import altair as alt
 import pandas as pd
 from IPython.display import Markdown
@@ -42,15 +40,24 @@ TILE_STYLE: dict[str, tuple[str, str, str]] = {
 _TILE_OTHER = ("#7b8794", "#eef0f2", "\u2013")
 
 
-#: The longest piece of a tile's value (between spaces, or after a "/") written at the large size;
-#: a longer one ("reassignments/") is written smaller, so a phone's tile never splits a word.
-LARGE_VALUE_CHARS = 10
+#: Width of a character of a tile's bold value, in em, taken generously: a value's longest
+#: unbreakable piece at this width fills at most the tile's content width.
+CHAR_EM = 0.65
 
 
-def _value_size(text: str) -> int:
-    """The font size (px) of a tile's value: 20, or 16 when a piece of it would not fit a phone's tile."""
-    pieces = re.split(r"\s+|(?<=/)", str(text))
-    return 20 if max(map(len, pieces), default=0) <= LARGE_VALUE_CHARS else 16
+def _value_size(text: str) -> str:
+    """The CSS font size of a tile's value: 20 px, smaller when its longest word would not fit the tile.
+
+    The size is relative to the tile's width (``cqi``), so a phone's narrow tile writes
+    "reassignments/ticket" smaller rather than split it.
+    """
+    longest = max(map(len, str(text).split()), default=1)
+    return f"min(20px, calc(100cqi / {CHAR_EM * longest:.2f}))"
+
+
+def _breakable(text: str) -> str:
+    """``text`` escaped, with a line break allowed after each "/" of a unit ("reassignments/ticket")."""
+    return "/<wbr>".join(escape(part) for part in str(text).split("/"))
 
 
 def status_tiles(scorecard: Scorecard) -> HTML:
@@ -59,7 +66,8 @@ def status_tiles(scorecard: Scorecard) -> HTML:
     The tiles wrap to the width of the page (one column on a phone). Status is shown by
     colour (Okabe-Ito green, vermillion or grey), a symbol and the word, so no reader
     depends on colour alone. Texts are those of :meth:`Scorecard.formatted`; lines break
-    between words or after the "/" of a unit, never inside a word (:func:`_value_size`).
+    between words (or after the "/" of a target's unit), never inside a word: a value
+    whose longest word would not fit is written smaller (:func:`_value_size`).
 
     Returns
     -------
@@ -73,10 +81,10 @@ def status_tiles(scorecard: Scorecard) -> HTML:
         target = f"target {row['target']}" if row["target"] != "n/a" else "no target"
         tiles.append(
             f'<div class="outcomes-tile" style="border-left:6px solid {border};background:{tint};'
-            f'color:{INK};padding:8px 10px;border-radius:4px;font-size:14px;line-height:1.35;min-width:0">'
+            f'color:{INK};padding:8px 10px;border-radius:4px;font-size:14px;line-height:1.35;min-width:0;container-type:inline-size">'
             f'<div style="font-weight:600">{escape(row["metric"])}</div>'
-            f'<div style="font-size:{_value_size(row["this month"])}px;font-weight:600">{escape(row["this month"])}</div>'
-            f"<div>{escape(target)}</div>"
+            f'<div style="font-size:{_value_size(row["this month"])};font-weight:600">{escape(row["this month"])}</div>'
+            f"<div>{_breakable(target)}</div>"
             f'<div style="font-weight:600">{symbol} {escape(row["status"])}</div></div>'
         )
     return HTML(
