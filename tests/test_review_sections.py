@@ -13,7 +13,7 @@ import pytest
 from outcomes import config
 from outcomes.errors import ReportRunError
 from outcomes.report import changes
-from outcomes.report.needs import NOT_SHOWN_HEADING, not_shown_section
+from outcomes.report.needs import PAGE_LEAD, not_shown_section
 from outcomes.report.summary import executive_summary
 from outcomes.run.config import load as load_config
 from outcomes.run.context import RunContext
@@ -43,7 +43,8 @@ def test_the_not_shown_section_appears_only_when_the_page_leaves_something_out()
         {"page": f"{PAGE}--bot", "sentence": "Segments: not shown, because <the> table is empty.", "left_out": False},
     ]}
     text = not_shown_section(found, PAGE).data
-    assert text.startswith(NOT_SHOWN_HEADING) and text.count("\n- ") == 1 and "&lt;the&gt;" in text
+    assert text.startswith(f"## Not shown this month\n\n{PAGE_LEAD}\n\n- ") and text.count("\n- ") == 1
+    assert "&lt;the&gt;" in text
 
 
 def test_the_review_page_says_whether_the_recommendation_changed_and_how_the_effect_moved() -> None:
@@ -97,3 +98,8 @@ def test_the_summary_warns_as_the_month_index_does_when_the_month_is_old() -> No
     assert old.warning_text().data == f'<p class="outcomes-warning" role="alert">{html.escape(old.warning)}</p>'
     recent = executive_summary(found, period="2026-11", max_report_age_months=2, today=today)
     assert recent.warning is None and recent.warning_text().data == ""
+    # the pack shows everything: no "Not shown this month" section on the one-page summary
+    assert old.unavailable == [] and old.not_shown_text().data == ""
+    left_out = {**found, "unavailable": [{"page": "01_joint_scorecard", "sentence": "CSAT: not shown.", "left_out": False}]}
+    text = executive_summary(left_out, period="2025-12").not_shown_text().data
+    assert text.startswith("## Not shown this month") and "- Joint scorecard" in text

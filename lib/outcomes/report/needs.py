@@ -405,15 +405,35 @@ def _left_out_parts(found: Mapping[str, Sequence[Any]], page: str) -> list[str]:
     return list(dict.fromkeys(sentences))
 
 
-#: The heading and lead of a page's "Not shown this month" section.
-NOT_SHOWN_HEADING = (
-    "## Not shown this month\n\n"
-    "What this page leaves out because the data for the month are not in the warehouse, and what to add."
+#: The lead of a page's "Not shown this month" section.
+PAGE_LEAD = "What this page leaves out because the data for the month are not in the warehouse, and what to add."
+#: The lead of the executive summary's, for the whole pack.
+PACK_LEAD = (
+    "Pages and parts of pages the pack leaves out because the data for the month are not in the warehouse, "
+    "and what to add."
 )
 
 
+def not_shown_markdown(parts: Sequence[str], lead: str = PAGE_LEAD) -> Markdown:
+    """A "Not shown this month" section: its heading, ``lead`` and one bullet per part; empty without parts.
+
+    Parameters
+    ----------
+    parts : sequence of str
+        What is left out, one sentence each (escaped).
+    lead : str
+        The sentence under the heading (:data:`PAGE_LEAD`, :data:`PACK_LEAD`).
+
+    Returns
+    -------
+    IPython.display.Markdown
+        Empty when nothing is left out, so the page has no section to skip.
+    """
+    return Markdown(f"## Not shown this month\n\n{lead}\n\n{bullets(parts).data}" if parts else "")
+
+
 def not_shown_section(found: Mapping[str, Sequence[Any]], page: str) -> Markdown:
-    """A page's "Not shown this month" section, only when the page leaves something out.
+    """A page's "Not shown this month" section (:func:`not_shown_markdown`), only when the page leaves something out.
 
     Parameters
     ----------
@@ -421,15 +441,8 @@ def not_shown_section(found: Mapping[str, Sequence[Any]], page: str) -> Markdown
         The run's results so far (``report.results()``).
     page : str
         The page's name in the run configuration (``02_initiative_review``).
-
-    Returns
-    -------
-    IPython.display.Markdown
-        The heading, its lead and one bullet per part left out (:func:`not_shown`); empty
-        when the page shows everything, so the page has no section to skip.
     """
-    parts = _left_out_parts(found, page)
-    return Markdown(f"{NOT_SHOWN_HEADING}\n\n{bullets(parts).data}" if parts else "")
+    return not_shown_markdown(_left_out_parts(found, page))
 
 
 def left_out_sections(found: Mapping[str, Sequence[Any]]) -> set[str]:
@@ -452,6 +465,11 @@ def pack_not_shown(found: Mapping[str, Sequence[Any]]) -> list[str]:
         Sentences naming the page; a single sentence saying the pack shows everything
         when nothing is left out.
     """
+    return pack_left_out(found) or ["Every page of the pack has data for the month."]
+
+
+def pack_left_out(found: Mapping[str, Sequence[Any]]) -> list[str]:
+    """What the whole pack does not show this month (:func:`pack_not_shown`); empty when it shows everything."""
     rows = list(found.get(SECTION, []))
     lines = []
     for left_out in (True, False):
@@ -461,7 +479,7 @@ def pack_not_shown(found: Mapping[str, Sequence[Any]]) -> list[str]:
             needs = page_needs(page_of(str(r["page"])))
             title = needs.title if needs is not None else str(r["page"])
             lines.append(f"{title} is not published: {r['sentence']}" if left_out else f"{title}: {r['sentence']}")
-    return list(dict.fromkeys(lines)) or ["Every page of the pack has data for the month."]
+    return list(dict.fromkeys(lines))
 
 
 def _lower_first(text: str) -> str:

@@ -26,7 +26,7 @@ from outcomes import config
 from outcomes.report import narrative
 from outcomes.report.answer import answer
 from outcomes.report.changes import MonthChanges, report_age_warning, since_previous
-from outcomes.report.needs import left_out_sections, pack_not_shown
+from outcomes.report.needs import PACK_LEAD, left_out_sections, not_shown_markdown, pack_left_out
 from outcomes.report.text import bullets, escape, md
 from outcomes.report.investment import (
     CUSTOMER_METRICS,
@@ -77,7 +77,7 @@ class ExecutiveSummary:
         What the reader must keep in mind.
     unavailable : list of str
         What the pack does not show this month and why (pages left out first), from the
-        ``unavailable`` rows the run's pre-flight wrote.
+        ``unavailable`` rows the run's pre-flight wrote; empty when it shows everything.
     changes : MonthChanges or None
         What changed since the previous published month (None when none is published).
     brief : tuple of str
@@ -103,6 +103,10 @@ class ExecutiveSummary:
         """The page's answer, short enough for a phone's first screen: the worth, each recommendation, the scorecard."""
         lead, *rest = self.brief or (self.headlines[3],)
         return answer(lead, rest, label="Headlines")
+
+    def not_shown_text(self) -> Markdown:
+        """The "Not shown this month" section, only when the pack leaves something out."""
+        return not_shown_markdown(self.unavailable, PACK_LEAD)
 
     def warning_text(self) -> HTML:
         """The report-age warning right after the answer, as the month's index page shows it; empty without one."""
@@ -682,7 +686,7 @@ def executive_summary(
         report_age_warning(period, today or dt.date.today(), max_report_age_months)
         if max_report_age_months is not None else None
     )
-    summary = replace(summary, unavailable=pack_not_shown(found), warning=warning)
+    summary = replace(summary, unavailable=pack_left_out(found), warning=warning)
     if reports_dir is None:
         return summary
     return replace(summary, changes=since_previous(config.resolve(reports_dir), period, results))
