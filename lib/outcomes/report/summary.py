@@ -336,11 +336,12 @@ def scorecard_sentences(
     top: int = 4,
     priorities: Sequence[Mapping[str, Any]] = (),
     currency: str = "EUR",
+    steps: bool = True,
 ) -> list[str]:
     """The scorecard headline: how many targets are met, and the misses with their numbers.
 
     With the scorecard's ``priorities`` rows, the misses come in their order (the most
-    value at stake first) and each says its value at stake and next step.
+    value at stake first) and each says its value at stake and (with ``steps``) its next step.
     """
     rows = [r for r in scorecard if r.get("segment") is None]
     if not rows:
@@ -368,7 +369,7 @@ def scorecard_sentences(
         if priority is not None:
             if not fmt.is_missing(priority.get("value_at_stake_eur")):
                 sentence += f" At stake: {fmt.money(priority['value_at_stake_eur'], currency)}."
-            sentence += f" Next step: {priority['next_step']}"
+            sentence += f" Next step: {priority['next_step']}" if steps else ""
         out.append(sentence)
     return out
 
@@ -379,7 +380,9 @@ def scorecard_answer(
     priorities: Sequence[Mapping[str, Any]] = (),
     currency: str = "EUR",
 ) -> HTML:
-    """The scorecard page's answer: targets met and missed, then the top three misses with their numbers and owner.
+    """The scorecard page's answer: targets met and missed, then the top three misses with their numbers, owner and value at stake.
+
+    The next steps are left to the page's "What to do" table, so the answer fits a phone's first screen.
 
     Parameters
     ----------
@@ -393,7 +396,7 @@ def scorecard_answer(
     currency : str
         Currency of the value at stake.
     """
-    first, *rest = scorecard_sentences(scorecard, period, top=3, priorities=priorities, currency=currency)
+    first, *rest = scorecard_sentences(scorecard, period, top=3, priorities=priorities, currency=currency, steps=False)
     lead, _, note = first.partition(". ")
     return answer(lead.rstrip(".") + ".", [*rest, note], label="Where the scorecard stands")
 
