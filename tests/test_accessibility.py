@@ -5,7 +5,8 @@ ships, so no npm registry is needed) and a small script that runs ``axe.run()`` 
 charts are drawn and writes the violations into the DOM as JSON. Every page is loaded
 with the network blocked in the light theme, and the two templates (the landing page and
 a report page, the scorecard: the densest, with tables and charts) also in the dark theme;
-no serious or critical violation may remain.
+no serious or critical violation may remain, and no scrollable box a keyboard cannot reach
+(``scrollable-region-focusable``, of any impact).
 """
 
 from __future__ import annotations
@@ -84,3 +85,8 @@ def test_every_page_is_audited_and_each_template_in_both_themes(demo_month: Path
 def test_no_serious_or_critical_violation(violations: dict[str, list[dict]]) -> None:
     blocking = {key: [v for v in found if v["impact"] in BLOCKING] for key, found in violations.items()}
     assert {k: v for k, v in blocking.items() if v} == {}
+
+
+def test_every_scrollable_box_is_reachable_by_keyboard(violations: dict[str, list[dict]]) -> None:
+    unreachable = {key: [v for v in found if v["id"] == "scrollable-region-focusable"] for key, found in violations.items()}
+    assert {k: v for k, v in unreachable.items() if v} == {}

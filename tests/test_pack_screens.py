@@ -1,17 +1,21 @@
 """The demo month's scorecard and executive summary at 1400 px and 390 px in headless Chromium.
 
 Screenshots go to ``tests/artifacts/`` for a person to look at; the checks read the pages:
-status tiles on the scorecard, "Is IT too busy?" answered in words, and the summary's
-customer headline with churn and its value at stake.
+status tiles on the scorecard (no word split on a phone), "Is IT too busy?" answered in
+words, and the summary's customer headline with churn and its value at stake, its detail
+tables on screen (print leaves them to the other pages).
 """
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
-from browser import load, require_chromium
+from browser import BASE_FLAGS, NO_NETWORK, load, require_chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -19,6 +23,65 @@ pytest_plugins = ["demo_pack_plugin"]  # the session-wide `demo_month` fixture
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 WIDTHS = {"wide": "1400,2600", "phone": "390,2600"}
+_PROBE = re.compile(r'<pre id="outcomes-probe">(.*?)</pre>', re.S)
+#: A copy that loads the page in an iframe of a phone's width (headless Chromium keeps its
+#: window at least 500 px wide) and writes what ``%(check)s`` returns for the page's document.
+WRAPPER = """<!DOCTYPE html><html><body style="margin:0">
+<iframe id="page" src="%(src)s" width="%(w)d" height="2600" style="border:0;display:block"></iframe>
+<script>
+document.getElementById("page").addEventListener("load", () => setTimeout(() => {
+  const frame = document.getElementById("page");
+  const check = (doc, win) => { %(check)s };
+  const out = document.createElement("pre");
+  out.id = "outcomes-probe";
+  out.textContent = JSON.stringify(check(frame.contentDocument, frame.contentWindow));
+  document.body.appendChild(out);
+}, 300));
+</script></body></html>"""
+#: Per status tile: does it overflow, and which words (a unit may break after its "/") span two lines.
+TILES = """
+  const tiles = [...doc.querySelectorAll(".outcomes-tile")];
+  const split = [], wide = [];
+  for (const tile of tiles) {
+    if (tile.scrollWidth > tile.clientWidth) wide.push(tile.textContent);
+    const walk = doc.createTreeWalker(tile, NodeFilter.SHOW_TEXT);
+    for (let node = walk.nextNode(); node; node = walk.nextNode()) {
+      for (const m of node.data.matchAll(/[^\\s\\/]+\\/?/g)) {
+        const range = doc.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        const lines = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+        if (lines.size > 1) split.push(m[0]);
+      }
+    }
+  }
+  return {width: win.innerWidth, tiles: tiles.length, split, wide};"""
+#: The summary on screen: its tables shown, the printed pointer to the detail pages hidden.
+SCREEN = """
+  const shown = (el) => el.getBoundingClientRect().height > 0;
+  const tables = [...doc.querySelectorAll(".outcomes-table-wrap")];
+  const pointer = [...doc.querySelectorAll(".jp-Cell")].filter((c) => c.textContent.includes("Details: see the"));
+  return {tables: tables.length, shown: tables.filter(shown).length, pointer: pointer.length,
+          pointer_shown: pointer.filter(shown).length};"""
+
+
+def probe(page: Path, width: int, check: str) -> dict:
+    """What ``check`` (a JavaScript function body of ``doc, win``) returns for ``page`` in a viewport ``width`` px wide."""
+    exe = require_chromium()
+    copy = page.parent / f".probe-{width}-{page.name}"
+    copy.write_text(WRAPPER % {"src": page.name, "w": width, "check": check}, encoding="utf-8")
+    try:
+        with tempfile.TemporaryDirectory(prefix="probe-") as work:
+            done = subprocess.run(
+                [exe, *BASE_FLAGS, *NO_NETWORK, f"--user-data-dir={work}", "--virtual-time-budget=15000",
+                 "--allow-file-access-from-files", "--window-size=1500,1000", "--dump-dom", copy.resolve().as_uri()],
+                capture_output=True, text=True, timeout=120,
+            )
+    finally:
+        copy.unlink()
+    found = _PROBE.search(done.stdout)
+    assert found, f"{page.name}: the probe wrote nothing (Chromium said: {done.stderr[-400:]})"
+    return json.loads(found.group(1))
 
 
 def _page(month: Path, stem: str) -> Path:
@@ -49,3 +112,15 @@ def test_the_summary_covers_churn_with_its_value_at_stake(demo_month: Path) -> N
     assert "Customer scorecard in 2025-12:" in source
     assert re.search(r"Churn rate [\d.]+% against a target of [\d.]+% \(EUR [\d.,]+[km]? at stake; owner ", source)
     assert "Conversion rate" in source
+
+
+def test_status_tiles_split_no_word_on_a_phone(demo_month: Path) -> None:
+    found = probe(_page(demo_month, "scorecard"), 390, TILES)
+    assert found["width"] == 390 and found["tiles"] >= 10
+    assert found["split"] == [] and found["wide"] == []
+
+
+def test_the_summary_keeps_its_detail_tables_on_screen(demo_month: Path) -> None:
+    found = probe(_page(demo_month, "executive_summary"), 1400, SCREEN)
+    assert found["tables"] >= 2 and found["shown"] == found["tables"]
+    assert found["pointer"] == 1 and found["pointer_shown"] == 0

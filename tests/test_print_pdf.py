@@ -1,7 +1,8 @@
 """`outcomes pdf`: a published month printed to A4 PDFs through headless Chromium.
 
-The printed scorecard keeps every column (its status words are in the PDF's text), every
-page is A4, and a machine without Chromium gets a clear error and exit code 2.
+The printed scorecard keeps every column (its status words are in the PDF's text), the
+executive summary prints on one page (its detail sections stay on screen), every page is
+A4, and a machine without Chromium gets a clear error and exit code 2.
 """
 
 from __future__ import annotations
@@ -77,6 +78,17 @@ def test_printed_scorecard_keeps_every_status_and_owner(demo_month: Path, printe
         assert re.sub(r"\s+", "", STATUS_WORDS[status]) in text, status
     for owner in {r["owner"] for r in rows if r.get("owner")}:
         assert re.sub(r"\s+", "", owner) in text, owner
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_the_printed_summary_is_one_page_pointing_to_the_details(printed: list[Path]) -> None:
+    pdf = next(p for p in printed if p.stem == "00_executive_summary")
+    assert len(pypdf.PdfReader(pdf).pages) == 1
+    text = _text(pdf)
+    assert "Headlines" in text and "Whatitisworth" in text and "Werecommend" in text
+    assert "Details:seethescorecard,reviewandROIpages" in text
+    assert "Initiativedecisions" not in text and "Caveats" not in text
 
 
 def test_missing_chromium_is_a_clear_error_and_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,7 +14,7 @@ from outcomes.experiment.randomized.power import plan
 from outcomes.periods import Month
 from outcomes.report.review import remaining_test
 from outcomes.value import finance, montecarlo
-from outcomes.value.recommendation import from_results, recommend, what_would_change
+from outcomes.value.recommendation import CASE_DECIDES, SETTLED, from_results, recommend, settled_case, what_would_change
 
 
 def _spec(**extra: object) -> InitiativeSpec:
@@ -69,6 +69,19 @@ def test_an_inconclusive_test_says_how_many_more_units_and_around_when() -> None
     assert rec.change == "keep testing until about 4,200 more units, around March 2026"
     assert what_would_change("keep testing", False, more_units=10) == "keep testing until about 10 more units"
     assert "next monthly look" in what_would_change("keep testing", False, more_units=0)
+
+
+def test_an_open_test_whose_case_is_settled_says_the_case_decides_it() -> None:
+    # the demo portal: its test has its planned units, its case under 1% chance of a positive ROI
+    stop = recommend("keep testing", 0.004, more_units=0)
+    assert stop.text == "keep testing" and stop.change == CASE_DECIDES["fails"]
+    assert "next monthly look" not in stop.change and stop.change.endswith("so stop")
+    assert recommend("keep testing", 0.97, more_units=4_200, by_month="March 2026").change == CASE_DECIDES["pays"]
+    # an open case leaves the test's plan in charge; a settled case does not touch a test that is settled
+    assert "next monthly look" in recommend("keep testing", SETTLED, more_units=0).change
+    assert recommend("keep testing", 1 - SETTLED, more_units=10).change == "keep testing until about 10 more units"
+    assert recommend("stop", 0.001).change == "" and recommend("ship", 0.99, break_even_monthly_cost=1.0).change == ""
+    assert [settled_case(p) for p in (0.049, 0.05, 0.95, 0.951, math.nan, None)] == ["fails", None, None, "pays", None, None]
 
 
 def test_pages_after_the_roi_page_read_what_would_change_from_its_row() -> None:

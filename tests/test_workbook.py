@@ -36,7 +36,7 @@ DOC = {
     "roi": [
         {"initiative": "chatbot", "name": "Virtual agent", "npv_p50": 7.1e6, "npv_p10": 4.5e6, "npv_p90": 1.0e7,
          "roi_p50": 5.7, "payback_months": 2.4, "prob_roi_positive": 0.9998, "recommendation": "ship",
-         "value_per_customer_kept": 1500.0},
+         "what_would_change": "stop, or cut its cost below EUR 12k a month", "value_per_customer_kept": 1500.0},
     ],
     "portfolio": [
         {"initiatives": ["chatbot"], "npv_p50": 7.1e6, "npv_p10": 4.5e6, "npv_p90": 1.0e7, "roi_p50": 5.7,
@@ -48,7 +48,7 @@ DOC = {
 def test_every_figure_round_trips_as_a_number(tmp_path: Path) -> None:
     results.validate(DOC)
     path = workbook.write_workbook(DOC, tmp_path / "outcomes-2025-12.xlsx")
-    assert assert_round_trip(DOC, path) == 2 * 10 + 2 * 13 + 10 + 8
+    assert assert_round_trip(DOC, path) == 2 * 10 + 2 * 14 + 10 + 8
     book = load_workbook(path)
     assert book.sheetnames == ["About", "Scorecard", "Decisions", "ROI cases", "Portfolio"]
     score = book["Scorecard"]
@@ -56,6 +56,14 @@ def test_every_figure_round_trips_as_a_number(tmp_path: Path) -> None:
     assert score["D2"].number_format == "0.0%" and score["D3"].number_format == "#,##0"
     assert book["ROI cases"]["E2"].number_format == "#,##0" and book["ROI cases"]["I2"].number_format == "0.0%"
     assert book["Decisions"]["B2"].value == "Virtual agent"
+
+
+def test_the_decisions_sheet_says_what_would_change_each_recommendation(tmp_path: Path) -> None:
+    sheet = load_workbook(workbook.write_workbook(DOC, tmp_path / "w.xlsx"))["Decisions"]
+    column = [c.value for c in sheet[1]].index("What would change it") + 1
+    assert [sheet.cell(r, column).value for r in (2, 3)] == [DOC["roi"][0]["what_would_change"]] * 2
+    bare = {**DOC, "roi": [{k: v for k, v in DOC["roi"][0].items() if k != "what_would_change"}]}
+    assert load_workbook(workbook.write_workbook(bare, tmp_path / "b.xlsx"))["Decisions"].cell(2, column).value is None
 
 
 def test_missing_figures_are_empty_cells(tmp_path: Path) -> None:

@@ -3,7 +3,9 @@
 The month's index page and the executive summary compare this month's ``results.json``
 with the one of the previous published month (``reports/<month>/results.json``, the latest
 month before this one that has one): decisions that changed, metrics that crossed their
-target, the biggest movers, initiatives added or ended. :func:`report_age_warning` says when
+target, the biggest movers, initiatives added or ended. Each review page compares its own
+initiative (:func:`initiative_changes`): its recommendation and its primary effect.
+:func:`report_age_warning` says when
 a run reports on a month older than the run configuration allows (``max_report_age_months``).
 """
 
@@ -127,6 +129,54 @@ def compare(previous: Mapping[str, Any], current: Mapping[str, Any], *, top: int
     return MonthChanges(period, decisions, tuple(crossed), movers, added, ended)
 
 
+def _primary_effects(doc: Mapping[str, Any], key: str) -> dict[tuple[str, str | None], float | None]:
+    """The primary metrics' effects of initiative ``key`` in a results document, by (metric, arm)."""
+    entry = next((e for e in doc.get("initiatives", []) if str(e["id"]) == key), {})
+    return {
+        (str(m["metric"]), m.get("arm")): _number(m.get("estimate_abs"))
+        for m in entry.get("metrics", []) if m.get("role") == "primary"
+    }
+
+
+def initiative_changes(previous: Mapping[str, Any], current: Mapping[str, Any], key: str) -> list[str]:
+    """What changed for one initiative since the previous month: its recommendation and its primary effect.
+
+    Parameters
+    ----------
+    previous, current : mapping
+        The two months' results documents (``period`` of the previous one names it; the
+        current one needs only its ``initiatives`` entry and ``roi`` rows).
+    key : str
+        The initiative's id.
+
+    Returns
+    -------
+    list of str
+        One sentence on the recommendation (changed or kept), one per primary effect that
+        both months measured; a single sentence when the previous month did not report it.
+    """
+    since = Month.parse(str(previous["period"])).label
+    then, now = _verdicts(previous).get(key), _verdicts(current).get(key)
+    if then is None:
+        return [f"Not reported in {since}: this is its first month in the pack."]
+    if now is None or now == then:
+        out = [f"The recommendation is the same as in {since}: {then}."]
+    else:
+        out = [f"The recommendation changed since {since}: now {now} (was {then})."]
+    before, after = _primary_effects(previous, key), _primary_effects(current, key)
+    for (metric, arm), value in after.items():
+        was = before.get((metric, arm))
+        if value is None or was is None:
+            continue
+        unit = unit_for_metric(metric)
+        where = f" ({arm} arm)" if arm else ""
+        size = fmt.value(value, unit, signed=True, change=True)
+        old = fmt.value(was, unit, signed=True, change=True)
+        verb = "is unchanged at" if size == old else "moved to"
+        out.append(f"Effect on {_metric_name(metric).lower()}{where} {verb} {size}" + ("." if size == old else f" (was {old})."))
+    return out
+
+
 def previous_month(reports_dir: str | Path, period: str) -> Path | None:
     """The ``results.json`` of the latest published month before ``period``, if any.
 
@@ -164,15 +214,37 @@ def since_previous(reports_dir: str | Path, period: str, current: Mapping[str, A
     path = previous_month(reports_dir, period)
     if path is None:
         return None
+    return compare({"period": path.parent.name, **_read(path)}, current)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """A published month's ``results.json``, or an error naming the file and what to do."""
     try:
-        previous = json.loads(path.read_text(encoding="utf-8"))
+        return dict(json.loads(path.read_text(encoding="utf-8")))
     except json.JSONDecodeError as err:
         raise ReportRunError(
             f"{path}: line {err.lineno}: not valid JSON ({err.msg}); the comparison with the previous month reads it. "
             "Restore the file from the month's published pack or run that month again (outcomes run --period "
             f"{path.parent.name})."
         ) from err
-    return compare({"period": path.parent.name, **previous}, current)
+
+
+def initiative_since_previous(
+    reports_dir: str | Path, period: str, key: str, current: Mapping[str, Any]
+) -> list[str] | None:
+    """What changed for initiative ``key`` since the previous published month (:func:`initiative_changes`).
+
+    Returns None when no earlier month is published.
+
+    Raises
+    ------
+    ReportRunError
+        When the previous month's ``results.json`` is not JSON (naming the file and what to do).
+    """
+    path = previous_month(reports_dir, period)
+    if path is None:
+        return None
+    return initiative_changes({"period": path.parent.name, **_read(path)}, current, key)
 
 
 def report_age_warning(period: str, today: dt.date, max_age_months: int) -> str | None:

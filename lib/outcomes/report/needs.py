@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from IPython.display import Markdown
 
 from outcomes.errors import ParamsError
 from outcomes.experiment.spec import InitiativeSpec
@@ -32,6 +33,7 @@ from outcomes.metrics import catalog
 from outcomes.metrics.compute import FAMILIES
 from outcomes.metrics.compute import plan as families_of
 from outcomes.periods import Month
+from outcomes.report.text import bullets
 from outcomes.warehouse.datamodel import TABLES
 
 
@@ -395,8 +397,52 @@ def not_shown(found: Mapping[str, Sequence[Any]], page: str) -> list[str]:
         One sentence per part left out, each once; a single sentence saying the page
         shows everything when nothing is left out (or when the page runs outside a run).
     """
+    return _left_out_parts(found, page) or ["Every part of this page has data for the month."]
+
+
+def _left_out_parts(found: Mapping[str, Sequence[Any]], page: str) -> list[str]:
     sentences = [str(r["sentence"]) for r in found.get(SECTION, []) if page_of(str(r["page"])) == page]
-    return list(dict.fromkeys(sentences)) or ["Every part of this page has data for the month."]
+    return list(dict.fromkeys(sentences))
+
+
+#: The lead of a page's "Not shown this month" section.
+PAGE_LEAD = "What this page leaves out because the data for the month are not in the warehouse, and what to add."
+#: The lead of the executive summary's, for the whole pack.
+PACK_LEAD = (
+    "Pages and parts of pages the pack leaves out because the data for the month are not in the warehouse, "
+    "and what to add."
+)
+
+
+def not_shown_markdown(parts: Sequence[str], lead: str = PAGE_LEAD) -> Markdown:
+    """A "Not shown this month" section: its heading, ``lead`` and one bullet per part; empty without parts.
+
+    Parameters
+    ----------
+    parts : sequence of str
+        What is left out, one sentence each (escaped).
+    lead : str
+        The sentence under the heading (:data:`PAGE_LEAD`, :data:`PACK_LEAD`).
+
+    Returns
+    -------
+    IPython.display.Markdown
+        Empty when nothing is left out, so the page has no section to skip.
+    """
+    return Markdown(f"## Not shown this month\n\n{lead}\n\n{bullets(parts).data}" if parts else "")
+
+
+def not_shown_section(found: Mapping[str, Sequence[Any]], page: str) -> Markdown:
+    """A page's "Not shown this month" section (:func:`not_shown_markdown`), only when the page leaves something out.
+
+    Parameters
+    ----------
+    found : mapping
+        The run's results so far (``report.results()``).
+    page : str
+        The page's name in the run configuration (``02_initiative_review``).
+    """
+    return not_shown_markdown(_left_out_parts(found, page))
 
 
 def left_out_sections(found: Mapping[str, Sequence[Any]]) -> set[str]:
@@ -419,6 +465,11 @@ def pack_not_shown(found: Mapping[str, Sequence[Any]]) -> list[str]:
         Sentences naming the page; a single sentence saying the pack shows everything
         when nothing is left out.
     """
+    return pack_left_out(found) or ["Every page of the pack has data for the month."]
+
+
+def pack_left_out(found: Mapping[str, Sequence[Any]]) -> list[str]:
+    """What the whole pack does not show this month (:func:`pack_not_shown`); empty when it shows everything."""
     rows = list(found.get(SECTION, []))
     lines = []
     for left_out in (True, False):
@@ -428,7 +479,7 @@ def pack_not_shown(found: Mapping[str, Sequence[Any]]) -> list[str]:
             needs = page_needs(page_of(str(r["page"])))
             title = needs.title if needs is not None else str(r["page"])
             lines.append(f"{title} is not published: {r['sentence']}" if left_out else f"{title}: {r['sentence']}")
-    return list(dict.fromkeys(lines)) or ["Every page of the pack has data for the month."]
+    return list(dict.fromkeys(lines))
 
 
 def _lower_first(text: str) -> str:

@@ -63,8 +63,9 @@ from outcomes.experiment.spec import InitiativeSpec, MetricSpec
 from outcomes.params import load
 from outcomes.periods import Month
 from outcomes.report.answer import answer
+from outcomes.report.changes import initiative_since_previous
 from outcomes.report.tables import table
-from outcomes.report.text import md, paragraphs, safe_markdown
+from outcomes.report.text import bullets, md, paragraphs, safe_markdown
 from outcomes.value.recommendation import Recommendation, from_results
 from outcomes.warehouse import store
 from outcomes.report.results import schema
@@ -264,6 +265,35 @@ class Review:
             lines.append("Data: {source}.")
             values["source"] = self.source
         return md("\n\n".join(lines), **values)
+
+    def changes_text(
+        self, roi: Sequence[Mapping[str, Any]] = (), reports_dir: str | Path | None = None, period: str | None = None
+    ) -> Markdown:
+        """What changed since the previous published month: the recommendation, the primary effect.
+
+        Parameters
+        ----------
+        roi : sequence of mapping
+            The run's ``results.json`` ``roi`` rows (the recommendation as the ROI page recorded it).
+        reports_dir : str or Path, optional
+            The published months; the latest one before ``period`` is compared with
+            (:func:`outcomes.report.changes.initiative_since_previous`).
+        period : str, optional
+            The reported month; without it, or without ``reports_dir``, nothing is compared.
+
+        Returns
+        -------
+        IPython.display.Markdown
+            Bullets, or a sentence saying there is no earlier month to compare with.
+        """
+        current = {"initiatives": [self.entry()], "roi": list(roi)}
+        found = (
+            initiative_since_previous(config.resolve(reports_dir), str(Month.parse(period)), self.spec.id, current)
+            if reports_dir and period else None
+        )
+        if found is None:
+            return md("No earlier month is published, so there is nothing to compare with yet.")
+        return bullets(found)
 
     def effects_frame(self) -> pd.DataFrame:
         """One row per arm and metric: levels, change, intervals and p-values, as display text."""

@@ -40,12 +40,34 @@ TILE_STYLE: dict[str, tuple[str, str, str]] = {
 _TILE_OTHER = ("#7b8794", "#eef0f2", "\u2013")
 
 
+#: Width of a character of a tile's bold value, in em, taken generously: a value's longest
+#: unbreakable piece at this width fills at most the tile's content width.
+CHAR_EM = 0.65
+
+
+def _value_size(text: str) -> str:
+    """The CSS font size of a tile's value: 20 px, smaller when its longest word would not fit the tile.
+
+    The size is relative to the tile's width (``cqi``), so a phone's narrow tile writes
+    "reassignments/ticket" smaller rather than split it.
+    """
+    longest = max(map(len, str(text).split()), default=1)
+    return f"min(20px, calc(100cqi / {CHAR_EM * longest:.2f}))"
+
+
+def _breakable(text: str) -> str:
+    """``text`` escaped, with a line break allowed after each "/" of a unit ("reassignments/ticket")."""
+    return "/<wbr>".join(escape(part) for part in str(text).split("/"))
+
+
 def status_tiles(scorecard: Scorecard) -> HTML:
     """One tile per metric: its name, this month's value, its target and its status word.
 
     The tiles wrap to the width of the page (one column on a phone). Status is shown by
     colour (Okabe-Ito green, vermillion or grey), a symbol and the word, so no reader
-    depends on colour alone. Texts are those of :meth:`Scorecard.formatted`.
+    depends on colour alone. Texts are those of :meth:`Scorecard.formatted`; lines break
+    between words (or after the "/" of a target's unit), never inside a word: a value
+    whose longest word would not fit is written smaller (:func:`_value_size`).
 
     Returns
     -------
@@ -59,10 +81,10 @@ def status_tiles(scorecard: Scorecard) -> HTML:
         target = f"target {row['target']}" if row["target"] != "n/a" else "no target"
         tiles.append(
             f'<div class="outcomes-tile" style="border-left:6px solid {border};background:{tint};'
-            f'color:{INK};padding:8px 10px;border-radius:4px;font-size:14px;line-height:1.35;overflow-wrap:anywhere">'
+            f'color:{INK};padding:8px 10px;border-radius:4px;font-size:14px;line-height:1.35;min-width:0;container-type:inline-size">'
             f'<div style="font-weight:600">{escape(row["metric"])}</div>'
-            f'<div style="font-size:20px;font-weight:600">{escape(row["this month"])}</div>'
-            f"<div>{escape(target)}</div>"
+            f'<div style="font-size:{_value_size(row["this month"])};font-weight:600">{escape(row["this month"])}</div>'
+            f"<div>{_breakable(target)}</div>"
             f'<div style="font-weight:600">{symbol} {escape(row["status"])}</div></div>'
         )
     return HTML(

@@ -8,6 +8,7 @@ Every number shown comes from a result; every value statement carries its range.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,9 +25,9 @@ from outcomes import format as fmt
 from outcomes import config
 from outcomes.report import narrative
 from outcomes.report.answer import answer
-from outcomes.report.changes import MonthChanges, since_previous
-from outcomes.report.needs import left_out_sections, pack_not_shown
-from outcomes.report.text import bullets, md
+from outcomes.report.changes import MonthChanges, report_age_warning, since_previous
+from outcomes.report.needs import PACK_LEAD, left_out_sections, not_shown_markdown, pack_left_out
+from outcomes.report.text import bullets, escape, md
 from outcomes.report.investment import (
     CUSTOMER_METRICS,
     DESIGN_WORDS,
@@ -76,12 +77,15 @@ class ExecutiveSummary:
         What the reader must keep in mind.
     unavailable : list of str
         What the pack does not show this month and why (pages left out first), from the
-        ``unavailable`` rows the run's pre-flight wrote.
+        ``unavailable`` rows the run's pre-flight wrote; empty when it shows everything.
     changes : MonthChanges or None
         What changed since the previous published month (None when none is published).
     brief : tuple of str
         The answer in a few short lines (:func:`brief`): what the initiatives are worth,
         each one's recommendation, the scorecard.
+    warning : str or None
+        The month is older than the run configuration allows
+        (:func:`~outcomes.report.changes.report_age_warning`, as on the month's index page).
     """
 
     period: str
@@ -93,11 +97,22 @@ class ExecutiveSummary:
     unavailable: list[str] = field(default_factory=list)
     changes: MonthChanges | None = None
     brief: tuple[str, ...] = ()
+    warning: str | None = None
 
     def answer(self) -> HTML:
         """The page's answer, short enough for a phone's first screen: the worth, each recommendation, the scorecard."""
         lead, *rest = self.brief or (self.headlines[3],)
         return answer(lead, rest, label="Headlines")
+
+    def not_shown_text(self) -> Markdown:
+        """The "Not shown this month" section, only when the pack leaves something out."""
+        return not_shown_markdown(self.unavailable, PACK_LEAD)
+
+    def warning_text(self) -> HTML:
+        """The report-age warning right after the answer, as the month's index page shows it; empty without one."""
+        if not self.warning:
+            return HTML("")
+        return HTML(f'<p class="outcomes-warning" role="alert">{escape(self.warning)}</p>')
 
     def changes_text(self) -> Markdown:
         """What changed since the previous published month, as bullets (a sentence when none is published)."""
@@ -153,7 +168,7 @@ def customers_sentence(
     for mid in ("csat", "churn_rate"):
         r = levels.get(mid)
         if r is not None and not fmt.is_missing(r.get("value")):
-            unit = narrative.unit_for_metric(mid)
+            unit = str(r["unit"])  # the catalog unit the scorecard recorded
             parts.append(
                 f"{catalog.get(mid).name} was {fmt.value(r['value'], unit)} "
                 f"({fmt.value(r['previous'], unit)} the month before)"
@@ -304,7 +319,7 @@ def customer_scorecard_sentence(
     parts = []
     for mid in order:
         r = levels[mid]
-        unit = narrative.unit_for_metric(mid)
+        unit = str(r["unit"])  # the catalog unit the scorecard recorded
         text = f"{_metric_name(mid)} {fmt.value(r['value'], unit)}"
         if r.get("status") == "off_target":
             extra = _stake_and_step(ranked.get(mid), currency)
@@ -321,11 +336,12 @@ def scorecard_sentences(
     top: int = 4,
     priorities: Sequence[Mapping[str, Any]] = (),
     currency: str = "EUR",
+    steps: bool = True,
 ) -> list[str]:
     """The scorecard headline: how many targets are met, and the misses with their numbers.
 
     With the scorecard's ``priorities`` rows, the misses come in their order (the most
-    value at stake first) and each says its value at stake and next step.
+    value at stake first) and each says its value at stake and (with ``steps``) its next step.
     """
     rows = [r for r in scorecard if r.get("segment") is None]
     if not rows:
@@ -345,7 +361,7 @@ def scorecard_sentences(
         )
     for r in off[:top]:
         mid = str(r["metric"])
-        unit = narrative.unit_for_metric(mid)
+        unit = str(r["unit"])  # the catalog unit the scorecard recorded
         value, target, previous = (fmt.value(r[k], unit) for k in ("value", "target", "previous"))
         owner = f" Owner: {r['owner']}." if r.get("owner") else ""
         sentence = f"{_metric_name(mid)}: {value} against a target of {target} ({previous} the month before).{owner}"
@@ -353,14 +369,34 @@ def scorecard_sentences(
         if priority is not None:
             if not fmt.is_missing(priority.get("value_at_stake_eur")):
                 sentence += f" At stake: {fmt.money(priority['value_at_stake_eur'], currency)}."
-            sentence += f" Next step: {priority['next_step']}"
+            sentence += f" Next step: {priority['next_step']}" if steps else ""
         out.append(sentence)
     return out
 
 
-def scorecard_answer(scorecard: Sequence[Mapping[str, Any]], period: str) -> HTML:
-    """The scorecard page's answer: targets met and missed, then each miss with its numbers and owner."""
-    first, *rest = scorecard_sentences(scorecard, period, top=3)
+def scorecard_answer(
+    scorecard: Sequence[Mapping[str, Any]],
+    period: str,
+    priorities: Sequence[Mapping[str, Any]] = (),
+    currency: str = "EUR",
+) -> HTML:
+    """The scorecard page's answer: targets met and missed, then the top three misses with their numbers, owner and value at stake.
+
+    The next steps are left to the page's "What to do" table, so the answer fits a phone's first screen.
+
+    Parameters
+    ----------
+    scorecard : sequence of mapping
+        results.json ``scorecard`` rows.
+    period : str
+        The reported month.
+    priorities : sequence of mapping
+        results.json ``priorities`` rows: the misses come in their order (the most value at
+        stake first), as in the executive summary's scorecard.
+    currency : str
+        Currency of the value at stake.
+    """
+    first, *rest = scorecard_sentences(scorecard, period, top=3, priorities=priorities, currency=currency, steps=False)
     lead, _, note = first.partition(". ")
     return answer(lead.rstrip(".") + ".", [*rest, note], label="Where the scorecard stands")
 
@@ -608,6 +644,8 @@ def executive_summary(
     initiatives_dir: str | Path | None = None,
     targets_file: str | Path | None = None,
     reports_dir: str | Path | None = None,
+    max_report_age_months: int | None = None,
+    today: dt.date | None = None,
 ) -> ExecutiveSummary:
     """The executive summary of a month (what ``00_executive_summary`` shows).
 
@@ -629,6 +667,11 @@ def executive_summary(
     reports_dir : str or Path, optional
         The published months; the latest one before ``period`` is compared with
         (:func:`outcomes.report.changes.since_previous`). None: no comparison.
+    max_report_age_months : int, optional
+        The run configuration's limit: a month older than this before ``today`` carries
+        the report-age warning. None: no warning.
+    today : datetime.date, optional
+        The run's date (default: today).
 
     Returns
     -------
@@ -642,7 +685,11 @@ def executive_summary(
         targets_file=targets_file,
     )
     summary = summarize(results, model, period, names=register_names())
-    summary = replace(summary, unavailable=pack_not_shown(found))
+    warning = (
+        report_age_warning(period, today or dt.date.today(), max_report_age_months)
+        if max_report_age_months is not None else None
+    )
+    summary = replace(summary, unavailable=pack_left_out(found), warning=warning)
     if reports_dir is None:
         return summary
     return replace(summary, changes=since_previous(config.resolve(reports_dir), period, results))

@@ -52,7 +52,9 @@ def table(
     Returns
     -------
     IPython.display.HTML
-        A ``<table class="outcomes-table">`` inside a horizontally scrollable box. A frame
+        A ``<table class="outcomes-table">`` inside a horizontally scrollable box that a
+        keyboard can reach and scroll (``tabindex="0"``, ``role="region"``, labelled by the
+        caption, else by the first columns: :func:`region_label`). A frame
         whose ``attrs["total_row"]`` is true (a portfolio total, say) shows its last row
         in bold under a rule.
 
@@ -82,4 +84,21 @@ def table(
         styler = styler.set_table_styles([total], overwrite=False)
     digest = hashlib.sha1(pd.util.hash_pandas_object(frame, index=True).values.tobytes()).hexdigest()[:10]
     styler = styler.set_uuid(f"t{digest}").set_table_attributes('class="outcomes-table"')
-    return HTML(f'<div class="outcomes-table-wrap">{styler.to_html()}</div>')
+    label = escape(region_label(frame, caption))
+    return HTML(f'<div class="outcomes-table-wrap" tabindex="0" role="region" aria-label="{label}">{styler.to_html()}</div>')
+
+
+def region_label(frame: pd.DataFrame, caption: str | None = None) -> str:
+    """The name a screen reader gives a table's scrollable box: its caption, else "Table of" its first columns.
+
+    Examples
+    --------
+    >>> region_label(pd.DataFrame(columns=["Initiative", "Design", "Decision", "Effect"]))
+    'Table of Initiative, Design, Decision and more'
+    >>> region_label(pd.DataFrame(columns=["a"]), caption="Effects by arm")
+    'Effects by arm'
+    """
+    if caption:
+        return caption
+    names = [str(c) for c in frame.columns]
+    return "Table of " + ", ".join(names[:3]) + (" and more" if len(names) > 3 else "")

@@ -19,9 +19,10 @@ from outcomes.config import Project
 from outcomes.run.config import Engine, RunConfig
 from outcomes.warehouse.spark_backend import engine_params_path
 
-#: Notebook parameter name -> what it receives (every path absolute, as text).
+#: Notebook parameter name -> what it receives (every path absolute, as text; the age limit as a number).
 NOTEBOOK_SETTINGS = (
     "period", "engine", "engine_settings", "warehouse", "targets_file", "value_model", "initiatives_dir", "reports_dir",
+    "max_report_age_months",
 )
 
 
@@ -47,6 +48,9 @@ class RunContext:
         The initiative files (``params/initiatives``).
     period : str
         The reported month, ``YYYY-MM``.
+    max_report_age_months : int
+        How many months before the run the reported month may lie without the report-age
+        warning (``max_report_age_months`` of the run configuration).
     snapshot : Path or None
         The copy of the warehouse the run reads (None until the run has taken it).
     snapshot_settings : Path or None
@@ -65,6 +69,7 @@ class RunContext:
     value_model: Path
     initiatives_dir: Path
     period: str
+    max_report_age_months: int
     snapshot: Path | None = None
     snapshot_settings: Path | None = None
     reports_dir: Path | None = None
@@ -98,6 +103,7 @@ class RunContext:
             initiatives_dir=project.resolve(cfg.initiatives_dir),
             period=period,
             reports_dir=project.resolve(cfg.reports_dir),
+            max_report_age_months=cfg.max_report_age_months,
         )
 
     def resolve(self, path: str | Path) -> Path:
@@ -126,12 +132,12 @@ class RunContext:
         private = {"warehouse": self.snapshot, "engine_settings": self.snapshot_settings}
         return {k: str(private[k]) if private.get(k) is not None else v for k, v in parameters.items()}
 
-    def notebook_values(self) -> dict[str, str]:
+    def notebook_values(self) -> dict[str, str | int]:
         """The settings as notebook parameters (:data:`NOTEBOOK_SETTINGS`), paths as text.
 
         A pack without a warehouse gives no ``warehouse`` value: its notebooks keep their own.
         """
-        values = {
+        values: dict[str, str | int | None] = {
             "period": self.period,
             "engine": self.engine,
             "engine_settings": str(self.engine_settings),
@@ -140,5 +146,6 @@ class RunContext:
             "value_model": str(self.value_model),
             "initiatives_dir": str(self.initiatives_dir),
             "reports_dir": str(self.reports_dir) if self.reports_dir is not None else None,
+            "max_report_age_months": self.max_report_age_months,
         }
         return {k: v for k, v in values.items() if v is not None}

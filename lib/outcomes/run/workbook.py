@@ -85,6 +85,7 @@ DECISIONS = (
     Column("Name", _key("name")),
     Column("Design", _key("design")),
     Column("Decision", _key("decision")),
+    Column("What would change it", _key("what_would_change")),
     Column("Metric", lambda r: _metric_name(r["metric"])),
     Column("Role", _key("role")),
     Column("Arm", _key("arm")),
@@ -122,11 +123,15 @@ PORTFOLIO = (
 
 
 def decision_rows(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One row per initiative, metric and arm, with the initiative's decision and name."""
-    names = {r["initiative"]: r.get("name") for r in doc.get("roi", [])}
+    """One row per initiative, metric and arm, with the initiative's decision, name and what would change it.
+
+    The name and what would change the recommendation come from the initiative's ``roi`` row.
+    """
+    roi = {r["initiative"]: r for r in doc.get("roi", [])}
     return [
-        {"initiative": i["id"], "name": names.get(i["id"]) or i["id"], "design": i.get("design"),
-         "decision": i.get("decision"), "decision_reason": i.get("decision_reason"), **m}
+        {"initiative": i["id"], "name": roi.get(i["id"], {}).get("name") or i["id"], "design": i.get("design"),
+         "decision": i.get("decision"), "what_would_change": roi.get(i["id"], {}).get("what_would_change"),
+         "decision_reason": i.get("decision_reason"), **m}
         for i in doc.get("initiatives", [])
         for m in i.get("metrics", [])
     ]

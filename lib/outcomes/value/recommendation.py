@@ -26,6 +26,13 @@ PAYS_OFF = 0.5
 COSTS_FIRST = "only after cutting its costs"
 #: What is said of an initiative the decision rule has not judged yet.
 NOT_EVALUATED = "no decision yet"
+#: A chance of a positive ROI below this (or above one minus it) settles the value case whatever the test shows.
+SETTLED = 0.05
+#: What would change an open test whose case is settled, by the way it is settled.
+CASE_DECIDES: dict[str, str] = {
+    "fails": "nothing the test can show: even a clear effect would not pay off, so stop",
+    "pays": "nothing the test can show: the case pays off even at the low end of the effect, so roll out unless a guardrail gets worse",
+}
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,26 @@ class Recommendation:
         return "the effect is clear but the case is not" if self.condition else ""
 
 
+def settled_case(prob_roi_positive: float | None) -> str | None:
+    """Whether the value case is settled whatever the test shows: ``"fails"``, ``"pays"`` or None.
+
+    A chance of a positive ROI below :data:`SETTLED` fails, above ``1 - SETTLED`` pays;
+    anything between (or no case) leaves the test to decide.
+
+    Examples
+    --------
+    >>> settled_case(0.004), settled_case(0.97), settled_case(0.5), settled_case(None)
+    ('fails', 'pays', None, None)
+    """
+    if prob_roi_positive is None or not math.isfinite(prob_roi_positive):
+        return None
+    if prob_roi_positive < SETTLED:
+        return "fails"
+    if prob_roi_positive > 1 - SETTLED:
+        return "pays"
+    return None
+
+
 def what_would_change(
     action: str | None,
     weak_case: bool,
@@ -74,6 +101,7 @@ def what_would_change(
     by_month: str | None = None,
     break_even_monthly_cost: float | None = None,
     currency: str = "EUR",
+    settled: str | None = None,
 ) -> str:
     """What would change a recommendation, and by when, in one executive clause.
 
@@ -91,6 +119,9 @@ def what_would_change(
         The running cost per month at which the case breaks even (clear effects).
     currency : str
         Currency of the cost.
+    settled : {"fails", "pays"}, optional
+        The value case settled whatever the test shows (:func:`settled_case`); an open
+        test then says the case decides it (:data:`CASE_DECIDES`), not the test's plan.
 
     Returns
     -------
@@ -105,7 +136,11 @@ def what_would_change(
     'stop, or cut its cost below EUR 12k a month'
     >>> what_would_change("keep testing", False, more_units=4200, by_month="March 2026")
     'keep testing until about 4,200 more units, around March 2026'
+    >>> what_would_change("keep testing", True, more_units=0, settled="fails")
+    'nothing the test can show: even a clear effect would not pay off, so stop'
     """
+    if action == "keep testing" and settled in CASE_DECIDES:
+        return CASE_DECIDES[settled]
     if action == "keep testing" and more_units is not None:
         if more_units <= 0:
             return "the test has its planned units: the next monthly look settles it"
@@ -141,7 +176,8 @@ def recommend(
     Returns
     -------
     Recommendation
-        A "ship" whose case has less than :data:`PAYS_OFF` chance of paying off is
+        An open test whose case is settled (:func:`settled_case`) says that the case
+        decides it, whatever the test shows. A "ship" whose case has less than :data:`PAYS_OFF` chance of paying off is
         rolled out only after cutting its costs; every other action keeps its wording.
 
     Raises
@@ -156,7 +192,7 @@ def recommend(
     weak = prob_roi_positive is not None and math.isfinite(prob_roi_positive) and prob_roi_positive < PAYS_OFF
     change = what_would_change(
         action, weak, more_units=more_units, by_month=by_month,
-        break_even_monthly_cost=break_even_monthly_cost, currency=currency,
+        break_even_monthly_cost=break_even_monthly_cost, currency=currency, settled=settled_case(prob_roi_positive),
     )
     return Recommendation(action, WORDS[action], COSTS_FIRST if action == "ship" and weak else "", change)
 
