@@ -68,7 +68,7 @@ RM_BREAKDOWN_TOL = 1e-3
 #: Largest ``Mbar`` tried when searching the relative-magnitudes breakdown (beyond it: ``inf``).
 RM_SEARCH_LIMIT = 64.0
 #: Most post-period coefficients the relative-magnitudes test handles (its dual vertices are enumerated).
-RM_MAX_POST = 10
+RM_MAX_POST = 8
 #: Largest smoothness bound tried, as a multiple of the target's standard error, when searching the breakdown.
 SD_SEARCH_LIMIT = 1e3
 #: Biases (in standard errors) at which the folded-normal critical value is tabulated.

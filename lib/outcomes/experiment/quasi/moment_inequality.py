@@ -22,6 +22,7 @@ simulated), and otherwise compares ``eta / sigma_gamma`` with the ``1 - (alpha -
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -45,8 +46,44 @@ def independent_columns(w: np.ndarray) -> np.ndarray:
     return np.array(keep, dtype=int)
 
 
+@functools.lru_cache(maxsize=32)
+def _extreme_rays(x_bytes: bytes, shape: tuple[int, int]) -> np.ndarray:
+    """Extreme rays of the cone ``{lambda >= 0, X' lambda = 0}`` (rows, each summing to 1)."""
+    x = np.frombuffer(x_bytes).reshape(shape)
+    m = shape[0]
+    x = x[:, independent_columns(x)] if x.size else np.zeros((m, 0))
+    r = x.shape[1]
+    if r == 0:
+        return np.eye(m)
+    n_bases = math.comb(m, r + 1)
+    if n_bases > MAX_BASES:
+        raise ValueError(
+            f"{m} moments and {r} nuisance parameters give {n_bases} candidate bases, more than {MAX_BASES}: "
+            "use fewer periods after the start (each adds moments and a nuisance parameter)"
+        )
+    found = []
+    combos = itertools.combinations(range(m), r + 1)
+    while chunk := list(itertools.islice(combos, BATCH)):
+        rows = np.array(chunk)
+        mats = np.swapaxes(x[rows], 1, 2)  # X_B' (bases, r, r + 1): a ray spans its null space
+        _, sing, vt = np.linalg.svd(mats)
+        ok = sing[:, -1] > 1e-10 * np.maximum(sing[:, 0], 1e-300)
+        null = vt[:, -1, :]  # unit length
+        ray = null * np.sign(np.take_along_axis(null, np.abs(null).argmax(axis=1)[:, None], axis=1))
+        ok &= (ray >= -1e-10).all(axis=1)
+        lam = np.zeros((int(ok.sum()), m))
+        np.put_along_axis(lam, rows[ok], np.clip(ray[ok], 0, None), axis=1)
+        found.append(lam / lam.sum(axis=1, keepdims=True))
+    rays = np.vstack(found) if found else np.zeros((0, m))
+    return np.unique(np.round(rays, 12), axis=0)
+
+
 def dual_vertices(sd: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Vertices of ``{lambda >= 0, sd' lambda = 1, X' lambda = 0}``, one per row.
+
+    They are the extreme rays of the cone ``{lambda >= 0, X' lambda = 0}`` scaled to
+    ``sd' lambda = 1``; the rays depend on ``X`` only and are enumerated once per ``X``
+    (every polyhedron and bound of the relative-magnitudes restriction shares it).
 
     Parameters
     ----------
@@ -65,34 +102,9 @@ def dual_vertices(sd: np.ndarray, x: np.ndarray) -> np.ndarray:
     ValueError
         When the number of candidate bases exceeds :data:`MAX_BASES`.
     """
-    w = np.column_stack([sd, x]) if x.size else sd[:, None]
-    w = w[:, independent_columns(w)]
-    m, r = w.shape
-    n_bases = math.comb(m, r)
-    if n_bases > MAX_BASES:
-        raise ValueError(
-            f"{m} moments and {r - 1} nuisance parameters give {n_bases} candidate bases, more than {MAX_BASES}: "
-            "use fewer periods after the start (each adds moments and a nuisance parameter)"
-        )
-    e1 = np.zeros(r)
-    e1[0] = 1.0
-    found = []
-    combos = itertools.combinations(range(m), r)
-    while chunk := list(itertools.islice(combos, BATCH)):
-        rows = np.array(chunk)
-        mats = np.swapaxes(w[rows], 1, 2)  # W_B' (bases, r, r)
-        scale = np.prod(np.linalg.norm(mats, axis=1), axis=1)
-        ok = np.abs(np.linalg.det(mats)) > 1e-10 * scale
-        if not ok.any():
-            continue
-        lam_b = np.linalg.solve(mats[ok], np.broadcast_to(e1, (int(ok.sum()), r))[..., None])[..., 0]
-        feasible = (lam_b >= -1e-12).all(axis=1)
-        lam = np.zeros((int(feasible.sum()), m))
-        np.put_along_axis(lam, rows[ok][feasible], np.clip(lam_b[feasible], 0, None), axis=1)
-        found.append(lam)
-    if not found:
-        return np.zeros((0, m))
-    return np.unique(np.round(np.vstack(found), 12), axis=0)
+    x = np.ascontiguousarray(x, dtype=float).reshape(len(sd), -1)
+    rays = _extreme_rays(x.tobytes(), x.shape)
+    return rays / (rays @ sd)[:, None]
 
 
 def least_favorable_cv(vertices: np.ndarray, sigma: np.ndarray, kappa: float, seed: int = 0,
