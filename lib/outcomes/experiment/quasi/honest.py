@@ -113,8 +113,8 @@ class TrendSensitivity:
     n_pre, n_post : int
         Pre-period coefficients (the reference period excluded) and post-period ones.
     rm_breakdown : float
-        Largest ``Mbar`` for which the relative-magnitudes set excludes zero; NaN when
-        even the usual interval includes zero.
+        Largest ``Mbar`` for which the relative-magnitudes set excludes zero (to
+        :data:`RM_BREAKDOWN_TOL`); NaN when even the set at ``Mbar = 0`` includes zero.
     sd_breakdown : float
         Largest ``M`` for which the smoothness FLCI excludes zero; NaN when even a linear
         pre-trend continued (``M = 0``) leaves zero inside; ``inf`` if no bound tried loses it.
