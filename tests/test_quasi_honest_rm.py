@@ -25,13 +25,19 @@ DATA = Path(__file__).resolve().parent / "data" / "staggered_panel.csv"
 # createSensitivityResults_relativeMagnitudes, method="C-LF", gridPoints=1000): (target, Mbar, lb, ub).
 # honestdid reports the outermost accepted points of a grid of 1000 over +-20 se of the target, so each of its
 # ends lies up to one grid step (40 se / 999) inside the exact end this kit finds; an upper end at the grid's
-# edge (first target, Mbar = 2: 20 se = 0.3795) is open there, so this kit's end is only required beyond it.
+# edge (20 se: 0.3795 for the first effect, 0.3531 for the average) is open there, so this kit's end is only
+# required beyond it.
 HONESTDID_RM = [
     ("first", 0.0, 0.159912, 0.232081),
     ("first", 0.5, 0.118889, 0.271584),
     ("first", 1.0, 0.067231, 0.318684),
     ("first", 1.5, 0.013294, 0.369582),
     ("first", 2.0, -0.041402, 0.379458),
+    ("average", 0.0, 0.184857, 0.252013),
+    ("average", 0.5, 0.068217, 0.353101),
+    ("average", 1.0, -0.068924, 0.353101),
+    ("average", 1.5, -0.208891, 0.353101),
+    ("average", 2.0, -0.348859, 0.353101),
 ]
 
 
