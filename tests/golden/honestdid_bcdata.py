@@ -5,6 +5,18 @@ Run in a separate environment (never the kit's own):
     python3 -m venv /work/refenv-honest && /work/refenv-honest/bin/pip install honestdid==0.1.1
     /work/refenv-honest/bin/python tests/golden/honestdid_bcdata.py
 
+honestdid 0.1.1 was written for numpy 1.x: under numpy 2 its relative-magnitudes (C-LF) run
+stops with "TypeError: only 0-dimensional arrays can be converted to Python scalars"
+(``float`` of a 1x1 array, core.py line 1021). The relative-magnitudes numbers therefore come
+from a second environment with numpy 1.26 (pandas 2.2, scipy 1.13, cvxpy 1.6; honestdid and
+torch unchanged, read from the first environment):
+
+    python3 -m venv /work/refenv-honest2
+    /work/refenv-honest2/bin/pip install "numpy<2" "pandas<2.3" "scipy<1.14" "cvxpy<1.7"
+    echo /work/refenv-honest/lib/python3.11/site-packages \
+        > /work/refenv-honest2/lib/python3.11/site-packages/zz_refenv_honest.pth
+    /work/refenv-honest2/bin/python tests/golden/honestdid_bcdata.py
+
 Input: the Benzarti and Carloni (2019) event study that HonestDiD ships as ``BCdata_EventStudy``
 (betahat and sigma as printed in the package's examples; 4 pre-periods, 4 post-periods, reference 2008).
 """
@@ -30,5 +42,7 @@ if __name__ == "__main__":
         sd = honestdid.createSensitivityResults(BETAHAT, SIGMA, 4, 4, method="FLCI", Mvec=[0.0, 0.01, 0.02, 0.05],
                                                 l_vec=l_vec, alpha=0.05)
         print(name, "FLCI Delta^SD\n", sd.to_string())
-        # honestdid 0.1.1's relative-magnitudes (C-LF) run stops with "TypeError: only 0-dimensional arrays can be
-        # converted to Python scalars" (core.py line 1021), so only the smoothness FLCI is a reference here.
+        rm = honestdid.createSensitivityResults_relativeMagnitudes(BETAHAT, SIGMA, 4, 4, method="C-LF",
+                                                                   Mbarvec=[0.0, 0.5, 1.0, 1.5, 2.0], l_vec=l_vec,
+                                                                   alpha=0.05)
+        print(name, "C-LF Delta^RM\n", rm.to_string())

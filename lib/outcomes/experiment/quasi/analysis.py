@@ -40,7 +40,13 @@ from outcomes.experiment.quasi.did import (
     wild_cluster_pvalue,
 )
 from outcomes.experiment.quasi.donors import SyntheticFit
-from outcomes.experiment.quasi.honest import NEEDS_TWO_PRE_PERIODS, TrendSensitivity, event_study_sensitivity
+from outcomes.experiment.quasi.honest import (
+    NEEDS_TWO_PRE_PERIODS,
+    RM_MAX_POST,
+    TOO_MANY_POST_PERIODS,
+    TrendSensitivity,
+    event_study_sensitivity,
+)
 from outcomes.experiment.quasi.its import Seasonality, segmented_regression, treated_series
 from outcomes.experiment.quasi.placebo import PlaceboCheck, placebo_in_space, placebo_in_time
 from outcomes.experiment.quasi.randomization import RandomizationTest, randomization_test
@@ -516,6 +522,8 @@ def with_sensitivity(
         return replace(result, notes=(*result.notes, NEEDS_TWO_PRE_PERIODS))
     if cov is None:
         return result
+    if int(np.sum(np.asarray(rel) >= 0)) > RM_MAX_POST:
+        return replace(result, notes=(*result.notes, TOO_MANY_POST_PERIODS))
     sens = event_study_sensitivity(rel, estimate, cov, alpha=result.alpha, base=base)
     if sens is None:
         return result

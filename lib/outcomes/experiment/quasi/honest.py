@@ -24,17 +24,15 @@ Methods (stated exactly; see docs/statistics-quasi.md):
   every linear trend), and the weights come from :func:`scipy.optimize.minimize`
   (SLSQP) where HonestDiD searches a grid of standard deviations with a conic solver.
   Coverage at least ``1 - alpha`` for every ``delta`` in ``Delta^SD(M)``.
-- Relative magnitudes: HonestDiD inverts the conditional-least-favourable hybrid test
-  of Andrews, Roth and Pakes over the union of the locations and signs of the largest
-  pre-period change. This module uses a simpler set with the same guarantee: a
-  projection of a simultaneous (sup-t) confidence band over the target and every
-  pre-period change. On the band's event, the target's bias is at most
-  ``Mbar * K(l) * max_j(|change_j| + c se_j)``, with ``K(l) = sum_k |sum_{t >= k} l_t|``
-  the worst case over ``Delta^RM(Mbar)`` of the target's accumulated changes, so the set
-  covers with probability at least ``1 - alpha`` for every ``Mbar > 0``; at ``Mbar = 0``
-  it is the usual interval. It is wider than HonestDiD's (its breakdown value is a lower
-  bound of theirs: the conclusion is never claimed more robust than the paper's method
-  would), and both breakdown values have closed forms.
+- Relative magnitudes: HonestDiD's method. ``Delta^RM(Mbar)`` is the union over the
+  location ``s`` of the largest pre-period change and its sign of polyhedra
+  ``{A_s delta <= 0}``; for each, the conditional-least-favourable hybrid test of Andrews,
+  Roth and Pakes (:mod:`~outcomes.experiment.quasi.moment_inequality`, ``kappa = alpha /
+  10``, the post-period moments only) is inverted over a grid of the target, and the set
+  is the union of the per-polyhedron sets. Endpoints are refined between grid points on
+  finer sub-grids (to 1e-5 of the target's standard error). The breakdown value is found
+  by bisection over ``Mbar`` on whether the union rejects a zero effect. Coverage at least ``1 - alpha``
+  (uniformly, asymptotically) for every ``delta`` in ``Delta^RM(Mbar)``.
 """
 
 from __future__ import annotations
@@ -49,12 +47,28 @@ import pandas as pd
 from scipy import optimize, stats
 
 from outcomes import format as fmt
+from outcomes.experiment.quasi.moment_inequality import (
+    dual_vertices,
+    hybrid_reject,
+    independent_columns,
+    least_favorable_cv,
+)
 
 Target = Literal["average", "first"]
 #: The target parameters in words.
 TARGET_NAMES = {"average": "the average effect over the periods after the start", "first": "the effect in the first period"}
-#: Draws of the simulated sup-t critical value (seeded: the same inputs give the same numbers).
-SUP_T_DRAWS = 20_000
+#: Grid points of the target over which the relative-magnitudes test is inverted (endpoints then bisected).
+RM_GRID_POINTS = 401
+#: Rounds and points of the sub-grids refining each end of a relative-magnitudes set (the grid step
+#: shrinks ``(RM_REFINE_POINTS - 1) ** RM_REFINE_ROUNDS`` times).
+RM_REFINE_ROUNDS = 3
+RM_REFINE_POINTS = 33
+#: Precision of the relative-magnitudes breakdown value (absolute, in multiples of the largest pre-period change).
+RM_BREAKDOWN_TOL = 1e-3
+#: Largest ``Mbar`` tried when searching the relative-magnitudes breakdown (beyond it: ``inf``).
+RM_SEARCH_LIMIT = 64.0
+#: Most post-period coefficients the relative-magnitudes test handles (its dual vertices are enumerated).
+RM_MAX_POST = 8
 #: Largest smoothness bound tried, as a multiple of the target's standard error, when searching the breakdown.
 SD_SEARCH_LIMIT = 1e3
 #: Biases (in standard errors) at which the folded-normal critical value is tabulated.
@@ -99,8 +113,8 @@ class TrendSensitivity:
     n_pre, n_post : int
         Pre-period coefficients (the reference period excluded) and post-period ones.
     rm_breakdown : float
-        Largest ``Mbar`` for which the relative-magnitudes set excludes zero; NaN when
-        even the usual interval includes zero.
+        Largest ``Mbar`` for which the relative-magnitudes set excludes zero (to
+        :data:`RM_BREAKDOWN_TOL`); NaN when even the set at ``Mbar = 0`` includes zero.
     sd_breakdown : float
         Largest ``M`` for which the smoothness FLCI excludes zero; NaN when even a linear
         pre-trend continued (``M = 0``) leaves zero inside; ``inf`` if no bound tried loses it.
@@ -292,33 +306,136 @@ def smoothness_flci(
     return RobustInterval("smoothness", float(m), center - half, center + half)
 
 
-def _rm_parts(betahat: np.ndarray, sigma: np.ndarray, n_pre: int, l_vec: np.ndarray, alpha: float, seed: int):
-    """Target estimate and se, the sup-t critical value, ``K(l)`` and the band's largest pre-period change."""
-    n = len(betahat)
-    # Rows: the target, then the n_pre pre-period changes delta_{s+1} - delta_s (delta_ref = 0).
-    rows = np.zeros((1 + n_pre, n))
-    rows[0, n_pre:] = l_vec
-    for j in range(n_pre):
-        rows[1 + j, j] = -1.0
-        if j + 1 < n_pre:
-            rows[1 + j, j + 1] = 1.0
-    values = rows @ betahat
-    cov = rows @ sigma @ rows.T
-    se = np.sqrt(np.clip(np.diagonal(cov), 0, None))
-    corr = cov / np.outer(np.where(se > 0, se, 1), np.where(se > 0, se, 1))
-    draws = np.random.default_rng(seed).multivariate_normal(np.zeros(1 + n_pre), corr, SUP_T_DRAWS,
-                                                           method="eigh")
-    c = float(np.quantile(np.abs(draws).max(axis=1), 1 - alpha))
-    k = float(np.sum(np.abs(np.cumsum(l_vec[::-1])[::-1])))
-    largest = float(np.max(np.abs(values[1:]) + c * se[1:]))
-    return float(values[0]), float(se[0]), c, k, largest
+def rm_constraints(n_pre: int, n_post: int, mbar: float, s: int, max_positive: bool) -> np.ndarray:
+    """``A`` of the polyhedron ``{A delta <= 0}`` of ``Delta^RM(Mbar)`` with the largest pre-period change at ``s``.
+
+    Parameters
+    ----------
+    n_pre, n_post : int
+        Numbers of pre- and post-period coefficients.
+    mbar : float
+        The relative-magnitudes bound.
+    s : int
+        Which pre-period change is the largest: ``0`` is the change into the reference
+        period, ``-1`` the one before, down to ``-(n_pre - 1)``.
+    max_positive : bool
+        Whether that change is positive (else negative).
+
+    Returns
+    -------
+    numpy.ndarray
+        One row per inequality, one column per coefficient (pre then post, reference left out):
+        every pre-period change is at most the largest in absolute value, every post-period
+        change at most ``mbar`` times it.
+    """
+    n = n_pre + n_post
+    changes = np.zeros((n, n + 1))  # first differences of the full sequence, reference at column n_pre
+    changes[np.arange(n), np.arange(n)] = -1.0
+    changes[np.arange(n), np.arange(n) + 1] = 1.0
+    largest = changes[n_pre - 1 + s] * (1.0 if max_positive else -1.0)
+    bound = np.vstack([np.tile(largest, (n_pre, 1)), np.tile(mbar * largest, (n_post, 1))])
+    a = np.vstack([changes - bound, -changes - bound])
+    a = a[np.sum(a**2, axis=1) > 1e-10]
+    return np.delete(a, n_pre, axis=1)
+
+
+def _target_basis(l_vec: np.ndarray) -> np.ndarray:
+    """An invertible matrix whose first row is ``l'`` (the other rows: unit vectors, first ones first)."""
+    candidates = np.column_stack([l_vec, np.eye(len(l_vec))])
+    return candidates[:, independent_columns(candidates)].T
+
+
+@dataclass(frozen=True)
+class _Polyhedron:
+    """One polyhedron of ``Delta^RM`` ready for the hybrid test of any coefficients and target value.
+
+    The moments are ``a_rm @ betahat - direction * theta`` (the post-period inequalities);
+    ``vertices`` are the dual vertices of their nuisance parameters (the other directions
+    of the post-period effects).
+    """
+
+    a_rm: np.ndarray
+    direction: np.ndarray
+    sigma: np.ndarray
+    vertices: np.ndarray
+    lf_cv: float
+
+
+def _rm_polyhedra(sigma: np.ndarray, n_pre: int, n_post: int, l_vec: np.ndarray, mbar: float, kappa: float,
+                  seed: int) -> list[_Polyhedron]:
+    """The ``2 * n_pre`` polyhedra of ``Delta^RM(Mbar)`` with their least-favourable critical values."""
+    if n_post > RM_MAX_POST:
+        raise ValueError(
+            f"the relative-magnitudes test handles at most {RM_MAX_POST} post-period coefficients; got {n_post}: "
+            "shorten the window after the start"
+        )
+    gamma_inv = np.linalg.inv(_target_basis(l_vec))
+    out = []
+    for s_loc in range(-(n_pre - 1), 1):
+        for max_positive in (True, False):
+            a_rm = rm_constraints(n_pre, n_post, mbar, s_loc, max_positive)
+            a_rm = a_rm[np.abs(a_rm[:, n_pre:]).sum(axis=1) > 0]  # the post-period moments
+            post = a_rm[:, n_pre:] @ gamma_inv
+            sigma_y = a_rm @ sigma @ a_rm.T
+            vertices = dual_vertices(np.sqrt(np.diagonal(sigma_y)), post[:, 1:])
+            out.append(_Polyhedron(a_rm, post[:, 0], sigma_y, vertices, least_favorable_cv(vertices, sigma_y, kappa,
+                                                                                             seed)))
+    return out
+
+
+def _accepts(polyhedra: list[_Polyhedron], betahat: np.ndarray, theta: np.ndarray, alpha: float,
+             kappa: float) -> np.ndarray:
+    """Whether ``theta`` is in the union of the per-polyhedron confidence sets (broadcast over rows)."""
+    betahat, theta = np.atleast_2d(betahat), np.atleast_1d(np.asarray(theta, dtype=float))
+    accept = np.zeros(max(len(betahat), len(theta)), dtype=bool)
+    for p in polyhedra:
+        y = betahat @ p.a_rm.T - theta[:, None] * p.direction[None, :]
+        accept |= ~hybrid_reject(y, p.vertices, p.sigma, alpha, kappa, p.lf_cv)
+    return accept
+
+
+def _prepare(betahat, sigma, n_pre, n_post, l_vec):
+    betahat, sigma, l_vec = (np.asarray(x, dtype=float) for x in (betahat, sigma, l_vec))
+    _check(betahat, sigma, n_pre, n_post, l_vec)
+    return betahat, sigma, l_vec
+
+
+def rm_accepts(
+    betahat: np.ndarray, sigma: np.ndarray, n_pre: int, n_post: int, l_vec: np.ndarray, mbar: float,
+    theta: float | np.ndarray, alpha: float = 0.05, seed: int = 0, kappa: float | None = None,
+) -> np.ndarray:
+    """Whether target values are inside the relative-magnitudes confidence set (the inverted hybrid test).
+
+    Parameters
+    ----------
+    betahat : numpy.ndarray
+        Event-study coefficients as in :func:`smoothness_flci`, or one row per draw of them
+        (the polyhedra and critical values depend on ``sigma`` only, so draws share them).
+    sigma, n_pre, n_post, l_vec, alpha
+        As in :func:`smoothness_flci`.
+    mbar : float
+        The relative-magnitudes bound.
+    theta : float or numpy.ndarray
+        Target value(s) tested; broadcast against the rows of ``betahat``.
+    seed, kappa
+        As in :func:`relative_magnitudes_interval`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean, one per row.
+    """
+    betahat, sigma, l_vec = np.asarray(betahat, dtype=float), np.asarray(sigma, dtype=float), np.asarray(l_vec, float)
+    _check(np.atleast_2d(betahat)[0], sigma, n_pre, n_post, l_vec)
+    kappa = alpha / 10 if kappa is None else kappa
+    return _accepts(_rm_polyhedra(sigma, n_pre, n_post, l_vec, mbar, kappa, seed), betahat, theta, alpha, kappa)
 
 
 def relative_magnitudes_interval(
     betahat: np.ndarray, sigma: np.ndarray, n_pre: int, n_post: int, l_vec: np.ndarray, mbar: float,
-    alpha: float = 0.05, seed: int = 0,
+    alpha: float = 0.05, seed: int = 0, kappa: float | None = None,
 ) -> RobustInterval:
-    """Projection confidence set of ``l' tau_post`` under ``Delta^RM(Mbar)`` (see the module notes).
+    """Confidence set of ``l' tau_post`` under ``Delta^RM(Mbar)`` by the hybrid test (see the module notes).
 
     Parameters
     ----------
@@ -327,38 +444,74 @@ def relative_magnitudes_interval(
     mbar : float
         Post-period changes of the trend difference are at most ``mbar`` times the largest pre-period change.
     seed : int
-        Seed of the simulated sup-t critical value.
+        Seed of the least-favourable critical values' draws.
+    kappa : float, optional
+        Size of the least-favourable first stage; ``alpha / 10`` (HonestDiD's default) when omitted.
 
     Returns
     -------
     RobustInterval
-        The usual interval at ``mbar = 0``.
+        From the smallest to the largest target value not rejected (the union may have gaps);
+        NaN ends when every value is rejected (the pre-period data contradict the restriction).
     """
-    betahat, sigma, l_vec = (np.asarray(x, dtype=float) for x in (betahat, sigma, l_vec))
-    _check(betahat, sigma, n_pre, n_post, l_vec)
-    est, se, c, k, largest = _rm_parts(betahat, sigma, n_pre, l_vec, alpha, seed)
-    if mbar <= 0:
-        half = float(stats.norm.ppf(1 - alpha / 2)) * se
-    else:
-        half = c * se + mbar * k * largest
-    return RobustInterval("relative_magnitudes", float(mbar), est - half, est + half)
+    betahat, sigma, l_vec = _prepare(betahat, sigma, n_pre, n_post, l_vec)
+    kappa = alpha / 10 if kappa is None else kappa
+    polyhedra = _rm_polyhedra(sigma, n_pre, n_post, l_vec, mbar, kappa, seed)
+    est = float(l_vec @ betahat[n_pre:])
+    sd_theta = float(np.sqrt(l_vec @ sigma[n_pre:, n_pre:] @ l_vec))
+    pre_changes = np.diff(np.r_[betahat[:n_pre], 0.0])
+    k_l = float(np.sum(np.abs(np.cumsum(l_vec[::-1])[::-1])))
+    span = 20 * sd_theta + mbar * k_l * float(np.max(np.abs(pre_changes)))
+    for _ in range(8):
+        grid = np.linspace(est - span, est + span, RM_GRID_POINTS)
+        accept = _accepts(polyhedra, betahat, grid, alpha, kappa)
+        if not (accept[0] or accept[-1]):
+            break
+        span *= 2
+    if not accept.any():
+        return RobustInterval("relative_magnitudes", float(mbar), math.nan, math.nan)
+    inside = np.flatnonzero(accept)
+
+    def edge(outside: float, inside_value: float) -> float:
+        for _ in range(RM_REFINE_ROUNDS):
+            sub = np.linspace(outside, inside_value, RM_REFINE_POINTS)
+            first = int(np.argmax(_accepts(polyhedra, betahat, sub, alpha, kappa)))
+            outside, inside_value = sub[first - 1], sub[first]
+        return float(inside_value)
+
+    low = grid[0] if inside[0] == 0 else edge(grid[inside[0] - 1], grid[inside[0]])
+    high = grid[-1] if inside[-1] == len(grid) - 1 else edge(grid[inside[-1] + 1], grid[inside[-1]])
+    return RobustInterval("relative_magnitudes", float(mbar), float(low), float(high))
 
 
 def rm_breakdown(
     betahat: np.ndarray, sigma: np.ndarray, n_pre: int, n_post: int, l_vec: np.ndarray, alpha: float = 0.05,
-    seed: int = 0,
+    seed: int = 0, kappa: float | None = None,
 ) -> float:
-    """Largest ``Mbar`` for which :func:`relative_magnitudes_interval` excludes zero.
+    """Largest ``Mbar`` whose relative-magnitudes set excludes zero, by bisection (to :data:`RM_BREAKDOWN_TOL`).
 
-    NaN when the usual interval includes zero; 0 when only exactly parallel trends keep the conclusion.
+    The set excludes zero when every polyhedron's hybrid test rejects a zero effect. NaN when
+    the set at ``Mbar = 0`` includes zero; ``inf`` when it excludes zero up to :data:`RM_SEARCH_LIMIT`.
     """
-    betahat, sigma, l_vec = (np.asarray(x, dtype=float) for x in (betahat, sigma, l_vec))
-    _check(betahat, sigma, n_pre, n_post, l_vec)
-    est, se, c, k, largest = _rm_parts(betahat, sigma, n_pre, l_vec, alpha, seed)
-    if abs(est) <= float(stats.norm.ppf(1 - alpha / 2)) * se:
-        return math.nan
-    return max(0.0, (abs(est) - c * se) / (k * largest)) if largest > 0 else math.inf
+    betahat, sigma, l_vec = _prepare(betahat, sigma, n_pre, n_post, l_vec)
 
+    def excludes_zero(mbar: float) -> bool:
+        return not rm_accepts(betahat, sigma, n_pre, n_post, l_vec, mbar, 0.0, alpha, seed, kappa)[0]
+
+    if not excludes_zero(0.0):
+        return math.nan
+    low, high = 0.0, 1.0
+    while excludes_zero(high):
+        low, high = high, 2 * high
+        if high > RM_SEARCH_LIMIT:
+            return math.inf
+    while high - low > RM_BREAKDOWN_TOL:
+        mid = 0.5 * (low + high)
+        if excludes_zero(mid):
+            low = mid
+        else:
+            high = mid
+    return low
 
 def sd_breakdown(
     betahat: np.ndarray, sigma: np.ndarray, n_pre: int, n_post: int, l_vec: np.ndarray, alpha: float = 0.05
@@ -401,7 +554,7 @@ def trend_sensitivity(
         Bounds per restriction in :attr:`TrendSensitivity.intervals` (``Mbar`` from 0 to 2;
         ``M`` from 0 to twice the smoothness breakdown, or to the target's se).
     seed : int
-        Seed of the sup-t critical value.
+        Seed of the least-favourable critical values of the relative-magnitudes test.
 
     Returns
     -------
@@ -431,11 +584,17 @@ NEEDS_TWO_PRE_PERIODS = (
 )
 
 
-def event_study_sensitivity(
-    rel: np.ndarray, estimate: np.ndarray, cov: np.ndarray, *, target: Target = "average", alpha: float = 0.05,
-    base: Literal["reference", "varying"] = "reference",
-) -> TrendSensitivity | None:
-    """:func:`trend_sensitivity` of an event study given by relative period.
+#: Sentence when the event study has more post-period coefficients than the relative-magnitudes test handles.
+TOO_MANY_POST_PERIODS = (
+    f"Sensitivity to parallel trends (Rambachan and Roth) is computed for at most {RM_MAX_POST} periods after the "
+    "start; this event study has more. Shorten the window after the start to see it."
+)
+
+
+def event_study_inputs(
+    rel: np.ndarray, estimate: np.ndarray, cov: np.ndarray, base: Literal["reference", "varying"] = "reference",
+) -> tuple[np.ndarray, np.ndarray, int, int] | None:
+    """The sensitivity analysis's inputs from an event study given by relative period.
 
     Parameters
     ----------
@@ -443,8 +602,6 @@ def event_study_sensitivity(
         Periods relative to the start (0 = first period with the change), one per estimate.
     estimate, cov : numpy.ndarray
         The estimates and their covariance.
-    target, alpha
-        As in :func:`trend_sensitivity`.
     base : {"reference", "varying"}
         ``"reference"``: every estimate is measured against period -1, which is left out
         (the kit's two-way fixed-effects event study). ``"varying"``: the pre-period
@@ -454,8 +611,10 @@ def event_study_sensitivity(
 
     Returns
     -------
-    TrendSensitivity or None
-        None without a pre-period coefficient, a post-period one, or a finite covariance.
+    tuple or None
+        ``(betahat, sigma, n_pre, n_post)``: pre-period levels (oldest first) then post-period
+        effects, and their covariance. None without a pre-period coefficient, a post-period
+        one, or a finite covariance.
     """
     rel, estimate, cov = np.asarray(rel), np.asarray(estimate, dtype=float), np.asarray(cov, dtype=float)
     post = np.flatnonzero(rel >= 0)
@@ -478,4 +637,30 @@ def event_study_sensitivity(
     betahat, sigma = transform @ estimate, transform @ cov @ transform.T
     if not (np.isfinite(betahat).all() and np.isfinite(sigma).all()) or np.diagonal(sigma).min() <= 0:
         return None
+    return betahat, sigma, n_pre, n_post
+
+
+def event_study_sensitivity(
+    rel: np.ndarray, estimate: np.ndarray, cov: np.ndarray, *, target: Target = "average", alpha: float = 0.05,
+    base: Literal["reference", "varying"] = "reference",
+) -> TrendSensitivity | None:
+    """:func:`trend_sensitivity` of an event study given by relative period.
+
+    Parameters
+    ----------
+    rel, estimate, cov, base
+        As in :func:`event_study_inputs`.
+    target, alpha
+        As in :func:`trend_sensitivity`.
+
+    Returns
+    -------
+    TrendSensitivity or None
+        None when :func:`event_study_inputs` is None or the event study has more than
+        :data:`RM_MAX_POST` post-period coefficients (see :data:`TOO_MANY_POST_PERIODS`).
+    """
+    inputs = event_study_inputs(rel, estimate, cov, base)
+    if inputs is None or inputs[3] > RM_MAX_POST:
+        return None
+    betahat, sigma, n_pre, n_post = inputs
     return trend_sensitivity(betahat, sigma, n_pre, n_post, target=target, alpha=alpha)
