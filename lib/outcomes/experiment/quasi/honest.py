@@ -201,6 +201,12 @@ def _fold_table(alpha: float) -> np.ndarray:
     return stats.foldnorm.ppf(1 - alpha, FOLD_GRID)
 
 
+@functools.lru_cache(maxsize=16)
+def _normal_quantile(p: float) -> float:
+    """``Phi^{-1}(p)``, computed once per level (the optimiser asks for it many thousand times)."""
+    return float(stats.norm.ppf(p))
+
+
 def fold_critical_value(bias: float, alpha: float) -> float:
     """``cv_alpha(b)``: the ``1 - alpha`` quantile of ``|N(b, 1)|``.
 
@@ -209,10 +215,20 @@ def fold_critical_value(bias: float, alpha: float) -> float:
     """
     b = abs(bias)
     if b == 0:
-        return float(stats.norm.ppf(1 - alpha / 2))
+        return _normal_quantile(1 - alpha / 2)
     if b >= FOLD_GRID[-1]:
-        return b + float(stats.norm.ppf(1 - alpha))
+        return b + _normal_quantile(1 - alpha)
     return float(np.interp(b, FOLD_GRID, _fold_table(alpha)))
+
+
+def _fold_slope(bias: float, alpha: float) -> float:
+    """Derivative of :func:`fold_critical_value` in ``b >= 0`` (the slope of the interpolated piece)."""
+    b = abs(bias)
+    if b >= FOLD_GRID[-1]:
+        return 1.0
+    table = _fold_table(alpha)
+    i = int(np.clip(np.searchsorted(FOLD_GRID, b) - 1, 0, len(FOLD_GRID) - 2))
+    return float((table[i + 1] - table[i]) / (FOLD_GRID[i + 1] - FOLD_GRID[i]))
 
 
 def _second_difference_weights(n_pre: int, n_post: int) -> tuple[np.ndarray, np.ndarray]:
@@ -285,6 +301,14 @@ def smoothness_flci(
             s = sd(x[:n_pre])
             return s * fold_critical_value(m * float(np.sum(x[n_pre:])) / s, alpha)
 
+        def half_length_gradient(x: np.ndarray) -> np.ndarray:
+            # h = s cv(u), u = m sum(x_bias) / s: dh/dw = ds/dw (cv(u) - u cv'(u)), dh/dx_bias = m cv'(u)
+            s = sd(x[:n_pre])
+            u = m * float(np.sum(x[n_pre:])) / s
+            slope = _fold_slope(u, alpha)
+            ds = (sigma @ full(x[:n_pre]))[:n_pre] / s
+            return np.r_[ds * (fold_critical_value(u, alpha) - u * slope), np.full(k, m * slope)]
+
         c0 = g_pre @ w0 + g_post @ l_vec
         bias_rows = np.hstack([g_pre, -np.eye(k)])
         constraints = [
@@ -295,7 +319,8 @@ def smoothness_flci(
             {"type": "ineq", "fun": lambda x: x[n_pre:] + (g_pre @ x[:n_pre] + g_post @ l_vec),
              "jac": lambda x: np.hstack([g_pre, np.eye(k)])},
         ]
-        fit = optimize.minimize(half_length, np.r_[w0, np.abs(c0)], method="SLSQP", constraints=constraints,
+        fit = optimize.minimize(half_length, np.r_[w0, np.abs(c0)], jac=half_length_gradient, method="SLSQP",
+                                constraints=constraints,
                                 options={"maxiter": 500, "ftol": 1e-12})
         w = fit.x[:n_pre]
         bias = m * float(np.sum(np.abs(g_pre @ w + g_post @ l_vec)))
