@@ -12,7 +12,7 @@ from numpy.testing import assert_allclose
 from scipy import stats
 
 from outcomes.params import validate
-from outcomes.report import results
+from outcomes.report import results, value_charts
 from outcomes.value import horizon, montecarlo, plausibility
 from outcomes.value.evidence import GRADES, combine_outcome, weakest
 from outcomes.value.model import Effect, Quantity, ValueModel
@@ -200,3 +200,9 @@ def test_a_benefit_larger_than_its_pool_is_flagged():
     )
     assert bounds["revenue_at_risk"]["pool_yearly"] == pytest.approx(24_000) and not bounds["revenue_at_risk"]["flagged"]
     assert "service_desk_cost" not in {b.pool for b in montecarlo.simulate(_churn_model(), "chatbot", n=200).bounds}
+
+
+def test_the_waterfall_says_what_the_value_rests_on():
+    case = montecarlo.simulate(_churn_model(), "chatbot", n=200, seed=SEED)
+    subtitle = value_charts.waterfall_chart(case).to_dict()["title"]["subtitle"]
+    assert subtitle[-1] == "This value rests on stated assumptions, not measurements."
