@@ -12,7 +12,7 @@ from numpy.testing import assert_allclose
 from scipy import stats
 
 from outcomes.params import validate
-from outcomes.report import results, value_charts
+from outcomes.report import investment, results, value_charts
 from outcomes.value import horizon, montecarlo, plausibility
 from outcomes.value.evidence import GRADES, combine_outcome, weakest
 from outcomes.value.model import Effect, Quantity, ValueModel
@@ -206,3 +206,14 @@ def test_the_waterfall_says_what_the_value_rests_on():
     case = montecarlo.simulate(_churn_model(), "chatbot", n=200, seed=SEED)
     subtitle = value_charts.waterfall_chart(case).to_dict()["title"]["subtitle"]
     assert subtitle[-1] == "This value rests on stated assumptions, not measurements."
+
+
+def test_caveats_name_the_grade_the_implausible_benefit_and_the_scenario():
+    model = _churn_model(cost_base="service_desk")
+    case = montecarlo.simulate(model, "chatbot", n=200, seed=SEED)
+    row = {"initiative": "chatbot", **investment.case_evidence(case),
+           "scenario_all_units": {"npv_p50": 1.0, "npv_p10": 0.0, "npv_p90": 2.0, "prob_roi_positive": 0.6}}
+    text = " ".join(investment.grade_caveats(model, [row]))
+    assert "The value of Chatbot rests on stated assumptions, not measurements" in text
+    assert "Implausible: Chatbot's yearly benefit (EUR 1.1k) is larger than the service desk's whole yearly cost" in text
+    assert "applying it to all customers is shown as a separate scenario" in text
