@@ -38,12 +38,15 @@ def _churn_model(link: dict | None = None, **initiative: object) -> ValueModel:
         ValueModel,
         {
             "inputs": {
-                "cost_per_ticket": 20, "agent_hourly_rate": 40, "employee_hourly_rate": 60,
-                "outage_revenue_per_minute": 500, "revenue_per_conversion": 100, "conversion_margin": 0.3,
+                "cost_per_ticket": 20,
+                "agent_hourly_rate": 40,
+                "employee_hourly_rate": 60,
+                "outage_revenue_per_minute": 500,
+                "revenue_per_conversion": 100,
+                "conversion_margin": 0.3,
                 "service_desk_yearly_cost": 1_000,
             },
-            "segments": {"all": {"customers": 1000, "arpu_monthly": 4, "gross_margin": 0.5, "churn_rate": 0.02,
-                                 "clv": 100}},
+            "segments": {"all": {"customers": 1000, "arpu_monthly": 4, "gross_margin": 0.5, "churn_rate": 0.02, "clv": 100}},
             "initiatives": {"chatbot": chain},
         },
         "test model",
@@ -58,8 +61,12 @@ def test_every_link_and_case_has_a_grade_from_the_one_enum():
     stated = montecarlo.simulate(_churn_model(), "chatbot", n=200, seed=SEED)
     assert stated.grades == {"effect": "assumed", "link:churn_rate": "assumed"} and stated.grade == "assumed"
     drivers = montecarlo.simulate(
-        _churn_model(), "chatbot", effect=Effect(value=-1.0, se=0.2, source="experiment"),
-        link_slopes={"churn_rate": Quantity(value=0.001, se=0.0002)}, n=200, seed=SEED,
+        _churn_model(),
+        "chatbot",
+        effect=Effect(value=-1.0, se=0.2, source="experiment"),
+        link_slopes={"churn_rate": Quantity(value=0.001, se=0.0002)},
+        n=200,
+        seed=SEED,
     )
     assert drivers.grades == {"effect": "measured", "link:churn_rate": "associational"}
     assert drivers.grade == "associational"
@@ -134,7 +141,12 @@ def test_a_direct_measurement_enters_the_case_and_a_disagreeing_one_makes_it_mea
     slopes = {"churn_rate": Quantity(value=0.001, se=0.0001)}
     effect = Effect(value=-2.0, se=0.1, source="experiment")
     agree = montecarlo.simulate(
-        model, "chatbot", effect=effect, link_slopes=slopes, n=4_000, seed=SEED,
+        model,
+        "chatbot",
+        effect=effect,
+        link_slopes=slopes,
+        n=4_000,
+        seed=SEED,
         outcome_measured=Effect.from_ci(-0.0005, -0.0035, 0.0025),
     )
     assert agree.outcome.how == "combined" and agree.grade == "associational"
@@ -143,7 +155,12 @@ def test_a_direct_measurement_enters_the_case_and_a_disagreeing_one_makes_it_mea
     w = agree.outcome.weight_direct
     assert float(agree.steps.outcome_change) == pytest.approx((1 - w) * -0.0005 + w * -0.0005)
     disagree = montecarlo.simulate(
-        model, "chatbot", effect=effect, link_slopes=slopes, n=4_000, seed=SEED,
+        model,
+        "chatbot",
+        effect=effect,
+        link_slopes=slopes,
+        n=4_000,
+        seed=SEED,
         outcome_measured=Effect.from_ci(0.004, 0.003, 0.005),
     )
     assert disagree.outcome.how == "direct" and disagree.grade == "measured"
@@ -160,9 +177,7 @@ def test_the_base_case_is_the_measured_population_and_all_units_a_scenario():
     assert float(base.steps.population) == pytest.approx(400) and float(everyone.steps.population) == 1000
     assert_allclose(base.value_per_month, 0.4 * everyone.value_per_month)
     assert not base.extrapolated and everyone.extrapolated
-    stated = _churn_model(
-        population={"description": "customers", "segments": ["all"], "measured_share": 0.4}, extrapolate=True
-    )
+    stated = _churn_model(population={"description": "customers", "segments": ["all"], "measured_share": 0.4}, extrapolate=True)
     assert float(montecarlo.simulate(stated, "chatbot", n=200).steps.population) == 1000
 
 
@@ -195,9 +210,7 @@ def test_a_benefit_larger_than_its_pool_is_flagged():
     case = montecarlo.simulate(desk, "chatbot", n=200, seed=SEED)
     bounds = {b["pool"]: b for b in case.details()["plausibility"]}
     # largest yearly benefit 2,400 x 0.45868 = 1,101 > the desk's 1,000; churn puts 1,000 x 2% x 12 x 100 = 24,000 at risk
-    assert bounds["service_desk_cost"]["flagged"] and bounds["service_desk_cost"]["benefit_yearly"] == pytest.approx(
-        1100.84, rel=1e-5
-    )
+    assert bounds["service_desk_cost"]["flagged"] and bounds["service_desk_cost"]["benefit_yearly"] == pytest.approx(1100.84, rel=1e-5)
     assert bounds["revenue_at_risk"]["pool_yearly"] == pytest.approx(24_000) and not bounds["revenue_at_risk"]["flagged"]
     assert "service_desk_cost" not in {b.pool for b in montecarlo.simulate(_churn_model(), "chatbot", n=200).bounds}
 
@@ -211,8 +224,11 @@ def test_the_waterfall_says_what_the_value_rests_on():
 def test_caveats_name_the_grade_the_implausible_benefit_and_the_scenario():
     model = _churn_model(cost_base="service_desk")
     case = montecarlo.simulate(model, "chatbot", n=200, seed=SEED)
-    row = {"initiative": "chatbot", **investment.case_evidence(case),
-           "scenario_all_units": {"npv_p50": 1.0, "npv_p10": 0.0, "npv_p90": 2.0, "prob_roi_positive": 0.6}}
+    row = {
+        "initiative": "chatbot",
+        **investment.case_evidence(case),
+        "scenario_all_units": {"npv_p50": 1.0, "npv_p10": 0.0, "npv_p90": 2.0, "prob_roi_positive": 0.6},
+    }
     text = " ".join(investment.grade_caveats(model, [row]))
     assert "The value of Chatbot rests on stated assumptions, not measurements" in text
     assert "Implausible: Chatbot's yearly benefit (EUR 1.1k) is larger than the service desk's whole yearly cost" in text

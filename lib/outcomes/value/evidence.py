@@ -62,7 +62,7 @@ def weakest(grades: list[str] | tuple[str, ...]) -> EvidenceGrade:
 
 
 def grade_sentence(grade: str) -> str:
-    """"This value rests on an association, not proof of cause." for a grade."""
+    """ "This value rests on an association, not proof of cause." for a grade."""
     return f"This value {GRADE_WORDS[grade]}."
 
 
