@@ -17,6 +17,7 @@ from outcomes.errors import ParamsError
 from outcomes.report import results as report_results
 from outcomes.value import montecarlo
 from outcomes.value.model import Effect, Quantity, ValueInputs, load_value_model, with_inputs
+from outcomes.value.words import roi_sentence
 
 PERIOD = "2025-12"
 WINDOW = ("2025-01-01", "2026-01-01")  # the twelve months to PERIOD, as [start, end)
@@ -164,6 +165,25 @@ def test_planted_initiatives_land_within_their_interval(inv, model, inputs, grou
         ).point.npv
         entry = inv.case(key).to_dict()
         assert entry["npv_p10"] <= implied <= entry["npv_p90"], (key, implied, entry)
+
+
+def test_the_chatbot_headline_states_its_grade_and_claims_no_near_certainty(inv, con, ground_truth):
+    """The chatbot's value runs through the drivers model: graded associational, combined with its own churn
+    measurement, and its sentence says so instead of calling it likely to pay off."""
+    chatbot = next(r for r in inv.records() if r["initiative"] == "chatbot")
+    assert chatbot["evidence"] == "associational"
+    assert chatbot["evidence_by_step"] == {"effect": "measured", "link:churn_rate": "associational", "outcome": "measured"}
+    assert chatbot["outcome_combination"] in ("combined", "direct")
+    text = roi_sentence(chatbot)
+    assert "rests on an association, not proof of cause" in text and "It is likely to pay off." not in text
+    assert chatbot["prob_roi_positive"] < 0.99
+    assert any("rests on an association" in c for c in inv.caveats())
+    # the base case counts the two rollout regions only
+    units = investment.measured_units({"chatbot": investment.load_spec(config.project().initiatives_dir / "chatbot.yaml")})
+    assert units == {"chatbot": tuple(next(i for i in ground_truth["initiatives"] if i["id"] == "chatbot")["treated_units"])}
+    share = investment.measured_shares(con, PERIOD, units)["chatbot"]
+    regions = investment.customers_by_region(con, PERIOD)
+    assert share == pytest.approx((regions["north"] + regions["east"]) / sum(regions.values()))
 
 
 def test_cases_label_what_they_rest_on(inv):

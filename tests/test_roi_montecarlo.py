@@ -89,10 +89,17 @@ def test_payback_is_none_when_most_draws_never_pay_back():
     assert "not within the horizon" in case.summary().set_index("measure").loc["Payback (P50)", "value"]
 
 
+def _fully_causal(model: ValueModel, key: str) -> ValueModel:
+    """The model with every link of ``key`` taken as wholly causal (causal share 1)."""
+    ini = model.initiative(key)
+    links = tuple(lk.model_copy(update={"causal_share": value_model.ShareRange(low=1, high=1)}) for lk in ini.links)
+    return model.model_copy(update={"initiatives": {**model.initiatives, key: ini.model_copy(update={"links": links})}})
+
+
 def test_measured_effect_and_driver_slope_replace_stated_ones(model):
     stated = montecarlo.simulate(model, "chatbot", n=1_000)
     measured = montecarlo.simulate(
-        model,
+        _fully_causal(model, "chatbot"),
         "chatbot",
         effect=Effect(value=-4.0, se=0.5, source="experiment"),
         link_slopes={"churn_rate": Quantity(value=0.0015, se=0.0002)},

@@ -47,7 +47,8 @@ from outcomes.params import read_yaml
 from outcomes.report.review import RemainingTest, load_spec, remaining_test, review, shared_result
 from outcomes.report.text import escape_md
 from outcomes.report import value_charts
-from outcomes.value import montecarlo
+from outcomes.value import montecarlo, plausibility
+from outcomes.value.evidence import GRADE_WORDS, grade_sentence
 from outcomes.value.montecarlo import InvestmentCase
 from outcomes.value.portfolio import Portfolio, build_portfolio
 from outcomes.value.recommendation import Recommendation, recommend
@@ -122,6 +123,9 @@ class WarehouseInputs:
     initial_cost, recurring_monthly_cost : dict of str to float
         One-off and running costs per month by initiative id, from the portfolio office's
         register (the warehouse table ``initiatives``).
+    measured_share : dict of str to float
+        By initiative id, the share of the customers active in ``period`` who are in the
+        units where its effect was measured (e.g. the two regions of a rollout).
     """
 
     period: str
@@ -133,6 +137,7 @@ class WarehouseInputs:
     deployments_per_month: float
     initial_cost: dict[str, float] = field(default_factory=dict)
     recurring_monthly_cost: dict[str, float] = field(default_factory=dict)
+    measured_share: dict[str, float] = field(default_factory=dict)
 
     def value_inputs(self, model: ValueModel) -> ValueInputs:
         """The figures the value model takes in place of its stated fallbacks.
@@ -164,6 +169,8 @@ class WarehouseInputs:
             population_by_initiative=deployments,
             initial_cost_by_initiative={k: v for k, v in self.initial_cost.items() if k in known},
             recurring_monthly_cost_by_initiative={k: v for k, v in self.recurring_monthly_cost.items() if k in known},
+            measured_share_by_initiative={k: v for k, v in self.measured_share.items() if k in known},
+            service_desk_yearly_cost=self.desk_cost * 12.0 / self.months if self.months else None,
         )
 
     def to_frame(self, currency: str = "EUR") -> pd.DataFrame:
@@ -210,8 +217,56 @@ SEGMENT_COLUMNS = (
 )
 
 
+def measured_units(specs: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """The regions where each initiative's effect was measured, by id (rollouts to some regions only).
+
+    Parameters
+    ----------
+    specs : mapping of str to InitiativeSpec
+        Initiative specs by id.
+
+    Returns
+    -------
+    dict of str to tuple of str
+        Initiatives evaluated on regions with named treated units.
+    """
+    return {
+        k: tuple(spec.treated_units)
+        for k, spec in specs.items()
+        if spec.treated_units and getattr(spec.data, "unit", None) == "region"
+    }
+
+
+def customers_by_region(con: ibis.BaseBackend, period: str) -> dict[str, float]:
+    """Customers active in ``period`` (signed up before its end, not churned before its start), by region."""
+    month = Month.parse(period)
+    start, end = month.timestamp, (month + 1).timestamp
+    customers = con.table("customers")
+    churn = con.table("churn").select(_churned_id="customer_id", churned_at="churned_at")
+    c = customers.left_join(churn, customers.customer_id == churn._churned_id)
+    active = c.filter((c.signup_date < end) & (c.churned_at.isnull() | (c.churned_at >= start)))
+    frame = active.group_by("region").aggregate(n=active.count()).execute()
+    return {str(r.region): float(r.n) for r in frame.itertuples()}
+
+
+def measured_shares(
+    con: ibis.BaseBackend, period: str, units: Mapping[str, Sequence[str]]
+) -> dict[str, float]:
+    """Share of the active customers in the regions where each initiative was measured, by id."""
+    if not units:
+        return {}
+    regions = customers_by_region(con, period)
+    total = sum(regions.values())
+    return {k: sum(regions.get(r, 0.0) for r in rs) / total for k, rs in units.items() if total > 0}
+
+
 def warehouse_inputs(
-    con: ibis.BaseBackend, period: str, *, months: int = INPUT_MONTHS, discount_rate: float = 0.10
+    con: ibis.BaseBackend,
+    period: str,
+    *,
+    months: int = INPUT_MONTHS,
+    discount_rate: float = 0.10,
+    measured_units: Mapping[str, Sequence[str]] | None = None,
 ) -> WarehouseInputs:
     """Compute the value model's inputs from the warehouse.
 
@@ -226,6 +281,8 @@ def warehouse_inputs(
     discount_rate : float
         Yearly discount rate of the value model; CLV discounts future months at the
         equivalent monthly rate.
+    measured_units : mapping of str to sequence of str, optional
+        By initiative id, the regions where its effect was measured (:func:`measured_units`).
 
     Returns
     -------
@@ -283,6 +340,7 @@ def warehouse_inputs(
         deployments_per_month=float(company["deployments"].fillna(0).sum()) / len(window),
         initial_cost=initial,
         recurring_monthly_cost=monthly,
+        measured_share=measured_shares(con, str(window.last_month), measured_units or {}),
     )
 
 
@@ -495,6 +553,9 @@ class Investment:
         Reviewed initiatives without a value chain in the value model (no case).
     remaining : dict of str to RemainingTest
         By initiative id, what a randomized test still needs to reach its planned size.
+    scenarios : dict of str to InvestmentCase
+        By initiative id, the case with the effect applied to the whole population, for
+        initiatives measured on part of it (a scenario beside the base case, never the base).
     """
 
     period: str
@@ -507,6 +568,7 @@ class Investment:
     evidence: pd.DataFrame
     unvalued: tuple[str, ...] = ()
     remaining: dict[str, RemainingTest] = field(default_factory=dict)
+    scenarios: dict[str, InvestmentCase] = field(default_factory=dict)
 
     def case(self, key: str) -> InvestmentCase:
         """The case of initiative ``key``."""
@@ -525,6 +587,10 @@ class Investment:
                 "what_would_change": self.recommendation(c.initiative).change or None,
                 "value_per_customer_kept": (
                     float(c.steps.unit_value) if self.model.initiative(c.initiative).money == "churn_avoided" else None
+                ),
+                **case_evidence(c),
+                "scenario_all_units": (
+                    scenario_entry(self.scenarios[c.initiative]) if c.initiative in self.scenarios else None
                 ),
             }
             for c in self.cases
@@ -610,7 +676,7 @@ class Investment:
         views: list[Any] = []
         for case in self.cases:
             ini = self.model.initiative(case.initiative)
-            views.append(Markdown(f"### {escape_md(case.name)}\n\n{escape_md(value_charts.chain_sentence(case))}"))
+            views.append(Markdown(f"### {escape_md(case.name)}\n\n{escape_md(' '.join(self.evidence_lines(case.initiative)))}"))
             views.append(value_charts.waterfall_chart(case))
             views.append(
                 table(
@@ -628,6 +694,28 @@ class Investment:
             evidence = evidence.assign(**{c: evidence[c].map(catalog.in_words) for c in ("step", "what")})
             views.append(table(evidence, caption="What each number rests on."))
         return views
+
+    def evidence_lines(self, key: str) -> list[str]:
+        """What a case rests on, in sentences: the chain, its grade, how a direct measurement entered,
+        each implausible benefit and the scenario beyond the measured units."""
+        case = self.case(key)
+        ini = self.model.initiative(key)
+        lines = [value_charts.chain_sentence(case), grade_sentence(case.grade)]
+        if (combined := outcome_sentence(case, ini.outcome)) is not None:
+            lines.append(combined)
+        lines += [
+            f"Implausible: its yearly benefit ({fmt.money(b.benefit_yearly, case.currency)}) is larger than "
+            f"{plausibility.POOL_WORDS[b.pool]} ({fmt.money(b.pool_yearly, case.currency)})."
+            for b in case.bounds if b.flagged
+        ]
+        if key in self.scenarios:
+            sc = self.scenarios[key].to_dict()
+            lines.append(
+                f"Base case: the {fmt.percent(case.measured_share)} of customers where the effect was measured. "
+                f"Scenario, applied to all customers: NPV {fmt.money(sc['npv_p50'], case.currency)} "
+                f"(P10 to P90 {fmt.money_range(sc['npv_p10'], sc['npv_p90'], case.currency)})."
+            )
+        return lines
 
     def caveats(self) -> list[str]:
         """The caveats that matter for these cases, in plain sentences."""
@@ -814,20 +902,24 @@ def build_investment(
     with_figures = with_inputs(model, value_inputs)
     from_warehouse = bool(value_inputs and value_inputs.customers_by_segment)
     cases, evidence = [], []
+    scenarios: dict[str, InvestmentCase] = {}
     for key in keys:
         ini = model.initiative(key)
         result = results.get(key)
         measured = measured_effect(result, ini.metric) if result is not None else None
-        case = montecarlo.simulate(
-            model,
-            key,
-            effect=effect_quantity(measured) if measured is not None else None,
-            link_slopes=link_slopes(model, key, drivers),
-            inputs=value_inputs,
-            n=n,
-            seed=seed,
-        )
+        outcome = measured_effect(result, ini.outcome) if result is not None and ini.links else None
+        run = {
+            "effect": effect_quantity(measured) if measured is not None else None,
+            "link_slopes": link_slopes(model, key, drivers),
+            "outcome_measured": effect_quantity(outcome) if outcome is not None else None,
+            "inputs": value_inputs,
+            "n": n,
+            "seed": seed,
+        }
+        case = montecarlo.simulate(model, key, **run)
         cases.append(case)
+        if case.measured_share is not None and case.measured_share < 1 and not case.extrapolated:
+            scenarios[key] = montecarlo.simulate(model, key, extrapolate=True, **run)
         evidence += _evidence_rows(with_figures, case, result, measured, from_warehouse)
     decisions = {k: r.decision.action for k, r in results.items() if k in keys}
     demand = {c.initiative: d for c in cases if (d := it_demand(model, c)) is not None}
@@ -842,6 +934,7 @@ def build_investment(
         evidence=pd.DataFrame(evidence, columns=["initiative", "step", "what", "value", "source", "rests on"]),
         unvalued=tuple(sorted(set(results) - set(model.initiatives))),
         remaining=dict(remaining or {}),
+        scenarios=scenarios,
     )
 
 
@@ -892,9 +985,9 @@ def evaluate(
     model = load_model(value_model, initiatives_dir)
     where = {"warehouse_path": warehouse_path, "engine_settings": engine_settings}
     con = store.connect(warehouse_path, engine=engine, spark_settings=engine_settings)  # type: ignore[arg-type]
-    inputs = warehouse_inputs(con, period, discount_rate=model.discount_rate)
-    drivers = drivers_estimates(con, period, engine=engine, **where)
     specs = {k: load_spec(path) for k, path in active_specs(initiatives_dir).items()}
+    inputs = warehouse_inputs(con, period, discount_rate=model.discount_rate, measured_units=measured_units(specs))
+    drivers = drivers_estimates(con, period, engine=engine, **where)
     if results is None:
         results = {k: shared_result(spec, period=period, engine=engine, con=con, **where) for k, spec in specs.items()}
     remaining = {
@@ -907,6 +1000,86 @@ def evaluate(
         model, period=period, inputs=inputs, drivers=drivers, results=results, initiatives=keys, n=draws, seed=seed,
         remaining=remaining,
     )
+
+
+def case_evidence(case: InvestmentCase) -> dict[str, Any]:
+    """What a case's value rests on, as results.json records it.
+
+    Returns
+    -------
+    dict
+        ``evidence`` (the case's grade), ``evidence_by_step`` (effect, each link and a
+        direct measurement of the outcome), ``outcome_combination`` (chained, combined,
+        direct, or None without a direct measurement), ``pv_beyond_horizon_p50`` and
+        ``plausibility`` (each pool the yearly benefit was checked against).
+    """
+    d = case.details()
+    return {
+        "evidence": case.grade,
+        "evidence_by_step": dict(case.grades),
+        "outcome_combination": case.outcome.how if case.outcome is not None else None,
+        "pv_beyond_horizon_p50": d["pv_beyond_horizon_p50"],
+        "plausibility": d["plausibility"],
+    }
+
+
+def scenario_entry(case: InvestmentCase) -> dict[str, Any]:
+    """A scenario's figures for results.json: NPV P10/P50/P90 and the chance of a positive ROI."""
+    d = case.to_dict()
+    return {k: d[k] for k in ("npv_p50", "npv_p10", "npv_p90", "prob_roi_positive")}
+
+
+def outcome_sentence(case: InvestmentCase, metric: str) -> str | None:
+    """How the chain's estimate of the outcome and the initiative's own measurement of it were used.
+
+    Returns
+    -------
+    str or None
+        E.g. "The chain's estimate of churn rate (-0.04 pp) and the initiative's own
+        measurement (-0.10 pp, standard error 0.15 pp) disagree beyond their uncertainty:
+        the value uses the measurement alone."; None without a measurement.
+    """
+    o = case.outcome
+    if o is None or o.direct_mean is None:
+        return None
+    unit = narrative.unit_for_metric(metric)
+    chained = fmt.value(o.chained_mean, unit, signed=True, change=True)
+    direct = fmt.value(o.direct_mean, unit, signed=True, change=True)
+    se = fmt.value(o.direct_sd, unit, change=True)
+    both = (
+        f"The chain's estimate of {_metric_name(metric)} ({chained}) and {case.name}'s own measurement of it "
+        f"({direct}, standard error {se})"
+    )
+    if o.how == "direct":
+        return f"{both} disagree beyond their uncertainty: the value uses the measurement alone."
+    return (
+        f"{both} agree within their uncertainty: the value combines them weighted by their precision "
+        f"({fmt.percent(o.weight_direct)} on the measurement)."
+    )
+
+
+def grade_caveats(model: ValueModel, roi: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Caveats from the cases' evidence grades, plausibility checks and scenarios (results.json ``roi`` rows)."""
+    names = {k: ini.name for k, ini in model.initiatives.items()}
+    out = []
+    for r in roi:
+        name = names.get(r["initiative"], r["initiative"])
+        grade = r.get("evidence")
+        if grade in ("associational", "assumed"):
+            out.append(f"The value of {name} {GRADE_WORDS[grade]}; its chance of a positive ROI holds only as "
+                       "far as that does.")
+        for b in r.get("plausibility") or ():
+            if b["flagged"]:
+                out.append(
+                    f"Implausible: {name}'s yearly benefit ({fmt.money(b['benefit_yearly'], model.currency)}) is larger "
+                    f"than {plausibility.POOL_WORDS[b['pool']]} ({fmt.money(b['pool_yearly'], model.currency)})."
+                )
+        if r.get("scenario_all_units"):
+            out.append(
+                f"{name}'s base case counts only the customers where its effect was measured; applying it to all "
+                "customers is shown as a separate scenario."
+            )
+    return out
 
 
 # --------------------------------------------------------------------------- caveats
@@ -979,8 +1152,10 @@ def case_caveats(
                 f"{name(key)} was measured at one site against a weighted mix of the others: its case assumes "
                 "the same effect at every site it reaches."
             )
+    out += grade_caveats(model, roi)
     out.append(
-        "Each customer kept counts at their full lifetime value; benefits are cut and costs raised for risk (TEI), and "
+        f"Each customer kept counts for the months they are expected to stay within the {model.horizon_years}-year "
+        "horizon (the rest is shown apart, not in the NPV); benefits are cut and costs raised for risk (TEI), and "
         "different inputs are drawn independently, so inputs that move together would make the ranges wider."
     )
     return out

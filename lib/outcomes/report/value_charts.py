@@ -13,6 +13,7 @@ from outcomes import format as fmt
 from outcomes.report import narrative
 from outcomes.value import finance
 from outcomes.value.montecarlo import InvestmentCase
+from outcomes.value.evidence import grade_sentence
 from outcomes.value.portfolio import TOTAL_LABEL, Portfolio
 
 #: The colour category of the portfolio's total row in :func:`portfolio_chart`.
@@ -101,7 +102,7 @@ def waterfall_chart(case: InvestmentCase) -> alt.LayerChart:
     -------
     altair.LayerChart
         Bars from ``start`` to ``end`` per step, labelled with the amount; the subtitle
-        states the value chain.
+        states the value chain and what it rests on (its evidence grade).
     """
     data = waterfall_frame(case)
     order = list(data["step"])
@@ -123,7 +124,7 @@ def waterfall_chart(case: InvestmentCase) -> alt.LayerChart:
         top="max(datum.start, datum.end)"
     )
     return alt.layer(bars, labels).properties(
-        title=alt.TitleParams(f"{case.name}: from the IT change to NPV", subtitle=[chain_sentence(case)]),
+        title=alt.TitleParams(f"{case.name}: from the IT change to NPV", subtitle=[chain_sentence(case), grade_sentence(case.grade)]),
         width=alt.Step(90),
     )
 

@@ -224,15 +224,47 @@ class Inputs(Params):
     outage_revenue_per_minute: Quantity
     revenue_per_conversion: Quantity
     conversion_margin: Quantity
+    service_desk_yearly_cost: Quantity | None = None
+
+
+class ShareRange(Params):
+    """A share between 0 and 1 known only as a range (drawn uniformly between ``low`` and ``high``)."""
+
+    low: float = Field(ge=0, le=1)
+    high: float = Field(ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ShareRange:
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
+        return self
+
+    def quantity(self) -> Quantity:
+        """The share as a uniform :class:`Quantity` (fixed when ``low == high``)."""
+        if self.low == self.high:
+            return Quantity(value=self.low)
+        return Quantity(value=(self.low + self.high) / 2.0, low=self.low, high=self.high, distribution="uniform")
+
+
+#: Share of an association taken as cause when a link does not state one: from none of it to
+#: half of it. Cautious on purpose: an association across regions and months also carries
+#: whatever else differs between them (staffing, customer mix, seasons).
+DEFAULT_CAUSAL_SHARE = ShareRange(low=0.0, high=0.5)
 
 
 class Link(Params):
-    """One step of a value chain: the change in ``to`` per +1 unit of the previous metric."""
+    """One step of a value chain: the change in ``to`` per +1 unit of the previous metric.
+
+    ``causal_share`` applies when the slope is an association (the drivers model): the
+    slope is multiplied by a share drawn uniformly from the range, on top of the slope's
+    own sampling uncertainty (default :data:`DEFAULT_CAUSAL_SHARE`).
+    """
 
     to: str
     per_unit: Quantity
     source: Source
     note: str | None = None
+    causal_share: ShareRange = DEFAULT_CAUSAL_SHARE
 
 
 class Effect(Quantity):
@@ -266,11 +298,17 @@ class Effect(Quantity):
 
 
 class Population(Params):
-    """Who or what the chain applies to, per month: customer segments or a stated count."""
+    """Who or what the chain applies to, per month: customer segments or a stated count.
+
+    ``measured_share`` is the share of the population where the effect was measured (e.g.
+    the customers of the two regions of a rollout); the base case counts only them, unless
+    the initiative says ``extrapolate: true``.
+    """
 
     description: str
     segments: tuple[str, ...] | None = None
     count: Quantity | None = None
+    measured_share: float | None = Field(default=None, gt=0, le=1)
 
     @model_validator(mode="after")
     def _one_of(self) -> Population:
@@ -306,6 +344,8 @@ class Initiative(Params):
     ramp: tuple[float, ...] | None = None
     costs: Costs
     risk: Risk = Risk()
+    extrapolate: bool = False
+    cost_base: Literal["service_desk"] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Initiative:
@@ -431,6 +471,10 @@ class ValueInputs:
     initial_cost_by_initiative, recurring_monthly_cost_by_initiative : mapping of str to float, optional
         One-off and running costs per month by initiative id (e.g. from the portfolio
         office's register), replacing the stated costs.
+    measured_share_by_initiative : mapping of str to float, optional
+        Share of the population where each initiative's effect was measured, by id.
+    service_desk_yearly_cost : float, optional
+        What the service desk costs a year (the pool a desk initiative's benefit is checked against).
     """
 
     cost_per_ticket: float | None = None
@@ -440,6 +484,8 @@ class ValueInputs:
     population_by_initiative: Mapping[str, float] | None = None
     initial_cost_by_initiative: Mapping[str, float] | None = None
     recurring_monthly_cost_by_initiative: Mapping[str, float] | None = None
+    measured_share_by_initiative: Mapping[str, float] | None = None
+    service_desk_yearly_cost: float | None = None
 
 
 def with_inputs(model: ValueModel, inputs: ValueInputs | None) -> ValueModel:
@@ -466,6 +512,9 @@ def with_inputs(model: ValueModel, inputs: ValueInputs | None) -> ValueModel:
         new_inputs = new_inputs.model_copy(
             update={"cost_per_ticket": new_inputs.cost_per_ticket.rescaled(inputs.cost_per_ticket, "warehouse")}
         )
+    if inputs.service_desk_yearly_cost is not None:
+        desk = Quantity(value=float(inputs.service_desk_yearly_cost), origin="warehouse")
+        new_inputs = new_inputs.model_copy(update={"service_desk_yearly_cost": desk})
     segments = dict(model.segments)
     given_by_label = {
         "clv_by_segment": inputs.clv_by_segment,
@@ -499,6 +548,7 @@ def _initiatives_with_inputs(model: ValueModel, inputs: ValueInputs) -> dict[str
         "population_by_initiative": inputs.population_by_initiative,
         "initial_cost_by_initiative": inputs.initial_cost_by_initiative,
         "recurring_monthly_cost_by_initiative": inputs.recurring_monthly_cost_by_initiative,
+        "measured_share_by_initiative": inputs.measured_share_by_initiative,
     }
     for label, given in given_by_label.items():
         unknown = sorted(set(given or {}) - set(model.initiatives))
@@ -516,12 +566,17 @@ def _initiatives_with_inputs(model: ValueModel, inputs: ValueInputs) -> dict[str
     counts = dict(inputs.population_by_initiative or {})
     initial = dict(inputs.initial_cost_by_initiative or {})
     monthly = dict(inputs.recurring_monthly_cost_by_initiative or {})
+    shares = dict(inputs.measured_share_by_initiative or {})
     out = dict(model.initiatives)
     for key, ini in model.initiatives.items():
         update: dict[str, Any] = {}
+        population: dict[str, Any] = {}
         if key in counts and ini.population.count is not None:
-            count = ini.population.count.rescaled(float(counts[key]), "warehouse")
-            update["population"] = ini.population.model_copy(update={"count": count})
+            population["count"] = ini.population.count.rescaled(float(counts[key]), "warehouse")
+        if key in shares:
+            population["measured_share"] = float(shares[key])
+        if population:
+            update["population"] = ini.population.model_copy(update=population)
         costs: dict[str, Quantity] = {}
         if key in initial:
             costs["initial"] = ini.costs.initial.rescaled(float(initial[key]), "warehouse")
@@ -536,7 +591,8 @@ def _initiatives_with_inputs(model: ValueModel, inputs: ValueInputs) -> dict[str
 def chain_quantities(model: ValueModel, key: str) -> dict[str, Quantity]:
     """Every uncertain number the initiative's value chain and costs need, by name.
 
-    Names: ``effect``, ``link:<to>``, ``population`` (a stated count), ``clv:<segment>``,
+    Names: ``effect``, ``link:<to>``, ``causal_share:<to>`` (a link whose slope is an
+    association), ``population`` (a stated count), ``clv:<segment>``,
     ``cost_per_ticket``, ``<agent|employee>_hourly_rate``, ``outage_revenue_per_minute``,
     ``revenue_per_conversion``, ``conversion_margin``, ``cost:initial``,
     ``cost:recurring_monthly``.
@@ -555,6 +611,7 @@ def chain_quantities(model: ValueModel, key: str) -> dict[str, Quantity]:
     ini = model.initiative(key)
     q: dict[str, Quantity] = {"effect": ini.effect}
     q.update({f"link:{link.to}": link.per_unit for link in ini.links})
+    q.update({f"causal_share:{link.to}": link.causal_share.quantity() for link in ini.links if link.source == "drivers"})
     if ini.population.count is not None:
         q["population"] = ini.population.count
     if ini.money == "churn_avoided":
@@ -622,21 +679,17 @@ def chain_value(model: ValueModel, key: str, values: Mapping[str, np.ndarray | f
     """
     ini = model.initiative(key)
     it_change = np.asarray(values["effect"], dtype=float)
-    outcome = it_change
-    for link in ini.links:
-        outcome = outcome * np.asarray(values[f"link:{link.to}"], dtype=float)
+    outcome = chained_outcome(model, key, values) if "outcome" not in values else np.asarray(values["outcome"], float)
     if ini.population.segments is not None:
         sizes = np.array([model.segments[s].customers for s in ini.population.segments])
         population = np.asarray(sizes.sum())
     else:
         population = np.asarray(values["population"], dtype=float)
+    if ini.population.measured_share is not None and not ini.extrapolate:
+        population = population * ini.population.measured_share
     if ini.money == "churn_avoided":
         clvs = np.stack([np.asarray(values[f"clv:{s}"], dtype=float) for s in ini.population.segments or ()])
-        # A change in the average churn rate is a change in churners: spread the customers
-        # kept over the segments as the churners are spread (customers x churn rate).
-        churners = sizes * np.array([model.segments[s].churn_rate for s in ini.population.segments or ()])
-        weights = churners / churners.sum() if churners.sum() > 0 else np.full(len(sizes), 1.0 / len(sizes))
-        unit_value = np.tensordot(weights, clvs, axes=1)
+        unit_value = np.tensordot(churn_weights(model, key), clvs, axes=1)
     elif ini.money == "conversions_gained":
         unit_value = np.asarray(values["revenue_per_conversion"], dtype=float) * np.asarray(values["conversion_margin"])
     else:
@@ -648,3 +701,38 @@ def chain_value(model: ValueModel, key: str, values: Mapping[str, np.ndarray | f
         unit_value = np.asarray(values[name], dtype=float)
     units = MONEY_SIGN[ini.money] * outcome * population
     return ChainSteps(it_change, outcome, population, units, unit_value, units * unit_value)
+
+
+def chained_outcome(model: ValueModel, key: str, values: Mapping[str, np.ndarray | float]) -> np.ndarray:
+    """The outcome change through the chain: the effect times each link's slope (times its causal share).
+
+    Parameters
+    ----------
+    model : ValueModel
+        The value model.
+    key : str
+        Initiative id.
+    values : mapping of str to array-like
+        ``effect``, ``link:<to>`` and, for an associational link, ``causal_share:<to>``.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    outcome = np.asarray(values["effect"], dtype=float)
+    for link in model.initiative(key).links:
+        share = np.asarray(values.get(f"causal_share:{link.to}", 1.0), dtype=float)
+        outcome = outcome * np.asarray(values[f"link:{link.to}"], dtype=float) * share
+    return outcome
+
+
+def churn_weights(model: ValueModel, key: str) -> np.ndarray:
+    """Share of the customers kept in each of the initiative's segments.
+
+    A change in the average churn rate is a change in churners: the customers kept are
+    spread over the segments as the churners are (customers x churn rate).
+    """
+    segments = model.initiative(key).population.segments or ()
+    sizes = np.array([model.segments[s].customers for s in segments])
+    churners = sizes * np.array([model.segments[s].churn_rate for s in segments])
+    return churners / churners.sum() if churners.sum() > 0 else np.full(len(sizes), 1.0 / len(sizes))

@@ -28,7 +28,8 @@ import pandas as pd
 
 from outcomes import format as fmt
 from outcomes.errors import ParamsError
-from outcomes.value import finance
+from outcomes.value import finance, horizon, plausibility
+from outcomes.value.evidence import EvidenceGrade, OutcomeEvidence, combine_outcome, effect_grade, link_grade, weakest
 from outcomes.value.words import roi_sentence
 from outcomes.value.model import (
     MONEY_UNITS,
@@ -39,6 +40,8 @@ from outcomes.value.model import (
     ValueModel,
     chain_quantities,
     chain_value,
+    chained_outcome,
+    churn_weights,
     with_inputs,
 )
 
@@ -51,7 +54,7 @@ RESULTS_KEYS = ("initiative", "npv_p50", "npv_p10", "npv_p90", "roi_p50", "payba
 #: The cost line of the running costs in every case's cash flows.
 RUNNING_COSTS = "Running costs"
 #: Quantities that belong to one initiative; every other quantity is shared by the initiatives that use it.
-OWN_QUANTITIES = ("effect", "population", "cost:initial", "cost:recurring_monthly")
+OWN_QUANTITIES = ("effect", "outcome_measured", "population", "cost:initial", "cost:recurring_monthly")
 
 
 def resolve_seed(seed: int | None) -> int:
@@ -97,8 +100,9 @@ def yearly_flows(
         One-off cost, in the initial column.
     recurring_monthly : array-like
         Running cost per month, from year 1 on.
-    ramp : tuple of float
-        Share of the full benefit realised in each year (one per year).
+    ramp : tuple of float or numpy.ndarray
+        Share of the full benefit counted in each year (one per year), or one such row per
+        draw, shape ``(draws, years)``.
 
     Returns
     -------
@@ -108,9 +112,10 @@ def yearly_flows(
     """
     arrays = (np.asarray(x, dtype=float) for x in (value_per_month, initial, recurring_monthly))
     v, c0, cm = np.broadcast_arrays(*arrays)
-    share = np.concatenate([[0.0], np.asarray(ramp, dtype=float)])
+    ramp = np.asarray(ramp, dtype=float)
+    share = np.concatenate([np.zeros(ramp.shape[:-1] + (1,)), ramp], axis=-1)
     benefits = 12.0 * v[..., None] * share
-    running = np.repeat(12.0 * cm[..., None], len(ramp), axis=-1)
+    running = np.repeat(12.0 * cm[..., None], ramp.shape[-1], axis=-1)
     costs = np.concatenate([c0[..., None], running], axis=-1)
     return benefits, costs
 
@@ -159,6 +164,25 @@ class InvestmentCase:
         Risk-adjusted benefits minus costs, shape ``(draws, years + 1)`` (initial, year 1, ...).
     seed : int
         Seed of the draws.
+    sources : dict of str to str
+        Where the effect and each link come from (experiment, drivers, assumption).
+    grade : {"measured", "chained", "associational", "assumed"}
+        What the case's value rests on (:mod:`outcomes.value.evidence`).
+    grades : dict of str to str
+        The grade of the effect, of each link and, when the initiative's own test measured
+        the outcome, of that measurement (``outcome``).
+    outcome : OutcomeEvidence or None
+        How the chain's estimate of the outcome and its direct measurement were put together.
+    pv_beyond_horizon : numpy.ndarray or None
+        Per draw, the present value (risk-adjusted) of customers kept beyond the horizon, not
+        counted in the NPV; None when the value does not run through customers kept.
+    bounds : tuple of plausibility.Bound
+        The yearly benefit against each pool it acts on.
+    measured_share : float or None
+        Share of the population where the effect was measured.
+    extrapolated : bool
+        Whether the case applies the effect to the whole population (a scenario beyond
+        the units where it was measured).
     """
 
     initiative: str
@@ -176,6 +200,13 @@ class InvestmentCase:
     net_flows: np.ndarray
     seed: int
     sources: dict[str, str] = field(default_factory=dict)
+    grade: EvidenceGrade = "assumed"
+    grades: dict[str, str] = field(default_factory=dict)
+    outcome: OutcomeEvidence | None = None
+    pv_beyond_horizon: np.ndarray | None = None
+    bounds: tuple[plausibility.Bound, ...] = ()
+    measured_share: float | None = None
+    extrapolated: bool = False
 
     @property
     def n_draws(self) -> int:
@@ -247,6 +278,12 @@ class InvestmentCase:
             "n_draws": self.n_draws,
             "seed": self.seed,
             "sources": dict(self.sources),
+            "evidence": self.grade,
+            "evidence_by_step": dict(self.grades),
+            "pv_beyond_horizon_p50": (
+                None if self.pv_beyond_horizon is None else _quantile(self.pv_beyond_horizon, 0.5)
+            ),
+            "plausibility": [b.to_dict() for b in self.bounds],
         }
 
     def to_frame(self) -> pd.DataFrame:
@@ -271,8 +308,10 @@ class InvestmentCase:
             ("ROI P50", fmt.percent(d["roi_p50"])),
             ("Payback (P50)", fmt.months(d["payback_months"])),
             ("Chance ROI is positive", fmt.probability(d["prob_roi_positive"])),
-            ("In words", roi_sentence(d)),
         ]
+        if d["pv_beyond_horizon_p50"] is not None:
+            rows.append(("Value beyond the horizon (PV, not in the NPV)", fmt.money(d["pv_beyond_horizon_p50"], cur)))
+        rows.append(("In words", roi_sentence(d)))
         return pd.DataFrame(rows, columns=["measure", "value"])
 
 
@@ -304,6 +343,9 @@ def _stream_labels(key: str, metric: str, link_targets: list[str]) -> dict[str, 
     labels = {name: f"{key}/{name}" for name in OWN_QUANTITIES}
     previous = [metric, *link_targets]
     labels.update({f"link:{to}": f"link:{frm}->{to}" for frm, to in zip(previous, link_targets, strict=False)})
+    labels.update(
+        {f"causal_share:{to}": f"causal_share:{frm}->{to}" for frm, to in zip(previous, link_targets, strict=False)}
+    )
     return labels
 
 
@@ -316,6 +358,8 @@ def simulate(
     inputs: ValueInputs | None = None,
     n: int = DEFAULT_DRAWS,
     seed: int | None = DEFAULT_SEED,
+    outcome_measured: Effect | None = None,
+    extrapolate: bool | None = None,
 ) -> InvestmentCase:
     """Build one initiative's investment case by Monte Carlo.
 
@@ -338,6 +382,13 @@ def simulate(
     seed : int or None
         Seed of the draws (each number draws from :func:`stream` of this seed); None draws
         fresh entropy.
+    outcome_measured : Effect, optional
+        The initiative's own measurement of the outcome its chain ends in (e.g. churn
+        measured by its review); put together with the chain's estimate by
+        :func:`outcomes.value.evidence.combine_outcome`.
+    extrapolate : bool, optional
+        Apply the effect to the whole population rather than the share where it was
+        measured; default the initiative's ``extrapolate``.
 
     Returns
     -------
@@ -346,6 +397,9 @@ def simulate(
     if n < 2:
         raise ParamsError(f"the Monte Carlo needs at least 2 draws, got n={n}")
     model = with_inputs(model, inputs)
+    if extrapolate is not None:
+        changed = model.initiative(key).model_copy(update={"extrapolate": extrapolate})
+        model = model.model_copy(update={"initiatives": {**model.initiatives, key: changed}})
     ini = model.initiative(key)
     link_targets = [link.to for link in ini.links]
     unknown = sorted(set(link_slopes or {}) - set(link_targets))
@@ -362,25 +416,58 @@ def simulate(
     sources = {"effect": getattr(quantities["effect"], "source", "assumption")}
     passed = set(link_slopes or {})
     sources.update({f"link:{lk.to}": "drivers" if lk.to in passed else lk.source for lk in ini.links})
+    for lk in ini.links:
+        if sources[f"link:{lk.to}"] == "drivers":
+            quantities[f"causal_share:{lk.to}"] = lk.causal_share.quantity()
+    if outcome_measured is not None and ini.links:
+        quantities["outcome_measured"] = outcome_measured
 
     seed = resolve_seed(seed)
     labels = _stream_labels(key, ini.metric, link_targets)
     draws = {name: q.sample(stream(seed, labels.get(name, name)), n) for name, q in quantities.items()}
     central = {name: q.value for name, q in quantities.items()}
-    ramp = ini.ramp or (1.0,) * model.horizon_years
+    direct = quantities.get("outcome_measured")
+    draws["outcome"], outcome = combine_outcome(
+        chained_outcome(model, key, draws), draws.get("outcome_measured"),
+        None if direct is None else direct.value, None if direct is None else direct.sd,
+    )
+    chained0 = float(chained_outcome(model, key, central))
+    central["outcome"] = chained0 + outcome.weight_direct * ((outcome.direct_mean or 0.0) - chained0)
+    grades = {"effect": effect_grade(sources["effect"])}
+    grades.update({f"link:{lk.to}": link_grade(sources[f"link:{lk.to}"]) for lk in ini.links})
+    if direct is not None:
+        grades["outcome"] = "measured"
+    grade = "measured" if outcome.how == "direct" else weakest(
+        [g for name, g in grades.items() if name != "outcome"]
+    )
+    ramp = np.asarray(ini.ramp or (1.0,) * model.horizon_years, dtype=float)
 
     steps_draws = chain_value(model, key, draws)
+    steps = chain_value(model, key, central)
+    inside, inside0 = ramp, ramp
+    if ini.money == "churn_avoided":
+        segments = ini.population.segments or ()
+        weights, churn = churn_weights(model, key), np.array([model.segments[s].churn_rate for s in segments])
+        clvs = np.stack([draws[f"clv:{s}"] for s in segments])
+        inside = ramp * horizon.yearly_share(weights, clvs, churn, model.horizon_years)
+        inside0 = ramp * horizon.yearly_share(weights, np.array([central[f"clv:{s}"] for s in segments]), churn,
+                                              model.horizon_years)
     benefits, costs = yearly_flows(
-        steps_draws.value_per_month, draws["cost:initial"], draws["cost:recurring_monthly"], ramp
+        steps_draws.value_per_month, draws["cost:initial"], draws["cost:recurring_monthly"], inside
     )
     b_adj = finance.risk_adjust_benefits(benefits, ini.risk.benefits)
     c_adj = finance.risk_adjust_costs(costs, ini.risk.costs)
     pv_b = finance.present_value(b_adj, model.discount_rate)
     pv_c = finance.present_value(c_adj, model.discount_rate)
     npv = pv_b - pv_c
+    beyond = None
+    if ini.money == "churn_avoided":
+        full, _ = yearly_flows(steps_draws.value_per_month, 0.0, 0.0, ramp)
+        beyond = finance.present_value(finance.risk_adjust_benefits(full - benefits, ini.risk.benefits),
+                                       model.discount_rate)
+    bounds = plausibility.check(_quantile(benefits.max(axis=-1), 0.5), _pools(model, key, steps))
 
-    steps = chain_value(model, key, central)
-    b0, c0 = yearly_flows(steps.value_per_month, central["cost:initial"], central["cost:recurring_monthly"], ramp)
+    b0, c0 = yearly_flows(steps.value_per_month, central["cost:initial"], central["cost:recurring_monthly"], inside0)
     initial_only, running_only = np.zeros_like(c0), c0.copy()
     initial_only[0], running_only[0] = c0[0], 0.0
     point = finance.tei(
@@ -406,4 +493,31 @@ def simulate(
         net_flows=b_adj - c_adj,
         seed=seed,
         sources=sources,
+        grade=grade,
+        grades=grades,
+        outcome=outcome if direct is not None else None,
+        pv_beyond_horizon=beyond,
+        bounds=bounds,
+        measured_share=ini.population.measured_share,
+        extrapolated=ini.extrapolate and ini.population.measured_share is not None,
     )
+
+
+def _pools(model: ValueModel, key: str, steps: ChainSteps) -> dict[str, float]:
+    """The yearly pools an initiative's benefit acts on (:mod:`outcomes.value.plausibility`).
+
+    A desk initiative (``cost_base: service_desk``, or any that prevents tickets) acts on the
+    service desk's yearly cost, when known; one that keeps customers acts on the value churn
+    puts at risk in a year: the population's churners a year times the value of a customer kept.
+    """
+    ini = model.initiative(key)
+    pools: dict[str, float] = {}
+    desk = model.inputs.service_desk_yearly_cost
+    if desk is not None and (ini.cost_base == "service_desk" or ini.money == "tickets_prevented"):
+        pools["service_desk_cost"] = desk.value
+    if ini.money == "churn_avoided":
+        segments = ini.population.segments or ()
+        sizes = np.array([model.segments[s].customers for s in segments])
+        churn = float(np.dot(sizes, [model.segments[s].churn_rate for s in segments]) / sizes.sum())
+        pools["revenue_at_risk"] = 12.0 * float(steps.population) * churn * float(steps.unit_value)
+    return pools

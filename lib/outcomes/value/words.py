@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from outcomes import format as fmt
+from outcomes.value.evidence import GRADES, grade_sentence
 
 
 def roi_sentence(roi: Mapping[str, Any] | None, currency: str | None = None) -> str:
@@ -29,7 +30,10 @@ def roi_sentence(roi: Mapping[str, Any] | None, currency: str | None = None) -> 
     str
         E.g. "NPV EUR 1.2m (P10 EUR 0.3m to P90 EUR 2.0m); 87% chance ROI is positive;
         median ROI 140%, payback in 14 months. Whether it pays off is uncertain." (likely
-        to pay off from a 90% chance, likely to lose money up to 10%).
+        to pay off from a 90% chance, likely to lose money up to 10%). An entry with an
+        ``evidence`` grade ends with what it rests on ("This value rests on an association,
+        not proof of cause."); an associational or assumed case is never called likely to
+        pay off, only "likely ... only if what it rests on holds".
     """
     if roi is None or fmt.is_missing(roi.get("npv_p50")):
         return f"Value {fmt.NOT_AVAILABLE}: no investment case has been computed."
@@ -48,11 +52,17 @@ def roi_sentence(roi: Mapping[str, Any] | None, currency: str | None = None) -> 
         extras.append("payback " + ("in " + fmt.months(pb) if not fmt.is_missing(pb) else fmt.NOT_WITHIN_HORIZON))
     text += ("; " + ", ".join(extras) if extras else "") + "."
     prob = roi.get("prob_roi_positive")
+    grade = roi.get("evidence")
+    weak = grade in GRADES[2:]
     if not fmt.is_missing(prob):
-        if prob >= 0.9:
+        if prob >= 0.9 and weak:
+            text += " It would likely pay off only if what it rests on holds."
+        elif prob >= 0.9:
             text += " It is likely to pay off."
         elif prob <= 0.1:
             text += " It is likely to lose money."
         else:
             text += " Whether it pays off is uncertain."
+    if grade is not None:
+        text += " " + grade_sentence(grade)
     return text
