@@ -137,7 +137,7 @@ def test_estimates_that_disagree_leave_the_measurement_alone():
 
 
 def test_a_direct_measurement_enters_the_case_and_a_disagreeing_one_makes_it_measured():
-    model = _churn_model()
+    model = _churn_model({"causal_share": {"low": 0.0, "high": 0.5}})
     slopes = {"churn_rate": Quantity(value=0.001, se=0.0001)}
     effect = Effect(value=-2.0, se=0.1, source="experiment")
     agree = montecarlo.simulate(

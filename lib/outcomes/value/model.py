@@ -246,10 +246,12 @@ class ShareRange(Params):
         return Quantity(value=(self.low + self.high) / 2.0, low=self.low, high=self.high, distribution="uniform")
 
 
-#: Share of an association taken as cause when a link does not state one: from none of it to
-#: half of it. Cautious on purpose: an association across regions and months also carries
-#: whatever else differs between them (staffing, customer mix, seasons).
-DEFAULT_CAUSAL_SHARE = ShareRange(low=0.0, high=0.5)
+#: Share of an association taken as cause when a link does not state one: anything from none of
+#: it to all of it, half on average. An association across regions and months also carries
+#: whatever else differs between them (staffing, customer mix, seasons), and nothing in it says
+#: how much: the range states that ignorance instead of guessing a smaller number, so the
+#: value's interval is wide and its centre half of what the association alone would claim.
+DEFAULT_CAUSAL_SHARE = ShareRange(low=0.0, high=1.0)
 
 
 class Link(Params):
