@@ -335,7 +335,7 @@ def _effects(cells: pd.DataFrame, spec: InitiativeSpec, by_id: Mapping[str, Metr
     n = len(cells)
     if n == 0:
         return []
-    specs = [by_id[m] for m in cells["metric"]]
+    specs = [by_id[m] for m in cells["metric"].tolist()]
     kinds = np.array([m.kind for m in specs])
     has_pre = {
         arm: cells[f"pre_sum_{arm}"].notna().to_numpy()
@@ -391,6 +391,15 @@ def _effects(cells: pd.DataFrame, spec: InitiativeSpec, by_id: Mapping[str, Metr
     names, columns = list(numbers), [np.asarray(v, dtype=float).tolist() for v in numbers.values()]
     n_c, n_t = comp.n_control.astype(int).tolist(), comp.n_treatment.astype(int).tolist()
     control = str(spec.data.control)
+    # Only cells that may carry a condition go through _cell_conditions (one Python call each).
+    with np.errstate(invalid="ignore"):
+        maybe = (
+            (np.minimum(comp.n_control, comp.n_treatment) < max(spec.min_units, 1))
+            | ~(np.isfinite(comp.se_abs) & (comp.se_abs > 0))
+            | ((comp.n_control > 0) & (comp.control_mean == 0))
+            | (cuped_asked & ~np.isfinite(reduction))
+        ).tolist()
+    shown = {m.id: (m.id, m.display_unit, m.display_name) for m in by_id.values()}
     out = []
     for i, (m, arm, segment, values) in enumerate(zip(specs, cells["arm"].tolist(), segments.tolist(), zip(*columns))):
         row = dict(zip(names, values))
@@ -398,16 +407,16 @@ def _effects(cells: pd.DataFrame, spec: InitiativeSpec, by_id: Mapping[str, Metr
         conds = _cell_conditions(
             m, arm, control, n_c[i], n_t[i], row["se_abs"], row["control_mean"], bool(cuped_asked[i]),
             row["variance_reduction"], spec.min_units,
+        ) if maybe[i] else ()
+        metric_id, unit, label = shown[m.id]
+        row.update(
+            metric=metric_id, arm=arm, control_arm=control, role=m.role, kind=m.kind, direction=m.direction,
+            unit=unit, n_control=n_c[i], n_treatment=n_t[i], alpha=spec.alpha,
+            margin_relative=m.margin_relative, segment=str(segment), label=label,
+            method=("welch-delta" if m.kind == "ratio" else "welch") + ("+cuped" if adjusted else ""),
+            conditions=conds,
         )
-        out.append(
-            MetricEffect(
-                metric=m.id, arm=arm, control_arm=control, role=m.role, kind=m.kind, direction=m.direction,
-                unit=m.display_unit, n_control=n_c[i], n_treatment=n_t[i], alpha=spec.alpha,
-                margin_relative=m.margin_relative, segment=str(segment), label=m.display_name,
-                method=("welch-delta" if m.kind == "ratio" else "welch") + ("+cuped" if adjusted else ""),
-                conditions=conds, **row,
-            )
-        )
+        out.append(MetricEffect.from_fields(row))
     return out
 
 
