@@ -35,7 +35,7 @@ from outcomes import format as fmt
 from outcomes.cache import Codec
 
 Role = Literal["primary", "guardrail", "secondary"]
-Kind = Literal["mean", "proportion", "ratio"]
+Kind = Literal["mean", "proportion", "ratio", "quantile"]
 Direction = Literal["higher", "lower"]
 Action = Literal["ship", "keep testing", "stop"]
 #: The decision vocabulary, in the order of the rule's preference: every decision is one of these.
@@ -106,8 +106,8 @@ class MetricEffect:
         The compared arm and its control (``"treated"``/``"untreated"`` for quasi designs).
     role : {"primary", "guardrail", "secondary"}
         The metric's role in the initiative.
-    kind : {"mean", "proportion", "ratio"}
-        How the metric is computed per unit.
+    kind : {"mean", "proportion", "ratio", "quantile"}
+        How the metric is computed per unit (``quantile``: a percentile of the units' values).
     direction : {"higher", "lower"}
         Which way is better.
     unit : str
