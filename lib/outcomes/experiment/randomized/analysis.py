@@ -430,23 +430,22 @@ def _effects(cells: pd.DataFrame, spec: InitiativeSpec, by_id: Mapping[str, Metr
             | ((comp.n_control > 0) & (comp.control_mean == 0))
             | (cuped_asked & ~np.isfinite(reduction))
         ).tolist()
-    shown = {m.id: (m.id, m.display_unit, m.display_name) for m in by_id.values()}
+    fixed = {
+        m.id: {"metric": m.id, "control_arm": control, "role": m.role, "kind": m.kind, "direction": m.direction,
+               "unit": m.display_unit, "alpha": spec.alpha, "margin_relative": m.margin_relative, "label": m.display_name}
+        for m in by_id.values()
+    }
     out = []
     for i, (m, arm, segment, values) in enumerate(zip(specs, cells["arm"].tolist(), segments.tolist(), zip(*columns))):
         row = dict(zip(names, values))
         adjusted = math.isfinite(row["variance_reduction"])
-        conds = _cell_conditions(
+        row["conditions"] = _cell_conditions(
             m, arm, control, n_c[i], n_t[i], row["se_abs"], row["control_mean"], bool(cuped_asked[i]),
             row["variance_reduction"], spec.min_units,
         ) if maybe[i] else ()
-        metric_id, unit, label = shown[m.id]
-        row.update(
-            metric=metric_id, arm=arm, control_arm=control, role=m.role, kind=m.kind, direction=m.direction,
-            unit=unit, n_control=n_c[i], n_treatment=n_t[i], alpha=spec.alpha,
-            margin_relative=m.margin_relative, segment=str(segment), label=label,
-            method=_METHODS.get(m.kind, "welch") + ("+cuped" if adjusted else ""),
-            conditions=conds,
-        )
+        row.update(fixed[m.id])
+        row["arm"], row["segment"], row["n_control"], row["n_treatment"] = arm, str(segment), n_c[i], n_t[i]
+        row["method"] = _METHODS.get(m.kind, "welch") + ("+cuped" if adjusted else "")
         out.append(MetricEffect.from_fields(row))
     return out
 

@@ -151,13 +151,12 @@ def segment_splits(
     arms = [str(a) for a in arms]
     weights = np.array([float((planned or {}).get(a, 1.0)) for a in arms])
     weights = weights / weights.sum()
-    table = (
-        units.assign(arm=units["arm"].astype(str))
-        .pivot_table(index="segment", columns="arm", values="n", aggfunc="max", sort=False)
-        .reindex(columns=arms)
-        .fillna(0)
-    )
-    observed = table.to_numpy(dtype=float)
+    # segment x arm table of units (the largest n where a segment and arm repeat), as a pivot would give
+    segment_codes, segments = pd.factorize(units["segment"], sort=False)
+    arm_codes = pd.Index(arms).get_indexer(units["arm"].astype(str))
+    known = arm_codes >= 0
+    observed = np.zeros((len(segments), len(arms)))
+    np.fmax.at(observed, (segment_codes[known], arm_codes[known]), units["n"].to_numpy(dtype=float)[known])
     p_values = chisquare_rows(observed, weights)
     adjusted = adjust(p_values, "holm") if p_values.size else np.array([])
     counts = observed.astype(int).tolist()
@@ -167,7 +166,7 @@ def segment_splits(
             segment=str(seg), units=dict(zip(arms, row)), p_value=p, p_value_adjusted=q, flagged=flag
         )
         for seg, row, p, q, flag in zip(
-            table.index, counts, p_values.tolist(), adjusted.tolist(), flags, strict=True
+            segments, counts, p_values.tolist(), adjusted.tolist(), flags, strict=True
         )
     )
     flagged = [x for x in splits if x.flagged]
