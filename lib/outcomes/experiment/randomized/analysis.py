@@ -255,7 +255,8 @@ def analyze_aggregates(
     agg : DataFrame
         One row per metric x arm (x segment): columns ``metric, arm``, optional
         ``segment`` (``"all"`` when absent) and the sums in :data:`AGGREGATE_COLUMNS`
-        the metric kinds need (``pre_*`` columns switch CUPED on).
+        the metric kinds need (``pre_*`` columns switch CUPED on; quantile metrics carry
+        the order statistics ``quantile, quantile_low, quantile_high`` instead of sums).
     spec : InitiativeSpec
         The initiative (metrics, control, alpha, correction, planned split...).
     units : mapping, optional
