@@ -15,7 +15,7 @@ import pytest
 from canonical_tables import make_warehouse
 from outcomes import config
 from outcomes.errors import ParamsError
-from outcomes.experiment import aggregate_table, analyze_aggregates
+from outcomes.experiment import aggregate_table, analyze_aggregates, explore_segments
 from outcomes.experiment import aggregates
 from outcomes.report.review import load_spec, review
 from outcomes.experiment.spec import InitiativeSpec
@@ -146,6 +146,15 @@ def test_portal_charts_and_texts(reviews: dict, demo_warehouse: Path) -> None:
     assert {x.segment for x in rv.result.segment_splits} == {"segment=consumer", "segment=smb", "segment=enterprise"}
     assert "arm split" in rv.segments().data
     assert "months" in rv.planning_text().data
+
+
+def test_portal_segments_say_what_the_segment_explorer_found(reviews: dict) -> None:
+    rv = reviews["self-service-portal"]
+    found = explore_segments(rv.result.segment_effects, alpha=rv.spec.alpha)
+    assert found.tested == 12
+    shown = rv.segments().data
+    assert f"{len(found.findings)} of 12 segments tested for an effect different from the rest" in shown
+    assert "not grounds to decide by segment" in shown
 
 
 @pytest.mark.parametrize("initiative", ["self-service-portal", "chatbot", "faster-releases"])

@@ -8,11 +8,14 @@ Public API
 - :class:`InitiativeSpec` (:mod:`.spec`): ``params/initiatives/<id>.yaml``.
 - :func:`analyze_table` / :func:`analyze_aggregates` (:mod:`.randomized`): a whole
   randomized initiative from a unit table or from sufficient statistics.
+- :func:`explore_segments` (:mod:`.randomized.heterogeneity`): segments whose effect
+  differs from the rest, Benjamini-Hochberg over the exploration.
 - :mod:`.statistics`, :mod:`.frequentist`, :mod:`.sequential`, :mod:`.multiplicity`,
-  :mod:`.power`, :mod:`.srm`: the building blocks.
+  :mod:`.power`, :mod:`.srm`, :mod:`.quantile`: the building blocks.
 """
 
 from outcomes.experiment.decision import combine, decide
+from outcomes.experiment.randomized.heterogeneity import SegmentExploration, explore_segments
 from outcomes.experiment.randomized.power import plan, sample_size_per_arm
 from outcomes.experiment.randomized.analysis import aggregate_table, analyze_aggregates, analyze_table, read_table
 from outcomes.experiment.results import Condition, Decision, InitiativeResult, MetricEffect
@@ -36,11 +39,13 @@ __all__ = [
     "RatioStatistic",
     "RegressionAdjustedStatistic",
     "SampleMeanStatistic",
+    "SegmentExploration",
     "aggregate_table",
     "analyze_aggregates",
     "analyze_table",
     "combine",
     "decide",
+    "explore_segments",
     "plan",
     "read_table",
     "sample_size_per_arm",

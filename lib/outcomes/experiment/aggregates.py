@@ -220,6 +220,13 @@ def _check_randomized(spec: InitiativeSpec) -> None:
             f"initiative {spec.id!r}: data.unit is {spec.data.unit!r}; warehouse-backed randomized initiatives "
             "randomize customers (data.unit: customer). For other units give data.table, a unit-level table"
         )
+    tails = [m.id for m in spec.metrics if m.kind == "quantile"]
+    if tails:
+        raise ParamsError(
+            f"initiative {spec.id!r}: quantile metric(s) {tails} need one value per unit, and the warehouse's "
+            "customer table holds sums per customer; give data.table, a unit-level table (one row per ticket "
+            "for a response-time percentile), or use a mean metric"
+        )
     valid = [*UNIT_COLUMNS, *(f"{c}_pre" for c in UNIT_COLUMNS), *STATE_COLUMNS]
     bad = [(key, col) for key, col in _unit_columns(spec) if col not in valid]
     if bad:

@@ -72,8 +72,11 @@ class MetricSpec(Params):
         ``numerator`` and ``denominator`` for ratios, is required.
     metric : str, optional
         A warehouse metric id from the catalog (used when the data come from the warehouse).
-    kind : {"mean", "proportion", "ratio"}
-        How the metric is computed per unit.
+    kind : {"mean", "proportion", "ratio", "quantile"}
+        How the metric is computed per unit; ``quantile`` compares a percentile of
+        ``column`` (a P90 response time) between the arms.
+    quantile : float, optional
+        The percentile of a ``quantile`` metric as a probability in (0, 1): 0.9 for P90.
     numerator, denominator : str, optional
         Columns of a ratio metric ``sum(numerator) / sum(denominator)``.
     role : {"primary", "guardrail", "secondary"}
@@ -99,7 +102,8 @@ class MetricSpec(Params):
 
     column: str | None = None
     metric: str | None = None
-    kind: Literal["mean", "proportion", "ratio"] = "mean"
+    kind: Literal["mean", "proportion", "ratio", "quantile"] = "mean"
+    quantile: float | None = Field(default=None, gt=0, lt=1)
     numerator: str | None = None
     denominator: str | None = None
     role: Literal["primary", "guardrail", "secondary"] = "secondary"
@@ -114,6 +118,8 @@ class MetricSpec(Params):
 
     @model_validator(mode="after")
     def _columns_given(self) -> MetricSpec:
+        if self.quantile is not None and self.kind != "quantile":
+            raise ValueError(f"'quantile' is for quantile metrics; this metric is a {self.kind}; write kind: quantile")
         if self.kind == "ratio":
             if not (self.numerator and self.denominator):
                 raise ValueError("a ratio metric needs 'numerator' and 'denominator' columns")
@@ -122,6 +128,11 @@ class MetricSpec(Params):
                     "CUPED on a ratio needs both 'pre' (the numerator's pre-period column) and 'pre_denominator' "
                     "(the denominator's); give both or neither"
                 )
+        elif self.kind == "quantile" and (self.quantile is None or not self.column or self.pre):
+            raise ValueError(
+                "a quantile metric needs 'column' (one value per unit) and 'quantile' (0.9 for P90), and takes no "
+                "'pre' (CUPED does not apply to percentiles); e.g. {column: response_hours, kind: quantile, quantile: 0.9}"
+            )
         elif self.pre_denominator:
             raise ValueError(f"'pre_denominator' is for ratio metrics; this metric is a {self.kind}, so give only 'pre'")
         elif not (self.column or self.metric):
@@ -130,7 +141,9 @@ class MetricSpec(Params):
 
     @property
     def id(self) -> str:
-        """The metric's id in results: ``metric``, else ``column``, else ``numerator_per_denominator``."""
+        """The metric's id in results: ``metric``, else ``column`` (``<column>_p90`` for a P90), else ``numerator_per_denominator``."""
+        if self.kind == "quantile" and not self.metric:
+            return f"{self.column}_p{round(100 * self.quantile, 1):g}"
         return self.metric or self.column or f"{self.numerator}_per_{self.denominator}"
 
     @property

@@ -281,9 +281,11 @@ RATIO_PRE_COLUMNS = (
     "sum_post_pre_den", "den_sum_post_pre", "den_sum_post_pre_den",
 )
 #: Columns of the aggregate table: the sums per (metric, arm, segment).
+#: Order statistics of a quantile metric per arm (not sums: see ``randomized/quantile.py``).
+QUANTILE_COLUMNS = ("quantile", "quantile_low", "quantile_high")
 AGGREGATE_COLUMNS = (
     "n", "sum", "sum_squares", "den_sum", "den_sum_squares", "sum_products",
-    "pre_sum", "pre_sum_squares", "sum_post_pre", *RATIO_PRE_COLUMNS,
+    "pre_sum", "pre_sum_squares", "sum_post_pre", *RATIO_PRE_COLUMNS, *QUANTILE_COLUMNS,
 )
 
 

@@ -44,6 +44,7 @@ from outcomes import format as fmt
 from outcomes.errors import OutcomesError, ParamsError
 from outcomes.experiment import aggregates
 from outcomes.experiment.arms import with_arm_setup
+from outcomes.experiment.randomized.heterogeneity import explore_segments
 from outcomes.experiment.randomized.power import minimum_detectable_effect
 from outcomes.experiment.quasi.analysis import QuasiResult, difference_in_differences, interrupted_time_series
 from outcomes.experiment.quasi.panel import read_periods
@@ -368,7 +369,7 @@ class Review:
         return pd.DataFrame(rows)
 
     def segments(self) -> HTML | Markdown:
-        """The segment breakdown with the multiple-comparison caveat."""
+        """The segment breakdown with the multiple-comparison caveat and what the segment explorer found."""
         frame = self.segments_frame()
         if frame.empty:
             return Markdown(
@@ -376,7 +377,8 @@ class Review:
                 "ideas, not decisions: with many segments some differences appear by chance."
             )
         caveat = next((c.message for c in self.result.conditions if c.code == "segment_multiple_comparisons"), "")
-        return table(frame, units={"units": "count"}, caption=caveat)
+        found = explore_segments(self.result.segment_effects, alpha=self.spec.alpha).summary()
+        return table(frame, units={"units": "count"}, caption=f"{caveat} {found}".strip())
 
     def planning_text(self) -> Markdown:
         """The smallest detectable change so far, and the plan for the primary metric's MDE."""

@@ -44,11 +44,13 @@ from outcomes.experiment.results import (
     MetricEffect,
     SegmentSplit,
 )
+from outcomes.experiment.randomized.quantile import quantile_moments, quantile_table
 from outcomes.experiment.randomized.sequential import DEFAULT_TUNING, confidence_sequence
 from outcomes.experiment.spec import InitiativeSpec, MetricSpec
 from outcomes.experiment.randomized.srm import segment_splits, srm_test
 from outcomes.experiment.statistics import (
     AGGREGATE_COLUMNS,
+    QUANTILE_COLUMNS,
     Moments,
     mean_moments,
     proportion_moments,
@@ -60,6 +62,8 @@ from outcomes.experiment.statistics import (
 UNIT_IN_SEVERAL_ARMS = "unit_in_several_arms"
 
 _MOMENT_FIELDS = ("n", "mean", "variance", "est", "est_variance", "est_mean_cov")
+#: Estimator names by metric kind (``welch`` for means and proportions).
+_METHODS = {"ratio": "welch-delta", "quantile": "quantile-order-statistics"}
 _CORRECTION_NAMES = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "no correction"}
 
 
@@ -133,6 +137,9 @@ def aggregate_table(df: pd.DataFrame, spec: InitiativeSpec) -> pd.DataFrame:
     frames = []
     for m in spec.metrics:
         values = _numeric(df, m.numerator if m.kind == "ratio" else m.column or m.metric, m, spec)
+        if m.kind == "quantile":
+            frames.append(_quantile_aggregates(df, values, arm, spec, m))
+            continue
         den = _numeric(df, m.denominator, m, spec) if m.kind == "ratio" else None
         pre = _numeric(df, m.pre, m, spec) if m.pre else None
         pre_den = _numeric(df, m.pre_denominator, m, spec) if m.pre_denominator else None
@@ -152,10 +159,33 @@ def aggregate_table(df: pd.DataFrame, spec: InitiativeSpec) -> pd.DataFrame:
     return out[["metric", "arm", "segment", *AGGREGATE_COLUMNS]]
 
 
-def _moments_for(kind: str, cuped: bool, c: pd.DataFrame, t: pd.DataFrame) -> tuple[Moments, Moments, np.ndarray]:
-    """Moments of control and treatment cells of one kind (CUPED when asked and possible)."""
+def _quantile_aggregates(
+    df: pd.DataFrame, values: pd.Series, arm: pd.Series, spec: InitiativeSpec, m: MetricSpec
+) -> pd.DataFrame:
+    """Order statistics of a quantile metric per arm and per arm x segment (units with a value and an arm)."""
+    keep = values.notna() & arm.notna()
+    v, a = values[keep], arm[keep].astype(str).rename("arm")
+    parts = [quantile_table(v, [a], m.quantile).assign(segment="all")]
+    for col in spec.data.segments:
+        labels = (col + "=" + df.loc[v.index, col].astype("string").fillna("(missing)")).rename("segment")
+        parts.append(quantile_table(v, [a, labels], m.quantile))
+    return pd.concat(parts, ignore_index=True).assign(metric=m.id)
+
+
+def _moments_for(
+    kind: str, cuped: bool, c: pd.DataFrame, t: pd.DataFrame, probability: np.ndarray
+) -> tuple[Moments, Moments, np.ndarray]:
+    """Moments of control and treatment cells of one kind (CUPED when asked and possible).
+
+    ``probability`` is the quantile's probability per cell (used by quantile metrics only).
+    """
     def cols(frame: pd.DataFrame, names: Iterable[str]) -> tuple[np.ndarray, ...]:
         return tuple(frame[n].to_numpy(dtype=float) for n in names)
+
+    if kind == "quantile":
+        names = ("n", *QUANTILE_COLUMNS)
+        nan = np.full(len(c), np.nan)
+        return quantile_moments(*cols(c, names), probability), quantile_moments(*cols(t, names), probability), nan
 
     if cuped and kind == "ratio":
         mc, mt, _, reduction = ratio_cuped_moments(cols(c, RATIO_CUPED_SUMS), cols(t, RATIO_CUPED_SUMS))
@@ -225,7 +255,8 @@ def analyze_aggregates(
     agg : DataFrame
         One row per metric x arm (x segment): columns ``metric, arm``, optional
         ``segment`` (``"all"`` when absent) and the sums in :data:`AGGREGATE_COLUMNS`
-        the metric kinds need (``pre_*`` columns switch CUPED on).
+        the metric kinds need (``pre_*`` columns switch CUPED on; quantile metrics carry
+        the order statistics ``quantile, quantile_low, quantile_high`` instead of sums).
     spec : InitiativeSpec
         The initiative (metrics, control, alpha, correction, planned split...).
     units : mapping, optional
@@ -335,7 +366,7 @@ def _effects(cells: pd.DataFrame, spec: InitiativeSpec, by_id: Mapping[str, Metr
     n = len(cells)
     if n == 0:
         return []
-    specs = [by_id[m] for m in cells["metric"]]
+    specs = [by_id[m] for m in cells["metric"].tolist()]
     kinds = np.array([m.kind for m in specs])
     has_pre = {
         arm: cells[f"pre_sum_{arm}"].notna().to_numpy()
@@ -349,12 +380,13 @@ def _effects(cells: pd.DataFrame, spec: InitiativeSpec, by_id: Mapping[str, Metr
     reduction = np.full(n, np.nan)
     c_frame = cells[[c for c in cells if c.endswith("_c")]].rename(columns=lambda c: c[:-2])
     t_frame = cells[[c for c in cells if c.endswith("_t")]].rename(columns=lambda c: c[:-2])
-    for kind in ("mean", "proportion", "ratio"):
+    probability = np.array([m.quantile if m.quantile is not None else np.nan for m in specs])
+    for kind in ("mean", "proportion", "ratio", "quantile"):
         for adj in (False, True):
             mask = (kinds == kind) & (cuped == adj)
             if not mask.any():
                 continue
-            a, b, red = _moments_for(kind, adj, c_frame[mask], t_frame[mask])
+            a, b, red = _moments_for(kind, adj, c_frame[mask], t_frame[mask], probability[mask])
             for f in _MOMENT_FIELDS:
                 mc[f][mask], mt[f][mask] = getattr(a, f), getattr(b, f)
             reduction[mask] = red
@@ -391,23 +423,31 @@ def _effects(cells: pd.DataFrame, spec: InitiativeSpec, by_id: Mapping[str, Metr
     names, columns = list(numbers), [np.asarray(v, dtype=float).tolist() for v in numbers.values()]
     n_c, n_t = comp.n_control.astype(int).tolist(), comp.n_treatment.astype(int).tolist()
     control = str(spec.data.control)
+    # Only cells that may carry a condition go through _cell_conditions (one Python call each).
+    with np.errstate(invalid="ignore"):
+        maybe = (
+            (np.minimum(comp.n_control, comp.n_treatment) < max(spec.min_units, 1))
+            | ~(np.isfinite(comp.se_abs) & (comp.se_abs > 0))
+            | ((comp.n_control > 0) & (comp.control_mean == 0))
+            | (cuped_asked & ~np.isfinite(reduction))
+        ).tolist()
+    fixed = {
+        m.id: {"metric": m.id, "control_arm": control, "role": m.role, "kind": m.kind, "direction": m.direction,
+               "unit": m.display_unit, "alpha": spec.alpha, "margin_relative": m.margin_relative, "label": m.display_name}
+        for m in by_id.values()
+    }
     out = []
     for i, (m, arm, segment, values) in enumerate(zip(specs, cells["arm"].tolist(), segments.tolist(), zip(*columns))):
         row = dict(zip(names, values))
         adjusted = math.isfinite(row["variance_reduction"])
-        conds = _cell_conditions(
+        row["conditions"] = _cell_conditions(
             m, arm, control, n_c[i], n_t[i], row["se_abs"], row["control_mean"], bool(cuped_asked[i]),
             row["variance_reduction"], spec.min_units,
-        )
-        out.append(
-            MetricEffect(
-                metric=m.id, arm=arm, control_arm=control, role=m.role, kind=m.kind, direction=m.direction,
-                unit=m.display_unit, n_control=n_c[i], n_treatment=n_t[i], alpha=spec.alpha,
-                margin_relative=m.margin_relative, segment=str(segment), label=m.display_name,
-                method=("welch-delta" if m.kind == "ratio" else "welch") + ("+cuped" if adjusted else ""),
-                conditions=conds, **row,
-            )
-        )
+        ) if maybe[i] else ()
+        row.update(fixed[m.id])
+        row["arm"], row["segment"], row["n_control"], row["n_treatment"] = arm, str(segment), n_c[i], n_t[i]
+        row["method"] = _METHODS.get(m.kind, "welch") + ("+cuped" if adjusted else "")
+        out.append(MetricEffect.from_fields(row))
     return out
 
 
@@ -448,6 +488,11 @@ def _notes(spec: InitiativeSpec, effects: tuple[MetricEffect, ...], counts: Mapp
         f"({_CORRECTION_NAMES[spec.correction]}) within the primary and secondary metrics and, separately, "
         "within the guardrails.",
     ]
+    if any(e.kind == "quantile" for e in effects):
+        notes.append(
+            "Quantile metrics (percentiles such as a P90) compare the arms' percentiles; each arm's standard error "
+            "comes from the density at the percentile, estimated from the binomial order-statistic interval around it."
+        )
     primary = [e for e in effects if e.metric == spec.primary.id and e.estimable]
     if primary:
         e = primary[0]

@@ -69,12 +69,13 @@ def adjust_groups(p_values: ArrayLike, groups: ArrayLike, method: Correction = "
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     rank = np.arange(ps.size) - starts[g] + 1  # 1-based rank within the family
     m = sizes[g]
+    single = sizes.size == 1  # one family: a plain running max/min, no grouping needed
     if method == "holm":
-        step = pd.Series(np.minimum(1.0, (m - rank + 1) * ps))
-        adj = step.groupby(g).cummax().to_numpy()
+        step = np.minimum(1.0, (m - rank + 1) * ps)
+        adj = np.maximum.accumulate(step) if single else pd.Series(step).groupby(g).cummax().to_numpy()
     else:
-        step = pd.Series(np.minimum(1.0, m * ps / rank)[::-1])
-        adj = step.groupby(g[::-1]).cummin().to_numpy()[::-1]
+        step = np.minimum(1.0, m * ps / rank)[::-1]
+        adj = (np.minimum.accumulate(step) if single else pd.Series(step).groupby(g[::-1]).cummin().to_numpy())[::-1]
     result = np.empty(ok.size)
     result[order] = adj
     out[ok] = result

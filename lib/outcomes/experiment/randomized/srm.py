@@ -92,6 +92,34 @@ def srm_test(
     return p, True, Condition(SAMPLE_RATIO_MISMATCH, message, blocks="stop")
 
 
+def chisquare_rows(observed: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Pearson's chi-squared goodness-of-fit p-value of every row of a count table at once.
+
+    Row ``i`` is tested against ``observed[i].sum() * weights`` with ``k - 1`` degrees of
+    freedom, as ``scipy.stats.chisquare(observed[i], expected[i])`` does one row at a time.
+
+    Parameters
+    ----------
+    observed : ndarray, shape (rows, k)
+        Units per arm (columns) in each segment (rows).
+    weights : ndarray, shape (k,)
+        Planned shares, summing to one.
+
+    Returns
+    -------
+    ndarray, shape (rows,)
+        p-values; NaN where an arm expects fewer than :data:`MIN_EXPECTED` units or there
+        are fewer than two arms.
+    """
+    observed = np.atleast_2d(np.asarray(observed, dtype=float))
+    expected = observed.sum(axis=1, keepdims=True) * np.asarray(weights, dtype=float)
+    k = observed.shape[1]
+    enough = (expected.min(axis=1) >= MIN_EXPECTED) if k > 1 else np.zeros(len(observed), dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        statistic = ((observed - expected) ** 2 / expected).sum(axis=1)
+    return np.where(enough, stats.chi2.sf(statistic, max(k - 1, 1)), np.nan)
+
+
 def segment_splits(
     units: pd.DataFrame,
     arms: Sequence[str],
@@ -123,28 +151,23 @@ def segment_splits(
     arms = [str(a) for a in arms]
     weights = np.array([float((planned or {}).get(a, 1.0)) for a in arms])
     weights = weights / weights.sum()
-    table = (
-        units.assign(arm=units["arm"].astype(str))
-        .pivot_table(index="segment", columns="arm", values="n", aggfunc="max", sort=False)
-        .reindex(columns=arms)
-        .fillna(0)
-    )
-    p_values = []
-    for _, row in table.iterrows():
-        observed = row.to_numpy(dtype=float)
-        expected = observed.sum() * weights
-        enough = len(arms) > 1 and expected.min() >= MIN_EXPECTED
-        p_values.append(float(stats.chisquare(observed, expected).pvalue) if enough else math.nan)
-    adjusted = adjust(p_values, "holm") if p_values else np.array([])
+    # segment x arm table of units (the largest n where a segment and arm repeat), as a pivot would give
+    segment_codes, segments = pd.factorize(units["segment"], sort=False)
+    arm_codes = pd.Index(arms).get_indexer(units["arm"].astype(str))
+    known = arm_codes >= 0
+    observed = np.zeros((len(segments), len(arms)))
+    np.fmax.at(observed, (segment_codes[known], arm_codes[known]), units["n"].to_numpy(dtype=float)[known])
+    p_values = chisquare_rows(observed, weights)
+    adjusted = adjust(p_values, "holm") if p_values.size else np.array([])
+    counts = observed.astype(int).tolist()
+    flags = (np.isfinite(adjusted) & (adjusted < threshold)).tolist()
     splits = tuple(
         SegmentSplit(
-            segment=str(seg),
-            units={a: int(n) for a, n in row.items()},
-            p_value=p,
-            p_value_adjusted=float(q),
-            flagged=bool(np.isfinite(q) and q < threshold),
+            segment=str(seg), units=dict(zip(arms, row)), p_value=p, p_value_adjusted=q, flagged=flag
         )
-        for (seg, row), p, q in zip(table.iterrows(), p_values, adjusted, strict=True)
+        for seg, row, p, q, flag in zip(
+            segments, counts, p_values.tolist(), adjusted.tolist(), flags, strict=True
+        )
     )
     flagged = [x for x in splits if x.flagged]
     if not flagged:
