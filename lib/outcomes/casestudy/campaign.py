@@ -103,7 +103,7 @@ class CampaignROI:
             else "may or may not pay for itself: the interval spans zero"
         )
         return (
-            f"{self.arm}: every {self.per:,} units contacted bring {est:,.0f} {self.currency} of net margin "
+            f"{self.arm}: every {self.per:,} customers contacted bring {est:,.0f} {self.currency} of net margin "
             f"({fmt.confidence(self.alpha)} CI {low:,.0f} to {high:,.0f} {self.currency}) at {self.margin:.0%} margin and "
             f"{self.cost_per_unit:,.2f} {self.currency} per contact; it {verdict}. It breaks even at a revenue lift of "
             f"{self.break_even_lift:,.3f} {self.currency} per unit; the test measured {self.lift:,.3f}. "

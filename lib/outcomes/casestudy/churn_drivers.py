@@ -1006,8 +1006,8 @@ def findings(
             estimate=value.revenue_kept, ci_low=value.revenue_kept_low, ci_high=value.revenue_kept_high,
             unit=cur, better="higher", n=value.customers_at_stake,
             sentence=f"If customers with {value.label} '{s.from_level}' left as rarely as comparable customers with "
-            f"'{s.to_level}', about {value.revenue_kept:,.0f} {cur} of margin would be kept over {s.horizon_months} "
-            f"months ({level} CI {value.revenue_kept_low:,.0f} to {value.revenue_kept_high:,.0f}; assumed margin "
+            f"'{s.to_level}', about {fmt.rounded(value.revenue_kept)} {cur} of margin would be kept over {s.horizon_months} "
+            f"months ({level} CI {fmt.rounded(value.revenue_kept_low)} to {fmt.rounded(value.revenue_kept_high)}; assumed margin "
             f"{s.margin:.0%}); an association, not a proven cause.",
         ))
     return sorted(rows, key=lambda row: _headline_rank(row["metric"], s))

@@ -822,8 +822,9 @@ class LatenessValue:
         source = f" ({self.value_source})" if self.value_source else ""
         return (
             f"Cutting late deliveries from {self.late_share_from:.1%} to {self.late_share_to:.1%} of "
-            f"{self.orders_per_year:,.0f} orders a year{who} puts {self.orders_on_time:,.0f} more orders on time, worth about "
-            f"{self.points:,.0f} review points a year ({lvl} CI {self.points_low:,.0f} to {self.points_high:,.0f}). "
+            f"{self.orders_per_year:,.0f} orders a year{who} puts about {fmt.rounded(self.orders_on_time)} more orders on time, "
+            f"worth about {fmt.rounded(self.points)} review points a year ({lvl} CI {fmt.rounded(self.points_low)} to "
+            f"{fmt.rounded(self.points_high)}). "
             f"At an assumed {self.per_point_text()} per review point{source} that is {self.value_text()}, "
             "only if the association were causal."
         )
