@@ -87,6 +87,10 @@ class _Outer(Params):
     metrics: list[_Inner] = []
 
 
+class _Register(Params):
+    named: dict[str, _Inner] | None = None
+
+
 def test_unknown_key_names_key_file_and_valid_keys(tmp_path: Path) -> None:
     path = tmp_path / "run.yaml"
     path.write_text("period: '2025-06'\nmonhts: 12\n")
@@ -102,6 +106,12 @@ def test_unknown_key_names_key_file_and_valid_keys(tmp_path: Path) -> None:
 def test_unknown_nested_key_lists_the_nested_model_keys() -> None:
     with pytest.raises(ParamsError, match=r"unknown key 'metrics.0.knd'.*valid keys are: column, kind"):
         validate(_Outer, {"period": "2025-06", "metrics": [{"column": "spend", "knd": "mean"}]}, "x.yaml")
+
+
+def test_unknown_key_under_a_named_entry_lists_the_entry_model_keys() -> None:
+    # a mapping of names to models (initiatives by id): the name is skipped, the entry's keys are listed
+    with pytest.raises(ParamsError, match=r"unknown key 'named.north.colum' \(did you mean 'column'\?\); valid keys are: column, kind"):
+        validate(_Register, {"named": {"north": {"colum": "spend"}}}, "x.yaml")
 
 
 def test_wrong_type_names_key_and_value() -> None:

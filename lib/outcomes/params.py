@@ -8,7 +8,9 @@ scheduled report.
 
 from __future__ import annotations
 
+import collections.abc
 import difflib
+import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -68,14 +70,26 @@ def read_yaml(path: str | Path) -> Any:
 def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """Walk ``loc`` through nested pydantic models and return the model holding the last key."""
     current: Any = model
+    keyed = False  # the previous part was a mapping field: this part is one of its keys
     for part in loc[:-1]:
         if isinstance(part, int) or current is None:
+            continue
+        if keyed:
+            keyed = False
             continue
         field = getattr(current, "model_fields", {}).get(part)
         if field is None:
             return None
+        keyed = _is_mapping(field.annotation)
         current = _inner_model(field.annotation)
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _is_mapping(annotation: Any) -> bool:
+    """Whether a type annotation is a mapping (``dict[str, M]``, possibly inside ``| None``)."""
+    if typing.get_origin(annotation) in (dict, collections.abc.Mapping):
+        return True
+    return any(_is_mapping(arg) for arg in typing.get_args(annotation) if arg is not type(None))
 
 
 def _inner_model(annotation: Any) -> Any:
