@@ -253,7 +253,7 @@ def _start_lines(design: str, start: str) -> str:
     )
 
 
-def template_text(ident: str, assignment: str = "randomized") -> str:
+def template_text(ident: str, assignment: str = "randomized", planning: str = "") -> str:
     """The commented parameters template of initiative ``ident`` for units assigned as ``assignment``.
 
     Parameters
@@ -262,6 +262,10 @@ def template_text(ident: str, assignment: str = "randomized") -> str:
         The initiative id.
     assignment : str
         How units got the change (:data:`outcomes.experiment.design_choice.Assignment`).
+    planning : str
+        Comment lines proposing the size and duration
+        (:meth:`outcomes.experiment.randomized.history.MetricHistory.comment`), placed
+        after the design suggestion.
 
     Returns
     -------
@@ -274,7 +278,7 @@ def template_text(ident: str, assignment: str = "randomized") -> str:
         For an unknown ``assignment``.
     """
     choice = suggest(assignment)
-    design, note = choice.design, choice.comment()
+    design, note = choice.design, choice.comment() + (f"\n{planning}" if planning else "")
     randomized = design == "randomized"
     start = "2025-01-01" if randomized else "2025-03"
     interval = "sequential" if randomized else "fixed"
@@ -287,7 +291,9 @@ def template_text(ident: str, assignment: str = "randomized") -> str:
     return text
 
 
-def write_template(ident: str, folder: Path | None = None, assignment: str = "randomized") -> Path:
+def write_template(
+    ident: str, folder: Path | None = None, assignment: str = "randomized", planning: str = ""
+) -> Path:
     """Write a commented parameters template ``<folder>/<ident>.yaml`` for an analyst.
 
     Parameters
@@ -299,6 +305,8 @@ def write_template(ident: str, folder: Path | None = None, assignment: str = "ra
     assignment : str
         How units got the change; the template carries the design suggested for it
         (:func:`outcomes.experiment.design_choice.suggest`).
+    planning : str
+        Planning comment lines, as :func:`template_text`.
 
     Returns
     -------
@@ -317,7 +325,7 @@ def write_template(ident: str, folder: Path | None = None, assignment: str = "ra
             f"initiative id {ident!r} is not valid: use lower-case letters, digits, '-' and '_', "
             "starting with a letter or digit (e.g. self-service-portal)"
         )
-    text = template_text(ident, assignment)
+    text = template_text(ident, assignment, planning)
     path = (folder or config.project().initiatives_dir) / f"{ident}.yaml"
     if path.exists():
         raise ParamsError(f"{path} already exists; edit it, or choose another id (it is never overwritten)")
