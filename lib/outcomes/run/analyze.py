@@ -218,7 +218,8 @@ interval: {interval}{interval_pad}# sequential (looked at every month) | fixed (
 _RANDOMIZED_DATA = """\
   unit: customer_id              # the unit id column, one row per unit
   arm: arm                       # the arm column
-  control: control               # the control arm's value"""
+  control: control               # the control arm's value
+  # cluster: queue               # when whole queues, teams or sites got an arm: the cluster column"""
 #: The ``data`` keys of a quasi design (one row per unit and period).
 _PANEL_DATA = """\
   unit: region                   # the unit column (sites, regions, teams), one row per unit and period

@@ -69,6 +69,8 @@ from outcomes.experiment.statistics import (
 
 #: A unit found in more than one arm: the assignment leaked.
 UNIT_IN_SEVERAL_ARMS = "unit_in_several_arms"
+#: A cluster (``data.cluster``) found in more than one arm: the change was not given by cluster.
+CLUSTER_IN_SEVERAL_ARMS = "cluster_in_several_arms"
 
 _MOMENT_FIELDS = ("n", "mean", "variance", "est", "est_variance", "est_mean_cov")
 #: Estimator names by metric kind (``welch`` for means and proportions).
@@ -567,17 +569,17 @@ def _notes(
     """Plain sentences on the method, and the plan for the primary metric."""
     tuning = spec.expected_n or DEFAULT_TUNING
     level = fmt.confidence(spec.alpha)
+    kind = "Welch t" if design is None else "cluster-robust t"
     notes = [
-        f"Effects are treatment minus control, with {level} Welch t intervals (delta method for relative effects "
+        f"Effects are treatment minus control, with {level} {kind} intervals (delta method for relative effects "
         f"and ratio metrics). Anytime-valid {level} intervals use the asymptotic confidence sequence of "
         f"Waudby-Smith et al. tuned at N* = {tuning:,} units"
         f"{'' if spec.expected_n else ' (the default; set expected_n to the planned total)'}; the decision uses the "
         f"{'anytime-valid' if spec.interval == 'sequential' else 'fixed-horizon'} interval. p-values are adjusted "
         f"({_CORRECTION_NAMES[spec.correction]}) within the primary and secondary metrics and, separately, "
-        "within the guardrails.",
+        "within the guardrails."
+        + ("" if design is None else " " + design.summary()),
     ]
-    if design is not None:
-        notes.append(design.summary())
     if any(e.kind == "quantile" for e in effects):
         notes.append(
             "Quantile metrics (percentiles such as a P90) compare the arms' percentiles; each arm's standard error "
@@ -678,6 +680,9 @@ def analyze_table(df: pd.DataFrame, spec: InitiativeSpec) -> InitiativeResult:
                 "stop",
             )
         )
+    if spec.data.cluster is not None:
+        conditions += _cluster_checks(df, spec)
+        df = df[df[spec.data.cluster].notna()]
     for m in spec.metrics:
         col = m.numerator if m.kind == "ratio" else m.column
         missing = int(df[col].isna().sum()) if col in df else 0
@@ -689,6 +694,25 @@ def analyze_table(df: pd.DataFrame, spec: InitiativeSpec) -> InitiativeResult:
     units = (by_arm.size() if unit_col is None else by_arm[unit_col].nunique()).astype(int).to_dict()
     clusters = aggregate_table(df, spec, by_cluster=True) if spec.data.cluster else None
     return analyze_aggregates(aggregate_table(df, spec), spec, units=units, conditions=conditions, clusters=clusters)
+
+
+def _cluster_checks(df: pd.DataFrame, spec: InitiativeSpec) -> list[Condition]:
+    """Rows without a cluster (left out) and clusters found in more than one arm."""
+    col, out = str(spec.data.cluster), []
+    no_cluster = int(df[col].isna().sum())
+    if no_cluster:
+        out.append(Condition(MISSING_VALUES, f"{no_cluster:,} rows have no {col} (data.cluster) and were left out"))
+    mixed = int((df[df[col].notna()].groupby(col)[spec.data.arm].nunique() > 1).sum())
+    if mixed:
+        out.append(
+            Condition(
+                CLUSTER_IN_SEVERAL_ARMS,
+                f"{mixed:,} values of {col} (data.cluster) appear in more than one arm, so the change was not given "
+                f"by {col}; each part is then taken as its own cluster, which understates the standard error if "
+                f"units of one {col} influence each other. Check data.cluster names the unit of randomization",
+            )
+        )
+    return out
 
 
 def read_table(spec: InitiativeSpec) -> pd.DataFrame:
