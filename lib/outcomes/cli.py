@@ -379,10 +379,36 @@ def new_initiative(
         help="How units got the change: randomized, some-units, unit-by-unit, one-site or everyone; the template "
         "carries the design that fits. Asked when omitted at a terminal; randomized otherwise.",
     ),
+    metric: str = typer.Option(
+        None, help="Plan from history: a per-ticket metric (first_response_mean_hours...) whose past variance and "
+        "intake size the test; needs --mde."
+    ),
+    mde: float = typer.Option(None, help="Plan from history: the smallest change worth detecting, on the metric's scale."),
+    unit: str = typer.Option("ticket", help="Plan from history: the unit randomized, ticket or customer."),
+    months: int = typer.Option(3, help="Plan from history: whole months of the warehouse read, ending where data end."),
 ) -> None:
     """Write a commented parameters template params/initiatives/<ID>.yaml (never overwrites), with the design that fits."""
     from outcomes.experiment.design_choice import SUGGESTIONS
     from outcomes.run.analyze import write_template
+
+    planning = ""
+    if (metric is None) != (mde is None):
+        _fail(ParamsError(
+            f"--metric {metric!r} and --mde {mde!r}: planning from history needs both, e.g. "
+            "--metric first_response_mean_hours --mde 0.1"
+        ))
+    if metric is not None:
+        from outcomes.experiment.randomized.history import metric_history
+        from outcomes.warehouse import store
+
+        try:
+            con = store.connect(config.project().warehouse)
+            try:
+                planning = metric_history(con, metric, unit, months).comment(mde)  # type: ignore[arg-type]
+            finally:
+                con.disconnect()
+        except (OutcomesError, ValueError) as exc:
+            _fail(exc if isinstance(exc, OutcomesError) else ParamsError(f"--mde {mde!r}: {exc}"))
 
     if assignment is None and sys.stdin.isatty():
         console.print("How were units assigned to the change?")
@@ -390,7 +416,9 @@ def new_initiative(
             console.print(f"  {key:<13} {choice.question} -> design {choice.design}", highlight=False)
         assignment = typer.prompt("assignment", default="randomized")
     try:
-        path = write_template(initiative_id, folder or config.project().initiatives_dir, assignment or "randomized")
+        path = write_template(
+            initiative_id, folder or config.project().initiatives_dir, assignment or "randomized", planning
+        )
     except OutcomesError as exc:
         _fail(exc)
     console.print(str(path), highlight=False, soft_wrap=True)

@@ -51,6 +51,14 @@ class DataSpec(Params):
         Columns to break effects down by (each level compared separately).
     requester : {"all", "customer", "employee"}
         Warehouse-backed DiD/ITS designs: whose tickets the ticket metrics count.
+    cluster : str, optional
+        Randomized designs: the column naming the unit of randomization (queue, team,
+        site) when whole clusters got an arm; the arms are then compared with
+        cluster-robust standard errors.
+    cluster_se : {"CR2", "CR1"}
+        The small-sample correction of those standard errors: ``CR2`` (bias-reduced,
+        the default; holds its level with 20 clusters of unequal sizes) or ``CR1`` (as
+        statsmodels' and Stata's clustered errors).
     """
 
     table: str | None = None
@@ -60,6 +68,8 @@ class DataSpec(Params):
     time: str | None = None
     segments: list[str] = Field(default_factory=list)
     requester: Literal["all", "customer", "employee"] = "all"
+    cluster: str | None = None
+    cluster_se: Literal["CR2", "CR1"] = "CR2"
 
 
 class MetricSpec(Params):

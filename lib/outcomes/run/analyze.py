@@ -218,7 +218,8 @@ interval: {interval}{interval_pad}# sequential (looked at every month) | fixed (
 _RANDOMIZED_DATA = """\
   unit: customer_id              # the unit id column, one row per unit
   arm: arm                       # the arm column
-  control: control               # the control arm's value"""
+  control: control               # the control arm's value
+  # cluster: queue               # when whole queues, teams or sites got an arm: the cluster column"""
 #: The ``data`` keys of a quasi design (one row per unit and period).
 _PANEL_DATA = """\
   unit: region                   # the unit column (sites, regions, teams), one row per unit and period
@@ -253,7 +254,7 @@ def _start_lines(design: str, start: str) -> str:
     )
 
 
-def template_text(ident: str, assignment: str = "randomized") -> str:
+def template_text(ident: str, assignment: str = "randomized", planning: str = "") -> str:
     """The commented parameters template of initiative ``ident`` for units assigned as ``assignment``.
 
     Parameters
@@ -262,6 +263,10 @@ def template_text(ident: str, assignment: str = "randomized") -> str:
         The initiative id.
     assignment : str
         How units got the change (:data:`outcomes.experiment.design_choice.Assignment`).
+    planning : str
+        Comment lines proposing the size and duration
+        (:meth:`outcomes.experiment.randomized.history.MetricHistory.comment`), placed
+        after the design suggestion.
 
     Returns
     -------
@@ -274,7 +279,7 @@ def template_text(ident: str, assignment: str = "randomized") -> str:
         For an unknown ``assignment``.
     """
     choice = suggest(assignment)
-    design, note = choice.design, choice.comment()
+    design, note = choice.design, choice.comment() + (f"\n{planning}" if planning else "")
     randomized = design == "randomized"
     start = "2025-01-01" if randomized else "2025-03"
     interval = "sequential" if randomized else "fixed"
@@ -287,7 +292,9 @@ def template_text(ident: str, assignment: str = "randomized") -> str:
     return text
 
 
-def write_template(ident: str, folder: Path | None = None, assignment: str = "randomized") -> Path:
+def write_template(
+    ident: str, folder: Path | None = None, assignment: str = "randomized", planning: str = ""
+) -> Path:
     """Write a commented parameters template ``<folder>/<ident>.yaml`` for an analyst.
 
     Parameters
@@ -299,6 +306,8 @@ def write_template(ident: str, folder: Path | None = None, assignment: str = "ra
     assignment : str
         How units got the change; the template carries the design suggested for it
         (:func:`outcomes.experiment.design_choice.suggest`).
+    planning : str
+        Planning comment lines, as :func:`template_text`.
 
     Returns
     -------
@@ -317,7 +326,7 @@ def write_template(ident: str, folder: Path | None = None, assignment: str = "ra
             f"initiative id {ident!r} is not valid: use lower-case letters, digits, '-' and '_', "
             "starting with a letter or digit (e.g. self-service-portal)"
         )
-    text = template_text(ident, assignment)
+    text = template_text(ident, assignment, planning)
     path = (folder or config.project().initiatives_dir) / f"{ident}.yaml"
     if path.exists():
         raise ParamsError(f"{path} already exists; edit it, or choose another id (it is never overwritten)")

@@ -28,6 +28,15 @@ from outcomes import config
 from outcomes.errors import ParamsError
 from outcomes.experiment.decision import combine, decide, from_conditions
 from outcomes.experiment.randomized.frequentist import RATIO_CUPED_SUMS, compare, cuped_moments, noninferiority_p, ratio_cuped_moments
+from outcomes.experiment.randomized.cluster import (
+    FEW_CLUSTERS,
+    FEW_CLUSTERS_PER_ARM,
+    ClusterDesign,
+    arm_summaries,
+    cluster_sums,
+    cr1_factor,
+    icc_anova,
+)
 from outcomes.experiment.randomized.multiplicity import adjust_groups
 from outcomes.experiment.randomized.power import Plan, minimum_detectable_effect, plan
 from outcomes.experiment.results import (
@@ -60,6 +69,8 @@ from outcomes.experiment.statistics import (
 
 #: A unit found in more than one arm: the assignment leaked.
 UNIT_IN_SEVERAL_ARMS = "unit_in_several_arms"
+#: A cluster (``data.cluster``) found in more than one arm: the change was not given by cluster.
+CLUSTER_IN_SEVERAL_ARMS = "cluster_in_several_arms"
 
 _MOMENT_FIELDS = ("n", "mean", "variance", "est", "est_variance", "est_mean_cov")
 #: Estimator names by metric kind (``welch`` for means and proportions).
@@ -73,6 +84,8 @@ def _require_columns(df: pd.DataFrame, spec: InitiativeSpec) -> None:
     if spec.data.unit is not None:
         wanted.insert(0, ("data.unit", spec.data.unit))
     wanted += [(f"data.segments[{i}]", c) for i, c in enumerate(spec.data.segments)]
+    if spec.data.cluster is not None:
+        wanted.append(("data.cluster", spec.data.cluster))
     for i, m in enumerate(spec.metrics):
         for key in ("column", "numerator", "denominator", "pre", "pre_denominator"):
             value = getattr(m, key)
@@ -110,8 +123,8 @@ def _numeric(df: pd.DataFrame, column: str, metric: MetricSpec, spec: Initiative
     return s
 
 
-def aggregate_table(df: pd.DataFrame, spec: InitiativeSpec) -> pd.DataFrame:
-    """Sufficient statistics per metric x arm x segment from a unit-level table.
+def aggregate_table(df: pd.DataFrame, spec: InitiativeSpec, by_cluster: bool = False) -> pd.DataFrame:
+    """Sufficient statistics per metric x arm x segment (x cluster) from a unit-level table.
 
     Parameters
     ----------
@@ -119,6 +132,9 @@ def aggregate_table(df: pd.DataFrame, spec: InitiativeSpec) -> pd.DataFrame:
         One row per unit, with the columns named in ``spec``.
     spec : InitiativeSpec
         The initiative.
+    by_cluster : bool
+        Sum per cluster of ``spec.data.cluster`` as well (a ``cluster`` column; quantile
+        metrics are left out), for :func:`analyze_aggregates`' ``clusters``.
 
     Returns
     -------
@@ -136,6 +152,8 @@ def aggregate_table(df: pd.DataFrame, spec: InitiativeSpec) -> pd.DataFrame:
     arm = df[spec.data.arm].astype("string")
     frames = []
     for m in spec.metrics:
+        if by_cluster and m.kind == "quantile":
+            continue
         values = _numeric(df, m.numerator if m.kind == "ratio" else m.column or m.metric, m, spec)
         if m.kind == "quantile":
             frames.append(_quantile_aggregates(df, values, arm, spec, m))
@@ -146,17 +164,21 @@ def aggregate_table(df: pd.DataFrame, spec: InitiativeSpec) -> pd.DataFrame:
         terms = unit_sums(values, m.kind, denominator=den, pre=pre, pre_denominator=pre_den)
         terms = terms[arm.loc[terms.index].notna()]
         terms["arm"] = arm.loc[terms.index].astype(str)
-        whole = terms.groupby("arm", sort=False).sum().reset_index().assign(segment="all")
-        parts = [whole]
-        for col in spec.data.segments:
-            labels = col + "=" + df.loc[terms.index, col].astype("string").fillna("(missing)")
-            parts.append(terms.assign(segment=labels).groupby(["arm", "segment"], sort=False).sum().reset_index())
+        labelled = [terms.assign(segment="all")] + [
+            terms.assign(segment=col + "=" + df.loc[terms.index, col].astype("string").fillna("(missing)"))
+            for col in spec.data.segments
+        ]
+        if by_cluster:
+            parts = [cluster_sums(t, df[spec.data.cluster], ["arm", "segment"]) for t in labelled]
+        else:
+            parts = [t.groupby(["arm", "segment"], sort=False).sum().reset_index() for t in labelled]
         frames.append(pd.concat(parts, ignore_index=True).assign(metric=m.id))
     out = pd.concat(frames, ignore_index=True)
     for col in AGGREGATE_COLUMNS:
         if col not in out:
             out[col] = np.nan
-    return out[["metric", "arm", "segment", *AGGREGATE_COLUMNS]]
+    keys = ["metric", "arm", "segment", *(["cluster"] if by_cluster else [])]
+    return out[[*keys, *AGGREGATE_COLUMNS]]
 
 
 def _quantile_aggregates(
@@ -247,6 +269,7 @@ def analyze_aggregates(
     spec: InitiativeSpec,
     units: Mapping[str, int] | None = None,
     conditions: Iterable[Condition] = (),
+    clusters: pd.DataFrame | None = None,
 ) -> InitiativeResult:
     """Analyse a randomized initiative from sufficient statistics.
 
@@ -264,6 +287,12 @@ def analyze_aggregates(
         whole-population rows.
     conditions : iterable of Condition
         Extra initiative-level conditions found upstream (e.g. missing values).
+    clusters : DataFrame, optional
+        For a cluster-randomized initiative (``data.cluster``): the same sums per
+        cluster, columns ``metric, arm, segment, cluster, n, sum, sum_squares`` (and
+        ``den_sum`` for ratios). Mean, proportion and ratio metrics are then compared
+        with cluster-robust (CR1) standard errors and a t with clusters - 2 degrees of
+        freedom, without CUPED (see :mod:`outcomes.experiment.randomized.cluster`).
 
     Returns
     -------
@@ -324,7 +353,23 @@ def analyze_aggregates(
     for col in ("n", "sum", "sum_squares"):
         cells[f"{col}_c"] = cells[f"{col}_c"].fillna(0.0)
 
-    effects = _effects(cells, spec, by_id)
+    design, summaries = None, None
+    if clusters is not None:
+        kinds = {m: by_id[m].kind for m in by_id}
+        summaries = arm_summaries(clusters.assign(arm=clusters["arm"].astype(str)), kinds, spec.data.cluster_se)
+        design = _cluster_design(clusters, summaries, spec)
+        few = {a: n for a, n in design.clusters.items() if n < FEW_CLUSTERS_PER_ARM}
+        if few:
+            listed = ", ".join(f"{n} in {a!r}" for a, n in few.items())
+            init_conditions.append(
+                Condition(
+                    FEW_CLUSTERS,
+                    f"Few clusters of {design.column} ({listed}; fewer than {FEW_CLUSTERS_PER_ARM} per arm): the "
+                    f"interval uses a t with {sum(design.clusters.values()) - 2} degrees of freedom (clusters - 2), "
+                    "so it is wide; more clusters, not more units per cluster, narrow it",
+                )
+            )
+    effects = _effects(cells, spec, by_id, summaries)
     whole_fx = tuple(e for e in effects if e.segment == "all")
     segment_fx = tuple(e for e in effects if e.segment != "all")
     if segment_fx:
@@ -356,24 +401,58 @@ def analyze_aggregates(
         name=spec.name,
         alpha=spec.alpha,
         arm_sizes=counts,
-        notes=_notes(spec, whole_fx, counts),
+        notes=_notes(spec, whole_fx, counts, design),
         segment_splits=splits,
     )
 
 
-def _effects(cells: pd.DataFrame, spec: InitiativeSpec, by_id: Mapping[str, MetricSpec]) -> list[MetricEffect]:
+def _cluster_design(clusters: pd.DataFrame, summaries: pd.DataFrame, spec: InitiativeSpec) -> ClusterDesign:
+    """Clusters per arm and the primary metric's intra-cluster correlation (whole population)."""
+    primary = clusters[(clusters["metric"] == spec.primary.id) & (clusters["segment"] == "all")]
+    whole = summaries[(summaries["metric"] == spec.primary.id) & (summaries["segment"] == "all")]
+    icc, size = float("nan"), float("nan")
+    if spec.primary.kind in ("mean", "proportion") and len(primary):
+        ss = primary["sum_squares"] if "sum_squares" in primary else primary["sum"]
+        icc, _ = icc_anova(primary["n"], primary["sum"], ss.fillna(primary["sum"]), primary["arm"].astype(str))
+    if len(whole):
+        size = float(whole["units"].sum() / whole["clusters"].sum())
+    counts = dict(zip(whole["arm"], whole["clusters"].astype(int)))
+    return ClusterDesign(spec.data.cluster or "cluster", counts, icc, size, spec.data.cluster_se)
+
+
+def _cluster_moments(
+    cells: pd.DataFrame, summaries: pd.DataFrame, spec: InitiativeSpec, kinds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per cell: which cells are clustered, the cluster-robust variances of the two arms' estimates, clusters - 2."""
+    keys = ["metric", "arm", "segment"]
+    t = cells[keys].merge(summaries, on=keys, how="left")
+    c = cells[keys].assign(arm=str(spec.data.control)).merge(summaries, on=keys, how="left")
+    g = (t["clusters"] + c["clusters"]).to_numpy(dtype=float)
+    factor = cr1_factor(g, (t["units"] + c["units"]).to_numpy(dtype=float)) if spec.data.cluster_se == "CR1" else 1.0
+    v_c, v_t = c["cr_variance"].to_numpy(dtype=float) * factor, t["cr_variance"].to_numpy(dtype=float) * factor
+    # a cell with per-cluster sums is clustered even when its variance is undefined (one cluster in an arm)
+    clustered = np.isfinite(g) & (kinds != "quantile")
+    return clustered, v_c, v_t, np.where(clustered, g - 2, np.nan)
+
+
+def _effects(
+    cells: pd.DataFrame, spec: InitiativeSpec, by_id: Mapping[str, MetricSpec], summaries: pd.DataFrame | None = None
+) -> list[MetricEffect]:
     """Compute every cell at once and wrap the rows as :class:`MetricEffect`."""
     n = len(cells)
     if n == 0:
         return []
     specs = [by_id[m] for m in cells["metric"].tolist()]
     kinds = np.array([m.kind for m in specs])
+    clustered, df_given = np.zeros(n, dtype=bool), None
+    if summaries is not None:
+        clustered, v_c, v_t, df_given = _cluster_moments(cells, summaries, spec, kinds)
     has_pre = {
         arm: cells[f"pre_sum_{arm}"].notna().to_numpy()
         & ((kinds != "ratio") | cells[f"pre_den_sum_{arm}"].notna().to_numpy())
         for arm in ("c", "t")
     }
-    cuped_asked = np.array([m.pre is not None for m in specs]) | has_pre["t"]
+    cuped_asked = (np.array([m.pre is not None for m in specs]) | has_pre["t"]) & ~clustered
     cuped = cuped_asked & has_pre["t"] & has_pre["c"]
     mc = {f: np.full(n, np.nan) for f in _MOMENT_FIELDS}
     mt = {f: np.full(n, np.nan) for f in _MOMENT_FIELDS}
@@ -390,7 +469,13 @@ def _effects(cells: pd.DataFrame, spec: InitiativeSpec, by_id: Mapping[str, Metr
             for f in _MOMENT_FIELDS:
                 mc[f][mask], mt[f][mask] = getattr(a, f), getattr(b, f)
             reduction[mask] = red
-    comp = compare(Moments(**mc), Moments(**mt), spec.alpha, reduction)
+    if clustered.any():
+        for moments, var in ((mc, v_c), (mt, v_t)):
+            # per-unit variance whose ratio to n is the cluster-robust variance of the arm's estimate
+            per_unit = np.where(clustered, var * moments["n"], moments["variance"])
+            for f in ("variance", "est_variance", "est_mean_cov"):
+                moments[f] = per_unit
+    comp = compare(Moments(**mc), Moments(**mt), spec.alpha, reduction, df_given)
 
     tuning = spec.expected_n or DEFAULT_TUNING
     n_total = comp.n_control + comp.n_treatment
@@ -446,7 +531,10 @@ def _effects(cells: pd.DataFrame, spec: InitiativeSpec, by_id: Mapping[str, Metr
         ) if maybe[i] else ()
         row.update(fixed[m.id])
         row["arm"], row["segment"], row["n_control"], row["n_treatment"] = arm, str(segment), n_c[i], n_t[i]
-        row["method"] = _METHODS.get(m.kind, "welch") + ("+cuped" if adjusted else "")
+        row["method"] = (
+            ("cluster-robust-delta" if m.kind == "ratio" else "cluster-robust") if clustered[i]
+            else _METHODS.get(m.kind, "welch") + ("+cuped" if adjusted else "")
+        )
         out.append(MetricEffect.from_fields(row))
     return out
 
@@ -475,18 +563,22 @@ def _decide(
     return Decision("keep testing", reason)
 
 
-def _notes(spec: InitiativeSpec, effects: tuple[MetricEffect, ...], counts: Mapping[str, int]) -> tuple[str, ...]:
+def _notes(
+    spec: InitiativeSpec, effects: tuple[MetricEffect, ...], counts: Mapping[str, int], design: ClusterDesign | None
+) -> tuple[str, ...]:
     """Plain sentences on the method, and the plan for the primary metric."""
     tuning = spec.expected_n or DEFAULT_TUNING
     level = fmt.confidence(spec.alpha)
+    kind = "Welch t" if design is None else "cluster-robust t"
     notes = [
-        f"Effects are treatment minus control, with {level} Welch t intervals (delta method for relative effects "
+        f"Effects are treatment minus control, with {level} {kind} intervals (delta method for relative effects "
         f"and ratio metrics). Anytime-valid {level} intervals use the asymptotic confidence sequence of "
         f"Waudby-Smith et al. tuned at N* = {tuning:,} units"
         f"{'' if spec.expected_n else ' (the default; set expected_n to the planned total)'}; the decision uses the "
         f"{'anytime-valid' if spec.interval == 'sequential' else 'fixed-horizon'} interval. p-values are adjusted "
         f"({_CORRECTION_NAMES[spec.correction]}) within the primary and secondary metrics and, separately, "
-        "within the guardrails.",
+        "within the guardrails."
+        + ("" if design is None else " " + design.summary()),
     ]
     if any(e.kind == "quantile" for e in effects):
         notes.append(
@@ -588,6 +680,9 @@ def analyze_table(df: pd.DataFrame, spec: InitiativeSpec) -> InitiativeResult:
                 "stop",
             )
         )
+    if spec.data.cluster is not None:
+        conditions += _cluster_checks(df, spec)
+        df = df[df[spec.data.cluster].notna()]
     for m in spec.metrics:
         col = m.numerator if m.kind == "ratio" else m.column
         missing = int(df[col].isna().sum()) if col in df else 0
@@ -597,7 +692,27 @@ def analyze_table(df: pd.DataFrame, spec: InitiativeSpec) -> InitiativeResult:
             )
     by_arm = df.groupby(df[arm_col].astype(str))
     units = (by_arm.size() if unit_col is None else by_arm[unit_col].nunique()).astype(int).to_dict()
-    return analyze_aggregates(aggregate_table(df, spec), spec, units=units, conditions=conditions)
+    clusters = aggregate_table(df, spec, by_cluster=True) if spec.data.cluster else None
+    return analyze_aggregates(aggregate_table(df, spec), spec, units=units, conditions=conditions, clusters=clusters)
+
+
+def _cluster_checks(df: pd.DataFrame, spec: InitiativeSpec) -> list[Condition]:
+    """Rows without a cluster (left out) and clusters found in more than one arm."""
+    col, out = str(spec.data.cluster), []
+    no_cluster = int(df[col].isna().sum())
+    if no_cluster:
+        out.append(Condition(MISSING_VALUES, f"{no_cluster:,} rows have no {col} (data.cluster) and were left out"))
+    mixed = int((df[df[col].notna()].groupby(col)[spec.data.arm].nunique() > 1).sum())
+    if mixed:
+        out.append(
+            Condition(
+                CLUSTER_IN_SEVERAL_ARMS,
+                f"{mixed:,} values of {col} (data.cluster) appear in more than one arm, so the change was not given "
+                f"by {col}; each part is then taken as its own cluster, which understates the standard error if "
+                f"units of one {col} influence each other. Check data.cluster names the unit of randomization",
+            )
+        )
+    return out
 
 
 def read_table(spec: InitiativeSpec) -> pd.DataFrame:

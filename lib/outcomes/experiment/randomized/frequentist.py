@@ -73,6 +73,7 @@ def compare(
     treatment: Moments,
     alpha: float = 0.05,
     variance_reduction: ArrayLike | None = None,
+    df: ArrayLike | None = None,
 ) -> Comparison:
     """Compare treatment with control, cell by cell: Welch t, absolute and relative.
 
@@ -84,6 +85,9 @@ def compare(
         Two-sided significance level of the intervals, in (0, 1).
     variance_reduction : array, optional
         Passed through from :func:`cuped_moments` (NaN when not adjusted).
+    df : array, optional
+        Degrees of freedom to use where finite (clusters - 2 for cluster-randomized
+        cells) instead of Welch-Satterthwaite's.
 
     Returns
     -------
@@ -102,8 +106,11 @@ def compare(
         se = np.sqrt(v_c + v_t)
         ok = (n_c >= 2) & (n_t >= 2) & np.isfinite(se) & (se > 0)
         diff = treatment.est - control.est
-        df = welch_df(v_c, v_t, n_c, n_t)
-        df = np.where(np.isfinite(df), df, np.inf)
+        welch = welch_df(v_c, v_t, n_c, n_t)
+        if df is not None:
+            given = np.asarray(df, dtype=float)
+            welch = np.where(np.isfinite(given), given, welch)
+        df = np.where(np.isfinite(welch), welch, np.inf)
         q = stats.t.ppf(1 - alpha / 2, df)
         b = control.mean
         rel = safe_div(diff, b)

@@ -8,7 +8,9 @@ and ``z = z(1 - alpha/2) + z(power)``::
     mde       = z * se,   se = sigma sqrt(1/n_c + 1/n_t)  (minimum detectable effect)
     power     = Phi(|d|/se - z(1 - alpha/2)) + Phi(-|d|/se - z(1 - alpha/2))
 
-These agree with ``statsmodels.stats.power.NormalIndPower`` (tests). With anytime-valid
+These agree with ``statsmodels.stats.power.NormalIndPower`` (tests). When clusters (queues,
+teams, sites) are randomized, each arm needs ``design effect = 1 + (m - 1) ICC`` times the
+units (``m`` units per cluster): the effective sample size is ``n / design effect``. With anytime-valid
 (sequential) intervals the fixed-horizon n is a lower bound: plan about 20-40% more.
 """
 
@@ -35,8 +37,25 @@ def _z_total(alpha: float, power: float) -> float:
     return float(stats.norm.ppf(1 - check_alpha(alpha) / 2) + stats.norm.ppf(_check_power(power)))
 
 
+def design_effect(cluster_size: ArrayLike, icc: ArrayLike) -> np.ndarray | float:
+    """``1 + (m - 1) ICC``: the variance of a cluster-randomized mean over that of unit randomization.
+
+    Raises
+    ------
+    ValueError
+        When ``cluster_size`` is below 1 or ``icc`` is outside [0, 1].
+    """
+    m, rho = np.asarray(cluster_size, dtype=float), np.asarray(icc, dtype=float)
+    if np.any(m < 1):
+        raise ValueError(f"cluster_size (units per cluster) must be at least 1, got {cluster_size!r}")
+    if np.any((rho < 0) | (rho > 1)):
+        raise ValueError(f"icc (intra-cluster correlation) must be in [0, 1], got {icc!r}")
+    out = 1 + (m - 1) * rho
+    return float(out) if out.ndim == 0 else out
+
+
 def sample_size_per_arm(
-    mde: float, sd: float, alpha: float = 0.05, power: float = 0.8, ratio: float = 1.0
+    mde: float, sd: float, alpha: float = 0.05, power: float = 0.8, ratio: float = 1.0, deff: float = 1.0
 ) -> int:
     """Units needed in the control arm to detect ``mde`` (treatment arm: ``ratio`` times that).
 
@@ -52,6 +71,8 @@ def sample_size_per_arm(
         Probability of detecting ``mde``, in (0, 1).
     ratio : float
         Treatment units per control unit.
+    deff : float
+        Design effect (:func:`design_effect`) when clusters are randomized; 1 otherwise.
 
     Returns
     -------
@@ -69,8 +90,10 @@ def sample_size_per_arm(
         raise ValueError(f"sd (per-unit standard deviation) must be positive, got {sd!r}")
     if not ratio > 0:
         raise ValueError(f"ratio (treatment units per control unit) must be positive, got {ratio!r}")
+    if not deff >= 1:
+        raise ValueError(f"deff (design effect) must be at least 1, got {deff!r}")
     z = _z_total(alpha, power)
-    return int(math.ceil(z**2 * sd**2 * (1 + 1 / ratio) / mde**2))
+    return int(math.ceil(z**2 * sd**2 * (1 + 1 / ratio) * deff / mde**2))
 
 
 def minimum_detectable_effect(se: ArrayLike, alpha: float = 0.05, power: float = 0.8) -> np.ndarray:
@@ -105,6 +128,8 @@ class Plan:
         Months needed to reach the total (NaN when ``units_per_month`` is unknown).
     alpha, power : float
         The test's level and power.
+    deff : float
+        Design effect of a cluster-randomized test (1 when units are randomized).
     """
 
     mde: float
@@ -116,6 +141,7 @@ class Plan:
     months: float
     alpha: float
     power: float
+    deff: float = 1.0
 
     @property
     def n_total(self) -> int:
@@ -129,6 +155,8 @@ class Plan:
             f"at a {self.alpha:g} two-sided level, the test needs {self.n_control:,} control units and "
             f"{self.n_treatment:,} per treatment arm ({self.n_total:,} in all)"
         )
+        if self.deff > 1:
+            text += f", counting a design effect of {self.deff:.2f} for randomizing clusters"
         if math.isfinite(self.months):
             text += f", about {self.months:.1f} months at {self.units_per_month:,.0f} units per month"
         return text + "."
@@ -151,6 +179,7 @@ def plan(
     ratio: float = 1.0,
     units_per_month: float | None = None,
     unit: str = "",
+    deff: float = 1.0,
 ) -> Plan:
     """Plan an initiative: units per arm for ``mde``, and the duration at a monthly intake.
 
@@ -164,6 +193,8 @@ def plan(
         Eligible units entering the test per month.
     unit : str
         Metric unit, for the sentence.
+    deff : float
+        Design effect (:func:`design_effect`) when clusters are randomized.
 
     Returns
     -------
@@ -174,8 +205,8 @@ def plan(
         raise ValueError(f"arms must be at least 2 (control and one treatment), got {arms!r}")
     if units_per_month is not None and not units_per_month > 0:
         raise ValueError(f"units_per_month must be positive, got {units_per_month!r}")
-    n_c = sample_size_per_arm(mde, sd, alpha, power, ratio)
+    n_c = sample_size_per_arm(mde, sd, alpha, power, ratio, deff)
     n_t = int(math.ceil(n_c * ratio))
     total = n_c + (arms - 1) * n_t
     months = total / units_per_month if units_per_month else math.nan
-    return Plan(abs(mde), unit, n_c, n_t, arms, units_per_month or math.nan, months, alpha, power)
+    return Plan(abs(mde), unit, n_c, n_t, arms, units_per_month or math.nan, months, alpha, power, deff)
