@@ -124,7 +124,9 @@ setTimeout(function(){
 </script>"""
 
 
-def test_a_slider_moved_in_an_offline_browser_changes_the_npv_shown(chatbot: WhatIf, tmp_path: Path) -> None:
+def test_a_slider_moved_in_an_offline_browser_changes_the_npv_shown(
+    model, run: dict, chatbot: WhatIf, tmp_path: Path
+) -> None:
     page = tmp_path / "whatif.html"
     page.write_text(
         f"<!doctype html><html><head><meta charset='utf-8'><script>{vega_bundle()}</script></head><body>"
@@ -138,4 +140,9 @@ def test_a_slider_moved_in_an_offline_browser_changes_the_npv_shown(chatbot: Wha
     probe = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
     default, overrun = chatbot.default_row(), _at(chatbot, overrun_pct=50)
     assert default["npv_text"] in probe["before"] and default["chance_text"] in probe["before"]
+    table = dict(montecarlo.simulate(model, "chatbot", **run).summary().values)  # the page's table of the case
+    assert {
+        f"NPV P50 {table['NPV P50']}, P10 to P90 {table['NPV P10 to P90']}",
+        f"Chance ROI is positive: {table['Chance ROI is positive']}",
+    } <= set(probe["before"])
     assert overrun["npv_text"] in probe["after"] and default["npv_text"] not in probe["after"]

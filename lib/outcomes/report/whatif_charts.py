@@ -56,14 +56,15 @@ def what_if_chart(what_if: WhatIf) -> alt.Chart:
         tests.append("datum.extrapolate == extrapolate")
     frame = what_if.grid.drop(columns=["default"])
     return (
-        alt.Chart(frame, title=f"What if: {what_if.name}")
+        alt.Chart(frame, title=alt.Title(f"What if: {what_if.name}", anchor="start"))
         .transform_filter(" && ".join(tests))
         .transform_fold(["npv_text", "chance_text"], as_=["line", "text"])
         .mark_text(align="left", baseline="middle", fontSize=14)
         .encode(
+            x=alt.value(0),
             y=alt.Y("line:N", axis=None, sort=["npv_text", "chance_text"]),
             text=alt.Text("text:N"),
         )
         .add_params(*params)
-        .properties(width=520, height=60)
+        .properties(width=520, height=60, view=alt.ViewBackground(stroke=None))
     )
