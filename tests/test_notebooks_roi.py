@@ -133,3 +133,14 @@ def test_summary_shows_no_customer_names_or_emails(executed, demo_warehouse):
     words = set(re.findall(r"[A-Za-z0-9._-]+", text))
     leaked = [v for row in rows for v in row if v and (v in words or (" " in v and v in text))]
     assert leaked == []
+
+
+def test_what_if_charts_start_at_each_case(executed):
+    """One what-if chart per case, before the caveats, whose starting row carries the case's recorded NPV."""
+    nb = executed["03_roi"]
+    ids = [c.get("id") for c in nb.cells]
+    assert ids.index("what-if") < ids.index("6545d465")
+    page = "\n".join(str(o.get("data", {}).get("text/html", "")) for o in nb.cells[ids.index("what-if")].outputs)
+    for r in executed["results"]["03_roi"]["roi"]:
+        assert f'aria-label="What if: {r["name"]}"' in page
+        assert f'"npv_p50":{r["npv_p50"]!r}' in page

@@ -64,6 +64,8 @@ from outcomes.value.model import (
     with_inputs,
 )
 from outcomes.report.tables import table
+from outcomes.report.whatif_charts import what_if_chart
+from outcomes.value.whatif import WhatIf, what_if_grid
 
 #: Months of history behind the warehouse inputs (a year smooths seasons and small segments).
 INPUT_MONTHS = 12
@@ -695,6 +697,25 @@ class Investment:
             views.append(table(evidence, caption="What each number rests on."))
         return views
 
+    def what_if(self, key: str) -> WhatIf:
+        """Initiative ``key``'s case on a grid of causal share, extrapolation, discount rate and cost overrun.
+
+        Simulated with the case's own arguments, draws and seed, so the grid's default row is the case.
+        """
+        case = self.case(key)
+        value_inputs = self.inputs.value_inputs(self.model) if self.inputs is not None else None
+        run = case_arguments(self.model, key, self.results.get(key), self.drivers, value_inputs,
+                             n=case.n_draws, seed=case.seed)
+        return what_if_grid(self.model, key, **run)
+
+    def what_if_views(self) -> list[Any]:
+        """Per initiative: a heading and the what-if chart (sliders, offline), for ``display(*views)``."""
+        views: list[Any] = []
+        for case in self.cases:
+            views.append(Markdown(f"### {escape_md(case.name)}"))
+            views.append(what_if_chart(self.what_if(case.initiative)))
+        return views
+
     def evidence_lines(self, key: str) -> list[str]:
         """What a case rests on, in sentences: the chain, its grade, how a direct measurement entered,
         each implausible benefit and the scenario beyond the measured units."""
@@ -907,15 +928,7 @@ def build_investment(
         ini = model.initiative(key)
         result = results.get(key)
         measured = measured_effect(result, ini.metric) if result is not None else None
-        outcome = measured_effect(result, ini.outcome) if result is not None and ini.links else None
-        run = {
-            "effect": effect_quantity(measured) if measured is not None else None,
-            "link_slopes": link_slopes(model, key, drivers),
-            "outcome_measured": effect_quantity(outcome) if outcome is not None else None,
-            "inputs": value_inputs,
-            "n": n,
-            "seed": seed,
-        }
+        run = case_arguments(model, key, result, drivers, value_inputs, n=n, seed=seed)
         case = montecarlo.simulate(model, key, **run)
         cases.append(case)
         if case.measured_share is not None and case.measured_share < 1 and not case.extrapolated:
@@ -936,6 +949,34 @@ def build_investment(
         remaining=dict(remaining or {}),
         scenarios=scenarios,
     )
+
+
+def case_arguments(
+    model: ValueModel,
+    key: str,
+    result: InitiativeResult | None,
+    drivers: DriversResult | None,
+    value_inputs: ValueInputs | None,
+    *,
+    n: int,
+    seed: int,
+) -> dict[str, Any]:
+    """The arguments of :func:`outcomes.value.montecarlo.simulate` for one initiative's case.
+
+    The review's measured effect on the chain's metric and on its outcome, the drivers
+    model's slopes, the warehouse figures, the draws and the seed.
+    """
+    ini = model.initiative(key)
+    measured = measured_effect(result, ini.metric) if result is not None else None
+    outcome = measured_effect(result, ini.outcome) if result is not None and ini.links else None
+    return {
+        "effect": effect_quantity(measured) if measured is not None else None,
+        "link_slopes": link_slopes(model, key, drivers),
+        "outcome_measured": effect_quantity(outcome) if outcome is not None else None,
+        "inputs": value_inputs,
+        "n": n,
+        "seed": seed,
+    }
 
 
 def evaluate(
