@@ -152,12 +152,16 @@ def test_staggered_robust_sets_match_honestdid(restriction, bound, lb, ub):
         _assert_matches_grid(i, lb, ub, sd, 500)
 
 
-def test_more_post_periods_than_the_test_handles_leave_a_note():
+def test_more_post_periods_than_the_test_handles_report_smoothness_with_a_note():
     rng = np.random.default_rng(2)
-    rows = [{"unit": u, "period": p, "y": rng.normal() + 2.0 * (u < 10 and p >= 3)} for u in range(20)
-            for p in range(3 + honest.RM_MAX_POST + 1)]
+    rows = [{"unit": u, "period": p, "y": rng.normal() + 2.0 * (u < 10 and p >= 6)} for u in range(20)
+            for p in range(6 + honest.RM_MAX_POST + 1)]
     res = difference_in_differences(pd.DataFrame(rows), unit="unit", period="period", outcome="y",
-                                    treated_units=list(range(10)), start=3, placebo=False,
+                                    treated_units=list(range(10)), start=6, placebo=False,
                                     bootstrap_reps=99)
-    assert res.sensitivity is None
-    assert honest.TOO_MANY_POST_PERIODS in res.notes
+    # relative magnitudes are not computed; the smoothness bound still is, and the sentences say why
+    sens = res.sensitivity
+    assert sens is not None and not sens.relative_magnitudes and math.isnan(sens.rm_breakdown)
+    assert not sens.sensitive and math.isfinite(sens.sd_breakdown) and sens.sd_breakdown > 0
+    assert sens.sentences()[0] == honest.TOO_MANY_POST_PERIODS and "smoothness" in sens.sentences()[1]
+    assert set(sens.to_frame()["restriction"]) == {"smoothness"}

@@ -74,8 +74,9 @@ def test_an_inconclusive_test_says_how_many_more_units_and_around_when() -> None
 def test_an_open_test_whose_case_is_settled_says_the_case_decides_it() -> None:
     # the demo portal: its test has its planned units, its case under 1% chance of a positive ROI
     stop = recommend("keep testing", 0.004, more_units=0)
-    assert stop.text == "keep testing" and stop.change == CASE_DECIDES["fails"]
-    assert "next monthly look" not in stop.change and stop.change.endswith("so stop")
+    # the case decides: stop, although the decision rule's own action is still "keep testing"
+    assert stop.text == "stop" and stop.action == "keep testing" and stop.change == CASE_DECIDES["fails"]
+    assert "next monthly look" not in stop.change and "would not pay off" in stop.change
     assert recommend("keep testing", 0.97, more_units=4_200, by_month="March 2026").change == CASE_DECIDES["pays"]
     # an open case leaves the test's plan in charge; a settled case does not touch a test that is settled
     assert "next monthly look" in recommend("keep testing", SETTLED, more_units=0).change

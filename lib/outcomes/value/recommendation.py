@@ -30,8 +30,8 @@ NOT_EVALUATED = "no decision yet"
 SETTLED = 0.05
 #: What would change an open test whose case is settled, by the way it is settled.
 CASE_DECIDES: dict[str, str] = {
-    "fails": "nothing the test can show: even a clear effect would not pay off, so stop",
-    "pays": "nothing the test can show: the case pays off even at the low end of the effect, so roll out unless a guardrail gets worse",
+    "fails": "the test cannot change this: even a clear effect would not pay off",
+    "pays": "the test cannot change the case, which pays off even at the low end of the effect: roll out unless a guardrail gets worse",
 }
 
 
@@ -137,7 +137,7 @@ def what_would_change(
     >>> what_would_change("keep testing", False, more_units=4200, by_month="March 2026")
     'keep testing until about 4,200 more units, around March 2026'
     >>> what_would_change("keep testing", True, more_units=0, settled="fails")
-    'nothing the test can show: even a clear effect would not pay off, so stop'
+    'the test cannot change this: even a clear effect would not pay off'
     """
     if action == "keep testing" and settled in CASE_DECIDES:
         return CASE_DECIDES[settled]
@@ -177,7 +177,8 @@ def recommend(
     -------
     Recommendation
         An open test whose case is settled (:func:`settled_case`) says that the case
-        decides it, whatever the test shows. A "ship" whose case has less than :data:`PAYS_OFF` chance of paying off is
+        decides it, whatever the test shows; when it fails, the recommendation is to stop
+        (the decision rule's action stays "keep testing" in ``action``). A "ship" whose case has less than :data:`PAYS_OFF` chance of paying off is
         rolled out only after cutting its costs; every other action keeps its wording.
 
     Raises
@@ -190,11 +191,13 @@ def recommend(
     if action not in WORDS:
         raise ValueError(f"decision {action!r} is not one of the decision vocabulary: {', '.join(ACTIONS)}")
     weak = prob_roi_positive is not None and math.isfinite(prob_roi_positive) and prob_roi_positive < PAYS_OFF
+    settled = settled_case(prob_roi_positive)
     change = what_would_change(
         action, weak, more_units=more_units, by_month=by_month,
-        break_even_monthly_cost=break_even_monthly_cost, currency=currency, settled=settled_case(prob_roi_positive),
+        break_even_monthly_cost=break_even_monthly_cost, currency=currency, settled=settled,
     )
-    return Recommendation(action, WORDS[action], COSTS_FIRST if action == "ship" and weak else "", change)
+    verb = WORDS["stop"] if action == "keep testing" and settled == "fails" else WORDS[action]
+    return Recommendation(action, verb, COSTS_FIRST if action == "ship" and weak else "", change)
 
 
 def from_results(key: str, action: str | None, roi: Sequence[Mapping[str, Any]]) -> Recommendation:

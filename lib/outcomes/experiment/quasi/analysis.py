@@ -42,8 +42,6 @@ from outcomes.experiment.quasi.did import (
 from outcomes.experiment.quasi.donors import SyntheticFit
 from outcomes.experiment.quasi.honest import (
     NEEDS_TWO_PRE_PERIODS,
-    RM_MAX_POST,
-    TOO_MANY_POST_PERIODS,
     TrendSensitivity,
     event_study_sensitivity,
 )
@@ -522,8 +520,6 @@ def with_sensitivity(
         return replace(result, notes=(*result.notes, NEEDS_TWO_PRE_PERIODS))
     if cov is None:
         return result
-    if int(np.sum(np.asarray(rel) >= 0)) > RM_MAX_POST:
-        return replace(result, notes=(*result.notes, TOO_MANY_POST_PERIODS))
     sens = event_study_sensitivity(rel, estimate, cov, alpha=result.alpha, base=base)
     if sens is None:
         return result

@@ -122,6 +122,10 @@ class TrendSensitivity:
         The robust sets over a grid of bounds (chart-ready through :meth:`to_frame`).
     alpha : float
         One minus the confidence level.
+    relative_magnitudes : bool
+        Whether the relative-magnitudes sets were computed: not for more than
+        :data:`RM_MAX_POST` post-period coefficients, where only smoothness is reported
+        (``rm_breakdown`` is then NaN).
     """
 
     target: Target
@@ -133,16 +137,18 @@ class TrendSensitivity:
     sd_breakdown: float
     intervals: tuple[RobustInterval, ...]
     alpha: float = 0.05
+    relative_magnitudes: bool = True
 
     @property
     def sensitive(self) -> bool:
         """Whether a post-period drift no larger than the largest pre-period one could overturn the conclusion."""
-        return not self.rm_breakdown >= 1
+        return self.relative_magnitudes and not self.rm_breakdown >= 1
 
     def sentences(self) -> tuple[str, ...]:
         """Plain sentences: the relative-magnitudes and smoothness breakdown values."""
         what = TARGET_NAMES[self.target]
-        if not math.isfinite(self.rm_breakdown):
+        concludes = abs(self.estimate) > _normal_quantile(1 - self.alpha / 2) * self.se
+        if not (math.isfinite(self.rm_breakdown) if self.relative_magnitudes else concludes):
             return (
                 f"Sensitivity to parallel trends: {what} is not distinguishable from zero even if trends are exactly "
                 "parallel, so there is no conclusion to test.",
@@ -151,7 +157,7 @@ class TrendSensitivity:
             f"The conclusion holds unless post-period trend differences exceed "
             f"{fmt.number(self.rm_breakdown)} times the largest pre-period one"
             f" (relative magnitudes, Rambachan and Roth; {what})."
-        )
+        ) if self.relative_magnitudes else TOO_MANY_POST_PERIODS
         if math.isnan(self.sd_breakdown):
             sd = ("A linear difference in trends continued from before the start would be enough to explain the "
                   "effect (smoothness, M = 0).")
@@ -159,7 +165,8 @@ class TrendSensitivity:
             sd = "No bend in the difference of trends tried could explain the effect (smoothness)."
         else:
             sd = (
-                f"It also holds unless the slope of the difference in trends changes by more than "
+                f"{'It also' if self.relative_magnitudes else 'The conclusion'} holds unless the slope of the difference "
+                f"in trends changes by more than "
                 f"{fmt.number(self.sd_breakdown)} from one period to the next (smoothness; 0 means a straight-line "
                 "pre-trend continued)."
             )
@@ -588,17 +595,26 @@ def trend_sensitivity(
     l_vec = target_weights(n_post, target)
     betahat, sigma = np.asarray(betahat, dtype=float), np.asarray(sigma, dtype=float)
     _check(betahat, sigma, n_pre, n_post, l_vec)
-    rm = rm_breakdown(betahat, sigma, n_pre, n_post, l_vec, alpha, seed)
-    sd = sd_breakdown(betahat, sigma, n_pre, n_post, l_vec, alpha) if math.isfinite(rm) else math.nan
     se = float(np.sqrt(l_vec @ sigma[n_pre:, n_pre:] @ l_vec))
+    estimate = float(l_vec @ betahat[n_pre:])
+    with_rm = n_post <= RM_MAX_POST
+    if with_rm:
+        rm = rm_breakdown(betahat, sigma, n_pre, n_post, l_vec, alpha, seed)
+        concludes = math.isfinite(rm)
+    else:  # only smoothness: the relative-magnitudes test's corners grow too fast beyond RM_MAX_POST
+        rm, concludes = math.nan, abs(estimate) > _normal_quantile(1 - alpha / 2) * se
+    sd = sd_breakdown(betahat, sigma, n_pre, n_post, l_vec, alpha) if concludes else math.nan
     m_top = 2 * sd if math.isfinite(sd) and sd > 0 else se
-    intervals = tuple(
+    rm_sets = tuple(
         relative_magnitudes_interval(betahat, sigma, n_pre, n_post, l_vec, float(b), alpha, seed)
         for b in np.linspace(0, 2, grid)
-    ) + tuple(smoothness_flci(betahat, sigma, n_pre, n_post, l_vec, float(m), alpha) for m in np.linspace(0, m_top, grid))
+    ) if with_rm else ()
+    intervals = rm_sets + tuple(
+        smoothness_flci(betahat, sigma, n_pre, n_post, l_vec, float(m), alpha) for m in np.linspace(0, m_top, grid)
+    )
     return TrendSensitivity(
-        target=target, estimate=float(l_vec @ betahat[n_pre:]), se=se, n_pre=n_pre, n_post=n_post,
-        rm_breakdown=rm, sd_breakdown=sd, intervals=intervals, alpha=alpha,
+        target=target, estimate=estimate, se=se, n_pre=n_pre, n_post=n_post,
+        rm_breakdown=rm, sd_breakdown=sd, intervals=intervals, alpha=alpha, relative_magnitudes=with_rm,
     )
 
 
@@ -611,8 +627,9 @@ NEEDS_TWO_PRE_PERIODS = (
 
 #: Sentence when the event study has more post-period coefficients than the relative-magnitudes test handles.
 TOO_MANY_POST_PERIODS = (
-    f"Sensitivity to parallel trends (Rambachan and Roth) is computed for at most {RM_MAX_POST} periods after the "
-    "start; this event study has more. Shorten the window after the start to see it."
+    f"Relative magnitudes (Rambachan and Roth) are computed for at most {RM_MAX_POST} periods after the start; "
+    "this event study has more, so only the smoothness bound below is reported. Shorten the window after the "
+    "start to see both."
 )
 
 
@@ -685,7 +702,7 @@ def event_study_sensitivity(
         :data:`RM_MAX_POST` post-period coefficients (see :data:`TOO_MANY_POST_PERIODS`).
     """
     inputs = event_study_inputs(rel, estimate, cov, base)
-    if inputs is None or inputs[3] > RM_MAX_POST:
+    if inputs is None:
         return None
     betahat, sigma, n_pre, n_post = inputs
     return trend_sensitivity(betahat, sigma, n_pre, n_post, target=target, alpha=alpha)
