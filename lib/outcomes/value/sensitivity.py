@@ -150,20 +150,17 @@ def quantile_ranges(draws: Mapping[str, np.ndarray]) -> dict[str, tuple[float, f
 
 def input_words(name: str, metric: str, outcome: str) -> str:
     """A case's input in words (``link:churn_rate`` -> "the slope to churn rate")."""
-    kind, _, what = name.partition(":")
-    metric, outcome, what = in_words(metric), in_words(outcome), in_words(what)
+    kind, _, part = name.partition(":")
+    costs = {"initial": "the initial cost", "recurring_monthly": "the running cost per month"}
+    if kind == "cost" and part in costs:
+        return costs[part]
+    what = in_words(part)
     fixed = {
-        "effect": f"the effect on {metric}",
-        "outcome_measured": f"the measured change in {outcome}",
+        "effect": f"the effect on {in_words(metric)}",
+        "outcome_measured": f"the measured change in {in_words(outcome)}",
         "population": "the population per month",
-        "cost": {"initial": "the initial cost", "recurring_monthly": "the running cost per month"}.get(what, name),
+        "link": f"the slope to {what}",
+        "causal_share": f"the causal share of the link to {what}",
+        "clv": f"the lifetime value of one {what} customer",
     }
-    if kind in fixed:
-        return fixed[kind]
-    if kind == "link":
-        return f"the slope to {what}"
-    if kind == "causal_share":
-        return f"the causal share of the link to {what}"
-    if kind == "clv":
-        return f"the lifetime value of one {what} customer"
-    return f"the {name.replace('_', ' ')}"
+    return fixed.get(kind, f"the {in_words(name)}")
