@@ -90,6 +90,7 @@ def test_the_tornado_chart_has_the_bars_and_their_labels():
     assert bars["encoding"]["x"]["field"] == "central" and bars["encoding"]["x2"]["field"] == "npv"
     assert text["encoding"]["text"]["field"] == "npv_text"
     assert bars["encoding"]["y"]["sort"] == ["the effect on tickets per customer", "the cost per ticket"]
-    (rows,) = [v for k, v in spec["datasets"].items() if v and "label" in v[0]]
+    assert spec["layer"][2]["encoding"]["x"]["field"] == "central"
+    (rows,) = spec["datasets"].values()
     assert {r["end"] for r in rows} == {"at its P10", "at its P90"} and len(rows) == 4
     assert spec["title"]["subtitle"] == [case.sensitivity.sentence()]

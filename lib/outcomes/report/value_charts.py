@@ -228,9 +228,7 @@ def tornado_chart(case: InvestmentCase, top: int = 8) -> alt.LayerChart:
         tooltip=["label:N", "end:N", alt.Tooltip("npv_text:N", title="NPV")],
     )
     labels = base.mark_text(align="left", dx=4).encode(x="npv:Q", text="npv_text:N", detail="end:N")
-    centre = alt.Chart(pd.DataFrame({"x": [case.sensitivity.npv_central if case.sensitivity else 0.0]})).mark_rule(
-        color="#555"
-    ).encode(x="x:Q")
+    centre = alt.Chart(frame).mark_rule(color="#555").encode(x="central:Q")
     return alt.layer(bars, labels, centre).properties(
         title=alt.TitleParams(
             f"{case.name}: what moves the NPV most",
