@@ -133,3 +133,14 @@ def test_summary_shows_no_customer_names_or_emails(executed, demo_warehouse):
     words = set(re.findall(r"[A-Za-z0-9._-]+", text))
     leaked = [v for row in rows for v in row if v and (v in words or (" " in v and v in text))]
     assert leaked == []
+
+
+def test_roi_page_shows_each_tornado_and_says_whether_effects_were_shrunk(executed):
+    text = _text(executed["03_roi"])
+    # the demo's initiatives each measured a different IT metric
+    assert "No two initiatives measured the same IT metric, so no effect is shrunk" in text
+    assert "what moves the NPV most" in text
+    for entry in executed["results"]["03_roi"]["roi"]:
+        assert entry["shrinkage"] is None
+        swings = [abs(s["npv_high"] - s["npv_low"]) for s in entry["sensitivity"]]
+        assert 1 <= len(swings) <= 5 and swings == sorted(swings, reverse=True)
