@@ -85,12 +85,15 @@ def test_the_tornado_chart_has_the_bars_and_their_labels():
     case = _case(n=2_000)
     spec = value_charts.tornado_chart(case).to_dict()
     marks = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in spec["layer"]]
-    assert marks == ["bar", "text", "rule"]
+    assert marks == ["bar", "text", "text", "rule"]
     bars, text = spec["layer"][0], spec["layer"][1]
+    assert [layer["transform"][0]["filter"] for layer in spec["layer"][1:3]] == [
+        "datum.npv < datum.central", "datum.npv >= datum.central"
+    ]
     assert bars["encoding"]["x"]["field"] == "central" and bars["encoding"]["x2"]["field"] == "npv"
     assert text["encoding"]["text"]["field"] == "npv_text"
     assert bars["encoding"]["y"]["sort"] == ["the effect on tickets per customer", "the cost per ticket"]
-    assert spec["layer"][2]["encoding"]["x"]["field"] == "central"
+    assert spec["layer"][3]["encoding"]["x"]["field"] == "central"
     (rows,) = spec["datasets"].values()
     assert {r["end"] for r in rows} == {"at its P10", "at its P90"} and len(rows) == 4
     assert spec["title"]["subtitle"] == [case.sensitivity.sentence()]

@@ -221,15 +221,23 @@ def tornado_chart(case: InvestmentCase, top: int = 8) -> alt.LayerChart:
     y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=260))
     base = alt.Chart(frame).encode(y=y)
     bars = base.mark_bar().encode(
-        x=alt.X("central:Q", title=f"NPV, {case.currency} (central inputs at the line)", axis=alt.Axis(format="~s")),
+        x=alt.X(
+            "central:Q", title=f"NPV, {case.currency} (central inputs at the line)", axis=alt.Axis(format="~s"),
+            scale=alt.Scale(padding=70),  # room for the labels beyond the outer bars
+        ),
         x2="npv:Q",
-        color=alt.Color("end:N", title="input", scale=alt.Scale(domain=["at its P10", "at its P90"],
-                                                                 range=["#c62828", "#2e7d32"])),
+        color=alt.Color(
+            "end:N", title="input", legend=alt.Legend(orient="bottom"),
+            scale=alt.Scale(domain=["at its P10", "at its P90"], range=["#c62828", "#2e7d32"]),
+        ),
         tooltip=["label:N", "end:N", alt.Tooltip("npv_text:N", title="NPV")],
     )
-    labels = base.mark_text(align="left", dx=4).encode(x="npv:Q", text="npv_text:N", detail="end:N")
+    text = {"x": "npv:Q", "text": "npv_text:N", "detail": "end:N"}
+    # each label sits beyond its bar's outer end, away from the central line
+    left = base.mark_text(align="right", dx=-4).encode(**text).transform_filter("datum.npv < datum.central")
+    right = base.mark_text(align="left", dx=4).encode(**text).transform_filter("datum.npv >= datum.central")
     centre = alt.Chart(frame).mark_rule(color="#555").encode(x="central:Q")
-    return alt.layer(bars, labels, centre).properties(
+    return alt.layer(bars, left, right, centre).properties(
         title=alt.TitleParams(
             f"{case.name}: what moves the NPV most",
             subtitle=[case.sensitivity.sentence() if case.sensitivity else ""],
