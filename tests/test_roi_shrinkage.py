@@ -16,6 +16,7 @@ from outcomes.errors import ParamsError
 from outcomes.report import investment, shrinkage_page
 from outcomes.value import shrinkage
 from outcomes.value.model import Effect
+from outcomes.value.portfolio import build_portfolio
 from value_models import ticket_initiative, ticket_model
 
 #: Four measured effects on tickets per customer and their standard errors.
@@ -127,8 +128,10 @@ def test_the_portfolio_totals_the_shrunk_cases_and_the_page_shows_both(two_of_a_
     # the noisy portal moves toward the precise knowledge base, which hardly moves
     assert portal.raw < portal.shrunk < kb.raw + 0.05 and abs(kb.shrunk - kb.raw) < abs(portal.shrunk - portal.raw)
     assert inv.shrunk_cases["portal"].to_dict()["npv_p50"] < inv.case("portal").to_dict()["npv_p50"]
-    by_id = {c.initiative: c for c in inv.portfolio.cases}
-    assert by_id["portal"] is inv.shrunk_cases["portal"] and by_id["bot"] is inv.case("bot")
+    # the side-by-side rows keep the cases as measured; the total sums the shrunk ones
+    assert inv.portfolio.cases == inv.cases and inv.portfolio.totalled == inv.shrunk_cases
+    with pytest.raises(ParamsError, match=r"totalled names unknown initiative\(s\) \['gone'\]"):
+        build_portfolio(inv.cases, totalled={"gone": inv.case("bot")})
     total = inv.portfolio.total()
     assert_allclose(total.npv, inv.shrunk_cases["portal"].npv + inv.shrunk_cases["kb"].npv + inv.case("bot").npv)
     frame = shrinkage_page.shrinkage_frame(inv.cases, inv.shrinkage, inv.shrunk_cases)

@@ -562,7 +562,7 @@ class Investment:
         IT metric (:mod:`outcomes.value.shrinkage`).
     shrunk_cases : dict of str to InvestmentCase
         By initiative id, the case with the shrunk effect, for initiatives that share their
-        IT metric with another measured one; the portfolio totals these in place of the raw cases.
+        IT metric with another measured one; the portfolio's total sums these in place of the raw cases.
     """
 
     period: str
@@ -950,7 +950,6 @@ def build_investment(
     }
     decisions = {k: r.decision.action for k, r in results.items() if k in keys}
     demand = {c.initiative: d for c in cases if (d := it_demand(model, c)) is not None}
-    totalled = [shrunk_cases.get(c.initiative, c) for c in cases]
     return Investment(
         period=period,
         model=model,
@@ -958,7 +957,7 @@ def build_investment(
         drivers=drivers,
         results=results,
         cases=tuple(cases),
-        portfolio=build_portfolio(totalled, decisions=decisions, it_demand=demand),
+        portfolio=build_portfolio(cases, decisions=decisions, it_demand=demand, totalled=shrunk_cases),
         evidence=pd.DataFrame(evidence, columns=["initiative", "step", "what", "value", "source", "rests on"]),
         unvalued=tuple(sorted(set(results) - set(model.initiatives))),
         remaining=dict(remaining or {}),

@@ -1,6 +1,6 @@
 """The ROI page's shrinkage section: each measured effect raw and shrunk, with its NPV both ways.
 
-The portfolio totals the shrunk cases (:mod:`outcomes.value.shrinkage`); this section shows
+The portfolio's total sums the shrunk cases (:mod:`outcomes.value.shrinkage`); this section shows
 readers what the shrinkage changed, or says that nothing was shrunk.
 """
 
@@ -82,7 +82,8 @@ def shrinkage_views(
     lead = (
         "Measured effects on the same IT metric are shrunk toward each other (empirical Bayes, "
         "between-initiative variance by DerSimonian-Laird) before the portfolio is totalled: a noisy "
-        "effect moves further toward the others than a precise one. The portfolio uses the shrunk cases."
+        "effect moves further toward the others than a precise one. The total of the portfolio sums the "
+        "shrunk cases; each initiative's own figures stay as measured."
     )
     if alone:
         lead += " Alone of their kind, and so not shrunk: " + fmt.join(catalog.in_words(k) for k in alone) + "."
