@@ -145,3 +145,14 @@ def test_what_if_charts_start_at_each_case(executed):
     for r in executed["results"]["03_roi"]["roi"]:
         assert f'aria-label="What if: {r["name"]}"' in page
         assert f'"npv_p50":{r["npv_p50"]!r}' in page
+
+
+def test_roi_page_shows_each_tornado_and_says_whether_effects_were_shrunk(executed):
+    text = _text(executed["03_roi"])
+    # the demo's initiatives each measured a different IT metric
+    assert "No two initiatives measured the same IT metric, so no effect is shrunk" in text
+    assert "what moves the NPV most" in text
+    for entry in executed["results"]["03_roi"]["roi"]:
+        assert entry["shrinkage"] is None
+        swings = [abs(s["npv_high"] - s["npv_low"]) for s in entry["sensitivity"]]
+        assert 1 <= len(swings) <= 5 and swings == sorted(swings, reverse=True)

@@ -46,10 +46,11 @@ from outcomes.periods import Month, Window
 from outcomes.params import read_yaml
 from outcomes.report.review import RemainingTest, load_spec, remaining_test, review, shared_result
 from outcomes.report.text import escape_md
-from outcomes.report import value_charts
-from outcomes.value import montecarlo, plausibility
+from outcomes.report import shrinkage_page, value_charts
+from outcomes.value import montecarlo, plausibility, shrinkage
 from outcomes.value.evidence import GRADE_WORDS, grade_sentence
 from outcomes.value.montecarlo import InvestmentCase
+from outcomes.value.shrinkage import ShrunkEffect
 from outcomes.value.portfolio import Portfolio, build_portfolio
 from outcomes.value.recommendation import Recommendation, recommend
 from outcomes.value.model import (
@@ -558,6 +559,12 @@ class Investment:
     scenarios : dict of str to InvestmentCase
         By initiative id, the case with the effect applied to the whole population, for
         initiatives measured on part of it (a scenario beside the base case, never the base).
+    shrinkage : dict of str to ShrunkEffect
+        By initiative id, its measured effect raw and shrunk toward the others on the same
+        IT metric (:mod:`outcomes.value.shrinkage`).
+    shrunk_cases : dict of str to InvestmentCase
+        By initiative id, the case with the shrunk effect, for initiatives that share their
+        IT metric with another measured one; the portfolio's total sums these in place of the raw cases.
     """
 
     period: str
@@ -571,6 +578,8 @@ class Investment:
     unvalued: tuple[str, ...] = ()
     remaining: dict[str, RemainingTest] = field(default_factory=dict)
     scenarios: dict[str, InvestmentCase] = field(default_factory=dict)
+    shrinkage: dict[str, ShrunkEffect] = field(default_factory=dict)
+    shrunk_cases: dict[str, InvestmentCase] = field(default_factory=dict)
 
     def case(self, key: str) -> InvestmentCase:
         """The case of initiative ``key``."""
@@ -594,6 +603,10 @@ class Investment:
                 "scenario_all_units": (
                     scenario_entry(self.scenarios[c.initiative]) if c.initiative in self.scenarios else None
                 ),
+                "shrinkage": shrinkage_page.shrinkage_entry(
+                    self.shrinkage.get(c.initiative), c, self.shrunk_cases.get(c.initiative)
+                ),
+                "sensitivity": c.sensitivity.records() if c.sensitivity is not None else [],
             }
             for c in self.cases
         ]
@@ -641,6 +654,10 @@ class Investment:
                 f"{fmt.probability(r['prob_roi_positive'])} chance of a positive ROI)."
             )
         return answer(lead, lines, label="The portfolio verdict")
+
+    def shrinkage_views(self) -> list[Any]:
+        """The measured effects raw and shrunk, with each case's median NPV both ways, or why nothing was shrunk."""
+        return shrinkage_page.shrinkage_views(self.cases, self.shrinkage, self.shrunk_cases)
 
     def portfolio_records(self) -> list[dict[str, Any]]:
         """The results.json ``portfolio`` section: the initiatives together, or nothing without a case."""
@@ -692,6 +709,8 @@ class Investment:
                 )
             )
             views.append(table(case.summary(), caption="With the uncertainty carried through (Monte Carlo)."))
+            if case.sensitivity is not None and case.sensitivity.swings:
+                views.append(value_charts.tornado_chart(case))
             evidence = self.evidence[self.evidence["initiative"] == case.initiative].drop(columns="initiative")
             evidence = evidence.assign(**{c: evidence[c].map(catalog.in_words) for c in ("step", "what")})
             views.append(table(evidence, caption="What each number rests on."))
@@ -924,16 +943,24 @@ def build_investment(
     from_warehouse = bool(value_inputs and value_inputs.customers_by_segment)
     cases, evidence = [], []
     scenarios: dict[str, InvestmentCase] = {}
+    runs: dict[str, dict[str, Any]] = {}
     for key in keys:
         ini = model.initiative(key)
         result = results.get(key)
         measured = measured_effect(result, ini.metric) if result is not None else None
         run = case_arguments(model, key, result, drivers, value_inputs, n=n, seed=seed)
+        runs[key] = run
         case = montecarlo.simulate(model, key, **run)
         cases.append(case)
         if case.measured_share is not None and case.measured_share < 1 and not case.extrapolated:
             scenarios[key] = montecarlo.simulate(model, key, extrapolate=True, **run)
         evidence += _evidence_rows(with_figures, case, result, measured, from_warehouse)
+    effects = {k: r["effect"] for k, r in runs.items() if r["effect"] is not None and r["effect"].sd > 0}
+    shrunk = shrinkage.shrink(effects, {k: model.initiative(k).metric for k in effects})
+    shrunk_cases = {
+        k: montecarlo.simulate(model, k, **{**runs[k], "effect": e.effect(runs[k]["effect"])})
+        for k, e in shrunk.items() if e.is_shrunk
+    }
     decisions = {k: r.decision.action for k, r in results.items() if k in keys}
     demand = {c.initiative: d for c in cases if (d := it_demand(model, c)) is not None}
     return Investment(
@@ -943,11 +970,13 @@ def build_investment(
         drivers=drivers,
         results=results,
         cases=tuple(cases),
-        portfolio=build_portfolio(cases, decisions=decisions, it_demand=demand),
+        portfolio=build_portfolio(cases, decisions=decisions, it_demand=demand, totalled=shrunk_cases),
         evidence=pd.DataFrame(evidence, columns=["initiative", "step", "what", "value", "source", "rests on"]),
         unvalued=tuple(sorted(set(results) - set(model.initiatives))),
         remaining=dict(remaining or {}),
         scenarios=scenarios,
+        shrinkage=shrunk,
+        shrunk_cases=shrunk_cases,
     )
 
 

@@ -171,3 +171,76 @@ def portfolio_chart(portfolio: Portfolio) -> alt.LayerChart:
     zero = alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(strokeDash=[4, 4], color="#555").encode(x="x:Q")
     height = max(60, 40 * len(frame))
     return alt.layer(rules, points, zero).properties(title="Initiatives by NPV", height=height)
+
+
+def tornado_frame(case: InvestmentCase, top: int = 8) -> pd.DataFrame:
+    """The case's largest swings as bars from the central NPV to the NPV at each end of an input.
+
+    Parameters
+    ----------
+    case : InvestmentCase
+        The initiative's case (with its :attr:`~InvestmentCase.sensitivity`).
+    top : int
+        How many inputs, largest swing first.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Two rows per input (``end`` "at its P10" and "at its P90"): ``label, end, central,
+        npv, npv_text, swing``.
+    """
+    tornado = case.sensitivity
+    rows = []
+    for s in (tornado.swings if tornado is not None else ())[:top]:
+        for end, npv in (("at its P10", s.npv_low), ("at its P90", s.npv_high)):
+            rows.append(
+                {"label": s.label, "end": end, "central": tornado.npv_central, "npv": npv,
+                 "npv_text": fmt.money(npv, case.currency), "swing": s.swing}
+            )
+    return pd.DataFrame(rows, columns=["label", "end", "central", "npv", "npv_text", "swing"])
+
+
+def tornado_chart(case: InvestmentCase, top: int = 8) -> alt.LayerChart:
+    """NPV with each uncertain input at its P10 and P90, the others central, largest swing on top.
+
+    Parameters
+    ----------
+    case : InvestmentCase
+        The initiative's case.
+    top : int
+        How many inputs to show.
+
+    Returns
+    -------
+    altair.LayerChart
+        Per input a bar from the central NPV to the NPV at each end, labelled with that NPV;
+        a rule at the central NPV; the subtitle reads the largest swing in a sentence.
+    """
+    frame = tornado_frame(case, top)
+    order = list(dict.fromkeys(frame["label"]))
+    y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=260))
+    base = alt.Chart(frame).encode(y=y)
+    bars = base.mark_bar().encode(
+        x=alt.X(
+            "central:Q", title=f"NPV, {case.currency} (central inputs at the line)", axis=alt.Axis(format="~s"),
+            scale=alt.Scale(padding=70),  # room for the labels beyond the outer bars
+        ),
+        x2="npv:Q",
+        color=alt.Color(
+            "end:N", title="input", legend=alt.Legend(orient="bottom"),
+            scale=alt.Scale(domain=["at its P10", "at its P90"], range=["#c62828", "#2e7d32"]),
+        ),
+        tooltip=["label:N", "end:N", alt.Tooltip("npv_text:N", title="NPV")],
+    )
+    text = {"x": "npv:Q", "text": "npv_text:N", "detail": "end:N"}
+    # each label sits beyond its bar's outer end, away from the central line
+    left = base.mark_text(align="right", dx=-4).encode(**text).transform_filter("datum.npv < datum.central")
+    right = base.mark_text(align="left", dx=4).encode(**text).transform_filter("datum.npv >= datum.central")
+    centre = alt.Chart(frame).mark_rule(color="#555").encode(x="central:Q")
+    return alt.layer(bars, left, right, centre).properties(
+        title=alt.TitleParams(
+            f"{case.name}: what moves the NPV most",
+            subtitle=[case.sensitivity.sentence() if case.sensitivity else ""],
+        ),
+        height=alt.Step(28),
+    )

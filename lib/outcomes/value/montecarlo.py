@@ -28,8 +28,9 @@ import pandas as pd
 
 from outcomes import format as fmt
 from outcomes.errors import ParamsError
-from outcomes.value import finance, horizon, plausibility
+from outcomes.value import finance, horizon, plausibility, sensitivity
 from outcomes.value.evidence import EvidenceGrade, OutcomeEvidence, combine_outcome, effect_grade, link_grade, weakest
+from outcomes.value.sensitivity import Tornado
 from outcomes.value.words import roi_sentence
 from outcomes.value.model import (
     MONEY_UNITS,
@@ -183,6 +184,8 @@ class InvestmentCase:
     extrapolated : bool
         Whether the case applies the effect to the whole population (a scenario beyond
         the units where it was measured).
+    sensitivity : Tornado or None
+        NPV with each uncertain input at its P10 and P90, the others central, largest swing first.
     """
 
     initiative: str
@@ -207,6 +210,7 @@ class InvestmentCase:
     bounds: tuple[plausibility.Bound, ...] = ()
     measured_share: float | None = None
     extrapolated: bool = False
+    sensitivity: Tornado | None = None
 
     @property
     def n_draws(self) -> int:
@@ -431,8 +435,7 @@ def simulate(
         chained_outcome(model, key, draws), draws.get("outcome_measured"),
         None if direct is None else direct.value, None if direct is None else direct.sd,
     )
-    chained0 = float(chained_outcome(model, key, central))
-    central["outcome"] = chained0 + outcome.weight_direct * ((outcome.direct_mean or 0.0) - chained0)
+    central["outcome"] = _outcome_at(model, key, central, outcome.weight_direct)
     grades = {"effect": effect_grade(sources["effect"])}
     grades.update({f"link:{lk.to}": link_grade(sources[f"link:{lk.to}"]) for lk in ini.links})
     if direct is not None:
@@ -442,19 +445,8 @@ def simulate(
     )
     ramp = np.asarray(ini.ramp or (1.0,) * model.horizon_years, dtype=float)
 
-    steps_draws = chain_value(model, key, draws)
-    steps = chain_value(model, key, central)
-    inside, inside0 = ramp, ramp
-    if ini.money == "churn_avoided":
-        segments = ini.population.segments or ()
-        weights, churn = churn_weights(model, key), np.array([model.segments[s].churn_rate for s in segments])
-        clvs = np.stack([draws[f"clv:{s}"] for s in segments])
-        inside = ramp * horizon.yearly_share(weights, clvs, churn, model.horizon_years)
-        inside0 = ramp * horizon.yearly_share(weights, np.array([central[f"clv:{s}"] for s in segments]), churn,
-                                              model.horizon_years)
-    benefits, costs = yearly_flows(
-        steps_draws.value_per_month, draws["cost:initial"], draws["cost:recurring_monthly"], inside
-    )
+    steps_draws, benefits, costs = _cash_flows(model, key, draws, ramp)
+    steps, b0, c0 = _cash_flows(model, key, central, ramp)
     b_adj = finance.risk_adjust_benefits(benefits, ini.risk.benefits)
     c_adj = finance.risk_adjust_costs(costs, ini.risk.costs)
     pv_b = finance.present_value(b_adj, model.discount_rate)
@@ -467,7 +459,6 @@ def simulate(
                                        model.discount_rate)
     bounds = plausibility.check(_quantile(benefits.max(axis=-1), 0.5), _pools(model, key, steps))
 
-    b0, c0 = yearly_flows(steps.value_per_month, central["cost:initial"], central["cost:recurring_monthly"], inside0)
     initial_only, running_only = np.zeros_like(c0), c0.copy()
     initial_only[0], running_only[0] = c0[0], 0.0
     point = finance.tei(
@@ -476,6 +467,23 @@ def simulate(
         rate=model.discount_rate,
         benefit_risk=ini.risk.benefits,
         cost_risk=ini.risk.costs,
+    )
+
+    def npv_at(values: Mapping[str, float]) -> float:
+        values = {**values, "outcome": _outcome_at(model, key, values, outcome.weight_direct)}
+        _, b, c = _cash_flows(model, key, values, ramp)
+        return float(
+            finance.present_value(finance.risk_adjust_benefits(b, ini.risk.benefits), model.discount_rate)
+            - finance.present_value(finance.risk_adjust_costs(c, ini.risk.costs), model.discount_rate)
+        )
+
+    inputs_central = {name: value for name, value in central.items() if name != "outcome"}
+    tornado = sensitivity.tornado(
+        npv_at,
+        inputs_central,
+        sensitivity.quantile_ranges({name: draws[name] for name in inputs_central}),
+        labels={name: sensitivity.input_words(name, ini.metric, ini.outcome) for name in inputs_central},
+        currency=model.currency,
     )
     return InvestmentCase(
         initiative=key,
@@ -500,7 +508,35 @@ def simulate(
         bounds=bounds,
         measured_share=ini.population.measured_share,
         extrapolated=ini.extrapolate and ini.population.measured_share is not None,
+        sensitivity=tornado,
     )
+
+
+def _outcome_at(model: ValueModel, key: str, values: Mapping[str, Any], weight_direct: float) -> Any:
+    """The outcome change the value uses: the chain's, moved toward the direct measurement by its weight."""
+    chained = chained_outcome(model, key, values)
+    if "outcome_measured" not in values:
+        return chained
+    return chained + weight_direct * (np.asarray(values["outcome_measured"], dtype=float) - chained)
+
+
+def _cash_flows(
+    model: ValueModel, key: str, values: Mapping[str, Any], ramp: np.ndarray
+) -> tuple[ChainSteps, np.ndarray, np.ndarray]:
+    """The chain and the yearly benefits and costs (before risk) for given numbers (draws or one value each).
+
+    Customers kept count inside the horizon only (:func:`outcomes.value.horizon.yearly_share`).
+    """
+    ini = model.initiative(key)
+    steps = chain_value(model, key, values)
+    inside = ramp
+    if ini.money == "churn_avoided":
+        segments = ini.population.segments or ()
+        weights, churn = churn_weights(model, key), np.array([model.segments[s].churn_rate for s in segments])
+        clvs = np.stack([np.asarray(values[f"clv:{s}"], dtype=float) for s in segments])
+        inside = ramp * horizon.yearly_share(weights, clvs, churn, model.horizon_years)
+    benefits, costs = yearly_flows(steps.value_per_month, values["cost:initial"], values["cost:recurring_monthly"], inside)
+    return steps, benefits, costs
 
 
 def _pools(model: ValueModel, key: str, steps: ChainSteps) -> dict[str, float]:

@@ -114,11 +114,16 @@ class Portfolio:
         The statistics engine's decision per initiative id.
     it_demand : dict of str to float
         Tickets per month the initiative adds (positive) or removes (negative).
+    totalled : dict of str to InvestmentCase
+        By initiative id, the case that stands for it in :meth:`total` in place of its own
+        (the case with its effect shrunk toward the others on the same IT metric,
+        :mod:`outcomes.value.shrinkage`); the side-by-side rows keep the cases as measured.
     """
 
     cases: tuple[InvestmentCase, ...]
     decisions: dict[str, str] = field(default_factory=dict)
     it_demand: dict[str, float] = field(default_factory=dict)
+    totalled: dict[str, InvestmentCase] = field(default_factory=dict)
 
     def to_frame(self, with_total: bool = False) -> pd.DataFrame:
         """One row per initiative, highest median NPV first.
@@ -160,7 +165,7 @@ class Portfolio:
         return pd.concat([frame, pd.DataFrame([row], columns=COLUMNS)], ignore_index=True)
 
     def total(self) -> PortfolioTotal:
-        """The initiatives together, summed draw by draw.
+        """The initiatives together, summed draw by draw (each initiative's :attr:`totalled` case when it has one).
 
         Returns
         -------
@@ -174,26 +179,27 @@ class Portfolio:
         """
         if not self.cases:
             raise ParamsError("the portfolio has no investment case to total")
-        first = self.cases[0]
+        cases = [self.totalled.get(c.initiative, c) for c in self.cases]
+        first = cases[0]
         for attr, what in (("seed", "seeds"), ("n_draws", "numbers of draws"), ("currency", "currencies")):
-            seen = {getattr(c, attr) for c in self.cases}
+            seen = {getattr(c, attr) for c in cases}
             if len(seen) > 1:
-                found = ", ".join(f"{c.initiative}: {getattr(c, attr)}" for c in self.cases)
+                found = ", ".join(f"{c.initiative}: {getattr(c, attr)}" for c in cases)
                 raise ParamsError(
                     f"the cases have different {what} ({found}); build them with one seed, one number "
                     "of draws and one value model so that their draws can be summed"
                 )
-        widths = {c.net_flows.shape[-1] for c in self.cases}
+        widths = {c.net_flows.shape[-1] for c in cases}
         if len(widths) > 1:
             raise ParamsError("the cases have different horizons; build them from one value model")
-        net = np.sum([c.net_flows for c in self.cases], axis=0)
+        net = np.sum([c.net_flows for c in cases], axis=0)
         return PortfolioTotal(
-            initiatives=tuple(c.initiative for c in self.cases),
+            initiatives=tuple(c.initiative for c in cases),
             currency=first.currency,
-            npv=np.sum([c.npv for c in self.cases], axis=0),
-            pv_costs=np.sum([c.pv_costs for c in self.cases], axis=0),
+            npv=np.sum([c.npv for c in cases], axis=0),
+            pv_costs=np.sum([c.pv_costs for c in cases], axis=0),
             payback_months=finance.payback_months(net),
-            any_case_negative=np.any([c.npv < 0 for c in self.cases], axis=0),
+            any_case_negative=np.any([c.npv < 0 for c in cases], axis=0),
         )
 
     def summary(self) -> pd.DataFrame:
@@ -232,6 +238,7 @@ def build_portfolio(
     cases: Sequence[InvestmentCase],
     decisions: Mapping[str, str] | None = None,
     it_demand: Mapping[str, float] | None = None,
+    totalled: Mapping[str, InvestmentCase] | None = None,
 ) -> Portfolio:
     """Put investment cases side by side.
 
@@ -243,6 +250,8 @@ def build_portfolio(
         Decision per initiative id, from the statistics engine.
     it_demand : mapping of str to float, optional
         Tickets per month added (positive) or removed (negative) per initiative id.
+    totalled : mapping of str to InvestmentCase, optional
+        Per initiative id, the case its total uses in place of its own (:attr:`Portfolio.totalled`).
 
     Returns
     -------
@@ -257,8 +266,10 @@ def build_portfolio(
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
         raise ParamsError(f"initiative(s) {dupes} appear more than once in the portfolio; pass one case each")
-    for label, given in (("decisions", decisions), ("it_demand", it_demand)):
+    for label, given in (("decisions", decisions), ("it_demand", it_demand), ("totalled", totalled)):
         unknown = sorted(set(given or {}) - set(ids))
         if unknown:
             raise ParamsError(f"{label} names unknown initiative(s) {unknown}; the cases are: {', '.join(ids)}")
-    return Portfolio(tuple(cases), dict(decisions or {}), {k: float(v) for k, v in (it_demand or {}).items()})
+    return Portfolio(
+        tuple(cases), dict(decisions or {}), {k: float(v) for k, v in (it_demand or {}).items()}, dict(totalled or {})
+    )
