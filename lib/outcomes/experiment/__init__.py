@@ -10,11 +10,14 @@ Public API
   randomized initiative from a unit table or from sufficient statistics.
 - :func:`explore_segments` (:mod:`.randomized.heterogeneity`): segments whose effect
   differs from the rest, Benjamini-Hochberg over the exploration.
+- :func:`overlap` / :func:`program_holdout` (:mod:`.randomized.overlap`): two initiatives
+  that share units (their interaction) and the program holdout's total effect.
 - :mod:`.statistics`, :mod:`.frequentist`, :mod:`.sequential`, :mod:`.multiplicity`,
   :mod:`.power`, :mod:`.srm`, :mod:`.quantile`: the building blocks.
 """
 
 from outcomes.experiment.decision import combine, decide
+from outcomes.experiment.randomized.overlap import OverlapResult, overlap, program_holdout
 from outcomes.experiment.randomized.heterogeneity import SegmentExploration, explore_segments
 from outcomes.experiment.randomized.power import plan, sample_size_per_arm
 from outcomes.experiment.randomized.analysis import aggregate_table, analyze_aggregates, analyze_table, read_table
@@ -35,6 +38,7 @@ __all__ = [
     "InitiativeSpec",
     "MetricEffect",
     "MetricSpec",
+    "OverlapResult",
     "ProportionStatistic",
     "RatioStatistic",
     "RegressionAdjustedStatistic",
@@ -46,7 +50,9 @@ __all__ = [
     "combine",
     "decide",
     "explore_segments",
+    "overlap",
     "plan",
+    "program_holdout",
     "read_table",
     "sample_size_per_arm",
     "srm_test",
