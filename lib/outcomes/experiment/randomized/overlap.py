@@ -127,7 +127,8 @@ class OverlapResult:
         The 2x2: one row per ``(arm_a, arm_b)`` with ``n``, ``sum``, ``sum_squares``, ``mean``.
     effects : tuple of MetricEffect
         A within B's control, A within B's treatment, B within A's control, B within A's
-        treatment (``segment`` names the other initiative's arm).
+        treatment (``segment`` names the other initiative's arm). They describe the
+        interaction and are not a family of decisions: ``p_value_adjusted`` equals ``p_value``.
     estimate, se, df, ci_low, ci_high, p_value : float
         The interaction and its test.
     alpha : float
@@ -182,7 +183,7 @@ class OverlapResult:
 
 
 def _effect(comp: Comparison, i: int, **fixed: object) -> MetricEffect:
-    """Row ``i`` of a comparison as a :class:`MetricEffect`."""
+    """Row ``i`` of a comparison as a :class:`MetricEffect` (a single comparison: adjusted p = p)."""
     names = (
         "control_mean", "treatment_mean", "estimate_abs", "estimate_rel", "se_abs", "se_rel", "df",
         "ci_low", "ci_high", "ci_rel_low", "ci_rel_high", "p_value",
@@ -195,6 +196,7 @@ def _effect(comp: Comparison, i: int, **fixed: object) -> MetricEffect:
 
 
 def _require(df: pd.DataFrame, columns: list[str], what: str) -> None:
+    """Raise when a named column is missing from the unit table, listing the columns it has."""
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(
@@ -204,6 +206,7 @@ def _require(df: pd.DataFrame, columns: list[str], what: str) -> None:
 
 
 def _sums(y: pd.Series, keys: list[pd.Series]) -> pd.DataFrame:
+    """``n``, ``sum`` and ``sum_squares`` of ``y`` per group of ``keys``."""
     frame = pd.DataFrame({"y": y.astype(float), "y2": y.astype(float) ** 2})
     g = frame.groupby(keys, dropna=False)
     return pd.DataFrame({"n": g["y"].count(), "sum": g["y"].sum(), "sum_squares": g["y2"].sum()})
