@@ -10,11 +10,20 @@ Public API
   randomized initiative from a unit table or from sufficient statistics.
 - :func:`explore_segments` (:mod:`.randomized.heterogeneity`): segments whose effect
   differs from the rest, Benjamini-Hochberg over the exploration.
+- :func:`regression_adjusted` / :func:`post_stratified` (:mod:`.randomized.adjust`):
+  variance reduction with several pre-period covariates or one pre-period category.
 - :mod:`.statistics`, :mod:`.frequentist`, :mod:`.sequential`, :mod:`.multiplicity`,
   :mod:`.power`, :mod:`.srm`, :mod:`.quantile`: the building blocks.
 """
 
 from outcomes.experiment.decision import combine, decide
+from outcomes.experiment.randomized.adjust import (
+    Adjustment,
+    CovariateSums,
+    StrataSums,
+    post_stratified,
+    regression_adjusted,
+)
 from outcomes.experiment.randomized.heterogeneity import SegmentExploration, explore_segments
 from outcomes.experiment.randomized.power import plan, sample_size_per_arm
 from outcomes.experiment.randomized.analysis import aggregate_table, analyze_aggregates, analyze_table, read_table
@@ -29,7 +38,9 @@ from outcomes.experiment.statistics import (
 )
 
 __all__ = [
+    "Adjustment",
     "Condition",
+    "CovariateSums",
     "Decision",
     "InitiativeResult",
     "InitiativeSpec",
@@ -40,6 +51,7 @@ __all__ = [
     "RegressionAdjustedStatistic",
     "SampleMeanStatistic",
     "SegmentExploration",
+    "StrataSums",
     "aggregate_table",
     "analyze_aggregates",
     "analyze_table",
@@ -47,7 +59,9 @@ __all__ = [
     "decide",
     "explore_segments",
     "plan",
+    "post_stratified",
     "read_table",
+    "regression_adjusted",
     "sample_size_per_arm",
     "srm_test",
 ]
