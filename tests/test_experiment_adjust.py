@@ -8,7 +8,6 @@ checked against a hand computation written out below.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import statsmodels.api as sm
 from numpy.testing import assert_allclose
 
