@@ -33,8 +33,8 @@ from outcomes.params import load
 from outcomes.warehouse import store
 
 SPEC = "params/initiatives/self-service-portal.yaml"
-#: Headline mean metric -> its own pre-period column first, then other covariates (none collinear:
-#: ``responded_tickets_pre`` equals ``tickets_pre`` here, which would leave no estimate).
+#: Headline mean metric -> its own pre-period column first, then other covariates
+#: (``responded_tickets_pre`` equals ``tickets_pre`` in the demo, so it would add nothing).
 COVARIATES = {
     "tickets": ["tickets_pre", "self_service_tickets_pre", "first_response_hours_pre", "orders_pre"],
     "revenue": ["revenue_pre", "orders_pre", "tickets_pre"],

@@ -65,13 +65,26 @@ def test_one_covariate_equals_existing_cuped():
     assert_allclose(got.coefficients[0], theta, rtol=1e-10)
 
 
-def test_collinear_covariates_give_no_estimate():
+def test_redundant_and_constant_covariates_change_nothing():
     rng = np.random.default_rng(13)
     yc, xc = _units(rng, 200)
-    yt, xt = _units(rng, 200)
-    dup = [np.column_stack([x[:, 0], 2 * x[:, 0]]) for x in (xc, xt)]
-    got = regression_adjusted(CovariateSums.from_values(yc, dup[0]), CovariateSums.from_values(yt, dup[1]))
-    assert np.isnan(got.comparison.estimate_abs) and np.isnan(got.comparison.variance_reduction)
+    yt, xt = _units(rng, 220, effect=0.1)
+    fields = ("estimate_abs", "se_abs", "ci_low", "ci_high", "variance_reduction")
+
+    def run(columns):
+        return regression_adjusted(*(CovariateSums.from_values(y, columns(x)) for y, x in ((yc, xc), (yt, xt))))
+
+    alone = run(lambda x: x[:, :1])
+    # a rescaled copy (revenue in cents beside revenue) and a constant: the same adjustment
+    padded = run(lambda x: np.column_stack([x[:, 0], 100 * x[:, 0], np.full(len(x), 7.0)]))
+    for field in fields:
+        assert_allclose(getattr(padded.comparison, field), getattr(alone.comparison, field), rtol=1e-8, err_msg=field)
+    assert padded.coefficients[2] == 0
+    # only a constant: unadjusted, nothing to report as reduced (as cuped_moments)
+    constant = run(lambda x: np.ones((len(x), 1)))
+    plain = frequentist.compare(*(mean_moments(len(y), y.sum(), (y * y).sum()) for y in (yc, yt)))
+    assert_allclose(constant.comparison.se_abs, plain.se_abs, rtol=1e-12)
+    assert np.isnan(constant.comparison.variance_reduction)
 
 
 def test_sums_pool_by_addition():

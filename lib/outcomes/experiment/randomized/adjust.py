@@ -130,6 +130,19 @@ def _reduction(before: np.ndarray, after: np.ndarray, applied: np.ndarray) -> np
     return np.where(ok, 1 - after / np.where(ok, before, 1.0), np.nan)
 
 
+def _pooled_slopes(s_xx: np.ndarray, s_xy: np.ndarray) -> np.ndarray:
+    """``theta`` solving ``S_xx theta = S_xy``, on the correlation scale so units do not matter.
+
+    A constant covariate gets 0; of collinear covariates the minimum-norm combination is
+    kept (the pseudo-inverse), so a redundant covariate changes nothing.
+    """
+    sd = np.sqrt(np.maximum(np.diagonal(s_xx, axis1=-2, axis2=-1), 0.0))
+    scale = np.where(sd > 0, 1 / np.where(sd > 0, sd, 1.0), 0.0)
+    corr = s_xx * scale[..., :, None] * scale[..., None, :]
+    inverse = np.linalg.pinv(corr, rtol=1e-10, hermitian=True)
+    return scale * np.einsum("...ij,...j->...i", inverse, scale * s_xy)
+
+
 def regression_adjusted(control: CovariateSums, treatment: CovariateSums, alpha: float = 0.05) -> Adjustment:
     """CUPED with several pre-period covariates, ``theta`` pooled over both arms.
 
@@ -143,9 +156,11 @@ def regression_adjusted(control: CovariateSums, treatment: CovariateSums, alpha:
     Returns
     -------
     Adjustment
-        The adjusted comparison and ``theta``. Where the pooled covariate scatter matrix is
-        singular (a constant or collinear covariate) ``theta`` is NaN and the comparison
-        NaN: drop the redundant covariate.
+        The adjusted comparison and ``theta``. A constant covariate gets ``theta = 0``; of
+        collinear covariates (one a combination of others) the minimum-norm ``theta`` is
+        used, which gives the same adjustment as leaving the redundant ones out. When every
+        covariate is constant the comparison is the unadjusted one and
+        ``variance_reduction`` is NaN (nothing to adjust with), as in one-covariate CUPED.
 
     Notes
     -----
@@ -157,10 +172,8 @@ def regression_adjusted(control: CovariateSums, treatment: CovariateSums, alpha:
     scat = [a.scatter() for a in arms]
     s_xx = scat[0][1] + scat[1][1]
     s_xy = scat[0][2] + scat[1][2]
-    k = s_xx.shape[-1]
-    singular = np.linalg.matrix_rank(s_xx) < k
-    safe = np.where(singular[..., None, None], np.eye(k), s_xx)
-    theta = np.where(singular[..., None], np.nan, np.linalg.solve(safe, s_xy[..., None])[..., 0])
+    theta = _pooled_slopes(s_xx, s_xy)
+    applied = np.any(np.diagonal(s_xx, axis1=-2, axis2=-1) > 0, axis=-1)
     pooled_x = (control.sum_x + treatment.sum_x) / (control.n + treatment.n)[..., None]
 
     def arm(a: CovariateSums, s: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Moments:
@@ -179,7 +192,7 @@ def regression_adjusted(control: CovariateSums, treatment: CovariateSums, alpha:
     with np.errstate(divide="ignore", invalid="ignore"):
         before = mc.variance / mc.n + mt.variance / mt.n
         after = mc.est_variance / mc.n + mt.est_variance / mt.n
-    return Adjustment(compare(mc, mt, alpha, _reduction(before, after, ~singular)), theta)
+    return Adjustment(compare(mc, mt, alpha, _reduction(before, after, applied)), theta)
 
 
 def post_stratified(control: StrataSums, treatment: StrataSums, alpha: float = 0.05) -> Adjustment:
