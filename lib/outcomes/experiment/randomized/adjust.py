@@ -130,14 +130,14 @@ def _reduction(before: np.ndarray, after: np.ndarray, applied: np.ndarray) -> np
     return np.where(ok, 1 - after / np.where(ok, before, 1.0), np.nan)
 
 
-def _pooled_slopes(s_xx: np.ndarray, s_xy: np.ndarray) -> np.ndarray:
+def _pooled_slopes(s_xx: np.ndarray, s_xy: np.ndarray, varies: np.ndarray) -> np.ndarray:
     """``theta`` solving ``S_xx theta = S_xy``, on the correlation scale so units do not matter.
 
-    A constant covariate gets 0; of collinear covariates the minimum-norm combination is
-    kept (the pseudo-inverse), so a redundant covariate changes nothing.
+    A constant covariate (``varies`` False) gets 0; of collinear covariates the minimum-norm
+    combination is kept (the pseudo-inverse), so a redundant covariate changes nothing.
     """
     sd = np.sqrt(np.maximum(np.diagonal(s_xx, axis1=-2, axis2=-1), 0.0))
-    scale = np.where(sd > 0, 1 / np.where(sd > 0, sd, 1.0), 0.0)
+    scale = np.where(varies, 1 / np.where(varies, sd, 1.0), 0.0)
     corr = s_xx * scale[..., :, None] * scale[..., None, :]
     inverse = np.linalg.pinv(corr, rtol=1e-10, hermitian=True)
     return scale * np.einsum("...ij,...j->...i", inverse, scale * s_xy)
@@ -172,8 +172,11 @@ def regression_adjusted(control: CovariateSums, treatment: CovariateSums, alpha:
     scat = [a.scatter() for a in arms]
     s_xx = scat[0][1] + scat[1][1]
     s_xy = scat[0][2] + scat[1][2]
-    theta = _pooled_slopes(s_xx, s_xy)
-    applied = np.any(np.diagonal(s_xx, axis1=-2, axis2=-1) > 0, axis=-1)
+    # a covariate varies when its scatter is more than rounding error of its sum of squares
+    raw = np.diagonal(control.sum_xx + treatment.sum_xx, axis1=-2, axis2=-1)
+    varies = np.diagonal(s_xx, axis1=-2, axis2=-1) > 1e-12 * raw
+    theta = _pooled_slopes(s_xx, s_xy, varies)
+    applied = np.any(varies, axis=-1)
     pooled_x = (control.sum_x + treatment.sum_x) / (control.n + treatment.n)[..., None]
 
     def arm(a: CovariateSums, s: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Moments:
