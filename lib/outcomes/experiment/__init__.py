@@ -12,12 +12,21 @@ Public API
   differs from the rest, Benjamini-Hochberg over the exploration.
 - :func:`overlap` / :func:`program_holdout` (:mod:`.randomized.overlap`): two initiatives
   that share units (their interaction) and the program holdout's total effect.
+- :func:`regression_adjusted` / :func:`post_stratified` (:mod:`.randomized.adjust`):
+  variance reduction with several pre-period covariates or one pre-period category.
 - :mod:`.statistics`, :mod:`.frequentist`, :mod:`.sequential`, :mod:`.multiplicity`,
   :mod:`.power`, :mod:`.srm`, :mod:`.quantile`: the building blocks.
 """
 
 from outcomes.experiment.decision import combine, decide
 from outcomes.experiment.randomized.overlap import OverlapResult, overlap, program_holdout
+from outcomes.experiment.randomized.adjust import (
+    Adjustment,
+    CovariateSums,
+    StrataSums,
+    post_stratified,
+    regression_adjusted,
+)
 from outcomes.experiment.randomized.heterogeneity import SegmentExploration, explore_segments
 from outcomes.experiment.randomized.power import plan, sample_size_per_arm
 from outcomes.experiment.randomized.analysis import aggregate_table, analyze_aggregates, analyze_table, read_table
@@ -32,7 +41,9 @@ from outcomes.experiment.statistics import (
 )
 
 __all__ = [
+    "Adjustment",
     "Condition",
+    "CovariateSums",
     "Decision",
     "InitiativeResult",
     "InitiativeSpec",
@@ -44,6 +55,7 @@ __all__ = [
     "RegressionAdjustedStatistic",
     "SampleMeanStatistic",
     "SegmentExploration",
+    "StrataSums",
     "aggregate_table",
     "analyze_aggregates",
     "analyze_table",
@@ -52,8 +64,10 @@ __all__ = [
     "explore_segments",
     "overlap",
     "plan",
+    "post_stratified",
     "program_holdout",
     "read_table",
+    "regression_adjusted",
     "sample_size_per_arm",
     "srm_test",
 ]

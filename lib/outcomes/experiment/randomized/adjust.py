@@ -1,0 +1,245 @@
+"""Variance reduction beyond one covariate, from per-arm sums (vectorized).
+
+Two adjustments of a mean metric, each computed from sums a warehouse returns in one
+``GROUP BY`` and each returning the same :class:`~.frequentist.Comparison` as the rest of
+the engine (estimate, SE, Welch interval, p-value, relative effect and
+``variance_reduction = 1 - var(adjusted difference) / var(unadjusted difference)``):
+
+* :func:`regression_adjusted`: CUPED on several pre-period covariates. Per arm the sums
+  are ``n, sum(y), sum(y^2)``, the vector ``sum(x)``, the matrix ``sum(x x')`` and the
+  vector ``sum(x y)``. ``theta = S_xx^-1 S_xy`` with ``S`` the within-arm scatter
+  matrices pooled over both arms (the treatment does not leak into ``theta``), treated as
+  known; each arm's estimate is ``mean(y) - theta' (mean_arm(x) - mean_pooled(x))``. The
+  difference equals the treatment coefficient of OLS ``y ~ 1 + treatment + x_1 + ... + x_k``
+  (ANCOVA with common slopes, i.e. Lin 2013 without the treatment-by-covariate
+  interactions). The per-unit variance of an arm's estimate is the variance of its
+  residual ``y - theta' x``.
+* :func:`post_stratified`: post-stratification on one categorical pre-period variable.
+  Per arm and stratum ``h`` the sums are ``n_h, sum_h(y), sum_h(y^2)``; the weights
+  ``w_h`` are the pooled shares of the strata (both arms), each arm's estimate is
+  ``sum_h w_h mean_h(y)`` and its variance ``sum_h w_h^2 s_h^2 / n_h`` (strata sizes
+  treated as fixed).
+
+Every array may carry leading batch dimensions (many cells or simulated experiments at
+once); covariates and strata are the last axis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Self
+
+import numpy as np
+
+from outcomes.experiment.randomized.frequentist import Comparison, compare
+from outcomes.experiment.statistics import ArrayLike, Moments, safe_div, sample_variance
+
+
+@dataclass(frozen=True)
+class CovariateSums:
+    """Sums of one arm for :func:`regression_adjusted`; adding two pools them.
+
+    Parameters
+    ----------
+    n, sum_y, sum_y2 : ndarray, shape ``(...)``
+        Units, sum and sum of squares of the metric ``y``.
+    sum_x : ndarray, shape ``(..., k)``
+        Sums of the ``k`` pre-period covariates.
+    sum_xx : ndarray, shape ``(..., k, k)``
+        Sums of the covariates' cross-products ``x_i x_j``.
+    sum_xy : ndarray, shape ``(..., k)``
+        Sums of ``x_i y``.
+    """
+
+    n: np.ndarray
+    sum_y: np.ndarray
+    sum_y2: np.ndarray
+    sum_x: np.ndarray
+    sum_xx: np.ndarray
+    sum_xy: np.ndarray
+
+    def __add__(self, other: Self) -> Self:
+        return type(self)(*(getattr(self, f) + getattr(other, f) for f in self.__dataclass_fields__))
+
+    @classmethod
+    def from_values(cls, y: ArrayLike, x: ArrayLike) -> CovariateSums:
+        """Sums of unit values ``y`` (shape ``(..., n)``) and covariates ``x`` (``(..., n, k)``)."""
+        y, x = np.asarray(y, dtype=float), np.asarray(x, dtype=float)
+        return cls(
+            n=np.full(y.shape[:-1], float(y.shape[-1])),
+            sum_y=y.sum(axis=-1),
+            sum_y2=(y * y).sum(axis=-1),
+            sum_x=x.sum(axis=-2),
+            sum_xx=np.einsum("...ni,...nj->...ij", x, x),
+            sum_xy=np.einsum("...ni,...n->...i", x, y),
+        )
+
+    def scatter(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Within-arm scatter (sums of centred products): ``S_yy``, ``S_xx``, ``S_xy``."""
+        n = np.where(self.n > 0, self.n, 1.0)
+        s_yy = self.sum_y2 - self.sum_y**2 / n
+        s_xx = self.sum_xx - self.sum_x[..., :, None] * self.sum_x[..., None, :] / n[..., None, None]
+        s_xy = self.sum_xy - self.sum_x * (self.sum_y / n)[..., None]
+        return s_yy, s_xx, s_xy
+
+
+@dataclass(frozen=True)
+class StrataSums:
+    """Sums of one arm per stratum for :func:`post_stratified`.
+
+    Parameters
+    ----------
+    n, sum, sum_squares : ndarray, shape ``(..., H)``
+        Units, sum and sum of squares of the metric in each of the ``H`` strata.
+    """
+
+    n: np.ndarray
+    sum: np.ndarray
+    sum_squares: np.ndarray
+
+    @classmethod
+    def from_values(cls, y: ArrayLike, stratum: ArrayLike, strata: int) -> StrataSums:
+        """Sums of unit values ``y`` (shape ``(..., n)``) by stratum code ``0 .. strata - 1``."""
+        y, code = np.asarray(y, dtype=float), np.asarray(stratum)
+        onehot = code[..., None] == np.arange(strata)
+        return cls(onehot.sum(axis=-2).astype(float), np.einsum("...nh,...n->...h", onehot, y),
+                   np.einsum("...nh,...n->...h", onehot, y * y))
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    """An adjusted comparison and what the adjustment used.
+
+    Parameters
+    ----------
+    comparison : Comparison
+        Adjusted absolute and relative effects, SEs, intervals, p-values and
+        ``variance_reduction`` (levels ``control_mean``/``treatment_mean`` unadjusted).
+    coefficients : ndarray
+        ``theta`` per covariate (:func:`regression_adjusted`) or the strata weights
+        (:func:`post_stratified`); last axis is the covariate or stratum.
+    """
+
+    comparison: Comparison
+    coefficients: np.ndarray
+
+
+def _reduction(before: np.ndarray, after: np.ndarray, applied: np.ndarray) -> np.ndarray:
+    """``1 - after / before`` where the adjustment applied, else NaN."""
+    ok = applied & (before > 0)
+    return np.where(ok, 1 - after / np.where(ok, before, 1.0), np.nan)
+
+
+def _pooled_slopes(s_xx: np.ndarray, s_xy: np.ndarray, varies: np.ndarray) -> np.ndarray:
+    """``theta`` solving ``S_xx theta = S_xy``, on the correlation scale so units do not matter.
+
+    A constant covariate (``varies`` False) gets 0; of collinear covariates the minimum-norm
+    combination is kept (the pseudo-inverse), so a redundant covariate changes nothing.
+    """
+    sd = np.sqrt(np.maximum(np.diagonal(s_xx, axis1=-2, axis2=-1), 0.0))
+    scale = np.where(varies, 1 / np.where(varies, sd, 1.0), 0.0)
+    corr = s_xx * scale[..., :, None] * scale[..., None, :]
+    inverse = np.linalg.pinv(corr, rtol=1e-10, hermitian=True)
+    return scale * np.einsum("...ij,...j->...i", inverse, scale * s_xy)
+
+
+def regression_adjusted(control: CovariateSums, treatment: CovariateSums, alpha: float = 0.05) -> Adjustment:
+    """CUPED with several pre-period covariates, ``theta`` pooled over both arms.
+
+    Parameters
+    ----------
+    control, treatment : CovariateSums
+        Each arm's sums (same shapes).
+    alpha : float
+        Two-sided level of the intervals.
+
+    Returns
+    -------
+    Adjustment
+        The adjusted comparison and ``theta``. A constant covariate gets ``theta = 0``; of
+        collinear covariates (one a combination of others) the minimum-norm ``theta`` is
+        used, which gives the same adjustment as leaving the redundant ones out. When every
+        covariate is constant the comparison is the unadjusted one and
+        ``variance_reduction`` is NaN (nothing to adjust with), as in one-covariate CUPED.
+
+    Notes
+    -----
+    The estimate equals the treatment coefficient of statsmodels OLS
+    ``y ~ 1 + treatment + x_1 + ... + x_k`` (tested to 1e-8); its SE is within 0.1% of that
+    fit's HC1 error at 2,000 units per arm (``tests/test_experiment_adjust.py``).
+    """
+    arms = (control, treatment)
+    scat = [a.scatter() for a in arms]
+    s_xx = scat[0][1] + scat[1][1]
+    s_xy = scat[0][2] + scat[1][2]
+    # a covariate varies when its scatter is more than rounding error of its sum of squares
+    raw = np.diagonal(control.sum_xx + treatment.sum_xx, axis1=-2, axis2=-1)
+    varies = np.diagonal(s_xx, axis1=-2, axis2=-1) > 1e-12 * raw
+    theta = _pooled_slopes(s_xx, s_xy, varies)
+    applied = np.any(varies, axis=-1)
+    pooled_x = (control.sum_x + treatment.sum_x) / (control.n + treatment.n)[..., None]
+
+    def arm(a: CovariateSums, s: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Moments:
+        s_yy, sxx, sxy = s
+        w = np.maximum(a.n - 1, 1.0)
+        mean = safe_div(a.sum_y, a.n)
+        x_bar = a.sum_x / np.where(a.n > 0, a.n, 1.0)[..., None]
+        var_y = sample_variance(a.n, a.sum_y, a.sum_y2)
+        quad = np.einsum("...i,...ij,...j->...", theta, sxx, theta)
+        est_var = np.maximum(s_yy - 2 * np.einsum("...i,...i->...", theta, sxy) + quad, 0.0) / w
+        est = mean - np.einsum("...i,...i->...", theta, x_bar - pooled_x)
+        cov = (s_yy - np.einsum("...i,...i->...", theta, sxy)) / w
+        return Moments(a.n, mean, var_y, est, est_var, cov)
+
+    mc, mt = arm(control, scat[0]), arm(treatment, scat[1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        before = mc.variance / mc.n + mt.variance / mt.n
+        after = mc.est_variance / mc.n + mt.est_variance / mt.n
+    return Adjustment(compare(mc, mt, alpha, _reduction(before, after, applied)), theta)
+
+
+def post_stratified(control: StrataSums, treatment: StrataSums, alpha: float = 0.05) -> Adjustment:
+    """Post-stratification on one categorical pre-period variable.
+
+    Parameters
+    ----------
+    control, treatment : StrataSums
+        Each arm's sums per stratum (same strata, same order).
+    alpha : float
+        Two-sided level of the intervals.
+
+    Returns
+    -------
+    Adjustment
+        The adjusted comparison and the weights ``w_h`` (pooled shares of the strata).
+        A stratum with fewer than 2 units in an arm leaves nothing to estimate its
+        variance from: the comparison is NaN there (merge it with a neighbouring stratum).
+
+    Notes
+    -----
+    Each arm's estimate is ``sum_h w_h mean_h``, with variance ``sum_h w_h^2 s_h^2 / n_h``;
+    its covariance with the arm's unadjusted mean, which the relative effect needs, is
+    ``sum_h w_h s_h^2 / n``. The estimate equals the treatment coefficient of OLS
+    ``y ~ treatment * (centred stratum dummies)`` (tested to 1e-8, SE within 0.1% of its HC1
+    error at 3,000 units) and the variance a hand computation.
+    """
+    n_c, n_t = (np.asarray(a.n, dtype=float) for a in (control, treatment))
+    weights = (n_c + n_t) / (n_c + n_t).sum(axis=-1, keepdims=True)
+    usable = ((n_c >= 2) & (n_t >= 2)).all(axis=-1)
+
+    def arm(a: StrataSums) -> Moments:
+        n_h = np.asarray(a.n, dtype=float)
+        n = n_h.sum(axis=-1)
+        s2 = sample_variance(n_h, a.sum, a.sum_squares)
+        mean = safe_div(np.asarray(a.sum, dtype=float).sum(axis=-1), n)
+        var_y = sample_variance(n, np.sum(a.sum, axis=-1), np.sum(a.sum_squares, axis=-1))
+        est = (weights * safe_div(np.asarray(a.sum, dtype=float), n_h)).sum(axis=-1)
+        var_est = (weights**2 * safe_div(s2, n_h)).sum(axis=-1)
+        est_var = np.where(usable, n * var_est, np.nan)
+        return Moments(n, mean, var_y, est, est_var, (weights * s2).sum(axis=-1))
+
+    mc, mt = arm(control), arm(treatment)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        before = mc.variance / mc.n + mt.variance / mt.n
+        after = mc.est_variance / mc.n + mt.est_variance / mt.n
+    return Adjustment(compare(mc, mt, alpha, _reduction(before, after, usable)), weights)
