@@ -218,7 +218,7 @@ def tornado_chart(case: InvestmentCase, top: int = 8) -> alt.LayerChart:
     """
     frame = tornado_frame(case, top)
     order = list(dict.fromkeys(frame["label"]))
-    y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=260))
+    y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=360))
     base = alt.Chart(frame).encode(y=y)
     bars = base.mark_bar().encode(
         x=alt.X(
