@@ -35,7 +35,7 @@ lint: setup  ## ruff check of the package, the tests and the recipes (rules in p
 
 test: setup lint  ## the whole test suite (what .ci/run calls): ruff, unit, pipeline and browser tests, then every notebook under nbval
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
-	$(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks/
+	$(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env notebooks/
 
 test-fast: setup  ## the unit tests only: no report packs, browser or Spark (see CONTRIBUTING.md)
 	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not slow and not spark and not browser"

@@ -53,6 +53,12 @@ DECISION_COLUMNS = ["Initiative", "Design", "Decision", "Primary metric", "Effec
 ROI_COLUMNS = ["Initiative", "NPV (P50)", "NPV P10 to P90", "ROI (P50)", "Payback", "Chance ROI > 0"]
 
 
+def _unit(row: Mapping[str, Any]) -> str:
+    """The catalog unit of a scorecard row's metric (the unit the scorecard records), else the row's own."""
+    mid = str(row["metric"])
+    return catalog.get(mid).unit if mid in catalog.ids() else str(row.get("unit", ""))
+
+
 @dataclass(frozen=True)
 class ExecutiveSummary:
     """The one page for the CIO and the CMO, every sentence built from results.
@@ -168,7 +174,7 @@ def customers_sentence(
     for mid in ("csat", "churn_rate"):
         r = levels.get(mid)
         if r is not None and not fmt.is_missing(r.get("value")):
-            unit = str(r["unit"])  # the catalog unit the scorecard recorded
+            unit = _unit(r)
             parts.append(
                 f"{catalog.get(mid).name} was {fmt.value(r['value'], unit)} "
                 f"({fmt.value(r['previous'], unit)} the month before)"
@@ -319,7 +325,7 @@ def customer_scorecard_sentence(
     parts = []
     for mid in order:
         r = levels[mid]
-        unit = str(r["unit"])  # the catalog unit the scorecard recorded
+        unit = _unit(r)
         text = f"{_metric_name(mid)} {fmt.value(r['value'], unit)}"
         if r.get("status") == "off_target":
             extra = _stake_and_step(ranked.get(mid), currency)
@@ -361,7 +367,7 @@ def scorecard_sentences(
         )
     for r in off[:top]:
         mid = str(r["metric"])
-        unit = str(r["unit"])  # the catalog unit the scorecard recorded
+        unit = _unit(r)
         value, target, previous = (fmt.value(r[k], unit) for k in ("value", "target", "previous"))
         owner = f" Owner: {r['owner']}." if r.get("owner") else ""
         sentence = f"{_metric_name(mid)}: {value} against a target of {target} ({previous} the month before).{owner}"
