@@ -52,8 +52,12 @@ def _run_on_spark(root: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def months(demo_month: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The published month of the DuckDB run and of the Spark run."""
+def months(demo_warehouse: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> dict[str, Path]:
+    """The published month of the DuckDB run and of the Spark run.
+
+    The Spark run comes first: while it runs, another test worker can be building the shared
+    DuckDB month (``demo_month``), which this worker would otherwise wait for doing nothing.
+    """
     if shutil.which("java") is None:
         pytest.skip("Java is not installed: Spark needs a Java 17 runtime")
     pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -e '.[spark]')")
@@ -71,7 +75,8 @@ def months(demo_month: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     (root / "engine.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(spark_backend.ENGINE_PARAMS_ENV, str(root / "engine.yaml"))
-        return {"duckdb": demo_month, "spark": _run_on_spark(root)}
+        spark = _run_on_spark(root)
+    return {"duckdb": request.getfixturevalue("demo_month"), "spark": spark}
 
 
 def _differences(a: Any, b: Any, where: str = "") -> list[str]:
