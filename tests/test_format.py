@@ -308,3 +308,20 @@ def test_format_is_an_edge_module():
 )
 def test_rounded_keeps_only_the_digits_asked_for(x, digits, text):
     assert fmt.rounded(x, digits) == text
+
+
+def test_value_range_writes_a_duration_word_once() -> None:
+    """Both bounds of a duration in the word of the larger one, never "-1.1 hours to -53 minutes"."""
+    assert fmt.value_range(-1.1, -0.88, "hours", signed=True, change=True) == "-1.1 to -0.9 hours"
+    assert fmt.value_range(-0.5, -0.2, "hours", signed=True) == "-30 to -12 minutes"
+    assert fmt.value_range(-12.0, 2.0, "hours", signed=True) == "-12 to +2 hours"
+    assert fmt.value_range(30, 80, "hours") == "1.2 to 3.3 days"
+    assert fmt.value_range(10, 50, "minutes") == "10 to 50 minutes"
+    assert fmt.value_range(0.5, 1.5, "days") == "12 to 36 hours"
+    assert fmt.value_range(0.0, 1.0, "hours") == "0 to 1 hour"
+
+
+def test_value_range_other_units_as_value_writes_them() -> None:
+    assert fmt.value_range(-0.05, 0.02, "%", signed=True, change=True) == "-5.0 pp to +2.0 pp"
+    assert fmt.value_range(-759_000, -135_000, "money", signed=True) == "-EUR 759k to -EUR 135k"
+    assert fmt.value_range(None, 1.0, "hours") == fmt.NOT_AVAILABLE

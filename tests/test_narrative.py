@@ -15,7 +15,7 @@ def test_gain_is_called_a_clear_improvement():
     c = MetricChange("First response time", -2.0, -2.6, -1.4, unit="hours", better="down")
     assert c.verdict == "gain"
     assert n.metric_change_sentence(c) == (
-        "First response time fell by 2 hours (95% interval -2.6 hours to -1.4 hours): a clear improvement."
+        "First response time fell by 2 hours (95% interval -2.6 to -1.4 hours): a clear improvement."
     )
 
 

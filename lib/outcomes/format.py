@@ -236,6 +236,31 @@ def hours(h: float | None, *, signed: bool = False, missing: str = NOT_AVAILABLE
     return _signed(x, _plural(text, word), signed) if text != "0" else _plural(text, word)
 
 
+def _duration_scale(h: float) -> tuple[float, str]:
+    """The factor from hours and the word that :func:`hours` uses for a duration of ``h`` hours."""
+    a = abs(h)
+    if a < 1:
+        return 60.0, "minute"
+    if a < 48:
+        return 1.0, "hour"
+    return 1 / 24, "day"
+
+
+def hours_range(low: float, high: float, *, signed: bool = False) -> str:
+    """Two durations in hours in one word: "-1.1 to -0.9 hours", "20 to 45 minutes", never "-1.1 hours to -53 minutes".
+
+    The word is the one :func:`hours` would use for the bound farther from zero.
+    """
+    factor, word = _duration_scale(max(abs(float(low)), abs(float(high))))
+
+    def bound(h: float) -> str:
+        x = float(h) * factor
+        text = f"{abs(x):.0f}" if word == "minute" or abs(x) >= 100 else f"{abs(x):.1f}".removesuffix(".0")
+        return _signed(x, text, signed)
+
+    return f"{bound(low)} to {_plural(bound(high), word)}"
+
+
 def minutes(m: float | None, *, signed: bool = False, missing: str = NOT_AVAILABLE) -> str:
     """A duration given in minutes (written as :func:`hours` writes it)."""
     return missing if is_missing(m) else hours(float(m) / 60.0, signed=signed)  # type: ignore[arg-type]
@@ -419,6 +444,29 @@ def value(
         return _signed(float(x), f"{abs(float(x)):.2f}", signed)  # type: ignore[arg-type]
     text = number(x, signed=signed)
     return f"{text} {unit}" if unit not in _PLAIN_UNITS else text
+
+
+def value_range(
+    low: float | None,
+    high: float | None,
+    unit: str,
+    *,
+    signed: bool = False,
+    change: bool = False,
+    currency: str = "EUR",
+    missing: str = NOT_AVAILABLE,
+) -> str:
+    """Two bounds as :func:`value` writes them, a duration's word once: "-1.1 to -0.9 hours", "+2.0 pp to +6.1 pp".
+
+    Parameters are those of :func:`value`; ``missing`` is returned when either bound is missing.
+    """
+    if is_missing(low) or is_missing(high):
+        return missing
+    to_hours = {"hours": 1.0, "minutes": 1 / 60, "days": 24.0}.get(unit)
+    if to_hours is not None:
+        return hours_range(float(low) * to_hours, float(high) * to_hours, signed=signed)  # type: ignore[arg-type]
+    kw = {"signed": signed, "change": change, "currency": currency}
+    return f"{value(low, unit, **kw)} to {value(high, unit, **kw)}"  # type: ignore[arg-type]
 
 
 def level(x: float | None, unit: str, *, missing: str = NOT_AVAILABLE) -> str:

@@ -87,13 +87,16 @@ def _value(change: MetricChange, x: float | None, *, signed: bool, is_change: bo
     return fmt.value(x, change.unit, signed=signed, change=is_change, currency=change.currency)
 
 
+def bounds_text(change: MetricChange) -> str:
+    """An interval's bounds, a duration's word once: "-2.6 to -1.4 hours", or "not available"."""
+    return fmt.value_range(change.ci_low, change.ci_high, change.unit, signed=True, change=True, currency=change.currency)
+
+
 def interval_text(change: MetricChange) -> str:
     """"95% interval -2.6 to -1.4 hours", or "no interval available"."""
     if not change.has_interval:
         return "no interval available"
-    lo = _value(change, change.ci_low, signed=True, is_change=True)
-    hi = _value(change, change.ci_high, signed=True, is_change=True)
-    return f"{fmt.percent(change.level)} interval {lo} to {hi}"
+    return f"{fmt.percent(change.level)} interval {bounds_text(change)}"
 
 
 def metric_change_sentence(change: MetricChange) -> str:

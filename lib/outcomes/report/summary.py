@@ -134,14 +134,6 @@ def _row_change(metric_row: Mapping[str, Any], label: str) -> narrative.MetricCh
     return _metric_change(str(m["metric"]), m.get("estimate_abs"), low, high, label=label)
 
 
-def _bounds(change: narrative.MetricChange) -> str:
-    """An interval's bounds as text ("-1.4 hours to -39 minutes"), or "not available"."""
-    if not change.has_interval:
-        return fmt.NOT_AVAILABLE
-    lo, hi = (fmt.value(x, change.unit, signed=True, change=True) for x in (change.ci_low, change.ci_high))
-    return f"{lo} to {hi}"
-
-
 def _rows(entries: Sequence[Mapping[str, Any]], *, customer: bool) -> list[tuple[str, Mapping[str, Any]]]:
     out = []
     for e in entries:
@@ -523,7 +515,7 @@ def summarize(
                     if change
                     else fmt.NOT_AVAILABLE
                 ),
-                "95% interval": _bounds(change) if change else fmt.NOT_AVAILABLE,
+                "95% interval": narrative.bounds_text(change) if change else fmt.NOT_AVAILABLE,
             }
         )
     ordered = sorted(roi, key=lambda r: -(r["npv_p50"] if not fmt.is_missing(r["npv_p50"]) else -np.inf))
