@@ -18,13 +18,17 @@ from __future__ import annotations
 
 import math
 
+from pathlib import Path
+
 import ibis
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from canonical_tables import make_warehouse
 
 from outcomes import config
+from outcomes.ingest.load import run_ingest
 from outcomes.metrics import catalog, compute
 from outcomes.metrics.support import metric_support
 from outcomes.scorecard.card import build_scorecard
@@ -118,6 +122,35 @@ def test_an_unknown_group_names_the_valid_ones():
     doc["metrics"][0]["group"] = "speed"
     with pytest.raises(ValueError, match=r"group 'speed' is not in groups; valid: \['instability', 'throughput'\]"):
         catalog.Catalog.model_validate(doc)
+
+
+def test_servicenow_change_preset_marks_emergency_changes_as_rework(tmp_path):
+    """tests/data/servicenow_changes_sample.csv: two of five changes are emergency changes; one names the change it fixes."""
+    entry = {
+        "preset": "servicenow_change",
+        "path": "servicenow_changes_sample.csv",
+        "dates": {"deployed_at": "%Y-%m-%d %H:%M:%S"},
+        "columns": {"lead_time_hours": "u_lead_time_hours", "fixes_deployment": "u_fixes_change"},
+    }
+    cfg = tmp_path / "sources.yaml"
+    doc = {
+        "raw_dir": str(Path(__file__).parent / "data"),
+        "warehouse": str(tmp_path / "warehouse.duckdb"),
+        "rejects_dir": str(tmp_path / "rejects"),
+        "sources": {"changes": entry},
+    }
+    cfg.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    summary = run_ingest(cfg, validate=False)
+    assert (summary.rows_loaded, summary.rows_rejected) == (5, 0)
+    con = ibis.duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
+    rows = con.table("deployments").order_by("deployment_id").execute()
+    assert rows["unplanned"].tolist() == [False, False, False, True, True]
+    assert rows["failed"].tolist() == [False, False, True, False, False]
+    assert rows["fixes_deployment"].tolist()[3] == "CHG0030003"
+    tidy = compute.compute(con, start="2024-03", end="2024-03", dims=("all", "service"), metrics=list(FIVE))
+    assert _at(tidy, "deployment_rework_rate").value == pytest.approx(2 / 5)
+    assert _at(tidy, "deployment_rework_rate", "service", "Web Shop").value == pytest.approx(1 / 3)
+    assert _at(tidy, "change_failure_rate").value == pytest.approx(1 / 5)
 
 
 # --------------------------------------------------------------------------- the demo company's plant
