@@ -186,7 +186,7 @@ def test_rework_plant_recovered_from_the_raw_rows(raw, rework_truth):
     assert hours.between(lo, hi).all()
     # the pattern: Friday releases of the service are followed by a fix far more often (99.9% intervals)
     releases["fixed"] = releases["id"].isin(fixes["fixes"])
-    risky = (releases.service == slug) & (releases["at"].dt.dayofweek == 4)
+    risky = (releases.service == slug) & (releases["at"].dt.day_of_week == 4)
     for mask, planted in ((risky, rework_truth["risky_fix_probability"]), (~risky, rework_truth["background_fix_probability"])):
         p, n = releases.loc[mask, "fixed"].mean(), mask.sum()
         assert abs(p - planted) < 3.3 * math.sqrt(planted * (1 - planted) / n), (p, planted, n)
