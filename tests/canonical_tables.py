@@ -173,9 +173,10 @@ def example_rows() -> dict[str, list[dict[str, Any]]]:
                  outage_minutes=30.0, severity="medium", region="south"),
         ],
         "deployments": [
-            dict(deployment_id="d1", service="web", deployed_at="2025-01-02 10:00", lead_time_hours=10.0, failed=False),
+            dict(deployment_id="d1", service="web", deployed_at="2025-01-02 10:00", lead_time_hours=10.0, failed=False,
+                 unplanned=False),
             dict(deployment_id="d2", service="web", deployed_at="2025-01-09 10:00", lead_time_hours=20.0, failed=True,
-                 restored_at="2025-01-09 13:00"),
+                 restored_at="2025-01-09 13:00", fixes_deployment="d1"),
             dict(deployment_id="d3", service="mail", deployed_at="2025-01-16 10:00", lead_time_hours=30.0, failed=True,
                  restored_at="2025-01-16 15:00"),
         ],

@@ -349,11 +349,22 @@ def _aggs_incidents(t: ibis.Table) -> dict[str, ibis.Value]:
     return {"outage_minutes": t.outage_minutes.sum().fill_null(0.0), "outage_minutes__n": t.count()}
 
 
+def rework(d: ibis.Table) -> ibis.Value:
+    """Whether each deployment is rework: unplanned, or linked to the deployment it fixes.
+
+    A link (``fixes_deployment``) makes a deployment rework whatever ``unplanned`` says;
+    without one, ``unplanned`` decides, and a deployment with neither recorded is NULL (left
+    out of the rate rather than counted as planned).
+    """
+    return d.fixes_deployment.notnull() | d.unplanned
+
+
 def _bases_deployments(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Table]:
     d = con.table("deployments")
     d = scope.monthly(d, "deployed_at")
     d = d.mutate(
         failed_f=_rate(d.failed),
+        rework_f=_rate(rework(d)),
         restore_hours=ibis.ifelse(d.failed, _hours(d.deployed_at, d.restored_at), ibis.null("float64")),
     )
     return _segments(d, {"service": "service"}, scope.dims)
@@ -367,6 +378,8 @@ def _aggs_deployments(t: ibis.Table) -> dict[str, ibis.Value]:
         "lead_time_hours__n": t.lead_time_hours.count(),
         "change_failure_rate": t.failed_f.mean(),
         "change_failure_rate__n": t.failed_f.count(),
+        "deployment_rework_rate": t.rework_f.mean(),
+        "deployment_rework_rate__n": t.rework_f.count(),
         "time_to_restore_hours": t.restore_hours.median(),
         "time_to_restore_hours__n": t.restore_hours.count(),
     }
@@ -564,7 +577,7 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "deployments",
         ("all", "service"),
-        ("lead_time_hours", "change_failure_rate", "time_to_restore_hours"),
+        ("lead_time_hours", "change_failure_rate", "deployment_rework_rate", "time_to_restore_hours"),
         _bases_deployments,
         _aggs_deployments,
         ("deployments",),

@@ -46,6 +46,7 @@ REQUIRES: dict[str, tuple[tuple[str, ...], ...]] = {
     "deployment_frequency": (("deployments.deployed_at",),),
     "lead_time_hours": (("deployments.lead_time_hours",),),
     "change_failure_rate": (("deployments.failed",),),
+    "deployment_rework_rate": (("deployments.unplanned", "deployments.fixes_deployment"),),
     "time_to_restore_hours": (("deployments.failed",), ("deployments.restored_at",)),
     "employee_it_satisfaction": (("employee_survey.score",),),
     "demand_capacity_ratio": (("tickets.opened_at",), ("tickets.resolved_at",)),

@@ -81,7 +81,7 @@ CUSTOMER_METRICS = frozenset(
 )
 #: Deployment metrics: a chain on them counts deployments per month.
 DEPLOYMENT_METRICS = frozenset(
-    {"lead_time_hours", "change_failure_rate", "time_to_restore_hours", "deployment_frequency"}
+    {"lead_time_hours", "change_failure_rate", "deployment_rework_rate", "time_to_restore_hours", "deployment_frequency"}
 )
 #: What each design is called for readers.
 DESIGN_WORDS = {

@@ -117,7 +117,7 @@ _SCORECARD_METRICS = (
     "first_response_mean_hours", "mttr_hours", "median_time_to_resolve_hours", "fcr_rate", "sla_attainment",
     "reopen_rate", "reassignments_per_ticket", "backlog_size", "backlog_age_days", "self_service_rate",
     "cost_per_ticket", "outage_minutes", "availability", "deployment_frequency", "lead_time_hours",
-    "change_failure_rate", "time_to_restore_hours", "employee_it_satisfaction", "demand_capacity_ratio",
+    "change_failure_rate", "deployment_rework_rate", "time_to_restore_hours", "employee_it_satisfaction", "demand_capacity_ratio",
     "backlog_growth", "active_customers", "csat", "nps", "churn_rate", "retention_rate", "conversion_rate",
     "revenue", "arpu", "aov", "clv", "cac",
 )
@@ -150,7 +150,7 @@ PAGES: dict[str, PageNeeds] = {
                 _N("campaigns", "Conversion rate and customer acquisition cost"),
                 _N("incidents", "Outage minutes and availability"),
                 _N("service_map", "Availability and the split by service"),
-                _N("deployments", "Deployment frequency, lead time, change failure rate and time to restore"),
+                _N("deployments", "Deployment frequency, lead time, recovery time, change failure and rework rates"),
                 _N("it_costs", "Cost per ticket"),
                 _N("employee_survey", "Employee IT satisfaction"),
             ),

@@ -266,7 +266,7 @@ class Scorecard:
         steps = [next_step(m) if status == OFF else "" for m, status in zip(t["metric"], t["status"])]
         return pd.DataFrame(
             {
-                "area": t["area_name"],
+                "area": [catalog.placed_name(m) for m in t["metric"]],
                 "metric": t["name"],
                 "this month": texts["value"],
                 "last month": texts["previous"],

@@ -28,12 +28,13 @@ from outcomes.simulate.population import (
     day_number,
     starting_customers,
 )
+from outcomes.simulate.rework import FIXES_EXPORT, Rework, ReworkTally, month_fixes
 from outcomes.simulate.registers import CHATBOT, PORTAL, PORTAL_ARMS, RELEASES, assignments, initiatives, service_map
 from outcomes.simulate.service_desk import CustomerExposure, month_tickets
 
 #: Random stream keys: (seed, stream, month) seeds each month's generator.
 (CONDITIONS, CUSTOMERS, EMPLOYEES, NAMES, SIGNUPS, TICKETS, ORDERS, CHURN, SURVEYS, CAMPAIGNS, DELIVERY, COSTS,
- STAFF_SURVEY) = range(13)
+ STAFF_SURVEY, REWORK) = range(14)
 MAX_SCALE = 1_000.0
 GROUND_TRUTH = "ground_truth.json"
 
@@ -42,7 +43,7 @@ class _Counters:
     """Running numbers of tickets, orders and the rest, so ids run on across months."""
 
     def __init__(self) -> None:
-        self.next = {k: 1 for k in ("ticket", "order", "response", "deployment", "incident", "staff_response")}
+        self.next = {k: 1 for k in ("ticket", "order", "response", "deployment", "incident", "staff_response", "fix")}
 
     def take(self, kind: str, rows: int) -> None:
         """Advance ``kind`` by ``rows``."""
@@ -150,6 +151,7 @@ def _simulate(
     arm_months = np.zeros(2)
     starts = world.months()
     panel = np.zeros((3, len(starts), len(world.REGIONS)))
+    rework, rework_tally = Rework(), ReworkTally()
 
     for mi, start in enumerate(starts):
         m0 = day_number(start)
@@ -249,6 +251,11 @@ def _simulate(
         writer.append_csv("incidents.csv", incidents)
         counters.take("deployment", deployments.num_rows)
         counters.take("incident", incidents.num_rows)
+        fixes = month_fixes(
+            stream(REWORK, mi), deployments, rework=rework, first_fix=counters.next["fix"], tally=rework_tally
+        )
+        writer.append_csv(FIXES_EXPORT, fixes)
+        counters.take("fix", fixes.num_rows)
         costs = month_costs(stream(COSTS, mi), month=label, tickets=tickets.export.num_rows, it_scale=it_scale)
         writer.append_csv("it_costs.csv", costs)
         if month_of_year % 3 == 0:
@@ -271,7 +278,7 @@ def _simulate(
     writer.csv("service_map.csv", service_map())
     writer.csv("initiatives.csv", initiatives(planted))
     tickets_per_customer = arm_rate / np.maximum(arm_months, 1)
-    return ground_truth(
+    truth = ground_truth(
         scale=scale,
         seed=seed,
         planted=planted,
@@ -281,6 +288,8 @@ def _simulate(
         randomised=len(randomised),
         customers=customers,
     )
+    truth["deployment_rework"] = rework_tally.truth(rework)
+    return truth
 
 
 def ground_truth(

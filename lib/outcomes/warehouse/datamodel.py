@@ -219,6 +219,21 @@ TABLES: dict[str, Table] = {
                 C("failed", "bool", "Caused a failure in production."),
                 C("restored_at", "timestamp", "When a failed change was restored.", required=False, nullable=True),
                 C(
+                    "unplanned",
+                    "bool",
+                    "Not planned: made to fix a user-facing problem in production (a hotfix, an emergency change). "
+                    "Counts as rework, as does a deployment with fixes_deployment.",
+                    required=False,
+                    nullable=True,
+                ),
+                C(
+                    "fixes_deployment",
+                    "string",
+                    "The earlier deployment whose failure this one fixes, if any (makes it rework).",
+                    required=False,
+                    nullable=True,
+                ),
+                C(
                     "configuration_item",
                     "string",
                     "Configuration item (CMDB CI) changed; links deployments to tickets on the same item.",

@@ -62,6 +62,9 @@ class Metric(_Frozen):
         Who answers for it.
     area : {"cost_revenue", "utilization", "user_experience", "customer_experience"}
         Measurement area it is reported under.
+    group : str, optional
+        A grouping within the area (a key of :data:`Catalog.groups`), such as DORA's
+        throughput and instability; shown beside the area on the scorecard.
     kind : {"sum", "mean", "other"}
         How segment values make up the total: a sum, an ``n``-weighted mean, or neither.
     empty : {"zero", "null"}
@@ -93,6 +96,7 @@ class Metric(_Frozen):
     direction: Direction
     owner: Owner
     area: Area
+    group: str | None = None
     kind: Kind
     empty: Literal["zero", "null"] = "null"
     target: float | None = None
@@ -142,10 +146,11 @@ class Metric(_Frozen):
 
 
 class Catalog(_Frozen):
-    """The whole catalog: reference list, measurement areas and metrics."""
+    """The whole catalog: reference list, measurement areas, groups within areas and metrics."""
 
     references: dict[str, str]
     areas: dict[Area, str]
+    groups: dict[str, str] = Field(default_factory=dict)
     metrics: tuple[Metric, ...]
 
     @model_validator(mode="after")
@@ -157,6 +162,8 @@ class Catalog(_Frozen):
         for m in self.metrics:
             if m.source not in self.references:
                 raise ValueError(f"metric '{m.id}': source '{m.source}' is not in references")
+            if m.group is not None and m.group not in self.groups:
+                raise ValueError(f"metric '{m.id}': group '{m.group}' is not in groups; valid: {sorted(self.groups)}")
         return self
 
 
@@ -245,6 +252,24 @@ def area_name(area: str) -> str:
     return load_catalog().areas[area]  # type: ignore[index]
 
 
+def placed_name(metric_id: str) -> str:
+    """Where a metric is reported: its area's name, followed by its group's when it has one.
+
+    Examples
+    --------
+    >>> placed_name("deployment_rework_rate")
+    'Customer experience: delivery instability'
+    >>> placed_name("csat")
+    'Customer experience'
+    """
+    m = get(metric_id)
+    area = area_name(m.area)
+    if m.group is None:
+        return area
+    group = load_catalog().groups[m.group]
+    return f"{area}: {group[:1].lower()}{group[1:]}"
+
+
 _DIRECTION_WORDS = {"higher_is_better": "higher", "lower_is_better": "lower", "balance": "balance"}
 
 
@@ -311,7 +336,7 @@ def render_glossary() -> str:
             f"- Formula: {m.formula}",
             f"- Computed as: `{m.computation}`",
             f"- Unit: {m.unit}; n counts {m.n}",
-            f"- Better: {_DIRECTION_WORDS[m.direction]}; owner: {m.owner}; area: {cat.areas[m.area]}",
+            f"- Better: {_DIRECTION_WORDS[m.direction]}; owner: {m.owner}; area: {placed_name(m.id)}",
             f"- Default target: {_target_text(m)}",
             f"- Segments: {', '.join(m.dimensions)}",
         ]
