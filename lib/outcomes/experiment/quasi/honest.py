@@ -29,7 +29,10 @@ Methods (stated exactly; see docs/statistics-quasi.md):
   ``{A_s delta <= 0}``; for each, the conditional-least-favourable hybrid test of Andrews,
   Roth and Pakes (:mod:`~outcomes.experiment.quasi.moment_inequality`, ``kappa = alpha /
   10``, the post-period moments only) is inverted over a grid of the target, and the set
-  is the union of the per-polyhedron sets. Endpoints are refined between grid points on
+  is the union of the per-polyhedron sets. The test reads its statistic off the enumerated
+  corners of its dual, or, past :data:`~outcomes.experiment.quasi.moment_inequality.MAX_RAYS`
+  corners, solves one linear program per point (:mod:`~outcomes.experiment.quasi.moment_lp`),
+  so any number of post-periods is handled. Endpoints are refined between grid points on
   finer sub-grids (to 1e-5 of the target's standard error). The breakdown value is found
   by bisection over ``Mbar`` on whether the union rejects a zero effect. Coverage at least ``1 - alpha``
   (uniformly, asymptotically) for every ``delta`` in ``Delta^RM(Mbar)``.
