@@ -630,3 +630,7 @@ def test_recovers_the_demo_chatbot_effect(ground_truth: dict) -> None:
     assert abs(res.estimate.estimate - planted) < 0.3
     assert not res.pretrend.rejected
     assert res.to_initiative("chatbot", direction="lower", unit="hours").decision.action == "ship"
+    # ten months after the start: relative magnitudes too, not only the smoothness bound
+    assert res.sensitivity is not None and res.sensitivity.n_post == 10
+    assert any(s.startswith("The conclusion holds unless post-period trend differences exceed")
+               and "times the largest pre-period one" in s for s in res.sentences())

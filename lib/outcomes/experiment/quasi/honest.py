@@ -29,7 +29,10 @@ Methods (stated exactly; see docs/statistics-quasi.md):
   ``{A_s delta <= 0}``; for each, the conditional-least-favourable hybrid test of Andrews,
   Roth and Pakes (:mod:`~outcomes.experiment.quasi.moment_inequality`, ``kappa = alpha /
   10``, the post-period moments only) is inverted over a grid of the target, and the set
-  is the union of the per-polyhedron sets. Endpoints are refined between grid points on
+  is the union of the per-polyhedron sets. The test reads its statistic off the enumerated
+  corners of its dual, or, past :data:`~outcomes.experiment.quasi.moment_inequality.MAX_RAYS`
+  corners, solves one linear program per point (:mod:`~outcomes.experiment.quasi.moment_lp`),
+  so any number of post-periods is handled. Endpoints are refined between grid points on
   finer sub-grids (to 1e-5 of the target's standard error). The breakdown value is found
   by bisection over ``Mbar`` on whether the union rejects a zero effect. Coverage at least ``1 - alpha``
   (uniformly, asymptotically) for every ``delta`` in ``Delta^RM(Mbar)``.
@@ -48,11 +51,13 @@ from scipy import optimize, stats
 
 from outcomes import format as fmt
 from outcomes.experiment.quasi.moment_inequality import (
+    TooManyVertices,
     dual_vertices,
     hybrid_reject,
     independent_columns,
     least_favorable_cv,
 )
+from outcomes.experiment.quasi.moment_lp import lp_hybrid_reject, lp_least_favorable_cv
 
 Target = Literal["average", "first"]
 #: The target parameters in words.
@@ -67,8 +72,6 @@ RM_REFINE_POINTS = 33
 RM_BREAKDOWN_TOL = 1e-3
 #: Largest ``Mbar`` tried when searching the relative-magnitudes breakdown (beyond it: ``inf``).
 RM_SEARCH_LIMIT = 64.0
-#: Most post-period coefficients the relative-magnitudes test handles (its dual vertices are enumerated).
-RM_MAX_POST = 8
 #: Largest smoothness bound tried, as a multiple of the target's standard error, when searching the breakdown.
 SD_SEARCH_LIMIT = 1e3
 #: Biases (in standard errors) at which the folded-normal critical value is tabulated.
@@ -122,10 +125,6 @@ class TrendSensitivity:
         The robust sets over a grid of bounds (chart-ready through :meth:`to_frame`).
     alpha : float
         One minus the confidence level.
-    relative_magnitudes : bool
-        Whether the relative-magnitudes sets were computed: not for more than
-        :data:`RM_MAX_POST` post-period coefficients, where only smoothness is reported
-        (``rm_breakdown`` is then NaN).
     """
 
     target: Target
@@ -137,18 +136,16 @@ class TrendSensitivity:
     sd_breakdown: float
     intervals: tuple[RobustInterval, ...]
     alpha: float = 0.05
-    relative_magnitudes: bool = True
 
     @property
     def sensitive(self) -> bool:
         """Whether a post-period drift no larger than the largest pre-period one could overturn the conclusion."""
-        return self.relative_magnitudes and not self.rm_breakdown >= 1
+        return not self.rm_breakdown >= 1
 
     def sentences(self) -> tuple[str, ...]:
         """Plain sentences: the relative-magnitudes and smoothness breakdown values."""
         what = TARGET_NAMES[self.target]
-        concludes = abs(self.estimate) > _normal_quantile(1 - self.alpha / 2) * self.se
-        if not (math.isfinite(self.rm_breakdown) if self.relative_magnitudes else concludes):
+        if not math.isfinite(self.rm_breakdown):
             return (
                 f"Sensitivity to parallel trends: {what} is not distinguishable from zero even if trends are exactly "
                 "parallel, so there is no conclusion to test.",
@@ -157,7 +154,7 @@ class TrendSensitivity:
             f"The conclusion holds unless post-period trend differences exceed "
             f"{fmt.number(self.rm_breakdown)} times the largest pre-period one"
             f" (relative magnitudes, Rambachan and Roth; {what})."
-        ) if self.relative_magnitudes else TOO_MANY_POST_PERIODS
+        )
         if math.isnan(self.sd_breakdown):
             sd = ("A linear difference in trends continued from before the start would be enough to explain the "
                   "effect (smoothness, M = 0).")
@@ -165,7 +162,7 @@ class TrendSensitivity:
             sd = "No bend in the difference of trends tried could explain the effect (smoothness)."
         else:
             sd = (
-                f"{'It also' if self.relative_magnitudes else 'The conclusion'} holds unless the slope of the difference "
+                "It also holds unless the slope of the difference "
                 f"in trends changes by more than "
                 f"{fmt.number(self.sd_breakdown)} from one period to the next (smoothness; 0 means a straight-line "
                 "pre-trend continued)."
@@ -382,25 +379,33 @@ class _Polyhedron:
     """One polyhedron of ``Delta^RM`` ready for the hybrid test of any coefficients and target value.
 
     The moments are ``a_rm @ betahat - direction * theta`` (the post-period inequalities);
-    ``vertices`` are the dual vertices of their nuisance parameters (the other directions
-    of the post-period effects).
+    ``nuisance`` are their columns of the nuisance parameters (the other directions of the
+    post-period effects) and ``vertices`` the corners of the statistic's dual polytope, or
+    None where the statistic is solved as a linear program per point instead.
     """
 
     a_rm: np.ndarray
     direction: np.ndarray
     sigma: np.ndarray
-    vertices: np.ndarray
+    nuisance: np.ndarray
+    vertices: np.ndarray | None
     lf_cv: float
+
+    def rejects(self, y: np.ndarray, alpha: float, kappa: float) -> np.ndarray:
+        """The hybrid test of each row of moments ``y``."""
+        if self.vertices is None:
+            return lp_hybrid_reject(y, self.sigma, self.nuisance, alpha, kappa, self.lf_cv)
+        return hybrid_reject(y, self.vertices, self.sigma, alpha, kappa, self.lf_cv)
 
 
 def _rm_polyhedra(sigma: np.ndarray, n_pre: int, n_post: int, l_vec: np.ndarray, mbar: float, kappa: float,
-                  seed: int) -> list[_Polyhedron]:
-    """The ``2 * n_pre`` polyhedra of ``Delta^RM(Mbar)`` with their least-favourable critical values."""
-    if n_post > RM_MAX_POST:
-        raise ValueError(
-            f"the relative-magnitudes test handles at most {RM_MAX_POST} post-period coefficients; got {n_post}: "
-            "shorten the window after the start"
-        )
+                  seed: int, linear_program: bool = False) -> list[_Polyhedron]:
+    """The ``2 * n_pre`` polyhedra of ``Delta^RM(Mbar)`` with their least-favourable critical values.
+
+    The dual polytope's corners are enumerated unless ``linear_program`` is set or they are
+    too many (:class:`~outcomes.experiment.quasi.moment_inequality.TooManyVertices`); then
+    each statistic is one linear program (:mod:`~outcomes.experiment.quasi.moment_lp`).
+    """
     gamma_inv = np.linalg.inv(_target_basis(l_vec))
     out = []
     for s_loc in range(-(n_pre - 1), 1):
@@ -409,10 +414,20 @@ def _rm_polyhedra(sigma: np.ndarray, n_pre: int, n_post: int, l_vec: np.ndarray,
             a_rm = a_rm[np.abs(a_rm[:, n_pre:]).sum(axis=1) > 0]  # the post-period moments
             post = a_rm[:, n_pre:] @ gamma_inv
             sigma_y = a_rm @ sigma @ a_rm.T
-            vertices = dual_vertices(np.sqrt(np.diagonal(sigma_y)), post[:, 1:])
-            out.append(_Polyhedron(a_rm, post[:, 0], sigma_y, vertices, least_favorable_cv(vertices, sigma_y, kappa,
-                                                                                             seed)))
+            nuisance = post[:, 1:]
+            vertices = None if linear_program else _vertices_or_none(np.sqrt(np.diagonal(sigma_y)), nuisance)
+            lf_cv = (lp_least_favorable_cv(sigma_y, nuisance, kappa, seed) if vertices is None
+                     else least_favorable_cv(vertices, sigma_y, kappa, seed))
+            out.append(_Polyhedron(a_rm, post[:, 0], sigma_y, nuisance, vertices, lf_cv))
     return out
+
+
+def _vertices_or_none(sd: np.ndarray, nuisance: np.ndarray) -> np.ndarray | None:
+    """The dual polytope's corners, or None when they are too many to enumerate."""
+    try:
+        return dual_vertices(sd, nuisance)
+    except TooManyVertices:
+        return None
 
 
 def _accepts(polyhedra: list[_Polyhedron], betahat: np.ndarray, theta: np.ndarray, alpha: float,
@@ -421,8 +436,11 @@ def _accepts(polyhedra: list[_Polyhedron], betahat: np.ndarray, theta: np.ndarra
     betahat, theta = np.atleast_2d(betahat), np.atleast_1d(np.asarray(theta, dtype=float))
     accept = np.zeros(max(len(betahat), len(theta)), dtype=bool)
     for p in polyhedra:
+        todo = np.flatnonzero(~accept)  # a value one polyhedron accepts is in the union
+        if len(todo) == 0:
+            break
         y = betahat @ p.a_rm.T - theta[:, None] * p.direction[None, :]
-        accept |= ~hybrid_reject(y, p.vertices, p.sigma, alpha, kappa, p.lf_cv)
+        accept[todo] = ~p.rejects(np.broadcast_to(y, (len(accept), y.shape[1]))[todo], alpha, kappa)
     return accept
 
 
@@ -435,6 +453,7 @@ def _prepare(betahat, sigma, n_pre, n_post, l_vec):
 def rm_accepts(
     betahat: np.ndarray, sigma: np.ndarray, n_pre: int, n_post: int, l_vec: np.ndarray, mbar: float,
     theta: float | np.ndarray, alpha: float = 0.05, seed: int = 0, kappa: float | None = None,
+    linear_program: bool = False,
 ) -> np.ndarray:
     """Whether target values are inside the relative-magnitudes confidence set (the inverted hybrid test).
 
@@ -449,7 +468,7 @@ def rm_accepts(
         The relative-magnitudes bound.
     theta : float or numpy.ndarray
         Target value(s) tested; broadcast against the rows of ``betahat``.
-    seed, kappa
+    seed, kappa, linear_program
         As in :func:`relative_magnitudes_interval`.
 
     Returns
@@ -460,12 +479,13 @@ def rm_accepts(
     betahat, sigma, l_vec = np.asarray(betahat, dtype=float), np.asarray(sigma, dtype=float), np.asarray(l_vec, float)
     _check(np.atleast_2d(betahat)[0], sigma, n_pre, n_post, l_vec)
     kappa = alpha / 10 if kappa is None else kappa
-    return _accepts(_rm_polyhedra(sigma, n_pre, n_post, l_vec, mbar, kappa, seed), betahat, theta, alpha, kappa)
+    polyhedra = _rm_polyhedra(sigma, n_pre, n_post, l_vec, mbar, kappa, seed, linear_program)
+    return _accepts(polyhedra, betahat, theta, alpha, kappa)
 
 
 def relative_magnitudes_interval(
     betahat: np.ndarray, sigma: np.ndarray, n_pre: int, n_post: int, l_vec: np.ndarray, mbar: float,
-    alpha: float = 0.05, seed: int = 0, kappa: float | None = None,
+    alpha: float = 0.05, seed: int = 0, kappa: float | None = None, linear_program: bool = False,
 ) -> RobustInterval:
     """Confidence set of ``l' tau_post`` under ``Delta^RM(Mbar)`` by the hybrid test (see the module notes).
 
@@ -479,6 +499,9 @@ def relative_magnitudes_interval(
         Seed of the least-favourable critical values' draws.
     kappa : float, optional
         Size of the least-favourable first stage; ``alpha / 10`` (HonestDiD's default) when omitted.
+    linear_program : bool
+        Solve the test's statistic as one linear program per point (HonestDiD's path, far slower)
+        even where the corners of its dual can be enumerated; the sets agree to the solver's tolerance.
 
     Returns
     -------
@@ -488,7 +511,7 @@ def relative_magnitudes_interval(
     """
     betahat, sigma, l_vec = _prepare(betahat, sigma, n_pre, n_post, l_vec)
     kappa = alpha / 10 if kappa is None else kappa
-    polyhedra = _rm_polyhedra(sigma, n_pre, n_post, l_vec, mbar, kappa, seed)
+    polyhedra = _rm_polyhedra(sigma, n_pre, n_post, l_vec, mbar, kappa, seed, linear_program)
     est = float(l_vec @ betahat[n_pre:])
     sd_theta = float(np.sqrt(l_vec @ sigma[n_pre:, n_pre:] @ l_vec))
     pre_changes = np.diff(np.r_[betahat[:n_pre], 0.0])
@@ -597,24 +620,19 @@ def trend_sensitivity(
     _check(betahat, sigma, n_pre, n_post, l_vec)
     se = float(np.sqrt(l_vec @ sigma[n_pre:, n_pre:] @ l_vec))
     estimate = float(l_vec @ betahat[n_pre:])
-    with_rm = n_post <= RM_MAX_POST
-    if with_rm:
-        rm = rm_breakdown(betahat, sigma, n_pre, n_post, l_vec, alpha, seed)
-        concludes = math.isfinite(rm)
-    else:  # only smoothness: the relative-magnitudes test's corners grow too fast beyond RM_MAX_POST
-        rm, concludes = math.nan, abs(estimate) > _normal_quantile(1 - alpha / 2) * se
-    sd = sd_breakdown(betahat, sigma, n_pre, n_post, l_vec, alpha) if concludes else math.nan
+    rm = rm_breakdown(betahat, sigma, n_pre, n_post, l_vec, alpha, seed)
+    sd = sd_breakdown(betahat, sigma, n_pre, n_post, l_vec, alpha) if math.isfinite(rm) else math.nan
     m_top = 2 * sd if math.isfinite(sd) and sd > 0 else se
     rm_sets = tuple(
         relative_magnitudes_interval(betahat, sigma, n_pre, n_post, l_vec, float(b), alpha, seed)
         for b in np.linspace(0, 2, grid)
-    ) if with_rm else ()
+    )
     intervals = rm_sets + tuple(
         smoothness_flci(betahat, sigma, n_pre, n_post, l_vec, float(m), alpha) for m in np.linspace(0, m_top, grid)
     )
     return TrendSensitivity(
         target=target, estimate=estimate, se=se, n_pre=n_pre, n_post=n_post,
-        rm_breakdown=rm, sd_breakdown=sd, intervals=intervals, alpha=alpha, relative_magnitudes=with_rm,
+        rm_breakdown=rm, sd_breakdown=sd, intervals=intervals, alpha=alpha,
     )
 
 
@@ -622,14 +640,6 @@ def trend_sensitivity(
 NEEDS_TWO_PRE_PERIODS = (
     "Sensitivity to parallel trends (Rambachan and Roth) needs at least two periods before the start: with one, "
     "there is no pre-period trend difference to compare the post-period with."
-)
-
-
-#: Sentence when the event study has more post-period coefficients than the relative-magnitudes test handles.
-TOO_MANY_POST_PERIODS = (
-    f"Relative magnitudes (Rambachan and Roth) are computed for at most {RM_MAX_POST} periods after the start; "
-    "this event study has more, so only the smoothness bound below is reported. Shorten the window after the "
-    "start to see both."
 )
 
 
@@ -698,8 +708,7 @@ def event_study_sensitivity(
     Returns
     -------
     TrendSensitivity or None
-        None when :func:`event_study_inputs` is None or the event study has more than
-        :data:`RM_MAX_POST` post-period coefficients (see :data:`TOO_MANY_POST_PERIODS`).
+        None when :func:`event_study_inputs` is None.
     """
     inputs = event_study_inputs(rel, estimate, cov, base)
     if inputs is None:

@@ -9,8 +9,11 @@ statistic is the value of the linear program
 
 ``sd`` the standard deviations of ``y``. Its dual is ``max lambda' y`` over the polytope
 ``{lambda >= 0, sd' lambda = 1, X' lambda = 0}``, which does not depend on ``y``: this
-module enumerates the polytope's vertices once, so ``eta`` of every draw and every grid
-point is a matrix product instead of one LP each. The conditional test conditions on the
+module enumerates the polytope's vertices once (double description, so the work follows
+the number of corners), and ``eta`` of every draw and every grid point is a matrix product
+instead of one LP each. Where the corners are too many, :mod:`~outcomes.experiment.quasi.moment_lp`
+solves the linear program per point instead and hands the same :class:`Conditioning` to the
+same :func:`hybrid_decision`. The conditional test conditions on the
 optimal vertex ``gamma``: along ``y = s + b c`` (``b = Sigma gamma / gamma' Sigma gamma``,
 ``c = gamma' y``) the vertex stays optimal for ``c`` in ``[v_lo, v_up]``, read off the other
 vertices in closed form (the same interval as ARP's primal formula, and exact where
@@ -23,18 +26,20 @@ simulated), and otherwise compares ``eta / sigma_gamma`` with the ``1 - (alpha -
 from __future__ import annotations
 
 import functools
-import itertools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
 #: Draws of the least-favourable critical value (HonestDiD's default).
 LF_DRAWS = 1_000
-#: Largest number of candidate bases enumerated for the dual vertices.
-MAX_BASES = 250_000
-#: Bases per batch of the enumeration (bounds the memory of the batched solves).
-BATCH = 20_000
+#: Most corners of the dual polytope enumerated (beyond it the statistic is solved as a linear program per point).
+MAX_RAYS = 5_000
+#: Most pairs of corners combined in one step of the enumeration, as a multiple of :data:`MAX_RAYS`.
+MAX_PAIRS_PER_RAY = 100
+#: Entries of a normalised ray at most this are zero (the double description's zero sets).
+RAY_TOL = 1e-10
 
 
 def independent_columns(w: np.ndarray) -> np.ndarray:
@@ -46,36 +51,53 @@ def independent_columns(w: np.ndarray) -> np.ndarray:
     return np.array(keep, dtype=int)
 
 
+class TooManyVertices(ValueError):
+    """The dual polytope has more corners than :data:`MAX_RAYS`: use the linear-program path instead."""
+
+
+def _adjacent_pairs(zero: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs ``(p, n)`` of rays that are adjacent in the cone (the combinatorial test of the double description).
+
+    Two extreme rays are adjacent when no third ray is zero wherever both are; ``zero``
+    marks, per ray, the coordinates where it is zero.
+    """
+    pp, nn = np.repeat(pos, len(neg)), np.tile(neg, len(pos))
+    nonzero = (~zero).T.astype(np.float32)  # counts below 2**24 are exact in float32 (and BLAS multiplies it)
+    keep = np.zeros(len(pp), dtype=bool)
+    step = max(1, 4_000_000 // max(1, len(zero)))
+    for lo in range(0, len(pp), step):
+        common = (zero[pp[lo:lo + step]] & zero[nn[lo:lo + step]]).astype(np.float32)
+        keep[lo:lo + step] = ((common @ nonzero) == 0).sum(axis=1) == 2  # only p and n are zero there
+    return pp[keep], nn[keep]
+
+
 @functools.lru_cache(maxsize=32)
 def _extreme_rays(x_bytes: bytes, shape: tuple[int, int]) -> np.ndarray:
-    """Extreme rays of the cone ``{lambda >= 0, X' lambda = 0}`` (rows, each summing to 1)."""
+    """Extreme rays of the cone ``{lambda >= 0, X' lambda = 0}`` (rows, each summing to 1).
+
+    Double description (Motzkin): start from the orthant's rays and intersect with one
+    hyperplane ``x_j' lambda = 0`` at a time, keeping the rays on it and combining each
+    adjacent pair on opposite sides. The work grows with the number of rays, not with the
+    number of candidate bases.
+    """
     x = np.frombuffer(x_bytes).reshape(shape)
     m = shape[0]
     x = x[:, independent_columns(x)] if x.size else np.zeros((m, 0))
-    r = x.shape[1]
-    if r == 0:
-        return np.eye(m)
-    n_bases = math.comb(m, r + 1)
-    if n_bases > MAX_BASES:
-        raise ValueError(
-            f"{m} moments and {r} nuisance parameters give {n_bases} candidate bases, more than {MAX_BASES}: "
-            "use fewer periods after the start (each adds moments and a nuisance parameter)"
-        )
-    found = []
-    combos = itertools.combinations(range(m), r + 1)
-    while chunk := list(itertools.islice(combos, BATCH)):
-        rows = np.array(chunk)
-        mats = np.swapaxes(x[rows], 1, 2)  # X_B' (bases, r, r + 1): a ray spans its null space
-        _, sing, vt = np.linalg.svd(mats)
-        ok = sing[:, -1] > 1e-10 * np.maximum(sing[:, 0], 1e-300)
-        null = vt[:, -1, :]  # unit length
-        ray = null * np.sign(np.take_along_axis(null, np.abs(null).argmax(axis=1)[:, None], axis=1))
-        ok &= (ray >= -1e-10).all(axis=1)
-        lam = np.zeros((int(ok.sum()), m))
-        np.put_along_axis(lam, rows[ok], np.clip(ray[ok], 0, None), axis=1)
-        found.append(lam / lam.sum(axis=1, keepdims=True))
-    rays = np.vstack(found) if found else np.zeros((0, m))
-    return np.unique(np.round(rays, 12), axis=0)
+    rays = np.eye(m)
+    for j in range(x.shape[1]):
+        values = rays @ x[:, j]
+        tol = RAY_TOL * max(1.0, float(np.abs(x[:, j]).max()))
+        pos, neg = np.flatnonzero(values > tol), np.flatnonzero(values < -tol)
+        if len(pos) * len(neg) > MAX_PAIRS_PER_RAY * MAX_RAYS:
+            raise TooManyVertices(f"more than {MAX_RAYS} corners may result ({len(pos) * len(neg)} pairs to combine)")
+        p, n = _adjacent_pairs(rays <= RAY_TOL, pos, neg)
+        new = values[p, None] * rays[n] - values[n, None] * rays[p]
+        rays = np.vstack([rays[np.abs(values) <= tol], new])
+        rays = np.where(rays <= RAY_TOL * rays.max(axis=1, keepdims=True), 0.0, rays)
+        rays = np.unique(np.round(rays / rays.sum(axis=1, keepdims=True), 12), axis=0)
+        if len(rays) > MAX_RAYS:
+            raise TooManyVertices(f"more than {MAX_RAYS} corners")
+    return rays
 
 
 def dual_vertices(sd: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -99,25 +121,108 @@ def dual_vertices(sd: np.ndarray, x: np.ndarray) -> np.ndarray:
 
     Raises
     ------
-    ValueError
-        When the number of candidate bases exceeds :data:`MAX_BASES`.
+    TooManyVertices
+        When the enumeration passes :data:`MAX_RAYS` corners (:mod:`~outcomes.experiment.quasi.moment_lp`
+        then solves the statistic per point).
     """
     x = np.ascontiguousarray(x, dtype=float).reshape(len(sd), -1)
     rays = _extreme_rays(x.tobytes(), x.shape)
     return rays / (rays @ sd)[:, None]
 
 
+def least_favorable_draws(sigma: np.ndarray, seed: int = 0, draws: int = LF_DRAWS) -> np.ndarray:
+    """``xi ~ N(0, Sigma)``, one row per draw, as ``numpy.random.RandomState(seed).multivariate_normal``.
+
+    The honestdid package draws the same way, so the same seed gives the same critical value there and here.
+    """
+    return np.random.RandomState(seed).multivariate_normal(np.zeros(len(sigma)), sigma, size=draws)
+
+
+def least_favorable_quantile(eta: np.ndarray, kappa: float) -> float:
+    """The least-favourable critical value: the ``1 - kappa`` quantile of the statistic over the draws."""
+    return float(np.quantile(eta, 1 - kappa))
+
+
 def least_favorable_cv(vertices: np.ndarray, sigma: np.ndarray, kappa: float, seed: int = 0,
                        draws: int = LF_DRAWS) -> float:
-    """``1 - kappa`` quantile of ``eta(xi)``, ``xi ~ N(0, Sigma)``.
-
-    The draws are ``numpy.random.RandomState(seed).multivariate_normal``, as in the
-    honestdid package, so the same seed gives the same critical value there and here.
-    """
+    """``1 - kappa`` quantile of ``eta(xi)``, ``xi ~ N(0, Sigma)`` (:func:`least_favorable_draws`)."""
     if len(vertices) == 0:
         return math.inf
-    xi = np.random.RandomState(seed).multivariate_normal(np.zeros(len(sigma)), sigma, size=draws)
-    return float(np.quantile((xi @ vertices.T).max(axis=1), 1 - kappa))
+    return least_favorable_quantile((least_favorable_draws(sigma, seed, draws) @ vertices.T).max(axis=1), kappa)
+
+
+@dataclass(frozen=True)
+class Conditioning:
+    """The statistic of each null and the interval it is conditioned on (arrays, one entry per null).
+
+    Attributes
+    ----------
+    eta : numpy.ndarray
+        The linear program's value ``eta(y) = gamma' y``.
+    variance : numpy.ndarray
+        ``gamma' Sigma gamma`` of the optimal dual vertex ``gamma``.
+    v_lo, v_up : numpy.ndarray
+        The values of ``c = gamma' y`` along ``y = s + b c`` for which ``gamma`` stays optimal;
+        ``-inf``/``inf`` where the test's decision does not depend on them.
+    """
+
+    eta: np.ndarray
+    variance: np.ndarray
+    v_lo: np.ndarray
+    v_up: np.ndarray
+
+
+def vertex_conditioning(y: np.ndarray, vertices: np.ndarray, sigma: np.ndarray) -> Conditioning:
+    """:class:`Conditioning` of each row of ``y`` from the enumerated dual vertices (closed form).
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Moments, one row per null.
+    vertices : numpy.ndarray
+        :func:`dual_vertices` of the moments' standard deviations and nuisance columns (at least one).
+    sigma : numpy.ndarray
+        Covariance of the moments.
+    """
+    values = y @ vertices.T  # (points, vertices)
+    best = values.argmax(axis=1)
+    eta = values[np.arange(len(y)), best]
+    gamma = vertices[best]  # (points, moments)
+    variance = np.einsum("pi,ij,pj->p", gamma, sigma, gamma)
+    var = np.where(variance < np.finfo(float).eps, 1.0, variance)
+    b = (gamma @ sigma) / var[:, None]
+    slope = b @ vertices.T - 1.0  # (points, vertices)
+    level = values - (slope + 1.0) * eta[:, None]  # lambda_v' s with s = y - b eta
+    tol = 1e-10
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bound = -level / slope
+    v_lo = np.where(slope < -tol, bound, -np.inf).max(axis=1)
+    v_up = np.where(slope > tol, bound, np.inf).min(axis=1)
+    return Conditioning(eta, variance, v_lo, v_up)
+
+
+def hybrid_decision(cond: Conditioning, alpha: float, kappa: float, lf_cv: float) -> np.ndarray:
+    """Whether the conditional-least-favourable hybrid rejects each null of ``cond``.
+
+    Rejects when ``eta`` exceeds the least-favourable critical value; otherwise compares
+    ``eta / sigma_gamma`` with the ``1 - (alpha - kappa) / (1 - kappa)`` quantile of the normal
+    truncated to ``[v_lo, min(v_up, lf_cv)] / sigma_gamma``. A vertex with no variance makes
+    ``eta`` known exactly: the test rejects when it is positive (as HonestDiD).
+    """
+    eta = cond.eta
+    exact = cond.variance < np.finfo(float).eps
+    sigma_b = np.sqrt(np.where(exact, 1.0, cond.variance))
+    stat = eta / sigma_b
+    z_lo = cond.v_lo / sigma_b
+    z_up = np.minimum(cond.v_up, lf_cv) / sigma_b
+    size = (alpha - kappa) / (1 - kappa)
+    inside = (z_lo <= stat) & (stat <= z_up) & ~exact
+    cval = np.zeros(len(eta))
+    if inside.any():
+        lo, up = z_lo[inside], z_up[inside]
+        q = stats.truncnorm.ppf(1 - size, lo, up)
+        cval[inside] = np.maximum(0.0, np.where(lo >= up, lo, q))
+    return (eta > lf_cv) | (inside & (stat > cval)) | (exact & (eta > 0))
 
 
 def hybrid_reject(y: np.ndarray, vertices: np.ndarray, sigma: np.ndarray, alpha: float, kappa: float,
@@ -145,31 +250,4 @@ def hybrid_reject(y: np.ndarray, vertices: np.ndarray, sigma: np.ndarray, alpha:
     y = np.atleast_2d(y)
     if len(vertices) == 0:
         return np.zeros(len(y), dtype=bool)
-    values = y @ vertices.T  # (points, vertices)
-    best = values.argmax(axis=1)
-    eta = values[np.arange(len(y)), best]
-    gamma = vertices[best]  # (points, moments)
-    var = np.einsum("pi,ij,pj->p", gamma, sigma, gamma)
-    # A vertex with no variance: eta is known exactly, so the test rejects when it is positive (as HonestDiD).
-    exact = var < np.finfo(float).eps
-    var = np.where(exact, 1.0, var)
-    sigma_b = np.sqrt(var)
-    b = (gamma @ sigma) / var[:, None]
-    slope = b @ vertices.T - 1.0  # (points, vertices)
-    level = values - (slope + 1.0) * eta[:, None]  # lambda_v' s with s = y - b eta
-    tol = 1e-10
-    with np.errstate(divide="ignore", invalid="ignore"):
-        bound = -level / slope
-    v_lo = np.where(slope < -tol, bound, -np.inf).max(axis=1)
-    v_up = np.where(slope > tol, bound, np.inf).min(axis=1)
-    stat = eta / sigma_b
-    z_lo = v_lo / sigma_b
-    z_up = np.minimum(v_up, lf_cv) / sigma_b
-    size = (alpha - kappa) / (1 - kappa)
-    inside = (z_lo <= stat) & (stat <= z_up) & ~exact
-    cval = np.zeros(len(y))
-    if inside.any():
-        lo, up = z_lo[inside], z_up[inside]
-        q = stats.truncnorm.ppf(1 - size, lo, up)
-        cval[inside] = np.maximum(0.0, np.where(lo >= up, lo, q))
-    return (eta > lf_cv) | (inside & (stat > cval)) | (exact & (eta > 0))
+    return hybrid_decision(vertex_conditioning(y, vertices, sigma), alpha, kappa, lf_cv)
