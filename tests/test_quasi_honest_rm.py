@@ -293,3 +293,15 @@ def test_twelve_post_periods_cover_a_linear_trend_on_the_edge_of_the_bound():
     assert honest.rm_accepts(draws, cov, n_pre, n_post, l_vec, 1.0, 0.3).mean() >= 0.93
     se = math.sqrt(l_vec @ cov[n_pre:, n_pre:] @ l_vec)
     assert (np.abs(draws[:, n_pre:] @ l_vec - 0.3) <= 1.959964 * se).mean() < 0.5
+
+
+def test_sentences_name_a_breakdown_beyond_the_search_as_robust() -> None:
+    """No Mbar tried loses the conclusion: the sentence says it holds, never "not distinguishable from zero"."""
+    base = dict(target="average", estimate=2.0, se=0.1, n_pre=3, n_post=4, sd_breakdown=0.5, intervals=())
+    robust = honest.TrendSensitivity(rm_breakdown=math.inf, **base).sentences()
+    assert robust[0].startswith("The conclusion holds even if post-period trend differences reach 64 times")
+    assert not robust[0].count("not distinguishable")
+    fragile = honest.TrendSensitivity(rm_breakdown=math.nan, **base).sentences()
+    assert fragile == (fragile[0],) and "not distinguishable from zero" in fragile[0]
+    middle = honest.TrendSensitivity(rm_breakdown=1.4, **base).sentences()
+    assert "exceed 1.4 times the largest pre-period one" in middle[0]

@@ -145,16 +145,22 @@ class TrendSensitivity:
     def sentences(self) -> tuple[str, ...]:
         """Plain sentences: the relative-magnitudes and smoothness breakdown values."""
         what = TARGET_NAMES[self.target]
-        if not math.isfinite(self.rm_breakdown):
+        if math.isnan(self.rm_breakdown):
             return (
                 f"Sensitivity to parallel trends: {what} is not distinguishable from zero even if trends are exactly "
                 "parallel, so there is no conclusion to test.",
             )
-        rm = (
-            f"The conclusion holds unless post-period trend differences exceed "
-            f"{fmt.number(self.rm_breakdown)} times the largest pre-period one"
-            f" (relative magnitudes, Rambachan and Roth; {what})."
-        )
+        if math.isinf(self.rm_breakdown):
+            rm = (
+                f"The conclusion holds even if post-period trend differences reach {fmt.number(RM_SEARCH_LIMIT)} "
+                f"times the largest pre-period one, the most tried (relative magnitudes, Rambachan and Roth; {what})."
+            )
+        else:
+            rm = (
+                f"The conclusion holds unless post-period trend differences exceed "
+                f"{fmt.number(self.rm_breakdown)} times the largest pre-period one"
+                f" (relative magnitudes, Rambachan and Roth; {what})."
+            )
         if math.isnan(self.sd_breakdown):
             sd = ("A linear difference in trends continued from before the start would be enough to explain the "
                   "effect (smoothness, M = 0).")
