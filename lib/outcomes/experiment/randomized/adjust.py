@@ -31,7 +31,7 @@ from typing import Self
 
 import numpy as np
 
-from outcomes.experiment.randomized.frequentist import Comparison, compare
+from outcomes.experiment.randomized.frequentist import Comparison, adjusted_moments, compare
 from outcomes.experiment.statistics import ArrayLike, Moments, safe_div, sample_variance
 
 
@@ -82,6 +82,12 @@ class CovariateSums:
         s_xy = self.sum_xy - self.sum_x * (self.sum_y / n)[..., None]
         return s_yy, s_xx, s_xy
 
+    def covariances(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-unit (co)variances: ``var(y)``, the covariance matrix of ``x`` and ``cov(x, y)`` (0 when ``n <= 1``)."""
+        s_yy, s_xx, s_xy = self.scatter()
+        w = np.where(self.n > 1, self.n - 1, np.inf)
+        return sample_variance(self.n, self.sum_y, self.sum_y2), s_xx / w[..., None, None], s_xy / w[..., None]
+
 
 @dataclass(frozen=True)
 class StrataSums:
@@ -130,19 +136,6 @@ def _reduction(before: np.ndarray, after: np.ndarray, applied: np.ndarray) -> np
     return np.where(ok, 1 - after / np.where(ok, before, 1.0), np.nan)
 
 
-def _pooled_slopes(s_xx: np.ndarray, s_xy: np.ndarray, varies: np.ndarray) -> np.ndarray:
-    """``theta`` solving ``S_xx theta = S_xy``, on the correlation scale so units do not matter.
-
-    A constant covariate (``varies`` False) gets 0; of collinear covariates the minimum-norm
-    combination is kept (the pseudo-inverse), so a redundant covariate changes nothing.
-    """
-    sd = np.sqrt(np.maximum(np.diagonal(s_xx, axis1=-2, axis2=-1), 0.0))
-    scale = np.where(varies, 1 / np.where(varies, sd, 1.0), 0.0)
-    corr = s_xx * scale[..., :, None] * scale[..., None, :]
-    inverse = np.linalg.pinv(corr, rtol=1e-10, hermitian=True)
-    return scale * np.einsum("...ij,...j->...i", inverse, scale * s_xy)
-
-
 def regression_adjusted(control: CovariateSums, treatment: CovariateSums, alpha: float = 0.05) -> Adjustment:
     """CUPED with several pre-period covariates, ``theta`` pooled over both arms.
 
@@ -169,33 +162,23 @@ def regression_adjusted(control: CovariateSums, treatment: CovariateSums, alpha:
     fit's HC1 error at 2,000 units per arm (``tests/test_experiment_adjust.py``).
     """
     arms = (control, treatment)
-    scat = [a.scatter() for a in arms]
-    s_xx = scat[0][1] + scat[1][1]
-    s_xy = scat[0][2] + scat[1][2]
     # a covariate varies when its scatter is more than rounding error of its sum of squares
     raw = np.diagonal(control.sum_xx + treatment.sum_xx, axis1=-2, axis2=-1)
+    s_xx = control.scatter()[1] + treatment.scatter()[1]
     varies = np.diagonal(s_xx, axis1=-2, axis2=-1) > 1e-12 * raw
-    theta = _pooled_slopes(s_xx, s_xy, varies)
-    applied = np.any(varies, axis=-1)
-    pooled_x = (control.sum_x + treatment.sum_x) / (control.n + treatment.n)[..., None]
-
-    def arm(a: CovariateSums, s: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Moments:
-        s_yy, sxx, sxy = s
-        w = np.maximum(a.n - 1, 1.0)
-        mean = safe_div(a.sum_y, a.n)
-        x_bar = a.sum_x / np.where(a.n > 0, a.n, 1.0)[..., None]
-        var_y = sample_variance(a.n, a.sum_y, a.sum_y2)
-        quad = np.einsum("...i,...ij,...j->...", theta, sxx, theta)
-        est_var = np.maximum(s_yy - 2 * np.einsum("...i,...i->...", theta, sxy) + quad, 0.0) / w
-        est = mean - np.einsum("...i,...i->...", theta, x_bar - pooled_x)
-        cov = (s_yy - np.einsum("...i,...i->...", theta, sxy)) / w
-        return Moments(a.n, mean, var_y, est, est_var, cov)
-
-    mc, mt = arm(control, scat[0]), arm(treatment, scat[1])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        before = mc.variance / mc.n + mt.variance / mt.n
-        after = mc.est_variance / mc.n + mt.est_variance / mt.n
-    return Adjustment(compare(mc, mt, alpha, _reduction(before, after, applied)), theta)
+    n = tuple(np.asarray(a.n, dtype=float) for a in arms)
+    per_unit = [a.covariances() for a in arms]
+    mc, mt, theta, reduction = adjusted_moments(
+        n,
+        tuple(safe_div(a.sum_y, a.n) for a in arms),
+        tuple(a.sum_x / np.where(a.n > 0, a.n, 1.0)[..., None] for a in arms),
+        (control.sum_x + treatment.sum_x) / (control.n + treatment.n)[..., None],
+        tuple(v[0] for v in per_unit),
+        tuple(v[1] for v in per_unit),
+        tuple(v[2] for v in per_unit),
+        varies,
+    )
+    return Adjustment(compare(mc, mt, alpha, reduction), theta)
 
 
 def post_stratified(control: StrataSums, treatment: StrataSums, alpha: float = 0.05) -> Adjustment:
