@@ -30,7 +30,9 @@ from dataclasses import dataclass
 from typing import Self
 
 import numpy as np
+import pandas as pd
 
+from outcomes.experiment.spec import AdjustSpec
 from outcomes.experiment.randomized.frequentist import Comparison, adjusted_moments, compare
 from outcomes.experiment.statistics import ArrayLike, Moments, safe_div, sample_variance
 
@@ -161,6 +163,14 @@ def regression_adjusted(control: CovariateSums, treatment: CovariateSums, alpha:
     ``y ~ 1 + treatment + x_1 + ... + x_k`` (tested to 1e-8); its SE is within 0.1% of that
     fit's HC1 error at 2,000 units per arm (``tests/test_experiment_adjust.py``).
     """
+    mc, mt, theta, reduction = regression_moments(control, treatment)
+    return Adjustment(compare(mc, mt, alpha, reduction), theta)
+
+
+def regression_moments(
+    control: CovariateSums, treatment: CovariateSums
+) -> tuple[Moments, Moments, np.ndarray, np.ndarray]:
+    """The moments :func:`regression_adjusted` compares: control, treatment, ``theta`` and the variance removed."""
     arms = (control, treatment)
     # a covariate varies when its scatter is more than rounding error of its sum of squares
     raw = np.diagonal(control.sum_xx + treatment.sum_xx, axis1=-2, axis2=-1)
@@ -178,7 +188,7 @@ def regression_adjusted(control: CovariateSums, treatment: CovariateSums, alpha:
         tuple(v[2] for v in per_unit),
         varies,
     )
-    return Adjustment(compare(mc, mt, alpha, reduction), theta)
+    return mc, mt, theta, reduction
 
 
 def post_stratified(control: StrataSums, treatment: StrataSums, alpha: float = 0.05) -> Adjustment:
@@ -197,6 +207,7 @@ def post_stratified(control: StrataSums, treatment: StrataSums, alpha: float = 0
         The adjusted comparison and the weights ``w_h`` (pooled shares of the strata).
         A stratum with fewer than 2 units in an arm leaves nothing to estimate its
         variance from: the comparison is NaN there (merge it with a neighbouring stratum).
+        A stratum with no unit in either arm has weight 0 and is left out.
 
     Notes
     -----
@@ -206,9 +217,16 @@ def post_stratified(control: StrataSums, treatment: StrataSums, alpha: float = 0
     ``y ~ treatment * (centred stratum dummies)`` (tested to 1e-8, SE within 0.1% of its HC1
     error at 3,000 units) and the variance a hand computation.
     """
+    mc, mt, weights, reduction = stratified_moments(control, treatment)
+    return Adjustment(compare(mc, mt, alpha, reduction), weights)
+
+
+def stratified_moments(control: StrataSums, treatment: StrataSums) -> tuple[Moments, Moments, np.ndarray, np.ndarray]:
+    """The moments :func:`post_stratified` compares: control, treatment, the weights and the variance removed."""
     n_c, n_t = (np.asarray(a.n, dtype=float) for a in (control, treatment))
     weights = (n_c + n_t) / (n_c + n_t).sum(axis=-1, keepdims=True)
-    usable = ((n_c >= 2) & (n_t >= 2)).all(axis=-1)
+    # a stratum no unit of either arm falls in (in a segment's cell) has weight 0 and is left out
+    usable = (((n_c >= 2) & (n_t >= 2)) | (n_c + n_t == 0)).all(axis=-1)
 
     def arm(a: StrataSums) -> Moments:
         n_h = np.asarray(a.n, dtype=float)
@@ -216,8 +234,9 @@ def post_stratified(control: StrataSums, treatment: StrataSums, alpha: float = 0
         s2 = sample_variance(n_h, a.sum, a.sum_squares)
         mean = safe_div(np.asarray(a.sum, dtype=float).sum(axis=-1), n)
         var_y = sample_variance(n, np.sum(a.sum, axis=-1), np.sum(a.sum_squares, axis=-1))
-        est = (weights * safe_div(np.asarray(a.sum, dtype=float), n_h)).sum(axis=-1)
-        var_est = (weights**2 * safe_div(s2, n_h)).sum(axis=-1)
+        present = weights > 0
+        est = np.where(present, weights * safe_div(np.asarray(a.sum, dtype=float), n_h), 0.0).sum(axis=-1)
+        var_est = np.where(present, weights**2 * safe_div(s2, n_h), 0.0).sum(axis=-1)
         est_var = np.where(usable, n * var_est, np.nan)
         return Moments(n, mean, var_y, est, est_var, (weights * s2).sum(axis=-1))
 
@@ -225,4 +244,67 @@ def post_stratified(control: StrataSums, treatment: StrataSums, alpha: float = 0
     with np.errstate(divide="ignore", invalid="ignore"):
         before = mc.variance / mc.n + mt.variance / mt.n
         after = mc.est_variance / mc.n + mt.est_variance / mt.n
-    return Adjustment(compare(mc, mt, alpha, _reduction(before, after, usable)), weights)
+    return mc, mt, weights, _reduction(before, after, usable)
+
+
+def _columns(frame: pd.DataFrame, prefix: str) -> list[str]:
+    return [c for c in frame.columns if c.startswith(prefix)]
+
+
+def adjusted_cells(
+    adjust: AdjustSpec, control: pd.DataFrame, treatment: pd.DataFrame
+) -> tuple[Moments, Moments, np.ndarray] | None:
+    """Moments of a metric's cells adjusted as its ``adjust`` asks, from the aggregate table's columns.
+
+    Parameters
+    ----------
+    adjust : AdjustSpec
+        The metric's ``covariates`` or ``strata``.
+    control, treatment : DataFrame
+        One row per cell (segment) with ``n, sum, sum_squares`` and the columns of
+        :func:`~outcomes.experiment.statistics.covariate_terms` or
+        :func:`~outcomes.experiment.statistics.strata_columns`.
+
+    Returns
+    -------
+    tuple or None
+        Control and treatment moments and the variance removed per cell; None when the
+        table has none of the sums the adjustment needs (the metric is then compared
+        unadjusted, with a ``cuped_not_applied`` condition).
+    """
+    def arr(frame: pd.DataFrame, cols: list[str]) -> np.ndarray:
+        return frame[cols].to_numpy(dtype=float)
+
+    if adjust.covariates:
+        names = adjust.covariates
+        k = len(names)
+        wanted = [f"cov_x@{a}" for a in names] + [f"cov_xy@{a}" for a in names]
+        if not all(c in control and c in treatment for c in wanted):
+            return None
+
+        def sums(frame: pd.DataFrame) -> CovariateSums:
+            xx = np.zeros((len(frame), k, k))
+            for i, a in enumerate(names):
+                for j in range(i, k):
+                    xx[:, i, j] = xx[:, j, i] = frame[f"cov_xx@{a}*{names[j]}"].to_numpy(dtype=float)
+            return CovariateSums(
+                *(frame[c].to_numpy(dtype=float) for c in ("n", "sum", "sum_squares")),
+                arr(frame, [f"cov_x@{a}" for a in names]), xx, arr(frame, [f"cov_xy@{a}" for a in names]),
+            )
+
+        mc, mt, _, reduction = regression_moments(sums(control), sums(treatment))
+        return mc, mt, reduction
+    levels = sorted({c.split("@", 1)[1] for c in _columns(control, f"strata_n@{adjust.strata}=")}
+                    | {c.split("@", 1)[1] for c in _columns(treatment, f"strata_n@{adjust.strata}=")})
+    if not levels:
+        return None
+
+    def strata(frame: pd.DataFrame) -> StrataSums:
+        def part(name: str) -> np.ndarray:
+            cols = [f"strata_{name}@{level}" for level in levels]
+            return frame.reindex(columns=cols).fillna(0.0).to_numpy(dtype=float)
+
+        return StrataSums(part("n"), part("sum"), part("sum_squares"))
+
+    mc, mt, _, reduction = stratified_moments(strata(control), strata(treatment))
+    return mc, mt, reduction
