@@ -441,6 +441,11 @@ def statistic_from_row(kind: str, row: Any) -> Statistic:
 ADJUST_PREFIXES = ("cov_x@", "cov_xx@", "cov_xy@", "strata_n@", "strata_sum@", "strata_sum_squares@")
 
 
+def adjust_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns of ``frame`` holding the sums of ``adjust`` (:data:`ADJUST_PREFIXES`)."""
+    return [c for c in frame.columns if str(c).startswith(ADJUST_PREFIXES)]
+
+
 def covariate_terms(y: ArrayLike, covariates: Mapping[str, ArrayLike]) -> dict[str, ArrayLike]:
     """Per-unit terms whose sums several-covariate CUPED needs, besides ``n, sum(y), sum(y^2)``.
 

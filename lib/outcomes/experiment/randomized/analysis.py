@@ -59,12 +59,12 @@ from outcomes.experiment.randomized.sequential import DEFAULT_TUNING, confidence
 from outcomes.experiment.spec import InitiativeSpec, MetricSpec
 from outcomes.experiment.randomized.srm import segment_splits, srm_test
 from outcomes.experiment.statistics import (
-    ADJUST_PREFIXES,
     AGGREGATE_COLUMNS,
     QUANTILE_COLUMNS,
     Moments,
     mean_moments,
     proportion_moments,
+    adjust_columns,
     covariate_terms,
     ratio_moments,
     strata_columns,
@@ -192,11 +192,6 @@ def aggregate_table(df: pd.DataFrame, spec: InitiativeSpec, by_cluster: bool = F
             out[col] = np.nan
     keys = ["metric", "arm", "segment", *(["cluster"] if by_cluster else [])]
     return out[[*keys, *AGGREGATE_COLUMNS, *adjust_columns(out)]]
-
-
-def adjust_columns(frame: pd.DataFrame) -> list[str]:
-    """The columns of ``frame`` holding the sums of ``adjust`` (:data:`ADJUST_PREFIXES`)."""
-    return [c for c in frame.columns if str(c).startswith(ADJUST_PREFIXES)]
 
 
 def _with_strata(part: pd.DataFrame, terms: pd.DataFrame, stratum: pd.Series) -> pd.DataFrame:
