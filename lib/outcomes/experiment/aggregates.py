@@ -305,6 +305,8 @@ def unit_table(
     spec: InitiativeSpec,
     windows: Sequence[AnalysisWindow],
     columns: Sequence[Sequence[str]] | None = None,
+    *,
+    population: ibis.Table | None = None,
 ) -> ibis.Table:
     """One row per customer assigned to the initiative, as an ibis expression (not executed).
 
@@ -321,6 +323,9 @@ def unit_table(
         Per window, the unit columns wanted (:data:`UNIT_COLUMNS`, their ``_pre``
         versions, :data:`STATE_COLUMNS`); default all. Event tables no wanted column needs
         are not read.
+    population : ibis.Table, optional
+        Other customers than the initiative's assignments: columns ``unit_id`` and
+        ``arm`` (a group label), e.g. a program holdout and everyone else.
 
     Returns
     -------
@@ -331,7 +336,7 @@ def unit_table(
     every = [*UNIT_COLUMNS, *(f"{c}_pre" for c in UNIT_COLUMNS), *STATE_COLUMNS]
     wanted = [set(every if columns is None else columns[k]) for k in range(len(windows))]
     a = con.table("assignments")
-    units = a.filter(a.initiative_id == spec.id).select(unit_id=a.unit_id, arm=a.arm)
+    units = a.filter(a.initiative_id == spec.id).select(unit_id=a.unit_id, arm=a.arm) if population is None else population
     customers = con.table("customers").select("customer_id", "segment", "region", "signup_date")
     churn = con.table("churn").select("customer_id", "churned_at")
     units = units.left_join(customers, units.unit_id == customers.customer_id).drop("customer_id")
