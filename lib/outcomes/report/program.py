@@ -3,7 +3,7 @@
 :func:`program` finds, on the warehouse, every pair of active randomized initiatives whose
 assignments share customers (their interaction test) and, when ``params/value.yaml``
 declares a ``program_holdout``, the holdout against every other customer
-(:mod:`outcomes.experiment.program`). :meth:`Program.text` is what the page shows; it is
+(:mod:`outcomes.experiment.program`). :meth:`Program.views` is what the page shows; it is
 empty when no pair shares customers and no holdout is declared.
 """
 
@@ -39,8 +39,8 @@ class Program:
     overlaps: tuple[PairOverlap, ...] = ()
     holdout: HoldoutResult | None = None
 
-    def text(self) -> Markdown:
-        """The page's section: a heading and one sentence per pair and per holdout metric; empty when there is none."""
+    def views(self) -> list[Markdown]:
+        """The page's section: a heading and one sentence per pair and per holdout metric; none when there is nothing to show."""
         parts = []
         if self.overlaps:
             parts.append(
@@ -56,7 +56,7 @@ class Program:
                 f"{escape_md(self.holdout.holdout.start_date)}: the effect of the whole program."
             )
             parts.append("\n".join(f"- {escape_md(s)}" for s in self.holdout.sentences()))
-        return Markdown("\n\n".join(parts))
+        return [Markdown("\n\n".join(parts))] if parts else []
 
     def overlap_records(self) -> list[dict[str, Any]]:
         """The ``overlaps`` rows of ``results.json`` (none when no pair shares customers)."""
