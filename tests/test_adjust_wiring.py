@@ -17,6 +17,7 @@ from test_review import FIXTURE_SPEC, _fixture_rows, _pandas_units
 from outcomes import params
 from outcomes.errors import ParamsError
 from outcomes.experiment import aggregate_table, aggregates, analyze_aggregates, analyze_table
+from outcomes.experiment.results import result_from_dict, result_to_dict
 from outcomes.experiment.randomized.adjust import CovariateSums, StrataSums, post_stratified, regression_adjusted
 from outcomes.experiment.spec import InitiativeSpec
 from outcomes.report import results as report_results
@@ -177,3 +178,9 @@ def test_the_demo_month_shows_the_portals_variance_reduction(demo_month: Path) -
         "Tickets per customer in the window (portal arm): adjusting for tickets before the start, self service "
         f"tickets before the start, orders before the start and csat answers before the start removed {share}% of the variance."
     ) in " ".join(page.split())
+
+
+def test_an_adjusted_result_survives_the_shared_cache() -> None:
+    result = analyze_table(_planted(), _spec({"covariates": ["x1", "x2"]}))
+    back = result_from_dict(json.loads(json.dumps(result_to_dict(result))))
+    assert back.effects[0].adjusted_for == ("x1", "x2") and back.effects[0].to_entry() == result.effects[0].to_entry()

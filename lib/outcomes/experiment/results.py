@@ -549,7 +549,10 @@ def result_from_dict(doc: Mapping[str, Any]) -> InitiativeResult:
         return tuple(Condition(**c) for c in rows)
 
     def effects(rows: Any) -> tuple[MetricEffect, ...]:
-        return tuple(MetricEffect(**{**e, "conditions": conditions(e["conditions"])}) for e in rows)
+        return tuple(
+            MetricEffect(**{**e, "conditions": conditions(e["conditions"]), "adjusted_for": tuple(e.get("adjusted_for", ()))})
+            for e in rows
+        )
 
     decision = dict(doc["decision"])
     return InitiativeResult(
