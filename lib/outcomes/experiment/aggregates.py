@@ -39,7 +39,7 @@ from outcomes.metrics import catalog
 from outcomes.errors import ParamsError
 from outcomes.periods import Month, MonthLike, months_beginning
 from outcomes.experiment.spec import DataSpec, InitiativeSpec, MetricSpec
-from outcomes.experiment.statistics import AGGREGATE_COLUMNS, sum_terms
+from outcomes.experiment.statistics import AGGREGATE_COLUMNS, adjust_columns, covariate_terms, strata_columns, sum_terms
 from outcomes.metrics.panel import build_panel
 
 #: Per-customer columns of the randomized unit table (window ``[start, end)``); each count
@@ -210,7 +210,14 @@ def _unit_columns(spec: InitiativeSpec) -> list[tuple[str, str]]:
             value = getattr(m, key) or (m.metric if key == "column" else None)
             if value:
                 out.append((f"metrics[{i}].{key}", value))
+        if m.adjust is not None:
+            out += [(f"metrics[{i}].adjust.covariates[{j}]", c) for j, c in enumerate(m.adjust.covariates)]
     return out
+
+
+def _strata(spec: InitiativeSpec) -> list[str]:
+    """The customer attributes the spec's metrics are post-stratified by."""
+    return list(dict.fromkeys(m.adjust.strata for m in spec.metrics if m.adjust is not None and m.adjust.strata))
 
 
 def _check_randomized(spec: InitiativeSpec) -> None:
@@ -234,6 +241,23 @@ def _check_randomized(spec: InitiativeSpec) -> None:
         raise ParamsError(
             f"initiative {spec.id!r}: warehouse unit column(s) not known: {listed}. "
             f"Valid columns are: {', '.join(valid)}"
+        )
+    early = [
+        (f"metrics[{i}].adjust.covariates", c) for i, m in enumerate(spec.metrics) if m.adjust is not None
+        for c in m.adjust.covariates if c in valid and not c.endswith("_pre")
+    ]
+    if early:
+        listed = "; ".join(f"{key} names {col!r}" for key, col in early)
+        raise ParamsError(
+            f"initiative {spec.id!r}: {listed}, a column of the test window, which the change itself moves; "
+            f"adjust for columns measured before the start: write {', '.join(repr(c + '_pre') for _, c in early if c in UNIT_COLUMNS) or 'a <column>_pre column'}"
+        )
+    strata = [(f"metrics[{i}].adjust.strata", m.adjust.strata) for i, m in enumerate(spec.metrics)
+              if m.adjust is not None and m.adjust.strata and m.adjust.strata not in SEGMENT_COLUMNS]
+    if strata:
+        listed = "; ".join(f"{key} = {col!r}" for key, col in strata)
+        raise ParamsError(
+            f"initiative {spec.id!r}: {listed} is not a customer attribute; valid strata are: {', '.join(SEGMENT_COLUMNS)}"
         )
     wrong = [s for s in spec.data.segments if s not in SEGMENT_COLUMNS]
     if wrong:
@@ -281,6 +305,8 @@ def unit_table(
     spec: InitiativeSpec,
     windows: Sequence[AnalysisWindow],
     columns: Sequence[Sequence[str]] | None = None,
+    *,
+    population: ibis.Table | None = None,
 ) -> ibis.Table:
     """One row per customer assigned to the initiative, as an ibis expression (not executed).
 
@@ -297,6 +323,9 @@ def unit_table(
         Per window, the unit columns wanted (:data:`UNIT_COLUMNS`, their ``_pre``
         versions, :data:`STATE_COLUMNS`); default all. Event tables no wanted column needs
         are not read.
+    population : ibis.Table, optional
+        Other customers than the initiative's assignments: columns ``unit_id`` and
+        ``arm`` (a group label), e.g. a program holdout and everyone else.
 
     Returns
     -------
@@ -307,7 +336,7 @@ def unit_table(
     every = [*UNIT_COLUMNS, *(f"{c}_pre" for c in UNIT_COLUMNS), *STATE_COLUMNS]
     wanted = [set(every if columns is None else columns[k]) for k in range(len(windows))]
     a = con.table("assignments")
-    units = a.filter(a.initiative_id == spec.id).select(unit_id=a.unit_id, arm=a.arm)
+    units = a.filter(a.initiative_id == spec.id).select(unit_id=a.unit_id, arm=a.arm) if population is None else population
     customers = con.table("customers").select("customer_id", "segment", "region", "signup_date")
     churn = con.table("churn").select("customer_id", "churned_at")
     units = units.left_join(customers, units.unit_id == customers.customer_id).drop("customer_id")
@@ -355,8 +384,12 @@ def unit_table(
     return units.select("unit_id", "arm", "segment", "region", **out)
 
 
-def _sums(units: ibis.Table, spec: InitiativeSpec, k: int) -> dict[str, ibis.Value]:
-    """The aggregate expressions of every metric in window ``k``, named ``w<k>__<i>__<aggregate column>``."""
+def _sums(units: ibis.Table, spec: InitiativeSpec, k: int, labels: dict[str, str]) -> dict[str, ibis.Value]:
+    """The aggregate expressions of every metric in window ``k``, named ``w<k>__<i>__<aggregate column>``.
+
+    The sums of ``adjust.covariates`` go by plain SQL names (``w<k>__<i>__adj<j>``);
+    ``labels`` receives each one's aggregate-table name (``w<k>__<i>__cov_x@tickets_pre``).
+    """
     def column(name: str | None) -> ibis.Value | None:
         return units[f"{name}_w{k}"] if name else None
 
@@ -371,7 +404,26 @@ def _sums(units: ibis.Table, spec: InitiativeSpec, k: int) -> dict[str, ibis.Val
         )
         out[f"w{k}__{i}__n"] = units.count().cast("float64")
         out |= {f"w{k}__{i}__{name}": term.sum() for name, term in terms.items()}
+        if m.adjust is not None and m.adjust.covariates:
+            xs = {c: column(c) for c in m.adjust.covariates}
+            for j, (name, term) in enumerate(covariate_terms(column(m.column or m.metric), xs).items()):
+                out[f"w{k}__{i}__adj{j}"] = term.sum()
+                labels[f"w{k}__{i}__adj{j}"] = f"w{k}__{i}__{name}"
     return out
+
+
+def _with_strata(frame: pd.DataFrame, groups: pd.DataFrame, spec: InitiativeSpec, k: int, keys: list[str]) -> pd.DataFrame:
+    """``frame`` (sums per ``keys``) with the per-stratum sums of the post-stratified metrics of window ``k``."""
+    for i, m in enumerate(spec.metrics):
+        if m.adjust is None or not m.adjust.strata:
+            continue
+        names = {name: f"w{k}__{i}__{name}" for name in ("n", "sum", "sum_squares")}
+        cut = groups[[*keys, *names.values()]].assign(_stratum=groups[m.adjust.strata])
+        per = cut.groupby([*keys, "_stratum"], as_index=False).sum()
+        spread = strata_columns(per, keys, "_stratum", names, label=m.adjust.strata)
+        spread = spread.rename(columns={c: f"w{k}__{i}__{c}" for c in spread.columns if c not in keys})
+        frame = frame.merge(spread, on=keys, how="left")
+    return frame
 
 
 def _reshape(wide: pd.DataFrame, spec: InitiativeSpec, segment: pd.Series, k: int) -> pd.DataFrame:
@@ -386,7 +438,7 @@ def _reshape(wide: pd.DataFrame, spec: InitiativeSpec, segment: pd.Series, k: in
     for col in AGGREGATE_COLUMNS:
         if col not in out:
             out[col] = float("nan")
-    return out[["metric", "arm", "segment", *AGGREGATE_COLUMNS]]
+    return out[["metric", "arm", "segment", *AGGREGATE_COLUMNS, *adjust_columns(out)]]
 
 
 @dataclass(frozen=True)
@@ -449,27 +501,30 @@ def randomized_aggregates(
     windows = [window, *(AnalysisWindow(window.start, end) for end in looks)]
     specs = [spec, *(primary_only for _ in looks)]
     units = unit_table(con, spec, windows, [sorted({col for _, col in _unit_columns(s)}) for s in specs])
-    keys = list(dict.fromkeys(["arm", *spec.data.segments]))
+    keys = list(dict.fromkeys(["arm", *spec.data.segments, *_strata(spec)]))
     labelled = units.mutate(**{c: units[c].fill_null("(missing)") for c in keys if c != "arm"})
     sums: dict[str, ibis.Value] = {}
+    labels: dict[str, str] = {}
     for k, s in enumerate(specs):
-        sums |= _sums(labelled, s, k)
-    groups = labelled.group_by(keys).aggregate(**sums).execute()
+        sums |= _sums(labelled, s, k, labels)
+    groups = labelled.group_by(keys).aggregate(**sums).execute().rename(columns=labels)
     if groups.empty:
         raise ParamsError(
             f"initiative {spec.id!r}: the assignments table has no units for this initiative id; "
             "check the id against the experimentation tool's export"
         )
-    numbers = list(sums)
+    numbers = [labels.get(c, c) for c in sums]
     groups["arm"] = groups["arm"].astype(str)
     whole = groups.groupby("arm", as_index=False)[numbers].sum()
+    for k, s in enumerate(specs):
+        whole = _with_strata(whole, groups, s, k, ["arm"])
 
     def counts(k: int) -> dict[str, int]:
         return dict(zip(whole["arm"], whole[f"w{k}__0__n"].astype(int), strict=True))
 
     parts = [_reshape(whole, spec, pd.Series("all", index=whole.index), 0)]
     for col in spec.data.segments:
-        part = groups.groupby(["arm", col], as_index=False)[numbers].sum()
+        part = _with_strata(groups.groupby(["arm", col], as_index=False)[numbers].sum(), groups, spec, 0, ["arm", col])
         parts.append(_reshape(part, spec, f"{col}=" + part[col].astype(str), 0))
     at_looks = tuple(
         Aggregates(_reshape(whole, primary_only, pd.Series("all", index=whole.index), k), counts(k), windows[k])

@@ -142,7 +142,8 @@ class MetricEffect:
     p_value_noninferiority : float
         One-sided p-value of "worse by at least the margin" (``NaN`` without margin).
     variance_reduction : float
-        Share of the variance removed by CUPED (0.3 = 30%), ``NaN`` when not applied.
+        Share of the variance removed by CUPED or post-stratification (0.3 = 30%), ``NaN``
+        when not applied.
     mde_achieved : float
         Smallest absolute effect detectable with the planned power at the units so far.
     segment : str
@@ -150,7 +151,10 @@ class MetricEffect:
     label : str
         Human-readable metric name used in sentences (defaults to ``metric``).
     method : str
-        Short name of the estimator, e.g. ``"welch"``, ``"welch+cuped"``, ``"did"``.
+        Short name of the estimator, e.g. ``"welch"``, ``"welch+cuped"``, ``"welch+poststrat"``, ``"did"``.
+    adjusted_for : tuple of str
+        The columns the estimate was adjusted for: CUPED's pre-period columns or the
+        post-stratification's strata column; empty when unadjusted.
     conditions : tuple of Condition
         Data conditions found for this comparison.
     """
@@ -188,6 +192,7 @@ class MetricEffect:
     segment: str = "all"
     label: str = ""
     method: str = "welch"
+    adjusted_for: tuple[str, ...] = ()
     conditions: tuple[Condition, ...] = field(default_factory=tuple)
 
     @classmethod
@@ -246,12 +251,29 @@ class MetricEffect:
             f"{fmt.level(self.treatment_mean, self.unit)} ({fmt.change(self.estimate_abs, self.unit)}, "
             f"{fmt.confidence(self.alpha)} CI {fmt.interval(self.ci_low, self.ci_high, self.unit)}; "
             f"{fmt.p_value(self.p_value)}, {fmt.p_value(self.p_value_adjusted, label='adjusted p')})"
-            + (
-                f"; CUPED removed {self.variance_reduction:.0%} of the variance."
-                if math.isfinite(self.variance_reduction)
-                else "."
-            )
+            + (f"; {self.adjustment_text()}." if math.isfinite(self.variance_reduction) else ".")
         )
+
+    @property
+    def adjustment(self) -> str | None:
+        """How the estimate was adjusted: ``"cuped"``, ``"post-stratification"`` or None."""
+        if not math.isfinite(self.variance_reduction):
+            return None
+        return "post-stratification" if self.method.endswith("+poststrat") else "cuped"
+
+    def adjustment_text(self) -> str:
+        """What the adjustment removed, in words ("" when unadjusted).
+
+        One pre-period column reads "CUPED removed 30% of the variance"; several, or
+        strata, name them: "adjusting for tickets before the start and segment removed
+        26% of the variance".
+        """
+        if self.adjustment is None:
+            return ""
+        removed = f"removed {fmt.percent(self.variance_reduction)} of the variance"
+        if self.adjustment == "cuped" and (len(self.adjusted_for) <= 1 or self.kind == "ratio"):
+            return f"CUPED {removed}"
+        return f"adjusting for {fmt.join([column_words(c) for c in self.adjusted_for])} {removed}"
 
     def summary(self) -> str:
         """Return a short plain-text summary (the sentence plus conditions)."""
@@ -277,9 +299,10 @@ class MetricEffect:
             "p_value", "p_value_adjusted", "seq_ci_low", "seq_ci_high",
             "control_arm", "segment", "kind", "direction", "unit", "control_mean", "treatment_mean",
             "n_control", "n_treatment", "ci_rel_low", "ci_rel_high", "margin", "margin_relative",
-            "p_value_noninferiority", "variance_reduction", "mde_achieved", "method",
+            "p_value_noninferiority", "variance_reduction", "mde_achieved", "method", "adjustment",
         )
         entry = {k: getattr(self, k) for k in keys}
+        entry["adjusted_for"] = list(self.adjusted_for)
         entry["conditions"] = [c.code for c in self.conditions]
         return _clean(entry)
 
@@ -289,6 +312,13 @@ class MetricEffect:
         row["conditions"] = ", ".join(c.code for c in self.conditions)
         return pd.DataFrame([row])
 
+
+
+def column_words(column: str) -> str:
+    """A unit column in words: ``tickets_pre`` -> "tickets before the start", ``segment`` -> "segment"."""
+    before = column.endswith("_pre")
+    text = column.removesuffix("_pre").replace("_", " ")
+    return f"{text} before the start" if before else text
 
 
 #: The field names of :class:`MetricEffect` (checked by :meth:`MetricEffect.from_fields`).
@@ -519,7 +549,10 @@ def result_from_dict(doc: Mapping[str, Any]) -> InitiativeResult:
         return tuple(Condition(**c) for c in rows)
 
     def effects(rows: Any) -> tuple[MetricEffect, ...]:
-        return tuple(MetricEffect(**{**e, "conditions": conditions(e["conditions"])}) for e in rows)
+        return tuple(
+            MetricEffect(**{**e, "conditions": conditions(e["conditions"]), "adjusted_for": tuple(e.get("adjusted_for", ()))})
+            for e in rows
+        )
 
     decision = dict(doc["decision"])
     return InitiativeResult(

@@ -72,6 +72,51 @@ class DataSpec(Params):
     cluster_se: Literal["CR2", "CR1"] = "CR2"
 
 
+class AdjustSpec(Params):
+    """Variance reduction of a mean or proportion metric beyond one pre-period column.
+
+    Give exactly one of the two keys::
+
+        adjust: {covariates: [tickets_pre, orders_pre]}   # CUPED on several covariates
+        adjust: {strata: segment}                         # post-stratification
+
+    Parameters
+    ----------
+    covariates : list of str
+        Columns measured before the start (pre-period values of this or other metrics);
+        the metric is adjusted for all of them at once (regression adjustment, ``theta``
+        pooled over the arms). One covariate is the same as ``pre``.
+    strata : str, optional
+        A categorical column fixed before the start (customer segment, region); each
+        arm's mean is re-weighted to the strata's pooled shares.
+    """
+
+    covariates: list[str] = Field(default_factory=list)
+    strata: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> AdjustSpec:
+        if self.covariates and self.strata:
+            raise ValueError(
+                f"adjust takes either covariates ({self.covariates}) or strata ({self.strata!r}), not both; write "
+                f"adjust: {{covariates: {self.covariates}}} or adjust: {{strata: {self.strata}}}"
+            )
+        if not (self.covariates or self.strata):
+            raise ValueError(
+                "adjust needs covariates (pre-period columns) or strata (a category fixed before the start), "
+                "e.g. adjust: {covariates: [tickets_pre, orders_pre]} or adjust: {strata: segment}"
+            )
+        repeated = sorted({c for c in self.covariates if self.covariates.count(c) > 1})
+        if repeated:
+            raise ValueError(f"adjust.covariates names {repeated} more than once; list each column once")
+        return self
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """What the metric is adjusted for: the covariates, or the strata column."""
+        return tuple(self.covariates) if self.covariates else (str(self.strata),)
+
+
 class MetricSpec(Params):
     """One metric of the initiative.
 
@@ -95,6 +140,10 @@ class MetricSpec(Params):
         Pre-period column of the same metric, for CUPED (the numerator's for ratios).
     pre_denominator : str, optional
         Pre-period column of a ratio's denominator; with ``pre``, CUPED on the ratio.
+    adjust : AdjustSpec, optional
+        Mean and proportion metrics: CUPED on several pre-period columns
+        (``{covariates: [...]}``) or post-stratification (``{strata: column}``); instead
+        of ``pre``, which is the one-covariate case.
     direction : {"higher", "lower"}
         Which way is better.
     margin : float, optional
@@ -119,12 +168,31 @@ class MetricSpec(Params):
     role: Literal["primary", "guardrail", "secondary"] = "secondary"
     pre: str | None = None
     pre_denominator: str | None = None
+    adjust: AdjustSpec | None = None
     direction: Literal["higher", "lower"] = "higher"
     margin: float | None = Field(default=None, gt=0)
     margin_relative: bool = False
     mde: float | None = Field(default=None, gt=0)
     unit: str | None = None
     label: str | None = None
+
+    @model_validator(mode="after")
+    def _adjust_fits(self) -> MetricSpec:
+        if self.adjust is None:
+            return self
+        if self.kind not in ("mean", "proportion"):
+            instead = (
+                "give pre and pre_denominator for CUPED on a ratio" if self.kind == "ratio"
+                else "percentiles take no adjustment"
+            )
+            raise ValueError(f"adjust is for mean and proportion metrics; this metric is a {self.kind}: remove adjust ({instead})")
+        if self.pre:
+            raise ValueError(
+                f"give either pre ({self.pre!r}, one covariate) or adjust, not both; write "
+                f"adjust: {{covariates: [{', '.join([self.pre, *self.adjust.covariates]) if self.adjust.covariates else self.pre}]}} "
+                "and remove pre"
+            )
+        return self
 
     @model_validator(mode="after")
     def _columns_given(self) -> MetricSpec:
@@ -339,6 +407,21 @@ class InitiativeSpec(Params):
             raise ValueError(
                 f"design 'synthetic_control' needs exactly one unit in treated_units, got {self.treated_units}; "
                 "name the site that got the change (treated_units: [north]), or use design 'did' for several"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _adjust_design(self) -> InitiativeSpec:
+        adjusted = [m.id for m in self.metrics if m.adjust is not None]
+        if adjusted and self.design != "randomized":
+            raise ValueError(
+                f"adjust (metrics {adjusted}) is for randomized designs; design {self.design!r} compares periods "
+                "and units, not arms: remove adjust"
+            )
+        if adjusted and self.data.cluster is not None:
+            raise ValueError(
+                f"adjust (metrics {adjusted}) cannot be combined with data.cluster ({self.data.cluster!r}): "
+                "cluster-robust errors are computed without covariates; remove adjust or data.cluster"
             )
         return self
 

@@ -25,6 +25,7 @@ at once.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Self
 
@@ -432,3 +433,73 @@ def statistic_from_row(kind: str, row: Any) -> Statistic:
             float(get("den_sum_squares")), float(get("sum_products")),
         )
     raise ValueError(f"kind must be one of 'mean', 'proportion', 'ratio', got {kind!r}")
+
+
+#: Column prefixes of the sums of a metric with ``adjust``: covariate sums, cross-products
+#: and products with the metric (``cov_x@a``, ``cov_xx@a*b``, ``cov_xy@a``), and per-stratum
+#: sums (``strata_n@segment=smb``, ``strata_sum@...``, ``strata_sum_squares@...``).
+ADJUST_PREFIXES = ("cov_x@", "cov_xx@", "cov_xy@", "strata_n@", "strata_sum@", "strata_sum_squares@")
+
+
+def adjust_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns of ``frame`` holding the sums of ``adjust`` (:data:`ADJUST_PREFIXES`)."""
+    return [c for c in frame.columns if str(c).startswith(ADJUST_PREFIXES)]
+
+
+def covariate_terms(y: ArrayLike, covariates: Mapping[str, ArrayLike]) -> dict[str, ArrayLike]:
+    """Per-unit terms whose sums several-covariate CUPED needs, besides ``n, sum(y), sum(y^2)``.
+
+    Works on pandas Series and on ibis columns alike, so a user's unit table and the
+    warehouse build the same sums.
+
+    Parameters
+    ----------
+    y : Series or column
+        The metric per unit.
+    covariates : mapping of str to Series or column
+        Each covariate by name, in the order of ``adjust.covariates``.
+
+    Returns
+    -------
+    dict
+        ``cov_x@<a>`` (``x_a``), ``cov_xy@<a>`` (``x_a y``) and ``cov_xx@<a>*<b>``
+        (``x_a x_b`` for every pair with ``a`` listed before or equal to ``b``).
+    """
+    names = list(covariates)
+    out: dict[str, ArrayLike] = {}
+    for i, a in enumerate(names):
+        out[f"cov_x@{a}"] = covariates[a]
+        out[f"cov_xy@{a}"] = covariates[a] * y
+        for b in names[i:]:
+            out[f"cov_xx@{a}*{b}"] = covariates[a] * covariates[b]
+    return out
+
+
+def strata_columns(
+    groups: pd.DataFrame, keys: list[str], stratum: str, sums: Mapping[str, str], label: str | None = None
+) -> pd.DataFrame:
+    """Spread per-stratum sums into columns, one row per group of ``keys``.
+
+    Parameters
+    ----------
+    groups : DataFrame
+        Sums per ``keys`` x stratum (a few rows: the engine's ``GROUP BY`` output).
+    keys : list of str
+        The columns of one row of the result (arm, segment...).
+    stratum : str
+        The strata column of ``groups``.
+    sums : mapping of str to str
+        Output name (``n``, ``sum``, ``sum_squares``) -> column of ``groups`` holding it.
+    label : str, optional
+        The strata column's name in the output (default ``stratum``).
+
+    Returns
+    -------
+    DataFrame
+        ``keys`` and ``strata_<name>@<label>=<level>`` per sum and level (0 where a
+        group has no unit of a level).
+    """
+    labelled = groups.assign(_level=(label or stratum) + "=" + groups[stratum].astype("string").fillna("(missing)"))
+    wide = labelled.pivot_table(index=keys, columns="_level", values=list(sums.values()), aggfunc="sum", fill_value=0.0)
+    flat = {f"strata_{name}@{level}": wide[(col, level)] for name, col in sums.items() for level in wide[col].columns}
+    return pd.DataFrame(flat).reset_index()

@@ -334,8 +334,23 @@ class Review:
                 "Assumptions: units were assigned at random and kept their arm; one unit's arm does not change "
                 "another unit's outcome; the metrics are measured the same way in every arm.",
                 self.result.notes[0] if self.result.notes else "",
+                *self.adjustment_lines(),
             ]
         return paragraphs(lines)
+
+    def adjustment_lines(self) -> list[str]:
+        """One sentence per adjusted metric and arm: what CUPED or post-stratification removed.
+
+        E.g. "Tickets per customer in the window (portal arm): adjusting for tickets before
+        the start and orders before the start removed 26% of the variance." Empty when no
+        metric was adjusted.
+        """
+        out = []
+        for e in self.result.effects:
+            text = e.adjustment_text()
+            if text:
+                out.append(f"{e.name[:1].upper()}{e.name[1:]} ({e.arm} arm): {text}.")
+        return out
 
     def conditions_text(self) -> Markdown:
         """Each data condition found, and what it means for the decision."""

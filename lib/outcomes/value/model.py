@@ -31,6 +31,7 @@ from scipy import stats
 
 from outcomes import config
 from outcomes.errors import ParamsError
+from outcomes.experiment.program import ProgramHoldout
 from outcomes.params import Params, load
 
 Distribution = Literal["fixed", "normal", "triangular", "uniform"]
@@ -376,6 +377,8 @@ class ValueModel(Params):
     inputs: Inputs
     segments: dict[str, Segment]
     initiatives: dict[str, Initiative]
+    #: Customers kept out of every initiative; the ROI page compares them with the rest.
+    program_holdout: ProgramHoldout | None = None
 
     @model_validator(mode="after")
     def _check(self) -> ValueModel:

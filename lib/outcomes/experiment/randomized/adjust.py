@@ -30,8 +30,10 @@ from dataclasses import dataclass
 from typing import Self
 
 import numpy as np
+import pandas as pd
 
-from outcomes.experiment.randomized.frequentist import Comparison, compare
+from outcomes.experiment.spec import AdjustSpec
+from outcomes.experiment.randomized.frequentist import Comparison, adjusted_moments, compare
 from outcomes.experiment.statistics import ArrayLike, Moments, safe_div, sample_variance
 
 
@@ -82,6 +84,12 @@ class CovariateSums:
         s_xy = self.sum_xy - self.sum_x * (self.sum_y / n)[..., None]
         return s_yy, s_xx, s_xy
 
+    def covariances(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-unit (co)variances: ``var(y)``, the covariance matrix of ``x`` and ``cov(x, y)`` (0 when ``n <= 1``)."""
+        s_yy, s_xx, s_xy = self.scatter()
+        w = np.where(self.n > 1, self.n - 1, np.inf)
+        return sample_variance(self.n, self.sum_y, self.sum_y2), s_xx / w[..., None, None], s_xy / w[..., None]
+
 
 @dataclass(frozen=True)
 class StrataSums:
@@ -130,19 +138,6 @@ def _reduction(before: np.ndarray, after: np.ndarray, applied: np.ndarray) -> np
     return np.where(ok, 1 - after / np.where(ok, before, 1.0), np.nan)
 
 
-def _pooled_slopes(s_xx: np.ndarray, s_xy: np.ndarray, varies: np.ndarray) -> np.ndarray:
-    """``theta`` solving ``S_xx theta = S_xy``, on the correlation scale so units do not matter.
-
-    A constant covariate (``varies`` False) gets 0; of collinear covariates the minimum-norm
-    combination is kept (the pseudo-inverse), so a redundant covariate changes nothing.
-    """
-    sd = np.sqrt(np.maximum(np.diagonal(s_xx, axis1=-2, axis2=-1), 0.0))
-    scale = np.where(varies, 1 / np.where(varies, sd, 1.0), 0.0)
-    corr = s_xx * scale[..., :, None] * scale[..., None, :]
-    inverse = np.linalg.pinv(corr, rtol=1e-10, hermitian=True)
-    return scale * np.einsum("...ij,...j->...i", inverse, scale * s_xy)
-
-
 def regression_adjusted(control: CovariateSums, treatment: CovariateSums, alpha: float = 0.05) -> Adjustment:
     """CUPED with several pre-period covariates, ``theta`` pooled over both arms.
 
@@ -168,34 +163,32 @@ def regression_adjusted(control: CovariateSums, treatment: CovariateSums, alpha:
     ``y ~ 1 + treatment + x_1 + ... + x_k`` (tested to 1e-8); its SE is within 0.1% of that
     fit's HC1 error at 2,000 units per arm (``tests/test_experiment_adjust.py``).
     """
+    mc, mt, theta, reduction = regression_moments(control, treatment)
+    return Adjustment(compare(mc, mt, alpha, reduction), theta)
+
+
+def regression_moments(
+    control: CovariateSums, treatment: CovariateSums
+) -> tuple[Moments, Moments, np.ndarray, np.ndarray]:
+    """The moments :func:`regression_adjusted` compares: control, treatment, ``theta`` and the variance removed."""
     arms = (control, treatment)
-    scat = [a.scatter() for a in arms]
-    s_xx = scat[0][1] + scat[1][1]
-    s_xy = scat[0][2] + scat[1][2]
     # a covariate varies when its scatter is more than rounding error of its sum of squares
     raw = np.diagonal(control.sum_xx + treatment.sum_xx, axis1=-2, axis2=-1)
+    s_xx = control.scatter()[1] + treatment.scatter()[1]
     varies = np.diagonal(s_xx, axis1=-2, axis2=-1) > 1e-12 * raw
-    theta = _pooled_slopes(s_xx, s_xy, varies)
-    applied = np.any(varies, axis=-1)
-    pooled_x = (control.sum_x + treatment.sum_x) / (control.n + treatment.n)[..., None]
-
-    def arm(a: CovariateSums, s: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Moments:
-        s_yy, sxx, sxy = s
-        w = np.maximum(a.n - 1, 1.0)
-        mean = safe_div(a.sum_y, a.n)
-        x_bar = a.sum_x / np.where(a.n > 0, a.n, 1.0)[..., None]
-        var_y = sample_variance(a.n, a.sum_y, a.sum_y2)
-        quad = np.einsum("...i,...ij,...j->...", theta, sxx, theta)
-        est_var = np.maximum(s_yy - 2 * np.einsum("...i,...i->...", theta, sxy) + quad, 0.0) / w
-        est = mean - np.einsum("...i,...i->...", theta, x_bar - pooled_x)
-        cov = (s_yy - np.einsum("...i,...i->...", theta, sxy)) / w
-        return Moments(a.n, mean, var_y, est, est_var, cov)
-
-    mc, mt = arm(control, scat[0]), arm(treatment, scat[1])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        before = mc.variance / mc.n + mt.variance / mt.n
-        after = mc.est_variance / mc.n + mt.est_variance / mt.n
-    return Adjustment(compare(mc, mt, alpha, _reduction(before, after, applied)), theta)
+    n = tuple(np.asarray(a.n, dtype=float) for a in arms)
+    per_unit = [a.covariances() for a in arms]
+    mc, mt, theta, reduction = adjusted_moments(
+        n,
+        tuple(safe_div(a.sum_y, a.n) for a in arms),
+        tuple(a.sum_x / np.where(a.n > 0, a.n, 1.0)[..., None] for a in arms),
+        (control.sum_x + treatment.sum_x) / (control.n + treatment.n)[..., None],
+        tuple(v[0] for v in per_unit),
+        tuple(v[1] for v in per_unit),
+        tuple(v[2] for v in per_unit),
+        varies,
+    )
+    return mc, mt, theta, reduction
 
 
 def post_stratified(control: StrataSums, treatment: StrataSums, alpha: float = 0.05) -> Adjustment:
@@ -214,6 +207,7 @@ def post_stratified(control: StrataSums, treatment: StrataSums, alpha: float = 0
         The adjusted comparison and the weights ``w_h`` (pooled shares of the strata).
         A stratum with fewer than 2 units in an arm leaves nothing to estimate its
         variance from: the comparison is NaN there (merge it with a neighbouring stratum).
+        A stratum with no unit in either arm has weight 0 and is left out.
 
     Notes
     -----
@@ -223,9 +217,16 @@ def post_stratified(control: StrataSums, treatment: StrataSums, alpha: float = 0
     ``y ~ treatment * (centred stratum dummies)`` (tested to 1e-8, SE within 0.1% of its HC1
     error at 3,000 units) and the variance a hand computation.
     """
+    mc, mt, weights, reduction = stratified_moments(control, treatment)
+    return Adjustment(compare(mc, mt, alpha, reduction), weights)
+
+
+def stratified_moments(control: StrataSums, treatment: StrataSums) -> tuple[Moments, Moments, np.ndarray, np.ndarray]:
+    """The moments :func:`post_stratified` compares: control, treatment, the weights and the variance removed."""
     n_c, n_t = (np.asarray(a.n, dtype=float) for a in (control, treatment))
     weights = (n_c + n_t) / (n_c + n_t).sum(axis=-1, keepdims=True)
-    usable = ((n_c >= 2) & (n_t >= 2)).all(axis=-1)
+    # a stratum no unit of either arm falls in (in a segment's cell) has weight 0 and is left out
+    usable = (((n_c >= 2) & (n_t >= 2)) | (n_c + n_t == 0)).all(axis=-1)
 
     def arm(a: StrataSums) -> Moments:
         n_h = np.asarray(a.n, dtype=float)
@@ -233,8 +234,9 @@ def post_stratified(control: StrataSums, treatment: StrataSums, alpha: float = 0
         s2 = sample_variance(n_h, a.sum, a.sum_squares)
         mean = safe_div(np.asarray(a.sum, dtype=float).sum(axis=-1), n)
         var_y = sample_variance(n, np.sum(a.sum, axis=-1), np.sum(a.sum_squares, axis=-1))
-        est = (weights * safe_div(np.asarray(a.sum, dtype=float), n_h)).sum(axis=-1)
-        var_est = (weights**2 * safe_div(s2, n_h)).sum(axis=-1)
+        present = weights > 0
+        est = np.where(present, weights * safe_div(np.asarray(a.sum, dtype=float), n_h), 0.0).sum(axis=-1)
+        var_est = np.where(present, weights**2 * safe_div(s2, n_h), 0.0).sum(axis=-1)
         est_var = np.where(usable, n * var_est, np.nan)
         return Moments(n, mean, var_y, est, est_var, (weights * s2).sum(axis=-1))
 
@@ -242,4 +244,67 @@ def post_stratified(control: StrataSums, treatment: StrataSums, alpha: float = 0
     with np.errstate(divide="ignore", invalid="ignore"):
         before = mc.variance / mc.n + mt.variance / mt.n
         after = mc.est_variance / mc.n + mt.est_variance / mt.n
-    return Adjustment(compare(mc, mt, alpha, _reduction(before, after, usable)), weights)
+    return mc, mt, weights, _reduction(before, after, usable)
+
+
+def _columns(frame: pd.DataFrame, prefix: str) -> list[str]:
+    return [c for c in frame.columns if c.startswith(prefix)]
+
+
+def adjusted_cells(
+    adjust: AdjustSpec, control: pd.DataFrame, treatment: pd.DataFrame
+) -> tuple[Moments, Moments, np.ndarray] | None:
+    """Moments of a metric's cells adjusted as its ``adjust`` asks, from the aggregate table's columns.
+
+    Parameters
+    ----------
+    adjust : AdjustSpec
+        The metric's ``covariates`` or ``strata``.
+    control, treatment : DataFrame
+        One row per cell (segment) with ``n, sum, sum_squares`` and the columns of
+        :func:`~outcomes.experiment.statistics.covariate_terms` or
+        :func:`~outcomes.experiment.statistics.strata_columns`.
+
+    Returns
+    -------
+    tuple or None
+        Control and treatment moments and the variance removed per cell; None when the
+        table has none of the sums the adjustment needs (the metric is then compared
+        unadjusted, with a ``cuped_not_applied`` condition).
+    """
+    def arr(frame: pd.DataFrame, cols: list[str]) -> np.ndarray:
+        return frame[cols].to_numpy(dtype=float)
+
+    if adjust.covariates:
+        names = adjust.covariates
+        k = len(names)
+        wanted = [f"cov_x@{a}" for a in names] + [f"cov_xy@{a}" for a in names]
+        if not all(c in control and c in treatment for c in wanted):
+            return None
+
+        def sums(frame: pd.DataFrame) -> CovariateSums:
+            xx = np.zeros((len(frame), k, k))
+            for i, a in enumerate(names):
+                for j in range(i, k):
+                    xx[:, i, j] = xx[:, j, i] = frame[f"cov_xx@{a}*{names[j]}"].to_numpy(dtype=float)
+            return CovariateSums(
+                *(frame[c].to_numpy(dtype=float) for c in ("n", "sum", "sum_squares")),
+                arr(frame, [f"cov_x@{a}" for a in names]), xx, arr(frame, [f"cov_xy@{a}" for a in names]),
+            )
+
+        mc, mt, _, reduction = regression_moments(sums(control), sums(treatment))
+        return mc, mt, reduction
+    levels = sorted({c.split("@", 1)[1] for c in _columns(control, f"strata_n@{adjust.strata}=")}
+                    | {c.split("@", 1)[1] for c in _columns(treatment, f"strata_n@{adjust.strata}=")})
+    if not levels:
+        return None
+
+    def strata(frame: pd.DataFrame) -> StrataSums:
+        def part(name: str) -> np.ndarray:
+            cols = [f"strata_{name}@{level}" for level in levels]
+            return frame.reindex(columns=cols).fillna(0.0).to_numpy(dtype=float)
+
+        return StrataSums(part("n"), part("sum"), part("sum_squares"))
+
+    mc, mt, _, reduction = stratified_moments(strata(control), strata(treatment))
+    return mc, mt, reduction

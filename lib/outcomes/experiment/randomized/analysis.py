@@ -37,6 +37,7 @@ from outcomes.experiment.randomized.cluster import (
     cr1_factor,
     icc_anova,
 )
+from outcomes.experiment.randomized.adjust import adjusted_cells
 from outcomes.experiment.randomized.multiplicity import adjust_groups
 from outcomes.experiment.randomized.power import Plan, minimum_detectable_effect, plan
 from outcomes.experiment.results import (
@@ -63,7 +64,10 @@ from outcomes.experiment.statistics import (
     Moments,
     mean_moments,
     proportion_moments,
+    adjust_columns,
+    covariate_terms,
     ratio_moments,
+    strata_columns,
     unit_sums,
 )
 
@@ -91,6 +95,10 @@ def _require_columns(df: pd.DataFrame, spec: InitiativeSpec) -> None:
             value = getattr(m, key)
             if value and not (key == "column" and m.kind == "ratio"):
                 wanted.append((f"metrics[{i}].{key}", value))
+        if m.adjust is not None:
+            wanted += [(f"metrics[{i}].adjust.covariates[{j}]", c) for j, c in enumerate(m.adjust.covariates)]
+            if m.adjust.strata:
+                wanted.append((f"metrics[{i}].adjust.strata", m.adjust.strata))
     missing = [(key, col) for key, col in wanted if col not in df.columns]
     if missing:
         listed = "; ".join(f"{key} = {col!r}" for key, col in missing)
@@ -162,6 +170,9 @@ def aggregate_table(df: pd.DataFrame, spec: InitiativeSpec, by_cluster: bool = F
         pre = _numeric(df, m.pre, m, spec) if m.pre else None
         pre_den = _numeric(df, m.pre_denominator, m, spec) if m.pre_denominator else None
         terms = unit_sums(values, m.kind, denominator=den, pre=pre, pre_denominator=pre_den)
+        if m.adjust is not None and m.adjust.covariates:
+            xs = {c: _numeric(df, c, m, spec).loc[terms.index] for c in m.adjust.covariates}
+            terms = pd.concat([terms, pd.DataFrame(covariate_terms(terms["sum"], xs))], axis=1).dropna()
         terms = terms[arm.loc[terms.index].notna()]
         terms["arm"] = arm.loc[terms.index].astype(str)
         labelled = [terms.assign(segment="all")] + [
@@ -172,13 +183,24 @@ def aggregate_table(df: pd.DataFrame, spec: InitiativeSpec, by_cluster: bool = F
             parts = [cluster_sums(t, df[spec.data.cluster], ["arm", "segment"]) for t in labelled]
         else:
             parts = [t.groupby(["arm", "segment"], sort=False).sum().reset_index() for t in labelled]
+        if m.adjust is not None and m.adjust.strata and not by_cluster:
+            parts = [_with_strata(part, t, df[m.adjust.strata]) for part, t in zip(parts, labelled, strict=True)]
         frames.append(pd.concat(parts, ignore_index=True).assign(metric=m.id))
     out = pd.concat(frames, ignore_index=True)
     for col in AGGREGATE_COLUMNS:
         if col not in out:
             out[col] = np.nan
     keys = ["metric", "arm", "segment", *(["cluster"] if by_cluster else [])]
-    return out[[*keys, *AGGREGATE_COLUMNS]]
+    return out[[*keys, *AGGREGATE_COLUMNS, *adjust_columns(out)]]
+
+
+def _with_strata(part: pd.DataFrame, terms: pd.DataFrame, stratum: pd.Series) -> pd.DataFrame:
+    """``part`` (sums per arm x segment) with the per-stratum sums of ``terms`` beside them."""
+    cut = terms[["arm", "segment", "n", "sum", "sum_squares"]].assign(_stratum=stratum.loc[terms.index])
+    groups = cut.groupby(["arm", "segment", "_stratum"], dropna=False).sum().reset_index()
+    sums = {"n": "n", "sum": "sum", "sum_squares": "sum_squares"}
+    spread = strata_columns(groups, ["arm", "segment"], "_stratum", sums, label=str(stratum.name))
+    return part.merge(spread, on=["arm", "segment"], how="left")
 
 
 def _quantile_aggregates(
@@ -252,7 +274,13 @@ def _cell_conditions(
     if n_c > 0 and base == 0:
         text = f"The control level of {name} is zero, so the relative effect is undefined"
         out.append(Condition(ZERO_CONTROL_MEAN, text))
-    if cuped_asked and not math.isfinite(reduction) and not empty:
+    if cuped_asked and not math.isfinite(reduction) and not empty and metric.adjust is not None:
+        text = (
+            f"The adjustment of {name} for {' and '.join(metric.adjust.names)} was not applied: the sums it needs "
+            "are missing, the covariates are constant, or a stratum has fewer than 2 units in an arm"
+        )
+        out.append(Condition(CUPED_NOT_APPLIED, text))
+    elif cuped_asked and not math.isfinite(reduction) and not empty:
         text = f"CUPED was not applied to {name}: the pre-period values are missing or constant"
         out.append(Condition(CUPED_NOT_APPLIED, text))
     return tuple(out)
@@ -452,7 +480,8 @@ def _effects(
         & ((kinds != "ratio") | cells[f"pre_den_sum_{arm}"].notna().to_numpy())
         for arm in ("c", "t")
     }
-    cuped_asked = (np.array([m.pre is not None for m in specs]) | has_pre["t"]) & ~clustered
+    adjusting = np.array([m.adjust is not None for m in specs])
+    cuped_asked = (np.array([m.pre is not None for m in specs]) | has_pre["t"] | adjusting) & ~clustered
     cuped = cuped_asked & has_pre["t"] & has_pre["c"]
     mc = {f: np.full(n, np.nan) for f in _MOMENT_FIELDS}
     mt = {f: np.full(n, np.nan) for f in _MOMENT_FIELDS}
@@ -469,6 +498,18 @@ def _effects(
             for f in _MOMENT_FIELDS:
                 mc[f][mask], mt[f][mask] = getattr(a, f), getattr(b, f)
             reduction[mask] = red
+    for m in by_id.values():
+        mask = (cells["metric"] == m.id).to_numpy() & ~clustered
+        found = adjusted_cells(m.adjust, c_frame[mask], t_frame[mask]) if m.adjust is not None and mask.any() else None
+        if found is None:
+            continue
+        a, b, red = found
+        # cells the adjustment could not serve (a stratum with too few units) stay unadjusted
+        use = np.zeros(n, dtype=bool)
+        use[mask] = np.isfinite(red)
+        for f in _MOMENT_FIELDS:
+            mc[f][use], mt[f][use] = getattr(a, f)[use[mask]], getattr(b, f)[use[mask]]
+        reduction[use] = red[use[mask]]
     if clustered.any():
         for moments, var in ((mc, v_c), (mt, v_t)):
             # per-unit variance whose ratio to n is the cluster-robust variance of the arm's estimate
@@ -533,10 +574,23 @@ def _effects(
         row["arm"], row["segment"], row["n_control"], row["n_treatment"] = arm, str(segment), n_c[i], n_t[i]
         row["method"] = (
             ("cluster-robust-delta" if m.kind == "ratio" else "cluster-robust") if clustered[i]
-            else _METHODS.get(m.kind, "welch") + ("+cuped" if adjusted else "")
+            else _METHODS.get(m.kind, "welch") + (_adjustment_suffix(m) if adjusted else "")
         )
+        row["adjusted_for"] = _adjusted_for(m) if adjusted else ()
         out.append(MetricEffect.from_fields(row))
     return out
+
+
+def _adjustment_suffix(m: MetricSpec) -> str:
+    """The method's suffix of an adjusted metric: ``+cuped`` (``pre`` or several covariates) or ``+poststrat``."""
+    return "+poststrat" if m.adjust is not None and m.adjust.strata else "+cuped"
+
+
+def _adjusted_for(m: MetricSpec) -> tuple[str, ...]:
+    """The columns an adjusted metric was adjusted for (``pre``, ``pre_denominator`` or ``adjust``)."""
+    if m.adjust is not None:
+        return m.adjust.names
+    return tuple(c for c in (m.pre, m.pre_denominator) if c)
 
 
 def _decide(

@@ -84,7 +84,7 @@ def compare(
     alpha : float
         Two-sided significance level of the intervals, in (0, 1).
     variance_reduction : array, optional
-        Passed through from :func:`cuped_moments` (NaN when not adjusted).
+        Passed through from :func:`adjusted_moments` (NaN when not adjusted).
     df : array, optional
         Degrees of freedom to use where finite (clusters - 2 for cluster-randomized
         cells) instead of Welch-Satterthwaite's.
@@ -143,7 +143,106 @@ def compare(
     )
 
 
-def _adjusted(
+def pooled_slopes(s_xx: np.ndarray, s_xy: np.ndarray, varies: np.ndarray) -> np.ndarray:
+    """``theta`` solving ``S_xx theta = S_xy``, on the correlation scale so units do not matter.
+
+    Parameters
+    ----------
+    s_xx : ndarray, shape ``(..., k, k)``
+        Pooled within-arm scatter of the covariates.
+    s_xy : ndarray, shape ``(..., k)``
+        Pooled within-arm scatter of the covariates with the metric.
+    varies : ndarray of bool, shape ``(..., k)``
+        Whether each covariate varies; a constant one gets 0.
+
+    Returns
+    -------
+    ndarray, shape ``(..., k)``
+        The slopes. Of collinear covariates the minimum-norm combination is kept (the
+        pseudo-inverse), so a redundant covariate changes nothing; one covariate is a
+        plain division.
+    """
+    if s_xx.shape[-1] == 1:
+        sxx, sxy = s_xx[..., 0, 0], s_xy[..., 0]
+        return np.where(varies[..., 0], sxy / np.where(varies[..., 0], sxx, 1.0), 0.0)[..., None]
+    sd = np.sqrt(np.maximum(np.diagonal(s_xx, axis1=-2, axis2=-1), 0.0))
+    scale = np.where(varies, 1 / np.where(varies, sd, 1.0), 0.0)
+    corr = np.nan_to_num(s_xx * scale[..., :, None] * scale[..., None, :])
+    inverse = np.linalg.pinv(corr, rtol=1e-10, hermitian=True)
+    return scale * np.einsum("...ij,...j->...i", inverse, np.nan_to_num(scale * s_xy))
+
+
+def adjusted_moments(
+    n: tuple[np.ndarray, np.ndarray],
+    level: tuple[np.ndarray, np.ndarray],
+    pre_level: tuple[np.ndarray, np.ndarray],
+    pre_pool: np.ndarray,
+    var_y: tuple[np.ndarray, np.ndarray],
+    var_x: tuple[np.ndarray, np.ndarray],
+    cov_xy: tuple[np.ndarray, np.ndarray],
+    varies: np.ndarray | None = None,
+) -> tuple[Moments, Moments, np.ndarray, np.ndarray]:
+    """The regression adjustment on ``k`` covariates, from per-unit (co)variances per arm.
+
+    The one implementation behind CUPED on a mean (:func:`cuped_moments`), on a ratio
+    (:func:`ratio_cuped_moments`) and on several covariates
+    (:func:`~outcomes.experiment.randomized.adjust.regression_adjusted`). ``theta`` solves
+    the arms' pooled within-arm scatter ``S_xx theta = S_xy`` (treated as known); each
+    arm's estimate is ``level - theta' (pre_level - pre_pool)`` with per-unit variance
+    ``var_y + theta' V_x theta - 2 theta' c_xy``.
+
+    Parameters
+    ----------
+    n, level : tuple of two arrays, shape ``(...)``
+        Units and unadjusted level of (control, treatment).
+    pre_level : tuple of two arrays, shape ``(..., k)``
+        Each arm's covariate means.
+    pre_pool : ndarray, shape ``(..., k)``
+        The covariate means over both arms.
+    var_y : tuple of two arrays, shape ``(...)``
+        Per-unit variance of the metric in each arm.
+    var_x : tuple of two arrays, shape ``(..., k, k)``
+        Per-unit covariance matrix of the covariates in each arm.
+    cov_xy : tuple of two arrays, shape ``(..., k)``
+        Per-unit covariances of the covariates with the metric in each arm.
+    varies : ndarray of bool, shape ``(..., k)``, optional
+        Which covariates vary; default those with a positive pooled variance.
+
+    Returns
+    -------
+    control, treatment : Moments
+        ``mean``/``variance`` unadjusted, ``est``/``est_variance`` adjusted.
+    theta : ndarray, shape ``(..., k)``
+    variance_reduction : ndarray
+        ``1 - var(adjusted difference) / var(unadjusted difference)``; NaN where no
+        covariate varies.
+    """
+    w = tuple(np.maximum(k - 1, 0) for k in n)
+    s_xx = var_x[0] * w[0][..., None, None] + var_x[1] * w[1][..., None, None]
+    s_xy = cov_xy[0] * w[0][..., None] + cov_xy[1] * w[1][..., None]
+    if varies is None:
+        varies = np.diagonal(s_xx, axis1=-2, axis2=-1) > 0
+    theta = pooled_slopes(s_xx, s_xy, varies)
+
+    def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.einsum("...i,...i->...", a, b)
+
+    def arm(i: int) -> Moments:
+        quad = np.einsum("...i,...ij,...j->...", theta, var_x[i], theta)
+        est_var = np.maximum(var_y[i] + quad - 2 * dot(theta, cov_xy[i]), 0.0)
+        est = level[i] - dot(theta, pre_level[i] - pre_pool)
+        return Moments(n[i], level[i], var_y[i], est, est_var, var_y[i] - dot(theta, cov_xy[i]))
+
+    mc, mt = arm(0), arm(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        before = var_y[0] / n[0] + var_y[1] / n[1]
+        after = mc.est_variance / n[0] + mt.est_variance / n[1]
+    applied = (before > 0) & np.any(varies, axis=-1)
+    reduction = np.where(applied, 1 - after / np.where(applied, before, 1.0), np.nan)
+    return mc, mt, theta, reduction
+
+
+def _one_covariate(
     n: tuple[np.ndarray, np.ndarray],
     level: tuple[np.ndarray, np.ndarray],
     pre_level: tuple[np.ndarray, np.ndarray],
@@ -152,27 +251,12 @@ def _adjusted(
     var_x: tuple[np.ndarray, np.ndarray],
     cov_xy: tuple[np.ndarray, np.ndarray],
 ) -> tuple[Moments, Moments, np.ndarray, np.ndarray]:
-    """The regression adjustment shared by means and ratios, from per-unit (co)variances per arm.
-
-    ``theta`` pools the arms' within-arm covariance over their within-arm variance of the
-    covariate; each arm's estimate is ``level - theta (pre_level - pre_pool)``.
-    """
-    w = tuple(np.maximum(k - 1, 0) for k in n)
-    pooled_vx = var_x[0] * w[0] + var_x[1] * w[1]
-    theta = np.nan_to_num(safe_div(cov_xy[0] * w[0] + cov_xy[1] * w[1], pooled_vx))
-
-    def arm(i: int) -> Moments:
-        est_var = np.maximum(var_y[i] + theta**2 * var_x[i] - 2 * theta * cov_xy[i], 0.0)
-        est = level[i] - theta * (pre_level[i] - pre_pool)
-        return Moments(n[i], level[i], var_y[i], est, est_var, var_y[i] - theta * cov_xy[i])
-
-    mc, mt = arm(0), arm(1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        before = var_y[0] / n[0] + var_y[1] / n[1]
-        after = mc.est_variance / n[0] + mt.est_variance / n[1]
-    applied = (before > 0) & (pooled_vx > 0)
-    reduction = np.where(applied, 1 - after / np.where(applied, before, 1.0), np.nan)
-    return mc, mt, theta, reduction
+    """:func:`adjusted_moments` with one covariate given as plain arrays; ``theta`` comes back as one array."""
+    mc, mt, theta, reduction = adjusted_moments(
+        n, level, tuple(a[..., None] for a in pre_level), pre_pool[..., None], var_y,
+        tuple(a[..., None, None] for a in var_x), tuple(a[..., None] for a in cov_xy),
+    )
+    return mc, mt, theta[..., 0], reduction
 
 
 def cuped_moments(
@@ -198,7 +282,7 @@ def cuped_moments(
     """
     arms = [tuple(np.asarray(a, dtype=float) for a in sums) for sums in (control, treatment)]
     n = tuple(a[0] for a in arms)
-    return _adjusted(
+    return _one_covariate(
         n,
         tuple(safe_div(a[1], a[0]) for a in arms),
         tuple(safe_div(a[3], a[0]) for a in arms),
@@ -261,7 +345,7 @@ def ratio_cuped_moments(
         v_phi, v_psi, c = (np.where(np.isfinite(a), a, 0.0) for a in (v_phi, v_psi, c))
         per_arm.append((n, r, p, x, w, np.maximum(v_phi, 0.0), np.maximum(v_psi, 0.0), c))
     (nc, rc, pc, xc, wc, vyc, vxc, cc), (nt, rt, pt, xt, wt, vyt, vxt, ct) = per_arm
-    return _adjusted((nc, nt), (rc, rt), (pc, pt), safe_div(xc + xt, wc + wt), (vyc, vyt), (vxc, vxt), (cc, ct))
+    return _one_covariate((nc, nt), (rc, rt), (pc, pt), safe_div(xc + xt, wc + wt), (vyc, vyt), (vxc, vxt), (cc, ct))
 
 
 def noninferiority_p(

@@ -264,8 +264,47 @@ def overlap(
     in_a, in_b = df[arm_a].notna(), df[arm_b].notna()
     both = df[in_a & in_b & df[metric].notna()]
     sums = _sums(both[metric], [both[arm_a].astype(str), both[arm_b].astype(str)])
+    return overlap_from_sums(
+        sums.reset_index(), metric, arm_a, arm_b, arms_a, arms_b, names, kind, alpha,
+        n_both=int((in_a & in_b).sum()), n_any=int((in_a | in_b).sum()),
+    )
+
+
+def overlap_from_sums(
+    sums: pd.DataFrame,
+    metric: str,
+    arm_a: str,
+    arm_b: str,
+    arms_a: tuple[str, str],
+    arms_b: tuple[str, str],
+    names: tuple[str, str] | None,
+    kind: OverlapKind,
+    alpha: float,
+    *,
+    n_both: int,
+    n_any: int,
+) -> OverlapResult:
+    """:func:`overlap` from the sums of the 2x2 cells, as a warehouse ``GROUP BY`` returns them.
+
+    Parameters
+    ----------
+    sums : DataFrame
+        One row per cell: columns ``arm_a``, ``arm_b`` (the two assignments), ``n``, ``sum``
+        and ``sum_squares`` of the metric over the units in both tests; a missing cell
+        counts as empty.
+    metric, arm_a, arm_b, arms_a, arms_b, names, kind, alpha
+        As :func:`overlap`.
+    n_both, n_any : int
+        Units in both tests and in at least one.
+
+    Returns
+    -------
+    OverlapResult
+    """
+    alpha = check_alpha(alpha)
     index = pd.MultiIndex.from_product([list(arms_a), list(arms_b)], names=[arm_a, arm_b])
-    sums = sums.reindex(index, fill_value=0)
+    keyed = sums.assign(**{arm_a: sums[arm_a].astype(str), arm_b: sums[arm_b].astype(str)}).set_index([arm_a, arm_b])
+    sums = keyed[["n", "sum", "sum_squares"]].reindex(index, fill_value=0)
     n, s, ss = (sums[c].to_numpy(dtype=float).reshape(2, 2) for c in ("n", "sum", "sum_squares"))
     inter = interaction(n, s, ss, kind, alpha)
     cells = sums.reset_index()
@@ -292,8 +331,6 @@ def overlap(
                 segment=segment, label=f"{metric}, {label_a if i < 2 else label_b} within {segment}")
         for i, (arms, segment) in enumerate(within)
     )
-    n_any = int((in_a | in_b).sum())
-    n_both = int((in_a & in_b).sum())
     return OverlapResult(
         metric=metric, names=(label_a, label_b), cells=cells, effects=effects,
         estimate=float(inter.estimate), se=float(inter.se), df=float(inter.df), ci_low=float(inter.ci_low),
@@ -360,7 +397,32 @@ def program_holdout(
         held = ~treated.any(axis=1)
     y = df[metric].astype(float)
     ok = y.notna()
-    sums = _sums(y[ok], [held[ok].map({True: "holdout", False: "exposed"})]).reindex(["holdout", "exposed"], fill_value=0)
+    sums = _sums(y[ok], [held[ok].map({True: "holdout", False: "exposed"}).rename("group")])
+    return holdout_from_sums(sums.reset_index(), metric, kind, alpha)
+
+
+def holdout_from_sums(sums: pd.DataFrame, metric: str, kind: OverlapKind = "mean", alpha: float = 0.05) -> MetricEffect:
+    """:func:`program_holdout` from the sums of the two groups, as a warehouse ``GROUP BY`` returns them.
+
+    Parameters
+    ----------
+    sums : DataFrame
+        Columns ``group`` (``"holdout"`` or ``"exposed"``), ``n``, ``sum``, ``sum_squares``
+        of the metric; a missing group counts as empty.
+    metric : str
+        The metric's id (named in the effect).
+    kind : {"mean", "proportion"}
+    alpha : float
+
+    Returns
+    -------
+    MetricEffect
+        Arm ``"exposed"`` against control ``"holdout"``.
+    """
+    alpha = check_alpha(alpha)
+    if kind not in ("mean", "proportion"):
+        raise ValueError(f"kind must be 'mean' or 'proportion', got {kind!r}")
+    sums = sums.set_index("group")[["n", "sum", "sum_squares"]].reindex(["holdout", "exposed"], fill_value=0)
     n, s, ss = (sums[c].to_numpy(dtype=float) for c in ("n", "sum", "sum_squares"))
     m = _moments(kind, n, s, ss)
     control, exposed = (Moments.unadjusted(m.n[i : i + 1], m.mean[i : i + 1], m.variance[i : i + 1]) for i in (0, 1))
@@ -371,4 +433,7 @@ def program_holdout(
     )
 
 
-__all__ = ["InteractionArrays", "OverlapResult", "interaction", "interaction_power", "overlap", "program_holdout"]
+__all__ = [
+    "InteractionArrays", "OverlapResult", "holdout_from_sums", "interaction", "interaction_power", "overlap",
+    "overlap_from_sums", "program_holdout",
+]
