@@ -172,3 +172,23 @@ def test_the_detector_finds_the_plant_and_nothing_else(demo_warehouse, truth):
     assert latest.ticket_happiness < truth["ticket_happiness"]["planted"] + 20 < latest.happiness_target
     # aggregates only: no ticket, customer or employee id reaches the page or results.json
     assert not re.search(r"INC\d|C\d{8}|E\d{6}", json.dumps(check.records()))
+
+
+def test_the_executive_summary_mentions_a_watermelon_only_when_one_is_found():
+    from outcomes.report import summary
+    from outcomes.value.model import load_value_model
+
+    model = load_value_model(config.project().params_dir / "value.yaml")
+    scorecard = [{"metric": "csat", "segment": None, "value": 0.80, "previous": 0.79, "target": 0.82,
+                  "status": "off_target", "unit": "%"}]
+    plain = summary.summarize({"scorecard": scorecard}, model, "2025-12")
+    assert len(plain.headlines) == 5 and not any("Watermelon" in h for h in plain.headlines)
+    p = hand_panel({"web": (0.85, 10.0, 2.0, 40)})
+    rows = find_watermelons(p, "2025-12", targets=targets(), months=1).records()
+    found = summary.summarize({"scorecard": scorecard, "watermelons": rows}, model, "2025-12")
+    assert found.headlines[:5] == plain.headlines
+    assert found.headlines[5] == (
+        "Watermelon on web in December 2025: the SLA was met while users were unhappy (web in December 2025: "
+        "SLA attainment 85% against its 80% target, ticket happiness 10 against 40, lost time 2 hours per ticket "
+        "against 3 hours); details on the scorecard page."
+    )

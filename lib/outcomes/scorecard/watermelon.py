@@ -157,6 +157,11 @@ class WatermelonCheck:
 
     def sentence(self) -> str:
         """What the check found, in one sentence (also when it found nothing)."""
+        if not self.judged:
+            return (
+                f"No service could be checked for watermelons in {_span(self.months)}: none had both an SLA "
+                "attainment and enough per-ticket survey answers."
+            )
         if not self.found:
             return (
                 f"No watermelon in {_span(self.months)}: no service met its SLA while its users' experience "
