@@ -192,3 +192,14 @@ def test_the_executive_summary_mentions_a_watermelon_only_when_one_is_found():
         "SLA attainment 85% against its 80% target, ticket happiness 10 against 40, lost time 2 hours per ticket "
         "against 3 hours); details on the scorecard page."
     )
+
+
+def test_the_page_shows_the_sentence_and_a_table_only_when_something_is_flagged():
+    from outcomes.report.experience_page import watermelon_section
+
+    quiet = find_watermelons(hand_panel({"web": (0.85, 60.0, 1.5, 100)}), "2025-12", targets=targets(), months=1)
+    html = watermelon_section(quiet).data
+    assert "No watermelon in December 2025" in html and "<table" not in html
+    found = find_watermelons(hand_panel({"web": (0.85, 10.0, 2.0, 40)}), "2025-12", targets=targets(), months=1)
+    html = watermelon_section(found).data
+    assert "<table" in html and "85% (80%)" in html and "10 (40)" in html
