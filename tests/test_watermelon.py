@@ -203,3 +203,4 @@ def test_the_page_shows_the_sentence_and_a_table_only_when_something_is_flagged(
     found = find_watermelons(hand_panel({"web": (0.85, 10.0, 2.0, 40)}), "2025-12", targets=targets(), months=1)
     html = watermelon_section(found).data
     assert "<table" in html and "85% (80%)" in html and "10 (40)" in html
+    assert found.sentence().endswith("against 3 hours).") and "scorecard page" not in found.sentence()

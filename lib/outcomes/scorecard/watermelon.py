@@ -167,7 +167,7 @@ class WatermelonCheck:
                 f"No watermelon in {_span(self.months)}: no service met its SLA while its users' experience "
                 f"missed its target ({self.judged} service-months judged)."
             )
-        return watermelon_sentence(self.records()) or ""
+        return watermelon_sentence(self.records(), pointer=False) or ""
 
     def table(self) -> pd.DataFrame:
         """The flags for reading: service, month, SLA, happiness, lost time and what drives it."""
@@ -212,13 +212,15 @@ def _span(months: Sequence[str]) -> str:
     return labels[0] if len(labels) == 1 else f"{labels[0]} to {labels[-1]}"
 
 
-def watermelon_sentence(rows: Sequence[Mapping[str, Any]]) -> str | None:
+def watermelon_sentence(rows: Sequence[Mapping[str, Any]], *, pointer: bool = True) -> str | None:
     """The executive summary's sentence about watermelons, from results.json ``watermelons`` rows.
 
     Parameters
     ----------
     rows : sequence of mapping
         The rows :meth:`WatermelonCheck.records` writes.
+    pointer : bool
+        End by pointing to the scorecard page (for pages other than the scorecard).
 
     Returns
     -------
@@ -240,7 +242,8 @@ def watermelon_sentence(rows: Sequence[Mapping[str, Any]]) -> str | None:
         f"ticket happiness {_value('ticket_happiness', latest['ticket_happiness'])} against "
         f"{_value('ticket_happiness', latest['happiness_target'])}, lost time "
         f"{_value('lost_time_hours', latest['lost_time_hours'])} per ticket against "
-        f"{_value('lost_time_hours', latest['lost_time_target'])}); details on the scorecard page."
+        f"{_value('lost_time_hours', latest['lost_time_target'])})"
+        + ("; details on the scorecard page." if pointer else ".")
     )
 
 
