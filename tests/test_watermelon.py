@@ -90,10 +90,13 @@ def test_a_service_level_overrides_the_default_and_missing_levels_fall_back_to_t
     assert len(find_watermelons(p, "2025-12", targets=lower, months=1).found) == 1
 
 
-def test_a_panel_without_service_rows_names_what_to_build():
+def test_a_panel_without_the_metrics_names_what_to_build_and_one_without_services_judges_nothing():
     p = hand_panel({"web": (0.85, 10.0, 2.0, 40)})
-    with pytest.raises(ValueError, match=r"no service rows of lost_time_hours; build it with segment='service'"):
+    with pytest.raises(ValueError, match=r"no rows of lost_time_hours; build it with segment='service'"):
         find_watermelons(p[p.metric != "lost_time_hours"], "2025-12", targets=targets())
+    company_only = p.assign(segment_dim="all", segment="all")  # no ticket names a service
+    check = find_watermelons(company_only, "2025-12", targets=targets())
+    assert check.judged == 0 and check.sentence().startswith("No service could be checked for watermelons")
 
 
 def test_xla_levels_are_validated_and_unknown_keys_listed():

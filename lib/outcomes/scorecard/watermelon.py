@@ -301,7 +301,8 @@ def find_watermelons(
     Raises
     ------
     ValueError
-        When the panel lacks the service rows of a metric the check needs.
+        When the panel lacks a metric the check needs (a panel without service rows,
+        because no ticket names a service, is checked and judges nothing).
     """
     if months < 1:
         raise ValueError(f"months must be at least 1, got {months}")
@@ -309,13 +310,15 @@ def find_watermelons(
         targets = load_targets(targets)
     month = Month.parse(period)
     checked = [month - k for k in range(months - 1, -1, -1)]
-    view = panel[(panel["segment_dim"] == "service") & panel["metric"].isin(LEVEL_METRICS)]
-    missing = [m for m in LEVEL_METRICS if m not in set(view["metric"])]
+    missing = [m for m in LEVEL_METRICS if m not in set(panel["metric"])]
     if missing:
         raise ValueError(
-            f"the panel has no service rows of {', '.join(missing)}; build it with segment='service' and "
+            f"the panel has no rows of {', '.join(missing)}; build it with segment='service' and "
             f"metrics={list(LEVEL_METRICS)}"
         )
+    view = panel[(panel["segment_dim"] == "service") & panel["metric"].isin(LEVEL_METRICS)]
+    if view.empty:  # no ticket has a service in these months: nothing to judge
+        return WatermelonCheck(str(month), tuple(str(m) for m in checked), 0, ())
     wide = view.pivot_table(index=["period", "segment"], columns="metric", values=["value", "n"], aggfunc="first", dropna=False)
     xla = targets.xla
     judged, found = 0, []
