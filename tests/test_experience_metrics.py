@@ -29,8 +29,12 @@ METRICS = [m for pair in compute.EXPERIENCE_GROUPS.values() for m in pair]
 
 
 @pytest.fixture(scope="module")
-def tidy(tmp_path_factory):
-    con = make_warehouse(tmp_path_factory.mktemp("wh") / "example.duckdb", **example_rows())
+def con(tmp_path_factory):
+    return make_warehouse(tmp_path_factory.mktemp("wh") / "example.duckdb", **example_rows())
+
+
+@pytest.fixture(scope="module")
+def tidy(con):
     return compute.compute(con, start="2025-01", end="2025-02", dims=DIMS, metrics=METRICS, min_customers=1)
 
 
@@ -92,8 +96,7 @@ def test_employee_metrics_leave_customer_facing_services_and_segments_out(tidy):
     assert pd.isna(seg["value"]) and seg["note"] == catalog.get("employee_lost_time_hours").not_by["customer_segment"]
 
 
-def test_few_answers_are_suppressed(tmp_path):
-    con = make_warehouse(tmp_path / "example.duckdb", **example_rows())
+def test_few_answers_are_suppressed(con):
     out = compute.compute(con, start="2025-01", end="2025-01", metrics=["ticket_happiness"], min_customers=4)
     row = out.iloc[0]
     assert bool(row["suppressed"]) and pd.isna(row["value"]) and row["n"] == 3

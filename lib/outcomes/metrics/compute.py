@@ -2,7 +2,8 @@
 
 Metrics are grouped into *families* that share a base table (tickets by month opened,
 tickets by month resolved, the month-end backlog, incidents, deployments, service-desk
-costs, the employee survey, the customer base, customer surveys, orders and campaigns).
+costs, the employee survey, the per-ticket surveys, the customer base, customer surveys,
+orders and campaigns).
 Each family is one Ibis query: its base table is grouped by month and segment for every
 requested segment dimension, the groupings are stacked with ``union_all``, and only that
 aggregate leaves the engine. Families whose aggregates all add up across customers
@@ -452,6 +453,11 @@ def _bases_ticket_surveys(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis
     return _segments(ticket_survey_base(con, scope), TICKET_COLUMNS, scope.dims)
 
 
+def _bases_employee_ticket_surveys(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Table]:
+    """Employees' answers have no customer segment: every dimension of the ticket surveys but that one."""
+    return _segments(ticket_survey_base(con, scope), TICKET_COLUMNS, [d for d in scope.dims if d != "customer_segment"])
+
+
 #: Whose per-ticket survey answers each pair of experience metrics counts: (happiness, lost time).
 EXPERIENCE_GROUPS: dict[str, tuple[str, str]] = {
     "all": ("ticket_happiness", "lost_time_hours"),
@@ -683,7 +689,7 @@ FAMILIES: tuple[Family, ...] = (
         "employee_ticket_surveys",
         ("all", "region", "channel", "service"),
         ("employee_it_happiness", "employee_lost_time_hours"),
-        _bases_ticket_surveys,
+        _bases_employee_ticket_surveys,
         _aggs_employee_surveys,
         _SURVEY_TABLES,
     ),
