@@ -247,7 +247,7 @@ def watermelon_sentence(rows: Sequence[Mapping[str, Any]], *, pointer: bool = Tr
     )
 
 
-def _drivers(breakdown: pd.DataFrame | None, service: str, when: pd.Timestamp, w_target: float | None,
+def _drivers(breakdown: pd.DataFrame | None, service: str, when: pd.Timestamp, happiness_target: float | None,
              lost_target: float | None, off: tuple[str, ...]) -> tuple[Driver, ...]:
     """The categories and groups contributing most to the gap: answers x distance from the target."""
     if breakdown is None or breakdown.empty:
@@ -255,8 +255,8 @@ def _drivers(breakdown: pd.DataFrame | None, service: str, when: pd.Timestamp, w
     rows = breakdown[(breakdown["service"] == service) & (pd.to_datetime(breakdown["period"]) == when)].copy()
     if rows.empty:
         return ()
-    if "ticket_happiness" in off and w_target is not None:
-        rows["gap"] = rows["responses"] * (w_target - rows["ticket_happiness"])
+    if "ticket_happiness" in off and happiness_target is not None:
+        rows["gap"] = rows["responses"] * (happiness_target - rows["ticket_happiness"])
     else:
         rows["gap"] = rows["responses"] * (rows["lost_time_hours"] - (lost_target or 0.0))
     out = []

@@ -66,7 +66,7 @@ class Mood:
 
 
 @dataclass(frozen=True)
-class Watermelon:
+class WatermelonPlant:
     """The planted watermelon quarter.
 
     Attributes
@@ -88,7 +88,7 @@ class Watermelon:
     planted: Mood = Mood(positive=0.30, negative=0.45, lost_minutes_median=180.0)
 
 
-PLANT = Watermelon()
+PLANT = WatermelonPlant()
 
 
 def _scores(rng: np.random.Generator, positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
@@ -107,7 +107,7 @@ def month_ticket_surveys(
     *,
     month: str,
     first_number: int,
-    plant: Watermelon = PLANT,
+    plant: WatermelonPlant = PLANT,
 ) -> pa.Table:
     """The answers to the surveys of one month's tickets (the HappySignals response export).
 
@@ -121,7 +121,7 @@ def month_ticket_surveys(
         The tickets' month, ``YYYY-MM``.
     first_number : int
         Number of the month's first response.
-    plant : Watermelon
+    plant : WatermelonPlant
         The planted watermelon.
 
     Returns
@@ -164,7 +164,7 @@ def month_ticket_surveys(
     )
 
 
-def truth(plant: Watermelon = PLANT) -> dict:
+def truth(plant: WatermelonPlant = PLANT) -> dict:
     """The planted watermelon as ``ground_truth.json`` reports it (expected values; aggregates only)."""
     return {
         "service": plant.service,
@@ -189,4 +189,4 @@ def truth(plant: Watermelon = PLANT) -> dict:
     }
 
 
-__all__ = ["EXPORT", "PLANT", "STREAM", "Mood", "Watermelon", "month_ticket_surveys", "truth"]
+__all__ = ["EXPORT", "PLANT", "STREAM", "Mood", "WatermelonPlant", "month_ticket_surveys", "truth"]
