@@ -185,6 +185,17 @@ def example_rows() -> dict[str, list[dict[str, Any]]]:
             dict(response_id="e2", employee_id="e2", responded_at="2025-01-11 10:00", score=4, region="north"),
             dict(response_id="e3", employee_id="e3", responded_at="2025-01-12 10:00", score=2, region="south"),
         ],
+        "ticket_surveys": [
+            dict(response_id="r1", ticket_id="t1", respondent_type="customer", submitted_at="2025-01-06 12:00",
+                 happiness=10, lost_minutes=30.0),
+            dict(response_id="r2", ticket_id="t2", submitted_at="2025-01-11 09:00", happiness=3, lost_minutes=90.0),
+            dict(response_id="r3", ticket_id="t3", respondent_type="employee", submitted_at="2025-01-21 10:00",
+                 happiness=8, lost_minutes=240.0),
+            dict(response_id="r4", ticket_id="t2", respondent_type="customer", submitted_at="2025-02-01 10:00",
+                 happiness=9, lost_minutes=120.0),
+            dict(response_id="r5", ticket_id="t1", respondent_type="customer", submitted_at="2025-02-02 10:00",
+                 happiness=7),
+        ],
         "service_map": [
             dict(service="web", journey="buy", capability="sell", region="north", customer_facing=True),
             dict(service="web", journey="buy", capability="sell", region="south", customer_facing=True),

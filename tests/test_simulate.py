@@ -37,6 +37,7 @@ EXPORT_COLUMNS = {
     "deployments.csv": ["id", "service", "environment", "finished_at", "lead_time_hours", "status", "restored_at"],
     "it_costs.csv": ["period", "cost_centre", "cost_line", "amount_eur"],
     "employee_survey.csv": ["Response ID", "Employee ID", "Submitted", "IT satisfaction", "Region"],
+    "ticket_surveys.csv": ["Response ID", "Ticket", "Respondent", "Submitted", "Happiness", "Lost time (min)"],
     "customers.parquet": [
         "customer_no", "full_name", "email_address", "segment", "sales_region", "lead_source", "customer_since",
     ],

@@ -2,7 +2,8 @@
 
 Metrics are grouped into *families* that share a base table (tickets by month opened,
 tickets by month resolved, the month-end backlog, incidents, deployments, service-desk
-costs, the employee survey, the customer base, customer surveys, orders and campaigns).
+costs, the employee survey, the per-ticket surveys, the customer base, customer surveys,
+orders and campaigns).
 Each family is one Ibis query: its base table is grouped by month and segment for every
 requested segment dimension, the groupings are stacked with ``union_all``, and only that
 aggregate leaves the engine. Families whose aggregates all add up across customers
@@ -407,6 +408,106 @@ def _aggs_employee_survey(t: ibis.Table) -> dict[str, ibis.Value]:
     return {"employee_it_satisfaction": t.satisfied.mean(), "employee_it_satisfaction__n": t.count()}
 
 
+def ticket_survey_base(con: ibis.BaseBackend, scope: Scope) -> ibis.Table:
+    """Per-ticket survey answers submitted within the months, with their ticket's attributes.
+
+    Each answer joins its ticket (service, category, assignment group, channel, region)
+    and, for a customer requester, the customer (region when the ticket has none, and
+    segment); ``respondent`` is the answer's respondent type, else the ticket's requester
+    type. ``point`` scores the happiness answer as HappySignals does (9-10: +100, 0-6:
+    -100, 7-8: 0), ``lost_hours`` is the perceived lost time in hours, and ``employee_it``
+    marks an employee's answer about an employee-facing service (one that is not
+    customer-facing in any region of the service map).
+
+    Parameters
+    ----------
+    con : ibis.BaseBackend
+        The warehouse.
+    scope : Scope
+        The months (answers by month of ``submitted_at``).
+
+    Returns
+    -------
+    ibis.Table
+        One row per answer with ``period``, ``point``, ``lost_hours``, ``respondent``,
+        ``employee_it``, ``service``, ``category``, ``assignment_group``, ``channel``,
+        ``region`` and ``customer_segment``.
+    """
+    s = scope.monthly(con.table("ticket_surveys"), "submitted_at")
+    t = con.table("tickets").select(
+        _tid="ticket_id", _rtype="requester_type", _rid="requester_id", service="service", category="category",
+        assignment_group="assignment_group", channel="channel", _treg="region",
+    )
+    j = s.inner_join(t, s.ticket_id == t._tid)
+    c = con.table("customers").select(_cid="customer_id", _cseg="segment", _creg="region")
+    j = j.left_join(c, j._rid == c._cid)
+    sm = con.table("service_map")
+    facing = sm.group_by(_sm_service=sm.service).aggregate(_facing=sm.customer_facing.cast("int64").max())
+    j = j.left_join(facing, j.service == facing._sm_service)
+    respondent = j.respondent_type.fill_null(j._rtype)
+    is_customer = j._rtype == "customer"
+    point = ibis.cases((j.happiness >= 9, 100.0), (j.happiness <= 6, -100.0), else_=0.0)
+    return j.select(
+        period=j.period,
+        point=point,
+        lost_hours=j.lost_minutes.cast("float64") / 60.0,
+        respondent=respondent,
+        employee_it=(respondent == "employee") & (j._facing.fill_null(1) == 0),
+        service=j.service,
+        category=j.category,
+        assignment_group=j.assignment_group,
+        channel=j.channel,
+        region=j._treg.fill_null(ibis.ifelse(is_customer, j._creg, ibis.null("string"))),
+        customer_segment=ibis.ifelse(is_customer, j._cseg, ibis.null("string")),
+    )
+
+
+def _bases_ticket_surveys(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Table]:
+    return _segments(ticket_survey_base(con, scope), TICKET_COLUMNS, scope.dims)
+
+
+def _bases_employee_ticket_surveys(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Table]:
+    """Employees' answers have no customer segment: every dimension of the ticket surveys but that one."""
+    return _segments(ticket_survey_base(con, scope), TICKET_COLUMNS, [d for d in scope.dims if d != "customer_segment"])
+
+
+#: Whose per-ticket survey answers each pair of experience metrics counts: (happiness, lost time).
+EXPERIENCE_GROUPS: dict[str, tuple[str, str]] = {
+    "all": ("ticket_happiness", "lost_time_hours"),
+    "customer": ("customer_ticket_happiness", "customer_lost_time_hours"),
+    "employee_it": ("employee_it_happiness", "employee_lost_time_hours"),
+}
+
+
+def experience_aggregates(t: ibis.Table, respondents: str = "all") -> dict[str, ibis.Value]:
+    """Happiness and lost time of a :func:`ticket_survey_base` table, each with its count of answers.
+
+    Happiness is the mean of the answers' points (% of 9-10 minus % of 0-6), lost time the
+    mean perceived lost hours of the answers that give it.
+
+    Parameters
+    ----------
+    t : ibis.Table
+        Answers (:func:`ticket_survey_base`, possibly grouped).
+    respondents : {"all", "customer", "employee_it"}
+        Every answer, customers' answers, or employees' answers about employee-facing
+        services; the columns are named after the metrics of :data:`EXPERIENCE_GROUPS`.
+    """
+    happiness, lost = EXPERIENCE_GROUPS[respondents]
+    keep = {"all": None, "customer": t.respondent == "customer", "employee_it": t.employee_it}[respondents]
+    point = t.point if keep is None else ibis.ifelse(keep, t.point, ibis.null("float64"))
+    hours = t.lost_hours if keep is None else ibis.ifelse(keep, t.lost_hours, ibis.null("float64"))
+    return {happiness: point.mean(), f"{happiness}__n": point.count(), lost: hours.mean(), f"{lost}__n": hours.count()}
+
+
+def _aggs_ticket_surveys(t: ibis.Table) -> dict[str, ibis.Value]:
+    return experience_aggregates(t, "all") | experience_aggregates(t, "customer")
+
+
+def _aggs_employee_surveys(t: ibis.Table) -> dict[str, ibis.Value]:
+    return experience_aggregates(t, "employee_it")
+
+
 def _bases_customer_base(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Table]:
     c = _customers(con).rename(customer_segment="segment")
     m = months_table(scope.window)
@@ -541,6 +642,8 @@ class Family:
 
 
 _T = ("all", "region", "customer_segment", "channel", "service")
+#: Tables the per-ticket survey families read (the first one counts their rows).
+_SURVEY_TABLES = ("ticket_surveys", "tickets", "customers", "service_map")
 _C = ("all", "region", "customer_segment", "service")
 #: Customer attributes: each customer is in exactly one of their segments.
 _PARTITIONS = ("region", "customer_segment")
@@ -586,6 +689,22 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "employee_survey", ("all", "region"), ("employee_it_satisfaction",), _bases_employee_survey,
         _aggs_employee_survey, ("employee_survey",),
+    ),
+    Family(
+        "ticket_surveys",
+        _T,
+        ("ticket_happiness", "lost_time_hours", "customer_ticket_happiness", "customer_lost_time_hours"),
+        _bases_ticket_surveys,
+        _aggs_ticket_surveys,
+        _SURVEY_TABLES,
+    ),
+    Family(
+        "employee_ticket_surveys",
+        ("all", "region", "channel", "service"),
+        ("employee_it_happiness", "employee_lost_time_hours"),
+        _bases_employee_ticket_surveys,
+        _aggs_employee_surveys,
+        _SURVEY_TABLES,
     ),
     Family(
         "customer_base", _C, ("active_customers", "churn_rate", "retention_rate"), _bases_customer_base,

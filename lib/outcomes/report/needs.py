@@ -100,6 +100,7 @@ DATED_BY: dict[str, str] = {
     "deployments": "deployed_at",
     "it_costs": "month",
     "employee_survey": "responded_at",
+    "ticket_surveys": "submitted_at",
     "customers": "signup_date",
     "orders": "ordered_at",
     "customer_surveys": "responded_at",
@@ -119,7 +120,8 @@ _SCORECARD_METRICS = (
     "cost_per_ticket", "outage_minutes", "availability", "deployment_frequency", "lead_time_hours",
     "change_failure_rate", "deployment_rework_rate", "time_to_restore_hours", "employee_it_satisfaction", "demand_capacity_ratio",
     "backlog_growth", "active_customers", "csat", "nps", "churn_rate", "retention_rate", "conversion_rate",
-    "revenue", "arpu", "aov", "clv", "cac",
+    "revenue", "arpu", "aov", "clv", "cac", "ticket_happiness", "lost_time_hours", "customer_ticket_happiness",
+    "customer_lost_time_hours", "employee_it_happiness", "employee_lost_time_hours",
 )
 
 PAGES: dict[str, PageNeeds] = {
@@ -153,6 +155,7 @@ PAGES: dict[str, PageNeeds] = {
                 _N("deployments", "Deployment frequency, lead time, recovery time, change failure and rework rates"),
                 _N("it_costs", "Cost per ticket"),
                 _N("employee_survey", "Employee IT satisfaction"),
+                _N("ticket_surveys", "Ticket happiness, lost time per ticket and the watermelon check"),
             ),
             metrics=_SCORECARD_METRICS,
             records=("scorecard", "headlines"),

@@ -47,6 +47,7 @@ from outcomes.value.portfolio import TOTAL_LABEL
 from outcomes.value.words import roi_sentence
 from outcomes.warehouse import store
 from outcomes.scorecard.card import build_scorecard, load_targets, priority_records, scorecard_records
+from outcomes.scorecard.watermelon import watermelon_sentence
 
 
 DECISION_COLUMNS = ["Initiative", "Design", "Decision", "Primary metric", "Effect", "95% interval"]
@@ -71,7 +72,8 @@ class ExecutiveSummary:
         What changed for customers followed by where they stand (churn, conversion,
         CSAT, NPS, lifetime value, each miss with its value at stake, owner and next
         step), what IT delivered, what it is worth, what we recommend, and the scorecard
-        in one sentence.
+        in one sentence; then, when the scorecard found one, the watermelon (a service
+        whose SLA was met while its users were unhappy).
     scorecard : list of str
         The scorecard headline: targets met and missed, the misses with their numbers.
     decisions : pandas.DataFrame
@@ -466,8 +468,8 @@ def summarize(
     Parameters
     ----------
     results : mapping
-        ``scorecard``, ``initiatives``, ``roi`` and (optionally) ``portfolio`` and
-        ``priorities`` rows (results.json sections).
+        ``scorecard``, ``initiatives``, ``roi`` and (optionally) ``portfolio``,
+        ``priorities`` and ``watermelons`` rows (results.json sections).
     model : ValueModel
         The value model (currency, horizon; initiative names where nothing else names them).
     period : str
@@ -500,6 +502,9 @@ def summarize(
         recommendation(decisions, roi, names),
         "Scorecard: " + score[0],
     ]
+    melons = watermelon_sentence(list(results.get("watermelons", [])))
+    if melons:
+        headlines.append(melons)
     decision_rows = []
     for e in entries:
         primary = next((m for m in e.get("metrics", []) if m.get("role") == "primary"), None)

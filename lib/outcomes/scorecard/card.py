@@ -25,6 +25,7 @@ from outcomes import config
 from outcomes import format as fmt
 from outcomes.metrics import catalog
 from outcomes.scorecard.drivers import OK, DriversResult
+from outcomes.scorecard.xla import Xla
 from outcomes.periods import Month, MonthLike
 from outcomes.params import Params, load
 
@@ -71,10 +72,14 @@ class Targets(Params):
         a :class:`Target` (``{value, agreed, owner}``).
     tolerances : dict
         Metric id -> accepted distance from the target, for ``balance`` metrics.
+    xla : Xla
+        Per-service SLA and experience levels (:mod:`outcomes.scorecard.xla`), read by
+        the watermelon check.
     """
 
     targets: dict[str, float | Target] = {}
     tolerances: dict[str, float] = {}
+    xla: Xla = Xla()
 
     def setting(self, metric_id: str) -> Target | None:
         """The target given for ``metric_id`` in the file, as a :class:`Target` (``None`` when not given)."""

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from outcomes.errors import ParamsError
-from outcomes.simulate import world
+from outcomes.simulate import experience, world
 from outcomes.simulate.commerce import month_campaigns, month_churn, month_orders, month_surveys
 from outcomes.simulate.conditions import Conditions, churn_probability, csat_share, draw_conditions
 from outcomes.simulate.it_delivery import employee_survey, month_costs, month_deployments
@@ -43,7 +43,10 @@ class _Counters:
     """Running numbers of tickets, orders and the rest, so ids run on across months."""
 
     def __init__(self) -> None:
-        self.next = {k: 1 for k in ("ticket", "order", "response", "deployment", "incident", "staff_response", "fix")}
+        self.next = {
+            k: 1
+            for k in ("ticket", "order", "response", "deployment", "incident", "staff_response", "fix", "ticket_survey")
+        }
 
     def take(self, kind: str, rows: int) -> None:
         """Advance ``kind`` by ``rows``."""
@@ -189,6 +192,11 @@ def _simulate(
         )
         writer.csv(f"tickets/tickets_{label}.csv", tickets.export)
         counters.take("ticket", tickets.export.num_rows)
+        answers = experience.month_ticket_surveys(
+            stream(experience.STREAM, mi), tickets.export, month=label, first_number=counters.next["ticket_survey"]
+        )
+        writer.append_csv(experience.EXPORT, answers)
+        counters.take("ticket_survey", answers.num_rows)
         if m0 >= portal_day:
             for arm in (0, 1):
                 sel = at_risk & in_experiment[pos] & (customers.portal[pos] == bool(arm))
@@ -416,4 +424,5 @@ def ground_truth(
             for ri, region in enumerate(world.REGIONS)
         ],
         "customers_created": customers.count,
+        "watermelon": experience.truth(),
     }

@@ -271,6 +271,35 @@ TABLES: dict[str, Table] = {
             key=("response_id",),
         ),
         Table(
+            "ticket_surveys",
+            "One end user's answer to the survey sent when their ticket was resolved: how happy they were "
+            "and how much work time they felt they lost (experience next to the SLA).",
+            "it",
+            (
+                C("response_id", "string", "Survey response id (ServiceNow: the assessment instance)."),
+                C("ticket_id", "string", "Ticket the answer is about (joins tickets)."),
+                C(
+                    "respondent_type",
+                    "string",
+                    "Who answered; empty means the ticket's requester type.",
+                    required=False,
+                    nullable=True,
+                    allowed=REQUESTER_TYPES,
+                ),
+                C("submitted_at", "timestamp", "When they answered."),
+                C("happiness", "int", "How happy they were with the service, 0 (not at all) to 10 (very).", min=0, max=10),
+                C(
+                    "lost_minutes",
+                    "float",
+                    "Work time they felt they lost because of the issue, in minutes; empty when not answered.",
+                    required=False,
+                    nullable=True,
+                    min=0,
+                ),
+            ),
+            key=("response_id",),
+        ),
+        Table(
             "customers",
             "One customer.",
             "business",
