@@ -28,8 +28,11 @@ def _demo_is_current() -> bool:
     if not (truth.is_file() and config.project().warehouse.is_file()):
         return False
     meta = json.loads(truth.read_text())
-    return meta.get("seed") == DEMO_SEED and float(meta.get("scale", -1)) == DEMO_SCALE and (
-        config.project().warehouse.stat().st_mtime >= truth.stat().st_mtime
+    simulator = max(p.stat().st_mtime for p in (REPO / "lib" / "outcomes" / "simulate").glob("*.py"))
+    return (
+        meta.get("seed") == DEMO_SEED
+        and float(meta.get("scale", -1)) == DEMO_SCALE
+        and config.project().warehouse.stat().st_mtime >= truth.stat().st_mtime >= simulator
     )
 
 
