@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from outcomes.errors import ParamsError
-from outcomes.simulate import world
+from outcomes.simulate import surge, unit_costs, world
 from outcomes.simulate.commerce import month_campaigns, month_churn, month_orders, month_surveys
 from outcomes.simulate.conditions import Conditions, churn_probability, csat_share, draw_conditions
 from outcomes.simulate.it_delivery import employee_survey, month_costs, month_deployments
@@ -150,6 +150,8 @@ def _simulate(
     arm_months = np.zeros(2)
     starts = world.months()
     panel = np.zeros((3, len(starts), len(world.REGIONS)))
+    surge_truth: dict[str, dict[str, int]] = {"baseline_tickets": {}, "extra_tickets": {}}
+    unit_truth: list[dict] = []
 
     for mi, start in enumerate(starts):
         m0 = day_number(start)
@@ -187,6 +189,13 @@ def _simulate(
         )
         writer.csv(f"tickets/tickets_{label}.csv", tickets.export)
         counters.take("ticket", tickets.export.num_rows)
+        surged = surge.month_surge(
+            stream(surge.STREAM, mi), tickets.export, label=label, first_number=1 + sum(surge_truth["extra_tickets"].values())
+        )
+        if surged is not None:
+            writer.csv(f"tickets/tickets_{label}_surge.csv", surged.export)
+            surge_truth["baseline_tickets"][label] = surged.baseline
+            surge_truth["extra_tickets"][label] = surged.export.num_rows
         if m0 >= portal_day:
             for arm in (0, 1):
                 sel = at_risk & in_experiment[pos] & (customers.portal[pos] == bool(arm))
@@ -251,6 +260,12 @@ def _simulate(
         counters.take("incident", incidents.num_rows)
         costs = month_costs(stream(COSTS, mi), month=label, tickets=tickets.export.num_rows, it_scale=it_scale)
         writer.append_csv("it_costs.csv", costs)
+        unit_truth.append(
+            unit_costs.month_truth(
+                label, costs, [tickets.export] + ([surged.export] if surged is not None else []),
+                orders=orders.num_rows, active=len(pos), retained=int((at_risk & ~leaving).sum()),
+            )
+        )
         if month_of_year % 3 == 0:
             staff = employee_survey(
                 stream(STAFF_SURVEY, mi),
@@ -280,7 +295,18 @@ def _simulate(
         tickets_per_customer=tickets_per_customer,
         randomised=len(randomised),
         customers=customers,
-    )
+    ) | {
+        "unit_costs": {"allocation": unit_costs.POLICY, "months": unit_truth},
+        "demand_surge": {
+            "journey": surge.JOURNEY,
+            "services": list(surge.services()),
+            "months": list(surge.MONTHS),
+            "relative": surge.RELATIVE,
+            "backlog_days": surge.BACKLOG_DAYS,
+            **surge_truth,
+            "note": "extra customer tickets about the journey's services, in tickets/tickets_<month>_surge.csv",
+        },
+    }
 
 
 def ground_truth(
