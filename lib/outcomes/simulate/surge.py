@@ -27,7 +27,7 @@ JOURNEY = "deliver"
 MONTHS = ("2025-11", "2025-12")
 RELATIVE = 0.40
 #: Mean extra wait (days) of a surge ticket before it is resolved: the desk falls behind.
-BACKLOG_DAYS = 12.0
+BACKLOG_DAYS = 30.0
 #: Surge tickets are numbered from here (``INC9xxxxxxx``), apart from the month's running numbers.
 FIRST_NUMBER = 90_000_000
 
