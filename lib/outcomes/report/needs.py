@@ -119,7 +119,7 @@ _SCORECARD_METRICS = (
     "cost_per_ticket", "outage_minutes", "availability", "deployment_frequency", "lead_time_hours",
     "change_failure_rate", "time_to_restore_hours", "employee_it_satisfaction", "demand_capacity_ratio",
     "backlog_growth", "active_customers", "csat", "nps", "churn_rate", "retention_rate", "conversion_rate",
-    "revenue", "arpu", "aov", "clv", "cac",
+    "revenue", "arpu", "aov", "clv", "cac", "cost_per_order", "cost_per_active_customer", "cost_per_retained_customer",
 )
 
 PAGES: dict[str, PageNeeds] = {
@@ -151,7 +151,7 @@ PAGES: dict[str, PageNeeds] = {
                 _N("incidents", "Outage minutes and availability"),
                 _N("service_map", "Availability and the split by service"),
                 _N("deployments", "Deployment frequency, lead time, change failure rate and time to restore"),
-                _N("it_costs", "Cost per ticket"),
+                _N("it_costs", "Cost per ticket, the unit costs (IT cost per order and per customer) and the cost allocation"),
                 _N("employee_survey", "Employee IT satisfaction"),
             ),
             metrics=_SCORECARD_METRICS,

@@ -251,6 +251,17 @@ def demand_capacity_frame(panel: pd.DataFrame) -> pd.DataFrame:
     return demand.flows(panel)
 
 
+#: What the demand and capacity section says when the months hold no ticket.
+NO_TICKETS = (
+    "No ticket was opened in these months, so there is no demand and capacity to show: "
+    "add a tickets export to params/sources.yaml."
+)
+
+
+def _no_tickets(panel: pd.DataFrame) -> bool:
+    return panel.loc[panel["metric"] == "ticket_volume", "value"].fillna(0).sum() == 0
+
+
 def demand_capacity_sentence(panel: pd.DataFrame) -> str:
     """The answer to "Is IT too busy?" in one sentence, from the same data as the chart.
 

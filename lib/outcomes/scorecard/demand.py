@@ -42,6 +42,8 @@ HORIZON = 3
 LEVEL = 0.80
 #: Months of resolved tickets averaged into a service's capacity.
 CAPACITY_MONTHS = 3
+#: What the outlook says when the months hold no ticket about any service.
+NO_SERVICE_TICKETS = "Not known whether IT is too busy for any service: no ticket was opened in these months."
 #: Condition codes of a service's outlook.
 OK, TOO_SHORT, NO_TICKETS = "ok", "too_short", "no_tickets"
 
@@ -232,11 +234,15 @@ class DemandOutlook:
 
     def sentences(self) -> list[str]:
         """One sentence per service: "IT is/is not too busy for <service>, because ..."."""
+        if not self.services:
+            return [NO_SERVICE_TICKETS]
         return [s.sentence for s in self.services]
 
     def table(self) -> pd.DataFrame:
         """The outlook as a display table: service, this month, capacity, forecast and answer."""
         rows = []
+        if not self.services:
+            return pd.DataFrame([{"service": NO_SERVICE_TICKETS}])
         for s in self.services:
             f = s.forecast.frame if s.forecast is not None else None
             peak = f.loc[f["mean"].idxmax()] if f is not None else None
@@ -296,10 +302,13 @@ def demand_outlook(
         One :class:`ServiceOutlook` per service; a service with too short a history or no
         ticket comes back with its condition and a sentence saying the answer is not known.
     """
-    data = flows(panel).sort_values(["segment", "period"])
-    last = data["period"].max()
     _, tolerance = target_of("demand_capacity_ratio", targets)
     tolerance = float(tolerance or 0.0)
+    svc = panel[(panel["segment_dim"] == "service") & (panel["metric"] == "ticket_volume")]
+    if svc.empty or svc["value"].fillna(0).sum() == 0:
+        return DemandOutlook((), tolerance, level, horizon)
+    data = flows(panel).sort_values(["segment", "period"])
+    last = data["period"].max()
     outlooks = []
     for service, rows in data.groupby("segment", sort=True):
         months = pd.date_range(rows["period"].min(), last, freq="MS")
@@ -339,6 +348,8 @@ def demand_sources_table(sources: pd.DataFrame, *, top: int = 8) -> pd.DataFrame
         ``journey``, ``customer segment``, ``tickets`` (this month), ``a month, 3 months before``
         (the mean of the three months before), ``change`` (relative, as %).
     """
+    if sources.empty:
+        return pd.DataFrame([{"journey": "No ticket was opened in these months."}])
     last = sources["period"].max()
     before = sources[(sources["period"] < last) & (sources["period"] >= last - pd.DateOffset(months=3))]
     now = sources[sources["period"] == last].groupby(["journey", "customer_segment"])["tickets"].sum()
