@@ -34,7 +34,7 @@ def test_the_surge_is_in_the_raw_rows(raw: Path, ground_truth: dict):
     for month in surge["months"]:
         count = "SELECT count(*) FROM read_csv('{}') WHERE cmdb_ci IN ({}) AND u_requester_type = 'customer'"
         base = duckdb.sql(count.format(raw / f"tickets/tickets_{month}.csv", services)).fetchone()[0]
-        extra = duckdb.sql(count.format(raw / f"tickets/tickets_{month}_surge.csv", services)).fetchone()[0]
+        extra = duckdb.sql(count.format(raw / f"tickets_surge/tickets_surge_{month}.csv", services)).fetchone()[0]
         assert base == surge["baseline_tickets"][month] and extra == surge["extra_tickets"][month]
         assert extra / base == pytest.approx(surge["relative"], abs=0.002)
 

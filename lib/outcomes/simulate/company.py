@@ -193,7 +193,7 @@ def _simulate(
             stream(surge.STREAM, mi), tickets.export, label=label, first_number=1 + sum(surge_truth["extra_tickets"].values())
         )
         if surged is not None:
-            writer.csv(f"tickets/tickets_{label}_surge.csv", surged.export)
+            writer.csv(surge.export_name(label), surged.export)
             surge_truth["baseline_tickets"][label] = surged.baseline
             surge_truth["extra_tickets"][label] = surged.export.num_rows
         if m0 >= portal_day:
@@ -304,7 +304,7 @@ def _simulate(
             "relative": surge.RELATIVE,
             "backlog_days": surge.BACKLOG_DAYS,
             **surge_truth,
-            "note": "extra customer tickets about the journey's services, in tickets/tickets_<month>_surge.csv",
+            "note": f"extra customer tickets about the journey's services, in {surge.export_name('<YYYY-MM>')}",
         },
     }
 

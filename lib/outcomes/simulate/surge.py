@@ -1,8 +1,9 @@
 """A planted demand surge: customer tickets from one customer journey up 40% for two months.
 
 The surge's tickets are *additional* rows, written to their own file per month
-(``tickets/tickets_<YYYY-MM>_surge.csv``, same layout as the month's export) from a random
-stream of their own, so every other export stays byte-identical. Each extra ticket copies a
+(:func:`export_name`: ``tickets_surge/tickets_surge_<YYYY-MM>.csv``, the layout of the month's
+ticket export, mapped by its own source in ``params/sources.yaml``) from a random stream of
+their own, so every other export stays byte-identical. Each extra ticket copies a
 customer ticket of the same month about a service of the journey (its requester, region,
 channel, category, priority and handling times), moved by a whole number of days within the
 month and given a new number. The desk cannot keep up: each extra ticket waits a further
@@ -46,6 +47,11 @@ class SurgeMonth:
 
     export: pa.Table
     baseline: int
+
+
+def export_name(label: str) -> str:
+    """The surge's export of month ``label`` (``YYYY-MM``), relative to the output folder."""
+    return f"tickets_surge/tickets_surge_{label}.csv"
 
 
 def services() -> tuple[str, ...]:
