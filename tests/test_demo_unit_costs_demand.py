@@ -39,6 +39,7 @@ def test_the_surge_is_in_the_raw_rows(raw: Path, ground_truth: dict):
         assert extra / base == pytest.approx(surge["relative"], abs=0.002)
 
 
+@pytest.mark.slow  # about 9 s on a loaded machine: 24 months of panel and 13 forecasts
 def test_the_surge_is_recovered_through_the_catalog_and_the_forecast(con, ground_truth: dict):
     surge = ground_truth["demand_surge"]
     tidy = compute.compute(con, start="2025-08", end="2025-12", dims=("service",), metrics=["ticket_volume"], requester="customer")
