@@ -178,13 +178,12 @@ class ServiceOutlook:
     sentence: str
 
 
-def _judge(service: str, month: pd.DataFrame, forecast: Forecast, tolerance: float) -> tuple[bool, str]:
+def _judge(
+    service: str, period: pd.Timestamp, opened: float, resolved: float, capacity: float, forecast: Forecast, tolerance: float
+) -> tuple[bool, str]:
     """Whether IT is too busy for ``service`` and the sentence saying why."""
-    last = month.iloc[-1]
-    opened, resolved = float(last["opened"]), float(last["resolved"])
-    capacity = float(month["resolved"].tail(CAPACITY_MONTHS).mean())
     peak = forecast.frame.loc[forecast.frame["mean"].idxmax()]
-    when = Month.parse(pd.Timestamp(last["period"]).strftime("%Y-%m")).label
+    when = Month.parse(pd.Timestamp(period).strftime("%Y-%m")).label
     until = Month.parse(pd.Timestamp(peak["period"]).strftime("%Y-%m")).label
     pct = fmt.percent(forecast.level, exact_digits=True)
     expect = (
@@ -325,7 +324,7 @@ def demand_outlook(
                                            f"Not known whether IT will be too busy for {service}: fewer than {MIN_MONTHS} months of tickets to forecast from."))
             continue
         forecast = forecast_demand(rows.set_index("period")["opened"], horizon=horizon, level=level)
-        busy, sentence = _judge(str(service), rows, forecast, tolerance)
+        busy, sentence = _judge(str(service), last, opened, resolved, capacity, forecast, tolerance)
         outlooks.append(ServiceOutlook(service, last, opened, resolved, capacity, forecast, busy, OK, sentence))
     outlooks.sort(key=lambda s: (not bool(s.busy), -s.opened, s.service))
     return DemandOutlook(tuple(outlooks), tolerance, level, horizon)
