@@ -105,6 +105,6 @@ def test_the_sources_table_compares_the_month_with_the_three_before():
     )
     table = demand.demand_sources_table(sources)
     assert table.to_dict("records") == [
-        {"journey": "deliver", "customer segment": "consumer", "tickets": "42", "a month, 3 months before": "30", "change": "+40%"},
-        {"journey": "buy", "customer segment": "smb", "tickets": "10", "a month, 3 months before": "10", "change": "0%"},
+        {"journey": "deliver", "customer segment": "consumer", "tickets": "42", "monthly mean, 3 months before": "30", "change": "+40%"},
+        {"journey": "buy", "customer segment": "smb", "tickets": "10", "monthly mean, 3 months before": "10", "change": "0%"},
     ]

@@ -344,7 +344,7 @@ def demand_sources_table(sources: pd.DataFrame, *, top: int = 8) -> pd.DataFrame
     Returns
     -------
     pandas.DataFrame
-        ``journey``, ``customer segment``, ``tickets`` (this month), ``a month, 3 months before``
+        ``journey``, ``customer segment``, ``tickets`` (this month), ``monthly mean, 3 months before``
         (the mean of the three months before), ``change`` (relative, as %).
     """
     if sources.empty:
@@ -363,7 +363,7 @@ def demand_sources_table(sources: pd.DataFrame, *, top: int = 8) -> pd.DataFrame
             "journey": [j for j, _ in frame.index],
             "customer segment": [s for _, s in frame.index],
             "tickets": [fmt.count(v) for v in frame["now"]],
-            "a month, 3 months before": [fmt.count(v) for v in frame["prior"]],
+            "monthly mean, 3 months before": [fmt.count(v) for v in frame["prior"]],
             "change": [fmt.percent(c, signed=True) if pd.notna(c) else fmt.NOT_AVAILABLE for c in change],
         }
     )
