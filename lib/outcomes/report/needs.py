@@ -151,7 +151,7 @@ PAGES: dict[str, PageNeeds] = {
                 _N("incidents", "Outage minutes and availability"),
                 _N("service_map", "Availability and the split by service"),
                 _N("deployments", "Deployment frequency, lead time, change failure rate and time to restore"),
-                _N("it_costs", "Cost per ticket, the unit costs (IT cost per order and per customer) and the cost allocation"),
+                _N("it_costs", "Cost per ticket, IT cost per order and per customer, and the cost allocation"),
                 _N("employee_survey", "Employee IT satisfaction"),
             ),
             metrics=_SCORECARD_METRICS,
