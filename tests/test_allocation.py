@@ -106,6 +106,16 @@ def test_a_service_serving_two_journeys_is_split_by_regions_and_an_unmapped_cent
     assert _cents(frame, "journey") == {"buy": 4_667, "pay": 2_333 + 333, "get help": 3_668, allocation.UNMAPPED: 500}
 
 
+def test_a_driven_pool_with_no_receiver_at_all_stays_with_its_cost_centre(tmp_path):
+    # February: no ticket and no service map, so the desk's 0.10 has nowhere to go but itself.
+    rows = _rows(service_map=[], it_costs=[dict(month="2025-02-01", service="service_desk", cost_line="staff", amount=0.10)])
+    con = make_warehouse(tmp_path / "nowhere.duckdb", **rows)
+    frame = allocation.allocation_frame(con, Window("2025-02", "2025-02"), AllocationRules())
+    assert frame[["service", "journey", "cents"]].to_dict("records") == [
+        {"service": "service_desk", "journey": allocation.UNMAPPED, "cents": 10}
+    ]
+
+
 def test_split_cents_adds_up_on_random_pools_and_stays_within_a_cent_of_the_exact_share():
     # seed 20: 200 pools of up to 10^9 cents, 1 to 7 receivers with weights 0 to 10^6
     rng = np.random.default_rng(20)

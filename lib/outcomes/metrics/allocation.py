@@ -268,8 +268,8 @@ def service_costs(con: ibis.BaseBackend, window: Window, rules: AllocationRules 
     ibis.Table
         ``period``, ``cost_centre``, ``cost_line``, ``driver``, ``service``, ``cents`` (int64):
         one row per pool and receiving service. A driven pool whose driver counts nothing in a
-        month is shared equally among the services its driver names that month (for tickets
-        and deployments, every mapped service).
+        month is shared equally among the mapped services; with no service mapped either, it
+        stays with its cost centre, so no cent is lost.
     """
     rules = rules or load_rules()
     pools = _pools(con, window, rules)
@@ -290,7 +290,9 @@ def service_costs(con: ibis.BaseBackend, window: Window, rules: AllocationRules 
     j = j.select("period", "cost_centre", "cost_line", "driver", "service", "cents", "weight")
     shared = split_cents(j, ["period", "cost_centre", "cost_line"], "service")
     shared = shared.select(*ALLOCATION_COLUMNS[:5], "cents")
-    return direct.union(shared, distinct=False)
+    kept = driven.anti_join(receivers, ["period", "rule"])
+    kept = kept.mutate(service=kept.cost_centre).select(*ALLOCATION_COLUMNS[:5], "cents")
+    return direct.union(shared, distinct=False).union(kept, distinct=False)
 
 
 def allocate(con: ibis.BaseBackend, window: Window, rules: AllocationRules | None = None) -> ibis.Table:
