@@ -67,3 +67,25 @@ def test_every_metric_matches_duckdb(spark_con, tmp_path):
         assert not bad.any(), merged.loc[bad, keys + [f"{col}_duckdb", f"{col}_spark"]].to_string()
     pd.testing.assert_series_equal(merged["suppressed_duckdb"], merged["suppressed_spark"], check_names=False)
     assert set(expected["metric"]) == set(got["metric"])
+
+
+def test_the_cost_allocation_and_demand_sources_match_duckdb(spark_con, tmp_path):
+    from outcomes.metrics import allocation
+    from outcomes.metrics.allocation import AllocationRules, PoolRule
+    from outcomes.metrics.demand import demand_sources
+    from outcomes.periods import Window
+
+    duck = make_warehouse(tmp_path / "example.duckdb", **example_rows())
+    rules = AllocationRules(
+        pools=(
+            PoolRule(cost_centre="service_desk", cost_line="staff", driver="tickets"),
+            PoolRule(cost_centre="service_desk", driver="fixed", shares={"web": 2, "mail": 1}),
+            PoolRule(cost_centre="web", driver="deployments"),
+            PoolRule(driver="direct"),
+        )
+    )
+    window = Window("2025-01", "2025-03")
+    expected = allocation.allocation_frame(duck, window, rules)
+    assert expected["cents"].sum() == 199_900
+    pd.testing.assert_frame_equal(allocation.allocation_frame(spark_con, window, rules), expected)
+    pd.testing.assert_frame_equal(demand_sources(spark_con, window), demand_sources(duck, window))

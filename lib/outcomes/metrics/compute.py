@@ -39,14 +39,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import ibis
 import numpy as np
 import pandas as pd
 
-from outcomes.metrics import catalog
+from outcomes.metrics import allocation, catalog
+from outcomes.metrics.allocation import AllocationRules
 from outcomes.metrics.catalog import DIMENSIONS
 from outcomes.errors import WarehouseError
 from outcomes.periods import MonthLike, Window
@@ -123,11 +124,14 @@ class Scope:
         Segment dimensions.
     requester : {"all", "customer", "employee"}
         Which tickets the ticket metrics count.
+    allocation : AllocationRules
+        How the IT ledger is allocated to services (the unit costs).
     """
 
     window: Window
     dims: tuple[str, ...]
     requester: Requester = "all"
+    allocation: AllocationRules = field(default_factory=AllocationRules)
 
     def in_window(self, t: ibis.Table) -> ibis.Table:
         """Keep the rows of ``t`` whose ``period`` is within the months."""
@@ -397,6 +401,15 @@ def _aggs_costs(t: ibis.Table) -> dict[str, ibis.Value]:
     return {"desk_cost": t.amount.sum(), "desk_cost_lines": t.count()}
 
 
+def _bases_allocated_costs(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Table]:
+    c = allocation.service_costs(con, scope.window, scope.allocation)
+    return _segments(c, {"service": "service"}, scope.dims)
+
+
+def _aggs_allocated_costs(t: ibis.Table) -> dict[str, ibis.Value]:
+    return {"it_cost": t.cents.sum().cast("float64") / 100.0, "it_cost_pools": t.count()}
+
+
 def _bases_employee_survey(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Table]:
     s = con.table("employee_survey")
     s = scope.monthly(s, "responded_at")
@@ -637,7 +650,7 @@ class Family:
 
     def columns(self, con: ibis.BaseBackend, scope: Scope) -> tuple[str, ...]:
         """Names of the aggregate columns (metric values, ``<id>__n`` counts and helpers)."""
-        base = self.bases(con, Scope(scope.window, ("all",), scope.requester))["all"]
+        base = self.bases(con, replace(scope, dims=("all",)))["all"]
         return (*self.aggregates(base), *(metric for metric, _, _ in self.ratios))
 
 
@@ -686,6 +699,10 @@ FAMILIES: tuple[Family, ...] = (
         ("deployments",),
     ),
     Family("costs", ("all",), (), _bases_costs, _aggs_costs, ("it_costs",)),
+    Family(
+        "allocated_costs", ("all", "service"), (), _bases_allocated_costs, _aggs_allocated_costs,
+        ("it_costs", "service_map", "tickets", "deployments"),
+    ),
     Family(
         "employee_survey", ("all", "region"), ("employee_it_satisfaction",), _bases_employee_survey,
         _aggs_employee_survey, ("employee_survey",),
@@ -760,6 +777,24 @@ def _derive_backlog_growth(w: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     return w["ticket_volume"].fillna(0) - w["tickets_resolved"].fillna(0), w["ticket_volume__n"]
 
 
+def _it_cost(w: pd.DataFrame) -> pd.Series:
+    """The allocated IT cost of a segment-month (NULL where the ledger has no line)."""
+    return w["it_cost"].where(w["it_cost_pools"].fillna(0) > 0)
+
+
+def _derive_cost_per_order(w: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    orders = w["aov__n"].fillna(0)
+    return _ratio(_it_cost(w), orders), orders
+
+
+def _derive_cost_per_active_customer(w: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    return _ratio(_it_cost(w), w["active_customers"]), w["active_customers__n"]
+
+
+def _derive_cost_per_retained_customer(w: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    return _ratio(_it_cost(w), w["customers_kept"]), w["customers_kept"]
+
+
 def _derive_arpu(w: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     return _ratio(w["revenue"].fillna(0.0), w["active_customers"]), w["active_customers__n"]
 
@@ -790,6 +825,9 @@ DERIVED: tuple[Derived, ...] = (
     Derived("deployment_frequency", ("deployments",), _derive_deployment_frequency),
     Derived("demand_capacity_ratio", ("tickets_opened", "tickets_resolved"), _derive_demand_capacity),
     Derived("backlog_growth", ("tickets_opened", "tickets_resolved"), _derive_backlog_growth),
+    Derived("cost_per_order", ("allocated_costs", "orders"), _derive_cost_per_order),
+    Derived("cost_per_active_customer", ("allocated_costs", "customer_base"), _derive_cost_per_active_customer),
+    Derived("cost_per_retained_customer", ("allocated_costs", "customer_base"), _derive_cost_per_retained_customer),
     Derived("arpu", ("orders", "customer_base"), _derive_arpu),
     Derived("clv", ("orders", "customer_base"), _derive_clv),
     Derived("cac", ("campaigns", "customer_base"), _derive_cac),
@@ -833,7 +871,7 @@ def run_family(con: ibis.BaseBackend, family: Family, scope: Scope) -> pd.DataFr
     queried = [d for d in scope.dims if not (rolled and d == "all")]
     if rolled and rollup not in queried:
         queried.append(rollup)
-    bases = family.bases(con, Scope(scope.window, tuple(queried), scope.requester))
+    bases = family.bases(con, replace(scope, dims=tuple(queried)))
     parts = []
     for dim in queried:
         if dim not in bases:
@@ -937,6 +975,7 @@ def compute(
     metrics: Sequence[str] | None = None,
     requester: Requester = "all",
     min_customers: int = 10,
+    allocation_rules: AllocationRules | None = None,
 ) -> pd.DataFrame:
     """Compute catalog metrics per month and segment, as a tidy frame.
 
@@ -955,6 +994,9 @@ def compute(
     min_customers : int
         Values of customer metrics (``suppress`` in the catalog) resting on fewer units are
         withheld: NULL with ``suppressed`` true.
+    allocation_rules : AllocationRules, optional
+        How the IT ledger reaches services for the unit costs; default the project's
+        ``params/allocation.yaml`` (:func:`outcomes.metrics.allocation.load_rules`).
 
     Returns
     -------
@@ -972,7 +1014,8 @@ def compute(
     if min_customers < 1:
         raise ValueError(f"min_customers must be at least 1, got {min_customers}")
     metric_ids = list(catalog.ids() if metrics is None else metrics)
-    scope = Scope(Window(start, end), tuple(dict.fromkeys(dims)), requester)
+    rules = allocation_rules if allocation_rules is not None else allocation.load_rules()
+    scope = Scope(Window(start, end), tuple(dict.fromkeys(dims)), requester, rules)
     wide = compute_wide(con, metric_ids, scope)
     return _to_tidy(wide, metric_ids, scope, min_customers)
 

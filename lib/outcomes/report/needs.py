@@ -122,6 +122,7 @@ _SCORECARD_METRICS = (
     "backlog_growth", "active_customers", "csat", "nps", "churn_rate", "retention_rate", "conversion_rate",
     "revenue", "arpu", "aov", "clv", "cac", "ticket_happiness", "lost_time_hours", "customer_ticket_happiness",
     "customer_lost_time_hours", "employee_it_happiness", "employee_lost_time_hours",
+    "revenue", "arpu", "aov", "clv", "cac", "cost_per_order", "cost_per_active_customer", "cost_per_retained_customer",
 )
 
 PAGES: dict[str, PageNeeds] = {
@@ -153,7 +154,7 @@ PAGES: dict[str, PageNeeds] = {
                 _N("incidents", "Outage minutes and availability"),
                 _N("service_map", "Availability and the split by service"),
                 _N("deployments", "Deployment frequency, lead time, recovery time, change failure and rework rates"),
-                _N("it_costs", "Cost per ticket"),
+                _N("it_costs", "Cost per ticket, IT cost per order and per customer, and the cost allocation"),
                 _N("employee_survey", "Employee IT satisfaction"),
                 _N("ticket_surveys", "Ticket happiness, lost time per ticket and the watermelon check"),
             ),

@@ -19,6 +19,7 @@ from outcomes.report.text import escape
 from outcomes.report.theme import INK, MUTED, PALETTE
 from outcomes.scorecard.card import OFF, ON, STATUS_WORDS, Scorecard
 from outcomes.scorecard.drivers import OK, DriversResult
+from outcomes.scorecard import demand
 
 
 def _display(metric_id: str, values: pd.Series) -> pd.Series:
@@ -235,7 +236,7 @@ def demand_capacity_frame(panel: pd.DataFrame) -> pd.DataFrame:
     """Tickets opened (demand) and resolved (capacity) per month and service.
 
     Reads the panel's ``service`` rows of ``ticket_volume`` (demand) and the ``n`` of
-    ``demand_capacity_ratio`` (tickets resolved).
+    ``demand_capacity_ratio`` (tickets resolved): :func:`outcomes.scorecard.demand.flows`.
 
     Returns
     -------
@@ -247,15 +248,7 @@ def demand_capacity_frame(panel: pd.DataFrame) -> pd.DataFrame:
     ValueError
         When the panel has no service rows of both metrics.
     """
-    svc = panel[panel["segment_dim"] == "service"]
-    demand = svc[svc["metric"] == "ticket_volume"][["period", "segment", "value"]].rename(columns={"value": "opened"})
-    capacity = svc[svc["metric"] == "demand_capacity_ratio"][["period", "segment", "n"]].rename(columns={"n": "resolved"})
-    if demand.empty or capacity.empty:
-        raise ValueError(
-            "the panel has no service rows for ticket_volume and demand_capacity_ratio; "
-            "build it with build_panel(..., segment='service') including both metrics"
-        )
-    return demand.merge(capacity, on=["period", "segment"], how="outer").fillna({"opened": 0.0, "resolved": 0.0})
+    return demand.flows(panel)
 
 
 #: What the demand and capacity section says when the months hold no ticket.

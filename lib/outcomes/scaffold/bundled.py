@@ -15,10 +15,10 @@ from pathlib import Path
 BUNDLES: dict[str, tuple[str, tuple[str, ...]]] = {
     # the monthly report pack's notebooks (the case-study notebooks stay with the repository)
     "notebooks": ("notebooks", ("*.ipynb",)),
-    # the demo company's run, sources, targets, value model, engine settings and initiatives
+    # the demo company's run, sources, targets, value model, engine settings, cost allocation and initiatives
     "demo": (
         "params",
-        ("monthly.yaml", "sources.yaml", "targets.yaml", "value.yaml", "engine.yaml", "initiatives/*.yaml"),
+        ("monthly.yaml", "sources.yaml", "targets.yaml", "value.yaml", "engine.yaml", "allocation.yaml", "initiatives/*.yaml"),
     ),
 }
 

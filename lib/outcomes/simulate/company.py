@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from outcomes.errors import ParamsError
-from outcomes.simulate import experience, world
+from outcomes.simulate import experience, surge, unit_costs, world
 from outcomes.simulate.commerce import month_campaigns, month_churn, month_orders, month_surveys
 from outcomes.simulate.conditions import Conditions, churn_probability, csat_share, draw_conditions
 from outcomes.simulate.it_delivery import employee_survey, month_costs, month_deployments
@@ -155,6 +155,8 @@ def _simulate(
     starts = world.months()
     panel = np.zeros((3, len(starts), len(world.REGIONS)))
     rework, rework_tally = Rework(), ReworkTally()
+    surge_truth: dict[str, dict[str, int]] = {"baseline_tickets": {}, "extra_tickets": {}}
+    unit_truth: list[dict] = []
 
     for mi, start in enumerate(starts):
         m0 = day_number(start)
@@ -197,6 +199,13 @@ def _simulate(
         )
         writer.append_csv(experience.EXPORT, answers)
         counters.take("ticket_survey", answers.num_rows)
+        surged = surge.month_surge(
+            stream(surge.STREAM, mi), tickets.export, label=label, first_number=1 + sum(surge_truth["extra_tickets"].values())
+        )
+        if surged is not None:
+            writer.csv(surge.export_name(label), surged.export)
+            surge_truth["baseline_tickets"][label] = surged.baseline
+            surge_truth["extra_tickets"][label] = surged.export.num_rows
         if m0 >= portal_day:
             for arm in (0, 1):
                 sel = at_risk & in_experiment[pos] & (customers.portal[pos] == bool(arm))
@@ -266,6 +275,12 @@ def _simulate(
         counters.take("fix", fixes.num_rows)
         costs = month_costs(stream(COSTS, mi), month=label, tickets=tickets.export.num_rows, it_scale=it_scale)
         writer.append_csv("it_costs.csv", costs)
+        unit_truth.append(
+            unit_costs.month_truth(
+                label, costs, [tickets.export] + ([surged.export] if surged is not None else []),
+                orders=orders.num_rows, active=len(pos), retained=int((at_risk & ~leaving).sum()),
+            )
+        )
         if month_of_year % 3 == 0:
             staff = employee_survey(
                 stream(STAFF_SURVEY, mi),
@@ -297,7 +312,18 @@ def _simulate(
         customers=customers,
     )
     truth["deployment_rework"] = rework_tally.truth(rework)
-    return truth
+    return truth | {
+        "unit_costs": {"allocation": unit_costs.POLICY, "months": unit_truth},
+        "demand_surge": {
+            "journey": surge.JOURNEY,
+            "services": list(surge.services()),
+            "months": list(surge.MONTHS),
+            "relative": surge.RELATIVE,
+            "backlog_days": surge.BACKLOG_DAYS,
+            **surge_truth,
+            "note": f"extra customer tickets about the journey's services, in {surge.export_name('<YYYY-MM>')}",
+        },
+    }
 
 
 def ground_truth(

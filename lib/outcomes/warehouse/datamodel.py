@@ -251,7 +251,7 @@ TABLES: dict[str, Table] = {
             "it",
             (
                 C("month", "month", "Month of the cost."),
-                C("service", "string", "IT service (or 'service_desk' for the desk itself)."),
+                C("service", "string", "Cost centre: the IT service the cost is booked on, or a shared centre such as 'service_desk' (params/allocation.yaml allocates it)."),
                 C("cost_line", "string", "Cost line: staff, licences, infrastructure, vendors..."),
                 C("amount", "float", "Cost in the reporting currency.", min=0),
             ),
