@@ -298,8 +298,6 @@ class MetricEffect:
         return pd.DataFrame([row])
 
 
-
-
 @dataclass(frozen=True)
 class Decision:
     """The one decision for an initiative, with its reason in one plain sentence.
@@ -398,11 +396,11 @@ def _from_columns(cls: type[_T], caller: str, columns: Mapping[str, Sequence[Any
     lengths = {len(v) for v in columns.values()}
     if len(lengths) > 1:
         raise ValueError(f"{cls.__name__}.{caller} needs columns of one length, got lengths {sorted(lengths)}")
-    keys, new = tuple(columns), object.__new__
+    keys, new, set_field = tuple(columns), object.__new__, object.__setattr__
     out = []
     for row in zip(*columns.values()):
         item = new(cls)
-        item.__dict__.update(zip(keys, row))
+        set_field(item, "__dict__", dict(zip(keys, row)))
         out.append(item)
     return tuple(out)
 
