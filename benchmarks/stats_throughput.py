@@ -1,7 +1,9 @@
 """Throughput of the experiment engine: metric x segment comparisons per second, one core.
 
-Three figures are printed (CPU time of this process, so other load on the machine does not
-count):
+Three figures are printed, each twice: per second of CPU time of this process (the best of
+``--repeats`` runs; other load on the machine counts less there) and per second of wall time
+(the best run too). The load average before and after is printed with them, since on a shared
+machine both figures drop when other work competes for the cores and caches:
 
 * engine: the vectorized core on sufficient statistics (Welch t, relative delta method,
   anytime-valid interval, non-inferiority test, Holm within families), as arrays;
@@ -28,6 +30,8 @@ import argparse
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -48,23 +52,43 @@ def _sums(rng: np.random.Generator, cells: int, mu: float) -> tuple[np.ndarray, 
     return n, s, ss
 
 
-def engine(cells: int, repeats: int) -> float:
+@dataclass(frozen=True)
+class Rate:
+    """Comparisons per second of one path: per CPU second and per wall second (best runs)."""
+
+    cpu: float
+    wall: float
+
+    def __str__(self) -> str:
+        return f"{self.cpu:>12,.0f} comparisons/s CPU ({self.wall:>10,.0f}/s wall)"
+
+
+def _rate(run: Callable[[], object], comparisons: int, repeats: int) -> Rate:
+    """Time ``run`` ``repeats`` times; the best CPU time and the best wall time, as comparisons per second."""
+    cpu = wall = np.inf
+    for _ in range(repeats):
+        start_cpu, start_wall = time.process_time(), time.perf_counter()
+        run()
+        cpu, wall = min(cpu, time.process_time() - start_cpu), min(wall, time.perf_counter() - start_wall)
+    return Rate(comparisons / cpu, comparisons / wall)
+
+
+def engine(cells: int, repeats: int) -> Rate:
     """Comparisons per second of the array engine."""
     rng = np.random.default_rng(0)
     c, t = mean_moments(*_sums(rng, cells, 10.0)), mean_moments(*_sums(rng, cells, 10.1))
     families = np.arange(cells) // 20
-    best = np.inf
-    for _ in range(repeats):
-        start = time.process_time()
+
+    def run() -> None:
         comp = compare(c, t, 0.05)
         confidence_sequence(comp.estimate_abs, comp.se_abs, comp.n_control + comp.n_treatment, 0.05, 10_000)
         noninferiority_p(comp.estimate_abs, comp.se_abs, comp.df, np.full(cells, 0.1), np.ones(cells, bool))
         adjust_groups(comp.p_value, families, "holm")
-        best = min(best, time.process_time() - start)
-    return cells / best
+
+    return _rate(run, cells, repeats)
 
 
-def initiative(metrics: int, segments: int, repeats: int) -> tuple[int, float]:
+def initiative(metrics: int, segments: int, repeats: int) -> tuple[int, Rate]:
     """Comparisons per second of the whole initiative path (result objects included)."""
     rng = np.random.default_rng(1)
     rows = []
@@ -82,12 +106,7 @@ def initiative(metrics: int, segments: int, repeats: int) -> tuple[int, float]:
         }
     )
     cells = metrics * (segments + 1)
-    best = np.inf
-    for _ in range(repeats):
-        start = time.process_time()
-        analyze_aggregates(agg, spec, units={"control": 100_000, "treatment": 100_000})
-        best = min(best, time.process_time() - start)
-    return cells, cells / best
+    return cells, _rate(lambda: analyze_aggregates(agg, spec, units={"control": 100_000, "treatment": 100_000}), cells, repeats)
 
 
 def _breakdown_table(segments: int) -> pd.DataFrame:
@@ -104,7 +123,7 @@ def _breakdown_table(segments: int) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
-def breakdown(segments: int, repeats: int) -> tuple[float, float]:
+def breakdown(segments: int, repeats: int) -> tuple[Rate, Rate]:
     """Comparisons per second of a one-metric breakdown: the kit's path, and plain arrays on the same sums."""
     agg = _breakdown_table(segments)
     spec = InitiativeSpec.model_validate(
@@ -113,12 +132,8 @@ def breakdown(segments: int, repeats: int) -> tuple[float, float]:
     )
     units = agg[agg["segment"] == "all"].set_index("arm")["n"].astype(int).to_dict()
     c, t = (agg[agg["arm"] == a][["n", "sum", "sum_squares"]].to_numpy().T for a in ("control", "treatment"))
-    kit = plain = np.inf
-    for _ in range(repeats):
-        start = time.process_time()
-        analyze_aggregates(agg, spec, units=units)
-        kit = min(kit, time.process_time() - start)
-        start = time.process_time()
+
+    def plain() -> None:
         m_c, m_t = c[1] / c[0], t[1] / t[0]
         v_c = (c[2] - c[1] ** 2 / c[0]) / (c[0] - 1) / c[0]
         v_t = (t[2] - t[1] ** 2 / t[0]) / (t[0] - 1) / t[0]
@@ -126,8 +141,9 @@ def breakdown(segments: int, repeats: int) -> tuple[float, float]:
         stats.t.sf(np.abs(m_t - m_c) / np.sqrt(v_c + v_t), df)
         expected = (c[0] + t[0]) / 2
         stats.chi2.sf(((c[0] - expected) ** 2 + (t[0] - expected) ** 2) / expected, 1)
-        plain = min(plain, time.process_time() - start)
-    return (segments + 1) / kit, (segments + 1) / plain
+
+    cells = segments + 1
+    return _rate(lambda: analyze_aggregates(agg, spec, units=units), cells, repeats), _rate(plain, cells, repeats)
 
 
 _GBSTATS = """
@@ -137,20 +153,20 @@ from gbstats.frequentist.tests import FrequentistConfig, TwoSidedTTest
 from gbstats.models.statistics import SampleMeanStatistic
 from gbstats.utils import check_srm
 c, t = np.load(sys.argv[1])["c"], np.load(sys.argv[1])["t"]
-best = float("inf")
+cpu = wall = float("inf")
 for _ in range(int(sys.argv[2])):
-    start = time.process_time()
+    start_cpu, start_wall = time.process_time(), time.perf_counter()
     for k in range(c.shape[1]):
         a = SampleMeanStatistic(n=int(c[0, k]), sum=float(c[1, k]), sum_squares=float(c[2, k]))
         b = SampleMeanStatistic(n=int(t[0, k]), sum=float(t[1, k]), sum_squares=float(t[2, k]))
         TwoSidedTTest(a, b, FrequentistConfig(difference_type="absolute")).compute_result()
         check_srm([int(c[0, k]), int(t[0, k])], [0.5, 0.5])
-    best = min(best, time.process_time() - start)
-print(c.shape[1] / best)
+    cpu, wall = min(cpu, time.process_time() - start_cpu), min(wall, time.perf_counter() - start_wall)
+print(c.shape[1] / cpu, c.shape[1] / wall)
 """
 
 
-def gbstats_breakdown(python: str, segments: int, repeats: int) -> float:
+def gbstats_breakdown(python: str, segments: int, repeats: int) -> Rate:
     """Comparisons per second of gbstats (its Welch test and SRM check once per segment), in its own venv."""
     agg = _breakdown_table(segments)
     c, t = (agg[agg["arm"] == a][["n", "sum", "sum_squares"]].to_numpy().T for a in ("control", "treatment"))
@@ -158,7 +174,13 @@ def gbstats_breakdown(python: str, segments: int, repeats: int) -> float:
         data = Path(tmp) / "sums.npz"
         np.savez(data, c=c, t=t)
         out = subprocess.run([python, "-c", _GBSTATS, str(data), str(repeats)], check=True, capture_output=True, text=True)
-    return float(out.stdout.strip())
+    cpu, wall = map(float, out.stdout.split())
+    return Rate(cpu, wall)
+
+
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages (runnable processes; this machine has ``os.cpu_count()`` cores)."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg()) + f" on {os.cpu_count()} cores"
 
 
 def main() -> None:
@@ -170,19 +192,21 @@ def main() -> None:
     parser.add_argument("--breakdown", type=int, default=3000, help="segments of the one-metric breakdown")
     parser.add_argument("--gbstats-python", help="python of a venv with gbstats installed (pip install gbstats)")
     args = parser.parse_args()
+    print(f"load average before: {_load()}")
     rate = engine(args.cells, args.repeats)
-    print(f"engine:     {args.cells:>9,} comparisons  {rate:>12,.0f} comparisons/s (one core)")
+    print(f"engine:     {args.cells:>9,} comparisons  {rate} (one core)")
     cells, rate = initiative(args.metrics, args.segments, args.repeats)
-    print(f"initiative: {cells:>9,} comparisons  {rate:>12,.0f} comparisons/s (one core, result objects included)")
+    print(f"initiative: {cells:>9,} comparisons  {rate} (one core, result objects included)")
     kit, plain = breakdown(args.breakdown, args.repeats)
     cells = args.breakdown + 1
-    print(f"breakdown:  {cells:>9,} comparisons  {kit:>12,.0f} comparisons/s (analyze_aggregates, with SRM per segment)")
-    print(f"  plain numpy/scipy arrays, same sums: {plain:>12,.0f} comparisons/s (Welch p-value and chi-squared only)")
+    print(f"breakdown:  {cells:>9,} comparisons  {kit} (analyze_aggregates, with SRM per segment)")
+    print(f"  plain numpy/scipy arrays, same sums: {plain} (Welch p-value and chi-squared only)")
     if args.gbstats_python:
         rate = gbstats_breakdown(args.gbstats_python, args.breakdown, args.repeats)
-        print(f"  gbstats, one segment at a time:      {rate:>12,.0f} comparisons/s (TwoSidedTTest + check_srm)")
+        print(f"  gbstats, one segment at a time:      {rate} (TwoSidedTTest + check_srm)")
     else:
         print("  gbstats: not run (give --gbstats-python, a venv with `pip install gbstats`)")
+    print(f"load average after:  {_load()}")
 
 
 if __name__ == "__main__":

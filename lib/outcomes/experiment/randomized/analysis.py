@@ -28,6 +28,7 @@ from outcomes import config
 from outcomes.errors import ParamsError
 from outcomes.experiment.decision import combine, decide, from_conditions
 from outcomes.experiment.randomized.frequentist import RATIO_CUPED_SUMS, compare, cuped_moments, noninferiority_p, ratio_cuped_moments
+from outcomes.experiment.randomized.cells import ComparisonCells, pair_cells
 from outcomes.experiment.randomized.cluster import (
     FEW_CLUSTERS,
     FEW_CLUSTERS_PER_ARM,
@@ -217,18 +218,19 @@ def _quantile_aggregates(
 
 
 def _moments_for(
-    kind: str, cuped: bool, c: pd.DataFrame, t: pd.DataFrame, probability: np.ndarray
+    kind: str, cuped: bool, c: Mapping[str, np.ndarray], t: Mapping[str, np.ndarray], probability: np.ndarray
 ) -> tuple[Moments, Moments, np.ndarray]:
     """Moments of control and treatment cells of one kind (CUPED when asked and possible).
 
-    ``probability`` is the quantile's probability per cell (used by quantile metrics only).
+    ``c`` and ``t`` hold the two arms' sums of these cells by column; ``probability`` is the
+    quantile's probability per cell (used by quantile metrics only).
     """
-    def cols(frame: pd.DataFrame, names: Iterable[str]) -> tuple[np.ndarray, ...]:
-        return tuple(frame[n].to_numpy(dtype=float) for n in names)
+    def cols(sums: Mapping[str, np.ndarray], names: Iterable[str]) -> tuple[np.ndarray, ...]:
+        return tuple(sums[n] for n in names)
 
     if kind == "quantile":
         names = ("n", *QUANTILE_COLUMNS)
-        nan = np.full(len(c), np.nan)
+        nan = np.full(probability.size, np.nan)
         return quantile_moments(*cols(c, names), probability), quantile_moments(*cols(t, names), probability), nan
 
     if cuped and kind == "ratio":
@@ -238,7 +240,7 @@ def _moments_for(
         names = ("n", "sum", "sum_squares", "pre_sum", "pre_sum_squares", "sum_post_pre")
         mc, mt, _, reduction = cuped_moments(cols(c, names), cols(t, names))
         return mc, mt, reduction
-    nan = np.full(len(c), np.nan)
+    nan = np.full(probability.size, np.nan)
     if kind == "ratio":
         names = ("n", "sum", "sum_squares", "den_sum", "den_sum_squares", "sum_products")
         return ratio_moments(*cols(c, names)), ratio_moments(*cols(t, names)), nan
@@ -334,13 +336,11 @@ def analyze_aggregates(
         When a metric of the spec has no rows, or the planned split names other arms.
     """
     control = str(spec.data.control)
-    agg = agg.copy()
+    agg = agg.assign(arm=agg["arm"].astype(str))  # a new frame: the caller's is left as it is
     if "segment" not in agg:
         agg["segment"] = "all"
-    for col in AGGREGATE_COLUMNS:
-        if col not in agg:
-            agg[col] = np.nan
-    agg["arm"] = agg["arm"].astype(str)
+    if "n" not in agg:
+        agg["n"] = np.nan  # the other sums, when absent, are read as NaN by pair_cells
     by_id = {m.id: m for m in spec.metrics}
     present = set(agg["metric"].unique().tolist())
     absent = [m for m in by_id if m not in present]
@@ -349,9 +349,11 @@ def analyze_aggregates(
             f"initiative {spec.id!r}: the aggregates have no rows for metric(s) {absent}; "
             f"metrics present: {sorted(present)}"
         )
-    agg = agg[agg["metric"].isin(by_id)]
-    whole = agg[agg["segment"] == "all"]
+    known = agg["metric"].isin(by_id)
+    if not known.all():
+        agg = agg[known]
     if units is None:
+        whole = agg[agg["segment"] == "all"]
         units = whole.groupby("arm")["n"].max().astype(int).to_dict()
     arms = _arm_order(agg, spec, units)
     counts = {a: int(units.get(a, 0)) for a in arms}
@@ -370,16 +372,7 @@ def analyze_aggregates(
         if srm_condition is not None:
             init_conditions.append(srm_condition)
 
-    cells = agg[agg["arm"] != control].merge(
-        agg[agg["arm"] == control].drop(columns="arm"), on=["metric", "segment"], how="left", suffixes=("_t", "_c")
-    )
-    metric_rank = {m: i for i, m in enumerate(by_id)}
-    arm_rank = {a: i for i, a in enumerate(arms)}
-    cells = cells.assign(
-        _m=cells["metric"].map(metric_rank), _a=cells["arm"].map(arm_rank), _s=cells["segment"] != "all"
-    ).sort_values(["_s", "_m", "_a", "segment"], kind="stable").reset_index(drop=True)
-    for col in ("n", "sum", "sum_squares"):
-        cells[f"{col}_c"] = cells[f"{col}_c"].fillna(0.0)
+    cells = pair_cells(agg, control, list(by_id), arms)
 
     design, summaries = None, None
     if clusters is not None:
@@ -411,9 +404,10 @@ def analyze_aggregates(
             )
         )
     splits: tuple[SegmentSplit, ...] = ()
-    sliced = agg[agg["segment"] != "all"]
-    if not sliced.empty and not empty:
-        splits, split_condition = segment_splits(sliced, arms, spec.planned_split, spec.srm_threshold)
+    sliced = (agg["segment"] != "all").to_numpy(dtype=bool)
+    if sliced.any() and not empty:
+        units_by_segment = agg.loc[sliced, ["segment", "arm", "n"]]
+        splits, split_condition = segment_splits(units_by_segment, arms, spec.planned_split, spec.srm_threshold)
         if split_condition is not None:
             init_conditions.append(split_condition)
     decision = _decide(whole_fx, spec, init_conditions, arms)
@@ -449,12 +443,12 @@ def _cluster_design(clusters: pd.DataFrame, summaries: pd.DataFrame, spec: Initi
 
 
 def _cluster_moments(
-    cells: pd.DataFrame, summaries: pd.DataFrame, spec: InitiativeSpec, kinds: np.ndarray
+    cells: ComparisonCells, summaries: pd.DataFrame, spec: InitiativeSpec, kinds: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per cell: which cells are clustered, the cluster-robust variances of the two arms' estimates, clusters - 2."""
     keys = ["metric", "arm", "segment"]
-    t = cells[keys].merge(summaries, on=keys, how="left")
-    c = cells[keys].assign(arm=str(spec.data.control)).merge(summaries, on=keys, how="left")
+    t = cells.keys_frame().merge(summaries, on=keys, how="left")
+    c = cells.keys_frame().assign(arm=str(spec.data.control)).merge(summaries, on=keys, how="left")
     g = (t["clusters"] + c["clusters"]).to_numpy(dtype=float)
     factor = cr1_factor(g, (t["units"] + c["units"]).to_numpy(dtype=float)) if spec.data.cluster_se == "CR1" else 1.0
     v_c, v_t = c["cr_variance"].to_numpy(dtype=float) * factor, t["cr_variance"].to_numpy(dtype=float) * factor
@@ -464,42 +458,49 @@ def _cluster_moments(
 
 
 def _effects(
-    cells: pd.DataFrame, spec: InitiativeSpec, by_id: Mapping[str, MetricSpec], summaries: pd.DataFrame | None = None
-) -> list[MetricEffect]:
-    """Compute every cell at once and wrap the rows as :class:`MetricEffect`."""
+    cells: ComparisonCells, spec: InitiativeSpec, by_id: Mapping[str, MetricSpec], summaries: pd.DataFrame | None = None
+) -> tuple[MetricEffect, ...]:
+    """Compute every cell at once, column by column, and build the :class:`MetricEffect` rows in one pass."""
     n = len(cells)
     if n == 0:
-        return []
-    specs = [by_id[m] for m in cells["metric"].tolist()]
-    kinds = np.array([m.kind for m in specs])
+        return ()
+    metrics = list(by_id.values())
+    which = cells.metric_index
+
+    def per_cell(values: Iterable[object], dtype: type = object) -> np.ndarray:
+        """A per-metric value spread to every cell of the metric."""
+        return np.array(list(values), dtype=dtype)[which]
+
+    kinds = per_cell((m.kind for m in metrics), str)
     clustered, df_given = np.zeros(n, dtype=bool), None
     if summaries is not None:
         clustered, v_c, v_t, df_given = _cluster_moments(cells, summaries, spec, kinds)
     has_pre = {
-        arm: cells[f"pre_sum_{arm}"].notna().to_numpy()
-        & ((kinds != "ratio") | cells[f"pre_den_sum_{arm}"].notna().to_numpy())
-        for arm in ("c", "t")
+        arm: ~np.isnan(sums["pre_sum"]) & ((kinds != "ratio") | ~np.isnan(sums["pre_den_sum"]))
+        for arm, sums in (("c", cells.control), ("t", cells.treatment))
     }
-    adjusting = np.array([m.adjust is not None for m in specs])
-    cuped_asked = (np.array([m.pre is not None for m in specs]) | has_pre["t"] | adjusting) & ~clustered
+    adjusting = per_cell((m.adjust is not None for m in metrics), bool)
+    cuped_asked = (per_cell((m.pre is not None for m in metrics), bool) | has_pre["t"] | adjusting) & ~clustered
     cuped = cuped_asked & has_pre["t"] & has_pre["c"]
     mc = {f: np.full(n, np.nan) for f in _MOMENT_FIELDS}
     mt = {f: np.full(n, np.nan) for f in _MOMENT_FIELDS}
     reduction = np.full(n, np.nan)
-    c_frame = cells[[c for c in cells if c.endswith("_c")]].rename(columns=lambda c: c[:-2])
-    t_frame = cells[[c for c in cells if c.endswith("_t")]].rename(columns=lambda c: c[:-2])
-    probability = np.array([m.quantile if m.quantile is not None else np.nan for m in specs])
+    probability = per_cell((m.quantile if m.quantile is not None else np.nan for m in metrics), float)
     for kind in ("mean", "proportion", "ratio", "quantile"):
         for adj in (False, True):
             mask = (kinds == kind) & (cuped == adj)
             if not mask.any():
                 continue
-            a, b, red = _moments_for(kind, adj, c_frame[mask], t_frame[mask], probability[mask])
+            c_sums = {k: v[mask] for k, v in cells.control.items()}
+            t_sums = {k: v[mask] for k, v in cells.treatment.items()}
+            a, b, red = _moments_for(kind, adj, c_sums, t_sums, probability[mask])
             for f in _MOMENT_FIELDS:
                 mc[f][mask], mt[f][mask] = getattr(a, f), getattr(b, f)
             reduction[mask] = red
+    if adjusting.any():
+        c_frame, t_frame = pd.DataFrame(cells.control), pd.DataFrame(cells.treatment)
     for m in by_id.values():
-        mask = (cells["metric"] == m.id).to_numpy() & ~clustered
+        mask = (cells.metric == m.id) & ~clustered
         found = adjusted_cells(m.adjust, c_frame[mask], t_frame[mask]) if m.adjust is not None and mask.any() else None
         if found is None:
             continue
@@ -521,20 +522,20 @@ def _effects(
     tuning = spec.expected_n or DEFAULT_TUNING
     n_total = comp.n_control + comp.n_treatment
     seq_lo, seq_hi = confidence_sequence(comp.estimate_abs, comp.se_abs, n_total, spec.alpha, tuning)
-    margin = np.array([m.margin if m.margin is not None else np.nan for m in specs])
-    rel = np.array([m.margin_relative for m in specs], dtype=bool)
-    higher = np.array([m.direction == "higher" for m in specs])
+    margin = per_cell((m.margin if m.margin is not None else np.nan for m in metrics), float)
+    rel = per_cell((m.margin_relative for m in metrics), bool)
+    higher = per_cell((m.direction == "higher" for m in metrics), bool)
     p_ni = np.where(
         rel,
         noninferiority_p(comp.estimate_rel, comp.se_rel, comp.df, margin, higher),
         noninferiority_p(comp.estimate_abs, comp.se_abs, comp.df, margin, higher),
     )
     mde = minimum_detectable_effect(comp.se_abs, spec.alpha, spec.power)
-    segments = cells["segment"].to_numpy()
+    segments = cells.segment
     family = np.where(
         segments == "all",
-        np.where(np.array([m.role == "guardrail" for m in specs]), "guardrail", "goal"),
-        cells["metric"].to_numpy() + "|" + cells["arm"].to_numpy(),
+        np.where(per_cell((m.role == "guardrail" for m in metrics), bool), "guardrail", "goal"),
+        cells.metric + "|" + cells.arm,
     )
     p_adj = adjust_groups(comp.p_value, family, spec.correction)
 
@@ -546,9 +547,25 @@ def _effects(
         "p_value_adjusted": p_adj, "seq_ci_low": seq_lo, "seq_ci_high": seq_hi, "margin": margin,
         "p_value_noninferiority": p_ni, "variance_reduction": reduction, "mde_achieved": mde,
     }
-    names, columns = list(numbers), [np.asarray(v, dtype=float).tolist() for v in numbers.values()]
+    columns: dict[str, list] = {k: np.asarray(v, dtype=float).tolist() for k, v in numbers.items()}
     n_c, n_t = comp.n_control.astype(int).tolist(), comp.n_treatment.astype(int).tolist()
     control = str(spec.data.control)
+    fixed = {
+        "metric": [m.id for m in metrics], "control_arm": [control] * len(metrics), "role": [m.role for m in metrics],
+        "kind": [m.kind for m in metrics], "direction": [m.direction for m in metrics],
+        "unit": [m.display_unit for m in metrics], "alpha": [spec.alpha] * len(metrics),
+        "margin_relative": [m.margin_relative for m in metrics], "label": [m.display_name for m in metrics],
+    }
+    columns.update({k: per_cell(v).tolist() for k, v in fixed.items()})
+    arms = cells.arm.tolist()
+    columns.update(arm=arms, segment=[str(s) for s in segments.tolist()], n_control=n_c, n_treatment=n_t)
+    adjusted = np.isfinite(reduction)
+    plain = per_cell(_METHODS.get(m.kind, "welch") for m in metrics)
+    robust = per_cell("cluster-robust-delta" if m.kind == "ratio" else "cluster-robust" for m in metrics)
+    suffix = np.where(adjusted, per_cell(_adjustment_suffix(m) for m in metrics), "")
+    columns["method"] = np.where(clustered, robust, plain + suffix).tolist()
+    adjusted_for = [_adjusted_for(m) for m in metrics]
+    columns["adjusted_for"] = [adjusted_for[w] if a else () for w, a in zip(which.tolist(), adjusted.tolist())]
     # Only cells that may carry a condition go through _cell_conditions (one Python call each).
     with np.errstate(invalid="ignore"):
         maybe = (
@@ -556,29 +573,15 @@ def _effects(
             | ~(np.isfinite(comp.se_abs) & (comp.se_abs > 0))
             | ((comp.n_control > 0) & (comp.control_mean == 0))
             | (cuped_asked & ~np.isfinite(reduction))
-        ).tolist()
-    fixed = {
-        m.id: {"metric": m.id, "control_arm": control, "role": m.role, "kind": m.kind, "direction": m.direction,
-               "unit": m.display_unit, "alpha": spec.alpha, "margin_relative": m.margin_relative, "label": m.display_name}
-        for m in by_id.values()
-    }
-    out = []
-    for i, (m, arm, segment, values) in enumerate(zip(specs, cells["arm"].tolist(), segments.tolist(), zip(*columns))):
-        row = dict(zip(names, values))
-        adjusted = math.isfinite(row["variance_reduction"])
-        row["conditions"] = _cell_conditions(
-            m, arm, control, n_c[i], n_t[i], row["se_abs"], row["control_mean"], bool(cuped_asked[i]),
-            row["variance_reduction"], spec.min_units,
-        ) if maybe[i] else ()
-        row.update(fixed[m.id])
-        row["arm"], row["segment"], row["n_control"], row["n_treatment"] = arm, str(segment), n_c[i], n_t[i]
-        row["method"] = (
-            ("cluster-robust-delta" if m.kind == "ratio" else "cluster-robust") if clustered[i]
-            else _METHODS.get(m.kind, "welch") + (_adjustment_suffix(m) if adjusted else "")
         )
-        row["adjusted_for"] = _adjusted_for(m) if adjusted else ()
-        out.append(MetricEffect.from_fields(row))
-    return out
+    conditions: list[tuple[Condition, ...]] = [()] * n
+    for i in np.flatnonzero(maybe).tolist():
+        conditions[i] = _cell_conditions(
+            metrics[which[i]], arms[i], control, n_c[i], n_t[i], columns["se_abs"][i], columns["control_mean"][i],
+            bool(cuped_asked[i]), columns["variance_reduction"][i], spec.min_units,
+        )
+    columns["conditions"] = conditions
+    return MetricEffect.from_columns(columns)
 
 
 def _adjustment_suffix(m: MetricSpec) -> str:

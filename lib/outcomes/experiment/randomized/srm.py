@@ -159,15 +159,15 @@ def segment_splits(
     np.fmax.at(observed, (segment_codes[known], arm_codes[known]), units["n"].to_numpy(dtype=float)[known])
     p_values = chisquare_rows(observed, weights)
     adjusted = adjust(p_values, "holm") if p_values.size else np.array([])
-    counts = observed.astype(int).tolist()
     flags = (np.isfinite(adjusted) & (adjusted < threshold)).tolist()
-    splits = tuple(
-        SegmentSplit(
-            segment=str(seg), units=dict(zip(arms, row)), p_value=p, p_value_adjusted=q, flagged=flag
-        )
-        for seg, row, p, q, flag in zip(
-            segments, counts, p_values.tolist(), adjusted.tolist(), flags, strict=True
-        )
+    splits = SegmentSplit.from_columns(
+        {
+            "segment": [str(seg) for seg in segments.tolist()],
+            "units": [dict(zip(arms, row)) for row in observed.astype(int).tolist()],
+            "p_value": p_values.tolist(),
+            "p_value_adjusted": adjusted.tolist(),
+            "flagged": flags,
+        }
     )
     flagged = [x for x in splits if x.flagged]
     if not flagged:
