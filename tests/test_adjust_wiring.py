@@ -22,6 +22,8 @@ from outcomes.experiment.randomized.adjust import CovariateSums, StrataSums, pos
 from outcomes.experiment.spec import InitiativeSpec
 from outcomes.report import results as report_results
 
+pytest_plugins = ["demo_pack_plugin"]  # the session-wide `demo_month` fixture
+
 BASE = {"id": "t", "data": {"unit": "u", "arm": "arm", "control": "control"}}
 
 

@@ -22,6 +22,8 @@ from outcomes.report import results as report_results
 from outcomes.report.program import Program
 from outcomes.value.model import ValueModel
 
+pytest_plugins = ["demo_pack_plugin"]  # the session-wide `demo_month` fixture
+
 PERIOD = "2025-10"
 SECOND = {**FIXTURE_SPEC, "id": "u", "name": "Second test"}
 
