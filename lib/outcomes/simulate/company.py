@@ -29,6 +29,7 @@ from outcomes.simulate.population import (
     starting_customers,
 )
 from outcomes.simulate.registers import CHATBOT, PORTAL, PORTAL_ARMS, RELEASES, assignments, initiatives, service_map
+from outcomes.simulate.routing import EXPORT as ROUTING_EXPORT, RoutingPilot
 from outcomes.simulate.service_desk import CustomerExposure, month_tickets
 
 #: Random stream keys: (seed, stream, month) seeds each month's generator.
@@ -150,6 +151,7 @@ def _simulate(
     arm_months = np.zeros(2)
     starts = world.months()
     panel = np.zeros((3, len(starts), len(world.REGIONS)))
+    routing = RoutingPilot(seed)
 
     for mi, start in enumerate(starts):
         m0 = day_number(start)
@@ -185,7 +187,7 @@ def _simulate(
             planted=planted,
             first_number=counters.next["ticket"],
         )
-        writer.csv(f"tickets/tickets_{label}.csv", tickets.export)
+        writer.csv(f"tickets/tickets_{label}.csv", routing.route(tickets.export))
         counters.take("ticket", tickets.export.num_rows)
         if m0 >= portal_day:
             for arm in (0, 1):
@@ -270,8 +272,9 @@ def _simulate(
     writer.parquet("assignments.parquet", assignments(randomised, customers.portal[randomised], planted.portal_start))
     writer.csv("service_map.csv", service_map())
     writer.csv("initiatives.csv", initiatives(planted))
+    writer.csv(ROUTING_EXPORT, routing.export())
     tickets_per_customer = arm_rate / np.maximum(arm_months, 1)
-    return ground_truth(
+    truth = ground_truth(
         scale=scale,
         seed=seed,
         planted=planted,
@@ -281,6 +284,8 @@ def _simulate(
         randomised=len(randomised),
         customers=customers,
     )
+    truth["initiatives"].append(routing.truth())
+    return truth
 
 
 def ground_truth(
