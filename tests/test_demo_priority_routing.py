@@ -57,7 +57,10 @@ def test_ground_truth_states_the_pilot_next_to_the_other_initiatives(ground_trut
 def test_pilot_rows_are_the_warehouse_employee_tickets_of_the_window(
     demo_warehouse: Path, pilot: pd.DataFrame, truth: dict
 ) -> None:
-    """Every pilot row is an employee ticket of the window, with the same first response as the warehouse."""
+    """Every pilot row is an employee ticket of the window, with the same first response as the warehouse.
+
+    The warehouse's ``assignments`` table holds each pilot ticket's arm (the routing tool's export).
+    """
     con = duckdb.connect(str(demo_warehouse), read_only=True)
     con.register("pilot", pilot[["number", "first_response_hours"]])
     joined = con.execute(
@@ -67,7 +70,11 @@ def test_pilot_rows_are_the_warehouse_employee_tickets_of_the_window(
         FROM pilot p JOIN tickets t ON t.ticket_id = p.number
         """
     ).df()
+    assigned = con.execute(
+        "SELECT arm, count(*) AS n FROM assignments WHERE initiative_id = 'priority-routing' GROUP BY arm"
+    ).df()
     con.close()
+    assert dict(zip(assigned["arm"], assigned["n"])) == pilot["arm"].value_counts().to_dict()
     assert len(joined) == len(pilot) == truth["tickets"]
     assert set(joined["requester_type"]) == {"employee"}
     assert joined["opened_at"].min() >= pd.Timestamp(truth["start_date"])

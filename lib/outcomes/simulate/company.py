@@ -29,7 +29,7 @@ from outcomes.simulate.population import (
     starting_customers,
 )
 from outcomes.simulate.registers import CHATBOT, PORTAL, PORTAL_ARMS, RELEASES, assignments, initiatives, service_map
-from outcomes.simulate.routing import EXPORT as ROUTING_EXPORT, RoutingPilot
+from outcomes.simulate.routing import EXPORT as ROUTING_EXPORT, RoutingPilot, registered
 from outcomes.simulate.service_desk import CustomerExposure, month_tickets
 
 #: Random stream keys: (seed, stream, month) seeds each month's generator.
@@ -271,7 +271,7 @@ def _simulate(
     randomised = np.flatnonzero(in_experiment)
     writer.parquet("assignments.parquet", assignments(randomised, customers.portal[randomised], planted.portal_start))
     writer.csv("service_map.csv", service_map())
-    writer.csv("initiatives.csv", initiatives(planted))
+    writer.csv("initiatives.csv", registered(initiatives(planted), routing.planted))
     writer.csv(ROUTING_EXPORT, routing.export())
     tickets_per_customer = arm_rate / np.maximum(arm_months, 1)
     truth = ground_truth(

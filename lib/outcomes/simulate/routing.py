@@ -71,6 +71,42 @@ def queues() -> tuple[str, ...]:
     return tuple(f"{group} ({region.capitalize()})" for group in groups for region in world.REGIONS)
 
 
+#: The pilot's costs as the portfolio office's register states them (EUR).
+ONE_OFF_COST_EUR = 15_000.0
+RUN_COST_MONTHLY_EUR = 500.0
+#: What the pilot set out to do, as the register and the initiative's parameters say it.
+HYPOTHESIS = (
+    "Escalating employee tickets still unanswered after six hours to a priority lane cuts the slow tail of "
+    "first response (the P90) in the queues that use it, without needing more agents."
+)
+
+
+def registered(register: pa.Table, planted: PlantedRouting | None = None) -> pa.Table:
+    """The initiatives register with the pilot's row appended (the other rows as they were).
+
+    Parameters
+    ----------
+    register : pyarrow.Table
+        The register of :func:`~outcomes.simulate.registers.initiatives`.
+    planted : PlantedRouting, optional
+        The pilot's planted truth (its start).
+
+    Returns
+    -------
+    pyarrow.Table
+        ``register`` and one more row, in its column names and types.
+    """
+    start = (planted or PlantedRouting()).start
+    year, month, day = start.split("-")
+    row = {
+        "ID": ROUTING, "Initiative": "Priority routing of slow employee tickets", "Hypothesis": HYPOTHESIS,
+        "Evaluation design": "Randomized", "Unit": "queue", "Treated units": None, "Start": f"{day}/{month}/{year}",
+        "One-off cost (EUR)": ONE_OFF_COST_EUR, "Run cost per month (EUR)": RUN_COST_MONTHLY_EUR,
+        "Primary metric": "first_response_p90_hours", "Guardrails": None, "Active": "Yes",
+    }
+    return pa.concat_tables([register, pa.Table.from_pylist([row], schema=register.schema)])
+
+
 def routed_hours(untreated: np.ndarray, planted: PlantedRouting) -> np.ndarray:
     """First response with the priority lane, ``Y(1)``, from the first response without it, ``Y(0)`` (hours)."""
     t = planted.threshold_hours
