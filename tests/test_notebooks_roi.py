@@ -91,7 +91,7 @@ def test_roi_notebook_records_valid_roi_entries(executed):
     recorded = executed["results"]["03_roi"]
     assert list(recorded) == ["roi", "portfolio"]
     ids = [r["initiative"] for r in recorded["roi"]]
-    assert ids == ["self-service-portal", "chatbot", "faster-releases"]
+    assert ids == ["self-service-portal", "chatbot", "faster-releases", "priority-routing"]
     report_results.check_rows("roi", recorded["roi"])
     report_results.check_rows("portfolio", recorded["portfolio"])
     (total,) = recorded["portfolio"]
@@ -119,7 +119,7 @@ def test_summary_records_headlines_built_from_the_results(executed):
     # (the faster release process since the chatbot's value rests on an association and counts its two regions)
     assert top["initiative"] == "faster-releases" and top["name"] in headlines[2]
     # and the initiatives together, from the portfolio row 03_roi recorded
-    assert "the 3 initiatives together are worth" in headlines[2] and "chance the total is positive" in headlines[2]
+    assert "the 4 initiatives together are worth" in headlines[2] and "chance the total is positive" in headlines[2]
     assert "All initiatives together" in _text(executed["00_executive_summary"])
 
 

@@ -442,9 +442,12 @@ def _cluster_design(clusters: pd.DataFrame, summaries: pd.DataFrame, spec: Initi
 
 
 def _cluster_moments(
-    cells: pd.DataFrame, summaries: pd.DataFrame, spec: InitiativeSpec, kinds: np.ndarray
+    cells: pd.DataFrame, summaries: pd.DataFrame, spec: InitiativeSpec
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per cell: which cells are clustered, the cluster-robust variances of the two arms' estimates, clusters - 2."""
+    """Per cell: which cells are clustered, the cluster-robust variances of the two arms' estimates, clusters - 2.
+
+    For quantile metrics the variances are those of the share of units at or below the arm's quantile.
+    """
     keys = ["metric", "arm", "segment"]
     t = cells[keys].merge(summaries, on=keys, how="left")
     c = cells[keys].assign(arm=str(spec.data.control)).merge(summaries, on=keys, how="left")
@@ -467,7 +470,7 @@ def _effects(
     kinds = np.array([m.kind for m in specs])
     clustered, df_given = np.zeros(n, dtype=bool), None
     if summaries is not None:
-        clustered, v_c, v_t, df_given = _cluster_moments(cells, summaries, spec, kinds)
+        clustered, v_c, v_t, df_given = _cluster_moments(cells, summaries, spec)
     has_pre = {
         arm: cells[f"pre_sum_{arm}"].notna().to_numpy()
         & ((kinds != "ratio") | cells[f"pre_den_sum_{arm}"].notna().to_numpy())
