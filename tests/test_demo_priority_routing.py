@@ -48,7 +48,7 @@ def test_ground_truth_states_the_pilot_next_to_the_other_initiatives(ground_trut
     assert (truth["design"], truth["unit"], truth["cluster"], truth["clusters"]) == ("randomized", "ticket", "queue", 40)
     assert truth["arms"] == {"control": 20, "routing": 20}
     effects = {e["metric"]: e for e in truth["effects"]}
-    p90, mean = effects["first_response_hours_p90"]["abs"], effects["first_response_hours"]["abs"]
+    p90, mean = effects["first_response_p90_hours"]["abs"], effects["first_response_hours"]["abs"]
     # tail-only: the P90 moves by more than three times the mean
     assert p90 < 3 * mean < 0
     assert 0 < truth["icc_at_or_below_p90"] < truth["icc_first_response_hours"] < 0.05
@@ -89,17 +89,18 @@ def test_cluster_quantile_analysis_recovers_the_planted_p90_and_beats_the_mean(
 ) -> None:
     result = analyze_table(pilot, spec)
     effects = {e["metric"]: e["abs"] for e in truth["effects"]}
-    p90, mean = result.effect("first_response_hours_p90"), result.effect("first_response_hours")
+    p90, mean = result.effect("first_response_p90_hours"), result.effect("first_response_hours")
     assert p90.method == "cluster-robust-quantile" and mean.method == "cluster-robust"
     assert p90.df == mean.df == 38  # clusters - 2
-    assert p90.ci_low < effects["first_response_hours_p90"] < p90.ci_high
+    assert p90.ci_low < effects["first_response_p90_hours"] < p90.ci_high
+    assert p90.seq_ci_low < effects["first_response_p90_hours"] < p90.seq_ci_high  # the interval the decision uses
     assert mean.ci_low < effects["first_response_hours"] < mean.ci_high
     assert abs(p90.estimate_abs / p90.se_abs) > abs(mean.estimate_abs / mean.se_abs)
     assert p90.p_value < 0.05 and result.decision.action == "ship"
     assert not result.srm_flag  # 20 queues in each arm, however unequal their tickets
     # the unit-level interval of the same percentile is narrower than the cluster-robust one
     naive = analyze_table(pilot, spec.model_copy(update={"data": spec.data.model_copy(update={"cluster": None})}))
-    assert naive.effect("first_response_hours_p90").se_abs < p90.se_abs
+    assert naive.effect("first_response_p90_hours").se_abs < p90.se_abs
     note = result.notes[0]
     assert "Clustered by queue (40 clusters: 20 in 'routing', 20 in 'control')" in note
     assert "Intra-cluster correlation of the primary metric (a unit at or below its arm's P90)" in note
@@ -111,7 +112,7 @@ def test_the_monthly_pack_reviews_the_pilot_with_its_clusters(demo_month: Path) 
     results = json.loads((demo_month / "results.json").read_text())
     entry = next(i for i in results["initiatives"] if i["id"] == routing.ROUTING)
     primary = next(m for m in entry["metrics"] if m["role"] == "primary")
-    assert primary["metric"] == "first_response_hours_p90" and primary["ci_high"] < 0
+    assert primary["metric"] == "first_response_p90_hours" and primary["ci_high"] < 0
     assert routing.ROUTING in {r["initiative"] for r in results["roi"]}
     text = visible_text((demo_month / f"02_initiative_review--{routing.ROUTING}.html").read_text())
     for phrase in ("cluster-robust t intervals", "Clustered by queue (40 clusters", "Intra-cluster correlation",

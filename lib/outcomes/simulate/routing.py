@@ -228,7 +228,7 @@ class RoutingPilot:
             "wait_cut_beyond_threshold": p.wait_cut,
             "effects": [
                 {
-                    "metric": "first_response_hours_p90",
+                    "metric": "first_response_p90_hours",
                     "control": round(float(np.quantile(y0, TAIL)), 6),
                     "treatment": round(float(np.quantile(y1, TAIL)), 6),
                     "abs": round(float(np.quantile(y1, TAIL) - np.quantile(y0, TAIL)), 6),
