@@ -298,3 +298,20 @@ def test_ids_in_text_read_as_catalog_names():
     )
     assert catalog.in_words("csat and tickets_prevented") == "csat and tickets prevented"
     assert catalog.in_words("nps_score_x") == "nps score x"
+
+
+def test_tail_metrics_of_first_response_and_resolution(tidy):
+    """P95 first response and P90/P95 time to resolve, linear interpolation worked out by hand."""
+    # first responses in January: 2 h, 4 h, 6 h; P95 at rank 0.95 * 2 = 1.9: 4 + 0.9 * (6 - 4)
+    p95 = val(tidy, "first_response_p95_hours")
+    assert p95.value == pytest.approx(5.8) and p95.n == 3
+    # January resolves t2 after 6 h and t1 after 24 h; rank p * 1: 6 + 0.9 * 18 and 6 + 0.95 * 18
+    assert val(tidy, "resolution_p90_hours").value == pytest.approx(22.2)
+    assert val(tidy, "resolution_p95_hours").value == pytest.approx(23.1)
+    assert val(tidy, "resolution_p95_hours").n == 2
+    # March resolves only t4, after 30 days; February resolves nothing
+    assert val(tidy, "resolution_p90_hours", "2025-03").value == pytest.approx(720.0)
+    assert math.isnan(val(tidy, "resolution_p95_hours", "2025-02").value)
+    for mid in ("first_response_p95_hours", "resolution_p90_hours", "resolution_p95_hours"):
+        m = catalog.get(mid)
+        assert (m.unit, m.direction, m.owner, m.area) == ("hours", "lower_is_better", "CIO", "user_experience")

@@ -91,7 +91,7 @@ def test_roi_notebook_records_valid_roi_entries(executed):
     recorded = executed["results"]["03_roi"]
     assert list(recorded) == ["roi", "portfolio"]
     ids = [r["initiative"] for r in recorded["roi"]]
-    assert ids == ["self-service-portal", "chatbot", "faster-releases"]
+    assert ids == ["self-service-portal", "chatbot", "faster-releases", "priority-routing"]
     report_results.check_rows("roi", recorded["roi"])
     report_results.check_rows("portfolio", recorded["portfolio"])
     (total,) = recorded["portfolio"]
@@ -116,10 +116,11 @@ def test_summary_records_headlines_built_from_the_results(executed):
     # the worth sentence names the largest median NPV recorded by 03_roi
     roi = executed["results"]["03_roi"]["roi"]
     top = max(roi, key=lambda r: r["npv_p50"])
-    # (the faster release process since the chatbot's value rests on an association and counts its two regions)
-    assert top["initiative"] == "faster-releases" and top["name"] in headlines[2]
+    # (the priority-routing pilot: a small cost against measured employee hours; the faster release process
+    # and the chatbot, whose value rests on an association and counts its two regions, come after it)
+    assert top["initiative"] == "priority-routing" and top["name"] in headlines[2]
     # and the initiatives together, from the portfolio row 03_roi recorded
-    assert "the 3 initiatives together are worth" in headlines[2] and "chance the total is positive" in headlines[2]
+    assert "the 4 initiatives together are worth" in headlines[2] and "chance the total is positive" in headlines[2]
     assert "All initiatives together" in _text(executed["00_executive_summary"])
 
 

@@ -331,7 +331,7 @@ def test_register_and_ids_resolve(con) -> None:
     assert registered.design == "randomized" and registered.primary.kind == "ratio"
     assert [m.id for m in registered.metrics] == ["self_service_rate", "csat"]
     assert aggregates.spec_from_register(con, "faster-releases").primary.direction == "lower"
-    with pytest.raises(ParamsError, match="registered ids: chatbot, faster-releases, self-service-portal"):
+    with pytest.raises(ParamsError, match="registered ids: chatbot, faster-releases, priority-routing, self-service-portal"):
         load_spec("no-such-initiative", con)
 
 

@@ -20,7 +20,7 @@ def model() -> ValueModel:
 
 def test_value_yaml_validates_and_names_its_sources(model):
     assert model.currency == "EUR" and model.horizon_years == 3 and model.discount_rate == 0.10
-    assert set(model.initiatives) == {"self-service-portal", "chatbot", "faster-releases"}
+    assert set(model.initiatives) == {"self-service-portal", "chatbot", "faster-releases", "priority-routing"}
     text = (config.project().params_dir / "value.yaml").read_text()
     for key in ("cost_per_ticket", "agent_hourly_rate", "employee_hourly_rate", "outage_revenue_per_minute"):
         line = next(ln for ln in text.splitlines() if ln.strip().startswith(f"{key}:"))

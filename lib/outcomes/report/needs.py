@@ -115,7 +115,8 @@ CUMULATIVE: frozenset[str] = frozenset({"customers", "assignments"})
 _N = TableNeed
 _SCORECARD_METRICS = (
     "ticket_volume", "tickets_per_user", "first_response_median_hours", "first_response_p90_hours",
-    "first_response_mean_hours", "mttr_hours", "median_time_to_resolve_hours", "fcr_rate", "sla_attainment",
+    "first_response_p95_hours", "first_response_mean_hours", "mttr_hours", "median_time_to_resolve_hours",
+    "resolution_p90_hours", "resolution_p95_hours", "fcr_rate", "sla_attainment",
     "reopen_rate", "reassignments_per_ticket", "backlog_size", "backlog_age_days", "self_service_rate",
     "cost_per_ticket", "outage_minutes", "availability", "deployment_frequency", "lead_time_hours",
     "change_failure_rate", "deployment_rework_rate", "time_to_restore_hours", "employee_it_satisfaction", "demand_capacity_ratio",

@@ -30,6 +30,7 @@ from outcomes.simulate.population import (
 )
 from outcomes.simulate.rework import FIXES_EXPORT, Rework, ReworkTally, month_fixes
 from outcomes.simulate.registers import CHATBOT, PORTAL, PORTAL_ARMS, RELEASES, assignments, initiatives, service_map
+from outcomes.simulate.routing import EXPORT as ROUTING_EXPORT, RoutingPilot, registered
 from outcomes.simulate.service_desk import CustomerExposure, month_tickets
 
 #: Random stream keys: (seed, stream, month) seeds each month's generator.
@@ -157,6 +158,7 @@ def _simulate(
     rework, rework_tally = Rework(), ReworkTally()
     surge_truth: dict[str, dict[str, int]] = {"baseline_tickets": {}, "extra_tickets": {}}
     unit_truth: list[dict] = []
+    routing = RoutingPilot(seed)
 
     for mi, start in enumerate(starts):
         m0 = day_number(start)
@@ -192,7 +194,7 @@ def _simulate(
             planted=planted,
             first_number=counters.next["ticket"],
         )
-        writer.csv(f"tickets/tickets_{label}.csv", tickets.export)
+        writer.csv(f"tickets/tickets_{label}.csv", routing.route(tickets.export))
         counters.take("ticket", tickets.export.num_rows)
         answers = experience.month_ticket_surveys(
             stream(experience.STREAM, mi), tickets.export, month=label, first_number=counters.next["ticket_survey"]
@@ -299,7 +301,8 @@ def _simulate(
     randomised = np.flatnonzero(in_experiment)
     writer.parquet("assignments.parquet", assignments(randomised, customers.portal[randomised], planted.portal_start))
     writer.csv("service_map.csv", service_map())
-    writer.csv("initiatives.csv", initiatives(planted))
+    writer.csv("initiatives.csv", registered(initiatives(planted), routing.planted))
+    writer.csv(ROUTING_EXPORT, routing.export())
     tickets_per_customer = arm_rate / np.maximum(arm_months, 1)
     truth = ground_truth(
         scale=scale,
@@ -312,6 +315,7 @@ def _simulate(
         customers=customers,
     )
     truth["deployment_rework"] = rework_tally.truth(rework)
+    truth["initiatives"].append(routing.truth())
     return truth | {
         "unit_costs": {"allocation": unit_costs.POLICY, "months": unit_truth},
         "demand_surge": {

@@ -55,6 +55,7 @@ from outcomes.experiment.results import (
     MetricEffect,
     SegmentSplit,
 )
+from outcomes.experiment.randomized.cluster_quantile import cluster_quantile_variance, quantile_cluster_sums
 from outcomes.experiment.randomized.quantile import quantile_moments, quantile_table
 from outcomes.experiment.randomized.sequential import DEFAULT_TUNING, confidence_sequence
 from outcomes.experiment.spec import InitiativeSpec, MetricSpec
@@ -80,6 +81,8 @@ CLUSTER_IN_SEVERAL_ARMS = "cluster_in_several_arms"
 _MOMENT_FIELDS = ("n", "mean", "variance", "est", "est_variance", "est_mean_cov")
 #: Estimator names by metric kind (``welch`` for means and proportions).
 _METHODS = {"ratio": "welch-delta", "quantile": "quantile-order-statistics"}
+#: The same for cluster-randomized initiatives (``cluster-robust`` for means and proportions).
+_CLUSTER_METHODS = {"ratio": "cluster-robust-delta", "quantile": "cluster-robust-quantile"}
 _CORRECTION_NAMES = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "no correction"}
 
 
@@ -143,7 +146,8 @@ def aggregate_table(df: pd.DataFrame, spec: InitiativeSpec, by_cluster: bool = F
         The initiative.
     by_cluster : bool
         Sum per cluster of ``spec.data.cluster`` as well (a ``cluster`` column; quantile
-        metrics are left out), for :func:`analyze_aggregates`' ``clusters``.
+        metrics give units and units at or below their arm's quantile, see
+        :mod:`~outcomes.experiment.randomized.cluster_quantile`), for :func:`analyze_aggregates`' ``clusters``.
 
     Returns
     -------
@@ -161,11 +165,9 @@ def aggregate_table(df: pd.DataFrame, spec: InitiativeSpec, by_cluster: bool = F
     arm = df[spec.data.arm].astype("string")
     frames = []
     for m in spec.metrics:
-        if by_cluster and m.kind == "quantile":
-            continue
         values = _numeric(df, m.numerator if m.kind == "ratio" else m.column or m.metric, m, spec)
         if m.kind == "quantile":
-            frames.append(_quantile_aggregates(df, values, arm, spec, m))
+            frames.append(_quantile_aggregates(df, values, arm, spec, m, by_cluster))
             continue
         den = _numeric(df, m.denominator, m, spec) if m.kind == "ratio" else None
         pre = _numeric(df, m.pre, m, spec) if m.pre else None
@@ -205,15 +207,24 @@ def _with_strata(part: pd.DataFrame, terms: pd.DataFrame, stratum: pd.Series) ->
 
 
 def _quantile_aggregates(
-    df: pd.DataFrame, values: pd.Series, arm: pd.Series, spec: InitiativeSpec, m: MetricSpec
+    df: pd.DataFrame, values: pd.Series, arm: pd.Series, spec: InitiativeSpec, m: MetricSpec, by_cluster: bool = False
 ) -> pd.DataFrame:
-    """Order statistics of a quantile metric per arm and per arm x segment (units with a value and an arm)."""
+    """Order statistics of a quantile metric per arm and per arm x segment (units with a value and an arm).
+
+    With ``by_cluster``, per cluster as well: units and units at or below the group's quantile.
+    """
     keep = values.notna() & arm.notna()
     v, a = values[keep], arm[keep].astype(str).rename("arm")
-    parts = [quantile_table(v, [a], m.quantile).assign(segment="all")]
+
+    def table(keys: list[pd.Series]) -> pd.DataFrame:
+        if by_cluster:
+            return quantile_cluster_sums(v, keys, df[spec.data.cluster], float(m.quantile))
+        return quantile_table(v, keys, m.quantile)
+
+    parts = [table([a]).assign(segment="all")]
     for col in spec.data.segments:
         labels = (col + "=" + df.loc[v.index, col].astype("string").fillna("(missing)")).rename("segment")
-        parts.append(quantile_table(v, [a, labels], m.quantile))
+        parts.append(table([a, labels]))
     return pd.concat(parts, ignore_index=True).assign(metric=m.id)
 
 
@@ -320,9 +331,12 @@ def analyze_aggregates(
     clusters : DataFrame, optional
         For a cluster-randomized initiative (``data.cluster``): the same sums per
         cluster, columns ``metric, arm, segment, cluster, n, sum, sum_squares`` (and
-        ``den_sum`` for ratios). Mean, proportion and ratio metrics are then compared
-        with cluster-robust (CR1) standard errors and a t with clusters - 2 degrees of
-        freedom, without CUPED (see :mod:`outcomes.experiment.randomized.cluster`).
+        ``den_sum`` for ratios; for quantile metrics ``sum`` counts the units at or below
+        the arm's quantile). Every metric is then compared with cluster-robust (CR2 or
+        CR1) standard errors and a t with clusters - 2 degrees of freedom, without CUPED
+        (see :mod:`outcomes.experiment.randomized.cluster` and
+        :mod:`~outcomes.experiment.randomized.cluster_quantile`), and the sample-ratio
+        check compares the clusters per arm (the units of randomization) with the planned split.
 
     Returns
     -------
@@ -359,14 +373,21 @@ def analyze_aggregates(
     counts = {a: int(units.get(a, 0)) for a in arms}
 
     init_conditions = list(conditions)
+    design, summaries = None, None
+    if clusters is not None:
+        kinds = {m: by_id[m].kind for m in by_id}
+        summaries = arm_summaries(clusters.assign(arm=clusters["arm"].astype(str)), kinds, spec.data.cluster_se)
+        design = _cluster_design(clusters, summaries, spec)
     empty = [a for a, n in counts.items() if n == 0]
     for a in empty:
         text = f"The {a!r} arm has no units yet, so there is nothing to compare"
         init_conditions.append(Condition(EMPTY_ARM, text, "keep testing"))
     srm_p, srm_flag = np.nan, False
     if not empty:
+        # the planned split is one of clusters when whole clusters got an arm: their units need not split alike
+        randomized = counts if design is None else {a: design.clusters.get(a, 0) for a in counts}
         try:
-            srm_p, srm_flag, srm_condition = srm_test(counts, spec.planned_split, spec.srm_threshold)
+            srm_p, srm_flag, srm_condition = srm_test(randomized, spec.planned_split, spec.srm_threshold)
         except ValueError as exc:
             raise ParamsError(f"initiative {spec.id!r}: {exc}") from None
         if srm_condition is not None:
@@ -374,11 +395,7 @@ def analyze_aggregates(
 
     cells = pair_cells(agg, control, list(by_id), arms)
 
-    design, summaries = None, None
-    if clusters is not None:
-        kinds = {m: by_id[m].kind for m in by_id}
-        summaries = arm_summaries(clusters.assign(arm=clusters["arm"].astype(str)), kinds, spec.data.cluster_se)
-        design = _cluster_design(clusters, summaries, spec)
+    if design is not None:
         few = {a: n for a, n in design.clusters.items() if n < FEW_CLUSTERS_PER_ARM}
         if few:
             listed = ", ".join(f"{n} in {a!r}" for a, n in few.items())
@@ -433,19 +450,26 @@ def _cluster_design(clusters: pd.DataFrame, summaries: pd.DataFrame, spec: Initi
     primary = clusters[(clusters["metric"] == spec.primary.id) & (clusters["segment"] == "all")]
     whole = summaries[(summaries["metric"] == spec.primary.id) & (summaries["segment"] == "all")]
     icc, size = float("nan"), float("nan")
-    if spec.primary.kind in ("mean", "proportion") and len(primary):
+    if spec.primary.kind in ("mean", "proportion", "quantile") and len(primary):
         ss = primary["sum_squares"] if "sum_squares" in primary else primary["sum"]
         icc, _ = icc_anova(primary["n"], primary["sum"], ss.fillna(primary["sum"]), primary["arm"].astype(str))
     if len(whole):
         size = float(whole["units"].sum() / whole["clusters"].sum())
     counts = dict(zip(whole["arm"], whole["clusters"].astype(int)))
-    return ClusterDesign(spec.data.cluster or "cluster", counts, icc, size, spec.data.cluster_se)
+    measure = (
+        f"the primary metric (a unit at or below its arm's P{round(100 * spec.primary.quantile, 1):g})"
+        if spec.primary.kind == "quantile" else "the primary metric"
+    )
+    return ClusterDesign(spec.data.cluster or "cluster", counts, icc, size, spec.data.cluster_se, measure)
 
 
 def _cluster_moments(
-    cells: ComparisonCells, summaries: pd.DataFrame, spec: InitiativeSpec, kinds: np.ndarray
+    cells: ComparisonCells, summaries: pd.DataFrame, spec: InitiativeSpec
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per cell: which cells are clustered, the cluster-robust variances of the two arms' estimates, clusters - 2."""
+    """Per cell: which cells are clustered, the cluster-robust variances of the two arms' estimates, clusters - 2.
+
+    For quantile metrics the variances are those of the share of units at or below the arm's quantile.
+    """
     keys = ["metric", "arm", "segment"]
     t = cells.keys_frame().merge(summaries, on=keys, how="left")
     c = cells.keys_frame().assign(arm=str(spec.data.control)).merge(summaries, on=keys, how="left")
@@ -453,7 +477,7 @@ def _cluster_moments(
     factor = cr1_factor(g, (t["units"] + c["units"]).to_numpy(dtype=float)) if spec.data.cluster_se == "CR1" else 1.0
     v_c, v_t = c["cr_variance"].to_numpy(dtype=float) * factor, t["cr_variance"].to_numpy(dtype=float) * factor
     # a cell with per-cluster sums is clustered even when its variance is undefined (one cluster in an arm)
-    clustered = np.isfinite(g) & (kinds != "quantile")
+    clustered = np.isfinite(g)
     return clustered, v_c, v_t, np.where(clustered, g - 2, np.nan)
 
 
@@ -474,7 +498,7 @@ def _effects(
     kinds = per_cell((m.kind for m in metrics), str)
     clustered, df_given = np.zeros(n, dtype=bool), None
     if summaries is not None:
-        clustered, v_c, v_t, df_given = _cluster_moments(cells, summaries, spec, kinds)
+        clustered, v_c, v_t, df_given = _cluster_moments(cells, summaries, spec)
     has_pre = {
         arm: ~np.isnan(sums["pre_sum"]) & ((kinds != "ratio") | ~np.isnan(sums["pre_den_sum"]))
         for arm, sums in (("c", cells.control), ("t", cells.treatment))
@@ -512,7 +536,10 @@ def _effects(
             mc[f][use], mt[f][use] = getattr(a, f)[use[mask]], getattr(b, f)[use[mask]]
         reduction[use] = red[use[mask]]
     if clustered.any():
+        quantile = clustered & (kinds == "quantile")
         for moments, var in ((mc, v_c), (mt, v_t)):
+            # a quantile's cluster-robust variance is that of the share below it, divided by the density squared
+            var = np.where(quantile, cluster_quantile_variance(var, moments["variance"], probability), var)
             # per-unit variance whose ratio to n is the cluster-robust variance of the arm's estimate
             per_unit = np.where(clustered, var * moments["n"], moments["variance"])
             for f in ("variance", "est_variance", "est_mean_cov"):
@@ -561,7 +588,7 @@ def _effects(
     columns.update(arm=arms, segment=[str(s) for s in segments.tolist()], n_control=n_c, n_treatment=n_t)
     adjusted = np.isfinite(reduction)
     plain = per_cell(_METHODS.get(m.kind, "welch") for m in metrics)
-    robust = per_cell("cluster-robust-delta" if m.kind == "ratio" else "cluster-robust" for m in metrics)
+    robust = per_cell(_CLUSTER_METHODS.get(m.kind, "cluster-robust") for m in metrics)
     suffix = np.where(adjusted, per_cell(_adjustment_suffix(m) for m in metrics), "")
     columns["method"] = np.where(clustered, robust, plain + suffix).tolist()
     adjusted_for = [_adjusted_for(m) for m in metrics]
@@ -640,7 +667,11 @@ def _notes(
     if any(e.kind == "quantile" for e in effects):
         notes.append(
             "Quantile metrics (percentiles such as a P90) compare the arms' percentiles; each arm's standard error "
-            "comes from the density at the percentile, estimated from the binomial order-statistic interval around it."
+            "comes from the density at the percentile, estimated from the binomial order-statistic interval around it"
+            + ("." if design is None else (
+                f", and the variance of the share of units at or below the percentile is cluster-robust by {design.column} "
+                "(Deng, Knoblich and Lu 2018)."
+            ))
         )
     primary = [e for e in effects if e.metric == spec.primary.id and e.estimable]
     if primary:

@@ -180,6 +180,9 @@ class ClusterDesign:
         Mean units per cluster.
     method : {"CR2", "CR1"}
         The small-sample correction of the standard errors.
+    measure : str
+        What the correlation is of, in words (for a quantile metric, whether a unit is at or
+        below its arm's percentile, the variable that sets the percentile's variance).
     """
 
     column: str
@@ -187,6 +190,7 @@ class ClusterDesign:
     icc: float
     mean_size: float
     method: ClusterSE = "CR2"
+    measure: str = "the primary metric"
 
     @property
     def design_effect(self) -> float:
@@ -204,7 +208,7 @@ class ClusterDesign:
         )
         if np.isfinite(self.icc):
             text += (
-                f". Intra-cluster correlation of the primary metric {self.icc:.3f} at {self.mean_size:,.1f} units "
+                f". Intra-cluster correlation of {self.measure} {self.icc:.3f} at {self.mean_size:,.1f} units "
                 f"per cluster gives a design effect of {self.design_effect:.2f} (the variance is that many times "
                 "what randomizing units would give)"
             )
