@@ -227,7 +227,7 @@ def fingerprints(con: ibis.BaseBackend) -> dict[str, dict[str, int | str]]:
     return stored_fingerprints(con.raw_sql) or table_fingerprints(con.raw_sql)
 
 
-def table_fingerprints(execute: Any) -> dict[str, dict[str, int | str]]:
+def table_fingerprints(execute: Any, names: list[str] | None = None) -> dict[str, dict[str, int | str]]:
     """Compute :func:`fingerprints` by reading every row.
 
     Parameters
@@ -235,9 +235,11 @@ def table_fingerprints(execute: Any) -> dict[str, dict[str, int | str]]:
     execute : callable
         ``sql -> cursor`` of a DuckDB connection (``duckdb.DuckDBPyConnection.execute``
         or an ibis backend's ``raw_sql``).
+    names : list of str, optional
+        Only these tables; default every table but the ingest log and the fingerprints.
     """
     out: dict[str, dict[str, int | str]] = {}
-    for name in _data_tables(execute):
+    for name in _data_tables(execute) if names is None else names:
         rows, total = execute(
             f"SELECT count(*), coalesce(sum(md5_number_lower(CAST(t AS VARCHAR))::HUGEINT), 0) FROM {quote(name)} AS t"
         ).fetchall()[0]
@@ -245,10 +247,22 @@ def table_fingerprints(execute: Any) -> dict[str, dict[str, int | str]]:
     return out
 
 
-def store_fingerprints(con: duckdb.DuckDBPyConnection) -> None:
-    """Compute the fingerprints of a warehouse being built and store them in ``_fingerprints``."""
-    found = table_fingerprints(con.execute)
-    con.execute(f"CREATE OR REPLACE TABLE {FINGERPRINTS_TABLE} (table_name VARCHAR, rows BIGINT, hash VARCHAR)")
+def store_fingerprints(con: duckdb.DuckDBPyConnection, changed: list[str] | None = None) -> None:
+    """Compute the fingerprints of a warehouse being built and store them in ``_fingerprints``.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        The warehouse being written.
+    changed : list of str, optional
+        Recompute only these tables' fingerprints and keep the others' (a refresh that
+        left the rest untouched); default every table, replacing what was stored.
+    """
+    found = table_fingerprints(con.execute, changed)
+    if changed is not None:
+        con.execute(f"DELETE FROM {FINGERPRINTS_TABLE} WHERE list_contains(?, table_name)", [changed])
+    else:
+        con.execute(f"CREATE OR REPLACE TABLE {FINGERPRINTS_TABLE} (table_name VARCHAR, rows BIGINT, hash VARCHAR)")
     if found:
         con.executemany(
             f"INSERT INTO {FINGERPRINTS_TABLE} VALUES (?, ?, ?)", [(k, v["rows"], v["hash"]) for k, v in found.items()]
