@@ -271,3 +271,17 @@ def test_cli_names_the_changed_file(project: Path) -> None:
     result = CliRunner().invoke(app, ["ingest", "--sources", str(project), "--full"])
     assert result.exit_code == 0, result.output
     assert "full rebuild: asked for (--full)" in result.output
+
+
+def test_a_warehouse_holding_sources_the_file_does_not_list_is_rebuilt(project: Path) -> None:
+    doc = yaml.safe_load(project.read_text(encoding="utf-8"))
+    doc["sources"] = {"tickets": doc["sources"]["tickets"]}
+    only_tickets = project.with_name("tickets-only.yaml")
+    only_tickets.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    built = _wh(project).stat().st_mtime
+    os.utime(only_tickets, (built - 60, built - 60))
+    result = refresh_ingest(only_tickets, validate=False)
+    assert (result.report.mode, result.report.reason) == (
+        "full",
+        f"the warehouse holds source costs, which {only_tickets} does not list",
+    )

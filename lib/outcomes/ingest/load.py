@@ -55,10 +55,12 @@ counts, the rules broken most, an example row and what to do
 
 Atomic and idempotent
 ---------------------
-The whole warehouse is built in a temporary file next to the target and moved over it
+A full ingest (:func:`run_ingest`; ``outcomes ingest --full``) builds the whole warehouse
+in a temporary file next to the target and moves it over it
 with :func:`os.replace` (under the warehouse lock, :mod:`outcomes.warehouse.lock`) only when every source loaded, so a failed ingest leaves the
 previous warehouse byte-identical. Each run rebuilds every table from the exports, so
-running twice gives the same tables. The rejects of each source are also written to
+running twice gives the same tables. ``outcomes ingest`` without ``--full`` reads only
+the exports that changed and gives the same result (:mod:`outcomes.ingest.refresh`). The rejects of each source are also written to
 ``<rejects_dir>/<source>.csv`` (a header only when nothing was rejected). The temporary
 files of an ingest that was killed are removed by the next one
 (:func:`remove_stale_temporaries`).

@@ -29,7 +29,9 @@ their file, which is why a changed or removed file reloads its whole table.
 
 A full rebuild runs instead when there is no warehouse, when it was built with another
 data model, when the sources file or a preset it uses is newer than it (any source may
-map differently), when every table would be reloaded anyway, or when asked (``--full``).
+map differently), when it holds a source the sources file does not list (another sources
+file wrote it), when every table would be reloaded anyway, or when asked (``--full``).
+Every export is hashed to find what changed; only the ones that changed are read.
 
 The refresh works on a copy of the warehouse, taken under the warehouse lock, and moves
 it over the warehouse under the lock only when everything succeeded and the warehouse is
@@ -280,6 +282,10 @@ def refresh_ingest(
     changes: dict[str, FileChanges] = {}
     if reason is None:
         logged = logged_files(targets.warehouse)
+        unknown = sorted({line[0] for line in logged} - set(targets.cfg.sources))
+        if unknown:
+            reason = f"the warehouse holds source {unknown[0]}, which {targets.cfg_label} does not list"
+    if reason is None:
         changes = file_changes(targets, logged)
         if not any(c.any for c in changes.values()):
             return RefreshResult(_summary(targets, logged), RefreshReport(mode="unchanged"))
