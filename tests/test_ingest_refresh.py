@@ -126,7 +126,7 @@ def _actions(result: refresh.RefreshResult) -> dict[str, str]:
 def test_new_month_is_appended_and_equals_a_full_ingest(project: Path) -> None:
     (_raw(project) / "tickets" / "2024-02.csv").write_text(_csv(FEB), encoding="utf-8")
     read: list[str] = []
-    result = refresh_ingest(project, validate=False, progress=lambda source, path, rows: read.append(path.name))
+    result = refresh_ingest(project, progress=lambda source, path, rows: read.append(path.name))
     assert result.report.mode == "refresh"
     assert read == ["2024-02.csv"]
     assert _actions(result) == {"tickets": "append", "it_costs": "keep", "customer_surveys": "keep"}

@@ -327,8 +327,20 @@ def export_rejects(con: duckdb.DuckDBPyConnection, source: str, path: Path) -> N
     )
 
 
-def validate_tables(con: duckdb.DuckDBPyConnection, names: list[str]) -> None:
-    """Validate the loaded tables against their pandera schemas, inside DuckDB."""
+def validate_tables(con: duckdb.DuckDBPyConnection, names: list[str], appended: dict[str, int] | None = None) -> None:
+    """Validate the loaded tables against their pandera schemas, inside DuckDB.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        The warehouse being written.
+    names : list of str
+        The tables to validate.
+    appended : dict, optional
+        Tables validated before, to which rows were appended since: table -> its largest
+        ``rowid`` before. Only the appended rows are validated (their keys were checked
+        against the stored rows, :func:`keys_already_loaded`).
+    """
     # Imported here: ibis, pandera and the schemas take about a second to import, which
     # ``ensure_warehouse`` on a current warehouse and ``run_ingest(validate=False)`` never need.
     import ibis
@@ -337,9 +349,13 @@ def validate_tables(con: duckdb.DuckDBPyConnection, names: list[str]) -> None:
     from outcomes.warehouse.schemas import validate
 
     backend = ibis.duckdb.from_connection(con)
+    appended = appended or {}
     for name in names:
+        table = backend.table(name)
+        if name in appended:
+            table = backend.sql(f"SELECT * FROM {quote(name)} WHERE rowid > {int(appended[name])}")
         try:
-            validate(backend.table(name), name)
+            validate(table, name)
         except SchemaErrors as exc:
             problems = "; ".join(str(e).splitlines()[0] for e in exc.schema_errors)
             raise IngestError(

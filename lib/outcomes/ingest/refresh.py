@@ -77,7 +77,7 @@ from outcomes.ingest.load import (
 )
 from outcomes.ingest.reject_share import RejectShareBreach
 from outcomes.warehouse import lock as warehouse_lock
-from outcomes.warehouse.store import LOG_TABLE, REJECTS_TABLE, quote, store_fingerprints
+from outcomes.warehouse.store import LOG_TABLE, REJECTS_TABLE, add_appended_fingerprint, quote, store_fingerprints
 
 Action = Literal["keep", "append", "reload"]
 
@@ -331,10 +331,15 @@ def _refresh(
             changes = file_changes(targets, logged)
         done = []
         breaches: list[RejectShareBreach] = []
+        appended: dict[str, int] = {}  # table -> its largest rowid before the append
         for step in plan_refresh(targets, changes):
-            if step.action == "append" and _append(con, targets, step.sources[0], logged, progress):
-                done.append(step)
-                continue
+            if step.action == "append":
+                last = {t: _last_rowid(con, t) for t in (step.table, REJECTS_TABLE)}
+                if _append(con, targets, step.sources[0], logged, progress):
+                    appended[step.table] = last[step.table]
+                    appended.setdefault(REJECTS_TABLE, last[REJECTS_TABLE])
+                    done.append(step)
+                    continue
             if step.action != "keep":
                 if step.action == "append":
                     step = TableRefresh(step.table, step.sources, "reload", _APPEND_REFUSED)
@@ -343,14 +348,19 @@ def _refresh(
         refuse_breaches(con, breaches, targets, parts)
         touched = [t for t in done if t.action != "keep"]
         if validate:
-            checks.validate_tables(con, sorted(t.table for t in touched if _count(con, quote(t.table))))
+            checks.validate_tables(con, sorted(t.table for t in touched if _count(con, quote(t.table))), appended)
         sources = [s for t in touched for s in t.sources]
         sources += [s for s in targets.cfg.sources if s not in sources and not (targets.rejects_dir / f"{s}.csv").is_file()]
         for source in sources:
             part = targets.rejects_dir / f".{source}.csv.{os.getpid()}.tmp"
             checks.export_rejects(con, source, part)
             parts[part] = targets.rejects_dir / f"{source}.csv"
-        store_fingerprints(con, sorted({t.table for t in touched} | {REJECTS_TABLE}))
+        reloaded = sorted({t.table for t in touched if t.action == "reload"})
+        if reloaded:
+            store_fingerprints(con, [*reloaded, REJECTS_TABLE])
+        for table, last in appended.items():
+            if not (reloaded and table == REJECTS_TABLE):
+                add_appended_fingerprint(con, table, last)
         summary = _summary(targets, read_log(con))
         con.execute("CHECKPOINT")
         con.close()
@@ -382,6 +392,11 @@ _APPEND_REFUSED = (
     "a new row's key is already in the table, or the source's rejected share is over its max_reject_share: "
     "reloaded so that duplicates and the limit are judged as a full ingest judges them"
 )
+
+
+def _last_rowid(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    """The largest ``rowid`` of a table (-1 when empty): the rows appended after it have larger ones."""
+    return con.execute(f"SELECT coalesce(max(rowid), -1) FROM {quote(table)}").fetchone()[0]
 
 
 def _identity(path: Path) -> tuple[int, int, int, int]:

@@ -240,11 +240,44 @@ def table_fingerprints(execute: Any, names: list[str] | None = None) -> dict[str
     """
     out: dict[str, dict[str, int | str]] = {}
     for name in _data_tables(execute) if names is None else names:
-        rows, total = execute(
-            f"SELECT count(*), coalesce(sum(md5_number_lower(CAST(t AS VARCHAR))::HUGEINT), 0) FROM {quote(name)} AS t"
-        ).fetchall()[0]
-        out[name] = {"rows": int(rows), "hash": f"{int(total) % (1 << 128):032x}"}
+        rows, total = _row_sums(execute, name)
+        out[name] = {"rows": rows, "hash": f"{total % (1 << 128):032x}"}
     return out
+
+
+def _row_sums(execute: Any, name: str, where: str = "TRUE") -> tuple[int, int]:
+    """Rows of a table matching ``where`` (SQL), and the sum of their row hashes (:func:`fingerprints`)."""
+    rows, total = execute(
+        f"SELECT count(*), coalesce(sum(md5_number_lower(CAST(t AS VARCHAR))::HUGEINT), 0) "
+        f"FROM {quote(name)} AS t WHERE {where}"
+    ).fetchall()[0]
+    return int(rows), int(total)
+
+
+def add_appended_fingerprint(con: duckdb.DuckDBPyConnection, name: str, after_rowid: int) -> None:
+    """Add the rows appended to a table since ``after_rowid`` to its stored fingerprint.
+
+    The hash is a sum over rows, so the rows appended add their own sum; the table is not
+    read again. Should the stored row count then differ from the table's, the table's
+    fingerprint is computed from every row instead.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        The warehouse being written; it holds ``_fingerprints``.
+    name : str
+        The table.
+    after_rowid : int
+        The largest ``rowid`` of the table before the rows were appended (-1 when it was empty).
+    """
+    rows, total = _row_sums(con.execute, name, f"rowid > {int(after_rowid)}")
+    stored = con.execute(f"SELECT rows, hash FROM {FINGERPRINTS_TABLE} WHERE table_name = ?", [name]).fetchone()
+    count = con.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()[0]
+    if stored is None or stored[0] + rows != count:
+        store_fingerprints(con, [name])
+        return
+    digest = f"{(int(stored[1], 16) + total) % (1 << 128):032x}"
+    con.execute(f"UPDATE {FINGERPRINTS_TABLE} SET rows = ?, hash = ? WHERE table_name = ?", [count, digest, name])
 
 
 def store_fingerprints(con: duckdb.DuckDBPyConnection, changed: list[str] | None = None) -> None:
@@ -299,4 +332,4 @@ def _data_tables(execute: Any) -> list[str]:
     return [t for t in _all_tables(execute) if t not in (LOG_TABLE, FINGERPRINTS_TABLE)]
 
 
-__all__ = ["SQL_TYPES", "REJECTS_TABLE", "LOG_TABLE", "FINGERPRINTS_TABLE", "connect", "create_tables", "fingerprints", "table_fingerprints", "store_fingerprints", "stored_fingerprints", "quote", "column_ddl", "source_stamp", "spill_directory"]
+__all__ = ["SQL_TYPES", "REJECTS_TABLE", "LOG_TABLE", "FINGERPRINTS_TABLE", "connect", "create_tables", "fingerprints", "table_fingerprints", "store_fingerprints", "stored_fingerprints", "add_appended_fingerprint", "quote", "column_ddl", "source_stamp", "spill_directory"]
