@@ -74,7 +74,7 @@ def _progress() -> Iterator[Progress]:
 
 
 def _ingest_progress(bars: Progress) -> Callable[[str, Path, int], None]:
-    """A callback for :func:`~outcomes.ingest.load.run_ingest` that counts files and rows on ``bars``."""
+    """A callback for :func:`~outcomes.ingest.refresh.refresh_ingest` that counts files and rows on ``bars``."""
     task = bars.add_task("ingest: files read", total=None)
     rows = [0]
 

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -188,9 +187,7 @@ class RefreshResult:
     report: RefreshReport
 
 
-def file_changes(
-    targets: IngestTargets, logged: list[LoggedFile], hasher: Callable[[Path], str] = _sha256
-) -> dict[str, FileChanges]:
+def file_changes(targets: IngestTargets, logged: list[LoggedFile]) -> dict[str, FileChanges]:
     """Compare the files each source matches now with those logged; one entry per source.
 
     A source that matches no file now has every logged file removed (a reload then
@@ -203,7 +200,7 @@ def file_changes(
         before = [(file, sha) for source, file, sha, *_ in logged if source == name]
         old = dict(before)
         new = tuple(f for f in now if f not in old)
-        changed = tuple(f for f in now if f in old and hasher(Path(f)) != old[f])
+        changed = tuple(f for f in now if f in old and _sha256(Path(f)) != old[f])
         removed = tuple(f for f, _ in before if f not in set(now))
         kept = [f for f in now if f in old]
         out[name] = FileChanges(
