@@ -10,7 +10,7 @@ SCALE  ?= 1
 SEED   ?= 42
 PYTEST_ARGS ?= -n 2 --dist loadfile --durations=30
 
-.PHONY: setup demo ingest report lint test test-fast bench docs clean
+.PHONY: setup demo ingest report lint test test-fast bench bench-refresh docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ test-fast: setup  ## the unit tests only: no report packs, browser or Spark (see
 
 bench: setup  ## benchmarks (measurements, never assertions)
 	$(BIN)/python benchmarks/run_pack.py --scale $(or $(BENCH_SCALE),10) $(BENCH_ARGS)
+
+bench-refresh: setup  ## a monthly refresh of the warehouse against a full ingest (benchmarks/ingest_refresh.py)
+	$(BIN)/python benchmarks/ingest_refresh.py --scale $(or $(BENCH_SCALE),10)
 
 docs: setup  ## regenerate generated docs (data model, metric glossary)
 	$(BIN)/outcomes docs

@@ -74,7 +74,7 @@ def _progress() -> Iterator[Progress]:
 
 
 def _ingest_progress(bars: Progress) -> Callable[[str, Path, int], None]:
-    """A callback for :func:`~outcomes.ingest.load.run_ingest` that counts files and rows on ``bars``."""
+    """A callback for :func:`~outcomes.ingest.refresh.refresh_ingest` that counts files and rows on ``bars``."""
     task = bars.add_task("ingest: files read", total=None)
     rows = [0]
 
@@ -182,16 +182,23 @@ def kernel_install(
 @app.command()
 def ingest(
     sources: Path = typer.Option(None, help="Source mappings (YAML); default params/sources.yaml."),
+    full: bool = typer.Option(
+        False, "--full", help="Rebuild from every export; by default only the exports that changed are read."
+    ),
 ) -> None:
-    """Load every source into the warehouse; print rows read, loaded and rejected per source."""
-    from outcomes.ingest.load import run_ingest
+    """Bring the warehouse up to date with the exports; name files changed or removed; print rows per source."""
+    from outcomes.ingest.refresh import refresh_ingest
 
     with _progress() as bars:
         try:
-            summary = run_ingest(sources or config.project().params_dir / "sources.yaml", progress=_ingest_progress(bars))
+            result = refresh_ingest(
+                sources or config.project().params_dir / "sources.yaml", full=full, progress=_ingest_progress(bars)
+            )
         except OutcomesError as exc:
             _fail(exc)
-    console.print(summary.to_table())
+    for line in result.report.lines():
+        console.print(line, highlight=False, soft_wrap=True)
+    console.print(result.summary.to_table())
 
 
 sources_app = typer.Typer(no_args_is_help=True, help="Check the source mappings of params/sources.yaml.")

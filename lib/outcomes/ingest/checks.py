@@ -274,16 +274,27 @@ def _duplicate_keys(ctx: SourceContext, target_has_rows: bool) -> None:
         f"WINDOW w AS (PARTITION BY {part} ORDER BY _fidx, _row)) WHERE _n > 1"
     )
     if target_has_rows:
-        join = " AND ".join(f"t.{quote(k)} = k.{quote(k)}" for k in key)
         earlier = (
             f"{_ROW_PREFIX} || 'duplicate key ' || {key_shown} || "
             f"{lit(f' (already loaded into {ctx.table.name} from an earlier source); ' + fix)}"
         )
         ctx.con.execute(
             f"INSERT INTO _rej SELECT _fidx, _row, 20001, {lit(key_names)}, {key_value}, {lit(rule('duplicate_key'))}, {earlier} "
-            f"FROM _kept k WHERE {_NOT_REJECTED} "
-            f"AND EXISTS (SELECT 1 FROM {quote(ctx.table.name)} t WHERE {join})"
+            f"FROM _kept k WHERE {_NOT_REJECTED} AND {_in_table(ctx)}"
         )
+
+
+def _in_table(ctx: SourceContext) -> str:
+    """SQL condition of a row of ``_kept`` (alias ``k``) whose key the canonical table holds."""
+    join = " AND ".join(f"t.{quote(k)} = k.{quote(k)}" for k in ctx.table.key)
+    return f"EXISTS (SELECT 1 FROM {quote(ctx.table.name)} t WHERE {join})"
+
+
+def keys_already_loaded(ctx: SourceContext) -> int:
+    """Rows of ``_kept`` that broke no rule and whose key the canonical table already holds (0 for a table without key)."""
+    if not ctx.table.key:
+        return 0
+    return ctx.con.execute(f"SELECT count(*) FROM _kept k WHERE {_NOT_REJECTED} AND {_in_table(ctx)}").fetchone()[0]
 
 
 def row_counts(ctx: SourceContext, nfiles: int) -> tuple[list[int], list[int]]:
@@ -316,8 +327,20 @@ def export_rejects(con: duckdb.DuckDBPyConnection, source: str, path: Path) -> N
     )
 
 
-def validate_tables(con: duckdb.DuckDBPyConnection, names: list[str]) -> None:
-    """Validate the loaded tables against their pandera schemas, inside DuckDB."""
+def validate_tables(con: duckdb.DuckDBPyConnection, names: list[str], appended: dict[str, int] | None = None) -> None:
+    """Validate the loaded tables against their pandera schemas, inside DuckDB.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        The warehouse being written.
+    names : list of str
+        The tables to validate.
+    appended : dict, optional
+        Tables validated before, to which rows were appended since: table -> its largest
+        ``rowid`` before. Only the appended rows are validated (their keys were checked
+        against the stored rows, :func:`keys_already_loaded`).
+    """
     # Imported here: ibis, pandera and the schemas take about a second to import, which
     # ``ensure_warehouse`` on a current warehouse and ``run_ingest(validate=False)`` never need.
     import ibis
@@ -326,9 +349,13 @@ def validate_tables(con: duckdb.DuckDBPyConnection, names: list[str]) -> None:
     from outcomes.warehouse.schemas import validate
 
     backend = ibis.duckdb.from_connection(con)
+    appended = appended or {}
     for name in names:
+        table = backend.table(name)
+        if name in appended:
+            table = backend.sql(f"SELECT * FROM {quote(name)} WHERE rowid > {int(appended[name])}")
         try:
-            validate(backend.table(name), name)
+            validate(table, name)
         except SchemaErrors as exc:
             problems = "; ".join(str(e).splitlines()[0] for e in exc.schema_errors)
             raise IngestError(

@@ -55,10 +55,12 @@ counts, the rules broken most, an example row and what to do
 
 Atomic and idempotent
 ---------------------
-The whole warehouse is built in a temporary file next to the target and moved over it
+A full ingest (:func:`run_ingest`; ``outcomes ingest --full``) builds the whole warehouse
+in a temporary file next to the target and moves it over it
 with :func:`os.replace` (under the warehouse lock, :mod:`outcomes.warehouse.lock`) only when every source loaded, so a failed ingest leaves the
 previous warehouse byte-identical. Each run rebuilds every table from the exports, so
-running twice gives the same tables. The rejects of each source are also written to
+running twice gives the same tables. ``outcomes ingest`` without ``--full`` reads only
+the exports that changed and gives the same result (:mod:`outcomes.ingest.refresh`). The rejects of each source are also written to
 ``<rejects_dir>/<source>.csv`` (a header only when nothing was rejected). The temporary
 files of an ingest that was killed are removed by the next one
 (:func:`remove_stale_temporaries`).
@@ -260,7 +262,11 @@ class MappedSource:
 
 
 def map_source(
-    ctx: SourceContext, scratch: Path, target_has_rows: bool = False, progress: Progress | None = None
+    ctx: SourceContext,
+    scratch: Path,
+    target_has_rows: bool = False,
+    progress: Progress | None = None,
+    skip: int = 0,
 ) -> MappedSource:
     """Read, map, dedupe and check one source's exports into ``ctx.con``: steps 1 to 4 of ingest.
 
@@ -275,6 +281,10 @@ def map_source(
         loaded there is a duplicate too.
     progress : callable, optional
         Called after each file with the source's name, the file and its rows read.
+    skip : int
+        Leave out the first ``skip`` files the source matches (in name order), already
+        in the warehouse; the others keep their index among all the source's files, so
+        file order, and with it which row of a key is first, is that of a full ingest.
 
     Returns
     -------
@@ -288,10 +298,10 @@ def map_source(
     """
     con = ctx.con
     mapping.check_mapping(ctx)
-    files = readers.source_files(ctx)
+    files = readers.source_files(ctx)[skip:]
     mapping.create_typed(ctx)
     rows_read = []
-    for fidx, path in enumerate(files):
+    for fidx, path in enumerate(files, start=skip):
         readers.read_export(ctx, path, scratch)
         export_cols = readers.export_columns(ctx)
         mapping.check_columns(ctx, path, export_cols)
@@ -323,11 +333,7 @@ def _ingest_source(
     loaded, rejected = checks.row_counts(ctx, len(files))
     too_many = reject_share.breach(ctx, mapped.rows_checked, sum(rejected))
     checks.load_accepted(ctx)
-    for fidx, path in enumerate(files):
-        con.execute(
-            f"INSERT INTO {LOG_TABLE} VALUES (?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
-            [name, str(path), mapped.rows_read[fidx], loaded[fidx], rejected[fidx], _sha256(path)],
-        )
+    log_files(con, name, files, mapped.rows_read, loaded, rejected)
     _drop_temporaries(ctx)
     result = SourceResult(
         source=name,
@@ -342,6 +348,22 @@ def _ingest_source(
     return result, too_many
 
 
+def log_files(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    files: tuple[Path, ...],
+    rows_read: tuple[int, ...],
+    loaded: list[int],
+    rejected: list[int],
+) -> None:
+    """Record each file read in ``_ingest_log``: its rows read, loaded and rejected, and its SHA-256."""
+    for path, read, ok, bad in zip(files, rows_read, loaded, rejected, strict=True):
+        con.execute(
+            f"INSERT INTO {LOG_TABLE} VALUES (?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
+            [source, str(path), read, ok, bad, _sha256(path)],
+        )
+
+
 def _count(con: duckdb.DuckDBPyConnection, relation: str) -> int:
     """Number of rows of a table or view (``relation`` is SQL: quote names that need it)."""
     return con.execute(f"SELECT count(*) FROM {relation}").fetchall()[0][0]
@@ -354,13 +376,18 @@ def _drop_temporaries(ctx: SourceContext) -> None:
         ctx.con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
-def prepare_connection(con: duckdb.DuckDBPyConnection) -> None:
-    """Set up a new warehouse (a file, or in memory): the DuckDB settings, UTC, and the empty tables of the data model."""
+def configure_connection(con: duckdb.DuckDBPyConnection) -> None:
+    """Apply the DuckDB settings of ``params/engine.yaml``, UTC, and no progress bar, to a connection ingest writes with."""
     for name, value in load_settings().duckdb.config().items():
         con.execute(f"SET {name} = {lit(str(value))}")
     con.execute("SET TimeZone = 'UTC'")
     # PRAGMA, not SET: inside a Jupyter kernel without ipywidgets, SET enable_progress_bar raises
     con.execute("PRAGMA disable_progress_bar")
+
+
+def prepare_connection(con: duckdb.DuckDBPyConnection) -> None:
+    """Set up a new warehouse (a file, or in memory): the DuckDB settings, UTC, and the empty tables of the data model."""
+    configure_connection(con)
     con.execute("BEGIN TRANSACTION")
     create_tables(con)
     con.execute("COMMIT")
@@ -406,19 +433,10 @@ def run_ingest(
         larger share of its rows than its ``max_reject_share``; the previous warehouse
         is then left untouched.
     """
-    path = Path(sources_path) if sources_path is not None else config.project().params_dir / "sources.yaml"
-    try:
-        cfg: SourcesConfig = load_sources(path)
-    except ParamsError as exc:
-        raise IngestError(str(exc), file=str(path), fix=f"edit {path}") from None
-    cfg_label = _label(path)
-    warehouse = config.resolve(warehouse if warehouse is not None else cfg.warehouse)
-    raw_dir = config.resolve(raw_dir if raw_dir is not None else cfg.raw_dir)
-    rejects_dir = config.resolve(rejects_dir if rejects_dir is not None else cfg.rejects_dir)
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
-    rejects_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(warehouse, rejects_dir)
-    tmp = warehouse.with_name(f".{warehouse.name}.{os.getpid()}.tmp")
+    targets = ingest_targets(sources_path, raw_dir=raw_dir, warehouse=warehouse, rejects_dir=rejects_dir)
+    cfg, cfg_label = targets.cfg, targets.cfg_label
+    warehouse, raw_dir, rejects_dir = targets.warehouse, targets.raw_dir, targets.rejects_dir
+    tmp = targets.temporary
     tmp_csvs: dict[Path, Path] = {}
     _remove(tmp)
     con = duckdb.connect(str(tmp))
@@ -429,14 +447,7 @@ def run_ingest(
             for name, src in cfg.sources.items()
         ]
         results = [result for result, _ in ingested]
-        breaches = [too_many for _, too_many in ingested if too_many is not None]
-        if breaches:
-            for b in breaches:
-                part = rejects_dir / f".{b.source}.csv.{os.getpid()}.tmp"
-                tmp_csvs[part] = rejects_dir / f"{b.source}.csv"
-                checks.export_rejects(con, b.source, part)
-                os.replace(part, tmp_csvs[part])
-            raise reject_share.refusal(breaches, cfg_label, _label(rejects_dir))
+        refuse_breaches(con, [too_many for _, too_many in ingested if too_many is not None], targets, tmp_csvs)
         if validate:
             checks.validate_tables(con, sorted({r.table for r in results if r.rows_loaded}))
         for r in results:
@@ -457,6 +468,101 @@ def run_ingest(
             part.unlink(missing_ok=True)
         raise
     return IngestSummary(warehouse=warehouse, sources=tuple(results))
+
+
+def refuse_breaches(
+    con: duckdb.DuckDBPyConnection, breaches: list[RejectShareBreach], targets: IngestTargets, parts: dict[Path, Path]
+) -> None:
+    """Stop ingest when sources rejected too large a share of their rows, after writing their rejects.
+
+    The rejects of each source over its limit are written to ``<rejects_dir>/<source>.csv``
+    for inspection (each temporary file is recorded in ``parts`` until moved into place);
+    the warehouse is left as it was. Nothing happens when ``breaches`` is empty.
+
+    Raises
+    ------
+    IngestError
+        Naming every source over its ``max_reject_share`` (:func:`outcomes.ingest.reject_share.refusal`).
+    """
+    if not breaches:
+        return
+    for b in breaches:
+        part = targets.rejects_dir / f".{b.source}.csv.{os.getpid()}.tmp"
+        parts[part] = targets.rejects_dir / f"{b.source}.csv"
+        checks.export_rejects(con, b.source, part)
+        os.replace(part, parts[part])
+    raise reject_share.refusal(breaches, targets.cfg_label, _label(targets.rejects_dir))
+
+
+@dataclass(frozen=True)
+class IngestTargets:
+    """Where an ingest reads and writes: the sources file read, and its folders resolved.
+
+    Parameters
+    ----------
+    path : Path
+        The sources file.
+    cfg : SourcesConfig
+        Its content.
+    cfg_label : str
+        The sources file as messages name it.
+    warehouse, raw_dir, rejects_dir : Path
+        Absolute paths (the warehouse's and rejects' folders exist).
+    """
+
+    path: Path
+    cfg: SourcesConfig
+    cfg_label: str
+    warehouse: Path
+    raw_dir: Path
+    rejects_dir: Path
+
+    @property
+    def temporary(self) -> Path:
+        """The file this process builds the new warehouse in, next to the warehouse."""
+        return self.warehouse.with_name(f".{self.warehouse.name}.{os.getpid()}.tmp")
+
+    @property
+    def mappings(self) -> list[Path]:
+        """The sources file and the preset files it uses: a warehouse older than one of them is stale."""
+        return [self.path, *_preset_files(self.cfg)]
+
+
+def ingest_targets(
+    sources_path: str | Path | None = None,
+    *,
+    raw_dir: str | Path | None = None,
+    warehouse: str | Path | None = None,
+    rejects_dir: str | Path | None = None,
+) -> IngestTargets:
+    """Read the sources file and resolve where to read and write (see :func:`run_ingest`).
+
+    Creates the warehouse's and rejects' folders and removes the temporaries of killed
+    ingests (:func:`remove_stale_temporaries`).
+
+    Raises
+    ------
+    IngestError
+        When the sources file is invalid.
+    """
+    path = Path(sources_path) if sources_path is not None else config.project().params_dir / "sources.yaml"
+    try:
+        cfg: SourcesConfig = load_sources(path)
+    except ParamsError as exc:
+        raise IngestError(str(exc), file=str(path), fix=f"edit {path}") from None
+    target = config.resolve(warehouse if warehouse is not None else cfg.warehouse)
+    rejects = config.resolve(rejects_dir if rejects_dir is not None else cfg.rejects_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    rejects.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(target, rejects)
+    return IngestTargets(
+        path=path,
+        cfg=cfg,
+        cfg_label=_label(path),
+        warehouse=target,
+        raw_dir=config.resolve(raw_dir if raw_dir is not None else cfg.raw_dir),
+        rejects_dir=rejects,
+    )
 
 
 def replace_warehouse(built: Path, warehouse: Path) -> None:
@@ -592,29 +698,81 @@ def _preset_files(cfg: SourcesConfig) -> list[Path]:
 
 def _is_current(warehouse: Path, expected: set[tuple[str, str, str]], mappings: list[Path]) -> bool:
     """Whether ``warehouse`` was ingested from exactly these files, with today's data model and mappings."""
+    logged = ingested_files(warehouse, mappings)
+    return logged is not None and {(source, file, sha) for source, file, sha, *_ in logged} == expected
+
+
+#: A line of ``_ingest_log`` as :func:`ingested_files` returns it: source, file, sha256, rows read, loaded, rejected.
+LoggedFile = tuple[str, str, str, int, int, int]
+
+
+def stale_reason(warehouse: Path, mappings: list[Path]) -> str | None:
+    """Why ``warehouse`` cannot be kept and refreshed, or None when it was built with today's data model and mappings.
+
+    Parameters
+    ----------
+    warehouse : Path
+        The warehouse file.
+    mappings : list of Path
+        The sources file and the presets it uses (:attr:`IngestTargets.mappings`).
+
+    Returns
+    -------
+    str or None
+        In words: no warehouse, a mapping file newer than it, an unreadable file or
+        log, or a canonical table whose columns differ from the data model.
+    """
     if not warehouse.is_file():
-        return False
+        return f"there is no warehouse at {warehouse} yet"
     built = warehouse.stat().st_mtime
-    if any(m.is_file() and m.stat().st_mtime > built for m in mappings):
-        return False
+    newer = [m for m in mappings if m.is_file() and m.stat().st_mtime > built]
+    if newer:
+        return f"{_label(newer[0])} changed after the warehouse was built, so every source may map differently"
     try:
         con = duckdb.connect(str(warehouse), read_only=True)
-    except duckdb.Error:
-        return False
+    except duckdb.Error as exc:
+        return f"the warehouse {warehouse} cannot be opened ({exc})"
     try:
-        logged = {tuple(r) for r in con.execute(f"SELECT source, file, sha256 FROM {LOG_TABLE}").fetchall()}
+        con.execute(f"SELECT source, file, sha256 FROM {LOG_TABLE} LIMIT 0")
         columns: dict[str, list[str]] = {}
         for table, column in con.execute(
             "SELECT table_name, column_name FROM information_schema.columns ORDER BY table_name, ordinal_position"
         ).fetchall():
             columns.setdefault(table, []).append(column)
-    except duckdb.Error:
-        return False
+    except duckdb.Error as exc:
+        return f"the warehouse {warehouse} has no readable {LOG_TABLE} ({exc})"
     finally:
         con.close()
-    if logged != expected:
-        return False
-    return all(columns.get(t.name) == list(t.column_names) for t in TABLES.values())
+    changed = [t.name for t in TABLES.values() if columns.get(t.name) != list(t.column_names)]
+    if changed:
+        return f"table {changed[0]} was built with other columns than today's data model"
+    return None
+
+
+def ingested_files(warehouse: Path, mappings: list[Path]) -> list[LoggedFile] | None:
+    """The files ``warehouse`` was ingested from, in the order read; None when it is stale (:func:`stale_reason`)."""
+    if stale_reason(warehouse, mappings) is not None:
+        return None
+    return logged_files(warehouse)
+
+
+def logged_files(warehouse: Path) -> list[LoggedFile]:
+    """The lines of a warehouse file's ``_ingest_log``, in the order they were written (:func:`read_log`)."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return read_log(con)
+    finally:
+        con.close()
+
+
+def read_log(con: duckdb.DuckDBPyConnection) -> list[LoggedFile]:
+    """The lines of an open warehouse's ``_ingest_log``, in the order they were written."""
+    return [
+        tuple(r)
+        for r in con.execute(
+            f"SELECT source, file, sha256, rows_read, rows_loaded, rows_rejected FROM {LOG_TABLE} ORDER BY rowid"
+        ).fetchall()
+    ]
 
 
 def _temporaries(warehouse: Path, rejects_dir: Path) -> list[tuple[Path, int]]:
@@ -676,11 +834,21 @@ def _remove(db: Path) -> None:
 
 __all__ = [
     "IngestSummary",
+    "IngestTargets",
+    "LoggedFile",
     "MappedSource",
     "SourceResult",
+    "configure_connection",
     "ensure_warehouse",
+    "ingest_targets",
+    "ingested_files",
+    "log_files",
+    "logged_files",
     "map_source",
     "prepare_connection",
+    "read_log",
+    "refuse_breaches",
     "remove_stale_temporaries",
     "run_ingest",
+    "stale_reason",
 ]

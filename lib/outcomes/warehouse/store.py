@@ -227,7 +227,7 @@ def fingerprints(con: ibis.BaseBackend) -> dict[str, dict[str, int | str]]:
     return stored_fingerprints(con.raw_sql) or table_fingerprints(con.raw_sql)
 
 
-def table_fingerprints(execute: Any) -> dict[str, dict[str, int | str]]:
+def table_fingerprints(execute: Any, names: list[str] | None = None) -> dict[str, dict[str, int | str]]:
     """Compute :func:`fingerprints` by reading every row.
 
     Parameters
@@ -235,20 +235,67 @@ def table_fingerprints(execute: Any) -> dict[str, dict[str, int | str]]:
     execute : callable
         ``sql -> cursor`` of a DuckDB connection (``duckdb.DuckDBPyConnection.execute``
         or an ibis backend's ``raw_sql``).
+    names : list of str, optional
+        Only these tables; default every table but the ingest log and the fingerprints.
     """
     out: dict[str, dict[str, int | str]] = {}
-    for name in _data_tables(execute):
-        rows, total = execute(
-            f"SELECT count(*), coalesce(sum(md5_number_lower(CAST(t AS VARCHAR))::HUGEINT), 0) FROM {quote(name)} AS t"
-        ).fetchall()[0]
-        out[name] = {"rows": int(rows), "hash": f"{int(total) % (1 << 128):032x}"}
+    for name in _data_tables(execute) if names is None else names:
+        rows, total = _row_sums(execute, name)
+        out[name] = {"rows": rows, "hash": f"{total % (1 << 128):032x}"}
     return out
 
 
-def store_fingerprints(con: duckdb.DuckDBPyConnection) -> None:
-    """Compute the fingerprints of a warehouse being built and store them in ``_fingerprints``."""
-    found = table_fingerprints(con.execute)
-    con.execute(f"CREATE OR REPLACE TABLE {FINGERPRINTS_TABLE} (table_name VARCHAR, rows BIGINT, hash VARCHAR)")
+def _row_sums(execute: Any, name: str, where: str = "TRUE") -> tuple[int, int]:
+    """Rows of a table matching ``where`` (SQL), and the sum of their row hashes (:func:`fingerprints`)."""
+    rows, total = execute(
+        f"SELECT count(*), coalesce(sum(md5_number_lower(CAST(t AS VARCHAR))::HUGEINT), 0) "
+        f"FROM {quote(name)} AS t WHERE {where}"
+    ).fetchall()[0]
+    return int(rows), int(total)
+
+
+def add_appended_fingerprint(con: duckdb.DuckDBPyConnection, name: str, after_rowid: int) -> None:
+    """Add the rows appended to a table since ``after_rowid`` to its stored fingerprint.
+
+    The hash is a sum over rows, so the rows appended add their own sum; the table is not
+    read again. Should the stored row count then differ from the table's, the table's
+    fingerprint is computed from every row instead.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        The warehouse being written; it holds ``_fingerprints``.
+    name : str
+        The table.
+    after_rowid : int
+        The largest ``rowid`` of the table before the rows were appended (-1 when it was empty).
+    """
+    rows, total = _row_sums(con.execute, name, f"rowid > {int(after_rowid)}")
+    stored = con.execute(f"SELECT rows, hash FROM {FINGERPRINTS_TABLE} WHERE table_name = ?", [name]).fetchone()
+    count = con.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()[0]
+    if stored is None or stored[0] + rows != count:
+        store_fingerprints(con, [name])
+        return
+    digest = f"{(int(stored[1], 16) + total) % (1 << 128):032x}"
+    con.execute(f"UPDATE {FINGERPRINTS_TABLE} SET rows = ?, hash = ? WHERE table_name = ?", [count, digest, name])
+
+
+def store_fingerprints(con: duckdb.DuckDBPyConnection, changed: list[str] | None = None) -> None:
+    """Compute the fingerprints of a warehouse being built and store them in ``_fingerprints``.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        The warehouse being written.
+    changed : list of str, optional
+        Recompute only these tables' fingerprints and keep the others' (a refresh that
+        left the rest untouched); default every table, replacing what was stored.
+    """
+    found = table_fingerprints(con.execute, changed)
+    if changed is not None:
+        con.execute(f"DELETE FROM {FINGERPRINTS_TABLE} WHERE list_contains(?, table_name)", [changed])
+    else:
+        con.execute(f"CREATE OR REPLACE TABLE {FINGERPRINTS_TABLE} (table_name VARCHAR, rows BIGINT, hash VARCHAR)")
     if found:
         con.executemany(
             f"INSERT INTO {FINGERPRINTS_TABLE} VALUES (?, ?, ?)", [(k, v["rows"], v["hash"]) for k, v in found.items()]
@@ -285,4 +332,4 @@ def _data_tables(execute: Any) -> list[str]:
     return [t for t in _all_tables(execute) if t not in (LOG_TABLE, FINGERPRINTS_TABLE)]
 
 
-__all__ = ["SQL_TYPES", "REJECTS_TABLE", "LOG_TABLE", "FINGERPRINTS_TABLE", "connect", "create_tables", "fingerprints", "table_fingerprints", "store_fingerprints", "stored_fingerprints", "quote", "column_ddl", "source_stamp", "spill_directory"]
+__all__ = ["SQL_TYPES", "REJECTS_TABLE", "LOG_TABLE", "FINGERPRINTS_TABLE", "connect", "create_tables", "fingerprints", "table_fingerprints", "store_fingerprints", "stored_fingerprints", "add_appended_fingerprint", "quote", "column_ddl", "source_stamp", "spill_directory"]
