@@ -71,6 +71,12 @@ from outcomes.value.recommendation import Recommendation, from_results
 from outcomes.warehouse import store
 from outcomes.report.results import schema
 
+#: What the review says where a randomized test has no dated rows to draw its effect over time.
+NO_TIMELINE = (
+    "The effect over time is drawn look by look for tests whose rows are in the warehouse with their dates; "
+    "this test was read from its own table, so the page shows its effect over the whole test."
+)
+
 _CONDITION_MEANING = {
     "stop": "this stops the initiative until it is fixed",
     "keep testing": "this keeps the initiative in test until more data arrive",
@@ -476,7 +482,9 @@ class Review:
         return cumulative_chart(self.timeline, self.result.primary[0], self.result.alpha)
 
     def time_chart_or_note(self) -> alt.LayerChart | alt.VConcatChart | Markdown:
-        """:meth:`time_chart`, or a sentence saying why there is none."""
+        """:meth:`time_chart`, or a sentence for the reader saying why there is none."""
+        if self.quasi is None and (self.timeline is None or self.timeline.empty):
+            return paragraphs([NO_TIMELINE])
         try:
             return self.time_chart()
         except OutcomesError as exc:
@@ -506,6 +514,8 @@ class Review:
             metrics.append(item)
         entry["metrics"] = metrics
         entry["conditions"] = [c.to_dict() for c in self.result.every_condition]
+        if self.spec.design == "randomized":
+            entry["interval"] = self.spec.interval
         return entry
 
 

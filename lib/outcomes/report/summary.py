@@ -129,24 +129,35 @@ class ExecutiveSummary:
         return bullets([f"Compared with {Month.parse(self.changes.previous).label}:", *self.changes.sentences()])
 
 
-def _row_change(metric_row: Mapping[str, Any], label: str) -> narrative.MetricChange:
-    """A results.json metric row as a change, with the interval its decision rests on (anytime-valid when recorded)."""
+def _row_change(metric_row: Mapping[str, Any], label: str, interval: str = "sequential") -> narrative.MetricChange:
+    """A results.json metric row as a change, with the interval its decision rests on.
+
+    ``interval`` is the initiative entry's (``"fixed"`` or ``"sequential"``): the
+    anytime-valid interval is quoted only for a sequential test that recorded one.
+    """
     m = metric_row
-    low, high, _ = decision_interval(m.get("ci_low"), m.get("ci_high"), m.get("seq_ci_low"), m.get("seq_ci_high"))
+    low, high, _ = decision_interval(
+        m.get("ci_low"), m.get("ci_high"), m.get("seq_ci_low"), m.get("seq_ci_high"), interval  # type: ignore[arg-type]
+    )
     return _metric_change(str(m["metric"]), m.get("estimate_abs"), low, high, label=label)
 
 
-def _rows(entries: Sequence[Mapping[str, Any]], *, customer: bool) -> list[tuple[str, Mapping[str, Any]]]:
+def _interval(entry: Mapping[str, Any]) -> str:
+    """The interval an initiative entry's decision rests on (results written before it was recorded: sequential)."""
+    return str(entry.get("interval", "sequential"))
+
+
+def _rows(entries: Sequence[Mapping[str, Any]], *, customer: bool) -> list[tuple[str, Mapping[str, Any], str]]:
     out = []
     for e in entries:
         for m in e.get("metrics", []):
             if (m["metric"] in CUSTOMER_METRICS) == customer and not fmt.is_missing(m.get("estimate_abs")):
-                out.append((str(e["id"]), m))
+                out.append((str(e["id"]), m, _interval(e)))
     return out
 
 
-def _strength(m: Mapping[str, Any]) -> tuple[bool, float]:
-    clear = _row_change(m, "").is_clear
+def _strength(m: Mapping[str, Any], interval: str) -> tuple[bool, float]:
+    clear = _row_change(m, "", interval).is_clear
     p = m.get("p_value")
     return clear, -(p if not fmt.is_missing(p) else 1.0)
 
@@ -160,9 +171,9 @@ def customers_sentence(
     """What changed for customers: the clearest measured customer effect, else the scorecard's levels."""
     rows = _rows(initiatives, customer=True)
     if rows:
-        key, m = max(rows, key=lambda r: _strength(r[1]))
+        key, m, interval = max(rows, key=lambda r: _strength(r[1], r[2]))
         label = f"{_metric_name(str(m['metric']))} where {names.get(key, key)} runs"
-        return "For customers: " + narrative.metric_change_sentence(_row_change(m, label))
+        return "For customers: " + narrative.metric_change_sentence(_row_change(m, label, interval))
     levels = {r["metric"]: r for r in scorecard if r.get("segment") is None}
     parts = []
     for mid in ("csat", "churn_rate"):
@@ -185,7 +196,7 @@ def it_sentence(initiatives: Sequence[Mapping[str, Any]], names: Mapping[str, st
         for m in e.get("metrics", []):
             if m.get("role") != "primary" or m["metric"] in CUSTOMER_METRICS:
                 continue
-            change = _row_change(m, names.get(str(e["id"]), str(e["id"])))
+            change = _row_change(m, names.get(str(e["id"]), str(e["id"])), _interval(e))
             size = fmt.value(change.estimate, change.unit, signed=True, change=True)
             verdict = {"gain": "a clear improvement", "loss": "a clear deterioration", "change": "a clear change"}.get(
                 change.verdict, "inconclusive"
@@ -508,7 +519,7 @@ def summarize(
     decision_rows = []
     for e in entries:
         primary = next((m for m in e.get("metrics", []) if m.get("role") == "primary"), None)
-        change = _row_change(primary, "") if primary else None
+        change = _row_change(primary, "", _interval(e)) if primary else None
         decision_rows.append(
             {
                 "Initiative": names.get(str(e["id"]), str(e["id"])),
