@@ -120,7 +120,7 @@ def test_malformed_csv_line(tmp_path: Path, previous: str) -> None:
 def test_unknown_preset(tmp_path: Path, previous: str) -> None:
     cfg = tickets(tmp_path, [HEADER, *GOOD], preset="remedy")
     assert _fails(tmp_path, cfg, previous) == (
-        f"{cfg}: source 'tickets' names preset 'remedy', which does not exist; presets are: jira, servicenow"
+        f"{cfg}: source 'tickets' names preset 'remedy', which does not exist; presets are: jira, servicenow, servicenow_change, servicenow_survey"
     )
 
 

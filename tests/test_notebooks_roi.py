@@ -89,7 +89,7 @@ def test_committed_notebook_is_thin_and_clean(name):
 
 def test_roi_notebook_records_valid_roi_entries(executed):
     recorded = executed["results"]["03_roi"]
-    assert list(recorded) == ["roi", "portfolio"]
+    assert list(recorded) == ["roi", "portfolio", "overlaps", "program_holdout"]
     ids = [r["initiative"] for r in recorded["roi"]]
     assert ids == ["self-service-portal", "chatbot", "faster-releases", "priority-routing"]
     report_results.check_rows("roi", recorded["roi"])

@@ -120,7 +120,8 @@ def test_the_spark_run_computed_its_panels_on_spark(months: dict[str, Path]) -> 
         manifest = json.loads((months[name] / "manifest.json").read_text(encoding="utf-8"))
         assert manifest["engine"] == name
         panels = [s for s in manifest["shared"] if s["kind"] == "panel"]
-        # the scorecard's panel, its services panel, and the drivers panel: the ROI page runs first
-        # (the scorecard prices a kept customer as it does) and computes the drivers panel they share
-        assert len(panels) == 3 and {p["computed_by"] for p in panels} == {"01_joint_scorecard", "03_roi"}
+        # the scorecard's panel, its services panel, its experience panel (happiness by service), and the
+        # drivers panel: the ROI page runs first (the scorecard prices a kept customer as it does) and
+        # computes the drivers panel they share
+        assert len(panels) == 4 and {p["computed_by"] for p in panels} == {"01_joint_scorecard", "03_roi"}
         assert {(s["engine"], s["backend"]) for s in manifest["shared"]} == {(name, backend)}

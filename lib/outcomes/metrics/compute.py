@@ -465,7 +465,8 @@ def ticket_survey_base(con: ibis.BaseBackend, scope: Scope) -> ibis.Table:
     j = j.left_join(facing, j.service == facing._sm_service)
     respondent = j.respondent_type.fill_null(j._rtype)
     is_customer = j._rtype == "customer"
-    point = ibis.cases((j.happiness >= 9, 100.0), (j.happiness <= 6, -100.0), else_=0.0)
+    # float64, not the literals' type: Spark reads 100.0 as a decimal and would round the mean to 5 places
+    point = ibis.cases((j.happiness >= 9, 100.0), (j.happiness <= 6, -100.0), else_=0.0).cast("float64")
     return j.select(
         period=j.period,
         point=point,
