@@ -235,11 +235,13 @@ def test_linear_program_path_gives_the_same_statistic_interval_and_decision():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", ["benzarti_carloni", "staggered", "long_window"])
+@pytest.mark.parametrize("case", ["benzarti_carloni"])
 def test_linear_program_path_gives_the_golden_sets(case):
-    """The LP path's set on each golden (Benzarti-Carloni first effect at Mbar = 1, the staggered panel and the
-    12-post-period window at Mbar = 0.5): within one grid step of the enumerated path's (in fact equal to the last
-    digit) and matching honestdid. 8, 13 and 19 s on a loaded two-core machine (load average 15)."""
+    """The LP path's set on a golden (Benzarti-Carloni first effect at Mbar = 1): within one grid step of the
+    enumerated path's (in fact equal to the last digit) and matching honestdid. About 8 s on a loaded two-core
+    machine. The staggered panel and the 12-post-period window ("staggered", "long_window") agree as well (13 and
+    19 s; run them by adding them to the parametrization); CI runs the one case, the point-by-point equality of
+    the two paths is checked on the long window by a fast test above."""
     if case == "benzarti_carloni":
         betahat, sigma, n_pre, n_post, mbar = BETAHAT, SIGMA, 4, 4, 1.0
         l_vec = honest.target_weights(4, "first")
