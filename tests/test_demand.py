@@ -13,6 +13,7 @@ from statsmodels.tsa.holtwinters import SimpleExpSmoothing
 from outcomes.metrics.demand import demand_sources
 from outcomes.periods import Window
 from outcomes.scorecard import demand
+from outcomes.report import results as report_results
 
 MONTHS = pd.date_range("2024-01-01", periods=24, freq="MS")
 
@@ -94,6 +95,10 @@ def test_the_outlook_says_which_services_are_too_busy_and_why():
     assert list(table["too busy"]) == ["yes", "yes", "no", "not known"]
     records = out.records()
     assert records[0]["model"] == "ETS(A,N,N)" and len(records[0]["forecast"]) == 3
+    # results.json carries the same answers the page writes, valid against the schema
+    report_results.check_rows("demand_outlook", report_results.to_jsonable(records), where="test")
+    assert [r["sentence"] for r in records] == out.sentences()
+    assert [r["busy"] for r in records] == [True, True, False, None]
 
 
 def test_the_sources_table_compares_the_month_with_the_three_before():

@@ -91,6 +91,17 @@ def test_results_json_fills_every_section_and_follows_the_schema(month: Path) ->
         assert 0.0 <= row["prob_roi_positive"] <= 1.0
 
 
+def test_the_scorecard_writes_its_demand_answers_from_the_recorded_outlook(month: Path) -> None:
+    """One truth: every "too busy" sentence on the scorecard page is a row of results.json's demand_outlook."""
+    results = json.loads((month / "results.json").read_text())
+    rows = results["demand_outlook"]
+    assert rows and all(r["period"] == PERIOD for r in rows)
+    page = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", (month / "01_joint_scorecard.html").read_text()))
+    for row in rows:
+        assert re.sub(r"\s+", " ", row["sentence"]).replace("&", "&amp;") in page, row["sentence"]
+    assert any(r["busy"] for r in rows)  # the planted surge
+
+
 def test_manifest_records_inputs_versions_and_timings(month: Path) -> None:
     manifest = json.loads((month / "manifest.json").read_text())
     text = json.dumps(manifest)
