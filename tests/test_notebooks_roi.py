@@ -22,7 +22,7 @@ from outcomes.run.monthly import default_kernel
 pytestmark = pytest.mark.slow
 
 NOTEBOOKS = config.project().root / "notebooks"
-PARAMETERS = {"period": "2025-12", "draws": 2000, "seed": 11}
+PARAMETERS = {"period": "2025-12", "draws": 500, "seed": 11}
 
 
 def _run(name: str, out: Path, results_dir: Path, monkeypatch: pytest.MonkeyPatch) -> nbformat.NotebookNode:

@@ -465,8 +465,9 @@ def ticket_survey_base(con: ibis.BaseBackend, scope: Scope) -> ibis.Table:
     j = j.left_join(facing, j.service == facing._sm_service)
     respondent = j.respondent_type.fill_null(j._rtype)
     is_customer = j._rtype == "customer"
-    # float64, not the literals' type: Spark reads 100.0 as a decimal and would round the mean to 5 places
-    point = ibis.cases((j.happiness >= 9, 100.0), (j.happiness <= 6, -100.0), else_=0.0).cast("float64")
+    # whole numbers cast to float64: Spark reads a literal 100.0 as a decimal and would round the mean to
+    # 5 places (a cast of a float literal's CASE to float64 is dropped by Ibis as a no-op)
+    point = ibis.cases((j.happiness >= 9, 1), (j.happiness <= 6, -1), else_=0).cast("float64") * 100
     return j.select(
         period=j.period,
         point=point,

@@ -642,7 +642,7 @@ class Investment:
         total = self.portfolio.total().to_dict()
         lead = (
             f"Together the initiatives are worth {fmt.money(total['npv_p50'], cur)} net present value "
-            f"(P10 to P90: {fmt.money_range(total['npv_p10'], total['npv_p90'], cur)}); "
+            f"(P10 {fmt.money(total['npv_p10'], cur)} to P90 {fmt.money(total['npv_p90'], cur)}); "
             f"{fmt.probability(total['prob_roi_positive'])} chance of a positive return."
         )
         lines = []

@@ -99,7 +99,7 @@ def registered(register: pa.Table, planted: PlantedRouting | None = None) -> pa.
     start = (planted or PlantedRouting()).start
     year, month, day = start.split("-")
     row = {
-        "ID": ROUTING, "Initiative": "Priority routing of slow employee tickets", "Hypothesis": HYPOTHESIS,
+        "ID": ROUTING, "Initiative": "Priority routing", "Hypothesis": HYPOTHESIS,
         "Evaluation design": "Randomized", "Unit": "queue", "Treated units": None, "Start": f"{day}/{month}/{year}",
         "One-off cost (EUR)": ONE_OFF_COST_EUR, "Run cost per month (EUR)": RUN_COST_MONTHLY_EUR,
         "Primary metric": "first_response_p90_hours", "Guardrails": None, "Active": "Yes",
