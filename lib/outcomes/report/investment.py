@@ -650,8 +650,8 @@ class Investment:
         for r in rows:
             change = f"; {r['what_would_change']}" if r["what_would_change"] else ""
             lines.append(
-                f"{r['name']}: {r['recommendation']}{change} (NPV {fmt.money(r['npv_p50'], cur)}, "
-                f"{fmt.probability(r['prob_roi_positive'])} chance of a positive ROI)."
+                f"{r['name']}: {r['recommendation']}{change} (NPV {fmt.money(r['npv_p50'], cur)}; "
+                f"{fmt.probability(r['prob_roi_positive'])} chance to pay off)."
             )
         return answer(lead, lines, label="The portfolio verdict")
 
