@@ -243,21 +243,13 @@ def _assert_same(expected: pd.DataFrame, got: pd.DataFrame) -> None:
         pd.testing.assert_series_equal(merged[f"{col}_duckdb"], merged[f"{col}_spark"], check_names=False)
 
 
-#: The cut compared here on the demo warehouse: the channel, which the other Spark checks leave out. Region
-#: and service are compared on the demo by the Spark pack (tests/test_run_spark.py: the scorecard's region
-#: panel, its service and experience panels), and region, customer segment and service on hand-made
-#: edge-case rows by tests/test_spark_parity.py.
-DEMO_DIMENSIONS = ("channel",)
-
-
 @pytest.mark.spark
 def test_every_metric_and_segment_matches_duckdb(spark_con, duck_con) -> None:
-    assert set(DEMO_DIMENSIONS) < set(DIMENSIONS)
-    kwargs = dict(start=MONTHS[0], end=MONTHS[-1], dims=DEMO_DIMENSIONS)
+    kwargs = dict(start=MONTHS[0], end=MONTHS[-1], dims=DIMENSIONS)
     expected = compute.compute(duck_con, **kwargs)
     got = compute.compute(spark_con, **kwargs)
     assert set(got["metric"]) == set(catalog.ids())
-    assert set(got["segment_dim"]) == set(DEMO_DIMENSIONS)
+    assert set(got["segment_dim"]) == set(DIMENSIONS)
     assert got["value"].notna().sum() > len(got) / 2
     _assert_same(expected, got)
 
