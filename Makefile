@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SCALE  ?= 1
 SEED   ?= 42
-PYTEST_ARGS ?= -n 2 --dist loadfile --durations=30
+PYTEST_ARGS ?= -n 2 --dist loadfile --no-loadscope-reorder --durations=30
 
 .PHONY: setup demo ingest report lint test test-fast bench bench-refresh docs clean
 
