@@ -1,0 +1,131 @@
+"""The panel's months kept across runs: recomputed only when the data they read change."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from outcomes.metrics import compute, history
+from outcomes.metrics.panel import build_panel
+from outcomes.periods import Month
+from outcomes.warehouse import datamodel, store
+
+METRICS = ["ticket_volume", "mttr_hours", "active_customers", "churn_rate", "availability"]
+START, END = "2025-06", "2025-09"
+
+
+@pytest.fixture()
+def warehouse(demo_warehouse: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(demo_warehouse, copy)
+    return copy
+
+
+@pytest.fixture()
+def windows(monkeypatch) -> list[tuple[str, str]]:
+    """The windows compute_wide is asked for (a spy)."""
+    seen: list[tuple[str, str]] = []
+    real = compute.compute_wide
+
+    def spy(con, metric_ids, scope):
+        seen.append((str(scope.window.first_month), str(scope.window.last_month)))
+        return real(con, metric_ids, scope)
+
+    monkeypatch.setattr(compute, "compute_wide", spy)
+    return seen
+
+
+def _panel(path: Path, root: Path | None, start: str = START, end: str = END) -> pd.DataFrame:
+    con = store.connect(path)
+    try:
+        return build_panel(con, start=start, end=end, segment="region", metrics=METRICS, history_dir=root)
+    finally:
+        con.disconnect()
+
+
+def _change(path: Path, sql: str) -> None:
+    """Change the warehouse as ingest would: the rows, then the stored fingerprints."""
+    con = duckdb.connect(str(path))
+    con.execute(sql)
+    store.store_fingerprints(con)
+    con.close()
+
+
+def test_months_are_read_back_until_their_data_change(warehouse: Path, tmp_path: Path, windows):
+    root = tmp_path / "history"
+    first = _panel(warehouse, root)
+    assert windows == [(START, END)]
+    pd.testing.assert_frame_equal(first, _panel(warehouse, None))
+
+    windows.clear()
+    again = _panel(warehouse, root)
+    assert windows == []  # an unchanged warehouse: nothing computed
+    pd.testing.assert_frame_equal(again, first)
+
+    windows.clear()
+    later = _panel(warehouse, root, start="2025-07", end="2025-10")
+    assert windows == [("2025-10", "2025-10")]  # the next month's run computes the new month only
+    windows.clear()
+    pd.testing.assert_frame_equal(later, _panel(warehouse, None, start="2025-07", end="2025-10"))
+
+    # a changed historical month: that month and the later ones (their look-back reads it)
+    _change(warehouse, "UPDATE tickets SET resolved_at = resolved_at + INTERVAL 1 HOUR WHERE ticket_id = "
+            "(SELECT min(ticket_id) FROM tickets WHERE opened_at >= '2025-07-01' AND opened_at < '2025-08-01' AND resolved_at IS NOT NULL)")
+    windows.clear()
+    changed = _panel(warehouse, root)
+    assert windows == [("2025-07", END)]
+    windows.clear()
+    pd.testing.assert_frame_equal(changed, _panel(warehouse, None))
+
+    # a table without months: every month
+    _change(warehouse, "DELETE FROM service_map WHERE rowid = (SELECT min(rowid) FROM service_map)")
+    windows.clear()
+    _panel(warehouse, root)
+    assert windows == [(START, END)]
+
+
+def test_a_month_after_the_window_changes_nothing_in_it(warehouse: Path, tmp_path: Path, windows):
+    root = tmp_path / "history"
+    _panel(warehouse, root)
+    _change(warehouse, "DELETE FROM tickets WHERE opened_at >= '2025-11-01' AND opened_at < '2025-12-01'")
+    windows.clear()
+    _panel(warehouse, root)
+    assert windows == []
+
+
+def test_rows_referring_to_a_later_month_key_the_table_whole(warehouse: Path, tmp_path: Path):
+    con = store.connect(warehouse)
+    state = history.data_state(con, tmp_path / "history")
+    con.disconnect()
+    assert "customers" in state["monthly"] and "customers" not in state["whole"]
+    # a ticket raised in June 2025 by a customer who signs up in December
+    _change(warehouse, "UPDATE customers SET signup_date = DATE '2025-12-01' WHERE customer_id = "
+            "(SELECT min(requester_id) FROM tickets WHERE requester_type = 'customer' AND opened_at >= '2025-06-01' AND opened_at < '2025-07-01')")
+    con = store.connect(warehouse)
+    assert history.forward_references(con, "tickets", "requester_id", "customers", "customer_id") >= 1
+    state = history.data_state(con, tmp_path / "history")
+    con.disconnect()
+    assert "customers" in state["whole"] and "customers" not in state["monthly"]
+
+
+def test_month_columns_are_temporal_columns_of_their_tables():
+    for table, column in history.MONTH_COLUMNS.items():
+        assert datamodel.TABLES[table].column(column).type in datamodel.TEMPORAL_TYPES
+    for child, column, parent, key in history.REFERENCES:
+        assert {child, parent} <= set(history.MONTH_COLUMNS)
+        datamodel.TABLES[child].column(column), datamodel.TABLES[parent].column(key)
+
+
+def test_month_keys_cover_earlier_months_only(warehouse: Path, tmp_path: Path):
+    con = store.connect(warehouse)
+    state = history.data_state(con, tmp_path / "history")
+    con.disconnect()
+    assert Month.parse("2025-06")
+    tickets = state["monthly"]["tickets"]
+    assert sum(int(v.split(":")[0]) for v in tickets.values()) == duckdb.connect(str(warehouse), read_only=True).execute(
+        "SELECT count(*) FROM tickets"
+    ).fetchone()[0]
