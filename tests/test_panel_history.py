@@ -127,3 +127,18 @@ def test_month_fingerprints_count_every_row(warehouse: Path):
     con.disconnect()
     assert sum(int(v.split(":")[0]) for v in months.values()) == total
     assert all(m == "none" or Month.parse(m) for m in months)
+
+
+def test_a_run_keeps_the_shared_panels_months(warehouse: Path, tmp_path: Path, monkeypatch, windows):
+    from outcomes.metrics.panel import shared_panel
+
+    root = tmp_path / "history"
+    monkeypatch.setenv(history.HISTORY_DIR_ENV, str(root))
+    first = shared_panel(start=START, end=END, metrics=METRICS, warehouse_path=warehouse)
+    assert len(list((root / "panel").glob("*.parquet"))) == 3
+    windows.clear()
+    pd.testing.assert_frame_equal(shared_panel(start=START, end=END, metrics=METRICS, warehouse_path=warehouse), first)
+    assert windows == []
+    monkeypatch.delenv(history.HISTORY_DIR_ENV)
+    pd.testing.assert_frame_equal(shared_panel(start=START, end=END, metrics=METRICS, warehouse_path=warehouse), first)
+    assert windows == [(START, END)]  # outside a run: computed whole

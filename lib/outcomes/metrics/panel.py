@@ -142,7 +142,6 @@ def shared_panel(
         metrics=None if metrics is None else list(metrics),
         min_customers=min_customers,
         requester=requester,
-        history_dir=history.folder() if engine == "duckdb" else None,
     )
 
 
@@ -174,12 +173,16 @@ def shared_frame(
     **arguments
         Passed to ``build``. The key holds every argument of ``build`` with its default
         filled in, and months (``start``, ``end``) as ``YYYY-MM``, so equivalent calls
-        share one frame.
+        share one frame. A ``build`` taking ``history_dir`` gets the run's history folder
+        on DuckDB (:func:`outcomes.metrics.history.folder`) unless one is given.
 
     Returns
     -------
     pandas.DataFrame
     """
+    if "history_dir" in inspect.signature(build).parameters and "history_dir" not in arguments:
+        # the run's history folder (DuckDB only): unchanged months are read back, the frame is the same
+        arguments["history_dir"] = history.folder() if engine == "duckdb" else None
     bound = inspect.signature(build).bind(None, **arguments)
     bound.apply_defaults()
     parts = dict(list(bound.arguments.items())[1:])  # every argument but the connection
