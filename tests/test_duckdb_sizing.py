@@ -61,3 +61,18 @@ def test_a_kernel_connection_receives_its_share(demo_warehouse: Path, tmp_path: 
     con = store.connect(demo_warehouse, spark_settings=settings)
     assert con.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0] == _normalised("memory_limit", "700MB")
     con.disconnect()
+
+
+def test_the_run_gives_each_kernel_its_share_and_the_history_folder(tmp_path: Path):
+    from types import SimpleNamespace
+
+    from outcomes.metrics import history
+    from outcomes.run import monthly
+
+    warehouse = tmp_path / "data" / "warehouse.duckdb"
+    plan = SimpleNamespace(context=SimpleNamespace(engine="duckdb", warehouse=warehouse))
+    env = monthly.kernel_environment(plan, 2)
+    share = json.loads(env[sizing.DUCKDB_SHARE_ENV])
+    assert set(share) == {"memory_limit", "threads"} and share["threads"] == sizing.derive(2)["threads"]
+    assert env[history.HISTORY_DIR_ENV] == str(tmp_path / "data" / "cache" / "history")
+    assert monthly.kernel_environment(SimpleNamespace(context=SimpleNamespace(engine="spark", warehouse=warehouse)), 2) == {}
