@@ -1016,6 +1016,16 @@ def compute(
         is NULL). Every month x segment x metric is present; months without data hold 0 for
         counts and sums and NULL otherwise.
     """
+    check_arguments(dims, requester, min_customers)
+    metric_ids = list(catalog.ids() if metrics is None else metrics)
+    rules = allocation_rules if allocation_rules is not None else allocation.load_rules()
+    scope = Scope(Window(start, end), tuple(dict.fromkeys(dims)), requester, rules)
+    wide = compute_wide(con, metric_ids, scope)
+    return _to_tidy(wide, metric_ids, scope, min_customers)
+
+
+def check_arguments(dims: Sequence[str], requester: str, min_customers: int) -> None:
+    """Raise ValueError, naming the value and the valid ones, on arguments :func:`compute` refuses."""
     unknown = [d for d in dims if d not in DIMENSIONS]
     if unknown:
         raise ValueError(f"unknown segment dimension(s) {unknown}; valid dimensions are {list(DIMENSIONS)}")
@@ -1023,11 +1033,6 @@ def compute(
         raise ValueError(f"requester {requester!r} is not one of 'all', 'customer', 'employee'")
     if min_customers < 1:
         raise ValueError(f"min_customers must be at least 1, got {min_customers}")
-    metric_ids = list(catalog.ids() if metrics is None else metrics)
-    rules = allocation_rules if allocation_rules is not None else allocation.load_rules()
-    scope = Scope(Window(start, end), tuple(dict.fromkeys(dims)), requester, rules)
-    wide = compute_wide(con, metric_ids, scope)
-    return _to_tidy(wide, metric_ids, scope, min_customers)
 
 
 def _to_tidy(wide: pd.DataFrame, metric_ids: Sequence[str], scope: Scope, min_customers: int) -> pd.DataFrame:

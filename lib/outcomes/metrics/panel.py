@@ -21,7 +21,7 @@ from typing import Any
 import ibis
 import pandas as pd
 
-from outcomes.metrics import compute
+from outcomes.metrics import compute, history
 from outcomes import cache
 from outcomes.metrics.catalog import DIMENSIONS
 from outcomes.periods import Month, MonthLike
@@ -39,6 +39,7 @@ def build_panel(
     metrics: Sequence[str] | None = None,
     min_customers: int = 10,
     requester: compute.Requester = "all",
+    history_dir: str | Path | None = None,
 ) -> pd.DataFrame:
     """Compute the joint panel: every metric per month, for the company and per segment.
 
@@ -58,6 +59,10 @@ def build_panel(
         Customer metrics resting on fewer units are suppressed (NULL, ``suppressed`` true).
     requester : {"all", "customer", "employee"}
         Whose tickets the ticket metrics count (the drivers model uses customer tickets).
+    history_dir : str or Path, optional
+        A folder keeping each month's figures across runs (DuckDB only): months whose data
+        did not change are read from it (:mod:`outcomes.metrics.history`). The panel is the
+        same with or without it.
 
     Returns
     -------
@@ -74,6 +79,10 @@ def build_panel(
     if segment not in DIMENSIONS:
         raise ValueError(f"segment {segment!r} is not a segment dimension; valid: {list(DIMENSIONS)}")
     dims = ("all",) if segment == "all" else ("all", segment)
+    if history_dir is not None:
+        return history.compute_with_history(
+            con, history_dir, start=start, end=end, dims=dims, metrics=metrics, requester=requester, min_customers=min_customers
+        )
     return compute.compute(
         con, start=start, end=end, dims=dims, metrics=metrics, requester=requester, min_customers=min_customers
     )
@@ -97,7 +106,9 @@ def shared_panel(
     During ``outcomes run`` the first notebook asking for a panel computes it and stores
     it in the run's shared folder; a notebook asking for the same panel (same arguments,
     engine and warehouse state) reads it. Outside a run, or when the warehouse cannot be
-    stamped, it is :func:`build_panel`. See :mod:`outcomes.cache`.
+    stamped, it is :func:`build_panel`. See :mod:`outcomes.cache`. On DuckDB, during a
+    run, the months computed by an earlier run whose data did not change are read from
+    the run's history folder (:mod:`outcomes.metrics.history`).
 
     Parameters
     ----------
@@ -162,12 +173,16 @@ def shared_frame(
     **arguments
         Passed to ``build``. The key holds every argument of ``build`` with its default
         filled in, and months (``start``, ``end``) as ``YYYY-MM``, so equivalent calls
-        share one frame.
+        share one frame. A ``build`` taking ``history_dir`` gets the run's history folder
+        on DuckDB (:func:`outcomes.metrics.history.folder`) unless one is given.
 
     Returns
     -------
     pandas.DataFrame
     """
+    if "history_dir" in inspect.signature(build).parameters and "history_dir" not in arguments:
+        # the run's history folder (DuckDB only): unchanged months are read back, the frame is the same
+        arguments["history_dir"] = history.folder() if engine == "duckdb" else None
     bound = inspect.signature(build).bind(None, **arguments)
     bound.apply_defaults()
     parts = dict(list(bound.arguments.items())[1:])  # every argument but the connection

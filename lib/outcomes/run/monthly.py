@@ -85,7 +85,8 @@ from outcomes.run.config import Engine, RunConfig
 from outcomes.run.config import check_requirements
 from outcomes.run.config import load as load_config
 from outcomes.run.context import NOTEBOOK_SETTINGS, RunContext
-from outcomes.warehouse import store
+from outcomes.metrics import history
+from outcomes.warehouse import sizing, store
 
 log = logging.getLogger("outcomes.run.monthly")
 
@@ -556,6 +557,7 @@ def execute_and_render(
     meta: str = "",
     on_cell: nbexec.CellHook | None = None,
     shared_dir: Path | None = None,
+    kernel_env: Mapping[str, str] | None = None,
 ) -> NotebookRun:
     """Run one notebook with parameters and render its offline HTML page into ``out_dir``.
 
@@ -589,6 +591,9 @@ def execute_and_render(
     shared_dir : Path, optional
         Folder of what the run's notebooks compute once and share (panels, initiative
         results: :mod:`outcomes.cache`); nothing is shared when omitted.
+    kernel_env : mapping, optional
+        More environment variables for the kernel (the DuckDB share of the machine,
+        :mod:`outcomes.warehouse.sizing`; the scorecard history folder).
 
     Returns
     -------
@@ -620,6 +625,7 @@ def execute_and_render(
                 results.RESULTS_PATH_ENV: str(results_file),
                 results.RESULTS_DIR_ENV: str(results_dir),
                 **({cache.SHARED_DIR_ENV: str(shared_dir)} if shared_dir is not None else {}),
+                **(kernel_env or {}),
             },
             kernel_log=results_dir / f"{stem}.kernel.log",
             on_cell=on_cell,
@@ -931,6 +937,23 @@ def prepare(
     return RunPlan(config_path, cfg, context, kernel, list(checked.tasks), checked)
 
 
+def kernel_environment(run_plan: RunPlan, parallel: int) -> dict[str, str]:
+    """What the run adds to every kernel's environment for its engine.
+
+    On DuckDB: each kernel's share of the machine's memory and cores, for ``parallel``
+    kernels at once (:func:`outcomes.warehouse.sizing.derive`; settings written in
+    ``params/engine.yaml`` win), and the folder keeping the panel's months across runs,
+    beside the warehouse (``<warehouse folder>/cache/history``: :mod:`outcomes.metrics.history`).
+    """
+    context = run_plan.context
+    if context.engine != "duckdb":
+        return {}
+    env = sizing.share_env(parallel)
+    if context.warehouse is not None:
+        env[history.HISTORY_DIR_ENV] = str(context.warehouse.parent / "cache" / "history")
+    return env
+
+
 def _execute_all(run_plan: RunPlan, build: Path, console: Any) -> tuple[list[NotebookRun], list[str]]:
     """Run every task into ``build`` (``after`` respected); return the runs and the failures."""
     cfg, context = run_plan.cfg, run_plan.context
@@ -940,6 +963,8 @@ def _execute_all(run_plan: RunPlan, build: Path, console: Any) -> tuple[list[Not
     meta = f"{cfg.pack_title or Month.parse(context.period).label} · generated {generated:%d %b %Y %H:%M} UTC"
     progress = _Progress(run_plan.tasks, console)
     failures: list[str] = []
+    workers = cfg.max_workers or os.cpu_count() or 1
+    kernel_env = kernel_environment(run_plan, min(workers, len(run_plan.tasks)) or 1)
 
     def start(task: Task) -> NotebookRun:
         log.info("%s: started (%s)", task.stem, task.notebook)
@@ -954,6 +979,7 @@ def _execute_all(run_plan: RunPlan, build: Path, console: Any) -> tuple[list[Not
             meta=meta,
             on_cell=progress.cell(task.stem),
             shared_dir=work / SHARED_DIR,
+            kernel_env=kernel_env,
         )
 
     def done(task: Task, run: NotebookRun | None, note: str) -> None:
@@ -970,7 +996,7 @@ def _execute_all(run_plan: RunPlan, build: Path, console: Any) -> tuple[list[Not
             progress.finish(task.stem, "[red]failed")
 
     with progress.progress:
-        outcome = _schedule(run_plan.tasks, workers=cfg.max_workers or os.cpu_count() or 1, start=start, on_done=done)
+        outcome = _schedule(run_plan.tasks, workers=workers, start=start, on_done=done)
     return [r for r in (outcome[t.stem] for t in run_plan.tasks) if r is not None], failures
 
 

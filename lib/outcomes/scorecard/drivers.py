@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import ibis
 import numpy as np
@@ -242,8 +243,12 @@ def drivers_panel(
     outcomes: Sequence[str] = ("csat", "churn_rate"),
     segment: str = "region",
     min_customers: int = 10,
+    history_dir: str | Path | None = None,
 ) -> pd.DataFrame:
-    """The panel the drivers model needs: ``x`` on customer tickets and the outcomes, per segment-month."""
+    """The panel the drivers model needs: ``x`` on customer tickets and the outcomes, per segment-month.
+
+    ``history_dir`` keeps its months across runs (:func:`outcomes.metrics.panel.build_panel`).
+    """
     return build_panel(
         con,
         start=start,
@@ -252,4 +257,5 @@ def drivers_panel(
         metrics=[x, *outcomes],
         min_customers=min_customers,
         requester="customer",
+        history_dir=history_dir,
     )

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from outcomes import config
 from outcomes.errors import WarehouseError
-from outcomes.warehouse import spark_backend
+from outcomes.warehouse import sizing, spark_backend
 from outcomes.warehouse.datamodel import TABLES, Column, LogicalType
 from outcomes.warehouse.sql import literal, quote
 
@@ -140,8 +140,9 @@ def connect(
     settings = spark_settings if isinstance(spark_settings, spark_backend.EngineSettings) else spark_backend.load_settings(spark_settings)
     con = ibis.duckdb.connect(str(path), read_only=read_only)
     # Set on the open database rather than passed to connect(): DuckDB refuses a second
-    # connection to a file with a different connect() configuration in one process.
-    for name, value in {**settings.duckdb.config(), "temp_directory": str(spill_directory())}.items():
+    # connection to a file with a different connect() configuration in one process. Settings
+    # left empty take the run's share of the machine (outcomes.warehouse.sizing).
+    for name, value in {**sizing.effective(settings.duckdb.config()), "temp_directory": str(spill_directory())}.items():
         con.raw_sql(f"SET {name} = {literal(str(value))}")
     return con
 
