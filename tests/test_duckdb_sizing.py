@@ -1,4 +1,4 @@
-"""DuckDB memory and threads chosen from the machine for the kernels of a run."""
+"""DuckDB memory chosen from the machine for the kernels of a run; threads stay DuckDB's."""
 
 from __future__ import annotations
 
@@ -14,19 +14,19 @@ GIB = 2**30
 
 
 @pytest.mark.parametrize(
-    ("total_gib", "available_gib", "cores", "parallel", "expected"),
+    ("total_gib", "available_gib", "parallel", "expected"),
     [
-        (24, 20, 2, 2, {"memory_limit": "614MB", "threads": 1}),  # the 2-core, 24 GB machine of the benchmarks
-        (64, 60, 16, 4, {"memory_limit": "819MB", "threads": 4}),
-        (4, 3, 2, 2, {"memory_limit": "256MB", "threads": 1}),  # the floor
-        (1024, 1000, 64, 1, {"memory_limit": "8192MB", "threads": 64}),  # the ceiling
-        (64, 2, 8, 1, {"memory_limit": "1024MB", "threads": 8}),  # half of what is free, when little is
-        (24, 20, 2, 4, {"memory_limit": "307MB", "threads": 1}),  # more kernels than cores: one thread each
+        (24, 20, 2, "614MB"),  # the 2-core, 24 GB machine of the benchmarks
+        (64, 60, 4, "819MB"),
+        (4, 3, 2, "256MB"),  # the floor
+        (1024, 1000, 1, "8192MB"),  # the ceiling
+        (64, 2, 1, "1024MB"),  # half of what is free, when little is
+        (24, 20, 4, "307MB"),  # more kernels than cores
     ],
 )
-def test_derive_shares_the_machine_between_kernels(total_gib, available_gib, cores, parallel, expected):
-    got = sizing.derive(parallel, total_bytes=total_gib * GIB, available_bytes=available_gib * GIB, cores=cores)
-    assert got == expected
+def test_derive_shares_the_machine_memory_between_kernels(total_gib, available_gib, parallel, expected):
+    got = sizing.derive(parallel, total_bytes=total_gib * GIB, available_bytes=available_gib * GIB)
+    assert got == {"memory_limit": expected}
 
 
 def test_derive_refuses_no_kernel():
@@ -73,6 +73,6 @@ def test_the_run_gives_each_kernel_its_share_and_the_history_folder(tmp_path: Pa
     plan = SimpleNamespace(context=SimpleNamespace(engine="duckdb", warehouse=warehouse))
     env = monthly.kernel_environment(plan, 2)
     share = json.loads(env[sizing.DUCKDB_SHARE_ENV])
-    assert set(share) == {"memory_limit", "threads"} and share["threads"] == sizing.derive(2)["threads"]
+    assert share == sizing.derive(2) and set(share) == {"memory_limit"}
     assert env[history.HISTORY_DIR_ENV] == str(tmp_path / "data" / "cache" / "history")
     assert monthly.kernel_environment(SimpleNamespace(context=SimpleNamespace(engine="spark", warehouse=warehouse)), 2) == {}

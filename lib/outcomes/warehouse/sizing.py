@@ -1,19 +1,20 @@
-"""DuckDB memory and threads chosen from the machine, for connections that run side by side.
+"""DuckDB memory chosen from the machine, for connections that run side by side.
 
 A report run executes several notebooks at once, each in its own kernel with its own
 DuckDB connection. Left to DuckDB's defaults every connection may take 80 % of the
-machine's memory and every core, so two kernels together can ask for more than the
-machine has. When ``params/engine.yaml`` leaves ``duckdb.memory_limit`` or
-``duckdb.threads`` empty, the run computes a share per kernel (:func:`derive`) and hands
-it to each kernel in the environment variable :data:`DUCKDB_SHARE_ENV`;
+machine's memory, so two kernels together can ask for more than the machine has. When
+``params/engine.yaml`` leaves ``duckdb.memory_limit`` empty, the run computes a share per
+kernel (:func:`derive`) and hands it to each kernel in the environment variable
+:data:`DUCKDB_SHARE_ENV`;
 :func:`outcomes.warehouse.store.connect` applies it (:func:`effective`). A value written
 in ``params/engine.yaml`` always wins.
 
 The share: DuckDB connections of the run together get :data:`MEMORY_SHARE` of the
 machine's memory (never more than half of what is available when the run starts),
 divided by the kernels running at once, kept between :data:`MEMORY_FLOOR` and
-:data:`MEMORY_CEILING`; threads are the cores divided by the kernels, at least one.
-DuckDB spills to disk beyond its limit, and the pack's notebooks keep only aggregates,
+:data:`MEMORY_CEILING`. Threads are left to DuckDB (one per core): the run's notebooks
+do not all query at once, and a kernel that runs alone, as the last ones of a run do,
+would leave cores idle with a share of them. DuckDB spills to disk beyond its limit, and the pack's notebooks keep only aggregates,
 so a small limit costs little time while leaving memory to the kernels' Python and to
 the operating system's file cache, which serves the warehouse's pages to every kernel.
 """
@@ -27,7 +28,7 @@ from typing import Any
 
 import psutil
 
-#: Environment variable carrying the per-kernel share (JSON: ``memory_limit``, ``threads``).
+#: Environment variable carrying the per-kernel share (JSON: ``memory_limit``).
 DUCKDB_SHARE_ENV = "OUTCOMES_DUCKDB_SHARE"
 
 #: Fraction of the machine's memory the DuckDB connections of one run share.
@@ -37,8 +38,8 @@ MEMORY_FLOOR = 256 * 2**20
 MEMORY_CEILING = 8 * 2**30
 
 
-def derive(parallel: int, *, total_bytes: int | None = None, available_bytes: int | None = None, cores: int | None = None) -> dict[str, Any]:
-    """The DuckDB settings of one of ``parallel`` connections running at once on this machine.
+def derive(parallel: int, *, total_bytes: int | None = None, available_bytes: int | None = None) -> dict[str, Any]:
+    """The DuckDB memory of one of ``parallel`` connections running at once on this machine.
 
     Parameters
     ----------
@@ -46,13 +47,11 @@ def derive(parallel: int, *, total_bytes: int | None = None, available_bytes: in
         Connections (notebook kernels) running at the same time, at least 1.
     total_bytes, available_bytes : int, optional
         The machine's memory and what is free now; default from ``psutil.virtual_memory()``.
-    cores : int, optional
-        Cores; default ``os.cpu_count()``.
 
     Returns
     -------
     dict
-        ``memory_limit`` (a DuckDB size in MB, e.g. ``"602MB"``) and ``threads`` (int).
+        ``memory_limit`` (a DuckDB size in MB, e.g. ``"602MB"``).
 
     Raises
     ------
@@ -61,8 +60,8 @@ def derive(parallel: int, *, total_bytes: int | None = None, available_bytes: in
 
     Examples
     --------
-    >>> derive(2, total_bytes=24 * 2**30, available_bytes=20 * 2**30, cores=2)
-    {'memory_limit': '614MB', 'threads': 1}
+    >>> derive(2, total_bytes=24 * 2**30, available_bytes=20 * 2**30)
+    {'memory_limit': '614MB'}
     """
     if parallel < 1:
         raise ValueError(f"parallel must be at least 1 (the kernels running at once), got {parallel}")
@@ -70,10 +69,9 @@ def derive(parallel: int, *, total_bytes: int | None = None, available_bytes: in
         memory = psutil.virtual_memory()
         total_bytes = memory.total if total_bytes is None else total_bytes
         available_bytes = memory.available if available_bytes is None else available_bytes
-    cores = cores if cores is not None else (os.cpu_count() or 1)
     budget = min(total_bytes * MEMORY_SHARE, available_bytes / 2)
     per_connection = min(MEMORY_CEILING, max(MEMORY_FLOOR, budget / parallel))
-    return {"memory_limit": f"{int(per_connection // 2**20)}MB", "threads": max(1, cores // parallel)}
+    return {"memory_limit": f"{int(per_connection // 2**20)}MB"}
 
 
 def share_env(parallel: int) -> dict[str, str]:
