@@ -122,6 +122,7 @@ def plain_load(sources_yaml: Path, database: Path) -> dict[str, Any]:
     """
     cfg = load_sources(sources_yaml)
     raw_dir = Path(cfg.raw_dir) if Path(cfg.raw_dir).is_absolute() else sources_yaml.parent.parent / cfg.raw_dir
+    database.parent.mkdir(parents=True, exist_ok=True)
     database.unlink(missing_ok=True)
     began = time.perf_counter()
     con = duckdb.connect(str(database))
