@@ -91,8 +91,9 @@ BASELINE_METRICS = (
 SELF_SERVICE_CONTACT_TYPES = ("Self-service", "Self service", "Virtual Agent")
 PACKAGES = ("duckdb", "ibis-framework", "pandas", "pyarrow", "papermill", "nbclient", "altair", "vl-convert-python")
 TARGETS = {"pack_seconds": 90.0, "pack_rss_gb": 3.0, "speedup": 5.0, "memory_ratio": 1 / 3}
-#: Ingest: at most this multiple of the plain DuckDB load's wall time, and this peak (GB), at scale 100.
-INGEST_TARGETS = {"ratio": 1.5, "rss_gb": 2.0}
+#: Ingest at scale 100: at most this multiple of the plain DuckDB load's wall time, this peak (GB), and a
+#: refresh after one new month at most this share of the full ingest's time.
+INGEST_TARGETS = {"ratio": 1.5, "rss_gb": 2.0, "refresh_share": 0.10}
 
 
 # --------------------------------------------------------------------------- measuring a process tree
@@ -579,7 +580,7 @@ def render(ctx: dict[str, Any]) -> str:
     lines += [
         f"| **end to end** (ingest + pack) | **{e2e_s:.1f}** | | **{gb(e2e_rss)}** | | |",
         "",
-        *render_ingest(m["ingest"], m["plain DuckDB load"]),
+        *render_ingest(m["ingest"], m["plain DuckDB load"], ctx["refresh"]),
         "## Metrics: the kit against a hand-written pandas baseline (one month, company and regions)",
         "",
         "| | Wall (s) | Compute (s) | Peak RSS |",
@@ -657,8 +658,8 @@ def render(ctx: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_ingest(kit: Measured, plain: Measured) -> list[str]:
-    """The section comparing the kit's ingest with a plain DuckDB load of the same exports, measured in the same run."""
+def render_ingest(kit: Measured, plain: Measured, refresh: Measured) -> list[str]:
+    """The section comparing the kit's ingest with a plain DuckDB load of the same exports, and the refresh after a new month."""
     broken = sum(n for checks in plain.report["broken"].values() for n in checks.values())
     ratio = kit.seconds / plain.seconds
     return [
@@ -673,12 +674,18 @@ def render_ingest(kit: Measured, plain: Measured) -> list[str]:
         "|---|---:|---:|---:|",
         f"| kit, `outcomes ingest` (full) | {kit.seconds:.1f} | | {gb(kit.peak)} |",
         f"| plain DuckDB load | {plain.seconds:.1f} | {plain.report['compute_s']:.1f} | {gb(plain.peak)} |",
+        f"| kit, `outcomes ingest` after one new month ({', '.join(refresh.report['files'])}) | {refresh.seconds:.1f} | | "
+        f"{gb(refresh.peak)} |",
         "",
         f"- Kit / reference, wall time: **{ratio:.2f}** (target at most {INGEST_TARGETS['ratio']:.1f} at scale 100: "
         f"{'met' if ratio <= INGEST_TARGETS['ratio'] else 'NOT met'})",
         f"- Kit peak RSS {gb(kit.peak)} (target at most {INGEST_TARGETS['rss_gb']:.0f} GB: "
         f"{'met' if kit.peak <= INGEST_TARGETS['rss_gb'] * 1e9 else 'NOT met'}); reference {gb(plain.peak)}, "
         f"ratio {kit.peak / plain.peak:.2f}",
+        f"- Refresh after one new month / full ingest, wall time: **{refresh.seconds / kit.seconds:.1%}** (target at "
+        f"most {INGEST_TARGETS['refresh_share']:.0%} at scale 100: "
+        f"{'met' if refresh.seconds <= INGEST_TARGETS['refresh_share'] * kit.seconds else 'NOT met'}; measured after the "
+        "pack, on a warehouse first built without the last month)",
         f"- The reference loaded {plain.report['rows']:,} rows in {plain.report['load_s']:.1f} s and checked them "
         f"in {plain.report['checks_s']:.1f} s; rows breaking its checks: {broken:,}",
         "",
@@ -765,6 +772,11 @@ def main() -> None:
         kit_file, base_file = work / "kit-month.parquet", work / "baseline-month.parquet"
         kit = step("kit, one month", [*child, "month", "--stage-out", str(kit_file)])
         base = step("pandas baseline", [*child, "baseline", "--stage-out", str(base_file)])
+        # Imported here: ingest_refresh imports this module's measuring functions.
+        from ingest_refresh import refresh_after_new_month
+
+        _, refresh = refresh_after_new_month(work, env)
+        print(f"  {'refresh, new month':<18} {refresh.seconds:7.1f} s wall   peak RSS {gb(refresh.peak):>9}", flush=True)
         load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
         max_rel, where, cells = max_relative_difference(kit_file, base_file)
 
@@ -818,6 +830,7 @@ def main() -> None:
             "after_notebooks_s": pack.started + pack.seconds - max(r["ended"] for r in notebooks),
             "profiles": profiles,
             "ingest_parts": ingest_parts,
+            "refresh": refresh,
         }
         page = render(ctx)
         out = args.out or RESULTS_DIR / f"{dt.datetime.now(dt.UTC):%Y-%m-%d}-scale{args.scale:g}.md"
