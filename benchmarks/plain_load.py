@@ -34,16 +34,9 @@ import duckdb
 
 from outcomes.ingest import readers
 from outcomes.ingest.sources import Source, load_sources
-from outcomes.warehouse.datamodel import TABLES, Column
-
-#: DuckDB type of each canonical column type.
-_SQL = {"string": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "date": "DATE",
-        "month": "DATE", "timestamp": "TIMESTAMP"}
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
+from outcomes.warehouse.datamodel import TABLES
+from outcomes.warehouse.store import SQL_TYPES
+from outcomes.warehouse.store import quote as _q
 
 def _declared(source: Source, header: list[str]) -> tuple[dict[str, str], dict[str, str]]:
     """Export column -> canonical column, and export column -> declared DuckDB type, of the columns the source maps."""
@@ -54,7 +47,7 @@ def _declared(source: Source, header: list[str]) -> tuple[dict[str, str], dict[s
         export = source.columns.get(col.name, col.name)
         if export in header:
             names[export] = col.name
-            types[export] = _SQL[col.type]
+            types[export] = SQL_TYPES[col.type]
     return names, types
 
 
