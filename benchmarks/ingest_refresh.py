@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 
 import duckdb
-from run_pack import BIN, gb, generate, machine, measure, prepare
+from run_pack import BIN, Measured, gb, generate, machine, measure, prepare
 
 #: The monthly exports of the demo company (one file per month), relative to the raw folder.
 MONTHLY = ("tickets/tickets_*.csv", "orders/orders_*.parquet")
@@ -45,6 +45,29 @@ def fingerprints(warehouse: Path) -> list[tuple]:
         con.close()
 
 
+def refresh_after_new_month(work: Path, env: dict[str, str]) -> tuple[Measured, Measured]:
+    """Build the warehouse without the last month's exports, put them back and refresh; return both steps.
+
+    ``work`` is a work folder set up by ``run_pack.prepare`` with the exports generated
+    into ``work/data/raw``; the steps run in their own process (``run_pack.measure``).
+    """
+    raw, aside = work / "data" / "raw", work / "aside"
+    aside.mkdir(exist_ok=True)
+    moved = [sorted(raw.glob(pattern))[-1] for pattern in MONTHLY]
+    for path in moved:
+        shutil.move(path, aside / path.name)
+    first = measure("first build", [*_ingest(work), "--full"], env, work)
+    for path in moved:
+        shutil.move(aside / path.name, path)
+    refresh = measure("refresh", _ingest(work), env, work)
+    refresh.report["files"] = [p.name for p in moved]
+    return first, refresh
+
+
+def _ingest(work: Path) -> list[str]:
+    return [str(BIN / "outcomes"), "ingest", "--sources", str(work / "params" / "sources.yaml")]
+
+
 def main() -> None:
     """Parse the arguments, run the three steps, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -57,28 +80,19 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix=f"outcomes-refresh-{args.scale:g}-", dir=args.work_root))
     try:
         env = prepare(work)
-        raw, aside = work / "data" / "raw", work / "aside"
         print(f"scale {args.scale:g}, seed {args.seed}: generating the demo company into {work} (not timed)", flush=True)
         generate_s = generate(work, args.scale, args.seed)
-        aside.mkdir()
-        moved = [sorted(raw.glob(pattern))[-1] for pattern in MONTHLY]
-        for path in moved:
-            shutil.move(path, aside / path.name)
         warehouse = work / "data" / "warehouse.duckdb"
-        ingest = [str(BIN / "outcomes"), "ingest", "--sources", str(work / "params" / "sources.yaml")]
         load_before = os.getloadavg()
 
-        first = measure("first build", [*ingest, "--full"], env, work)
-        for path in moved:
-            shutil.move(aside / path.name, path)
-        refresh = measure("refresh", ingest, env, work)
+        first, refresh = refresh_after_new_month(work, env)
         refreshed = fingerprints(warehouse)
-        full = measure("full ingest", [*ingest, "--full"], env, work)
+        full = measure("full ingest", [*_ingest(work), "--full"], env, work)
         same = refreshed == fingerprints(warehouse)
         load_after = os.getloadavg()
 
         m = machine()
-        print(f"  generation {generate_s:.1f} s; month added back: {', '.join(p.name for p in moved)}")
+        print(f"  generation {generate_s:.1f} s; month added back: {', '.join(refresh.report['files'])}")
         print(f"  {'step':<14} {'wall':>9} {'peak RSS':>10}")
         for s in (first, refresh, full):
             print(f"  {s.name:<14} {s.seconds:7.1f} s {gb(s.peak):>10}")

@@ -8,6 +8,8 @@ then runs in its own process, so its memory is its own:
 
 =====================  ========================================================================
 ingest                 ``outcomes ingest``: the exports into the DuckDB warehouse
+plain DuckDB load      the reference for ingest: the same exports into a DuckDB file with declared types,
+                       and key, timestamp-order and sign checks as SQL (``plain_load.py``)
 metric panel           ``panel.build_panel``: every catalog metric, 24 months, by region (the scorecard's panel)
 statistics             ``experiment.review.review`` of every active initiative
 ROI                    ``investment.evaluate``: value inputs, drivers, reviews, Monte Carlo
@@ -61,6 +63,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from plain_load import plain_load
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -88,6 +91,9 @@ BASELINE_METRICS = (
 SELF_SERVICE_CONTACT_TYPES = ("Self-service", "Self service", "Virtual Agent")
 PACKAGES = ("duckdb", "ibis-framework", "pandas", "pyarrow", "papermill", "nbclient", "altair", "vl-convert-python")
 TARGETS = {"pack_seconds": 90.0, "pack_rss_gb": 3.0, "speedup": 5.0, "memory_ratio": 1 / 3}
+#: Ingest at scale 100: at most this multiple of the plain DuckDB load's wall time, this peak (GB), and a
+#: refresh after one new month at most this share of the full ingest's time.
+INGEST_TARGETS = {"ratio": 1.5, "rss_gb": 2.0, "refresh_share": 0.10}
 
 
 # --------------------------------------------------------------------------- measuring a process tree
@@ -224,6 +230,12 @@ def stage_ingest(period: str) -> dict[str, Any]:
     return {"compute_s": time.perf_counter() - began, "parts": parts}
 
 
+def stage_plain_load(period: str) -> dict[str, Any]:
+    """The reference for ingest: a plain DuckDB load of the same exports, with its checks (``plain_load.py``)."""
+    root = Path(os.environ["OUTCOMES_ROOT"])
+    return plain_load(root / "params" / "sources.yaml", root / "data" / "plain.duckdb")
+
+
 def stage_panel(period: str) -> dict[str, Any]:
     """The scorecard's panel: every catalog metric, 24 months, company and regions."""
     from outcomes.metrics import panel
@@ -348,6 +360,7 @@ def stage_baseline(period: str, out: str) -> dict[str, Any]:
 
 CHILD_STAGES = {
     "ingest": stage_ingest,
+    "plain_load": stage_plain_load,
     "panel": stage_panel,
     "month": stage_month,
     "statistics": stage_statistics,
@@ -359,6 +372,7 @@ CHILD_STAGES = {
 #: Modules each stage imports before its clock starts (and before the profiler does).
 STAGE_IMPORTS = {
     "ingest": ("outcomes.ingest.load", "outcomes.warehouse.schemas", "ibis.backends.duckdb"),
+    "plain_load": ("duckdb", "outcomes.ingest.sources"),
     "panel": ("outcomes.metrics.panel", "outcomes.warehouse.store", "ibis.backends.duckdb"),
     "month": ("outcomes.metrics.panel", "outcomes.warehouse.store", "ibis.backends.duckdb"),
     "statistics": ("outcomes.report", "outcomes.report.investment", "outcomes.report.review", "ibis.backends.duckdb"),
@@ -608,6 +622,7 @@ def render(ctx: dict[str, Any]) -> str:
     lines += [
         f"| **end to end** (ingest + pack) | **{e2e_s:.1f}** | | **{gb(e2e_rss)}** | | |",
         "",
+        *render_ingest(m["ingest"], m["plain DuckDB load"], ctx["refresh"]),
         *pack_rows(m),
         "## Metrics: the kit against a hand-written pandas baseline (one month, company and regions)",
         "",
@@ -686,6 +701,40 @@ def render(ctx: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_ingest(kit: Measured, plain: Measured, refresh: Measured) -> list[str]:
+    """The section comparing the kit's ingest with a plain DuckDB load of the same exports, and the refresh after a new month."""
+    broken = sum(n for checks in plain.report["broken"].values() for n in checks.values())
+    ratio = kit.seconds / plain.seconds
+    return [
+        "## Ingest against a plain DuckDB load of the same exports",
+        "",
+        "Both read every export into a new DuckDB file, one after the other in this run, in their own process, "
+        "with default settings. The reference (`benchmarks/plain_load.py`) declares the types, renames the "
+        "columns and checks keys, timestamp order and signs as SQL; the kit also maps values, rejects rows "
+        "with a message each, logs and hashes every file, fingerprints every table and validates the schemas.",
+        "",
+        "| | Wall (s) | Compute (s) | Peak RSS |",
+        "|---|---:|---:|---:|",
+        f"| kit, `outcomes ingest` (full) | {kit.seconds:.1f} | | {gb(kit.peak)} |",
+        f"| plain DuckDB load | {plain.seconds:.1f} | {plain.report['compute_s']:.1f} | {gb(plain.peak)} |",
+        f"| kit, `outcomes ingest` after one new month ({', '.join(refresh.report['files'])}) | {refresh.seconds:.1f} | | "
+        f"{gb(refresh.peak)} |",
+        "",
+        f"- Kit / reference, wall time: **{ratio:.2f}** (target at most {INGEST_TARGETS['ratio']:.1f} at scale 100: "
+        f"{'met' if ratio <= INGEST_TARGETS['ratio'] else 'NOT met'})",
+        f"- Kit peak RSS {gb(kit.peak)} (target at most {INGEST_TARGETS['rss_gb']:.0f} GB: "
+        f"{'met' if kit.peak <= INGEST_TARGETS['rss_gb'] * 1e9 else 'NOT met'}); reference {gb(plain.peak)}, "
+        f"ratio {kit.peak / plain.peak:.2f}",
+        f"- Refresh after one new month / full ingest, wall time: **{refresh.seconds / kit.seconds:.1%}** (target at "
+        f"most {INGEST_TARGETS['refresh_share']:.0%} at scale 100: "
+        f"{'met' if refresh.seconds <= INGEST_TARGETS['refresh_share'] * kit.seconds else 'NOT met'}; measured after the "
+        "pack, on a warehouse first built without the last month)",
+        f"- The reference loaded {plain.report['rows']:,} rows in {plain.report['load_s']:.1f} s and checked them "
+        f"in {plain.report['checks_s']:.1f} s; rows breaking its checks: {broken:,}",
+        "",
+    ]
+
+
 def verdicts(pack: Measured, time_ratio: float, memory_ratio: float) -> list[str]:
     """One line per target: the measured figure, the target, met or not."""
 
@@ -756,6 +805,7 @@ def main() -> None:
 
         this = [sys.executable, str(Path(__file__).resolve())]
         step("ingest", [str(BIN / "outcomes"), "ingest", "--sources", str(work / "params" / "sources.yaml")])
+        step("plain DuckDB load", [*this, "--no-profile", "--stage", "plain_load"])
         period = args.period or last_data_month(work / "data" / "warehouse.duckdb")
         child = [*this, "--period", period, "--no-profile", "--stage"]
         step("metric panel", [*child, "panel"])
@@ -768,6 +818,11 @@ def main() -> None:
         kit_file, base_file = work / "kit-month.parquet", work / "baseline-month.parquet"
         kit = step("kit, one month", [*child, "month", "--stage-out", str(kit_file)])
         base = step("pandas baseline", [*child, "baseline", "--stage-out", str(base_file)])
+        # Imported here: ingest_refresh imports this module's measuring functions.
+        from ingest_refresh import refresh_after_new_month
+
+        _, refresh = refresh_after_new_month(work, env)
+        print(f"  {'refresh, new month':<18} {refresh.seconds:7.1f} s wall   peak RSS {gb(refresh.peak):>9}", flush=True)
         load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
         max_rel, where, cells = max_relative_difference(kit_file, base_file)
 
@@ -821,6 +876,7 @@ def main() -> None:
             "after_notebooks_s": pack.started + pack.seconds - max(r["ended"] for r in notebooks),
             "profiles": profiles,
             "ingest_parts": ingest_parts,
+            "refresh": refresh,
         }
         page = render(ctx)
         out = args.out or RESULTS_DIR / f"{dt.datetime.now(dt.UTC):%Y-%m-%d}-scale{args.scale:g}.md"

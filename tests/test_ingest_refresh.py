@@ -190,6 +190,24 @@ def test_unchanged_refresh_reads_no_file(project: Path, monkeypatch: pytest.Monk
     assert _state(project) == before and _wh(project).stat().st_ino == inode
 
 
+def test_only_files_whose_size_or_modification_time_changed_are_hashed(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hashed: list[str] = []
+    sha256 = refresh._sha256
+
+    def counting(path: Path) -> str:
+        hashed.append(path.name)
+        return sha256(path)
+
+    monkeypatch.setattr(refresh, "_sha256", counting)
+    assert refresh_ingest(project).report.mode == "unchanged"
+    assert hashed == []
+    touched = _raw(project) / "tickets" / "2024-01.csv"
+    st = touched.stat()
+    os.utime(touched, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    assert refresh_ingest(project).report.mode == "unchanged"
+    assert hashed == ["2024-01.csv"]
+
+
 def test_failure_after_rows_were_appended_leaves_everything_as_it_was(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (_raw(project) / "tickets" / "2024-02.csv").write_text(_csv(FEB), encoding="utf-8")
     before = _state(project)

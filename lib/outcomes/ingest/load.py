@@ -111,6 +111,7 @@ from outcomes.ingest import checks, dedupe, mapping, readers, reject_share
 from outcomes.ingest.context import SourceContext
 from outcomes.warehouse.sql import literal as lit
 from outcomes.ingest.reject_share import RejectShareBreach
+from outcomes.warehouse.sizing import ingest_memory_limit
 from outcomes.ingest.sources import PRESETS_DIR, Source, SourcesConfig, load_sources
 from outcomes.warehouse import lock as warehouse_lock
 from outcomes.warehouse.datamodel import TABLES
@@ -356,11 +357,16 @@ def log_files(
     loaded: list[int],
     rejected: list[int],
 ) -> None:
-    """Record each file read in ``_ingest_log``: its rows read, loaded and rejected, and its SHA-256."""
+    """Record each file read in ``_ingest_log``: its rows read, loaded and rejected, its SHA-256, size and modification time.
+
+    The size and modification time (``mtime_ns``) let a refresh skip hashing a file
+    that has both unchanged (:func:`outcomes.ingest.refresh.file_changes`).
+    """
     for path, read, ok, bad in zip(files, rows_read, loaded, rejected, strict=True):
+        st = path.stat()
         con.execute(
-            f"INSERT INTO {LOG_TABLE} VALUES (?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
-            [source, str(path), read, ok, bad, _sha256(path)],
+            f"INSERT INTO {LOG_TABLE} VALUES (?, ?, ?, ?, ?, ?, now()::TIMESTAMP, ?, ?)",
+            [source, str(path), read, ok, bad, _sha256(path), st.st_size, st.st_mtime_ns],
         )
 
 
@@ -377,8 +383,13 @@ def _drop_temporaries(ctx: SourceContext) -> None:
 
 
 def configure_connection(con: duckdb.DuckDBPyConnection) -> None:
-    """Apply the DuckDB settings of ``params/engine.yaml``, UTC, and no progress bar, to a connection ingest writes with."""
-    for name, value in load_settings().duckdb.config().items():
+    """Apply the DuckDB settings of ``params/engine.yaml``, UTC, and no progress bar, to a connection ingest writes with.
+
+    Without a ``memory_limit`` there, the limit is chosen from the machine
+    (:func:`outcomes.warehouse.sizing.ingest_memory_limit`) rather than DuckDB's 80% of it.
+    """
+    settings = {"memory_limit": ingest_memory_limit(), **load_settings().duckdb.config()}
+    for name, value in settings.items():
         con.execute(f"SET {name} = {lit(str(value))}")
     con.execute("SET TimeZone = 'UTC'")
     # PRAGMA, not SET: inside a Jupyter kernel without ipywidgets, SET enable_progress_bar raises
@@ -702,8 +713,9 @@ def _is_current(warehouse: Path, expected: set[tuple[str, str, str]], mappings: 
     return logged is not None and {(source, file, sha) for source, file, sha, *_ in logged} == expected
 
 
-#: A line of ``_ingest_log`` as :func:`ingested_files` returns it: source, file, sha256, rows read, loaded, rejected.
-LoggedFile = tuple[str, str, str, int, int, int]
+#: A line of ``_ingest_log`` as :func:`ingested_files` returns it: source, file, sha256, rows read, loaded,
+#: rejected, the file's size and modification time (``st_mtime_ns``) when it was read.
+LoggedFile = tuple[str, str, str, int, int, int, int, int]
 
 
 def stale_reason(warehouse: Path, mappings: list[Path]) -> str | None:
@@ -733,7 +745,7 @@ def stale_reason(warehouse: Path, mappings: list[Path]) -> str | None:
     except duckdb.Error as exc:
         return f"the warehouse {warehouse} cannot be opened ({exc})"
     try:
-        con.execute(f"SELECT source, file, sha256 FROM {LOG_TABLE} LIMIT 0")
+        con.execute(f"SELECT source, file, sha256, size, mtime_ns FROM {LOG_TABLE} LIMIT 0")
         columns: dict[str, list[str]] = {}
         for table, column in con.execute(
             "SELECT table_name, column_name FROM information_schema.columns ORDER BY table_name, ordinal_position"
@@ -770,7 +782,8 @@ def read_log(con: duckdb.DuckDBPyConnection) -> list[LoggedFile]:
     return [
         tuple(r)
         for r in con.execute(
-            f"SELECT source, file, sha256, rows_read, rows_loaded, rows_rejected FROM {LOG_TABLE} ORDER BY rowid"
+            f"SELECT source, file, sha256, rows_read, rows_loaded, rows_rejected, size, mtime_ns FROM {LOG_TABLE} "
+            "ORDER BY rowid"
         ).fetchall()
     ]
 

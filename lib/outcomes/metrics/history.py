@@ -171,7 +171,7 @@ def data_state(con: ibis.BaseBackend, root: Path) -> dict[str, Any]:
     for child, column, parent, key in REFERENCES:
         if child in tables and parent in tables:
             parts = {**engine, "check": [child, column, parent, key], child: tables[child], parent: tables[parent]}
-            if _remembered(root, f"references-{child}-{parent}", parts, lambda: forward_references(con, child, column, parent, key)):
+            if _remembered(root, f"references-{child}-{parent}", parts, lambda c=child, col=column, p=parent, k=key: forward_references(con, c, col, p, k)):
                 demoted.add(parent)
     monthly = {
         t: _remembered(root, f"months-{t}", {**engine, "table": t, "fingerprint": tables[t]}, lambda t=t: month_fingerprints(con, t))

@@ -124,7 +124,7 @@ def render_data_model() -> str:
         "- `_rejects` (source, table, row_number, column, value, rule, message): one line per rule a row broke;",
         "  `row_number` is the 1-based data row in the export file (the header is not counted). The rules are",
         "  listed under *Reject rules*.",
-        "- `_ingest_log` (source, file, rows_read, rows_loaded, rows_rejected, sha256, ingested_at): one line per file.",
+        "- `_ingest_log` (source, file, rows_read, rows_loaded, rows_rejected, sha256, ingested_at, size, mtime_ns): one line per file.",
         "",
         *_reject_rules_section(),
     ]
