@@ -22,7 +22,7 @@ psutil, and never less than the largest process's own high-water mark (``VmHWM``
 ``ru_maxrss`` starts from the parent's size at the fork).
 
 The baseline is what an analyst would write by hand for the scorecard of one month:
-``pd.read_csv`` / ``pd.read_parquet`` of the exports and ``groupby`` by region (volume,
+``pd.read_csv`` (the pyarrow engine) / ``pd.read_parquet`` of the exports, only the columns needed, and ``groupby`` by region (volume,
 first response median and P90, MTTR, FCR, SLA, reopen rate, reassignments, self-service
 rate; CSAT, NPS, churn, revenue, ARPU, active customers). The kit computes the same
 numbers for the same month from the warehouse (``build_panel``); the script prints both
@@ -275,12 +275,18 @@ def stage_baseline(period: str, out: str) -> dict[str, Any]:
     first = pd.Timestamp(f"{period}-01")
     after = first + pd.offsets.MonthBegin(1)
 
-    # tickets opened up to the month (a ticket resolved in the month may be older)
-    files = [f for f in sorted((raw / "tickets").glob("tickets_*.csv")) if f.stem.removeprefix("tickets_") <= period]
+    # tickets opened up to the month (a ticket resolved in the month may be older), the demand
+    # surge's extra tickets included (the same layout, in their own folder)
+    files = [
+        f
+        for folder in ("tickets", "tickets_surge")
+        for f in sorted((raw / folder).glob(f"{folder}_*.csv"))
+        if f.stem.removeprefix(f"{folder}_") <= period
+    ]
     dates = ["opened_at", "u_first_response_at", "resolved_at"]
     columns = [*dates, "caller_id", "u_requester_type", "contact_type", "location", "reassignment_count",
                "reopen_count", "u_first_contact_resolution", "u_sla_target_hours", "made_sla"]
-    t = pd.concat([pd.read_csv(f, usecols=columns, parse_dates=dates) for f in files], ignore_index=True)
+    t = pd.concat([pd.read_csv(f, usecols=columns, parse_dates=dates, engine="pyarrow") for f in files], ignore_index=True)
     customers = pd.read_parquet(raw / "customers.parquet", columns=["customer_no", "sales_region", "customer_since"])
     region_of = customers.set_index("customer_no")["sales_region"]
     t["region"] = t["location"].str.lower()
@@ -317,7 +323,7 @@ def stage_baseline(period: str, out: str) -> dict[str, Any]:
     del t, opened, resolved
 
     # customers active in the month, churn, surveys and orders by the customer's region
-    churn = pd.read_csv(raw / "churn.csv", usecols=["customer_no", "churn_date"])
+    churn = pd.read_csv(raw / "churn.csv", usecols=["customer_no", "churn_date"], engine="pyarrow")
     churn["churn_date"] = pd.to_datetime(churn["churn_date"], format="%d/%m/%Y")
     c = customers.rename(columns={"sales_region": "region"}).merge(churn, on="customer_no", how="left")
     c["customer_since"] = pd.to_datetime(c["customer_since"])
@@ -346,6 +352,92 @@ def stage_baseline(period: str, out: str) -> dict[str, Any]:
     return {"compute_s": seconds, "rows": len(tidy)}
 
 
+# --------------------------------------------------------------------------- hand-written SQL on the warehouse
+
+#: One month's scorecard by hand in DuckDB SQL on the warehouse: what an analyst who knows the
+#: canonical tables would write (one script, month filters on the raw timestamps, the company
+#: and the regions in one pass with GROUPING SETS). ``$first`` and ``$after`` are the month's
+#: first day and the next month's first day.
+SCORECARD_SQL = """
+WITH
+  cust AS (SELECT customer_id, region FROM customers),
+  t AS (
+    SELECT t.opened_at, t.resolved_at,
+           (epoch(t.first_response_at)::BIGINT - epoch(t.opened_at)::BIGINT)::DOUBLE / 3600 AS response_hours,
+           (epoch(t.resolved_at)::BIGINT - epoch(t.opened_at)::BIGINT)::DOUBLE / 3600 AS resolve_hours,
+           t.first_contact_resolved::DOUBLE AS fcr, t.reopened::DOUBLE AS reopened,
+           t.reassignment_count::DOUBLE AS reassignments,
+           (t.channel IN ('portal', 'chatbot'))::DOUBLE AS self_service,
+           t.sla_met, t.sla_target_hours,
+           coalesce(t.region, CASE WHEN t.requester_type = 'customer' THEN c.region END, 'unassigned') AS region
+    FROM tickets t LEFT JOIN cust c ON t.requester_id = c.customer_id
+    WHERE (t.opened_at >= $first AND t.opened_at < $after) OR (t.resolved_at >= $first AND t.resolved_at < $after)
+  ),
+  opened AS (
+    SELECT coalesce(region, 'all') AS segment, count(*)::DOUBLE AS ticket_volume,
+           median(response_hours) AS first_response_median_hours,
+           quantile_cont(response_hours, 0.9) AS first_response_p90_hours,
+           avg(fcr) AS fcr_rate, avg(reassignments) AS reassignments_per_ticket, avg(self_service) AS self_service_rate
+    FROM t WHERE opened_at >= $first AND opened_at < $after
+    GROUP BY GROUPING SETS ((), (region))
+  ),
+  resolved AS (
+    SELECT coalesce(region, 'all') AS segment, avg(resolve_hours) AS mttr_hours,
+           avg(coalesce(sla_met, resolve_hours <= sla_target_hours)::DOUBLE) AS sla_attainment,
+           avg(reopened) AS reopen_rate
+    FROM t WHERE resolved_at >= $first AND resolved_at < $after
+    GROUP BY GROUPING SETS ((), (region))
+  ),
+  base AS (
+    SELECT coalesce(c.region, 'all') AS segment, count(*)::DOUBLE AS active_customers,
+           sum((c.signup_date < $first AND ch.churned_at < $after)::INT)::DOUBLE
+             / sum((c.signup_date < $first)::INT) AS churn_rate
+    FROM customers c LEFT JOIN churn ch USING (customer_id)
+    WHERE c.signup_date < $after AND (ch.churned_at IS NULL OR ch.churned_at >= $first)
+    GROUP BY GROUPING SETS ((), (c.region))
+  ),
+  surveys AS (
+    SELECT coalesce(c.region, 'all') AS segment,
+           avg(CASE WHEN s.kind = 'csat' THEN (s.score >= 4)::DOUBLE END) AS csat,
+           avg(CASE WHEN s.kind = 'nps' THEN CASE WHEN s.score >= 9 THEN 100.0 WHEN s.score <= 6 THEN -100.0 ELSE 0.0 END END) AS nps
+    FROM customer_surveys s JOIN cust c USING (customer_id)
+    WHERE s.responded_at >= $first AND s.responded_at < $after
+    GROUP BY GROUPING SETS ((), (c.region))
+  ),
+  sales AS (
+    SELECT coalesce(c.region, 'all') AS segment, sum(o.revenue) AS revenue
+    FROM orders o JOIN cust c USING (customer_id)
+    WHERE o.ordered_at >= $first AND o.ordered_at < $after
+    GROUP BY GROUPING SETS ((), (c.region))
+  )
+SELECT segment, o.* EXCLUDE (segment), r.* EXCLUDE (segment), b.active_customers, b.churn_rate,
+       s.csat, s.nps, sa.revenue, sa.revenue / b.active_customers AS arpu
+FROM opened o
+FULL JOIN resolved r USING (segment)
+FULL JOIN base b USING (segment)
+FULL JOIN surveys s USING (segment)
+FULL JOIN sales sa USING (segment)
+"""
+
+
+def stage_sql(period: str, out: str) -> dict[str, Any]:
+    """The scorecard of one month by hand-written DuckDB SQL on the same warehouse, default settings."""
+    import duckdb
+    import pandas as pd
+
+    began = time.perf_counter()
+    first = dt.date.fromisoformat(f"{period}-01")
+    after = (first + dt.timedelta(days=32)).replace(day=1)
+    con = duckdb.connect(str(Path(os.environ["OUTCOMES_ROOT"]) / "data" / "warehouse.duckdb"), read_only=True)
+    card = con.execute(SCORECARD_SQL, {"first": first, "after": after}).df()
+    con.close()
+    seconds = time.perf_counter() - began
+    tidy = card.melt(id_vars="segment", value_vars=list(BASELINE_METRICS), var_name="metric")
+    tidy["value"] = tidy["value"].astype("float64")
+    pd.DataFrame(tidy).to_parquet(out)
+    return {"compute_s": seconds, "rows": len(tidy)}
+
+
 CHILD_STAGES = {
     "ingest": stage_ingest,
     "panel": stage_panel,
@@ -353,6 +445,7 @@ CHILD_STAGES = {
     "statistics": stage_statistics,
     "roi": stage_roi,
     "baseline": stage_baseline,
+    "sql": stage_sql,
 }
 
 
@@ -364,6 +457,7 @@ STAGE_IMPORTS = {
     "statistics": ("outcomes.report", "outcomes.report.investment", "outcomes.report.review", "ibis.backends.duckdb"),
     "roi": ("outcomes.report", "outcomes.report.investment", "outcomes.report.review", "ibis.backends.duckdb"),
     "baseline": ("pandas", "pyarrow.parquet"),
+    "sql": ("duckdb", "pandas", "pyarrow.parquet"),
 }
 
 
@@ -376,7 +470,7 @@ def run_child(stage: str, period: str, out: str | None, profile: bool) -> None:
         importlib.import_module(module)
     imported = time.perf_counter()
     fn = CHILD_STAGES[stage]
-    args = (period, out) if stage in ("month", "baseline") else (period,)
+    args = (period, out) if stage in ("month", "baseline", "sql") else (period,)
     if profile:
         prof = cProfile.Profile()
         values = prof.runcall(fn, *args)
