@@ -27,7 +27,9 @@ first response median and P90, MTTR, FCR, SLA, reopen rate, reassignments, self-
 rate; CSAT, NPS, churn, revenue, ARPU, active customers). The kit computes the same
 numbers for the same month from the warehouse (``build_panel``); the script prints both
 times and peaks, their ratios, and the largest relative difference between the two sets
-of numbers (a correctness check, not a timing).
+of numbers (a correctness check, not a timing). A second reference, ``SCORECARD_SQL``, is
+the same scorecard as one hand-written DuckDB script on the same warehouse; the page sets
+the kit, the SQL and pandas side by side (``metrics_side_by_side``).
 
 Then, unless ``--no-profile``, the in-process stages run again under cProfile, and
 ingest once more with the time of each source (its private steps wrapped in timers).
@@ -227,11 +229,12 @@ def stage_ingest(period: str) -> dict[str, Any]:
 def stage_panel(period: str) -> dict[str, Any]:
     """The scorecard's panel: every catalog metric, 24 months, company and regions."""
     from outcomes.metrics import panel
+    from outcomes.periods import Window
     from outcomes.warehouse import store
 
     began = time.perf_counter()
-    start, end = panel.window(period, HISTORY_MONTHS)
-    frame = panel.build_panel(store.connect(), start=start, end=end, segment="region")
+    months = Window.last(HISTORY_MONTHS, ending=period)
+    frame = panel.build_panel(store.connect(), start=months.first_month, end=months.last_month, segment="region")
     return {"compute_s": time.perf_counter() - began, "rows": len(frame)}
 
 
@@ -686,6 +689,7 @@ def render(ctx: dict[str, Any]) -> str:
         "",
     ]
     lines += [f"- {t}" for t in ctx["verdicts"]]
+    lines += ctx["metrics_side_by_side"]
     lines += [
         "",
         "## Where the pack's time goes",
@@ -735,6 +739,48 @@ def render(ctx: dict[str, Any]) -> str:
             f"| `{e['function']}` | {e['calls']:,} | {e['own_s']:.2f} | {e['cumulative_s']:.2f} |" for e in entries
         ]
     return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- metrics: kit, hand-written SQL, pandas
+
+#: One month's scorecard: the kit at most this many times the hand-written SQL, pandas at least this many times the kit.
+METRIC_TARGETS = {"kit_over_sql": 1.5, "pandas_over_kit": 8.0}
+
+
+def metrics_side_by_side(stages: dict[str, Measured], kit_file: Path, sql_file: Path) -> list[str]:
+    """The page's lines comparing the kit's month with hand-written SQL and pandas, in the same run."""
+    kit, sql, pandas = stages["kit, one month"], stages["hand-written SQL"], stages["pandas baseline"]
+    max_rel, where, cells = max_relative_difference(kit_file, sql_file)
+    over_sql = kit.report["compute_s"] / sql.report["compute_s"]
+    over_kit = pandas.report["compute_s"] / kit.report["compute_s"]
+
+    def word(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    lines = [
+        "",
+        "## Metrics side by side: the kit, hand-written SQL on the same warehouse, pandas from the exports",
+        "",
+        "One month's 15 scorecard metrics for the company and each region. *Compute* excludes interpreter "
+        "start-up and imports; each runs in its own process, one after the other, default settings.",
+        "",
+        "| | Compute (s) | Wall (s) | Peak RSS | Compute / kit's |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for s in (kit, sql, pandas):
+        lines.append(
+            f"| {s.name} | {s.report['compute_s']:.2f} | {s.seconds:.1f} | {gb(s.peak)} | "
+            f"{s.report['compute_s'] / kit.report['compute_s']:.2f} |"
+        )
+    lines += [
+        "",
+        f"- Kit / hand-written SQL: **{over_sql:.2f}**, target at most {METRIC_TARGETS['kit_over_sql']:.1f}: "
+        f"{word(over_sql <= METRIC_TARGETS['kit_over_sql'])}",
+        f"- pandas / kit: **{over_kit:.1f}x**, target at least {METRIC_TARGETS['pandas_over_kit']:.0f}x: "
+        f"{word(over_kit >= METRIC_TARGETS['pandas_over_kit'])}",
+        f"- Same numbers as the SQL: {cells} values, largest relative difference **{max_rel:.2e}** ({where})",
+    ]
+    return lines
 
 
 def verdicts(pack: Measured, time_ratio: float, memory_ratio: float) -> list[str]:
@@ -816,6 +862,8 @@ def main() -> None:
         kit_file, base_file = work / "kit-month.parquet", work / "baseline-month.parquet"
         kit = step("kit, one month", [*child, "month", "--stage-out", str(kit_file)])
         base = step("pandas baseline", [*child, "baseline", "--stage-out", str(base_file)])
+        sql_file = work / "sql-month.parquet"
+        step("hand-written SQL", [*child, "sql", "--stage-out", str(sql_file)])
         load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
         max_rel, where, cells = max_relative_difference(kit_file, base_file)
 
@@ -865,6 +913,7 @@ def main() -> None:
             "max_rel_where": where,
             "cells": cells,
             "verdicts": verdicts(pack, time_ratio, memory_ratio),
+            "metrics_side_by_side": metrics_side_by_side(stages, kit_file, sql_file),
             "notebooks": notebooks,
             "after_notebooks_s": pack.started + pack.seconds - max(r["ended"] for r in notebooks),
             "profiles": profiles,
