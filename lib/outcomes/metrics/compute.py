@@ -126,6 +126,24 @@ def _segments(t: ibis.Table, columns: dict[str, str | None], dims: Iterable[str]
     return out
 
 
+def _stacked(t: ibis.Table, columns: dict[str, str | None], dims: Sequence[str]) -> ibis.Table:
+    """``t`` once per dimension of ``dims``, with ``segment_dim`` and ``segment`` columns.
+
+    Grouped by ``segment_dim`` too, it gives every dimension's aggregates in one pass: the
+    engine reads, filters and joins ``t`` once for all of them (each row of ``t`` meets a
+    small table of the dimensions), where one query per dimension would read it again.
+    """
+    names = ibis.memtable(pd.DataFrame({"segment_dim": list(dims)}), schema=ibis.schema({"segment_dim": "string"}))
+    s = t.cross_join(names)
+    segment = ibis.cases(
+        *(
+            (s.segment_dim == dim, ibis.literal("all") if dim == "all" else s[columns[dim]].cast("string").fill_null(UNASSIGNED))  # type: ignore[index]
+            for dim in dims
+        )
+    )
+    return s.mutate(segment=segment)
+
+
 @dataclass(frozen=True)
 class Scope:
     """What to compute: the months, the segment dimensions and the ticket requesters.
@@ -291,18 +309,19 @@ def _ticket_bases(
     scope: Scope,
     keep: Callable[[ibis.Table], ibis.Value],
     prepare: Callable[[ibis.Table], ibis.Table],
-) -> dict[str, ibis.Table]:
-    """Per-dimension ticket bases: ``_tickets`` selected by ``keep``, then ``prepare`` (adds ``period``).
+) -> dict[str | tuple[str, ...], ibis.Table]:
+    """The ticket base of every dimension: ``_tickets`` selected by ``keep``, then ``prepare`` (adds ``period``).
 
-    Only the dimensions of :data:`CUSTOMER_DIMS` join the customers.
+    The customers are joined only when a dimension of :data:`CUSTOMER_DIMS` is asked for
+    (the join keeps every ticket once, so the other dimensions read the same rows). Several
+    dimensions come as one table stacked by :func:`_stacked`, under the tuple of their names.
     """
-    bases: dict[str, ibis.Table] = {}
-    for customer in (False, True):
-        dims = [d for d in scope.dims if (d in CUSTOMER_DIMS) == customer]
-        if dims:
-            t = prepare(_tickets(con, scope.requester, keep, customer=customer))
-            bases |= _segments(t, TICKET_COLUMNS, dims)
-    return bases
+    customer = any(d in CUSTOMER_DIMS for d in scope.dims)
+    t = prepare(_tickets(con, scope.requester, keep, customer=customer))
+    dims = [d for d in scope.dims if d == "all" or TICKET_COLUMNS.get(d) is not None]
+    if len(dims) > 1:
+        return {tuple(dims): _stacked(t, TICKET_COLUMNS, dims)}
+    return dict(_segments(t, TICKET_COLUMNS, dims))
 
 
 def _bases_tickets_opened(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Table]:
@@ -684,7 +703,9 @@ class Family:
     metrics : tuple of str
         Catalog metric ids it computes directly.
     bases : callable
-        ``(con, scope) -> {dim: table}``; each table has ``period`` and ``segment``.
+        ``(con, scope) -> {dim: table}``; each table has ``period`` and ``segment``. A key
+        that is a tuple of dimensions holds them stacked in one table (:func:`_stacked`),
+        with their names in ``segment_dim``.
     aggregates : callable
         ``table -> {column: aggregate}``; a metric id is its value, ``<id>__n`` its count.
     tables : tuple of str
@@ -703,7 +724,7 @@ class Family:
     name: str
     dims: tuple[str, ...]
     metrics: tuple[str, ...]
-    bases: Callable[[ibis.BaseBackend, Scope], dict[str, ibis.Table]]
+    bases: Callable[[ibis.BaseBackend, Scope], dict[str, ibis.Table] | dict[str | tuple[str, ...], ibis.Table]]
     aggregates: Callable[[ibis.Table], dict[str, ibis.Value]]
     tables: tuple[str, ...]
     ratios: tuple[tuple[str, str, str], ...] = ()
@@ -711,7 +732,7 @@ class Family:
 
     def columns(self, con: ibis.BaseBackend, scope: Scope) -> tuple[str, ...]:
         """Names of the aggregate columns (metric values, ``<id>__n`` counts and helpers)."""
-        base = self.bases(con, replace(scope, dims=("all",)))["all"]
+        base = next(iter(self.bases(con, replace(scope, dims=("all",))).values()))
         return (*self.aggregates(base), *(metric for metric, _, _ in self.ratios))
 
 
@@ -953,12 +974,13 @@ def run_family(con: ibis.BaseBackend, family: Family, scope: Scope) -> pd.DataFr
         queried.append(rollup)
     bases = family.bases(con, replace(scope, dims=tuple(queried)))
     parts = []
-    for dim in queried:
-        if dim not in bases:
-            continue
-        b = bases[dim]
-        agg = b.group_by(["period", "segment"]).aggregate(**_kept(family, family.aggregates(b), scope.metrics))
-        parts.append(agg.mutate(segment_dim=ibis.literal(dim)))
+    for key, b in bases.items():
+        aggregates = _kept(family, family.aggregates(b), scope.metrics)
+        if isinstance(key, tuple):  # several dimensions stacked in one table (_stacked)
+            agg = b.group_by(["period", "segment", "segment_dim"]).aggregate(**aggregates)
+        else:
+            agg = b.group_by(["period", "segment"]).aggregate(**aggregates).mutate(segment_dim=ibis.literal(key))
+        parts.append(agg.select("period", "segment", *aggregates, "segment_dim"))
     if not parts:
         return pd.DataFrame(columns=[*KEYS, *family.columns(con, scope)])
     expr = parts[0].union(*parts[1:], distinct=False) if len(parts) > 1 else parts[0]
