@@ -19,5 +19,5 @@ def test_dates_stay_strings_and_scalars_are_typed(tmp_path: Path) -> None:
 def test_invalid_yaml_names_the_file_and_the_line(tmp_path: Path) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text("a: [1, 2\nb: 3\n", encoding="utf-8")
-    with pytest.raises(ParamsError, match=r"broken.yaml is not valid YAML: .*line 2"):
+    with pytest.raises(ParamsError, match=r"(?s)broken.yaml is not valid YAML: .*line 2"):
         read_yaml(path)
