@@ -110,7 +110,7 @@ def render(records: list[dict[str, Any]]) -> str:
     lines = [
         "# Scaling curve: ingest, metric panel and pack against the size of the company",
         "",
-        f"Command: `benchmarks/scaling_curve.py` (one invocation per group of scales; each record says when)  ",
+        "Command: `benchmarks/scaling_curve.py` (one invocation per group of scales; each record says when)  ",
         f"Machine: {machine['cores']} cores, {machine['memory']}, {machine['cpu']}; shared (load averages per scale below)  ",
         f"Packages: {machine['packages']}",
         "",
