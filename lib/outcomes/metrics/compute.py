@@ -94,7 +94,6 @@ def _table(con: ibis.BaseBackend, name: str) -> ibis.Table:
     return known[name]
 
 
-
 def _hours(start: ibis.Value, stop: ibis.Value) -> ibis.Value:
     """Hours from ``start`` to ``stop`` (NULL when either is NULL), portable across engines.
 
