@@ -24,12 +24,14 @@ psutil, and never less than the largest process's own high-water mark (``VmHWM``
 ``ru_maxrss`` starts from the parent's size at the fork).
 
 The baseline is what an analyst would write by hand for the scorecard of one month:
-``pd.read_csv`` / ``pd.read_parquet`` of the exports and ``groupby`` by region (volume,
+``pd.read_csv`` (the pyarrow engine) / ``pd.read_parquet`` of the exports, only the columns needed, and ``groupby`` by region (volume,
 first response median and P90, MTTR, FCR, SLA, reopen rate, reassignments, self-service
 rate; CSAT, NPS, churn, revenue, ARPU, active customers). The kit computes the same
 numbers for the same month from the warehouse (``build_panel``); the script prints both
 times and peaks, their ratios, and the largest relative difference between the two sets
-of numbers (a correctness check, not a timing).
+of numbers (a correctness check, not a timing). A second reference, ``SCORECARD_SQL``, is
+the same scorecard as one hand-written DuckDB script on the same warehouse; the page sets
+the kit, the SQL and pandas side by side (``metrics_side_by_side``).
 
 Then, unless ``--no-profile``, the in-process stages run again under cProfile, and
 ingest once more with the time of each source (its private steps wrapped in timers).
@@ -239,11 +241,12 @@ def stage_plain_load(period: str) -> dict[str, Any]:
 def stage_panel(period: str) -> dict[str, Any]:
     """The scorecard's panel: every catalog metric, 24 months, company and regions."""
     from outcomes.metrics import panel
+    from outcomes.periods import Window
     from outcomes.warehouse import store
 
     began = time.perf_counter()
-    start, end = panel.window(period, HISTORY_MONTHS)
-    frame = panel.build_panel(store.connect(), start=start, end=end, segment="region")
+    months = Window.last(HISTORY_MONTHS, ending=period)
+    frame = panel.build_panel(store.connect(), start=months.first_month, end=months.last_month, segment="region")
     return {"compute_s": time.perf_counter() - began, "rows": len(frame)}
 
 
@@ -287,12 +290,18 @@ def stage_baseline(period: str, out: str) -> dict[str, Any]:
     first = pd.Timestamp(f"{period}-01")
     after = first + pd.offsets.MonthBegin(1)
 
-    # tickets opened up to the month (a ticket resolved in the month may be older)
-    files = [f for f in sorted((raw / "tickets").glob("tickets_*.csv")) if f.stem.removeprefix("tickets_") <= period]
+    # tickets opened up to the month (a ticket resolved in the month may be older), the demand
+    # surge's extra tickets included (the same layout, in their own folder)
+    files = [
+        f
+        for folder in ("tickets", "tickets_surge")
+        for f in sorted((raw / folder).glob(f"{folder}_*.csv"))
+        if f.stem.removeprefix(f"{folder}_") <= period
+    ]
     dates = ["opened_at", "u_first_response_at", "resolved_at"]
     columns = [*dates, "caller_id", "u_requester_type", "contact_type", "location", "reassignment_count",
                "reopen_count", "u_first_contact_resolution", "u_sla_target_hours", "made_sla"]
-    t = pd.concat([pd.read_csv(f, usecols=columns, parse_dates=dates) for f in files], ignore_index=True)
+    t = pd.concat([pd.read_csv(f, usecols=columns, parse_dates=dates, engine="pyarrow") for f in files], ignore_index=True)
     customers = pd.read_parquet(raw / "customers.parquet", columns=["customer_no", "sales_region", "customer_since"])
     region_of = customers.set_index("customer_no")["sales_region"]
     t["region"] = t["location"].str.lower()
@@ -329,7 +338,7 @@ def stage_baseline(period: str, out: str) -> dict[str, Any]:
     del t, opened, resolved
 
     # customers active in the month, churn, surveys and orders by the customer's region
-    churn = pd.read_csv(raw / "churn.csv", usecols=["customer_no", "churn_date"])
+    churn = pd.read_csv(raw / "churn.csv", usecols=["customer_no", "churn_date"], engine="pyarrow")
     churn["churn_date"] = pd.to_datetime(churn["churn_date"], format="%d/%m/%Y")
     c = customers.rename(columns={"sales_region": "region"}).merge(churn, on="customer_no", how="left")
     c["customer_since"] = pd.to_datetime(c["customer_since"])
@@ -358,6 +367,92 @@ def stage_baseline(period: str, out: str) -> dict[str, Any]:
     return {"compute_s": seconds, "rows": len(tidy)}
 
 
+# --------------------------------------------------------------------------- hand-written SQL on the warehouse
+
+#: One month's scorecard by hand in DuckDB SQL on the warehouse: what an analyst who knows the
+#: canonical tables would write (one script, month filters on the raw timestamps, the company
+#: and the regions in one pass with GROUPING SETS). ``$first`` and ``$after`` are the month's
+#: first day and the next month's first day.
+SCORECARD_SQL = """
+WITH
+  cust AS (SELECT customer_id, region FROM customers),
+  t AS (
+    SELECT t.opened_at, t.resolved_at,
+           (epoch(t.first_response_at)::BIGINT - epoch(t.opened_at)::BIGINT)::DOUBLE / 3600 AS response_hours,
+           (epoch(t.resolved_at)::BIGINT - epoch(t.opened_at)::BIGINT)::DOUBLE / 3600 AS resolve_hours,
+           t.first_contact_resolved::DOUBLE AS fcr, t.reopened::DOUBLE AS reopened,
+           t.reassignment_count::DOUBLE AS reassignments,
+           (t.channel IN ('portal', 'chatbot'))::DOUBLE AS self_service,
+           t.sla_met, t.sla_target_hours,
+           coalesce(t.region, CASE WHEN t.requester_type = 'customer' THEN c.region END, 'unassigned') AS region
+    FROM tickets t LEFT JOIN cust c ON t.requester_id = c.customer_id
+    WHERE (t.opened_at >= $first AND t.opened_at < $after) OR (t.resolved_at >= $first AND t.resolved_at < $after)
+  ),
+  opened AS (
+    SELECT coalesce(region, 'all') AS segment, count(*)::DOUBLE AS ticket_volume,
+           median(response_hours) AS first_response_median_hours,
+           quantile_cont(response_hours, 0.9) AS first_response_p90_hours,
+           avg(fcr) AS fcr_rate, avg(reassignments) AS reassignments_per_ticket, avg(self_service) AS self_service_rate
+    FROM t WHERE opened_at >= $first AND opened_at < $after
+    GROUP BY GROUPING SETS ((), (region))
+  ),
+  resolved AS (
+    SELECT coalesce(region, 'all') AS segment, avg(resolve_hours) AS mttr_hours,
+           avg(coalesce(sla_met, resolve_hours <= sla_target_hours)::DOUBLE) AS sla_attainment,
+           avg(reopened) AS reopen_rate
+    FROM t WHERE resolved_at >= $first AND resolved_at < $after
+    GROUP BY GROUPING SETS ((), (region))
+  ),
+  base AS (
+    SELECT coalesce(c.region, 'all') AS segment, count(*)::DOUBLE AS active_customers,
+           sum((c.signup_date < $first AND ch.churned_at < $after)::INT)::DOUBLE
+             / sum((c.signup_date < $first)::INT) AS churn_rate
+    FROM customers c LEFT JOIN churn ch USING (customer_id)
+    WHERE c.signup_date < $after AND (ch.churned_at IS NULL OR ch.churned_at >= $first)
+    GROUP BY GROUPING SETS ((), (c.region))
+  ),
+  surveys AS (
+    SELECT coalesce(c.region, 'all') AS segment,
+           avg(CASE WHEN s.kind = 'csat' THEN (s.score >= 4)::DOUBLE END) AS csat,
+           avg(CASE WHEN s.kind = 'nps' THEN CASE WHEN s.score >= 9 THEN 100.0 WHEN s.score <= 6 THEN -100.0 ELSE 0.0 END END) AS nps
+    FROM customer_surveys s JOIN cust c USING (customer_id)
+    WHERE s.responded_at >= $first AND s.responded_at < $after
+    GROUP BY GROUPING SETS ((), (c.region))
+  ),
+  sales AS (
+    SELECT coalesce(c.region, 'all') AS segment, sum(o.revenue) AS revenue
+    FROM orders o JOIN cust c USING (customer_id)
+    WHERE o.ordered_at >= $first AND o.ordered_at < $after
+    GROUP BY GROUPING SETS ((), (c.region))
+  )
+SELECT segment, o.* EXCLUDE (segment), r.* EXCLUDE (segment), b.active_customers, b.churn_rate,
+       s.csat, s.nps, sa.revenue, sa.revenue / b.active_customers AS arpu
+FROM opened o
+FULL JOIN resolved r USING (segment)
+FULL JOIN base b USING (segment)
+FULL JOIN surveys s USING (segment)
+FULL JOIN sales sa USING (segment)
+"""
+
+
+def stage_sql(period: str, out: str) -> dict[str, Any]:
+    """The scorecard of one month by hand-written DuckDB SQL on the same warehouse, default settings."""
+    import duckdb
+    import pandas as pd
+
+    began = time.perf_counter()
+    first = dt.date.fromisoformat(f"{period}-01")
+    after = (first + dt.timedelta(days=32)).replace(day=1)
+    con = duckdb.connect(str(Path(os.environ["OUTCOMES_ROOT"]) / "data" / "warehouse.duckdb"), read_only=True)
+    card = con.execute(SCORECARD_SQL, {"first": first, "after": after}).df()
+    con.close()
+    seconds = time.perf_counter() - began
+    tidy = card.melt(id_vars="segment", value_vars=list(BASELINE_METRICS), var_name="metric")
+    tidy["value"] = tidy["value"].astype("float64")
+    pd.DataFrame(tidy).to_parquet(out)
+    return {"compute_s": seconds, "rows": len(tidy)}
+
+
 CHILD_STAGES = {
     "ingest": stage_ingest,
     "plain_load": stage_plain_load,
@@ -366,6 +461,7 @@ CHILD_STAGES = {
     "statistics": stage_statistics,
     "roi": stage_roi,
     "baseline": stage_baseline,
+    "sql": stage_sql,
 }
 
 
@@ -378,6 +474,7 @@ STAGE_IMPORTS = {
     "statistics": ("outcomes.report", "outcomes.report.investment", "outcomes.report.review", "ibis.backends.duckdb"),
     "roi": ("outcomes.report", "outcomes.report.investment", "outcomes.report.review", "ibis.backends.duckdb"),
     "baseline": ("pandas", "pyarrow.parquet"),
+    "sql": ("duckdb", "pandas", "pyarrow.parquet"),
 }
 
 
@@ -390,7 +487,7 @@ def run_child(stage: str, period: str, out: str | None, profile: bool) -> None:
         importlib.import_module(module)
     imported = time.perf_counter()
     fn = CHILD_STAGES[stage]
-    args = (period, out) if stage in ("month", "baseline") else (period,)
+    args = (period, out) if stage in ("month", "baseline", "sql") else (period,)
     if profile:
         prof = cProfile.Profile()
         values = prof.runcall(fn, *args)
@@ -650,6 +747,7 @@ def render(ctx: dict[str, Any]) -> str:
         "",
     ]
     lines += [f"- {t}" for t in ctx["verdicts"]]
+    lines += ctx["metrics_side_by_side"]
     lines += [
         "",
         "## Where the pack's time goes",
@@ -735,6 +833,48 @@ def render_ingest(kit: Measured, plain: Measured, refresh: Measured) -> list[str
     ]
 
 
+# --------------------------------------------------------------------------- metrics: kit, hand-written SQL, pandas
+
+#: One month's scorecard: the kit at most this many times the hand-written SQL, pandas at least this many times the kit.
+METRIC_TARGETS = {"kit_over_sql": 1.5, "pandas_over_kit": 8.0}
+
+
+def metrics_side_by_side(stages: dict[str, Measured], kit_file: Path, sql_file: Path) -> list[str]:
+    """The page's lines comparing the kit's month with hand-written SQL and pandas, in the same run."""
+    kit, sql, pandas = stages["kit, one month"], stages["hand-written SQL"], stages["pandas baseline"]
+    max_rel, where, cells = max_relative_difference(kit_file, sql_file)
+    over_sql = kit.report["compute_s"] / sql.report["compute_s"]
+    over_kit = pandas.report["compute_s"] / kit.report["compute_s"]
+
+    def word(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    lines = [
+        "",
+        "## Metrics side by side: the kit, hand-written SQL on the same warehouse, pandas from the exports",
+        "",
+        "One month's 15 scorecard metrics for the company and each region. *Compute* excludes interpreter "
+        "start-up and imports; each runs in its own process, one after the other, default settings.",
+        "",
+        "| | Compute (s) | Wall (s) | Peak RSS | Compute / kit's |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for s in (kit, sql, pandas):
+        lines.append(
+            f"| {s.name} | {s.report['compute_s']:.2f} | {s.seconds:.1f} | {gb(s.peak)} | "
+            f"{s.report['compute_s'] / kit.report['compute_s']:.2f} |"
+        )
+    lines += [
+        "",
+        f"- Kit / hand-written SQL: **{over_sql:.2f}**, target at most {METRIC_TARGETS['kit_over_sql']:.1f}: "
+        f"{word(over_sql <= METRIC_TARGETS['kit_over_sql'])}",
+        f"- pandas / kit: **{over_kit:.1f}x**, target at least {METRIC_TARGETS['pandas_over_kit']:.0f}x: "
+        f"{word(over_kit >= METRIC_TARGETS['pandas_over_kit'])}",
+        f"- Same numbers as the SQL: {cells} values, largest relative difference **{max_rel:.2e}** ({where})",
+    ]
+    return lines
+
+
 def verdicts(pack: Measured, time_ratio: float, memory_ratio: float) -> list[str]:
     """One line per target: the measured figure, the target, met or not."""
 
@@ -818,6 +958,8 @@ def main() -> None:
         kit_file, base_file = work / "kit-month.parquet", work / "baseline-month.parquet"
         kit = step("kit, one month", [*child, "month", "--stage-out", str(kit_file)])
         base = step("pandas baseline", [*child, "baseline", "--stage-out", str(base_file)])
+        sql_file = work / "sql-month.parquet"
+        step("hand-written SQL", [*child, "sql", "--stage-out", str(sql_file)])
         # Imported here: ingest_refresh imports this module's measuring functions.
         from ingest_refresh import refresh_after_new_month
 
@@ -872,6 +1014,7 @@ def main() -> None:
             "max_rel_where": where,
             "cells": cells,
             "verdicts": verdicts(pack, time_ratio, memory_ratio),
+            "metrics_side_by_side": metrics_side_by_side(stages, kit_file, sql_file),
             "notebooks": notebooks,
             "after_notebooks_s": pack.started + pack.seconds - max(r["ended"] for r in notebooks),
             "profiles": profiles,

@@ -435,12 +435,20 @@ def new_initiative(
 def export_parquet(
     warehouse: Path = typer.Option(None, help="The DuckDB warehouse to export; default data/warehouse.duckdb."),
     out: Path = typer.Option(None, help="Export folder; default spark.data.parquet of params/engine.yaml."),
+    partition_by_month: bool | None = typer.Option(
+        None,
+        "--partition-by-month/--one-file-per-table",
+        help="Split tickets, orders and surveys into month=YYYY-MM folders; default spark.data.partition_by_month.",
+    ),
 ) -> None:
     """Write every canonical table to <out>/<table>.parquet for Spark (replaces the folder atomically)."""
     from outcomes.warehouse.spark_backend import export_parquet as export
+    from outcomes.warehouse.spark_backend import load_settings
 
     try:
-        summary = export(warehouse or config.project().warehouse, out)
+        if partition_by_month is None:
+            partition_by_month = load_settings().spark.data.partition_by_month
+        summary = export(warehouse or config.project().warehouse, out, partition_by_month=partition_by_month)
     except OutcomesError as exc:
         _fail(exc)
     console.print(summary.to_table())

@@ -28,8 +28,12 @@ class Params(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
-class _NoDatesLoader(yaml.SafeLoader):
-    """A safe YAML loader that keeps dates as strings, so that the models parse them."""
+class _NoDatesLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """A safe YAML loader that keeps dates as strings, so that the models parse them.
+
+    It parses with libyaml where PyYAML has it (ten times as fast as the pure-Python
+    parser: the metric catalog is read at the start of every notebook).
+    """
 
 
 _NoDatesLoader.yaml_implicit_resolvers = {

@@ -38,7 +38,8 @@ Rows without a segment value (a ticket without a region) are kept as ``"unassign
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+import weakref
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -50,6 +51,7 @@ from outcomes.metrics import allocation, catalog
 from outcomes.metrics.allocation import AllocationRules
 from outcomes.metrics.catalog import DIMENSIONS
 from outcomes.errors import WarehouseError
+from outcomes.warehouse.datamodel import MONTH_PARTITIONS, PARTITION_COLUMN
 from outcomes.periods import MonthLike, Window
 
 Requester = Literal["all", "customer", "employee"]
@@ -79,6 +81,17 @@ def months_table(window: Window) -> ibis.Table:
 
 
 # --------------------------------------------------------------------------- helpers
+
+_TABLES: weakref.WeakKeyDictionary[ibis.BaseBackend, dict[str, ibis.Table]] = weakref.WeakKeyDictionary()
+
+
+def _table(con: ibis.BaseBackend, name: str) -> ibis.Table:
+    """``con.table(name)``, looked up once per connection: each lookup asks the engine for the
+    table's schema, a round trip that a panel would otherwise repeat for every family."""
+    known = _TABLES.setdefault(con, {})
+    if name not in known:
+        known[name] = con.table(name)
+    return known[name]
 
 
 def _hours(start: ibis.Value, stop: ibis.Value) -> ibis.Value:
@@ -112,6 +125,24 @@ def _segments(t: ibis.Table, columns: dict[str, str | None], dims: Iterable[str]
     return out
 
 
+def _stacked(t: ibis.Table, columns: dict[str, str | None], dims: Sequence[str]) -> ibis.Table:
+    """``t`` once per dimension of ``dims``, with ``segment_dim`` and ``segment`` columns.
+
+    Grouped by ``segment_dim`` too, it gives every dimension's aggregates in one pass: the
+    engine reads, filters and joins ``t`` once for all of them (each row of ``t`` meets a
+    small table of the dimensions), where one query per dimension would read it again.
+    """
+    names = ibis.memtable(pd.DataFrame({"segment_dim": list(dims)}), schema=ibis.schema({"segment_dim": "string"}))
+    s = t.cross_join(names)
+    segment = ibis.cases(
+        *(
+            (s.segment_dim == dim, ibis.literal("all") if dim == "all" else s[columns[dim]].cast("string").fill_null(UNASSIGNED))  # type: ignore[index]
+            for dim in dims
+        )
+    )
+    return s.mutate(segment=segment)
+
+
 @dataclass(frozen=True)
 class Scope:
     """What to compute: the months, the segment dimensions and the ticket requesters.
@@ -126,12 +157,16 @@ class Scope:
         Which tickets the ticket metrics count.
     allocation : AllocationRules
         How the IT ledger is allocated to services (the unit costs).
+    metrics : frozenset of str, optional
+        The metrics asked for: a family computes only the aggregate columns they need
+        (None: every column).
     """
 
     window: Window
     dims: tuple[str, ...]
     requester: Requester = "all"
     allocation: AllocationRules = field(default_factory=AllocationRules)
+    metrics: frozenset[str] | None = None
 
     def in_window(self, t: ibis.Table) -> ibis.Table:
         """Keep the rows of ``t`` whose ``period`` is within the months."""
@@ -146,10 +181,39 @@ class Scope:
         """The rows of ``t`` whose timestamp ``at`` falls within the months, with their ``period``.
 
         The window is a range on the raw column, which the engine applies from its
-        min/max indexes before reading the rows (a filter on the computed month is not).
+        min/max indexes before reading the rows (a filter on the computed month is not);
+        on a month-partitioned export the partitions outside the months are skipped too.
         """
-        t = t.filter(self.timestamps_in_window(t[at]))
+        t = t.filter(self.within_partitions(t, at, self.timestamps_in_window(t[at])))
         return t.mutate(period=_month(t[at]))
+
+    def within_partitions(self, t: ibis.Table, at: str, keep: ibis.Value, *, since_start: bool = True) -> ibis.Value:
+        """``keep``, and on a month-partitioned export also the partitions that can hold its rows.
+
+        A table of a month-partitioned Parquet export (Spark, ``spark.data.partition_by_month``)
+        carries the month of ``at`` as a string column, :data:`~outcomes.warehouse.datamodel.PARTITION_COLUMN`;
+        a filter on it lets the engine skip whole months of files. Rows kept by ``keep``
+        have ``at`` up to the last month (and, with ``since_start``, from the first), so the
+        result is the same; on the DuckDB warehouse, which has no such column, it is ``keep``.
+
+        Parameters
+        ----------
+        t : ibis.Table
+            A canonical table as the engine holds it (before any join).
+        at : str
+            The timestamp column the rows are kept by.
+        keep : ibis.Value
+            The filter on ``t``.
+        since_start : bool
+            Whether the rows kept have ``at`` within the months (else only before their end:
+            tickets resolved or open in the months were opened in or before them).
+        """
+        name = getattr(t.op(), "name", None)
+        if MONTH_PARTITIONS.get(name) != at or PARTITION_COLUMN not in t.columns:
+            return keep
+        month = t[PARTITION_COLUMN]
+        keep = keep & (month <= str(self.window.last_month))
+        return keep & (month >= str(self.window.first_month)) if since_start else keep
 
 
 # --------------------------------------------------------------------------- bases
@@ -157,15 +221,15 @@ class Scope:
 
 def _customers(con: ibis.BaseBackend) -> ibis.Table:
     """Customers with their churn date (NULL while a customer)."""
-    c = con.table("customers")
-    ch = con.table("churn").select(_churn_id="customer_id", churned_at="churned_at")
+    c = _table(con, "customers")
+    ch = _table(con, "churn").select(_churn_id="customer_id", churned_at="churned_at")
     j = c.left_join(ch, c.customer_id == ch._churn_id)
     return j.select("customer_id", "segment", "region", "signup_date", "churned_at")
 
 
 def _with_customer(con: ibis.BaseBackend, t: ibis.Table, on: str = "customer_id") -> ibis.Table:
     """Add the customer's ``customer_segment`` and ``region`` to a table keyed by customer."""
-    c = con.table("customers").select(_cid="customer_id", customer_segment="segment", region="region")
+    c = _table(con, "customers").select(_cid="customer_id", customer_segment="segment", region="region")
     return t.inner_join(c, t[on] == c._cid).drop("_cid")
 
 
@@ -178,7 +242,7 @@ def _customer_bases(con: ibis.BaseBackend, t: ibis.Table, dims: Iterable[str]) -
     dims = list(dims)
     bases = _segments(t, {"region": "region", "customer_segment": "customer_segment"}, dims)
     if "service" in dims:
-        sm = con.table("service_map")
+        sm = _table(con, "service_map")
         sm = sm.filter(sm.customer_facing).select(_sm_region="region", _sm_service="service")
         j = t.inner_join(sm, t.region == sm._sm_region)
         bases["service"] = j.mutate(segment=j._sm_service.cast("string")).drop("_sm_region", "_sm_service")
@@ -197,13 +261,13 @@ def _tickets(
     to customers, so a short window does not join all of history. Without ``customer``
     the join is left out and ``customer_segment`` is NULL (and ``region`` the ticket's own).
     """
-    t = con.table("tickets")
-    if requester != "all":
-        t = t.filter(t.requester_type == requester)
+    t = _table(con, "tickets")
     if keep is not None:
         t = t.filter(keep(t))
+    if requester != "all":
+        t = t.filter(t.requester_type == requester)
     if customer:
-        c = con.table("customers").select(_cid="customer_id", _cseg="segment", _creg="region")
+        c = _table(con, "customers").select(_cid="customer_id", _cseg="segment", _creg="region")
         # an equality-only join (a hash join; customer_id is unique, so rows are not repeated);
         # the customer's attributes are then kept for customer requesters only
         j = t.left_join(c, t.requester_id == c._cid)
@@ -244,23 +308,27 @@ def _ticket_bases(
     scope: Scope,
     keep: Callable[[ibis.Table], ibis.Value],
     prepare: Callable[[ibis.Table], ibis.Table],
-) -> dict[str, ibis.Table]:
-    """Per-dimension ticket bases: ``_tickets`` selected by ``keep``, then ``prepare`` (adds ``period``).
+) -> dict[str | tuple[str, ...], ibis.Table]:
+    """The ticket base of every dimension: ``_tickets`` selected by ``keep``, then ``prepare`` (adds ``period``).
 
-    Only the dimensions of :data:`CUSTOMER_DIMS` join the customers.
+    The customers are joined only when a dimension of :data:`CUSTOMER_DIMS` is asked for
+    (the join keeps every ticket once, so the other dimensions read the same rows). Several
+    dimensions come as one table stacked by :func:`_stacked`, under the tuple of their names.
     """
-    bases: dict[str, ibis.Table] = {}
-    for customer in (False, True):
-        dims = [d for d in scope.dims if (d in CUSTOMER_DIMS) == customer]
-        if dims:
-            t = prepare(_tickets(con, scope.requester, keep, customer=customer))
-            bases |= _segments(t, TICKET_COLUMNS, dims)
-    return bases
+    customer = any(d in CUSTOMER_DIMS for d in scope.dims)
+    t = prepare(_tickets(con, scope.requester, keep, customer=customer))
+    dims = [d for d in scope.dims if d == "all" or TICKET_COLUMNS.get(d) is not None]
+    if len(dims) > 1:
+        return {tuple(dims): _stacked(t, TICKET_COLUMNS, dims)}
+    return dict(_segments(t, TICKET_COLUMNS, dims))
 
 
 def _bases_tickets_opened(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Table]:
     return _ticket_bases(
-        con, scope, lambda r: scope.timestamps_in_window(r.opened_at), lambda t: t.mutate(period=_month(t.opened_at))
+        con,
+        scope,
+        lambda r: scope.within_partitions(r, "opened_at", scope.timestamps_in_window(r.opened_at)),
+        lambda t: t.mutate(period=_month(t.opened_at)),
     )
 
 
@@ -291,7 +359,9 @@ def _bases_tickets_resolved(con: ibis.BaseBackend, scope: Scope) -> dict[str, ib
     return _ticket_bases(
         con,
         scope,
-        lambda r: r.resolved_at.notnull() & scope.timestamps_in_window(r.resolved_at),
+        lambda r: scope.within_partitions(
+            r, "opened_at", r.resolved_at.notnull() & scope.timestamps_in_window(r.resolved_at), since_start=False
+        ),
         lambda t: t.mutate(period=_month(t.resolved_at)),
     )
 
@@ -320,7 +390,8 @@ def _bases_backlog(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Table]
     last_end = scope.window.end_timestamp
 
     def open_at_a_month_end(r: ibis.Table) -> ibis.Value:
-        return (r.opened_at < last_end) & (r.resolved_at.isnull() | (r.resolved_at >= first_end))
+        keep = (r.opened_at < last_end) & (r.resolved_at.isnull() | (r.resolved_at >= first_end))
+        return scope.within_partitions(r, "opened_at", keep, since_start=False)
 
     def at_month_ends(t: ibis.Table) -> ibis.Table:
         j = t.inner_join(m, [t.opened_at < m.period_end, t.resolved_at.isnull() | (t.resolved_at >= m.period_end)])
@@ -340,11 +411,11 @@ def _aggs_backlog(t: ibis.Table) -> dict[str, ibis.Value]:
 
 
 def _bases_incidents(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Table]:
-    i = con.table("incidents")
+    i = _table(con, "incidents")
     i = scope.monthly(i, "started_at")
     bases = _segments(i, {"service": "service"}, [d for d in scope.dims if d != "region"])
     if "region" in scope.dims:
-        sm = con.table("service_map").select(_sm_service="service", _sm_region="region")
+        sm = _table(con, "service_map").select(_sm_service="service", _sm_region="region")
         everywhere = i.filter(i.region.isnull())
         everywhere = everywhere.inner_join(sm, everywhere.service == sm._sm_service)
         columns = ["period", "service", "region", "outage_minutes"]
@@ -371,7 +442,7 @@ def rework(d: ibis.Table) -> ibis.Value:
 
 
 def _bases_deployments(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Table]:
-    d = con.table("deployments")
+    d = _table(con, "deployments")
     d = scope.monthly(d, "deployed_at")
     d = d.mutate(
         failed_f=_rate(d.failed),
@@ -397,7 +468,7 @@ def _aggs_deployments(t: ibis.Table) -> dict[str, ibis.Value]:
 
 
 def _bases_costs(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Table]:
-    c = con.table("it_costs")
+    c = _table(con, "it_costs")
     c = c.filter(c.service == SERVICE_DESK)
     c = scope.in_window(c.mutate(period=c.month.cast("date")))
     return _segments(c, {}, scope.dims)
@@ -417,7 +488,7 @@ def _aggs_allocated_costs(t: ibis.Table) -> dict[str, ibis.Value]:
 
 
 def _bases_employee_survey(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Table]:
-    s = con.table("employee_survey")
+    s = _table(con, "employee_survey")
     s = scope.monthly(s, "responded_at")
     s = s.mutate(satisfied=_rate(s.score >= 4))
     return _segments(s, {"region": "region"}, scope.dims)
@@ -452,15 +523,15 @@ def ticket_survey_base(con: ibis.BaseBackend, scope: Scope) -> ibis.Table:
         ``employee_it``, ``service``, ``category``, ``assignment_group``, ``channel``,
         ``region`` and ``customer_segment``.
     """
-    s = scope.monthly(con.table("ticket_surveys"), "submitted_at")
-    t = con.table("tickets").select(
+    s = scope.monthly(_table(con, "ticket_surveys"), "submitted_at")
+    t = _table(con, "tickets").select(
         _tid="ticket_id", _rtype="requester_type", _rid="requester_id", service="service", category="category",
         assignment_group="assignment_group", channel="channel", _treg="region",
     )
     j = s.inner_join(t, s.ticket_id == t._tid)
-    c = con.table("customers").select(_cid="customer_id", _cseg="segment", _creg="region")
+    c = _table(con, "customers").select(_cid="customer_id", _cseg="segment", _creg="region")
     j = j.left_join(c, j._rid == c._cid)
-    sm = con.table("service_map")
+    sm = _table(con, "service_map")
     facing = sm.group_by(_sm_service=sm.service).aggregate(_facing=sm.customer_facing.cast("int64").max())
     j = j.left_join(facing, j.service == facing._sm_service)
     respondent = j.respondent_type.fill_null(j._rtype)
@@ -559,7 +630,7 @@ def _aggs_customer_base(t: ibis.Table) -> dict[str, ibis.Value]:
 
 
 def _bases_surveys(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Table]:
-    s = con.table("customer_surveys")
+    s = _table(con, "customer_surveys")
     s = scope.monthly(s, "responded_at")
     csat = ibis.ifelse(s.kind == "csat", _rate(s.score >= 4), ibis.null("float64"))
     nps = ibis.ifelse(
@@ -581,7 +652,7 @@ def _aggs_surveys(t: ibis.Table) -> dict[str, ibis.Value]:
 
 
 def _bases_orders(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Table]:
-    o = con.table("orders")
+    o = _table(con, "orders")
     o = scope.monthly(o, "ordered_at")
     o = o.mutate(
         revenue_with_margin=ibis.ifelse(o.margin.notnull(), o.revenue, ibis.null("float64")),
@@ -600,7 +671,7 @@ def _aggs_orders(t: ibis.Table) -> dict[str, ibis.Value]:
 
 
 def _bases_campaigns(con: ibis.BaseBackend, scope: Scope) -> dict[str, ibis.Table]:
-    c = con.table("campaigns")
+    c = _table(con, "campaigns")
     c = scope.in_window(c.mutate(period=c.month.cast("date")))
     bases = _segments(c, {}, [d for d in scope.dims if d == "all"])
     if "region" in scope.dims:
@@ -631,7 +702,9 @@ class Family:
     metrics : tuple of str
         Catalog metric ids it computes directly.
     bases : callable
-        ``(con, scope) -> {dim: table}``; each table has ``period`` and ``segment``.
+        ``(con, scope) -> {dim: table}``; each table has ``period`` and ``segment``. A key
+        that is a tuple of dimensions holds them stacked in one table (:func:`_stacked`),
+        with their names in ``segment_dim``.
     aggregates : callable
         ``table -> {column: aggregate}``; a metric id is its value, ``<id>__n`` its count.
     tables : tuple of str
@@ -650,7 +723,7 @@ class Family:
     name: str
     dims: tuple[str, ...]
     metrics: tuple[str, ...]
-    bases: Callable[[ibis.BaseBackend, Scope], dict[str, ibis.Table]]
+    bases: Callable[[ibis.BaseBackend, Scope], dict[str, ibis.Table] | dict[str | tuple[str, ...], ibis.Table]]
     aggregates: Callable[[ibis.Table], dict[str, ibis.Value]]
     tables: tuple[str, ...]
     ratios: tuple[tuple[str, str, str], ...] = ()
@@ -658,7 +731,7 @@ class Family:
 
     def columns(self, con: ibis.BaseBackend, scope: Scope) -> tuple[str, ...]:
         """Names of the aggregate columns (metric values, ``<id>__n`` counts and helpers)."""
-        base = self.bases(con, replace(scope, dims=("all",)))["all"]
+        base = next(iter(self.bases(con, replace(scope, dims=("all",))).values()))
         return (*self.aggregates(base), *(metric for metric, _, _ in self.ratios))
 
 
@@ -868,8 +941,25 @@ def plan(metric_ids: Iterable[str]) -> list[str]:
 # --------------------------------------------------------------------------- running
 
 
+def _kept(family: Family, aggregates: dict[str, ibis.Value], metric_ids: Collection[str] | None) -> dict[str, ibis.Value]:
+    """The aggregate columns of a family that ``metric_ids`` need (all of them when None).
+
+    A metric needs its value and ``<id>__n`` and, when divided after aggregation, its
+    numerator and denominator; a derived metric resting on the family needs every column
+    of it. Percentiles left out are work the engine does not do.
+    """
+    if metric_ids is None or any(d.metric in metric_ids and family.name in d.needs for d in DERIVED):
+        return aggregates
+    wanted = {c for m in metric_ids if m in family.metrics for c in (m, f"{m}__n")}
+    wanted |= {c for metric, num, den in family.ratios if metric in metric_ids for c in (num, den)}
+    return {name: value for name, value in aggregates.items() if name in wanted}
+
+
 def run_family(con: ibis.BaseBackend, family: Family, scope: Scope) -> pd.DataFrame:
     """Run one family's query: its aggregates per month and segment, for every dimension it supports.
+
+    Only the aggregate columns that ``scope.metrics`` need are computed (all of them when
+    it is None).
 
     Returns
     -------
@@ -883,12 +973,13 @@ def run_family(con: ibis.BaseBackend, family: Family, scope: Scope) -> pd.DataFr
         queried.append(rollup)
     bases = family.bases(con, replace(scope, dims=tuple(queried)))
     parts = []
-    for dim in queried:
-        if dim not in bases:
-            continue
-        b = bases[dim]
-        agg = b.group_by(["period", "segment"]).aggregate(**family.aggregates(b))
-        parts.append(agg.mutate(segment_dim=ibis.literal(dim)))
+    for key, b in bases.items():
+        aggregates = _kept(family, family.aggregates(b), scope.metrics)
+        if isinstance(key, tuple):  # several dimensions stacked in one table (_stacked)
+            agg = b.group_by(["period", "segment", "segment_dim"]).aggregate(**aggregates)
+        else:
+            agg = b.group_by(["period", "segment"]).aggregate(**aggregates).mutate(segment_dim=ibis.literal(key))
+        parts.append(agg.select("period", "segment", *aggregates, "segment_dim"))
     if not parts:
         return pd.DataFrame(columns=[*KEYS, *family.columns(con, scope)])
     expr = parts[0].union(*parts[1:], distinct=False) if len(parts) > 1 else parts[0]
@@ -902,13 +993,14 @@ def run_family(con: ibis.BaseBackend, family: Family, scope: Scope) -> pd.DataFr
         kept = frame if rollup in scope.dims else frame[~by_rollup]
         frame = pd.concat([company[frame.columns], kept], ignore_index=True)
     for metric, numerator, denominator in family.ratios:
-        frame[metric] = _ratio(frame[numerator], frame[denominator])
+        if numerator in frame and denominator in frame:
+            frame[metric] = _ratio(frame[numerator], frame[denominator])
     return frame
 
 
 def _service_counts(con: ibis.BaseBackend, dims: Iterable[str]) -> pd.DataFrame:
     """Number of services behind each segment, from the service map (for availability)."""
-    sm = con.table("service_map")
+    sm = _table(con, "service_map")
     parts = []
     dims = list(dims)
     columns = ["segment_dim", "segment", "services"]
@@ -961,7 +1053,7 @@ def compute_wide(con: ibis.BaseBackend, metric_ids: Sequence[str], scope: Scope)
     for name in names:
         if name == "services":
             continue
-        frames[name] = run_family(con, _family(name), scope)
+        frames[name] = run_family(con, _family(name), replace(scope, metrics=frozenset(metric_ids)))
     wide = None
     for frame in frames.values():
         wide = frame if wide is None else _outer(wide, frame)
@@ -1050,10 +1142,11 @@ def _to_tidy(wide: pd.DataFrame, metric_ids: Sequence[str], scope: Scope, min_cu
         wide = wide.copy()
         wide["period"] = wide["period"].astype("datetime64[ns]")
     parts = []
+    wanted = [c for mid in metric_ids for c in (mid, f"{mid}__n") if c in wide.columns]
+    # one join of the grid with every metric's columns (the wide frame has one row per key)
+    part = grid.merge(wide[KEYS + list(dict.fromkeys(wanted))], on=KEYS, how="left") if wanted else grid
     for mid in metric_ids:
         m = catalog.get(mid)
-        cols = [c for c in (mid, f"{mid}__n") if c in wide.columns]
-        part = grid.merge(wide[KEYS + cols], on=KEYS, how="left") if cols else grid.copy()
         value = part[mid].astype("float64") if mid in part else pd.Series(np.nan, index=part.index)
         n = part[f"{mid}__n"].astype("float64") if f"{mid}__n" in part else pd.Series(np.nan, index=part.index)
         note = pd.Series(None, index=part.index, dtype="object")

@@ -436,6 +436,20 @@ TABLES: dict[str, Table] = {
 }
 
 
+#: The column naming a month partition (folders ``month=YYYY-MM``) in a month-partitioned
+#: Parquet export of the warehouse (``spark.data.partition_by_month``).
+PARTITION_COLUMN = "month"
+#: The event tables such an export splits by month: table -> the timestamp (never empty)
+#: whose month names the partition. They are the tables that grow with the business; the
+#: others stay one file each.
+MONTH_PARTITIONS: dict[str, str] = {
+    "tickets": "opened_at",
+    "ticket_surveys": "submitted_at",
+    "orders": "ordered_at",
+    "customer_surveys": "responded_at",
+}
+
+
 def table(name: str) -> Table:
     """Return the canonical table called ``name``, or raise with the valid names."""
     try:

@@ -12,7 +12,10 @@ what Spark needs besides those expressions:
     Builds the ``SparkSession`` (session time zone UTC, web UI off unless asked for).
 :func:`export_parquet`
     Writes every canonical table of the DuckDB warehouse to one Parquet file per table
-    with DuckDB's ``COPY ... TO``, into a new folder that replaces the old one at once.
+    with DuckDB's ``COPY ... TO``, into a new folder that replaces the old one at once;
+    with ``partition_by_month`` the event tables that grow with the business
+    (:data:`~outcomes.warehouse.datamodel.MONTH_PARTITIONS`) become folders of Hive-style
+    month partitions (``tickets.parquet/month=2025-03/``), which Spark prunes by month.
 :func:`connect`
     Returns an ibis ``pyspark`` backend with the canonical tables registered under their
     canonical names, so ``build_panel(con, ...)`` runs unchanged. It is what
@@ -45,7 +48,7 @@ from outcomes import config
 from outcomes.errors import ParamsError, WarehouseError
 from outcomes.params import Params, load
 from outcomes.warehouse.sql import literal, quote
-from outcomes.warehouse.datamodel import TABLES
+from outcomes.warehouse.datamodel import MONTH_PARTITIONS, PARTITION_COLUMN, TABLES
 
 if TYPE_CHECKING:
     import ibis
@@ -64,6 +67,8 @@ FIXED_CONF: dict[str, str] = {
     # The warehouse stores naive UTC timestamps (Parquet isAdjustedToUTC=false); read them
     # as TIMESTAMP instants in the UTC session time zone rather than TIMESTAMP_NTZ.
     "spark.sql.parquet.inferTimestampNTZ.enabled": "false",
+    # Month partitions (month=2025-03) stay strings, as the kit compares them.
+    "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
 }
 
 _MASTER = re.compile(
@@ -93,10 +98,16 @@ class SparkData(Params):
         A database (``name``, or ``catalog.name`` in Unity Catalog) of the Spark
         session's catalog that already holds the canonical tables under their
         canonical names.
+    partition_by_month : bool
+        Write the local export's event tables (:data:`~outcomes.warehouse.datamodel.MONTH_PARTITIONS`)
+        as Hive-style month partitions, ``<table>.parquet/month=YYYY-MM/``, so Spark reads
+        only the months a panel asks for (the metrics filter the partition column too).
+        Off by default: one file per table.
     """
 
     parquet: str | None = "data/parquet"
     database: str | None = None
+    partition_by_month: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -352,7 +363,9 @@ def source_stamp(warehouse: str | Path | None = None, settings: EngineSettings |
     return {"engine": "spark", "parquet": data.parquet_location(), **_stamp(warehouse)}
 
 
-def export_is_current(folder: str | Path, warehouse: str | Path | None = None) -> bool:
+def export_is_current(
+    folder: str | Path, warehouse: str | Path | None = None, *, partition_by_month: bool = False
+) -> bool:
     """Whether ``folder`` holds a complete export of the warehouse file as it is now.
 
     Parameters
@@ -361,26 +374,38 @@ def export_is_current(folder: str | Path, warehouse: str | Path | None = None) -
         The export folder.
     warehouse : str or Path, optional
         The DuckDB file; default the project's warehouse (:attr:`outcomes.config.Project.warehouse`).
+    partition_by_month : bool
+        The layout wanted (see :func:`export_parquet`); an export in the other layout is not current.
 
     Returns
     -------
     bool
-        False when the folder or its manifest is missing, or the warehouse changed since.
+        False when the folder or its manifest is missing, the warehouse changed since, or
+        the export's layout is not the one wanted.
     """
     warehouse = config.resolve(warehouse) if warehouse is not None else config.project().warehouse
     manifest = Path(folder) / EXPORT_MANIFEST
     if not (manifest.is_file() and warehouse.is_file()):
         return False
     written = json.loads(manifest.read_text(encoding="utf-8"))
+    if bool(written.get("partitioned_by_month", False)) != partition_by_month:
+        return False
     return {k: written.get(k) for k in ("warehouse", "size", "mtime_ns")} == _stamp(warehouse)
 
 
-def export_parquet(warehouse: str | Path | None = None, folder: str | Path | None = None) -> ParquetExport:
+def export_parquet(
+    warehouse: str | Path | None = None, folder: str | Path | None = None, *, partition_by_month: bool = False
+) -> ParquetExport:
     """Write every canonical table of the DuckDB warehouse to Parquet, atomically.
 
     Each table goes to ``<folder>/<table>.parquet`` through DuckDB's
     ``COPY (SELECT * FROM table) TO ... (FORMAT parquet)``, keeping the warehouse types
-    (naive UTC ``TIMESTAMP``, ``DATE``, ``BOOLEAN``, ``BIGINT``, ``DOUBLE``). Everything
+    (naive UTC ``TIMESTAMP``, ``DATE``, ``BOOLEAN``, ``BIGINT``, ``DOUBLE``). With
+    ``partition_by_month``, a table of :data:`~outcomes.warehouse.datamodel.MONTH_PARTITIONS`
+    holding rows becomes a folder of Hive-style partitions by the month of its event
+    timestamp, ``<table>.parquet/month=YYYY-MM/*.parquet`` (``COPY ... (FORMAT parquet,
+    PARTITION_BY (month))``); Spark reads the folder as one table with a string column
+    ``month`` and skips the months a query's filter on it excludes. Everything
     is written into a new sibling folder first, with ``_export.json`` (the source file's
     size and modification time, rows per table) last; the new folder then replaces the
     old one with two renames, so readers never see a half-written export.
@@ -392,6 +417,8 @@ def export_parquet(warehouse: str | Path | None = None, folder: str | Path | Non
     folder : str or Path, optional
         The export folder; default ``spark.data.parquet`` of ``params/engine.yaml``
         (relative paths from the project root).
+    partition_by_month : bool
+        Split the event tables into month partitions (``spark.data.partition_by_month``).
 
     Returns
     -------
@@ -434,10 +461,22 @@ def export_parquet(warehouse: str | Path | None = None, folder: str | Path | Non
                     f"warehouse {warehouse} has no table {', '.join(missing)}; rebuild it with `outcomes ingest`"
                 )
             for name in TABLES:
-                target = staging / f"{name}.parquet"
-                con.execute(f"COPY (SELECT * FROM {quote(name)}) TO {literal(str(target))} (FORMAT parquet)")
                 rows[name] = int(con.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()[0])
-        manifest = {**stamp, "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "rows": rows}
+                target = literal(str(staging / f"{name}.parquet"))
+                if partition_by_month and name in MONTH_PARTITIONS and rows[name]:
+                    month = f"strftime({quote(MONTH_PARTITIONS[name])}, '%Y-%m') AS {quote(PARTITION_COLUMN)}"
+                    con.execute(
+                        f"COPY (SELECT *, {month} FROM {quote(name)}) TO {target} "
+                        f"(FORMAT parquet, PARTITION_BY ({quote(PARTITION_COLUMN)}))"
+                    )
+                else:
+                    con.execute(f"COPY (SELECT * FROM {quote(name)}) TO {target} (FORMAT parquet)")
+        manifest = {
+            **stamp,
+            "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "partitioned_by_month": partition_by_month,
+            "rows": rows,
+        }
         (staging / EXPORT_MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         _swap(staging, folder)
     finally:
@@ -456,8 +495,10 @@ def _swap(new: Path, folder: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def refresh_export(folder: str | Path, warehouse: str | Path | None = None) -> bool:
-    """Export the warehouse to ``folder`` unless a current export is already there.
+def refresh_export(
+    folder: str | Path, warehouse: str | Path | None = None, *, partition_by_month: bool = False
+) -> bool:
+    """Export the warehouse to ``folder`` unless a current export in that layout is already there.
 
     A lock file beside the folder keeps notebooks that start together from exporting
     twice.
@@ -468,6 +509,8 @@ def refresh_export(folder: str | Path, warehouse: str | Path | None = None) -> b
         The local export folder.
     warehouse : str or Path, optional
         The DuckDB file; default the project's warehouse (:attr:`outcomes.config.Project.warehouse`).
+    partition_by_month : bool
+        The layout (see :func:`export_parquet`).
 
     Returns
     -------
@@ -479,9 +522,9 @@ def refresh_export(folder: str | Path, warehouse: str | Path | None = None) -> b
     with open(folder.parent / f".{folder.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            if export_is_current(folder, warehouse):
+            if export_is_current(folder, warehouse, partition_by_month=partition_by_month):
                 return False
-            export_parquet(warehouse, folder)
+            export_parquet(warehouse, folder, partition_by_month=partition_by_month)
             return True
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
@@ -576,7 +619,7 @@ def connect(
     if spark.data.parquet is not None and not spark.data.is_remote:
         folder = Path(spark.data.parquet_location())
         if warehouse.is_file():
-            refresh_export(folder, warehouse)
+            refresh_export(folder, warehouse, partition_by_month=spark.data.partition_by_month)
         elif not (folder / EXPORT_MANIFEST).is_file():
             raise WarehouseError(
                 f"neither the warehouse {warehouse} nor a Parquet export in {folder} exists; "
