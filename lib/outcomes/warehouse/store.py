@@ -325,9 +325,14 @@ def stored_fingerprints(execute: Any) -> dict[str, dict[str, int | str]] | None:
 
 
 def _all_tables(execute: Any) -> list[str]:
-    """Every table of the main schema, alphabetically."""
+    """Every table of the warehouse file's main schema, alphabetically.
+
+    Temporary tables and views a connection holds (the in-memory tables ibis registers,
+    named at random, the views ingest reads exports through) are not part of the warehouse.
+    """
     listing = execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY table_name"
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database() "
+        "AND table_schema = 'main' AND table_type = 'BASE TABLE' ORDER BY table_name"
     ).fetchall()
     return [name for (name,) in listing]
 
