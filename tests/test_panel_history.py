@@ -45,13 +45,16 @@ def seed(pristine: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def reference(pristine: Path) -> Callable[[str, str], pd.DataFrame]:
-    """The region panel of a window computed without history on the pristine copy (once per window)."""
-    panels: dict[tuple[str, str], pd.DataFrame] = {}
+    """The region panel of a window within ``START``..2025-10 without history on the pristine copy.
+
+    One computation of ``START``..2025-10; a window's panel is its months (every region
+    has rows in every month, so the panel of a shorter window has the same segments).
+    """
+    whole = _panel(pristine, None, START, "2025-10")
 
     def panel(start: str, end: str) -> pd.DataFrame:
-        if (start, end) not in panels:
-            panels[start, end] = _panel(pristine, None, start, end)
-        return panels[start, end].copy()
+        months = whole["period"].between(pd.Timestamp(Month.parse(start).start), pd.Timestamp(Month.parse(end).start))
+        return whole[months].reset_index(drop=True)
 
     return panel
 
