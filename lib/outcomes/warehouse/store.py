@@ -207,7 +207,11 @@ def source_stamp(
 
 
 def fingerprints(con: ibis.BaseBackend) -> dict[str, dict[str, int | str]]:
-    """Row count and content hash of every table, for the report manifest.
+    """Row count and content hash of every table of the warehouse file, for the report manifest.
+
+    Temporary tables and views of the connection (the in-memory tables ibis registers) are
+    not part of the warehouse and are left out, so the fingerprints of one file do not depend
+    on what ran on the connection before.
 
     The hash does not depend on row order: it is the sum over rows of DuckDB's 64-bit
     ``hash`` of the row, written as 32 hexadecimal digits (about 30 times as fast as an
@@ -325,9 +329,14 @@ def stored_fingerprints(execute: Any) -> dict[str, dict[str, int | str]] | None:
 
 
 def _all_tables(execute: Any) -> list[str]:
-    """Every table of the main schema, alphabetically."""
+    """Every table of the warehouse file's main schema, alphabetically.
+
+    Temporary tables and views a connection holds (the in-memory tables ibis registers,
+    named at random, the views ingest reads exports through) are not part of the warehouse.
+    """
     listing = execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY table_name"
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database() "
+        "AND table_schema = 'main' AND table_type = 'BASE TABLE' ORDER BY table_name"
     ).fetchall()
     return [name for (name,) in listing]
 
