@@ -38,7 +38,6 @@ Rows without a segment value (a ticket without a region) are kept as ``"unassign
 from __future__ import annotations
 
 import datetime as dt
-import weakref
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -82,13 +81,19 @@ def months_table(window: Window) -> ibis.Table:
 
 # --------------------------------------------------------------------------- helpers
 
-_TABLES: weakref.WeakKeyDictionary[ibis.BaseBackend, dict[str, ibis.Table]] = weakref.WeakKeyDictionary()
+#: Attribute of a connection holding the tables looked up on it (:func:`_table`).
+_TABLES_ATTRIBUTE = "_outcomes_tables"
 
 
 def _table(con: ibis.BaseBackend, name: str) -> ibis.Table:
     """``con.table(name)``, looked up once per connection: each lookup asks the engine for the
-    table's schema, a round trip that a panel would otherwise repeat for every family."""
-    known = _TABLES.setdefault(con, {})
+    table's schema, a round trip that a panel would otherwise repeat for every family.
+
+    The tables are kept on the connection object itself: ibis backends compare equal (and
+    hash alike) when they open the same database, so a mapping keyed by the connection
+    would hand a new connection the tables of a closed one.
+    """
+    known = con.__dict__.setdefault(_TABLES_ATTRIBUTE, {})
     if name not in known:
         known[name] = con.table(name)
     return known[name]
