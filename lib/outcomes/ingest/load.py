@@ -30,8 +30,9 @@ DuckDB does the work, so an export of 10 million tickets never sits in pandas me
 5. **Load** (:mod:`outcomes.ingest.checks`). Rows that broke no rule are inserted into
    the canonical table, typed.
 
-Then every loaded table is validated against its pandera schema
-(:mod:`outcomes.warehouse.schemas`) inside DuckDB, as the final enforcement of the data model.
+Then every loaded table's columns and types are validated against its pandera schema
+(:mod:`outcomes.warehouse.schemas`) inside DuckDB; the rejects of step 4 already enforce
+the schema's checks of values.
 
 What stops ingest
 -----------------
@@ -422,10 +423,9 @@ def run_ingest(
         ``raw_dir`` and ``rejects_dir`` (relative to the project root) say where to
         write and read.
     validate : bool
-        Validate the loaded tables against their pandera schemas at the end (the
-        default). The rows were already checked one by one; the schema check is the
-        final enforcement of the data model, with a fixed cost of under a second per
-        table.
+        Validate the loaded tables' columns and types against their pandera schemas
+        at the end (the default; the rows' values were checked one by one before
+        loading, see :mod:`outcomes.warehouse.schemas`).
     raw_dir, warehouse, rejects_dir : str or Path, optional
         Override the file's keys of the same name (relative to the project root).
     progress : callable, optional
