@@ -90,6 +90,7 @@ LONGEST_FIRST = (
     "test_print_pdf.py",
     "test_pack_screens.py",
     "test_ingest_fuzz.py",
+    "test_panel_history.py",
 )
 
 
