@@ -76,3 +76,23 @@ def test_the_run_gives_each_kernel_its_share_and_the_history_folder(tmp_path: Pa
     assert share == sizing.derive(2) and set(share) == {"memory_limit"}
     assert env[history.HISTORY_DIR_ENV] == str(tmp_path / "data" / "cache" / "history")
     assert monthly.kernel_environment(SimpleNamespace(context=SimpleNamespace(engine="spark", warehouse=warehouse)), 2) == {}
+
+
+def test_a_second_connection_after_a_query_spilled_to_disk(tmp_path: Path):
+    """Connections to one file in one process share its database; once a query spilled, DuckDB
+    refuses to set the spill folder again (even to the same one), so connect sets it once."""
+    db = tmp_path / "warehouse.duckdb"
+    raw = duckdb.connect(str(db))
+    raw.execute("CREATE TABLE t AS SELECT range AS i, md5(range::VARCHAR) AS s FROM range(1000000)")
+    raw.close()
+    settings = tmp_path / "engine.yaml"
+    settings.write_text("duckdb:\n  memory_limit: 30MB\n  threads: 1\n", encoding="utf-8")
+    first = store.connect(db, spark_settings=settings)
+    first.raw_sql("PRAGMA disable_progress_bar")
+    spilled = "SELECT count(*) FROM (SELECT s, row_number() OVER (ORDER BY s) AS r FROM t) WHERE r % 7 = 0"
+    assert first.raw_sql(spilled).fetchone()[0] == 142857
+    assert any(store.spill_directory().iterdir())  # the query did spill
+    second = store.connect(db, spark_settings=settings)
+    assert second.raw_sql("SELECT count(*) FROM t").fetchone()[0] == 1_000_000
+    second.disconnect()
+    first.disconnect()

@@ -143,8 +143,13 @@ def connect(
     # Set on the open database rather than passed to connect(): DuckDB refuses a second
     # connection to a file with a different connect() configuration in one process. Settings
     # left empty take the run's share of the machine (outcomes.warehouse.sizing).
-    for name, value in {**sizing.effective(settings.duckdb.config()), "temp_directory": str(spill_directory())}.items():
+    for name, value in sizing.effective(settings.duckdb.config()).items():
         con.raw_sql(f"SET {name} = {literal(str(value))}")
+    # Connections to one file in one process share its database, and DuckDB refuses to switch
+    # the spill folder once a query has spilled into it, even to the same folder: set it once.
+    spill = str(spill_directory())
+    if con.raw_sql("SELECT current_setting('temp_directory')").fetchone()[0] != spill:
+        con.raw_sql(f"SET temp_directory = {literal(spill)}")
     return con
 
 
