@@ -193,8 +193,14 @@ def shared_frame(
     parts.update(builder=f"{build.__module__}.{build.__qualname__}", engine=engine)
 
     def computed() -> tuple[pd.DataFrame, str]:
-        c = con if con is not None else store.connect(warehouse_path, engine=engine, spark_settings=engine_settings)  # type: ignore[arg-type]
-        return build(c, **arguments), c.name
+        if con is not None:
+            return build(con, **arguments), con.name
+        c = store.connect(warehouse_path, engine=engine, spark_settings=engine_settings)  # type: ignore[arg-type]
+        try:
+            return build(c, **arguments), c.name
+        finally:
+            if engine == "duckdb":  # closed here, not when collected: the file may be opened again at once
+                c.disconnect()  # (a Spark session is the process's own, shared with the caller's connection)
 
     describe = f"{build.__name__}({', '.join(f'{k}={v}' for k, v in arguments.items())})"
     source = store.source_stamp(engine, warehouse_path, engine_settings)
