@@ -51,27 +51,13 @@ from outcomes.metrics import allocation, catalog, compute
 from outcomes.metrics.allocation import AllocationRules
 from outcomes.periods import Month, MonthLike, Window
 from outcomes.warehouse import store
+from outcomes.warehouse.datamodel import MONTH_COLUMNS
 from outcomes.warehouse.sql import quote
 
 log = logging.getLogger("outcomes.metrics.history")
 
 #: Environment variable naming the history folder (set by ``outcomes run``).
 HISTORY_DIR_ENV = "OUTCOMES_HISTORY_DIR"
-
-#: The column giving each table's rows their month.
-MONTH_COLUMNS: dict[str, str] = {
-    "tickets": "opened_at",
-    "incidents": "started_at",
-    "deployments": "deployed_at",
-    "it_costs": "month",
-    "employee_survey": "responded_at",
-    "ticket_surveys": "submitted_at",
-    "customers": "signup_date",
-    "orders": "ordered_at",
-    "customer_surveys": "responded_at",
-    "churn": "churned_at",
-    "campaigns": "month",
-}
 
 #: Rows of one table referring to rows of another: (table, column, table referred to, its key).
 REFERENCES: tuple[tuple[str, str, str, str], ...] = (

@@ -28,6 +28,7 @@ import duckdb
 from IPython.display import Markdown
 
 from outcomes.errors import ParamsError
+from outcomes.warehouse.datamodel import MONTH_COLUMNS
 from outcomes.experiment.spec import InitiativeSpec
 from outcomes.metrics import catalog
 from outcomes.metrics.compute import FAMILIES
@@ -94,20 +95,7 @@ class PageNeeds:
 #: The column that places a row in a month, per table; a table absent here (service map,
 #: register) is undated: any row counts. For :data:`CUMULATIVE` tables every row dated up
 #: to the end of the month counts.
-DATED_BY: dict[str, str] = {
-    "tickets": "opened_at",
-    "incidents": "started_at",
-    "deployments": "deployed_at",
-    "it_costs": "month",
-    "employee_survey": "responded_at",
-    "ticket_surveys": "submitted_at",
-    "customers": "signup_date",
-    "orders": "ordered_at",
-    "customer_surveys": "responded_at",
-    "churn": "churned_at",
-    "campaigns": "month",
-    "assignments": "assigned_at",
-}
+DATED_BY: dict[str, str] = {**MONTH_COLUMNS, "assignments": "assigned_at"}
 #: Tables whose rows hold for every month after their date: a customer stays one until churn,
 #: a unit stays assigned to its arm for the rest of the test.
 CUMULATIVE: frozenset[str] = frozenset({"customers", "assignments"})

@@ -436,18 +436,30 @@ TABLES: dict[str, Table] = {
 }
 
 
+#: The column that places a row of a canonical table in a month (a table absent here, such
+#: as the service map, has no month). Assignments are dated too (``assigned_at``), but only
+#: the pages' data check reads them by month (:data:`outcomes.report.needs.DATED_BY`).
+MONTH_COLUMNS: dict[str, str] = {
+    "tickets": "opened_at",
+    "incidents": "started_at",
+    "deployments": "deployed_at",
+    "it_costs": "month",
+    "employee_survey": "responded_at",
+    "ticket_surveys": "submitted_at",
+    "customers": "signup_date",
+    "orders": "ordered_at",
+    "customer_surveys": "responded_at",
+    "churn": "churned_at",
+    "campaigns": "month",
+}
+
 #: The column naming a month partition (folders ``month=YYYY-MM``) in a month-partitioned
 #: Parquet export of the warehouse (``spark.data.partition_by_month``).
 PARTITION_COLUMN = "month"
 #: The event tables such an export splits by month: table -> the timestamp (never empty)
 #: whose month names the partition. They are the tables that grow with the business; the
 #: others stay one file each.
-MONTH_PARTITIONS: dict[str, str] = {
-    "tickets": "opened_at",
-    "ticket_surveys": "submitted_at",
-    "orders": "ordered_at",
-    "customer_surveys": "responded_at",
-}
+MONTH_PARTITIONS: dict[str, str] = {t: MONTH_COLUMNS[t] for t in ("tickets", "ticket_surveys", "orders", "customer_surveys")}
 
 
 def table(name: str) -> Table:
