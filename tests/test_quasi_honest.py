@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
+from scipy import stats
 
 from outcomes.experiment.quasi import honest
 from outcomes.experiment.quasi.analysis import difference_in_differences
@@ -35,6 +36,16 @@ def test_smoothness_flci_matches_honestdid(target, m, lb, ub):
     i = honest.smoothness_flci(BETAHAT, SIGMA, 4, 4, honest.target_weights(4, target), m)
     assert_allclose([i.low, i.high], [lb, ub], atol=1e-3)
     assert i.high - i.low <= ub - lb + 2e-4  # no longer than the reference (to its grid step)
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.1])
+def test_fold_critical_values_are_the_quantiles_of_the_folded_normal(alpha):
+    """The interpolation table equals scipy's folded-normal quantile (a handful of points: scipy takes seconds for all)."""
+    points = honest.FOLD_GRID[::150]
+    assert_allclose(honest._fold_table(alpha)[::150], stats.foldnorm.ppf(1 - alpha, points), rtol=0, atol=1e-10)
+    assert_allclose([honest.fold_critical_value(b, alpha) for b in (0.0, 0.37, 20.0)],
+                    [stats.norm.ppf(1 - alpha / 2), stats.foldnorm.ppf(1 - alpha, 0.37), 20.0 + stats.norm.ppf(1 - alpha)],
+                    atol=1e-4)
 
 
 def test_relative_magnitudes_at_zero_is_close_to_the_usual_interval_and_widens():

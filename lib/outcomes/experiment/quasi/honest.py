@@ -47,7 +47,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 from outcomes import format as fmt
 from outcomes.experiment.quasi.moment_inequality import (
@@ -207,8 +207,18 @@ def _check(betahat: np.ndarray, sigma: np.ndarray, n_pre: int, n_post: int, l_ve
 
 @functools.lru_cache(maxsize=8)
 def _fold_table(alpha: float) -> np.ndarray:
-    """``cv_alpha`` on :data:`FOLD_GRID` (one vectorised quantile call per alpha)."""
-    return stats.foldnorm.ppf(1 - alpha, FOLD_GRID)
+    """``cv_alpha`` on :data:`FOLD_GRID`: the ``c`` with ``P(|N(b, 1)| <= c) = 1 - alpha``, every ``b`` at once.
+
+    Bisection between 0 and ``b + z_{1 - alpha/2}`` (where the probability is at least
+    ``1 - alpha``) to double precision: the same values as ``scipy.stats.foldnorm.ppf``,
+    whose root finding point by point takes seconds for the grid.
+    """
+    low, high = np.zeros_like(FOLD_GRID), FOLD_GRID + _normal_quantile(1 - alpha / 2)
+    for _ in range(64):
+        mid = (low + high) / 2
+        below = special.ndtr(mid - FOLD_GRID) - special.ndtr(-mid - FOLD_GRID) < 1 - alpha
+        low, high = np.where(below, mid, low), np.where(below, high, mid)
+    return (low + high) / 2
 
 
 @functools.lru_cache(maxsize=16)
