@@ -188,7 +188,8 @@ def cluster_ols(x: np.ndarray, y: np.ndarray, controls: np.ndarray, groups: np.n
         scores = np.einsum("ng,nl,ns->gls", member, xt, resid)
         meat = np.einsum("gls,gms->lms", scores, scores)
         scale = n_clusters / (n_clusters - 1) * (n - 1) / (n - k)
-        cov = scale * np.einsum("lk,kms,mj->ljs", bread, meat, bread)
+        # bread @ meat @ bread per outcome column, as matrix products (a three-operand einsum costs L**4)
+        cov = scale * (bread @ meat.transpose(2, 0, 1) @ bread).transpose(1, 2, 0)
         # A standard error below 1e-9 of the outcome's spread is rounding noise, not precision.
         spread = np.sqrt(np.mean(yt**2, axis=0)) + np.abs(beta)
         diag = np.einsum("lls->ls", cov)
