@@ -64,8 +64,11 @@ def build_demo_warehouse() -> Path:
 #: these go first and the many short modules fill in at the end, where the workers would
 #: otherwise finish minutes apart. The Spark pack comes first and a reader of the demo
 #: month second: one worker runs the Spark pack while the other builds the demo month,
-#: so no worker sits waiting for the demo month. Re-order from ``--durations`` when a
-#: module's cost changes; a module missing here only runs later.
+#: so no worker sits waiting for the demo month. The two in-process Spark modules stay next
+#: to each other, the demo warehouse's first: the worker that ends one usually takes the
+#: other, and then the second reuses that worker's Spark session (``spark_session_plugin``)
+#: instead of starting a JVM. Re-order from ``--durations`` when a module's cost changes; a
+#: module missing here only runs later.
 LONGEST_FIRST = (
     "test_run_spark.py",
     "test_one_truth.py",

@@ -1,8 +1,8 @@
 """The Spark engine: engine.yaml validation, the Parquet export, and the demo panel on Spark.
 
-The Spark tests share one local session for the module (it takes tens of seconds to
-start) and compare the whole catalog on the demo warehouse, every segment dimension,
-against DuckDB. Medians and percentiles have the same definition on both engines
+The Spark tests run on the worker's local Spark session (``spark_session_plugin``: it
+takes tens of seconds to start, so ``tests/test_spark_parity.py`` shares it) and compare
+the whole catalog on the demo warehouse, every segment dimension, against DuckDB. Medians and percentiles have the same definition on both engines
 (linear interpolation: DuckDB ``quantile_cont``, Spark ``percentile``), so every value
 is held to the same tolerance: 1e-9 relative, room for sums of doubles added in another
 order and nothing more. (Durations once differed by up to 5e-7: Spark reads the literal
@@ -12,7 +12,6 @@ order and nothing more. (Durations once differed by up to 5e-7: Spark reads the 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -35,6 +34,7 @@ from outcomes.warehouse.spark_backend import EngineSettings, SparkSettings
 from outcomes.errors import ParamsError, WarehouseError
 
 pytestmark = pytest.mark.slow
+pytest_plugins = ["spark_session_plugin"]  # the worker's Spark session, shared with test_spark_parity.py
 
 MONTHS = ("2025-02", "2025-03")
 KEYS = ["period", "segment_dim", "segment", "metric"]
@@ -208,20 +208,21 @@ def test_connect_errors_before_spark_starts(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def spark_settings(tmp_path_factory: pytest.TempPathFactory) -> EngineSettings:
-    """Small local Spark: two cores, 1 GB, the export and the catalog in a scratch folder."""
-    scratch = tmp_path_factory.mktemp("spark")
-    return _settings(scratch / "parquet", conf={"spark.sql.warehouse.dir": str(scratch / "catalog")})
+    """Small local Spark (two cores, 1 GB, as the worker's session runs) and the export in a scratch folder.
+
+    The session already runs (``spark_session``): its catalog folder is the shared session's.
+    """
+    return _settings(tmp_path_factory.mktemp("spark") / "parquet")
 
 
 @pytest.fixture(scope="module")
-def spark_con(demo_warehouse: Path, spark_settings: EngineSettings):
-    """The demo warehouse on a local Spark session (one per module)."""
-    if shutil.which("java") is None:
-        pytest.skip("Java is not installed: Spark needs a Java 17 runtime (apt-get install openjdk-17-jre-headless)")
-    pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -e '.[spark]')")
-    con = store.connect(demo_warehouse, engine="spark", spark_settings=spark_settings)
-    yield con
-    con.disconnect()
+def spark_con(demo_warehouse: Path, spark_settings: EngineSettings, spark_session):
+    """The demo warehouse on the worker's Spark session (``spark_session_plugin``).
+
+    ``store.connect`` joins the running session and registers the export's views there; the
+    connection is not disconnected, which would stop the session the worker shares.
+    """
+    return store.connect(demo_warehouse, engine="spark", spark_settings=spark_settings)
 
 
 @pytest.fixture(scope="module")

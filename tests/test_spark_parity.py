@@ -1,18 +1,21 @@
 """The same catalog gives the same numbers on Spark (local mode, through ibis.pyspark) and DuckDB.
 
+The example tables are registered in a session of their own (``newSession()``: its own
+temporary views, one shuffle partition) on the worker's shared Spark session
+(``spark_session_plugin``), which ``tests/test_engine_spark.py`` uses too: one JVM per worker.
+
 Medians and percentiles are exact on both engines (DuckDB ``percentile_cont`` and Spark
 ``percentile`` both interpolate linearly), so every value is compared at 1e-9.
 
 The last tests read the same example warehouse through a month-partitioned Parquet export
 (``spark.data.partition_by_month``): the same metrics as DuckDB, and the months outside the
-window pruned. They run in this module so that they reuse its Spark session (``store.connect``
-finds the running session; starting one takes tens of seconds); the one-file export is compared
-on the demo warehouse by ``tests/test_engine_spark.py``.
+window pruned. They reuse the worker's Spark session (``store.connect`` finds the running
+session; starting one takes tens of seconds); the one-file export is compared on the demo
+warehouse by ``tests/test_engine_spark.py``.
 """
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -27,40 +30,26 @@ from outcomes.warehouse.datamodel import PARTITION_COLUMN
 from outcomes.warehouse.spark_backend import EngineSettings
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
+pytest_plugins = ["spark_session_plugin"]  # the worker's Spark session, shared with test_engine_spark.py
 
 # channel is cut like service (a plain ticket column); leaving it out keeps the Spark run short
 DIMS = ("all", "region", "customer_segment", "service")
 
 
 @pytest.fixture(scope="module")
-def spark_con(tmp_path_factory):
-    if shutil.which("java") is None:
-        pytest.skip("Java is not installed: Spark needs a Java 17 runtime")
-    pyspark = pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -e '.[spark]')")
-    import os
-    import sys
+def spark_con(spark_session):
+    """The example tables on the worker's Spark session, in a session of their own (one shuffle partition).
 
+    ``newSession()`` shares the JVM of ``spark_session`` and keeps its own temporary views,
+    so the example tables never meet the demo warehouse's views of ``test_engine_spark.py``.
+    """
     import ibis
 
-    # Spark's Python workers must run this interpreter (the one with pandas and pyarrow)
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
-    scratch = tmp_path_factory.mktemp("spark")
-    session = (
-        pyspark.sql.SparkSession.builder.master("local[1]")
-        .appName("outcomes-parity")
-        .config("spark.ui.enabled", "false")
-        .config("spark.driver.memory", "512m")
-        .config("spark.sql.shuffle.partitions", "1")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.warehouse.dir", str(scratch / "warehouse"))
-        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={scratch}")
-        .getOrCreate()
-    )
+    session = spark_session.newSession()
+    session.conf.set("spark.sql.shuffle.partitions", "1")
     con = ibis.pyspark.connect(session)
     load(con, example_rows())
-    yield con
-    session.stop()
+    return con
 
 
 def test_every_metric_matches_duckdb(spark_con, tmp_path):
@@ -131,8 +120,12 @@ def example_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def partitioned_con(spark_con, example_warehouse: Path):
-    """The example warehouse on the module's Spark session (``spark_con``), through a month-partitioned export."""
+def partitioned_con(spark_session, example_warehouse: Path):
+    """The example warehouse on the worker's Spark session, through a month-partitioned export.
+
+    ``store.connect`` joins the running session and registers the export's views there;
+    the connection is not disconnected, which would stop the session the worker shares.
+    """
     scratch = example_warehouse.parent
     settings = EngineSettings.model_validate(
         {
@@ -145,9 +138,7 @@ def partitioned_con(spark_con, example_warehouse: Path):
             }
         }
     )
-    con = store.connect(example_warehouse, engine="spark", spark_settings=settings)
-    yield con
-    con.disconnect()
+    return store.connect(example_warehouse, engine="spark", spark_settings=settings)
 
 
 def test_partitioned_export_gives_the_same_metrics(partitioned_con, example_warehouse: Path) -> None:
