@@ -182,6 +182,7 @@ def test_unchanged_refresh_reads_no_file(project: Path, monkeypatch: pytest.Monk
         raise AssertionError("an export was read")
 
     monkeypatch.setattr(readers, "read_export", no_read)
+    monkeypatch.setattr(readers, "read_batch", no_read)
     read: list[str] = []
     result = refresh_ingest(project, progress=lambda source, path, rows: read.append(path.name))
     assert (result.report.mode, read) == ("unchanged", [])

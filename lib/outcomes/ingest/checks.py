@@ -262,6 +262,9 @@ def _duplicate_keys(ctx: SourceContext, target_has_rows: bool) -> None:
     key_names = ", ".join(key)
     key_shown = " || ', ' || ".join(f"{lit(k + ' ')} || '''' || {quote(k + '__src')} || ''''" for k in key)
     fix = f"remove the duplicate from the export, or set {ctx.where}.dedupe to keep one version per key"
+    # Only keys held by more than one row are ordered (a hash count is far cheaper than the window).
+    repeated = f"SELECT {part} FROM _kept GROUP BY ALL HAVING count(*) > 1"
+    same = " AND ".join(f"k.{quote(k)} IS NOT DISTINCT FROM d.{quote(k)}" for k in key)
     message = (
         f"{_ROW_PREFIX} || 'duplicate key ' || {key_shown} || ' (first seen in ' || _first_file || ' row ' || "
         f"CAST(_first_row AS VARCHAR) || ', which is kept); ' || {lit(fix)}"
@@ -269,7 +272,7 @@ def _duplicate_keys(ctx: SourceContext, target_has_rows: bool) -> None:
     ctx.con.execute(
         f"INSERT INTO _rej SELECT _fidx, _row, 20000, {lit(key_names)}, {key_value}, {lit(rule('duplicate_key'))}, {message} "
         f"FROM (SELECT *, row_number() OVER w AS _n, first_value(_file) OVER w AS _first_file, "
-        f"first_value(_row) OVER w AS _first_row FROM _kept k "
+        f"first_value(_row) OVER w AS _first_row FROM _kept k SEMI JOIN ({repeated}) d ON {same} "
         f"WHERE {_NOT_REJECTED} "
         f"WINDOW w AS (PARTITION BY {part} ORDER BY _fidx, _row)) WHERE _n > 1"
     )

@@ -64,32 +64,41 @@ def _reading(value: str) -> dict[str, str]:
     return {"decimal": last}
 
 
-def check_convention(ctx: SourceContext, fidx: int, path: Path) -> None:
+def check_convention(ctx: SourceContext, files: dict[int, Path]) -> None:
     """Refuse a file whose numeric column holds a number written in another convention.
 
     Parameters
     ----------
     ctx : SourceContext
-        The source; the file's mapped rows are in ``_typed`` under ``_fidx = fidx``.
-    fidx : int
-        The file's index among the source's files.
-    path : Path
-        The file, for the message.
+        The source; the files' mapped rows are in ``_typed`` under their ``_fidx``.
+    files : dict
+        The files just mapped: index among the source's files -> file.
 
     Raises
     ------
     IngestError
-        Naming the column, the value, its row and the ``decimal``/``thousands`` options to set.
+        Naming the first such file, the column, the value, its row and the
+        ``decimal``/``thousands`` options to set.
     """
     numeric = [c for c in ctx.table.columns if c.type in ("int", "float")]
     if not numeric:
         return
+    order = "(CAST(_fidx AS BIGINT) << 40) + _row"
     probes = ", ".join(
-        f"arg_min([{quote(c.name + '__src')}, CAST(_row AS VARCHAR)], _row) FILTER (WHERE {quote(c.name)} IS NULL "
-        f"AND regexp_full_match({quote(c.name + '__src')}, {lit(WELL_FORMED)}))"
+        f"arg_min([{quote(c.name + '__src')}, CAST(_row AS VARCHAR), CAST(_fidx AS VARCHAR)], {order}) "
+        f"FILTER (WHERE {quote(c.name)} IS NULL AND regexp_full_match({quote(c.name + '__src')}, {lit(WELL_FORMED)}))"
         for c in numeric
     )
-    found = ctx.con.execute(f"SELECT {probes} FROM _typed WHERE _fidx = {fidx}").fetchone()
+    # Only a cell that holds text and no number can hold a number in another convention.
+    unread = " OR ".join(f"({quote(c.name)} IS NULL AND {quote(c.name + '__src')} IS NOT NULL)" for c in numeric)
+    hits = ctx.con.execute(
+        f"SELECT {probes} FROM _typed WHERE _fidx BETWEEN {min(files)} AND {max(files)} AND ({unread})"
+    ).fetchone()
+    first = min((int(h[2]) for h in hits if h is not None), default=None)
+    if first is None:
+        return
+    path = files[first]
+    found = [h[:2] if h is not None and int(h[2]) == first else None for h in hits]
     for col, hit in zip(numeric, found, strict=True):
         if hit is None:
             continue

@@ -11,8 +11,10 @@ DuckDB does the work, so an export of 10 million tickets never sits in pandas me
 1. **Read** (:mod:`outcomes.ingest.readers`). The file is read with every column as
    text (``read_csv(all_varchar=true)``, ``read_parquet`` cast to text, or Excel
    streamed through openpyxl in batches; the network is closed, so DuckDB's Excel
-   extension is not used). Each row keeps its ``row_number``, the 1-based data row in
-   the file (the header is not counted).
+   extension is not used). Each row keeps its file's index and its ``row_number``, the
+   1-based data row in the file (the header is not counted). Consecutive files with the
+   same format and header are read, mapped and checked together in one pass
+   (:func:`outcomes.ingest.readers.batches`); a file that differs is read alone.
 2. **Map** (:mod:`outcomes.ingest.mapping`). Values are trimmed; empty strings and the
    source's ``null_values`` become empty. Each canonical column takes, in this order of
    precedence, a ``derive`` expression, a ``constants`` value, the export column named
@@ -302,20 +304,50 @@ def map_source(
     mapping.check_mapping(ctx)
     files = readers.source_files(ctx)[skip:]
     mapping.create_typed(ctx)
-    rows_read = []
-    for fidx, path in enumerate(files, start=skip):
-        readers.read_export(ctx, path, scratch)
-        export_cols = readers.export_columns(ctx)
-        mapping.check_columns(ctx, path, export_cols)
-        rows_read.append(_count(con, "_raw"))
-        mapping.stage(ctx, fidx, path, export_cols)
+    rows_read: list[int] = []
+    for run in readers.batches(ctx, files, first=skip):
+        counts = _stage_together(ctx, run) if len(run) > 1 else None
+        if counts is None:
+            counts = [_stage_alone(ctx, fidx, path, scratch) for fidx, path in run.items()]
+        rows_read += counts
         if progress is not None:
-            progress(ctx.name, path, rows_read[-1])
+            for path, n in zip(run.values(), counts, strict=True):
+                progress(ctx.name, path, n)
     kept_before = _count(con, "_typed")
     dedupe.dedupe(ctx)
     superseded = kept_before - _count(con, "_kept")
     checks.check_rows(ctx, target_has_rows=target_has_rows)
     return MappedSource(files=tuple(files), rows_read=tuple(rows_read), rows_superseded=superseded)
+
+
+def _stage_alone(ctx: SourceContext, fidx: int, path: Path, scratch: Path) -> int:
+    """Read, check and map one file into ``_typed``; return its data rows."""
+    (rows,) = readers.read_export(ctx, fidx, path, scratch)
+    export_cols = readers.export_columns(ctx)
+    mapping.check_columns(ctx, path, export_cols)
+    mapping.stage(ctx, {fidx: path}, export_cols)
+    return rows
+
+
+def _stage_together(ctx: SourceContext, run: dict[int, Path]) -> list[int] | None:
+    """Read, check and map a run of files in one pass (:func:`outcomes.ingest.readers.batches`).
+
+    Returns
+    -------
+    list of int or None
+        Data rows per file; None when the files must be mapped one at a time instead
+        (nothing of them is in ``_typed`` then).
+    """
+    counts = readers.read_batch(ctx, run)
+    if counts is None:
+        return None
+    export_cols = readers.export_columns(ctx)
+    mapping.check_columns(ctx, next(iter(run.values())), export_cols)
+    try:
+        mapping.stage(ctx, run, export_cols)
+    except mapping.MixedRun:
+        return None
+    return counts
 
 
 def _ingest_source(

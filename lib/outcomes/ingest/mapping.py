@@ -34,7 +34,7 @@ from outcomes.ingest.context import SourceContext, close_match
 from outcomes.warehouse.sql import literal as lit
 from outcomes.ingest.decimals import check_convention, numeric_text
 from outcomes.ingest.dedupe import check_dedupe
-from outcomes.ingest.readers import header_below
+from outcomes.ingest.readers import header_below, trimmed
 from outcomes.ingest.rules import rule
 from outcomes.warehouse.datamodel import Column
 from outcomes.warehouse.store import SQL_TYPES, quote
@@ -279,10 +279,12 @@ def _typed_expr(ctx: SourceContext, col: Column) -> str:
 def _four_digit_year(ctx: SourceContext, t: str) -> str:
     """SQL of the text ``t`` with a leading two-digit year widened by ``year_pivot``, or NULL without a pivot."""
     pivot = ctx.source.year_pivot
+    # A separator third is what the pattern needs first: the regular expression runs only then.
+    maybe = f"substr({t}, 3, 1) IN ('-', '/', '.')"
     if pivot is None:
-        return f"(CASE WHEN NOT regexp_matches({t}, {lit(TWO_DIGIT_YEAR_RE)}) THEN {t} END)"
+        return f"(CASE WHEN NOT ({maybe} AND regexp_matches({t}, {lit(TWO_DIGIT_YEAR_RE)})) THEN {t} END)"
     century = f"(CASE WHEN CAST(left({t}, 2) AS INTEGER) < {pivot} THEN '20' ELSE '19' END)"
-    return f"(CASE WHEN regexp_matches({t}, {lit(TWO_DIGIT_YEAR_RE)}) THEN {century} || {t} ELSE {t} END)"
+    return f"(CASE WHEN {maybe} AND regexp_matches({t}, {lit(TWO_DIGIT_YEAR_RE)}) THEN {century} || {t} ELSE {t} END)"
 
 
 def _pivoted(ctx: SourceContext, value: str, fmt: str | None) -> str:
@@ -317,7 +319,9 @@ def _temporal_expr(ctx: SourceContext, col: Column, t: str, fmt: str | None) -> 
         return _to_utc(ctx, _pivoted(ctx, f"try_strptime({t}, {lit(fmt)})", fmt))
     with_offset = f"timezone('UTC', TRY_CAST({t} AS TIMESTAMPTZ))"
     naive = _to_utc(ctx, f"TRY_CAST({t} AS TIMESTAMP)")
-    return f"(CASE WHEN regexp_matches({t}, {lit(_OFFSET_RE)}) THEN {with_offset} ELSE {naive} END)"
+    # An offset ends the text with Z or a sign and digits: the regular expression runs only then.
+    maybe = f"(suffix({t}, 'Z') OR suffix({t}, 'z') OR contains(right({t}, 6), '+') OR contains(right({t}, 6), '-'))"
+    return f"(CASE WHEN {maybe} AND regexp_matches({t}, {lit(_OFFSET_RE)}) THEN {with_offset} ELSE {naive} END)"
 
 
 def create_typed(ctx: SourceContext) -> None:
@@ -372,7 +376,8 @@ def _derive_types(ctx: SourceContext, refs: list[str]) -> dict[str, str]:
     ``false`` is a BOOLEAN, whole numbers a BIGINT, numbers a DOUBLE, otherwise text
     (empty values do not count), so that ``"reopen_count" > 0`` compares numbers.
     "Nearly all" is :data:`DERIVE_TYPE_SHARE`: a stray ``n/a`` among the numbers does not
-    turn the column into text; its row is rejected (see :func:`stage`).
+    turn the column into text; its row is rejected (see :func:`stage`). The types are
+    those of each file: when the files in ``_src`` differ, :class:`MixedRun` is raised.
     """
     if not refs:
         return {}
@@ -385,17 +390,22 @@ def _derive_types(ctx: SourceContext, refs: list[str]) -> dict[str, str]:
             f"count(*) FILTER (WHERE TRY_CAST({q} AS DOUBLE) = TRY_CAST({q} AS BIGINT))",
             f"count(*) FILTER (WHERE TRY_CAST({q} AS DOUBLE) IS NOT NULL)",
         ]
-    counts = ctx.con.execute(f"SELECT {', '.join(probes)} FROM _src").fetchall()[0]
-    types = {}
-    for i, c in enumerate(refs):
-        n, n_bool, n_int, n_num = counts[4 * i : 4 * i + 4]
-        if not n:
-            continue
-        if n_bool >= DERIVE_TYPE_SHARE * n:
-            types[c] = "BOOLEAN"
-        elif n_num >= DERIVE_TYPE_SHARE * n:
-            types[c] = "BIGINT" if n_int == n_num else "DOUBLE"
-    return types
+    per_file = set()
+    for counts in ctx.con.execute(f"SELECT {', '.join(probes)} FROM _src GROUP BY _fidx").fetchall():
+        types = {}
+        for i, c in enumerate(refs):
+            n, n_bool, n_int, n_num = counts[4 * i : 4 * i + 4]
+            if not n:
+                continue
+            if n_bool >= DERIVE_TYPE_SHARE * n:
+                types[c] = "BOOLEAN"
+            elif n_num >= DERIVE_TYPE_SHARE * n:
+                types[c] = "BIGINT" if n_int == n_num else "DOUBLE"
+        per_file.add(tuple(types.items()))
+    if len(per_file) > 1:
+        ctx.con.execute("DROP VIEW _src")
+        raise MixedRun(", ".join(refs))
+    return dict(per_file.pop()) if per_file else {}
 
 
 _TYPE_WORDS = {"BOOLEAN": "true or false", "BIGINT": "a whole number", "DOUBLE": "a number"}
@@ -471,20 +481,54 @@ def _derive_error_rows(ctx: SourceContext, expr: str, inner: str) -> dict[int, s
     return found
 
 
-def stage(ctx: SourceContext, fidx: int, path: Path, export_cols: list[str]) -> None:
-    """Map ``_raw`` (one file) onto the canonical columns and append it to ``_typed``.
+def _cleaned(column: str, null_values: list[str]) -> str:
+    """SQL of an export cell trimmed, empty when it is empty or one of the source's ``null_values``."""
+    text = trimmed(column)
+    others = [v.strip() for v in null_values if v.strip()]
+    if not others:
+        return f"nullif({text}, '')"
+    return f"CASE WHEN {text} IN ({', '.join(lit(v) for v in ['', *others])}) THEN NULL ELSE {text} END"
+
+
+class MixedRun(Exception):
+    """Files read together (:func:`outcomes.ingest.readers.read_batch`) that must be mapped one at a time.
+
+    A ``derive`` expression reads an export column whose values are of another type in
+    one of the files, or fails on some rows: each file is then mapped alone, so that its
+    types and its failing rows are its own.
+    """
+
+
+def stage(ctx: SourceContext, files: dict[int, Path], export_cols: list[str]) -> None:
+    """Map ``_raw`` (one file, or a run of files read together) onto the canonical columns and append it to ``_typed``.
 
     Only the export columns the mapping reads are cleaned and carried along.
+
+    Parameters
+    ----------
+    ctx : SourceContext
+        The source and the connection.
+    files : dict
+        The files in ``_raw``: index among the source's files -> file.
+    export_cols : list of str
+        Their export columns.
+
+    Raises
+    ------
+    MixedRun
+        When several files are in ``_raw`` and a ``derive`` expression reads a column typed
+        differently from file to file, or fails on some rows (nothing is appended).
+    IngestError
+        When a ``derive`` expression cannot be evaluated on a file, or a numeric column
+        holds a number written in another convention.
     """
     s = ctx.source
+    path = next(iter(files.values()))
     refs = _derive_refs(ctx, path, export_cols)
     mapped = [e for e in _needed_export_columns(ctx).values() if e in export_cols]
     used = [c for c in export_cols if c in refs or c in mapped]
-    nulls = ", ".join(lit(v.strip()) for v in ["", *s.null_values])
-    cleaned = "".join(
-        f", CASE WHEN trim({quote(c)}) IN ({nulls}) THEN NULL ELSE trim({quote(c)}) END AS {quote(c)}" for c in used
-    )
-    ctx.con.execute(f"CREATE OR REPLACE TEMP VIEW _src AS SELECT _row{cleaned} FROM _raw")
+    cleaned = "".join(f", {_cleaned(quote(c), s.null_values)} AS {quote(c)}" for c in used)
+    ctx.con.execute(f"CREATE OR REPLACE TEMP VIEW _src AS SELECT _fidx, _row{cleaned} FROM _raw")
     typed_refs = _derive_types(ctx, list(refs))
     replace = ", ".join(f"TRY_CAST({quote(c)} AS {t}) AS {quote(c)}" for c, t in typed_refs.items())
     keep_text = "".join(f", {quote(c)} AS {quote('__text__' + c)}" for c in typed_refs)
@@ -494,6 +538,9 @@ def stage(ctx: SourceContext, fidx: int, path: Path, export_cols: list[str]) -> 
         try:
             ctx.con.execute(f"SELECT count(CAST(({expr}) AS VARCHAR)) FROM ({inner})").fetchall()
         except duckdb.Error as exc:
+            if len(files) > 1:
+                ctx.con.execute("DROP VIEW _src")
+                raise MixedRun(canonical) from None
             rows = _derive_error_rows(ctx, expr, inner)
             if not rows:
                 detail = str(exc).splitlines()[0]
@@ -506,11 +553,15 @@ def stage(ctx: SourceContext, fidx: int, path: Path, export_cols: list[str]) -> 
         for c in ctx.table.columns
     )
     outer = ", ".join(f"{quote(c.name + '__src')}, {_typed_expr(ctx, c)} AS {quote(c.name)}" for c in ctx.table.columns)
-    exported = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+    names = " ".join(f"WHEN {i} THEN {lit(p.name)}" for i, p in files.items())
+    exported = " ".join(
+        f"WHEN {i} THEN TIMESTAMP {lit(datetime.fromtimestamp(p.stat().st_mtime, tz=UTC).strftime('%Y-%m-%d %H:%M:%S'))}"
+        for i, p in files.items()
+    )
     ctx.con.execute(
-        f"INSERT INTO _typed SELECT {fidx}, {lit(path.name)}, TIMESTAMP {lit(exported)}, _row, _bad_col, _bad_value, "
-        f"_bad_rule, _bad_note, {outer} FROM (SELECT _row, _bad_col, _bad_value, _bad_rule, _bad_note, {texts} "
-        f"FROM ({inner}))"
+        f"INSERT INTO _typed SELECT _fidx, CASE _fidx {names} END, CASE _fidx {exported} END, _row, _bad_col, "
+        f"_bad_value, _bad_rule, _bad_note, {outer} FROM (SELECT _fidx, _row, _bad_col, _bad_value, _bad_rule, "
+        f"_bad_note, {texts} FROM ({inner}))"
     )
     ctx.con.execute("DROP VIEW _src")
-    check_convention(ctx, fidx, path)
+    check_convention(ctx, files)

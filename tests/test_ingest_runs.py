@@ -1,0 +1,170 @@
+"""Files read together in one pass (``readers.batches``) load exactly what files read one at a time load.
+
+Each scenario is ingested twice, with runs of files (the default) and with every file read
+alone (``BATCH_BYTES = 0``); the tables, the rejects with their messages (file and row), the
+ingest log's row counts, and any error must be the same. The runs really are formed:
+``read_batch`` is counted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from ingest_exports import write_config, write_raw
+from outcomes.errors import IngestError
+from outcomes.ingest import readers
+from outcomes.ingest.load import run_ingest
+
+HEADER = "ticket_id,opened_at,resolved_at,requester_type,requester_id,service,priority,channel,reopens"
+
+
+def _raw(tmp_path: Path, name: str, text: str) -> None:
+    (tmp_path / "raw" / Path(name).parent).mkdir(parents=True, exist_ok=True)
+    write_raw(tmp_path, name, text)
+
+
+def _month(month: int, rows: int = 3, bad: dict[int, str] | None = None) -> str:
+    lines = [HEADER]
+    for i in range(1, rows + 1):
+        line = f"T{month}-{i}, 2024-{month:02d}-0{i} 10:00 ,2024-{month:02d}-0{i} 12:00,customer,C{i},email,high,phone,{i % 2}"
+        lines.append((bad or {}).get(i, line))
+    return "\n".join(lines) + "\n"
+
+
+def _ingest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, alone: bool) -> dict[str, object]:
+    """Ingest the sources of ``tmp_path``; return the tables, rejects, log counts and the runs read."""
+    runs: list[int] = []
+    read_batch = readers.read_batch
+
+    def counted(ctx, files):
+        runs.append(len(files))
+        return read_batch(ctx, files)
+
+    with monkeypatch.context() as mp:
+        mp.setattr(readers, "read_batch", counted)
+        if alone:
+            mp.setattr(readers, "BATCH_BYTES", 0)
+        try:
+            run_ingest(tmp_path / "sources.yaml")
+        except IngestError as exc:
+            return {"error": str(exc), "runs": runs}
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
+    try:
+        out: dict[str, object] = {
+            name: con.execute(f"SELECT * FROM {name} ORDER BY rowid").fetchall()
+            for name in ("tickets", "orders", "_rejects")
+        }
+        out["log"] = con.execute("SELECT source, file, rows_read, rows_loaded, rows_rejected FROM _ingest_log ORDER BY rowid").fetchall()
+    finally:
+        con.close()
+    (tmp_path / "warehouse.duckdb").unlink()
+    out["runs"] = runs
+    return out
+
+
+def _both(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, object], dict[str, object]]:
+    together = _ingest(tmp_path, monkeypatch, alone=False)
+    alone = _ingest(tmp_path, monkeypatch, alone=True)
+    assert alone["runs"] == []
+    runs, _ = together.pop("runs"), alone.pop("runs")
+    assert together == alone
+    return together, {"runs": runs}
+
+
+def _tickets(tmp_path: Path, **entry: object) -> None:
+    write_config(
+        tmp_path,
+        {
+            "tickets": {
+                "table": "tickets",
+                "path": "tickets/*.csv",
+                "columns": {"reopened": "reopens"} if "derive" not in entry else {},
+                "dates": {"opened_at": "%Y-%m-%d %H:%M", "resolved_at": "%Y-%m-%d %H:%M"},
+                **entry,
+            }
+        },
+    )
+
+
+def test_bad_rows_in_later_files_of_a_run_are_named_by_their_own_file_and_row(tmp_path, monkeypatch) -> None:
+    _raw(tmp_path, "tickets/t1.csv", _month(1))
+    _raw(tmp_path, "tickets/t2.csv", _month(2, bad={2: "T2-2,not a date,,customer,C2,email,high,phone,1"}))
+    _raw(tmp_path, "tickets/t3.csv", _month(3, bad={3: "T1-1,2024-03-03 10:00,,customer,C3,email,high,phone,0"}))
+    _tickets(tmp_path)
+    result, seen = _both(tmp_path, monkeypatch)
+    assert seen["runs"] == [3]
+    messages = [r[-1] for r in result["_rejects"]]
+    assert any(m.startswith("t2.csv row 2: ") for m in messages)
+    assert any(m.startswith("t3.csv row 3: ") and "duplicate key" in m and "t1.csv row 1" in m for m in messages)
+    assert len(result["tickets"]) == 7
+    assert [r[2:] for r in result["log"]] == [(3, 3, 0), (3, 2, 1), (3, 2, 1)]
+
+
+def test_a_file_with_another_header_is_read_alone_and_splits_the_run(tmp_path, monkeypatch) -> None:
+    _raw(tmp_path, "tickets/t1.csv", _month(1))
+    _raw(tmp_path, "tickets/t2.csv", _month(2))
+    reordered = pd.read_csv(pd.io.common.StringIO(_month(3)), dtype=str, keep_default_na=False)
+    _raw(tmp_path, "tickets/t3.csv", reordered[list(reversed(reordered.columns))].to_csv(index=False))
+    _raw(tmp_path, "tickets/t4.csv", _month(4))
+    _tickets(tmp_path)
+    result, seen = _both(tmp_path, monkeypatch)
+    # t1-t2 together; t3 (reversed columns) starts a run of its own, and t4 another
+    assert seen["runs"] == [2]
+    assert len(result["tickets"]) == 12
+
+
+def test_derive_inputs_typed_differently_per_file_are_mapped_file_by_file(tmp_path, monkeypatch) -> None:
+    _raw(tmp_path, "tickets/t1.csv", _month(1))
+    # every reopen count of the second file is text: alone it is a text column, with the first a number column
+    words = {i: f"T2-{i},2024-02-0{i} 10:00,,customer,C{i},email,high,phone,many" for i in (1, 2, 3)}
+    _raw(tmp_path, "tickets/t2.csv", _month(2, bad=words))
+    _tickets(tmp_path, derive={"reopened": "\"reopens\" = 'many' OR \"reopens\" = '1'"})
+    result, seen = _both(tmp_path, monkeypatch)
+    assert seen["runs"] == [2]
+    assert [r for r in result["tickets"] if r[0].startswith("T2-")]
+
+
+def test_a_repeated_header_in_the_second_file_of_a_run_names_that_file(tmp_path, monkeypatch) -> None:
+    _raw(tmp_path, "tickets/t1.csv", _month(1))
+    reordered = ",".join(reversed(HEADER.split(",")))
+    _raw(tmp_path, "tickets/t2.csv", _month(2, bad={2: reordered}))
+    _tickets(tmp_path)
+    result, _ = _both(tmp_path, monkeypatch)
+    assert "t2.csv row 2 repeats the header" in str(result["error"])
+
+
+@pytest.mark.parametrize("allow_empty", [False, True])
+def test_a_header_only_file_in_a_run(tmp_path, monkeypatch, allow_empty: bool) -> None:
+    _raw(tmp_path, "tickets/t1.csv", _month(1))
+    _raw(tmp_path, "tickets/t2.csv", HEADER + "\n")
+    _raw(tmp_path, "tickets/t3.csv", _month(3))
+    _tickets(tmp_path, allow_empty=allow_empty)
+    result, _ = _both(tmp_path, monkeypatch)
+    if allow_empty:
+        assert len(result["tickets"]) == 6 and [r[2] for r in result["log"]] == [3, 0, 3]
+    else:
+        assert "t2.csv has a header and no rows" in str(result["error"])
+
+
+def test_parquet_files_are_read_together_with_their_own_row_numbers(tmp_path, monkeypatch) -> None:
+    for month in (1, 2, 3):
+        frame = pd.DataFrame(
+            {
+                "order_id": [f"O{month}-{i}" for i in range(1, 5)],
+                "customer_id": ["C1", "C2", "C3", "C4"],
+                "ordered_at": pd.to_datetime([f"2024-0{month}-0{i} 10:00" for i in range(1, 5)]),
+                "revenue": [10.0, -5.0 if month == 2 else 20.0, 30.0, 40.0],
+            }
+        )
+        (tmp_path / "raw" / "orders").mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(tmp_path / "raw" / "orders" / f"o{month}.parquet")
+    write_config(tmp_path, {"orders": {"table": "orders", "path": "orders/*.parquet"}})
+    result, seen = _both(tmp_path, monkeypatch)
+    assert seen["runs"] == [3]
+    assert [r[-1][:14] for r in result["_rejects"]] == ["o2.parquet row"]
+    assert "row 2:" in result["_rejects"][0][-1]
+    assert len(result["orders"]) == 11
