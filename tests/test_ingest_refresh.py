@@ -295,3 +295,52 @@ def test_cli_names_the_changed_file(project: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "full rebuild: asked for (--full)" in result.output
 
+
+
+@pytest.fixture
+def two_sources(project: Path) -> Path:
+    """The project with a second source loading tickets after the first (as a demand surge's export would)."""
+    (_raw(project) / "extra").mkdir()
+    extra = ["X1,2024-01-04 10:00,,customer,C9,email,high,phone,0", "X2,2024-01-05 10:00,,customer,C8,vpn,low,chat,-3"]
+    (_raw(project) / "extra" / "2024-01.csv").write_text(_csv(extra), encoding="utf-8")
+    doc = yaml.safe_load(project.read_text(encoding="utf-8"))
+    sources = list(doc["sources"].items())
+    extra_source = ("tickets_extra", {"table": "tickets", "path": "extra/*.csv", **LENIENT})
+    doc["sources"] = dict([sources[0], extra_source, *sources[1:]])
+    project.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    run_ingest(project, validate=False)
+    return project
+
+
+def test_a_new_month_of_the_first_of_two_sources_is_appended_before_the_second_sources_rows(two_sources: Path) -> None:
+    (_raw(two_sources) / "tickets" / "2024-02.csv").write_text(_csv(FEB), encoding="utf-8")
+    read: list[str] = []
+    result = refresh_ingest(two_sources, progress=lambda source, path, rows: read.append(path.name))
+    assert read == ["2024-02.csv"]
+    assert _actions(result) == {"tickets": "append", "it_costs": "keep", "customer_surveys": "keep"}
+    con = duckdb.connect(str(_wh(two_sources)), read_only=True)
+    ids = [r[0] for r in con.execute("SELECT ticket_id FROM tickets ORDER BY rowid").fetchall()]
+    con.close()
+    assert ids == ["T1", "T2", "T5", "T6", "X1"]  # T3, T4 and X2 are rejected
+    _assert_equals_full_ingest(two_sources, result)
+    # the second source's next month lands after every row, a month after that of the first source before them
+    (_raw(two_sources) / "extra" / "2024-02.csv").write_text(_csv(["X3,2024-02-04 10:00,,customer,C7,vpn,low,chat,0"]), encoding="utf-8")
+    assert _actions(refresh_ingest(two_sources))["tickets"] == "append"
+    (_raw(two_sources) / "tickets" / "2024-03.csv").write_text(_csv(["T7,2024-03-01 10:00,,customer,C1,email,low,chat,0"]), encoding="utf-8")
+    result = refresh_ingest(two_sources)
+    assert _actions(result)["tickets"] == "append"
+    _assert_equals_full_ingest(two_sources, result)
+
+
+def test_new_files_in_both_sources_or_a_key_the_later_source_holds_reload_the_table(two_sources: Path) -> None:
+    (_raw(two_sources) / "tickets" / "2024-02.csv").write_text(_csv([*FEB, "X1,2024-02-09 10:00,,customer,C1,email,low,chat,0"]), encoding="utf-8")
+    result = refresh_ingest(two_sources)
+    # X1 is stored from the second source; a full ingest keeps the first source's X1 and rejects the second's
+    assert _actions(result)["tickets"] == "reload"
+    _assert_equals_full_ingest(two_sources, result)
+    (_raw(two_sources) / "tickets" / "2024-03.csv").write_text(_csv(["T8,2024-03-01 10:00,,customer,C1,email,low,chat,0"]), encoding="utf-8")
+    (_raw(two_sources) / "extra" / "2024-03.csv").write_text(_csv(["X4,2024-03-04 10:00,,customer,C7,vpn,low,chat,0"]), encoding="utf-8")
+    result = refresh_ingest(two_sources)
+    assert _actions(result)["tickets"] == "reload"
+    assert any("several of its sources have new files" in line for line in result.report.lines())
+    _assert_equals_full_ingest(two_sources, result)

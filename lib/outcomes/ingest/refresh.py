@@ -7,10 +7,12 @@ month usually brings one new file per monthly source and leaves the others alone
 a canonical table, with every source that loads it:
 
 * **kept**: none of its sources' files changed; it is not read at all.
-* **appended**: its one source has new files only, all after its ingested files in name
-  order, and no ``dedupe``. Only the new files are read, mapped and checked by the same
-  rules (their rows keep their index among all the source's files); their rows and
-  rejects are appended and their lines added to the log. Two conditions are checked
+* **appended**: one of its sources has new files only, all after its ingested files in
+  name order, and no ``dedupe``, and its other sources have no change. Only the new files
+  are read, mapped and checked by the same rules (their rows keep their index among all
+  the source's files); their rows and rejects are appended and their lines added to the
+  log. When sources later in the sources file load the same table, their rows are moved
+  after the new ones, so the table's rows stay in the order a full ingest loads them. Two conditions are checked
   after the new rows are checked, and either turns the append into a reload: a new row
   whose key the table already holds (a full ingest rejects it as a duplicate of the
   stored row, naming that row's file and row, which the table does not record), and a
@@ -19,7 +21,7 @@ a canonical table, with every source that loads it:
 * **reloaded**: anything else — a file changed (same path, other bytes) or removed, a
   new file that sorts before an ingested one, a source with ``dedupe`` (a new version can
   change which older version is kept, the aggregates over all versions and the older
-  files' counts in the log), or a table loaded by several sources. Its rows, rejects and
+  files' counts in the log), or new files in several sources of one table. Its rows, rejects and
   log lines are deleted and its sources loaded again from all their files.
 
 The result equals a full ingest of the same files, row for row: tables, ``_rejects``,
@@ -125,12 +127,15 @@ class TableRefresh:
         are checked becomes a reload.
     reason : str
         Why, in words.
+    appended : str
+        For an append, the source whose new files are appended.
     """
 
     table: str
     sources: tuple[str, ...]
     action: Action
     reason: str
+    appended: str = ""
 
 
 @dataclass(frozen=True)
@@ -243,15 +248,16 @@ def plan_refresh(targets: IngestTargets, changes: dict[str, FileChanges]) -> lis
         src = targets.cfg.sources[first.source]
         if first.changed or first.removed:
             why = "a file changed or was removed, and rows do not record their file"
-        elif len(names) > 1:
-            why = f"it is loaded by several sources ({', '.join(names)}), whose order decides duplicate keys"
+        elif len(touched) > 1:
+            why = f"several of its sources have new files ({', '.join(c.source for c in touched)}), whose order decides duplicate keys"
         elif src.dedupe is not None:
             why = f"source {first.source} has dedupe: a new version may change which older one is kept"
         elif first.out_of_order:
             why = f"a new file of source {first.source} sorts before files already ingested"
         else:
             n = len(first.new)
-            plan.append(TableRefresh(table, tuple(names), "append", f"{n} new file{'' if n == 1 else 's'} read"))
+            read = f"{n} new file{'' if n == 1 else 's'} of {first.source} read" if len(names) > 1 else f"{n} new file{'' if n == 1 else 's'} read"
+            plan.append(TableRefresh(table, tuple(names), "append", read, appended=first.source))
             continue
         plan.append(TableRefresh(table, tuple(names), "reload", why))
     return plan
@@ -347,7 +353,7 @@ def _refresh(
         for step in plan_refresh(targets, changes):
             if step.action == "append":
                 last = {t: _last_rowid(con, t) for t in (step.table, REJECTS_TABLE)}
-                if _append(con, targets, step.sources[0], logged, progress):
+                if _append(con, targets, step, logged, progress):
                     appended[step.table] = last[step.table]
                     appended.setdefault(REJECTS_TABLE, last[REJECTS_TABLE])
                     done.append(step)
@@ -418,9 +424,14 @@ def _identity(path: Path) -> tuple[int, int, int, int]:
 
 
 def _append(
-    con: duckdb.DuckDBPyConnection, targets: IngestTargets, name: str, logged: list[LoggedFile], progress: Progress | None
+    con: duckdb.DuckDBPyConnection, targets: IngestTargets, step: TableRefresh, logged: list[LoggedFile], progress: Progress | None
 ) -> bool:
-    """Read, check and append a source's new files; False (nothing appended) when the table must be reloaded instead."""
+    """Read, check and append a source's new files; False (nothing appended) when the table must be reloaded instead.
+
+    The rows of the sources after it in the sources file are moved after the new rows
+    (:func:`_set_aside_later_rows`), as a full ingest loads them.
+    """
+    name = step.appended
     src = targets.cfg.sources[name]
     ctx = SourceContext(con, name, src, targets.cfg_label, targets.raw_dir)
     old = [line for line in logged if line[0] == name]
@@ -431,9 +442,33 @@ def _append(
     if too_many or checks.keys_already_loaded(ctx):
         _drop_temporaries(ctx)
         return False
+    earlier = step.sources[: step.sources.index(name) + 1]
+    moved = _set_aside_later_rows(con, step.table, sum(line[4] for line in logged if line[0] in earlier))
     checks.load_accepted(ctx)
+    if moved:
+        con.execute(f"INSERT INTO {quote(step.table)} SELECT * FROM _later")
+        con.execute("DROP TABLE _later")
     log_files(con, name, mapped.files, mapped.rows_read, loaded, rejected)
     _drop_temporaries(ctx)
+    return True
+
+
+def _set_aside_later_rows(con: duckdb.DuckDBPyConnection, table: str, keep: int) -> bool:
+    """Move a table's rows after its first ``keep`` (in stored order) to the temporary table ``_later``.
+
+    The first ``keep`` rows are those of the appended source and the sources before it
+    (their rows loaded, from the log): the sources load a table one after the other.
+
+    Returns
+    -------
+    bool
+        Whether any row was moved.
+    """
+    first = con.execute(f"SELECT rowid FROM {quote(table)} ORDER BY rowid LIMIT 1 OFFSET {int(keep)}").fetchone()
+    if first is None:
+        return False
+    con.execute(f"CREATE TEMP TABLE _later AS SELECT * FROM {quote(table)} WHERE rowid >= {first[0]} ORDER BY rowid")
+    con.execute(f"DELETE FROM {quote(table)} WHERE rowid >= {first[0]}")
     return True
 
 
