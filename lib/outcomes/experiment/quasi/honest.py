@@ -47,9 +47,10 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 from outcomes import format as fmt
+from outcomes.experiment.quasi.blas_threads import single_blas_thread
 from outcomes.experiment.quasi.moment_inequality import (
     TooManyVertices,
     dual_vertices,
@@ -207,8 +208,21 @@ def _check(betahat: np.ndarray, sigma: np.ndarray, n_pre: int, n_post: int, l_ve
 
 @functools.lru_cache(maxsize=8)
 def _fold_table(alpha: float) -> np.ndarray:
-    """``cv_alpha`` on :data:`FOLD_GRID` (one vectorised quantile call per alpha)."""
-    return stats.foldnorm.ppf(1 - alpha, FOLD_GRID)
+    """``cv_alpha`` on :data:`FOLD_GRID`, by bisection of the folded normal's distribution function.
+
+    ``P(|N(b, 1)| <= x) = Phi(x - b) - Phi(-x - b)`` is below ``1 - alpha`` at ``x = b`` and
+    at least ``1 - alpha`` at ``x = b + z_{1 - alpha / 2}``; every grid point is bisected at
+    once until its bracket cannot shrink (``scipy.stats.foldnorm.ppf`` agrees to 1e-14 and
+    takes a second or more, root-finding one point at a time).
+    """
+    low, high = FOLD_GRID.copy(), FOLD_GRID + _normal_quantile(1 - alpha / 2)
+    while True:
+        mid = 0.5 * (low + high)
+        open_ = (mid > low) & (mid < high)
+        if not open_.any():
+            return high
+        below = special.ndtr(mid - FOLD_GRID) - special.ndtr(-mid - FOLD_GRID) < 1 - alpha
+        low, high = np.where(open_ & below, mid, low), np.where(open_ & ~below, mid, high)
 
 
 @functools.lru_cache(maxsize=16)
@@ -237,7 +251,7 @@ def _fold_slope(bias: float, alpha: float) -> float:
     if b >= FOLD_GRID[-1]:
         return 1.0
     table = _fold_table(alpha)
-    i = int(np.clip(np.searchsorted(FOLD_GRID, b) - 1, 0, len(FOLD_GRID) - 2))
+    i = min(max(int(np.searchsorted(FOLD_GRID, b)) - 1, 0), len(FOLD_GRID) - 2)
     return float((table[i + 1] - table[i]) / (FOLD_GRID[i + 1] - FOLD_GRID[i]))
 
 
@@ -293,7 +307,7 @@ def smoothness_flci(
     t_pre, t_post = t[:n_pre], t[n_pre:]
 
     def full(w: np.ndarray) -> np.ndarray:
-        return np.r_[w, l_vec]
+        return np.concatenate((w, l_vec))
 
     def sd(w: np.ndarray) -> float:
         a = full(w)
@@ -317,23 +331,25 @@ def smoothness_flci(
             u = m * float(np.sum(x[n_pre:])) / s
             slope = _fold_slope(u, alpha)
             ds = (sigma @ full(x[:n_pre]))[:n_pre] / s
-            return np.r_[ds * (fold_critical_value(u, alpha) - u * slope), np.full(k, m * slope)]
+            return np.concatenate((ds * (fold_critical_value(u, alpha) - u * slope), np.full(k, m * slope)))
 
-        c0 = g_pre @ w0 + g_post @ l_vec
-        bias_rows = np.hstack([g_pre, -np.eye(k)])
+        # The constraints are linear: their constant parts and Jacobians are formed once.
+        trend_post, bias_post = t_post @ l_vec, g_post @ l_vec
+        c0 = g_pre @ w0 + bias_post
+        trend_jac = np.concatenate((t_pre, np.zeros(k)))[None, :]
+        upper_jac, lower_jac = np.hstack([-g_pre, np.eye(k)]), np.hstack([g_pre, np.eye(k)])
         constraints = [
-            {"type": "eq", "fun": lambda x: np.array([t_pre @ x[:n_pre] + t_post @ l_vec]),
-             "jac": lambda x: np.r_[t_pre, np.zeros(k)][None, :]},
-            {"type": "ineq", "fun": lambda x: x[n_pre:] - (g_pre @ x[:n_pre] + g_post @ l_vec),
-             "jac": lambda x: -bias_rows},
-            {"type": "ineq", "fun": lambda x: x[n_pre:] + (g_pre @ x[:n_pre] + g_post @ l_vec),
-             "jac": lambda x: np.hstack([g_pre, np.eye(k)])},
+            {"type": "eq", "fun": lambda x: np.array([t_pre @ x[:n_pre] + trend_post]), "jac": lambda x: trend_jac},
+            {"type": "ineq", "fun": lambda x: x[n_pre:] - (g_pre @ x[:n_pre] + bias_post), "jac": lambda x: upper_jac},
+            {"type": "ineq", "fun": lambda x: x[n_pre:] + (g_pre @ x[:n_pre] + bias_post), "jac": lambda x: lower_jac},
         ]
-        fit = optimize.minimize(half_length, np.r_[w0, np.abs(c0)], jac=half_length_gradient, method="SLSQP",
-                                constraints=constraints,
-                                options={"maxiter": 500, "ftol": 1e-12})
+        with single_blas_thread():
+            fit = optimize.minimize(half_length, np.concatenate((w0, np.abs(c0))), jac=half_length_gradient,
+                                    method="SLSQP",
+                                    constraints=constraints,
+                                    options={"maxiter": 500, "ftol": 1e-12})
         w = fit.x[:n_pre]
-        bias = m * float(np.sum(np.abs(g_pre @ w + g_post @ l_vec)))
+        bias = m * float(np.sum(np.abs(g_pre @ w + bias_post)))
     else:
         w, bias = w0, 0.0
     center = float(full(w) @ betahat)
@@ -584,6 +600,7 @@ def sd_breakdown(
     """
     betahat, sigma, l_vec = (np.asarray(x, dtype=float) for x in (betahat, sigma, l_vec))
 
+    @functools.cache  # the root search evaluates its bracket's ends again
     def margin(m: float) -> float:
         i = smoothness_flci(betahat, sigma, n_pre, n_post, l_vec, m, alpha)
         return max(i.low, -i.high)
