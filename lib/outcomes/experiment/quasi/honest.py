@@ -50,6 +50,7 @@ import pandas as pd
 from scipy import optimize, special, stats
 
 from outcomes import format as fmt
+from outcomes.experiment.quasi.blas_threads import single_blas_thread
 from outcomes.experiment.quasi.moment_inequality import (
     TooManyVertices,
     dual_vertices,
@@ -247,7 +248,7 @@ def _fold_slope(bias: float, alpha: float) -> float:
     if b >= FOLD_GRID[-1]:
         return 1.0
     table = _fold_table(alpha)
-    i = int(np.clip(np.searchsorted(FOLD_GRID, b) - 1, 0, len(FOLD_GRID) - 2))
+    i = min(max(int(np.searchsorted(FOLD_GRID, b)) - 1, 0), len(FOLD_GRID) - 2)
     return float((table[i + 1] - table[i]) / (FOLD_GRID[i + 1] - FOLD_GRID[i]))
 
 
@@ -303,7 +304,7 @@ def smoothness_flci(
     t_pre, t_post = t[:n_pre], t[n_pre:]
 
     def full(w: np.ndarray) -> np.ndarray:
-        return np.r_[w, l_vec]
+        return np.concatenate((w, l_vec))
 
     def sd(w: np.ndarray) -> float:
         a = full(w)
@@ -327,23 +328,25 @@ def smoothness_flci(
             u = m * float(np.sum(x[n_pre:])) / s
             slope = _fold_slope(u, alpha)
             ds = (sigma @ full(x[:n_pre]))[:n_pre] / s
-            return np.r_[ds * (fold_critical_value(u, alpha) - u * slope), np.full(k, m * slope)]
+            return np.concatenate((ds * (fold_critical_value(u, alpha) - u * slope), np.full(k, m * slope)))
 
-        c0 = g_pre @ w0 + g_post @ l_vec
-        bias_rows = np.hstack([g_pre, -np.eye(k)])
+        # The constraints are linear: their constant parts and Jacobians are formed once.
+        trend_post, bias_post = t_post @ l_vec, g_post @ l_vec
+        c0 = g_pre @ w0 + bias_post
+        trend_jac = np.concatenate((t_pre, np.zeros(k)))[None, :]
+        upper_jac, lower_jac = np.hstack([-g_pre, np.eye(k)]), np.hstack([g_pre, np.eye(k)])
         constraints = [
-            {"type": "eq", "fun": lambda x: np.array([t_pre @ x[:n_pre] + t_post @ l_vec]),
-             "jac": lambda x: np.r_[t_pre, np.zeros(k)][None, :]},
-            {"type": "ineq", "fun": lambda x: x[n_pre:] - (g_pre @ x[:n_pre] + g_post @ l_vec),
-             "jac": lambda x: -bias_rows},
-            {"type": "ineq", "fun": lambda x: x[n_pre:] + (g_pre @ x[:n_pre] + g_post @ l_vec),
-             "jac": lambda x: np.hstack([g_pre, np.eye(k)])},
+            {"type": "eq", "fun": lambda x: np.array([t_pre @ x[:n_pre] + trend_post]), "jac": lambda x: trend_jac},
+            {"type": "ineq", "fun": lambda x: x[n_pre:] - (g_pre @ x[:n_pre] + bias_post), "jac": lambda x: upper_jac},
+            {"type": "ineq", "fun": lambda x: x[n_pre:] + (g_pre @ x[:n_pre] + bias_post), "jac": lambda x: lower_jac},
         ]
-        fit = optimize.minimize(half_length, np.r_[w0, np.abs(c0)], jac=half_length_gradient, method="SLSQP",
-                                constraints=constraints,
-                                options={"maxiter": 500, "ftol": 1e-12})
+        with single_blas_thread():
+            fit = optimize.minimize(half_length, np.concatenate((w0, np.abs(c0))), jac=half_length_gradient,
+                                    method="SLSQP",
+                                    constraints=constraints,
+                                    options={"maxiter": 500, "ftol": 1e-12})
         w = fit.x[:n_pre]
-        bias = m * float(np.sum(np.abs(g_pre @ w + g_post @ l_vec)))
+        bias = m * float(np.sum(np.abs(g_pre @ w + bias_post)))
     else:
         w, bias = w0, 0.0
     center = float(full(w) @ betahat)
@@ -594,6 +597,7 @@ def sd_breakdown(
     """
     betahat, sigma, l_vec = (np.asarray(x, dtype=float) for x in (betahat, sigma, l_vec))
 
+    @functools.cache  # the root search evaluates its bracket's ends again
     def margin(m: float) -> float:
         i = smoothness_flci(betahat, sigma, n_pre, n_post, l_vec, m, alpha)
         return max(i.low, -i.high)
