@@ -92,7 +92,8 @@ BASELINE_METRICS = (
 )
 SELF_SERVICE_CONTACT_TYPES = ("Self-service", "Self service", "Virtual Agent")
 PACKAGES = ("duckdb", "ibis-framework", "pandas", "pyarrow", "papermill", "nbclient", "altair", "vl-convert-python")
-TARGETS = {"pack_seconds": 90.0, "pack_rss_gb": 3.0, "speedup": 5.0, "memory_ratio": 1 / 3}
+#: The metrics' memory against the pandas baseline's (the time targets are PACK_TARGET_S and METRIC_TARGETS).
+MEMORY_RATIO_TARGET = 1 / 3
 #: Ingest at scale 100: at most this multiple of the plain DuckDB load's wall time, this peak (GB), and a
 #: refresh after one new month at most this share of the full ingest's time.
 INGEST_TARGETS = {"ratio": 1.5, "rss_gb": 2.0, "refresh_share": 0.10}
@@ -883,14 +884,12 @@ def verdicts(pack: Measured, time_ratio: float, memory_ratio: float) -> list[str
         return "met" if ok else "NOT met"
 
     return [
-        f"Pack wall time {pack.seconds:.1f} s, target under {TARGETS['pack_seconds']:.0f} s: "
-        f"{word(pack.seconds < TARGETS['pack_seconds'])}",
-        f"Pack peak RSS {gb(pack.peak)}, target under {TARGETS['pack_rss_gb']:.0f} GB: "
-        f"{word(pack.peak < TARGETS['pack_rss_gb'] * 1e9)}",
-        f"Metrics {1 / time_ratio:.1f}x as fast as the pandas baseline, target at least {TARGETS['speedup']:.0f}x: "
-        f"{word(1 / time_ratio >= TARGETS['speedup'])}",
-        f"Metrics memory {memory_ratio:.2f} of the baseline's, target at most {TARGETS['memory_ratio']:.2f}: "
-        f"{word(memory_ratio <= TARGETS['memory_ratio'])}",
+        f"Pack wall time {pack.seconds:.1f} s, target under {PACK_TARGET_S:.0f} s: {word(pack.seconds < PACK_TARGET_S)}",
+        f"Pack peak RSS {gb(pack.peak)}, target under {gb(PACK_TARGET_BYTES)}: {word(pack.peak < PACK_TARGET_BYTES)}",
+        f"Metrics {1 / time_ratio:.1f}x as fast as the pandas baseline, target at least "
+        f"{METRIC_TARGETS['pandas_over_kit']:.0f}x: {word(1 / time_ratio >= METRIC_TARGETS['pandas_over_kit'])}",
+        f"Metrics memory {memory_ratio:.2f} of the baseline's, target at most {MEMORY_RATIO_TARGET:.2f}: "
+        f"{word(memory_ratio <= MEMORY_RATIO_TARGET)}",
     ]
 
 
