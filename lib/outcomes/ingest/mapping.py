@@ -403,7 +403,6 @@ def _derive_types(ctx: SourceContext, refs: list[str]) -> dict[str, str]:
                 types[c] = "BIGINT" if n_int == n_num else "DOUBLE"
         per_file.add(tuple(types.items()))
     if len(per_file) > 1:
-        ctx.con.execute("DROP VIEW _src")
         raise MixedRun(", ".join(refs))
     return dict(per_file.pop()) if per_file else {}
 
@@ -529,7 +528,11 @@ def stage(ctx: SourceContext, files: dict[int, Path], export_cols: list[str]) ->
     used = [c for c in export_cols if c in refs or c in mapped]
     cleaned = "".join(f", {_cleaned(quote(c), s.null_values)} AS {quote(c)}" for c in used)
     ctx.con.execute(f"CREATE OR REPLACE TEMP VIEW _src AS SELECT _fidx, _row{cleaned} FROM _raw")
-    typed_refs = _derive_types(ctx, list(refs))
+    try:
+        typed_refs = _derive_types(ctx, list(refs))
+    except MixedRun:
+        ctx.con.execute("DROP VIEW _src")
+        raise
     replace = ", ".join(f"TRY_CAST({quote(c)} AS {t}) AS {quote(c)}" for c, t in typed_refs.items())
     keep_text = "".join(f", {quote(c)} AS {quote('__text__' + c)}" for c in typed_refs)
     inner = f"SELECT *{f' REPLACE ({replace})' if replace else ''}{keep_text} FROM _src"

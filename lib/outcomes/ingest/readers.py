@@ -263,9 +263,8 @@ def read_batch(ctx: SourceContext, files: dict[int, Path]) -> list[int] | None:
                 "SELECT _fidx, min(rowid), max(rowid), count(*) FROM _raw0 GROUP BY _fidx ORDER BY _fidx"
             ).fetchall()
             # Rows are stored in the order read: each file's rows together, files in order.
-            if any(hi - lo + 1 != n for _, lo, hi, n in spans) or [lo for _, lo, _, _ in spans] != sorted(
-                lo for _, lo, _, _ in spans
-            ):
+            before = [sum(n for *_, n in spans[:k]) for k in range(len(spans))]
+            if any((lo, hi) != (b, b + n - 1) for (_, lo, hi, n), b in zip(spans, before, strict=True)):
                 drop_raw(ctx)
                 return None
             start = "CASE _fidx " + " ".join(f"WHEN {i} THEN {lo}" for i, lo, _, _ in spans) + " END"
