@@ -250,3 +250,55 @@ def test_a_months_figures_read_no_later_month(pristine: Path, tmp_path: Path, wi
     con = store.connect(pristine)
     pd.testing.assert_frame_equal(served, compute.compute(con, **arguments))
     con.disconnect()
+
+
+def test_the_value_models_inputs_keep_their_months(pristine: Path, tmp_path: Path, monkeypatch, windows):
+    """The ROI page's inputs (12 months of costs, revenue, churn) read unchanged months back in a run, and equal them."""
+    from outcomes.report.investment import warehouse_inputs
+
+    def inputs(period: str):
+        con = store.connect(pristine)
+        try:
+            return warehouse_inputs(con, period, months=3)
+        finally:
+            con.disconnect()
+
+    def same(a, b) -> None:
+        assert {k: v for k, v in vars(a).items() if k != "segments"} == {k: v for k, v in vars(b).items() if k != "segments"}
+        pd.testing.assert_frame_equal(a.segments, b.segments, check_exact=True)
+
+    whole = inputs("2025-09")  # outside a run: computed whole
+    assert windows == [("2025-07", "2025-09")]
+    monkeypatch.setenv(history.HISTORY_DIR_ENV, str(tmp_path / "history"))
+    windows.clear()
+    same(inputs("2025-09"), whole)
+    assert windows == [("2025-07", "2025-09")]
+    windows.clear()
+    same(inputs("2025-09"), whole)  # every month read back, to the last digit
+    assert windows == []
+    following = inputs("2025-10")
+    assert windows == [("2025-10", "2025-10")]  # the next month's run computes its new month only
+    monkeypatch.delenv(history.HISTORY_DIR_ENV)
+    same(following, inputs("2025-10"))
+
+
+def test_a_quasi_experiments_panel_keeps_its_months(pristine: Path, tmp_path: Path, monkeypatch, windows):
+    """The panel of a difference-in-differences review reads its unchanged months back in a run, and equals them."""
+    from outcomes import config, params
+    from outcomes.experiment import aggregates
+    from outcomes.experiment.spec import InitiativeSpec
+
+    spec = params.load(config.project().params_dir / "initiatives" / "chatbot.yaml", InitiativeSpec)
+    metric = next(m.metric for m in spec.metrics if m.metric not in aggregates.TICKET_MEANS)
+    con = store.connect(pristine)
+    try:
+        window = aggregates.analysis_window(con, spec, "2025-09")
+        whole = aggregates.quasi_panel(con, spec, metric, window)
+        monkeypatch.setenv(history.HISTORY_DIR_ENV, str(tmp_path / "history"))
+        pd.testing.assert_frame_equal(aggregates.quasi_panel(con, spec, metric, window), whole)
+        windows.clear()
+        pd.testing.assert_frame_equal(aggregates.quasi_panel(con, spec, metric, window), whole, check_exact=True)
+        assert windows == []
+    finally:
+        con.disconnect()
+    assert whole["unit"].nunique() > 1 and whole["period"].nunique() > 6

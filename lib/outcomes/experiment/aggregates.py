@@ -35,7 +35,7 @@ from typing import Any
 import ibis
 import pandas as pd
 
-from outcomes.metrics import catalog
+from outcomes.metrics import catalog, history
 from outcomes.errors import ParamsError
 from outcomes.periods import Month, MonthLike, months_beginning
 from outcomes.experiment.spec import DataSpec, InitiativeSpec, MetricSpec
@@ -594,7 +594,11 @@ def quasi_panel(
     else:
         last = Month.of(window.end - dt.timedelta(days=1))
         try:
-            tidy = build_panel(con, start=first, end=last, segment=dim or "all", metrics=[metric], requester=requester)
+            # months whose data did not change are read from the run's history (DuckDB)
+            kept = history.folder() if con.name == "duckdb" else None
+            tidy = build_panel(
+                con, start=first, end=last, segment=dim or "all", metrics=[metric], requester=requester, history_dir=kept
+            )
         except ValueError as exc:
             raise ParamsError(f"initiative {spec.id!r}: {exc}") from None
         tidy = tidy[tidy["segment_dim"] == (dim or "all")]

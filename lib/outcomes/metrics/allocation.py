@@ -272,27 +272,29 @@ def service_costs(con: ibis.BaseBackend, window: Window, rules: AllocationRules 
         stays with its cost centre, so no cent is lost.
     """
     rules = rules or load_rules()
-    pools = _pools(con, window, rules)
-    pools = pools.inner_join(_rule_table(rules), "rule")
-    direct = pools.filter(pools.driver == "direct")
-    direct = direct.mutate(service=direct.cost_centre).select(*ALLOCATION_COLUMNS[:5], "cents")
+    pools = _pools(con, window, rules).inner_join(_rule_table(rules), "rule")
     weights = _driver_weights(con, window, rules)
     if weights is None:
-        return direct
-    driven = pools.filter(pools.driver != "direct")
+        return pools.mutate(service=pools.cost_centre).select(*ALLOCATION_COLUMNS[:5], "cents")
     # every mapped service receives a zero weight too, so a month where the driver counts
     # nothing shares the pool equally instead of losing it
     mapped = con.table("service_map").select(service=ibis._.service.cast("string")).distinct()
     everyone = _months(window).cross_join(_rule_table(rules).filter(ibis._.driver != "direct").select("rule")).cross_join(mapped)
     receivers = weights.union(everyone.mutate(weight=ibis.literal(0).cast("int64")).select(*weights.columns), distinct=False)
     receivers = receivers.group_by(["period", "rule", "service"]).aggregate(weight=receivers.weight.sum())
-    j = driven.inner_join(receivers, ["period", "rule"])
-    j = j.select("period", "cost_centre", "cost_line", "driver", "service", "cents", "weight")
+    # One pass over the pools: a pool with receivers in its month is shared among them; a
+    # direct pool, and a driven one without any receiver, has no match and stays with its
+    # cost centre (weight 1, the only row of its pool).
+    receivers = receivers.select(_period="period", _rule="rule", service="service", weight="weight", _hit=ibis.literal(True))
+    j = pools.left_join(receivers, [pools.period == receivers._period, pools.rule == receivers._rule])
+    matched = j._hit.notnull()
+    j = j.select(
+        "period", "cost_centre", "cost_line", "driver", "cents",
+        service=ibis.ifelse(matched, j.service, j.cost_centre),
+        weight=ibis.ifelse(matched, j.weight, 1).cast("int64"),
+    )
     shared = split_cents(j, ["period", "cost_centre", "cost_line"], "service")
-    shared = shared.select(*ALLOCATION_COLUMNS[:5], "cents")
-    kept = driven.anti_join(receivers, ["period", "rule"])
-    kept = kept.mutate(service=kept.cost_centre).select(*ALLOCATION_COLUMNS[:5], "cents")
-    return direct.union(shared, distinct=False).union(kept, distinct=False)
+    return shared.select(*ALLOCATION_COLUMNS[:5], "cents")
 
 
 def allocate(con: ibis.BaseBackend, window: Window, rules: AllocationRules | None = None) -> ibis.Table:

@@ -39,6 +39,7 @@ import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -239,17 +240,45 @@ def compute_with_history(
     pandas.DataFrame
         The tidy panel.
     """
-    root = Path(root)
     compute.check_arguments(dims, requester, min_customers)
     metric_ids = list(catalog.ids() if metrics is None else metrics)
     rules = allocation_rules if allocation_rules is not None else allocation.load_rules()
     scope = compute.Scope(Window(start, end), tuple(dict.fromkeys(dims)), requester, rules)
-    keys = month_keys(scope.window, data_state(con, root), metrics=metric_ids, dims=scope.dims, requester=requester, rules=rules)
+    return compute._to_tidy(wide_with_history(con, root, metric_ids, scope), metric_ids, scope, min_customers)
+
+
+def wide_with_history(con: ibis.BaseBackend, root: str | Path, metric_ids: Sequence[str], scope: compute.Scope) -> pd.DataFrame:
+    """:func:`outcomes.metrics.compute.compute_wide`, reading unchanged months from ``root``.
+
+    The months whose key has no file in ``root`` are computed (in one window from the
+    first to the last of them) and written there; the others are read.
+
+    Parameters
+    ----------
+    con : ibis.BaseBackend
+        A DuckDB connection to the warehouse.
+    root : str or Path
+        The history folder (created when missing).
+    metric_ids : sequence of str
+        Catalog metric ids.
+    scope : Scope
+        The months, dimensions, requesters and allocation rules.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows of :func:`~outcomes.metrics.compute.compute_wide`, sorted by period,
+        dimension and segment.
+    """
+    root = Path(root)
+    keys = month_keys(
+        scope.window, data_state(con, root), metrics=metric_ids, dims=scope.dims, requester=scope.requester, rules=scope.allocation
+    )
     files = {m: root / "panel" / f"{m}-{k[:32]}.parquet" for m, k in keys.items()}
     stale = [m for m, path in files.items() if not path.is_file()]
     parts: list[pd.DataFrame] = []
     if stale:
-        fresh = compute.compute_wide(con, metric_ids, compute.Scope(Window(stale[0], stale[-1]), scope.dims, requester, rules))
+        fresh = compute.compute_wide(con, metric_ids, replace(scope, window=Window(stale[0], stale[-1])))
         periods = pd.to_datetime(fresh["period"]) if len(fresh) else pd.Series(dtype="datetime64[ns]")
         for month in Window(stale[0], stale[-1]):
             rows = fresh[(periods == pd.Timestamp(month.start)).to_numpy()].reset_index(drop=True)
@@ -259,7 +288,19 @@ def compute_with_history(
     computed = set(Window(stale[0], stale[-1])) if stale else set()
     parts.extend(cache.FRAME.read(path) for m, path in files.items() if m not in computed)
     wide = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else parts[0]
-    return compute._to_tidy(wide, metric_ids, scope, min_customers)
+    return wide.sort_values(compute.KEYS, ignore_index=True) if len(wide) else wide
+
+
+def run_wide(con: ibis.BaseBackend, metric_ids: Sequence[str], scope: compute.Scope) -> pd.DataFrame:
+    """:func:`outcomes.metrics.compute.compute_wide` as a report run computes it: through the
+    run's history folder (:func:`folder`) on DuckDB, whole otherwise; sorted by period,
+    dimension and segment either way, so that sums over its rows do not depend on the path.
+    """
+    root = folder()
+    if root is not None and con.name == "duckdb":
+        return wide_with_history(con, root, metric_ids, scope)
+    wide = compute.compute_wide(con, metric_ids, scope)
+    return wide.sort_values(compute.KEYS, ignore_index=True) if len(wide) else wide
 
 
 def _write(path: Path, frame: pd.DataFrame) -> None:
@@ -274,6 +315,8 @@ __all__ = [
     "MONTH_COLUMNS",
     "REFERENCES",
     "compute_with_history",
+    "run_wide",
+    "wide_with_history",
     "data_state",
     "folder",
     "forward_references",

@@ -33,14 +33,14 @@ import pandas as pd
 from IPython.display import HTML, Markdown
 
 from outcomes import config
-from outcomes.metrics import catalog
+from outcomes.metrics import catalog, history
 from outcomes import format as fmt
 from outcomes.report import narrative
 from outcomes.report.answer import answer
 from outcomes.warehouse import store
 from outcomes.scorecard.drivers import OK, DriversResult, drivers_panel, fit_drivers
 from outcomes.experiment.results import InitiativeResult, MetricEffect
-from outcomes.metrics.compute import Scope, compute_wide
+from outcomes.metrics.compute import Scope
 from outcomes.metrics.panel import shared_frame
 from outcomes.periods import Month, Window
 from outcomes.params import read_yaml
@@ -298,7 +298,8 @@ def warehouse_inputs(
     """
     window = Window.last(months, ending=period)
     scope = Scope(window, ("all", "customer_segment"))
-    wide = compute_wide(con, ["cost_per_ticket", "clv", "deployment_frequency"], scope)
+    # months whose data did not change are read from the run's history (DuckDB), as the panels are
+    wide = history.run_wide(con, ["cost_per_ticket", "clv", "deployment_frequency"], scope)
     company = wide[wide["segment_dim"] == "all"]
     desk_cost = float(company["desk_cost"].fillna(0.0).sum())
     tickets = float(company["ticket_volume"].fillna(0.0).sum())
