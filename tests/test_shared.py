@@ -122,7 +122,8 @@ def test_review_results_round_trip_and_feed_the_roi_step(
 ) -> None:
     specs = investment.active_specs()
     stored = {k: initiative_review.shared_review(path, period=PERIOD).result for k, path in specs.items()}
-    assert {r["kind"] for r in cache.inventory(store)} == {"review"} and len(cache.inventory(store)) == len(specs)
+    kinds = [r["kind"] for r in cache.inventory(store)]
+    assert sorted(kinds) == sorted(["review", "review-page"] * len(specs))  # the result, and the whole review
     for key, path in specs.items():
         read = initiative_review.shared_result(path, period=PERIOD)
         assert json.dumps(result_to_dict(read)) == json.dumps(result_to_dict(stored[key]))
@@ -135,6 +136,30 @@ def test_review_results_round_trip_and_feed_the_roi_step(
     monkeypatch.setattr(initiative_review, "review", no_review)
     inv = investment.evaluate(PERIOD, draws=500, seed=3)
     assert {k: r.decision.action for k, r in inv.results.items()} == {k: r.decision.action for k, r in stored.items()}
+
+
+def test_the_review_page_reads_the_review_the_roi_step_made(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ROI step reviews every initiative first; each review page then shows that review, never made again."""
+    specs = investment.active_specs()
+    made = {k: initiative_review.shared_result(path, period=PERIOD) for k, path in specs.items()}
+    fresh = {k: initiative_review.review(path, period=PERIOD) for k, path in specs.items()}
+
+    def no_review(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a review page reviewed an initiative the ROI step had already reviewed")
+
+    monkeypatch.setattr(initiative_review, "review", no_review)
+    for key, path in specs.items():
+        page = initiative_review.shared_review(path, period=PERIOD)
+        assert page.result.to_dict() == made[key].to_dict() == fresh[key].result.to_dict()
+        assert page.spec == fresh[key].spec and page.window == fresh[key].window
+        if fresh[key].timeline is not None:
+            pd.testing.assert_frame_equal(page.timeline, fresh[key].timeline)
+        assert (page.quasi is None) == (fresh[key].quasi is None)
+        if page.quasi is not None:
+            assert page.quasi.estimate == fresh[key].quasi.estimate
+    monkeypatch.delenv(cache.SHARED_DIR_ENV)
+    with pytest.raises(AssertionError, match="already reviewed"):  # outside a run each page reviews for itself
+        initiative_review.shared_review(next(iter(specs.values())), period=PERIOD)
 
 
 @pytest.mark.slow
@@ -152,5 +177,5 @@ def test_review_notebook_runs_alone_and_inside_a_run(
     pm.execute_notebook(notebook, str(tmp_path / "in_run.ipynb"), parameters=params, kernel_name=default_kernel(), progress_bar=False)
     alone, in_run = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("alone", "in_run"))
     assert alone == in_run and alone["initiatives"][0]["id"] == "faster-releases"
-    [record] = cache.inventory(folder)
-    assert record["kind"] == "review" and record["computed_by"] == "in_run"
+    records = {r["kind"]: r for r in cache.inventory(folder)}
+    assert set(records) == {"review", "review-page"} and {r["computed_by"] for r in records.values()} == {"in_run"}

@@ -13,7 +13,8 @@ needs every initiative's review, which ``02_initiative_review`` has just made. D
   on the key, so a notebook needing it meanwhile waits and then reads it;
 * each kind of artefact is stored with its :class:`Codec` (data frames as Parquet:
   :data:`FRAME`; initiative results as JSON, beside them in
-  :mod:`outcomes.experiment.results`); beside each artefact a
+  :mod:`outcomes.experiment.results`; a whole review, with its charts' data, pickled:
+  :data:`OBJECT`, which only ever reads what the run's own kernels wrote); beside each artefact a
   ``.record.json`` says what it is, on which backend it was computed, by which notebook
   and in how many seconds (:func:`inventory`, listed in the run's ``manifest.json``).
 
@@ -38,6 +39,7 @@ import json
 import logging
 import math
 import os
+import pickle
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -113,6 +115,20 @@ def _read_frame(path: Path) -> pd.DataFrame:
 
 #: Data frames, as Parquet, with the pandas column types they were computed with.
 FRAME: Codec[pd.DataFrame] = Codec(".parquet", _write_frame, _read_frame)
+
+
+def _write_object(path: Path, value: Any) -> None:
+    path.write_bytes(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _read_object(path: Path) -> Any:
+    return pickle.loads(path.read_bytes())  # noqa: S301 - written by this run's own kernels, in its own folder
+
+
+#: Objects the kit computed (a whole review with its charts' data), pickled. Only for the
+#: run's own shared folder: written and read by the run's kernels, removed with the run's
+#: work folder, never published.
+OBJECT: Codec[Any] = Codec(".pickle", _write_object, _read_object)
 
 
 # --------------------------------------------------------------------------- the store
@@ -249,6 +265,7 @@ def inventory(root: Path) -> list[dict[str, Any]]:
 
 __all__ = [
     "FRAME",
+    "OBJECT",
     "SHARED_DIR_ENV",
     "Codec",
     "folder",

@@ -799,10 +799,11 @@ def shared_review(
 ) -> Review:
     """Review an initiative (:func:`review`) and share its result with the run's other notebooks.
 
-    The review's charts need the whole :class:`Review`, so it is always computed; its
-    :class:`~outcomes.experiment.results.InitiativeResult` is then stored for
-    :func:`shared_result` (what the ROI page needs), unless another notebook of the run
-    stored it first.
+    The whole :class:`Review` (its charts need it) is computed once per run and shared:
+    the ROI page, which runs first, makes it while it reviews every initiative, and the
+    review page reads it. Its :class:`~outcomes.experiment.results.InitiativeResult` is
+    stored for :func:`shared_result` (what the ROI page needs), unless another notebook
+    of the run stored it first.
 
     Parameters
     ----------
@@ -825,17 +826,36 @@ def shared_review(
     """
     where = {"warehouse_path": warehouse_path, "engine_settings": engine_settings}
     spec = load_spec(initiative, con, folder=folder, engine=engine, **where)
-    made: list[Review] = []
+    page = _shared_page(spec, period=period, engine=engine, con=con, **where)
+    # the figures are the stored result the other pages read (this page's own when it stored it first)
+    stored = _shared(spec, lambda: (page.result, _backend(con, engine)), period=period, engine=engine, **where)
+    return replace(page, result=stored)
 
-    def compute() -> tuple[InitiativeResult, str]:
-        made.append(review(spec, period=period, con=con, engine=engine, **where))
-        return made[0].result, _backend(con, engine)
 
-    stored = _shared(spec, compute, period=period, engine=engine, **where)
-    if made:
-        return made[0]
-    # the charts need the whole review; its figures are the stored result the other pages read
-    return replace(review(spec, period=period, con=con, engine=engine, **where), result=stored)
+def _shared_page(
+    spec: InitiativeSpec,
+    *,
+    period: str | None,
+    engine: str,
+    con: ibis.BaseBackend | None,
+    warehouse_path: str | Path | None,
+    engine_settings: str | Path | None,
+) -> Review:
+    """The whole review, charts' data included, computed once per run.
+
+    The ROI page reviews every initiative before the review pages run; they read the
+    reviews it made instead of making them again.
+    """
+    where = {"warehouse_path": warehouse_path, "engine_settings": engine_settings}
+
+    def compute() -> tuple[Review, str]:
+        return review(spec, period=period, con=con, engine=engine, **where), _backend(con, engine)
+
+    return cache.get_or_compute(
+        "review-page", _review_parts(spec, period, engine), compute, cache.OBJECT,
+        source=store.source_stamp(engine, warehouse_path, engine_settings),
+        describe=f"{spec.id} up to {period or 'the end of the data'}, with its charts",
+    )
 
 
 def shared_result(
@@ -860,6 +880,6 @@ def shared_result(
     spec = load_spec(initiative, con, folder=folder, engine=engine, **where)
 
     def compute() -> tuple[InitiativeResult, str]:
-        return review(spec, period=period, con=con, engine=engine, **where).result, _backend(con, engine)
+        return _shared_page(spec, period=period, engine=engine, con=con, **where).result, _backend(con, engine)
 
     return _shared(spec, compute, period=period, engine=engine, **where)
