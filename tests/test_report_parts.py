@@ -284,6 +284,24 @@ def test_pii_scan_finds_whole_words_case_insensitively(tmp_path: Path) -> None:
     ]
 
 
+def test_pii_scan_normalises_warehouse_values_whatever_their_white_space(tmp_path: Path) -> None:
+    """Tabs, line breaks and runs of spaces inside a value, or at its ends, do not hide it from the scan."""
+    values = ["Anna\tBerg", " anna  BERG\n", "\r\nAnna Berg\f", "ANNA BERG", "C00042", "Ólafur  Þór", None]
+    with duckdb.connect() as con:
+        got = [r[0] for r in con.execute(
+            f"SELECT {pii._normalised_sql('v')} FROM (SELECT unnest(?::VARCHAR[]) AS v, generate_subscripts(?::VARCHAR[], 1) AS i) "
+            "ORDER BY i", [values, values]).fetchall()]
+    assert got == ["anna berg", "anna berg", "anna berg", "anna berg", "c00042", "ólafur þór", None]
+    wh = tmp_path / "wh.duckdb"
+    with duckdb.connect(str(wh)) as con:
+        con.execute("CREATE TABLE customers (customer_id VARCHAR, name VARCHAR)")
+        con.execute("INSERT INTO customers VALUES ('C00042', '\tAnna\nBerg '), ('C00043', 'Li')")
+    page = tmp_path / "p.html"
+    page.write_text("<p>Anna Berg (c00042) churned</p>")
+    hits = pii.scan([page], warehouse=wh, columns=[], deny_file=None, min_length=5)
+    assert [h.summary() for h in hits] == ["p.html: 1 value(s) from customers.customer_id", "p.html: 1 value(s) from customers.name"]
+
+
 def test_results_schema_doc_embeds_the_schema_file_verbatim() -> None:
     repo = Path(__file__).resolve().parents[1]
     doc = (repo / "docs" / "results-schema.md").read_text()
