@@ -595,9 +595,9 @@ def quasi_panel(
         last = Month.of(window.end - dt.timedelta(days=1))
         try:
             # months whose data did not change are read from the run's history (DuckDB)
-            kept = history.folder() if con.name == "duckdb" else None
             tidy = build_panel(
-                con, start=first, end=last, segment=dim or "all", metrics=[metric], requester=requester, history_dir=kept
+                con, start=first, end=last, segment=dim or "all", metrics=[metric], requester=requester,
+                history_dir=history.folder_for(con.name),
             )
         except ValueError as exc:
             raise ParamsError(f"initiative {spec.id!r}: {exc}") from None

@@ -82,6 +82,16 @@ def folder() -> Path | None:
     return Path(value) if value else None
 
 
+def folder_for(engine: str) -> Path | None:
+    """The run's history folder when ``engine`` computes through it (DuckDB), else None."""
+    return folder() if engine == "duckdb" else None
+
+
+def _sorted(wide: pd.DataFrame) -> pd.DataFrame:
+    """The wide rows by period, dimension and segment (sums over them then never depend on the path)."""
+    return wide.sort_values(compute.KEYS, ignore_index=True) if len(wide) else wide
+
+
 def _digest(doc: Any) -> str:
     text = json.dumps(doc, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -220,11 +230,8 @@ def compute_with_history(
     min_customers: int = 10,
     allocation_rules: AllocationRules | None = None,
 ) -> pd.DataFrame:
-    """:func:`outcomes.metrics.compute.compute`, reading unchanged months from ``root``.
-
-    The months whose key has no file in ``root`` are computed (in one window from the
-    first to the last of them) and written there; the others are read. The result equals
-    :func:`outcomes.metrics.compute.compute` with the same arguments.
+    """:func:`outcomes.metrics.compute.compute`, reading unchanged months from ``root``
+    (:func:`wide_with_history`); the result equals it with the same arguments.
 
     Parameters
     ----------
@@ -288,7 +295,7 @@ def wide_with_history(con: ibis.BaseBackend, root: str | Path, metric_ids: Seque
     computed = set(Window(stale[0], stale[-1])) if stale else set()
     parts.extend(cache.FRAME.read(path) for m, path in files.items() if m not in computed)
     wide = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else parts[0]
-    return wide.sort_values(compute.KEYS, ignore_index=True) if len(wide) else wide
+    return _sorted(wide)
 
 
 def run_wide(con: ibis.BaseBackend, metric_ids: Sequence[str], scope: compute.Scope) -> pd.DataFrame:
@@ -296,11 +303,8 @@ def run_wide(con: ibis.BaseBackend, metric_ids: Sequence[str], scope: compute.Sc
     run's history folder (:func:`folder`) on DuckDB, whole otherwise; sorted by period,
     dimension and segment either way, so that sums over its rows do not depend on the path.
     """
-    root = folder()
-    if root is not None and con.name == "duckdb":
-        return wide_with_history(con, root, metric_ids, scope)
-    wide = compute.compute_wide(con, metric_ids, scope)
-    return wide.sort_values(compute.KEYS, ignore_index=True) if len(wide) else wide
+    root = folder_for(con.name)
+    return wide_with_history(con, root, metric_ids, scope) if root is not None else _sorted(compute.compute_wide(con, metric_ids, scope))
 
 
 def _write(path: Path, frame: pd.DataFrame) -> None:
@@ -319,6 +323,7 @@ __all__ = [
     "wide_with_history",
     "data_state",
     "folder",
+    "folder_for",
     "forward_references",
     "month_fingerprints",
     "month_keys",

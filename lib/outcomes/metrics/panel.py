@@ -182,7 +182,7 @@ def shared_frame(
     """
     if "history_dir" in inspect.signature(build).parameters and "history_dir" not in arguments:
         # the run's history folder (DuckDB only): unchanged months are read back, the frame is the same
-        arguments["history_dir"] = history.folder() if engine == "duckdb" else None
+        arguments["history_dir"] = history.folder_for(engine)
     bound = inspect.signature(build).bind(None, **arguments)
     bound.apply_defaults()
     parts = dict(list(bound.arguments.items())[1:])  # every argument but the connection

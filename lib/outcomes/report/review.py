@@ -772,18 +772,24 @@ def _review_parts(spec: InitiativeSpec, period: str | None, engine: str) -> dict
 
 def _shared(
     spec: InitiativeSpec,
-    compute: Callable[[], tuple[InitiativeResult, str]],
+    compute: Callable[[], tuple[Any, str]],
     *,
     period: str | None,
     engine: str,
     warehouse_path: str | Path | None,
     engine_settings: str | Path | None,
-) -> InitiativeResult:
-    """Read the review's result from the run's shared folder, or compute and store it."""
+    kind: str = "review",
+    codec: cache.Codec[Any] = RESULT,
+) -> Any:
+    """Read a review's artefact from the run's shared folder, or compute and store it.
+
+    ``kind`` and ``codec``: the result (``review``, JSON) or the whole review with its
+    charts' data (``review-page``, :data:`outcomes.cache.OBJECT`).
+    """
     return cache.get_or_compute(
-        "review", _review_parts(spec, period, engine), compute, RESULT,
+        kind, _review_parts(spec, period, engine), compute, codec,
         source=store.source_stamp(engine, warehouse_path, engine_settings),
-        describe=f"{spec.id} up to {period or 'the end of the data'}",
+        describe=f"{spec.id} up to {period or 'the end of the data'}" + (", with its charts" if kind != "review" else ""),
     )
 
 
@@ -851,11 +857,7 @@ def _shared_page(
     def compute() -> tuple[Review, str]:
         return review(spec, period=period, con=con, engine=engine, **where), _backend(con, engine)
 
-    return cache.get_or_compute(
-        "review-page", _review_parts(spec, period, engine), compute, cache.OBJECT,
-        source=store.source_stamp(engine, warehouse_path, engine_settings),
-        describe=f"{spec.id} up to {period or 'the end of the data'}, with its charts",
-    )
+    return _shared(spec, compute, period=period, engine=engine, kind="review-page", codec=cache.OBJECT, **where)
 
 
 def shared_result(
