@@ -162,6 +162,29 @@ def test_the_review_page_reads_the_review_the_roi_step_made(store: Path, monkeyp
         initiative_review.shared_review(next(iter(specs.values())), period=PERIOD)
 
 
+def test_the_scorecard_prices_a_customer_kept_as_the_roi_step_does_without_waiting_for_it(
+    demo_warehouse: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scorecard runs beside the ROI page: its price of a customer kept comes from the inputs both share."""
+    computed = []
+    inputs = investment.warehouse_inputs
+    monkeypatch.setattr(investment, "warehouse_inputs", lambda *a, **k: computed.append(a[1]) or inputs(*a, **k))
+    con = warehouse.connect(demo_warehouse)
+    price = investment.customer_price(con, PERIOD, warehouse_path=demo_warehouse)
+    inv = investment.evaluate(PERIOD, draws=200, seed=3, warehouse_path=demo_warehouse, results={})
+    recorded = [r["value_per_customer_kept"] for r in inv.records() if r["value_per_customer_kept"] is not None]
+    assert price is not None and price > 0 and recorded and price == recorded[0]
+    assert computed == [PERIOD]  # computed by whichever page asked first, read by the other
+    assert [r["kind"] for r in cache.inventory(store)].count("value-inputs") == 1
+    # the churn-weighted lifetime value, by hand from the shared inputs
+    key = next(k for k in investment.valued_initiatives(inv.model) if inv.model.initiative(k).money == "churn_avoided")
+    segs = inv.inputs.segments.set_index("segment").loc[list(inv.model.initiative(key).population.segments)]
+    churners = segs["customers"] * segs["churn_rate"]
+    assert price == pytest.approx(float((churners / churners.sum() * segs["clv"]).sum()), rel=1e-12)
+    monkeypatch.delenv(cache.SHARED_DIR_ENV)  # outside a run: the same price, computed afresh
+    assert investment.customer_price(con, PERIOD, warehouse_path=demo_warehouse) == price and len(computed) == 2
+
+
 @pytest.mark.slow
 def test_review_notebook_runs_alone_and_inside_a_run(
     demo_warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

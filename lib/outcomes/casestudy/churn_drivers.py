@@ -37,7 +37,8 @@ from pathlib import Path
 import ibis
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.genmod.families import Binomial
+from statsmodels.genmod.generalized_linear_model import GLM
 from pydantic import Field, model_validator
 from scipy import stats
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
@@ -723,7 +724,7 @@ def fit_churn_model(groups: CustomerGroups, spec: ChurnSpec) -> ChurnModel:
     # exactly (a saturated model), so separation is judged from the fitted probabilities.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = sm.GLM(y, x, family=sm.families.Binomial()).fit()
+        result = GLM(y, x, family=Binomial()).fit()
     fitted = np.asarray(result.fittedvalues)
     status = "ok"
     if np.any((fitted < SEPARATION_TOL) | (fitted > 1 - SEPARATION_TOL)):

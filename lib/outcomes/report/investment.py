@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import HTML, Markdown
 
-from outcomes import config
+from outcomes import cache, config
 from outcomes.metrics import catalog, history
 from outcomes import format as fmt
 from outcomes.report import narrative
@@ -62,6 +62,7 @@ from outcomes.value.model import (
     load_value_model,
     monthly_rate,
     simple_clv,
+    unit_value,
     with_inputs,
 )
 from outcomes.report.tables import table
@@ -878,16 +879,6 @@ def _metric_name(metric: str) -> str:
     return m.name if m is not None else metric.replace("_", " ")
 
 
-def value_per_customer_kept(roi: Sequence[Mapping[str, Any]]) -> float | None:
-    """What one customer kept is worth, as the run's ROI page recorded it (``roi[].value_per_customer_kept``).
-
-    Every case whose value runs through customers kept prices them alike (the
-    segments' lifetime values, weighted as the churners are spread); the first recorded
-    value is returned, or None when no case keeps customers.
-    """
-    return next((float(r["value_per_customer_kept"]) for r in roi if r.get("value_per_customer_kept") is not None), None)
-
-
 def it_demand(model: ValueModel, case: InvestmentCase) -> float | None:
     """Tickets per month the initiative adds (positive) or removes (negative); None when not a ticket chain."""
     if model.initiative(case.initiative).money != "tickets_prevented":
@@ -1057,7 +1048,7 @@ def evaluate(
     where = {"warehouse_path": warehouse_path, "engine_settings": engine_settings}
     con = store.connect(warehouse_path, engine=engine, spark_settings=engine_settings)  # type: ignore[arg-type]
     specs = {k: load_spec(path) for k, path in active_specs(initiatives_dir).items()}
-    inputs = warehouse_inputs(con, period, discount_rate=model.discount_rate, measured_units=measured_units(specs))
+    inputs = shared_inputs(con, period, model, specs, engine=engine, **where)
     drivers = drivers_estimates(con, period, engine=engine, **where)
     if results is None:
         results = {k: shared_result(spec, period=period, engine=engine, con=con, **where) for k, spec in specs.items()}
@@ -1065,12 +1056,117 @@ def evaluate(
         k: left for k, spec in specs.items()
         if k in results and (left := remaining_test(spec, results[k], period)) is not None
     }
-    retired = {k for k, (_, active) in initiative_files(initiatives_dir).items() if not active}
-    keys = [k for k in model.initiatives if k not in retired]
+    keys = valued_initiatives(model, initiatives_dir)
     return build_investment(
         model, period=period, inputs=inputs, drivers=drivers, results=results, initiatives=keys, n=draws, seed=seed,
         remaining=remaining,
     )
+
+
+def valued_initiatives(model: ValueModel, initiatives_dir: str | Path | None = None) -> list[str]:
+    """The initiatives the ROI page values, in the value model's order: all but those whose file says ``active: false``."""
+    retired = {k for k, (_, active) in initiative_files(initiatives_dir).items() if not active}
+    return [k for k in model.initiatives if k not in retired]
+
+
+def shared_inputs(
+    con: ibis.BaseBackend,
+    period: str,
+    model: ValueModel,
+    specs: Mapping[str, Any],
+    *,
+    engine: str = "duckdb",
+    warehouse_path: str | Path | None = None,
+    engine_settings: str | Path | None = None,
+) -> WarehouseInputs:
+    """:func:`warehouse_inputs` for the value model, computed once per report run and shared.
+
+    The ROI page values every case on them and the scorecard prices the customers at stake
+    with them (:func:`customer_price`); whichever page asks first computes them, the other
+    reads them (:func:`outcomes.cache.get_or_compute`). Outside a run they are computed here.
+
+    Parameters
+    ----------
+    con : ibis.BaseBackend
+        The warehouse on ``engine``.
+    period : str
+        The reported month, ``YYYY-MM``.
+    model : ValueModel
+        The value model (its discount rate).
+    specs : mapping of str to InitiativeSpec
+        The active initiatives' specs, by id (where each effect was measured).
+    engine, warehouse_path, engine_settings
+        What the warehouse is, for the shared artefact's key.
+
+    Returns
+    -------
+    WarehouseInputs
+    """
+    units = measured_units(specs)
+    parts = {
+        "period": str(Month.parse(period)),
+        "months": INPUT_MONTHS,
+        "discount_rate": model.discount_rate,
+        "measured_units": {k: list(v) for k, v in sorted(units.items())},
+        "engine": engine,
+    }
+
+    def compute() -> tuple[WarehouseInputs, str]:
+        return warehouse_inputs(con, period, discount_rate=model.discount_rate, measured_units=units), con.name
+
+    return cache.get_or_compute(
+        "value-inputs", parts, compute, cache.OBJECT,
+        source=store.source_stamp(engine, warehouse_path, engine_settings),  # type: ignore[arg-type]
+        describe=f"the value model's warehouse inputs up to {parts['period']}",
+    )
+
+
+def customer_price(
+    con: ibis.BaseBackend,
+    period: str,
+    *,
+    value_model: str | Path | None = None,
+    engine: str = "duckdb",
+    warehouse_path: str | Path | None = None,
+    engine_settings: str | Path | None = None,
+    initiatives_dir: str | Path | None = None,
+) -> float | None:
+    """What one customer kept is worth, priced as the ROI page prices it.
+
+    The first valued initiative (:func:`valued_initiatives`) whose value runs through
+    customers kept gives the price: its segments' lifetime values from the run's shared
+    warehouse inputs (:func:`shared_inputs`), weighted as the churners are spread, at
+    their central values. It equals the ``value_per_customer_kept`` the ROI page records
+    (:meth:`Investment.records`) without waiting for its reviews, so the scorecard can run
+    beside the ROI page.
+
+    Parameters
+    ----------
+    con : ibis.BaseBackend
+        The warehouse on ``engine``.
+    period : str
+        The reported month, ``YYYY-MM``.
+    value_model, initiatives_dir : str or Path, optional
+        The value model file and the initiative files (default: the project's).
+    engine, warehouse_path, engine_settings
+        What the warehouse is (:func:`shared_inputs`).
+
+    Returns
+    -------
+    float or None
+        None when no valued initiative keeps customers.
+    """
+    model = load_model(value_model, initiatives_dir)
+    churn = [k for k in valued_initiatives(model, initiatives_dir) if model.initiative(k).money == "churn_avoided"]
+    if not churn:
+        return None
+    specs = {k: load_spec(path) for k, path in active_specs(initiatives_dir).items()}
+    inputs = shared_inputs(
+        con, period, model, specs, engine=engine, warehouse_path=warehouse_path, engine_settings=engine_settings
+    )
+    priced = with_inputs(model, inputs.value_inputs(model))
+    central = {name: q.value for name, q in chain_quantities(priced, churn[0]).items()}
+    return float(unit_value(priced, churn[0], central))
 
 
 def case_evidence(case: InvestmentCase) -> dict[str, Any]:

@@ -4,13 +4,17 @@ papermill's default engine starts the kernel with the caller's environment and w
 directory (changing the working directory of the whole process, which is unsafe when
 several notebooks run in threads). The ``outcomes`` engine registered here passes the
 environment and the working directory to the kernel itself, and calls a hook before each
-cell so the run can show progress and name the cell that failed or hung.
+cell so the run can show progress and name the cell that failed or hung. papermill writes
+the whole executed notebook before and after every cell; the ``outcomes`` engine writes it
+at most every :data:`CELL_SAVE_EVERY` seconds between cells, and always when the notebook
+ends, however it ends (papermill's final save), which is when the run reads it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +30,10 @@ from papermill.log import logger as papermill_logger
 from papermill.utils import merge_kwargs, remove_args
 
 ENGINE_NAME = "outcomes"
+
+#: Seconds between two writes of a running notebook at cell boundaries (papermill writes at
+#: every cell's start and end: for a pack of 200 cells, 400 writes of a growing notebook).
+CELL_SAVE_EVERY = 10.0
 
 #: ``on_cell(index, total, source)`` is called before each cell runs.
 CellHook = Callable[[int, int, str], None]
@@ -60,6 +68,7 @@ class OutcomesEngine(NBClientEngine):
                 start(cell, cell_index, **kw)
 
             nb_man.cell_start = cell_start
+        _space_out_saves(nb_man, CELL_SAVE_EVERY)
         safe_kwargs = remove_args(["timeout", "startup_timeout", "input_path"], **kwargs)
         final_kwargs = merge_kwargs(
             safe_kwargs,
@@ -79,6 +88,28 @@ class OutcomesEngine(NBClientEngine):
         if kernel_stderr is not None:
             launch["stdout"] = launch["stderr"] = kernel_stderr
         return PapermillNotebookClient(nb_man, **final_kwargs).execute(**launch)
+
+
+def _space_out_saves(nb_man: Any, every: float) -> None:
+    """Make papermill's execution manager write the notebook at most every ``every`` seconds until it completes.
+
+    ``notebook_complete`` (called by papermill whether the notebook succeeded, failed or
+    timed out) gets the manager's own save back, so the final notebook is always written.
+    """
+    save, complete = nb_man.save, nb_man.notebook_complete
+    last = [time.monotonic()]
+
+    def spaced(**kwargs: Any) -> None:
+        if time.monotonic() - last[0] >= every:
+            save(**kwargs)
+            last[0] = time.monotonic()
+
+    def completed(**kwargs: Any) -> Any:
+        nb_man.save = save
+        return complete(**kwargs)
+
+    nb_man.save = spaced
+    nb_man.notebook_complete = completed
 
 
 papermill_engines.register(ENGINE_NAME, OutcomesEngine)

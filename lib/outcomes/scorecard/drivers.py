@@ -24,7 +24,8 @@ from pathlib import Path
 import ibis
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.regression.linear_model import OLS
+from statsmodels.tools.tools import add_constant
 
 from outcomes import format as fmt
 from outcomes.estimate import Estimate
@@ -227,8 +228,8 @@ def _fit_one(w: pd.DataFrame, x: str, y: str, alpha: float) -> DriverEffect:
         return empty(NO_VARIATION)
     groups = pd.factorize(data["segment"])[0]
     effects = pd.get_dummies(data[["segment", "period"]].astype(str), drop_first=True, dtype=float)
-    design = sm.add_constant(pd.concat([data[["x"]], effects], axis=1), has_constant="add")
-    fit = sm.OLS(data["y"], design).fit(
+    design = add_constant(pd.concat([data[["x"]], effects], axis=1), has_constant="add")
+    fit = OLS(data["y"], design).fit(
         cov_type="cluster", cov_kwds={"groups": groups, "use_correction": True, "df_correction": True}, use_t=True
     )
     return DriverEffect(y, x, Estimate.from_statsmodels(fit, "x", alpha=alpha, method=_METHOD), g)

@@ -692,20 +692,43 @@ def chain_value(model: ValueModel, key: str, values: Mapping[str, np.ndarray | f
         population = np.asarray(values["population"], dtype=float)
     if ini.population.measured_share is not None and not ini.extrapolate:
         population = population * ini.population.measured_share
+    per_unit = unit_value(model, key, values)
+    units = MONEY_SIGN[ini.money] * outcome * population
+    return ChainSteps(it_change, outcome, population, units, per_unit, units * per_unit)
+
+
+def unit_value(model: ValueModel, key: str, values: Mapping[str, np.ndarray | float]) -> np.ndarray:
+    """Money per unit of an initiative's value chain (the chain's last step before money).
+
+    Parameters
+    ----------
+    model : ValueModel
+        The value model.
+    key : str
+        Initiative id.
+    values : mapping of str to array-like
+        The names of :func:`chain_quantities` the money conversion reads (``clv:<segment>``,
+        ``cost_per_ticket``...), as central values or draws.
+
+    Returns
+    -------
+    numpy.ndarray
+        A customer kept is worth the segments' lifetime values weighted as the churners are
+        spread (:func:`churn_weights`); a conversion its revenue times its margin; a ticket,
+        an hour or an outage minute its stated or computed price.
+    """
+    ini = model.initiative(key)
     if ini.money == "churn_avoided":
         clvs = np.stack([np.asarray(values[f"clv:{s}"], dtype=float) for s in ini.population.segments or ()])
-        unit_value = np.tensordot(churn_weights(model, key), clvs, axes=1)
-    elif ini.money == "conversions_gained":
-        unit_value = np.asarray(values["revenue_per_conversion"], dtype=float) * np.asarray(values["conversion_margin"])
-    else:
-        name = {
-            "tickets_prevented": "cost_per_ticket",
-            "hours_saved": f"{ini.rate}_hourly_rate",
-            "outage_avoided": "outage_revenue_per_minute",
-        }[ini.money]
-        unit_value = np.asarray(values[name], dtype=float)
-    units = MONEY_SIGN[ini.money] * outcome * population
-    return ChainSteps(it_change, outcome, population, units, unit_value, units * unit_value)
+        return np.tensordot(churn_weights(model, key), clvs, axes=1)
+    if ini.money == "conversions_gained":
+        return np.asarray(values["revenue_per_conversion"], dtype=float) * np.asarray(values["conversion_margin"])
+    name = {
+        "tickets_prevented": "cost_per_ticket",
+        "hours_saved": f"{ini.rate}_hourly_rate",
+        "outage_avoided": "outage_revenue_per_minute",
+    }[ini.money]
+    return np.asarray(values[name], dtype=float)
 
 
 def chained_outcome(model: ValueModel, key: str, values: Mapping[str, np.ndarray | float]) -> np.ndarray:

@@ -27,7 +27,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.regression.linear_model import OLS
 from scipy import linalg, stats
 
 from outcomes.estimate import Estimate
@@ -298,7 +298,7 @@ def design_matrix(series: pd.DataFrame, seasonality: Seasonality = "auto") -> tu
 
 def _newey_west(x: pd.DataFrame, y: pd.Series, contrasts: np.ndarray, lags: int) -> tuple[np.ndarray, ...]:
     """OLS with Newey-West errors (statsmodels HAC, Bartlett, small-sample factor), t(n-k)."""
-    res = sm.OLS(y, x).fit(cov_type="HAC", cov_kwds={"maxlags": lags, "use_correction": True}, use_t=True)
+    res = OLS(y, x).fit(cov_type="HAC", cov_kwds={"maxlags": lags, "use_correction": True}, use_t=True)
     beta = res.params.to_numpy()
     cov = res.cov_params().to_numpy()
     var = np.einsum("mk,kl,ml->m", contrasts, cov, contrasts)
