@@ -38,3 +38,36 @@ def test_landing_pages_carry_the_house_css_unescaped(pages: dict[str, str], name
 @pytest.mark.parametrize("name", ["month", "pack"])
 def test_text_from_results_is_still_escaped(pages: dict[str, str], name: str) -> None:
     assert "Churn &lt;b&gt;fell&lt;/b&gt;" in pages[name]
+
+
+def test_the_vega_bundle_is_kept_between_runs_and_made_again_when_damaged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """vl-convert bundles Vega once per user and version; later runs read the bundle from the cache folder."""
+    import vl_convert as vlc
+
+    from outcomes.run import html as report_html
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    made = []
+    bundle = vlc.javascript_bundle
+    monkeypatch.setattr(vlc, "javascript_bundle", lambda **kw: made.append(kw) or bundle(**kw))
+    path = report_html.bundle_cache_path()
+    assert path.is_relative_to(tmp_path / "cache") and vlc.__version__ in path.name
+    report_html.vega_bundle.cache_clear()
+    first = report_html.vega_bundle()
+    assert len(made) == 1 and path.read_text(encoding="utf-8") == first and "vegaEmbed" in first
+    report_html.vega_bundle.cache_clear()  # as a new run's process
+    assert report_html.vega_bundle() == first and len(made) == 1
+    path.write_text(first[: len(first) // 3][:1000].replace("vegaEmbed", ""), encoding="utf-8")  # a damaged copy
+    report_html.vega_bundle.cache_clear()
+    assert report_html.vega_bundle() == first and len(made) == 2 and path.read_text(encoding="utf-8") == first
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "outcomes").write_text("a file where the cache folder would be", encoding="utf-8")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))  # a cache folder that cannot be made: the bundle all the same
+    report_html.vega_bundle.cache_clear()
+    try:
+        assert report_html.vega_bundle() == first and len(made) == 3
+    finally:
+        report_html.vega_bundle.cache_clear()

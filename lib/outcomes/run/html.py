@@ -13,7 +13,9 @@ other than ``http``, ``https`` or a relative path (images the kit embeds as
 from __future__ import annotations
 
 import html
+import os
 import re
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from html.parser import HTMLParser
@@ -101,6 +103,11 @@ def unsafe_addresses(page: str) -> list[str]:
 def vega_bundle() -> str:
     """The Vega, Vega-Lite and vega-embed JavaScript matching Altair's Vega-Lite version.
 
+    vl-convert bundles it in about 1.3 s of CPU on each process's first call; the bundle
+    depends only on vl-convert's and Vega-Lite's versions, so it is kept in the user's
+    cache folder (:func:`bundle_cache_path`) and read from there by later runs. A cached
+    copy that does not look like the bundle is made again.
+
     Returns
     -------
     str
@@ -108,10 +115,36 @@ def vega_bundle() -> str:
     """
     import vl_convert as vlc
 
-    bundle = vlc.javascript_bundle(vl_version=vega_lite_version())
+    cached = bundle_cache_path()
+    try:
+        bundle = cached.read_text(encoding="utf-8")
+    except OSError:
+        bundle = ""
+    if "vegaEmbed" not in bundle:
+        bundle = vlc.javascript_bundle(vl_version=vega_lite_version())
+        _keep(cached, bundle)
     if re.search(r"</script", bundle, re.I):
         raise RuntimeError("the vl-convert JavaScript bundle contains '</script' and cannot be inlined")
     return bundle
+
+
+def bundle_cache_path() -> Path:
+    """Where :func:`vega_bundle` keeps the bundle: the user's cache folder, named by both versions."""
+    import platformdirs
+    import vl_convert as vlc
+
+    return Path(platformdirs.user_cache_dir("outcomes")) / f"vega-bundle-{vlc.__version__}-{vega_lite_version()}.js"
+
+
+def _keep(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all; a folder that cannot be written is no error."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        staging.write_text(text, encoding="utf-8")
+        os.replace(staging, path)
+    except OSError:
+        pass
 
 
 @lru_cache(maxsize=1)

@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 
 from outcomes.periods import Month, is_month_text
+from outcomes.report.answer import unbroken
 from outcomes.report.changes import MonthChanges
 from outcomes.run import publish
 from outcomes.run.html import TEMPLATES_DIR, house_css
@@ -38,12 +40,15 @@ class ReportLink:
 
 @lru_cache(maxsize=1)
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR / "pages"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=False,
     )
+    # escaped text with each amount of money kept on one line, as in every page's answer
+    env.filters["unbroken"] = lambda text: markupsafe.Markup(unbroken(str(text)))
+    return env
 
 
 def _utc(iso: str) -> dt.datetime:
