@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,8 @@ def test_the_month_page_shows_the_warning_the_answer_first_and_what_changed() ->
     assert page.index('id="outcomes-answer"') < page.index('role="alert"') < page.index("What changed since November 2025")
     assert "Churn fell." in page and "Portal: now stop (was keep testing)." in page
     short = month_index("2025-12", [], {"headlines": ["Churn fell."]}, MANIFEST, answer=["Worth EUR 1m.", "Bot: roll out."])
-    assert short.index('id="outcomes-answer"') < short.index("Worth EUR 1m.") < short.index("Bot: roll out.") < short.index("Churn fell.")
+    after = re.sub(r"<[^>]+>", "", short[short.index('id="outcomes-answer"'):])  # the reader's text from the answer on
+    assert after.index("Worth EUR 1m.") < after.index("Bot: roll out.") < after.index("Churn fell.")
     assert short.count('id="outcomes-answer"') == 1
     plain = month_index("2025-12", [], {"headlines": ["Churn fell."]}, MANIFEST)
     assert 'role="alert"' not in plain and "What changed" not in plain
