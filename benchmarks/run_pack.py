@@ -898,14 +898,19 @@ def metrics_side_by_side(stages: dict[str, Measured], kit_file: Path, sql_file: 
 
 
 def verdicts(pack: Measured, time_ratio: float, memory_ratio: float) -> list[str]:
-    """One line per target: the measured figure, the target, met or not."""
+    """One line per target: the measured figure, the target, met or not.
+
+    ``pack`` is the run the pack's target is about: the next month's, with the history kept,
+    when the benchmark ran it (a monthly run), else the only pack measured.
+    """
 
     def word(ok: bool) -> str:
         return "met" if ok else "NOT met"
 
+    run = pack.name[:1].upper() + pack.name[1:]
     return [
-        f"Pack wall time {pack.seconds:.1f} s, target under {PACK_TARGET_S:.0f} s: {word(pack.seconds < PACK_TARGET_S)}",
-        f"Pack peak RSS {gb(pack.peak)}, target under {gb(PACK_TARGET_BYTES)}: {word(pack.peak < PACK_TARGET_BYTES)}",
+        f"{run}: wall time {pack.seconds:.1f} s, target under {PACK_TARGET_S:.0f} s: {word(pack.seconds < PACK_TARGET_S)}",
+        f"{run}: peak RSS {gb(pack.peak)}, target under {gb(PACK_TARGET_BYTES)}: {word(pack.peak < PACK_TARGET_BYTES)}",
         f"Metrics {1 / time_ratio:.1f}x as fast as the pandas baseline, target at least "
         f"{METRIC_TARGETS['pandas_over_kit']:.0f}x: {word(1 / time_ratio >= METRIC_TARGETS['pandas_over_kit'])}",
         f"Metrics memory {memory_ratio:.2f} of the baseline's, target at most {MEMORY_RATIO_TARGET:.2f}: "
@@ -1040,7 +1045,7 @@ def main() -> None:
             "max_rel": max_rel,
             "max_rel_where": where,
             "cells": cells,
-            "verdicts": verdicts(pack, time_ratio, memory_ratio),
+            "verdicts": verdicts(stages.get("pack, next month (history kept)", pack), time_ratio, memory_ratio),
             "metrics_side_by_side": metrics_side_by_side(stages, kit_file, sql_file),
             "notebooks": notebooks,
             "after_notebooks_s": last.started + last.seconds - max(r["ended"] for r in notebooks),
