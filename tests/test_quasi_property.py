@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from outcomes.experiment.quasi.analysis import has_interval
@@ -58,8 +58,22 @@ def panels(draw: st.DrawFn) -> tuple[pd.DataFrame, dict]:
     return frame, spec
 
 
+#: Found by this test: an interrupted time series of one period before the start and three after
+#: has as many periods as terms (level, trend, level and slope changes); it must be blocked, not raise.
+AS_MANY_PERIODS_AS_TERMS = (
+    pd.DataFrame({
+        "unit": ["u0"] * 4 + ["u1"] * 4,
+        "period": [f"2020-01-0{d}" for d in range(1, 5)] * 2,
+        "y": [0.12573 + 0.1 * t for t in range(4)] + [-0.132105 + 0.1 * t for t in range(4)],
+    }),
+    {"id": "prop", "design": "its", "start_date": "2020-01-02", "treated_units": None,
+     "data": {"unit": "unit", "time": "period"}, "metrics": [{"column": "y", "role": "primary"}], "min_pre_periods": 1},
+)
+
+
 @settings(max_examples=30, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(panels())
+@example(AS_MANY_PERIODS_AS_TERMS)
 def test_quasi_designs_never_raise_and_never_show_a_degenerate_interval(case: tuple[pd.DataFrame, dict]) -> None:
     frame, raw = case
     with tempfile.TemporaryDirectory() as folder:

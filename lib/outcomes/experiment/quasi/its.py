@@ -189,9 +189,17 @@ def ar1_gls(x: np.ndarray, y: np.ndarray, contrasts: np.ndarray) -> Ar1Gls:
         ``n - k`` degrees of freedom. Degrees of freedom of a contrast ``c``
         (Satterthwaite, delta method on the plug-in variance ``s2 c'(X'V^-1X)^-1 c``):
         ``2 / (2/(n-k) + (d log[s2 c'(X'V^-1X)^-1 c] / d rho)^2 var(rho))``.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        When there are no more periods than terms (the fit is exact and its uncertainty
+        cannot be measured), as when the design is singular.
     """
     y2 = y.reshape(len(y), -1).astype(float)
     n, k = x.shape
+    if n <= k:  # every period spent on a term: nothing left to measure the noise with
+        raise np.linalg.LinAlgError(f"{n} periods for {k} terms: no degrees of freedom left for the error variance")
     rho, var_rho = _reml_rho(x, y2)
     bread, weights = _gls_pieces(x, rho)
     params, ssr = _gls_fit(x, y2, rho, weights)
