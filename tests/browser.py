@@ -8,6 +8,7 @@ each console message (``CONSOLE``), which the tests assert on.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -16,6 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -133,3 +135,39 @@ def shoot(page: Path, png: Path, *, budget_ms: int = 15000, size: str = "1280,16
             capture_output=True, text=True, timeout=120, check=True,
         )
     return png
+
+
+_PROBE = re.compile(r'<pre id="outcomes-probe">(.*?)</pre>', re.S)
+#: A copy that loads the page in an iframe of the screen's size (headless Chromium keeps its
+#: window at least 500 px wide) and writes what ``%(check)s`` returns for the page's document.
+PROBE_WRAPPER = """<!DOCTYPE html><html><body style="margin:0">
+<iframe id="page" src="%(src)s" width="%(w)d" height="%(h)d" style="border:0;display:block"></iframe>
+<script>
+document.getElementById("page").addEventListener("load", () => setTimeout(() => {
+  const frame = document.getElementById("page");
+  const check = (doc, win) => { %(check)s };
+  const out = document.createElement("pre");
+  out.id = "outcomes-probe";
+  out.textContent = JSON.stringify(check(frame.contentDocument, frame.contentWindow));
+  document.body.appendChild(out);
+}, 300));
+</script></body></html>"""
+
+
+def probe(page: Path, width: int, check: str, *, height: int = 2600, budget_ms: int = 15000) -> Any:
+    """What ``check`` (a JavaScript function body of ``doc, win``) returns for ``page`` in a ``width`` x ``height`` viewport."""
+    exe = require_chromium()
+    copy = page.parent / f".probe-{width}-{page.name}"
+    copy.write_text(PROBE_WRAPPER % {"src": page.name, "w": width, "h": height, "check": check}, encoding="utf-8")
+    try:
+        with tempfile.TemporaryDirectory(prefix="probe-") as work:
+            done = subprocess.run(
+                [exe, *BASE_FLAGS, *NO_NETWORK, f"--user-data-dir={work}", f"--virtual-time-budget={budget_ms}",
+                 "--allow-file-access-from-files", "--window-size=1500,1000", "--dump-dom", copy.resolve().as_uri()],
+                capture_output=True, text=True, timeout=120,
+            )
+    finally:
+        copy.unlink()
+    found = _PROBE.search(done.stdout)
+    assert found, f"{page.name}: the probe wrote nothing (Chromium said: {done.stderr[-400:]})"
+    return json.loads(found.group(1))

@@ -7,14 +7,11 @@ some amounts, so the check can fail.
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
-from browser import BASE_FLAGS, NO_NETWORK, require_chromium
+from browser import probe
 
 from outcomes.report.answer import answer
 from outcomes.report.text import escape
@@ -24,36 +21,15 @@ pytestmark = pytest.mark.browser
 
 #: Words of every length before each amount, so that some amount meets the end of a line.
 LEAD = " ".join(f"{'w' * (1 + i % 9)} -EUR {100 + 7 * i}k" for i in range(40))
-_LINES = re.compile(r'<pre id="outcomes-lines">(.*?)</pre>', re.S)
-PROBE = """<!DOCTYPE html><html><body style="margin:0">
-<iframe id="page" src="%(src)s" width="390" height="844" style="border:0;display:block"></iframe>
-<script>
-document.getElementById("page").addEventListener("load", () => setTimeout(() => {
-  const doc = document.getElementById("page").contentDocument;
-  const out = document.createElement("pre");
-  out.id = "outcomes-lines";
-  out.textContent = JSON.stringify([...doc.querySelectorAll("span.amount, span.outcomes-nowrap")]
-    .map(s => [s.textContent, s.getClientRects().length]));
-  document.body.appendChild(out);
-}, 300));
-</script></body></html>"""
+#: Each amount's text and its number of line boxes.
+LINES = 'return [...doc.querySelectorAll("span.amount, span.outcomes-nowrap")].map(s => [s.textContent, s.getClientRects().length]);'
 
 
 def _lines(body: str, tmp_path: Path) -> list[tuple[str, int]]:
     """Each amount's text and its number of line boxes, laid out 390 px wide."""
     page = tmp_path / "answer.html"
     page.write_text(f"<!DOCTYPE html><html><head><style>{house_css()}</style></head><body>{body}</body></html>", encoding="utf-8")
-    probe = tmp_path / "probe.html"
-    probe.write_text(PROBE % {"src": page.name}, encoding="utf-8")
-    with tempfile.TemporaryDirectory(prefix="amounts-") as profile:
-        done = subprocess.run(
-            [require_chromium(), *BASE_FLAGS, *NO_NETWORK, f"--user-data-dir={profile}", "--virtual-time-budget=5000",
-             "--allow-file-access-from-files", "--window-size=1000,1000", "--dump-dom", probe.resolve().as_uri()],
-            capture_output=True, text=True, timeout=120,
-        )
-    found = _LINES.search(done.stdout)
-    assert found, f"the probe wrote nothing (Chromium said: {done.stderr[-400:]})"
-    return [tuple(x) for x in json.loads(found.group(1))]
+    return [tuple(x) for x in probe(page, 390, LINES, height=844, budget_ms=5000)]
 
 
 def test_amounts_in_the_answer_stay_on_one_line_on_a_phone(tmp_path: Path) -> None:

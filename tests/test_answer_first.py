@@ -8,14 +8,12 @@ page has loaded; ``--dump-dom`` returns it. Screenshots of every page at both wi
 from __future__ import annotations
 
 import concurrent.futures as cf
-import json
-import re
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
-from browser import BASE_FLAGS, NO_NETWORK, require_chromium
+from browser import BASE_FLAGS, NO_NETWORK, probe, require_chromium
 
 from outcomes.report.answer import ANSWER_ID
 
@@ -24,44 +22,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 SCREENS = {"desktop": (1400, 900), "phone": (390, 844)}
-_BOX = re.compile(r'<pre id="outcomes-box">(.*?)</pre>', re.S)
-WRAPPER = """<!DOCTYPE html><html><body style="margin:0">
-<iframe id="page" src="%(src)s" width="%(w)d" height="%(h)d" style="border:0;display:block"></iframe>
-<script>
-document.getElementById("page").addEventListener("load", () => setTimeout(() => {
-  const frame = document.getElementById("page");
-  const el = frame.contentDocument.getElementById("%(id)s");
+#: The answer element's box and the viewport's size (null: the page has no answer).
+BOX = f"""
+  const el = doc.getElementById("{ANSWER_ID}");
   const r = el ? el.getBoundingClientRect() : null;
-  const out = document.createElement("pre");
-  out.id = "outcomes-box";
-  out.textContent = JSON.stringify(r ? {top: r.top, bottom: r.bottom, left: r.left, right: r.right,
-                                         height: frame.contentWindow.innerHeight, width: frame.contentWindow.innerWidth} : null);
-  document.body.appendChild(out);
-}, 300));
-</script></body></html>"""
+  return r ? {{top: r.top, bottom: r.bottom, left: r.left, right: r.right, height: win.innerHeight, width: win.innerWidth}} : null;"""
 
 
 def answer_box(page: Path, size: tuple[int, int]) -> dict | None:
-    """The answer element's box when the page is shown in a viewport of exactly ``size`` (None: no answer).
-
-    Headless Chromium keeps its window at least 500 px wide, so the page is loaded in an
-    iframe of the screen's size inside a copy that reads the box once the page has loaded.
-    """
-    exe = require_chromium()
-    with tempfile.TemporaryDirectory(prefix="answer-") as work:
-        probe = page.parent / f".probe-{size[0]}-{page.name}"
-        probe.write_text(WRAPPER % {"src": page.name, "w": size[0], "h": size[1], "id": ANSWER_ID}, encoding="utf-8")
-        try:
-            done = subprocess.run(
-                [exe, *BASE_FLAGS, *NO_NETWORK, f"--user-data-dir={work}", "--virtual-time-budget=15000",
-                 "--allow-file-access-from-files", "--window-size=1500,1000", "--dump-dom", probe.resolve().as_uri()],
-                capture_output=True, text=True, timeout=120,
-            )
-        finally:
-            probe.unlink()
-    found = _BOX.search(done.stdout)
-    assert found, f"{page.name}: the probe wrote nothing (Chromium said: {done.stderr[-400:]})"
-    return json.loads(found.group(1))
+    """The answer element's box when the page is shown in a viewport of exactly ``size`` (None: no answer)."""
+    return probe(page, size[0], BOX, height=size[1])
 
 
 def screenshot(page: Path, size: tuple[int, int], out: Path) -> None:

@@ -8,14 +8,11 @@ tables on screen (print leaves them to the other pages).
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
-from browser import BASE_FLAGS, NO_NETWORK, load, require_chromium
+from browser import load, probe, require_chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -23,21 +20,6 @@ pytest_plugins = ["demo_pack_plugin"]  # the session-wide `demo_month` fixture
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 WIDTHS = {"wide": "1400,2600", "phone": "390,2600"}
-_PROBE = re.compile(r'<pre id="outcomes-probe">(.*?)</pre>', re.S)
-#: A copy that loads the page in an iframe of a phone's width (headless Chromium keeps its
-#: window at least 500 px wide) and writes what ``%(check)s`` returns for the page's document.
-WRAPPER = """<!DOCTYPE html><html><body style="margin:0">
-<iframe id="page" src="%(src)s" width="%(w)d" height="2600" style="border:0;display:block"></iframe>
-<script>
-document.getElementById("page").addEventListener("load", () => setTimeout(() => {
-  const frame = document.getElementById("page");
-  const check = (doc, win) => { %(check)s };
-  const out = document.createElement("pre");
-  out.id = "outcomes-probe";
-  out.textContent = JSON.stringify(check(frame.contentDocument, frame.contentWindow));
-  document.body.appendChild(out);
-}, 300));
-</script></body></html>"""
 #: Per status tile: does it overflow, and which words (a unit may break after its "/") span two lines.
 TILES = """
   const tiles = [...doc.querySelectorAll(".outcomes-tile")];
@@ -63,25 +45,6 @@ SCREEN = """
   const pointer = [...doc.querySelectorAll(".jp-Cell")].filter((c) => c.textContent.includes("Details: see the"));
   return {tables: tables.length, shown: tables.filter(shown).length, pointer: pointer.length,
           pointer_shown: pointer.filter(shown).length};"""
-
-
-def probe(page: Path, width: int, check: str) -> dict:
-    """What ``check`` (a JavaScript function body of ``doc, win``) returns for ``page`` in a viewport ``width`` px wide."""
-    exe = require_chromium()
-    copy = page.parent / f".probe-{width}-{page.name}"
-    copy.write_text(WRAPPER % {"src": page.name, "w": width, "check": check}, encoding="utf-8")
-    try:
-        with tempfile.TemporaryDirectory(prefix="probe-") as work:
-            done = subprocess.run(
-                [exe, *BASE_FLAGS, *NO_NETWORK, f"--user-data-dir={work}", "--virtual-time-budget=15000",
-                 "--allow-file-access-from-files", "--window-size=1500,1000", "--dump-dom", copy.resolve().as_uri()],
-                capture_output=True, text=True, timeout=120,
-            )
-    finally:
-        copy.unlink()
-    found = _PROBE.search(done.stdout)
-    assert found, f"{page.name}: the probe wrote nothing (Chromium said: {done.stderr[-400:]})"
-    return json.loads(found.group(1))
 
 
 def _page(month: Path, stem: str) -> Path:

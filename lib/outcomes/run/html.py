@@ -13,9 +13,7 @@ other than ``http``, ``https`` or a relative path (images the kit embeds as
 from __future__ import annotations
 
 import html
-import os
 import re
-import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from html.parser import HTMLParser
@@ -26,6 +24,7 @@ from nbconvert import HTMLExporter
 from nbconvert.preprocessors import TagRemovePreprocessor
 
 from outcomes.report.renderer import CHART_CLASS, vega_lite_version
+from outcomes.run.publish import write_text_atomic
 from outcomes.report.text import link_allowed
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -140,9 +139,7 @@ def _keep(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` whole or not at all; a folder that cannot be written is no error."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        staging = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        staging.write_text(text, encoding="utf-8")
-        os.replace(staging, path)
+        write_text_atomic(path, text)
     except OSError:
         pass
 

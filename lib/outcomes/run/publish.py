@@ -201,7 +201,7 @@ def keep_failed(build: Path, reports_dir: Path, period: str, *, interrupted: boo
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write a text file through a temporary file and a rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Write a text file through a temporary file and a rename (the temporary file is this thread's own)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
