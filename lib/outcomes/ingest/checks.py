@@ -17,6 +17,7 @@ inside DuckDB; the rejects already enforce the schema's checks of values.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -35,11 +36,31 @@ _ROW_PREFIX = "_file || ' row ' || CAST(_row AS VARCHAR) || ': '"
 _NOT_REJECTED = "NOT EXISTS (SELECT 1 FROM _rej r WHERE r._fidx = k._fidx AND r._row = k._row)"
 
 
-def _reject_select(where: str, column: str, value: str, code: str, message: str, ord_: int) -> str:
-    """One SELECT of reject lines: rows of ``_kept`` matching ``where``, with the rule ``code`` (:func:`rule`)."""
-    return (
-        f"SELECT _fidx, _row, {ord_} AS _ord, {lit(column)} AS col, {value} AS value, {lit(code)} AS rule, "
-        f"{message} AS message FROM _kept WHERE {where}"
+@dataclass(frozen=True)
+class RejectSelect:
+    """The reject lines of one rule: the rows it catches (``where``) and the line each gives (``items``).
+
+    Parameters
+    ----------
+    where : str
+        SQL condition of a row of ``_kept`` that breaks the rule.
+    items : str
+        SQL select list of the line: ``_fidx, _row, _ord, col, value, rule, message``.
+    """
+
+    where: str
+    items: str
+
+    def over(self, relation: str) -> str:
+        """The SELECT of the rule's reject lines over ``relation`` (``_kept``, or a part of it)."""
+        return f"SELECT {self.items} FROM {relation} WHERE {self.where}"
+
+
+def _reject_select(where: str, column: str, value: str, code: str, message: str, ord_: int) -> RejectSelect:
+    """The reject lines of rows of ``_kept`` matching ``where``, with the rule ``code`` (:func:`rule`)."""
+    return RejectSelect(
+        where,
+        f"_fidx, _row, {ord_} AS _ord, {lit(column)} AS col, {value} AS value, {lit(code)} AS rule, {message} AS message",
     )
 
 
@@ -84,7 +105,7 @@ def _two_digit_year(ctx: SourceContext, col: Column) -> str | None:
     return f"regexp_matches({quote(col.name + '__src')}, {lit(TWO_DIGIT_YEAR_RE)})"
 
 
-def _unparseable(ctx: SourceContext, i: int, col: Column) -> list[str]:
+def _unparseable(ctx: SourceContext, i: int, col: Column) -> list[RejectSelect]:
     """Reject lines of the text of column ``i`` that does not parse into its type (a two-digit year apart)."""
     src, val = quote(col.name + "__src"), quote(col.name)
     what, fix_sql = _parse_hint(ctx, col)
@@ -104,7 +125,7 @@ def _unparseable(ctx: SourceContext, i: int, col: Column) -> list[str]:
     ]
 
 
-def _implausible(ctx: SourceContext, i: int, col: Column) -> list[str]:
+def _implausible(ctx: SourceContext, i: int, col: Column) -> list[RejectSelect]:
     """Reject lines of a date of column ``i`` before the earliest plausible date or after the export date.
 
     The range is declared in the data model (:data:`~outcomes.warehouse.datamodel.EARLIEST`,
@@ -134,15 +155,16 @@ def _implausible(ctx: SourceContext, i: int, col: Column) -> list[str]:
     ]
 
 
-def _derive_inputs() -> str:
+def _derive_inputs() -> RejectSelect:
     """Reject lines of a row a ``derive`` expression cannot read (a cell not of its column's type, or an error)."""
-    return (
-        "SELECT _fidx, _row, 9999 AS _ord, _bad_col AS col, _bad_value AS value, _bad_rule AS rule, "
-        f"{_ROW_PREFIX} || _bad_note AS message FROM _kept WHERE _bad_col IS NOT NULL"
+    return RejectSelect(
+        "_bad_col IS NOT NULL",
+        "_fidx, _row, 9999 AS _ord, _bad_col AS col, _bad_value AS value, _bad_rule AS rule, "
+        f"{_ROW_PREFIX} || _bad_note AS message",
     )
 
 
-def _empty(ctx: SourceContext, i: int, col: Column) -> str:
+def _empty(ctx: SourceContext, i: int, col: Column) -> RejectSelect:
     """Reject lines of an empty value of the required or key column ``i``."""
     t, where = ctx.table, ctx.where
     if col.name in t.key:
@@ -159,7 +181,7 @@ def _empty(ctx: SourceContext, i: int, col: Column) -> str:
     return _reject_select(f"{src} IS NULL", col.name, src, rule("not_null"), f"{_ROW_PREFIX} || {lit(fix)}", i * 10 + 1)
 
 
-def _not_allowed(ctx: SourceContext, i: int, col: Column) -> str:
+def _not_allowed(ctx: SourceContext, i: int, col: Column) -> RejectSelect:
     """Reject lines of a value of column ``i`` outside its allowed values (after value maps)."""
     src, val, shown = quote(col.name + "__src"), quote(col.name), _shown(col)
     allowed = ", ".join(col.allowed or ())
@@ -172,11 +194,11 @@ def _not_allowed(ctx: SourceContext, i: int, col: Column) -> str:
     )
     in_list = ", ".join(lit(v) for v in col.allowed or ())
     return _reject_select(
-        f"{val} IS NOT NULL AND {val} NOT IN ({in_list})", col.name, src, rule("allowed_values"), message, i * 10 + 2
+        f"{val} IS NOT NULL AND NOT list_contains([{in_list}], {val})", col.name, src, rule("allowed_values"), message, i * 10 + 2
     )
 
 
-def _out_of_bounds(i: int, col: Column) -> list[str]:
+def _out_of_bounds(i: int, col: Column) -> list[RejectSelect]:
     """Reject lines of a number of column ``i`` below its ``min`` or above its ``max``."""
     src, val = quote(col.name + "__src"), quote(col.name)
     selects = []
@@ -195,8 +217,8 @@ def _out_of_bounds(i: int, col: Column) -> list[str]:
     return selects
 
 
-def _column_checks(ctx: SourceContext, i: int, col: Column) -> list[str]:
-    """SELECTs of the reject lines of the rules of column ``i``."""
+def _column_checks(ctx: SourceContext, i: int, col: Column) -> list[RejectSelect]:
+    """The reject lines of the rules of column ``i``."""
     selects = []
     if col.type != "string":
         selects += _unparseable(ctx, i, col)
@@ -209,8 +231,8 @@ def _column_checks(ctx: SourceContext, i: int, col: Column) -> list[str]:
     return selects + _out_of_bounds(i, col)
 
 
-def _row_rule_checks(ctx: SourceContext) -> list[str]:
-    """SELECTs of the reject lines of the table's row rules (``resolved_at >= opened_at``...)."""
+def _row_rule_checks(ctx: SourceContext) -> list[RejectSelect]:
+    """The reject lines of the table's row rules (``resolved_at >= opened_at``...)."""
     t = ctx.table
     selects = []
     for j, row_rule in enumerate(t.rules):
@@ -231,8 +253,25 @@ def _row_rule_checks(ctx: SourceContext) -> list[str]:
     return selects
 
 
+def _rule_selects(ctx: SourceContext) -> list[RejectSelect]:
+    """The reject lines of every rule of the source's table but the duplicate key."""
+    selects = [s for i, col in enumerate(ctx.table.columns) for s in _column_checks(ctx, i, col)]
+    return [*selects, _derive_inputs(), *_row_rule_checks(ctx)]
+
+
+def broken(ctx: SourceContext) -> str:
+    """SQL condition of a mapped row that breaks any rule but the duplicate key (``_typed``'s ``_broken``)."""
+    return " OR ".join(f"({s.where})" for s in _rule_selects(ctx))
+
+
 def check_rows(ctx: SourceContext, target_has_rows: bool) -> None:
     """Create ``_rej``: one line per rule broken, duplicate keys last.
+
+    The rows that break any rule (``_suspect``, few in an export fit to load) are set
+    aside first, by the ``_broken`` flag set as the rows were mapped or, for a source
+    with ``dedupe`` (whose kept versions carry aggregated values), by one scan of
+    ``_kept``; each rule's lines are then drawn from those rows only, not from a scan of
+    every row per rule.
 
     Parameters
     ----------
@@ -242,14 +281,16 @@ def check_rows(ctx: SourceContext, target_has_rows: bool) -> None:
         Whether an earlier source already loaded rows into the table, so that a key
         loaded there is a duplicate too.
     """
-    selects = [s for i, col in enumerate(ctx.table.columns) for s in _column_checks(ctx, i, col)]
-    selects += [_derive_inputs(), *_row_rule_checks(ctx)]
+    selects = _rule_selects(ctx)
     ctx.con.execute(
         "CREATE TEMP TABLE _rej (_fidx INTEGER, _row BIGINT, _ord INTEGER, col VARCHAR, value VARCHAR, "
         "rule VARCHAR, message VARCHAR)"
     )
     if selects:
-        ctx.con.execute("INSERT INTO _rej " + " UNION ALL ".join(selects))
+        flagged = "_broken" if ctx.source.dedupe is None else broken(ctx)
+        ctx.con.execute(f"CREATE TEMP TABLE _suspect AS SELECT * FROM _kept WHERE {flagged}")
+        ctx.con.execute("INSERT INTO _rej " + " UNION ALL ".join(s.over("_suspect") for s in selects))
+        ctx.con.execute("DROP TABLE _suspect")
     if ctx.table.key:
         _duplicate_keys(ctx, target_has_rows)
 
@@ -310,16 +351,41 @@ def row_counts(ctx: SourceContext, nfiles: int) -> tuple[list[int], list[int]]:
 
 
 def load_accepted(ctx: SourceContext) -> None:
-    """Insert the rows that broke no rule into the canonical table, in file order; record the rejects."""
+    """Insert the rows that broke no rule into the canonical table, in file order; record the rejects.
+
+    The rejected rows are deleted from ``_kept`` and the rest inserted as they lie when
+    they lie in file order, as the rows of a source without ``dedupe`` read from CSV or
+    Parquet do (:func:`_in_file_order`): a scan of one table keeps its order, where a
+    join and a sort of every row cost more than the insert itself. Otherwise they are
+    sorted by file and row.
+    """
     cols = ", ".join(quote(c) for c in ctx.table.column_names)
-    ctx.con.execute(
-        f"INSERT INTO {quote(ctx.table.name)} ({cols}) SELECT {cols} FROM _kept k "
-        f"WHERE {_NOT_REJECTED} ORDER BY _fidx, _row"
-    )
+    ordered = ctx.source.dedupe is None and _in_file_order(ctx.con)
+    if ctx.con.execute("SELECT EXISTS (SELECT 1 FROM _rej)").fetchone()[0]:
+        ctx.con.execute(
+            "DELETE FROM _kept k USING (SELECT DISTINCT _fidx, _row FROM _rej) r WHERE k._fidx = r._fidx AND k._row = r._row"
+        )
+    order = "" if ordered else " ORDER BY _fidx, _row"
+    ctx.con.execute(f"INSERT INTO {quote(ctx.table.name)} ({cols}) SELECT {cols} FROM _kept{order}")
     ctx.con.execute(
         f"INSERT INTO {REJECTS_TABLE} SELECT {lit(ctx.name)}, {lit(ctx.table.name)}, _row, col, value, rule, "
         "message FROM _rej ORDER BY _fidx, _row, _ord"
     )
+
+
+def _in_file_order(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether every row of ``_kept`` lies where file order puts it: its files in turn, their rows 1, 2, 3...
+
+    One scan of ``_fidx``, ``_row`` and ``rowid``; false as soon as the rows were stored
+    in another order, or a file's rows are not numbered without gaps (an Excel sheet's
+    empty rows), so that the load then sorts them.
+    """
+    return not con.execute(
+        "WITH n AS (SELECT _fidx, count(*) AS n FROM _kept GROUP BY _fidx), "
+        "o AS (SELECT _fidx, coalesce(sum(n) OVER (ORDER BY _fidx ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) "
+        "AS off FROM n) "
+        "SELECT EXISTS (SELECT 1 FROM _kept k JOIN o USING (_fidx) WHERE k.rowid <> o.off + k._row - 1)"
+    ).fetchone()[0]
 
 
 def export_rejects(con: duckdb.DuckDBPyConnection, source: str, path: Path) -> None:

@@ -325,8 +325,17 @@ def _stage_alone(ctx: SourceContext, fidx: int, path: Path, scratch: Path) -> in
     (rows,) = readers.read_export(ctx, fidx, path, scratch)
     export_cols = readers.export_columns(ctx)
     mapping.check_columns(ctx, path, export_cols)
-    mapping.stage(ctx, {fidx: path}, export_cols)
+    mapping.stage(ctx, {fidx: path}, export_cols, broken=_broken(ctx))
     return rows
+
+
+def _broken(ctx: SourceContext) -> str | None:
+    """The condition of a row breaking a check, for :func:`outcomes.ingest.mapping.stage` to flag as it maps.
+
+    None for a source with ``dedupe``: its rows are checked after one version per key is
+    kept, with the values aggregated over the versions.
+    """
+    return checks.broken(ctx) if ctx.source.dedupe is None else None
 
 
 def _stage_together(ctx: SourceContext, run: dict[int, Path]) -> list[int] | None:
@@ -344,7 +353,7 @@ def _stage_together(ctx: SourceContext, run: dict[int, Path]) -> list[int] | Non
     export_cols = readers.export_columns(ctx)
     mapping.check_columns(ctx, next(iter(run.values())), export_cols)
     try:
-        mapping.stage(ctx, run, export_cols)
+        mapping.stage(ctx, run, export_cols, broken=_broken(ctx))
     except mapping.MixedRun:
         return None
     return counts

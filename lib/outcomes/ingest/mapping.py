@@ -1,5 +1,9 @@
 """Mapping an export onto its canonical table: renames, constants, derive expressions, value maps, types.
 
+The SQL written here tests membership with ``list_contains``, never ``IN (...)``: DuckDB
+turns a long ``IN`` list into a join, and a join does not keep the rows in the order
+read, which the load relies on (:func:`outcomes.ingest.checks.load_accepted`).
+
 The mapping of a source (``params/sources.yaml``) is checked before any file is read
 (:func:`check_mapping`), and each file's header against it (:func:`check_columns`).
 Then :func:`stage` maps one file's ``_raw`` onto the canonical columns and appends it to
@@ -212,7 +216,7 @@ def _text_expr(
     text = _raw_text(ctx, col, export_cols, typed_refs)
     rows = failing.get(col.name)
     if rows:
-        text = f"(CASE WHEN _row IN ({', '.join(map(str, rows))}) THEN NULL ELSE TRY({text}) END)"
+        text = f"(CASE WHEN list_contains([{', '.join(map(str, rows))}], _row) THEN NULL ELSE TRY({text}) END)"
     how = ctx.source.normalize.get(col.name)
     if how is None:
         return text
@@ -270,7 +274,7 @@ def _typed_expr(ctx: SourceContext, col: Column) -> str:
     if kind == "bool":
         trues = ", ".join(lit(v) for v in _BOOL_TRUE)
         falses = ", ".join(lit(v) for v in _BOOL_FALSE)
-        return f"(CASE WHEN lower({t}) IN ({trues}) THEN TRUE WHEN lower({t}) IN ({falses}) THEN FALSE END)"
+        return f"(CASE WHEN list_contains([{trues}], lower({t})) THEN TRUE WHEN list_contains([{falses}], lower({t})) THEN FALSE END)"
     if not fmt:
         t = _four_digit_year(ctx, t)
     return _temporal_expr(ctx, col, t, fmt)
@@ -280,7 +284,7 @@ def _four_digit_year(ctx: SourceContext, t: str) -> str:
     """SQL of the text ``t`` with a leading two-digit year widened by ``year_pivot``, or NULL without a pivot."""
     pivot = ctx.source.year_pivot
     # A separator third is what the pattern needs first: the regular expression runs only then.
-    maybe = f"substr({t}, 3, 1) IN ('-', '/', '.')"
+    maybe = f"list_contains(['-', '/', '.'], substr({t}, 3, 1))"
     if pivot is None:
         return f"(CASE WHEN NOT ({maybe} AND regexp_matches({t}, {lit(TWO_DIGIT_YEAR_RE)})) THEN {t} END)"
     century = f"(CASE WHEN CAST(left({t}, 2) AS INTEGER) < {pivot} THEN '20' ELSE '19' END)"
@@ -329,15 +333,17 @@ def create_typed(ctx: SourceContext) -> None:
 
     Besides each canonical column's text and value it holds the file (``_fidx``,
     ``_file``, ``_exported``: its modification time, the export date of the plausible
-    range), the row, and why a ``derive`` expression could not read the row
-    (``_bad_col``, ``_bad_value``, ``_bad_rule``, ``_bad_note``).
+    range), the row, why a ``derive`` expression could not read the row
+    (``_bad_col``, ``_bad_value``, ``_bad_rule``, ``_bad_note``), and ``_broken``:
+    whether the row breaks a rule of the checks, computed as the row is mapped
+    (:func:`stage`'s ``broken``).
     """
     cols = ", ".join(
         f"{quote(c.name + '__src')} VARCHAR, {quote(c.name)} {SQL_TYPES[c.type]}" for c in ctx.table.columns
     )
     ctx.con.execute(
         "CREATE TEMP TABLE _typed (_fidx INTEGER, _file VARCHAR, _exported TIMESTAMP, _row BIGINT, "
-        f"_bad_col VARCHAR, _bad_value VARCHAR, _bad_rule VARCHAR, _bad_note VARCHAR, {cols})"
+        f"_bad_col VARCHAR, _bad_value VARCHAR, _bad_rule VARCHAR, _bad_note VARCHAR, {cols}, _broken BOOLEAN)"
     )
 
 
@@ -486,7 +492,7 @@ def _cleaned(column: str, null_values: list[str]) -> str:
     others = [v.strip() for v in null_values if v.strip()]
     if not others:
         return f"nullif({text}, '')"
-    return f"CASE WHEN {text} IN ({', '.join(lit(v) for v in ['', *others])}) THEN NULL ELSE {text} END"
+    return f"CASE WHEN list_contains([{', '.join(lit(v) for v in ['', *others])}], {text}) THEN NULL ELSE {text} END"
 
 
 class MixedRun(Exception):
@@ -498,7 +504,7 @@ class MixedRun(Exception):
     """
 
 
-def stage(ctx: SourceContext, files: dict[int, Path], export_cols: list[str]) -> None:
+def stage(ctx: SourceContext, files: dict[int, Path], export_cols: list[str], broken: str | None = None) -> None:
     """Map ``_raw`` (one file, or a run of files read together) onto the canonical columns and append it to ``_typed``.
 
     Only the export columns the mapping reads are cleaned and carried along.
@@ -511,6 +517,10 @@ def stage(ctx: SourceContext, files: dict[int, Path], export_cols: list[str]) ->
         The files in ``_raw``: index among the source's files -> file.
     export_cols : list of str
         Their export columns.
+    broken : str, optional
+        SQL condition, over a mapped row, of a row that breaks a rule of the checks
+        (:func:`outcomes.ingest.checks.broken`); it fills ``_broken``, so the checks
+        need not scan every row again. Without it ``_broken`` is left empty.
 
     Raises
     ------
@@ -561,10 +571,11 @@ def stage(ctx: SourceContext, files: dict[int, Path], export_cols: list[str]) ->
         f"WHEN {i} THEN TIMESTAMP {lit(datetime.fromtimestamp(p.stat().st_mtime, tz=UTC).strftime('%Y-%m-%d %H:%M:%S'))}"
         for i, p in files.items()
     )
-    ctx.con.execute(
-        f"INSERT INTO _typed SELECT _fidx, CASE _fidx {names} END, CASE _fidx {exported} END, _row, _bad_col, "
+    mapped = (
+        f"SELECT _fidx, CASE _fidx {names} END AS _file, CASE _fidx {exported} END AS _exported, _row, _bad_col, "
         f"_bad_value, _bad_rule, _bad_note, {outer} FROM (SELECT _fidx, _row, _bad_col, _bad_value, _bad_rule, "
         f"_bad_note, {texts} FROM ({inner}))"
     )
+    ctx.con.execute(f"INSERT INTO _typed SELECT *, {f'({broken})' if broken else 'NULL'} FROM ({mapped})")
     ctx.con.execute("DROP VIEW _src")
     check_convention(ctx, files)
