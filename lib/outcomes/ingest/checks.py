@@ -25,7 +25,7 @@ import duckdb
 from outcomes.errors import IngestError
 from outcomes.ingest.context import SourceContext
 from outcomes.warehouse.sql import literal as lit
-from outcomes.ingest.mapping import TWO_DIGIT_YEAR_RE
+from outcomes.ingest.mapping import TWO_DIGIT_YEAR_RE, keeps_text_of_flagged_rows_only
 from outcomes.ingest.rules import TYPE_WORDS, rule, unparseable
 from outcomes.warehouse.datamodel import EARLIEST, Column
 from outcomes.warehouse.store import REJECTS_TABLE, quote
@@ -267,11 +267,11 @@ def broken(ctx: SourceContext) -> str:
 def check_rows(ctx: SourceContext, target_has_rows: bool) -> None:
     """Create ``_rej``: one line per rule broken, duplicate keys last.
 
-    The rows that break any rule (``_suspect``, few in an export fit to load) are set
-    aside first, by the ``_broken`` flag set as the rows were mapped or, for a source
-    with ``dedupe`` (whose kept versions carry aggregated values), by one scan of
-    ``_kept``; each rule's lines are then drawn from those rows only, not from a scan of
-    every row per rule.
+    The rows that break any rule (``_suspect``, few in an export fit to load) were set
+    aside whole as they were mapped (:func:`outcomes.ingest.mapping.create_typed`) or,
+    for a source with ``dedupe`` (whose kept versions carry aggregated values), are set
+    aside by one scan of ``_kept``; each rule's lines are then drawn from those rows
+    only, not from a scan of every row per rule.
 
     Parameters
     ----------
@@ -287,8 +287,8 @@ def check_rows(ctx: SourceContext, target_has_rows: bool) -> None:
         "rule VARCHAR, message VARCHAR)"
     )
     if selects:
-        flagged = "_broken" if ctx.source.dedupe is None else broken(ctx)
-        ctx.con.execute(f"CREATE TEMP TABLE _suspect AS SELECT * FROM _kept WHERE {flagged}")
+        if not keeps_text_of_flagged_rows_only(ctx):
+            ctx.con.execute(f"CREATE TEMP TABLE _suspect AS SELECT * FROM _kept WHERE {broken(ctx)}")
         ctx.con.execute("INSERT INTO _rej " + " UNION ALL ".join(s.over("_suspect") for s in selects))
         ctx.con.execute("DROP TABLE _suspect")
     if ctx.table.key:

@@ -64,15 +64,19 @@ def _reading(value: str) -> dict[str, str]:
     return {"decimal": last}
 
 
-def check_convention(ctx: SourceContext, files: dict[int, Path]) -> None:
+def check_convention(ctx: SourceContext, files: dict[int, Path], relation: str) -> None:
     """Refuse a file whose numeric column holds a number written in another convention.
 
     Parameters
     ----------
     ctx : SourceContext
-        The source; the files' mapped rows are in ``_typed`` under their ``_fidx``.
+        The source.
     files : dict
         The files just mapped: index among the source's files -> file.
+    relation : str
+        The table holding their mapped rows' text and values under their ``_fidx``:
+        ``_typed``, or ``_suspect`` when it holds the text of the flagged rows only (a
+        cell that did not parse flags its row).
 
     Raises
     ------
@@ -92,7 +96,7 @@ def check_convention(ctx: SourceContext, files: dict[int, Path]) -> None:
     # Only a cell that holds text and no number can hold a number in another convention.
     unread = " OR ".join(f"({quote(c.name)} IS NULL AND {quote(c.name + '__src')} IS NOT NULL)" for c in numeric)
     hits = ctx.con.execute(
-        f"SELECT {probes} FROM _typed WHERE _fidx BETWEEN {min(files)} AND {max(files)} AND ({unread})"
+        f"SELECT {probes} FROM {relation} WHERE _fidx BETWEEN {min(files)} AND {max(files)} AND ({unread})"
     ).fetchone()
     first = min((int(h[2]) for h in hits if h is not None), default=None)
     if first is None:

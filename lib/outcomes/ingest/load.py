@@ -420,7 +420,7 @@ def _count(con: duckdb.DuckDBPyConnection, relation: str) -> int:
 def _drop_temporaries(ctx: SourceContext) -> None:
     """Drop the temporary tables of one source."""
     readers.drop_raw(ctx)
-    for name in ("_typed", "_kept", "_rej"):
+    for name in ("_typed", "_kept", "_suspect", "_rej"):
         ctx.con.execute(f"DROP TABLE IF EXISTS {name}")
 
 

@@ -328,23 +328,45 @@ def _temporal_expr(ctx: SourceContext, col: Column, t: str, fmt: str | None) -> 
     return f"(CASE WHEN {maybe} AND regexp_matches({t}, {lit(_OFFSET_RE)}) THEN {with_offset} ELSE {naive} END)"
 
 
+def keeps_text_of_flagged_rows_only(ctx: SourceContext) -> bool:
+    """Whether ``_typed`` holds the values only, and ``_suspect`` the text of the flagged rows (see :func:`create_typed`).
+
+    True for every source but one with ``dedupe``, whose versions are checked after one
+    per key is kept, with values aggregated over them, so that every version keeps its text.
+    """
+    return ctx.source.dedupe is None
+
+
 def create_typed(ctx: SourceContext) -> None:
     """Create the temporary table ``_typed`` that collects the mapped rows of every file.
 
-    Besides each canonical column's text and value it holds the file (``_fidx``,
-    ``_file``, ``_exported``: its modification time, the export date of the plausible
-    range), the row, why a ``derive`` expression could not read the row
-    (``_bad_col``, ``_bad_value``, ``_bad_rule``, ``_bad_note``), and ``_broken``:
-    whether the row breaks a rule of the checks, computed as the row is mapped
-    (:func:`stage`'s ``broken``).
+    Each row holds the file (``_fidx``, ``_file``), the row, each canonical column's value,
+    the text of the key columns (``<key>__src``, for the duplicate-key messages), and
+    ``_broken``: whether the row breaks a rule of the checks, computed as the row is mapped
+    (:func:`stage`'s ``broken``). The rows flagged so are kept whole in ``_suspect``: each
+    canonical column's text (``<column>__src``, for the messages) and value, the file's
+    export date (``_exported``, of the plausible range) and why a ``derive`` expression
+    could not read the row (``_bad_col``, ``_bad_value``, ``_bad_rule``, ``_bad_note``).
+    The text of every row is not stored: writing it cost more than mapping it.
+
+    For a source with ``dedupe`` (:func:`keeps_text_of_flagged_rows_only` is false),
+    ``_typed`` holds every row whole, as ``_suspect`` does, and the checks flag the rows
+    after the dedupe.
     """
-    cols = ", ".join(
+    whole = ", ".join(
         f"{quote(c.name + '__src')} VARCHAR, {quote(c.name)} {SQL_TYPES[c.type]}" for c in ctx.table.columns
     )
-    ctx.con.execute(
-        "CREATE TEMP TABLE _typed (_fidx INTEGER, _file VARCHAR, _exported TIMESTAMP, _row BIGINT, "
-        f"_bad_col VARCHAR, _bad_value VARCHAR, _bad_rule VARCHAR, _bad_note VARCHAR, {cols}, _broken BOOLEAN)"
+    whole = (
+        "_fidx INTEGER, _file VARCHAR, _exported TIMESTAMP, _row BIGINT, _bad_col VARCHAR, _bad_value VARCHAR, "
+        f"_bad_rule VARCHAR, _bad_note VARCHAR, {whole}, _broken BOOLEAN"
     )
+    if not keeps_text_of_flagged_rows_only(ctx):
+        ctx.con.execute(f"CREATE TEMP TABLE _typed ({whole})")
+        return
+    values = ", ".join(f"{quote(c.name)} {SQL_TYPES[c.type]}" for c in ctx.table.columns)
+    keys = "".join(f", {quote(k + '__src')} VARCHAR" for k in ctx.table.key)
+    ctx.con.execute(f"CREATE TEMP TABLE _typed (_fidx INTEGER, _file VARCHAR, _row BIGINT, {values}{keys}, _broken BOOLEAN)")
+    ctx.con.execute(f"CREATE TEMP TABLE _suspect ({whole})")
 
 
 def _derive_error(ctx: SourceContext, path: Path, export_cols: list[str], canonical: str, detail: str) -> IngestError:
@@ -504,7 +526,7 @@ class MixedRun(Exception):
     """
 
 
-def stage(ctx: SourceContext, files: dict[int, Path], export_cols: list[str], broken: str | None = None) -> None:
+def stage(ctx: SourceContext, files: dict[int, Path], export_cols: list[str], broken: str | None) -> None:
     """Map ``_raw`` (one file, or a run of files read together) onto the canonical columns and append it to ``_typed``.
 
     Only the export columns the mapping reads are cleaned and carried along.
@@ -517,10 +539,12 @@ def stage(ctx: SourceContext, files: dict[int, Path], export_cols: list[str], br
         The files in ``_raw``: index among the source's files -> file.
     export_cols : list of str
         Their export columns.
-    broken : str, optional
+    broken : str or None
         SQL condition, over a mapped row, of a row that breaks a rule of the checks
-        (:func:`outcomes.ingest.checks.broken`); it fills ``_broken``, so the checks
-        need not scan every row again. Without it ``_broken`` is left empty.
+        (:func:`outcomes.ingest.checks.broken`); it fills ``_broken``, and the rows it
+        flags are mapped again, whole, into ``_suspect``, so the checks need not scan
+        every row again. None for a source with ``dedupe`` only (``_broken`` is left
+        empty; the checks flag its rows after the dedupe).
 
     Raises
     ------
@@ -537,7 +561,8 @@ def stage(ctx: SourceContext, files: dict[int, Path], export_cols: list[str], br
     mapped = [e for e in _needed_export_columns(ctx).values() if e in export_cols]
     used = [c for c in export_cols if c in refs or c in mapped]
     cleaned = "".join(f", {_cleaned(quote(c), s.null_values)} AS {quote(c)}" for c in used)
-    ctx.con.execute(f"CREATE OR REPLACE TEMP VIEW _src AS SELECT _fidx, _row{cleaned} FROM _raw")
+    src_view = f"CREATE OR REPLACE TEMP VIEW _src AS SELECT _fidx, _row{cleaned} FROM _raw"
+    ctx.con.execute(src_view)
     try:
         typed_refs = _derive_types(ctx, list(refs))
     except MixedRun:
@@ -576,6 +601,19 @@ def stage(ctx: SourceContext, files: dict[int, Path], export_cols: list[str], br
         f"_bad_value, _bad_rule, _bad_note, {outer} FROM (SELECT _fidx, _row, _bad_col, _bad_value, _bad_rule, "
         f"_bad_note, {texts} FROM ({inner}))"
     )
-    ctx.con.execute(f"INSERT INTO _typed SELECT *, {f'({broken})' if broken else 'NULL'} FROM ({mapped})")
+    if not keeps_text_of_flagged_rows_only(ctx):
+        ctx.con.execute(f"INSERT INTO _typed SELECT *, {f'({broken})' if broken else 'NULL'} FROM ({mapped})")
+        ctx.con.execute("DROP VIEW _src")
+        check_convention(ctx, files, "_typed")
+        return
+    if not broken:
+        raise ValueError(f"source {ctx.name}: the condition of a flagged row is needed to keep their text only")
+    values = [quote(c.name) for c in ctx.table.columns] + [quote(k + "__src") for k in ctx.table.key]
+    ctx.con.execute(f"INSERT INTO _typed SELECT _fidx, _file, _row, {', '.join(values)}, ({broken}) FROM ({mapped})")
+    flagged = f"SELECT _fidx, _row FROM _typed WHERE _fidx BETWEEN {min(files)} AND {max(files)} AND _broken"
+    if ctx.con.execute(f"SELECT EXISTS ({flagged})").fetchone()[0]:
+        # The same mapping, over the flagged rows only: the rows read are the same, and so the text.
+        ctx.con.execute(src_view + f" r SEMI JOIN ({flagged}) f ON r._fidx = f._fidx AND r._row = f._row")
+        ctx.con.execute(f"INSERT INTO _suspect SELECT *, TRUE FROM ({mapped})")
     ctx.con.execute("DROP VIEW _src")
-    check_convention(ctx, files)
+    check_convention(ctx, files, "_suspect")
