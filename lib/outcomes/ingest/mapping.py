@@ -7,8 +7,9 @@ read, which the load relies on (:func:`outcomes.ingest.checks.load_accepted`).
 The mapping of a source (``params/sources.yaml``) is checked before any file is read
 (:func:`check_mapping`), and each file's header against it (:func:`check_columns`).
 Then :func:`stage` maps one file's ``_raw`` onto the canonical columns and appends it to
-the temporary table ``_typed`` (created by :func:`create_typed`), which holds, for each
-canonical column, its text (``<column>__src``, for messages) and its typed value:
+the temporary table ``_typed`` (created by :func:`create_typed`), which holds each
+canonical column's typed value, and the rows that break a rule of the checks whole in
+``_suspect``, with each column's text (``<column>__src``, for messages):
 
 * values are trimmed; empty strings and the source's ``null_values`` become empty;
 * each canonical column takes, in this order of precedence, a ``derive`` expression, a
