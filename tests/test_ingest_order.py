@@ -124,3 +124,66 @@ def test_rows_out_of_file_order_are_sorted_by_the_load(tmp_path: Path, monkeypat
     finally:
         con.close()
     assert loaded == [f"T1-{i}" for i in range(1, 2001)]
+
+
+def test_parquet_columns_of_their_canonical_type_load_and_reject_as_their_text_does(tmp_path: Path) -> None:
+    """A Parquet column already typed is read as it is; the same values written as CSV load and reject the same."""
+    frame = pd.DataFrame(
+        {
+            "order_id": ["O1", "O2", "O3", "O4", "O5", "O6", "O7", "O2", None],
+            "customer_id": ["C1", "C2", "C3", None, "C5", "C6", "C7", "C8", "C9"],
+            "ordered_at": pd.to_datetime(
+                ["2024-01-01 10:00:00.250", "2024-01-02 00:00:00", None, "2024-01-04 08:00:00", "1999-12-31 00:00:00", "2099-01-01 00:00:00", "2024-01-07 00:00:00",
+                 "2024-01-08 00:00:00", "2024-01-09 00:00:00"], format="ISO8601"
+            ),
+            "revenue": [10.5, float("inf"), 3.0, 4.0, 5.0, 6.0, -7.0, 8.0, 9.0],
+            "margin": [1.0, 2.0, float("nan"), None, 5.0, 6.0, 7.0, 8.0, 9.0],
+            "items": pd.array([1, 2, 3, None, 5, -6, 7, 8, 9], dtype="Int64"),
+        }
+    )
+    (tmp_path / "pq" / "raw").mkdir(parents=True)
+    (tmp_path / "csv" / "raw").mkdir(parents=True)
+    frame.to_parquet(tmp_path / "pq" / "raw" / "orders.parquet")
+    frame.to_csv(tmp_path / "csv" / "raw" / "orders.parquet", index=False)  # the same name, so messages match
+    out = {}
+    for kind in ("pq", "csv"):
+        write_config(tmp_path / kind, {"orders": {"table": "orders", "path": "orders.parquet", "format": "parquet" if kind == "pq" else "csv"}})
+        run_ingest(tmp_path / kind / "sources.yaml")
+        con = duckdb.connect(str(tmp_path / kind / "warehouse.duckdb"), read_only=True)
+        try:
+            out[kind] = (
+                con.execute("SELECT * FROM orders ORDER BY rowid").fetchall(),
+                con.execute("SELECT row_number, \"column\", rule FROM _rejects ORDER BY rowid").fetchall(),
+            )
+        finally:
+            con.close()
+    loaded, rejects = out["pq"]
+    # O2's first row is rejected (revenue inf), so its second row is the first of its key, and is kept.
+    assert [(r[0], r[3]) for r in loaded] == [("O1", 10.5), ("O2", 8.0)]
+    assert loaded[0][2] == pd.Timestamp("2024-01-01 10:00:00.250")
+    assert {rule for *_, rule in rejects} >= {"unparseable_float", "not_null", "before_earliest", "after_export_date", "min"}
+    assert out["pq"] == out["csv"]
+
+
+def test_only_parquet_columns_whose_text_nothing_maps_are_passed_through(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from outcomes.ingest import mapping
+
+    seen: list[dict[str, str]] = []
+    real = mapping._passed_through
+
+    def record(ctx, export_cols, refs):
+        seen.append(real(ctx, export_cols, refs))
+        return seen[-1]
+
+    monkeypatch.setattr(mapping, "_passed_through", record)
+    (tmp_path / "raw").mkdir()
+    pd.DataFrame(
+        {"order_id": ["O1"], "customer_id": ["C1"], "ordered_at": [pd.Timestamp("2024-01-01")], "revenue": [1.0], "items": [2.0]}
+    ).to_parquet(tmp_path / "raw" / "orders.parquet")
+    write_config(tmp_path, {"orders": {"table": "orders", "path": "orders.parquet", "dates": {}, "values": {}}})
+    run_ingest(tmp_path / "sources.yaml")
+    # items is a DOUBLE for an int column: its text is parsed, so 2.0 is the whole number 2
+    assert seen == [{"ordered_at": '"__native__ordered_at"', "revenue": '"__native__revenue"'}]
+    write_config(tmp_path, {"orders": {"table": "orders", "path": "orders.parquet", "dates": {"ordered_at": "%Y-%m-%d %H:%M:%S"}}})
+    run_ingest(tmp_path / "sources.yaml")
+    assert seen[-1] == {"revenue": '"__native__revenue"'}

@@ -39,7 +39,7 @@ from outcomes.ingest.context import SourceContext, close_match
 from outcomes.warehouse.sql import literal as lit
 from outcomes.ingest.decimals import check_convention, numeric_text
 from outcomes.ingest.dedupe import check_dedupe
-from outcomes.ingest.readers import header_below, trimmed
+from outcomes.ingest.readers import NATIVE, header_below, native_columns, trimmed
 from outcomes.ingest.rules import rule
 from outcomes.warehouse.datamodel import Column
 from outcomes.warehouse.store import SQL_TYPES, quote
@@ -518,6 +518,55 @@ def _cleaned(column: str, null_values: list[str]) -> str:
     return f"CASE WHEN list_contains([{', '.join(lit(v) for v in ['', *others])}], {text}) THEN NULL ELSE {text} END"
 
 
+#: Canonical type -> the Parquet column types whose values are taken as they are (:func:`_passed_through`).
+_PASS_THROUGH = {"timestamp": ("TIMESTAMP",), "float": ("DOUBLE",), "int": ("BIGINT", "INTEGER"), "date": ("DATE",), "bool": ("BOOLEAN",)}
+
+
+def _passed_through(ctx: SourceContext, export_cols: list[str], refs: dict[str, list[str]]) -> dict[str, str]:
+    """Canonical column -> the Parquet column whose own values it takes, without the text's round trip.
+
+    A Parquet column already of the canonical column's type (a ``TIMESTAMP`` for a
+    timestamp, a ``DOUBLE`` for a number...) is read as it is, when nothing of the mapping
+    works on its text: no ``values`` map, ``normalize``, ``dates`` format or ``derive`` on
+    it. Its text (``<column>__src``, for the messages) is the value cast to text, the text
+    the round trip parsed, so the checks judge the same values.
+    """
+    s = ctx.source
+    natives = native_columns(ctx)
+    out = {}
+    for col in ctx.table.columns:
+        export = s.columns.get(col.name, col.name)
+        if any(col.name in part for part in (s.derive, s.constants, s.values, s.normalize, s.dates)):
+            continue
+        if export in export_cols and export not in refs and natives.get(export) in _PASS_THROUGH.get(col.type, ()):
+            out[col.name] = quote(NATIVE + export)
+    return out
+
+
+def _native_typed(ctx: SourceContext, col: Column, native: str) -> str:
+    """SQL of a canonical column's value from a Parquet column of its type (:func:`_passed_through`)."""
+    if col.type == "float":
+        return f"(CASE WHEN isfinite({native}) THEN {native} END)"
+    if col.type == "int":
+        return f"CAST({native} AS BIGINT)"
+    if col.type == "timestamp":
+        return _to_utc(ctx, native)
+    return native
+
+
+def _flag_on_values(broken: str, passed: dict[str, str]) -> str:
+    """The condition of a flagged row, testing a passed-through column's value where it tested its text.
+
+    The text is the value cast to text: empty exactly when the value is, and never a
+    two-digit year; so the flag is the same, and the text is cast for the flagged rows only.
+    """
+    for name, native in passed.items():
+        src = quote(name + "__src")
+        broken = broken.replace(f"regexp_matches({src}, {lit(TWO_DIGIT_YEAR_RE)})", "FALSE")
+        broken = broken.replace(f"{src} IS NOT NULL", f"{native} IS NOT NULL").replace(f"{src} IS NULL", f"{native} IS NULL")
+    return broken
+
+
 class MixedRun(Exception):
     """Files read together (:func:`outcomes.ingest.readers.read_batch`) that must be mapped one at a time.
 
@@ -561,7 +610,9 @@ def stage(ctx: SourceContext, files: dict[int, Path], export_cols: list[str], br
     refs = _derive_refs(ctx, path, export_cols)
     mapped = [e for e in _needed_export_columns(ctx).values() if e in export_cols]
     used = [c for c in export_cols if c in refs or c in mapped]
+    passed = _passed_through(ctx, export_cols, refs)
     cleaned = "".join(f", {_cleaned(quote(c), s.null_values)} AS {quote(c)}" for c in used)
+    cleaned += "".join(f", {native}" for native in passed.values())
     src_view = f"CREATE OR REPLACE TEMP VIEW _src AS SELECT _fidx, _row{cleaned} FROM _raw"
     ctx.con.execute(src_view)
     try:
@@ -588,10 +639,17 @@ def stage(ctx: SourceContext, files: dict[int, Path], export_cols: list[str], br
             errors[canonical] = rows
     inner = f"SELECT *, {_bad_cells(ctx, typed_refs, refs, errors)} FROM ({inner})"
     texts = ", ".join(
-        f"{_text_expr(ctx, c, export_cols, set(typed_refs), errors)} AS {quote(c.name + '__src')}"
+        f"{f'CAST({passed[c.name]} AS VARCHAR)' if c.name in passed else _text_expr(ctx, c, export_cols, set(typed_refs), errors)} "
+        f"AS {quote(c.name + '__src')}"
         for c in ctx.table.columns
     )
-    outer = ", ".join(f"{quote(c.name + '__src')}, {_typed_expr(ctx, c)} AS {quote(c.name)}" for c in ctx.table.columns)
+    texts += "".join(f", {native}" for native in passed.values())
+    outer = ", ".join(
+        f"{quote(c.name + '__src')}, "
+        f"{_native_typed(ctx, c, passed[c.name]) if c.name in passed else _typed_expr(ctx, c)} AS {quote(c.name)}"
+        for c in ctx.table.columns
+    )
+    outer += "".join(f", {native}" for native in passed.values())
     names = " ".join(f"WHEN {i} THEN {lit(p.name)}" for i, p in files.items())
     exported = " ".join(
         f"WHEN {i} THEN TIMESTAMP {lit(datetime.fromtimestamp(p.stat().st_mtime, tz=UTC).strftime('%Y-%m-%d %H:%M:%S'))}"
@@ -602,19 +660,21 @@ def stage(ctx: SourceContext, files: dict[int, Path], export_cols: list[str], br
         f"_bad_value, _bad_rule, _bad_note, {outer} FROM (SELECT _fidx, _row, _bad_col, _bad_value, _bad_rule, "
         f"_bad_note, {texts} FROM ({inner}))"
     )
+    whole = f"SELECT * EXCLUDE ({', '.join(passed.values())})" if passed else "SELECT *"
     if not keeps_text_of_flagged_rows_only(ctx):
-        ctx.con.execute(f"INSERT INTO _typed SELECT *, {f'({broken})' if broken else 'NULL'} FROM ({mapped})")
+        ctx.con.execute(f"INSERT INTO _typed {whole}, {f'({broken})' if broken else 'NULL'} FROM ({mapped})")
         ctx.con.execute("DROP VIEW _src")
         check_convention(ctx, files, "_typed")
         return
     if not broken:
         raise ValueError(f"source {ctx.name}: the condition of a flagged row is needed to keep their text only")
     values = [quote(c.name) for c in ctx.table.columns] + [quote(k + "__src") for k in ctx.table.key]
-    ctx.con.execute(f"INSERT INTO _typed SELECT _fidx, _file, _row, {', '.join(values)}, ({broken}) FROM ({mapped})")
+    flag = _flag_on_values(broken, passed)
+    ctx.con.execute(f"INSERT INTO _typed SELECT _fidx, _file, _row, {', '.join(values)}, ({flag}) FROM ({mapped})")
     flagged = f"SELECT _fidx, _row FROM _typed WHERE _fidx BETWEEN {min(files)} AND {max(files)} AND _broken"
     if ctx.con.execute(f"SELECT EXISTS ({flagged})").fetchone()[0]:
         # The same mapping, over the flagged rows only: the rows read are the same, and so the text.
         ctx.con.execute(src_view + f" r SEMI JOIN ({flagged}) f ON r._fidx = f._fidx AND r._row = f._row")
-        ctx.con.execute(f"INSERT INTO _suspect SELECT *, TRUE FROM ({mapped})")
+        ctx.con.execute(f"INSERT INTO _suspect {whole}, TRUE FROM ({mapped})")
     ctx.con.execute("DROP VIEW _src")
     check_convention(ctx, files, "_suspect")

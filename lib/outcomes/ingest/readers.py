@@ -167,6 +167,18 @@ def read_export(ctx: SourceContext, fidx: int, path: Path, scratch: Path) -> lis
 BATCH_BYTES = 256 << 20
 #: The column of a batch's text table that names each row's file (dropped from ``_raw``).
 _FILE_COLUMN = "_outcomes_file"
+#: Prefix of the columns of ``_raw`` holding a Parquet column's own values beside its text
+#: (:func:`native_columns`), so that a value already of its canonical type is not parsed back.
+NATIVE = "__native__"
+#: The Parquet column types kept beside the text: those of the canonical types.
+NATIVE_TYPES = ("TIMESTAMP", "DOUBLE", "BIGINT", "INTEGER", "DATE", "BOOLEAN")
+
+
+def _natives(described: list[tuple]) -> str:
+    """SQL select items keeping each Parquet column of a :data:`NATIVE_TYPES` type as itself, named with :data:`NATIVE`."""
+    return "".join(
+        f", {quote(name)} AS {quote(NATIVE + name)}" for name, kind, *_ in described if kind in NATIVE_TYPES
+    )
 
 
 def batches(ctx: SourceContext, files: list[Path], first: int = 0) -> list[dict[int, Path]]:
@@ -251,9 +263,10 @@ def read_batch(ctx: SourceContext, files: dict[int, Path]) -> list[int] | None:
     try:
         if ctx.source.file_format == "parquet":
             # Parquet numbers its rows and is read column by column, so the files are read where they lie.
+            described = ctx.con.execute(f"DESCRIBE SELECT * FROM read_parquet({paths})").fetchall()
             ctx.con.execute(
                 f"CREATE TEMP VIEW _raw AS SELECT {fidx} AS _fidx, file_row_number + 1 AS _row, "
-                f"CAST(COLUMNS(* EXCLUDE (file_row_number, {_FILE_COLUMN})) AS VARCHAR) "
+                f"CAST(COLUMNS(* EXCLUDE (file_row_number, {_FILE_COLUMN})) AS VARCHAR){_natives(described)} "
                 f"FROM read_parquet({paths}, file_row_number=true, filename={lit(_FILE_COLUMN)})"
             )
         else:
@@ -346,9 +359,10 @@ def drop_raw(ctx: SourceContext) -> None:
 def _read_parquet(ctx: SourceContext, path: Path) -> None:
     """Read a Parquet file into ``_raw0``, every column cast to text."""
     try:
+        described = ctx.con.execute(f"DESCRIBE SELECT * FROM read_parquet({lit(str(path))})").fetchall()
         ctx.con.execute(
             "CREATE TEMP TABLE _raw0 AS SELECT file_row_number + 1 AS _row, "
-            "CAST(COLUMNS(* EXCLUDE (file_row_number)) AS VARCHAR) "
+            f"CAST(COLUMNS(* EXCLUDE (file_row_number)) AS VARCHAR){_natives(described)} "
             f"FROM read_parquet({lit(str(path))}, file_row_number=true)"
         )
     except duckdb.Error as exc:
@@ -654,4 +668,11 @@ def header_below(ctx: SourceContext, names: list[str]) -> int | None:
 
 def export_columns(ctx: SourceContext) -> list[str]:
     """The export's column names (from ``_raw``)."""
-    return [r[0] for r in ctx.con.execute("DESCRIBE _raw").fetchall() if r[0] not in ("_fidx", "_row")]
+    return [
+        r[0] for r in ctx.con.execute("DESCRIBE _raw").fetchall() if r[0] not in ("_fidx", "_row") and not r[0].startswith(NATIVE)
+    ]
+
+
+def native_columns(ctx: SourceContext) -> dict[str, str]:
+    """Export column -> its own DuckDB type, for the Parquet columns ``_raw`` also holds as themselves (:data:`NATIVE`)."""
+    return {r[0].removeprefix(NATIVE): r[1] for r in ctx.con.execute("DESCRIBE _raw").fetchall() if r[0].startswith(NATIVE)}
