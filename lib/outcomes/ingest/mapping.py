@@ -22,7 +22,9 @@ canonical column's typed value, and the rows that break a rule of the checks who
   ``decimal`` and ``thousands`` (:mod:`outcomes.ingest.decimals`), dates by their
   ``dates`` format (a strftime format or ``excel``; a two-digit year only with
   ``year_pivot``) and timestamps converted to naive UTC from their own offset or the
-  source's ``timezone``.
+  source's ``timezone``;
+* a Parquet column already of its canonical type, whose text nothing above works on, is
+  taken as it is (:func:`_passed_through`), its text being the value cast to text.
 """
 
 from __future__ import annotations
