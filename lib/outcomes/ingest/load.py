@@ -335,7 +335,7 @@ def _broken(ctx: SourceContext) -> str | None:
     None for a source with ``dedupe``: its rows are checked after one version per key is
     kept, with the values aggregated over the versions.
     """
-    return checks.broken(ctx) if ctx.source.dedupe is None else None
+    return checks.broken(ctx) if mapping.keeps_text_of_flagged_rows_only(ctx) else None
 
 
 def _stage_together(ctx: SourceContext, run: dict[int, Path]) -> list[int] | None:

@@ -4,7 +4,8 @@ Each file a source's path or glob matches is read into the temporary view ``_raw
 column as text (``read_csv`` with every column declared VARCHAR, ``read_parquet`` cast to
 text, or Excel streamed through openpyxl in batches; the network is closed, so DuckDB's
 Excel extension is not used) plus ``_row``, the 1-based data row in the file (the header
-is not counted).
+is not counted). A Parquet column of a canonical type is also kept as itself
+(:data:`NATIVE`), for the mapping to take as it is.
 A file that cannot be read at all raises :class:`~outcomes.errors.IngestError` naming it:
 no file matches, an empty file, a header and no rows (unless ``allow_empty``), two columns
 of the same name, the header repeated in another column order, text that is not in the
@@ -357,7 +358,7 @@ def drop_raw(ctx: SourceContext) -> None:
 
 
 def _read_parquet(ctx: SourceContext, path: Path) -> None:
-    """Read a Parquet file into ``_raw0``, every column cast to text."""
+    """Read a Parquet file into ``_raw0``, every column cast to text, those of the canonical types also as themselves."""
     try:
         described = ctx.con.execute(f"DESCRIBE SELECT * FROM read_parquet({lit(str(path))})").fetchall()
         ctx.con.execute(
