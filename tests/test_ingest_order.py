@@ -15,7 +15,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from ingest_exports import write_config, write_raw
+from ingest_exports import query, write_config, write_raw
 from outcomes.ingest import checks
 from outcomes.ingest.load import run_ingest
 
@@ -53,13 +53,9 @@ def test_rows_of_csv_files_read_together_load_in_file_order_without_a_sort(tmp_p
     write_raw(tmp_path, "tickets/2024-02.csv", _tickets(2, bad={7}, duplicate_of={10: "T1-3", 140_000: "T1-140000"}))
     write_config(tmp_path, {"tickets": {"table": "tickets", "path": "tickets/*.csv"}})
     run_ingest(tmp_path / "sources.yaml")
-    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
-    try:
-        loaded = [r[0] for r in con.execute("SELECT ticket_id FROM tickets ORDER BY rowid").fetchall()]
-        rejected = con.execute("SELECT row_number, rule FROM _rejects ORDER BY rowid").fetchall()
-        sla = con.execute("SELECT count(*) FILTER (WHERE sla_met), count(*) FILTER (WHERE NOT sla_met) FROM tickets").fetchone()
-    finally:
-        con.close()
+    loaded = [r[0] for r in query(tmp_path, "SELECT ticket_id FROM tickets ORDER BY rowid")]
+    rejected = query(tmp_path, "SELECT row_number, rule FROM _rejects ORDER BY rowid")
+    (sla,) = query(tmp_path, "SELECT count(*) FILTER (WHERE sla_met), count(*) FILTER (WHERE NOT sla_met) FROM tickets")
     expected = [f"T1-{i}" for i in range(1, ROWS + 1) if i not in (5, 130_000)]
     expected += [f"T2-{i}" for i in range(1, ROWS + 1) if i not in (7, 10, 140_000)]
     assert loaded == expected
@@ -82,11 +78,7 @@ def test_rows_of_parquet_files_load_in_file_order_without_a_sort(tmp_path: Path,
         ).to_parquet(tmp_path / "raw" / "orders" / f"2024-{month:02d}.parquet")
     write_config(tmp_path, {"orders": {"table": "orders", "path": "orders/*.parquet"}})
     run_ingest(tmp_path / "sources.yaml")
-    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
-    try:
-        loaded = [r[0] for r in con.execute("SELECT order_id FROM orders ORDER BY rowid").fetchall()]
-    finally:
-        con.close()
+    loaded = [r[0] for r in query(tmp_path, "SELECT order_id FROM orders ORDER BY rowid")]
     assert loaded == [f"O{m}-{i}" for m in (1, 2) for i in range(ROWS) if i != 17]
     assert recorded == [True]
 
@@ -118,11 +110,7 @@ def test_rows_out_of_file_order_are_sorted_by_the_load(tmp_path: Path, monkeypat
     write_raw(tmp_path, "t.csv", "\n".join([HEADER, *_tickets(1, set(), {}).splitlines()[1:2001]]) + "\n")
     write_config(tmp_path, {"tickets": {"table": "tickets", "path": "t.csv"}})
     run_ingest(tmp_path / "sources.yaml")
-    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
-    try:
-        loaded = [r[0] for r in con.execute("SELECT ticket_id FROM tickets ORDER BY rowid").fetchall()]
-    finally:
-        con.close()
+    loaded = [r[0] for r in query(tmp_path, "SELECT ticket_id FROM tickets ORDER BY rowid")]
     assert loaded == [f"T1-{i}" for i in range(1, 2001)]
 
 
@@ -149,14 +137,10 @@ def test_parquet_columns_of_their_canonical_type_load_and_reject_as_their_text_d
     for kind in ("pq", "csv"):
         write_config(tmp_path / kind, {"orders": {"table": "orders", "path": "orders.parquet", "format": "parquet" if kind == "pq" else "csv"}})
         run_ingest(tmp_path / kind / "sources.yaml")
-        con = duckdb.connect(str(tmp_path / kind / "warehouse.duckdb"), read_only=True)
-        try:
-            out[kind] = (
-                con.execute("SELECT * FROM orders ORDER BY rowid").fetchall(),
-                con.execute("SELECT row_number, \"column\", rule FROM _rejects ORDER BY rowid").fetchall(),
-            )
-        finally:
-            con.close()
+        out[kind] = (
+            query(tmp_path / kind, "SELECT * FROM orders ORDER BY rowid"),
+            query(tmp_path / kind, 'SELECT row_number, "column", rule FROM _rejects ORDER BY rowid'),
+        )
     loaded, rejects = out["pq"]
     # O2's first row is rejected (revenue inf), so its second row is the first of its key, and is kept.
     assert [(r[0], r[3]) for r in loaded] == [("O1", 10.5), ("O2", 8.0)]

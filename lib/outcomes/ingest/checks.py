@@ -261,7 +261,12 @@ def _rule_selects(ctx: SourceContext) -> list[RejectSelect]:
 
 def broken(ctx: SourceContext) -> str:
     """SQL condition of a mapped row that breaks any rule but the duplicate key (``_typed``'s ``_broken``)."""
-    return " OR ".join(f"({s.where})" for s in _rule_selects(ctx))
+    return _any_of(_rule_selects(ctx))
+
+
+def _any_of(selects: list[RejectSelect]) -> str:
+    """SQL condition of a row that any of ``selects`` catches."""
+    return " OR ".join(f"({s.where})" for s in selects)
 
 
 def check_rows(ctx: SourceContext, target_has_rows: bool) -> None:
@@ -288,7 +293,7 @@ def check_rows(ctx: SourceContext, target_has_rows: bool) -> None:
     )
     if selects:
         if not keeps_text_of_flagged_rows_only(ctx):
-            ctx.con.execute(f"CREATE TEMP TABLE _suspect AS SELECT * FROM _kept WHERE {broken(ctx)}")
+            ctx.con.execute(f"CREATE TEMP TABLE _suspect AS SELECT * FROM _kept WHERE {_any_of(selects)}")
         ctx.con.execute("INSERT INTO _rej " + " UNION ALL ".join(s.over("_suspect") for s in selects))
         ctx.con.execute("DROP TABLE _suspect")
     if ctx.table.key:
@@ -356,11 +361,11 @@ def load_accepted(ctx: SourceContext) -> None:
     The rejected rows are deleted from ``_kept`` and the rest inserted as they lie when
     they lie in file order, as the rows of a source without ``dedupe`` read from CSV or
     Parquet do (:func:`_in_file_order`): a scan of one table keeps its order, where a
-    join and a sort of every row cost more than the insert itself. Otherwise they are
-    sorted by file and row.
+    join and a sort of every row cost more than the insert itself. Otherwise (versions
+    dropped by ``dedupe``, an Excel sheet's empty rows) they are sorted by file and row.
     """
     cols = ", ".join(quote(c) for c in ctx.table.column_names)
-    ordered = ctx.source.dedupe is None and _in_file_order(ctx.con)
+    ordered = _in_file_order(ctx.con)
     if ctx.con.execute("SELECT EXISTS (SELECT 1 FROM _rej)").fetchone()[0]:
         ctx.con.execute(
             "DELETE FROM _kept k USING (SELECT DISTINCT _fidx, _row FROM _rej) r WHERE k._fidx = r._fidx AND k._row = r._row"

@@ -664,7 +664,7 @@ def stage(ctx: SourceContext, files: dict[int, Path], export_cols: list[str], br
     )
     whole = f"SELECT * EXCLUDE ({', '.join(passed.values())})" if passed else "SELECT *"
     if not keeps_text_of_flagged_rows_only(ctx):
-        ctx.con.execute(f"INSERT INTO _typed {whole}, {f'({broken})' if broken else 'NULL'} FROM ({mapped})")
+        ctx.con.execute(f"INSERT INTO _typed {whole}, NULL FROM ({mapped})")
         ctx.con.execute("DROP VIEW _src")
         check_convention(ctx, files, "_typed")
         return
