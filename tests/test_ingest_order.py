@@ -171,3 +171,58 @@ def test_only_parquet_columns_whose_text_nothing_maps_are_passed_through(tmp_pat
     write_config(tmp_path, {"orders": {"table": "orders", "path": "orders.parquet", "dates": {"ordered_at": "%Y-%m-%d %H:%M:%S"}}})
     run_ingest(tmp_path / "sources.yaml")
     assert seen[-1] == {"revenue": '"__native__revenue"'}
+
+
+#: Every column of the warehouse's tables, with its type and whether it may be empty.
+_COLUMNS = (
+    "SELECT table_name, column_index, column_name, data_type, is_nullable FROM duckdb_columns() "
+    "WHERE database_name = current_database() ORDER BY table_name, column_index"
+)
+
+
+def test_the_first_source_of_a_table_becomes_that_table_as_create_tables_declares_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first source of a table is written into the warehouse once; a second source is appended to it."""
+    from outcomes.warehouse.store import create_tables
+
+    taken: list[str] = []
+    real = checks._take_place
+    monkeypatch.setattr(checks, "_take_place", lambda ctx: (taken.append(ctx.name), real(ctx))[1])
+    write_raw(tmp_path, "a.csv", "\n".join(_tickets(1, bad={5}, duplicate_of={10: "T1-3"}).splitlines()[:2001]) + "\n")
+    write_raw(tmp_path, "b.csv", "\n".join(_tickets(2, bad={2}, duplicate_of={4: "T1-7"}).splitlines()[:1001]) + "\n")
+    write_config(
+        tmp_path,
+        {"tickets": {"table": "tickets", "path": "a.csv"}, "web_tickets": {"table": "tickets", "path": "b.csv"}},
+    )
+    run_ingest(tmp_path / "sources.yaml")
+    assert taken == ["tickets"]
+    declared = duckdb.connect()
+    create_tables(declared)
+    # the same columns, types and NOT NULL as a table created empty, and no table of the load's own left
+    expected_columns = declared.execute(_COLUMNS).fetchall()
+    tables = {c[0] for c in expected_columns}
+    found = query(tmp_path, _COLUMNS)
+    assert [c for c in found if c[0] in tables] == expected_columns
+    assert {c[0] for c in found} - tables == {"_fingerprints"}
+    loaded = [r[0] for r in query(tmp_path, "SELECT ticket_id FROM tickets ORDER BY rowid")]
+    expected = [f"T1-{i}" for i in range(1, 2001) if i not in (5, 10)] + [f"T2-{i}" for i in range(1, 1001) if i not in (2, 4)]
+    assert loaded == expected
+    assert query(tmp_path, "SELECT row_number, rule FROM _rejects ORDER BY rowid") == [
+        (5, "unparseable_timestamp"), (10, "duplicate_key"), (2, "unparseable_timestamp"), (4, "duplicate_key")
+    ]
+
+
+def test_a_key_mapped_by_a_value_map_is_named_in_the_duplicate_key_message_by_its_text(tmp_path: Path) -> None:
+    """Only a key whose text may differ from its value keeps its text; a text key is named by its value."""
+    lines = [HEADER, "T1,2024-01-01 10:00,,customer,C1,email,high,phone,true",
+             "old-1,2024-01-02 10:00,,customer,C2,email,high,phone,true",
+             "T2,2024-01-03 10:00,,customer,C3,email,high,phone,true",
+             " T2 ,2024-01-04 10:00,,customer,C4,email,high,phone,true"]
+    write_raw(tmp_path, "t.csv", "\n".join(lines) + "\n")
+    write_config(tmp_path, {"tickets": {"table": "tickets", "path": "t.csv", "values": {"ticket_id": {"old-1": "T1"}}}})
+    run_ingest(tmp_path / "sources.yaml")
+    found = query(tmp_path, 'SELECT row_number, value, message FROM _rejects ORDER BY rowid')
+    assert [(n, v) for n, v, _ in found] == [(2, "old-1"), (4, "T2")]
+    assert "duplicate key ticket_id 'old-1' (first seen in t.csv row 1" in found[0][2]
+    assert "duplicate key ticket_id 'T2' (first seen in t.csv row 3" in found[1][2]

@@ -25,10 +25,10 @@ import duckdb
 from outcomes.errors import IngestError
 from outcomes.ingest.context import SourceContext
 from outcomes.warehouse.sql import literal as lit
-from outcomes.ingest.mapping import TWO_DIGIT_YEAR_RE, keeps_text_of_flagged_rows_only
+from outcomes.ingest.mapping import TWO_DIGIT_YEAR_RE, key_text, keeps_text_of_flagged_rows_only
 from outcomes.ingest.rules import TYPE_WORDS, rule, unparseable
 from outcomes.warehouse.datamodel import EARLIEST, Column
-from outcomes.warehouse.store import REJECTS_TABLE, quote
+from outcomes.warehouse.store import REJECTS_TABLE, quote, required
 
 #: SQL of the start of every reject message: "<file> row <n>: ".
 _ROW_PREFIX = "_file || ' row ' || CAST(_row AS VARCHAR) || ': '"
@@ -304,9 +304,9 @@ def _duplicate_keys(ctx: SourceContext, target_has_rows: bool) -> None:
     """Add to ``_rej`` the rows whose key an earlier row (or, with ``target_has_rows``, the table) holds."""
     key = ctx.table.key
     part = ", ".join(quote(k) for k in key)
-    key_value = " || ', ' || ".join(f"coalesce({quote(k + '__src')}, '')" for k in key)
+    key_value = " || ', ' || ".join(f"coalesce({key_text(ctx, k)}, '')" for k in key)
     key_names = ", ".join(key)
-    key_shown = " || ', ' || ".join(f"{lit(k + ' ')} || '''' || {quote(k + '__src')} || ''''" for k in key)
+    key_shown = " || ', ' || ".join(f"{lit(k + ' ')} || '''' || {key_text(ctx, k)} || ''''" for k in key)
     fix = f"remove the duplicate from the export, or set {ctx.where}.dedupe to keep one version per key"
     # Only keys held by more than one row are ordered (a hash count is far cheaper than the window).
     repeated = f"SELECT {part} FROM _kept GROUP BY ALL HAVING count(*) > 1"
@@ -356,26 +356,67 @@ def row_counts(ctx: SourceContext, nfiles: int) -> tuple[list[int], list[int]]:
 
 
 def load_accepted(ctx: SourceContext) -> None:
-    """Insert the rows that broke no rule into the canonical table, in file order; record the rejects.
+    """Load the rows that broke no rule into the canonical table, in file order; record the rejects.
 
-    The rejected rows are deleted from ``_kept`` and the rest inserted as they lie when
-    they lie in file order, as the rows of a source without ``dedupe`` read from CSV or
-    Parquet do (:func:`_in_file_order`): a scan of one table keeps its order, where a
-    join and a sort of every row cost more than the insert itself. Otherwise (versions
-    dropped by ``dedupe``, an Excel sheet's empty rows) they are sorted by file and row.
+    The rejected rows are deleted from ``_kept``. When the rest lie in file order, as the
+    rows of a source without ``dedupe`` read from CSV or Parquet do (:func:`_in_file_order`),
+    they are loaded as they lie: a scan of one table keeps its order, where a join and a
+    sort of every row cost more than the load itself. ``_kept`` written into the warehouse
+    (:func:`outcomes.ingest.mapping.loads_in_place`) then becomes the canonical table: its
+    own columns are dropped, the required ones declared ``NOT NULL`` as
+    :func:`outcomes.warehouse.store.create_tables` declares them, and it takes the empty
+    table's place, so the rows are not written a second time. Otherwise they are inserted;
+    sorted by file and row when they are out of order (versions dropped by ``dedupe``, an
+    Excel sheet's empty rows).
     """
-    cols = ", ".join(quote(c) for c in ctx.table.column_names)
-    ordered = _in_file_order(ctx.con)
-    if ctx.con.execute("SELECT EXISTS (SELECT 1 FROM _rej)").fetchone()[0]:
-        ctx.con.execute(
+    con, table = ctx.con, quote(ctx.table.name)
+    ordered = _in_file_order(con)
+    if con.execute("SELECT EXISTS (SELECT 1 FROM _rej)").fetchone()[0]:
+        con.execute(
             "DELETE FROM _kept k USING (SELECT DISTINCT _fidx, _row FROM _rej) r WHERE k._fidx = r._fidx AND k._row = r._row"
         )
-    order = "" if ordered else " ORDER BY _fidx, _row"
-    ctx.con.execute(f"INSERT INTO {quote(ctx.table.name)} ({cols}) SELECT {cols} FROM _kept{order}")
-    ctx.con.execute(
+    if ordered and _written_in_place(con):
+        _take_place(ctx)
+    else:
+        cols = ", ".join(quote(c) for c in ctx.table.column_names)
+        order = "" if ordered else " ORDER BY _fidx, _row"
+        con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _kept{order}")
+    con.execute(
         f"INSERT INTO {REJECTS_TABLE} SELECT {lit(ctx.name)}, {lit(ctx.table.name)}, _row, col, value, rule, "
         "message FROM _rej ORDER BY _fidx, _row, _ord"
     )
+
+
+def _take_place(ctx: SourceContext) -> None:
+    """Turn ``_kept``, written into the warehouse, into the canonical table, in one transaction."""
+    con, canonical = ctx.con, set(ctx.table.column_names)
+    own = [
+        name
+        for (name,) in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = '_kept' AND schema_name = 'main' AND database_name = current_database()"
+        ).fetchall()
+        if name not in canonical
+    ]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for name in own:
+            con.execute(f"ALTER TABLE main._kept DROP COLUMN {quote(name)}")
+        for col in ctx.table.columns:
+            if required(col, ctx.table.key):
+                con.execute(f"ALTER TABLE main._kept ALTER COLUMN {quote(col.name)} SET NOT NULL")
+        con.execute(f"DROP TABLE main.{quote(ctx.table.name)}")
+        con.execute(f"ALTER TABLE main._kept RENAME TO {quote(ctx.table.name)}")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def _written_in_place(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether ``_kept`` is a table of the warehouse rather than a temporary one (:func:`outcomes.ingest.mapping.loads_in_place`)."""
+    return con.execute(
+        "SELECT EXISTS (SELECT 1 FROM duckdb_tables() WHERE table_name = '_kept' AND NOT temporary)"
+    ).fetchone()[0]
 
 
 def _in_file_order(con: duckdb.DuckDBPyConnection) -> bool:

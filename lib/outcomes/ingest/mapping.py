@@ -7,7 +7,7 @@ read, which the load relies on (:func:`outcomes.ingest.checks.load_accepted`).
 The mapping of a source (``params/sources.yaml``) is checked before any file is read
 (:func:`check_mapping`), and each file's header against it (:func:`check_columns`).
 Then :func:`stage` maps one file's ``_raw`` onto the canonical columns and appends it to
-the temporary table ``_typed`` (created by :func:`create_typed`), which holds each
+the table ``_typed`` (created by :func:`create_typed`), which holds each
 canonical column's typed value, and the rows that break a rule of the checks whole in
 ``_suspect``, with each column's text (``<column>__src``, for messages):
 
@@ -340,17 +340,50 @@ def keeps_text_of_flagged_rows_only(ctx: SourceContext) -> bool:
     return ctx.source.dedupe is None
 
 
+def stores_key_text(ctx: SourceContext, key: str) -> bool:
+    """Whether ``_typed`` holds the text of the key column ``key`` (``<key>__src``) beside its value.
+
+    Always for a source with ``dedupe`` (every row whole). Otherwise only when the text
+    may differ from the value: a key of a type other than text, or with a ``values`` map;
+    a text key's value is its text, so the duplicate-key messages read the value.
+    """
+    col = next(c for c in ctx.table.columns if c.name == key)
+    return not keeps_text_of_flagged_rows_only(ctx) or col.type != "string" or key in ctx.source.values
+
+
+def key_text(ctx: SourceContext, key: str) -> str:
+    """SQL of the key column ``key``'s text in ``_typed`` and ``_kept`` (:func:`stores_key_text`)."""
+    return quote(key + "__src") if stores_key_text(ctx, key) else quote(key)
+
+
+def loads_in_place(ctx: SourceContext) -> bool:
+    """Whether ``_typed`` is written into the warehouse itself, to become the canonical table (see :func:`create_typed`).
+
+    True when the source keeps the text of its flagged rows only and no rows are in its
+    canonical table yet: the first source of a table in a full ingest.
+    """
+    if not keeps_text_of_flagged_rows_only(ctx):
+        return False
+    return not ctx.con.execute(f"SELECT EXISTS (SELECT 1 FROM {quote(ctx.table.name)})").fetchone()[0]
+
+
 def create_typed(ctx: SourceContext) -> None:
-    """Create the temporary table ``_typed`` that collects the mapped rows of every file.
+    """Create the table ``_typed`` that collects the mapped rows of every file.
 
     Each row holds the file (``_fidx``, ``_file``), the row, each canonical column's value,
-    the text of the key columns (``<key>__src``, for the duplicate-key messages), and
-    ``_broken``: whether the row breaks a rule of the checks, computed as the row is mapped
-    (:func:`stage`'s ``broken``). The rows flagged so are kept whole in ``_suspect``: each
-    canonical column's text (``<column>__src``, for the messages) and value, the file's
-    export date (``_exported``, of the plausible range) and why a ``derive`` expression
-    could not read the row (``_bad_col``, ``_bad_value``, ``_bad_rule``, ``_bad_note``).
-    The text of every row is not stored: writing it cost more than mapping it.
+    the text of the key columns that need it for the duplicate-key messages
+    (``<key>__src``, :func:`stores_key_text`), and ``_broken``: whether the row breaks a
+    rule of the checks, computed as the row is mapped (:func:`stage`'s ``broken``). The
+    rows flagged so are kept whole in the temporary table ``_suspect``: each canonical
+    column's text (``<column>__src``, for the messages) and value, the file's export date
+    (``_exported``, of the plausible range) and why a ``derive`` expression could not read
+    the row (``_bad_col``, ``_bad_value``, ``_bad_rule``, ``_bad_note``). The text of
+    every row is not stored: writing it cost more than mapping it.
+
+    ``_typed`` is a temporary table, but for the first source of a canonical table in a
+    full ingest (:func:`loads_in_place`): then it is a table of the warehouse being built,
+    and the load turns it into the canonical table by dropping its own columns
+    (:func:`outcomes.ingest.checks.load_accepted`), so the rows are written once.
 
     For a source with ``dedupe`` (:func:`keeps_text_of_flagged_rows_only` is false),
     ``_typed`` holds every row whole, as ``_suspect`` does, and the checks flag the rows
@@ -367,8 +400,9 @@ def create_typed(ctx: SourceContext) -> None:
         ctx.con.execute(f"CREATE TEMP TABLE _typed ({whole})")
         return
     values = ", ".join(f"{quote(c.name)} {SQL_TYPES[c.type]}" for c in ctx.table.columns)
-    keys = "".join(f", {quote(k + '__src')} VARCHAR" for k in ctx.table.key)
-    ctx.con.execute(f"CREATE TEMP TABLE _typed (_fidx INTEGER, _file VARCHAR, _row BIGINT, {values}{keys}, _broken BOOLEAN)")
+    keys = "".join(f", {quote(k + '__src')} VARCHAR" for k in ctx.table.key if stores_key_text(ctx, k))
+    kind = "TABLE" if loads_in_place(ctx) else "TEMP TABLE"
+    ctx.con.execute(f"CREATE {kind} _typed (_fidx INTEGER, _file VARCHAR, _row BIGINT, {values}{keys}, _broken BOOLEAN)")
     ctx.con.execute(f"CREATE TEMP TABLE _suspect ({whole})")
 
 
@@ -670,7 +704,8 @@ def stage(ctx: SourceContext, files: dict[int, Path], export_cols: list[str], br
         return
     if not broken:
         raise ValueError(f"source {ctx.name}: the condition of a flagged row is needed to keep their text only")
-    values = [quote(c.name) for c in ctx.table.columns] + [quote(k + "__src") for k in ctx.table.key]
+    values = [quote(c.name) for c in ctx.table.columns]
+    values += [quote(k + "__src") for k in ctx.table.key if stores_key_text(ctx, k)]
     flag = _flag_on_values(broken, passed)
     ctx.con.execute(f"INSERT INTO _typed SELECT _fidx, _file, _row, {', '.join(values)}, ({flag}) FROM ({mapped})")
     flagged = f"SELECT _fidx, _row FROM _typed WHERE _fidx BETWEEN {min(files)} AND {max(files)} AND _broken"

@@ -66,9 +66,14 @@ _BOOKKEEPING_DDL = {
 }
 
 
+def required(col: Column, key: tuple[str, ...] = ()) -> bool:
+    """Whether a canonical column is declared ``NOT NULL``: it is not nullable, or it is part of the table's key."""
+    return not col.nullable or col.name in key
+
+
 def column_ddl(col: Column, key: tuple[str, ...] = ()) -> str:
-    """Return the DuckDB column definition of a canonical column (``NOT NULL`` when required)."""
-    not_null = "" if col.nullable and col.name not in key else " NOT NULL"
+    """Return the DuckDB column definition of a canonical column (``NOT NULL`` when :func:`required`)."""
+    not_null = " NOT NULL" if required(col, key) else ""
     return f"{quote(col.name)} {SQL_TYPES[col.type]}{not_null}"
 
 
