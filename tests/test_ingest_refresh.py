@@ -344,3 +344,19 @@ def test_new_files_in_both_sources_or_a_key_the_later_source_holds_reload_the_ta
     assert _actions(result)["tickets"] == "reload"
     assert any("several of its sources have new files" in line for line in result.report.lines())
     _assert_equals_full_ingest(two_sources, result)
+
+
+def test_an_append_before_a_later_sources_rows_updates_the_fingerprint_without_reading_the_table(
+    two_sources: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The later source's rows, set aside and appended again, leave the stored fingerprint and re-enter it."""
+    from outcomes.warehouse import store
+
+    recomputed: list[list[str] | None] = []
+    real = store.store_fingerprints
+    monkeypatch.setattr(store, "store_fingerprints", lambda con, changed=None: (recomputed.append(changed), real(con, changed))[1])
+    (_raw(two_sources) / "tickets" / "2024-02.csv").write_text(_csv(FEB), encoding="utf-8")
+    result = refresh_ingest(two_sources)
+    assert _actions(result)["tickets"] == "append"
+    assert recomputed == []
+    _assert_equals_full_ingest(two_sources, result)

@@ -80,7 +80,7 @@ from outcomes.ingest.load import (
 )
 from outcomes.ingest.reject_share import RejectShareBreach
 from outcomes.warehouse import lock as warehouse_lock
-from outcomes.warehouse.store import LOG_TABLE, REJECTS_TABLE, add_appended_fingerprint, quote, store_fingerprints
+from outcomes.warehouse.store import LOG_TABLE, REJECTS_TABLE, add_appended_fingerprint, quote, row_sums, store_fingerprints
 
 Action = Literal["keep", "append", "reload"]
 
@@ -350,11 +350,13 @@ def _refresh(
         done = []
         breaches: list[RejectShareBreach] = []
         appended: dict[str, int] = {}  # table -> its largest rowid before the append
+        moved: dict[str, tuple[int, int]] = {}  # table -> rows set aside and appended again, their hash sum
         for step in plan_refresh(targets, changes):
             if step.action == "append":
                 last = {t: _last_rowid(con, t) for t in (step.table, REJECTS_TABLE)}
-                if _append(con, targets, step, logged, progress):
+                if (later := _append(con, targets, step, logged, progress)) is not None:
                     appended[step.table] = last[step.table]
+                    moved[step.table] = later
                     appended.setdefault(REJECTS_TABLE, last[REJECTS_TABLE])
                     done.append(step)
                     continue
@@ -378,7 +380,7 @@ def _refresh(
             store_fingerprints(con, [*reloaded, REJECTS_TABLE])
         for table, last in appended.items():
             if not (reloaded and table == REJECTS_TABLE):
-                add_appended_fingerprint(con, table, last)
+                add_appended_fingerprint(con, table, last, moved.get(table, (0, 0)))
         summary = _summary(targets, read_log(con))
         con.execute("CHECKPOINT")
         con.close()
@@ -425,11 +427,12 @@ def _identity(path: Path) -> tuple[int, int, int, int]:
 
 def _append(
     con: duckdb.DuckDBPyConnection, targets: IngestTargets, step: TableRefresh, logged: list[LoggedFile], progress: Progress | None
-) -> bool:
-    """Read, check and append a source's new files; False (nothing appended) when the table must be reloaded instead.
+) -> tuple[int, int] | None:
+    """Read, check and append a source's new files; None (nothing appended) when the table must be reloaded instead.
 
     The rows of the sources after it in the sources file are moved after the new rows
-    (:func:`_set_aside_later_rows`), as a full ingest loads them.
+    (:func:`_set_aside_later_rows`), as a full ingest loads them; returns the rows moved
+    and the sum of their hashes.
     """
     name = step.appended
     src = targets.cfg.sources[name]
@@ -441,19 +444,19 @@ def _append(
     too_many = reject_share.over_limit(checked, sum(line[5] for line in old) + sum(rejected), src.max_reject_share)
     if too_many or checks.keys_already_loaded(ctx):
         _drop_temporaries(ctx)
-        return False
+        return None
     earlier = step.sources[: step.sources.index(name) + 1]
     moved = _set_aside_later_rows(con, step.table, sum(line[4] for line in logged if line[0] in earlier))
     checks.load_accepted(ctx)
-    if moved:
+    if moved[0]:
         con.execute(f"INSERT INTO {quote(step.table)} SELECT * FROM _later")
         con.execute("DROP TABLE _later")
     log_files(con, name, mapped.files, mapped.rows_read, loaded, rejected)
     _drop_temporaries(ctx)
-    return True
+    return moved
 
 
-def _set_aside_later_rows(con: duckdb.DuckDBPyConnection, table: str, keep: int) -> bool:
+def _set_aside_later_rows(con: duckdb.DuckDBPyConnection, table: str, keep: int) -> tuple[int, int]:
     """Move a table's rows after its first ``keep`` (in stored order) to the temporary table ``_later``.
 
     The first ``keep`` rows are those of the appended source and the sources before it
@@ -461,15 +464,19 @@ def _set_aside_later_rows(con: duckdb.DuckDBPyConnection, table: str, keep: int)
 
     Returns
     -------
-    bool
-        Whether any row was moved.
+    tuple of int
+        The rows moved and the sum of their hashes (:func:`outcomes.warehouse.store.row_sums`),
+        so that the table's fingerprint can leave them out: they are appended again.
     """
-    first = con.execute(f"SELECT rowid FROM {quote(table)} ORDER BY rowid LIMIT 1 OFFSET {int(keep)}").fetchone()
-    if first is None:
-        return False
-    con.execute(f"CREATE TEMP TABLE _later AS SELECT * FROM {quote(table)} WHERE rowid >= {first[0]} ORDER BY rowid")
-    con.execute(f"DELETE FROM {quote(table)} WHERE rowid >= {first[0]}")
-    return True
+    # The table's count first: sorting the rowids of tens of millions of rows to find there
+    # is no row after them cost more than the rest of a monthly refresh's append.
+    if con.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()[0] <= keep:
+        return (0, 0)
+    first = con.execute(f"SELECT rowid FROM {quote(table)} ORDER BY rowid LIMIT 1 OFFSET {int(keep)}").fetchone()[0]
+    moved = row_sums(con.execute, table, f"rowid >= {first}")
+    con.execute(f"CREATE TEMP TABLE _later AS SELECT * FROM {quote(table)} WHERE rowid >= {first} ORDER BY rowid")
+    con.execute(f"DELETE FROM {quote(table)} WHERE rowid >= {first}")
+    return moved
 
 
 def _reload(

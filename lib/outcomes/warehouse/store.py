@@ -259,12 +259,12 @@ def table_fingerprints(execute: Any, names: list[str] | None = None) -> dict[str
     """
     out: dict[str, dict[str, int | str]] = {}
     for name in _data_tables(execute) if names is None else names:
-        rows, total = _row_sums(execute, name)
+        rows, total = row_sums(execute, name)
         out[name] = {"rows": rows, "hash": f"{total % (1 << 128):032x}"}
     return out
 
 
-def _row_sums(execute: Any, name: str, where: str = "TRUE") -> tuple[int, int]:
+def row_sums(execute: Any, name: str, where: str = "TRUE") -> tuple[int, int]:
     """Rows of a table matching ``where`` (SQL), and the sum of their row hashes (:func:`fingerprints`)."""
     rows, total = execute(
         f"SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0) "
@@ -273,12 +273,15 @@ def _row_sums(execute: Any, name: str, where: str = "TRUE") -> tuple[int, int]:
     return int(rows), int(total)
 
 
-def add_appended_fingerprint(con: duckdb.DuckDBPyConnection, name: str, after_rowid: int) -> None:
+def add_appended_fingerprint(
+    con: duckdb.DuckDBPyConnection, name: str, after_rowid: int, removed: tuple[int, int] = (0, 0)
+) -> None:
     """Add the rows appended to a table since ``after_rowid`` to its stored fingerprint.
 
-    The hash is a sum over rows, so the rows appended add their own sum; the table is not
-    read again. Should the stored row count then differ from the table's, the table's
-    fingerprint is computed from every row instead.
+    The hash is a sum over rows, so the rows appended add their own sum, and rows deleted
+    before (``removed``) take theirs away; the table is not read again. Should the stored
+    row count then differ from the table's, the table's fingerprint is computed from every
+    row instead.
 
     Parameters
     ----------
@@ -288,14 +291,17 @@ def add_appended_fingerprint(con: duckdb.DuckDBPyConnection, name: str, after_ro
         The table.
     after_rowid : int
         The largest ``rowid`` of the table before the rows were appended (-1 when it was empty).
+    removed : tuple of int
+        Rows of the stored fingerprint deleted since (those of a later source, set aside to
+        be appended again after the new rows), and the sum of their hashes (:func:`row_sums`).
     """
-    rows, total = _row_sums(con.execute, name, f"rowid > {int(after_rowid)}")
+    rows, total = row_sums(con.execute, name, f"rowid > {int(after_rowid)}")
     stored = con.execute(f"SELECT rows, hash FROM {FINGERPRINTS_TABLE} WHERE table_name = ?", [name]).fetchone()
     count = con.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()[0]
-    if stored is None or stored[0] + rows != count:
+    if stored is None or stored[0] - removed[0] + rows != count:
         store_fingerprints(con, [name])
         return
-    digest = f"{(int(stored[1], 16) + total) % (1 << 128):032x}"
+    digest = f"{(int(stored[1], 16) - removed[1] + total) % (1 << 128):032x}"
     con.execute(f"UPDATE {FINGERPRINTS_TABLE} SET rows = ?, hash = ? WHERE table_name = ?", [count, digest, name])
 
 
@@ -356,4 +362,4 @@ def _data_tables(execute: Any) -> list[str]:
     return [t for t in _all_tables(execute) if t not in (LOG_TABLE, FINGERPRINTS_TABLE)]
 
 
-__all__ = ["SQL_TYPES", "REJECTS_TABLE", "LOG_TABLE", "FINGERPRINTS_TABLE", "connect", "create_tables", "fingerprints", "table_fingerprints", "store_fingerprints", "stored_fingerprints", "add_appended_fingerprint", "quote", "column_ddl", "source_stamp", "spill_directory"]
+__all__ = ["SQL_TYPES", "REJECTS_TABLE", "LOG_TABLE", "FINGERPRINTS_TABLE", "connect", "create_tables", "fingerprints", "table_fingerprints", "store_fingerprints", "stored_fingerprints", "add_appended_fingerprint", "row_sums", "quote", "column_ddl", "source_stamp", "spill_directory"]
