@@ -154,11 +154,10 @@ def read_export(ctx: SourceContext, fidx: int, path: Path, scratch: Path) -> lis
     if fmt == "csv":
         _read_csv(ctx, path, scratch)
         ctx.con.execute(f"CREATE TEMP VIEW _raw AS SELECT {fidx} AS _fidx, rowid + 1 AS _row, * FROM _raw0")
+    elif fmt == "parquet":
+        _read_parquet(ctx, fidx, path)
     else:
-        if fmt == "parquet":
-            _read_parquet(ctx, path)
-        else:
-            _read_excel(ctx, path)
+        _read_excel(ctx, path)
         ctx.con.execute(f"CREATE TEMP VIEW _raw AS SELECT {fidx} AS _fidx, * FROM _raw0")
     return check_read(ctx, {fidx: path})
 
@@ -357,12 +356,16 @@ def drop_raw(ctx: SourceContext) -> None:
     ctx.con.execute("DROP TABLE IF EXISTS _raw0")
 
 
-def _read_parquet(ctx: SourceContext, path: Path) -> None:
-    """Read a Parquet file into ``_raw0``, every column cast to text, those of the canonical types also as themselves."""
+def _read_parquet(ctx: SourceContext, fidx: int, path: Path) -> None:
+    """Open a Parquet file as the view ``_raw``: every column cast to text, those of the canonical types also as themselves.
+
+    Parquet numbers its rows and is read column by column, so the file is read where it
+    lies, as :func:`read_batch` reads a run of files, not copied as text first.
+    """
     try:
         described = ctx.con.execute(f"DESCRIBE SELECT * FROM read_parquet({lit(str(path))})").fetchall()
         ctx.con.execute(
-            "CREATE TEMP TABLE _raw0 AS SELECT file_row_number + 1 AS _row, "
+            f"CREATE TEMP VIEW _raw AS SELECT {fidx} AS _fidx, file_row_number + 1 AS _row, "
             f"CAST(COLUMNS(* EXCLUDE (file_row_number)) AS VARCHAR){_natives(described)} "
             f"FROM read_parquet({lit(str(path))}, file_row_number=true)"
         )
