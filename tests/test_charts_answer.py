@@ -48,7 +48,7 @@ def test_tiles_show_name_value_target_and_status_word_with_a_symbol(panel: pd.Da
     shown = card.formatted()
     assert page.count('class="outcomes-tile"') == len(shown)
     for name, value, status in zip(shown["metric"], shown["this month"], shown["status"]):
-        assert f">{name}<" in page and f">{value}<" in page and status in page
+        assert f">{name}<" in page and f">{value.replace('/', '/<wbr>')}<" in page and status in page
     codes = set(card.table["status"])
     assert {ON, OFF} <= codes
     assert f"border-left:6px solid {TILE_STYLE[OFF][0]}" in page and "\u2717 off target" in page
@@ -197,3 +197,12 @@ def test_the_counterfactual_band_of_a_rate_stays_within_0_and_1() -> None:
     rows = next(v for v in band["datasets"].values() if v and "cf_low" in v[0] and "interval" in v[0])
     assert all(0.0 <= r["cf_low"] <= r["cf_high"] <= 1.0 for r in rows)
     assert bounds.CLIPPED_NOTE in {r["interval"] for r in rows}
+
+
+def test_a_tiles_value_keeps_its_headline_size_when_only_its_unit_is_long() -> None:
+    """The value may break after the "/" of its unit, so only its longest piece sets its size."""
+    from outcomes.report.scorecard_charts import CHAR_EM, _value_size
+
+    assert _value_size("0.37 reassignments/ticket") == f"min(20px, calc(100cqi / {CHAR_EM * len('reassignments/'):.2f}))"
+    assert _value_size("EUR 1.4k") == f"min(20px, calc(100cqi / {CHAR_EM * 4:.2f}))"
+    assert _value_size("supercalifragilistic") == f"min(20px, calc(100cqi / {CHAR_EM * 20:.2f}))"

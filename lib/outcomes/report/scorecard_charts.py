@@ -7,6 +7,8 @@ house theme styles them.
 
 from __future__ import annotations
 
+import re
+
 import altair as alt
 import pandas as pd
 from IPython.display import Markdown
@@ -47,12 +49,15 @@ CHAR_EM = 0.65
 
 
 def _value_size(text: str) -> str:
-    """The CSS font size of a tile's value: 20 px, smaller when its longest word would not fit the tile.
+    """The CSS font size of a tile's value: 20 px, smaller when its longest piece would not fit the tile.
 
-    The size is relative to the tile's width (``cqi``), so a phone's narrow tile writes
-    "reassignments/ticket" smaller rather than split it.
+    A piece is a word, or the part of a unit up to and after its "/", where the value may
+    break (:func:`_breakable`): "0.37 reassignments/ticket" keeps the headline size and
+    writes "ticket" on the next line, rather than shrinking the number to fit the unit.
+    The size is relative to the tile's width (``cqi``), so a phone's narrow tile writes a
+    long piece smaller rather than split it.
     """
-    longest = max(map(len, str(text).split()), default=1)
+    longest = max(map(len, re.findall(r"[^\s/]+/?", str(text))), default=1)
     return f"min(20px, calc(100cqi / {CHAR_EM * longest:.2f}))"
 
 
@@ -67,8 +72,8 @@ def status_tiles(scorecard: Scorecard) -> HTML:
     The tiles wrap to the width of the page (one column on a phone). Status is shown by
     colour (Okabe-Ito green, vermillion or grey), a symbol and the word, so no reader
     depends on colour alone. Texts are those of :meth:`Scorecard.formatted`; lines break
-    between words (or after the "/" of a target's unit), never inside a word: a value
-    whose longest word would not fit is written smaller (:func:`_value_size`).
+    between words (or after the "/" of a unit), never inside a word: a value whose
+    longest piece would not fit is written smaller (:func:`_value_size`).
 
     Returns
     -------
@@ -84,7 +89,7 @@ def status_tiles(scorecard: Scorecard) -> HTML:
             f'<div class="outcomes-tile" style="border-left:6px solid {border};background:{tint};'
             f'color:{INK};padding:8px 10px;border-radius:4px;font-size:14px;line-height:1.35;min-width:0;container-type:inline-size">'
             f'<div style="font-weight:600">{escape(row["metric"])}</div>'
-            f'<div style="font-size:{_value_size(row["this month"])};font-weight:600">{escape(row["this month"])}</div>'
+            f'<div style="font-size:{_value_size(row["this month"])};font-weight:600">{_breakable(row["this month"])}</div>'
             f"<div>{_breakable(target)}</div>"
             f'<div style="font-weight:600">{symbol} {escape(row["status"])}</div></div>'
         )
