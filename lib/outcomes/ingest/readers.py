@@ -262,13 +262,7 @@ def read_batch(ctx: SourceContext, files: dict[int, Path]) -> list[int] | None:
     fidx = f"CASE {_FILE_COLUMN} " + " ".join(f"WHEN {lit(str(p))} THEN {i}" for i, p in files.items()) + " END"
     try:
         if ctx.source.file_format == "parquet":
-            # Parquet numbers its rows and is read column by column, so the files are read where they lie.
-            described = ctx.con.execute(f"DESCRIBE SELECT * FROM read_parquet({paths})").fetchall()
-            ctx.con.execute(
-                f"CREATE TEMP VIEW _raw AS SELECT {fidx} AS _fidx, file_row_number + 1 AS _row, "
-                f"CAST(COLUMNS(* EXCLUDE (file_row_number, {_FILE_COLUMN})) AS VARCHAR){_natives(described)} "
-                f"FROM read_parquet({paths}, file_row_number=true, filename={lit(_FILE_COLUMN)})"
-            )
+            _parquet_view(ctx, paths, fidx)
         else:
             first = next(iter(files.values()))
             _read_csv(ctx, first, first.parent, paths=paths, fidx=fidx)
@@ -356,19 +350,33 @@ def drop_raw(ctx: SourceContext) -> None:
     ctx.con.execute("DROP TABLE IF EXISTS _raw0")
 
 
-def _read_parquet(ctx: SourceContext, fidx: int, path: Path) -> None:
-    """Open a Parquet file as the view ``_raw``: every column cast to text, those of the canonical types also as themselves.
+def _parquet_view(ctx: SourceContext, paths: str, fidx: str) -> None:
+    """Open Parquet files as the view ``_raw``: every column cast to text, those of the canonical types also as themselves.
 
-    Parquet numbers its rows and is read column by column, so the file is read where it
-    lies, as :func:`read_batch` reads a run of files, not copied as text first.
+    Parquet numbers its rows and is read column by column, so the files are read where
+    they lie, not copied as text first.
+
+    Parameters
+    ----------
+    ctx : SourceContext
+        The source and the connection.
+    paths : str
+        SQL of the file, or of a list of files.
+    fidx : str
+        SQL of a row's ``_fidx``, over the file name column (:data:`_FILE_COLUMN`).
     """
+    described = ctx.con.execute(f"DESCRIBE SELECT * FROM read_parquet({paths})").fetchall()
+    ctx.con.execute(
+        f"CREATE TEMP VIEW _raw AS SELECT {fidx} AS _fidx, file_row_number + 1 AS _row, "
+        f"CAST(COLUMNS(* EXCLUDE (file_row_number, {_FILE_COLUMN})) AS VARCHAR){_natives(described)} "
+        f"FROM read_parquet({paths}, file_row_number=true, filename={lit(_FILE_COLUMN)})"
+    )
+
+
+def _read_parquet(ctx: SourceContext, fidx: int, path: Path) -> None:
+    """Open one Parquet file as the view ``_raw`` (:func:`_parquet_view`), as :func:`read_batch` opens a run of them."""
     try:
-        described = ctx.con.execute(f"DESCRIBE SELECT * FROM read_parquet({lit(str(path))})").fetchall()
-        ctx.con.execute(
-            f"CREATE TEMP VIEW _raw AS SELECT {fidx} AS _fidx, file_row_number + 1 AS _row, "
-            f"CAST(COLUMNS(* EXCLUDE (file_row_number)) AS VARCHAR){_natives(described)} "
-            f"FROM read_parquet({lit(str(path))}, file_row_number=true)"
-        )
+        _parquet_view(ctx, lit(str(path)), str(fidx))
     except duckdb.Error as exc:
         raise IngestError(
             f"{path.name} cannot be read as Parquet ({str(exc).splitlines()[0]}); check the file, or set "
