@@ -32,6 +32,8 @@ from outcomes.warehouse.store import REJECTS_TABLE, quote, required
 
 #: SQL of the start of every reject message: "<file> row <n>: ".
 _ROW_PREFIX = "_file || ' row ' || CAST(_row AS VARCHAR) || ': '"
+#: The same over rows of ``_kept`` joined to ``_files``, whose file name is ``_file_name``.
+_KEPT_ROW_PREFIX = "_file_name || ' row ' || CAST(_row AS VARCHAR) || ': '"
 #: SQL condition of a row of ``_kept`` (alias ``k``) that broke no rule so far.
 _NOT_REJECTED = "NOT EXISTS (SELECT 1 FROM _rej r WHERE r._fidx = k._fidx AND r._row = k._row)"
 
@@ -311,25 +313,28 @@ def _duplicate_keys(ctx: SourceContext, target_has_rows: bool) -> None:
     # Only keys held by more than one row are ordered (a hash count is far cheaper than the window).
     repeated = f"SELECT {part} FROM _kept GROUP BY ALL HAVING count(*) > 1"
     same = " AND ".join(f"k.{quote(k)} IS NOT DISTINCT FROM d.{quote(k)}" for k in key)
+    # The file's name comes from ``_files`` (``_kept`` holds its index only), joined to these rows alone.
+    prefix = _KEPT_ROW_PREFIX
     message = (
-        f"{_ROW_PREFIX} || 'duplicate key ' || {key_shown} || ' (first seen in ' || _first_file || ' row ' || "
+        f"{prefix} || 'duplicate key ' || {key_shown} || ' (first seen in ' || _first_file || ' row ' || "
         f"CAST(_first_row AS VARCHAR) || ', which is kept); ' || {lit(fix)}"
     )
+    repeating = f"SELECT * FROM _kept k SEMI JOIN ({repeated}) d ON {same} WHERE {_NOT_REJECTED}"
     ctx.con.execute(
         f"INSERT INTO _rej SELECT _fidx, _row, 20000, {lit(key_names)}, {key_value}, {lit(rule('duplicate_key'))}, {message} "
-        f"FROM (SELECT *, row_number() OVER w AS _n, first_value(_file) OVER w AS _first_file, "
-        f"first_value(_row) OVER w AS _first_row FROM _kept k SEMI JOIN ({repeated}) d ON {same} "
-        f"WHERE {_NOT_REJECTED} "
-        f"WINDOW w AS (PARTITION BY {part} ORDER BY _fidx, _row)) WHERE _n > 1"
+        f"FROM (SELECT k.*, f._file AS _file_name, row_number() OVER w AS _n, first_value(f._file) OVER w AS _first_file, "
+        f"first_value(k._row) OVER w AS _first_row FROM ({repeating}) k JOIN _files f USING (_fidx) "
+        f"WINDOW w AS (PARTITION BY {part} ORDER BY _fidx, k._row)) WHERE _n > 1"
     )
     if target_has_rows:
         earlier = (
-            f"{_ROW_PREFIX} || 'duplicate key ' || {key_shown} || "
+            f"{prefix} || 'duplicate key ' || {key_shown} || "
             f"{lit(f' (already loaded into {ctx.table.name} from an earlier source); ' + fix)}"
         )
         ctx.con.execute(
             f"INSERT INTO _rej SELECT _fidx, _row, 20001, {lit(key_names)}, {key_value}, {lit(rule('duplicate_key'))}, {earlier} "
-            f"FROM _kept k WHERE {_NOT_REJECTED} AND {_in_table(ctx)}"
+            f"FROM (SELECT k.*, f._file AS _file_name FROM _kept k JOIN _files f USING (_fidx) "
+            f"WHERE {_NOT_REJECTED} AND {_in_table(ctx)})"
         )
 
 

@@ -99,6 +99,7 @@ times, and the analyses state how many rows do not join.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 from collections.abc import Callable
@@ -303,12 +304,18 @@ def map_source(
     con = ctx.con
     mapping.check_mapping(ctx)
     files = readers.source_files(ctx)[skip:]
-    mapping.create_typed(ctx)
+    mapping.create_typed(ctx, dict(enumerate(files, start=skip)))
     rows_read: list[int] = []
-    for run in readers.batches(ctx, files, first=skip):
-        counts = _stage_together(ctx, run) if len(run) > 1 else None
+    # CSV files are first mapped where they lie, a run of them in one pass (for a source
+    # without dedupe); a run that cannot be is read as text, in runs of BATCH_BYTES.
+    where_they_lie = ctx.source.file_format == "csv" and mapping.keeps_text_of_flagged_rows_only(ctx)
+    for run in readers.batches(ctx, files, first=skip, limit=math.inf if where_they_lie else None):
+        counts = _stage_where_they_lie(ctx, run, scratch) if where_they_lie else None
         if counts is None:
-            counts = [_stage_alone(ctx, fidx, path, scratch) for fidx, path in run.items()]
+            counts = []
+            for part in readers.batches(ctx, list(run.values()), first=min(run)) if where_they_lie else [run]:
+                found = _stage_together(ctx, part) if len(part) > 1 else None
+                counts += found or [_stage_alone(ctx, fidx, path, scratch) for fidx, path in part.items()]
         rows_read += counts
         if progress is not None:
             for path, n in zip(run.values(), counts, strict=True):
@@ -318,6 +325,37 @@ def map_source(
     superseded = kept_before - _count(con, "_kept")
     checks.check_rows(ctx, target_has_rows=target_has_rows)
     return MappedSource(files=tuple(files), rows_read=tuple(rows_read), rows_superseded=superseded)
+
+
+def _stage_where_they_lie(ctx: SourceContext, run: dict[int, Path], scratch: Path) -> list[int] | None:
+    """Map a run of CSV files in one pass, from the files themselves (:func:`outcomes.ingest.mapping.stage_unnumbered`).
+
+    Returns
+    -------
+    list of int or None
+        Data rows per file; None when the files must be read as text instead (a file
+        read alone by :func:`outcomes.ingest.readers.read_export`, a header that does not
+        fit the mapping, or :func:`~outcomes.ingest.mapping.stage_unnumbered` declining):
+        nothing of them is in ``_typed`` then.
+    """
+    if len(run) == 1 and not readers.readable_together(ctx, next(iter(run.values()))):
+        return None
+    if not readers.open_csv_run(ctx, run):
+        return None
+    export_cols = readers.export_columns(ctx)
+    try:
+        mapping.check_columns(ctx, next(iter(run.values())), export_cols)
+    except (IngestError, duckdb.Error):
+        # Said again, with the file's own rows, when the run is read as text.
+        readers.drop_raw(ctx)
+        return None
+
+    def reread(fidx: int) -> None:
+        readers.read_export(ctx, fidx, run[fidx], scratch)
+
+    counts = mapping.stage_unnumbered(ctx, run, export_cols, checks.broken(ctx), reread)
+    readers.drop_raw(ctx)
+    return counts
 
 
 def _stage_alone(ctx: SourceContext, fidx: int, path: Path, scratch: Path) -> int:
@@ -420,7 +458,7 @@ def _count(con: duckdb.DuckDBPyConnection, relation: str) -> int:
 def _drop_temporaries(ctx: SourceContext) -> None:
     """Drop the temporary tables of one source."""
     readers.drop_raw(ctx)
-    for name in ("_typed", "_kept", "_suspect", "_rej"):
+    for name in ("_typed", "_kept", "_suspect", "_rej", "_files"):
         ctx.con.execute(f"DROP TABLE IF EXISTS {name}")
 
 

@@ -7,7 +7,8 @@ read, which the load relies on (:func:`outcomes.ingest.checks.load_accepted`).
 The mapping of a source (``params/sources.yaml``) is checked before any file is read
 (:func:`check_mapping`), and each file's header against it (:func:`check_columns`).
 Then :func:`stage` maps one file's ``_raw`` onto the canonical columns and appends it to
-the table ``_typed`` (created by :func:`create_typed`), which holds each
+the table ``_typed`` (created by :func:`create_typed`; :func:`stage_unnumbered` maps a run
+of CSV files straight from the files, then numbers their rows), which holds each
 canonical column's typed value, and the rows that break a rule of the checks whole in
 ``_suspect``, with each column's text (``<column>__src``, for messages):
 
@@ -29,6 +30,8 @@ canonical column's typed value, and the rows that break a rule of the checks who
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,7 +44,7 @@ from outcomes.ingest.context import SourceContext, close_match
 from outcomes.warehouse.sql import literal as lit
 from outcomes.ingest.decimals import check_convention, numeric_text
 from outcomes.ingest.dedupe import check_dedupe
-from outcomes.ingest.readers import NATIVE, header_below, native_columns, trimmed
+from outcomes.ingest.readers import NATIVE, check_rows_present, header_below, native_columns, trimmed
 from outcomes.ingest.rules import rule
 from outcomes.warehouse.datamodel import Column
 from outcomes.warehouse.store import SQL_TYPES, quote
@@ -367,10 +370,10 @@ def loads_in_place(ctx: SourceContext) -> bool:
     return not ctx.con.execute(f"SELECT EXISTS (SELECT 1 FROM {quote(ctx.table.name)})").fetchone()[0]
 
 
-def create_typed(ctx: SourceContext) -> None:
-    """Create the table ``_typed`` that collects the mapped rows of every file.
+def create_typed(ctx: SourceContext, files: dict[int, Path]) -> None:
+    """Create the table ``_typed`` that collects the mapped rows of every file, and ``_files`` that names the files.
 
-    Each row holds the file (``_fidx``, ``_file``), the row, each canonical column's value,
+    Each row holds the file (``_fidx``, its index among the source's files), the row, each canonical column's value,
     the text of the key columns that need it for the duplicate-key messages
     (``<key>__src``, :func:`stores_key_text`), and ``_broken``: whether the row breaks a
     rule of the checks, computed as the row is mapped (:func:`stage`'s ``broken``). The
@@ -388,7 +391,23 @@ def create_typed(ctx: SourceContext) -> None:
     For a source with ``dedupe`` (:func:`keeps_text_of_flagged_rows_only` is false),
     ``_typed`` holds every row whole, as ``_suspect`` does, and the checks flag the rows
     after the dedupe.
+
+    The temporary table ``_files`` (``_fidx``, ``_file``) names each file, for the
+    messages that name a row's file; a file name is not stored with every row of
+    ``_typed`` (writing it cost 6% of mapping 30 million orders).
+
+    Parameters
+    ----------
+    ctx : SourceContext
+        The source and the connection.
+    files : dict
+        The files to map: index among the source's files -> file.
     """
+    ctx.con.execute("CREATE TEMP TABLE _files (_fidx INTEGER, _file VARCHAR)")
+    if files:
+        ctx.con.execute(
+            "INSERT INTO _files VALUES " + ", ".join(f"({int(i)}, {lit(p.name)})" for i, p in files.items())
+        )
     whole = ", ".join(
         f"{quote(c.name + '__src')} VARCHAR, {quote(c.name)} {SQL_TYPES[c.type]}" for c in ctx.table.columns
     )
@@ -402,7 +421,7 @@ def create_typed(ctx: SourceContext) -> None:
     values = ", ".join(f"{quote(c.name)} {SQL_TYPES[c.type]}" for c in ctx.table.columns)
     keys = "".join(f", {quote(k + '__src')} VARCHAR" for k in ctx.table.key if stores_key_text(ctx, k))
     kind = "TABLE" if loads_in_place(ctx) else "TEMP TABLE"
-    ctx.con.execute(f"CREATE {kind} _typed (_fidx INTEGER, _file VARCHAR, _row BIGINT, {values}{keys}, _broken BOOLEAN)")
+    ctx.con.execute(f"CREATE {kind} _typed (_fidx INTEGER, _row BIGINT, {values}{keys}, _broken BOOLEAN)")
     ctx.con.execute(f"CREATE TEMP TABLE _suspect ({whole})")
 
 
@@ -612,34 +631,34 @@ class MixedRun(Exception):
     """
 
 
-def stage(ctx: SourceContext, files: dict[int, Path], export_cols: list[str], broken: str | None) -> None:
-    """Map ``_raw`` (one file, or a run of files read together) onto the canonical columns and append it to ``_typed``.
+@dataclass(frozen=True)
+class _Mapping:
+    """The SQL mapping the rows of ``_raw`` (through the view ``_src``) onto the canonical columns."""
 
-    Only the export columns the mapping reads are cleaned and carried along.
+    #: Statement (re)creating the view ``_src``: the export columns the mapping reads, cleaned.
+    src_view: str
+    #: Query of the mapped rows: file, row, why a derive cannot read the row, each column's text and value.
+    mapped: str
+    #: Select list of the mapped rows without the Parquet columns taken as they are (for ``_suspect``).
+    whole: str
+    #: Canonical column -> the Parquet column whose own values it takes (:func:`_passed_through`).
+    passed: dict[str, str]
 
-    Parameters
-    ----------
-    ctx : SourceContext
-        The source and the connection.
-    files : dict
-        The files in ``_raw``: index among the source's files -> file.
-    export_cols : list of str
-        Their export columns.
-    broken : str or None
-        SQL condition, over a mapped row, of a row that breaks a rule of the checks
-        (:func:`outcomes.ingest.checks.broken`); it fills ``_broken``, and the rows it
-        flags are mapped again, whole, into ``_suspect``, so the checks need not scan
-        every row again. None for a source with ``dedupe`` only (``_broken`` is left
-        empty; the checks flag its rows after the dedupe).
+
+def _mapping(ctx: SourceContext, files: dict[int, Path], export_cols: list[str], try_derive: bool = True) -> _Mapping:
+    """Write the SQL of :func:`stage`, after the checks of the ``derive`` expressions on ``_raw``.
+
+    With ``try_derive`` false, the expressions are not tried on the rows first: an
+    expression that fails then fails the statement that maps them
+    (:func:`stage_unnumbered`). The view ``_src`` is left in place.
 
     Raises
     ------
     MixedRun
         When several files are in ``_raw`` and a ``derive`` expression reads a column typed
-        differently from file to file, or fails on some rows (nothing is appended).
+        differently from file to file, or fails on some rows.
     IngestError
-        When a ``derive`` expression cannot be evaluated on a file, or a numeric column
-        holds a number written in another convention.
+        When a ``derive`` expression cannot be evaluated on a file.
     """
     s = ctx.source
     path = next(iter(files.values()))
@@ -660,7 +679,7 @@ def stage(ctx: SourceContext, files: dict[int, Path], export_cols: list[str], br
     keep_text = "".join(f", {quote(c)} AS {quote('__text__' + c)}" for c in typed_refs)
     inner = f"SELECT *{f' REPLACE ({replace})' if replace else ''}{keep_text} FROM _src"
     errors: dict[str, dict[int, str]] = {}
-    for canonical, expr in s.derive.items():
+    for canonical, expr in s.derive.items() if try_derive else ():
         try:
             ctx.con.execute(f"SELECT count(CAST(({expr}) AS VARCHAR)) FROM ({inner})").fetchall()
         except duckdb.Error as exc:
@@ -697,21 +716,149 @@ def stage(ctx: SourceContext, files: dict[int, Path], export_cols: list[str], br
         f"_bad_note, {texts} FROM ({inner}))"
     )
     whole = f"SELECT * EXCLUDE ({', '.join(passed.values())})" if passed else "SELECT *"
+    return _Mapping(src_view=src_view, mapped=mapped, whole=whole, passed=passed)
+
+
+def _values(ctx: SourceContext) -> str:
+    """Select list of a mapped row's values in ``_typed``: each canonical column, then the key text it needs."""
+    values = [quote(c.name) for c in ctx.table.columns]
+    values += [quote(k + "__src") for k in ctx.table.key if stores_key_text(ctx, k)]
+    return ", ".join(values)
+
+
+def _set_aside_flagged(ctx: SourceContext, m: _Mapping, flagged: str) -> None:
+    """Map the rows of ``_raw`` that ``flagged`` (SQL of their ``_fidx, _row``) names again, whole, into ``_suspect``.
+
+    The same mapping, over the flagged rows only: the rows read are the same, and so the text.
+    """
+    ctx.con.execute(m.src_view + f" r SEMI JOIN ({flagged}) f ON r._fidx = f._fidx AND r._row = f._row")
+    ctx.con.execute(f"INSERT INTO _suspect {m.whole}, TRUE FROM ({m.mapped})")
+
+
+def stage(ctx: SourceContext, files: dict[int, Path], export_cols: list[str], broken: str | None) -> None:
+    """Map ``_raw`` (one file, or a run of files read together) onto the canonical columns and append it to ``_typed``.
+
+    Only the export columns the mapping reads are cleaned and carried along.
+
+    Parameters
+    ----------
+    ctx : SourceContext
+        The source and the connection.
+    files : dict
+        The files in ``_raw``: index among the source's files -> file.
+    export_cols : list of str
+        Their export columns.
+    broken : str or None
+        SQL condition, over a mapped row, of a row that breaks a rule of the checks
+        (:func:`outcomes.ingest.checks.broken`); it fills ``_broken``, and the rows it
+        flags are mapped again, whole, into ``_suspect``, so the checks need not scan
+        every row again. None for a source with ``dedupe`` only (``_broken`` is left
+        empty; the checks flag its rows after the dedupe).
+
+    Raises
+    ------
+    MixedRun
+        When several files are in ``_raw`` and a ``derive`` expression reads a column typed
+        differently from file to file, or fails on some rows (nothing is appended).
+    IngestError
+        When a ``derive`` expression cannot be evaluated on a file, or a numeric column
+        holds a number written in another convention.
+    """
+    m = _mapping(ctx, files, export_cols)
     if not keeps_text_of_flagged_rows_only(ctx):
-        ctx.con.execute(f"INSERT INTO _typed {whole}, NULL FROM ({mapped})")
+        ctx.con.execute(f"INSERT INTO _typed {m.whole}, NULL FROM ({m.mapped})")
         ctx.con.execute("DROP VIEW _src")
         check_convention(ctx, files, "_typed")
         return
     if not broken:
         raise ValueError(f"source {ctx.name}: the condition of a flagged row is needed to keep their text only")
-    values = [quote(c.name) for c in ctx.table.columns]
-    values += [quote(k + "__src") for k in ctx.table.key if stores_key_text(ctx, k)]
-    flag = _flag_on_values(broken, passed)
-    ctx.con.execute(f"INSERT INTO _typed SELECT _fidx, _file, _row, {', '.join(values)}, ({flag}) FROM ({mapped})")
+    flag = _flag_on_values(broken, m.passed)
+    ctx.con.execute(f"INSERT INTO _typed SELECT _fidx, _row, {_values(ctx)}, ({flag}) FROM ({m.mapped})")
     flagged = f"SELECT _fidx, _row FROM _typed WHERE _fidx BETWEEN {min(files)} AND {max(files)} AND _broken"
     if ctx.con.execute(f"SELECT EXISTS ({flagged})").fetchone()[0]:
-        # The same mapping, over the flagged rows only: the rows read are the same, and so the text.
-        ctx.con.execute(src_view + f" r SEMI JOIN ({flagged}) f ON r._fidx = f._fidx AND r._row = f._row")
-        ctx.con.execute(f"INSERT INTO _suspect {whole}, TRUE FROM ({mapped})")
+        _set_aside_flagged(ctx, m, flagged)
     ctx.con.execute("DROP VIEW _src")
     check_convention(ctx, files, "_suspect")
+
+
+def stage_unnumbered(
+    ctx: SourceContext, files: dict[int, Path], export_cols: list[str], broken: str, reread: Callable[[int], None]
+) -> list[int] | None:
+    """Map a run of CSV files opened where they lie (:func:`outcomes.ingest.readers.open_csv_run`) into ``_typed`` in one pass.
+
+    The rows are mapped straight from the files, as :func:`stage` maps them, and numbered
+    afterwards by the order they are stored in: DuckDB keeps the order read, one file's
+    rows after the other's, and this is checked before they are numbered. A file with a
+    flagged row, or a row whose first cell is a column name
+    (:data:`~outcomes.ingest.readers.HEADER_LIKE`), is read again as numbered text
+    (``reread``, which also refuses a header repeated in another order) to set its flagged
+    rows aside whole in ``_suspect``.
+
+    Parameters
+    ----------
+    ctx : SourceContext
+        The source (without ``dedupe``) and the connection.
+    files : dict
+        The files in ``_raw``: index among the source's files -> file.
+    export_cols : list of str
+        Their export columns.
+    broken : str
+        SQL condition of a flagged row, as for :func:`stage`.
+    reread : callable
+        Opens one file, by its index, as the numbered view ``_raw``
+        (:func:`outcomes.ingest.readers.read_export`).
+
+    Returns
+    -------
+    list of int or None
+        Data rows per file; None when the run must be read as text instead (a derive
+        expression that fails on a row or reads columns typed differently from file to
+        file, a file DuckDB cannot parse, rows not stored in the order read). Nothing of
+        the run is left in ``_typed`` then.
+
+    Raises
+    ------
+    IngestError
+        When a file holds a header and no rows (unless ``allow_empty``) or repeats its
+        header in another order, or a numeric column holds a number written in another
+        convention.
+    """
+    con = ctx.con
+    try:
+        m = _mapping(ctx, files, export_cols, try_derive=False)
+    except (MixedRun, IngestError, duckdb.Error):
+        con.execute("DROP VIEW IF EXISTS _src")
+        return None
+    before = con.execute("SELECT coalesce(max(rowid) + 1, 0) FROM _typed").fetchone()[0]
+    flag = f"({_flag_on_values(broken, m.passed)}) OR _row IS NOT NULL" if broken else "_row IS NOT NULL"
+    try:
+        con.execute(f"INSERT INTO _typed SELECT _fidx, _row, {_values(ctx)}, {flag} FROM ({m.mapped})")
+    except duckdb.Error:
+        con.execute("DROP VIEW _src")
+        return None
+    con.execute("DROP VIEW _src")
+    spans = con.execute(
+        f"SELECT _fidx, min(rowid), max(rowid), count(*) FROM _typed WHERE rowid >= {before} GROUP BY _fidx ORDER BY _fidx"
+    ).fetchall()
+    start = before
+    for _, lo, hi, n in spans:
+        if (lo, hi) != (start, start + n - 1):
+            con.execute(f"DELETE FROM _typed WHERE rowid >= {before}")
+            return None
+        start += n
+    if spans:
+        first = "CASE _fidx " + " ".join(f"WHEN {i} THEN {lo}" for i, lo, _, _ in spans) + " END"
+        con.execute(f"UPDATE _typed SET _row = rowid + 1 - {first} WHERE rowid >= {before}")
+    counts = {i: n for i, _, _, n in spans}
+    for fidx, path in files.items():
+        if not counts.get(fidx):
+            check_rows_present(ctx, path)
+    flagged_files = [
+        i for (i,) in con.execute(f"SELECT DISTINCT _fidx FROM _typed WHERE rowid >= {before} AND _broken ORDER BY _fidx").fetchall()
+    ]
+    for fidx in flagged_files:
+        reread(fidx)
+        _set_aside_flagged(ctx, m, f"SELECT _fidx, _row FROM _typed WHERE rowid >= {before} AND _fidx = {fidx} AND _broken")
+        con.execute("DROP VIEW _src")
+    check_convention(ctx, files, "_suspect")
+    return [counts.get(i, 0) for i in files]

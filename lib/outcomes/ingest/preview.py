@@ -178,8 +178,8 @@ def _sample(ctx: SourceContext, rows: int, show_personal_data: bool) -> tuple[tu
         lit(MASK) if c.pii and not show_personal_data else f"CAST({quote(c.name)} AS VARCHAR)" for c in cols
     )
     found = ctx.con.execute(
-        f"SELECT _file, CAST(_row AS VARCHAR), {shown}, coalesce({rules}, '') FROM _kept k "
-        f"ORDER BY _fidx, _row LIMIT {int(rows)}"
+        f"SELECT f._file, CAST(k._row AS VARCHAR), {shown}, coalesce({rules}, '') FROM _kept k "
+        f"JOIN _files f USING (_fidx) ORDER BY _fidx, k._row LIMIT {int(rows)}"
     ).fetchall()
     columns = ("file", "row", *(c.name for c in cols), "rejected by")
     return columns, tuple(tuple("" if v is None else str(v) for v in row) for row in found)

@@ -5,7 +5,8 @@ column as text (``read_csv`` with every column declared VARCHAR, ``read_parquet`
 text, or Excel streamed through openpyxl in batches; the network is closed, so DuckDB's
 Excel extension is not used) plus ``_row``, the 1-based data row in the file (the header
 is not counted). A Parquet column of a canonical type is also kept as itself
-(:data:`NATIVE`), for the mapping to take as it is.
+(:data:`NATIVE`), for the mapping to take as it is. A run of UTF-8 CSV files can also be
+opened where it lies (:func:`open_csv_run`), without row numbers, to be mapped in one pass.
 A file that cannot be read at all raises :class:`~outcomes.errors.IngestError` naming it:
 no file matches, an empty file, a header and no rows (unless ``allow_empty``), two columns
 of the same name, the header repeated in another column order, text that is not in the
@@ -181,7 +182,7 @@ def _natives(described: list[tuple]) -> str:
     )
 
 
-def batches(ctx: SourceContext, files: list[Path], first: int = 0) -> list[dict[int, Path]]:
+def batches(ctx: SourceContext, files: list[Path], first: int = 0, limit: float | None = None) -> list[dict[int, Path]]:
     """Split a source's files into runs that :func:`read_batch` can read in one pass.
 
     Consecutive files of the same format with the same header, UTF-8 CSV or Parquet, up
@@ -197,19 +198,23 @@ def batches(ctx: SourceContext, files: list[Path], first: int = 0) -> list[dict[
         The files, in name order.
     first : int
         The index of ``files[0]`` among all the source's files.
+    limit : float, optional
+        The most bytes of a run; :data:`BATCH_BYTES` when not given. The runs
+        :func:`open_csv_run` opens are not held at once, so they need none (``math.inf``).
 
     Returns
     -------
     list of dict
         Each run as file index -> file, in file order.
     """
+    limit = BATCH_BYTES if limit is None else limit
     runs: list[dict[int, Path]] = []
     current: dict[int, Path] = {}
     key: tuple | None = None
     size = 0
     for fidx, path in enumerate(files, start=first):
         this, n = _batch_key(ctx, path), path.stat().st_size
-        if current and (this is None or this != key or size + n > BATCH_BYTES):
+        if current and (this is None or this != key or size + n > limit):
             runs.append(current)
             current, size = {}, 0
         current[fidx], key, size = path, this, size + n
@@ -219,6 +224,11 @@ def batches(ctx: SourceContext, files: list[Path], first: int = 0) -> list[dict[
     if current:
         runs.append(current)
     return runs
+
+
+def readable_together(ctx: SourceContext, path: Path) -> bool:
+    """Whether the file can be read in a run with others (:func:`batches`): a UTF-8 CSV or a Parquet file whose header reads."""
+    return _batch_key(ctx, path) is not None
 
 
 def _batch_key(ctx: SourceContext, path: Path) -> tuple[str, tuple[str, ...]] | None:
@@ -282,6 +292,39 @@ def read_batch(ctx: SourceContext, files: dict[int, Path]) -> list[int] | None:
     return check_read(ctx, files)
 
 
+#: ``_row`` of a row of :func:`open_csv_run`'s view whose first cell is a column name: a
+#: header repeated, maybe in another column order, which its file is read again to tell.
+HEADER_LIKE = -1
+
+
+def open_csv_run(ctx: SourceContext, files: dict[int, Path]) -> bool:
+    """Open a run of UTF-8 CSV files with one header (from :func:`batches`) as the view ``_raw``, read where they lie.
+
+    Mapped from the view, the files are read once, in one pass that writes the mapped
+    rows as it parses them, instead of being copied as text first. DuckDB's CSV reader
+    does not number the rows, so ``_row`` is empty but on the rows whose first cell is a
+    column name (:data:`HEADER_LIKE`), and :func:`outcomes.ingest.mapping.stage_unnumbered`
+    numbers the mapped rows by the order they are stored in. Errors of the files (a malformed
+    line, text that is not UTF-8) are raised as the view is read; the files are then read
+    again by :func:`read_batch` or :func:`read_export`, whose errors name them.
+
+    Returns
+    -------
+    bool
+        Whether the view was opened.
+    """
+    drop_raw(ctx)
+    paths = "[" + ", ".join(lit(str(p)) for p in files.values()) + "]"
+    fidx = f"CASE {_FILE_COLUMN} " + " ".join(f"WHEN {lit(str(p))} THEN {i}" for i, p in files.items()) + " END"
+    first = next(iter(files.values()))
+    try:
+        _read_csv(ctx, first, first.parent, paths=paths, fidx=fidx, view=True)
+    except (IngestError, duckdb.Error):
+        drop_raw(ctx)
+        return False
+    return True
+
+
 def check_read(ctx: SourceContext, files: dict[int, Path]) -> list[int]:
     """Count the rows of each file in ``_raw`` and refuse a file without rows or with its header repeated.
 
@@ -293,12 +336,12 @@ def check_read(ctx: SourceContext, files: dict[int, Path]) -> list[int]:
     counts = dict(ctx.con.execute("SELECT _fidx, count(*) FROM _raw GROUP BY _fidx").fetchall())
     for fidx, path in files.items():
         if not counts.get(fidx):
-            _check_rows_present(ctx, path)
+            check_rows_present(ctx, path)
     _check_repeated_header(ctx, files)
     return [counts.get(fidx, 0) for fidx in files]
 
 
-def _check_rows_present(ctx: SourceContext, path: Path) -> None:
+def check_rows_present(ctx: SourceContext, path: Path) -> None:
     """Refuse a file with a header and no rows: loading it would silently empty the table."""
     if ctx.source.allow_empty:
         return
@@ -388,12 +431,15 @@ def _read_parquet(ctx: SourceContext, fidx: int, path: Path) -> None:
         ) from None
 
 
-def _read_csv(ctx: SourceContext, path: Path, scratch: Path, paths: str | None = None, fidx: str | None = None) -> None:
+def _read_csv(
+    ctx: SourceContext, path: Path, scratch: Path, paths: str | None = None, fidx: str | None = None, view: bool = False
+) -> None:
     """Read a CSV file (transcoded to UTF-8 first when needed) into ``_raw0`` as text.
 
     With ``paths`` (an SQL list of UTF-8 files with ``path``'s header) every file of the
     list is read, and ``fidx`` (SQL over the file name column) gives each row its file's
-    index as ``_fidx``.
+    index as ``_fidx``. With ``view``, the files are not read here but opened as the view
+    ``_raw`` (:func:`open_csv_run`).
     """
     with _open_binary(path) as fh:
         head = fh.read(1 << 16)
@@ -425,8 +471,12 @@ def _read_csv(ctx: SourceContext, path: Path, scratch: Path, paths: str | None =
         spec = "{" + ", ".join(f"{lit(n)}: 'VARCHAR'" for n in names) + "}"
         many = "" if paths is None else f", filename={lit(_FILE_COLUMN)}"
         columns = "*" if fidx is None else f"{fidx} AS _fidx, * EXCLUDE ({_FILE_COLUMN})"
+        if view:
+            header = ", ".join(lit(n) for n in names)
+            columns = f"{fidx} AS _fidx, CASE WHEN list_contains([{header}], {trimmed(quote(names[0]))}) THEN {HEADER_LIKE} END AS _row, * EXCLUDE ({_FILE_COLUMN})"
+        made = "VIEW _raw" if view else "TABLE _raw0"
         ctx.con.execute(
-            f"CREATE TEMP TABLE _raw0 AS SELECT {columns} FROM read_csv({paths or lit(str(target))}, auto_detect=false, "
+            f"CREATE TEMP {made} AS SELECT {columns} FROM read_csv({paths or lit(str(target))}, auto_detect=false, "
             f"header=true, skip={skip}, delim={lit(delim)}, quote='\"', escape='\"', columns={spec}, "
             f"encoding='utf-8', max_line_size={MAX_LINE_BYTES}, buffer_size={CSV_BUFFER_BYTES}{many})"
         )

@@ -132,7 +132,7 @@ def _example(ctx: SourceContext, rule: str) -> RejectExample:
     """The first reject line, in file order, of ``rule``."""
     row = ctx.con.execute(
         "SELECT k._file, r._row, r.col, r.value, r.rule, r.message FROM _rej r "
-        "JOIN (SELECT DISTINCT _fidx, _file FROM _kept) k USING (_fidx) WHERE r.rule = ? "
+        "JOIN _files k USING (_fidx) WHERE r.rule = ? "
         "ORDER BY r._fidx, r._row, r._ord LIMIT 1",
         [rule],
     ).fetchone()
