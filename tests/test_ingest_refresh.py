@@ -360,3 +360,25 @@ def test_an_append_before_a_later_sources_rows_updates_the_fingerprint_without_r
     assert _actions(result)["tickets"] == "append"
     assert recomputed == []
     _assert_equals_full_ingest(two_sources, result)
+
+
+def test_a_table_whose_column_type_differs_from_the_data_model_is_rebuilt(project: Path) -> None:
+    # An append does not validate the table it appends to: the data model's types are checked first.
+    con = duckdb.connect(str(_wh(project)))
+    try:
+        con.execute("ALTER TABLE tickets ALTER COLUMN reassignment_count TYPE VARCHAR")
+    finally:
+        con.close()
+    (_raw(project) / "tickets" / "2024-02.csv").write_text(_csv(FEB), encoding="utf-8")
+    result = refresh_ingest(project)
+    assert (result.report.mode, result.report.reason) == (
+        "full",
+        "table tickets was built with other columns or types than today's data model",
+    )
+    con = duckdb.connect(str(_wh(project)), read_only=True)
+    try:
+        assert con.execute(
+            "SELECT data_type FROM information_schema.columns WHERE table_name = 'tickets' AND column_name = 'reassignment_count'"
+        ).fetchone() == ("BIGINT",)
+    finally:
+        con.close()

@@ -447,7 +447,7 @@ def export_rejects(con: duckdb.DuckDBPyConnection, source: str, path: Path) -> N
     )
 
 
-def validate_tables(con: duckdb.DuckDBPyConnection, names: list[str], appended: dict[str, int] | None = None) -> None:
+def validate_tables(con: duckdb.DuckDBPyConnection, names: list[str]) -> None:
     """Validate the loaded tables' columns, their order and types against their pandera schemas, inside DuckDB.
 
     The values are not checked again: every row that would break a data check of the
@@ -460,11 +460,9 @@ def validate_tables(con: duckdb.DuckDBPyConnection, names: list[str], appended: 
         The warehouse being written.
     names : list of str
         The tables to validate.
-    appended : dict, optional
-        Tables validated before, to which rows were appended since: table -> its largest
-        ``rowid`` before. Only the appended rows are validated (their keys were checked
-        against the stored rows, :func:`keys_already_loaded`).
     """
+    if not names:
+        return
     # Imported here: ibis, pandera and the schemas take about a second to import, which
     # ``ensure_warehouse`` on a current warehouse and ``run_ingest(validate=False)`` never need.
     import ibis
@@ -473,11 +471,8 @@ def validate_tables(con: duckdb.DuckDBPyConnection, names: list[str], appended: 
     from outcomes.warehouse.schemas import validate
 
     backend = ibis.duckdb.from_connection(con)
-    appended = appended or {}
     for name in names:
         table = backend.table(name)
-        if name in appended:
-            table = backend.sql(f"SELECT * FROM {quote(name)} WHERE rowid > {int(appended[name])}")
         try:
             validate(table, name, data_checks=False)
         except SchemaErrors as exc:

@@ -368,7 +368,10 @@ def _refresh(
         refuse_breaches(con, breaches, targets, parts)
         touched = [t for t in done if t.action != "keep"]
         if validate:
-            checks.validate_tables(con, sorted(t.table for t in touched if _count(con, quote(t.table))), appended)
+            # A table only appended to keeps the columns and types it had, which are the data
+            # model's (stale_reason checked them before the refresh began).
+            reloads = [t.table for t in touched if t.action == "reload" and _count(con, quote(t.table))]
+            checks.validate_tables(con, sorted(reloads))
         sources = [s for t in touched for s in t.sources]
         sources += [s for s in targets.cfg.sources if s not in sources and not (targets.rejects_dir / f"{s}.csv").is_file()]
         for source in sources:

@@ -296,13 +296,17 @@ def add_appended_fingerprint(
         be appended again after the new rows), and the sum of their hashes (:func:`row_sums`).
     """
     rows, total = row_sums(con.execute, name, f"rowid > {int(after_rowid)}")
-    stored = con.execute(f"SELECT rows, hash FROM {FINGERPRINTS_TABLE} WHERE table_name = ?", [name]).fetchone()
+    # Literals, not parameters, here and below: binding Python parameters makes DuckDB
+    # import pandas, half a second of a monthly refresh that needs it nowhere else.
+    stored = con.execute(f"SELECT rows, hash FROM {FINGERPRINTS_TABLE} WHERE table_name = {literal(name)}").fetchone()
     count = con.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()[0]
     if stored is None or stored[0] - removed[0] + rows != count:
         store_fingerprints(con, [name])
         return
     digest = f"{(int(stored[1], 16) - removed[1] + total) % (1 << 128):032x}"
-    con.execute(f"UPDATE {FINGERPRINTS_TABLE} SET rows = ?, hash = ? WHERE table_name = ?", [count, digest, name])
+    con.execute(
+        f"UPDATE {FINGERPRINTS_TABLE} SET rows = {int(count)}, hash = {literal(digest)} WHERE table_name = {literal(name)}"
+    )
 
 
 def store_fingerprints(con: duckdb.DuckDBPyConnection, changed: list[str] | None = None) -> None:
@@ -318,13 +322,13 @@ def store_fingerprints(con: duckdb.DuckDBPyConnection, changed: list[str] | None
     """
     found = table_fingerprints(con.execute, changed)
     if changed is not None:
-        con.execute(f"DELETE FROM {FINGERPRINTS_TABLE} WHERE list_contains(?, table_name)", [changed])
+        listed = ", ".join(literal(t) for t in changed)
+        con.execute(f"DELETE FROM {FINGERPRINTS_TABLE} WHERE list_contains([{listed}]::VARCHAR[], table_name)")
     else:
         con.execute(f"CREATE OR REPLACE TABLE {FINGERPRINTS_TABLE} (table_name VARCHAR, rows BIGINT, hash VARCHAR)")
     if found:
-        con.executemany(
-            f"INSERT INTO {FINGERPRINTS_TABLE} VALUES (?, ?, ?)", [(k, v["rows"], v["hash"]) for k, v in found.items()]
-        )
+        rows = ", ".join(f"({literal(k)}, {int(v['rows'])}, {literal(str(v['hash']))})" for k, v in found.items())
+        con.execute(f"INSERT INTO {FINGERPRINTS_TABLE} VALUES {rows}")
 
 
 def stored_fingerprints(execute: Any) -> dict[str, dict[str, int | str]] | None:
