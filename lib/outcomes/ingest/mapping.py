@@ -44,7 +44,7 @@ from outcomes.ingest.context import SourceContext, close_match
 from outcomes.warehouse.sql import literal as lit
 from outcomes.ingest.decimals import check_convention, numeric_text
 from outcomes.ingest.dedupe import check_dedupe
-from outcomes.ingest.readers import NATIVE, check_rows_present, header_below, native_columns, trimmed
+from outcomes.ingest.readers import NATIVE, check_rows_present, header_below, native_columns, stored_row_numbers, trimmed
 from outcomes.ingest.rules import rule
 from outcomes.warehouse.datamodel import Column
 from outcomes.warehouse.store import SQL_TYPES, quote
@@ -837,19 +837,13 @@ def stage_unnumbered(
         con.execute("DROP VIEW _src")
         return None
     con.execute("DROP VIEW _src")
-    spans = con.execute(
-        f"SELECT _fidx, min(rowid), max(rowid), count(*) FROM _typed WHERE rowid >= {before} GROUP BY _fidx ORDER BY _fidx"
-    ).fetchall()
-    start = before
-    for _, lo, hi, n in spans:
-        if (lo, hi) != (start, start + n - 1):
-            con.execute(f"DELETE FROM _typed WHERE rowid >= {before}")
-            return None
-        start += n
-    if spans:
-        first = "CASE _fidx " + " ".join(f"WHEN {i} THEN {lo}" for i, lo, _, _ in spans) + " END"
-        con.execute(f"UPDATE _typed SET _row = rowid + 1 - {first} WHERE rowid >= {before}")
-    counts = {i: n for i, _, _, n in spans}
+    stored = stored_row_numbers(con, "_typed", before)
+    if stored is None:
+        con.execute(f"DELETE FROM _typed WHERE rowid >= {before}")
+        return None
+    row, counts = stored
+    if counts:
+        con.execute(f"UPDATE _typed SET _row = {row} WHERE rowid >= {before}")
     for fidx, path in files.items():
         if not counts.get(fidx):
             check_rows_present(ctx, path)

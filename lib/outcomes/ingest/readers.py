@@ -268,28 +268,53 @@ def read_batch(ctx: SourceContext, files: dict[int, Path]) -> list[int] | None:
         header in another column order.
     """
     drop_raw(ctx)
-    paths = "[" + ", ".join(lit(str(p)) for p in files.values()) + "]"
-    fidx = f"CASE {_FILE_COLUMN} " + " ".join(f"WHEN {lit(str(p))} THEN {i}" for i, p in files.items()) + " END"
+    paths, fidx = _run_sql(files)
     try:
         if ctx.source.file_format == "parquet":
             _parquet_view(ctx, paths, fidx)
         else:
             first = next(iter(files.values()))
             _read_csv(ctx, first, first.parent, paths=paths, fidx=fidx)
-            spans = ctx.con.execute(
-                "SELECT _fidx, min(rowid), max(rowid), count(*) FROM _raw0 GROUP BY _fidx ORDER BY _fidx"
-            ).fetchall()
-            # Rows are stored in the order read: each file's rows together, files in order.
-            before = [sum(n for *_, n in spans[:k]) for k in range(len(spans))]
-            if any((lo, hi) != (b, b + n - 1) for (_, lo, hi, n), b in zip(spans, before, strict=True)):
+            stored = stored_row_numbers(ctx.con, "_raw0")
+            if stored is None:
                 drop_raw(ctx)
                 return None
-            start = "CASE _fidx " + " ".join(f"WHEN {i} THEN {lo}" for i, lo, _, _ in spans) + " END"
-            ctx.con.execute(f"CREATE TEMP VIEW _raw AS SELECT _fidx, rowid + 1 - {start} AS _row, * EXCLUDE (_fidx) FROM _raw0")
+            ctx.con.execute(f"CREATE TEMP VIEW _raw AS SELECT _fidx, {stored[0]} AS _row, * EXCLUDE (_fidx) FROM _raw0")
     except (IngestError, duckdb.Error):
         drop_raw(ctx)
         return None
     return check_read(ctx, files)
+
+
+def _run_sql(files: dict[int, Path]) -> tuple[str, str]:
+    """SQL of a run's files (a list) and of a row's ``_fidx`` over the file name column (:data:`_FILE_COLUMN`)."""
+    paths = "[" + ", ".join(lit(str(p)) for p in files.values()) + "]"
+    fidx = f"CASE {_FILE_COLUMN} " + " ".join(f"WHEN {lit(str(p))} THEN {i}" for i, p in files.items()) + " END"
+    return paths, fidx
+
+
+def stored_row_numbers(con: duckdb.DuckDBPyConnection, table: str, after: int = 0) -> tuple[str, dict[int, int]] | None:
+    """Number the rows of ``table`` from ``rowid`` ``after`` on by the order they are stored in, file by file.
+
+    DuckDB stores rows in the order read: each file's rows together, the files in turn.
+    This is checked, not assumed.
+
+    Returns
+    -------
+    tuple or None
+        SQL of each row's 1-based row in its file (over ``rowid`` and ``_fidx``) and the
+        rows per file index; None when the rows do not lie so.
+    """
+    spans = con.execute(
+        f"SELECT _fidx, min(rowid), max(rowid), count(*) FROM {table} WHERE rowid >= {int(after)} GROUP BY _fidx ORDER BY _fidx"
+    ).fetchall()
+    start = after
+    for _, lo, hi, n in spans:
+        if (lo, hi) != (start, start + n - 1):
+            return None
+        start += n
+    first = "CASE _fidx " + " ".join(f"WHEN {i} THEN {lo}" for i, lo, _, _ in spans) + " END"
+    return f"rowid + 1 - {first}", {i: n for i, _, _, n in spans}
 
 
 #: ``_row`` of a row of :func:`open_csv_run`'s view whose first cell is a column name: a
@@ -314,8 +339,7 @@ def open_csv_run(ctx: SourceContext, files: dict[int, Path]) -> bool:
         Whether the view was opened.
     """
     drop_raw(ctx)
-    paths = "[" + ", ".join(lit(str(p)) for p in files.values()) + "]"
-    fidx = f"CASE {_FILE_COLUMN} " + " ".join(f"WHEN {lit(str(p))} THEN {i}" for i, p in files.items()) + " END"
+    paths, fidx = _run_sql(files)
     first = next(iter(files.values()))
     try:
         _read_csv(ctx, first, first.parent, paths=paths, fidx=fidx, view=True)
