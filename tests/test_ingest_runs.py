@@ -2,7 +2,7 @@
 
 Each scenario is ingested three ways: runs of CSV files mapped where they lie in one pass
 (the default, ``open_csv_run``), runs of files read as text first, and every file read
-alone (``BATCH_BYTES = 0``); the tables, the rejects with their messages (file and row), the
+alone (``readers.batches`` giving one file per run); the tables, the rejects with their messages (file and row), the
 ingest log's row counts, and any error must be the same. The runs really are formed:
 ``open_csv_run`` and ``read_batch`` are counted.
 """
@@ -60,7 +60,7 @@ def _ingest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> dict[
         mp.setattr(readers, "read_batch", counted)
         mp.setattr(readers, "open_csv_run", opened)
         if mode == "alone":
-            mp.setattr(readers, "BATCH_BYTES", 0)
+            mp.setattr(readers, "batches", lambda ctx, files, first=0, limit=None: [{first + i: p} for i, p in enumerate(files)])
         try:
             run_ingest(tmp_path / "sources.yaml")
         except IngestError as exc:
@@ -195,6 +195,19 @@ def test_parquet_files_are_read_together_with_their_own_row_numbers(tmp_path, mo
     assert [r[-1][:14] for r in result["_rejects"]] == ["o2.parquet row"]
     assert "row 2:" in result["_rejects"][0][-1]
     assert len(result["orders"]) == 11
+
+
+def test_parquet_files_are_read_in_one_run_whatever_their_size(tmp_path, monkeypatch) -> None:
+    # A run of Parquet files is a view over the files, not a copy, so it needs no byte limit.
+    for month in (1, 2, 3):
+        frame = pd.DataFrame({"order_id": [f"O{month}"], "customer_id": ["C1"], "ordered_at": pd.to_datetime([f"2024-0{month}-01"]), "revenue": [1.0]})
+        (tmp_path / "raw" / "orders").mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(tmp_path / "raw" / "orders" / f"o{month}.parquet")
+    write_config(tmp_path, {"orders": {"table": "orders", "path": "orders/*.parquet"}})
+    monkeypatch.setattr(readers, "BATCH_BYTES", 1)
+    result, seen = _both(tmp_path, monkeypatch)
+    assert seen["runs"] == [3]
+    assert len(result["orders"]) == 3
 
 
 def test_a_malformed_line_in_a_later_file_is_named_as_when_read_as_text(tmp_path, monkeypatch) -> None:

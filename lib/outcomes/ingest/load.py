@@ -103,7 +103,9 @@ import math
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import duckdb
@@ -239,6 +241,12 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+@cache
+def _hasher() -> ThreadPoolExecutor:
+    """The thread that hashes exports while DuckDB reads them (``hashlib`` and file reads release the GIL)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="outcomes-sha256")
+
+
 @dataclass(frozen=True)
 class MappedSource:
     """A source's exports read, mapped and checked into an open connection (by :func:`map_source`).
@@ -254,11 +262,19 @@ class MappedSource:
         Data rows read from each file.
     rows_superseded : int
         Older versions of a record dropped by ``dedupe``.
+    digests : tuple of Future
+        The SHA-256 of each file, computed on a background thread from when the source's
+        files were found, so that hashing overlaps the reading (:meth:`sha256` waits for them).
     """
 
     files: tuple[Path, ...]
     rows_read: tuple[int, ...]
     rows_superseded: int
+    digests: tuple[Future[str], ...] = field(default=(), repr=False, compare=False)
+
+    def sha256(self) -> list[str]:
+        """The SHA-256 of each file's bytes, in the order of :attr:`files`."""
+        return [f.result() for f in self.digests] if self.digests else [_sha256(p) for p in self.files]
 
     @property
     def rows_checked(self) -> int:
@@ -304,12 +320,15 @@ def map_source(
     con = ctx.con
     mapping.check_mapping(ctx)
     files = readers.source_files(ctx)[skip:]
+    digests = tuple(_hasher().submit(_sha256, path) for path in files)
     mapping.create_typed(ctx, dict(enumerate(files, start=skip)))
     rows_read: list[int] = []
     # CSV files are first mapped where they lie, a run of them in one pass (for a source
     # without dedupe); a run that cannot be is read as text, in runs of BATCH_BYTES.
+    # Parquet files are always read where they lie (a view), so a run of them needs no limit.
     where_they_lie = ctx.source.file_format == "csv" and mapping.keeps_text_of_flagged_rows_only(ctx)
-    for run in readers.batches(ctx, files, first=skip, limit=math.inf if where_they_lie else None):
+    unlimited = where_they_lie or ctx.source.file_format == "parquet"
+    for run in readers.batches(ctx, files, first=skip, limit=math.inf if unlimited else None):
         counts = _stage_where_they_lie(ctx, run, scratch) if where_they_lie else None
         if counts is None:
             counts = []
@@ -324,7 +343,7 @@ def map_source(
     dedupe.dedupe(ctx)
     superseded = kept_before - _count(con, "_kept")
     checks.check_rows(ctx, target_has_rows=target_has_rows)
-    return MappedSource(files=tuple(files), rows_read=tuple(rows_read), rows_superseded=superseded)
+    return MappedSource(files=tuple(files), rows_read=tuple(rows_read), rows_superseded=superseded, digests=digests)
 
 
 def _stage_where_they_lie(ctx: SourceContext, run: dict[int, Path], scratch: Path) -> list[int] | None:
@@ -414,7 +433,7 @@ def _ingest_source(
     loaded, rejected = checks.row_counts(ctx, len(files))
     too_many = reject_share.breach(ctx, mapped.rows_checked, sum(rejected))
     checks.load_accepted(ctx)
-    log_files(con, name, files, mapped.rows_read, loaded, rejected)
+    log_files(con, name, mapped, loaded, rejected)
     _drop_temporaries(ctx)
     result = SourceResult(
         source=name,
@@ -430,12 +449,7 @@ def _ingest_source(
 
 
 def log_files(
-    con: duckdb.DuckDBPyConnection,
-    source: str,
-    files: tuple[Path, ...],
-    rows_read: tuple[int, ...],
-    loaded: list[int],
-    rejected: list[int],
+    con: duckdb.DuckDBPyConnection, source: str, mapped: MappedSource, loaded: list[int], rejected: list[int]
 ) -> None:
     """Record each file read in ``_ingest_log``: its rows read, loaded and rejected, its SHA-256, size and modification time.
 
@@ -444,11 +458,12 @@ def log_files(
     """
     # Literals, not parameters: binding Python parameters makes DuckDB import pandas, half a
     # second of a monthly refresh that needs it nowhere else.
-    for path, read, ok, bad in zip(files, rows_read, loaded, rejected, strict=True):
+    lines = zip(mapped.files, mapped.rows_read, loaded, rejected, mapped.sha256(), strict=True)
+    for path, read, ok, bad, sha in lines:
         st = path.stat()
         numbers = ", ".join(str(int(n)) for n in (read, ok, bad))
         con.execute(
-            f"INSERT INTO {LOG_TABLE} VALUES ({lit(source)}, {lit(str(path))}, {numbers}, {lit(_sha256(path))}, "
+            f"INSERT INTO {LOG_TABLE} VALUES ({lit(source)}, {lit(str(path))}, {numbers}, {lit(sha)}, "
             f"now()::TIMESTAMP, {int(st.st_size)}, {int(st.st_mtime_ns)})"
         )
 

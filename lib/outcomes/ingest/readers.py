@@ -163,7 +163,7 @@ def read_export(ctx: SourceContext, fidx: int, path: Path, scratch: Path) -> lis
     return check_read(ctx, {fidx: path})
 
 
-#: The most bytes of export files :func:`read_batch` reads in one pass: one pass over many
+#: The most bytes of CSV files :func:`read_batch` reads in one pass as text: one pass over many
 #: files costs half as much as a pass per file, and the text of a batch is held at once.
 BATCH_BYTES = 256 << 20
 #: The column of a batch's text table that names each row's file (dropped from ``_raw``).
@@ -200,7 +200,8 @@ def batches(ctx: SourceContext, files: list[Path], first: int = 0, limit: float 
         The index of ``files[0]`` among all the source's files.
     limit : float, optional
         The most bytes of a run; :data:`BATCH_BYTES` when not given. The runs
-        :func:`open_csv_run` opens are not held at once, so they need none (``math.inf``).
+        :func:`open_csv_run` opens, and Parquet files (read as a view), are not held at
+        once, so they need none (``math.inf``).
 
     Returns
     -------

@@ -454,7 +454,7 @@ def _append(
     if moved[0]:
         con.execute(f"INSERT INTO {quote(step.table)} SELECT * FROM _later")
         con.execute("DROP TABLE _later")
-    log_files(con, name, mapped.files, mapped.rows_read, loaded, rejected)
+    log_files(con, name, mapped, loaded, rejected)
     _drop_temporaries(ctx)
     return moved
 
