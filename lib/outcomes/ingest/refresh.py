@@ -471,11 +471,17 @@ def _set_aside_later_rows(con: duckdb.DuckDBPyConnection, table: str, keep: int)
         The rows moved and the sum of their hashes (:func:`outcomes.warehouse.store.row_sums`),
         so that the table's fingerprint can leave them out: they are appended again.
     """
-    # The table's count first: sorting the rowids of tens of millions of rows to find there
-    # is no row after them cost more than the rest of a monthly refresh's append.
-    if con.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()[0] <= keep:
+    # Sorting the rowids of tens of millions of rows to find the first row after ``keep`` cost
+    # more than the rest of a monthly refresh's append. Rowids grow in stored order but skip
+    # deleted rows, so that row's rowid is ``keep`` or more: count the rows below ``keep`` and
+    # sort only those from ``keep`` on (DuckDB skips the rest of the table on a rowid filter).
+    t = quote(table)
+    if con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] <= keep:
         return (0, 0)
-    first = con.execute(f"SELECT rowid FROM {quote(table)} ORDER BY rowid LIMIT 1 OFFSET {int(keep)}").fetchone()[0]
+    below = con.execute(f"SELECT count(*) FROM {t} WHERE rowid < {int(keep)}").fetchone()[0]
+    first = con.execute(
+        f"SELECT rowid FROM {t} WHERE rowid >= {int(keep)} ORDER BY rowid LIMIT 1 OFFSET {int(keep - below)}"
+    ).fetchone()[0]
     moved = row_sums(con.execute, table, f"rowid >= {first}")
     con.execute(f"CREATE TEMP TABLE _later AS SELECT * FROM {quote(table)} WHERE rowid >= {first} ORDER BY rowid")
     con.execute(f"DELETE FROM {quote(table)} WHERE rowid >= {first}")
