@@ -7,9 +7,11 @@ becomes the project root of every step (``OUTCOMES_ROOT``): a copy of ``params/`
 then runs in its own process, so its memory is its own:
 
 =====================  ========================================================================
-ingest                 ``outcomes ingest``: the exports into the DuckDB warehouse
+ingest                 ``outcomes ingest --full``: the exports into the DuckDB warehouse
 plain DuckDB load      the reference for ingest: the same exports into a DuckDB file with declared types,
-                       and key, timestamp-order and sign checks as SQL (``plain_load.py``)
+                       and key, timestamp-order and sign checks as SQL (``plain_load.py``); it and
+                       the ingest run in turn :data:`INGEST_ROUNDS` times, and the page reports every
+                       round and judges the target on the median one
 metric panel           ``panel.build_panel``: every catalog metric, 24 months, by region (the scorecard's panel)
 statistics             ``experiment.review.review`` of every active initiative
 ROI                    ``investment.evaluate``: value inputs, drivers, reviews, Monte Carlo
@@ -720,7 +722,7 @@ def render(ctx: dict[str, Any]) -> str:
     lines += [
         f"| **end to end** (ingest + pack) | **{e2e_s:.1f}** | | **{gb(e2e_rss)}** | | |",
         "",
-        *render_ingest(m["ingest"], m["plain DuckDB load"], ctx["refresh"]),
+        *render_ingest(ctx["ingest_rounds"], ctx["refresh"]),
         *pack_rows(m),
         "## Metrics: the kit against a hand-written pandas baseline (one month, company and regions)",
         "",
@@ -801,8 +803,19 @@ def render(ctx: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_ingest(kit: Measured, plain: Measured, refresh: Measured) -> list[str]:
+#: Rounds of the full ingest and the plain load, one after the other: the machine's speed drifts by
+#: a tenth from one minute to the next, so the ratio is judged on the median round, not on one.
+INGEST_ROUNDS = 3
+
+
+def median_round(rounds: list[tuple[Measured, Measured]]) -> tuple[Measured, Measured]:
+    """The (kit, plain load) pair of the round whose ratio of wall times is the median."""
+    return sorted(rounds, key=lambda pair: pair[0].seconds / pair[1].seconds)[len(rounds) // 2]
+
+
+def render_ingest(rounds: list[tuple[Measured, Measured]], refresh: Measured) -> list[str]:
     """The section comparing the kit's ingest with a plain DuckDB load of the same exports, and the refresh after a new month."""
+    kit, plain = median_round(rounds)
     broken = sum(n for checks in plain.report["broken"].values() for n in checks.values())
     ratio = kit.seconds / plain.seconds
     return [
@@ -811,16 +824,25 @@ def render_ingest(kit: Measured, plain: Measured, refresh: Measured) -> list[str
         "Both read every export into a new DuckDB file, one after the other in this run, in their own process, "
         "with default settings. The reference (`benchmarks/plain_load.py`) declares the types, renames the "
         "columns and checks keys, timestamp order and signs as SQL; the kit also maps values, rejects rows "
-        "with a message each, logs and hashes every file, fingerprints every table and validates the schemas.",
+        "with a message each, logs and hashes every file, fingerprints every table and validates the schemas. "
+        f"They run {len(rounds)} times in turn (`outcomes ingest --full`, then the plain load); the target is "
+        "judged on the round with the median ratio, since the machine's speed drifts between minutes.",
+        "",
+        "| Round | kit, `outcomes ingest --full` (s) | plain DuckDB load (s) | Ratio | kit peak RSS | plain peak RSS |",
+        "|---:|---:|---:|---:|---:|---:|",
+        *(
+            f"| {i} | {k.seconds:.1f} | {p.seconds:.1f} | {k.seconds / p.seconds:.2f} | {gb(k.peak)} | {gb(p.peak)} |"
+            for i, (k, p) in enumerate(rounds, start=1)
+        ),
         "",
         "| | Wall (s) | Compute (s) | Peak RSS |",
         "|---|---:|---:|---:|",
-        f"| kit, `outcomes ingest` (full) | {kit.seconds:.1f} | | {gb(kit.peak)} |",
-        f"| plain DuckDB load | {plain.seconds:.1f} | {plain.report['compute_s']:.1f} | {gb(plain.peak)} |",
+        f"| kit, `outcomes ingest` (full, median round) | {kit.seconds:.1f} | | {gb(kit.peak)} |",
+        f"| plain DuckDB load (same round) | {plain.seconds:.1f} | {plain.report['compute_s']:.1f} | {gb(plain.peak)} |",
         f"| kit, `outcomes ingest` after one new month ({', '.join(refresh.report['files'])}) | {refresh.seconds:.1f} | | "
         f"{gb(refresh.peak)} |",
         "",
-        f"- Kit / reference, wall time: **{ratio:.2f}** (target at most {INGEST_TARGETS['ratio']:.1f} at scale 100: "
+        f"- Kit / reference, wall time, median round: **{ratio:.2f}** (target at most {INGEST_TARGETS['ratio']:.1f} at scale 100: "
         f"{'met' if ratio <= INGEST_TARGETS['ratio'] else 'NOT met'})",
         f"- Kit peak RSS {gb(kit.peak)} (target at most {INGEST_TARGETS['rss_gb']:.0f} GB: "
         f"{'met' if kit.peak <= INGEST_TARGETS['rss_gb'] * 1e9 else 'NOT met'}); reference {gb(plain.peak)}, "
@@ -973,8 +995,12 @@ def main() -> None:
             return s
 
         this = [sys.executable, str(Path(__file__).resolve())]
-        step("ingest", [str(BIN / "outcomes"), "ingest", "--sources", str(work / "params" / "sources.yaml")])
-        step("plain DuckDB load", [*this, "--no-profile", "--stage", "plain_load"])
+        ingest_rounds = []
+        for _ in range(INGEST_ROUNDS):
+            kit_ingest = step("ingest", [str(BIN / "outcomes"), "ingest", "--full", "--sources", str(work / "params" / "sources.yaml")])
+            ingest_rounds.append((kit_ingest, step("plain DuckDB load", [*this, "--no-profile", "--stage", "plain_load"])))
+        # The stages' figures are those of the round with the median ratio: both from that round.
+        stages["ingest"], stages["plain DuckDB load"] = median_round(ingest_rounds)
         period = args.period or last_data_month(work / "data" / "warehouse.duckdb")
         child = [*this, "--period", period, "--no-profile", "--stage"]
         step("metric panel", [*child, "panel"])
@@ -1056,6 +1082,7 @@ def main() -> None:
             "profiles": profiles,
             "ingest_parts": ingest_parts,
             "refresh": refresh,
+            "ingest_rounds": ingest_rounds,
         }
         page = render(ctx)
         out = args.out or RESULTS_DIR / f"{dt.datetime.now(dt.UTC):%Y-%m-%d}-scale{args.scale:g}.md"
