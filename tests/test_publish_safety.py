@@ -295,3 +295,12 @@ def test_ingest_works_in_a_project_folder_with_an_apostrophe(tmp_path: Path) -> 
     assert query(root, "SELECT count(*) FROM tickets") == [(2,)]
     assert [r[3] for r in rejects(root)] == ["unparseable_timestamp"]
     assert (root / "rejects" / "tickets.csv").is_file() and summary is not None
+
+
+def test_phrases_are_every_run_of_one_to_four_words_lower_cased() -> None:
+    found = pii.phrases("Customer Anna  Berg-Lund churned. 'C001' left")
+    words = ["customer", "anna", "berg-lund", "churned", "c001", "left"]
+    expected = {" ".join(words[i : i + n]) for n in range(1, 5) for i in range(len(words) - n + 1)}
+    assert found == expected
+    assert "customer anna berg-lund churned c001" not in found  # five words: longer than MAX_WORDS
+    assert pii.phrases("") == set() and pii.phrases("one") == {"one"}

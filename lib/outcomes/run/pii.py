@@ -92,12 +92,10 @@ def phrases(text: str, max_words: int = MAX_WORDS) -> set[str]:
     Words are runs of letters, digits and ``. @ + ' -``; trailing dots and dashes are
     dropped so that a sentence's last word matches.
     """
-    words = [w.strip(".-'").lower() for w in _TOKEN.findall(text)]
-    words = [w for w in words if w]
-    out: set[str] = set()
-    for n in range(1, max_words + 1):
-        for i in range(len(words) - n + 1):
-            out.add(" ".join(words[i : i + n]))
+    words = [w for w in (w.strip(".-'").lower() for w in _TOKEN.findall(text)) if w]
+    out: set[str] = set(words)
+    for n in range(2, max_words + 1):
+        out.update(map(" ".join, zip(*(words[k:] for k in range(n)))))
     return out
 
 
