@@ -9,6 +9,7 @@ ingest log's row counts, and any error must be the same. The runs really are for
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import duckdb
@@ -17,7 +18,7 @@ import pytest
 
 from ingest_exports import write_config, write_raw
 from outcomes.errors import IngestError
-from outcomes.ingest import readers
+from outcomes.ingest import load, readers
 from outcomes.ingest.load import run_ingest
 
 HEADER = "ticket_id,opened_at,resolved_at,requester_type,requester_id,service,priority,channel,reopens"
@@ -256,3 +257,23 @@ def test_a_header_repeated_in_another_order_where_every_mapped_column_is_text(tm
     result, seen = _both(tmp_path, monkeypatch)
     assert seen["lying"] == [2]
     assert "m2.csv row 1 repeats the header with the columns in another order" in str(result["error"])
+
+
+def test_a_failed_ingest_does_not_hash_the_rest_of_its_exports(tmp_path, monkeypatch) -> None:
+    """The exports' SHA-256 is computed on a background thread; a failure cancels what is left of it."""
+    release, hashed, real = threading.Event(), [], load._sha256
+
+    def held(path: Path) -> str:
+        hashed.append(path.name)
+        release.wait(10)
+        return real(path)
+
+    monkeypatch.setattr(load, "_sha256", held)
+    for month in (1, 2, 3):
+        _raw(tmp_path, f"tickets/t{month}.csv", _month(month))
+    _tickets(tmp_path, columns={"reopened": "no_such_column"})
+    with pytest.raises(IngestError):
+        run_ingest(tmp_path / "sources.yaml")
+    release.set()
+    load._hasher().submit(int).result()  # every hash the ingest left queued has run or been cancelled
+    assert len(hashed) <= 1  # at most the file being hashed when the ingest failed

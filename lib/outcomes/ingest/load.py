@@ -317,10 +317,23 @@ def map_source(
     IngestError
         When the mapping or an export cannot be used at all.
     """
-    con = ctx.con
     mapping.check_mapping(ctx)
     files = readers.source_files(ctx)[skip:]
     digests = tuple(_hasher().submit(_sha256, path) for path in files)
+    try:
+        rows_read, superseded = _stage_files(ctx, files, scratch, skip, target_has_rows, progress)
+    except BaseException:
+        for digest in digests:
+            digest.cancel()  # a failed ingest does not wait for the rest of its exports to be hashed
+        raise
+    return MappedSource(files=tuple(files), rows_read=tuple(rows_read), rows_superseded=superseded, digests=digests)
+
+
+def _stage_files(
+    ctx: SourceContext, files: list[Path], scratch: Path, skip: int, target_has_rows: bool, progress: Progress | None
+) -> tuple[list[int], int]:
+    """Steps 1 to 4 of :func:`map_source` over its files; return the data rows read per file and the versions superseded."""
+    con = ctx.con
     mapping.create_typed(ctx, dict(enumerate(files, start=skip)))
     rows_read: list[int] = []
     # CSV files are first mapped where they lie, a run of them in one pass (for a source
@@ -343,7 +356,7 @@ def map_source(
     dedupe.dedupe(ctx)
     superseded = kept_before - _count(con, "_kept")
     checks.check_rows(ctx, target_has_rows=target_has_rows)
-    return MappedSource(files=tuple(files), rows_read=tuple(rows_read), rows_superseded=superseded, digests=digests)
+    return rows_read, superseded
 
 
 def _stage_where_they_lie(ctx: SourceContext, run: dict[int, Path], scratch: Path) -> list[int] | None:
