@@ -67,3 +67,43 @@ def test_a_failing_notebook_is_written_up_to_its_error(tmp_path: Path, monkeypat
     printed = [o["text"] for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "stream"]
     assert errors and errors[0]["evalue"] == "cell 5 fails"
     assert printed == [f"cell {i} {1 + sum(range(i + 1))}\n" for i in range(5)]
+
+
+def test_a_kernel_that_dies_while_starting_is_started_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two kernels starting at once can draw the same free port; the one that dies is started again, up to a limit."""
+    calls = []
+    real = execute._papermill
+
+    def flaky(*args, dies: int, **kwargs):
+        calls.append(len(calls))
+        if len(calls) <= dies:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        return real(*args, **kwargs)
+
+    source = _notebook(tmp_path / "source.ipynb")
+
+    def run(dies: int) -> execute.Execution:
+        calls.clear()
+        monkeypatch.setattr(execute, "_papermill", lambda *a, **k: flaky(*a, dies=dies, **k))
+        return execute.execute(
+            source, tmp_path / f"out-{dies}.ipynb", {"x": 1}, name="counts", kernel=default_kernel(),
+            execution_timeout=60, start_timeout=60, cwd=tmp_path,
+        )
+
+    done = run(dies=1)
+    assert done.failure is None and len(calls) == 2
+    done = run(dies=execute.KERNEL_START_ATTEMPTS)
+    assert len(calls) == execute.KERNEL_START_ATTEMPTS
+    assert done.failure is not None and done.failure.cell_index is None
+    assert "before replying to kernel_info" in done.failure.evalue
+
+
+def test_a_notebook_failing_in_a_cell_is_not_run_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real = execute._papermill
+    monkeypatch.setattr(execute, "_papermill", lambda *a, **k: calls.append(1) or real(*a, **k))
+    done = execute.execute(
+        _notebook(tmp_path / "source.ipynb", fail_at=3), tmp_path / "out.ipynb", {"x": 1}, name="counts",
+        kernel=default_kernel(), execution_timeout=60, start_timeout=60, cwd=tmp_path,
+    )
+    assert len(calls) == 1 and done.failure is not None and done.failure.ename == "ValueError"

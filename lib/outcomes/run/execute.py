@@ -34,6 +34,11 @@ ENGINE_NAME = "outcomes"
 #: Seconds between two writes of a running notebook at cell boundaries (papermill writes at
 #: every cell's start and end: for a pack of 200 cells, 400 writes of a growing notebook).
 CELL_SAVE_EVERY = 10.0
+#: Times a notebook is started when its kernel dies before replying to its first request,
+#: before any cell ran. jupyter_client picks free ports before the kernel binds them, so two
+#: kernels starting at once on one machine can draw the same port and one of them dies
+#: ("Address already in use" in its kernel log); a fresh start draws other ports.
+KERNEL_START_ATTEMPTS = 3
 
 #: ``on_cell(index, total, source)`` is called before each cell runs.
 CellHook = Callable[[int, int, str], None]
@@ -235,39 +240,65 @@ def _execute(
     hook: CellHook,
     current: dict[str, Any],
 ) -> Execution:
-    try:
-        papermill.execute_notebook(
-            str(notebook),
-            str(output),
-            parameters=dict(parameters),
-            engine_name=ENGINE_NAME,
-            kernel_name=kernel,
-            language="python",
-            progress_bar=False,
-            log_output=False,
-            start_timeout=start_timeout,
-            execution_timeout=execution_timeout,
-            kernel_env={**os.environ, **(env or {})},
-            kernel_cwd=str(cwd),
-            kernel_stderr=stderr,
-            on_cell=hook,
-        )
-    except PapermillExecutionError as exc:
-        return Execution(output, CellFailure(name, exc.cell_index, first_line(exc.source), exc.ename, exc.evalue))
-    except CellTimeoutError:
-        failure = CellFailure(
-            name,
-            current["index"],
-            first_line(current["source"]),
-            "CellTimeoutError",
-            f"the cell ran longer than the {execution_timeout} s limit (execution_timeout in the run's parameters)",
-        )
-        return Execution(output, failure)
-    except DeadKernelError as exc:
-        return Execution(output, CellFailure(name, current["index"], first_line(current["source"]), "DeadKernelError", str(exc)))
-    except RuntimeError as exc:  # kernel start-up failures and timeouts
-        return Execution(output, CellFailure(name, current["index"], first_line(current["source"]), type(exc).__name__, str(exc)))
-    return Execution(output, None)
+    attempt = 1
+    while True:
+        try:
+            _papermill(notebook, output, parameters, kernel, execution_timeout, start_timeout, cwd, env, stderr, hook)
+        except (PapermillExecutionError, CellTimeoutError, RuntimeError) as exc:
+            if attempt < KERNEL_START_ATTEMPTS and current["index"] is None and _died_starting(exc):
+                papermill_logger.warning("%s: the kernel died while starting (attempt %d); starting it again", name, attempt)
+                attempt += 1
+                continue
+            return Execution(output, _failed(exc, name, execution_timeout, current))
+        return Execution(output, None)
+
+
+def _died_starting(exc: Exception) -> bool:
+    """Whether a kernel died before replying to its first request (jupyter_client's message)."""
+    return type(exc) is RuntimeError and "before replying to kernel_info" in str(exc)
+
+
+def _papermill(
+    notebook: Path,
+    output: Path,
+    parameters: Mapping[str, Any],
+    kernel: str,
+    execution_timeout: int,
+    start_timeout: int,
+    cwd: Path,
+    env: Mapping[str, str] | None,
+    stderr: Any,
+    hook: CellHook,
+) -> None:
+    papermill.execute_notebook(
+        str(notebook),
+        str(output),
+        parameters=dict(parameters),
+        engine_name=ENGINE_NAME,
+        kernel_name=kernel,
+        language="python",
+        progress_bar=False,
+        log_output=False,
+        start_timeout=start_timeout,
+        execution_timeout=execution_timeout,
+        kernel_env={**os.environ, **(env or {})},
+        kernel_cwd=str(cwd),
+        kernel_stderr=stderr,
+        on_cell=hook,
+    )
+
+
+def _failed(exc: Exception, name: str, execution_timeout: int, current: dict[str, Any]) -> CellFailure:
+    """The failure a notebook's run raised: a cell's error, a cell over its time, a dead kernel, a start-up failure."""
+    where = (name, current["index"], first_line(current["source"]))
+    if isinstance(exc, PapermillExecutionError):
+        return CellFailure(name, exc.cell_index, first_line(exc.source), exc.ename, exc.evalue)
+    if isinstance(exc, CellTimeoutError):
+        limit = f"the cell ran longer than the {execution_timeout} s limit (execution_timeout in the run's parameters)"
+        return CellFailure(*where, "CellTimeoutError", limit)
+    if isinstance(exc, DeadKernelError):
+        return CellFailure(*where, "DeadKernelError", str(exc))
+    return CellFailure(*where, type(exc).__name__, str(exc))  # kernel start-up failures and timeouts
 
 
 def read(path: Path) -> nbformat.NotebookNode:
