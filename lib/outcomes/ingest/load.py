@@ -270,11 +270,11 @@ class MappedSource:
     files: tuple[Path, ...]
     rows_read: tuple[int, ...]
     rows_superseded: int
-    digests: tuple[Future[str], ...] = field(default=(), repr=False, compare=False)
+    digests: tuple[Future[str], ...] = field(repr=False, compare=False)
 
     def sha256(self) -> list[str]:
         """The SHA-256 of each file's bytes, in the order of :attr:`files`."""
-        return [f.result() for f in self.digests] if self.digests else [_sha256(p) for p in self.files]
+        return [f.result() for f in self.digests]
 
     @property
     def rows_checked(self) -> int:

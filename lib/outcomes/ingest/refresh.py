@@ -483,8 +483,8 @@ def _set_aside_later_rows(con: duckdb.DuckDBPyConnection, table: str, keep: int)
         f"SELECT rowid FROM {t} WHERE rowid >= {int(keep)} ORDER BY rowid LIMIT 1 OFFSET {int(keep - below)}"
     ).fetchone()[0]
     moved = row_sums(con.execute, table, f"rowid >= {first}")
-    con.execute(f"CREATE TEMP TABLE _later AS SELECT * FROM {quote(table)} WHERE rowid >= {first} ORDER BY rowid")
-    con.execute(f"DELETE FROM {quote(table)} WHERE rowid >= {first}")
+    con.execute(f"CREATE TEMP TABLE _later AS SELECT * FROM {t} WHERE rowid >= {first} ORDER BY rowid")
+    con.execute(f"DELETE FROM {t} WHERE rowid >= {first}")
     return moved
 
 

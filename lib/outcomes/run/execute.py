@@ -22,7 +22,7 @@ from typing import Any
 
 import nbformat
 import papermill
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.exceptions import CellTimeoutError
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 from papermill.exceptions import PapermillExecutionError
@@ -223,27 +223,29 @@ def execute(
     output.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         stderr = stack.enter_context(kernel_log.open("a", encoding="utf-8")) if kernel_log is not None else None
-        return _execute(notebook, output, parameters, name, kernel, execution_timeout, start_timeout, cwd, env, stderr, hook, current)
+        arguments = {
+            "input_path": str(notebook),
+            "output_path": str(output),
+            "parameters": dict(parameters),
+            "kernel_name": kernel,
+            "start_timeout": start_timeout,
+            "execution_timeout": execution_timeout,
+            "kernel_env": {**os.environ, **(env or {})},
+            "kernel_cwd": str(cwd),
+            "kernel_stderr": stderr,
+            "on_cell": hook,
+        }
+        return _execute(arguments, output, name, execution_timeout, current)
 
 
 def _execute(
-    notebook: Path,
-    output: Path,
-    parameters: Mapping[str, Any],
-    name: str,
-    kernel: str,
-    execution_timeout: int,
-    start_timeout: int,
-    cwd: Path,
-    env: Mapping[str, str] | None,
-    stderr: Any,
-    hook: CellHook,
-    current: dict[str, Any],
+    arguments: dict[str, Any], output: Path, name: str, execution_timeout: int, current: dict[str, Any]
 ) -> Execution:
+    """Run the notebook (:func:`_papermill`), started again when its kernel dies while starting."""
     attempt = 1
     while True:
         try:
-            _papermill(notebook, output, parameters, kernel, execution_timeout, start_timeout, cwd, env, stderr, hook)
+            _papermill(arguments)
         except (PapermillExecutionError, CellTimeoutError, RuntimeError) as exc:
             if attempt < KERNEL_START_ATTEMPTS and current["index"] is None and _died_starting(exc):
                 papermill_logger.warning("%s: the kernel died while starting (attempt %d); starting it again", name, attempt)
@@ -258,34 +260,9 @@ def _died_starting(exc: Exception) -> bool:
     return type(exc) is RuntimeError and "before replying to kernel_info" in str(exc)
 
 
-def _papermill(
-    notebook: Path,
-    output: Path,
-    parameters: Mapping[str, Any],
-    kernel: str,
-    execution_timeout: int,
-    start_timeout: int,
-    cwd: Path,
-    env: Mapping[str, str] | None,
-    stderr: Any,
-    hook: CellHook,
-) -> None:
-    papermill.execute_notebook(
-        str(notebook),
-        str(output),
-        parameters=dict(parameters),
-        engine_name=ENGINE_NAME,
-        kernel_name=kernel,
-        language="python",
-        progress_bar=False,
-        log_output=False,
-        start_timeout=start_timeout,
-        execution_timeout=execution_timeout,
-        kernel_env={**os.environ, **(env or {})},
-        kernel_cwd=str(cwd),
-        kernel_stderr=stderr,
-        on_cell=hook,
-    )
+def _papermill(arguments: dict[str, Any]) -> None:
+    """Execute a notebook with papermill on the ``outcomes`` engine (:class:`OutcomesEngine`), quietly."""
+    papermill.execute_notebook(engine_name=ENGINE_NAME, language="python", progress_bar=False, log_output=False, **arguments)
 
 
 def _failed(exc: Exception, name: str, execution_timeout: int, current: dict[str, Any]) -> CellFailure:
@@ -296,9 +273,7 @@ def _failed(exc: Exception, name: str, execution_timeout: int, current: dict[str
     if isinstance(exc, CellTimeoutError):
         limit = f"the cell ran longer than the {execution_timeout} s limit (execution_timeout in the run's parameters)"
         return CellFailure(*where, "CellTimeoutError", limit)
-    if isinstance(exc, DeadKernelError):
-        return CellFailure(*where, "DeadKernelError", str(exc))
-    return CellFailure(*where, type(exc).__name__, str(exc))  # kernel start-up failures and timeouts
+    return CellFailure(*where, type(exc).__name__, str(exc))  # a dead kernel, start-up failures and timeouts
 
 
 def read(path: Path) -> nbformat.NotebookNode:
