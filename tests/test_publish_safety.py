@@ -108,6 +108,9 @@ def test_the_monthly_checks_stop_customer_ids(tmp_path: Path) -> None:
     (build / "page.html").write_text("<p>Churned: " + ", ".join(IDS) + ".</p>", encoding="utf-8")
     problems = monthly._checks(build, cfg, context)
     assert "personal data found: page.html: 40 value(s) from customers.customer_id" in problems
+    # the hashes are kept beside the warehouse for the next month's run, and found again from there
+    assert list((root / "data" / "cache" / "history" / pii.SETS_DIR / "customers.customer_id").glob("*.parquet"))
+    assert monthly._checks(build, cfg, context) == problems
 
 
 def _stand_in(page_text: str):

@@ -160,7 +160,8 @@ def data_state(con: ibis.BaseBackend, root: Path) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``monthly``: table -> {month -> fingerprint}; ``whole``: table -> fingerprint.
+        ``monthly``: table -> {month -> fingerprint}; ``whole``: table -> fingerprint (a
+        table of :data:`MONTH_COLUMNS` without its month column is keyed whole).
     """
     tables = _data_tables(con)
     engine = {"duckdb": _duckdb_version(con), "kit": outcomes.__version__}
@@ -170,10 +171,18 @@ def data_state(con: ibis.BaseBackend, root: Path) -> dict[str, Any]:
             parts = {**engine, "check": [child, column, parent, key], child: tables[child], parent: tables[parent]}
             if _remembered(root, f"references-{child}-{parent}", parts, lambda c=child, col=column, p=parent, k=key: forward_references(con, c, col, p, k)):
                 demoted.add(parent)
+    dated = {
+        t
+        for t, c in con.raw_sql(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_catalog = current_database() AND table_schema = 'main'"
+        ).fetchall()
+        if MONTH_COLUMNS.get(t) == c
+    }
     monthly = {
         t: _remembered(root, f"months-{t}", {**engine, "table": t, "fingerprint": tables[t]}, lambda t=t: month_fingerprints(con, t))
         for t in sorted(tables)
-        if t in MONTH_COLUMNS and t not in demoted
+        if t in dated and t not in demoted
     }
     return {"monthly": monthly, "whole": {t: v for t, v in tables.items() if t not in monthly}}
 

@@ -845,7 +845,9 @@ def _checks(build: Path, cfg: RunConfig, context: RunContext) -> list[str]:
     for page in sorted(build.glob("*.html")):
         problems.extend(report_html.check_page(page, int(cfg.max_page_mb * 1e6)))
     files = sorted([*build.glob("*.html"), *build.glob("*.ipynb")])
-    hits = pii.scan_with(files, cfg.pii, warehouse=context.reads, root=context.root, skip=report_html.vega_bundle())
+    hits = pii.scan_with(
+        files, cfg.pii, warehouse=context.reads, root=context.root, skip=report_html.vega_bundle(), keep=history_folder(context)
+    )
     problems.extend(f"personal data found: {h.summary()}" for h in hits)
     return problems
 
@@ -949,9 +951,21 @@ def kernel_environment(run_plan: RunPlan, parallel: int) -> dict[str, str]:
     if context.engine != "duckdb":
         return {}
     env = sizing.share_env(parallel)
-    if context.warehouse is not None:
-        env[history.HISTORY_DIR_ENV] = str(context.warehouse.parent / "cache" / "history")
+    folder = history_folder(context)
+    if folder is not None:
+        env[history.HISTORY_DIR_ENV] = str(folder)
     return env
+
+
+def history_folder(context: RunContext) -> Path | None:
+    """The folder keeping what a DuckDB run computes across months, beside the warehouse; None on Spark.
+
+    It holds the panel's months (:mod:`outcomes.metrics.history`) and the hashed values the
+    personal-data scan looks for (:mod:`outcomes.run.pii`).
+    """
+    if context.engine != "duckdb" or context.warehouse is None:
+        return None
+    return context.warehouse.parent / "cache" / "history"
 
 
 def _execute_all(run_plan: RunPlan, build: Path, console: Any) -> tuple[list[NotebookRun], list[str]]:

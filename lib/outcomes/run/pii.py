@@ -5,8 +5,22 @@ is the last line of defence: every word sequence of every page and notebook is l
 up against a deny-list: the values of every column the data model marks ``pii``
 (:data:`PII_COLUMNS`: customer, requester, employee and unit ids, names, e-mails), read
 from the warehouse, plus the configured columns, data files and deny-list file. The lookup
-runs inside the engine as a semi-join, so personal data never has to be loaded into
-Python: only the phrases of the report are sent to the warehouse.
+runs inside the engine as a join on 64-bit hashes of the normalised values, so personal
+data never has to be loaded into Python: only the phrases of the report are sent to the
+warehouse. (Two different strings sharing a hash would be a false alarm, never a miss; with
+millions of values and the tens of thousands of phrases of a pack, the chance is below one
+in a million.)
+
+**Kept across runs.** With a history folder (the run's ``<warehouse folder>/cache/history``),
+the hashes of each warehouse column are kept there, in ``personal-data/<table>.<column>/``:
+Parquet files of distinct hashes, each with a JSON file naming the months it covers and
+the fingerprint (rows and hash sum) of that month's rows
+(:func:`outcomes.metrics.history.data_state`; tables without a month by their whole
+fingerprint). The next month's run hashes the new month's rows only, into a file of its
+own; past :data:`MAX_SET_FILES` files, a column's files are merged into one. A file covering
+a month whose fingerprint changed, or made by another DuckDB version or normalising SQL,
+is removed and its months hashed again, so a stale file is never read. The files hold
+hashes, not the values.
 
 **The matching rule.** Text is cut into tokens: runs of letters, digits and ``. @ + ' -``
 (dots, dashes and apostrophes at a token's ends are dropped). A deny-listed value matches
@@ -23,17 +37,21 @@ match counts and years.
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import json
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from outcomes import config
+from outcomes.metrics import history
+from outcomes.periods import Month
 from outcomes.run.config import PIIScan
-from outcomes.warehouse.datamodel import TABLES
+from outcomes.warehouse.datamodel import MONTH_COLUMNS, TABLES
 from outcomes.warehouse.sql import literal, quote
 
 #: Longest phrase, in words, looked up (names rarely have more words).
@@ -117,6 +135,103 @@ def _normalised_sql(value: str) -> str:
     return f"CASE WHEN {spaced} THEN trim(regexp_replace(lower({value}), '\\s+', ' ', 'g')) ELSE lower({value}) END"
 
 
+#: Folder of the history folder keeping the hashed values of each personal-data column.
+SETS_DIR = "personal-data"
+#: Files of hashes kept per column (a month's run adds one) before they are merged into one.
+MAX_SET_FILES = 6
+
+
+def _months_where(column: str, months: Iterable[str]) -> str:
+    """SQL keeping the rows of ``months`` (``YYYY-MM``, or ``none`` for rows without a month)."""
+    parts = []
+    for month in sorted(months):
+        if month == "none":
+            parts.append(f"{column} IS NULL")
+        else:
+            m = Month.parse(month)
+            parts.append(f"({column} >= DATE {literal(str(m.start))} AND {column} < DATE {literal(str((m + 1).start))})")
+    return " OR ".join(parts) or "FALSE"
+
+
+def _hashes_sql(table: str, column: str, where: str = "TRUE") -> str:
+    """SQL of the hash of every normalised non-empty value of ``table.column`` in the rows ``where`` keeps."""
+    raw = f"CAST({quote(column)} AS VARCHAR)"
+    return f"SELECT hash({_normalised_sql(raw)}) AS h FROM wh.{quote(table)} WHERE {quote(column)} IS NOT NULL AND ({where})"
+
+
+def _write_set(con: Any, folder: Path, query: str, engine: str, covers: Mapping[str, str]) -> Path:
+    """Write the distinct hashes ``query`` selects, and the months they cover, into ``folder``; return the Parquet file."""
+    name = hashlib.sha256(json.dumps([engine, sorted(covers.items())]).encode("utf-8")).hexdigest()[:32]
+    target = folder / f"{name}.parquet"
+    staging = folder / f".{name}.{os.getpid()}.tmp"
+    con.execute(f"COPY (SELECT DISTINCT h FROM ({query})) TO {literal(staging.as_posix())} (FORMAT parquet)")
+    os.replace(staging, target)
+    staging.write_text(json.dumps({"engine": engine, "covers": dict(covers)}), encoding="utf-8")
+    os.replace(staging, target.with_suffix(".json"))
+    return target
+
+
+def _kept_sets(con: Any, table: str, column: str, covers: Mapping[str, str], folder: Path, engine: str) -> list[Path]:
+    """The Parquet files of distinct hashes of ``table.column`` covering ``covers``, made as needed.
+
+    ``covers`` maps each month of the table (``whole`` for a table without months) to its
+    fingerprint. A kept file is used when every month it covers still has the fingerprint
+    it was made with; otherwise it is removed. The months no kept file covers are hashed
+    into a new file. Past :data:`MAX_SET_FILES` files, they are merged into one.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    kept: dict[Path, dict[str, str]] = {}
+    for doc_path in sorted(folder.glob("*.json")):
+        doc = json.loads(doc_path.read_text(encoding="utf-8"))
+        data = doc_path.with_suffix(".parquet")
+        if doc.get("engine") == engine and all(covers.get(m) == fp for m, fp in doc["covers"].items()) and data.is_file():
+            kept[data] = doc["covers"]
+        else:
+            doc_path.unlink(missing_ok=True)
+            data.unlink(missing_ok=True)
+    covered = {m for months in kept.values() for m in months}
+    missing = {m: fp for m, fp in covers.items() if m not in covered}
+    if missing:
+        where = _months_where(quote(MONTH_COLUMNS[table]), missing) if kept else "TRUE"
+        kept[_write_set(con, folder, _hashes_sql(table, column, where), engine, missing)] = missing
+    if len(kept) > MAX_SET_FILES:
+        files = ", ".join(literal(path.as_posix()) for path in kept)
+        merged = _write_set(con, folder, f"SELECT h FROM read_parquet([{files}])", engine, covers)
+        for path in kept:
+            if path != merged:
+                path.unlink(missing_ok=True)
+                path.with_suffix(".json").unlink(missing_ok=True)
+        kept = {merged: dict(covers)}
+    return list(kept)
+
+
+def _column_sources(con: Any, present: set[tuple[str, str]], columns: list[str], keep: Path | None) -> list[tuple[str, str]]:
+    """(label, SQL of hashes) for each warehouse column of ``columns`` the warehouse has, kept in ``keep`` when given."""
+    wanted = [(spec, *spec.split(".", 1)) for spec in columns]
+    wanted = [(spec, table, column) for spec, table, column in wanted if (table, column) in present]
+    if keep is None:
+        # no DISTINCT: the column's values probe the report's phrases (a small hash table)
+        # as they stream by, where a DISTINCT would hash every one of them
+        return [(spec, _hashes_sql(table, column)) for spec, table, column in wanted]
+    import ibis
+
+    state = history.data_state(ibis.duckdb.from_connection(con), keep)
+    engine = f"{con.execute('SELECT version()').fetchone()[0]} {_normalised_sql('v')}"
+    sources = []
+    for spec, table, column in wanted:
+        if table in state["monthly"]:
+            covers = state["monthly"][table]
+        elif table in state["whole"]:
+            whole = state["whole"][table]
+            covers = {"whole": f"{whole['rows']}:{whole['hash']}"}
+        else:
+            sources.append((spec, _hashes_sql(table, column)))
+            continue
+        files = _kept_sets(con, table, column, covers, keep / SETS_DIR / spec, engine)
+        sources.append((spec, f"SELECT h FROM read_parquet([{', '.join(literal(f.as_posix()) for f in files)}])"))
+    return sources
+
+
 def _is_id(value: str) -> bool:
     """Whether a value mixes letters and digits (an id such as ``c001``)."""
     return any(ch.isdigit() for ch in value) and any(ch.isalpha() for ch in value)
@@ -131,6 +246,7 @@ def scan(
     min_length: int,
     skip: str = "",
     data_files: Iterable[tuple[Path, Iterable[str]]] = (),
+    keep: Path | None = None,
 ) -> list[PIIHit]:
     """Look for deny-listed strings in report files.
 
@@ -153,6 +269,10 @@ def scan(
     data_files : iterable of (Path, columns)
         CSV files (optionally gzipped) and their columns holding personal data, read
         directly; missing files are skipped.
+    keep : Path, optional
+        The history folder (:mod:`outcomes.metrics.history`) where the hashes of the
+        warehouse's columns are kept across runs (see the module's description); without
+        it every value is read and hashed.
 
     Returns
     -------
@@ -180,13 +300,9 @@ def scan(
                     "SELECT table_name, column_name FROM information_schema.columns WHERE table_catalog = 'wh'"
                 ).fetchall()
             }
-            for spec in columns:
-                table, column = spec.split(".", 1)
-                if (table, column) in present:
-                    # no DISTINCT: the column's values probe the report's phrases (a small hash
-                    # table) as they stream by, where a DISTINCT would hash every one of them
-                    raw = f"CAST({quote(column)} AS VARCHAR)"
-                    sources.append((spec, f"SELECT {_normalised_sql(raw)} AS v FROM wh.{quote(table)}"))
+            con.execute("USE wh")
+            sources.extend(_column_sources(con, present, columns, keep))
+            con.execute("USE memory")
         for data_file, names in data_files:
             if not data_file.is_file():
                 continue
@@ -194,13 +310,13 @@ def scan(
                 # read each file's column once, not once per scanned page
                 name = f"pii_file_{len(sources)}"
                 con.execute(
-                    f"CREATE TEMP TABLE {name} AS SELECT DISTINCT regexp_replace(lower(trim({quote(column)})), '\\s+', ' ', 'g') "
-                    f"AS v FROM read_csv({literal(data_file.as_posix())}, all_varchar = true)"
+                    f"CREATE TEMP TABLE {name} AS SELECT DISTINCT hash(regexp_replace(lower(trim({quote(column)})), '\\s+', ' ', 'g')) "
+                    f"AS h FROM read_csv({literal(data_file.as_posix())}, all_varchar = true)"
                 )
-                sources.append((f"{data_file.name}:{column}", f"SELECT v FROM {name}"))
+                sources.append((f"{data_file.name}:{column}", f"SELECT h FROM {name}"))
         if extra:
             con.register("deny_extra", pa.table({"v": extra}))
-            sources.append(("the deny-list file", "SELECT v FROM deny_extra"))
+            sources.append(("the deny-list file", "SELECT hash(v) AS h FROM deny_extra"))
         if not sources:
             return hits
         # Every file's phrases in one table, so each deny-list source is read and
@@ -210,17 +326,20 @@ def scan(
             words = sorted(phrases(file_text(path, skip=skip)))
             names.extend([path.name] * len(words))
             found.extend(words)
-        con.register("found_phrases", pa.table({"file": pa.array(names, pa.string()), "p": pa.array(found, pa.string())}))
+        con.register("phrase_list", pa.table({"file": pa.array(names, pa.string()), "p": pa.array(found, pa.string())}))
+        # The length rule is applied to the phrases: a value matches only a phrase equal to it.
+        con.execute(
+            "CREATE TEMP TABLE found_phrases AS SELECT file, hash(p) AS h FROM phrase_list "
+            f"WHERE length(p) >= {int(min_length)} OR (length(p) >= {ID_MIN_LENGTH} AND regexp_matches(p, '[0-9]') "
+            "AND regexp_matches(p, '[^0-9\\W_]'))"
+        )
+        con.unregister("phrase_list")
         for label, sql in sources:
             rows = con.execute(
-                f"SELECT f.file, count(DISTINCT d.v) FROM ({sql}) d JOIN found_phrases f ON d.v = f.p "
-                "WHERE length(d.v) >= ? OR (length(d.v) >= ? AND regexp_matches(d.v, '[0-9]') "
-                "AND regexp_matches(d.v, '[^0-9\\W_]')) GROUP BY f.file",
-                [min_length, ID_MIN_LENGTH],
+                f"SELECT f.file, count(DISTINCT d.h) FROM ({sql}) d JOIN found_phrases f ON d.h = f.h GROUP BY f.file"
             ).fetchall()
             counts = dict(rows)
             hits.extend(PIIHit(path.name, label, int(counts[path.name])) for path in files if counts.get(path.name))
-        con.unregister("found_phrases")
         order = {path.name: i for i, path in enumerate(files)}
         hits.sort(key=lambda h: order[h.file])  # file by file, sources in their order
     finally:
@@ -229,7 +348,7 @@ def scan(
 
 
 def scan_with(
-    files: Iterable[Path], settings: PIIScan, *, warehouse: Path | None, root: Path, skip: str = ""
+    files: Iterable[Path], settings: PIIScan, *, warehouse: Path | None, root: Path, skip: str = "", keep: Path | None = None
 ) -> list[PIIHit]:
     """:func:`scan` with the settings of a run's ``pii`` section.
 
@@ -245,6 +364,8 @@ def scan_with(
         The project folder relative paths of ``settings`` hang off.
     skip : str
         Text removed from pages before scanning (the Vega bundle).
+    keep : Path, optional
+        The history folder keeping the columns' hashes across runs (:func:`scan`).
 
     Returns
     -------
@@ -259,5 +380,6 @@ def scan_with(
         min_length=settings.min_length,
         skip=skip,
         data_files=[(resolve(f.path), f.columns) for f in settings.files],
+        keep=keep,
     )
 
