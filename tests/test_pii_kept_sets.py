@@ -131,3 +131,11 @@ def test_a_file_made_by_another_engine_or_normaliser_is_not_read(tmp_path: Path)
     (made,) = (keep / pii.SETS_DIR / "customers.name").glob("*.json")
     assert json.loads(made.read_text())["engine"] != stale["engine"]
     assert pq.read_table(made.with_suffix(".parquet")).num_rows == 3
+
+
+def test_an_empty_table_is_scanned_without_a_kept_file(tmp_path: Path) -> None:
+    wh, keep = _warehouse(tmp_path / "wh.duckdb"), tmp_path / "history"
+    with duckdb.connect(str(wh)) as con:
+        con.execute("DELETE FROM orders")
+    assert _scan(_page(tmp_path, "C00001"), wh, keep) == ["p.html: 1 value(s) from customers.customer_id"]
+    assert not _files(keep, "orders.customer_id")

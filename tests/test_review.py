@@ -289,7 +289,7 @@ def test_warehouse_sufficient_statistics_equal_pandas(tmp_path: Path) -> None:
 
 
 def test_interim_looks_equal_pandas_on_their_own_windows(tmp_path: Path) -> None:
-    """Looks computed in the same pass equal the primary metric recomputed by hand on each shorter window."""
+    """Looks, computed together in a query of their own, equal the primary metric recomputed by hand on each shorter window."""
     rows = _fixture_rows()
     con = make_warehouse(tmp_path / "w.duckdb", **rows)
     spec = InitiativeSpec.model_validate(FIXTURE_SPEC)

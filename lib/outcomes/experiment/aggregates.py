@@ -464,15 +464,46 @@ class Aggregates:
     looks: tuple[Aggregates, ...] = ()
 
 
+def _grouped_sums(
+    con: ibis.BaseBackend,
+    spec: InitiativeSpec,
+    specs: Sequence[InitiativeSpec],
+    windows: Sequence[AnalysisWindow],
+    keys: list[str],
+    *,
+    first: int = 0,
+) -> tuple[pd.DataFrame, list[str]]:
+    """The sums of ``specs[k]``'s metrics over ``windows[k]``, per ``keys``, in one query.
+
+    Returns the groups (columns of window ``k`` named ``w<first + k>__...``, arms as text)
+    and the names of the summed columns.
+    """
+    units = unit_table(con, spec, windows, [sorted({col for _, col in _unit_columns(s)}) for s in specs])
+    labelled = units.mutate(**{c: units[c].fill_null("(missing)") for c in keys if c != "arm"})
+    sums: dict[str, ibis.Value] = {}
+    labels: dict[str, str] = {}
+    for k, s in enumerate(specs):
+        sums |= _sums(labelled, s, k, labels)
+
+    def shifted(name: str) -> str:
+        window, rest = name.split("__", 1)
+        return f"w{int(window[1:]) + first}__{rest}"
+
+    groups = labelled.group_by(keys).aggregate(**sums).execute().rename(columns=labels)
+    groups = groups.rename(columns={c: shifted(c) for c in groups.columns if c not in keys})
+    groups["arm"] = groups["arm"].astype(str)
+    return groups, [shifted(labels.get(c, c)) for c in sums]
+
+
 def randomized_aggregates(
     con: ibis.BaseBackend, spec: InitiativeSpec, window: AnalysisWindow, *, looks: Sequence[dt.date] = ()
 ) -> Aggregates:
-    """Per-arm (and per-segment) sufficient statistics of the spec's metrics, in one query.
+    """Per-arm (and per-segment) sufficient statistics of the spec's metrics, in one query (two with looks).
 
     The engine groups the unit table once, by arm and every segment column of the spec
     together; the company and per-segment rows are sums of those groups (every aggregate
     is a sum: ``n``, sums, sums of squares and cross-products). Interim looks at the
-    primary metric are computed in the same pass over the events.
+    primary metric are computed in a second query, every look in it, grouped by arm.
 
     Parameters
     ----------
@@ -499,25 +530,23 @@ def randomized_aggregates(
     _check_randomized(spec)
     primary_only = spec.model_copy(update={"metrics": [spec.primary], "data": spec.data.model_copy(update={"segments": []})})
     windows = [window, *(AnalysisWindow(window.start, end) for end in looks)]
-    specs = [spec, *(primary_only for _ in looks)]
-    units = unit_table(con, spec, windows, [sorted({col for _, col in _unit_columns(s)}) for s in specs])
     keys = list(dict.fromkeys(["arm", *spec.data.segments, *_strata(spec)]))
-    labelled = units.mutate(**{c: units[c].fill_null("(missing)") for c in keys if c != "arm"})
-    sums: dict[str, ibis.Value] = {}
-    labels: dict[str, str] = {}
-    for k, s in enumerate(specs):
-        sums |= _sums(labelled, s, k, labels)
-    groups = labelled.group_by(keys).aggregate(**sums).execute().rename(columns=labels)
+    groups, numbers = _grouped_sums(con, spec, [spec], [window], keys)
     if groups.empty:
         raise ParamsError(
             f"initiative {spec.id!r}: the assignments table has no units for this initiative id; "
             "check the id against the experimentation tool's export"
         )
-    numbers = [labels.get(c, c) for c in sums]
-    groups["arm"] = groups["arm"].astype(str)
-    whole = groups.groupby("arm", as_index=False)[numbers].sum()
-    for k, s in enumerate(specs):
-        whole = _with_strata(whole, groups, s, k, ["arm"])
+    whole = _with_strata(groups.groupby("arm", as_index=False)[numbers].sum(), groups, spec, 0, ["arm"])
+    if looks:
+        # The looks in a query of their own: one query for every window makes a row per unit
+        # as wide as all their columns, which a kernel's memory share cannot hold (it spills:
+        # twice the time at scale 100); the looks' own is a few columns wide.
+        at, at_numbers = _grouped_sums(con, spec, [primary_only] * len(looks), windows[1:], ["arm", *_strata(primary_only)], first=1)
+        at_whole = at.groupby("arm", as_index=False)[at_numbers].sum()
+        for k in range(1, len(windows)):
+            at_whole = _with_strata(at_whole, at, primary_only, k, ["arm"])
+        whole = whole.merge(at_whole, on="arm", how="left")
 
     def counts(k: int) -> dict[str, int]:
         return dict(zip(whole["arm"], whole[f"w{k}__0__n"].astype(int), strict=True))

@@ -1,4 +1,4 @@
-"""Run one notebook with papermill in a fresh kernel, with its own environment and cell hooks.
+"""Run one notebook with papermill, with its own environment and cell hooks.
 
 papermill's default engine starts the kernel with the caller's environment and working
 directory (changing the working directory of the whole process, which is unsafe when
@@ -8,6 +8,14 @@ cell so the run can show progress and name the cell that failed or hung. papermi
 the whole executed notebook before and after every cell; the ``outcomes`` engine writes it
 at most every :data:`CELL_SAVE_EVERY` seconds between cells, and always when the notebook
 ends, however it ends (papermill's final save), which is when the run reads it.
+
+A notebook runs in a fresh kernel, or in the kernel a :class:`KernelSlot` kept from the
+notebook before it, when that one succeeded: its environment and working directory are
+replaced by the new notebook's, then its variables deleted and a new history session
+begun (IPython's ``reset``: the cell count starts again at 1). The modules it imported
+stay imported, which is the point: a kernel's start and the kit's imports take 2 to 3 s
+of CPU per notebook, most of a short page's time. A notebook that fails, hangs or loses its kernel leaves no kernel
+to reuse.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from typing import Any
 
 import nbformat
 import papermill
+from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import CellTimeoutError
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
@@ -61,6 +70,7 @@ class OutcomesEngine(NBClientEngine):
         kernel_cwd: str | None = None,
         kernel_stderr: Any = None,
         on_cell: CellHook | None = None,
+        kernel_slot: KernelSlot | None = None,
         **kwargs: Any,
     ) -> Any:
         """Execute the notebook held by papermill's execution manager (see :class:`NBClientEngine`)."""
@@ -92,7 +102,91 @@ class OutcomesEngine(NBClientEngine):
             launch["cwd"] = kernel_cwd
         if kernel_stderr is not None:
             launch["stdout"] = launch["stderr"] = kernel_stderr
-        return PapermillNotebookClient(nb_man, **final_kwargs).execute(**launch)
+        if kernel_slot is None:
+            return PapermillNotebookClient(nb_man, **final_kwargs).execute(**launch)
+        km = kernel_slot.take(kernel_name, launch.get("env"), launch.get("cwd"), start_timeout)
+        client = PapermillNotebookClient(nb_man, km=km, **final_kwargs)
+        client.owns_km = False  # the slot keeps the kernel: nbclient does not shut it down
+        try:
+            return client.execute(**({} if km is not None else launch))
+        finally:
+            if client.kc is not None:
+                client.kc.stop_channels()
+            kernel_slot.km = client.km
+
+
+class KernelSlot:
+    """A kernel kept from one notebook to the next of a worker (see the module's description).
+
+    :meth:`take` gives the kept kernel, ready for a new notebook, or None (a fresh kernel
+    is started and kept); :meth:`drop` shuts the kept kernel down, as after a failure.
+    """
+
+    def __init__(self) -> None:
+        self.km: Any = None
+        self.reusable = False
+
+    def take(self, kernel_name: str, env: Mapping[str, str] | None, cwd: str | None, timeout: int) -> Any:
+        """The kept kernel, reset for the next notebook; None when there is none to reuse."""
+        km, reusable = self.km, self.reusable
+        self.reusable = False
+        if km is None:
+            return None
+        if not reusable or km.kernel_name != kernel_name or not _alive(km):
+            self.drop()
+            return None
+        try:
+            _reset(km, env, cwd, timeout)
+        except Exception:  # a kernel that does not answer its reset is not reused
+            self.drop()
+            return None
+        return km
+
+    def drop(self) -> None:
+        """Shut the kept kernel down now (if any)."""
+        km, self.km, self.reusable = self.km, None, False
+        if km is not None:
+            with contextlib.suppress(Exception):
+                run_sync(_call)(km.shutdown_kernel, now=True)
+
+
+async def _call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Await a kernel manager's method, whether it is a coroutine (nbclient's default manager) or not."""
+    return await ensure_async(method(*args, **kwargs))
+
+
+def _alive(km: Any) -> bool:
+    return bool(run_sync(_call)(km.is_alive))
+
+
+#: Code run in a kept kernel before its next notebook: its environment and working
+#: directory those of the new notebook, its variables deleted and a new history session
+#: begun (IPython's reset: the cell count starts again at 1).
+_RESET = """\
+import os as _os
+_os.chdir({cwd!r})
+_os.environ.clear()
+_os.environ.update({env!r})
+del _os
+get_ipython().reset(new_session=True)
+"""
+
+
+def _reset(km: Any, env: Mapping[str, str] | None, cwd: str | None, timeout: int) -> None:
+    """Prepare a kept kernel for its next notebook (:data:`_RESET`); raise when it fails."""
+    from jupyter_client import BlockingKernelClient
+
+    kc = BlockingKernelClient()
+    kc.load_connection_info(km.get_connection_info())
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=timeout)
+        code = _RESET.format(cwd=cwd or os.getcwd(), env=dict(env if env is not None else os.environ))
+        reply = kc.execute_interactive(code, store_history=False, timeout=timeout, output_hook=lambda msg: None)
+        if reply["content"]["status"] != "ok":
+            raise RuntimeError(f"the kernel's reset failed: {reply['content'].get('evalue', '')}")
+    finally:
+        kc.stop_channels()
 
 
 def _space_out_saves(nb_man: Any, every: float) -> None:
@@ -179,6 +273,7 @@ def execute(
     env: Mapping[str, str] | None = None,
     kernel_log: Path | None = None,
     on_cell: CellHook | None = None,
+    slot: KernelSlot | None = None,
 ) -> Execution:
     """Run ``notebook`` in a fresh kernel and write the executed copy to ``output``.
 
@@ -207,6 +302,11 @@ def execute(
         by default it goes to this process's terminal.
     on_cell : callable, optional
         Called before each cell with ``(index, total, source)``.
+    slot : KernelSlot, optional
+        Run in the kernel it kept from the notebook before, and keep this one's kernel
+        when it succeeds (see the module's description); default a fresh kernel, shut
+        down at the end. A kept kernel writes its own output (``kernel_log``) to the log
+        of the notebook that started it.
 
     Returns
     -------
@@ -235,7 +335,15 @@ def execute(
             "kernel_stderr": stderr,
             "on_cell": hook,
         }
-        return _execute(arguments, output, name, execution_timeout, current)
+        if slot is not None:
+            arguments["kernel_slot"] = slot
+        done = _execute(arguments, output, name, execution_timeout, current)
+        if slot is not None:
+            if done.failure is None:
+                slot.reusable = True
+            else:
+                slot.drop()
+        return done
 
 
 def _execute(

@@ -558,6 +558,7 @@ def execute_and_render(
     on_cell: nbexec.CellHook | None = None,
     shared_dir: Path | None = None,
     kernel_env: Mapping[str, str] | None = None,
+    kernel_slot: nbexec.KernelSlot | None = None,
 ) -> NotebookRun:
     """Run one notebook with parameters and render its offline HTML page into ``out_dir``.
 
@@ -594,6 +595,9 @@ def execute_and_render(
     kernel_env : mapping, optional
         More environment variables for the kernel (the DuckDB share of the machine,
         :mod:`outcomes.warehouse.sizing`; the scorecard history folder).
+    kernel_slot : KernelSlot, optional
+        Run in the kernel it kept from the notebook before, and keep this one's
+        (:mod:`outcomes.run.execute`); default a fresh kernel of its own.
 
     Returns
     -------
@@ -629,6 +633,7 @@ def execute_and_render(
             },
             kernel_log=results_dir / f"{stem}.kernel.log",
             on_cell=on_cell,
+            slot=kernel_slot,
         )
         run.failure = done.failure
         if run.ipynb.is_file():
@@ -979,6 +984,14 @@ def _execute_all(run_plan: RunPlan, build: Path, console: Any) -> tuple[list[Not
     failures: list[str] = []
     workers = cfg.max_workers or os.cpu_count() or 1
     kernel_env = kernel_environment(run_plan, min(workers, len(run_plan.tasks)) or 1)
+    # each worker thread keeps its kernel from one notebook to its next (nbexec.KernelSlot)
+    local, slots = threading.local(), []
+
+    def slot() -> nbexec.KernelSlot:
+        if not hasattr(local, "slot"):
+            local.slot = nbexec.KernelSlot()
+            slots.append(local.slot)
+        return local.slot
 
     def start(task: Task) -> NotebookRun:
         log.info("%s: started (%s)", task.stem, task.notebook)
@@ -994,6 +1007,7 @@ def _execute_all(run_plan: RunPlan, build: Path, console: Any) -> tuple[list[Not
             on_cell=progress.cell(task.stem),
             shared_dir=work / SHARED_DIR,
             kernel_env=kernel_env,
+            kernel_slot=slot(),
         )
 
     def done(task: Task, run: NotebookRun | None, note: str) -> None:
@@ -1009,8 +1023,12 @@ def _execute_all(run_plan: RunPlan, build: Path, console: Any) -> tuple[list[Not
             log.error("%s: FAILED: %s (executed notebook: %s)", task.stem, run.failure.summary(), run.ipynb.name)
             progress.finish(task.stem, "[red]failed")
 
-    with progress.progress:
-        outcome = _schedule(run_plan.tasks, workers=workers, start=start, on_done=done)
+    try:
+        with progress.progress:
+            outcome = _schedule(run_plan.tasks, workers=workers, start=start, on_done=done)
+    finally:
+        for kept in slots:
+            kept.drop()
     return [r for r in (outcome[t.stem] for t in run_plan.tasks) if r is not None], failures
 
 

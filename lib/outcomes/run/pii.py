@@ -228,6 +228,9 @@ def _column_sources(con: Any, present: set[tuple[str, str]], columns: list[str],
             sources.append((spec, _hashes_sql(table, column)))
             continue
         files = _kept_sets(con, table, column, covers, keep / SETS_DIR / spec, engine)
+        if not files:  # an empty table has no month, hence no file
+            sources.append((spec, _hashes_sql(table, column)))
+            continue
         sources.append((spec, f"SELECT h FROM read_parquet([{', '.join(literal(f.as_posix()) for f in files)}])"))
     return sources
 
