@@ -757,7 +757,8 @@ def render(ctx: dict[str, Any]) -> str:
         "",
         "Per notebook of the last run of the month (next month's, with the history kept, when it ran; they run "
         "two at a time, so the sum is more than the run's wall time). *Kernel* is "
-        "papermill's execution time not spent in cells (kernel start-up, parameter injection); *render* is the "
+        "papermill's execution time not spent in cells (a kernel's start-up, or the reset of the kernel its worker "
+        "kept from the notebook before; parameter injection); *render* is the "
         "HTML export after execution.",
         "",
         "| Notebook | Total (s) | Kernel (s) | Imports (s) | Chart cells (s) | Other cells (s) | Render (s) | Slowest cell | (s) |",
