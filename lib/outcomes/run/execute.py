@@ -14,8 +14,8 @@ notebook before it, when that one succeeded: its environment and working directo
 replaced by the new notebook's, then its variables deleted and a new history session
 begun (IPython's ``reset``: the cell count starts again at 1). The modules it imported
 stay imported, which is the point: a kernel's start and the kit's imports take 2 to 3 s
-of CPU per notebook, most of a short page's time. A notebook that fails, hangs or loses its kernel leaves no kernel
-to reuse.
+of CPU per notebook, most of a short page's time. A notebook that fails, hangs or loses
+its kernel leaves no kernel to reuse.
 """
 
 from __future__ import annotations
@@ -275,7 +275,7 @@ def execute(
     on_cell: CellHook | None = None,
     slot: KernelSlot | None = None,
 ) -> Execution:
-    """Run ``notebook`` in a fresh kernel and write the executed copy to ``output``.
+    """Run ``notebook`` in a fresh kernel, or the one ``slot`` kept, and write the executed copy to ``output``.
 
     A failing, hanging or dying notebook is not an exception here: the executed notebook
     (with the error, or up to the cell that hung) is written all the same, and the
