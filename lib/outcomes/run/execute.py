@@ -119,20 +119,19 @@ class KernelSlot:
     """A kernel kept from one notebook to the next of a worker (see the module's description).
 
     :meth:`take` gives the kept kernel, ready for a new notebook, or None (a fresh kernel
-    is started and kept); :meth:`drop` shuts the kept kernel down, as after a failure.
+    is started and kept in :attr:`km`); :meth:`drop` shuts the kept kernel down, as
+    :func:`execute` does after a failure.
     """
 
     def __init__(self) -> None:
         self.km: Any = None
-        self.reusable = False
 
     def take(self, kernel_name: str, env: Mapping[str, str] | None, cwd: str | None, timeout: int) -> Any:
         """The kept kernel, reset for the next notebook; None when there is none to reuse."""
-        km, reusable = self.km, self.reusable
-        self.reusable = False
+        km = self.km
         if km is None:
             return None
-        if not reusable or km.kernel_name != kernel_name or not _alive(km):
+        if km.kernel_name != kernel_name or not _alive(km):
             self.drop()
             return None
         try:
@@ -144,7 +143,7 @@ class KernelSlot:
 
     def drop(self) -> None:
         """Shut the kept kernel down now (if any)."""
-        km, self.km, self.reusable = self.km, None, False
+        km, self.km = self.km, None
         if km is not None:
             with contextlib.suppress(Exception):
                 run_sync(_call)(km.shutdown_kernel, now=True)
@@ -338,11 +337,8 @@ def execute(
         if slot is not None:
             arguments["kernel_slot"] = slot
         done = _execute(arguments, output, name, execution_timeout, current)
-        if slot is not None:
-            if done.failure is None:
-                slot.reusable = True
-            else:
-                slot.drop()
+        if slot is not None and done.failure is not None:
+            slot.drop()
         return done
 
 

@@ -51,6 +51,7 @@ from outcomes import config
 from outcomes.metrics import history
 from outcomes.periods import Month
 from outcomes.run.config import PIIScan
+from outcomes.run.publish import write_text_atomic
 from outcomes.warehouse.datamodel import MONTH_COLUMNS, TABLES
 from outcomes.warehouse.sql import literal, quote
 
@@ -166,9 +167,13 @@ def _write_set(con: Any, folder: Path, query: str, engine: str, covers: Mapping[
     staging = folder / f".{name}.{os.getpid()}.tmp"
     con.execute(f"COPY (SELECT DISTINCT h FROM ({query})) TO {literal(staging.as_posix())} (FORMAT parquet)")
     os.replace(staging, target)
-    staging.write_text(json.dumps({"engine": engine, "covers": dict(covers)}), encoding="utf-8")
-    os.replace(staging, target.with_suffix(".json"))
+    write_text_atomic(target.with_suffix(".json"), json.dumps({"engine": engine, "covers": dict(covers)}))
     return target
+
+
+def _read_sets(files: Iterable[Path]) -> str:
+    """SQL of the hashes the Parquet ``files`` hold."""
+    return f"SELECT h FROM read_parquet([{', '.join(literal(f.as_posix()) for f in files)}])"
 
 
 def _kept_sets(con: Any, table: str, column: str, covers: Mapping[str, str], folder: Path, engine: str) -> list[Path]:
@@ -195,8 +200,7 @@ def _kept_sets(con: Any, table: str, column: str, covers: Mapping[str, str], fol
         where = _months_where(quote(MONTH_COLUMNS[table]), missing) if kept else "TRUE"
         kept[_write_set(con, folder, _hashes_sql(table, column, where), engine, missing)] = missing
     if len(kept) > MAX_SET_FILES:
-        files = ", ".join(literal(path.as_posix()) for path in kept)
-        merged = _write_set(con, folder, f"SELECT h FROM read_parquet([{files}])", engine, covers)
+        merged = _write_set(con, folder, _read_sets(kept), engine, covers)
         for path in kept:
             if path != merged:
                 path.unlink(missing_ok=True)
@@ -217,21 +221,13 @@ def _column_sources(con: Any, present: set[tuple[str, str]], columns: list[str],
 
     state = history.data_state(ibis.duckdb.from_connection(con), keep)
     engine = f"{con.execute('SELECT version()').fetchone()[0]} {_normalised_sql('v')}"
+    whole = {t: {"whole": f"{fp['rows']}:{fp['hash']}"} for t, fp in state["whole"].items()}
     sources = []
     for spec, table, column in wanted:
-        if table in state["monthly"]:
-            covers = state["monthly"][table]
-        elif table in state["whole"]:
-            whole = state["whole"][table]
-            covers = {"whole": f"{whole['rows']}:{whole['hash']}"}
-        else:
-            sources.append((spec, _hashes_sql(table, column)))
-            continue
-        files = _kept_sets(con, table, column, covers, keep / SETS_DIR / spec, engine)
-        if not files:  # an empty table has no month, hence no file
-            sources.append((spec, _hashes_sql(table, column)))
-            continue
-        sources.append((spec, f"SELECT h FROM read_parquet([{', '.join(literal(f.as_posix()) for f in files)}])"))
+        covers = state["monthly"].get(table) or whole.get(table)
+        # an empty table has no month, hence no file: its (no) values are read as they are
+        files = _kept_sets(con, table, column, covers, keep / SETS_DIR / spec, engine) if covers else []
+        sources.append((spec, _read_sets(files) if files else _hashes_sql(table, column)))
     return sources
 
 
